@@ -1,0 +1,52 @@
+/** The event-bus seam: the outbox relay publishes to it; consumers subscribe. Kafka in production, in-process embedded. */
+import type { LadingEvent } from './event-types';
+
+/** Handles one delivered event; at-least-once, so handlers dedupe by event id. */
+export type EventHandler = (event: LadingEvent) => Promise<void> | void;
+
+/** A bus the relay can publish to. */
+export interface EventBus {
+  readonly driverName: string;
+  /** Publishes a batch; resolves once the bus has accepted every event (a broker ack, for Kafka). */
+  publish(events: LadingEvent[]): Promise<void>;
+  /** Registers a handler for every published event; returns a function that unsubscribes it. */
+  subscribe(handler: EventHandler): () => void;
+  close(): Promise<void>;
+}
+
+/** An error a handler threw, reported instead of stopping delivery to the others. */
+export type HandlerErrorReporter = (err: unknown, event: LadingEvent) => void;
+
+/**
+ * The in-process bus: delivery is asynchronous (handlers run after `publish` resolves, never inside the relay's
+ * transaction), in publish order, and a failing handler never stops the others.
+ */
+export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => undefined): EventBus {
+  const handlers = new Set<EventHandler>();
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    driverName: 'in-process',
+    async publish(events) {
+      const batch = [...events];
+      chain = chain.then(async () => {
+        for (const event of batch) {
+          for (const handler of handlers) {
+            try {
+              await handler(event);
+            } catch (err) {
+              onHandlerError(err, event);
+            }
+          }
+        }
+      });
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    async close() {
+      await chain;
+      handlers.clear();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+export * from './event-types';
+export * from './ids';
+export * from './outbox';
+export * from './bus';
+export * from './outbox-relay';

@@ -1,0 +1,83 @@
+/**
+ * The transactional outbox: a change writes its event with `appendEvent` inside the change's own transaction,
+ * so an event exists exactly when its change committed.
+ */
+import type { SqlExecutor } from '@lading/metadata';
+import { namespaceOf } from '@lading/oci';
+import type { IdGenerator } from './ids';
+import type { EventActor, EventData, EventRequest, EventType, LadingEvent } from './event-types';
+
+/** What the outbox needs from its surroundings. */
+export interface OutboxContext {
+  /** The CloudEvents `source` of this process, e.g. `//registry.example.com/lading/manifest`. */
+  source: string;
+  ids: IdGenerator;
+  now: () => Date;
+}
+
+/** Who and which request caused a change, and the request's trace context. */
+export interface EventContext {
+  actor: EventActor;
+  request: EventRequest | null;
+  traceparent?: string;
+}
+
+/** An event to append: the caller states what changed; the outbox adds id, time and sequence. */
+export interface NewEvent {
+  type: EventType;
+  repository: string;
+  subject: string;
+  context: EventContext;
+  data?: Partial<Omit<EventData, 'actor' | 'request' | 'repository' | 'namespace'>>;
+}
+
+const SEQUENCE_WIDTH = 20;
+
+/**
+ * Appends an event to the outbox in the caller's transaction. Takes the repository's next sequence number, which
+ * also locks the repository row until commit: a repository's events commit in sequence order.
+ */
+export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: NewEvent): Promise<LadingEvent> {
+  const seq = await tx.query<{ event_seq: number }>(
+    `UPDATE repositories SET event_seq = event_seq + 1 WHERE name = $1 RETURNING event_seq`,
+    [event.repository],
+  );
+  if (seq.rows.length === 0) throw new Error(`appendEvent: repository ${event.repository} does not exist`);
+  const sequence = String(seq.rows[0].event_seq).padStart(SEQUENCE_WIDTH, '0');
+  const record: LadingEvent = {
+    specversion: '1.0',
+    id: ctx.ids(),
+    source: ctx.source,
+    type: event.type,
+    subject: event.subject,
+    time: ctx.now().toISOString(),
+    datacontenttype: 'application/json',
+    partitionkey: event.repository,
+    sequence,
+    ...(event.context.traceparent ? { traceparent: event.context.traceparent } : {}),
+    data: {
+      repository: event.repository,
+      namespace: namespaceOf(event.repository),
+      digest: null,
+      mediaType: null,
+      artifactType: null,
+      size: null,
+      tag: null,
+      previousDigest: null,
+      references: [],
+      subject: null,
+      fromRepository: null,
+      ...event.data,
+      actor: event.context.actor,
+      request: event.context.request,
+    },
+  };
+  await tx.query(`INSERT INTO outbox (id, repository, sequence, type, event) VALUES ($1, $2, $3, $4, $5)`, [
+    record.id,
+    event.repository,
+    seq.rows[0].event_seq,
+    record.type,
+    JSON.stringify(record),
+  ]);
+  return record;
+}

@@ -1,0 +1,48 @@
+/**
+ * The one place errors become HTTP responses: OciErrors render as the OCI envelope with their status; anything
+ * else is logged and answered as a bare UNKNOWN (or UNAVAILABLE when a dependency is down), never with a stack.
+ */
+import type { ErrorRequestHandler, Response } from 'express';
+import { OciError, toErrorEnvelope } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+
+/** Writes an OciError as the response (or ends the socket if headers already went out). */
+export function sendOciError(res: Response, err: OciError, method = 'GET'): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+  res.status(err.status);
+  if (method === 'HEAD' || err.status === 304) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(toErrorEnvelope(err)));
+}
+
+function isDependencyFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === '57P03';
+}
+
+/** Maps a thrown value to the OciError the client should see. */
+export function toOciError(err: unknown): OciError {
+  if (err instanceof OciError) return err;
+  const e = err as { type?: string; status?: number; expose?: boolean };
+  // body-parser style errors (too large, aborted) carry a 4xx status.
+  if (e?.type === 'entity.too.large') return new OciError('SIZE_INVALID', 'request body too large', undefined, { status: 413 });
+  if (e?.type === 'request.aborted') return new OciError('BLOB_UPLOAD_INVALID', 'request aborted');
+  if (isDependencyFailure(err)) return new OciError('UNAVAILABLE', 'a dependency of the registry is unavailable');
+  return new OciError('UNKNOWN');
+}
+
+/** Express error middleware for every service. */
+export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const oci = toOciError(err);
+    if (oci.status >= 500) logger.error({ err, method: req.method, url: req.originalUrl }, 'request failed');
+    sendOciError(res, oci, req.method);
+  };
+}

@@ -1,0 +1,5 @@
+export * from './error-handler';
+export * from './request-context';
+export * from './body';
+export * from './pagination';
+export * from './service-app';

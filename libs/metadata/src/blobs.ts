@@ -1,0 +1,60 @@
+/** Typed queries on blobs and their links to repositories. */
+import type { SqlExecutor } from './database';
+
+/** A blob as a repository sees it. */
+export interface BlobRow {
+  digest: string;
+  size: number;
+}
+
+/** Finds a blob linked to a repository (by repository name). */
+export async function findRepositoryBlob(db: SqlExecutor, repository: string, digest: string): Promise<BlobRow | null> {
+  const r = await db.query<BlobRow>(
+    `SELECT b.digest, b.size FROM repositories r
+       JOIN repository_blobs rb ON rb.repository_id = r.id
+       JOIN blobs b ON b.digest = rb.blob_digest
+      WHERE r.name = $1 AND rb.blob_digest = $2`,
+    [repository, digest],
+  );
+  return r.rows[0] ?? null;
+}
+
+/**
+ * Locks a blob row for the rest of the transaction (shared), so that the garbage collector, which takes the row
+ * exclusively, cannot delete it while a link to it is being made. Null when the blob does not exist.
+ */
+export async function lockBlob(tx: SqlExecutor, digest: string): Promise<BlobRow | null> {
+  const r = await tx.query<BlobRow>(`SELECT digest, size FROM blobs WHERE digest = $1 FOR SHARE`, [digest]);
+  return r.rows[0] ?? null;
+}
+
+/** Records a stored blob (no-op if it is already recorded). */
+export async function insertBlob(tx: SqlExecutor, digest: string, size: number): Promise<void> {
+  await tx.query(`INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`, [digest, size]);
+}
+
+/** Links a blob to a repository; true when the link is new. */
+export async function linkBlob(tx: SqlExecutor, repositoryId: number, digest: string): Promise<boolean> {
+  const r = await tx.query(
+    `INSERT INTO repository_blobs (repository_id, blob_digest) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+    [repositoryId, digest],
+  );
+  return r.rowCount > 0;
+}
+
+/** Removes a blob's link to a repository; true when there was one. */
+export async function unlinkBlob(tx: SqlExecutor, repositoryId: number, digest: string): Promise<boolean> {
+  const r = await tx.query(`DELETE FROM repository_blobs WHERE repository_id = $1 AND blob_digest = $2`, [repositoryId, digest]);
+  return r.rowCount > 0;
+}
+
+/** The digests among `digests` that are not linked to the repository. */
+export async function missingRepositoryBlobs(db: SqlExecutor, repositoryId: number, digests: string[]): Promise<string[]> {
+  if (digests.length === 0) return [];
+  const r = await db.query<{ digest: string }>(
+    `SELECT d AS digest FROM unnest($2::text[]) AS d
+      WHERE NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND blob_digest = d)`,
+    [repositoryId, digests],
+  );
+  return r.rows.map((row) => row.digest);
+}

@@ -1,0 +1,181 @@
+/** Typed queries on manifests, their references, tags and referrers. */
+import type { SqlExecutor } from './database';
+
+/** A stored manifest. */
+export interface ManifestRow {
+  digest: string;
+  mediaType: string;
+  size: number;
+  payload: Buffer;
+}
+
+/** A manifest as listed by the referrers API. */
+export interface ReferrerRow {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+/** A manifest to insert, with what it references. */
+export interface NewManifest {
+  repositoryId: number;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  payload: Buffer;
+  subjectDigest: string | null;
+  annotations: Record<string, string> | null;
+  blobDigests: string[];
+  childDigests: string[];
+}
+
+const MANIFEST_COLUMNS = `m.digest, m.media_type AS "mediaType", m.size, m.payload`;
+
+function toBuffer(row: ManifestRow): ManifestRow {
+  return { ...row, payload: Buffer.isBuffer(row.payload) ? row.payload : Buffer.from(row.payload as Uint8Array) };
+}
+
+/** Finds a manifest of a repository by digest. */
+export async function findManifestByDigest(db: SqlExecutor, repository: string, digest: string): Promise<ManifestRow | null> {
+  const r = await db.query<ManifestRow>(
+    `SELECT ${MANIFEST_COLUMNS} FROM manifests m JOIN repositories r ON r.id = m.repository_id
+      WHERE r.name = $1 AND m.digest = $2`,
+    [repository, digest],
+  );
+  return r.rows[0] ? toBuffer(r.rows[0]) : null;
+}
+
+/** Finds the manifest a tag points at. */
+export async function findManifestByTag(db: SqlExecutor, repository: string, tag: string): Promise<ManifestRow | null> {
+  const r = await db.query<ManifestRow>(
+    `SELECT ${MANIFEST_COLUMNS} FROM tags t
+       JOIN repositories r ON r.id = t.repository_id
+       JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+      WHERE r.name = $1 AND t.name = $2`,
+    [repository, tag],
+  );
+  return r.rows[0] ? toBuffer(r.rows[0]) : null;
+}
+
+/** The digests among `digests` that are not manifests of the repository. */
+export async function missingManifests(db: SqlExecutor, repositoryId: number, digests: string[]): Promise<string[]> {
+  if (digests.length === 0) return [];
+  const r = await db.query<{ digest: string }>(
+    `SELECT d AS digest FROM unnest($2::text[]) AS d
+      WHERE NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = d)`,
+    [repositoryId, digests],
+  );
+  return r.rows.map((row) => row.digest);
+}
+
+/** Inserts a manifest and its references; false when it already existed (then nothing is written). */
+export async function insertManifest(tx: SqlExecutor, m: NewManifest): Promise<boolean> {
+  const inserted = await tx.query(
+    `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING`,
+    [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null],
+  );
+  if (inserted.rowCount === 0) return false;
+  if (m.blobDigests.length > 0) {
+    await tx.query(
+      `INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
+       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
+      [m.repositoryId, m.digest, [...new Set(m.blobDigests)]],
+    );
+  }
+  if (m.childDigests.length > 0) {
+    await tx.query(
+      `INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
+       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
+      [m.repositoryId, m.digest, [...new Set(m.childDigests)]],
+    );
+  }
+  return true;
+}
+
+/** What deleting a manifest unlinked: the caller queues these for garbage-collection review. */
+export interface DeletedManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  blobDigests: string[];
+  childDigests: string[];
+  tags: string[];
+}
+
+/** Deletes a manifest with its tags and references; null when it did not exist. */
+export async function deleteManifest(tx: SqlExecutor, repositoryId: number, digest: string): Promise<DeletedManifest | null> {
+  const row = await tx.query<{ mediaType: string; size: number }>(
+    `SELECT media_type AS "mediaType", size FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`,
+    [repositoryId, digest],
+  );
+  if (!row.rows[0]) return null;
+  const blobs = await tx.query<{ d: string }>(
+    `SELECT blob_digest AS d FROM manifest_blob_references WHERE repository_id = $1 AND manifest_digest = $2`,
+    [repositoryId, digest],
+  );
+  const children = await tx.query<{ d: string }>(
+    `SELECT child_digest AS d FROM manifest_children WHERE repository_id = $1 AND parent_digest = $2`,
+    [repositoryId, digest],
+  );
+  const tags = await tx.query<{ name: string }>(
+    `DELETE FROM tags WHERE repository_id = $1 AND manifest_digest = $2 RETURNING name`,
+    [repositoryId, digest],
+  );
+  await tx.query(`DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`, [repositoryId, digest]);
+  return {
+    digest,
+    ...row.rows[0],
+    blobDigests: blobs.rows.map((r) => r.d),
+    childDigests: children.rows.map((r) => r.d),
+    tags: tags.rows.map((r) => r.name).sort(),
+  };
+}
+
+/** Points a tag at a manifest; resolves with the digest it pointed at before (null if new or unchanged). */
+export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: string, digest: string): Promise<{ previousDigest: string | null; changed: boolean }> {
+  const before = await tx.query<{ d: string }>(
+    `SELECT manifest_digest AS d FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE`,
+    [repositoryId, tag],
+  );
+  const previous = before.rows[0]?.d ?? null;
+  if (previous === digest) return { previousDigest: null, changed: false };
+  await tx.query(
+    `INSERT INTO tags (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
+     ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
+    [repositoryId, tag, digest],
+  );
+  return { previousDigest: previous, changed: true };
+}
+
+/** Deletes a tag; resolves with the digest it pointed at, or null when there was no such tag. */
+export async function deleteTag(tx: SqlExecutor, repositoryId: number, tag: string): Promise<string | null> {
+  const r = await tx.query<{ d: string }>(
+    `DELETE FROM tags WHERE repository_id = $1 AND name = $2 RETURNING manifest_digest AS d`,
+    [repositoryId, tag],
+  );
+  return r.rows[0]?.d ?? null;
+}
+
+/** Lists a repository's tags in byte order after `last`, at most `limit`. */
+export async function listTags(db: SqlExecutor, repositoryId: number, last: string | null, limit: number): Promise<string[]> {
+  const r = await db.query<{ name: string }>(
+    `SELECT name FROM tags WHERE repository_id = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
+    [repositoryId, last, limit],
+  );
+  return r.rows.map((row) => row.name);
+}
+
+/** Lists the manifests whose subject is `subject`, optionally only those of one artifact type, in digest order. */
+export async function listReferrers(db: SqlExecutor, repositoryId: number, subject: string, artifactType: string | null): Promise<ReferrerRow[]> {
+  const r = await db.query<ReferrerRow>(
+    `SELECT digest, media_type AS "mediaType", size, artifact_type AS "artifactType", annotations
+       FROM manifests
+      WHERE repository_id = $1 AND subject_digest = $2 AND ($3::text IS NULL OR artifact_type = $3)
+      ORDER BY digest`,
+    [repositoryId, subject, artifactType],
+  );
+  return r.rows.map((row) => ({ ...row, annotations: typeof row.annotations === 'string' ? JSON.parse(row.annotations) : row.annotations }));
+}

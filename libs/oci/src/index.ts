@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './digest';
+export * from './reference';
+export * from './media-types';
+export * from './manifest-validator';
+export * from './routes';

@@ -1,0 +1,84 @@
+/**
+ * The route table of the Distribution API: one list of named routes, matched against the raw request path
+ * (repository names contain `/`, so they are matched by the grammar, not by a framework's path params).
+ * The gateway uses it to dispatch; the services use it to handle.
+ */
+import { OciError } from './errors';
+import { assertRepositoryName } from './reference';
+
+/** The service that owns a route. */
+export type RouteOwner = 'gateway' | 'blob' | 'manifest';
+
+/** The named routes of the API. */
+export type RouteName =
+  | 'base'
+  | 'catalog'
+  | 'tags'
+  | 'manifest'
+  | 'blob'
+  | 'uploadStart'
+  | 'upload'
+  | 'referrers';
+
+/** One entry of the route table. */
+export interface RouteSpec {
+  name: RouteName;
+  owner: RouteOwner;
+  methods: readonly string[];
+  /** Matches the part of the path after `/v2/<name>/` (or the whole path for routes without a repository). */
+  pattern: RegExp;
+  hasRepository: boolean;
+}
+
+/** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
+export const ROUTES: readonly RouteSpec[] = [
+  { name: 'base', owner: 'gateway', methods: ['GET', 'HEAD'], pattern: /^\/v2\/?$/, hasRepository: false },
+  { name: 'catalog', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/v2\/_catalog$/, hasRepository: false },
+  { name: 'tags', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^tags\/list$/, hasRepository: true },
+  { name: 'manifest', owner: 'manifest', methods: ['GET', 'HEAD', 'PUT', 'DELETE'], pattern: /^manifests\/([^/]+)$/, hasRepository: true },
+  { name: 'uploadStart', owner: 'blob', methods: ['POST'], pattern: /^blobs\/uploads\/?$/, hasRepository: true },
+  { name: 'upload', owner: 'blob', methods: ['GET', 'HEAD', 'PATCH', 'PUT', 'DELETE'], pattern: /^blobs\/uploads\/([^/]+)$/, hasRepository: true },
+  { name: 'blob', owner: 'blob', methods: ['GET', 'HEAD', 'DELETE'], pattern: /^blobs\/([^/]+)$/, hasRepository: true },
+  { name: 'referrers', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^referrers\/([^/]+)$/, hasRepository: true },
+];
+
+/** A request path matched against the route table. */
+export interface RouteMatch {
+  route: RouteSpec;
+  /** The repository name, for routes that have one. */
+  repository: string;
+  /** The route's single parameter: the reference, digest or upload id. */
+  param: string;
+}
+
+const REPOSITORY_ROUTE = /^\/v2\/(.+?)\/(tags\/list|manifests\/[^/]+|blobs\/uploads\/?[^/]*|blobs\/[^/]+|referrers\/[^/]+)$/;
+
+/**
+ * Matches a raw (still percent-encoded) request path. Returns null for paths outside the API; throws
+ * NAME_INVALID when the path has the shape of a route but the repository name breaks the grammar.
+ */
+export function matchRoute(path: string): RouteMatch | null {
+  for (const route of ROUTES) {
+    if (!route.hasRepository && route.pattern.test(path)) return { route, repository: '', param: '' };
+  }
+  const m = REPOSITORY_ROUTE.exec(path);
+  if (!m) return null;
+  const [, repository, rest] = m;
+  for (const route of ROUTES) {
+    if (!route.hasRepository) continue;
+    const pm = route.pattern.exec(rest);
+    if (!pm) continue;
+    assertRepositoryName(repository);
+    return { route, repository, param: pm[1] ?? '' };
+  }
+  return null;
+}
+
+/** Throws UNSUPPORTED (405) unless the route accepts the method. */
+export function assertMethodAllowed(match: RouteMatch, method: string): void {
+  if (!match.route.methods.includes(method)) {
+    throw new OciError('UNSUPPORTED', `method ${method} is not allowed on this endpoint`, undefined, {
+      headers: { Allow: match.route.methods.join(', ') },
+    });
+  }
+}

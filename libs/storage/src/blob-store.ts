@@ -1,0 +1,64 @@
+/**
+ * The storage seam: a small interface every blob driver implements (filesystem now, S3/MinIO later), with
+ * typed errors. Keys are opaque paths; content addressing and hashing live above this layer.
+ */
+import type { Readable } from 'node:stream';
+
+/** An inclusive byte range, as in an HTTP Range header. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** What a driver knows about a stored object. */
+export interface BlobStat {
+  size: number;
+}
+
+/** A blob driver. Every implementation passes `describeBlobStoreDriver`. */
+export interface BlobStore {
+  /** The driver's name, for logs and metrics. */
+  readonly driverName: string;
+  /**
+   * Writes an upload's bytes starting at `offset`, replacing whatever lies beyond it (a retried chunk), and resolves
+   * with the number of bytes written. Offset 0 starts the upload's data afresh.
+   * Throws InvalidOffsetError when `offset` is past the data already stored.
+   */
+  writeUpload(uploadId: string, offset: number, source: Readable): Promise<number>;
+  /** Moves the first `size` bytes of an upload to `key`. Idempotent: if `key` already exists the upload is just dropped. */
+  commitUpload(uploadId: string, key: string, size: number): Promise<void>;
+  /** Removes an upload's data; succeeds if there is none. */
+  deleteUpload(uploadId: string): Promise<void>;
+  /** Stats an object; null when it does not exist. */
+  stat(key: string): Promise<BlobStat | null>;
+  /** Opens an object (or a range of it) for reading. Throws BlobNotFoundError when it does not exist. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** Deletes an object; succeeds if it does not exist. */
+  delete(key: string): Promise<void>;
+  /** Checks that the backing store answers; throws when it does not. */
+  ping(): Promise<void>;
+}
+
+/** The object a key names does not exist. */
+export class BlobNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`blob not found: ${key}`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+/** A write started past the end of the data already stored for an upload. */
+export class InvalidOffsetError extends Error {
+  constructor(readonly uploadId: string, readonly offset: number, readonly stored: number) {
+    super(`upload ${uploadId}: offset ${offset} is past the ${stored} bytes stored`);
+    this.name = 'InvalidOffsetError';
+  }
+}
+
+/** The storage key of a blob with the given digest (`sha256:abcd…` → `blobs/sha256/ab/abcd…`). */
+export function blobKey(digest: string): string {
+  const colon = digest.indexOf(':');
+  const algorithm = digest.slice(0, colon);
+  const encoded = digest.slice(colon + 1);
+  return `blobs/${algorithm}/${encoded.slice(0, 2)}/${encoded}`;
+}

@@ -1,0 +1,90 @@
+/** The filesystem blob driver: the embedded mode's storage, one file per blob under a root directory. */
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
+
+const IO_CHUNK = 1024 * 1024;
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/** Creates a filesystem BlobStore rooted at `root` (created if missing). */
+export async function createFilesystemBlobStore(root: string): Promise<BlobStore> {
+  const absoluteRoot = path.resolve(root);
+  await mkdir(path.join(absoluteRoot, 'uploads'), { recursive: true });
+  const pathOf = (key: string): string => {
+    const resolved = path.resolve(absoluteRoot, key);
+    if (!resolved.startsWith(absoluteRoot + path.sep)) throw new Error(`key escapes the storage root: ${key}`);
+    return resolved;
+  };
+  const uploadPath = (uploadId: string): string => pathOf(`uploads/${uploadId}`);
+
+  return {
+    driverName: 'filesystem',
+
+    async writeUpload(uploadId: string, offset: number, source: Readable): Promise<number> {
+      const file = uploadPath(uploadId);
+      if (offset > 0) {
+        const stored = await stat(file).then((s) => s.size, (err) => (isNotFound(err) ? 0 : Promise.reject(err)));
+        if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
+        await truncate(file, offset);
+      }
+      const sink = createWriteStream(file, { flags: offset === 0 ? 'w' : 'r+', start: offset, highWaterMark: IO_CHUNK });
+      await pipeline(source, sink);
+      return sink.bytesWritten;
+    },
+
+    async commitUpload(uploadId: string, key: string, size: number): Promise<void> {
+      const source = uploadPath(uploadId);
+      const target = pathOf(key);
+      if (await stat(target).then(() => true, () => false)) {
+        await rm(source, { force: true });
+        return;
+      }
+      await mkdir(path.dirname(target), { recursive: true });
+      try {
+        await truncate(source, size);
+      } catch (err) {
+        if (isNotFound(err) && size === 0) await (await open(source, 'w')).close();
+        else throw err;
+      }
+      await rename(source, target);
+    },
+
+    async deleteUpload(uploadId: string): Promise<void> {
+      await rm(uploadPath(uploadId), { force: true });
+    },
+
+    async stat(key: string): Promise<BlobStat | null> {
+      try {
+        return { size: (await stat(pathOf(key))).size };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    },
+
+    async read(key: string, range?: ByteRange): Promise<Readable> {
+      let handle;
+      try {
+        handle = await open(pathOf(key), 'r');
+      } catch (err) {
+        if (isNotFound(err)) throw new BlobNotFoundError(key);
+        throw err;
+      }
+      return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: IO_CHUNK, autoClose: true });
+    },
+
+    async delete(key: string): Promise<void> {
+      await rm(pathOf(key), { force: true });
+    },
+
+    async ping(): Promise<void> {
+      await stat(absoluteRoot);
+    },
+  };
+}

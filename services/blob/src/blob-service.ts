@@ -1,0 +1,359 @@
+/**
+ * The blob service: upload sessions (monolithic, streamed, chunked, resumable), cross-repository mounts, and blob
+ * GET/HEAD/DELETE. Digests are computed while bytes stream in; session state lives in the database and storage.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Express, Request, Response } from 'express';
+import { LadingConfig, durationMs } from '@lading/config';
+import { EVENT_TYPES, OutboxContext, appendEvent } from '@lading/events';
+import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext } from '@lading/http';
+import * as meta from '@lading/metadata';
+import type { Database } from '@lading/metadata';
+import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
+import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
+import type { Logger } from '@lading/telemetry';
+import { parseContentRange, parseRangeHeader } from './byte-range';
+import { DigestingStream, MultiDigester, createNativeDigester } from './digester';
+
+/** What the blob service is built from. */
+export interface BlobServiceDeps {
+  db: Database;
+  store: BlobStore;
+  config: LadingConfig;
+  logger: Logger;
+  events: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
+  onEventsCommitted?: () => void;
+  /** How long a writer holds an upload session before another may take it over. */
+  uploadLeaseMs?: number;
+}
+
+const ALL_ALGORITHMS = Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[];
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function single(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value;
+  throw new OciError('BLOB_UPLOAD_INVALID', `query parameter ${name} given more than once`);
+}
+
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Creates the blob service's express app. */
+export function createBlobService(deps: BlobServiceDeps): Express {
+  const { db, store, config, events } = deps;
+  const leaseMs = deps.uploadLeaseMs ?? 60_000;
+  const base = config.http.host;
+  const reviewDelayMs = durationMs(config.gc.reviewDelay);
+
+  const uploadLocation = (repository: string, id: string) => locationFor(base, `/v2/${repository}/blobs/uploads/${id}`);
+  const blobLocation = (repository: string, digest: string) => locationFor(base, `/v2/${repository}/blobs/${digest}`);
+
+  function sendUploadStatus(res: Response, status: number, repository: string, id: string, offset: number): void {
+    res.status(status);
+    res.setHeader('Location', uploadLocation(repository, id));
+    res.setHeader('Range', `0-${Math.max(offset - 1, 0)}`);
+    res.setHeader('Docker-Upload-UUID', id);
+    res.setHeader('Content-Length', '0');
+    res.end();
+  }
+
+  function sendBlobCreated(res: Response, repository: string, digest: string): void {
+    res.status(201);
+    res.setHeader('Location', blobLocation(repository, digest));
+    res.setHeader('Docker-Content-Digest', digest);
+    res.setHeader('Content-Length', '0');
+    res.end();
+  }
+
+  /** Records a stored blob and links it into the repository, with its event, in one transaction. */
+  async function recordBlob(req: Request, repository: string, digest: string, size: number, uploadId: string | null): Promise<void> {
+    const ctx = requestContext(req);
+    await db.transaction(async (tx) => {
+      const repo = await meta.ensureRepository(tx, repository);
+      if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+      await meta.insertBlob(tx, digest, size);
+      await meta.lockBlob(tx, digest);
+      await meta.linkBlob(tx, repo.id, digest);
+      if (uploadId) await meta.deleteUpload(tx, uploadId);
+      await appendEvent(tx, events, {
+        type: EVENT_TYPES.blobUploaded,
+        repository,
+        subject: `${repository}@${digest}`,
+        context: ctx,
+        data: { digest, size, mediaType: 'application/octet-stream' },
+      });
+      // A blob that no manifest references yet is reviewed later; a manifest push in between keeps it.
+      await meta.queueBlobReview(tx, [digest], 'upload completed', reviewDelayMs);
+    });
+    deps.onEventsCommitted?.();
+  }
+
+  /** A whole blob in one request (POST ?digest= or PUT on a fresh session): native hashing, then commit. */
+  async function storeWholeBody(req: Request, uploadId: string, expected: string): Promise<number> {
+    const digest = parseDigest(expected);
+    const digester = createNativeDigester(digest.algorithm);
+    const counter = new DigestingStream(digester);
+    const written = await store.writeUpload(uploadId, 0, req.pipe(counter) as Readable);
+    const actual = digester.digest();
+    if (actual !== digest.value) {
+      await store.deleteUpload(uploadId);
+      throw errors.digestInvalid(undefined, { expected: digest.value, actual });
+    }
+    await store.commitUpload(uploadId, blobKey(digest.value), written);
+    return written;
+  }
+
+  async function startUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const repository = match.repository;
+    const mount = single(req.query.mount, 'mount');
+    const from = single(req.query.from, 'from');
+    const digestParam = single(req.query.digest, 'digest');
+    if (mount !== undefined) {
+      const digest = parseDigest(mount).value;
+      if (from !== undefined) assertRepositoryName(from);
+      if (await tryMount(req, repository, digest, from ?? null)) {
+        req.resume();
+        sendBlobCreated(res, repository, digest);
+        return;
+      }
+    }
+    if (digestParam !== undefined && mount === undefined) {
+      parseDigest(digestParam);
+      const id = randomUUID();
+      try {
+        const size = await storeWholeBody(req, id, digestParam);
+        await recordBlob(req, repository, digestParam, size, null);
+      } finally {
+        await store.deleteUpload(id).catch(() => undefined);
+      }
+      sendBlobCreated(res, repository, digestParam);
+      return;
+    }
+    req.resume();
+    const id = randomUUID();
+    const ctx = requestContext(req);
+    await db.transaction(async (tx) => {
+      const repo = await meta.ensureRepository(tx, repository);
+      if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+      await meta.createUpload(tx, id, repo.id, ALL_ALGORITHMS.join('+'));
+    });
+    deps.onEventsCommitted?.();
+    sendUploadStatus(res, 202, repository, id, 0);
+  }
+
+  /** Links an existing blob from another repository (or, without `from`, from wherever it is); false if it cannot. */
+  async function tryMount(req: Request, repository: string, digest: string, from: string | null): Promise<boolean> {
+    if (from === repository) return (await meta.findRepositoryBlob(db, repository, digest)) !== null;
+    const source = from === null ? await db.query(`SELECT 1 FROM repository_blobs WHERE blob_digest = $1 LIMIT 1`, [digest]) : null;
+    if (from !== null ? !(await meta.findRepositoryBlob(db, from, digest)) : source!.rows.length === 0) return false;
+    const ctx = requestContext(req);
+    const mounted = await db.transaction(async (tx) => {
+      const blob = await meta.lockBlob(tx, digest);
+      if (!blob) return false;
+      const repo = await meta.ensureRepository(tx, repository);
+      if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+      if (await meta.linkBlob(tx, repo.id, digest)) {
+        await appendEvent(tx, events, {
+          type: EVENT_TYPES.blobMounted,
+          repository,
+          subject: `${repository}@${digest}`,
+          context: ctx,
+          data: { digest, size: blob.size, mediaType: 'application/octet-stream', fromRepository: from },
+        });
+      }
+      return true;
+    });
+    deps.onEventsCommitted?.();
+    return mounted;
+  }
+
+  async function loadUpload(match: RouteMatch): Promise<meta.UploadRow> {
+    if (!UPLOAD_ID.test(match.param)) throw errors.uploadUnknown(match.param.slice(0, 64));
+    const upload = await meta.findUpload(db, match.repository, match.param);
+    if (!upload) throw errors.uploadUnknown(match.param);
+    return upload;
+  }
+
+  /** Appends the request body to a session at its current offset; returns the session's new offset. */
+  async function appendChunk(req: Request, upload: meta.UploadRow): Promise<number> {
+    const range = parseContentRange(req.headers['content-range'] as string | undefined);
+    if (range === 'invalid') throw errors.rangeInvalid('invalid Content-Range', upload.offset);
+    if (range && range.start !== upload.offset) throw errors.rangeInvalid(`chunk starts at ${range.start}, upload is at ${upload.offset}`, upload.offset);
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    if (range && declared !== undefined && declared !== range.end - range.start + 1) {
+      throw errors.rangeInvalid('Content-Range does not match Content-Length', upload.offset);
+    }
+    const claimed = await meta.claimUpload(db, upload.id, upload.offset, leaseMs);
+    if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', upload.offset);
+    const renew = setInterval(() => void meta.claimUpload(db, upload.id, upload.offset, leaseMs).catch(() => undefined), leaseMs / 3);
+    renew.unref();
+    try {
+      const digester = await MultiDigester.resume(ALL_ALGORITHMS, upload.hashState);
+      const counter = new DigestingStream(digester);
+      let written: number;
+      try {
+        written = await store.writeUpload(upload.id, upload.offset, req.pipe(counter) as Readable);
+      } catch (err) {
+        if (err instanceof InvalidOffsetError) throw errors.rangeInvalid('upload data is behind its recorded offset', err.stored);
+        throw err;
+      }
+      if (range && written !== range.end - range.start + 1) {
+        throw errors.rangeInvalid('chunk length does not match Content-Range', upload.offset);
+      }
+      clearInterval(renew);
+      await meta.advanceUpload(db, upload.id, upload.offset + written, digester.save());
+      return upload.offset + written;
+    } catch (err) {
+      clearInterval(renew);
+      await meta.releaseUpload(db, upload.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async function patchUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const upload = await loadUpload(match);
+    const offset = await appendChunk(req, upload);
+    sendUploadStatus(res, 202, match.repository, upload.id, offset);
+  }
+
+  async function completeUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const digestParam = single(req.query.digest, 'digest');
+    if (digestParam === undefined) throw errors.digestInvalid('the digest query parameter is required');
+    const digest = parseDigest(digestParam);
+    const upload = await loadUpload(match);
+    let size: number;
+    if (upload.offset === 0 && upload.hashState === null && hasBody(req) && req.headers['content-range'] === undefined) {
+      // The whole blob in the PUT: hash natively, no state to keep.
+      const claimed = await meta.claimUpload(db, upload.id, 0, leaseMs);
+      if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
+      try {
+        size = await storeWholeBody(req, upload.id, digest.value);
+      } catch (err) {
+        await meta.releaseUpload(db, upload.id).catch(() => undefined);
+        throw err;
+      }
+    } else {
+      const offset = hasBody(req) ? await appendChunk(req, upload) : (req.resume(), upload.offset);
+      const state = hasBody(req) ? (await meta.findUpload(db, match.repository, upload.id))?.hashState ?? null : upload.hashState;
+      const digester = await MultiDigester.resume(ALL_ALGORITHMS, state);
+      const actual = digester.digest(digest.algorithm);
+      if (actual !== digest.value) {
+        await discardUpload(upload.id);
+        throw errors.digestInvalid(undefined, { expected: digest.value, actual });
+      }
+      await store.commitUpload(upload.id, blobKey(digest.value), offset);
+      size = offset;
+    }
+    await recordBlob(req, match.repository, digest.value, size, upload.id);
+    sendBlobCreated(res, match.repository, digest.value);
+  }
+
+  async function discardUpload(id: string): Promise<void> {
+    await meta.deleteUpload(db, id);
+    await store.deleteUpload(id);
+  }
+
+  async function uploadStatus(_req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const upload = await loadUpload(match);
+    sendUploadStatus(res, 204, match.repository, upload.id, upload.offset);
+  }
+
+  async function cancelUpload(_req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const upload = await loadUpload(match);
+    await discardUpload(upload.id);
+    res.status(204).setHeader('Content-Length', '0');
+    res.end();
+  }
+
+  async function getBlob(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const digest = parseDigest(match.param).value;
+    const blob = await meta.findRepositoryBlob(db, match.repository, digest);
+    if (!blob) throw errors.blobUnknown(digest);
+    res.setHeader('Docker-Content-Digest', digest);
+    res.setHeader('ETag', `"${digest}"`);
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Cache-Control', 'max-age=31536000');
+    res.setHeader('Content-Type', 'application/octet-stream');
+    const inm = req.headers['if-none-match'];
+    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === `"${digest}"` || t.trim() === '*')) {
+      res.status(304).end();
+      return;
+    }
+    const range = parseRangeHeader(req.headers.range, blob.size);
+    if (range.kind === 'unsatisfiable') {
+      throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { size: blob.size }, { headers: { 'Content-Range': `bytes */${blob.size}` } });
+    }
+    if (range.kind === 'partial') {
+      res.status(206);
+      res.setHeader('Content-Range', `bytes ${range.range.start}-${range.range.end}/${blob.size}`);
+      res.setHeader('Content-Length', String(range.range.end - range.range.start + 1));
+    } else {
+      res.status(200);
+      res.setHeader('Content-Length', String(blob.size));
+    }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    let body: Readable;
+    try {
+      body = await store.read(blobKey(digest), range.kind === 'partial' ? range.range : undefined);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) {
+        deps.logger.error({ digest, repository: match.repository }, 'blob metadata exists but the object is missing');
+        throw errors.blobUnknown(digest);
+      }
+      throw err;
+    }
+    body.on('error', (err) => {
+      deps.logger.error({ err, digest }, 'blob read failed mid-stream');
+      res.destroy(err);
+    });
+    res.on('close', () => body.destroy());
+    body.pipe(res);
+  }
+
+  async function deleteBlob(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    if (!config.registry.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
+    const digest = parseDigest(match.param).value;
+    const ctx = requestContext(req);
+    await db.transaction(async (tx) => {
+      const repo = await meta.findRepository(tx, match.repository);
+      if (!repo || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
+      await appendEvent(tx, events, {
+        type: EVENT_TYPES.blobDeleted,
+        repository: match.repository,
+        subject: `${match.repository}@${digest}`,
+        context: ctx,
+        data: { digest },
+      });
+      await meta.queueBlobReview(tx, [digest], 'unlinked from repository', reviewDelayMs);
+    });
+    deps.onEventsCommitted?.();
+    res.status(202).setHeader('Content-Length', '0');
+    res.end();
+  }
+
+  const app = createServiceApp(async () => {
+    await db.query('SELECT 1');
+    await store.ping();
+  });
+  app.use(
+    dispatchRoutes({
+      'uploadStart POST': startUpload,
+      'upload PATCH': patchUpload,
+      'upload PUT': completeUpload,
+      'upload GET': uploadStatus,
+      'upload DELETE': cancelUpload,
+      'blob GET': getBlob,
+      'blob DELETE': deleteBlob,
+    }),
+  );
+  return finishServiceApp(app, deps.logger);
+}

@@ -1,0 +1,71 @@
+/**
+ * The gateway: the registry's only public door. It owns dispatch over the route table (one table, matched against
+ * the raw path), sets the headers every response carries, and hands each route to the service that owns it —
+ * a router in the same process (embedded) or a proxy to a service's replicas (distributed).
+ */
+import { randomUUID } from 'node:crypto';
+import express, { Express, RequestHandler } from 'express';
+import { createErrorHandler, REQUEST_ID_HEADER } from '@lading/http';
+import { OciError, RouteOwner, assertMethodAllowed, matchRoute } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+
+/** The header every response carries, as Docker clients expect. */
+export const API_VERSION_HEADER = { name: 'Docker-Distribution-API-Version', value: 'registry/2.0' } as const;
+
+/** How the gateway reaches each service that owns routes. */
+export type ServiceDispatch = Record<Exclude<RouteOwner, 'gateway'>, RequestHandler>;
+
+/** What the gateway is built from. */
+export interface GatewayDeps {
+  dispatch: ServiceDispatch;
+  logger: Logger;
+  /** Whether to log one line per request. */
+  accessLog?: boolean;
+}
+
+/** Creates the gateway's express app. */
+export function createGateway(deps: GatewayDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
+    const requestId = (req.headers[REQUEST_ID_HEADER] as string | undefined)?.slice(0, 128) || randomUUID();
+    req.headers[REQUEST_ID_HEADER] = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    if (deps.accessLog) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        deps.logger.info(
+          { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId },
+          'request',
+        );
+      });
+    }
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.use((req, res, next) => {
+    const match = matchRoute(req.path);
+    if (!match) {
+      throw new OciError('NOT_FOUND', undefined, { path: req.path.slice(0, 300) });
+    }
+    assertMethodAllowed(match, req.method);
+    if (match.route.owner === 'gateway') {
+      res.status(200).setHeader('Content-Type', 'application/json');
+      res.setHeader('Content-Length', '2');
+      res.end(req.method === 'HEAD' ? undefined : '{}');
+      return;
+    }
+    res.locals.route = match;
+    deps.dispatch[match.route.owner](req, res, next);
+  });
+
+  app.use(createErrorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `npm test`: everything CI checks, fastest first. Installs what it needs (Go tools, skopeo) on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+echo "== typecheck"
+npx tsc -p tsconfig.json --noEmit
+echo "== lint (includes module boundaries)"
+npm run -s lint
+echo "== unit and API tests (jest)"
+jest_rc=0
+npx jest --ci --json --outputFile="$results/jest.json" || jest_rc=$?
+echo "== end to end: conformance suite and real clients against the embedded registry"
+e2e_rc=0
+bash tools/e2e.sh | tee "$results/e2e.log" || e2e_rc=$?
+
+node -e '
+  const fs = require("fs");
+  const [jestFile, e2eFile] = process.argv.slice(1);
+  let passed = 0, failed = 0;
+  try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
+  for (const line of fs.readFileSync(e2eFile, "utf8").split("\n")) {
+    const m = /^(conformance \S+|clients): (\d+) passed, (\d+) failed/.exec(line);
+    if (m) { passed += Number(m[2]); failed += Number(m[3]); }
+  }
+  console.log(`total: ${passed} passed, ${failed} failed`);
+' "$results/jest.json" "$results/e2e.log"
+[ "$jest_rc" -eq 0 ] && [ "$e2e_rc" -eq 0 ]
