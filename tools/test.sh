@@ -12,7 +12,7 @@ echo "== lint (includes module boundaries)"
 npm run -s lint
 echo "== unit and API tests (jest)"
 jest_rc=0
-npx jest --ci --json --outputFile="$results/jest.json" || jest_rc=$?
+NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json" || jest_rc=$?
 echo "== end to end: conformance suite and real clients against the embedded registry"
 e2e_rc=0
 bash tools/e2e.sh | tee "$results/e2e.log" || e2e_rc=$?

@@ -1,0 +1,86 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { parseConfig } from '@lading/config';
+import type { LadingEvent } from '@lading/events';
+import { createLogger } from '@lading/telemetry';
+import { imageManifest, makeBlob } from '@lading/testing';
+import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+async function open(dir: string): Promise<EmbeddedRegistry> {
+  return createEmbeddedRegistry(parseConfig({ data: { dir }, log: { level: 'silent', access: false } }), logger);
+}
+
+describe('embedded registry', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-embedded-'));
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('keeps pushed images across a restart on the same data directory', async () => {
+    const config = makeBlob('{"os":"linux"}');
+    const layer = makeBlob(4096);
+    const manifest = imageManifest(config, [layer]);
+    const first = await open(dir);
+    for (const blob of [config, layer]) {
+      await request(first.app).post(`/v2/keep/me/blobs/uploads/?digest=${blob.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data).expect(201);
+    }
+    await request(first.app).put('/v2/keep/me/manifests/v1').set('Content-Type', manifest.mediaType).send(manifest.body.toString()).expect(201);
+    await first.close();
+
+    const second = await open(dir);
+    const got = await request(second.app).get('/v2/keep/me/manifests/v1');
+    expect(got.status).toBe(200);
+    expect(got.headers['docker-content-digest']).toBe(manifest.digest);
+    const blob = await request(second.app).get(`/v2/keep/me/blobs/${layer.digest}`).buffer(true).parse((res, cb) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    expect(Buffer.compare(blob.body as Buffer, layer.data)).toBe(0);
+    expect((await request(second.app).get('/v2/_catalog')).body.repositories).toEqual(['keep/me']);
+    await second.close();
+  });
+
+  it('delivers the events of a push on the bus, in order, with the API version header on every response', async () => {
+    const registry = await open(dir);
+    const seen: LadingEvent[] = [];
+    registry.bus.subscribe((event) => {
+      seen.push(event);
+    });
+    const config = makeBlob('{"os":"linux"}');
+    const manifest = imageManifest(config, []);
+    const upload = await request(registry.app).post(`/v2/ev/blobs/uploads/?digest=${config.digest}`).set('Content-Type', 'application/octet-stream').send(config.data);
+    expect(upload.headers['docker-distribution-api-version']).toBe('registry/2.0');
+    await request(registry.app).put('/v2/ev/manifests/latest').set('Content-Type', manifest.mediaType).send(manifest.body.toString()).expect(201);
+    await registry.flushEvents();
+    await registry.bus.close();
+    expect(seen.map((e) => e.type)).toEqual([
+      'io.lading.repository.created',
+      'io.lading.blob.uploaded',
+      'io.lading.manifest.pushed',
+      'io.lading.tag.updated',
+    ]);
+    expect(seen.map((e) => e.sequence)).toEqual(['00000000000000000001', '00000000000000000002', '00000000000000000003', '00000000000000000004']);
+    expect(new Set(seen.map((e) => e.id)).size).toBe(4);
+    expect(seen[2]).toMatchObject({ specversion: '1.0', subject: `ev@${manifest.digest}`, partitionkey: 'ev', data: { repository: 'ev', digest: manifest.digest, tag: 'latest' } });
+    const pending = await registry.db.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`);
+    expect(pending.rows[0]).toEqual({ n: 0 });
+    await registry.close();
+  });
+
+  it('writes no event for a change that was refused', async () => {
+    const registry = await open(dir);
+    const manifest = imageManifest(makeBlob('{}'), [makeBlob(10)]);
+    const res = await request(registry.app).put('/v2/refused/manifests/v1').set('Content-Type', manifest.mediaType).send(manifest.body.toString());
+    expect(res.status).toBe(400);
+    const rows = await registry.db.query(`SELECT count(*)::int AS n FROM outbox`);
+    expect(rows.rows[0]).toEqual({ n: 0 });
+    expect((await request(registry.app).get('/v2/_catalog')).body.repositories).toEqual([]);
+    await registry.close();
+  });
+});
