@@ -54,10 +54,8 @@ export const configSchema = z
         deleteEnabled: z.boolean().default(true),
         /** Largest manifest accepted, in bytes. */
         manifestMaxBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
-        /** Largest page `n` honoured by tags/list, _catalog and referrers; larger requests are clamped. */
+        /** Largest page `n` honoured by tags/list and _catalog; larger requests are clamped. */
         maxPageSize: z.number().int().positive().max(100000).default(1000),
-        /** How long an upload session may stay idle before it is considered abandoned. */
-        uploadTtl: duration.default('24h'),
       })
       .strict()
       .prefault({}),
