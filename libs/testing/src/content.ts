@@ -53,3 +53,12 @@ export function imageIndex(children: TestManifest[], extra: Record<string, unkno
     ...extra,
   });
 }
+
+/** A supertest/superagent body parser that collects the raw bytes of any response. */
+export function binaryParser(res: unknown, callback: (err: Error | null, body: Buffer) => void): void {
+  const stream = res as NodeJS.ReadableStream;
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => callback(null, Buffer.concat(chunks)));
+  stream.on('error', (err: Error) => callback(err, Buffer.alloc(0)));
+}

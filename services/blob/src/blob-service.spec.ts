@@ -1,14 +1,8 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import type { Express } from 'express';
-import { TestDeps, createTestDeps, makeBlob } from '@lading/testing';
+import { TestDeps, binaryParser, createTestDeps, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
-
-const binaryParser = (res: NodeJS.ReadableStream & { setEncoding(e: string): void }, cb: (err: Error | null, body: Buffer) => void) => {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => cb(null, Buffer.concat(chunks)));
-};
 
 describe('blob service', () => {
   let deps: TestDeps;

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
-import { imageManifest, makeBlob } from '@lading/testing';
+import { binaryParser, imageManifest, makeBlob } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -36,11 +36,7 @@ describe('embedded registry', () => {
     const got = await request(second.app).get('/v2/keep/me/manifests/v1');
     expect(got.status).toBe(200);
     expect(got.headers['docker-content-digest']).toBe(manifest.digest);
-    const blob = await request(second.app).get(`/v2/keep/me/blobs/${layer.digest}`).buffer(true).parse((res, cb) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const blob = await request(second.app).get(`/v2/keep/me/blobs/${layer.digest}`).buffer(true).parse(binaryParser);
     expect(Buffer.compare(blob.body as Buffer, layer.data)).toBe(0);
     expect((await request(second.app).get('/v2/_catalog')).body.repositories).toEqual(['keep/me']);
     await second.close();

@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { Express } from 'express';
 import * as meta from '@lading/metadata';
 import { blobKey } from '@lading/storage';
-import { TestBlob, TestDeps, TestManifest, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { TestBlob, TestDeps, TestManifest, binaryParser, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
 import { createManifestService } from './manifest-service';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -54,11 +54,7 @@ describe('manifest service', () => {
     expect(res.headers.location).toBe(`/v2/team/app/manifests/${m.digest}`);
     expect(res.headers['docker-content-digest']).toBe(m.digest);
     for (const ref of ['v1', m.digest]) {
-      const get = await request(app).get(`/v2/team/app/manifests/${ref}`).set('Accept', OCI_MANIFEST).buffer(true).parse((r, cb) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => cb(null, Buffer.concat(chunks)));
-      });
+      const get = await request(app).get(`/v2/team/app/manifests/${ref}`).set('Accept', OCI_MANIFEST).buffer(true).parse(binaryParser);
       expect(get.status).toBe(200);
       expect(get.headers['content-type']).toBe(OCI_MANIFEST);
       expect(get.headers['docker-content-digest']).toBe(m.digest);
