@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { configSchema, LadingConfig, LadingConfigInput } from './schema';
+import { configObject, configSchema, LadingConfig, LadingConfigInput } from './schema';
 
 /** The environment variable that names the YAML file; it is not itself a config key. */
 export const CONFIG_FILE_ENV = 'LADING_CONFIG';
@@ -53,7 +53,7 @@ export function applyEnv(input: Record<string, unknown>, env: Record<string, str
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('LADING_') || name === CONFIG_FILE_ENV || value === undefined) continue;
     const segments = name.slice('LADING_'.length).toLowerCase().split('_');
-    let shape: Shape | null = configSchema.shape as Shape;
+    let shape: Shape | null = configObject.shape as Shape;
     let target = result;
     const path: string[] = [];
     for (let i = 0; i < segments.length; i++) {

@@ -13,8 +13,13 @@ export function durationMs(value: string): number {
 
 const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m or 24h');
 
-/** The configuration schema. Keys never contain `_`, so `LADING_A_B` maps mechanically onto `a.b`. */
-export const configSchema = z
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
+
+/**
+ * The configuration object. Keys never contain `_`, so `LADING_A_B` maps mechanically onto `a.b`. Driver choices
+ * left unset follow the mode: embedded → PGlite, filesystem, in-process bus; distributed → Postgres, S3, Kafka.
+ */
+export const configObject = z
   .object({
     mode: z.enum(['embedded', 'distributed']).default('embedded'),
     http: z
@@ -34,17 +39,55 @@ export const configSchema = z
       .prefault({}),
     storage: z
       .object({
-        driver: z.enum(['filesystem']).default('filesystem'),
+        driver: z.enum(['filesystem', 's3']).optional(),
         /** Root of the filesystem driver; defaults to `<data.dir>/blobs`. */
         root: z.string().min(1).optional(),
+        /** The S3 (MinIO) endpoint, e.g. http://127.0.0.1:9000. */
+        endpoint: z.string().url().optional(),
+        accessKey: z.string().min(1).optional(),
+        secretKey: z.string().min(1).optional(),
+        bucket: z.string().min(3).default('lading'),
+        region: z.string().min(1).default('us-east-1'),
+        /** Answer blob GETs with a redirect to a presigned URL (S3 only); unset means on in distributed mode. */
+        redirect: z.boolean().optional(),
+        /** How long a presigned URL stays valid. */
+        presignTtl: duration.default('5m'),
       })
       .strict()
       .prefault({}),
     database: z
       .object({
-        driver: z.enum(['pglite']).default('pglite'),
+        driver: z.enum(['pglite', 'postgres']).optional(),
         /** Directory of the PGlite database; defaults to `<data.dir>/metadata`. */
         path: z.string().min(1).optional(),
+        /** Postgres connection URL (postgres driver). */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+        poolSize: z.number().int().positive().max(200).default(10),
+        /** Longest a statement may run before it is cancelled. */
+        statementTimeout: duration.default('30s'),
+        /** Longest to wait for a connection before answering 503. */
+        connectTimeout: duration.default('5s'),
+      })
+      .strict()
+      .prefault({}),
+    kafka: z
+      .object({
+        /** Bootstrap brokers, comma-separated in the environment. */
+        brokers: z.array(hostPort).default([]),
+        topic: z.string().min(1).default('lading.events'),
+        partitions: z.number().int().positive().max(1000).default(6),
+        clientId: z.string().min(1).default('lading'),
+      })
+      .strict()
+      .prefault({}),
+    upstreams: z
+      .object({
+        /** Base URLs of the blob service's replicas (distributed gateway). */
+        blob: z.array(z.string().url()).default([]),
+        /** Base URLs of the manifest service's replicas (distributed gateway). */
+        manifest: z.array(z.string().url()).default([]),
+        /** Longest the gateway waits for a service's response headers. */
+        timeout: duration.default('30s'),
       })
       .strict()
       .prefault({}),
@@ -82,7 +125,33 @@ export const configSchema = z
   })
   .strict();
 
+/** The configuration schema: the object, its cross-key rules, and driver choices resolved from the mode. */
+export const configSchema = configObject
+  .transform((c) => {
+    const distributed = c.mode === 'distributed';
+    return {
+      ...c,
+      storage: { ...c.storage, driver: c.storage.driver ?? (distributed ? 's3' : 'filesystem'), redirect: c.storage.redirect ?? distributed },
+      database: { ...c.database, driver: c.database.driver ?? (distributed ? 'postgres' : 'pglite') },
+    };
+  })
+  .superRefine((c, ctx) => {
+    if (c.storage.driver === 's3') {
+      for (const key of ['endpoint', 'accessKey', 'secretKey'] as const) {
+        if (!c.storage[key]) ctx.addIssue({ code: 'custom', path: ['storage', key], message: 'required by the s3 storage driver' });
+      }
+    }
+    if (c.database.driver === 'postgres' && !c.database.url) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'url'], message: 'required by the postgres database driver' });
+    }
+    if (c.mode === 'distributed') {
+      if (c.database.driver !== 'postgres') ctx.addIssue({ code: 'custom', path: ['database', 'driver'], message: 'distributed mode needs postgres' });
+      if (c.storage.driver !== 's3') ctx.addIssue({ code: 'custom', path: ['storage', 'driver'], message: 'distributed mode needs s3' });
+      if (c.kafka.brokers.length === 0) ctx.addIssue({ code: 'custom', path: ['kafka', 'brokers'], message: 'distributed mode needs Kafka brokers' });
+    }
+  });
+
 /** The validated configuration of a Lading process. */
-export type LadingConfig = z.infer<typeof configSchema>;
+export type LadingConfig = z.output<typeof configSchema>;
 /** Configuration as written in a file or a test: every key optional. */
-export type LadingConfigInput = z.input<typeof configSchema>;
+export type LadingConfigInput = z.input<typeof configObject>;

@@ -4,13 +4,19 @@ import type { LadingEvent } from './event-types';
 /** Handles one delivered event; at-least-once, so handlers dedupe by event id. */
 export type EventHandler = (event: LadingEvent) => Promise<void> | void;
 
+/** How a subscriber consumes: its consumer group (Kafka), and whether a new group starts from the oldest event. */
+export interface SubscribeOptions {
+  group?: string;
+  fromBeginning?: boolean;
+}
+
 /** A bus the relay can publish to. */
 export interface EventBus {
   readonly driverName: string;
   /** Publishes a batch; resolves once the bus has accepted every event (a broker ack, for Kafka). */
   publish(events: LadingEvent[]): Promise<void>;
-  /** Registers a handler for every published event; returns a function that unsubscribes it. */
-  subscribe(handler: EventHandler): () => void;
+  /** Registers a handler; resolves, once it is consuming, with a function that unsubscribes it. */
+  subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -40,9 +46,11 @@ export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => 
         }
       });
     },
-    subscribe(handler) {
+    async subscribe(handler) {
       handlers.add(handler);
-      return () => handlers.delete(handler);
+      return async () => {
+        handlers.delete(handler);
+      };
     },
     async close() {
       await chain;

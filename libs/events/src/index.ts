@@ -3,3 +3,5 @@ export * from './ids';
 export * from './outbox';
 export * from './bus';
 export * from './outbox-relay';
+export * from './kafka-bus';
+export * from './open-bus';

@@ -1,10 +1,15 @@
 /**
  * The outbox relay: claims unpublished rows (`FOR UPDATE SKIP LOCKED`, so several relays never publish the same
  * row at once), publishes them in per-repository sequence order, and marks them only after the bus accepted them.
+ * Any number of replicas may run a relay; a transaction-scoped advisory lock makes exactly one of them publish at a
+ * time, so a repository's events never overtake each other across relays.
  */
 import type { Database } from '@lading/metadata';
 import type { EventBus } from './bus';
 import type { LadingEvent } from './event-types';
+
+/** The advisory-lock key that elects the publishing relay. */
+export const RELAY_LOCK_KEY = 7340002;
 
 /** What the relay needs. */
 export interface OutboxRelayDeps {
@@ -37,6 +42,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
 
   async function publishBatch(): Promise<number> {
     return deps.db.transaction(async (tx) => {
+      const leader = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS ok`, [RELAY_LOCK_KEY]);
+      if (!leader.rows[0]?.ok) return 0;
       const claimed = await tx.query<{ id: string; event: LadingEvent }>(
         `SELECT id, event FROM outbox WHERE published_at IS NULL
            ORDER BY repository, sequence LIMIT $1 FOR UPDATE SKIP LOCKED`,

@@ -6,3 +6,5 @@ export * from './blobs';
 export * from './manifests';
 export * from './uploads';
 export * from './gc-queue';
+export * from './pg-adapter';
+export * from './open-database';

@@ -1,2 +1,4 @@
 export * from './blob-store';
 export * from './filesystem-driver';
+export * from './s3-driver';
+export * from './open-blob-store';

@@ -21,6 +21,8 @@ export interface GatewayDeps {
   logger: Logger;
   /** Whether to log one line per request. */
   accessLog?: boolean;
+  /** Checks that the services behind the gateway answer (for `/readyz`); always ready when omitted (embedded). */
+  ready?: () => Promise<void>;
 }
 
 /** Creates the gateway's express app. */
@@ -48,6 +50,14 @@ export function createGateway(deps: GatewayDeps): Express {
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.ready?.();
+      res.json({ status: 'ready' });
+    } catch (err) {
+      res.status(503).json({ status: 'unavailable', reason: String((err as Error)?.message ?? err) });
+    }
   });
 
   app.use((req, res, next) => {

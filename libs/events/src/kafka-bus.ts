@@ -1,0 +1,92 @@
+/**
+ * The Kafka bus: events published with the CloudEvents Kafka binding in structured mode (the whole event as JSON,
+ * `content-type: application/cloudevents+json`), keyed by repository so that a repository's events share a
+ * partition and keep their order. Any Kafka client can read the topic without Lading's code.
+ */
+import { Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
+import type { EventBus, EventHandler, SubscribeOptions } from './bus';
+import type { LadingEvent } from './event-types';
+
+/** Settings of the Kafka bus. */
+export interface KafkaBusOptions {
+  brokers: string[];
+  topic: string;
+  partitions: number;
+  clientId: string;
+  /** Receives kafkajs's warnings and errors. */
+  log?: (level: 'warn' | 'error', message: string, extra: Record<string, unknown>) => void;
+  /** How long to wait for a broker before a publish or start-up fails. */
+  connectionTimeoutMs?: number;
+}
+
+/** The content type of a structured-mode CloudEvent. */
+export const CLOUDEVENTS_JSON = 'application/cloudevents+json; charset=UTF-8';
+
+/** Renders an event as a Kafka message (CloudEvents Kafka binding, structured mode). */
+export function toKafkaMessage(event: LadingEvent): { key: string; value: string; headers: Record<string, string> } {
+  const headers: Record<string, string> = { 'content-type': CLOUDEVENTS_JSON };
+  if (event.traceparent) headers.traceparent = event.traceparent;
+  return { key: event.partitionkey, value: JSON.stringify(event), headers };
+}
+
+/** Connects to Kafka, creates the events topic if it is missing, and returns a bus on it. */
+export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus> {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: 10_000,
+    retry: { retries: 3, initialRetryTime: 200 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const level = entry.level === logLevel.ERROR ? 'error' : 'warn';
+      const { message, ...extra } = entry.log;
+      options.log?.(level, String(message), extra as Record<string, unknown>);
+    },
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    if (!existing.includes(options.topic)) {
+      await admin.createTopics({
+        topics: [{ topic: options.topic, numPartitions: options.partitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const consumers = new Set<() => Promise<void>>();
+
+  return {
+    driverName: 'kafka',
+    async publish(events) {
+      if (events.length === 0) return;
+      await producer.send({ topic: options.topic, acks: -1, messages: events.map(toKafkaMessage) });
+    },
+    async subscribe(handler: EventHandler, subscribeOptions: SubscribeOptions = {}) {
+      const consumer = kafka.consumer({ groupId: subscribeOptions.group ?? `${options.clientId}-subscriber` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: subscribeOptions.fromBeginning ?? false });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          if (!message.value) return;
+          await handler(JSON.parse(message.value.toString('utf8')) as LadingEvent);
+        },
+      });
+      const stop = async () => {
+        consumers.delete(stop);
+        await consumer.disconnect();
+      };
+      consumers.add(stop);
+      return stop;
+    },
+    async close() {
+      for (const stop of [...consumers]) await stop();
+      await producer.disconnect();
+    },
+  };
+}

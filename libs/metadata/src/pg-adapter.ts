@@ -1,0 +1,72 @@
+/** The `pg` adapter: a pool of connections to a real PostgreSQL server, for the distributed mode. */
+import pg from 'pg';
+import type { Database, QueryResult, SqlExecutor } from './database';
+
+/** Settings of the pg adapter. */
+export interface PgDatabaseOptions {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Reports errors of idle connections (a server restart), which would otherwise crash the process. */
+  onIdleError?: (err: Error) => void;
+}
+
+const INT8_OID = 20;
+
+/** Parses int8 as a JS number (sizes and offsets stay far below 2^53), everything else as pg does by default. */
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+function executor(target: pg.Pool | pg.PoolClient): SqlExecutor {
+  return {
+    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+      const result = await target.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+    },
+  };
+}
+
+/** Opens a connection pool to PostgreSQL. */
+export async function createPgDatabase(options: PgDatabaseOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 1000,
+    idle_in_transaction_session_timeout: options.statementTimeoutMs * 2,
+    types: typeParsers,
+  });
+  pool.on('error', (err) => options.onIdleError?.(err));
+  const root = executor(pool);
+  return {
+    driverName: 'postgres',
+    query: root.query,
+    async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await work(executor(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      await pool.query(sql);
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The real parts a process runs on, opened from its configuration: the same code for the embedded mode (PGlite,
+ * filesystem, in-process bus) and the distributed mode (Postgres, S3, Kafka); only the configuration differs.
+ */
+import { hostname } from 'node:os';
+import type { LadingConfig } from '@lading/config';
+import { EventBus, OutboxContext, OutboxRelay, createOutboxRelay, createUuidV7Generator, openBus } from '@lading/events';
+import { Database, migrate, openDatabase } from '@lading/metadata';
+import { BlobStore, openBlobStore } from '@lading/storage';
+import type { Logger } from '@lading/telemetry';
+
+/** The parts of a running process. */
+export interface ProcessParts {
+  config: LadingConfig;
+  logger: Logger;
+  db: Database;
+  store: BlobStore;
+  bus: EventBus;
+  relay: OutboxRelay;
+  /** The outbox context of one service: its CloudEvents source and id generator. */
+  eventsFor(service: string): OutboxContext;
+  close(): Promise<void>;
+}
+
+/** Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay. */
+export async function openProcessParts(config: LadingConfig, logger: Logger): Promise<ProcessParts> {
+  const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
+  await migrate(db);
+  const store = await openBlobStore(config);
+  const bus = await openBus(config, {
+    handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
+    kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
+  });
+  const relay = createOutboxRelay({ db, bus, onError: (err) => logger.warn({ err }, 'outbox relay failed; will retry') });
+  relay.start();
+  const host = config.http.host ? new URL(config.http.host).host : hostname();
+  const ids = createUuidV7Generator();
+  return {
+    config,
+    logger,
+    db,
+    store,
+    bus,
+    relay,
+    eventsFor: (service) => ({ source: `//${host}/lading/${service}`, ids, now: () => new Date() }),
+    async close() {
+      await relay.stop();
+      await bus.close();
+      await db.close();
+    },
+  };
+}

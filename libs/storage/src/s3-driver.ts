@@ -1,0 +1,196 @@
+/**
+ * The S3 blob driver (MinIO or any S3): the distributed mode's storage. S3 objects cannot be appended to, so an
+ * upload's chunks are stored as one object per chunk, named by the offset where it starts, and joined on commit:
+ * server-side (compose) when the chunks are large enough, streamed otherwise.
+ */
+import { PassThrough, Readable, Transform } from 'node:stream';
+import * as Minio from 'minio';
+import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
+
+/** Settings of the S3 driver. */
+export interface S3BlobStoreOptions {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+  /** Multipart part size for streamed writes: the most a single write holds in memory. */
+  partSize?: number;
+}
+
+/** A BlobStore that can also hand out presigned URLs, so that pulls can bypass the registry. */
+export interface RedirectingBlobStore extends BlobStore {
+  /** A presigned GET URL for an object, valid for `ttlSeconds`. */
+  presignGet(key: string, ttlSeconds: number): Promise<string>;
+}
+
+const MIN_COMPOSE_PART = 5 * 1024 * 1024;
+const OFFSET_WIDTH = 16;
+
+interface Part {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
+}
+
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err: Error | null, data: Buffer) => void): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/** Creates an S3 BlobStore, creating the bucket if it does not exist. */
+export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
+  const url = new URL(options.endpoint);
+  const client = new Minio.Client({
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    useSSL: url.protocol === 'https:',
+    accessKey: options.accessKey,
+    secretKey: options.secretKey,
+    region: options.region,
+    pathStyle: true,
+    partSize: options.partSize ?? 16 * 1024 * 1024,
+  });
+  const bucket = options.bucket;
+  if (!(await client.bucketExists(bucket))) {
+    await client.makeBucket(bucket, options.region).catch(async (err) => {
+      if (!(await client.bucketExists(bucket))) throw err;
+    });
+  }
+
+  const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
+
+  async function listParts(uploadId: string): Promise<Part[]> {
+    const parts: Part[] = [];
+    const stream = client.listObjectsV2(bucket, uploadPrefix(uploadId), true);
+    for await (const item of stream as AsyncIterable<Minio.BucketItem>) {
+      if (!item.name) continue;
+      parts.push({ name: item.name, offset: Number(item.name.slice(item.name.lastIndexOf('/') + 1)), size: item.size });
+    }
+    return parts.sort((a, b) => a.offset - b.offset);
+  }
+
+  async function removeAll(names: string[]): Promise<void> {
+    if (names.length > 0) await client.removeObjects(bucket, names);
+  }
+
+  async function exists(key: string): Promise<boolean> {
+    try {
+      await client.statObject(bucket, key);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Streams the parts one after another, cut at `size` bytes. */
+  function concatenate(parts: Part[], size: number): Readable {
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    void (async () => {
+      try {
+        let remaining = size;
+        for (const part of parts) {
+          if (remaining <= 0) break;
+          const length = Math.min(part.size, remaining);
+          const source = await client.getPartialObject(bucket, part.name, 0, length);
+          for await (const chunk of source) {
+            if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+          }
+          remaining -= length;
+        }
+        out.end();
+      } catch (err) {
+        out.destroy(err as Error);
+      }
+    })();
+    return out;
+  }
+
+  return {
+    driverName: 's3',
+
+    async writeUpload(uploadId: string, offset: number, source: Readable): Promise<number> {
+      const parts = await listParts(uploadId);
+      const kept = parts.filter((p) => p.offset < offset);
+      const stored = kept.reduce((end, p) => Math.max(end, p.offset + p.size), 0);
+      if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
+      await removeAll(parts.filter((p) => p.offset >= offset).map((p) => p.name));
+      const counter = new ByteCounter();
+      source.on('error', (err) => counter.destroy(err));
+      await client.putObject(bucket, `${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, source.pipe(counter));
+      return counter.bytes;
+    },
+
+    async commitUpload(uploadId: string, key: string, size: number): Promise<void> {
+      const parts = (await listParts(uploadId)).filter((p) => p.offset < size || (size === 0 && p.offset === 0));
+      if (await exists(key)) {
+        await removeAll(parts.map((p) => p.name));
+        return;
+      }
+      let expected = 0;
+      for (const p of parts) {
+        if (p.offset !== expected) throw new Error(`upload ${uploadId}: chunk at ${p.offset} does not follow ${expected}`);
+        expected += p.size;
+      }
+      if (expected < size) throw new Error(`upload ${uploadId}: ${expected} bytes stored, ${size} expected`);
+      const exact = expected === size;
+      if (parts.length === 0) {
+        await client.putObject(bucket, key, Buffer.alloc(0), 0);
+      } else if (parts.length === 1 && exact) {
+        await client.copyObject(bucket, key, `/${bucket}/${parts[0].name}`);
+      } else if (exact && parts.slice(0, -1).every((p) => p.size >= MIN_COMPOSE_PART)) {
+        await client.composeObject(
+          new Minio.CopyDestinationOptions({ Bucket: bucket, Object: key }),
+          parts.map((p) => new Minio.CopySourceOptions({ Bucket: bucket, Object: p.name })),
+        );
+      } else {
+        await client.putObject(bucket, key, concatenate(parts, size));
+      }
+      await removeAll((await listParts(uploadId)).map((p) => p.name));
+    },
+
+    async deleteUpload(uploadId: string): Promise<void> {
+      await removeAll((await listParts(uploadId)).map((p) => p.name));
+    },
+
+    async stat(key: string): Promise<BlobStat | null> {
+      try {
+        return { size: (await client.statObject(bucket, key)).size };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    },
+
+    async read(key: string, range?: ByteRange): Promise<Readable> {
+      try {
+        if (range) return await client.getPartialObject(bucket, key, range.start, range.end - range.start + 1);
+        return await client.getObject(bucket, key);
+      } catch (err) {
+        if (isNotFound(err)) throw new BlobNotFoundError(key);
+        throw err;
+      }
+    },
+
+    async delete(key: string): Promise<void> {
+      await client.removeObject(bucket, key);
+    },
+
+    async ping(): Promise<void> {
+      if (!(await client.bucketExists(bucket))) throw new Error(`bucket ${bucket} does not exist`);
+    },
+
+    presignGet(key: string, ttlSeconds: number): Promise<string> {
+      return client.presignedGetObject(bucket, key, ttlSeconds);
+    },
+  };
+}

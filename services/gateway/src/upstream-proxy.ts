@@ -1,0 +1,110 @@
+/**
+ * Dispatch to a service's replicas over HTTP (distributed mode): keep-alive undici pools, round robin, bodies
+ * streamed both ways with backpressure (a blob is never buffered). A replica that refuses the connection is skipped
+ * when the request can be replayed (no body sent yet); when no replica answers, the client gets 503 UNAVAILABLE.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { RequestHandler } from 'express';
+import { Pool } from 'undici';
+import { OciError } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+
+/** Settings of a proxy to one service. */
+export interface UpstreamProxyOptions {
+  service: string;
+  urls: string[];
+  /** Longest wait for a replica's response headers. */
+  headersTimeoutMs: number;
+  logger: Logger;
+  connections?: number;
+}
+
+/** A proxy handler plus a way to close its pools. */
+export interface UpstreamProxy {
+  handler: RequestHandler;
+  /** Checks that at least one replica answers /readyz. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
+
+function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  const forwarded = headers['x-forwarded-for'];
+  out['x-forwarded-for'] = [forwarded, remoteAddress].filter(Boolean).join(', ');
+  return out;
+}
+
+/** Creates a proxy to one service's replicas. */
+export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProxy {
+  if (options.urls.length === 0) throw new Error(`no upstream URLs configured for the ${options.service} service`);
+  const pools = options.urls.map(
+    (url) =>
+      new Pool(url, {
+        connections: options.connections ?? 64,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: 0,
+        connectTimeout: 2_000,
+      }),
+  );
+  let next = 0;
+
+  const handler: RequestHandler = async (req, res, nextHandler) => {
+    const replayable = req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
+    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    const start = next++ % pools.length;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < (replayable ? pools.length : 1); attempt++) {
+      const pool = pools[(start + attempt) % pools.length];
+      try {
+        const upstream = await pool.request({
+          path: req.originalUrl,
+          method: req.method as 'GET',
+          headers,
+          body: replayable ? undefined : req,
+        });
+        res.status(upstream.statusCode);
+        for (const [name, value] of Object.entries(upstream.headers)) {
+          if (value === undefined || HOP_BY_HOP.has(name)) continue;
+          res.setHeader(name, value);
+        }
+        if (replayable) req.resume();
+        await pipeline(upstream.body, res);
+        return;
+      } catch (err) {
+        lastError = err;
+        if (res.headersSent) {
+          options.logger.warn({ err, service: options.service }, 'upstream response broke off');
+          res.destroy();
+          return;
+        }
+        if (!RETRYABLE.has((err as { code?: string })?.code ?? '')) break;
+      }
+    }
+    options.logger.warn({ err: lastError, service: options.service }, 'no replica of the service answered');
+    nextHandler(new OciError('UNAVAILABLE', `the ${options.service} service is unavailable`));
+  };
+
+  return {
+    handler,
+    async ready() {
+      const results = await Promise.allSettled(pools.map((pool) => pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => {
+        await r.body.dump();
+        if (r.statusCode !== 200) throw new Error(`readyz answered ${r.statusCode}`);
+      })));
+      if (!results.some((r) => r.status === 'fulfilled')) throw new Error(`no replica of the ${options.service} service is ready`);
+    },
+    async close() {
+      await Promise.all(pools.map((pool) => pool.close()));
+    },
+  };
+}
