@@ -11,9 +11,9 @@ export function parseListenAddress(addr: string): { host: string; port: number }
 }
 
 /** Loads the configuration, or exits with status 2 and one line naming the bad key. */
-export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): LadingConfig {
+export function loadConfigOrExit(): LadingConfig {
   try {
-    return loadConfig(env);
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`lading: ${err.message}\n`);

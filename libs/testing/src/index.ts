@@ -1,2 +1,3 @@
 export * from './test-deps';
 export * from './content';
+export * from './infra';

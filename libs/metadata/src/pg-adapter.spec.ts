@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { infraSettings } from '@lading/testing';
+import type { Database } from './database';
+import { migrate } from './migrate';
+import { createPgDatabase } from './pg-adapter';
+import { ensureRepository } from './repositories';
+
+const adminUrl = infraSettings().databaseUrl;
+
+/** A throwaway database on the real server, so tests never see each other's rows. */
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `lading_test_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+describe('pg adapter on a real PostgreSQL', () => {
+  let fresh: { url: string; drop(): Promise<void> };
+  let db: Database;
+
+  beforeAll(async () => {
+    fresh = await freshDatabase();
+    db = await createPgDatabase({ url: fresh.url, poolSize: 4, statementTimeoutMs: 5000, connectTimeoutMs: 2000 });
+  });
+  afterAll(async () => {
+    await db.close();
+    await fresh.drop();
+  });
+
+  it('applies the same migrations as PGlite, once', async () => {
+    expect(await migrate(db)).toEqual(['0001_registry.sql']);
+    expect(await migrate(db)).toEqual([]);
+  });
+
+  it('parses int8 columns as numbers', async () => {
+    const r = await db.query<{ n: number }>(`SELECT 9007199254740991::int8 AS n`);
+    expect(r.rows[0].n).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('commits a transaction that resolves and rolls back one that throws', async () => {
+    await db.transaction((tx) => ensureRepository(tx, 'kept'));
+    await expect(
+      db.transaction(async (tx) => {
+        await ensureRepository(tx, 'rolled/back');
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    const names = (await db.query<{ name: string }>(`SELECT name FROM repositories ORDER BY name`)).rows.map((r) => r.name);
+    expect(names).toEqual(['kept']);
+  });
+
+  it('lets two transactions claim different rows with FOR UPDATE SKIP LOCKED', async () => {
+    for (const name of ['q1', 'q2']) await db.transaction((tx) => ensureRepository(tx, name));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = db.transaction(async (tx) => {
+      const r = await tx.query<{ name: string }>(`SELECT name FROM repositories WHERE name IN ('q1','q2') ORDER BY name LIMIT 1 FOR UPDATE SKIP LOCKED`);
+      await held;
+      return r.rows.map((x) => x.name);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = await db.transaction(async (tx) => {
+      const r = await tx.query<{ name: string }>(`SELECT name FROM repositories WHERE name IN ('q1','q2') ORDER BY name LIMIT 1 FOR UPDATE SKIP LOCKED`);
+      return r.rows.map((x) => x.name);
+    });
+    release();
+    expect([await first, second]).toEqual([['q1'], ['q2']]);
+  });
+
+  it('fails fast with a connection error when the server cannot be reached', async () => {
+    const unreachable = await createPgDatabase({ url: 'postgres://x:y@127.0.0.1:1/none', poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 500 });
+    await expect(unreachable.query('SELECT 1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await unreachable.close();
+  });
+});
