@@ -111,7 +111,7 @@ export const configObject = z
       })
       .strict()
       .prefault({})
-      .refine((gc) => gc.allowShortDelay || durationMs(gc.reviewDelay) >= 60_000, {
+      .refine((gc) => gc.allowShortDelay || !DURATION.test(gc.reviewDelay) || durationMs(gc.reviewDelay) >= 60_000, {
         message: 'review delays under one minute need gc.allowShortDelay=true',
         path: ['reviewDelay'],
       }),

@@ -35,6 +35,8 @@ export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => 
     async publish(events) {
       const batch = [...events];
       chain = chain.then(async () => {
+        // Yield first: delivery must never run inside the publisher's (the relay's) transaction.
+        await new Promise((resolve) => setImmediate(resolve));
         for (const event of batch) {
           for (const handler of handlers) {
             try {

@@ -41,15 +41,16 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   let stopped = true;
 
   async function publishBatch(): Promise<number> {
-    return deps.db.transaction(async (tx) => {
+    // A failed publish is recorded (attempts, last_error) in a transaction that commits, then rethrown.
+    const outcome = await deps.db.transaction(async (tx): Promise<{ published: number } | { failure: unknown }> => {
       const leader = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS ok`, [RELAY_LOCK_KEY]);
-      if (!leader.rows[0]?.ok) return 0;
+      if (!leader.rows[0]?.ok) return { published: 0 };
       const claimed = await tx.query<{ id: string; event: LadingEvent }>(
         `SELECT id, event FROM outbox WHERE published_at IS NULL
            ORDER BY repository, sequence LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [batchSize],
       );
-      if (claimed.rows.length === 0) return 0;
+      if (claimed.rows.length === 0) return { published: 0 };
       try {
         await deps.bus.publish(claimed.rows.map((r) => (typeof r.event === 'string' ? JSON.parse(r.event) : r.event)));
       } catch (err) {
@@ -57,13 +58,15 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
           claimed.rows.map((r) => r.id),
           String((err as Error)?.message ?? err).slice(0, 1000),
         ]);
-        throw err;
+        return { failure: err };
       }
       await tx.query(`UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])`, [
         claimed.rows.map((r) => r.id),
       ]);
-      return claimed.rows.length;
+      return { published: claimed.rows.length };
     });
+    if ('failure' in outcome) throw outcome.failure;
+    return outcome.published;
   }
 
   async function drainLoop(): Promise<number> {

@@ -26,6 +26,8 @@ export interface Database extends SqlExecutor {
 export const PG_ERRORS = {
   uniqueViolation: '23505',
   foreignKeyViolation: '23503',
+  /** PostgreSQL 18 (PGlite 0.5) reports an ON DELETE RESTRICT violation with this code instead of 23503. */
+  restrictViolation: '23001',
   serializationFailure: '40001',
   deadlockDetected: '40P01',
   lockNotAvailable: '55P03',

@@ -56,6 +56,7 @@ export interface ErrorEnvelope {
 
 /** Renders an error as the OCI envelope; anything that is not an OciError becomes UNKNOWN without leaking internals. */
 export function toErrorEnvelope(err: OciError): ErrorEnvelope {
+  if (!(err instanceof OciError)) return { errors: [{ code: 'UNKNOWN', message: ERROR_CODES.UNKNOWN.message, detail: null }] };
   return { errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] };
 }
 

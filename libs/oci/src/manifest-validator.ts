@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { parseDigest } from './digest';
 import { OciError } from './errors';
-import { MANIFEST_KINDS, MEDIA_TYPE_GRAMMAR, ManifestKind, MediaTypes } from './media-types';
+import { MANIFEST_KINDS, MEDIA_TYPE_GRAMMAR, ManifestKind, MediaTypes, NON_DISTRIBUTABLE_LAYER_TYPES } from './media-types';
 
 /** The deepest JSON nesting a manifest may have; real manifests stay under 6. */
 export const MAX_MANIFEST_DEPTH = 32;
@@ -172,7 +172,7 @@ export function validateManifest(body: Buffer, contentType: string | undefined):
     if (!Array.isArray(doc.layers)) throw invalid('layers must be an array');
     doc.layers.forEach((layer, i) => {
       const descriptor = validateDescriptor(layer, `layers[${i}]`);
-      const foreign = descriptor.urls !== undefined && descriptor.urls.length > 0;
+      const foreign = (descriptor.urls !== undefined && descriptor.urls.length > 0) || NON_DISTRIBUTABLE_LAYER_TYPES.has(descriptor.mediaType);
       references.push({ kind: 'blob', role: 'layer', descriptor, mustExist: !foreign });
     });
     artifactType ??= config.mediaType;

@@ -24,7 +24,7 @@ export function parseRangeHeader(header: string | undefined, size: number): Rang
   return { kind: 'partial', range: { start, end } };
 }
 
-/** A `Content-Range: <start>-<end>` of an upload chunk, or null when the header is absent. Throws on bad syntax. */
+/** A `Content-Range: <start>-<end>` of an upload chunk; null when the header is absent, 'invalid' when malformed. */
 export function parseContentRange(header: string | undefined): ByteRange | null | 'invalid' {
   if (header === undefined) return null;
   const m = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})(?:\/(?:\d+|\*))?$/.exec(header.trim());

@@ -1,0 +1,184 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, applyEnv, loadConfig, parseConfig } from './load';
+import { durationMs } from './schema';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig defaults', () => {
+  it('gives every key of the README table its documented default when there is no file and no LADING_* variable', () => {
+    const config = loadConfig({ PATH: '/usr/bin', HOME: '/root' });
+    expect(config).toMatchObject({
+      mode: 'embedded',
+      http: { addr: '0.0.0.0:5000' },
+      data: { dir: './data' },
+      registry: { deleteEnabled: true, manifestMaxBytes: 4194304, maxPageSize: 1000 },
+      gc: { reviewDelay: '24h', allowShortDelay: false },
+      log: { level: 'info', access: true },
+    });
+    expect(config.http.host).toBeUndefined();
+    expect(config.storage.root).toBeUndefined();
+    expect(config.database.path).toBeUndefined();
+  });
+});
+
+describe('LADING_* environment variables', () => {
+  it('maps LADING_HTTP_ADDR onto http.addr', () => {
+    expect(loadConfig({ LADING_HTTP_ADDR: '127.0.0.1:6000' }).http.addr).toBe('127.0.0.1:6000');
+  });
+
+  it('matches segments to camelCase keys case-insensitively and coerces booleans', () => {
+    expect(loadConfig({ LADING_REGISTRY_DELETEENABLED: 'false' }).registry.deleteEnabled).toBe(false);
+    expect(loadConfig({ LADING_LOG_ACCESS: '0' }).log.access).toBe(false);
+    expect(loadConfig({ LADING_GC_ALLOWSHORTDELAY: 'yes', LADING_GC_REVIEWDELAY: '5s' }).gc).toEqual({ allowShortDelay: true, reviewDelay: '5s' });
+  });
+
+  it('coerces numbers', () => {
+    const config = loadConfig({ LADING_REGISTRY_MAXPAGESIZE: '50', LADING_REGISTRY_MANIFESTMAXBYTES: '1024' });
+    expect(config.registry.maxPageSize).toBe(50);
+    expect(config.registry.manifestMaxBytes).toBe(1024);
+  });
+
+  it('sets optional keys that have no default', () => {
+    const config = loadConfig({ LADING_STORAGE_ROOT: '/srv/blobs', LADING_DATABASE_PATH: '/srv/db', LADING_HTTP_HOST: 'https://registry.example.com' });
+    expect(config.storage.root).toBe('/srv/blobs');
+    expect(config.database.path).toBe('/srv/db');
+    expect(config.http.host).toBe('https://registry.example.com');
+  });
+
+  it.each(['LADING_HTTP_PORT', 'LADING_NOPE', 'LADING_HTTP_ADDR_EXTRA', 'LADING_REGISTRY_DELETE_ENABLED'])('refuses the unknown variable %s, naming it', (name) => {
+    const err = configError(() => loadConfig({ [name]: '1' }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(name);
+  });
+
+  it('ignores variables without the LADING_ prefix', () => {
+    expect(loadConfig({ HTTP_ADDR: 'nonsense', LADINGHTTP_ADDR: 'nonsense' }).http.addr).toBe('0.0.0.0:5000');
+  });
+
+  it.each([
+    ['LADING_REGISTRY_MAXPAGESIZE', 'abc', 'registry.maxPageSize'],
+    ['LADING_REGISTRY_MAXPAGESIZE', '1.5', 'registry.maxPageSize'],
+    ['LADING_REGISTRY_MAXPAGESIZE', '0', 'registry.maxPageSize'],
+    ['LADING_REGISTRY_DELETEENABLED', 'maybe', 'registry.deleteEnabled'],
+    ['LADING_LOG_LEVEL', 'loud', 'log.level'],
+    ['LADING_HTTP_ADDR', 'localhost', 'http.addr'],
+    ['LADING_HTTP_HOST', 'not a url', 'http.host'],
+    ['LADING_MODE', 'cluster', 'mode'],
+  ])('refuses %s=%s with an error naming %s', (name, value, key) => {
+    const err = configError(() => loadConfig({ [name]: value }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(`at ${key}:`);
+  });
+
+  it('applies variables on top of a copy of the file values without changing them', () => {
+    const fromFile = { http: { addr: '1.2.3.4:5' }, registry: { maxPageSize: 10 } };
+    const merged = applyEnv(fromFile, { LADING_HTTP_ADDR: '5.6.7.8:9' });
+    expect(merged).toEqual({ http: { addr: '5.6.7.8:9' }, registry: { maxPageSize: 10 } });
+    expect(fromFile.http.addr).toBe('1.2.3.4:5');
+  });
+});
+
+describe('configuration file named by LADING_CONFIG', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-config-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  async function file(name: string, text: string): Promise<string> {
+    const p = path.join(dir, name);
+    await writeFile(p, text);
+    return p;
+  }
+
+  it('reads the YAML file, and environment variables override it', async () => {
+    const p = await file('ok.yaml', 'http:\n  addr: 127.0.0.1:5000\nregistry:\n  deleteEnabled: false\n  maxPageSize: 20\n');
+    const config = loadConfig({ LADING_CONFIG: p, LADING_REGISTRY_MAXPAGESIZE: '30' });
+    expect(config.http.addr).toBe('127.0.0.1:5000');
+    expect(config.registry).toEqual({ deleteEnabled: false, maxPageSize: 30, manifestMaxBytes: 4194304 });
+  });
+
+  it('treats an empty file as no settings', async () => {
+    expect(loadConfig({ LADING_CONFIG: await file('empty.yaml', '') }).http.addr).toBe('0.0.0.0:5000');
+  });
+
+  it('refuses an unknown nested key, naming its full path', async () => {
+    const p = await file('unknown.yaml', 'registry:\n  deleteEnabled: true\n  deleteEnabeld: false\n');
+    const err = configError(() => loadConfig({ LADING_CONFIG: p }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('registry.deleteEnabeld');
+  });
+
+  it('refuses an unknown top-level key, naming it', async () => {
+    const p = await file('top.yaml', 'colour: blue\n');
+    const err = configError(() => loadConfig({ LADING_CONFIG: p }));
+    expect(err.message).toContain('colour');
+  });
+
+  it('refuses a bad value, naming its key', async () => {
+    const p = await file('bad.yaml', 'registry:\n  maxPageSize: lots\n');
+    const err = configError(() => loadConfig({ LADING_CONFIG: p }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('registry.maxPageSize');
+  });
+
+  it('refuses a file that is not a mapping', async () => {
+    const p = await file('list.yaml', '- a\n- b\n');
+    expect(configError(() => loadConfig({ LADING_CONFIG: p })).message).toContain('must be a YAML mapping');
+  });
+
+  it('refuses a file that cannot be read, naming it', () => {
+    const missing = path.join(dir, 'missing.yaml');
+    const err = configError(() => loadConfig({ LADING_CONFIG: missing }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(missing);
+  });
+});
+
+describe('gc.reviewDelay', () => {
+  it('refuses a delay under one minute, naming gc.reviewDelay', () => {
+    const err = configError(() => parseConfig({ gc: { reviewDelay: '59s' } }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('gc.reviewDelay');
+  });
+
+  it('accepts exactly one minute', () => {
+    expect(parseConfig({ gc: { reviewDelay: '1m' } }).gc.reviewDelay).toBe('1m');
+    expect(parseConfig({ gc: { reviewDelay: '60000ms' } }).gc.reviewDelay).toBe('60000ms');
+  });
+
+  it('accepts a short delay when gc.allowShortDelay is set', () => {
+    expect(parseConfig({ gc: { reviewDelay: '100ms', allowShortDelay: true } }).gc).toEqual({ reviewDelay: '100ms', allowShortDelay: true });
+  });
+
+  it('refuses a value that is not a duration with a ConfigError naming the key', () => {
+    const err = configError(() => loadConfig({ LADING_GC_REVIEWDELAY: '1d' }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('gc.reviewDelay');
+  });
+});
+
+describe('durationMs', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['24h', 86_400_000],
+    ['0s', 0],
+  ])('converts %s to %i ms', (text, ms) => {
+    expect(durationMs(text)).toBe(ms);
+  });
+
+  it.each(['', '5', '1.5h', '10d', '-1s', '5 m', 'm'])('refuses %j', (text) => {
+    expect(() => durationMs(text)).toThrow(/not a duration/);
+  });
+});
