@@ -20,7 +20,8 @@ export function parsePageRequest(query: Record<string, unknown>, maxPageSize: nu
   const last = single(query.last) ?? null;
   let limit = maxPageSize;
   if (n !== undefined) {
-    if (!/^\d{1,12}$/.test(n)) throw errors.paginationInvalid({ n });
+    // Any non-negative integer, however long, is valid; larger than the maximum (even past 2^53) is clamped.
+    if (!/^\d+$/.test(n)) throw errors.paginationInvalid({ n: n.slice(0, 100) });
     limit = Math.min(Number(n), maxPageSize);
   }
   return { limit, last: last === '' ? null : last };

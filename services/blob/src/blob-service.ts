@@ -94,8 +94,11 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     deps.onEventsCommitted?.();
   }
 
-  /** A whole blob in one request (POST ?digest= or PUT on a fresh session): native hashing, then commit. */
-  async function storeWholeBody(req: Request, uploadId: string, expected: string): Promise<number> {
+  /**
+   * A whole blob in one request (POST ?digest= or PUT on a fresh session): native hashing into a scratch upload,
+   * then `beforeCommit` (once the digest is known to match), then commit.
+   */
+  async function storeWholeBody(req: Request, uploadId: string, expected: string, beforeCommit?: () => Promise<void>): Promise<number> {
     const digest = parseDigest(expected);
     const digester = createNativeDigester(digest.algorithm);
     const counter = new DigestingStream(digester);
@@ -105,6 +108,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       await store.deleteUpload(uploadId);
       throw errors.digestInvalid(undefined, { expected: digest.value, actual });
     }
+    await beforeCommit?.();
     await store.commitUpload(uploadId, blobKey(digest.value), written);
     return written;
   }
@@ -229,22 +233,31 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     const upload = await loadUpload(match);
     let size: number;
     if (upload.offset === 0 && upload.hashState === null && hasBody(req) && req.headers['content-range'] === undefined) {
-      // The whole blob in the PUT: hash natively, no state to keep.
-      const claimed = await meta.claimUpload(db, upload.id, 0, leaseMs);
-      if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
+      // The whole blob in the PUT: hash natively into a scratch upload and take the session only once the digest
+      // matches, so that a wrong digest leaves the session exactly as it was.
+      const scratch = randomUUID();
+      let claimed = false;
       try {
-        size = await storeWholeBody(req, upload.id, digest.value);
+        size = await storeWholeBody(req, scratch, digest.value, async () => {
+          claimed = (await meta.claimUpload(db, upload.id, 0, leaseMs)) !== null;
+          if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
+        });
       } catch (err) {
-        await meta.releaseUpload(db, upload.id).catch(() => undefined);
+        if (claimed) await meta.releaseUpload(db, upload.id).catch(() => undefined);
         throw err;
+      } finally {
+        await store.deleteUpload(scratch).catch(() => undefined);
       }
     } else {
-      const offset = hasBody(req) ? await appendChunk(req, upload) : (req.resume(), upload.offset);
-      const state = hasBody(req) ? (await meta.findUpload(db, match.repository, upload.id))?.hashState ?? null : upload.hashState;
+      const appended = hasBody(req);
+      const offset = appended ? await appendChunk(req, upload) : (req.resume(), upload.offset);
+      const state = appended ? (await meta.findUpload(db, match.repository, upload.id))?.hashState ?? null : upload.hashState;
       const digester = await MultiDigester.resume(ALL_ALGORITHMS, state);
       const actual = digester.digest(digest.algorithm);
       if (actual !== digest.value) {
-        await discardUpload(upload.id);
+        // A PUT that added no bytes leaves the session as it was (the client may retry with the right digest or
+        // cancel); one whose final chunk was already appended has spoilt the session, which is discarded.
+        if (appended) await discardUpload(upload.id);
         throw errors.digestInvalid(undefined, { expected: digest.value, actual });
       }
       await store.commitUpload(upload.id, blobKey(digest.value), offset);
