@@ -6,6 +6,8 @@ export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 
+echo "== infrastructure: PostgreSQL, Kafka, MinIO on loopback (tools/infra)"
+tools/infra/infra up
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint (includes module boundaries)"
@@ -16,16 +18,20 @@ NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$resul
 echo "== end to end: conformance suite and real clients against the embedded registry"
 e2e_rc=0
 bash tools/e2e.sh | tee "$results/e2e.log" || e2e_rc=$?
+echo "== end to end: the same against the distributed cluster behind its load balancer"
+bash tools/e2e-distributed.sh | tee "$results/e2e-distributed.log" || e2e_rc=$?
 
 node -e '
   const fs = require("fs");
-  const [jestFile, e2eFile] = process.argv.slice(1);
+  const [jestFile, ...e2eFiles] = process.argv.slice(1);
   let passed = 0, failed = 0;
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
-  for (const line of fs.readFileSync(e2eFile, "utf8").split("\n")) {
-    const m = /^(conformance \S+|clients): (\d+) passed, (\d+) failed/.exec(line);
-    if (m) { passed += Number(m[2]); failed += Number(m[3]); }
+  for (const file of e2eFiles) {
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+      const m = /^(conformance \S+|clients): (\d+) passed, (\d+) failed/.exec(line);
+      if (m) { passed += Number(m[2]); failed += Number(m[3]); }
+    }
   }
   console.log(`total: ${passed} passed, ${failed} failed`);
-' "$results/jest.json" "$results/e2e.log"
+' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log"
 [ "$jest_rc" -eq 0 ] && [ "$e2e_rc" -eq 0 ]

@@ -124,9 +124,20 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       const stored = kept.reduce((end, p) => Math.max(end, p.offset + p.size), 0);
       if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
       await removeAll(parts.filter((p) => p.offset >= offset).map((p) => p.name));
+      // An empty chunk stores nothing (S3 refuses a multipart upload with no parts).
+      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const first = await iterator.next();
+      if (first.done) return 0;
+      const body = Readable.from(
+        (async function* () {
+          yield first.value;
+          for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+        })(),
+        { objectMode: false },
+      );
       const counter = new ByteCounter();
-      source.on('error', (err) => counter.destroy(err));
-      await client.putObject(bucket, `${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, source.pipe(counter));
+      body.on('error', (err) => counter.destroy(err));
+      await client.putObject(bucket, `${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, body.pipe(counter));
       return counter.bytes;
     },
 

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { Express } from 'express';
-import { TestDeps, binaryParser, createTestDeps, makeBlob } from '@lading/testing';
+import { blobKey, createS3BlobStore } from '@lading/storage';
+import { TestDeps, binaryParser, createTestDeps, infraSettings, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
 
 describe('blob service', () => {
@@ -230,6 +231,29 @@ describe('blob service with deletes disabled', () => {
     expect(res.status).toBe(405);
     expect(res.body.errors[0].code).toBe('UNSUPPORTED');
     expect((await request(app).head(`/v2/keep/blobs/${blob.digest}`)).status).toBe(200);
+    await deps.close();
+  });
+});
+
+describe('blob service on S3 with redirects on (distributed mode)', () => {
+  it('answers a full GET with a 307 to a presigned URL serving the bytes, and serves Range requests itself', async () => {
+    const infra = infraSettings();
+    const deps = await createTestDeps({ storage: { redirect: true } });
+    const store = await createS3BlobStore({ ...infra.storage, bucket: `lading-test-${randomBytes(5).toString('hex')}` });
+    const app = createBlobService({ ...deps, store });
+    const blob = makeBlob(10_000);
+    await request(app).post(`/v2/redirected/blobs/uploads/?digest=${blob.digest}`).send(blob.data).expect(201);
+    const get = await request(app).get(`/v2/redirected/blobs/${blob.digest}`).redirects(0);
+    expect(get.status).toBe(307);
+    const fetched = await fetch(get.headers.location);
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(blob.data)).toBe(true);
+    const head = await request(app).head(`/v2/redirected/blobs/${blob.digest}`);
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('10000');
+    const ranged = await request(app).get(`/v2/redirected/blobs/${blob.digest}`).set('Range', 'bytes=0-99').buffer(true).parse(binaryParser);
+    expect(ranged.status).toBe(206);
+    expect((ranged.body as Buffer).equals(blob.data.subarray(0, 100))).toBe(true);
+    await store.delete(blobKey(blob.digest));
     await deps.close();
   });
 });

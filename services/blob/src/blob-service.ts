@@ -11,7 +11,7 @@ import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, reques
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
-import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
+import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey, canRedirect } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
 import { parseContentRange, parseRangeHeader } from './byte-range';
 import { DigestingStream, MultiDigester, createNativeDigester } from './digester';
@@ -50,6 +50,8 @@ export function createBlobService(deps: BlobServiceDeps): Express {
   const leaseMs = deps.uploadLeaseMs ?? 60_000;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
+  const redirectStore = config.storage.redirect && canRedirect(store) ? store : null;
+  const presignTtlSeconds = Math.max(1, Math.floor(durationMs(config.storage.presignTtl) / 1000));
 
   const uploadLocation = (repository: string, id: string) => locationFor(base, `/v2/${repository}/blobs/uploads/${id}`);
   const blobLocation = (repository: string, digest: string) => locationFor(base, `/v2/${repository}/blobs/${digest}`);
@@ -301,6 +303,15 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     const range = parseRangeHeader(req.headers.range, blob.size);
     if (range.kind === 'unsatisfiable') {
       throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { size: blob.size }, { headers: { 'Content-Range': `bytes */${blob.size}` } });
+    }
+    if (redirectStore && req.method === 'GET' && range.kind === 'full') {
+      // Pulls scale out to the object store: the client fetches the bytes from a presigned URL.
+      res.status(307);
+      res.setHeader('Location', await redirectStore.presignGet(blobKey(digest), presignTtlSeconds));
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Content-Length', '0');
+      res.end();
+      return;
     }
     if (range.kind === 'partial') {
       res.status(206);
