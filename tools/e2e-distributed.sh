@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # The distributed mode end to end: tools/infra (Postgres, Kafka, MinIO) and tools/cluster (gateway x2, blob x2,
 # manifest, nginx), then the OCI conformance suite and the real-client round trips through the load balancer.
+# Blob GETs are redirected to presigned MinIO URLs by default; the object store cannot send Docker-Content-Digest,
+# so the newer suite's check of that header runs in a second pass with redirects switched off on the blob replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/infra/infra up >/dev/null
+tools/cluster/cluster down >/dev/null 2>&1 || true
+rm -f .infra/logs/cluster-*.log
 url="$(tools/cluster/cluster up | tail -n 1)"
 url="${url#LADING_URL=}"
 cleanup() { tools/cluster/cluster down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-echo "cluster up behind $url"
+echo "cluster up behind $url (blob GETs redirect to MinIO)"
 rc=0
-CONFORMANCE_AUTOMATIC_CROSSMOUNT=1 bash tools/conformance/run.sh "$url" || rc=1
+CONFORMANCE_AUTOMATIC_CROSSMOUNT=1 CONFORMANCE_BLOB_DIGEST_HEADER=false CONFORMANCE_LABEL=redirects \
+  bash tools/conformance/run.sh "$url" || rc=1
 bash tools/clients/install.sh || rc=1
 bash tools/clients/roundtrip.sh "${url#http://}" || rc=1
+
+echo "restarting the blob replicas with redirects off"
+for name in blob-1 blob-2; do
+  tools/cluster/cluster kill "$name"
+  LADING_STORAGE_REDIRECT=false tools/cluster/cluster start "$name"
+done
+CONFORMANCE_VERSIONS=main CONFORMANCE_AUTOMATIC_CROSSMOUNT=1 CONFORMANCE_LABEL=streamed \
+  bash tools/conformance/run.sh "$url" || rc=1
+
 if grep -h '"level":50' .infra/logs/cluster-*.log 2>/dev/null | grep -q .; then
   echo "cluster processes logged errors during the run:"; grep -h '"level":50' .infra/logs/cluster-*.log | tail -n 20; rc=1
 fi

@@ -14,7 +14,7 @@ export interface KafkaBusOptions {
   partitions: number;
   clientId: string;
   /** Receives kafkajs's warnings and errors. */
-  log?: (level: 'warn' | 'error', message: string, extra: Record<string, unknown>) => void;
+  log?: (level: 'warn', message: string, extra: Record<string, unknown>) => void;
   /** How long to wait for a broker before a publish or start-up fails. */
   connectionTimeoutMs?: number;
 }
@@ -38,10 +38,11 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     requestTimeout: 10_000,
     retry: { retries: 3, initialRetryTime: 200 },
     logLevel: logLevel.WARN,
+    // kafkajs logs at ERROR for conditions it retries (a coordinator loading, a topic created concurrently);
+    // failures that matter reach us as rejected promises, so its own lines are warnings.
     logCreator: () => (entry) => {
-      const level = entry.level === logLevel.ERROR ? 'error' : 'warn';
       const { message, ...extra } = entry.log;
-      options.log?.(level, String(message), extra as Record<string, unknown>);
+      options.log?.('warn', String(message), extra as Record<string, unknown>);
     },
   });
   const admin = kafka.admin();
@@ -49,10 +50,15 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
   try {
     const existing = await admin.listTopics();
     if (!existing.includes(options.topic)) {
-      await admin.createTopics({
-        topics: [{ topic: options.topic, numPartitions: options.partitions, replicationFactor: 1 }],
-        waitForLeaders: true,
-      });
+      try {
+        await admin.createTopics({
+          topics: [{ topic: options.topic, numPartitions: options.partitions, replicationFactor: 1 }],
+          waitForLeaders: true,
+        });
+      } catch (err) {
+        // Another replica starting at the same moment may have created it.
+        if (!(await admin.listTopics()).includes(options.topic)) throw err;
+      }
     }
   } finally {
     await admin.disconnect();
