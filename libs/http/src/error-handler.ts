@@ -3,6 +3,7 @@
  * else is logged and answered as a bare UNKNOWN (or UNAVAILABLE when a dependency is down), never with a stack.
  */
 import type { ErrorRequestHandler, Response } from 'express';
+import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { OciError, toErrorEnvelope } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -22,9 +23,11 @@ export function sendOciError(res: Response, err: OciError, method = 'GET'): void
   res.end(JSON.stringify(toErrorEnvelope(err)));
 }
 
+const DEPENDENCY_FAILURES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', DATABASE_UNAVAILABLE]);
+
 function isDependencyFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
-  return code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === '57P03';
+  return typeof code === 'string' && DEPENDENCY_FAILURES.has(code);
 }
 
 /** Maps a thrown value to the OciError the client should see. */

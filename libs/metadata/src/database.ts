@@ -38,3 +38,17 @@ export function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/** The code given to errors that mean "the database cannot be reached right now" (answered as 503, retried later). */
+export const DATABASE_UNAVAILABLE = 'EDBUNAVAILABLE';
+
+const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+
+/** True when an error means the database connection failed, not that a statement was wrong. */
+export function isConnectionFailure(err: unknown): boolean {
+  const code = sqlState(err);
+  if (code && (CONNECTION_SQLSTATES.has(code) || CONNECTION_ERRNOS.has(code) || code === DATABASE_UNAVAILABLE)) return true;
+  const message = String((err as Error)?.message ?? '');
+  return /timeout exceeded when trying to connect|Connection terminated|connection is insecure|Client has encountered a connection error/i.test(message);
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { infraSettings } from '@lading/testing';
-import type { Database } from './database';
+import { DATABASE_UNAVAILABLE, Database } from './database';
 import { migrate } from './migrate';
 import { createPgDatabase } from './pg-adapter';
 import { ensureRepository } from './repositories';
@@ -81,9 +81,9 @@ describe('pg adapter on a real PostgreSQL', () => {
     expect([await first, second]).toEqual([['q1'], ['q2']]);
   });
 
-  it('fails fast with a connection error when the server cannot be reached', async () => {
+  it('fails fast, marked as unavailable, when the server cannot be reached', async () => {
     const unreachable = await createPgDatabase({ url: 'postgres://x:y@127.0.0.1:1/none', poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 500 });
-    await expect(unreachable.query('SELECT 1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(unreachable.query('SELECT 1')).rejects.toMatchObject({ code: DATABASE_UNAVAILABLE, sqlState: 'ECONNREFUSED' });
     await unreachable.close();
   });
 });

@@ -1,6 +1,6 @@
 /** The `pg` adapter: a pool of connections to a real PostgreSQL server, for the distributed mode. */
 import pg from 'pg';
-import type { Database, QueryResult, SqlExecutor } from './database';
+import { DATABASE_UNAVAILABLE, Database, QueryResult, SqlExecutor, isConnectionFailure } from './database';
 
 /** Settings of the pg adapter. */
 export interface PgDatabaseOptions {
@@ -20,11 +20,23 @@ const typeParsers = {
     oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/** Marks connection-level failures with one code, so the HTTP layer answers 503 instead of 500. */
+function classify(err: unknown): unknown {
+  if (isConnectionFailure(err) && typeof err === 'object' && err !== null) {
+    Object.assign(err, { code: DATABASE_UNAVAILABLE, sqlState: (err as { code?: unknown }).code });
+  }
+  return err;
+}
+
 function executor(target: pg.Pool | pg.PoolClient): SqlExecutor {
   return {
     async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      const result = await target.query(sql, params as unknown[]);
-      return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+      try {
+        const result = await target.query(sql, params as unknown[]);
+        return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+      } catch (err) {
+        throw classify(err);
+      }
     },
   };
 }
@@ -46,7 +58,7 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
     driverName: 'postgres',
     query: root.query,
     async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err) => Promise.reject(classify(err)));
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -59,7 +71,7 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
         } catch {
           broken = true;
         }
-        throw err;
+        throw classify(err);
       } finally {
         client.release(broken);
       }
