@@ -29,7 +29,11 @@ export function toKafkaMessage(event: LadingEvent): { key: string; value: string
   return { key: event.partitionkey, value: JSON.stringify(event), headers };
 }
 
-/** Connects to Kafka, creates the events topic if it is missing, and returns a bus on it. */
+/**
+ * Returns a bus on Kafka. Connecting (and creating the events topic if it is missing) happens on first use and is
+ * retried on the next use after a failure, so a process starts and serves while Kafka is down; the outbox keeps
+ * the events until the broker is back.
+ */
 export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus> {
   const kafka = new Kafka({
     clientId: options.clientId,
@@ -45,35 +49,50 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
       options.log?.('warn', String(message), extra as Record<string, unknown>);
     },
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = await admin.listTopics();
-    if (!existing.includes(options.topic)) {
-      try {
-        await admin.createTopics({
-          topics: [{ topic: options.topic, numPartitions: options.partitions, replicationFactor: 1 }],
-          waitForLeaders: true,
-        });
-      } catch (err) {
-        // Another replica starting at the same moment may have created it.
-        if (!(await admin.listTopics()).includes(options.topic)) throw err;
+
+  async function ensureTopic(): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      if (!(await admin.listTopics()).includes(options.topic)) {
+        try {
+          await admin.createTopics({
+            topics: [{ topic: options.topic, numPartitions: options.partitions, replicationFactor: 1 }],
+            waitForLeaders: true,
+          });
+        } catch (err) {
+          // Another replica starting at the same moment may have created it.
+          if (!(await admin.listTopics()).includes(options.topic)) throw err;
+        }
       }
+    } finally {
+      await admin.disconnect();
     }
-  } finally {
-    await admin.disconnect();
   }
+
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  let ready: Promise<void> | null = null;
+  const whenReady = (): Promise<void> => {
+    ready ??= (async () => {
+      await ensureTopic();
+      await producer.connect();
+    })().catch((err) => {
+      ready = null;
+      throw err;
+    });
+    return ready;
+  };
   const consumers = new Set<() => Promise<void>>();
 
   return {
     driverName: 'kafka',
     async publish(events) {
       if (events.length === 0) return;
+      await whenReady();
       await producer.send({ topic: options.topic, acks: -1, messages: events.map(toKafkaMessage) });
     },
     async subscribe(handler: EventHandler, subscribeOptions: SubscribeOptions = {}) {
+      await ensureTopic();
       const consumer = kafka.consumer({ groupId: subscribeOptions.group ?? `${options.clientId}-subscriber` });
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: subscribeOptions.fromBeginning ?? false });
@@ -92,7 +111,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     },
     async close() {
       for (const stop of [...consumers]) await stop();
-      await producer.disconnect();
+      if (ready) await producer.disconnect().catch(() => undefined);
     },
   };
 }
