@@ -1,45 +1,542 @@
 /**
- * docker-compose.yml is for users with Docker; no Docker engine runs here, so CI checks the file by parsing it:
- * every service has an image and a command, and every LADING_* variable it sets is accepted by the config schema.
+ * docker-compose.yml is for users with Docker; no Docker engine runs here, so CI checks the file by parsing it, and
+ * with it the files it depends on (Dockerfile, .dockerignore, infra/nginx/nginx.conf, infra/otel/collector.yaml):
+ * images and commands, every LADING_* variable against the config schema, the wiring between services (URLs,
+ * ports, credentials, depends_on, healthchecks), mounts and published ports.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { applyEnv, parseConfig } from '@lading/config';
+import { LadingConfig, applyEnv, parseConfig } from '@lading/config';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+
+/** The image every Lading service runs, built from ./Dockerfile. */
+const LADING_IMAGE = 'lading:local';
+/** How the image runs a process: tsx executes the TypeScript entry file. */
+const RUNTIME = ['node', '--import', 'tsx'];
+/** Third-party images whose default command already runs the server the stack needs (set up by env or mounts). */
+const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx']);
+/** Environment a Lading container may carry besides its LADING_* configuration. */
+const OTHER_ENV = /^(OTEL|NODE)_/;
+const EXPECTED_DEFAULT_SERVICES = ['blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres'];
+
+type Scalar = string | number | boolean | null;
+type Ports = (string | number | { published?: string | number; target?: number })[];
+type Volumes = (string | { type?: string; source?: string; target?: string })[];
 
 interface ComposeService {
   image?: string;
-  build?: unknown;
-  command?: unknown;
-  environment?: Record<string, string> | string[];
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  entrypoint?: string | string[];
+  environment?: Record<string, Scalar> | string[];
+  ports?: Ports;
+  volumes?: Volumes;
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[] };
+  deploy?: { replicas?: number };
+  profiles?: string[];
+  restart?: string;
+  container_name?: string;
 }
 
-const compose = parse(readFileSync(path.resolve(__dirname, '..', '..', 'docker-compose.yml'), 'utf8')) as {
+interface ComposeFile {
+  name?: string;
   services: Record<string, ComposeService>;
-};
+  volumes?: Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Compose interpolation, as a user without a .env (and without the variables exported) gets it.
+
+const INTERPOLATION = /\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+const WITH_DEFAULT = /^[A-Za-z_][A-Za-z0-9_]*:?-(.*)$/;
+
+/** `$$` → `$`, `${VAR:-default}` and `${VAR-default}` → default; anything else has no value without a .env. */
+function interpolate(text: string, problems: string[], where: string): string {
+  return text.replace(INTERPOLATION, (match: string, braced?: string) => {
+    if (match === '$$') return '$';
+    const m = braced === undefined ? null : WITH_DEFAULT.exec(braced);
+    if (!m) {
+      problems.push(`${where}: ${match}`);
+      return '';
+    }
+    return m[1];
+  });
+}
+
+function interpolateAll(value: unknown, problems: string[], where: string): unknown {
+  if (typeof value === 'string') return interpolate(value, problems, where);
+  if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, problems, `${where}[${i}]`));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, problems, `${where}.${k}`)]));
+  }
+  return value;
+}
+
+const interpolationProblems: string[] = [];
+// Compose resolves YAML merge keys (`<<: *anchor`); the yaml package does when asked.
+const compose = interpolateAll(parse(read('docker-compose.yml'), { merge: true }), interpolationProblems, '') as ComposeFile;
+const services = compose.services ?? {};
+const serviceNames = Object.keys(services);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading services.
 
 function environmentOf(service: ComposeService): Record<string, string> {
   if (!service.environment) return {};
   if (Array.isArray(service.environment)) {
     return Object.fromEntries(service.environment.map((line) => [line.split('=')[0], line.slice(line.indexOf('=') + 1)]));
   }
-  return Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
+const ladingEnvOf = (service: ComposeService) =>
+  Object.fromEntries(Object.entries(environmentOf(service)).filter(([k]) => k.startsWith('LADING_')));
+
+/** The validated configuration a Lading service starts with: its LADING_* variables through the real loader. */
+const configOf = (service: ComposeService): LadingConfig => parseConfig(applyEnv({}, ladingEnvOf(service)));
+
+const isLading = (service: ComposeService) => service.image === LADING_IMAGE || service.build !== undefined;
+const ladingNames = serviceNames.filter((name) => isLading(services[name]));
+const thirdPartyNames = serviceNames.filter((name) => !isLading(services[name]));
+const distributedNames = ladingNames.filter((name) => ladingEnvOf(services[name]).LADING_MODE === 'distributed');
+
+const argv = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/));
+/** The entry file a Lading service's command runs. */
+const entryOf = (service: ComposeService) => argv(service.command)[RUNTIME.length];
+const repositoryOf = (image: string) => image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
+
+function dependenciesOf(service: ComposeService): Record<string, string> {
+  const deps = service.depends_on ?? {};
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [d, 'service_started']));
+  return Object.fromEntries(Object.entries(deps).map(([d, v]) => [d, v?.condition ?? 'service_started']));
+}
+
+/** Host ports a service publishes (ports without a host side get a random one and cannot collide). */
+function hostPortsOf(service: ComposeService): number[] {
+  return (service.ports ?? []).flatMap((port) => {
+    if (typeof port === 'object') return port.published === undefined ? [] : [Number(port.published)];
+    const parts = String(port).replace(/\/(tcp|udp)$/, '').split(':');
+    return parts.length < 2 ? [] : [Number(parts[parts.length - 2])];
+  });
+}
+
+function containerPortsOf(service: ComposeService): number[] {
+  return (service.ports ?? []).map((port) =>
+    typeof port === 'object' ? Number(port.target) : Number(String(port).replace(/\/(tcp|udp)$/, '').split(':').pop()),
+  );
+}
+
+/** Mounts as [source, target, isBind]. */
+function mountsOf(service: ComposeService): { source: string; target: string; bind: boolean }[] {
+  return (service.volumes ?? []).map((volume) => {
+    if (typeof volume === 'object') return { source: volume.source ?? '', target: volume.target ?? '', bind: volume.type === 'bind' };
+    const [source, target] = volume.split(':');
+    return { source, target, bind: /^[./~]/.test(source) };
+  });
+}
+
+const portOfAddr = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
+const listenPortOf = (name: string) => portOfAddr(configOf(services[name]).http.addr);
+const replicasOf = (service: ComposeService) => service.deploy?.replicas ?? 1;
+
+/** The services `docker compose up` starts for a set of profiles and named services (with their dependencies). */
+function runSet(profiles: string[], named?: string[]): string[] {
+  const active = (name: string) => !services[name].profiles || services[name].profiles!.some((p) => profiles.includes(p));
+  const start = named ?? serviceNames.filter(active);
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name) || !services[name]) return;
+    seen.add(name);
+    Object.keys(dependenciesOf(services[name])).forEach(visit);
+  };
+  start.forEach(visit);
+  return [...seen].sort();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The files around it.
+
+function nginxConf() {
+  const text = read('infra/nginx/nginx.conf').replace(/#.*$/gm, '');
+  const upstreams = new Map<string, string[]>();
+  for (const m of text.matchAll(/upstream\s+(\S+)\s*\{([^}]*)\}/g)) {
+    upstreams.set(m[1], [...m[2].matchAll(/^\s*server\s+([^\s;]+)/gm)].map((s) => s[1]));
+  }
+  return {
+    text,
+    upstreams,
+    proxyPass: [...text.matchAll(/proxy_pass\s+http:\/\/([^\s;/]+)/g)].map((m) => m[1]),
+    listen: [...text.matchAll(/listen\s+(?:\S+:)?(\d+)\b/g)].map((m) => Number(m[1])),
+  };
+}
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** The instructions of the Dockerfile's final stage (continuation lines joined, comments dropped). */
+function finalStage(): { from: string; instructions: Instruction[] } {
+  const lines = read('Dockerfile')
+    .replace(/\\\r?\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const all = lines.map((l) => ({ op: l.split(/\s+/)[0].toUpperCase(), args: l.slice(l.split(/\s+/)[0].length).trim() }));
+  const start = all.map((i) => i.op).lastIndexOf('FROM');
+  return { from: all[start].args.split(/\s+/)[0], instructions: all.slice(start + 1) };
+}
+
+/** Whether a .dockerignore excludes a path (Docker's rules, enough of them for this file: `*`, `**`, `!`). */
+function dockerIgnores(patterns: string[], file: string): boolean {
+  let ignored = false;
+  const candidates = file.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const pattern = path.posix.normalize((negate ? raw.slice(1) : raw).replace(/^\//, ''));
+    const source = pattern
+      .split('**/')
+      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+      .join('(?:.*/)?');
+    const re = new RegExp(`^${source}$`);
+    if (candidates.some((c) => re.test(c))) ignored = !negate;
+  }
+  return ignored;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
 describe('docker-compose.yml', () => {
-  const services = Object.entries(compose.services ?? {});
+  describe('the file', () => {
+    it('uses only interpolations with a default, so it runs without a .env', () => {
+      expect(interpolationProblems).toEqual([]);
+    });
 
-  it('declares at least one service', () => {
-    expect(services.length).toBeGreaterThan(0);
+    it('runs the distributed stack on `docker compose up`', () => {
+      expect(runSet([])).toEqual(EXPECTED_DEFAULT_SERVICES);
+      for (const name of ['blob', 'manifest', 'gateway']) expect(distributedNames).toContain(name);
+    });
+
+    it('runs the embedded registry alone on `docker compose --profile embedded up registry`', () => {
+      expect(services.registry.profiles).toEqual(['embedded']);
+      expect(runSet(['embedded'], ['registry'])).toEqual(['registry']);
+      expect(entryOf(services.registry)).toBe('services/embedded/src/main.ts');
+      expect(configOf(services.registry).mode).toBe('embedded');
+    });
+
+    it('runs the blob service and the gateway with two replicas each', () => {
+      expect(replicasOf(services.blob)).toBe(2);
+      expect(replicasOf(services.gateway)).toBe(2);
+    });
   });
 
-  it.each(services)('service %s has an image (or build) and a command', (_name, service) => {
-    expect(service.image ?? service.build).toBeTruthy();
-    expect(service.command).toBeTruthy();
+  describe('images and commands', () => {
+    it.each(ladingNames)('%s runs the one image built from ./Dockerfile', (name) => {
+      const { image, build } = services[name];
+      expect(image).toBe(LADING_IMAGE);
+      const context = typeof build === 'string' ? build : build?.context;
+      expect(context).toBe('.');
+      expect(typeof build === 'object' ? (build.dockerfile ?? 'Dockerfile') : 'Dockerfile').toBe('Dockerfile');
+    });
+
+    it.each(ladingNames)('%s runs `node --import tsx` on an entry file that exists in the repo', (name) => {
+      const command = argv(services[name].command);
+      expect(command.slice(0, RUNTIME.length)).toEqual(RUNTIME);
+      expect(command).toHaveLength(RUNTIME.length + 1);
+      expect(entryOf(services[name])).toMatch(/^services\/[a-z]+\/src\/main\.ts$/);
+      expect(existsSync(path.join(ROOT, entryOf(services[name])))).toBe(true);
+      expect(services[name].entrypoint).toBeUndefined();
+    });
+
+    it.each(thirdPartyNames)('%s pins its image to a version tag', (name) => {
+      const image = services[name].image ?? '';
+      expect(image).toMatch(/:[\w][\w.-]*$/);
+      expect(image).not.toMatch(/:latest$/);
+    });
+
+    it.each(thirdPartyNames)('%s sets a command, or runs an image whose default command is the server it needs', (name) => {
+      const { image, command } = services[name];
+      if (!SERVES_BY_DEFAULT.has(repositoryOf(image ?? ''))) expect(argv(command).length).toBeGreaterThan(0);
+    });
   });
 
-  it.each(services)('service %s sets only LADING_* variables the config schema accepts', (_name, service) => {
-    const env = Object.fromEntries(Object.entries(environmentOf(service)).filter(([k]) => k.startsWith('LADING_')));
-    expect(() => parseConfig(applyEnv({}, env))).not.toThrow();
+  describe('Lading configuration', () => {
+    it.each(ladingNames)('%s sets only LADING_* variables besides OTEL_* and NODE_* ones', (name) => {
+      const stray = Object.keys(environmentOf(services[name])).filter((k) => !k.startsWith('LADING_') && !OTHER_ENV.test(k));
+      expect(stray).toEqual([]);
+    });
+
+    it.each(ladingNames)('%s: the config schema accepts its LADING_* variables', (name) => {
+      expect(() => configOf(services[name])).not.toThrow();
+    });
+
+    it.each(distributedNames)('%s: its variables make a valid distributed config (Postgres, S3, Kafka)', (name) => {
+      const config = configOf(services[name]);
+      expect(config.mode).toBe('distributed');
+      expect(config.database.driver).toBe('postgres');
+      expect(config.storage.driver).toBe('s3');
+      expect(config.kafka.brokers.length).toBeGreaterThan(0);
+    });
+
+    it.each(distributedNames)('%s uses the compose postgres with its database, user and password', (name) => {
+      const url = new URL(configOf(services[name]).database.url!);
+      const pg = environmentOf(services.postgres);
+      expect(url.hostname).toBe('postgres');
+      expect(Number(url.port || 5432)).toBe(5432);
+      expect(decodeURIComponent(url.username)).toBe(pg.POSTGRES_USER);
+      expect(decodeURIComponent(url.password)).toBe(pg.POSTGRES_PASSWORD);
+      expect(url.pathname.slice(1)).toBe(pg.POSTGRES_DB);
+    });
+
+    it.each(distributedNames)('%s uses the compose kafka on the listener it advertises', (name) => {
+      const advertised = environmentOf(services.kafka).KAFKA_ADVERTISED_LISTENERS.split(',').map((l) => l.replace(/^\w+:\/\//, ''));
+      for (const broker of configOf(services[name]).kafka.brokers) expect(advertised).toContain(broker);
+      expect(advertised.every((l) => l.startsWith('kafka:'))).toBe(true);
+    });
+
+    it.each(distributedNames)('%s uses the compose minio with its root credentials and the bucket minio-init creates', (name) => {
+      const { storage } = configOf(services[name]);
+      const minio = environmentOf(services.minio);
+      expect(new URL(storage.endpoint!).host).toBe('minio:9000');
+      expect(argv(services.minio.command)).toContain('server');
+      expect(storage.accessKey).toBe(minio.MINIO_ROOT_USER);
+      expect(storage.secretKey).toBe(minio.MINIO_ROOT_PASSWORD);
+      const init = services['minio-init'];
+      const alias = new URL(environmentOf(init).MC_HOST_local);
+      expect([alias.host, alias.username, alias.password]).toEqual(['minio:9000', minio.MINIO_ROOT_USER, minio.MINIO_ROOT_PASSWORD]);
+      expect(argv(init.command).slice(0, 1)).toEqual(['mb']);
+      expect(argv(init.command)).toContain(`local/${storage.bucket}`);
+    });
+
+    it('the blob service streams blobs itself: presigned URLs would name minio:9000, unreachable from the host', () => {
+      expect(configOf(services.blob).storage.driver).toBe('s3');
+      expect(configOf(services.blob).storage.redirect).toBe(false);
+    });
+
+    it("the gateway's upstreams are compose services running blob and manifest, on the ports they listen on", () => {
+      const { upstreams } = configOf(services.gateway);
+      for (const kind of ['blob', 'manifest'] as const) {
+        expect(upstreams[kind].length).toBeGreaterThan(0);
+        for (const raw of upstreams[kind]) {
+          const url = new URL(raw);
+          const target = services[url.hostname];
+          expect(target).toBeDefined();
+          expect(entryOf(target)).toBe(`services/${kind}/src/main.ts`);
+          expect(Number(url.port)).toBe(listenPortOf(url.hostname));
+        }
+      }
+    });
+
+    it.each(ladingNames)('%s: LADING_HTTP_HOST is the URL the registry is published on', (name) => {
+      const config = configOf(services[name]);
+      const host = new URL(config.http.host!);
+      const frontDoor = config.mode === 'distributed' ? 'nginx' : name;
+      expect(host.hostname).toBe('localhost');
+      expect(hostPortsOf(services[frontDoor])).toContain(Number(host.port || 80));
+    });
+
+    it.each(ladingNames)('%s: OTEL_EXPORTER_OTLP_ENDPOINT, when set, is the collector on its OTLP/HTTP port', (name) => {
+      const endpoint = environmentOf(services[name]).OTEL_EXPORTER_OTLP_ENDPOINT;
+      if (endpoint === undefined) return;
+      const url = new URL(endpoint);
+      expect(services[url.hostname]?.image).toMatch(/^otel\/opentelemetry-collector/);
+      const collector = parse(read('infra/otel/collector.yaml')) as { receivers: { otlp: { protocols: { http: { endpoint: string } } } } };
+      expect(Number(url.port)).toBe(portOfAddr(collector.receivers.otlp.protocols.http.endpoint));
+    });
+  });
+
+  describe('start-up order and health', () => {
+    it.each(serviceNames)('%s depends only on existing services, with conditions they can meet', (name) => {
+      for (const [dep, condition] of Object.entries(dependenciesOf(services[name]))) {
+        expect(serviceNames).toContain(dep);
+        expect(['service_started', 'service_healthy', 'service_completed_successfully']).toContain(condition);
+        if (condition === 'service_healthy') expect(services[dep].healthcheck?.test).toBeDefined();
+        if (condition === 'service_completed_successfully') expect(services[dep].restart ?? 'no').toBe('no');
+        // A service that starts by default cannot wait on one that only a profile starts.
+        if (!services[name].profiles) expect(services[dep].profiles).toBeUndefined();
+      }
+    });
+
+    it('has no dependency cycle', () => {
+      const state = new Map<string, 'visiting' | 'done'>();
+      const visit = (name: string, trail: string[]): void => {
+        if (state.get(name) === 'done') return;
+        if (state.get(name) === 'visiting') throw new Error(`dependency cycle: ${[...trail, name].join(' -> ')}`);
+        state.set(name, 'visiting');
+        Object.keys(dependenciesOf(services[name])).forEach((dep) => visit(dep, [...trail, name]));
+        state.set(name, 'done');
+      };
+      expect(() => serviceNames.forEach((name) => visit(name, []))).not.toThrow();
+    });
+
+    it.each(ladingNames)('%s: the healthcheck asks /readyz on the port of LADING_HTTP_ADDR', (name) => {
+      const test = argv(services[name].healthcheck?.test).join(' ');
+      expect(test).toContain(`http://127.0.0.1:${listenPortOf(name)}/readyz`);
+    });
+
+    it('blob and manifest wait for healthy postgres, kafka and minio and for the bucket', () => {
+      for (const name of ['blob', 'manifest']) {
+        expect(dependenciesOf(services[name])).toMatchObject({
+          postgres: 'service_healthy',
+          kafka: 'service_healthy',
+          minio: 'service_healthy',
+          'minio-init': 'service_completed_successfully',
+        });
+      }
+      expect(dependenciesOf(services.gateway)).toMatchObject({ blob: 'service_healthy', manifest: 'service_healthy' });
+      expect(dependenciesOf(services.nginx)).toMatchObject({ gateway: 'service_healthy' });
+    });
+
+    it('checks postgres with pg_isready and minio at /minio/health/ready', () => {
+      expect(argv(services.postgres.healthcheck?.test)).toContain('pg_isready');
+      expect(argv(services.minio.healthcheck?.test).join(' ')).toContain('/minio/health/ready');
+    });
+  });
+
+  describe('mounts and ports', () => {
+    it.each(serviceNames)('%s bind-mounts only files that exist in the repo', (name) => {
+      for (const mount of mountsOf(services[name]).filter((m) => m.bind)) {
+        expect(mount.source).toMatch(/^\.\/infra\//);
+        expect(existsSync(path.join(ROOT, mount.source))).toBe(true);
+      }
+    });
+
+    it('declares every named volume it mounts', () => {
+      const named = serviceNames.flatMap((name) => mountsOf(services[name]).filter((m) => !m.bind).map((m) => m.source));
+      expect(named.length).toBeGreaterThan(0);
+      for (const volume of named) expect(Object.keys(compose.volumes ?? {})).toContain(volume);
+    });
+
+    it.each([
+      ['docker compose up', runSet([])],
+      ['docker compose --profile embedded up registry', runSet(['embedded'], ['registry'])],
+    ])('publishes no host port twice on `%s`', (_command, names) => {
+      const ports = names.flatMap((name) => hostPortsOf(services[name]).flatMap((port) => Array(replicasOf(services[name])).fill(port)));
+      expect(ports.length).toBeGreaterThan(0);
+      expect(new Set(ports).size).toBe(ports.length);
+    });
+
+    it.each(serviceNames.filter((name) => replicasOf(services[name]) > 1))(
+      '%s (replicated) publishes no fixed host port and names no container',
+      (name) => {
+        expect(hostPortsOf(services[name])).toEqual([]);
+        expect(services[name].container_name).toBeUndefined();
+      },
+    );
+  });
+});
+
+describe('infra/nginx/nginx.conf', () => {
+  const conf = nginxConf();
+
+  it('proxies every request to an upstream of the gateway service, on the port the gateway listens on', () => {
+    expect(conf.proxyPass.length).toBeGreaterThan(0);
+    for (const upstream of conf.proxyPass) {
+      expect(conf.upstreams.get(upstream)).toEqual([`gateway:${listenPortOf('gateway')}`]);
+    }
+  });
+
+  it('is mounted into the nginx service and listens on the container port compose publishes', () => {
+    expect(mountsOf(services.nginx)).toContainEqual({ source: './infra/nginx/nginx.conf', target: '/etc/nginx/nginx.conf', bind: true });
+    expect(conf.listen).toEqual(containerPortsOf(services.nginx));
+  });
+
+  it("nginx's healthcheck asks the gateways' /readyz through nginx's own listener", () => {
+    expect(argv(services.nginx.healthcheck?.test).join(' ')).toContain(`http://127.0.0.1:${conf.listen[0]}/readyz`);
+  });
+
+  it('streams bodies over keepalive HTTP/1.1 to the gateways, without size limits or short timeouts', () => {
+    for (const directive of [
+      /client_max_body_size\s+0;/,
+      /proxy_request_buffering\s+off;/,
+      /proxy_buffering\s+off;/,
+      /proxy_http_version\s+1\.1;/,
+      /keepalive\s+\d+;/,
+      /proxy_set_header\s+Connection\s+"";/,
+      /proxy_set_header\s+Host\s+\$http_host;/,
+    ]) {
+      expect(conf.text).toMatch(directive);
+    }
+    for (const m of conf.text.matchAll(/proxy_(?:read|send)_timeout\s+(\d+)s;/g)) expect(Number(m[1])).toBeGreaterThanOrEqual(300);
+  });
+
+  it('re-resolves the gateway replicas through Docker DNS (upstream zone + resolve)', () => {
+    expect(conf.text).toMatch(/resolver\s+127\.0\.0\.11\b/);
+    expect(conf.text).toMatch(/zone\s+\S+\s+\d+k;/);
+    expect(conf.text).toMatch(/server\s+gateway:\d+\s+resolve\b/);
+    // `resolve` in an upstream needs open-source nginx 1.27.3 or later.
+    const [major, minor] = (services.nginx.image ?? '').replace(/^nginx:/, '').split(/[.-]/).map(Number);
+    expect(major > 1 || (major === 1 && minor >= 27)).toBe(true);
+  });
+});
+
+describe('infra/otel/collector.yaml', () => {
+  interface Collector {
+    receivers: { otlp: { protocols: { grpc: { endpoint: string }; http: { endpoint: string } } } } & Record<string, unknown>;
+    processors?: Record<string, unknown>;
+    exporters: Record<string, unknown>;
+    service: { pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }> };
+  }
+  const collector = parse(read('infra/otel/collector.yaml')) as Collector;
+
+  it('receives OTLP on 0.0.0.0:4317 (gRPC) and 0.0.0.0:4318 (HTTP), reachable from other containers', () => {
+    expect(collector.receivers.otlp.protocols.grpc.endpoint).toBe('0.0.0.0:4317');
+    expect(collector.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
+  });
+
+  it('exports to the debug exporter, and every pipeline names only declared components', () => {
+    expect(Object.keys(collector.exporters)).toContain('debug');
+    const pipelines = Object.values(collector.service.pipelines);
+    expect(pipelines.length).toBeGreaterThan(0);
+    for (const pipeline of pipelines) {
+      for (const r of pipeline.receivers) expect(Object.keys(collector.receivers)).toContain(r);
+      for (const p of pipeline.processors ?? []) expect(Object.keys(collector.processors ?? {})).toContain(p);
+      for (const e of pipeline.exporters) expect(Object.keys(collector.exporters)).toContain(e);
+    }
+  });
+
+  it("is mounted where the collector's --config points", () => {
+    const service = services['otel-collector'];
+    const config = argv(service.command).find((a) => a.startsWith('--config='))?.slice('--config='.length);
+    expect(mountsOf(service)).toContainEqual({ source: './infra/otel/collector.yaml', target: config, bind: true });
+  });
+});
+
+describe('Dockerfile', () => {
+  const stage = finalStage();
+  const ops = (op: string) => stage.instructions.filter((i) => i.op === op).map((i) => i.args);
+  const workdir = ops('WORKDIR').pop();
+
+  it('builds on node:20-bookworm-slim, installs with npm ci and copies the source into its WORKDIR', () => {
+    expect(stage.from).toBe('node:20-bookworm-slim');
+    expect(workdir).toBe('/app');
+    expect(ops('RUN').some((run) => /\bnpm ci\b/.test(run))).toBe(true);
+    expect(ops('COPY')).toContain('. .');
+  });
+
+  it("leaves the ENTRYPOINT to the node image and by default runs the embedded registry the way compose's commands run services", () => {
+    expect(ops('ENTRYPOINT')).toEqual([]);
+    const cmd = JSON.parse(ops('CMD').pop() ?? 'null') as string[];
+    expect(cmd.slice(0, RUNTIME.length)).toEqual(RUNTIME);
+    expect(cmd[RUNTIME.length]).toBe(entryOf(services.registry));
+    expect(existsSync(path.join(ROOT, cmd[RUNTIME.length]))).toBe(true);
+  });
+
+  it('.dockerignore keeps host node_modules and .git out, and every file the services run in', () => {
+    const patterns = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    expect(dockerIgnores(patterns, 'node_modules')).toBe(true);
+    expect(dockerIgnores(patterns, 'libs/config/node_modules')).toBe(true);
+    expect(dockerIgnores(patterns, '.git')).toBe(true);
+    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql'];
+    for (const file of [...needed, ...ladingNames.map((name) => entryOf(services[name]))]) {
+      expect([file, dockerIgnores(patterns, file)]).toEqual([file, false]);
+    }
   });
 });

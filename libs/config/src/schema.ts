@@ -86,8 +86,37 @@ export const configObject = z
         blob: z.array(z.string().url()).default([]),
         /** Base URLs of the manifest service's replicas (distributed gateway). */
         manifest: z.array(z.string().url()).default([]),
+        /** Base URLs of the auth service's replicas (distributed gateway). */
+        auth: z.array(z.string().url()).default([]),
         /** Longest the gateway waits for a service's response headers. */
         timeout: duration.default('30s'),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** Docker token authentication on every /v2 route; off means anyone who reaches the port may do anything. */
+        enabled: z.boolean().default(false),
+        /** The token endpoint clients are sent to (the WWW-Authenticate realm); defaults to `<http.host>/token`. */
+        realm: z.string().url().optional(),
+        /** The audience of tokens, named `service` in the Docker token protocol. */
+        service: z.string().min(1).default('lading'),
+        issuer: z.string().min(1).default('lading-auth'),
+        tokenTtl: duration.default('5m'),
+        refreshTtl: duration.default('720h'),
+        /** Where a distributed gateway fetches the signing keys (the auth service's JWKS). */
+        jwksUrl: z.string().url().optional(),
+        /** Failed logins allowed per account and per address within `loginWindow` before 429. */
+        loginFailureLimit: z.number().int().positive().default(10),
+        loginWindow: duration.default('15m'),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        /** The first admin, created at start-up when no admin exists (ignored, with a log line, once one does). */
+        user: z.string().min(1).optional(),
+        password: z.string().min(8).optional(),
       })
       .strict()
       .prefault({}),
@@ -143,6 +172,9 @@ export const configSchema = configObject
     }
     if (c.database.driver === 'postgres' && !c.database.url) {
       ctx.addIssue({ code: 'custom', path: ['database', 'url'], message: 'required by the postgres database driver' });
+    }
+    if ((c.admin.user === undefined) !== (c.admin.password === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['admin', c.admin.user === undefined ? 'user' : 'password'], message: 'admin.user and admin.password go together' });
     }
     if (c.mode === 'distributed') {
       if (c.database.driver !== 'postgres') ctx.addIssue({ code: 'custom', path: ['database', 'driver'], message: 'distributed mode needs postgres' });

@@ -8,3 +8,4 @@ export * from './uploads';
 export * from './gc-queue';
 export * from './pg-adapter';
 export * from './open-database';
+export * from './auth-store';

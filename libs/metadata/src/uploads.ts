@@ -8,18 +8,20 @@ export interface UploadRow {
   offset: number;
   algorithm: string;
   hashState: Buffer | null;
+  /** Who opened the session ('' without auth); only they may continue it. */
+  principal: string;
 }
 
-const UPLOAD_COLUMNS = `u.id, u.repository_id AS "repositoryId", u.byte_offset AS "offset", u.algorithm, u.hash_state AS "hashState"`;
+const UPLOAD_COLUMNS = `u.id, u.repository_id AS "repositoryId", u.byte_offset AS "offset", u.algorithm, u.hash_state AS "hashState", u.principal`;
 
 function normalise(row: UploadRow | undefined): UploadRow | null {
   if (!row) return null;
   return { ...row, hashState: row.hashState === null ? null : Buffer.from(row.hashState) };
 }
 
-/** Opens an upload session. */
-export async function createUpload(tx: SqlExecutor, id: string, repositoryId: number, algorithm: string): Promise<void> {
-  await tx.query(`INSERT INTO uploads (id, repository_id, algorithm) VALUES ($1, $2, $3)`, [id, repositoryId, algorithm]);
+/** Opens an upload session, bound to the principal that opened it. */
+export async function createUpload(tx: SqlExecutor, id: string, repositoryId: number, algorithm: string, principal = ''): Promise<void> {
+  await tx.query(`INSERT INTO uploads (id, repository_id, algorithm, principal) VALUES ($1, $2, $3, $4)`, [id, repositoryId, algorithm, principal]);
 }
 
 /** Finds an upload session of a repository (by repository name). */

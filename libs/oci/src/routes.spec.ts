@@ -45,6 +45,9 @@ describe('matchRoute', () => {
       upload: `/v2/r/blobs/uploads/${UUID}`,
       blob: `/v2/r/blobs/${DIGEST}`,
       referrers: `/v2/r/referrers/${DIGEST}`,
+      token: '/token',
+      jwks: '/.well-known/jwks.json',
+      admin: '/admin/v1/users',
     };
     expect(ROUTES.map((r) => r.name).sort()).toEqual(Object.keys(paths).sort());
     for (const route of ROUTES) expect(matchRoute(paths[route.name])?.route.name).toBe(route.name);

@@ -7,7 +7,7 @@ import { OciError } from './errors';
 import { assertRepositoryName } from './reference';
 
 /** The service that owns a route. */
-export type RouteOwner = 'gateway' | 'blob' | 'manifest';
+export type RouteOwner = 'gateway' | 'blob' | 'manifest' | 'auth';
 
 /** The named routes of the API. */
 export type RouteName =
@@ -18,7 +18,10 @@ export type RouteName =
   | 'blob'
   | 'uploadStart'
   | 'upload'
-  | 'referrers';
+  | 'referrers'
+  | 'token'
+  | 'jwks'
+  | 'admin';
 
 /** One entry of the route table. */
 export interface RouteSpec {
@@ -40,6 +43,10 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'upload', owner: 'blob', methods: ['GET', 'HEAD', 'PATCH', 'PUT', 'DELETE'], pattern: /^blobs\/uploads\/([^/]+)$/, hasRepository: true },
   { name: 'blob', owner: 'blob', methods: ['GET', 'HEAD', 'DELETE'], pattern: /^blobs\/([^/]+)$/, hasRepository: true },
   { name: 'referrers', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^referrers\/([^/]+)$/, hasRepository: true },
+  // The Docker token service and the admin API live beside the Distribution API, on the same door.
+  { name: 'token', owner: 'auth', methods: ['GET', 'POST'], pattern: /^\/token$/, hasRepository: false },
+  { name: 'jwks', owner: 'auth', methods: ['GET', 'HEAD'], pattern: /^\/\.well-known\/jwks\.json$/, hasRepository: false },
+  { name: 'admin', owner: 'auth', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], pattern: /^\/admin\/v1(?:\/.*)?$/, hasRepository: false },
 ];
 
 /** A request path matched against the route table. */

@@ -30,6 +30,12 @@ export interface BlobServiceDeps {
 }
 
 const ALL_ALGORITHMS = Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[];
+/** The caller as the gateway verified it ('' when auth is off); set only by the gateway. */
+function principalOf(req: Request): string {
+  const value = req.headers['x-lading-principal'];
+  return typeof value === 'string' ? value : '';
+}
+
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function single(value: unknown, name: string): string | undefined {
@@ -147,7 +153,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     await db.transaction(async (tx) => {
       const repo = await meta.ensureRepository(tx, repository);
       if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
-      await meta.createUpload(tx, id, repo.id, ALL_ALGORITHMS.join('+'));
+      await meta.createUpload(tx, id, repo.id, ALL_ALGORITHMS.join('+'), principalOf(req));
     });
     deps.onEventsCommitted?.();
     sendUploadStatus(res, 202, repository, id, 0);
@@ -179,10 +185,11 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     return mounted;
   }
 
-  async function loadUpload(match: RouteMatch): Promise<meta.UploadRow> {
+  async function loadUpload(req: Request, match: RouteMatch): Promise<meta.UploadRow> {
     if (!UPLOAD_ID.test(match.param)) throw errors.uploadUnknown(match.param.slice(0, 64));
     const upload = await meta.findUpload(db, match.repository, match.param);
-    if (!upload) throw errors.uploadUnknown(match.param);
+    // Another principal's session is answered exactly like one that does not exist.
+    if (!upload || upload.principal !== principalOf(req)) throw errors.uploadUnknown(match.param);
     return upload;
   }
 
@@ -223,7 +230,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
   }
 
   async function patchUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
-    const upload = await loadUpload(match);
+    const upload = await loadUpload(req, match);
     const offset = await appendChunk(req, upload);
     sendUploadStatus(res, 202, match.repository, upload.id, offset);
   }
@@ -232,7 +239,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     const digestParam = single(req.query.digest, 'digest');
     if (digestParam === undefined) throw errors.digestInvalid('the digest query parameter is required');
     const digest = parseDigest(digestParam);
-    const upload = await loadUpload(match);
+    const upload = await loadUpload(req, match);
     let size: number;
     if (upload.offset === 0 && upload.hashState === null && hasBody(req) && req.headers['content-range'] === undefined) {
       // The whole blob in the PUT: hash natively into a scratch upload and take the session only once the digest
@@ -274,13 +281,13 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     await store.deleteUpload(id);
   }
 
-  async function uploadStatus(_req: Request, res: Response, match: RouteMatch): Promise<void> {
-    const upload = await loadUpload(match);
+  async function uploadStatus(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const upload = await loadUpload(req, match);
     sendUploadStatus(res, 204, match.repository, upload.id, upload.offset);
   }
 
-  async function cancelUpload(_req: Request, res: Response, match: RouteMatch): Promise<void> {
-    const upload = await loadUpload(match);
+  async function cancelUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    const upload = await loadUpload(req, match);
     await discardUpload(upload.id);
     res.status(204).setHeader('Content-Length', '0');
     res.end();

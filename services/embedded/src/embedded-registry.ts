@@ -5,9 +5,11 @@
  */
 import type { Express } from 'express';
 import type { LadingConfig } from '@lading/config';
+import { hashPassword } from '@lading/access';
+import { bootstrapAdmin, createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
-import { createGateway } from '@lading/gateway';
+import { authorizationFromConfig, createGateway } from '@lading/gateway';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
@@ -32,6 +34,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const onEventsCommitted = () => relay.kick();
   const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted });
   const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted });
-  const app = createGateway({ dispatch: { blob, manifest }, logger, accessLog: config.log.access });
+  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }) });
+  await bootstrapAdmin(db, config, logger, hashPassword);
+  const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
+  const app = createGateway({ dispatch: { blob, manifest, auth: auth.app }, logger, accessLog: config.log.access, authorize });
   return { app, db, store, bus, flushEvents: () => relay.drain(), close: () => parts.close() };
 }

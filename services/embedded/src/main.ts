@@ -4,6 +4,8 @@ import { createEmbeddedRegistry } from './embedded-registry';
 
 runProcess('registry', async (config, logger) => {
   const registry = await createEmbeddedRegistry(config, logger);
-  logger.warn('authentication is OFF in this build: anyone who can reach this port can push, pull and delete');
+  if (!config.auth.enabled) {
+    logger.warn('authentication is OFF (LADING_AUTH_ENABLED=false): anyone who can reach this port can push, pull and delete');
+  }
   return registry;
 });

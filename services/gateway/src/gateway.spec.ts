@@ -12,7 +12,7 @@ function recordingDispatch() {
       seen.push({ owner, route: match.route.name, repository: match.repository, param: match.param });
       res.status(299).end();
     };
-  return { seen, dispatch: { blob: handler('blob'), manifest: handler('manifest') } };
+  return { seen, dispatch: { blob: handler('blob'), manifest: handler('manifest'), auth: handler('auth') } };
 }
 
 describe('gateway', () => {
@@ -76,6 +76,7 @@ describe('gateway', () => {
           throw new Error('secret internal detail');
         },
         manifest: (_req, _res, next) => next(),
+        auth: (_req, _res, next) => next(),
       },
       logger,
     });

@@ -8,6 +8,7 @@ import express, { Express, RequestHandler } from 'express';
 import { createErrorHandler, REQUEST_ID_HEADER } from '@lading/http';
 import { OciError, RouteOwner, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
+import { Authorize, PRINCIPAL_HEADER } from './authorization';
 
 /** The header every response carries, as Docker clients expect. */
 export const API_VERSION_HEADER = { name: 'Docker-Distribution-API-Version', value: 'registry/2.0' } as const;
@@ -23,6 +24,8 @@ export interface GatewayDeps {
   accessLog?: boolean;
   /** Checks that the services behind the gateway answer (for `/readyz`); always ready when omitted (embedded). */
   ready?: () => Promise<void>;
+  /** Token enforcement; every request is allowed when omitted (auth off). */
+  authorize?: Authorize;
 }
 
 /** Creates the gateway's express app. */
@@ -33,6 +36,8 @@ export function createGateway(deps: GatewayDeps): Express {
 
   app.use((req, res, next) => {
     res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
+    // Only the gateway says who the caller is.
+    delete req.headers[PRINCIPAL_HEADER];
     const requestId = (req.headers[REQUEST_ID_HEADER] as string | undefined)?.slice(0, 128) || randomUUID();
     req.headers[REQUEST_ID_HEADER] = requestId;
     res.setHeader('X-Request-Id', requestId);
@@ -60,12 +65,13 @@ export function createGateway(deps: GatewayDeps): Express {
     }
   });
 
-  app.use((req, res, next) => {
+  app.use(async (req, res, next) => {
     const match = matchRoute(req.path);
     if (!match) {
       throw new OciError('NOT_FOUND', undefined, { path: req.path.slice(0, 300) });
     }
     assertMethodAllowed(match, req.method);
+    if (deps.authorize && match.route.owner !== 'auth') await deps.authorize(req, res, match);
     if (match.route.owner === 'gateway') {
       res.status(200).setHeader('Content-Type', 'application/json');
       res.setHeader('Content-Length', '2');

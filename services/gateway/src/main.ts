@@ -1,6 +1,8 @@
 /** Starts the gateway as its own process (distributed mode): the route table in front of the services' replicas. */
+import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
 import { runProcess } from '@lading/runtime';
+import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
 import { createUpstreamProxy } from './upstream-proxy';
 
@@ -8,13 +10,21 @@ runProcess('gateway', async (config, logger) => {
   const headersTimeoutMs = durationMs(config.upstreams.timeout);
   const blob = createUpstreamProxy({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs, logger });
   const manifest = createUpstreamProxy({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs, logger });
+  const auth = createUpstreamProxy({ service: 'auth', urls: config.upstreams.auth, headersTimeoutMs, logger });
+  const jwksUrl = config.auth.jwksUrl ?? `${config.upstreams.auth[0]?.replace(/\/$/, '')}/.well-known/jwks.json`;
+  const authorize = authorizationFromConfig(config, async () => {
+    const res = await fetch(jwksUrl, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
+    return keysFromJwks((await res.json()) as { keys: unknown[] });
+  });
   const app = createGateway({
-    dispatch: { blob: blob.handler, manifest: manifest.handler },
+    authorize,
+    dispatch: { blob: blob.handler, manifest: manifest.handler, auth: auth.handler },
     logger,
     accessLog: config.log.access,
     ready: async () => {
-      await Promise.all([blob.ready(), manifest.ready()]);
+      await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },
   });
-  return { app, close: async () => Promise.all([blob.close(), manifest.close()]).then(() => undefined) };
+  return { app, close: async () => Promise.all([blob.close(), manifest.close(), auth.close()]).then(() => undefined) };
 });

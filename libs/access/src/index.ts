@@ -1,0 +1,4 @@
+export * from './scopes';
+export * from './jwt';
+export * from './passwords';
+export * from './route-access';

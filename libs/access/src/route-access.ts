@@ -1,0 +1,36 @@
+/**
+ * Which access each route of the API needs: the one table the gateway enforces, built on the route table.
+ * Deleting is its own action on every delete route; pushing includes opening and writing upload sessions.
+ */
+import type { RouteMatch } from '@lading/oci';
+import type { Access } from './scopes';
+
+/**
+ * The access a request needs; an empty list means any caller with a valid token. The auth service's own routes
+ * (token, JWKS, admin) are not enforced by the gateway: the auth service authenticates those itself.
+ */
+export function requiredAccess(match: RouteMatch, method: string): Access[] {
+  const repo = (actions: string[]): Access[] => [{ type: 'repository', name: match.repository, actions }];
+  const read = method === 'GET' || method === 'HEAD';
+  switch (match.route.name) {
+    case 'base':
+      return [];
+    case 'catalog':
+      return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+    case 'tags':
+    case 'referrers':
+      return repo(['pull']);
+    case 'manifest':
+    case 'blob':
+      if (read) return repo(['pull']);
+      if (method === 'DELETE') return repo(['delete']);
+      return repo(['push']);
+    case 'uploadStart':
+    case 'upload':
+      return repo(['push']);
+    case 'token':
+    case 'jwks':
+    case 'admin':
+      return [];
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants and key rotation.
+ * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
+ * tokens) are shown once, in the response that creates them.
+ */
+import express, { Request, Router } from 'express';
+import { LadingConfig, durationMs } from '@lading/config';
+import { hashPassword } from '@lading/access';
+import * as meta from '@lading/metadata';
+import type { Database } from '@lading/metadata';
+import { OciError, isValidRepositoryName } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
+import type { KeyRing } from './signing-keys';
+
+/** What the admin API needs from the auth service. */
+export interface AdminApiDeps {
+  db: Database;
+  config: LadingConfig;
+  logger: Logger;
+  keys: KeyRing;
+  login(req: Request, username: string, password: string): Promise<Principal>;
+  now: () => number;
+}
+
+const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
+
+function invalid(message: string): OciError {
+  return new OciError('UNSUPPORTED', message, undefined, { status: 400 });
+}
+
+function notFound(what: string): OciError {
+  return new OciError('NOT_FOUND', `${what} not found`);
+}
+
+function stringField(body: Record<string, unknown>, key: string, pattern?: RegExp): string {
+  const value = body[key];
+  if (typeof value !== 'string' || (pattern && !pattern.test(value))) throw invalid(`${key} is missing or invalid`);
+  return value;
+}
+
+function optionalExpiry(body: Record<string, unknown>, now: number): Date | null {
+  if (body.expiresIn === undefined || body.expiresIn === null) return null;
+  if (typeof body.expiresIn !== 'string' || !/^\d+(ms|s|m|h)$/.test(body.expiresIn)) throw invalid('expiresIn must be a duration such as 30m or 720h');
+  return new Date(now + durationMs(body.expiresIn));
+}
+
+/** Creates the admin router. */
+export function createAdminRouter(deps: AdminApiDeps): Router {
+  const { db } = deps;
+  const router = express.Router();
+  router.use(express.json({ limit: '64kb' }));
+
+  router.use(async (req, res, next) => {
+    const header = req.headers.authorization;
+    if (!header || !/^basic /i.test(header)) {
+      res.setHeader('WWW-Authenticate', 'Basic realm="lading-admin"');
+      throw new OciError('UNAUTHORIZED', 'admin credentials required');
+    }
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const principal = await deps.login(req, decoded.slice(0, colon), decoded.slice(colon + 1));
+    if (!principal.isAdmin) throw new OciError('DENIED', 'only admins may use the admin API');
+    res.locals.admin = principal.name;
+    next();
+  });
+
+  router.get('/users', async (_req, res) => {
+    res.json({ users: await meta.listUsers(db) });
+  });
+  router.post('/users', async (req, res) => {
+    const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
+    const password = stringField(req.body ?? {}, 'password');
+    if (password.length < 8) throw invalid('password must have at least 8 characters');
+    if (!(await meta.createUser(db, name, await hashPassword(password), req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
+    res.status(201).json({ name, admin: req.body.admin === true });
+  });
+  router.put('/users/:name/password', async (req, res) => {
+    const password = stringField(req.body ?? {}, 'password');
+    if (password.length < 8) throw invalid('password must have at least 8 characters');
+    if (!(await meta.setUserPassword(db, req.params.name, await hashPassword(password)))) throw notFound('user');
+    res.status(204).end();
+  });
+  for (const state of ['disable', 'enable'] as const) {
+    router.post(`/users/:name/${state}`, async (req, res) => {
+      if (!(await meta.setUserDisabled(db, req.params.name, state === 'disable'))) throw notFound('user');
+      res.status(204).end();
+    });
+  }
+  router.delete('/users/:name', async (req, res) => {
+    if (!(await meta.deleteUser(db, req.params.name))) throw notFound('user');
+    res.status(204).end();
+  });
+
+  router.get('/users/:name/tokens', async (req, res) => {
+    res.json({ tokens: await meta.listAccessTokens(db, req.params.name) });
+  });
+  router.post('/users/:name/tokens', async (req, res) => {
+    const tokenName = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
+    const token = newSecret(PAT_PREFIX);
+    if (!(await meta.createAccessToken(db, req.params.name, tokenName, secretDigest(token), optionalExpiry(req.body ?? {}, deps.now())))) {
+      throw new OciError('DENIED', 'no such user, or a token of that name exists', undefined, { status: 409 });
+    }
+    res.status(201).json({ name: tokenName, token });
+  });
+  router.delete('/users/:name/tokens/:token', async (req, res) => {
+    if (!(await meta.revokeAccessToken(db, req.params.name, req.params.token))) throw notFound('token');
+    res.status(204).end();
+  });
+
+  router.get('/robots', async (_req, res) => {
+    res.json({ robots: (await meta.listRobots(db)).map((r) => ({ ...r, login: `${ROBOT_PREFIX}${r.name}` })) });
+  });
+  router.post('/robots', async (req, res) => {
+    const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
+    const secret = newSecret('lrs_');
+    if (!(await meta.createRobot(db, name, await hashPassword(secret), optionalExpiry(req.body ?? {}, deps.now()), res.locals.admin))) {
+      throw new OciError('DENIED', `robot ${name} exists`, undefined, { status: 409 });
+    }
+    res.status(201).json({ name, login: `${ROBOT_PREFIX}${name}`, secret });
+  });
+  router.delete('/robots/:name', async (req, res) => {
+    if (!(await meta.revokeRobot(db, req.params.name))) throw notFound('robot');
+    res.status(204).end();
+  });
+
+  router.get('/namespaces', async (_req, res) => {
+    res.json({ namespaces: await meta.listNamespaces(db) });
+  });
+  router.post('/namespaces', async (req, res) => {
+    const prefix = stringField(req.body ?? {}, 'prefix');
+    if (!isValidRepositoryName(prefix)) throw invalid('prefix must be a valid repository name');
+    await meta.upsertNamespace(db, prefix, req.body.public === true);
+    res.status(201).json({ prefix, public: req.body.public === true });
+  });
+  router.delete('/namespaces', async (req, res) => {
+    const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
+    if (!(await meta.deleteNamespace(db, prefix))) throw notFound('namespace');
+    res.status(204).end();
+  });
+
+  function grantOf(body: Record<string, unknown>) {
+    const prefix = stringField(body, 'prefix');
+    const principal = stringField(body, 'principal', /^(user|robot):[a-z0-9][a-z0-9._-]{0,63}$/);
+    const role = stringField(body, 'role');
+    if (!(ROLES as readonly string[]).includes(role)) throw invalid(`role must be one of ${ROLES.join(', ')}`);
+    const [type, name] = principal.split(':') as ['user' | 'robot', string];
+    return { prefix, type, name: type === 'robot' ? `${ROBOT_PREFIX}${name}` : name, role: role as (typeof ROLES)[number] };
+  }
+  router.post('/grants', async (req, res) => {
+    const g = grantOf(req.body ?? {});
+    if (!(await meta.listNamespaces(db)).some((n) => n.prefix === g.prefix)) throw notFound('namespace');
+    await meta.addGrant(db, g.prefix, g.type, g.name, g.role);
+    res.status(201).json({ prefix: g.prefix, principal: `${g.type}:${g.name}`, role: g.role });
+  });
+  router.delete('/grants', async (req, res) => {
+    const g = grantOf(req.body ?? {});
+    if (!(await meta.removeGrant(db, g.prefix, g.type, g.name, g.role))) throw notFound('grant');
+    res.status(204).end();
+  });
+
+  router.post('/keys/rotate', async (_req, res) => {
+    const graceMs = durationMs(deps.config.auth.tokenTtl) + 120_000;
+    res.status(201).json({ kid: await deps.keys.rotate(graceMs) });
+  });
+  return router;
+}

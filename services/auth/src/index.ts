@@ -1,0 +1,4 @@
+export * from './auth-service';
+export * from './principals';
+export * from './access-policy';
+export * from './signing-keys';

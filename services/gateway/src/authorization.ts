@@ -1,0 +1,135 @@
+/**
+ * Token authentication at the gateway: every /v2 request needs a valid bearer token carrying the access its route
+ * needs (see `requiredAccess`). Tokens are verified offline against the auth service's published keys. Anything
+ * missing, invalid or insufficient is answered 401 UNAUTHORIZED with the challenge Docker clients follow.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { LadingConfig } from '@lading/config';
+import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
+import { OciError, RouteMatch } from '@lading/oci';
+
+/** The header the gateway passes the verified subject to services in (stripped from client requests). */
+export const PRINCIPAL_HEADER = 'x-lading-principal';
+
+/** Verifies bearer tokens. */
+export interface TokenVerifier {
+  verify(token: string): Promise<TokenClaims>;
+}
+
+/** Settings of a JWKS-backed verifier. */
+export interface JwksVerifierOptions {
+  /** Loads the current verification keys (from the auth service's JWKS, or its key ring in-process). */
+  loadKeys: () => Promise<Map<string, KeyObject>>;
+  issuer: string;
+  audience: string;
+  leewaySeconds: number;
+  now: () => number;
+  /** How long loaded keys are trusted before a reload. */
+  cacheMs: number;
+}
+
+/** Creates a verifier that caches keys and reloads them when a token names an unknown key (at most every 5 s). */
+export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier {
+  let keys: Map<string, KeyObject> | null = null;
+  let loadedAt = 0;
+  let lastForcedReload = 0;
+  async function current(force: boolean): Promise<Map<string, KeyObject>> {
+    const now = options.now();
+    if (!keys || now - loadedAt > options.cacheMs || (force && now - lastForcedReload > 5000)) {
+      if (force) lastForcedReload = now;
+      keys = await options.loadKeys();
+      loadedAt = now;
+    }
+    return keys;
+  }
+  const check = (token: string, k: Map<string, KeyObject>) =>
+    verifyToken(token, k, { issuer: options.issuer, audience: options.audience, leewaySeconds: options.leewaySeconds, now: options.now });
+  return {
+    async verify(token) {
+      try {
+        return check(token, await current(false));
+      } catch (err) {
+        if (err instanceof TokenError && err.message === 'token signed by an unknown key') return check(token, await current(true));
+        throw err;
+      }
+    },
+  };
+}
+
+/** Settings of the gateway's enforcement. */
+export interface AuthorizationOptions {
+  verifier: TokenVerifier;
+  /** The token endpoint; when unset it is derived from the request's host. */
+  realm?: string;
+  service: string;
+}
+
+/** Checks a request against the route's required access; sets the principal header or throws 401. */
+export type Authorize = (req: Request, res: Response, match: RouteMatch) => Promise<void>;
+
+function challengeScope(access: Access[]): string {
+  return access
+    .map((a) => formatScope(a.type === 'repository' && a.actions.includes('push') ? { ...a, actions: ['pull', 'push'] } : a))
+    .join(' ');
+}
+
+/** Creates the gateway's authorization step. */
+export function createAuthorization(options: AuthorizationOptions): Authorize {
+  function unauthorized(req: Request, required: Access[], error?: string): OciError {
+    const realm = options.realm ?? `${(req.headers['x-forwarded-proto'] as string | undefined) ?? req.protocol}://${req.headers.host}/token`;
+    const parts = [`realm="${realm}"`, `service="${options.service}"`];
+    if (required.length > 0) parts.push(`scope="${challengeScope(required)}"`);
+    if (error) parts.push(`error="${error}"`);
+    return new OciError(
+      'UNAUTHORIZED',
+      error === 'insufficient_scope' ? 'the token does not grant the access this request needs' : 'authentication required',
+      required.map((a) => ({ type: a.type, name: a.name, action: a.actions.join(',') })),
+      { headers: { 'WWW-Authenticate': `Bearer ${parts.join(',')}` } },
+    );
+  }
+
+  return async (req, _res, match) => {
+    const required = requiredAccess(match, req.method);
+    // A mount's source is asked for in the challenge (so the client's next token can carry it) but not required.
+    const from = match.route.name === 'uploadStart' && typeof req.query.from === 'string' ? req.query.from : null;
+    const challenge: Access[] = from && from !== match.repository ? [...required, { type: 'repository', name: from, actions: ['pull'] }] : required;
+    const header = req.headers.authorization;
+    if (!header || !/^bearer /i.test(header)) throw unauthorized(req, challenge);
+    let claims: TokenClaims;
+    try {
+      claims = await options.verifier.verify(header.slice(7).trim());
+    } catch (err) {
+      if (err instanceof TokenError) throw unauthorized(req, challenge, 'invalid_token');
+      throw err;
+    }
+    for (const need of required) {
+      for (const action of need.actions) {
+        if (!grants(claims.access, need.type, need.name, action)) throw unauthorized(req, challenge, 'insufficient_scope');
+      }
+    }
+    // A mount needs pull on its source. A token that never asked for the source gets a challenge that does; one that
+    // asked and was refused (an entry with no actions), or a mount without a source, becomes a plain upload.
+    if (match.route.name === 'uploadStart' && req.query.mount !== undefined) {
+      const asked = from !== null && claims.access.some((a) => a.type === 'repository' && a.name === from);
+      if (from && from !== match.repository && !asked) throw unauthorized(req, challenge, 'insufficient_scope');
+      if (!from || !grants(claims.access, 'repository', from, 'pull')) {
+        const url = new URL(req.url, 'http://gateway');
+        url.searchParams.delete('mount');
+        url.searchParams.delete('from');
+        req.url = `${url.pathname}${url.search}`;
+      }
+    }
+    req.headers[PRINCIPAL_HEADER] = claims.sub;
+  };
+}
+
+/** The gateway's enforcement as the configuration sets it up, or undefined when auth is off. */
+export function authorizationFromConfig(config: LadingConfig, loadKeys: () => Promise<Map<string, KeyObject>>): Authorize | undefined {
+  if (!config.auth.enabled) return undefined;
+  return createAuthorization({
+    verifier: createJwksVerifier({ loadKeys, issuer: config.auth.issuer, audience: config.auth.service, leewaySeconds: 60, now: Date.now, cacheMs: 30_000 }),
+    realm: config.auth.realm ?? (config.http.host ? `${config.http.host.replace(/\/$/, '')}/token` : undefined),
+    service: config.auth.service,
+  });
+}
