@@ -20,7 +20,7 @@ const RUNTIME = ['node', '--import', 'tsx'];
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres'];
 
 type Scalar = string | number | boolean | null;
 type Ports = (string | number | { published?: string | number; target?: number })[];
@@ -218,7 +218,7 @@ describe('docker-compose.yml', () => {
 
     it('runs the distributed stack on `docker compose up`', () => {
       expect(runSet([])).toEqual(EXPECTED_DEFAULT_SERVICES);
-      for (const name of ['blob', 'manifest', 'gateway']) expect(distributedNames).toContain(name);
+      for (const name of ['blob', 'manifest', 'auth', 'gateway']) expect(distributedNames).toContain(name);
     });
 
     it('runs the embedded registry alone on `docker compose --profile embedded up registry`', () => {

@@ -46,12 +46,13 @@ function coerce(leaf: z.ZodType, raw: string): unknown {
 
 /**
  * Applies `LADING_*` variables onto a config object: `LADING_HTTP_ADDR` sets `http.addr`; segments match keys
- * case-insensitively. An unknown variable is an error that names it.
+ * case-insensitively; an empty variable is ignored. An unknown variable is an error that names it.
  */
 export function applyEnv(input: Record<string, unknown>, env: Record<string, string | undefined>): Record<string, unknown> {
   const result: Record<string, unknown> = structuredClone(input);
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('LADING_') || name === CONFIG_FILE_ENV || value === undefined) continue;
+    // An empty variable counts as unset (compose files pass `${VAR:-}` through).
+    if (!name.startsWith('LADING_') || name === CONFIG_FILE_ENV || value === undefined || value === '') continue;
     const segments = name.slice('LADING_'.length).toLowerCase().split('_');
     let shape: Shape | null = configObject.shape as Shape;
     let target = result;
