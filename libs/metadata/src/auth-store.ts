@@ -32,6 +32,7 @@ export interface SigningKeyRow {
   retired: boolean;
 }
 
+/** Finds a user by name. */
 export async function findUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
   const r = await db.query<UserRow>(
     `SELECT name, password_hash AS "passwordHash", is_admin AS "isAdmin", disabled_at IS NOT NULL AS disabled FROM users WHERE name = $1`,
@@ -40,11 +41,13 @@ export async function findUser(db: SqlExecutor, name: string): Promise<UserRow |
   return r.rows[0] ?? null;
 }
 
+/** Creates a user; false when the name is taken. */
 export async function createUser(db: SqlExecutor, name: string, passwordHash: string, isAdmin: boolean): Promise<boolean> {
   const r = await db.query(`INSERT INTO users (name, password_hash, is_admin) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, passwordHash, isAdmin]);
   return r.rowCount > 0;
 }
 
+/** Lists users (never their password hashes). */
 export async function listUsers(db: SqlExecutor): Promise<Array<{ name: string; isAdmin: boolean; disabled: boolean; createdAt: Date }>> {
   const r = await db.query<{ name: string; isAdmin: boolean; disabled: boolean; createdAt: Date }>(
     `SELECT name, is_admin AS "isAdmin", disabled_at IS NOT NULL AS disabled, created_at AS "createdAt" FROM users ORDER BY name`,
@@ -52,22 +55,27 @@ export async function listUsers(db: SqlExecutor): Promise<Array<{ name: string; 
   return r.rows;
 }
 
+/** Replaces a user's password hash; false when there is no such user. */
 export async function setUserPassword(db: SqlExecutor, name: string, passwordHash: string): Promise<boolean> {
   return (await db.query(`UPDATE users SET password_hash = $2 WHERE name = $1`, [name, passwordHash])).rowCount > 0;
 }
 
+/** Disables or re-enables a user; false when there is no such user. */
 export async function setUserDisabled(db: SqlExecutor, name: string, disabled: boolean): Promise<boolean> {
   return (await db.query(`UPDATE users SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END WHERE name = $1`, [name, disabled])).rowCount > 0;
 }
 
+/** Deletes a user and their personal access tokens; false when there is no such user. */
 export async function deleteUser(db: SqlExecutor, name: string): Promise<boolean> {
   return (await db.query(`DELETE FROM users WHERE name = $1`, [name])).rowCount > 0;
 }
 
+/** True when at least one enabled admin exists (bootstrapping creates one only otherwise). */
 export async function adminExists(db: SqlExecutor): Promise<boolean> {
   return (await db.query(`SELECT 1 FROM users WHERE is_admin AND disabled_at IS NULL LIMIT 1`)).rows.length > 0;
 }
 
+/** Finds a robot account by name (without the `robot$` prefix). */
 export async function findRobot(db: SqlExecutor, name: string): Promise<RobotRow | null> {
   const r = await db.query<RobotRow>(
     `SELECT name, secret_hash AS "secretHash", expires_at AS "expiresAt", revoked_at AS "revokedAt" FROM robots WHERE name = $1`,
@@ -76,6 +84,7 @@ export async function findRobot(db: SqlExecutor, name: string): Promise<RobotRow
   return r.rows[0] ?? null;
 }
 
+/** Creates a robot account; false when the name is taken. */
 export async function createRobot(db: SqlExecutor, name: string, secretHash: string, expiresAt: Date | null, createdBy: string): Promise<boolean> {
   const r = await db.query(`INSERT INTO robots (name, secret_hash, expires_at, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`, [
     name,
@@ -86,6 +95,7 @@ export async function createRobot(db: SqlExecutor, name: string, secretHash: str
   return r.rowCount > 0;
 }
 
+/** Lists robot accounts (never their secrets). */
 export async function listRobots(db: SqlExecutor): Promise<Array<{ name: string; expiresAt: Date | null; revokedAt: Date | null; createdBy: string | null }>> {
   const r = await db.query<{ name: string; expiresAt: Date | null; revokedAt: Date | null; createdBy: string | null }>(
     `SELECT name, expires_at AS "expiresAt", revoked_at AS "revokedAt", created_by AS "createdBy" FROM robots ORDER BY name`,
@@ -93,10 +103,12 @@ export async function listRobots(db: SqlExecutor): Promise<Array<{ name: string;
   return r.rows;
 }
 
+/** Revokes a robot account; false when there is no such robot. */
 export async function revokeRobot(db: SqlExecutor, name: string): Promise<boolean> {
   return (await db.query(`UPDATE robots SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1`, [name])).rowCount > 0;
 }
 
+/** Creates a personal access token for a user; false when the user is missing or the name taken. */
 export async function createAccessToken(db: SqlExecutor, user: string, name: string, tokenHash: string, expiresAt: Date | null): Promise<boolean> {
   const r = await db.query(
     `INSERT INTO access_tokens (user_id, name, token_hash, expires_at) SELECT id, $2, $3, $4 FROM users WHERE name = $1 ON CONFLICT DO NOTHING`,
@@ -115,6 +127,7 @@ export async function findAccessTokenUser(db: SqlExecutor, tokenHash: string): P
   return r.rows[0]?.name ?? null;
 }
 
+/** Lists a user's personal access tokens (never the secrets). */
 export async function listAccessTokens(db: SqlExecutor, user: string): Promise<Array<{ name: string; expiresAt: Date | null; revokedAt: Date | null }>> {
   const r = await db.query<{ name: string; expiresAt: Date | null; revokedAt: Date | null }>(
     `SELECT t.name, t.expires_at AS "expiresAt", t.revoked_at AS "revokedAt" FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE u.name = $1 ORDER BY t.name`,
@@ -123,6 +136,7 @@ export async function listAccessTokens(db: SqlExecutor, user: string): Promise<A
   return r.rows;
 }
 
+/** Revokes a personal access token; false when there is no such token. */
 export async function revokeAccessToken(db: SqlExecutor, user: string, name: string): Promise<boolean> {
   const r = await db.query(
     `UPDATE access_tokens t SET revoked_at = coalesce(t.revoked_at, now()) FROM users u WHERE u.id = t.user_id AND u.name = $1 AND t.name = $2`,
@@ -131,14 +145,17 @@ export async function revokeAccessToken(db: SqlExecutor, user: string, name: str
   return r.rowCount > 0;
 }
 
+/** Creates a namespace or changes whether it is public. */
 export async function upsertNamespace(db: SqlExecutor, prefix: string, isPublic: boolean): Promise<void> {
   await db.query(`INSERT INTO namespaces (prefix, public) VALUES ($1, $2) ON CONFLICT (prefix) DO UPDATE SET public = EXCLUDED.public`, [prefix, isPublic]);
 }
 
+/** Deletes a namespace with its grants; false when there is no such namespace. */
 export async function deleteNamespace(db: SqlExecutor, prefix: string): Promise<boolean> {
   return (await db.query(`DELETE FROM namespaces WHERE prefix = $1`, [prefix])).rowCount > 0;
 }
 
+/** Lists namespaces with their grants. */
 export async function listNamespaces(db: SqlExecutor): Promise<Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }>> {
   const r = await db.query<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> | null }>(
     `SELECT n.prefix, n.public,
@@ -149,6 +166,7 @@ export async function listNamespaces(db: SqlExecutor): Promise<Array<{ prefix: s
   return r.rows.map((row) => ({ ...row, grants: typeof row.grants === 'string' ? JSON.parse(row.grants) : (row.grants ?? []) }));
 }
 
+/** Grants a role on a namespace; false when it was already granted or the namespace is missing. */
 export async function addGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `INSERT INTO grants (namespace_id, principal_type, principal_name, role) SELECT id, $2, $3, $4 FROM namespaces WHERE prefix = $1 ON CONFLICT DO NOTHING`,
@@ -157,6 +175,7 @@ export async function addGrant(db: SqlExecutor, prefix: string, principalType: '
   return r.rowCount > 0;
 }
 
+/** Removes a grant; false when there was no such grant. */
 export async function removeGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `DELETE FROM grants g USING namespaces n WHERE g.namespace_id = n.id AND n.prefix = $1 AND g.principal_type = $2 AND g.principal_name = $3 AND g.role = $4`,
@@ -179,6 +198,7 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
   return r.rows;
 }
 
+/** The signing keys still published (newest first); the first unretired one signs. */
 export async function activeSigningKeys(db: SqlExecutor): Promise<SigningKeyRow[]> {
   const r = await db.query<SigningKeyRow>(
     `SELECT kid, private_key_pem AS "privateKeyPem", public_jwk AS "publicJwk", retired_at IS NOT NULL AS retired
@@ -187,6 +207,7 @@ export async function activeSigningKeys(db: SqlExecutor): Promise<SigningKeyRow[
   return r.rows.map((row) => ({ ...row, publicJwk: typeof row.publicJwk === 'string' ? JSON.parse(row.publicJwk) : row.publicJwk }));
 }
 
+/** Stores a new signing key. */
 export async function insertSigningKey(db: SqlExecutor, kid: string, privateKeyPem: string, publicJwk: Record<string, unknown>): Promise<void> {
   await db.query(`INSERT INTO signing_keys (kid, private_key_pem, public_jwk) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [kid, privateKeyPem, JSON.stringify(publicJwk)]);
 }
@@ -196,10 +217,12 @@ export async function retireSigningKeysExcept(db: SqlExecutor, keep: string, exp
   await db.query(`UPDATE signing_keys SET retired_at = coalesce(retired_at, now()), expires_at = coalesce(expires_at, $2) WHERE kid <> $1`, [keep, expiresAt]);
 }
 
+/** Stores a refresh token (as a digest of its secret). */
 export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, principalType: string, principalName: string, expiresAt: Date): Promise<void> {
   await db.query(`INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at) VALUES ($1, $2, $3, $4)`, [tokenHash, principalType, principalName, expiresAt]);
 }
 
+/** Finds the holder of a live refresh token. */
 export async function findRefreshToken(db: SqlExecutor, tokenHash: string): Promise<{ principalType: string; principalName: string } | null> {
   const r = await db.query<{ principalType: string; principalName: string }>(
     `SELECT principal_type AS "principalType", principal_name AS "principalName" FROM refresh_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()`,
@@ -233,6 +256,7 @@ export async function loginFailures(db: SqlExecutor, keys: string[], windowMs: n
   return { failures: worst.failures, retryAfterSeconds: Math.max(1, Math.ceil(worst.remaining)) };
 }
 
+/** Forgets failed logins (after a successful one). */
 export async function clearLoginFailures(db: SqlExecutor, keys: string[]): Promise<void> {
   await db.query(`DELETE FROM login_failures WHERE key = ANY($1::text[])`, [keys]);
 }
