@@ -89,7 +89,15 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     });
   }
   router.delete('/users/:name', async (req, res) => {
-    if (!(await meta.deleteUser(db, req.params.name))) throw notFound('user');
+    // Grants and refresh tokens name the user rather than reference its row: they go with it, so that a later user
+    // of the same name inherits neither.
+    const deleted = await db.transaction(async (tx) => {
+      if (!(await meta.deleteUser(tx, req.params.name))) return false;
+      await tx.query(`DELETE FROM grants WHERE principal_type = 'user' AND principal_name = $1`, [req.params.name]);
+      await tx.query(`UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE principal_type = 'user' AND principal_name = $1`, [req.params.name]);
+      return true;
+    });
+    if (!deleted) throw notFound('user');
     res.status(204).end();
   });
 

@@ -159,6 +159,10 @@ export async function bootstrapAdmin(db: Database, config: LadingConfig, logger:
     logger.info({ user: config.admin.user }, 'an admin already exists; LADING_ADMIN_USER and LADING_ADMIN_PASSWORD are ignored');
     return;
   }
-  await meta.createUser(db, config.admin.user, await hash(config.admin.password), true);
+  if (!(await meta.createUser(db, config.admin.user, await hash(config.admin.password), true))) {
+    // The name belongs to a user who is not an active admin: never promote it or change its password from here.
+    logger.error({ user: config.admin.user }, 'LADING_ADMIN_USER names an existing user that is not an active admin; it was left unchanged and no admin was created');
+    return;
+  }
   logger.warn({ user: config.admin.user }, 'created the first admin from LADING_ADMIN_USER; change its password');
 }

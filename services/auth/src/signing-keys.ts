@@ -49,7 +49,9 @@ export function createKeyRing(db: Database): KeyRing {
       return { kid: active.kid, privateKeyPem: active.privateKeyPem, publicJwk: active.publicJwk as unknown as PublicJwk };
     },
     async jwks() {
-      return { keys: (await rows()).map((k) => k.publicJwk as unknown as PublicJwk) };
+      // Read fresh: gateways reload the JWKS when a token names a key they do not know, and that key may have been
+      // made a moment ago by another replica whose rotation this replica's cache has not seen yet.
+      return { keys: (await rows(true)).map((k) => k.publicJwk as unknown as PublicJwk) };
     },
     async verificationKeys() {
       return keysFromJwks({ keys: (await rows()).map((k) => k.publicJwk) });

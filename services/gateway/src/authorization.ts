@@ -29,28 +29,51 @@ export interface JwksVerifierOptions {
   cacheMs: number;
 }
 
-/** Creates a verifier that caches keys and reloads them when a token names an unknown key (at most every 5 s). */
+/** The least time between two reloads of the keys caused by tokens that name an unknown key. */
+const UNKNOWN_KID_RELOAD_MS = 1000;
+
+/**
+ * Creates a verifier that caches keys and reloads them when a token names a key it does not know (a rotation). Such
+ * reloads happen at most once a second; a token that arrives sooner waits for the next reload rather than failing,
+ * so that tokens naming made-up keys can neither hammer the JWKS nor make a rotation fail requests.
+ */
 export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier {
   let keys: Map<string, KeyObject> | null = null;
   let loadedAt = 0;
-  let lastForcedReload = 0;
-  async function current(force: boolean): Promise<Map<string, KeyObject>> {
-    const now = options.now();
-    if (!keys || now - loadedAt > options.cacheMs || (force && now - lastForcedReload > 5000)) {
-      if (force) lastForcedReload = now;
-      keys = await options.loadKeys();
-      loadedAt = now;
-    }
+  let loading: Promise<Map<string, KeyObject>> | null = null;
+  function load(): Promise<Map<string, KeyObject>> {
+    loading ??= options
+      .loadKeys()
+      .then((loaded) => {
+        keys = loaded;
+        loadedAt = options.now();
+        return loaded;
+      })
+      .finally(() => {
+        loading = null;
+      });
+    return loading;
+  }
+  async function current(): Promise<Map<string, KeyObject>> {
+    if (!keys || options.now() - loadedAt > options.cacheMs) return load();
     return keys;
+  }
+  /** Fresh keys for a token whose key was not in `seen`. */
+  async function reloaded(seen: Map<string, KeyObject>): Promise<Map<string, KeyObject>> {
+    const wait = loadedAt + UNKNOWN_KID_RELOAD_MS - options.now();
+    if (keys === seen && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    // Another request may have reloaded meanwhile.
+    return keys !== seen && keys ? keys : load();
   }
   const check = (token: string, k: Map<string, KeyObject>) =>
     verifyToken(token, k, { issuer: options.issuer, audience: options.audience, leewaySeconds: options.leewaySeconds, now: options.now });
   return {
     async verify(token) {
+      const seen = await current();
       try {
-        return check(token, await current(false));
+        return check(token, seen);
       } catch (err) {
-        if (err instanceof TokenError && err.message === 'token signed by an unknown key') return check(token, await current(true));
+        if (err instanceof TokenError && err.message === 'token signed by an unknown key') return check(token, await reloaded(seen));
         throw err;
       }
     },
@@ -117,7 +140,9 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
         const url = new URL(req.url, 'http://gateway');
         url.searchParams.delete('mount');
         url.searchParams.delete('from');
+        // Both: a service in the same process reads req.url, the proxy to a service's replicas forwards req.originalUrl.
         req.url = `${url.pathname}${url.search}`;
+        req.originalUrl = req.url;
       }
     }
     req.headers[PRINCIPAL_HEADER] = claims.sub;

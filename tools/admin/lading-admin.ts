@@ -1,0 +1,504 @@
+/**
+ * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants and
+ * signing keys through its admin API (/admin/v1). Run it as `tools/admin/lading-admin` or
+ * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
+ *
+ * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+
+const PROG = 'lading-admin';
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; help: string; value?: string };
+
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: 'string', value: 'URL', help: 'the registry (default: $LADING_URL, else http://127.0.0.1:5000)' },
+  user: { type: 'string', short: 'u', value: 'NAME', help: "an admin's name (default: $LADING_ADMIN_USER)" },
+  password: { type: 'string', short: 'p', value: 'SECRET', help: "that admin's password or personal access token (default: $LADING_ADMIN_PASSWORD)" },
+  'password-stdin': { type: 'boolean', help: "read the admin's password from standard input" },
+  json: { type: 'boolean', help: 'print the API response as JSON' },
+  help: { type: 'boolean', short: 'h', help: 'show help' },
+};
+
+const USER_PASSWORD_OPTIONS: Record<string, OptionSpec> = {
+  'user-password': { type: 'string', value: 'SECRET', help: "the user's password, at least 8 characters (default: $LADING_USER_PASSWORD)" },
+  'user-password-stdin': { type: 'boolean', help: "read the user's password from standard input" },
+};
+
+/** What a subcommand gets. */
+interface Context {
+  args: string[];
+  options: Record<string, string | boolean | undefined>;
+  api: Api;
+  out: (line: string) => void;
+  userPassword: () => Promise<string>;
+}
+
+interface Subcommand {
+  usage: string;
+  summary: string;
+  options?: Record<string, OptionSpec>;
+  /** Names of the positional arguments, in order (all required). */
+  args: string[];
+  run(ctx: Context): Promise<void>;
+}
+
+interface Command {
+  summary: string;
+  subcommands: Record<string, Subcommand>;
+}
+
+/** A usage error: exit status 2. */
+class UsageError extends Error {}
+/** A refused or failed request: exit status 1. */
+class ApiError extends Error {}
+
+/** The admin API over fetch, with Basic credentials. */
+class Api {
+  constructor(
+    private readonly base: string,
+    private readonly credentials: () => Promise<{ user: string; password: string }>,
+  ) {}
+
+  async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const { user, password } = await this.credentials();
+    const url = `${this.base.replace(/\/+$/, '')}/admin/v1${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new ApiError(`cannot reach ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    if (!res.ok) {
+      const error = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+      const retry = res.headers.get('retry-after');
+      const message = error?.message ?? (typeof parsed === 'string' && parsed ? parsed.slice(0, 200) : res.statusText);
+      throw new ApiError(`${message} (${res.status}${error?.code ? ` ${error.code}` : ''})${retry ? `; retry after ${retry} s` : ''}`);
+    }
+    return parsed;
+  }
+}
+
+const enc = encodeURIComponent;
+
+/** Prints rows as an aligned table (or a line saying there are none). */
+function table(out: (line: string) => void, headers: string[], rows: string[][], none: string): void {
+  if (rows.length === 0) {
+    out(none);
+    return;
+  }
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  out(line(headers));
+  for (const row of rows) out(line(row));
+}
+
+const when = (value: unknown) => (value ? String(value) : '-');
+
+/** `user:alice`, `robot:ci` or `robot$ci`, as the admin API names grant holders. */
+function principalArg(value: string): string {
+  if (value.startsWith('robot$')) return `robot:${value.slice('robot$'.length)}`;
+  if (value.startsWith('robot:robot$')) return `robot:${value.slice('robot:robot$'.length)}`;
+  if (!/^(user|robot):./.test(value)) throw new UsageError(`principal must be user:<name> or robot:<name>, not ${JSON.stringify(value)}`);
+  return value;
+}
+
+const ROLES = ['pull', 'push', 'delete', 'admin'];
+
+const EXPIRES: Record<string, OptionSpec> = { 'expires-in': { type: 'string', value: 'DURATION', help: 'expire after this long, e.g. 30m, 12h, 720h (default: never)' } };
+
+const COMMANDS: Record<string, Command> = {
+  users: {
+    summary: 'manage users',
+    subcommands: {
+      list: {
+        usage: 'users list',
+        summary: 'list users',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/users')) as { users: Array<{ name: string; isAdmin: boolean; disabled: boolean; createdAt: string }> };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(out, ['NAME', 'ADMIN', 'DISABLED', 'CREATED'], body.users.map((u) => [u.name, u.isAdmin ? 'yes' : 'no', u.disabled ? 'yes' : 'no', u.createdAt]), 'no users');
+        },
+      },
+      create: {
+        usage: 'users create <name> [--admin] (--user-password SECRET | --user-password-stdin)',
+        summary: 'create a user',
+        options: { admin: { type: 'boolean', help: 'make the user an admin' }, ...USER_PASSWORD_OPTIONS },
+        args: ['name'],
+        async run({ api, out, args, options, userPassword }) {
+          const body = await api.call('POST', '/users', { name: args[0], password: await userPassword(), admin: options.admin === true });
+          out(options.json ? JSON.stringify(body, null, 2) : `created ${options.admin ? 'admin' : 'user'} ${args[0]}`);
+        },
+      },
+      passwd: {
+        usage: 'users passwd <name> (--user-password SECRET | --user-password-stdin)',
+        summary: "set a user's password",
+        options: USER_PASSWORD_OPTIONS,
+        args: ['name'],
+        async run({ api, out, args, userPassword }) {
+          await api.call('PUT', `/users/${enc(args[0])}/password`, { password: await userPassword() });
+          out(`changed the password of ${args[0]}`);
+        },
+      },
+      disable: {
+        usage: 'users disable <name>',
+        summary: 'disable a user (no new tokens by password, personal access token or refresh token)',
+        args: ['name'],
+        async run({ api, out, args }) {
+          await api.call('POST', `/users/${enc(args[0])}/disable`);
+          out(`disabled ${args[0]}`);
+        },
+      },
+      enable: {
+        usage: 'users enable <name>',
+        summary: 'enable a disabled user',
+        args: ['name'],
+        async run({ api, out, args }) {
+          await api.call('POST', `/users/${enc(args[0])}/enable`);
+          out(`enabled ${args[0]}`);
+        },
+      },
+      delete: {
+        usage: 'users delete <name>',
+        summary: 'delete a user, with its tokens and grants',
+        args: ['name'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/users/${enc(args[0])}`);
+          out(`deleted ${args[0]}`);
+        },
+      },
+    },
+  },
+  robots: {
+    summary: 'manage robot accounts (for CI)',
+    subcommands: {
+      list: {
+        usage: 'robots list',
+        summary: 'list robot accounts',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/robots')) as {
+            robots: Array<{ name: string; login: string; expiresAt: string | null; revokedAt: string | null; createdBy: string | null }>;
+          };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(out, ['NAME', 'LOGIN', 'EXPIRES', 'REVOKED', 'CREATED BY'], body.robots.map((r) => [r.name, r.login, when(r.expiresAt), when(r.revokedAt), when(r.createdBy)]), 'no robots');
+        },
+      },
+      create: {
+        usage: 'robots create <name> [--expires-in DURATION]',
+        summary: 'create a robot account and print its secret (shown only once)',
+        options: EXPIRES,
+        args: ['name'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', '/robots', { name: args[0], expiresIn: options['expires-in'] })) as { login: string; secret: string };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`created robot ${args[0]}`);
+          out(`login:  ${body.login}`);
+          out(`secret: ${body.secret}`);
+          out('(the secret is shown only this once; give the robot grants with `grants add`)');
+        },
+      },
+      revoke: {
+        usage: 'robots revoke <name>',
+        summary: 'revoke a robot account (its tokens stop working when they expire)',
+        args: ['name'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/robots/${enc(args[0].replace(/^robot\$/, ''))}`);
+          out(`revoked robot ${args[0]}`);
+        },
+      },
+    },
+  },
+  tokens: {
+    summary: "manage users' personal access tokens",
+    subcommands: {
+      list: {
+        usage: 'tokens list <user>',
+        summary: "list a user's personal access tokens",
+        args: ['user'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('GET', `/users/${enc(args[0])}/tokens`)) as { tokens: Array<{ name: string; expiresAt: string | null; revokedAt: string | null }> };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(out, ['NAME', 'EXPIRES', 'REVOKED'], body.tokens.map((t) => [t.name, when(t.expiresAt), when(t.revokedAt)]), `no tokens for ${args[0]}`);
+        },
+      },
+      create: {
+        usage: 'tokens create <user> <name> [--expires-in DURATION]',
+        summary: 'create a personal access token and print it (shown only once); it is used as the password',
+        options: EXPIRES,
+        args: ['user', 'name'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', `/users/${enc(args[0])}/tokens`, { name: args[1], expiresIn: options['expires-in'] })) as { token: string };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`created token ${args[1]} for ${args[0]}`);
+          out(`token: ${body.token}`);
+          out('(the token is shown only this once)');
+        },
+      },
+      revoke: {
+        usage: 'tokens revoke <user> <name>',
+        summary: 'revoke a personal access token',
+        args: ['user', 'name'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/users/${enc(args[0])}/tokens/${enc(args[1])}`);
+          out(`revoked token ${args[1]} of ${args[0]}`);
+        },
+      },
+    },
+  },
+  namespaces: {
+    summary: 'manage namespaces (repository-name prefixes that grants apply to)',
+    subcommands: {
+      list: {
+        usage: 'namespaces list',
+        summary: 'list namespaces with their grants',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/namespaces')) as NamespacesBody;
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(
+            out,
+            ['PREFIX', 'PUBLIC', 'GRANTS'],
+            body.namespaces.map((n) => [n.prefix, n.public ? 'yes' : 'no', n.grants.map((g) => `${holder(g)}=${g.role}`).join(', ') || '-']),
+            'no namespaces',
+          );
+        },
+      },
+      create: {
+        usage: 'namespaces create <prefix> [--public]',
+        summary: 'create a namespace (or change whether it is public); it covers <prefix> and <prefix>/...',
+        options: { public: { type: 'boolean', help: 'anyone, even anonymous, may pull from it' } },
+        args: ['prefix'],
+        async run({ api, out, args, options }) {
+          await api.call('POST', '/namespaces', { prefix: args[0], public: options.public === true });
+          out(`namespace ${args[0]} is ${options.public ? 'public' : 'private'}`);
+        },
+      },
+      delete: {
+        usage: 'namespaces delete <prefix>',
+        summary: 'delete a namespace and its grants (not its repositories)',
+        args: ['prefix'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/namespaces?prefix=${enc(args[0])}`);
+          out(`deleted namespace ${args[0]}`);
+        },
+      },
+    },
+  },
+  grants: {
+    summary: 'grant roles on namespaces to users and robots',
+    subcommands: {
+      list: {
+        usage: 'grants list [--prefix PREFIX]',
+        summary: 'list grants',
+        options: { prefix: { type: 'string', value: 'PREFIX', help: 'only the grants on this namespace' } },
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/namespaces')) as NamespacesBody;
+          const rows = body.namespaces
+            .filter((n) => options.prefix === undefined || n.prefix === options.prefix)
+            .flatMap((n) => n.grants.map((g) => ({ prefix: n.prefix, principal: holder(g), role: g.role })));
+          if (options.json) return out(JSON.stringify({ grants: rows }, null, 2));
+          table(out, ['PREFIX', 'PRINCIPAL', 'ROLE'], rows.map((g) => [g.prefix, g.principal, g.role]), 'no grants');
+        },
+      },
+      add: {
+        usage: `grants add <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        summary: 'grant a role on a namespace (push implies pull; admin is everything)',
+        args: ['prefix', 'principal', 'role'],
+        async run({ api, out, args }) {
+          await api.call('POST', '/grants', grantBody(args));
+          out(`granted ${args[2]} on ${args[0]} to ${args[1]}`);
+        },
+      },
+      remove: {
+        usage: `grants remove <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        summary: 'remove a grant',
+        args: ['prefix', 'principal', 'role'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', '/grants', grantBody(args));
+          out(`removed ${args[2]} on ${args[0]} from ${args[1]}`);
+        },
+      },
+    },
+  },
+  keys: {
+    summary: "manage the token service's signing keys",
+    subcommands: {
+      rotate: {
+        usage: 'keys rotate',
+        summary: 'start signing with a new key; the old ones stay published until the tokens they signed expire',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('POST', '/keys/rotate')) as { kid: string };
+          out(options.json ? JSON.stringify(body, null, 2) : `signing with new key ${body.kid}`);
+        },
+      },
+    },
+  },
+};
+
+type NamespacesBody = { namespaces: Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }> };
+
+function holder(g: { principalType: string; principalName: string }): string {
+  return g.principalType === 'robot' ? `robot:${g.principalName.replace(/^robot\$/, '')}` : `user:${g.principalName}`;
+}
+
+function grantBody(args: string[]): { prefix: string; principal: string; role: string } {
+  if (!ROLES.includes(args[2])) throw new UsageError(`role must be one of ${ROLES.join(', ')}, not ${JSON.stringify(args[2])}`);
+  return { prefix: args[0], principal: principalArg(args[1]), role: args[2] };
+}
+
+function optionLines(options: Record<string, OptionSpec>): string[] {
+  const rows = Object.entries(options).map(([name, spec]) => [`${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`, spec.help]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([left, help]) => `  ${left.padEnd(width)}  ${help}`);
+}
+
+function mainHelp(): string {
+  const lines = [
+    `usage: ${PROG} [global options] <command> <subcommand> [arguments] [options]`,
+    '',
+    "Manages a Lading registry's users, robots, tokens, namespaces, grants and signing keys through its admin API.",
+    '',
+    'commands:',
+  ];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(11)} ${command.summary} (${Object.keys(command.subcommands).join(', ')})`);
+  lines.push('', 'global options:', ...optionLines(GLOBAL_OPTIONS), '', `Run \`${PROG} <command> --help\` or \`${PROG} <command> <subcommand> --help\` for more.`);
+  lines.push('Exit status: 0 done, 1 the registry refused or failed the request, 2 bad usage.');
+  return lines.join('\n');
+}
+
+function commandHelp(name: string, command: Command): string {
+  return [
+    `usage: ${PROG} ${name} <subcommand> [arguments] [options]`,
+    '',
+    `${command.summary[0].toUpperCase()}${command.summary.slice(1)}.`,
+    '',
+    'subcommands:',
+    ...Object.values(command.subcommands).flatMap((s) => [`  ${PROG} ${s.usage}`, `      ${s.summary}`]),
+    '',
+    `Global options (--url, --user, --password, --json, ...): see \`${PROG} --help\`.`,
+  ].join('\n');
+}
+
+function subcommandHelp(sub: Subcommand): string {
+  return [
+    `usage: ${PROG} ${sub.usage}`,
+    '',
+    `${sub.summary[0].toUpperCase()}${sub.summary.slice(1)}.`,
+    ...(sub.options ? ['', 'options:', ...optionLines(sub.options)] : []),
+    '',
+    'global options:',
+    ...optionLines(GLOBAL_OPTIONS),
+  ].join('\n');
+}
+
+function toParseArgsOptions(specs: Record<string, OptionSpec>) {
+  return Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }]));
+}
+
+const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
+  {},
+  GLOBAL_OPTIONS,
+  ...Object.values(COMMANDS).flatMap((c) => Object.values(c.subcommands).map((s) => s.options ?? {})),
+);
+
+let stdinText: Promise<string> | null = null;
+/** Standard input, read once, up to the first line break. */
+function readStdinLine(): Promise<string> {
+  stdinText ??= new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
+  return stdinText.then((text) => text.split(/\r?\n/)[0]);
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function run(argv: string[], env: Record<string, string | undefined>, out: (line: string) => void): Promise<number> {
+  // First pass: find the command words (every option is known here, so option values are not mistaken for them).
+  const loose = parseArgs({ args: argv, options: toParseArgsOptions(ALL_OPTIONS), allowPositionals: true, strict: false });
+  const [commandName, subName, ...rest] = loose.positionals;
+  const wantsHelp = loose.values.help === true || commandName === 'help';
+  if (!commandName || (commandName === 'help' && !subName)) {
+    out(mainHelp());
+    return commandName || wantsHelp ? 0 : 2;
+  }
+  if (commandName === 'help') return run([subName, ...rest, '--help'], env, out);
+  const command = COMMANDS[commandName];
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(commandName)}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  if (!subName) {
+    out(commandHelp(commandName, command));
+    return wantsHelp ? 0 : 2;
+  }
+  const sub = command.subcommands[subName];
+  if (!sub) throw new UsageError(`unknown subcommand ${commandName} ${JSON.stringify(subName)}; subcommands: ${Object.keys(command.subcommands).join(', ')}`);
+  if (wantsHelp) {
+    out(subcommandHelp(sub));
+    return 0;
+  }
+
+  // Second pass: only this subcommand's options.
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: toParseArgsOptions({ ...GLOBAL_OPTIONS, ...(sub.options ?? {}) }), allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split(/\.\s/)[0]} (see ${PROG} ${commandName} ${subName} --help)`);
+  }
+  const args = parsed.positionals.slice(2);
+  if (args.length !== sub.args.length) {
+    throw new UsageError(`${commandName} ${subName} takes ${sub.args.length === 0 ? 'no arguments' : sub.args.map((a) => `<${a}>`).join(' ')}; usage: ${PROG} ${sub.usage}`);
+  }
+  const options = parsed.values as Record<string, string | boolean | undefined>;
+  if (options['password-stdin'] && options['user-password-stdin']) throw new UsageError('only one password can be read from standard input');
+
+  const base = (options.url as string | undefined) ?? env.LADING_URL ?? 'http://127.0.0.1:5000';
+  if (!/^https?:\/\/[^/]/.test(base)) throw new UsageError(`--url must be an http:// or https:// URL, not ${JSON.stringify(base)}`);
+  const credentials = async () => {
+    const user = (options.user as string | undefined) ?? env.LADING_ADMIN_USER;
+    const password = options['password-stdin'] ? await readStdinLine() : ((options.password as string | undefined) ?? env.LADING_ADMIN_PASSWORD);
+    if (!user || !password) throw new UsageError('admin credentials are needed: --user and --password (or --password-stdin), or LADING_ADMIN_USER and LADING_ADMIN_PASSWORD');
+    return { user, password };
+  };
+  const userPassword = async () => {
+    const password = options['user-password-stdin'] ? await readStdinLine() : ((options['user-password'] as string | undefined) ?? env.LADING_USER_PASSWORD);
+    if (!password) throw new UsageError(`the new password is needed: --user-password, --user-password-stdin or LADING_USER_PASSWORD`);
+    return password;
+  };
+  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword });
+  return 0;
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const known = err instanceof UsageError || err instanceof ApiError;
+      process.stderr.write(`${PROG}: ${known ? (err as Error).message : `unexpected error: ${(err as Error)?.stack ?? err}`}\n`);
+      process.exitCode = err instanceof UsageError ? 2 : 1;
+    },
+  );
+}
