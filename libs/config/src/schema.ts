@@ -27,6 +27,11 @@ export const configObject = z
         addr: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'host:port, e.g. 0.0.0.0:5000').default('0.0.0.0:5000'),
         /** The externally visible base URL, used in Location headers when set (else they are relative). */
         host: z.string().url().optional(),
+        /**
+         * How many reverse proxies stand between clients and this process (nginx, the gateway), each appending to
+         * X-Forwarded-For; the client's address is taken that many hops from the right. 0 trusts no header.
+         */
+        trustedProxies: z.number().int().min(0).max(10).default(0),
       })
       .strict()
       .prefault({}),

@@ -11,6 +11,18 @@ function header(req: Request, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * The client's address: the socket's peer, or with `trustedProxies` reverse proxies in front (each appending the
+ * address it saw to X-Forwarded-For), the entry that many hops from the right.
+ */
+export function clientAddress(req: Request, trustedProxies: number): string {
+  const socketAddress = req.socket.remoteAddress ?? '';
+  if (trustedProxies <= 0) return socketAddress;
+  const forwarded = header(req, 'x-forwarded-for');
+  const chain = [...(forwarded ? forwarded.split(',').map((a) => a.trim()).filter(Boolean) : []), socketAddress];
+  return chain[Math.max(0, chain.length - 1 - trustedProxies)];
+}
+
 /** Builds the event context of a request (anonymous until the auth issue adds principals). */
 export function requestContext(req: Request): EventContext {
   return {

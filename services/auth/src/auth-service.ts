@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
 import { Access, parseScopes, signToken } from '@lading/access';
-import { createServiceApp, finishServiceApp } from '@lading/http';
+import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
@@ -59,7 +59,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
   /** Authenticates with rate limiting: 429 with Retry-After once an account or address has failed too often. */
   async function login(req: Request, username: string, password: string): Promise<Principal> {
-    const limitKeys = [`account:${username}`, `addr:${req.socket.remoteAddress ?? ''}`];
+    const limitKeys = [`account:${username}`, `addr:${clientAddress(req, config.http.trustedProxies)}`];
     const { failures, retryAfterSeconds } = await meta.loginFailures(db, limitKeys, windowMs);
     if (failures >= config.auth.loginFailureLimit) {
       throw new OciError('TOOMANYREQUESTS', 'too many failed logins; try again later', undefined, { headers: { 'Retry-After': String(retryAfterSeconds) } });
@@ -67,7 +67,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const principal = await authenticate(db, username, password);
     if (!principal) {
       await meta.recordLoginFailure(db, limitKeys, windowMs);
-      deps.logger.info({ username, addr: req.socket.remoteAddress }, 'failed login');
+      deps.logger.info({ username, addr: clientAddress(req, config.http.trustedProxies) }, 'failed login');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
     await meta.clearLoginFailures(db, [`account:${username}`]);
