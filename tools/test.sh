@@ -20,6 +20,8 @@ e2e_rc=0
 bash tools/e2e.sh | tee "$results/e2e.log" || e2e_rc=$?
 echo "== end to end: the same against the distributed cluster behind its load balancer"
 bash tools/e2e-distributed.sh | tee "$results/e2e-distributed.log" || e2e_rc=$?
+echo "== faults: kill -9 of service processes, Postgres/MinIO restarts and a Kafka outage under 16 pushers (short form)"
+bash tools/faults/run.sh --short | tee "$results/faults.log" || e2e_rc=$?
 
 node -e '
   const fs = require("fs");
@@ -28,10 +30,10 @@ node -e '
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
   for (const file of e2eFiles) {
     for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const m = /^(conformance \S+|clients): (\d+) passed, (\d+) failed/.exec(line);
+      const m = /^(conformance \S+|clients|faults): (\d+) passed, (\d+) failed/.exec(line);
       if (m) { passed += Number(m[2]); failed += Number(m[3]); }
     }
   }
   console.log(`total: ${passed} passed, ${failed} failed`);
-' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log"
+' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log"
 [ "$jest_rc" -eq 0 ] && [ "$e2e_rc" -eq 0 ]

@@ -38,7 +38,7 @@ describe('LADING_* environment variables', () => {
   it('matches segments to camelCase keys case-insensitively and coerces booleans', () => {
     expect(loadConfig({ LADING_REGISTRY_DELETEENABLED: 'false' }).registry.deleteEnabled).toBe(false);
     expect(loadConfig({ LADING_LOG_ACCESS: '0' }).log.access).toBe(false);
-    expect(loadConfig({ LADING_GC_ALLOWSHORTDELAY: 'yes', LADING_GC_REVIEWDELAY: '5s' }).gc).toEqual({ allowShortDelay: true, reviewDelay: '5s' });
+    expect(loadConfig({ LADING_GC_ALLOWSHORTDELAY: 'yes', LADING_GC_REVIEWDELAY: '5s' }).gc).toMatchObject({ allowShortDelay: true, reviewDelay: '5s' });
   });
 
   it('coerces numbers', () => {
@@ -157,7 +157,7 @@ describe('gc.reviewDelay', () => {
   });
 
   it('accepts a short delay when gc.allowShortDelay is set', () => {
-    expect(parseConfig({ gc: { reviewDelay: '100ms', allowShortDelay: true } }).gc).toEqual({ reviewDelay: '100ms', allowShortDelay: true });
+    expect(parseConfig({ gc: { reviewDelay: '100ms', allowShortDelay: true } }).gc).toMatchObject({ reviewDelay: '100ms', allowShortDelay: true });
   });
 
   it('refuses a value that is not a duration with a ConfigError naming the key', () => {

@@ -140,14 +140,62 @@ export const configObject = z
       .object({
         /** How long unreferenced content waits before the collector reviews it. */
         reviewDelay: duration.default('24h'),
-        /** Allows review delays under one minute (tests only: a short delay races slow clients). */
+        /** Allows review delays and upload TTLs under one minute (tests only: a short delay races slow clients). */
         allowShortDelay: z.boolean().default(false),
+        /** Whether this process runs the collector (the gc service; the embedded registry runs one in-process). */
+        enabled: z.boolean().default(true),
+        /** Concurrent review loops per process (any number of processes may run them). */
+        workers: z.number().int().positive().max(64).default(2),
+        /** Upload sessions untouched this long are purged with their stored data. */
+        uploadTtl: duration.default('24h'),
+        /** The longest an idle collector sleeps before looking at the queues again (events wake it sooner). */
+        pollInterval: duration.default('10s'),
+        /** How often retention rules and the orphaned-referrer sweep run. */
+        sweepInterval: duration.default('15m'),
+        /** The longest a collector transaction waits for a lock; it takes row locks NOWAIT and puts busy rows off. */
+        lockTimeout: duration.default('200ms'),
+        /** The longest one statement of a collector transaction may run. */
+        statementTimeout: duration.default('10s'),
+        /** Per-namespace rules (YAML only); the longest matching namespace applies, '' matches every repository. */
+        policies: z
+          .array(
+            z
+              .object({
+                namespace: z.string(),
+                /** Delete manifests that nothing tags, no kept index lists and that refer to no live subject. */
+                deleteUntagged: z.boolean().default(true),
+                /** Retention: keep the newest N tags (by last push) of each repository. */
+                keepLast: z.number().int().nonnegative().optional(),
+                /** Retention: tags not pushed for this long may go (with keepLast: only those beyond the newest N). */
+                olderThan: duration.optional(),
+                /** Retention applies only to tags matching this regular expression (all tags when unset). */
+                tagPattern: z
+                  .string()
+                  .refine((p) => {
+                    try {
+                      new RegExp(p);
+                      return true;
+                    } catch {
+                      return false;
+                    }
+                  }, 'a regular expression')
+                  .optional(),
+                /** Retention only reports what it would delete (in the log, metrics and the dry-run report). */
+                dryRun: z.boolean().default(false),
+              })
+              .strict(),
+          )
+          .default([]),
       })
       .strict()
       .prefault({})
       .refine((gc) => gc.allowShortDelay || !DURATION.test(gc.reviewDelay) || durationMs(gc.reviewDelay) >= 60_000, {
         message: 'review delays under one minute need gc.allowShortDelay=true',
         path: ['reviewDelay'],
+      })
+      .refine((gc) => gc.allowShortDelay || !DURATION.test(gc.uploadTtl) || durationMs(gc.uploadTtl) >= 60_000, {
+        message: 'upload TTLs under one minute need gc.allowShortDelay=true',
+        path: ['uploadTtl'],
       }),
     log: z
       .object({

@@ -5,6 +5,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { OciError, toErrorEnvelope } from '@lading/oci';
+import { STORAGE_UNAVAILABLE } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
 
 /** Writes an OciError as the response (or ends the socket if headers already went out). */
@@ -13,17 +14,23 @@ export function sendOciError(res: Response, err: OciError, method = 'GET'): void
     res.destroy();
     return;
   }
+  // Headers set for the answer the handler was preparing (a 206's Content-Length, say) do not describe the error.
+  for (const name of STALE_HEADERS) res.removeHeader(name);
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   res.status(err.status);
   if (method === 'HEAD' || err.status === 304) {
     res.end();
     return;
   }
+  const body = JSON.stringify(toErrorEnvelope(err));
   res.setHeader('Content-Type', 'application/json');
-  res.end(JSON.stringify(toErrorEnvelope(err)));
+  res.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  res.end(body);
 }
 
-const DEPENDENCY_FAILURES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', DATABASE_UNAVAILABLE]);
+const STALE_HEADERS = ['Content-Length', 'Content-Range', 'Content-Type', 'ETag', 'Docker-Content-Digest', 'Accept-Ranges', 'Cache-Control', 'Location'];
+
+const DEPENDENCY_FAILURES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE]);
 
 function isDependencyFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;

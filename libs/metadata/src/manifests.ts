@@ -33,6 +33,15 @@ export interface NewManifest {
 
 const MANIFEST_COLUMNS = `m.digest, m.media_type AS "mediaType", m.size, m.payload`;
 
+/**
+ * Locks a repository row the way appending its event will (`FOR NO KEY UPDATE`). Every transaction that changes
+ * tags takes its repository before any tag row, so a push that has already written its event (holding the
+ * repository) and a tag change or delete (about to write one) wait for each other in one order, never in a cycle.
+ */
+async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<void> {
+  await tx.query(`SELECT 1 FROM repositories WHERE id = $1 FOR NO KEY UPDATE`, [repositoryId]);
+}
+
 function toBuffer(row: ManifestRow): ManifestRow {
   return { ...row, payload: Buffer.isBuffer(row.payload) ? row.payload : Buffer.from(row.payload as Uint8Array) };
 }
@@ -59,25 +68,38 @@ export async function findManifestByTag(db: SqlExecutor, repository: string, tag
   return r.rows[0] ? toBuffer(r.rows[0]) : null;
 }
 
-/** The digests among `digests` that are not manifests of the repository. */
+/**
+ * The digests among `digests` that are not manifests of the repository. The ones that are stay locked
+ * (`FOR KEY SHARE`) for the rest of the transaction, so that the garbage collector cannot delete an index's
+ * children under the index being pushed: it waits for the collector, then finds a deleted child missing.
+ */
 export async function missingManifests(db: SqlExecutor, repositoryId: number, digests: string[]): Promise<string[]> {
   if (digests.length === 0) return [];
   const r = await db.query<{ digest: string }>(
-    `SELECT d AS digest FROM unnest($2::text[]) AS d
-      WHERE NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = d)`,
-    [repositoryId, digests],
+    `SELECT digest FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[]) ORDER BY digest FOR KEY SHARE`,
+    [repositoryId, [...new Set(digests)]],
   );
-  return r.rows.map((row) => row.digest);
+  const present = new Set(r.rows.map((row) => row.digest));
+  return digests.filter((d) => !present.has(d));
 }
 
-/** Inserts a manifest and its references; false when it already existed (then nothing is written). */
+/**
+ * Inserts a manifest and its references; false when it already existed (then nothing is written, and the existing
+ * row stays locked `FOR KEY SHARE` for the transaction, as the tags about to point at it need). If the garbage
+ * collector deletes the existing row meanwhile, the manifest is inserted afresh.
+ */
 export async function insertManifest(tx: SqlExecutor, m: NewManifest): Promise<boolean> {
-  const inserted = await tx.query(
-    `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING`,
-    [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null],
-  );
-  if (inserted.rowCount === 0) return false;
+  for (let attempt = 0; ; attempt++) {
+    const inserted = await tx.query(
+      `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING`,
+      [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null],
+    );
+    if (inserted.rowCount > 0) break;
+    const held = await tx.query(`SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE`, [m.repositoryId, m.digest]);
+    if (held.rows.length > 0) return false;
+    if (attempt >= 5) throw new Error(`manifest ${m.digest} keeps vanishing while it is pushed`);
+  }
   if (m.blobDigests.length > 0) {
     await tx.query(
       `INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
@@ -112,6 +134,7 @@ export async function deleteManifest(tx: SqlExecutor, repositoryId: number, dige
     [repositoryId, digest],
   );
   if (!row.rows[0]) return null;
+  await lockRepositoryForEvents(tx, repositoryId);
   const blobs = await tx.query<{ d: string }>(
     `SELECT blob_digest AS d FROM manifest_blob_references WHERE repository_id = $1 AND manifest_digest = $2`,
     [repositoryId, digest],
@@ -136,6 +159,7 @@ export async function deleteManifest(tx: SqlExecutor, repositoryId: number, dige
 
 /** Points a tag at a manifest; resolves with the digest it pointed at before (null if new or unchanged). */
 export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: string, digest: string): Promise<{ previousDigest: string | null; changed: boolean }> {
+  await lockRepositoryForEvents(tx, repositoryId);
   const before = await tx.query<{ d: string }>(
     `SELECT manifest_digest AS d FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE`,
     [repositoryId, tag],
@@ -152,6 +176,7 @@ export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: stri
 
 /** Deletes a tag; resolves with the digest it pointed at, or null when there was no such tag. */
 export async function deleteTag(tx: SqlExecutor, repositoryId: number, tag: string): Promise<string | null> {
+  await lockRepositoryForEvents(tx, repositoryId);
   const r = await tx.query<{ d: string }>(
     `DELETE FROM tags WHERE repository_id = $1 AND name = $2 RETURNING manifest_digest AS d`,
     [repositoryId, tag],

@@ -254,7 +254,7 @@ describe('metadata', () => {
 
     it('claims a fresh session at offset 0 and refuses a second claim while the lease is held', async () => {
       const claimed = await claimUpload(db, UPLOAD_1, 0, 60_000);
-      expect(claimed).toEqual({ id: UPLOAD_1, repositoryId, offset: 0, algorithm: 'sha256', hashState: null });
+      expect(claimed).toEqual({ id: UPLOAD_1, repositoryId, offset: 0, algorithm: 'sha256', hashState: null, principal: '' });
       expect(await claimUpload(db, UPLOAD_1, 0, 60_000)).toBeNull();
     });
 

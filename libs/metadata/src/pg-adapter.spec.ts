@@ -42,7 +42,7 @@ describe('pg adapter on a real PostgreSQL', () => {
   });
 
   it('applies the same migrations as PGlite, once', async () => {
-    expect(await migrate(db)).toEqual(['0001_registry.sql', '0002_auth.sql']);
+    expect(await migrate(db)).toEqual(['0001_registry.sql', '0002_auth.sql', '0003_gc.sql']);
     expect(await migrate(db)).toEqual([]);
   });
 

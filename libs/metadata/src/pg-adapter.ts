@@ -60,6 +60,12 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
     async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const client = await pool.connect().catch((err) => Promise.reject(classify(err)));
       let broken = false;
+      // A checked-out connection that dies between statements (a server restart while the work awaits something
+      // else) emits 'error' on the client; unheard, that would crash the process. Its next statement fails instead.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await work(executor(client));
@@ -73,6 +79,7 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
         }
         throw classify(err);
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },

@@ -39,6 +39,9 @@ export interface BlobStore {
   ping(): Promise<void>;
 }
 
+/** The code given to errors that mean "the object store cannot serve right now" (answered as 503, retried later). */
+export const STORAGE_UNAVAILABLE = 'ESTORAGEUNAVAILABLE';
+
 /** The object a key names does not exist. */
 export class BlobNotFoundError extends Error {
   constructor(readonly key: string) {

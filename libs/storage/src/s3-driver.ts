@@ -5,7 +5,7 @@
  */
 import { PassThrough, Readable, Transform } from 'node:stream';
 import * as Minio from 'minio';
-import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
+import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
 
 /** Settings of the S3 driver. */
 export interface S3BlobStoreOptions {
@@ -36,6 +36,35 @@ interface Part {
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
+}
+
+/** S3 error codes (and resolver errors) that mean the store cannot serve right now, not that the request is wrong. */
+const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Marks a failure meaning "the object store cannot serve right now" with STORAGE_UNAVAILABLE (the HTTP layer then
+ * answers 503, not 500): such S3 errors, and minio-js's own retry giving up on a 5xx (MinIO starting up answers 503).
+ */
+function classify(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (UNAVAILABLE_CODES.has(code) || /Retryable HTTP status: 5\d\d/.test(String(e.message ?? ''))) {
+    Object.assign(err, { code: STORAGE_UNAVAILABLE, s3Code: code || undefined });
+  }
+  return err;
+}
+
+/** The store with every method's failure classified. */
+function classifyingErrors<T extends object>(store: T): T {
+  for (const [name, method] of Object.entries(store)) {
+    if (typeof method !== 'function') continue;
+    (store as Record<string, unknown>)[name] = (...args: unknown[]) =>
+      Promise.resolve()
+        .then(() => method.apply(store, args))
+        .catch((err: unknown) => Promise.reject(classify(err)));
+  }
+  return store;
 }
 
 class ByteCounter extends Transform {
@@ -92,6 +121,18 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     }
   }
 
+  /**
+   * Stores a stream as an object; rejects as soon as the stream fails. (minio-js's streamed upload neither listens
+   * for the stream's errors, which would crash the process, nor ends: it would wait forever. It never completes
+   * the object either, so a failed stream stores nothing.)
+   */
+  async function putStream(key: string, stream: Readable, size?: number): Promise<void> {
+    let fail: (err: Error) => void = () => undefined;
+    const failed = new Promise<never>((_resolve, reject) => (fail = reject));
+    stream.on('error', (err) => fail(err));
+    await Promise.race([client.putObject(bucket, key, stream, size), failed]);
+  }
+
   /** Streams the parts one after another, cut at `size` bytes. */
   function concatenate(parts: Part[], size: number): Readable {
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -115,7 +156,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     return out;
   }
 
-  return {
+  return classifyingErrors<RedirectingBlobStore>({
     driverName: 's3',
 
     async writeUpload(uploadId: string, offset: number, source: Readable): Promise<number> {
@@ -137,7 +178,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       );
       const counter = new ByteCounter();
       body.on('error', (err) => counter.destroy(err));
-      await client.putObject(bucket, `${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, body.pipe(counter));
+      await putStream(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, body.pipe(counter));
       return counter.bytes;
     },
 
@@ -164,7 +205,8 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
           parts.map((p) => new Minio.CopySourceOptions({ Bucket: bucket, Object: p.name })),
         );
       } else {
-        await client.putObject(bucket, key, concatenate(parts, size));
+        // With its size known, an object up to the part size is one PUT rather than a multipart upload.
+        await putStream(key, concatenate(parts, size), size);
       }
       await removeAll((await listParts(uploadId)).map((p) => p.name));
     },
@@ -203,5 +245,5 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     presignGet(key: string, ttlSeconds: number): Promise<string> {
       return client.presignedGetObject(bucket, key, ttlSeconds);
     },
-  };
+  });
 }

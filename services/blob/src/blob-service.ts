@@ -3,7 +3,7 @@
  * GET/HEAD/DELETE. Digests are computed while bytes stream in; session state lives in the database and storage.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { type Readable, finished } from 'node:stream';
 import type { Express, Request, Response } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
 import { EVENT_TYPES, OutboxContext, appendEvent } from '@lading/events';
@@ -50,6 +50,20 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * The request body piped through `sink`. A client that goes away mid-body fails the sink (`pipe` alone would leave
+ * it waiting forever for the rest, and the upload's lease renewed for good).
+ */
+function bodyThrough(req: Request, sink: DigestingStream): Readable {
+  // Whoever reads the sink sees the failure (reads of a destroyed stream fail); this listener only keeps a failure
+  // that comes while nobody is reading from being thrown as an unhandled 'error' event.
+  sink.on('error', () => undefined);
+  finished(req, (err) => {
+    if (err) sink.destroy(err);
+  });
+  return req.pipe(sink);
+}
+
 /** Creates the blob service's express app. */
 export function createBlobService(deps: BlobServiceDeps): Express {
   const { db, store, config, events } = deps;
@@ -79,14 +93,29 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     res.end();
   }
 
-  /** Records a stored blob and links it into the repository, with its event, in one transaction. */
-  async function recordBlob(req: Request, repository: string, digest: string, size: number, uploadId: string | null): Promise<void> {
+  /**
+   * Commits an upload's bytes as the blob's object, pinning the digest first: the garbage collector then cannot
+   * delete an object that this commit found already stored before recordBlob records it (gc-tombstones.ts).
+   * Resolves with the pin, which recordBlob drops.
+   */
+  async function commitObject(uploadId: string, digest: string, size: number): Promise<string> {
+    const pin = await meta.pinBlobObject(db, digest);
+    try {
+      await store.commitUpload(uploadId, blobKey(digest), size);
+    } catch (err) {
+      await meta.unpinBlobObject(db, pin).catch(() => undefined);
+      throw err;
+    }
+    return pin;
+  }
+
+  /** Records a stored blob (dropping its pin) and links it into the repository, with its event, in one transaction. */
+  async function recordBlob(req: Request, repository: string, digest: string, size: number, uploadId: string | null, pin: string): Promise<void> {
     const ctx = requestContext(req);
     await db.transaction(async (tx) => {
       const repo = await meta.ensureRepository(tx, repository);
       if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
-      await meta.insertBlob(tx, digest, size);
-      await meta.lockBlob(tx, digest);
+      await meta.recordBlobObject(tx, digest, size, pin);
       await meta.linkBlob(tx, repo.id, digest);
       if (uploadId) await meta.deleteUpload(tx, uploadId);
       await appendEvent(tx, events, {
@@ -98,6 +127,9 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       });
       // A blob that no manifest references yet is reviewed later; a manifest push in between keeps it.
       await meta.queueBlobReview(tx, [digest], 'upload completed', reviewDelayMs);
+    }).catch(async (err) => {
+      await meta.unpinBlobObject(db, pin).catch(() => undefined);
+      throw err;
     });
     deps.onEventsCommitted?.();
   }
@@ -106,19 +138,18 @@ export function createBlobService(deps: BlobServiceDeps): Express {
    * A whole blob in one request (POST ?digest= or PUT on a fresh session): native hashing into a scratch upload,
    * then `beforeCommit` (once the digest is known to match), then commit.
    */
-  async function storeWholeBody(req: Request, uploadId: string, expected: string, beforeCommit?: () => Promise<void>): Promise<number> {
+  async function storeWholeBody(req: Request, uploadId: string, expected: string, beforeCommit?: () => Promise<void>): Promise<{ size: number; pin: string }> {
     const digest = parseDigest(expected);
     const digester = createNativeDigester(digest.algorithm);
     const counter = new DigestingStream(digester);
-    const written = await store.writeUpload(uploadId, 0, req.pipe(counter) as Readable);
+    const written = await store.writeUpload(uploadId, 0, bodyThrough(req, counter));
     const actual = digester.digest();
     if (actual !== digest.value) {
       await store.deleteUpload(uploadId);
       throw errors.digestInvalid(undefined, { expected: digest.value, actual });
     }
     await beforeCommit?.();
-    await store.commitUpload(uploadId, blobKey(digest.value), written);
-    return written;
+    return { size: written, pin: await commitObject(uploadId, digest.value, written) };
   }
 
   async function startUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
@@ -139,8 +170,8 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       parseDigest(digestParam);
       const id = randomUUID();
       try {
-        const size = await storeWholeBody(req, id, digestParam);
-        await recordBlob(req, repository, digestParam, size, null);
+        const { size, pin } = await storeWholeBody(req, id, digestParam);
+        await recordBlob(req, repository, digestParam, size, null, pin);
       } finally {
         await store.deleteUpload(id).catch(() => undefined);
       }
@@ -211,7 +242,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       const counter = new DigestingStream(digester);
       let written: number;
       try {
-        written = await store.writeUpload(upload.id, upload.offset, req.pipe(counter) as Readable);
+        written = await store.writeUpload(upload.id, upload.offset, bodyThrough(req, counter));
       } catch (err) {
         if (err instanceof InvalidOffsetError) throw errors.rangeInvalid('upload data is behind its recorded offset', err.stored);
         throw err;
@@ -240,14 +271,15 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     if (digestParam === undefined) throw errors.digestInvalid('the digest query parameter is required');
     const digest = parseDigest(digestParam);
     const upload = await loadUpload(req, match);
-    let size: number;
+    let committed: { size: number; pin: string };
+    let leased = false;
     if (upload.offset === 0 && upload.hashState === null && hasBody(req) && req.headers['content-range'] === undefined) {
       // The whole blob in the PUT: hash natively into a scratch upload and take the session only once the digest
       // matches, so that a wrong digest leaves the session exactly as it was.
       const scratch = randomUUID();
       let claimed = false;
       try {
-        size = await storeWholeBody(req, scratch, digest.value, async () => {
+        committed = await storeWholeBody(req, scratch, digest.value, async () => {
           claimed = (await meta.claimUpload(db, upload.id, 0, leaseMs)) !== null;
           if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
         });
@@ -269,10 +301,23 @@ export function createBlobService(deps: BlobServiceDeps): Express {
         if (appended) await discardUpload(upload.id);
         throw errors.digestInvalid(undefined, { expected: digest.value, actual });
       }
-      await store.commitUpload(upload.id, blobKey(digest.value), offset);
-      size = offset;
+      // The commit holds the session's lease: a second PUT of the session (a client retrying after its answer was
+      // lost) answers 416 until this one is done, instead of writing the same object at the same time.
+      if (!(await meta.claimUpload(db, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
+      leased = true;
+      try {
+        committed = { size: offset, pin: await commitObject(upload.id, digest.value, offset) };
+      } catch (err) {
+        await meta.releaseUpload(db, upload.id).catch(() => undefined);
+        throw err;
+      }
     }
-    await recordBlob(req, match.repository, digest.value, size, upload.id);
+    try {
+      await recordBlob(req, match.repository, digest.value, committed.size, upload.id, committed.pin);
+    } catch (err) {
+      if (leased) await meta.releaseUpload(db, upload.id).catch(() => undefined);
+      throw err;
+    }
     sendBlobCreated(res, match.repository, digest.value);
   }
 

@@ -10,6 +10,7 @@ import { bootstrapAdmin, createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway } from '@lading/gateway';
+import { GcWorker, createGcWorker } from '@lading/gc';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
@@ -22,6 +23,8 @@ export interface EmbeddedRegistry {
   db: Database;
   store: BlobStore;
   bus: EventBus;
+  /** The in-process garbage collector (running unless `gc.enabled` is false). */
+  gc: GcWorker;
   /** Publishes every pending outbox event now (tests use it to observe events deterministically). */
   flushEvents(): Promise<number>;
   close(): Promise<void>;
@@ -38,5 +41,18 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   await bootstrapAdmin(db, config, logger, hashPassword);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
   const app = createGateway({ dispatch: { blob, manifest, auth: auth.app }, logger, accessLog: config.log.access, authorize });
-  return { app, db, store, bus, flushEvents: () => relay.drain(), close: () => parts.close() };
+  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus });
+  if (config.gc.enabled) gc.start();
+  return {
+    app,
+    db,
+    store,
+    bus,
+    gc,
+    flushEvents: () => relay.drain(),
+    async close() {
+      await gc.stop();
+      await parts.close();
+    },
+  };
 }

@@ -3,7 +3,8 @@
  * streamed both ways with backpressure (a blob is never buffered). A replica that refuses the connection is skipped
  * when the request can be replayed (no body sent yet); when no replica answers, the client gets 503 UNAVAILABLE.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Readable, finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestHandler } from 'express';
 import { Pool } from 'undici';
@@ -30,6 +31,8 @@ export interface UpstreamProxy {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
+/** Failures before a replica took any of the request (it could not be reached at all). */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
 
 function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -40,6 +43,44 @@ function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | un
   const forwarded = headers['x-forwarded-for'];
   out['x-forwarded-for'] = [forwarded, remoteAddress].filter(Boolean).join(', ');
   return out;
+}
+
+/**
+ * The client's request body as undici gets it: a stream of its own that starts reading the request only when undici
+ * first pulls (once connected). A failed attempt destroys this stream, never the request itself, which stays
+ * readable: untouched (another replica may take it) or to be drained, so that its unread bytes cannot stall the
+ * client's connection.
+ */
+class RequestBody extends Readable {
+  started = false;
+
+  constructor(private readonly req: IncomingMessage) {
+    super();
+  }
+
+  private readonly onData = (chunk: Buffer) => {
+    if (!this.push(chunk)) this.req.pause();
+  };
+  private readonly onEnd = () => this.push(null);
+  private stopWatching: () => void = () => undefined;
+
+  override _read(): void {
+    if (!this.started) {
+      this.started = true;
+      this.req.on('data', this.onData).once('end', this.onEnd);
+      // The client went away mid-body: the upstream request must fail, not wait.
+      this.stopWatching = finished(this.req, { writable: false }, (err) => {
+        if (err) this.destroy(err);
+      });
+    }
+    this.req.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.req.off('data', this.onData).off('end', this.onEnd);
+    this.stopWatching();
+    callback(err);
+  }
 }
 
 /** Creates a proxy to one service's replicas. */
@@ -63,14 +104,16 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
     const start = next++ % pools.length;
     let lastError: unknown;
-    for (let attempt = 0; attempt < (replayable ? pools.length : 1); attempt++) {
+    let body: RequestBody | undefined;
+    for (let attempt = 0; attempt < pools.length; attempt++) {
       const pool = pools[(start + attempt) % pools.length];
+      body = replayable ? undefined : new RequestBody(req);
       try {
         const upstream = await pool.request({
           path: req.originalUrl,
           method: req.method as 'GET',
           headers,
-          body: replayable ? undefined : req,
+          body,
         });
         res.status(upstream.statusCode);
         for (const [name, value] of Object.entries(upstream.headers)) {
@@ -79,6 +122,11 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
         }
         if (replayable) req.resume();
         await pipeline(upstream.body, res);
+        // The replica answered before taking all of the body (an early error): drop the rest, as below.
+        if (body && !req.complete && !req.destroyed) {
+          body.destroy();
+          req.resume();
+        }
         return;
       } catch (err) {
         lastError = err;
@@ -87,10 +135,16 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
           res.destroy();
           return;
         }
-        if (!RETRYABLE.has((err as { code?: string })?.code ?? '')) break;
+        const code = (err as { code?: string })?.code ?? '';
+        if (!RETRYABLE.has(code)) break;
+        // A request with a body goes to another replica only if this one never took any of it.
+        if (body?.started || (!replayable && !CONNECT_FAILURES.has(code))) break;
       }
     }
     options.logger.warn({ err: lastError, service: options.service }, 'no replica of the service answered');
+    // Read and drop what the client still sends of the body: left unread, it would stall the connection, and the
+    // client's next request on it would hang.
+    if (!replayable && !req.destroyed) req.resume();
     nextHandler(new OciError('UNAVAILABLE', `the ${options.service} service is unavailable`));
   };
 

@@ -1,0 +1,58 @@
+/** What every collector step is built from, the hooks tests pause it at, and how its lock conflicts are told apart. */
+import type { EventContext, OutboxContext } from '@lading/events';
+import { Database, PG_ERRORS, sqlState } from '@lading/metadata';
+import type { BlobStore } from '@lading/storage';
+import type { Logger } from '@lading/telemetry';
+import type { GcCounters } from './gc-metrics';
+import type { GcSettings } from './gc-settings';
+
+/** A row the collector is working on, as its hooks see it. */
+export type GcTarget = { kind: 'blob'; digest: string } | { kind: 'manifest'; repositoryId: number; digest: string } | { kind: 'object'; digest: string };
+
+/**
+ * Points where a test can pause the collector to race it against the API (each runs inside the collector's
+ * transaction, holding what it has locked so far). None is set in production.
+ */
+export interface GcHooks {
+  /** The candidate row (blob or manifest) is locked; its references are not yet re-checked. */
+  afterLock?(target: GcTarget): Promise<void>;
+  /** A blob's metadata delete has committed; its object is not yet deleted. */
+  afterMetadataDelete?(target: GcTarget): Promise<void>;
+  /** The object's tombstone is locked; blob rows and pins are not yet checked. */
+  beforeObjectDelete?(target: GcTarget): Promise<void>;
+}
+
+/** The collector's dependencies and state, shared by its steps. */
+export interface GcContext {
+  db: Database;
+  store: BlobStore;
+  settings: GcSettings;
+  counters: GcCounters;
+  logger: Logger;
+  events: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
+  onEventsCommitted?: () => void;
+  hooks: GcHooks;
+}
+
+/** The actor of the collector's events. */
+export const GC_EVENT_CONTEXT: EventContext = { actor: { name: 'lading-gc', type: 'robot' }, request: null };
+
+const QUERY_CANCELED = '57014';
+
+/**
+ * Why a collector statement could not go on without waiting: `busy` (a row it wanted is locked: NOWAIT or the lock
+ * timeout), `timeout` (the statement timeout); null for any other error.
+ */
+export function lockConflict(err: unknown): 'busy' | 'timeout' | null {
+  const code = sqlState(err);
+  if (code === PG_ERRORS.lockNotAvailable || code === PG_ERRORS.deadlockDetected || code === PG_ERRORS.serializationFailure) return 'busy';
+  if (code === QUERY_CANCELED) return 'timeout';
+  return null;
+}
+
+/** A short description of an error for logs and tombstones. */
+export function describeError(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${String(e?.message ?? err)}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The gc service's HTTP face: `/healthz`, `/readyz`, `/metrics` (Prometheus text: queue size, due and overdue
+ * tasks, postpones, deletes, bytes freed), `/gc/status` (the same as JSON) and `/gc/dry-run` (what a collection
+ * would delete now and why; `?all=1` includes reviews not yet due).
+ */
+import type { Express } from 'express';
+import { createServiceApp, finishServiceApp } from '@lading/http';
+import type { Database } from '@lading/metadata';
+import type { BlobStore } from '@lading/storage';
+import type { Logger } from '@lading/telemetry';
+import { planCollection } from './gc-plan';
+import type { GcWorker } from './gc-worker';
+
+/** What the gc service's app is built from. */
+export interface GcServiceDeps {
+  db: Database;
+  store: BlobStore;
+  worker: GcWorker;
+  logger: Logger;
+}
+
+/** Creates the gc service's express app (the worker runs on its own; the app only reports on it). */
+export function createGcService(deps: GcServiceDeps): Express {
+  const { db, store, worker } = deps;
+  const app = createServiceApp(async () => {
+    await db.query('SELECT 1');
+    await store.ping();
+  });
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.setHeader('Content-Type', 'text/plain; version=0.0.4');
+      res.end(await worker.metricsText());
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/gc/status', async (_req, res, next) => {
+    try {
+      res.json({ queues: await worker.queueStats(), counters: worker.counters });
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/gc/dry-run', async (req, res, next) => {
+    try {
+      const all = req.query.all === '1' || req.query.all === 'true';
+      res.json(await planCollection(db, worker.settings, { includeNotDue: all }));
+    } catch (err) {
+      next(err);
+    }
+  });
+  return finishServiceApp(app, deps.logger);
+}

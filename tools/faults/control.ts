@@ -1,0 +1,159 @@
+/**
+ * Control of the system under test: tools/infra and tools/cluster commands, the processes' PID files, a direct
+ * Postgres connection for outbox figures, and finding the process whose relay currently publishes.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const PROCESSES = ['gateway-1', 'gateway-2', 'blob-1', 'blob-2', 'manifest-1'] as const;
+export type ProcessName = (typeof PROCESSES)[number];
+/** The processes' ports, as tools/cluster assigns them (read from the script, its one source). */
+export const PORTS: Record<ProcessName, number> = clusterPorts();
+function clusterPorts(): Record<ProcessName, number> {
+  const script = readFileSync(path.join(ROOT, 'tools', 'cluster', 'cluster'), 'utf8');
+  const declared = /declare -A PORT=\(([^)]*)\)/.exec(script)?.[1] ?? '';
+  const ports = Object.fromEntries([...declared.matchAll(/\[([a-z0-9-]+)\]=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  for (const name of PROCESSES) if (!ports[name]) throw new Error(`tools/cluster/cluster declares no port for ${name}`);
+  return ports as Record<ProcessName, number>;
+}
+export type Component = 'postgres' | 'minio' | 'kafka';
+/** The advisory-lock key of the outbox relay's leader election (libs/events/src/outbox-relay.ts). */
+const RELAY_LOCK_KEY = 7340002;
+
+/** The outcome of a command. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command from the repository root, capturing its output; never rejects. */
+export function run(command: string, args: string[], timeoutMs = 300_000): Promise<CommandResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let done = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => {
+      stderr += `\n(timed out after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const finish = (code: number) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    };
+    child.on('error', (err) => {
+      stderr += String(err);
+      finish(127);
+    });
+    // 'close' waits for the pipes; a daemon that kept them open would delay it, so 'exit' plus a grace period.
+    child.on('close', (code) => finish(code ?? 1));
+    child.on('exit', (code) => setTimeout(() => finish(code ?? 1), 2000));
+  });
+}
+
+export const infra = (...args: string[]) => run(path.join(ROOT, 'tools/infra/infra'), args);
+export const cluster = (...args: string[]) => run(path.join(ROOT, 'tools/cluster/cluster'), args);
+
+/** The settings tools/infra wrote to .infra/env. */
+export function infraEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(path.join(ROOT, '.infra', 'env'), 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+/** The PID tools/cluster recorded for a process, if it is alive. */
+export function livePid(name: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(ROOT, '.infra', 'cluster', `${name}.pid`), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!pid) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+/** A small pool for the test's own queries; errors while Postgres is down are the caller's to ignore. */
+export function openPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Rows of the outbox not yet published (optionally only those created up to `before`). */
+export async function backlog(pool: pg.Pool, before?: number): Promise<number> {
+  const r =
+    before === undefined
+      ? await pool.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)
+      : await pool.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND created_at <= to_timestamp($1::double precision / 1000)`, [before]);
+  return Number(r.rows[0].n);
+}
+
+/** Which cluster process holds the relay's leader lock right now (it is publishing), if any. */
+export async function relayLeader(pool: pg.Pool): Promise<ProcessName | null> {
+  const r = await pool.query(
+    `SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1`,
+    [RELAY_LOCK_KEY],
+  );
+  const port = r.rows[0]?.client_port as number | undefined;
+  if (!port) return null;
+  const inode = socketInode(port);
+  if (!inode) return null;
+  for (const name of PROCESSES) {
+    const pid = livePid(name);
+    if (pid && ownsSocket(pid, inode)) return name;
+  }
+  return null;
+}
+
+/** The inode of the local TCP socket bound to 127.0.0.1:<port> (from /proc/net/tcp). */
+function socketInode(port: number): string | null {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 9 && cols[1].endsWith(`:${hexPort}`)) return cols[9];
+    }
+  }
+  return null;
+}
+
+function ownsSocket(pid: number, inode: string): boolean {
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return true;
+      } catch {
+        // the descriptor closed meanwhile
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return false;
+}
