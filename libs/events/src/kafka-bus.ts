@@ -30,9 +30,9 @@ export function toKafkaMessage(event: LadingEvent): { key: string; value: string
 }
 
 /**
- * Returns a bus on Kafka. Connecting (and creating the events topic if it is missing) happens on first use and is
- * retried on the next use after a failure, so a process starts and serves while Kafka is down; the outbox keeps
- * the events until the broker is back.
+ * Returns a bus on Kafka. Connecting (and creating the events topic if it is missing) starts at once without
+ * holding up start-up, and is retried on the next use after a failure, so a process starts and serves while Kafka
+ * is down; the outbox keeps the events until the broker is back.
  */
 export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus> {
   const kafka = new Kafka({
@@ -83,6 +83,8 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     return ready;
   };
   const consumers = new Set<() => Promise<void>>();
+  // Create the topic at start-up when Kafka answers; when it does not, the first publish tries again.
+  const startup = whenReady().catch((err) => options.log?.('warn', `kafka not ready at start-up: ${(err as Error)?.message ?? err}`, {}));
 
   return {
     driverName: 'kafka',
@@ -110,6 +112,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
       return stop;
     },
     async close() {
+      await startup;
       for (const stop of [...consumers]) await stop();
       if (ready) await producer.disconnect().catch(() => undefined);
     },
