@@ -9,6 +9,17 @@ import { Database, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
 
+/** What every service factory that writes events is built from (each service adds what only it needs). */
+export interface ServiceDeps {
+  db: Database;
+  config: LadingConfig;
+  logger: Logger;
+  /** The outbox context of the service's events. */
+  events: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
+  onEventsCommitted?: () => void;
+}
+
 /** The parts of a running process. */
 export interface ProcessParts {
   config: LadingConfig;

@@ -5,26 +5,19 @@
 import { randomUUID } from 'node:crypto';
 import { type Readable, finished } from 'node:stream';
 import type { Express, Request, Response } from 'express';
-import { LadingConfig, durationMs } from '@lading/config';
-import { EVENT_TYPES, OutboxContext, appendEvent } from '@lading/events';
+import { durationMs } from '@lading/config';
+import { EVENT_TYPES, appendEvent } from '@lading/events';
 import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext } from '@lading/http';
 import * as meta from '@lading/metadata';
-import type { Database } from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey, canRedirect } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import type { ServiceDeps } from '@lading/runtime';
 import { parseContentRange, parseRangeHeader } from './byte-range';
 import { DigestingStream, MultiDigester, createNativeDigester } from './digester';
 
 /** What the blob service is built from. */
-export interface BlobServiceDeps {
-  db: Database;
+export interface BlobServiceDeps extends ServiceDeps {
   store: BlobStore;
-  config: LadingConfig;
-  logger: Logger;
-  events: OutboxContext;
-  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
-  onEventsCommitted?: () => void;
   /** How long a writer holds an upload session before another may take it over. */
   uploadLeaseMs?: number;
 }

@@ -4,12 +4,11 @@
  * when the database fails, and run the periodic sweep. Any number of loops, in any number of processes, share the
  * queues through `FOR UPDATE SKIP LOCKED`. Correctness depends on Postgres alone: the bus only wakes loops sooner.
  */
-import type { LadingConfig } from '@lading/config';
-import { EVENT_TYPES, EventBus, LadingEvent, OutboxContext } from '@lading/events';
+import { EVENT_TYPES, EventBus, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
-import type { Database, GcQueueStats } from '@lading/metadata';
+import type { GcQueueStats } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import type { ServiceDeps } from '@lading/runtime';
 import { reviewNextBlob } from './blob-review';
 import { GcContext, GcHooks } from './gc-context';
 import { GcCounters, createCounters, renderPrometheus } from './gc-metrics';
@@ -20,15 +19,8 @@ import { sweep } from './retention';
 import { UPLOAD_PURGE_BATCH, purgeExpiredUploads } from './upload-purge';
 
 /** What a collector is built from. */
-export interface GcWorkerDeps {
-  db: Database;
+export interface GcWorkerDeps extends ServiceDeps {
   store: BlobStore;
-  config: LadingConfig;
-  logger: Logger;
-  /** The outbox context of the collector's events (blob.deleted, manifest.deleted, tag.deleted). */
-  events: OutboxContext;
-  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
-  onEventsCommitted?: () => void;
   /** When given, events that queue reviews wake the loops when those reviews fall due. */
   bus?: EventBus;
   /** Test hooks (see GcHooks). */

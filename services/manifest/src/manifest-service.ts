@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Express, Request, Response } from 'express';
-import { LadingConfig, durationMs } from '@lading/config';
-import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/events';
+import { durationMs } from '@lading/config';
+import { EVENT_TYPES, EventContext, appendEvent } from '@lading/events';
 import {
   createServiceApp,
   dispatchRoutes,
@@ -18,7 +18,7 @@ import {
   requestContext,
 } from '@lading/http';
 import * as meta from '@lading/metadata';
-import type { Database, SqlExecutor } from '@lading/metadata';
+import type { SqlExecutor } from '@lading/metadata';
 import {
   Digest,
   MEDIA_TYPE_GRAMMAR,
@@ -31,18 +31,11 @@ import {
   parseDigest,
   validateManifest,
 } from '@lading/oci';
-import type { Logger } from '@lading/telemetry';
+import type { ServiceDeps } from '@lading/runtime';
 import { accepts } from './content-negotiation';
 
 /** What the manifest service is built from. */
-export interface ManifestServiceDeps {
-  db: Database;
-  config: LadingConfig;
-  logger: Logger;
-  events: OutboxContext;
-  /** Called after a transaction that wrote events commits (wakes the outbox relay). */
-  onEventsCommitted?: () => void;
-}
+export type ManifestServiceDeps = ServiceDeps;
 
 /** A manifest reference from the URL: a digest or a tag. */
 type Reference = { kind: 'digest'; digest: Digest } | { kind: 'tag'; tag: string };
