@@ -197,6 +197,47 @@ export const configObject = z
         message: 'upload TTLs under one minute need gc.allowShortDelay=true',
         path: ['uploadTtl'],
       }),
+    events: z
+      .object({
+        /** Publishing attempts after which an outbox row the bus refuses (never a bus outage) is parked for an admin. */
+        maxAttempts: z.number().int().positive().max(1000).default(10),
+        /** Published outbox rows older than this are pruned (the bus keeps the history for replay). */
+        retention: duration.default('168h'),
+        /** How often published outbox rows are pruned. */
+        pruneInterval: duration.default('10m'),
+        /**
+         * Slices of the relay's work, each with its own advisory lock: exactly one relay publishes a slice at a time,
+         * so a repository's events keep their order while several relays share the load.
+         */
+        relayPartitions: z.number().int().positive().max(256).default(8),
+      })
+      .strict()
+      .prefault({}),
+    webhooks: z
+      .object({
+        /** Whether this process runs the delivery worker (the webhooks service; the embedded registry runs one in-process). */
+        enabled: z.boolean().default(true),
+        /**
+         * Hosts, addresses or CIDR ranges that subscriptions may target although they are loopback, private,
+         * link-local or cloud-metadata addresses (refused otherwise, at creation and again at connect time).
+         */
+        allowList: z.array(z.string().min(1)).default([]),
+        /** Attempts before a delivery is dead-lettered. */
+        maxAttempts: z.number().int().positive().max(1000).default(12),
+        /** The longest a delivery is retried, counted from its first attempt, before it is dead-lettered. */
+        maxAge: duration.default('24h'),
+        /** The first retry's delay; each retry doubles it (with full jitter) up to `backoffMax`. */
+        backoffInitial: duration.default('1s'),
+        backoffMax: duration.default('10m'),
+        /** The longest one delivery attempt may take, connect to last byte. */
+        timeout: duration.default('10s'),
+        /** Deliveries in flight at once per process. */
+        concurrency: z.number().int().positive().max(256).default(8),
+        /** The longest an idle worker sleeps before looking for due deliveries (new events wake it sooner). */
+        pollInterval: duration.default('1s'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
