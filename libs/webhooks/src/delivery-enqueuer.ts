@@ -1,0 +1,69 @@
+/**
+ * The enqueuer: a bus subscriber (consumer group `lading-webhooks` on Kafka; a handler on the in-process bus) that
+ * turns each event into one delivery row per matching enabled subscription. The bus delivers at least once, so the
+ * insert is idempotent on (subscription, event id).
+ */
+import type { EventBus, LadingEvent } from '@lading/events';
+import { EVENT_TYPES, IdGenerator } from '@lading/events';
+import type { Database } from '@lading/metadata';
+import { distributionAction } from './delivery-body';
+import { hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from './webhook-store';
+
+/** The consumer group of the webhooks enqueuer on Kafka. */
+export const WEBHOOKS_CONSUMER_GROUP = 'lading-webhooks';
+
+/** What the enqueuer needs. */
+export interface DeliveryEnqueuerDeps {
+  db: Database;
+  ids: IdGenerator;
+  /** Called after deliveries were queued (wakes the worker of this process). */
+  onQueued?: (count: number) => void;
+}
+
+/**
+ * Queues the deliveries of one event; resolves with how many were new. For Distribution-format subscriptions,
+ * events without a Distribution form are skipped, and so is a `tag.updated` whose `manifest.pushed` (same request,
+ * digest and tag) is already queued: Distribution sends one push per manifest PUT, carrying the tag.
+ */
+export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEvent): Promise<number> {
+  const repository = event.data?.repository ?? event.partitionkey ?? '';
+  const eventJson = JSON.stringify(event);
+  const queued = await deps.db.transaction(async (tx) => {
+    let count = 0;
+    for (const subscription of await matchingSubscriptions(tx, repository, event.type)) {
+      if (subscription.format === 'distribution') {
+        if (!distributionAction(event.type)) continue;
+        if (
+          event.type === EVENT_TYPES.tagUpdated &&
+          event.data.tag &&
+          event.data.digest &&
+          (await hasPushDeliveryFor(tx, subscription.id, EVENT_TYPES.manifestPushed, {
+            repository,
+            digest: event.data.digest,
+            tag: event.data.tag,
+            requestId: event.data.request?.id ?? null,
+          }))
+        ) {
+          continue;
+        }
+      }
+      const inserted = await insertDelivery(tx, {
+        id: deps.ids(),
+        subscriptionId: subscription.id,
+        eventId: event.id,
+        eventType: event.type,
+        repository,
+        event: eventJson,
+      });
+      if (inserted) count++;
+    }
+    return count;
+  });
+  if (queued > 0) deps.onQueued?.(queued);
+  return queued;
+}
+
+/** Subscribes the enqueuer to the bus; resolves with a function that unsubscribes it. */
+export function subscribeEnqueuer(bus: EventBus, deps: DeliveryEnqueuerDeps): Promise<() => Promise<void>> {
+  return bus.subscribe((event) => enqueueEvent(deps, event).then(() => undefined), { group: WEBHOOKS_CONSUMER_GROUP });
+}

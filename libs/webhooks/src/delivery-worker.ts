@@ -1,0 +1,253 @@
+/**
+ * The delivery worker: claims due deliveries (`FOR UPDATE SKIP LOCKED`, under a lease), POSTs each signed body with
+ * the configured timeout, at most `webhooks.concurrency` in flight, and records the outcome under its claim: 2xx is
+ * delivered; anything else (another status, a timeout, a refused or failed connection) is retried after a backoff
+ * with full jitter, or dead-lettered once the attempt or age budget is spent. Redirects are never followed, and every
+ * connection goes through the SSRF guard's lookup. Any number of workers, in any number of processes, share the
+ * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner.
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'undici';
+import type { LadingConfig } from '@lading/config';
+import type { Database } from '@lading/metadata';
+import type { Logger } from '@lading/telemetry';
+import { AllowList, RefusedTargetError, Resolver, checkTarget, guardedLookup, parseAddress, parseAllowList, systemResolver } from './address-guard';
+import { renderDelivery } from './delivery-body';
+import { decideRetry } from './retry-policy';
+import { signWebhook } from './signature';
+import { WebhookSettings, webhookSettings } from './webhook-settings';
+import { ClaimedDelivery, claimDueDeliveries, deliveryStats, nextDueAt, recordAttempt } from './webhook-store';
+
+/** What a delivery worker is built from. */
+export interface DeliveryWorkerDeps {
+  db: Database;
+  config: LadingConfig;
+  logger: Logger;
+  /** Resolves host names for the SSRF guard (the system resolver by default; tests play DNS rebinding with it). */
+  resolver?: Resolver;
+  /** A number in [0, 1) for the backoff's jitter. */
+  random?: () => number;
+  /** How long a claim holds a delivery before another worker may take it (default: the timeout plus 15 s). */
+  leaseMs?: number;
+}
+
+/** The worker's counters, since it started. */
+export interface DeliveryCounters {
+  /** Attempts by outcome: delivered, retried (a failed attempt that will be retried), dead (dead-lettered). */
+  outcomes: { delivered: number; retry: number; dead: number };
+  /** Failed attempts (whatever followed them). */
+  failures: number;
+  /** Outcomes not recorded because the claim had run out and another worker held the delivery. */
+  superseded: number;
+}
+
+/** A running (or runnable) delivery worker. */
+export interface DeliveryWorker {
+  readonly settings: WebhookSettings;
+  readonly counters: DeliveryCounters;
+  start(): void;
+  /** Stops claiming and waits for the attempts in flight. */
+  stop(): Promise<void>;
+  /** Wakes the worker (a delivery was queued). */
+  wake(): void;
+  /** Claims and attempts what is due now, until nothing is due; resolves with the number of attempts made. */
+  runUntilIdle(maxAttempts?: number): Promise<number>;
+  /** The counters and the queue's figures in the Prometheus text format. */
+  metricsText(): Promise<string>;
+}
+
+const USER_AGENT = 'lading-webhooks/0.1';
+const MIN_SLEEP_MS = 10;
+const MAX_ERROR_BACKOFF_MS = 30_000;
+
+/** Creates a delivery worker; call start() to run it. */
+export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
+  const settings = webhookSettings(deps.config);
+  const allowList: AllowList = parseAllowList(settings.allowList);
+  const resolver = deps.resolver ?? systemResolver;
+  const random = deps.random ?? Math.random;
+  const leaseMs = deps.leaseMs ?? settings.timeoutMs + 15_000;
+  const logger = deps.logger;
+  const counters: DeliveryCounters = { outcomes: { delivered: 0, retry: 0, dead: 0 }, failures: 0, superseded: 0 };
+  const agent = new Agent({
+    connect: { lookup: guardedLookup(allowList, resolver) as never, timeout: settings.timeoutMs },
+    headersTimeout: settings.timeoutMs,
+    bodyTimeout: settings.timeoutMs,
+    keepAliveTimeout: 4_000,
+  });
+  const baseUrl = deps.config.http.host;
+
+  let running = false;
+  let loopPromise: Promise<void> | null = null;
+  const inFlight = new Set<Promise<void>>();
+  let woken = false;
+  let sleeper: (() => void) | null = null;
+
+  function wake(): void {
+    woken = true;
+    sleeper?.();
+  }
+
+  function sleep(ms: number): Promise<void> {
+    if (woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleeper = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      sleeper = done;
+    });
+  }
+
+  /** Sends one attempt; resolves with the status and Retry-After, or rejects with the transport's error. */
+  async function send(delivery: ClaimedDelivery): Promise<{ status: number; retryAfter: string | null }> {
+    const url = new URL(delivery.subscription.url);
+    // Addresses in the URL itself never reach the lookup: check them here.
+    if (parseAddress(url.hostname.replace(/^\[|\]$/g, ''))) await checkTarget(allowList, resolver, url);
+    const { contentType, body } = renderDelivery(delivery.subscription.format, delivery.event, { baseUrl });
+    const signature = signWebhook(delivery.subscription.secret, delivery.eventId, Math.floor(Date.now() / 1000), body);
+    const response = await request(url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': contentType, 'user-agent': USER_AGENT, ...signature },
+      body,
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+    await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    const retryAfter = response.headers['retry-after'];
+    return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : (retryAfter ?? null) };
+  }
+
+  function describe(err: unknown): string {
+    if (err instanceof RefusedTargetError) return `refused: ${err.message}`;
+    const e = err as Error & { code?: string; cause?: Error & { code?: string } };
+    if (e?.cause instanceof RefusedTargetError) return `refused: ${e.cause.message}`;
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /timeout/i.test(e?.code ?? '')) return `timeout after ${settings.timeoutMs} ms`;
+    const code = e?.code ?? e?.cause?.code;
+    return `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`;
+  }
+
+  async function attempt(delivery: ClaimedDelivery): Promise<void> {
+    let status: number | null = null;
+    let retryAfter: string | null = null;
+    let error: string | null = null;
+    try {
+      ({ status, retryAfter } = await send(delivery));
+      if (status < 200 || status > 299) error = `HTTP ${status}`;
+    } catch (err) {
+      error = describe(err);
+    }
+    const now = Date.now();
+    let recorded: boolean;
+    if (error === null) {
+      recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'delivered', status: status! });
+      if (recorded) counters.outcomes.delivered++;
+    } else {
+      counters.failures++;
+      const decision = decideRetry(settings, { attempt: delivery.attempt, firstAttemptAt: delivery.firstAttemptAt.getTime(), now, status, retryAfter }, random);
+      if (decision.kind === 'dead') {
+        recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'dead', status, error });
+        if (recorded) {
+          counters.outcomes.dead++;
+          logger.warn({ deliveryId: delivery.id, eventId: delivery.eventId, subscriptionId: delivery.subscription.id, attempts: delivery.attempt, error }, 'webhook delivery dead-lettered');
+        }
+      } else {
+        recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'retry', status, error, retryAt: new Date(now + decision.delayMs) });
+        if (recorded) counters.outcomes.retry++;
+      }
+    }
+    if (!recorded) {
+      counters.superseded++;
+      logger.warn({ deliveryId: delivery.id }, 'webhook delivery outcome not recorded: its claim ran out and another worker holds it');
+    }
+  }
+
+  /** Starts attempts for up to `free` due deliveries; resolves with how many were claimed. */
+  async function claimAndStart(free: number): Promise<number> {
+    const claimed = await claimDueDeliveries(deps.db, randomUUID(), free, leaseMs);
+    for (const delivery of claimed) {
+      const p: Promise<void> = attempt(delivery)
+        .catch((err) => logger.error({ err, deliveryId: delivery.id }, 'recording a webhook attempt failed; the lease will return it'))
+        .finally(() => {
+          inFlight.delete(p);
+          wake();
+        });
+      inFlight.add(p);
+    }
+    return claimed.length;
+  }
+
+  async function loop(): Promise<void> {
+    let errorBackoff = 0;
+    while (running) {
+      woken = false;
+      try {
+        const free = settings.concurrency - inFlight.size;
+        if (free > 0 && (await claimAndStart(free)) === free) continue;
+        errorBackoff = 0;
+        let sleepMs = settings.pollIntervalMs;
+        if (inFlight.size < settings.concurrency) {
+          const next = await nextDueAt(deps.db);
+          if (next) sleepMs = Math.min(sleepMs, Math.max(MIN_SLEEP_MS, next.getTime() - Date.now()));
+        }
+        await sleep(sleepMs);
+      } catch (err) {
+        errorBackoff = Math.min(MAX_ERROR_BACKOFF_MS, Math.max(250, errorBackoff * 2));
+        logger.warn({ err, retryInMs: errorBackoff }, 'webhook delivery loop failed; retrying');
+        woken = false;
+        await sleep(errorBackoff);
+      }
+    }
+  }
+
+  async function metricsText(): Promise<string> {
+    const stats = await deliveryStats(deps.db);
+    const lines = [
+      '# HELP lading_webhook_deliveries_total Webhook delivery attempts by outcome (delivered, retry, dead).',
+      '# TYPE lading_webhook_deliveries_total counter',
+      ...Object.entries(counters.outcomes).map(([outcome, n]) => `lading_webhook_deliveries_total{outcome="${outcome}"} ${n}`),
+      '# HELP lading_webhook_delivery_failures_total Failed webhook delivery attempts (non-2xx, timeout, connection error, refused target).',
+      '# TYPE lading_webhook_delivery_failures_total counter',
+      `lading_webhook_delivery_failures_total ${counters.failures}`,
+      '# HELP lading_webhook_dead_letters Webhook deliveries dead-lettered and not redelivered.',
+      '# TYPE lading_webhook_dead_letters gauge',
+      `lading_webhook_dead_letters ${stats.dead}`,
+      '# HELP lading_webhook_pending Webhook deliveries waiting for a (first or next) attempt.',
+      '# TYPE lading_webhook_pending gauge',
+      `lading_webhook_pending ${stats.pending}`,
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+
+  return {
+    settings,
+    counters,
+    start() {
+      if (running) return;
+      running = true;
+      loopPromise = loop();
+    },
+    async stop() {
+      running = false;
+      wake();
+      await loopPromise;
+      loopPromise = null;
+      await Promise.allSettled([...inFlight]);
+      await agent.close().catch(() => undefined);
+    },
+    wake,
+    async runUntilIdle(maxAttempts = 10_000) {
+      let total = 0;
+      for (;;) {
+        const n = await claimAndStart(Math.min(settings.concurrency, maxAttempts - total));
+        total += n;
+        await Promise.allSettled([...inFlight]);
+        if (n === 0 || total >= maxAttempts) return total;
+      }
+    },
+    metricsText,
+  };
+}
