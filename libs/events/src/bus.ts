@@ -10,10 +10,29 @@ export interface SubscribeOptions {
   fromBeginning?: boolean;
 }
 
+/**
+ * The bus refused the events themselves (too large, invalid): publishing them again unchanged cannot succeed. Any
+ * other error from `publish` means the bus is unavailable (broker down, timeouts) and the same events may be retried.
+ */
+export class EventsRefusedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EventsRefusedError';
+  }
+}
+
+/** True when a publish failed because the bus refused the events themselves, not because it was unavailable. */
+export function isEventsRefused(err: unknown): err is EventsRefusedError {
+  return err instanceof EventsRefusedError;
+}
+
 /** A bus the relay can publish to. */
 export interface EventBus {
   readonly driverName: string;
-  /** Publishes a batch; resolves once the bus has accepted every event (a broker ack, for Kafka). */
+  /**
+   * Publishes a batch; resolves once the bus has accepted every event (a broker ack, for Kafka). Rejects with an
+   * `EventsRefusedError` when the bus refuses the events themselves, with any other error when it is unavailable.
+   */
   publish(events: LadingEvent[]): Promise<void>;
   /** Registers a handler; resolves, once it is consuming, with a function that unsubscribes it. */
   subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<() => Promise<void>>;

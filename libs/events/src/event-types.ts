@@ -10,6 +10,8 @@ export const EVENT_TYPES = {
   blobMounted: 'io.lading.blob.mounted',
   blobDeleted: 'io.lading.blob.deleted',
   repositoryCreated: 'io.lading.repository.created',
+  /** Defined for consumers and in the schemas; emitted once the registry has a repository-delete path (it has none yet). */
+  repositoryDeleted: 'io.lading.repository.deleted',
   referrerAttached: 'io.lading.referrer.attached',
 } as const;
 

@@ -4,7 +4,7 @@
  * partition and keep their order. Any Kafka client can read the topic without Lading's code.
  */
 import { Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
-import type { EventBus, EventHandler, SubscribeOptions } from './bus';
+import { EventBus, EventHandler, EventsRefusedError, SubscribeOptions } from './bus';
 import type { LadingEvent } from './event-types';
 
 /** Settings of the Kafka bus. */
@@ -27,6 +27,28 @@ export function toKafkaMessage(event: LadingEvent): { key: string; value: string
   const headers: Record<string, string> = { 'content-type': CLOUDEVENTS_JSON };
   if (event.traceparent) headers.traceparent = event.traceparent;
   return { key: event.partitionkey, value: JSON.stringify(event), headers };
+}
+
+/**
+ * Kafka protocol errors that refuse the records themselves (size, validation, corruption): sending the same
+ * records again cannot succeed. Every other failure (connection, timeouts, leadership, authorisation) is treated as
+ * the bus being unavailable, so it never counts against an event.
+ */
+const RECORD_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'CORRUPT_MESSAGE']);
+
+/** The kafkajs protocol error type behind an error, following kafkajs's `cause` wrapping (retries, non-retriable). */
+function protocolErrorType(err: unknown): string | undefined {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === 'string') return e.type;
+  }
+  return undefined;
+}
+
+/** Turns a kafkajs send failure into the bus's terms: an `EventsRefusedError` for a per-record refusal, else itself. */
+export function classifyKafkaError(err: unknown): unknown {
+  const type = protocolErrorType(err);
+  if (type && RECORD_REFUSALS.has(type)) return new EventsRefusedError(`kafka refused the records: ${type}`, { cause: err });
+  return err;
 }
 
 /**
@@ -91,7 +113,11 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     async publish(events) {
       if (events.length === 0) return;
       await whenReady();
-      await producer.send({ topic: options.topic, acks: -1, messages: events.map(toKafkaMessage) });
+      try {
+        await producer.send({ topic: options.topic, acks: -1, messages: events.map(toKafkaMessage) });
+      } catch (err) {
+        throw classifyKafkaError(err);
+      }
     },
     async subscribe(handler: EventHandler, subscribeOptions: SubscribeOptions = {}) {
       await ensureTopic();

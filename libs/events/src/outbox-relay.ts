@@ -1,15 +1,57 @@
 /**
- * The outbox relay: claims unpublished rows (`FOR UPDATE SKIP LOCKED`, so several relays never publish the same
- * row at once), publishes them in per-repository sequence order, and marks them only after the bus accepted them.
- * Any number of replicas may run a relay; a transaction-scoped advisory lock makes exactly one of them publish at a
- * time, so a repository's events never overtake each other across relays.
+ * The outbox relay: publishes committed outbox rows to the bus at least once, in per-repository sequence order, and
+ * marks them only after the bus accepted them.
+ *
+ * The work is cut into `partitions` slices (a stable hash of the repository, stored on the row, modulo the count).
+ * Each slice is published under its own transaction-scoped advisory lock, `pg_try_advisory_xact_lock(RELAY_LOCK_KEY,
+ * slice)`: any number of relays (one per service replica) share the slices, exactly one of them publishes a given
+ * slice at a time, and since every event of a repository falls in one slice, a repository's events never overtake
+ * each other. Every relay on one database must use the same number of partitions.
+ *
+ * Why nothing is skipped (the sequence-visibility trap): the relay never keeps a high-water mark; it reads every
+ * pending row each time. Within a repository, `appendEvent` takes the next sequence number by updating the
+ * repository's row, which holds that row's lock until commit, so a repository's rows commit in sequence order and a
+ * rolled-back change leaves no gap. A slice's lock is released only after the transaction that marked its rows
+ * committed, so the next holder's snapshot sees those marks.
+ *
+ * Failures: a bus outage (any error but `EventsRefusedError`) changes no row; the drain rejects and is retried.
+ * When the bus refuses a batch, the relay publishes it row by row to find the culprit; a refused row gets
+ * `attempts + 1` and its error, and holds back the later rows of its repository (order) until it is published or,
+ * after `maxAttempts` refusals, parked (`parked_at`). A parked row no longer blocks its repository: later events are
+ * published past it, consumers see a gap in `sequence`, `lading_outbox_parked` alerts and an admin can requeue it.
  */
-import type { Database } from '@lading/metadata';
-import type { EventBus } from './bus';
+import type { Database, SqlExecutor } from '@lading/metadata';
+import { EventBus, isEventsRefused } from './bus';
 import type { LadingEvent } from './event-types';
 
-/** The advisory-lock key that elects the publishing relay. */
+/** The advisory-lock key (first of the two-key form) of the relay's slices; the second key is the slice number. */
 export const RELAY_LOCK_KEY = 7340002;
+
+/** The SQL expression of a row's slice, given the parameter holding the number of partitions (e.g. `$1`). */
+export function outboxSliceSql(partitionsParam: string, table = 'outbox'): string {
+  return `mod(${table}.repository_hash::bigint + 2147483648, ${partitionsParam})`;
+}
+
+/** The relay's process counters (since the process started), rendered by `renderOutboxMetrics`. */
+export interface OutboxRelayCounters {
+  /** Events the bus accepted. */
+  published: number;
+  /** Drains that failed because the bus was unavailable. */
+  publishFailures: number;
+  /** Single events the bus refused (each counts one attempt of its row). */
+  refused: number;
+  /** Rows this process parked. */
+  parked: number;
+}
+
+/** A row the relay just parked, for a log line. */
+export interface ParkedOutboxRow {
+  id: string;
+  repository: string;
+  sequence: number;
+  attempts: number;
+  error: string;
+}
 
 /** What the relay needs. */
 export interface OutboxRelayDeps {
@@ -18,65 +60,170 @@ export interface OutboxRelayDeps {
   batchSize?: number;
   /** How often to look for rows when nobody kicks the relay. */
   intervalMs?: number;
+  /** Slices of the work (`events.relayPartitions`); the same on every relay of a database. */
+  partitions?: number;
+  /** Refusals after which a row is parked (`events.maxAttempts`). */
+  maxAttempts?: number;
   onError?: (err: unknown) => void;
+  /** Told about every row this relay parks (the alert itself is the metric). */
+  onParked?: (row: ParkedOutboxRow) => void;
 }
 
 /** A running relay. */
 export interface OutboxRelay {
-  /** Publishes everything pending now; resolves with the number of events published. */
+  /** Publishes everything pending now; resolves with the number of events published, rejects on a bus outage. */
   drain(): Promise<number>;
   /** Asks the relay to drain soon (after a commit that wrote events). */
   kick(): void;
   start(): void;
   stop(): Promise<void>;
+  /** This process's counters. */
+  readonly counters: Readonly<OutboxRelayCounters>;
 }
+
+interface ClaimedRow {
+  id: string;
+  repository: string;
+  sequence: number;
+  attempts: number;
+  event: unknown;
+}
+
+interface SliceOutcome {
+  claimed: number;
+  published: number;
+  parked: number;
+  failure?: unknown;
+}
+
+/** The event of a row, or null when the row holds nothing the bus could carry (refused by the relay itself). */
+function eventOf(row: ClaimedRow): LadingEvent | null {
+  let event = row.event;
+  if (typeof event === 'string') {
+    try {
+      event = JSON.parse(event);
+    } catch {
+      return null;
+    }
+  }
+  const e = event as Partial<LadingEvent> | null;
+  if (!e || typeof e !== 'object' || typeof e.id !== 'string' || typeof e.type !== 'string' || e.partitionkey !== row.repository) return null;
+  return e as LadingEvent;
+}
+
+const errorText = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 1000);
 
 /** Creates an outbox relay over a database and a bus. */
 export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   const batchSize = deps.batchSize ?? 256;
   const intervalMs = deps.intervalMs ?? 1000;
+  const partitions = deps.partitions ?? 8;
+  const maxAttempts = deps.maxAttempts ?? 10;
+  const counters: OutboxRelayCounters = { published: 0, publishFailures: 0, refused: 0, parked: 0 };
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | null = null;
   let again = false;
   let stopped = true;
+  let nextSlice = 0;
 
-  async function publishBatch(): Promise<number> {
-    // A failed publish is recorded (attempts, last_error) in a transaction that commits, then rethrown.
-    const outcome = await deps.db.transaction(async (tx): Promise<{ published: number } | { failure: unknown }> => {
-      const leader = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS ok`, [RELAY_LOCK_KEY]);
-      if (!leader.rows[0]?.ok) return { published: 0 };
-      const claimed = await tx.query<{ id: string; event: LadingEvent }>(
-        `SELECT id, event FROM outbox WHERE published_at IS NULL
-           ORDER BY repository, sequence LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [batchSize],
-      );
-      if (claimed.rows.length === 0) return { published: 0 };
-      try {
-        await deps.bus.publish(claimed.rows.map((r) => (typeof r.event === 'string' ? JSON.parse(r.event) : r.event)));
-      } catch (err) {
-        await tx.query(`UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::uuid[])`, [
-          claimed.rows.map((r) => r.id),
-          String((err as Error)?.message ?? err).slice(0, 1000),
-        ]);
-        return { failure: err };
+  /** Claims the slice's next pending rows: a repository whose head row was refused before offers only that row. */
+  function claim(tx: SqlExecutor, slice: number) {
+    return tx.query<ClaimedRow>(
+      `SELECT o.id::text AS id, o.repository, o.sequence, o.attempts, o.event FROM outbox o
+        WHERE o.published_at IS NULL AND o.parked_at IS NULL AND ${outboxSliceSql('$1', 'o')} = $2
+          AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.repository = o.repository AND b.published_at IS NULL
+                            AND b.parked_at IS NULL AND b.attempts > 0 AND b.sequence < o.sequence)
+        ORDER BY o.repository, o.sequence LIMIT $3 FOR UPDATE OF o`,
+      [partitions, slice, batchSize],
+    );
+  }
+
+  async function publishSlice(slice: number): Promise<SliceOutcome> {
+    return deps.db.transaction(async (tx): Promise<SliceOutcome> => {
+      const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1, $2) AS ok`, [RELAY_LOCK_KEY, slice]);
+      if (!lock.rows[0]?.ok) return { claimed: 0, published: 0, parked: 0 };
+      const rows = (await claim(tx, slice)).rows;
+      if (rows.length === 0) return { claimed: 0, published: 0, parked: 0 };
+      const events = new Map(rows.map((r) => [r.id, eventOf(r)]));
+      const published: string[] = [];
+      const refused: Array<{ row: ClaimedRow; error: string }> = [];
+      let failure: unknown;
+
+      // Rows never refused go as one batch; rows refused before, and every row of a refused batch, go one by one.
+      const fresh = rows.filter((r) => r.attempts === 0 && events.get(r.id));
+      let single = rows.filter((r) => !fresh.includes(r));
+      if (fresh.length > 0) {
+        try {
+          await deps.bus.publish(fresh.map((r) => events.get(r.id) as LadingEvent));
+          published.push(...fresh.map((r) => r.id));
+        } catch (err) {
+          if (isEventsRefused(err)) single = rows;
+          else failure = err;
+        }
       }
-      await tx.query(`UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])`, [
-        claimed.rows.map((r) => r.id),
-      ]);
-      return { published: claimed.rows.length };
+      if (failure === undefined) {
+        const blocked = new Set<string>();
+        for (const row of single) {
+          if (blocked.has(row.repository)) continue;
+          const event = events.get(row.id);
+          if (!event) {
+            refused.push({ row, error: 'the outbox row holds no publishable event record' });
+            blocked.add(row.repository);
+            continue;
+          }
+          try {
+            await deps.bus.publish([event]);
+            published.push(row.id);
+          } catch (err) {
+            if (!isEventsRefused(err)) {
+              failure = err;
+              break;
+            }
+            refused.push({ row, error: errorText(err) });
+            blocked.add(row.repository);
+          }
+        }
+      }
+
+      if (published.length > 0) await tx.query(`UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, [published]);
+      let parked = 0;
+      for (const { row, error } of refused) {
+        const r = await tx.query<{ attempts: number; parked: boolean }>(
+          `UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                  parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END
+            WHERE id = $1 RETURNING attempts, parked_at IS NOT NULL AS parked`,
+          [row.id, error, maxAttempts],
+        );
+        counters.refused++;
+        if (r.rows[0]?.parked) {
+          parked++;
+          counters.parked++;
+          deps.onParked?.({ id: row.id, repository: row.repository, sequence: row.sequence, attempts: r.rows[0].attempts, error });
+        }
+      }
+      return { claimed: rows.length, published: published.length, parked, failure };
     });
-    if ('failure' in outcome) throw outcome.failure;
-    return outcome.published;
   }
 
   async function drainLoop(): Promise<number> {
     let total = 0;
     do {
       again = false;
-      for (;;) {
-        const n = await publishBatch();
-        total += n;
-        if (n < batchSize) break;
+      const first = nextSlice++ % partitions;
+      for (let i = 0; i < partitions; i++) {
+        const slice = (first + i) % partitions;
+        for (;;) {
+          const outcome = await publishSlice(slice);
+          total += outcome.published;
+          counters.published += outcome.published;
+          if (outcome.failure !== undefined) {
+            counters.publishFailures++;
+            throw outcome.failure;
+          }
+          // Go on while a full batch made progress, or a row was parked (the rows it held back are free now);
+          // refusals alone wait for the next drain, so that attempts are spread over time.
+          if (outcome.parked === 0 && (outcome.claimed < batchSize || outcome.published === 0)) break;
+        }
       }
     } while (again);
     return total;
@@ -101,6 +248,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
 
   return {
     drain,
+    counters,
     kick() {
       if (!stopped) void safeDrain();
     },

@@ -33,6 +33,14 @@ export interface NewEvent {
 
 const SEQUENCE_WIDTH = 20;
 
+/** A W3C `traceparent` (version-traceid-parentid-flags, lowercase hex, ids not all zero, version not ff). */
+const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The request's trace context if it is a well-formed W3C `traceparent`; a client's malformed header is dropped. */
+export function validTraceparent(value: string | undefined): string | undefined {
+  return value !== undefined && TRACEPARENT.test(value) ? value : undefined;
+}
+
 /**
  * Appends an event to the outbox in the caller's transaction. Takes the repository's next sequence number, which
  * also locks the repository row until commit: a repository's events commit in sequence order.
@@ -44,6 +52,7 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
   );
   if (seq.rows.length === 0) throw new Error(`appendEvent: repository ${event.repository} does not exist`);
   const sequence = String(seq.rows[0].event_seq).padStart(SEQUENCE_WIDTH, '0');
+  const traceparent = validTraceparent(event.context.traceparent);
   const record: LadingEvent = {
     specversion: '1.0',
     id: ctx.ids(),
@@ -54,7 +63,7 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
     datacontenttype: 'application/json',
     partitionkey: event.repository,
     sequence,
-    ...(event.context.traceparent ? { traceparent: event.context.traceparent } : {}),
+    ...(traceparent ? { traceparent } : {}),
     data: {
       repository: event.repository,
       namespace: namespaceOf(event.repository),

@@ -3,8 +3,18 @@
  * filesystem, in-process bus) and the distributed mode (Postgres, S3, Kafka); only the configuration differs.
  */
 import { hostname } from 'node:os';
-import type { LadingConfig } from '@lading/config';
-import { EventBus, OutboxContext, OutboxRelay, createOutboxRelay, createUuidV7Generator, openBus } from '@lading/events';
+import { LadingConfig, durationMs } from '@lading/config';
+import {
+  EventBus,
+  OutboxContext,
+  OutboxPruner,
+  OutboxRelay,
+  createOutboxPruner,
+  createOutboxRelay,
+  createUuidV7Generator,
+  openBus,
+  renderOutboxMetrics,
+} from '@lading/events';
 import { Database, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
@@ -28,12 +38,16 @@ export interface ProcessParts {
   store: BlobStore;
   bus: EventBus;
   relay: OutboxRelay;
+  /** Deletes published outbox rows past `events.retention`, every `events.pruneInterval`. */
+  pruner: OutboxPruner;
+  /** The outbox metrics (backlog, lag, parked, this relay's counters) in Prometheus text, for /metrics. */
+  outboxMetrics(): Promise<string>;
   /** The outbox context of one service: its CloudEvents source and id generator. */
   eventsFor(service: string): OutboxContext;
   close(): Promise<void>;
 }
 
-/** Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay. */
+/** Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay and pruner. */
 export async function openProcessParts(config: LadingConfig, logger: Logger): Promise<ProcessParts> {
   const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
   await migrate(db);
@@ -42,8 +56,22 @@ export async function openProcessParts(config: LadingConfig, logger: Logger): Pr
     handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
     kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
   });
-  const relay = createOutboxRelay({ db, bus, onError: (err) => logger.warn({ err }, 'outbox relay failed; will retry') });
+  const relay = createOutboxRelay({
+    db,
+    bus,
+    partitions: config.events.relayPartitions,
+    maxAttempts: config.events.maxAttempts,
+    onError: (err) => logger.warn({ err }, 'outbox relay: the bus is unavailable; will retry'),
+    onParked: (row) => logger.error({ outbox: row }, 'outbox relay: parked an event the bus refused; an admin must requeue it'),
+  });
   relay.start();
+  const pruner = createOutboxPruner({
+    db,
+    retentionMs: durationMs(config.events.retention),
+    intervalMs: durationMs(config.events.pruneInterval),
+    onError: (err) => logger.warn({ err }, 'outbox pruner failed; will retry'),
+  });
+  pruner.start();
   const host = config.http.host ? new URL(config.http.host).host : hostname();
   const ids = createUuidV7Generator();
   return {
@@ -53,8 +81,11 @@ export async function openProcessParts(config: LadingConfig, logger: Logger): Pr
     store,
     bus,
     relay,
+    pruner,
+    outboxMetrics: () => renderOutboxMetrics(db, relay.counters),
     eventsFor: (service) => ({ source: `//${host}/lading/${service}`, ids, now: () => new Date() }),
     async close() {
+      await pruner.stop();
       await relay.stop();
       await bus.close();
       await db.close();

@@ -1,0 +1,67 @@
+/**
+ * The outbox pruner: deletes published outbox rows older than the retention, in small batches, on a schedule. The
+ * bus keeps the history for replay; the outbox only has to hold what is not yet published. Any number of processes
+ * may prune at once (rows another pruner is deleting are skipped, a row deleted twice is deleted once), and it
+ * never touches an unpublished or a parked row.
+ */
+import type { Database } from '@lading/metadata';
+
+/** What the pruner needs. */
+export interface OutboxPrunerDeps {
+  db: Database;
+  /** Published rows older than this are deleted (`events.retention`). */
+  retentionMs: number;
+  /** How often to prune (`events.pruneInterval`). */
+  intervalMs: number;
+  /** Rows deleted per statement, so that one prune never holds many locks or a long transaction. */
+  batchSize?: number;
+  onError?: (err: unknown) => void;
+}
+
+/** A running pruner. */
+export interface OutboxPruner {
+  /** Deletes every published row older than the retention now; resolves with how many it deleted. */
+  pruneOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Creates an outbox pruner. */
+export function createOutboxPruner(deps: OutboxPrunerDeps): OutboxPruner {
+  const batchSize = deps.batchSize ?? 1000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | null = null;
+
+  async function pruneLoop(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await deps.db.query(
+        `DELETE FROM outbox WHERE id IN (
+           SELECT id FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - $1 * interval '1 millisecond'
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [deps.retentionMs, batchSize],
+      );
+      total += deleted.rowCount;
+      if (deleted.rowCount < batchSize) return total;
+    }
+  }
+
+  function pruneOnce(): Promise<number> {
+    running ??= pruneLoop().finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  return {
+    pruneOnce,
+    start() {
+      timer = setInterval(() => void pruneOnce().catch((err) => deps.onError?.(err)), deps.intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      if (running) await running.catch(() => undefined);
+    },
+  };
+}
