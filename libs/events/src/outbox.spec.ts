@@ -119,4 +119,13 @@ describe('appendEvent', () => {
     expect([...sequences].sort()).toEqual(sequences);
     expect(sequences[11]).toBe('00000000000000000012');
   });
+
+  it('keeps a well-formed W3C traceparent and drops a malformed one a client sent', async () => {
+    const good = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    for (const bad of ['garbage', '00-00000000000000000000000000000000-b7ad6b7169203331-01', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', `${good}\n`, good.toUpperCase()]) {
+      const event = await append('other', { context: { ...context, traceparent: bad } });
+      expect(event).not.toHaveProperty('traceparent');
+    }
+    expect((await append('other', { context: { ...context, traceparent: good } })).traceparent).toBe(good);
+  });
 });
