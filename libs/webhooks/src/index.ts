@@ -8,3 +8,4 @@ export * from './subscription-input';
 export * from './delivery-enqueuer';
 export * from './delivery-worker';
 export * from './webhook-admin-router';
+export * from './webhook-delivery';

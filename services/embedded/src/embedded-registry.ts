@@ -16,6 +16,7 @@ import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
+import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks';
 
 /** A running embedded registry. */
 export interface EmbeddedRegistry {
@@ -25,6 +26,8 @@ export interface EmbeddedRegistry {
   bus: EventBus;
   /** The in-process garbage collector (running unless `gc.enabled` is false). */
   gc: GcWorker;
+  /** The in-process webhook delivery (null when `webhooks.enabled` is false). */
+  webhooks: RunningWebhookDelivery | null;
   /** Publishes every pending outbox event now (tests use it to observe events deterministically). */
   flushEvents(): Promise<number>;
   close(): Promise<void>;
@@ -43,15 +46,18 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const app = createGateway({ dispatch: { blob, manifest, auth: auth.app }, logger, accessLog: config.log.access, authorize });
   const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus });
   if (config.gc.enabled) gc.start();
+  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }) }) : null;
   return {
     app,
     db,
     store,
     bus,
     gc,
+    webhooks,
     flushEvents: () => relay.drain(),
     async close() {
       await gc.stop();
+      await webhooks?.stop();
       await parts.close();
     },
   };

@@ -1,0 +1,30 @@
+/** Running webhook delivery in a process: the enqueuer on the bus and the delivery worker, wired together. */
+import type { EventBus } from '@lading/events';
+import { createUuidV7Generator } from '@lading/events';
+import { DeliveryWorker, DeliveryWorkerDeps, createDeliveryWorker } from './delivery-worker';
+import { subscribeEnqueuer } from './delivery-enqueuer';
+
+/** What running webhook delivery takes: the worker's dependencies and the bus to consume. */
+export interface WebhookDeliveryDeps extends DeliveryWorkerDeps {
+  bus: EventBus;
+}
+
+/** Webhook delivery running in this process. */
+export interface RunningWebhookDelivery {
+  worker: DeliveryWorker;
+  stop(): Promise<void>;
+}
+
+/** Subscribes the enqueuer (consumer group `lading-webhooks`) and starts the worker, which each queued delivery wakes. */
+export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<RunningWebhookDelivery> {
+  const worker = createDeliveryWorker(deps);
+  const unsubscribe = await subscribeEnqueuer(deps.bus, { db: deps.db, ids: createUuidV7Generator(), onQueued: () => worker.wake() });
+  worker.start();
+  return {
+    worker,
+    async stop() {
+      await unsubscribe();
+      await worker.stop();
+    },
+  };
+}

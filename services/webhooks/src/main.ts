@@ -1,0 +1,19 @@
+/** Starts the webhooks service as its own process (distributed mode): the enqueuer, the delivery worker, and their HTTP face. */
+import { openProcessParts, runProcess } from '@lading/runtime';
+import { createDeliveryWorker, startWebhookDelivery } from '@lading/webhooks';
+import { createWebhooksService } from './webhooks-service';
+
+runProcess('webhooks', async (config, logger) => {
+  const parts = await openProcessParts(config, logger);
+  const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger }) : null;
+  if (!delivery) logger.warn('webhooks.enabled is false: this webhooks process only reports');
+  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger });
+  const app = createWebhooksService({ db: parts.db, worker, logger });
+  return {
+    app,
+    async close() {
+      await delivery?.stop();
+      await parts.close();
+    },
+  };
+});
