@@ -12,16 +12,35 @@ echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint (includes module boundaries)"
 npm run -s lint
+# Each stage runs even when an earlier one failed; the closing lines name every failed stage and its failing checks,
+# so the end of a long CI log says what went wrong.
+declare -A stage_rc=()
+run_stage() { # name log-file command...
+  local name="$1" log="$2"; shift 2
+  local rc=0
+  "$@" 2>&1 | tee "$log" || rc=$?
+  stage_rc[$name]=$rc
+}
 echo "== unit and API tests (jest)"
-jest_rc=0
-NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json" || jest_rc=$?
+run_stage jest "$results/jest.log" env NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json"
 echo "== end to end: conformance suite and real clients against the embedded registry"
-e2e_rc=0
-bash tools/e2e.sh | tee "$results/e2e.log" || e2e_rc=$?
+run_stage e2e "$results/e2e.log" bash tools/e2e.sh
 echo "== end to end: the same against the distributed cluster behind its load balancer"
-bash tools/e2e-distributed.sh | tee "$results/e2e-distributed.log" || e2e_rc=$?
+run_stage e2e-distributed "$results/e2e-distributed.log" bash tools/e2e-distributed.sh
 echo "== faults: kill -9 of service processes, Postgres/MinIO restarts and a Kafka outage under 16 pushers (short form)"
-bash tools/faults/run.sh --short | tee "$results/faults.log" || e2e_rc=$?
+run_stage faults "$results/faults.log" bash tools/faults/run.sh --short
+
+echo "== summary"
+failed_stages=0
+for name in jest e2e e2e-distributed faults; do
+  rc="${stage_rc[$name]}"
+  if [ "$rc" -eq 0 ]; then echo "stage $name: ok"; continue; fi
+  failed_stages=$((failed_stages + 1))
+  echo "stage $name: FAILED (exit $rc)"
+  log="$results/$name.log"; [ "$name" = jest ] && log="$results/jest.log"
+  # The failing checks of that stage, as the stage printed them.
+  grep -E '^(FAIL|\[[ 0-9.]+s\] FAIL|  ● )|✕|conformance [^ ]+: [0-9]+ passed, [1-9]|: (FAIL|Error)$|error:' "$log" | head -n 25 | sed 's/^/    /' || true
+done
 
 node -e '
   const fs = require("fs");
@@ -36,4 +55,4 @@ node -e '
   }
   console.log(`total: ${passed} passed, ${failed} failed`);
 ' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log"
-[ "$jest_rc" -eq 0 ] && [ "$e2e_rc" -eq 0 ]
+[ "$failed_stages" -eq 0 ]
