@@ -1,0 +1,136 @@
+/**
+ * The benchmark's HTTP client as its own process, so that the load it generates never shares a process with a server
+ * or with the runner: `node --import tsx tools/bench/client-worker.ts '<job JSON>'` prints one JSON result line.
+ * Jobs: blob downloads, monolithic blob pushes from a file, whole-image pulls and pushes at a concurrency, and
+ * pushes of a generated blob (monolithic or chunked) for the memory check.
+ */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createOciClient, type OciClient } from './oci-client';
+import { GeneratedBlob, makeImage, BLOCK_BYTES } from './content';
+import { percentile } from './report';
+
+/** A job for the worker. */
+export type WorkerJob =
+  | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number }
+  | { kind: 'push-blob'; base: string; repos: string[]; file: string; digest: string; size: number }
+  | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
+  | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
+  | { kind: 'generated-push'; base: string; repo: string; size: number; chunkBytes?: number };
+
+/** What a job measured: bytes and operations over seconds, and per-operation latencies' p99 when it has them. */
+export interface WorkerResult {
+  seconds: number;
+  bytes: number;
+  operations: number;
+  p99Ms?: number;
+  note?: string;
+}
+
+async function download(client: OciClient, job: Extract<WorkerJob, { kind: 'download' }>): Promise<WorkerResult> {
+  // One download verified by digest first (not timed), then `count` timed downloads, `concurrency` at a time.
+  const verified = await client.downloadBlob(job.repo, job.digest, true);
+  if (verified.digest !== job.digest) throw new Error(`downloaded blob hashes to ${verified.digest}, expected ${job.digest}`);
+  let next = 0;
+  let bytes = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: job.concurrency }, async () => {
+    while (next < job.count) {
+      next++;
+      bytes += (await client.downloadBlob(job.repo, job.digest)).bytes;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  if (bytes !== job.count * verified.bytes) throw new Error(`read ${bytes} bytes, expected ${job.count} x ${verified.bytes}`);
+  return { seconds, bytes, operations: job.count, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
+}
+
+async function pushBlob(client: OciClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
+  // One push into each repository, one after the other.
+  const started = performance.now();
+  for (const repo of job.repos) {
+    await client.pushBlobMonolithic(repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
+  }
+  return { seconds: (performance.now() - started) / 1000, bytes: job.repos.length * job.size, operations: job.repos.length };
+}
+
+/** Runs `operation` on `concurrency` loops until `seconds` have passed; counts operations and their latencies. */
+async function forDuration(seconds: number, concurrency: number, operation: (loop: number, i: number) => Promise<number>): Promise<WorkerResult> {
+  const latencies: number[] = [];
+  let bytes = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(Array.from({ length: concurrency }, async (_, loop) => {
+    for (let i = 0; performance.now() < deadline; i++) {
+      const t0 = performance.now();
+      bytes += await operation(loop, i);
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  return { seconds: (performance.now() - started) / 1000, bytes, operations: latencies.length, p99Ms: percentile(latencies, 99) };
+}
+
+async function imagePull(client: OciClient, job: Extract<WorkerJob, { kind: 'image-pull' }>): Promise<WorkerResult> {
+  const result = await forDuration(job.seconds, job.concurrency, async () => {
+    const manifest = JSON.parse((await client.getManifest(job.repo, job.tag)).toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+    const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    let bytes = 0;
+    for (const digest of blobs) bytes += (await client.downloadBlob(job.repo, digest)).bytes;
+    return bytes;
+  });
+  return { ...result, note: `${job.concurrency} clients in one process: manifest by tag, then config + layers` };
+}
+
+async function imagePush(client: OciClient, job: Extract<WorkerJob, { kind: 'image-push' }>): Promise<WorkerResult> {
+  const result = await forDuration(job.seconds, job.concurrency, async (loop, i) => {
+    const image = makeImage(job.layerBytes);
+    for (const blob of [image.config, ...image.layers]) await client.pushBlobMonolithic(job.repo, blob.digest, blob.size, () => blob.data);
+    await client.putManifest(job.repo, `c${loop}-${i}`, image.manifest.mediaType, image.manifest.body);
+    return image.layers.reduce((sum, l) => sum + l.size, image.config.size);
+  });
+  return { ...result, note: `${job.concurrency} clients in one process, new random layers every push` };
+}
+
+async function generatedPush(client: OciClient, job: Extract<WorkerJob, { kind: 'generated-push' }>): Promise<WorkerResult> {
+  const blob = new GeneratedBlob(job.size);
+  const digest = await blob.digest();
+  const started = performance.now();
+  const chunkBytes = job.chunkBytes;
+  if (chunkBytes === undefined) {
+    await client.pushBlobMonolithic(job.repo, digest, job.size, () => Readable.from(blob.blocks()));
+  } else {
+    if (chunkBytes % BLOCK_BYTES !== 0) throw new Error(`chunkBytes must be a multiple of ${BLOCK_BYTES}`);
+    const step = chunkBytes;
+    async function* chunks() {
+      for (let start = 0; start < job.size; start += step) {
+        const end = Math.min(job.size, start + step);
+        yield { start, length: end - start, body: Readable.from(blob.blocks(start, end)) };
+      }
+    }
+    await client.pushBlobChunked(job.repo, digest, chunks());
+  }
+  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
+}
+
+async function runJob(job: WorkerJob): Promise<WorkerResult> {
+  const client = createOciClient(job.base, 'concurrency' in job ? job.concurrency + 2 : 4);
+  try {
+    switch (job.kind) {
+      case 'download': return await download(client, job);
+      case 'push-blob': return await pushBlob(client, job);
+      case 'image-pull': return await imagePull(client, job);
+      case 'image-push': return await imagePush(client, job);
+      case 'generated-push': return await generatedPush(client, job);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+runJob(JSON.parse(process.argv[2] ?? '{}') as WorkerJob).then(
+  (result) => { process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`); },
+  (error: unknown) => {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
+    process.exitCode = 1;
+  },
+);

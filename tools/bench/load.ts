@@ -1,0 +1,78 @@
+/**
+ * Runs the load generators in their own processes: autocannon's CLI for request rates, and the benchmark's client
+ * worker (tools/bench/client-worker.ts) for downloads, pushes and whole images.
+ */
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { WorkerJob, WorkerResult } from './client-worker';
+
+const run = promisify(execFile);
+const AUTOCANNON = createRequire(__filename).resolve('autocannon/autocannon.js');
+
+/** How hard and how long to load a target. */
+export interface LoadShape {
+  connections: number;
+  seconds: number;
+  warmupSeconds: number;
+}
+
+/** What a rate run measured. */
+export interface RateResult {
+  rps: number;
+  p99Ms: number;
+  requests: number;
+}
+
+/** The share of failed requests (errors, timeouts, non-2xx) above which a rate measurement counts as failed. */
+export const MAX_FAILED_SHARE = 0.001;
+
+interface AutocannonJson {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  '2xx': number;
+  statusCodeStats?: Record<string, { count: number }>;
+  latency: { p99: number };
+}
+
+async function autocannon(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<AutocannonJson> {
+  const args = [AUTOCANNON, '--json', '-c', String(connections), '-d', String(seconds)];
+  for (const [key, value] of Object.entries(headers)) args.push('-H', `${key}=${value}`);
+  args.push(url);
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 16 << 20, timeout: (seconds + 60) * 1000 });
+  return JSON.parse(stdout) as AutocannonJson;
+}
+
+/**
+ * GETs `url` with autocannon in its own process: a warm-up run (discarded), then the measured run. Throws when the
+ * measured run got no 2xx answers or more than {@link MAX_FAILED_SHARE} of its requests failed.
+ */
+export async function measureRate(url: string, shape: LoadShape, headers: Record<string, string> = {}): Promise<RateResult> {
+  if (shape.warmupSeconds > 0) await autocannon(url, shape.connections, shape.warmupSeconds, headers);
+  const result = await autocannon(url, shape.connections, shape.seconds, headers);
+  const ok = result['2xx'];
+  const bad = result.errors + result.timeouts + result.non2xx;
+  if (ok === 0 || bad > MAX_FAILED_SHARE * (ok + bad)) {
+    const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ');
+    throw new Error(`${bad} of ${ok + bad} requests failed (errors ${result.errors}, timeouts ${result.timeouts}, status ${codes})`);
+  }
+  return { rps: ok / result.duration, p99Ms: result.latency.p99, requests: ok };
+}
+
+/** Runs one job in a client-worker process and returns what it measured (throws with the worker's error). */
+export async function runWorker(root: string, job: WorkerJob, timeoutS = 900): Promise<WorkerResult> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'tools/bench/client-worker.ts'), JSON.stringify(job)], { cwd: root, maxBuffer: 1 << 20, timeout: timeoutS * 1000 }));
+  } catch (error) {
+    const out = (error as { stdout?: string }).stdout ?? '';
+    stdout = out || JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) });
+  }
+  const line = stdout.trim().split('\n').pop() ?? '';
+  const parsed = JSON.parse(line) as { ok: true; result: WorkerResult } | { ok: false; error: string };
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.result;
+}

@@ -1,0 +1,82 @@
+import { comparisonRow, failed, formatFigure, measured, percentile, renderMarkdown, renderText, thresholdVerdict, REASON_CHARS } from './report';
+
+describe('percentile', () => {
+  it('takes the nearest rank, whatever the order of the values', () => {
+    const values = [50, 10, 40, 20, 30, 100, 90, 80, 70, 60];
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 90)).toBe(90);
+    expect(percentile(values, 99)).toBe(100);
+    expect(percentile(values, 0)).toBe(10);
+    expect(percentile([7], 99)).toBe(7);
+  });
+
+  it('is NaN for no values and refuses a percentile outside 0..100', () => {
+    expect(percentile([], 99)).toBeNaN();
+    expect(() => percentile([1], 101)).toThrow(RangeError);
+  });
+});
+
+describe('comparisonRow', () => {
+  it('prints the embedded and cluster ratios to Distribution and judges the target on the embedded one', () => {
+    const row = comparisonRow('manifest GET by digest (rps)', '', { embedded: measured(5200), cluster: measured(2000), distribution: measured(1000) }, 5);
+    expect(row.ratio).toBe('embedded 5.20× · cluster 2.00×');
+    expect(row.target).toBe('≥ 5.00× Distribution');
+    expect(row.met).toBe('yes');
+    expect(comparisonRow('m', '', { embedded: measured(4999), distribution: measured(1000) }, 5).met).toBe('no');
+  });
+
+  it('says failed, not met or zero, when a figure it needs failed', () => {
+    const row = comparisonRow('blob GET (MB/s)', '', { embedded: measured(900), distribution: failed('HTTP 404') }, 1);
+    expect(row.distribution).toBe('FAILED: HTTP 404');
+    expect(row.ratio).toBe('—');
+    expect(row.met).toBe('failed');
+  });
+
+  it('leaves met? empty for a row without a target and shows unmeasured targets as a dash', () => {
+    const row = comparisonRow('GET /v2/ (rps)', '', { embedded: measured(10), distribution: measured(20) });
+    expect(row.met).toBe('');
+    expect(row.cluster).toBe('—');
+    expect(row.ratio).toBe('embedded 0.50×');
+  });
+});
+
+describe('figures and verdicts', () => {
+  it('refuses to print a non-finite measurement as a number', () => {
+    expect(measured(NaN).ok).toBe(false);
+    expect(formatFigure(measured(Infinity))).toMatch(/^FAILED/);
+  });
+
+  it('shortens long failure reasons in a cell', () => {
+    const cell = formatFigure(failed('x'.repeat(500)));
+    expect(cell.length).toBeLessThanOrEqual('FAILED: '.length + REASON_CHARS);
+  });
+
+  it('formats thousands and small values readably', () => {
+    expect(formatFigure(measured(12345.6), 'rps')).toBe('12,346 rps');
+    expect(formatFigure(measured(3.14159), 'ms')).toBe('3.14 ms');
+    expect(formatFigure(measured(42.25, 'note'))).toBe('42.3 (note)');
+  });
+
+  it('judges thresholds, and a missing value as failed', () => {
+    expect(thresholdVerdict(1.7, { min: 1.6 })).toBe('yes');
+    expect(thresholdVerdict(1.5, { min: 1.6 })).toBe('no');
+    expect(thresholdVerdict(300, { max: 256 })).toBe('no');
+    expect(thresholdVerdict(undefined, { max: 256 })).toBe('failed');
+  });
+});
+
+describe('rendering', () => {
+  const rows = [comparisonRow('a|b', '', { embedded: measured(2), distribution: measured(1) }, 1)];
+
+  it('renders a markdown table with escaped pipes and one line per row', () => {
+    const lines = renderMarkdown(rows).split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution | ratio (Lading/Distribution) | target | met? |');
+    expect(lines[2]).toContain('a\\|b');
+  });
+
+  it('aligns the text table columns', () => {
+    const lines = renderText(rows).split('\n');
+    expect(lines[0].indexOf('Lading embedded')).toBe(lines[2].indexOf('2.00'));
+  });
+});

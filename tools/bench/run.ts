@@ -1,0 +1,423 @@
+/**
+ * `npm run bench`: Lading (embedded, and the distributed cluster) side by side with CNCF Distribution on this box,
+ * plus a raw node:http ceiling, one table of figures with the ratio Lading/Distribution and the targets of issue 8.
+ *
+ *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N]
+ *
+ * --only takes target names (distribution, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
+ * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem, loadavg, availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { makeImage, writeRandomFile, type BenchImage } from './content';
+import { measureRate, runWorker, type LoadShape } from './load';
+import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
+import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
+import { CLUSTER_GATEWAY_1, distributionVersion, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { readFileSync } from 'node:fs';
+
+const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
+type TargetName = (typeof TARGETS)[number];
+const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** The run's settings, from the command line. */
+interface Options {
+  mode: 'quick' | 'default' | 'full';
+  targets: Set<TargetName>;
+  sections: Set<Section>;
+  out: string;
+  shape: LoadShape;
+  downloads: number;
+  pushes: number;
+  imageSeconds: number;
+  layerBytes: number;
+  bigBlobBytes: number;
+  memoryBlobBytes: number;
+}
+
+const MB = 1 << 20;
+const ROOT = resolve(__dirname, '../..');
+const REPO_IMAGE = 'bench/image';
+const REPO_BIG = 'bench/big';
+const TAG = 'latest';
+
+function parseOptions(argv: string[]): Options {
+  let mode: Options['mode'] = 'default';
+  let only: string[] = [];
+  let out = join(ROOT, 'tools/bench/.results/latest.md');
+  let connections = 50;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') mode = 'quick';
+    else if (arg === '--full') mode = 'full';
+    else if (arg === '--only') only = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    else if (arg === '--out') out = resolve(argv[++i] ?? out);
+    else if (arg === '--connections') connections = Number(argv[++i]);
+    else if (arg === '--help' || arg === '-h') {
+      console.log(readFileSync(__filename, 'utf8').split('\n').slice(1, 9).map((l) => l.replace(/^ \*\/? ?/, '')).join('\n'));
+      process.exit(0);
+    } else throw new Error(`unknown option ${arg} (try --help)`);
+  }
+  if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error('--connections must be 1..1000');
+  const unknown = only.filter((name) => !(TARGETS as readonly string[]).includes(name) && !(SECTIONS as readonly string[]).includes(name));
+  if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')}; use ${[...TARGETS, ...SECTIONS].join(', ')}`);
+  const onlyTargets = only.filter((n): n is TargetName => (TARGETS as readonly string[]).includes(n));
+  const onlySections = only.filter((n): n is Section => (SECTIONS as readonly string[]).includes(n));
+  const defaultSections = SECTIONS.filter((s) => s !== 'memory' || mode === 'full');
+  const quick = mode === 'quick';
+  return {
+    mode,
+    targets: new Set(onlyTargets.length ? onlyTargets : TARGETS),
+    sections: new Set(onlySections.length ? onlySections : defaultSections),
+    out,
+    shape: { connections, seconds: quick ? 4 : 10, warmupSeconds: quick ? 1 : 3 },
+    downloads: quick ? 2 : 4,
+    pushes: quick ? 1 : 2,
+    imageSeconds: quick ? 4 : 8,
+    layerBytes: 1 * MB,
+    bigBlobBytes: 256 * MB,
+    memoryBlobBytes: 2048 * MB,
+  };
+}
+
+/** Runs `measure`, turning any error into a failed figure that says why. */
+async function attempt(label: string, measure: () => Promise<Figure>): Promise<Figure> {
+  const started = performance.now();
+  const took = () => `[${((performance.now() - started) / 1000).toFixed(1)} s]`;
+  try {
+    const figure = await measure();
+    console.log(`  ${label}: ${formatFigure(figure)} ${took()}`);
+    return figure;
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ');
+    console.log(`  ${label}: FAILED ${reason} ${took()}`);
+    return failed(reason);
+  }
+}
+
+/** Pushes the small image (config + layers, tagged) into a registry. */
+async function loadImage(baseUrl: string, image: BenchImage): Promise<void> {
+  const client = createOciClient(baseUrl, 4);
+  try {
+    for (const blob of [image.config, ...image.layers]) await client.pushBlobMonolithic(REPO_IMAGE, blob.digest, blob.size, () => blob.data);
+    await client.putManifest(REPO_IMAGE, TAG, image.manifest.mediaType, image.manifest.body);
+    const back = await client.getManifest(REPO_IMAGE, image.manifest.digest);
+    if (!back.equals(image.manifest.body)) throw new Error('the manifest read back differs from the one pushed');
+  } finally {
+    await client.close();
+  }
+}
+
+/** The large blob, written once to a file and pushed from it. */
+interface BigBlob {
+  file: string;
+  digest: string;
+  size: number;
+}
+
+/** Every figure of the run, by section and target. */
+type Figures = Partial<Record<string, TargetFigures>>;
+
+function put(figures: Figures, key: string, target: TargetName, figure: Figure): void {
+  figures[key] = { ...figures[key], [target]: figure };
+}
+
+/** Measures the sections that compare targets, on one running registry. */
+async function measureTarget(opts: Options, name: TargetName, server: RunningServer, image: BenchImage, big: BigBlob | undefined, figures: Figures): Promise<void> {
+  const base = server.baseUrl;
+  const s = opts.sections;
+  const loaded = await attempt('load image', async () => { await loadImage(base, image); return measured(1, 'ok'); });
+  const bigLoaded = big && (s.has('blob'))
+    ? await attempt('load 256 MB blob', async () => {
+      const r = await runWorker(ROOT, { kind: 'push-blob', base, repos: [REPO_BIG], file: big.file, digest: big.digest, size: big.size });
+      return measured(r.bytes / MB / r.seconds, 'MB/s, load');
+    })
+    : undefined;
+  const needsImage = (figure: Figure) => (loaded.ok ? undefined : failed(`image not loaded: ${figure.ok ? '' : figure.reason}`));
+  const rate = async (key: string, path: string, headers: Record<string, string> = {}) => {
+    const missing = path === '/v2/' ? undefined : needsImage(loaded);
+    if (missing) { put(figures, `${key}`, name, missing); put(figures, `${key}-p99`, name, missing); return; }
+    let p99: Figure = failed('not measured');
+    const rps = await attempt(`${key} rps`, async () => {
+      const r = await measureRate(`${base}${path}`, opts.shape, headers);
+      p99 = measured(r.p99Ms);
+      return measured(r.rps);
+    });
+    put(figures, key, name, rps);
+    put(figures, `${key}-p99`, name, rps.ok ? p99 : rps);
+  };
+  if (s.has('v2')) await rate('v2', '/v2/');
+  if (s.has('digest')) await rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, { accept: MANIFEST_ACCEPT });
+  if (s.has('tag')) await rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, { accept: MANIFEST_ACCEPT });
+  if (s.has('blob') && big) {
+    put(figures, 'blob', name, bigLoaded && !bigLoaded.ok ? bigLoaded : await attempt('blob GET', async () => {
+      const r = await runWorker(ROOT, { kind: 'download', base, repo: REPO_BIG, digest: big.digest, count: opts.downloads, concurrency: 2 });
+      return measured(r.bytes / MB / r.seconds);
+    }));
+  }
+  if (s.has('push') && big) {
+    put(figures, 'push', name, await attempt('monolithic push', async () => {
+      const r = await runWorker(ROOT, { kind: 'push-blob', base, repos: Array.from({ length: opts.pushes }, (_, i) => `bench/push-${i}`), file: big.file, digest: big.digest, size: big.size });
+      return measured(r.bytes / MB / r.seconds);
+    }));
+  }
+  if (s.has('image')) {
+    put(figures, 'pull', name, needsImage(loaded) ?? await attempt('image pull', async () => {
+      const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
+      return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
+    }));
+    put(figures, 'push-image', name, await attempt('image push', async () => {
+      const r = await runWorker(ROOT, { kind: 'image-push', base, repo: 'bench/pushed', seconds: opts.imageSeconds, concurrency: 10, layerBytes: opts.layerBytes });
+      return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
+    }));
+  }
+}
+
+/** Peak VmRSS (MB) of `pid` while `during` runs, sampled every 100 ms from /proc. */
+async function peakRss(pid: number, during: () => Promise<unknown>): Promise<number> {
+  let peakKb = 0;
+  const sample = () => {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      peakKb = Math.max(peakKb, kb);
+    } catch {
+      // the process is gone; the push will fail and say so
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  try {
+    await during();
+  } finally {
+    clearInterval(timer);
+    sample();
+  }
+  return peakKb / 1024;
+}
+
+function machineLines(distribution: string): string[] {
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return [
+    `date: ${new Date().toISOString()}`,
+    `machine: ${availableParallelism()} cores (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${formatNumber(totalmem() / 2 ** 30)} GiB memory, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `versions: Node ${process.version}; ${distribution}; Lading ${commit}`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const workDir = mkdtempSync(join(tmpdir(), 'lading-bench-'));
+  const ctx: TargetContext = { root: ROOT, workDir };
+  const running = new Set<RunningServer>();
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => (cleaning ??= (async () => {
+    for (const server of [...running].reverse()) await server.stop().catch((e: unknown) => console.error(`stopping ${server.name}: ${String(e)}`));
+    running.clear();
+    rmSync(workDir, { recursive: true, force: true });
+  })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\nbench: ${signal}, stopping everything it started`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const start = async (starter: () => Promise<RunningServer>): Promise<RunningServer> => {
+    const server = await starter();
+    running.add(server);
+    return server;
+  };
+  const stop = async (server: RunningServer) => {
+    running.delete(server);
+    await server.stop();
+  };
+
+  try {
+    const distVersion = await distributionVersion().catch((e: unknown) => `Distribution unavailable (${String(e)})`);
+    const header = machineLines(distVersion);
+    console.log(header.join('\n'));
+    console.log(`mode ${opts.mode}: ${opts.shape.connections} connections, ${opts.shape.warmupSeconds} s warm-up + ${opts.shape.seconds} s per rate; targets ${[...opts.targets].join(', ')}; sections ${[...opts.sections].join(', ')}`);
+
+    const image = makeImage(opts.layerBytes);
+    const needsBig = opts.sections.has('blob') || opts.sections.has('push');
+    const big: BigBlob | undefined = needsBig
+      ? { file: join(workDir, 'big.bin'), digest: await writeRandomFile(join(workDir, 'big.bin'), opts.bigBlobBytes), size: opts.bigBlobBytes }
+      : undefined;
+    const figures: Figures = {};
+    const extra: Row[] = [];
+    const digestPath = `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`;
+
+    for (const name of TARGETS.filter((t) => opts.targets.has(t))) {
+      const comparing = ['v2', 'digest', 'tag', 'blob', 'push', 'image'].some((sec) => opts.sections.has(sec as Section));
+      const clusterOnly = name === 'cluster' && opts.sections.has('scaling');
+      if (!comparing && !clusterOnly) continue;
+      console.log(`\n${name}`);
+      let server: RunningServer;
+      const startedAt = performance.now();
+      try {
+        server = await start(() => name === 'distribution' ? startDistribution(ctx) : name === 'embedded' ? startEmbedded(ctx, 'embedded') : startCluster(ctx, (l) => console.log(`  ${l}`)));
+      } catch (error) {
+        const reason = `did not start: ${(error instanceof Error ? error.message : String(error)).slice(0, 140)}`;
+        console.log(`  ${reason}`);
+        for (const key of ['v2', 'v2-p99', 'digest', 'digest-p99', 'tag', 'tag-p99', 'blob', 'push', 'pull', 'push-image', 'scaling']) put(figures, key, name, failed(reason));
+        continue;
+      }
+      console.log(`  started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+      try {
+        if (comparing) await measureTarget(opts, name, server, image, big, figures);
+        if (name === 'cluster' && opts.sections.has('scaling')) {
+          if (!comparing) await attempt('load image', async () => { await loadImage(server.baseUrl, image); return measured(1); });
+          const one = await attempt('1 gateway (direct) rps', async () => measured((await measureRate(`${CLUSTER_GATEWAY_1}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps));
+          const two = await attempt('2 gateways (nginx) rps', async () => measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps));
+          const factor = one.ok && two.ok ? two.value / one.value : undefined;
+          extra.push({
+            metric: 'cluster manifest GET by digest: 1 gateway (direct) → 2 gateways (nginx) (rps)',
+            embedded: '—',
+            cluster: one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`,
+            distribution: '—',
+            ratio: '—',
+            target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
+            met: thresholdVerdict(factor, { min: 1.6 }),
+          });
+        }
+      } finally {
+        await stop(server);
+      }
+    }
+
+    if (opts.sections.has('ceiling')) {
+      console.log('\nraw node:http ceiling');
+      const manifestFile = join(workDir, 'manifest.json');
+      await writeFile(manifestFile, image.manifest.body);
+      const ceiling = await attempt('manifest by digest rps', async () => {
+        const server = await start(() => startCeiling(ctx, digestPath, manifestFile, image.manifest.mediaType, image.manifest.digest));
+        try {
+          return measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
+        } finally {
+          await stop(server);
+        }
+      });
+      const share = (f: Figure | undefined) => (ceiling.ok && f?.ok ? (100 * f.value) / ceiling.value : undefined);
+      const shareText = (f: Figure | undefined) => (f === undefined ? '—' : share(f) === undefined ? (f.ok ? 'FAILED: ceiling' : formatFigure(f)) : `${formatNumber(share(f) ?? NaN)} %`);
+      const digest = figures.digest ?? {};
+      extra.push({
+        metric: `manifest GET by digest, % of raw node:http (${formatFigure(ceiling, 'rps')})`,
+        embedded: shareText(digest.embedded),
+        cluster: shareText(digest.cluster),
+        distribution: shareText(digest.distribution),
+        ratio: '—',
+        target: '≥ 50 % of node:http',
+        met: digest.embedded ? thresholdVerdict(share(digest.embedded), { min: 50 }) : '',
+      });
+    }
+
+    if (opts.sections.has('tracing')) {
+      console.log('\ntracing cost (embedded, manifest GET by digest)');
+      const sink = await start(() => startOtlpSink());
+      const traced = async (env: Record<string, string>, label: string) => attempt(label, async () => {
+        const server = await start(() => startEmbedded(ctx, `embedded-${label.replace(/\W+/g, '-')}`, env));
+        try {
+          await loadImage(server.baseUrl, image);
+          return measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
+        } finally {
+          await stop(server);
+        }
+      });
+      const off = await traced({}, 'tracing off');
+      const on = await traced({
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_TRACES_SAMPLER: 'traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink.baseUrl,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      }, 'tracing 10% to OTLP');
+      const exports = (sink as RunningServer & { received(): number }).received();
+      await stop(sink);
+      const cost = off.ok && on.ok ? (100 * (off.value - on.value)) / off.value : undefined;
+      extra.push({
+        metric: 'embedded manifest GET by digest: tracing off → on (10 % sampled, OTLP) (rps)',
+        embedded: off.ok && on.ok ? `${formatNumber(off.value)} → ${formatNumber(on.value)} (${cost !== undefined && cost >= 0 ? '−' : '+'}${formatNumber(Math.abs(cost ?? NaN))} %; ${exports} OTLP exports received)` : `${formatFigure(off)} → ${formatFigure(on)}`,
+        cluster: '—',
+        distribution: '—',
+        ratio: '—',
+        target: 'cost of tracing (issue 7), no target',
+        met: '',
+      });
+    }
+
+    if (opts.sections.has('memory')) {
+      console.log('\nmemory: 2 GB pushes into embedded');
+      const server = await start(() => startEmbedded(ctx, 'embedded-memory'));
+      const peaks: Record<string, Figure> = {};
+      try {
+        for (const [label, chunkBytes] of [['monolithic', undefined], ['chunked', 64 * MB]] as const) {
+          peaks[label] = await attempt(`peak RSS, ${label}`, async () => {
+            let mbps = 0;
+            const peak = await peakRss(server.pid ?? -1, async () => {
+              const r = await runWorker(ROOT, { kind: 'generated-push', base: server.baseUrl, repo: `bench/memory-${label}`, size: opts.memoryBlobBytes, chunkBytes });
+              mbps = r.bytes / MB / r.seconds;
+            });
+            return measured(peak, `${formatNumber(mbps)} MB/s`);
+          });
+        }
+      } finally {
+        await stop(server);
+      }
+      const worst = Object.values(peaks).every((f) => f.ok) ? Math.max(...Object.values(peaks).map((f) => (f.ok ? f.value : 0))) : undefined;
+      extra.push({
+        metric: 'embedded peak RSS pushing 2 GB: monolithic / chunked (64 MB PATCHes)',
+        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}`,
+        cluster: '—',
+        distribution: '—',
+        ratio: '—',
+        target: '< 256 MB',
+        met: thresholdVerdict(worst, { max: 256 }),
+      });
+    }
+
+    const rows: Row[] = [];
+    const add = (key: string, metric: string, unit: string, minRatio?: number, higherIsBetter = true) => {
+      if (figures[key]) rows.push(comparisonRow(metric, unit, figures[key] ?? {}, minRatio, higherIsBetter));
+    };
+    add('v2', 'GET /v2/ (rps)', '');
+    add('digest', 'manifest GET by digest (rps)', '', 5);
+    add('digest-p99', 'manifest GET by digest, p99 (ms)', '');
+    add('tag', 'manifest GET by tag (rps)', '', 3);
+    add('tag-p99', 'manifest GET by tag, p99 (ms)', '');
+    add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1);
+    add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
+    add('pull', `image pull, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pulls/s)`, '');
+    add('push-image', `image push, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pushes/s)`, '');
+    rows.push(...extra);
+
+    const notes = [
+      `Rates: autocannon ${opts.shape.connections} connections in its own process, ${opts.shape.warmupSeconds} s warm-up then ${opts.shape.seconds} s, same for every target; rps counts 2xx answers only and a run with more than 0.1 % failed requests is FAILED.`,
+      `Blob GET: ${opts.downloads} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time, in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
+      `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
+      'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
+      'Cluster: through nginx in front of 2 gateways; the scaling row loads gateway-1 directly (1 replica) and then nginx over both (2 replicas). Everything shares this box\'s cores.',
+      'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
+    ];
+    const table = renderText(rows);
+    console.log(`\n${header.join('\n')}\n\n${table}\n`);
+    await mkdir(dirname(opts.out), { recursive: true });
+    await writeFile(opts.out, [`# Lading benchmark (${opts.mode})`, '', ...header.map((l) => `- ${l}`), '', renderMarkdown(rows), '', ...notes.map((n) => `- ${n}`), ''].join('\n'));
+    console.log(`written to ${opts.out}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,235 @@
+/**
+ * The servers the benchmark measures, each started on 127.0.0.1 and stopped by whoever started it: CNCF Distribution
+ * (Debian's docker-registry, installed when missing), Lading embedded, the Lading cluster (under the cluster lock),
+ * the raw node:http ceiling, and a sink for OTLP traces.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A running server: where to reach it, its process id when it has one of its own, and how to stop it. */
+export interface RunningServer {
+  name: string;
+  baseUrl: string;
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+/** Where the servers' files go and which repository checkout they run from. */
+export interface TargetContext {
+  /** The repository root (where `services/` and `tools/` are). */
+  root: string;
+  /** A temporary directory owned by this benchmark run. */
+  workDir: string;
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Polls `url` until it answers 200, the process exits, or `timeoutMs` passes. */
+async function waitReady(name: string, url: string, child: ChildProcess | undefined, logFile: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} during start-up: ${tail(logFile)}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`${name} was not ready at ${url} after ${timeoutMs / 1000}s: ${tail(logFile)}`);
+}
+
+function tail(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join(' / ') || '(empty log)';
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts a server process with its output in `<workDir>/<name>.log` and waits until `readyPath` answers 200. */
+async function startProcess(ctx: TargetContext, name: string, command: string, args: string[], env: NodeJS.ProcessEnv, port: number, readyPath = '/v2/'): Promise<RunningServer> {
+  const logFile = join(ctx.workDir, `${name}.log`);
+  const log = openSync(logFile, 'a');
+  const child = spawn(command, args, { cwd: ctx.root, env, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const server: RunningServer = { name, baseUrl: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
+  try {
+    await waitReady(name, `${server.baseUrl}${readyPath}`, child, logFile);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
+}
+
+const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+
+/** Installs Debian's docker-registry (CNCF Distribution 2.8) when it is missing; needs root and apt-get. */
+export async function ensureDistribution(): Promise<void> {
+  if (existsSync(DISTRIBUTION_BIN)) return;
+  if (process.getuid?.() !== 0) throw new Error(`${DISTRIBUTION_BIN} is missing; install the Debian package docker-registry`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    await run('apt-get', ['install', '-y', '-q', 'docker-registry'], { env });
+  } catch {
+    await run('apt-get', ['update', '-q'], { env });
+    await run('apt-get', ['install', '-y', '-q', 'docker-registry'], { env });
+  }
+  // The package may start its own service on :5000; the benchmark runs its own instance.
+  await run('service', ['docker-registry', 'stop']).catch(() => undefined);
+}
+
+/** The installed Distribution's version line. */
+export async function distributionVersion(): Promise<string> {
+  const { stdout } = await run(DISTRIBUTION_BIN, ['--version']);
+  return stdout.trim();
+}
+
+/** Starts CNCF Distribution at its fastest: filesystem in a temp dir, no access log, in-memory blob-descriptor cache. */
+export async function startDistribution(ctx: TargetContext): Promise<RunningServer> {
+  await ensureDistribution();
+  const port = await freePort();
+  const dir = join(ctx.workDir, 'distribution');
+  const config = join(ctx.workDir, 'distribution.yml');
+  await writeFile(config, [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${dir}`,
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n'));
+  return startProcess(ctx, 'distribution', DISTRIBUTION_BIN, ['serve', config], { PATH: process.env.PATH }, port);
+}
+
+/** Starts Lading embedded (one process) on a free port with a fresh data directory; `env` adds settings. */
+export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}): Promise<RunningServer> {
+  const port = await freePort();
+  return startProcess(ctx, name, process.execPath, ['--import', 'tsx', 'services/embedded/src/main.ts'], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LADING_HTTP_ADDR: `127.0.0.1:${port}`,
+    LADING_DATA_DIR: join(ctx.workDir, name),
+    LADING_LOG_ACCESS: 'false',
+    LADING_LOG_LEVEL: 'warn',
+    ...env,
+  }, port);
+}
+
+/** Starts the raw node:http ceiling serving `manifestFile` at `path`. */
+export async function startCeiling(ctx: TargetContext, path: string, manifestFile: string, mediaType: string, digest: string): Promise<RunningServer> {
+  const port = await freePort();
+  return startProcess(ctx, 'ceiling', process.execPath, ['--import', 'tsx', 'tools/bench/ceiling-server.ts', String(port), path, manifestFile, mediaType, digest], { PATH: process.env.PATH }, port);
+}
+
+/** Whether tools/infra reports Postgres, Kafka and MinIO running (its status exits 0 only then). */
+export async function infraRunning(ctx: TargetContext): Promise<boolean> {
+  try {
+    await run(join(ctx.root, 'tools/infra/infra'), ['status'], { cwd: ctx.root });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes /tmp/lading-cluster.lock (waiting up to `waitS`) and holds it until release() or this process ends. */
+async function takeClusterLock(waitS: number): Promise<{ release(): Promise<void> }> {
+  const holder = spawn('flock', ['-w', String(waitS), '/tmp/lading-cluster.lock', 'sh', '-c', 'echo locked; read _'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const locked = await new Promise<boolean>((resolve) => {
+    holder.stdout?.on('data', (data: Buffer) => { if (data.toString().includes('locked')) resolve(true); });
+    holder.once('exit', () => resolve(false));
+  });
+  if (!locked) throw new Error(`could not take /tmp/lading-cluster.lock within ${waitS}s (another cluster user holds it)`);
+  return {
+    async release() {
+      const exited = new Promise<void>((resolve) => (holder.exitCode !== null ? resolve() : holder.once('exit', () => resolve())));
+      holder.stdin?.end();
+      await exited;
+    },
+  };
+}
+
+/** Gateway-1's port in tools/cluster's fixed layout. */
+export const CLUSTER_GATEWAY_1 = 'http://127.0.0.1:55121';
+
+/** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
+export async function startCluster(ctx: TargetContext, logLine: (line: string) => void): Promise<RunningServer> {
+  if (!(await infraRunning(ctx))) throw new Error('infrastructure is not running (tools/infra/infra status)');
+  const lock = await takeClusterLock(600);
+  const cluster = join(ctx.root, 'tools/cluster/cluster');
+  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn' };
+  const down = async () => {
+    try {
+      await run(cluster, ['down'], { cwd: ctx.root, env });
+    } finally {
+      await lock.release();
+    }
+  };
+  try {
+    const { stdout } = await run(cluster, ['up'], { cwd: ctx.root, env, timeout: 180_000 });
+    const url = /LADING_URL=(\S+)/.exec(stdout)?.[1];
+    if (!url) throw new Error(`cluster up printed no LADING_URL: ${stdout.slice(-300)}`);
+    logLine(stdout.trim().split('\n').slice(-2, -1)[0] ?? '');
+    return { name: 'cluster', baseUrl: url, stop: down };
+  } catch (error) {
+    await down();
+    throw error;
+  }
+}
+
+/** A sink for OTLP/HTTP traces in this process: accepts POST /v1/traces, discards the body, counts requests. */
+export async function startOtlpSink(): Promise<RunningServer & { received(): number }> {
+  let received = 0;
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces') received++;
+      res.writeHead(req.method === 'POST' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    name: 'otlp-sink',
+    baseUrl: `http://127.0.0.1:${port}`,
+    received: () => received,
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
