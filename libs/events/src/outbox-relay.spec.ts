@@ -1,4 +1,7 @@
-import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Database, createPgDatabase, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { infraSettings } from '@lading/testing';
 import { EventBus, EventsRefusedError, createInProcessBus } from './bus';
 import { EVENT_TYPES, LadingEvent } from './event-types';
 import { createUuidV7Generator } from './ids';
@@ -305,4 +308,204 @@ describe('outbox relay', () => {
     expect(metrics).toContain('# TYPE lading_outbox_published_total counter');
     await bus.close();
   });
+});
+
+/** A throwaway database on the real server of tools/infra, so that the test sees only its own rows. */
+async function freshPostgres(): Promise<{ open(poolSize: number): Promise<Database>; drop(): Promise<void> }> {
+  const adminUrl = infraSettings().databaseUrl;
+  const name = `lading_relay_${randomBytes(5).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    open: (poolSize) => createPgDatabase({ url: url.toString(), poolSize, statementTimeoutMs: 60_000, connectTimeoutMs: 5000 }),
+    drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const anonymous = { actor: { name: null, type: 'anonymous' as const }, request: null };
+
+describe('outbox relay on a real PostgreSQL', () => {
+  let server: Awaited<ReturnType<typeof freshPostgres>>;
+  let db: Database;
+
+  beforeAll(async () => {
+    server = await freshPostgres();
+    db = await server.open(40);
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    await server.drop();
+  });
+
+  it('publishes every committed event exactly once, in per-repository order, and no rolled-back one, with 32 writers and 3 relays racing', async () => {
+    const repositories = Array.from({ length: 12 }, (_, i) => `race/r${i}`);
+    await db.transaction(async (tx) => {
+      for (const name of repositories) await ensureRepository(tx, name);
+    });
+    const published: LadingEvent[] = [];
+    const bus: EventBus = {
+      driverName: 'recording',
+      async publish(events) {
+        await sleep(Math.random() * 3);
+        published.push(...events);
+      },
+      subscribe: async () => async () => undefined,
+      close: async () => undefined,
+    };
+    const relayDbs = await Promise.all([1, 2, 3].map(() => server.open(2)));
+    const relays = relayDbs.map((rdb) => createOutboxRelay({ db: rdb, bus, partitions: 4, batchSize: 16 }));
+    let writing = true;
+    const relayLoops = relays.map(async (relay) => {
+      while (writing) {
+        await relay.drain();
+        await sleep(2);
+      }
+    });
+
+    const committed: string[] = [];
+    const rolledBack: string[] = [];
+    const writers = Array.from({ length: 32 }, async () => {
+      for (let i = 0; i < 12; i++) {
+        const ids: string[] = [];
+        const rollBack = Math.random() < 0.25;
+        try {
+          await db.transaction(async (tx) => {
+            // Random length, 1-3 events (possibly of different repositories, in a fixed order to avoid deadlocks).
+            const picked = [...new Set(Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => repositories[Math.floor(Math.random() * repositories.length)]))].sort();
+            for (const repository of picked) {
+              await tx.query(`SELECT pg_sleep($1)`, [Math.random() * 0.02]);
+              ids.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t`, context: anonymous })).id);
+            }
+            await tx.query(`SELECT pg_sleep($1)`, [Math.random() * 0.03]);
+            if (rollBack) throw new Error('rolled back on purpose');
+          });
+          committed.push(...ids);
+        } catch (err) {
+          if ((err as Error).message !== 'rolled back on purpose') throw err;
+          rolledBack.push(...ids);
+        }
+      }
+    });
+    await Promise.all(writers);
+    writing = false;
+    await Promise.all(relayLoops);
+    await relays[0].drain();
+    await Promise.all(relayDbs.map((rdb) => rdb.close()));
+
+    expect(committed.length).toBeGreaterThan(300);
+    expect(rolledBack.length).toBeGreaterThan(20);
+    const publishedIds = published.map((e) => e.id);
+    expect(publishedIds.length).toBe(new Set(publishedIds).size); // exactly once
+    expect([...publishedIds].sort()).toEqual([...committed].sort()); // none skipped, none invented
+    const rolled = new Set(rolledBack);
+    expect(publishedIds.filter((id) => rolled.has(id))).toEqual([]);
+    for (const repository of repositories) {
+      const sequences = published.filter((e) => e.partitionkey === repository).map((e) => Number(e.sequence));
+      expect(sequences).toEqual(sequences.map((_, i) => i + 1)); // in order, from 1, no gap
+    }
+    const pending = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`);
+    expect(pending.rows[0].n).toBe(0);
+    // Every relay took part.
+    expect(relays.every((r) => r.counters.published > 0)).toBe(true);
+  }, 180_000);
+
+  it('lets two relays publish disjoint slices at the same time, each repository in order', async () => {
+    await db.query(`DELETE FROM outbox`);
+    const partitions = 4;
+    const repositories = Array.from({ length: 16 }, (_, i) => `slices/r${i}`);
+    await db.transaction(async (tx) => {
+      for (const name of repositories) await ensureRepository(tx, name);
+    });
+    for (let round = 0; round < 6; round++) {
+      await db.transaction(async (tx) => {
+        for (const repository of repositories) await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t${round}`, context: anonymous });
+      });
+    }
+    const sliceOf = new Map<string, number>();
+    for (const repository of repositories) {
+      const r = await db.query<{ slice: number }>(`SELECT mod(hashtext($1)::bigint + 2147483648, $2) AS slice`, [repository, partitions]);
+      sliceOf.set(repository, Number(r.rows[0].slice));
+    }
+    expect(new Set(sliceOf.values()).size).toBeGreaterThan(1);
+
+    const calls: Array<{ relay: number; slices: Set<number>; start: number; end: number }> = [];
+    const published: LadingEvent[] = [];
+    const slowBus = (relay: number): EventBus => ({
+      driverName: 'slow',
+      async publish(events) {
+        const start = performance.now();
+        await sleep(40);
+        published.push(...events);
+        calls.push({ relay, slices: new Set(events.map((e) => sliceOf.get(e.partitionkey) as number)), start, end: performance.now() });
+      },
+      subscribe: async () => async () => undefined,
+      close: async () => undefined,
+    });
+    const relayDbs = [await server.open(2), await server.open(2)];
+    const relays = relayDbs.map((rdb, i) => createOutboxRelay({ db: rdb, bus: slowBus(i), partitions, batchSize: 4 }));
+    const drained = await Promise.all(relays.map((r) => r.drain()));
+    await Promise.all(relayDbs.map((rdb) => rdb.close()));
+
+    expect(drained[0] + drained[1]).toBe(96);
+    expect(drained.every((n) => n > 0)).toBe(true);
+    let overlapping = 0;
+    for (const a of calls.filter((c) => c.relay === 0)) {
+      for (const b of calls.filter((c) => c.relay === 1)) {
+        if (a.start < b.end && b.start < a.end) {
+          overlapping++;
+          expect([...a.slices].filter((s) => b.slices.has(s))).toEqual([]);
+        }
+      }
+    }
+    expect(overlapping).toBeGreaterThan(0); // they really ran side by side
+    expect(new Set(published.map((e) => e.id)).size).toBe(96);
+    for (const repository of repositories) {
+      const sequences = published.filter((e) => e.partitionkey === repository).map((e) => Number(e.sequence));
+      expect(sequences).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+  }, 120_000);
+
+  it('never counts attempts while the bus is down, and parks a refused record after maxAttempts, on Postgres too', async () => {
+    await db.query(`DELETE FROM outbox`);
+    await db.transaction((tx) => ensureRepository(tx, 'park/pg'));
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await db.transaction((tx) => appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'park/pg', subject: 'park/pg:t', context: anonymous }))).id);
+    let down = true;
+    const accepted: string[] = [];
+    const bus: EventBus = {
+      driverName: 'stub',
+      async publish(events) {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+        if (events.some((e) => e.id === ids[0])) throw new EventsRefusedError('kafka refused the records: INVALID_RECORD');
+        accepted.push(...events.map((e) => e.id));
+      },
+      subscribe: async () => async () => undefined,
+      close: async () => undefined,
+    };
+    const relay = createOutboxRelay({ db, bus, maxAttempts: 2 });
+    for (let i = 0; i < 5; i++) await expect(relay.drain()).rejects.toThrow('ECONNREFUSED');
+    const attempts = async () => (await db.query<{ attempts: number; parked: boolean }>(`SELECT attempts, parked_at IS NOT NULL AS parked FROM outbox ORDER BY sequence`)).rows;
+    expect(await attempts()).toEqual([0, 0, 0].map((n) => ({ attempts: n, parked: false })));
+    down = false;
+    expect(await relay.drain()).toBe(0); // refused once; the later rows wait behind it
+    expect(await relay.drain()).toBe(2); // parked on the second refusal; the rest go out
+    expect(accepted).toEqual([ids[1], ids[2]]);
+    expect(await attempts()).toEqual([
+      { attempts: 2, parked: true },
+      { attempts: 0, parked: false },
+      { attempts: 0, parked: false },
+    ]);
+  }, 60_000);
 });
