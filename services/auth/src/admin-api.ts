@@ -1,5 +1,6 @@
 /**
- * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants and key rotation.
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation and
+ * webhook subscriptions (`/admin/v1/webhooks`, see @lading/webhooks).
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */
@@ -10,6 +11,7 @@ import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
+import { createWebhookAdminRouter } from '@lading/webhooks';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -167,6 +169,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (!(await meta.removeGrant(db, g.prefix, g.type, g.name, g.role))) throw notFound('grant');
     res.status(204).end();
   });
+
+  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
 
   router.post('/keys/rotate', async (_req, res) => {
     const graceMs = durationMs(deps.config.auth.tokenTtl) + 120_000;
