@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
 import { infraSettings } from '@lading/testing';
-import type { LadingEvent } from './event-types';
+import { EventsRefusedError } from './bus';
+import { createEventSchemaValidator } from './event-schemas';
+import { EVENT_TYPES, LadingEvent } from './event-types';
+import { createUuidV7Generator } from './ids';
 import { CLOUDEVENTS_JSON, createKafkaBus } from './kafka-bus';
+import { appendEvent } from './outbox';
+import { createOutboxRelay } from './outbox-relay';
 
 const brokers = infraSettings().kafkaBrokers;
 
@@ -81,5 +87,124 @@ describe('kafka bus on a real broker', () => {
     await done;
     expect(got).toEqual(sent.map((e) => e.id));
     await bus.close();
+  });
+
+  /** Reads every record of a topic with a plain kafkajs consumer (no Lading code): key, headers and raw value. */
+  async function readRaw(topic: string, count: number): Promise<Array<{ key: string; headers: Record<string, string>; value: string }>> {
+    const kafka = new Kafka({ clientId: 'plain-reader', brokers, logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `raw-${topic}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const records: Array<{ key: string; headers: Record<string, string>; value: string }> = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${records.length} of ${count} records arrived`)), 30_000);
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+            records.push({ key: message.key?.toString('utf8') ?? '', headers, value: message.value?.toString('utf8') ?? '' });
+            if (records.length >= count) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+    return records;
+  }
+
+  it('relays outbox events as records any Kafka client reads: structured CloudEvents that conform to the published schemas', async () => {
+    const topic = `lading-test-${randomBytes(4).toString('hex')}`;
+    const db = await createPgliteDatabase();
+    await migrate(db);
+    const ctx = { source: '//registry.test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
+    const context = { actor: { name: null, type: 'anonymous' as const }, request: { id: 'r1', addr: '127.0.0.1', method: 'PUT', useragent: 'test' }, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const sent = await db.transaction(async (tx) => {
+      await ensureRepository(tx, 'team/app');
+      return [
+        await appendEvent(tx, ctx, { type: EVENT_TYPES.repositoryCreated, repository: 'team/app', subject: 'team/app', context }),
+        await appendEvent(tx, ctx, { type: EVENT_TYPES.manifestPushed, repository: 'team/app', subject: `team/app@${digest}`, context, data: { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 321, tag: 'v1' } }),
+        await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'team/app', subject: 'team/app:v1', context, data: { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 321, tag: 'v1' } }),
+      ];
+    });
+    const bus = await createKafkaBus({ brokers, topic, partitions: 2, clientId: 'lading-test' });
+    expect(await createOutboxRelay({ db, bus }).drain()).toBe(3);
+    await bus.close();
+    await db.close();
+
+    const validate = await createEventSchemaValidator();
+    const records = await readRaw(topic, 3);
+    expect(records.map((r) => r.key)).toEqual(['team/app', 'team/app', 'team/app']);
+    expect(records.every((r) => r.headers['content-type'] === CLOUDEVENTS_JSON)).toBe(true);
+    expect(records.every((r) => r.headers.traceparent === context.traceparent)).toBe(true);
+    const events = records.map((r) => JSON.parse(r.value) as LadingEvent);
+    expect(events.map((e) => e.id)).toEqual(sent.map((e) => e.id));
+    expect(events.flatMap((e) => validate(e))).toEqual([]);
+  });
+
+  it("refuses, as EventsRefusedError, a record larger than the broker's max.message.bytes, and keeps publishing afterwards", async () => {
+    const topic = `lading-test-${randomBytes(4).toString('hex')}`;
+    const bus = await createKafkaBus({ brokers, topic, partitions: 1, clientId: 'lading-test' });
+    const huge = event('big/one', 1);
+    huge.subject = 'x'.repeat(2 * 1024 * 1024);
+    const refused = await bus.publish([huge]).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(EventsRefusedError);
+    expect((refused as Error).message).toContain('MESSAGE_TOO_LARGE');
+    const fine = event('big/one', 2);
+    await bus.publish([fine]);
+    const records = await readRaw(topic, 1);
+    expect(JSON.parse(records[0].value).id).toBe(fine.id);
+    await bus.close();
+  });
+
+  it('reports an unreachable broker as an outage, never as a refusal of the records', async () => {
+    const bus = await createKafkaBus({ brokers: ['127.0.0.1:1'], topic: 'lading-unreachable', partitions: 1, clientId: 'lading-test', connectionTimeoutMs: 500 });
+    const err = await bus.publish([event('r', 1)]).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(EventsRefusedError);
+    await bus.close();
+  }, 60_000);
+
+  it('parks an outbox row Kafka refuses after maxAttempts and relays the others, on a real broker', async () => {
+    const topic = `lading-test-${randomBytes(4).toString('hex')}`;
+    const db = await createPgliteDatabase();
+    await migrate(db);
+    const ctx = { source: '//registry.test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
+    const context = { actor: { name: null, type: 'anonymous' as const }, request: null };
+    const ids = await db.transaction(async (tx) => {
+      await ensureRepository(tx, 'poison/repo');
+      const out: string[] = [];
+      for (let i = 0; i < 3; i++) out.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'poison/repo', subject: `poison/repo:t${i}`, context })).id);
+      return out;
+    });
+    // A record no broker limit admits (written straight into the row: no service writes one this large).
+    await db.query(`UPDATE outbox SET event = jsonb_set(event, '{data,namespace}', to_jsonb(repeat('x', 2 * 1024 * 1024))) WHERE id = $1`, [ids[1]]);
+    const bus = await createKafkaBus({ brokers, topic, partitions: 1, clientId: 'lading-test' });
+    const relay = createOutboxRelay({ db, bus, maxAttempts: 2 });
+    expect(await relay.drain()).toBe(1);
+    expect(await relay.drain()).toBe(1);
+    const rows = (await db.query<{ id: string; published: boolean; attempts: number; parked: boolean; last_error: string | null }>(
+      `SELECT id::text AS id, published_at IS NOT NULL AS published, attempts, parked_at IS NOT NULL AS parked, last_error FROM outbox ORDER BY sequence`,
+    )).rows;
+    expect(rows.map((r) => [r.id, r.published, r.attempts, r.parked])).toEqual([
+      [ids[0], true, 0, false],
+      [ids[1], false, 2, true],
+      [ids[2], true, 0, false],
+    ]);
+    expect(rows[1].last_error).toContain('MESSAGE_TOO_LARGE');
+    const records = await readRaw(topic, 2);
+    expect(records.map((r) => JSON.parse(r.value).id)).toEqual([ids[0], ids[2]]);
+    await bus.close();
+    await db.close();
   });
 });
