@@ -135,7 +135,7 @@ describe('the CI webhook receiver', () => {
     expect((await deliver(body, event.id, { timestampSeconds: now - 600 })).status).toBe(401);
     expect((await deliver(body, event.id, { timestampSeconds: now + 600 })).status).toBe(401);
     const signed = signWebhook(secret, event.id, now, body);
-    const tampered = await fetch(url, { method: 'POST', headers: signed, body: body.replace('v1.2.3', 'v9.9.9') });
+    const tampered = await fetch(url, { method: 'POST', headers: { ...signed }, body: body.replace('v1.2.3', 'v9.9.9') });
     expect(tampered.status).toBe(401);
     const unsigned = await fetch(url, { method: 'POST', body });
     expect(unsigned.status).toBe(401);
