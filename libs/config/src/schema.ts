@@ -238,6 +238,19 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    telemetry: z
+      .object({
+        /**
+         * Where this process serves its Prometheus metrics (`GET /metrics`), apart from the API port, or `off`. Each
+         * process on one host needs its own port; a port already taken is logged and the process runs without it.
+         */
+        metricsAddr: z
+          .string()
+          .regex(/^(off|(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5})$/, 'host:port, e.g. 127.0.0.1:9464, or off')
+          .default('127.0.0.1:9464'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,1 +1,7 @@
 export * from './logger';
+export * from './redaction';
+export * from './metric-names';
+export * from './registry-metrics';
+export * from './spans';
+export * from './http-telemetry';
+export * from './start-telemetry';

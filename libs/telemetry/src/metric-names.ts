@@ -1,0 +1,50 @@
+/**
+ * The names of every metric Lading exports, in one place. The `registry_*` names and labels are those CNCF
+ * Distribution's dashboards already query; the `lading_*` ones are Lading's own. Names are the Prometheus names
+ * (counters end in `_total`, the OpenTelemetry Prometheus exporter keeps them as they are).
+ */
+
+/** Metric names, keyed by what they measure. */
+export const METRIC_NAMES = {
+  /** Counter `{method, route, code}`: HTTP requests answered, by route template (route table name) and status. */
+  httpRequests: 'registry_http_requests_total',
+  /** Histogram `{method, route}`: seconds from request to response end. */
+  httpRequestDuration: 'registry_http_request_duration_seconds',
+  /** Gauge `{route}`: requests being served now. */
+  httpInFlight: 'registry_http_in_flight_requests',
+  /** Histogram `{driver, action}`: seconds one blob-storage call took. */
+  storageActionSeconds: 'registry_storage_action_seconds',
+  /** Counter `{type}`: events, by CloudEvents type, handed to the bus (the outbox relay's publishes). */
+  notificationsEvents: 'registry_notifications_events_total',
+  /** Gauge: events written but not yet published (the outbox backlog, as Distribution's dashboards call it). */
+  notificationsPending: 'registry_notifications_pending',
+  /** Gauge: outbox rows not yet published. */
+  outboxBacklog: 'lading_outbox_backlog',
+  /** Gauge: seconds the oldest unpublished outbox row has waited. */
+  outboxLagSeconds: 'lading_outbox_lag_seconds',
+  /** Gauge: outbox rows parked after too many refused publishes (they wait for an admin). */
+  outboxParked: 'lading_outbox_parked',
+  /** Counter `{result}`: webhook delivery attempts; result is `delivered`, `failed` (will retry) or `dead_lettered`. */
+  webhookDeliveries: 'lading_webhook_deliveries_total',
+  /** Histogram `{result}`: seconds one webhook delivery attempt took. */
+  webhookDeliverySeconds: 'lading_webhook_delivery_seconds',
+  /** Gauge `{queue}`: garbage-collection review tasks waiting, per queue. */
+  gcQueueSize: 'lading_gc_queue_size',
+  /** Counter: bytes of blob storage the garbage collector freed. */
+  gcBytesFreed: 'lading_gc_bytes_freed_total',
+  /** Counter `{kind}`: objects the garbage collector deleted (`blob`, `manifest`, `tag`, `upload`). */
+  gcDeleted: 'lading_gc_deleted_total',
+  /** Counter `{outcome}`: review tasks the collector finished (`deleted`, `kept`, `deferred`). */
+  gcReviews: 'lading_gc_reviews_total',
+  /** Counter: upload sessions started. */
+  uploadsStarted: 'lading_upload_sessions_started_total',
+  /** Counter `{result}`: upload sessions ended (`completed`, `cancelled`, `expired`). */
+  uploadsEnded: 'lading_upload_sessions_ended_total',
+  /** Gauge: upload sessions open now (read from the database). */
+  uploadsOpen: 'lading_upload_sessions_open',
+  /** Counter `{cache, result}`: cache lookups; result is `hit` or `miss` (hit ratio = hits / all). */
+  cacheRequests: 'lading_cache_requests_total',
+} as const;
+
+/** Histogram buckets (seconds) for request and storage latencies: 1 ms to 60 s. */
+export const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];

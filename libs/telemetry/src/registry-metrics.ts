@@ -1,0 +1,121 @@
+/**
+ * The registry's metric instruments, created from one meter and passed down to whatever records them (no module
+ * singletons: a test builds its own from its own meter provider). Gauges whose value lives elsewhere (the outbox,
+ * the GC queues, open uploads) are observed through callbacks registered by whoever can read the value.
+ */
+import type { BatchObservableResult, Counter, Histogram, Meter, Observable, UpDownCounter } from '@opentelemetry/api';
+import { LATENCY_BUCKETS_SECONDS, METRIC_NAMES } from './metric-names';
+
+/** Labels of the HTTP request metrics. */
+export type HttpLabels = {
+  method: string;
+  /** The route table name (`manifest`, `blob`, `upload`, ...), `other` outside the table: never a raw path. */
+  route: string;
+};
+
+/** How a webhook delivery attempt ended: delivered, failed (will be retried) or dead-lettered (given up). */
+export type WebhookResult = 'delivered' | 'failed' | 'dead_lettered';
+
+/** How an upload session ended. */
+export type UploadEnd = 'completed' | 'cancelled' | 'expired';
+
+/** What the outbox gauges read. */
+export interface OutboxStats {
+  /** Rows not yet published. */
+  pending: number;
+  /** Seconds the oldest unpublished row has waited (0 when none). */
+  oldestAgeSeconds: number;
+  /** Rows parked after too many refused publishes. */
+  parked?: number;
+}
+
+/** A callback that reads a value for a gauge at scrape time. */
+export type StatsReader<T> = () => Promise<T> | T;
+
+/** Unregisters an observation callback. */
+export type StopObserving = () => void;
+
+/** The registry's metrics. */
+export interface RegistryMetrics {
+  httpRequests: Counter<HttpLabels & { code: string }>;
+  httpRequestDuration: Histogram<HttpLabels>;
+  httpInFlight: UpDownCounter<{ route: string }>;
+  storageActionSeconds: Histogram<{ driver: string; action: string }>;
+  notificationsEvents: Counter<{ type: string }>;
+  webhookDeliveries: Counter<{ result: WebhookResult }>;
+  webhookDeliverySeconds: Histogram<{ result: WebhookResult }>;
+  gcBytesFreed: Counter;
+  gcDeleted: Counter<{ kind: string }>;
+  gcReviews: Counter<{ outcome: string }>;
+  uploadsStarted: Counter;
+  uploadsEnded: Counter<{ result: UploadEnd }>;
+  cacheRequests: Counter<{ cache: string; result: 'hit' | 'miss' }>;
+  /** Feeds the outbox gauges (and `registry_notifications_pending`) from `read`, called at each collection. */
+  observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
+  /** Feeds `lading_gc_queue_size{queue}` from `read` (queue name → tasks waiting). */
+  observeGcQueues(read: StatsReader<Record<string, number>>): StopObserving;
+  /** Feeds `lading_upload_sessions_open` from `read`. */
+  observeOpenUploads(read: StatsReader<number>): StopObserving;
+}
+
+/** Creates the registry's instruments on `meter`. */
+export function createRegistryMetrics(meter: Meter): RegistryMetrics {
+  const latency = { unit: 's', advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS } };
+  const outboxBacklog = meter.createObservableGauge(METRIC_NAMES.outboxBacklog, { description: 'Outbox rows not yet published.' });
+  const notificationsPending = meter.createObservableGauge(METRIC_NAMES.notificationsPending, { description: 'Events written but not yet published.' });
+  const outboxLag = meter.createObservableGauge(METRIC_NAMES.outboxLagSeconds, { unit: 's', description: 'Age of the oldest unpublished outbox row.' });
+  const outboxParked = meter.createObservableGauge(METRIC_NAMES.outboxParked, { description: 'Outbox rows parked for an admin.' });
+  const gcQueueSize = meter.createObservableGauge(METRIC_NAMES.gcQueueSize, { description: 'Garbage-collection review tasks waiting.' });
+  const uploadsOpen = meter.createObservableGauge(METRIC_NAMES.uploadsOpen, { description: 'Upload sessions open now.' });
+
+  /** Registers a batch callback for `gauges`; a failed read skips one sample instead of failing the collection. */
+  function observe<T>(read: StatsReader<T>, report: (value: T, result: BatchObservableResult) => void, gauges: Observable[]): StopObserving {
+    const callback = async (result: BatchObservableResult) => {
+      let value: T;
+      try {
+        value = await read();
+      } catch {
+        return;
+      }
+      report(value, result);
+    };
+    meter.addBatchObservableCallback(callback, gauges);
+    return () => meter.removeBatchObservableCallback(callback, gauges);
+  }
+
+  return {
+    httpRequests: meter.createCounter<HttpLabels & { code: string }>(METRIC_NAMES.httpRequests, { description: 'HTTP requests answered.' }),
+    httpRequestDuration: meter.createHistogram<HttpLabels>(METRIC_NAMES.httpRequestDuration, { ...latency, description: 'HTTP request latency.' }),
+    httpInFlight: meter.createUpDownCounter<{ route: string }>(METRIC_NAMES.httpInFlight, { description: 'HTTP requests being served.' }),
+    storageActionSeconds: meter.createHistogram<{ driver: string; action: string }>(METRIC_NAMES.storageActionSeconds, { ...latency, description: 'Blob storage call latency.' }),
+    notificationsEvents: meter.createCounter<{ type: string }>(METRIC_NAMES.notificationsEvents, { description: 'Events published to the bus.' }),
+    webhookDeliveries: meter.createCounter<{ result: WebhookResult }>(METRIC_NAMES.webhookDeliveries, { description: 'Webhook delivery attempts.' }),
+    webhookDeliverySeconds: meter.createHistogram<{ result: WebhookResult }>(METRIC_NAMES.webhookDeliverySeconds, { ...latency, description: 'Webhook delivery attempt latency.' }),
+    gcBytesFreed: meter.createCounter(METRIC_NAMES.gcBytesFreed, { unit: 'By', description: 'Bytes freed by the garbage collector.' }),
+    gcDeleted: meter.createCounter<{ kind: string }>(METRIC_NAMES.gcDeleted, { description: 'Objects deleted by the garbage collector.' }),
+    gcReviews: meter.createCounter<{ outcome: string }>(METRIC_NAMES.gcReviews, { description: 'Review tasks finished by the garbage collector.' }),
+    uploadsStarted: meter.createCounter(METRIC_NAMES.uploadsStarted, { description: 'Upload sessions started.' }),
+    uploadsEnded: meter.createCounter<{ result: UploadEnd }>(METRIC_NAMES.uploadsEnded, { description: 'Upload sessions ended.' }),
+    cacheRequests: meter.createCounter<{ cache: string; result: 'hit' | 'miss' }>(METRIC_NAMES.cacheRequests, { description: 'Cache lookups.' }),
+    observeOutbox: (read) =>
+      observe(
+        read,
+        (stats, result) => {
+          result.observe(outboxBacklog, stats.pending);
+          result.observe(notificationsPending, stats.pending);
+          result.observe(outboxLag, stats.oldestAgeSeconds);
+          if (stats.parked !== undefined) result.observe(outboxParked, stats.parked);
+        },
+        [outboxBacklog, notificationsPending, outboxLag, outboxParked],
+      ),
+    observeGcQueues: (read) =>
+      observe(
+        read,
+        (queues, result) => {
+          for (const [queue, size] of Object.entries(queues)) result.observe(gcQueueSize, size, { queue });
+        },
+        [gcQueueSize],
+      ),
+    observeOpenUploads: (read) => observe(read, (open, result) => result.observe(uploadsOpen, open), [uploadsOpen]),
+  };
+}
