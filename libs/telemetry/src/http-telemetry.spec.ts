@@ -1,0 +1,137 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import request from 'supertest';
+import { context, trace } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { createHttpTelemetry, envelopeErrorCode } from './http-telemetry';
+import { createRegistryMetrics, RegistryMetrics } from './registry-metrics';
+import { TestTracing, startTestTracing } from './test-tracing';
+
+/** A meter provider whose metrics a test reads in the Prometheus text format, as a scrape would. */
+function prometheusMetrics() {
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
+  const provider = new MeterProvider({ readers: [exporter] });
+  const metrics = createRegistryMetrics(provider.getMeter('test'));
+  const scrape = async () => {
+    const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      return await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`).then((r) => r.text());
+    } finally {
+      server.close();
+    }
+  };
+  return { metrics, scrape, shutdown: () => provider.shutdown() };
+}
+
+const ENVELOPE = JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: null }] });
+
+function appWith(metrics: RegistryMetrics) {
+  const app = express();
+  // Stands in for the http instrumentation: a server span active around the request.
+  app.use((_req, res, next) => {
+    const span = trace.getTracer('test').startSpan('server');
+    res.once('finish', () => span.end());
+    context.with(trace.setSpan(context.active(), span), next);
+  });
+  app.use(createHttpTelemetry({ metrics, routeOf: (req) => (req.path.startsWith('/v2/') ? (req.path.includes('/manifests/') ? 'manifest' : 'blob') : undefined) }));
+  app.get('/v2/team/app/manifests/:ref', (_req, res) => {
+    res.status(404).type('application/json').end(ENVELOPE);
+  });
+  app.get('/v2/team/app/blobs/:digest', (_req, res) => {
+    res.send('blob');
+  });
+  app.get('/boom', () => {
+    throw new Error('no route');
+  });
+  return app;
+}
+
+describe('createHttpTelemetry', () => {
+  let tracing: TestTracing;
+  beforeAll(() => {
+    tracing = startTestTracing();
+  });
+  afterAll(async () => {
+    await tracing.stop();
+  });
+
+  it('counts requests by method, route template and status, times them, and returns in-flight to zero', async () => {
+    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const app = appWith(metrics);
+    await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
+    await request(app).get('/v2/team/app/blobs/sha256:bbbb').expect(200);
+    await request(app).get('/v2/team/app/manifests/latest').expect(404);
+    await request(app).get('/elsewhere/123').expect(404);
+    const text = await scrape();
+    expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="blob",code="200"\} 2$/m);
+    expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="manifest",code="404"\} 1$/m);
+    expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="other",code="404"\} 1$/m);
+    expect(text).toMatch(/^registry_http_request_duration_seconds_count\{method="GET",route="blob"\} 2$/m);
+    expect(text).toMatch(/^registry_http_in_flight_requests\{route="blob"\} 0$/m);
+    // Raw paths never become labels.
+    expect(text).not.toContain('sha256:aaaa');
+    await shutdown();
+  });
+
+  it('puts the OCI error code of an error response on the server span, and nothing on a success', async () => {
+    const { metrics, shutdown } = prometheusMetrics();
+    const app = appWith(metrics);
+    await request(app).get('/v2/team/app/manifests/latest').expect(404);
+    await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
+    const [failed, ok] = tracing.spans().filter((s) => s.name === 'server').slice(-2);
+    expect(failed.attributes).toMatchObject({ 'oci.error.code': 'MANIFEST_UNKNOWN', 'http.route': 'manifest' });
+    expect(ok.attributes['oci.error.code']).toBeUndefined();
+    await shutdown();
+  });
+
+  it('envelopeErrorCode reads only OCI error envelopes', () => {
+    expect(envelopeErrorCode(ENVELOPE)).toBe('MANIFEST_UNKNOWN');
+    expect(envelopeErrorCode(Buffer.from(ENVELOPE))).toBe('MANIFEST_UNKNOWN');
+    expect(envelopeErrorCode('{"status":"unavailable"}')).toBeUndefined();
+    expect(envelopeErrorCode(undefined)).toBeUndefined();
+  });
+});
+
+describe('createRegistryMetrics', () => {
+  it('exposes every instrument under the name dashboards query, and reads gauges from their sources at scrape time', async () => {
+    const { metrics, scrape, shutdown } = prometheusMetrics();
+    let pending = 3;
+    const stop = metrics.observeOutbox(async () => ({ pending, oldestAgeSeconds: 1.5, parked: 1 }));
+    metrics.observeGcQueues(() => ({ blob: 4, manifest: 0 }));
+    metrics.observeOpenUploads(() => {
+      throw new Error('database down');
+    });
+    metrics.storageActionSeconds.record(0.02, { driver: 's3', action: 'stat' });
+    metrics.notificationsEvents.add(1, { type: 'io.lading.manifest.pushed' });
+    metrics.webhookDeliveries.add(1, { result: 'dead_lettered' });
+    metrics.gcBytesFreed.add(2048);
+    metrics.cacheRequests.add(1, { cache: 'manifest', result: 'hit' });
+    metrics.uploadsStarted.add(1);
+    let text = await scrape();
+    expect(text).toMatch(/^lading_outbox_backlog 3$/m);
+    expect(text).toMatch(/^registry_notifications_pending 3$/m);
+    expect(text).toMatch(/^lading_outbox_lag_seconds 1.5$/m);
+    expect(text).toMatch(/^lading_outbox_parked 1$/m);
+    expect(text).toMatch(/^lading_gc_queue_size\{queue="blob"\} 4$/m);
+    expect(text).toMatch(/^registry_storage_action_seconds_count\{driver="s3",action="stat"\} 1$/m);
+    expect(text).toMatch(/^registry_notifications_events_total\{type="io.lading.manifest.pushed"\} 1$/m);
+    expect(text).toMatch(/^lading_webhook_deliveries_total\{result="dead_lettered"\} 1$/m);
+    expect(text).toMatch(/^lading_gc_bytes_freed_total 2048$/m);
+    expect(text).toMatch(/^lading_cache_requests_total\{cache="manifest",result="hit"\} 1$/m);
+    expect(text).toMatch(/^lading_upload_sessions_started_total 1$/m);
+    // A source that fails skips its sample; the scrape still answers.
+    expect(text).not.toMatch(/^lading_upload_sessions_open /m);
+    pending = 0;
+    text = await scrape();
+    expect(text).toMatch(/^lading_outbox_backlog 0$/m);
+    // Once unregistered the source is not read again (the exporter keeps showing the last value it saw).
+    stop();
+    pending = 9;
+    text = await scrape();
+    expect(text).not.toMatch(/^lading_outbox_backlog 9$/m);
+    await shutdown();
+  });
+});

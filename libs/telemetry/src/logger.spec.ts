@@ -1,0 +1,76 @@
+import { Writable } from 'node:stream';
+import { createLogger } from './logger';
+import { withSpan } from './spans';
+import { TestTracing, startTestTracing } from './test-tracing';
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      raw.push(chunk.toString('utf8'));
+      lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: createLogger({ service: 'test', level: 'info', destination }), lines, raw };
+}
+
+describe('createLogger', () => {
+  let tracing: TestTracing;
+  beforeAll(() => {
+    tracing = startTestTracing();
+  });
+  afterAll(async () => {
+    await tracing.stop();
+  });
+
+  it('puts the active span trace_id and span_id on every line inside a span, and none outside', async () => {
+    const { logger, lines } = capture();
+    logger.info('before');
+    await withSpan('outer', {}, async (span) => {
+      logger.info('inside');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      logger.child({ part: 'x' }).warn('after an await, from a child logger');
+      return span;
+    });
+    logger.info('after');
+    const [span] = tracing.spans().filter((s) => s.name === 'outer');
+    expect(lines.map((l) => [l.msg, l.trace_id, l.span_id, l.service])).toEqual([
+      ['before', undefined, undefined, 'lading-test'],
+      ['inside', span.spanContext().traceId, span.spanContext().spanId, 'lading-test'],
+      ['after an await, from a child logger', span.spanContext().traceId, span.spanContext().spanId, 'lading-test'],
+      ['after', undefined, undefined, 'lading-test'],
+    ]);
+  });
+
+  it('never writes secrets: auth headers, tokens, passwords, webhook secrets, presigned signatures, URL credentials', () => {
+    const { logger, raw, lines } = capture();
+    const secrets = ['s3cr3t-bearer-token-value', 'hunter2-password', 'whsec_0123456789abcdef', 'AKIAEXAMPLEKEY', 'deadbeefsignature0123', 'sessioncookie42', 'refresh-abc-123', 'minio-secret-key-9'];
+    logger.info(
+      {
+        req: { method: 'GET', url: '/v2/x/manifests/latest', headers: { authorization: 'Bearer s3cr3t-bearer-token-value', Cookie: 'sid=sessioncookie42', 'user-agent': 'docker' } },
+        login: { user: 'alice', password: 'hunter2-password' },
+        subscription: { id: 7, url: 'https://hooks.example/x', secret: 'whsec_0123456789abcdef' },
+        location: 'http://minio:9000/lading/blobs/sha256/ab/abcd?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLEKEY%2F20260101&X-Amz-Signature=deadbeefsignature0123',
+        body: { grant_type: 'refresh_token', refresh_token: 'refresh-abc-123' },
+        storage: { endpoint: 'http://127.0.0.1:9000', secretKey: 'minio-secret-key-9' },
+      },
+      'request',
+    );
+    logger.warn('redirecting to http://minio:9000/x?X-Amz-Signature=deadbeefsignature0123 with Bearer s3cr3t-bearer-token-value');
+    logger.error({ err: new Error('fetch http://alice:hunter2-password@registry.example/v2/ failed') }, 'upstream failed');
+    logger.info({ nested: { deeper: { headers: [{ Authorization: 'Basic AKIAEXAMPLEKEY' }] } } }, 'deep');
+    const text = raw.join('');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    // What is not secret is still there to read.
+    expect(lines[0]).toMatchObject({
+      req: { method: 'GET', url: '/v2/x/manifests/latest', headers: { authorization: '[redacted]', 'user-agent': 'docker' } },
+      login: { user: 'alice', password: '[redacted]' },
+      subscription: { id: 7, url: 'https://hooks.example/x', secret: '[redacted]' },
+    });
+    expect(lines[0].location).toContain('X-Amz-Algorithm=AWS4-HMAC-SHA256');
+    expect(lines[0].location).toContain('X-Amz-Signature=[redacted]');
+    expect(lines[2].err).toMatchObject({ type: 'Error', message: expect.stringContaining('registry.example/v2/ failed') });
+  });
+});
