@@ -1,6 +1,6 @@
 /**
  * Control of the system under test: tools/infra and tools/cluster commands, the processes' PID files, a direct
- * Postgres connection for outbox figures, and finding the process whose relay currently publishes.
+ * Postgres connection for outbox figures, and finding the processes whose relays currently publish.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
@@ -20,7 +20,10 @@ function clusterPorts(): Record<ProcessName, number> {
   return ports as Record<ProcessName, number>;
 }
 export type Component = 'postgres' | 'minio' | 'kafka';
-/** The advisory-lock key of the outbox relay's leader election (libs/events/src/outbox-relay.ts). */
+/**
+ * The first key of the outbox relay's slice locks, `pg_try_advisory_xact_lock(RELAY_LOCK_KEY, slice)`
+ * (libs/events/src/outbox-relay.ts); in pg_locks the two-key form shows as classid = key, objid = slice, objsubid = 2.
+ */
 const RELAY_LOCK_KEY = 7340002;
 
 /** The outcome of a command. */
@@ -98,31 +101,46 @@ export function openPool(url: string): pg.Pool {
   return pool;
 }
 
-/** Rows of the outbox not yet published (optionally only those created up to `before`). */
+/** Rows of the outbox waiting to be published, parked ones excluded (optionally only those created up to `before`). */
 export async function backlog(pool: pg.Pool, before?: number): Promise<number> {
   const r =
     before === undefined
-      ? await pool.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)
-      : await pool.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND created_at <= to_timestamp($1::double precision / 1000)`, [before]);
+      ? await pool.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL`)
+      : await pool.query(
+          `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL AND created_at <= to_timestamp($1::double precision / 1000)`,
+          [before],
+        );
   return Number(r.rows[0].n);
 }
 
-/** Which cluster process holds the relay's leader lock right now (it is publishing), if any. */
-export async function relayLeader(pool: pg.Pool): Promise<ProcessName | null> {
+/** Outbox rows of a run that the relay counted refusals against or parked: a bus outage must leave both at zero. */
+export async function refusedRows(pool: pg.Pool, prefix: string): Promise<{ attempted: number; parked: number }> {
   const r = await pool.query(
-    `SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1`,
+    `SELECT count(*) FILTER (WHERE attempts > 0)::int AS attempted, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked
+       FROM outbox WHERE repository LIKE $1`,
+    [`${prefix}%`],
+  );
+  return { attempted: Number(r.rows[0].attempted), parked: Number(r.rows[0].parked) };
+}
+
+/** The cluster processes holding a relay slice lock right now (they are publishing), most slices first. */
+export async function relayHolders(pool: pg.Pool): Promise<ProcessName[]> {
+  const r = await pool.query(
+    `SELECT a.client_port, count(*)::int AS slices FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
+      GROUP BY a.client_port ORDER BY slices DESC`,
     [RELAY_LOCK_KEY],
   );
-  const port = r.rows[0]?.client_port as number | undefined;
-  if (!port) return null;
-  const inode = socketInode(port);
-  if (!inode) return null;
-  for (const name of PROCESSES) {
-    const pid = livePid(name);
-    if (pid && ownsSocket(pid, inode)) return name;
+  const holders: ProcessName[] = [];
+  for (const row of r.rows as Array<{ client_port: number | null }>) {
+    const inode = row.client_port ? socketInode(row.client_port) : null;
+    if (!inode) continue;
+    for (const name of PROCESSES) {
+      const pid = livePid(name);
+      if (pid && ownsSocket(pid, inode) && !holders.includes(name)) holders.push(name);
+    }
   }
-  return null;
+  return holders;
 }
 
 /** The inode of the local TCP socket bound to 127.0.0.1:<port> (from /proc/net/tcp). */

@@ -115,7 +115,14 @@ export interface BusReport {
   messagesRead: number;
   ours: number;
   duplicates: number;
+  /** Committed outbox events not on the bus (lost). */
   missing: number;
+  /** Events on the bus without an outbox row (invented). */
+  invented: number;
+  /** Repositories whose events, deduplicated by id, are out of sequence order. */
+  outOfOrder: number;
+  /** Duplicates whose payload differs from the first copy, or events that differ from their outbox row. */
+  differing: number;
   problems: string[];
   ms: number;
 }
@@ -126,7 +133,7 @@ export interface BusReport {
  */
 export async function verifyBus(brokers: string[], topic: string, group: string, prefix: string, rows: OutboxRow[]): Promise<BusReport> {
   const started = Date.now();
-  const report: BusReport = { messagesRead: 0, ours: 0, duplicates: 0, missing: 0, problems: [], ms: 0 };
+  const report: BusReport = { messagesRead: 0, ours: 0, duplicates: 0, missing: 0, invented: 0, outOfOrder: 0, differing: 0, problems: [], ms: 0 };
   const problem = (message: string) => {
     if (report.problems.length < 50) report.problems.push(message);
   };
@@ -170,7 +177,10 @@ export async function verifyBus(brokers: string[], topic: string, group: string,
             const before = seen.get(id);
             if (before !== undefined) {
               report.duplicates++;
-              if (before !== value) problem(`duplicate ${id} with a different payload`);
+              if (before !== value) {
+                report.differing++;
+                problem(`duplicate ${id} with a different payload`);
+              }
             } else {
               seen.set(id, value);
               const list = order.get(repository) ?? [];
@@ -194,14 +204,23 @@ export async function verifyBus(brokers: string[], topic: string, group: string,
     if (value === undefined) {
       report.missing++;
       problem(`outbox event ${row.id} (${row.type} ${row.repository} #${row.sequence}) is not on the bus`);
-    } else if (value !== JSON.stringify(row.event)) problem(`event ${row.id} on the bus differs from its outbox row`);
+    } else if (value !== JSON.stringify(row.event)) {
+      report.differing++;
+      problem(`event ${row.id} on the bus differs from its outbox row`);
+    }
   }
-  for (const id of seen.keys()) if (!byId.has(id)) problem(`event ${id} on the bus has no outbox row`);
+  for (const id of seen.keys()) {
+    if (!byId.has(id)) {
+      report.invented++;
+      problem(`event ${id} on the bus has no outbox row`);
+    }
+  }
   for (const [repository, ids] of order) {
     let last = -1;
     for (const id of ids) {
       const seq = byId.get(id)?.sequence ?? -1;
       if (seq < last) {
+        report.outOfOrder++;
         problem(`${repository}: sequence ${seq} after ${last} on the bus`);
         break;
       }

@@ -28,10 +28,10 @@ export type EventValidator = (event: unknown) => string[];
  * called), and the one rule JSON Schema cannot state: `partitionkey` equals `data.repository`.
  */
 export async function createEventSchemaValidator(dir: string = EVENT_SCHEMAS_DIR): Promise<EventValidator> {
-  const { default: Ajv2020 } = await import('ajv/dist/2020');
-  const { default: addFormats } = await import('ajv-formats');
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const formats = await import('ajv-formats');
   const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-  addFormats(ajv);
+  formats.default.default(ajv);
   for (const schema of loadEventSchemas(dir)) ajv.addSchema(schema);
   const validate = ajv.getSchema(EVENT_SCHEMA_ID);
   if (!validate) throw new Error(`no schema ${EVENT_SCHEMA_ID} in ${dir}`);
