@@ -136,6 +136,35 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    limits: z
+      .object({
+        /** Requests per second one client address may make at the gateway (token-bucket refill); 0 turns it off. */
+        addressRate: z.number().nonnegative().max(1_000_000).default(0),
+        /** Requests one client address may make at once above its rate (the bucket's size). */
+        addressBurst: z.number().int().positive().max(1_000_000).default(500),
+        /** Requests per second one authenticated principal may make at the gateway; 0 turns it off. */
+        principalRate: z.number().nonnegative().max(1_000_000).default(0),
+        /** Requests one principal may make at once above its rate (the bucket's size). */
+        principalBurst: z.number().int().positive().max(1_000_000).default(1000),
+        /** Largest request head (request line plus headers) in bytes; a larger one is answered 431 and closed. */
+        maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+        /** Longest a client may take to send a request's head before the connection is closed (408). */
+        headersTimeout: duration.default('20s'),
+        /** Longest a request body may stay silent (no byte arriving) before the connection is cut. */
+        bodyIdleTimeout: duration.default('60s'),
+        /** How long an idle keep-alive connection is kept open. */
+        keepAliveTimeout: duration.default('65s'),
+        /** Bytes of manifests each process caches, by repository and digest (immutable, bounded LRU); 0 turns it off. */
+        manifestCacheBytes: z.number().int().nonnegative().max(16 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+        /** Bytes of blob descriptors (repository, digest → size) each process caches; 0 turns it off. */
+        blobCacheBytes: z.number().int().nonnegative().max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
+        /** The longest a cached tag → digest answer is served without looking again (behind event invalidation). */
+        tagCacheTtl: duration.default('5s'),
+        /** Verified bearer tokens each gateway remembers (until their expiry) instead of verifying the signature again. */
+        tokenCacheEntries: z.number().int().nonnegative().max(1_000_000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
     gc: z
       .object({
         /** How long unreferenced content waits before the collector reviews it. */

@@ -2,14 +2,18 @@
  * The one place errors become HTTP responses: OciErrors render as the OCI envelope with their status; anything
  * else is logged and answered as a bare UNKNOWN (or UNAVAILABLE when a dependency is down), never with a stack.
  */
-import type { ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { OciError, toErrorEnvelope } from '@lading/oci';
 import { STORAGE_UNAVAILABLE } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
 
-/** Writes an OciError as the response (or ends the socket if headers already went out). */
-export function sendOciError(res: Response, err: OciError, method = 'GET'): void {
+/**
+ * Writes an OciError as the response (or ends the socket if headers already went out). Works on a bare node
+ * response as well as express's, so that the pull fast path answers errors exactly as the express path does.
+ */
+export function sendOciError(res: ServerResponse, err: OciError, method = 'GET'): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -17,7 +21,7 @@ export function sendOciError(res: Response, err: OciError, method = 'GET'): void
   // Headers set for the answer the handler was preparing (a 206's Content-Length, say) do not describe the error.
   for (const name of STALE_HEADERS) res.removeHeader(name);
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
-  res.status(err.status);
+  res.statusCode = err.status;
   if (method === 'HEAD' || err.status === 304) {
     res.end();
     return;
@@ -48,11 +52,14 @@ export function toOciError(err: unknown): OciError {
   return new OciError('UNKNOWN');
 }
 
+/** Answers a failed request with its OCI error, logging what is the registry's fault (5xx). */
+export function answerError(req: IncomingMessage, res: ServerResponse, err: unknown, logger: Logger): void {
+  const oci = toOciError(err);
+  if (oci.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
+  sendOciError(res, oci, req.method);
+}
+
 /** Express error middleware for every service. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const oci = toOciError(err);
-    if (oci.status >= 500) logger.error({ err, method: req.method, url: req.originalUrl }, 'request failed');
-    sendOciError(res, oci, req.method);
-  };
+  return (err, req, res, _next) => answerError(req, res, err, logger);
 }

@@ -3,3 +3,4 @@ export * from './request-context';
 export * from './body';
 export * from './pagination';
 export * from './service-app';
+export * from './fast-path';

@@ -1,4 +1,5 @@
 /** What the event records need to know about the request that caused a change. */
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { EventContext } from '@lading/events';
@@ -6,7 +7,7 @@ import type { EventContext } from '@lading/events';
 /** The request id header: set by the gateway, kept by the services behind it. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -15,7 +16,7 @@ function header(req: Request, name: string): string | undefined {
  * The client's address: the socket's peer, or with `trustedProxies` reverse proxies in front (each appending the
  * address it saw to X-Forwarded-For), the entry that many hops from the right.
  */
-export function clientAddress(req: Request, trustedProxies: number): string {
+export function clientAddress(req: IncomingMessage, trustedProxies: number): string {
   const socketAddress = req.socket.remoteAddress ?? '';
   if (trustedProxies <= 0) return socketAddress;
   const forwarded = header(req, 'x-forwarded-for');

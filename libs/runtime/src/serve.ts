@@ -1,7 +1,7 @@
 /** Running a process: configuration errors stop start-up with the key named, signals shut down cleanly. */
-import type { Server } from 'node:http';
+import { IncomingMessage, RequestListener, Server, ServerResponse, createServer } from 'node:http';
 import type { Express } from 'express';
-import { ConfigError, LadingConfig, loadConfig } from '@lading/config';
+import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
 import { Logger, createLogger } from '@lading/telemetry';
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
@@ -23,6 +23,49 @@ export function loadConfigOrExit(): LadingConfig {
   }
 }
 
+/** How often node checks connections for the headers timeout (its default, 30 s, would stretch a 20 s limit to 50). */
+const CONNECTION_CHECK_MS = 1000;
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Cuts a request whose body goes silent for `idleMs`: the socket's inactivity timer runs while the body streams in
+ * (node destroys a socket whose timeout nobody handles) and is stopped once the body is complete, so that a slow
+ * handler is never cut, and keep-alive idling stays under `keepAliveTimeout`.
+ */
+function cutSilentBodies(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
+  if (idleMs <= 0 || !hasBody(req)) return;
+  req.socket.setTimeout(idleMs);
+  req.once('end', () => {
+    if (!res.writableFinished) req.socket.setTimeout(0);
+  });
+}
+
+/**
+ * Creates the HTTP server of a process with the limits of `limits.*`: the largest request head, the time a client
+ * has to send it, how long an idle keep-alive connection stays, and how long a request body may stay silent.
+ * Requests themselves have no overall deadline (a 2 GB push takes what it takes).
+ */
+export function createHttpServer(app: RequestListener | Express, limits: LadingConfig['limits']): Server {
+  const headersTimeout = durationMs(limits.headersTimeout);
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout,
+      requestTimeout: 0,
+      keepAliveTimeout: durationMs(limits.keepAliveTimeout),
+      connectionsCheckingInterval: Math.min(CONNECTION_CHECK_MS, headersTimeout),
+    },
+    app as RequestListener,
+  );
+  const bodyIdleMs = durationMs(limits.bodyIdleTimeout);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => cutSilentBodies(req, res, bodyIdleMs));
+  return server;
+}
+
 /** What `runProcess` starts: an app to serve and what to close on shutdown. */
 export interface RunningApp {
   app: Express;
@@ -39,12 +82,10 @@ export function runProcess(service: string, start: (config: LadingConfig, logger
   start(config, logger)
     .then(({ app, close }) => {
       const { host, port } = parseListenAddress(config.http.addr);
-      const server: Server = app.listen(port, host, () => {
+      const server: Server = createHttpServer(app, config.limits);
+      server.listen(port, host, () => {
         logger.info({ addr: config.http.addr, mode: config.mode }, `lading-${service} is listening`);
       });
-      server.keepAliveTimeout = 65_000;
-      server.headersTimeout = 66_000;
-      server.requestTimeout = 0;
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         server.close(() => void close().finally(() => process.exit(0)));

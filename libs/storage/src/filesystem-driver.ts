@@ -76,7 +76,9 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
         if (isNotFound(err)) throw new BlobNotFoundError(key);
         throw err;
       }
-      return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: IO_CHUNK, autoClose: true });
+      // Large reads for large blobs; a small blob or range gets a buffer its own size, not a megabyte.
+      const highWaterMark = range ? Math.max(1, Math.min(IO_CHUNK, range.end - range.start + 1)) : IO_CHUNK;
+      return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark, autoClose: true });
     },
 
     async delete(key: string): Promise<void> {

@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { type Readable, finished } from 'node:stream';
 import type { Express, Request, Response } from 'express';
 import { durationMs } from '@lading/config';
-import { EVENT_TYPES, appendEvent } from '@lading/events';
-import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext } from '@lading/http';
+import { EVENT_TYPES, EventBus, appendEvent } from '@lading/events';
+import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
-import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey, canRedirect } from '@lading/storage';
+import { BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
 import type { ServiceDeps } from '@lading/runtime';
-import { parseContentRange, parseRangeHeader } from './byte-range';
+import { createBlobReader } from './blob-reader';
+import { parseContentRange } from './byte-range';
 import { DigestingStream, MultiDigester, createNativeDigester } from './digester';
 
 /** What the blob service is built from. */
@@ -20,6 +21,8 @@ export interface BlobServiceDeps extends ServiceDeps {
   store: BlobStore;
   /** How long a writer holds an upload session before another may take it over. */
   uploadLeaseMs?: number;
+  /** Where blob deletes made by others (the garbage collector) are heard, to drop cached descriptors; the bus. */
+  invalidations?: Pick<EventBus, 'subscribe'>;
 }
 
 const ALL_ALGORITHMS = Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[];
@@ -63,8 +66,10 @@ export function createBlobService(deps: BlobServiceDeps): Express {
   const leaseMs = deps.uploadLeaseMs ?? 60_000;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
-  const redirectStore = config.storage.redirect && canRedirect(store) ? store : null;
-  const presignTtlSeconds = Math.max(1, Math.floor(durationMs(config.storage.presignTtl) / 1000));
+  const reader = createBlobReader({ db, store, config, logger: deps.logger });
+  deps.invalidations
+    ?.subscribe((event) => reader.onEvent(event))
+    .catch((err: unknown) => deps.logger.error({ err }, 'the blob descriptor cache cannot hear invalidations'));
 
   const uploadLocation = (repository: string, id: string) => locationFor(base, `/v2/${repository}/blobs/uploads/${id}`);
   const blobLocation = (repository: string, digest: string) => locationFor(base, `/v2/${repository}/blobs/${digest}`);
@@ -331,63 +336,6 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     res.end();
   }
 
-  async function getBlob(req: Request, res: Response, match: RouteMatch): Promise<void> {
-    const digest = parseDigest(match.param).value;
-    const blob = await meta.findRepositoryBlob(db, match.repository, digest);
-    if (!blob) throw errors.blobUnknown(digest);
-    res.setHeader('Docker-Content-Digest', digest);
-    res.setHeader('ETag', `"${digest}"`);
-    res.setHeader('Accept-Ranges', 'bytes');
-    res.setHeader('Cache-Control', 'max-age=31536000');
-    res.setHeader('Content-Type', 'application/octet-stream');
-    const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === `"${digest}"` || t.trim() === '*')) {
-      res.status(304).end();
-      return;
-    }
-    const range = parseRangeHeader(req.headers.range, blob.size);
-    if (range.kind === 'unsatisfiable') {
-      throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { size: blob.size }, { headers: { 'Content-Range': `bytes */${blob.size}` } });
-    }
-    if (redirectStore && req.method === 'GET' && range.kind === 'full') {
-      // Pulls scale out to the object store: the client fetches the bytes from a presigned URL.
-      res.status(307);
-      res.setHeader('Location', await redirectStore.presignGet(blobKey(digest), presignTtlSeconds));
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Content-Length', '0');
-      res.end();
-      return;
-    }
-    if (range.kind === 'partial') {
-      res.status(206);
-      res.setHeader('Content-Range', `bytes ${range.range.start}-${range.range.end}/${blob.size}`);
-      res.setHeader('Content-Length', String(range.range.end - range.range.start + 1));
-    } else {
-      res.status(200);
-      res.setHeader('Content-Length', String(blob.size));
-    }
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    let body: Readable;
-    try {
-      body = await store.read(blobKey(digest), range.kind === 'partial' ? range.range : undefined);
-    } catch (err) {
-      if (err instanceof BlobNotFoundError) {
-        deps.logger.error({ digest, repository: match.repository }, 'blob metadata exists but the object is missing');
-        throw errors.blobUnknown(digest);
-      }
-      throw err;
-    }
-    body.on('error', (err) => {
-      deps.logger.error({ err, digest }, 'blob read failed mid-stream');
-      res.destroy(err);
-    });
-    res.on('close', () => body.destroy());
-    body.pipe(res);
-  }
-
   async function deleteBlob(req: Request, res: Response, match: RouteMatch): Promise<void> {
     if (!config.registry.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
     const digest = parseDigest(match.param).value;
@@ -404,6 +352,8 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       });
       await meta.queueBlobReview(tx, [digest], 'unlinked from repository', reviewDelayMs);
     });
+    // Invariant: the descriptor cache forgets an unlinked blob before the delete is answered.
+    reader.forget(match.repository, digest);
     deps.onEventsCommitted?.();
     res.status(202).setHeader('Content-Length', '0');
     res.end();
@@ -420,9 +370,9 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       'upload PUT': completeUpload,
       'upload GET': uploadStatus,
       'upload DELETE': cancelUpload,
-      'blob GET': getBlob,
+      'blob GET': (req, res, match) => reader.serve(req, res, match),
       'blob DELETE': deleteBlob,
     }),
   );
-  return finishServiceApp(app, deps.logger);
+  return withFastReads(finishServiceApp(app, deps.logger), ['blob'], reader.serve, deps.logger);
 }

@@ -4,7 +4,9 @@
  * missing, invalid or insufficient is answered 401 UNAUTHORIZED with the challenge Docker clients follow.
  */
 import type { KeyObject } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { LruCache } from '@lading/cache';
 import type { LadingConfig } from '@lading/config';
 import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
 import { OciError, RouteMatch } from '@lading/oci';
@@ -27,6 +29,11 @@ export interface JwksVerifierOptions {
   now: () => number;
   /** How long loaded keys are trusted before a reload. */
   cacheMs: number;
+  /**
+   * Verified tokens remembered (until their expiry, and while the keys they were checked against are current), so
+   * that a client's next request with the same token costs a map lookup, not a signature check. 0 turns it off.
+   */
+  tokenCacheEntries?: number;
 }
 
 /** The least time between two reloads of the keys caused by tokens that name an unknown key. */
@@ -67,15 +74,33 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
   }
   const check = (token: string, k: Map<string, KeyObject>) =>
     verifyToken(token, k, { issuer: options.issuer, audience: options.audience, leewaySeconds: options.leewaySeconds, now: options.now });
+  const verified = new LruCache<string, { claims: TokenClaims; keys: Map<string, KeyObject> }>({ maxBytes: (options.tokenCacheEntries ?? 0) * 64 });
+  /** Claims of a remembered token that are still in force now, checked against the current keys. */
+  function remembered(token: string, current: Map<string, KeyObject>): TokenClaims | null {
+    const hit = verified.get(token);
+    if (!hit) return null;
+    const now = Math.floor(options.now() / 1000);
+    if (hit.keys !== current || now > hit.claims.exp + options.leewaySeconds || now + options.leewaySeconds < hit.claims.nbf) {
+      verified.delete(token);
+      return null;
+    }
+    return hit.claims;
+  }
   return {
     async verify(token) {
-      const seen = await current();
+      let seen = await current();
+      const hit = remembered(token, seen);
+      if (hit) return hit;
+      let claims: TokenClaims;
       try {
-        return check(token, seen);
+        claims = check(token, seen);
       } catch (err) {
-        if (err instanceof TokenError && err.message === 'token signed by an unknown key') return check(token, await reloaded(seen));
-        throw err;
+        if (!(err instanceof TokenError && err.message === 'token signed by an unknown key')) throw err;
+        seen = await reloaded(seen);
+        claims = check(token, seen);
       }
+      verified.set(token, { claims, keys: seen }, 0);
+      return claims;
     },
   };
 }
@@ -89,7 +114,20 @@ export interface AuthorizationOptions {
 }
 
 /** Checks a request against the route's required access; sets the principal header or throws 401. */
-export type Authorize = (req: Request, res: Response, match: RouteMatch) => Promise<void>;
+export type Authorize = (req: IncomingMessage, res: ServerResponse, match: RouteMatch) => Promise<void>;
+
+/** The scheme the client used: as a trusted proxy says, or the socket's. */
+function protocolOf(req: IncomingMessage): string {
+  const forwarded = req.headers['x-forwarded-proto'];
+  if (typeof forwarded === 'string' && forwarded) return forwarded;
+  return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+}
+
+/** The single value of a query parameter (absent or repeated → null). */
+function queryParameter(params: URLSearchParams, name: string): string | null {
+  const values = params.getAll(name);
+  return values.length === 1 ? values[0] : null;
+}
 
 function challengeScope(access: Access[]): string {
   return access
@@ -99,8 +137,8 @@ function challengeScope(access: Access[]): string {
 
 /** Creates the gateway's authorization step. */
 export function createAuthorization(options: AuthorizationOptions): Authorize {
-  function unauthorized(req: Request, required: Access[], error?: string): OciError {
-    const realm = options.realm ?? `${(req.headers['x-forwarded-proto'] as string | undefined) ?? req.protocol}://${req.headers.host}/token`;
+  function unauthorized(req: IncomingMessage, required: Access[], error?: string): OciError {
+    const realm = options.realm ?? `${protocolOf(req)}://${req.headers.host}/token`;
     const parts = [`realm="${realm}"`, `service="${options.service}"`];
     if (required.length > 0) parts.push(`scope="${challengeScope(required)}"`);
     if (error) parts.push(`error="${error}"`);
@@ -113,9 +151,10 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
   }
 
   return async (req, _res, match) => {
-    const required = requiredAccess(match, req.method);
+    const required = requiredAccess(match, req.method ?? 'GET');
     // A mount's source is asked for in the challenge (so the client's next token can carry it) but not required.
-    const from = match.route.name === 'uploadStart' && typeof req.query.from === 'string' ? req.query.from : null;
+    const query = match.route.name === 'uploadStart' ? new URL(req.url ?? '/', 'http://gateway').searchParams : null;
+    const from = query ? queryParameter(query, 'from') : null;
     const challenge: Access[] = from && from !== match.repository ? [...required, { type: 'repository', name: from, actions: ['pull'] }] : required;
     const header = req.headers.authorization;
     if (!header || !/^bearer /i.test(header)) throw unauthorized(req, challenge);
@@ -133,16 +172,16 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
     }
     // A mount needs pull on its source. A token that never asked for the source gets a challenge that does; one that
     // asked and was refused (an entry with no actions), or a mount without a source, becomes a plain upload.
-    if (match.route.name === 'uploadStart' && req.query.mount !== undefined) {
+    if (query && query.has('mount')) {
       const asked = from !== null && claims.access.some((a) => a.type === 'repository' && a.name === from);
       if (from && from !== match.repository && !asked) throw unauthorized(req, challenge, 'insufficient_scope');
       if (!from || !grants(claims.access, 'repository', from, 'pull')) {
-        const url = new URL(req.url, 'http://gateway');
+        const url = new URL(req.url ?? '/', 'http://gateway');
         url.searchParams.delete('mount');
         url.searchParams.delete('from');
         // Both: a service in the same process reads req.url, the proxy to a service's replicas forwards req.originalUrl.
         req.url = `${url.pathname}${url.search}`;
-        req.originalUrl = req.url;
+        (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
       }
     }
     req.headers[PRINCIPAL_HEADER] = claims.sub;
@@ -153,7 +192,15 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
 export function authorizationFromConfig(config: LadingConfig, loadKeys: () => Promise<Map<string, KeyObject>>): Authorize | undefined {
   if (!config.auth.enabled) return undefined;
   return createAuthorization({
-    verifier: createJwksVerifier({ loadKeys, issuer: config.auth.issuer, audience: config.auth.service, leewaySeconds: 60, now: Date.now, cacheMs: 30_000 }),
+    verifier: createJwksVerifier({
+      loadKeys,
+      issuer: config.auth.issuer,
+      audience: config.auth.service,
+      leewaySeconds: 60,
+      now: Date.now,
+      cacheMs: 30_000,
+      tokenCacheEntries: config.limits.tokenCacheEntries,
+    }),
     realm: config.auth.realm ?? (config.http.host ? `${config.http.host.replace(/\/$/, '')}/token` : undefined),
     service: config.auth.service,
   });

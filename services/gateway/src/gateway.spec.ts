@@ -1,16 +1,17 @@
 import request from 'supertest';
-import type { RequestHandler } from 'express';
+import { RawHandler, localsOf } from '@lading/http';
 import { createLogger } from '@lading/telemetry';
 import { createGateway } from './gateway';
 
 function recordingDispatch() {
   const seen: Array<{ owner: string; route: string; repository: string; param: string }> = [];
   const handler =
-    (owner: string): RequestHandler =>
+    (owner: string): RawHandler =>
     (_req, res) => {
-      const match = res.locals.route;
+      const match = localsOf(res).route!;
       seen.push({ owner, route: match.route.name, repository: match.repository, param: match.param });
-      res.status(299).end();
+      res.statusCode = 299;
+      res.end();
     };
   return { seen, dispatch: { blob: handler('blob'), manifest: handler('manifest'), auth: handler('auth') } };
 }
@@ -76,7 +77,7 @@ describe('gateway', () => {
           throw new Error('secret internal detail');
         },
         manifest: (_req, _res, next) => next(),
-        auth: (_req, _res, next) => next(),
+        auth: ((_req, _res, next) => next()) as RawHandler,
       },
       logger,
     });

@@ -1,20 +1,33 @@
 /**
  * The gateway: the registry's only public door. It owns dispatch over the route table (one table, matched against
- * the raw path), sets the headers every response carries, and hands each route to the service that owns it —
- * a router in the same process (embedded) or a proxy to a service's replicas (distributed).
+ * the raw path), sets the headers every response carries, enforces the abuse limits, and hands each route to the
+ * service that owns it — a router in the same process (embedded) or a proxy to a service's replicas (distributed).
+ *
+ * Pulls take a fast path: GET/HEAD of manifests and blobs (and `/v2/`) are matched, authorized and dispatched on
+ * node's bare request and response, without express; everything else goes through express.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Express, RequestHandler } from 'express';
-import { createErrorHandler, REQUEST_ID_HEADER } from '@lading/http';
-import { OciError, RouteOwner, assertMethodAllowed, matchRoute } from '@lading/oci';
+import { RawHandler, REQUEST_ID_HEADER, answerError, clientAddress, localsOf, matchReadRoute, withFront } from '@lading/http';
+import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { Authorize, PRINCIPAL_HEADER } from './authorization';
+import type { RateLimiter } from './rate-limiter';
 
 /** The header every response carries, as Docker clients expect. */
 export const API_VERSION_HEADER = { name: 'Docker-Distribution-API-Version', value: 'registry/2.0' } as const;
 
-/** How the gateway reaches each service that owns routes. */
-export type ServiceDispatch = Record<Exclude<RouteOwner, 'gateway'>, RequestHandler>;
+/**
+ * How the gateway reaches each service that owns routes. Handlers must work on bare node objects (pulls are
+ * dispatched without express): an express app does, and so does the upstream proxy.
+ */
+export interface ServiceDispatch {
+  blob: RawHandler;
+  manifest: RawHandler;
+  /** Never on the fast path, so an express handler will do. */
+  auth: RawHandler | RequestHandler;
+}
 
 /** What the gateway is built from. */
 export interface GatewayDeps {
@@ -26,33 +39,67 @@ export interface GatewayDeps {
   ready?: () => Promise<void>;
   /** Token enforcement; every request is allowed when omitted (auth off). */
   authorize?: Authorize;
+  /** Rate limits per client address and per principal; none when omitted. */
+  limiter?: RateLimiter;
+  /** Reverse proxies in front, for the client's address (`http.trustedProxies`). */
+  trustedProxies?: number;
 }
 
-/** Creates the gateway's express app. */
-export function createGateway(deps: GatewayDeps): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
+/** The routes served on the fast path. */
+const FAST_ROUTES = ['manifest', 'blob', 'base'] as const;
+const BASE_BODY = Buffer.from('{}');
+const BASE_HEADERS = { 'Content-Type': 'application/json', 'Content-Length': '2' };
 
-  app.use((req, res, next) => {
+/** Creates the gateway's express app, with the pull fast path in front of it. */
+export function createGateway(deps: GatewayDeps): Express {
+  const { logger } = deps;
+  const trustedProxies = deps.trustedProxies ?? 0;
+
+  /** What every request goes through first: common headers, the request id, the access log, the address limit. */
+  function admit(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
     // Only the gateway says who the caller is.
     delete req.headers[PRINCIPAL_HEADER];
-    const requestId = (req.headers[REQUEST_ID_HEADER] as string | undefined)?.slice(0, 128) || randomUUID();
+    const sent = req.headers[REQUEST_ID_HEADER];
+    const requestId = (typeof sent === 'string' && sent.slice(0, 128)) || randomUUID();
     req.headers[REQUEST_ID_HEADER] = requestId;
     res.setHeader('X-Request-Id', requestId);
     if (deps.accessLog) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
-        deps.logger.info(
-          { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId },
+        logger.info(
+          { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId },
           'request',
         );
       });
     }
-    next();
-  });
+    if (deps.limiter && req.url !== '/healthz' && req.url !== '/readyz') deps.limiter.admitAddress(clientAddress(req, trustedProxies));
+  }
 
+  /** Checks the token (when auth is on) and the principal's rate limit. */
+  async function authorize(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void> {
+    if (!deps.authorize || match.route.owner === 'auth') return;
+    await deps.authorize(req, res, match);
+    const principal = req.headers[PRINCIPAL_HEADER];
+    if (deps.limiter && typeof principal === 'string') deps.limiter.admitPrincipal(principal);
+  }
+
+  function answerBase(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, BASE_HEADERS);
+    res.end(req.method === 'HEAD' ? undefined : BASE_BODY);
+  }
+
+  async function serveFast(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void> {
+    await authorize(req, res, match);
+    if (match.route.owner === 'gateway') return answerBase(req, res);
+    localsOf(res).route = match;
+    // FAST_ROUTES name only routes of these two.
+    deps.dispatch[match.route.owner as 'blob' | 'manifest'](req, res, (err) => answerError(req, res, err ?? new OciError('NOT_FOUND'), logger));
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -64,24 +111,32 @@ export function createGateway(deps: GatewayDeps): Express {
       res.status(503).json({ status: 'unavailable', reason: String((err as Error)?.message ?? err) });
     }
   });
-
   app.use(async (req, res, next) => {
     const match = matchRoute(req.path);
     if (!match) {
       throw new OciError('NOT_FOUND', undefined, { path: req.path.slice(0, 300) });
     }
     assertMethodAllowed(match, req.method);
-    if (deps.authorize && match.route.owner !== 'auth') await deps.authorize(req, res, match);
-    if (match.route.owner === 'gateway') {
-      res.status(200).setHeader('Content-Type', 'application/json');
-      res.setHeader('Content-Length', '2');
-      res.end(req.method === 'HEAD' ? undefined : '{}');
-      return;
-    }
+    await authorize(req, res, match);
+    if (match.route.owner === 'gateway') return answerBase(req, res);
     res.locals.route = match;
-    deps.dispatch[match.route.owner](req, res, next);
+    // An express request is what every kind of handler takes.
+    (deps.dispatch[match.route.owner] as RequestHandler)(req, res, next);
   });
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, logger));
 
-  app.use(createErrorHandler(deps.logger));
-  return app;
+  return withFront(app, (req, res) => {
+    try {
+      admit(req, res);
+    } catch (err) {
+      // Refused before anything read the body: drop it, so that the connection stays usable.
+      req.resume();
+      answerError(req, res, err, logger);
+      return true;
+    }
+    const match = matchReadRoute(req, res, FAST_ROUTES);
+    if (!match) return false;
+    serveFast(req, res, match).catch((err: unknown) => answerError(req, res, err, logger));
+    return true;
+  });
 }

@@ -1,2 +1,3 @@
 export * from './gateway';
 export * from './authorization';
+export * from './rate-limiter';

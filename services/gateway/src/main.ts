@@ -4,6 +4,7 @@ import { durationMs } from '@lading/config';
 import { runProcess } from '@lading/runtime';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
+import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
 
 runProcess('gateway', async (config, logger) => {
@@ -22,6 +23,8 @@ runProcess('gateway', async (config, logger) => {
     dispatch: { blob: blob.handler, manifest: manifest.handler, auth: auth.handler },
     logger,
     accessLog: config.log.access,
+    limiter: rateLimiterFromConfig(config),
+    trustedProxies: config.http.trustedProxies,
     ready: async () => {
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },

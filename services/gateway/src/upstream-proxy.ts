@@ -6,8 +6,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { RequestHandler } from 'express';
 import { Pool } from 'undici';
+import type { RawHandler } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -23,7 +23,8 @@ export interface UpstreamProxyOptions {
 
 /** A proxy handler plus a way to close its pools. */
 export interface UpstreamProxy {
-  handler: RequestHandler;
+  /** Works on bare node objects (the pull fast path) as well as express's. */
+  handler: RawHandler;
   /** Checks that at least one replica answers /readyz. */
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -99,7 +100,9 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
   );
   let next = 0;
 
-  const handler: RequestHandler = async (req, res, nextHandler) => {
+  const handler: RawHandler = async (req, res, nextHandler) => {
+    // The URL as the client sent it (express may have rewritten req.url for a mounted router; the gateway rewrites both).
+    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const replayable = req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
     const start = next++ % pools.length;
@@ -110,12 +113,12 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
       body = replayable ? undefined : new RequestBody(req);
       try {
         const upstream = await pool.request({
-          path: req.originalUrl,
+          path,
           method: req.method as 'GET',
           headers,
           body,
         });
-        res.status(upstream.statusCode);
+        res.statusCode = upstream.statusCode;
         for (const [name, value] of Object.entries(upstream.headers)) {
           if (value === undefined || HOP_BY_HOP.has(name)) continue;
           res.setHeader(name, value);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Express, Request, Response } from 'express';
 import { durationMs } from '@lading/config';
-import { EVENT_TYPES, EventContext, appendEvent } from '@lading/events';
+import { EVENT_TYPES, EventBus, EventContext, appendEvent } from '@lading/events';
 import {
   createServiceApp,
   dispatchRoutes,
@@ -16,6 +16,7 @@ import {
   parsePageRequest,
   readBodyCapped,
   requestContext,
+  withFastReads,
 } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
@@ -32,10 +33,16 @@ import {
   validateManifest,
 } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
-import { accepts } from './content-negotiation';
+import { createManifestReader } from './manifest-reader';
 
 /** What the manifest service is built from. */
-export type ManifestServiceDeps = ServiceDeps;
+export interface ManifestServiceDeps extends ServiceDeps {
+  /**
+   * Where deletes and tag moves made by others (the garbage collector, other replicas) are heard, to drop cached
+   * answers; the process's bus. Optional: with a shared database the caches never need it to stay correct.
+   */
+  invalidations?: Pick<EventBus, 'subscribe'>;
+}
 
 /** A manifest reference from the URL: a digest or a tag. */
 type Reference = { kind: 'digest'; digest: Digest } | { kind: 'tag'; tag: string };
@@ -70,6 +77,10 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
   const { db, config, events } = deps;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
+  const reader = createManifestReader({ db, config });
+  deps.invalidations
+    ?.subscribe((event) => reader.onEvent(event))
+    .catch((err: unknown) => deps.logger.error({ err }, 'the manifest caches cannot hear invalidations'));
 
   async function emitTagUpdate(tx: SqlExecutor, ctx: EventContext, repository: string, repositoryId: number, tag: string, manifest: { digest: string; mediaType: string; size: number }): Promise<void> {
     const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
@@ -156,6 +167,8 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
       }
       for (const tag of tags) await emitTagUpdate(tx, ctx, repository, repo.id, tag, summary);
     });
+    // Before the answer: a client that saw the push succeed must see the tags' new targets.
+    for (const tag of tags) reader.forgetTag(repository, tag);
     deps.onEventsCommitted?.();
     res.status(201);
     res.setHeader('Location', locationFor(base, `/v2/${repository}/manifests/${digest}`));
@@ -164,34 +177,6 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     if (reference.kind === 'digest' && tags.length > 0) res.setHeader('OCI-Tag', tags);
     res.setHeader('Content-Length', '0');
     res.end();
-  }
-
-  async function getManifest(req: Request, res: Response, match: RouteMatch): Promise<void> {
-    const reference = parseReference(match.param, 'read');
-    const manifest =
-      reference.kind === 'digest'
-        ? await meta.findManifestByDigest(db, match.repository, reference.digest.value)
-        : await meta.findManifestByTag(db, match.repository, reference.tag);
-    if (!manifest) throw errors.manifestUnknown(match.param);
-    if (!accepts(req.headers.accept, manifest.mediaType)) {
-      throw new OciError('MANIFEST_UNKNOWN', `the manifest is a ${manifest.mediaType}, which the Accept header does not admit`, {
-        mediaType: manifest.mediaType,
-      });
-    }
-    res.setHeader('Docker-Content-Digest', manifest.digest);
-    res.setHeader('ETag', `"${manifest.digest}"`);
-    res.setHeader('Content-Type', manifest.mediaType);
-    res.setHeader('Content-Length', String(manifest.size));
-    if (reference.kind === 'digest') res.setHeader('Cache-Control', 'max-age=31536000');
-    const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === `"${manifest.digest}"` || t.trim() === '*')) {
-      res.removeHeader('Content-Length');
-      res.status(304).end();
-      return;
-    }
-    res.status(200);
-    if (req.method === 'HEAD') res.end();
-    else res.end(manifest.payload);
   }
 
   async function deleteManifest(req: Request, res: Response, match: RouteMatch): Promise<void> {
@@ -224,6 +209,9 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
       await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', reviewDelayMs);
       await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', reviewDelayMs);
     });
+    // Invariant: the caches forget a deleted manifest or tag before the delete is answered.
+    if (reference.kind === 'tag') reader.forgetTag(repository, reference.tag);
+    else reader.forgetManifest(repository, reference.digest.value);
     deps.onEventsCommitted?.();
     res.status(202).setHeader('Content-Length', '0');
     res.end();
@@ -276,7 +264,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
   });
   app.use(
     dispatchRoutes({
-      'manifest GET': getManifest,
+      'manifest GET': (req, res, match) => reader.serve(req, res, match),
       'manifest PUT': putManifest,
       'manifest DELETE': deleteManifest,
       'tags GET': listTags,
@@ -284,7 +272,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
       'referrers GET': referrers,
     }),
   );
-  return finishServiceApp(app, deps.logger);
+  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], reader.serve, deps.logger);
 }
 
 function sendJson(req: Request, res: Response, body: unknown, contentType = 'application/json'): void {

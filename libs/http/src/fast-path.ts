@@ -1,0 +1,80 @@
+/**
+ * The pull fast path: GET and HEAD of the routes pulls hammer (manifests, blobs) answered on node's bare request
+ * and response, in front of express. Express stays for everything else; a request the fast path does not take goes
+ * to express untouched. Handlers on the fast path see a plain `IncomingMessage`/`ServerResponse` (express's
+ * prototypes are never applied to them) and may read `res.locals.route` when the gateway already matched the route.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Express } from 'express';
+import { RouteMatch, RouteName, matchRoute } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+import { answerError } from './error-handler';
+
+/** Serves one matched request on bare node objects; rejects with what the error handler renders. */
+export type RawRouteHandler = (req: IncomingMessage, res: ServerResponse, match: RouteMatch) => Promise<void>;
+
+/** A handler in express's shape that also works on bare node objects (`next(err)` renders an error). */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** Locals the gateway leaves on a response it dispatches (express's `res.locals`, or set on a bare response). */
+export interface DispatchLocals {
+  route?: RouteMatch;
+}
+
+/** The locals of a response, bare or express. */
+export function localsOf(res: ServerResponse): DispatchLocals {
+  const holder = res as ServerResponse & { locals?: DispatchLocals };
+  holder.locals ??= Object.create(null) as DispatchLocals;
+  return holder.locals;
+}
+
+/** The path of a raw request URL (without its query). */
+export function pathOf(url: string | undefined): string {
+  if (!url) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** The route of a GET/HEAD request when it is one of `names`; null otherwise (bad names fall through to express). */
+export function matchReadRoute(req: IncomingMessage, res: ServerResponse, names: readonly RouteName[]): RouteMatch | null {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
+  let match = (res as ServerResponse & { locals?: DispatchLocals }).locals?.route ?? null;
+  if (!match) {
+    try {
+      match = matchRoute(pathOf(req.url));
+    } catch {
+      // Express answers it (NAME_INVALID) on the ordinary path.
+      return null;
+    }
+  }
+  return match && names.includes(match.route.name) ? match : null;
+}
+
+type ExpressHandle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+/**
+ * Puts `front` in front of an express app: it sees every request first, on bare node objects, and returns true when
+ * it took the request. The app stays an express app (listen, supertest, mounting all work), because express calls
+ * its own `handle` for every request, mounted or not.
+ */
+export function withFront(app: Express, front: (req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined) => boolean): Express {
+  const holder = app as unknown as { handle: ExpressHandle };
+  const expressHandle = holder.handle.bind(app);
+  holder.handle = (req, res, next) => {
+    if (!front(req, res, next)) expressHandle(req, res, next);
+  };
+  return app;
+}
+
+/**
+ * Serves GET/HEAD of the named routes with `serve` on the fast path. Errors go to the caller's `next` when the app
+ * is mounted (the gateway renders them), else they are rendered here exactly as the express path would.
+ */
+export function withFastReads(app: Express, names: readonly RouteName[], serve: RawRouteHandler, logger: Logger): Express {
+  return withFront(app, (req, res, next) => {
+    const match = matchReadRoute(req, res, names);
+    if (!match) return false;
+    serve(req, res, match).catch((err: unknown) => (next ? next(err) : answerError(req, res, err, logger)));
+    return true;
+  });
+}

@@ -1,0 +1,206 @@
+/**
+ * Manifest GET/HEAD, by digest and by tag, with the per-process caches of the pull path.
+ *
+ * - Manifests are cached by repository and digest (content-addressed, so the bytes never change), in a byte-bounded
+ *   LRU. Tag answers (repository, tag → digest) are cached with a short time to live.
+ * - Invariant: a deleted manifest is never served from the cache afterwards.
+ *   - When the database is this process's own (PGlite, the embedded mode), every API delete runs here and forgets
+ *     its entries before its response is sent; deletes by the garbage collector arrive as events and are forgotten
+ *     when they do (in-process, right after the collector's commit). A read that raced an invalidation does not
+ *     store what it read (the invalidation epoch moved), so a delete can never be undone by a slow read.
+ *   - When the database is shared (Postgres: other replicas write it), existence is confirmed per request with one
+ *     primary-key lookup, and tags are resolved per request too; only the bytes come from the cache. Nothing a
+ *     replica caches can then outlive a delete made through another replica, and tag answers are never stale.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LruCache } from '@lading/cache';
+import { durationMs, LadingConfig } from '@lading/config';
+import { EVENT_TYPES, LadingEvent } from '@lading/events';
+import * as meta from '@lading/metadata';
+import type { SqlExecutor } from '@lading/metadata';
+import { OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
+import { accepts } from './content-negotiation';
+
+/** A manifest as the pull path serves it, with its response headers computed once. */
+export interface CachedManifest {
+  digest: string;
+  mediaType: string;
+  payload: Buffer;
+  /** Headers of a 200 by tag (and, with `immutableHeaders`, by digest). */
+  headers: Record<string, string>;
+  /** Headers of a 200 by digest: the same plus Cache-Control (a digest's answer never changes). */
+  immutableHeaders: Record<string, string>;
+  etag: string;
+}
+
+/** What the reader is built from. */
+export interface ManifestReaderDeps {
+  db: SqlExecutor;
+  config: LadingConfig;
+}
+
+/** Serves manifest reads and keeps its caches consistent with writes. */
+export interface ManifestReader {
+  /** Answers GET/HEAD of a manifest on a bare or express request. */
+  serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void>;
+  /** Forgets a manifest of a repository (it was deleted) and every tag answer that named it. */
+  forgetManifest(repository: string, digest: string): void;
+  /** Forgets a tag answer (the tag moved or was deleted). */
+  forgetTag(repository: string, tag: string): void;
+  /** Applies a registry event to the caches (deletes and tag moves made elsewhere). */
+  onEvent(event: LadingEvent): void;
+  /** Whether existence is confirmed against the database per request (a shared database). */
+  readonly confirmsExistence: boolean;
+}
+
+const MANIFEST_EXISTS = `SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`;
+const TAG_DIGEST = `SELECT t.manifest_digest AS digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2`;
+
+/** The most distinct Accept headers whose verdicts are remembered (clients send a handful). */
+const ACCEPT_MEMO_LIMIT = 512;
+
+function toCached(row: meta.ManifestRow): CachedManifest {
+  const etag = `"${row.digest}"`;
+  const headers = {
+    'Docker-Content-Digest': row.digest,
+    ETag: etag,
+    'Content-Type': row.mediaType,
+    'Content-Length': String(row.payload.length),
+  };
+  return {
+    digest: row.digest,
+    mediaType: row.mediaType,
+    payload: row.payload,
+    headers,
+    immutableHeaders: { ...headers, 'Cache-Control': 'max-age=31536000, immutable' },
+    etag,
+  };
+}
+
+/** True when an If-None-Match header names `etag` (or is `*`). */
+export function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header === etag) return true;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === etag;
+  });
+}
+
+/** Creates the manifest reader with its caches. */
+export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
+  const { db, config } = deps;
+  const confirmsExistence = config.database.driver === 'postgres';
+  const manifests = new LruCache<string, CachedManifest>({ maxBytes: config.limits.manifestCacheBytes });
+  const tags = new LruCache<string, string>({ maxBytes: Math.min(config.limits.manifestCacheBytes, 16 * 1024 * 1024), ttlMs: durationMs(config.limits.tagCacheTtl) });
+  const acceptVerdicts = new Map<string, boolean>();
+  /** Moves on every invalidation; a read that began before it does not store what it read. */
+  let epoch = 0;
+
+  const manifestKey = (repository: string, digest: string) => `${repository}@${digest}`;
+  const tagKey = (repository: string, tag: string) => `${repository}:${tag}`;
+
+  function admits(accept: string | undefined, mediaType: string): boolean {
+    if (!accept) return true;
+    const key = `${mediaType}\n${accept}`;
+    let verdict = acceptVerdicts.get(key);
+    if (verdict === undefined) {
+      verdict = accepts(accept, mediaType);
+      if (acceptVerdicts.size >= ACCEPT_MEMO_LIMIT) acceptVerdicts.clear();
+      acceptVerdicts.set(key, verdict);
+    }
+    return verdict;
+  }
+
+  function remember(repository: string, row: meta.ManifestRow, startedAt: number): CachedManifest {
+    const cached = toCached(row);
+    if (epoch === startedAt) manifests.set(manifestKey(repository, row.digest), cached, row.payload.length + 400);
+    return cached;
+  }
+
+  async function byDigest(repository: string, digest: string): Promise<CachedManifest | null> {
+    const key = manifestKey(repository, digest);
+    const cached = manifests.get(key);
+    if (cached) {
+      if (!confirmsExistence) return cached;
+      if ((await db.query(MANIFEST_EXISTS, [repository, digest])).rows.length > 0) return cached;
+      manifests.delete(key);
+      return null;
+    }
+    const startedAt = epoch;
+    const row = await meta.findManifestByDigest(db, repository, digest);
+    return row ? remember(repository, row, startedAt) : null;
+  }
+
+  async function byTag(repository: string, tag: string): Promise<CachedManifest | null> {
+    const key = tagKey(repository, tag);
+    if (confirmsExistence) {
+      // The tag row joins its manifest (a foreign key), so it existing means the manifest does.
+      const r = await db.query<{ digest: string }>(TAG_DIGEST, [repository, tag]);
+      const digest = r.rows[0]?.digest;
+      if (!digest) return null;
+      const cached = manifests.get(manifestKey(repository, digest));
+      if (cached) return cached;
+    } else {
+      const digest = tags.get(key);
+      const cached = digest === undefined ? undefined : manifests.get(manifestKey(repository, digest));
+      if (cached) return cached;
+    }
+    const startedAt = epoch;
+    const row = await meta.findManifestByTag(db, repository, tag);
+    if (!row) return null;
+    if (epoch === startedAt) tags.set(key, row.digest, key.length + row.digest.length);
+    return remember(repository, row, startedAt);
+  }
+
+  function forgetManifest(repository: string, digest: string): void {
+    epoch++;
+    manifests.delete(manifestKey(repository, digest));
+    const prefix = `${repository}:`;
+    tags.deleteWhere((key, value) => value === digest && key.startsWith(prefix));
+  }
+
+  function forgetTag(repository: string, tag: string): void {
+    epoch++;
+    tags.delete(tagKey(repository, tag));
+  }
+
+  return {
+    confirmsExistence,
+    forgetManifest,
+    forgetTag,
+    onEvent(event) {
+      const data = event.data;
+      if (!data) return;
+      if ((event.type === EVENT_TYPES.tagUpdated || event.type === EVENT_TYPES.tagDeleted) && data.tag) forgetTag(data.repository, data.tag);
+      else if (event.type === EVENT_TYPES.manifestDeleted && data.digest) forgetManifest(data.repository, data.digest);
+    },
+    async serve(req, res, match) {
+      const reference = match.param;
+      let manifest: CachedManifest | null;
+      const byDigestRef = looksLikeDigest(reference);
+      if (byDigestRef) {
+        manifest = await byDigest(match.repository, parseDigest(reference).value);
+      } else {
+        // No tag breaking the grammar can exist.
+        if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
+        manifest = await byTag(match.repository, reference);
+      }
+      if (!manifest) throw errors.manifestUnknown(reference);
+      if (!admits(req.headers.accept, manifest.mediaType)) {
+        throw new OciError('MANIFEST_UNKNOWN', `the manifest is a ${manifest.mediaType}, which the Accept header does not admit`, {
+          mediaType: manifest.mediaType,
+        });
+      }
+      const headers = byDigestRef ? manifest.immutableHeaders : manifest.headers;
+      if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
+        res.writeHead(304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
+        res.end();
+        return;
+      }
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') res.end();
+      else res.end(manifest.payload);
+    },
+  };
+}
