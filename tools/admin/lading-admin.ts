@@ -1,6 +1,6 @@
 /**
- * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants and
- * signing keys through its admin API (/admin/v1). Run it as `tools/admin/lading-admin` or
+ * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
+ * signing keys and webhook subscriptions through its admin API (/admin/v1). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
@@ -124,6 +124,13 @@ function principalArg(value: string): string {
 const ROLES = ['pull', 'push', 'delete', 'admin'];
 
 const EXPIRES: Record<string, OptionSpec> = { 'expires-in': { type: 'string', value: 'DURATION', help: 'expire after this long, e.g. 30m, 12h, 720h (default: never)' } };
+
+const WEBHOOK_FILTER_OPTIONS: Record<string, OptionSpec> = {
+  namespace: { type: 'string', value: 'PREFIX', help: "only events of repositories <PREFIX> and <PREFIX>/... (default: '' = every repository)" },
+  format: { type: 'string', value: 'FORMAT', help: 'cloudevents (default) or distribution (the CNCF Distribution notification envelope)' },
+  events: { type: 'string', value: 'TYPES', help: "comma-separated event types, e.g. manifest.pushed,tag.updated ('all' or unset: every type)" },
+  disabled: { type: 'boolean', help: 'hold deliveries (they stay pending until the webhook is enabled)' },
+};
 
 const COMMANDS: Record<string, Command> = {
   users: {
@@ -341,6 +348,140 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  webhook: {
+    summary: 'manage webhook subscriptions and their deliveries',
+    subcommands: {
+      create: {
+        usage: 'webhook create <name> <url> [--namespace PREFIX] [--format cloudevents|distribution] [--events TYPES] [--disabled]',
+        summary: 'subscribe a URL to registry events and print its signing secret (shown only once)',
+        options: WEBHOOK_FILTER_OPTIONS,
+        args: ['name', 'url'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', '/webhooks', {
+            name: args[0],
+            url: args[1],
+            namespace: options.namespace,
+            format: options.format,
+            eventTypes: eventsOption(options.events),
+            enabled: options.disabled !== true,
+          })) as Webhook & { secret: string };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`created webhook ${body.id} (${body.name})`);
+          out(`secret: ${body.secret}`);
+          out('(the secret is shown only this once; receivers verify the webhook-signature header with it)');
+        },
+      },
+      list: {
+        usage: 'webhook list',
+        summary: 'list webhook subscriptions',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/webhooks')) as { webhooks: Webhook[] };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(
+            out,
+            ['ID', 'NAME', 'NAMESPACE', 'FORMAT', 'ENABLED', 'EVENTS', 'URL'],
+            body.webhooks.map((w) => [w.id, w.name, w.namespace || '*', w.format, w.enabled ? 'yes' : 'no', w.eventTypes.map(shortType).join(',') || 'all', w.url]),
+            'no webhooks',
+          );
+        },
+      },
+      show: {
+        usage: 'webhook show <id>',
+        summary: 'show a webhook subscription (never its secret)',
+        args: ['id'],
+        async run({ api, out, args }) {
+          out(JSON.stringify(await api.call('GET', `/webhooks/${enc(args[0])}`), null, 2));
+        },
+      },
+      update: {
+        usage: 'webhook update <id> [--endpoint URL] [--rename NAME] [--namespace PREFIX] [--format F] [--events TYPES] [--enable|--disabled]',
+        summary: 'change a webhook subscription',
+        options: {
+          endpoint: { type: 'string', value: 'URL', help: 'deliver to this URL from now on' },
+          rename: { type: 'string', value: 'NAME', help: 'a new name' },
+          ...WEBHOOK_FILTER_OPTIONS,
+          enable: { type: 'boolean', help: 'resume deliveries (pending ones go out)' },
+        },
+        args: ['id'],
+        async run({ api, out, args, options }) {
+          if (options.enable && options.disabled) throw new UsageError('--enable and --disable exclude each other');
+          const changes: Record<string, unknown> = {};
+          if (options.endpoint !== undefined) changes.url = options.endpoint;
+          if (options.rename !== undefined) changes.name = options.rename;
+          if (options.namespace !== undefined) changes.namespace = options.namespace;
+          if (options.format !== undefined) changes.format = options.format;
+          if (options.events !== undefined) changes.eventTypes = eventsOption(options.events);
+          if (options.enable) changes.enabled = true;
+          if (options.disabled) changes.enabled = false;
+          if (Object.keys(changes).length === 0) throw new UsageError('nothing to change; see lading-admin webhook update --help');
+          const body = (await api.call('PATCH', `/webhooks/${enc(args[0])}`, changes)) as Webhook;
+          out(options.json ? JSON.stringify(body, null, 2) : `updated webhook ${body.id}`);
+        },
+      },
+      delete: {
+        usage: 'webhook delete <id>',
+        summary: 'delete a webhook subscription and its deliveries',
+        args: ['id'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/webhooks/${enc(args[0])}`);
+          out(`deleted webhook ${args[0]}`);
+        },
+      },
+      rotate: {
+        usage: 'webhook rotate <id>',
+        summary: 'replace the signing secret and print the new one (shown only once)',
+        args: ['id'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', `/webhooks/${enc(args[0])}/rotate`)) as { id: string; secret: string };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`rotated the secret of webhook ${body.id}`);
+          out(`secret: ${body.secret}`);
+        },
+      },
+      deliveries: {
+        usage: 'webhook deliveries <id> [--status pending|delivered|dead] [--limit N] [--after DELIVERY_ID]',
+        summary: "list a webhook's deliveries, oldest first",
+        options: {
+          status: { type: 'string', value: 'STATUS', help: 'only deliveries in this state: pending, delivered or dead' },
+          limit: { type: 'string', value: 'N', help: 'at most N deliveries (default 100)' },
+          after: { type: 'string', value: 'DELIVERY_ID', help: 'start after this delivery (the last one of the previous page)' },
+        },
+        args: ['id'],
+        async run({ api, out, args, options }) {
+          const query = new URLSearchParams({ n: String(options.limit ?? '100') });
+          if (options.status !== undefined) query.set('status', String(options.status));
+          if (options.after !== undefined) query.set('last', String(options.after));
+          const body = (await api.call('GET', `/webhooks/${enc(args[0])}/deliveries?${query}`)) as { deliveries: Delivery[] };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(
+            out,
+            ['DELIVERY', 'EVENT', 'TYPE', 'REPOSITORY', 'STATUS', 'ATTEMPTS', 'LAST', 'NEXT'],
+            body.deliveries.map((d) => [d.id, d.eventId, shortType(d.eventType), d.repository || '-', d.status, String(d.attempts), d.lastError ?? when(d.lastStatus), when(d.nextAttemptAt)]),
+            'no deliveries',
+          );
+        },
+      },
+      redeliver: {
+        usage: 'webhook redeliver <id> <delivery-id>',
+        summary: 'queue a delivered or dead delivery again (the same event id)',
+        args: ['id', 'delivery-id'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', `/webhooks/${enc(args[0])}/deliveries/${enc(args[1])}/redeliver`)) as Delivery;
+          out(options.json ? JSON.stringify(body, null, 2) : `queued delivery ${body.id} (event ${body.eventId}) again`);
+        },
+      },
+      ping: {
+        usage: 'webhook ping <id>',
+        summary: 'queue a test event (io.lading.webhook.ping) to the webhook',
+        args: ['id'],
+        async run({ api, out, args, options }) {
+          const body = (await api.call('POST', `/webhooks/${enc(args[0])}/ping`)) as { deliveryId: string; eventId: string };
+          out(options.json ? JSON.stringify(body, null, 2) : `queued ping ${body.eventId} as delivery ${body.deliveryId}`);
+        },
+      },
+    },
+  },
   keys: {
     summary: "manage the token service's signing keys",
     subcommands: {
@@ -356,6 +497,32 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+type Webhook = { id: string; name: string; namespace: string; url: string; format: string; eventTypes: string[]; enabled: boolean };
+type Delivery = {
+  id: string;
+  eventId: string;
+  eventType: string;
+  repository: string;
+  status: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+};
+
+/** `io.lading.manifest.pushed` → `manifest.pushed`, for tables. */
+function shortType(type: string): string {
+  return type.replace(/^io\.lading\./, '');
+}
+
+/** `--events manifest.pushed,tag.updated` → the list (empty: every type); `--events all` clears the filter. */
+function eventsOption(value: string | boolean | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new UsageError('--events takes a comma-separated list of event types');
+  if (value === 'all' || value === '') return [];
+  return value.split(',').map((t) => t.trim()).filter(Boolean);
+}
 
 type NamespacesBody = { namespaces: Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }> };
 
@@ -378,7 +545,7 @@ function mainHelp(): string {
   const lines = [
     `usage: ${PROG} [global options] <command> <subcommand> [arguments] [options]`,
     '',
-    "Manages a Lading registry's users, robots, tokens, namespaces, grants and signing keys through its admin API.",
+    "Manages a Lading registry's users, robots, tokens, namespaces, grants, signing keys and webhooks through its admin API.",
     '',
     'commands:',
   ];
