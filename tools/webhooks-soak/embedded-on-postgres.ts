@@ -1,0 +1,85 @@
+/**
+ * An embedded registry (every service, the in-process bus and the in-process webhook worker) on a fresh database of
+ * the real PostgreSQL of tools/infra, listening on 127.0.0.1, with a small client to push images and call the
+ * admin API. The webhook end-to-end test and the fault runs use it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LadingConfigInput, parseConfig } from '@lading/config';
+import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
+import { Logger, createLogger } from '@lading/telemetry';
+import { TestManifest, imageManifest, makeBlob } from '@lading/testing';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
+
+/** The first admin of the registry under test. */
+export const ADMIN = { user: 'root', password: 'root-password-7' };
+
+/** A running registry and its client. */
+export interface RegistryOnPostgres {
+  registry: EmbeddedRegistry;
+  pg: FreshPostgres;
+  url: string;
+  /** Pushes a fresh image (two blobs and a manifest) by tag; resolves with the manifest. */
+  pushImage(repository: string, tag: string): Promise<TestManifest>;
+  /** Calls the admin API with the admin's credentials; resolves with status and JSON body. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the admin API answers with bodies of many shapes
+  admin(method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+/** Starts the registry; `config` states what the test changes. */
+export async function startRegistryOnPostgres(label: string, config: LadingConfigInput, logger: Logger = createLogger({ service: 'test', level: 'silent' })): Promise<RegistryOnPostgres> {
+  const pg = await freshPostgres(label);
+  const dir = await mkdtemp(path.join(tmpdir(), `lading-${label}-`));
+  const registry = await createEmbeddedRegistry(
+    parseConfig({ ...config, data: { dir }, database: { driver: 'postgres', url: pg.url }, admin: ADMIN, log: { level: 'silent', access: false } }),
+    logger,
+  );
+  const server: Server = registry.app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const authorization = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
+
+  async function ok(res: Response, what: string): Promise<void> {
+    if (res.status >= 300) throw new Error(`${what}: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  }
+
+  return {
+    registry,
+    pg,
+    url,
+    async pushImage(repository, tag) {
+      const config = makeBlob(`{"architecture":"amd64","os":"linux","nonce":"${Math.random()}"}`);
+      const layer = makeBlob(256);
+      for (const blob of [config, layer]) {
+        await ok(
+          await fetch(`${url}/v2/${repository}/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: blob.data }),
+          'blob upload',
+        );
+      }
+      const manifest = imageManifest(config, [layer]);
+      await ok(await fetch(`${url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: manifest.body }), 'manifest put');
+      return manifest;
+    },
+    async admin(method, apiPath, body) {
+      const res = await fetch(`${url}/admin/v1${apiPath}`, {
+        method,
+        headers: { authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await registry.close();
+      await pg.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
