@@ -84,17 +84,7 @@ async function main(): Promise<void> {
     await request(`${base}/fail`).then((r) => r.body.text());
     return answer;
   });
-  const consumerTraceparent = kafka ? await consumedOnce : undefined;
-  report({
-    done: true,
-    tracing: telemetry.tracing,
-    serviceName: telemetry.serviceName,
-    workTraceparent: work.traceparent,
-    consumerTraceparent,
-    metricsUrl: metricsAddress ? `http://127.0.0.1:${metricsAddress.port}/metrics` : null,
-    base,
-  });
-
+  // Listen for SIGTERM before saying "done": the test stops the probe as soon as it reads that line.
   process.once('SIGTERM', () => {
     void (async () => {
       server.close();
@@ -105,6 +95,16 @@ async function main(): Promise<void> {
       report({ exited: true, outgoing });
       process.exit(0);
     })();
+  });
+  const consumerTraceparent = kafka ? await consumedOnce : undefined;
+  report({
+    done: true,
+    tracing: telemetry.tracing,
+    serviceName: telemetry.serviceName,
+    workTraceparent: work.traceparent,
+    consumerTraceparent,
+    metricsUrl: metricsAddress ? `http://127.0.0.1:${metricsAddress.port}/metrics` : null,
+    base,
   });
 }
 

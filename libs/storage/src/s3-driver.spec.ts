@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as Minio from 'minio';
 import { Readable } from 'node:stream';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { withSpan } from '@lading/telemetry';
+import { TestTracing, startTestTracing } from '@lading/telemetry/testing';
 import { infraSettings } from '@lading/testing';
 import { blobKey } from './blob-store';
 import { describeBlobStoreDriver } from './driver-suite';
+import type { StorageMetrics } from './instrumented-blob-store';
 import { createS3BlobStore } from './s3-driver';
 
 const settings = infraSettings().storage;
@@ -64,5 +68,47 @@ describe('s3 driver', () => {
     const part = await fetch(url, { headers: { Range: 'bytes=100-199' } });
     expect(part.status).toBe(206);
     expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200))).toBe(true);
+  });
+});
+
+describe('s3 driver telemetry', () => {
+  const bucket = testBucket();
+  let tracing: TestTracing;
+  beforeAll(() => {
+    tracing = startTestTracing();
+  });
+  afterAll(async () => {
+    await tracing.stop();
+    await dropBucket(bucket);
+  });
+
+  it('makes a storage.<action> span per call inside a trace, and times every call into registry_storage_action_seconds', async () => {
+    const timings: Array<{ seconds: number; driver: string; action: string }> = [];
+    const metrics = { storageActionSeconds: { record: (seconds: number, labels?: { driver: string; action: string }) => void timings.push({ seconds, ...labels! }) } };
+    const store = await createS3BlobStore({ ...settings, bucket, metrics: metrics as unknown as StorageMetrics });
+    const content = randomBytes(1000);
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    await withSpan('push', {}, async () => {
+      await store.writeUpload('u1', 0, Readable.from([content]));
+      await store.commitUpload('u1', blobKey(digest), content.length);
+      await store.stat(blobKey(digest));
+      await expect(store.read(blobKey('sha256:' + '0'.repeat(64)))).rejects.toThrow('blob not found');
+    });
+    // Outside any trace (a readiness probe): timed, but no trace of its own.
+    await store.ping();
+
+    const [push] = tracing.spans().filter((s) => s.name === 'push');
+    const storageSpans = tracing.spans().filter((s) => s.name.startsWith('storage.'));
+    expect(storageSpans.map((s) => s.name)).toEqual(['storage.writeUpload', 'storage.commitUpload', 'storage.stat', 'storage.read']);
+    for (const span of storageSpans) {
+      expect(span.parentSpanContext?.spanId).toBe(push.spanContext().spanId);
+      expect(span.attributes).toMatchObject({ 'storage.driver': 's3', 'storage.bucket': bucket });
+    }
+    expect(storageSpans[0].attributes).toMatchObject({ 'storage.key_prefix': 'uploads', 'storage.bytes': 1000 });
+    expect(storageSpans[1].attributes).toMatchObject({ 'storage.key_prefix': 'blobs/sha256', 'storage.bytes': 1000 });
+    expect(storageSpans[2].attributes).toMatchObject({ 'storage.bytes': 1000 });
+    expect(storageSpans[3].status.code).toBe(SpanStatusCode.ERROR);
+    expect(timings.map((t) => `${t.driver} ${t.action}`)).toEqual(['s3 writeUpload', 's3 commitUpload', 's3 stat', 's3 read', 's3 ping']);
+    expect(timings.every((t) => t.seconds > 0 && t.seconds < 30)).toBe(true);
   });
 });

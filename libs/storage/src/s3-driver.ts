@@ -6,6 +6,7 @@
 import { PassThrough, Readable, Transform } from 'node:stream';
 import * as Minio from 'minio';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
+import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
 
 /** Settings of the S3 driver. */
 export interface S3BlobStoreOptions {
@@ -16,6 +17,8 @@ export interface S3BlobStoreOptions {
   region: string;
   /** Multipart part size for streamed writes: the most a single write holds in memory. */
   partSize?: number;
+  /** Where call durations are recorded (`registry_storage_action_seconds`); spans are made either way, inside traces. */
+  metrics?: StorageMetrics;
 }
 
 /** A BlobStore that can also hand out presigned URLs, so that pulls can bypass the registry. */
@@ -75,7 +78,7 @@ class ByteCounter extends Transform {
   }
 }
 
-/** Creates an S3 BlobStore, creating the bucket if it does not exist. */
+/** Creates an S3 BlobStore, creating the bucket if it does not exist; every call is traced and timed. */
 export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
   const url = new URL(options.endpoint);
   const client = new Minio.Client({
@@ -156,7 +159,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     return out;
   }
 
-  return classifyingErrors<RedirectingBlobStore>({
+  const store = classifyingErrors<RedirectingBlobStore>({
     driverName: 's3',
 
     async writeUpload(uploadId: string, offset: number, source: Readable): Promise<number> {
@@ -246,4 +249,5 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       return client.presignedGetObject(bucket, key, ttlSeconds);
     },
   });
+  return instrumentBlobStore(store, { bucket, metrics: options.metrics });
 }

@@ -4,4 +4,3 @@ export * from './metric-names';
 export * from './registry-metrics';
 export * from './spans';
 export * from './http-telemetry';
-export * from './start-telemetry';
