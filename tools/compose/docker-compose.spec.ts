@@ -20,7 +20,7 @@ const RUNTIME = ['node', '--import', 'tsx'];
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'webhooks'];
 
 type Scalar = string | number | boolean | null;
 type Ports = (string | number | { published?: string | number; target?: number })[];
@@ -218,7 +218,7 @@ describe('docker-compose.yml', () => {
 
     it('runs the distributed stack on `docker compose up`', () => {
       expect(runSet([])).toEqual(EXPECTED_DEFAULT_SERVICES);
-      for (const name of ['blob', 'manifest', 'auth', 'gateway']) expect(distributedNames).toContain(name);
+      for (const name of ['blob', 'manifest', 'auth', 'gateway', 'webhooks']) expect(distributedNames).toContain(name);
     });
 
     it('runs the embedded registry alone on `docker compose --profile embedded up registry`', () => {
@@ -389,6 +389,13 @@ describe('docker-compose.yml', () => {
       }
       expect(dependenciesOf(services.gateway)).toMatchObject({ blob: 'service_healthy', manifest: 'service_healthy' });
       expect(dependenciesOf(services.nginx)).toMatchObject({ gateway: 'service_healthy' });
+    });
+
+    it('runs webhook delivery after the data stores, with the delivery worker on and no published port', () => {
+      expect(entryOf(services.webhooks)).toBe('services/webhooks/src/main.ts');
+      expect(configOf(services.webhooks).webhooks.enabled).toBe(true);
+      expect(dependenciesOf(services.webhooks)).toMatchObject({ postgres: 'service_healthy', kafka: 'service_healthy' });
+      expect(hostPortsOf(services.webhooks)).toEqual([]);
     });
 
     it('checks postgres with pg_isready and minio at /minio/health/ready', () => {
