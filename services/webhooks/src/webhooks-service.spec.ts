@@ -1,0 +1,55 @@
+/**
+ * The webhooks service's HTTP face on the real PostgreSQL: health, readiness, and the Prometheus metrics of a
+ * worker that has delivered one event and dead-lettered another.
+ */
+import request from 'supertest';
+import { parseConfig } from '@lading/config';
+import { createUuidV7Generator } from '@lading/events';
+import { createLogger } from '@lading/telemetry';
+import { createDeliveryWorker, generateWebhookSecret, insertDelivery, insertSubscription } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { createWebhooksService } from './webhooks-service';
+
+describe('the webhooks service', () => {
+  let pg: FreshPostgres;
+  let receiver: TestReceiver;
+  const ids = createUuidV7Generator();
+
+  beforeAll(async () => {
+    pg = await freshPostgres('webhooks_service');
+    receiver = await startTestReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await pg.drop();
+  });
+
+  it('answers /healthz, /readyz and /metrics with the delivery counters and queue gauges', async () => {
+    const config = parseConfig({ webhooks: { allowList: ['127.0.0.1'], maxAttempts: 1 }, log: { level: 'silent', access: false } });
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    const worker = createDeliveryWorker({ db: pg.db, config, logger });
+    const app = createWebhooksService({ db: pg.db, worker, logger });
+    for (const path of ['/ok', '/fail', '/later']) {
+      const id = ids();
+      await insertSubscription(pg.db, { id, name: path, namespace: '', url: `${receiver.url}${path}`, format: 'cloudevents', eventTypes: [], secret: generateWebhookSecret(), enabled: path !== '/later' });
+      const eventId = ids();
+      await insertDelivery(pg.db, { id: ids(), subscriptionId: id, eventId, eventType: 'io.lading.manifest.pushed', repository: 'team/app', event: JSON.stringify({ id: eventId }) });
+    }
+    receiver.answer(({ path }) => ({ status: path === '/ok' ? 200 : 500 }));
+    expect(await worker.runUntilIdle()).toBe(2);
+
+    await request(app).get('/healthz').expect(200, { status: 'ok' });
+    await request(app).get('/readyz').expect(200, { status: 'ready' });
+    const metrics = await request(app).get('/metrics').expect(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.text).toContain('lading_webhook_deliveries_total{outcome="delivered"} 1\n');
+    expect(metrics.text).toContain('lading_webhook_deliveries_total{outcome="dead"} 1\n');
+    expect(metrics.text).toContain('lading_webhook_delivery_failures_total 1\n');
+    expect(metrics.text).toContain('lading_webhook_dead_letters 1\n');
+    expect(metrics.text).toContain('lading_webhook_pending 1\n');
+    const unknown = await request(app).get('/nope').expect(404);
+    expect(unknown.body.errors[0].code).toBe('NOT_FOUND');
+    await worker.stop();
+  });
+});
