@@ -37,7 +37,8 @@ async function download(client: OciClient, job: Extract<WorkerJob, { kind: 'down
   await Promise.all(Array.from({ length: job.concurrency }, async () => {
     while (next < job.count) {
       next++;
-      bytes += (await client.downloadBlob(job.repo, job.digest)).bytes;
+      const got = await client.downloadBlob(job.repo, job.digest);
+      bytes += got.bytes;
     }
   }));
   const seconds = (performance.now() - started) / 1000;
@@ -63,7 +64,8 @@ async function forDuration(seconds: number, concurrency: number, operation: (loo
   await Promise.all(Array.from({ length: concurrency }, async (_, loop) => {
     for (let i = 0; performance.now() < deadline; i++) {
       const t0 = performance.now();
-      bytes += await operation(loop, i);
+      const moved = await operation(loop, i);
+      bytes += moved;
       latencies.push(performance.now() - t0);
     }
   }));

@@ -126,68 +126,94 @@ function put(figures: Figures, key: string, target: TargetName, figure: Figure):
   figures[key] = { ...figures[key], [target]: figure };
 }
 
-/** Measures the sections that compare targets, on one running registry. */
-async function measureTarget(opts: Options, name: TargetName, server: RunningServer, image: BenchImage, big: BigBlob | undefined, figures: Figures): Promise<void> {
+/** A registry under test and whether the shared content went into it. */
+interface Subject {
+  name: TargetName;
+  server: RunningServer;
+  image: Figure;
+  big?: Figure;
+}
+
+/** Pushes the image (and the big blob, when blob GETs will be measured) into a started registry. */
+async function prepare(opts: Options, name: TargetName, server: RunningServer, image: BenchImage, big: BigBlob | undefined): Promise<Subject> {
   const base = server.baseUrl;
-  const s = opts.sections;
-  const loaded = await attempt('load image', async () => { await loadImage(base, image); return measured(1, 'ok'); });
-  const bigLoaded = big && (s.has('blob'))
-    ? await attempt('load 256 MB blob', async () => {
+  const loaded = await attempt(`${name}: load image`, async () => { await loadImage(base, image); return measured(1, 'ok'); });
+  const bigLoaded = big && opts.sections.has('blob')
+    ? await attempt(`${name}: load ${big.size / MB} MB blob`, async () => {
       const r = await runWorker(ROOT, { kind: 'push-blob', base, repos: [REPO_BIG], file: big.file, digest: big.digest, size: big.size });
-      return measured(r.bytes / MB / r.seconds, 'MB/s, load');
+      return measured(r.bytes / MB / r.seconds, 'MB/s');
     })
     : undefined;
-  const needsImage = (figure: Figure) => (loaded.ok ? undefined : failed(`image not loaded: ${figure.ok ? '' : figure.reason}`));
-  const rate = async (key: string, path: string, headers: Record<string, string> = {}) => {
-    const missing = path === '/v2/' ? undefined : needsImage(loaded);
-    if (missing) { put(figures, `${key}`, name, missing); put(figures, `${key}-p99`, name, missing); return; }
+  return { name, server, image: loaded, big: bigLoaded };
+}
+
+/** The sections that compare targets, in the order they run. */
+const COMPARED: readonly Section[] = ['v2', 'digest', 'tag', 'blob', 'push', 'image'];
+
+/**
+ * Measures one section on one registry into `figures`. A figure whose content failed to load is failed with that
+ * reason rather than measured against an empty registry.
+ */
+async function measureSection(opts: Options, section: Section, subject: Subject, image: BenchImage, big: BigBlob | undefined, figures: Figures): Promise<void> {
+  const { name } = subject;
+  const base = subject.server.baseUrl;
+  const notLoaded = (what: Figure | undefined): Figure | undefined => (what && !what.ok ? failed(`content not loaded: ${what.reason}`) : undefined);
+  const rate = async (key: string, path: string, needsImage: boolean) => {
+    const missing = needsImage ? notLoaded(subject.image) : undefined;
     let p99: Figure = failed('not measured');
-    const rps = await attempt(`${key} rps`, async () => {
-      const r = await measureRate(`${base}${path}`, opts.shape, headers);
+    const rps = missing ?? await attempt(`${key} rps, ${name}`, async () => {
+      const r = await measureRate(`${base}${path}`, opts.shape, { accept: MANIFEST_ACCEPT });
       p99 = measured(r.p99Ms);
       return measured(r.rps);
     });
     put(figures, key, name, rps);
     put(figures, `${key}-p99`, name, rps.ok ? p99 : rps);
   };
-  if (s.has('v2')) await rate('v2', '/v2/');
-  if (s.has('digest')) await rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, { accept: MANIFEST_ACCEPT });
-  if (s.has('tag')) await rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, { accept: MANIFEST_ACCEPT });
-  if (s.has('blob') && big) {
-    put(figures, 'blob', name, bigLoaded && !bigLoaded.ok ? bigLoaded : await attempt('blob GET', async () => {
-      const r = await runWorker(ROOT, { kind: 'download', base, repo: REPO_BIG, digest: big.digest, count: opts.downloads, concurrency: 2 });
-      return measured(r.bytes / MB / r.seconds);
-    }));
-  }
-  if (s.has('push') && big) {
-    put(figures, 'push', name, await attempt('monolithic push', async () => {
-      const r = await runWorker(ROOT, { kind: 'push-blob', base, repos: Array.from({ length: opts.pushes }, (_, i) => `bench/push-${i}`), file: big.file, digest: big.digest, size: big.size });
-      return measured(r.bytes / MB / r.seconds);
-    }));
-  }
-  if (s.has('image')) {
-    put(figures, 'pull', name, needsImage(loaded) ?? await attempt('image pull', async () => {
-      const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
-      return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
-    }));
-    put(figures, 'push-image', name, await attempt('image push', async () => {
-      const r = await runWorker(ROOT, { kind: 'image-push', base, repo: 'bench/pushed', seconds: opts.imageSeconds, concurrency: 10, layerBytes: opts.layerBytes });
-      return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
-    }));
+  switch (section) {
+    case 'v2': return rate('v2', '/v2/', false);
+    case 'digest': return rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, true);
+    case 'tag': return rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, true);
+    case 'blob':
+      if (!big) return;
+      return put(figures, 'blob', name, notLoaded(subject.big) ?? await attempt(`blob GET, ${name}`, async () => {
+        const r = await runWorker(ROOT, { kind: 'download', base, repo: REPO_BIG, digest: big.digest, count: opts.downloads, concurrency: 2 });
+        return measured(r.bytes / MB / r.seconds);
+      }));
+    case 'push':
+      if (!big) return;
+      return put(figures, 'push', name, await attempt(`monolithic push, ${name}`, async () => {
+        const repos = Array.from({ length: opts.pushes }, (_, i) => `bench/push-${Date.now()}-${i}`);
+        const r = await runWorker(ROOT, { kind: 'push-blob', base, repos, file: big.file, digest: big.digest, size: big.size });
+        return measured(r.bytes / MB / r.seconds);
+      }));
+    case 'image':
+      put(figures, 'pull', name, notLoaded(subject.image) ?? await attempt(`image pull, ${name}`, async () => {
+        const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
+        return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
+      }));
+      put(figures, 'push-image', name, await attempt(`image push, ${name}`, async () => {
+        const r = await runWorker(ROOT, { kind: 'image-push', base, repo: 'bench/pushed', seconds: opts.imageSeconds, concurrency: 10, layerBytes: opts.layerBytes });
+        return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
+      }));
+      return;
+    default:
+      return;
   }
 }
 
-/** Peak VmRSS (MB) of `pid` while `during` runs, sampled every 100 ms from /proc. */
+/** The resident set (VmRSS, MB) of process `pid` now, from /proc; 0 when the process is gone. */
+function rssMb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0; // the process is gone; the push will fail and say so
+  }
+}
+
+/** Peak VmRSS (MB) of `pid` while `during` runs, sampled every 100 ms. */
 async function peakRss(pid: number, during: () => Promise<unknown>): Promise<number> {
-  let peakKb = 0;
-  const sample = () => {
-    try {
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-      peakKb = Math.max(peakKb, kb);
-    } catch {
-      // the process is gone; the push will fail and say so
-    }
-  };
+  let peak = 0;
+  const sample = () => { peak = Math.max(peak, rssMb(pid)); };
   sample();
   const timer = setInterval(sample, 100);
   try {
@@ -196,7 +222,7 @@ async function peakRss(pid: number, during: () => Promise<unknown>): Promise<num
     clearInterval(timer);
     sample();
   }
-  return peakKb / 1024;
+  return peak;
 }
 
 function machineLines(distribution: string): string[] {
@@ -255,62 +281,103 @@ async function main(): Promise<void> {
     const figures: Figures = {};
     const extra: Row[] = [];
     const digestPath = `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`;
+    let ceiling: Figure | undefined;
+    let scaling: { one: Figure; two: Figure } | undefined;
 
-    for (const name of TARGETS.filter((t) => opts.targets.has(t))) {
-      const comparing = ['v2', 'digest', 'tag', 'blob', 'push', 'image'].some((sec) => opts.sections.has(sec as Section));
-      const clusterOnly = name === 'cluster' && opts.sections.has('scaling');
-      if (!comparing && !clusterOnly) continue;
-      console.log(`\n${name}`);
-      let server: RunningServer;
+    const compared = COMPARED.filter((sec) => opts.sections.has(sec));
+    const failAll = (name: TargetName, reason: string) => {
+      for (const key of ['v2', 'v2-p99', 'digest', 'digest-p99', 'tag', 'tag-p99', 'blob', 'push', 'pull', 'push-image']) put(figures, key, name, failed(reason));
+    };
+    const startTarget = async (name: TargetName): Promise<RunningServer | undefined> => {
       const startedAt = performance.now();
       try {
-        server = await start(() => name === 'distribution' ? startDistribution(ctx) : name === 'embedded' ? startEmbedded(ctx, 'embedded') : startCluster(ctx, (l) => console.log(`  ${l}`)));
+        const server = await start(() => name === 'distribution' ? startDistribution(ctx) : name === 'embedded' ? startEmbedded(ctx, 'embedded') : startCluster(ctx, (l) => console.log(`  ${l}`)));
+        console.log(`  ${name} started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s at ${server.baseUrl}`);
+        return server;
       } catch (error) {
-        const reason = `did not start: ${(error instanceof Error ? error.message : String(error)).slice(0, 140)}`;
-        console.log(`  ${reason}`);
-        for (const key of ['v2', 'v2-p99', 'digest', 'digest-p99', 'tag', 'tag-p99', 'blob', 'push', 'pull', 'push-image', 'scaling']) put(figures, key, name, failed(reason));
-        continue;
+        const reason = `did not start: ${error instanceof Error ? error.message : String(error)}`;
+        console.log(`  ${name} ${reason}`);
+        failAll(name, reason);
+        return undefined;
       }
-      console.log(`  started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
-      try {
-        if (comparing) await measureTarget(opts, name, server, image, big, figures);
-        if (name === 'cluster' && opts.sections.has('scaling')) {
-          if (!comparing) await attempt('load image', async () => { await loadImage(server.baseUrl, image); return measured(1); });
-          const one = await attempt('1 gateway (direct) rps', async () => measured((await measureRate(`${CLUSTER_GATEWAY_1}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps));
-          const two = await attempt('2 gateways (nginx) rps', async () => measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps));
-          const factor = one.ok && two.ok ? two.value / one.value : undefined;
-          extra.push({
-            metric: 'cluster manifest GET by digest: 1 gateway (direct) → 2 gateways (nginx) (rps)',
-            embedded: '—',
-            cluster: one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`,
-            distribution: '—',
-            ratio: '—',
-            target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
-            met: thresholdVerdict(factor, { min: 1.6 }),
-          });
-        }
-      } finally {
+    };
+    const rateOf = (url: string) => async () => measured((await measureRate(url, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
+
+    // Distribution and Lading embedded (and the ceiling) run side by side, and each metric is measured on one right
+    // after the other, so that a busy neighbour on the box weighs on both alike.
+    const local = (['distribution', 'embedded'] as const).filter((t) => opts.targets.has(t));
+    if (compared.length || opts.sections.has('ceiling')) {
+      console.log(`\n${[...(compared.length ? local : []), opts.sections.has('ceiling') ? 'raw node:http' : ''].filter(Boolean).join(' + ')}, metric by metric`);
+      const subjects: Subject[] = [];
+      for (const name of compared.length ? local : []) {
+        const server = await startTarget(name);
+        if (server) subjects.push(await prepare(opts, name, server, image, big));
+      }
+      let ceilingServer: RunningServer | undefined;
+      if (opts.sections.has('ceiling')) {
+        const manifestFile = join(workDir, 'manifest.json');
+        await writeFile(manifestFile, image.manifest.body);
+        ceiling = await attempt('raw node:http: start', async () => {
+          ceilingServer = await start(() => startCeiling(ctx, digestPath, manifestFile, image.manifest.mediaType, image.manifest.digest));
+          return measured(1, 'ok');
+        });
+      }
+      const measureCeiling = async () => {
+        const server = ceilingServer;
+        if (!server) return;
+        ceilingServer = undefined;
+        ceiling = await attempt('digest rps, raw node:http', rateOf(`${server.baseUrl}${digestPath}`));
         await stop(server);
+      };
+      for (const section of compared) {
+        for (const subject of subjects) await measureSection(opts, section, subject, image, big, figures);
+        if (section === 'digest') await measureCeiling();
       }
+      await measureCeiling();
+      for (const subject of subjects) await stop(subject.server);
     }
 
-    if (opts.sections.has('ceiling')) {
-      console.log('\nraw node:http ceiling');
-      const manifestFile = join(workDir, 'manifest.json');
-      await writeFile(manifestFile, image.manifest.body);
-      const ceiling = await attempt('manifest by digest rps', async () => {
-        const server = await start(() => startCeiling(ctx, digestPath, manifestFile, image.manifest.mediaType, image.manifest.digest));
+    // The cluster comes up alone (under the cluster lock), after the others are stopped.
+    if (opts.targets.has('cluster') && (compared.length || opts.sections.has('scaling'))) {
+      console.log('\ncluster');
+      const server = await startTarget('cluster');
+      if (!server && opts.sections.has('scaling')) scaling = { one: failed('cluster did not start'), two: failed('cluster did not start') };
+      if (server) {
         try {
-          return measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
+          const subject = await prepare(opts, 'cluster', server, image, big);
+          for (const section of compared) await measureSection(opts, section, subject, image, big, figures);
+          if (opts.sections.has('scaling')) {
+            const one = await attempt('digest rps, 1 gateway (gateway-1 directly)', rateOf(`${CLUSTER_GATEWAY_1}${digestPath}`));
+            const two = await attempt('digest rps, 2 gateways (nginx)', rateOf(`${server.baseUrl}${digestPath}`));
+            scaling = { one, two };
+          }
         } finally {
           await stop(server);
         }
+      }
+    }
+
+    if (scaling) {
+      const { one, two } = scaling;
+      const factor = one.ok && two.ok ? two.value / one.value : undefined;
+      extra.push({
+        metric: 'cluster manifest GET by digest: 1 gateway (direct) → 2 gateways (nginx) (rps)',
+        embedded: '—',
+        cluster: one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`,
+        distribution: '—',
+        ratio: '—',
+        target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
+        met: thresholdVerdict(factor, { min: 1.6 }),
       });
-      const share = (f: Figure | undefined) => (ceiling.ok && f?.ok ? (100 * f.value) / ceiling.value : undefined);
+    }
+
+    if (ceiling) {
+      const top = ceiling;
+      const share = (f: Figure | undefined) => (top.ok && f?.ok ? (100 * f.value) / top.value : undefined);
       const shareText = (f: Figure | undefined) => (f === undefined ? '—' : share(f) === undefined ? (f.ok ? 'FAILED: ceiling' : formatFigure(f)) : `${formatNumber(share(f) ?? NaN)} %`);
       const digest = figures.digest ?? {};
       extra.push({
-        metric: `manifest GET by digest, % of raw node:http (${formatFigure(ceiling, 'rps')})`,
+        metric: `manifest GET by digest, % of raw node:http (${formatFigure(top, 'rps')})`,
         embedded: shareText(digest.embedded),
         cluster: shareText(digest.cluster),
         distribution: shareText(digest.distribution),
@@ -358,6 +425,8 @@ async function main(): Promise<void> {
       console.log('\nmemory: 2 GB pushes into embedded');
       const server = await start(() => startEmbedded(ctx, 'embedded-memory'));
       const peaks: Record<string, Figure> = {};
+      const idle = rssMb(server.pid ?? -1);
+      console.log(`  RSS when idle: ${formatNumber(idle)} MB`);
       try {
         for (const [label, chunkBytes] of [['monolithic', undefined], ['chunked', 64 * MB]] as const) {
           peaks[label] = await attempt(`peak RSS, ${label}`, async () => {
@@ -375,7 +444,7 @@ async function main(): Promise<void> {
       const worst = Object.values(peaks).every((f) => f.ok) ? Math.max(...Object.values(peaks).map((f) => (f.ok ? f.value : 0))) : undefined;
       extra.push({
         metric: 'embedded peak RSS pushing 2 GB: monolithic / chunked (64 MB PATCHes)',
-        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}`,
+        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; idle ${formatNumber(idle)} MB`,
         cluster: '—',
         distribution: '—',
         ratio: '—',
@@ -404,7 +473,8 @@ async function main(): Promise<void> {
       `Blob GET: ${opts.downloads} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time, in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
-      'Cluster: through nginx in front of 2 gateways; the scaling row loads gateway-1 directly (1 replica) and then nginx over both (2 replicas). Everything shares this box\'s cores.',
+      'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
+      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads gateway-1 directly (1 replica, no nginx), then nginx over both (2 replicas). Everything shares this box\'s cores.',
       'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
     ];
     const table = renderText(rows);
