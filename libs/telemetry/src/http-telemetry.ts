@@ -1,7 +1,7 @@
 /**
  * The express middleware every service app mounts first: the `registry_http_*` metrics labelled by route template
  * (the route table's names, never raw paths, so label cardinality stays bounded), the route on the request's
- * server span, and the OCI error code of an error response on that span.
+ * server span, and the OCI error code of an error response on that span and in `lading_http_errors_total`.
  */
 import type { RequestHandler, Request, Response } from 'express';
 import { context, trace } from '@opentelemetry/api';
@@ -54,9 +54,12 @@ export function createHttpTelemetry(options: HttpTelemetryOptions): RequestHandl
       if (rpc) rpc.route = route;
       else serverSpan?.setAttribute('http.route', route);
       // The error envelope is rendered once, by res.end(body); reading its code there needs no help from handlers.
-      if (res.statusCode >= 400 && serverSpan?.isRecording()) {
+      if (res.statusCode >= 400) {
         const code = envelopeErrorCode(args[0]);
-        if (code) serverSpan.setAttribute(OCI_ERROR_CODE_ATTRIBUTE, code);
+        if (code) {
+          metrics.httpErrors.add(1, { route, oci_code: code });
+          if (serverSpan?.isRecording()) serverSpan.setAttribute(OCI_ERROR_CODE_ATTRIBUTE, code);
+        }
       }
       return (end as (...a: unknown[]) => Response).apply(this, args);
     } as typeof res.end;

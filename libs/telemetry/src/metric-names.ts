@@ -12,6 +12,8 @@ export const METRIC_NAMES = {
   httpRequestDuration: 'registry_http_request_duration_seconds',
   /** Gauge `{route}`: requests being served now. */
   httpInFlight: 'registry_http_in_flight_requests',
+  /** Counter `{route, oci_code}`: error responses by the OCI error code of their body (`MANIFEST_UNKNOWN`, ...). */
+  httpErrors: 'lading_http_errors_total',
   /** Histogram `{driver, action}`: seconds one blob-storage call took. */
   storageActionSeconds: 'registry_storage_action_seconds',
   /** Counter `{type}`: events, by CloudEvents type, handed to the bus (the outbox relay's publishes). */

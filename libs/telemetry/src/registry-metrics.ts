@@ -40,6 +40,7 @@ export interface RegistryMetrics {
   httpRequests: Counter<HttpLabels & { code: string }>;
   httpRequestDuration: Histogram<HttpLabels>;
   httpInFlight: UpDownCounter<{ route: string }>;
+  httpErrors: Counter<{ route: string; oci_code: string }>;
   storageActionSeconds: Histogram<{ driver: string; action: string }>;
   notificationsEvents: Counter<{ type: string }>;
   webhookDeliveries: Counter<{ result: WebhookResult }>;
@@ -87,6 +88,7 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
     httpRequests: meter.createCounter<HttpLabels & { code: string }>(METRIC_NAMES.httpRequests, { description: 'HTTP requests answered.' }),
     httpRequestDuration: meter.createHistogram<HttpLabels>(METRIC_NAMES.httpRequestDuration, { ...latency, description: 'HTTP request latency.' }),
     httpInFlight: meter.createUpDownCounter<{ route: string }>(METRIC_NAMES.httpInFlight, { description: 'HTTP requests being served.' }),
+    httpErrors: meter.createCounter<{ route: string; oci_code: string }>(METRIC_NAMES.httpErrors, { description: 'Error responses by OCI error code.' }),
     storageActionSeconds: meter.createHistogram<{ driver: string; action: string }>(METRIC_NAMES.storageActionSeconds, { ...latency, description: 'Blob storage call latency.' }),
     notificationsEvents: meter.createCounter<{ type: string }>(METRIC_NAMES.notificationsEvents, { description: 'Events published to the bus.' }),
     webhookDeliveries: meter.createCounter<{ result: WebhookResult }>(METRIC_NAMES.webhookDeliveries, { description: 'Webhook delivery attempts.' }),
