@@ -18,6 +18,8 @@ export interface DeliveryEnqueuerDeps {
   ids: IdGenerator;
   /** Called after deliveries were queued (wakes the worker of this process). */
   onQueued?: (count: number) => void;
+  /** The consumer group (`lading-webhooks` unless a test isolates itself). */
+  group?: string;
 }
 
 /**
@@ -30,7 +32,8 @@ export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEven
   const eventJson = JSON.stringify(event);
   const queued = await deps.db.transaction(async (tx) => {
     let count = 0;
-    for (const subscription of await matchingSubscriptions(tx, repository, event.type)) {
+    const time = Number.isNaN(Date.parse(event.time)) ? new Date().toISOString() : event.time;
+    for (const subscription of await matchingSubscriptions(tx, repository, event.type, time)) {
       if (subscription.format === 'distribution') {
         if (!distributionAction(event.type)) continue;
         if (
@@ -63,7 +66,11 @@ export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEven
   return queued;
 }
 
-/** Subscribes the enqueuer to the bus; resolves with a function that unsubscribes it. */
+/**
+ * Subscribes the enqueuer to the bus; resolves with a function that unsubscribes it. A new consumer group starts
+ * from the oldest event, so that events published while the group first forms are not skipped; subscriptions only
+ * get events newer than themselves, and the group's committed offsets make later starts resume where they left.
+ */
 export function subscribeEnqueuer(bus: EventBus, deps: DeliveryEnqueuerDeps): Promise<() => Promise<void>> {
-  return bus.subscribe((event) => enqueueEvent(deps, event).then(() => undefined), { group: WEBHOOKS_CONSUMER_GROUP });
+  return bus.subscribe((event) => enqueueEvent(deps, event).then(() => undefined), { group: deps.group ?? WEBHOOKS_CONSUMER_GROUP, fromBeginning: true });
 }

@@ -130,6 +130,15 @@ describe('webhook delivery on PostgreSQL', () => {
       expect((await deliveriesOf(team.id)).map((d) => d.repository).sort()).toEqual(['team', 'team/a/b']);
     });
 
+    it('gives a subscription only the events of changes made after it was created (a minute of grace for clocks)', async () => {
+      const s = await subscribe();
+      const old = { ...makeEvent(EVENT_TYPES.manifestPushed, 'team/app'), time: new Date(Date.now() - 5 * 60_000).toISOString() };
+      const recent = { ...makeEvent(EVENT_TYPES.manifestPushed, 'team/app'), time: new Date(Date.now() - 30_000).toISOString() };
+      expect(await enqueue(old)).toBe(0);
+      expect(await enqueue(recent)).toBe(1);
+      expect((await deliveriesOf(s.id)).map((d) => d.eventId)).toEqual([recent.id]);
+    });
+
     it('gives a Distribution subscriber one push per tagged manifest push, and nothing Distribution does not have', async () => {
       const dist = await subscribe({ format: 'distribution' });
       const ce = await subscribe({ format: 'cloudevents' });

@@ -157,15 +157,20 @@ export async function deleteSubscription(db: SqlExecutor, id: string): Promise<b
   return (await db.query(`DELETE FROM webhook_subscriptions WHERE id = $1`, [id])).rowCount > 0;
 }
 
-/** The enabled subscriptions whose namespace and type filter match an event. */
-export async function matchingSubscriptions(db: SqlExecutor, repository: string, eventType: string): Promise<WebhookSubscriptionWithSecret[]> {
+/**
+ * The enabled subscriptions whose namespace and type filter match an event. A subscription gets the events of
+ * changes made after it was created (with a minute's grace for clocks): a consumer group replaying the topic from
+ * the start never floods a new subscription with history.
+ */
+export async function matchingSubscriptions(db: SqlExecutor, repository: string, eventType: string, eventTime: string): Promise<WebhookSubscriptionWithSecret[]> {
   const r = await db.query<SubscriptionRow>(
     `SELECT * FROM webhook_subscriptions
       WHERE enabled
         AND (namespace = '' OR namespace = $1 OR left($1, length(namespace) + 1) = namespace || '/')
         AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
+        AND created_at <= $3::timestamptz + interval '1 minute'
       ORDER BY id`,
-    [repository, eventType],
+    [repository, eventType, eventTime],
   );
   return r.rows.map(subscriptionOf);
 }

@@ -1,0 +1,73 @@
+/**
+ * The enqueuer as a Kafka consumer (real broker and PostgreSQL of tools/infra): events published before the group
+ * first joined are not skipped, and a message the broker delivers twice queues one delivery.
+ */
+import { randomBytes } from 'node:crypto';
+import { EVENT_TYPES, LadingEvent, createKafkaBus, createUuidV7Generator } from '@lading/events';
+import { infraSettings } from '@lading/testing';
+import { WEBHOOKS_CONSUMER_GROUP, subscribeEnqueuer } from './delivery-enqueuer';
+import { generateWebhookSecret } from './signature';
+import { FreshPostgres, freshPostgres } from './testing/fresh-postgres';
+import { insertSubscription, listDeliveries } from './webhook-store';
+
+const ids = createUuidV7Generator();
+
+function makeEvent(repository: string): LadingEvent {
+  return {
+    specversion: '1.0',
+    id: ids(),
+    source: '//test/lading/manifest',
+    type: EVENT_TYPES.manifestPushed,
+    subject: `${repository}@sha256:${'d'.repeat(64)}`,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    partitionkey: repository,
+    sequence: '00000000000000000001',
+    data: {
+      repository, namespace: repository.split('/')[0], digest: `sha256:${'d'.repeat(64)}`, mediaType: null, artifactType: null, size: null, tag: null,
+      previousDigest: null, references: [], subject: null, fromRepository: null, actor: { name: null, type: 'anonymous' }, request: null,
+    },
+  };
+}
+
+describe('the webhook enqueuer on Kafka', () => {
+  let pg: FreshPostgres;
+
+  beforeAll(async () => {
+    pg = await freshPostgres('webhooks_enqueuer');
+  });
+  afterAll(async () => {
+    await pg.drop();
+  });
+
+  it('consumes as its own group from the oldest event, and queues a redelivered message once', async () => {
+    expect(WEBHOOKS_CONSUMER_GROUP).toBe('lading-webhooks');
+    const subscription = await insertSubscription(pg.db, {
+      id: ids(), name: 'k', namespace: '', url: 'https://93.184.216.34/', format: 'cloudevents', eventTypes: [], secret: generateWebhookSecret(), enabled: true,
+    });
+    const topic = `lading-webhooks-test-${randomBytes(4).toString('hex')}`;
+    const bus = await createKafkaBus({ brokers: infraSettings().kafkaBrokers, topic, partitions: 2, clientId: 'lading-webhooks-test' });
+    try {
+      const early = makeEvent('team/early');
+      await bus.publish([early]);
+      let queued = 0;
+      const unsubscribe = await subscribeEnqueuer(bus, { db: pg.db, ids, group: `lading-webhooks-test-${topic}`, onQueued: (n) => (queued += n) });
+      const late = makeEvent('team/late');
+      await bus.publish([late, late, early]);
+      const deadline = Date.now() + 30_000;
+      let rows = await listDeliveries(pg.db, subscription.id, { limit: 10 });
+      while (rows.length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        rows = await listDeliveries(pg.db, subscription.id, { limit: 10 });
+      }
+      // Give the duplicates time to arrive too.
+      await new Promise((r) => setTimeout(r, 1000));
+      rows = await listDeliveries(pg.db, subscription.id, { limit: 10 });
+      expect(rows.map((d) => d.eventId).sort()).toEqual([early.id, late.id].sort());
+      expect(queued).toBe(2);
+      await unsubscribe();
+    } finally {
+      await bus.close();
+    }
+  });
+});
