@@ -5,6 +5,8 @@
  * attempted) when nothing is configured. Uses the real Postgres and Kafka of tools/infra.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { infraSettings } from '@lading/testing';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
 import { RunningProcess, runEntry } from './probe-runner';
@@ -119,12 +121,15 @@ describe('telemetry in a process started with node --import tsx', () => {
     }
   });
 
-  it('exports nothing and connects nowhere when no OTEL_* variable is set', async () => {
-    const run = runEntry(PROBE, { LADING_TELEMETRY_METRICSADDR: 'off' });
+  it('exports nothing and connects nowhere when no OTEL_* variable is set; a metrics port already taken is logged, not fatal', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const run = runEntry(PROBE, { LADING_TELEMETRY_METRICSADDR: `127.0.0.1:${(taken.address() as AddressInfo).port}` });
     try {
       const done = await run.report('done');
       expect(done.tracing).toBe(false);
       expect(done.metricsUrl).toBeNull();
+      expect(logLines(run).find((l) => l.msg === 'no metrics port')).toMatchObject({ level: 40, err: { code: 'EADDRINUSE' } });
       expect(await run.stop()).toBe(0);
       const exited = await run.report('exited');
       // The probe's own three requests (to /work, /leaf and /fail) and nothing else: no exporter tried to connect.
@@ -135,6 +140,7 @@ describe('telemetry in a process started with node --import tsx', () => {
       expect(logLines(run).find((l) => l.msg === 'handled work')).not.toHaveProperty('trace_id');
     } finally {
       await run.stop();
+      taken.close();
     }
   });
 });
