@@ -73,8 +73,10 @@ describe('outbox relay', () => {
   it('publishes every pending row once, in per-repository sequence order, and marks them published', async () => {
     const ids = await appendEvents(7);
     const { bus, delivered } = await recordingBus();
-    const relay = createOutboxRelay({ db, bus });
+    const told: string[] = [];
+    const relay = createOutboxRelay({ db, bus, onPublished: (events) => told.push(...events.map((e) => e.id)) });
     expect(await relay.drain()).toBe(7);
+    expect(told.sort()).toEqual([...ids].sort());
     await bus.close();
     expect(delivered.map((e) => e.id).sort()).toEqual([...ids].sort());
     expectPerRepositoryOrder(delivered);

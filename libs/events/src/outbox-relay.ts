@@ -67,6 +67,8 @@ export interface OutboxRelayDeps {
   onError?: (err: unknown) => void;
   /** Told about every row this relay parks (the alert itself is the metric). */
   onParked?: (row: ParkedOutboxRow) => void;
+  /** Told, after they were marked published (committed), which events this relay published: for metrics by type. */
+  onPublished?: (events: LadingEvent[]) => void;
 }
 
 /** A running relay. */
@@ -91,7 +93,7 @@ interface ClaimedRow {
 
 interface SliceOutcome {
   claimed: number;
-  published: number;
+  published: LadingEvent[];
   parked: number;
   failure?: unknown;
 }
@@ -141,9 +143,9 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   async function publishSlice(slice: number): Promise<SliceOutcome> {
     return deps.db.transaction(async (tx): Promise<SliceOutcome> => {
       const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1, $2) AS ok`, [RELAY_LOCK_KEY, slice]);
-      if (!lock.rows[0]?.ok) return { claimed: 0, published: 0, parked: 0 };
+      if (!lock.rows[0]?.ok) return { claimed: 0, published: [], parked: 0 };
       const rows = (await claim(tx, slice)).rows;
-      if (rows.length === 0) return { claimed: 0, published: 0, parked: 0 };
+      if (rows.length === 0) return { claimed: 0, published: [], parked: 0 };
       const events = new Map(rows.map((r) => [r.id, eventOf(r)]));
       const published: string[] = [];
       const refused: Array<{ row: ClaimedRow; error: string }> = [];
@@ -201,7 +203,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
           deps.onParked?.({ id: row.id, repository: row.repository, sequence: row.sequence, attempts: r.rows[0].attempts, error });
         }
       }
-      return { claimed: rows.length, published: published.length, parked, failure };
+      return { claimed: rows.length, published: published.map((id) => events.get(id) as LadingEvent), parked, failure };
     });
   }
 
@@ -214,15 +216,16 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         const slice = (first + i) % partitions;
         for (;;) {
           const outcome = await publishSlice(slice);
-          total += outcome.published;
-          counters.published += outcome.published;
+          total += outcome.published.length;
+          counters.published += outcome.published.length;
+          if (outcome.published.length > 0) deps.onPublished?.(outcome.published);
           if (outcome.failure !== undefined) {
             counters.publishFailures++;
             throw outcome.failure;
           }
           // Go on while a full batch made progress, or a row was parked (the rows it held back are free now);
           // refusals alone wait for the next drain, so that attempts are spread over time.
-          if (outcome.parked === 0 && (outcome.claimed < batchSize || outcome.published === 0)) break;
+          if (outcome.parked === 0 && (outcome.claimed < batchSize || outcome.published.length === 0)) break;
         }
       }
     } while (again);
