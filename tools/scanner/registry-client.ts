@@ -167,10 +167,10 @@ export class RegistryClient {
     if (res.status !== 201) throw await errorOf(res, `upload of ${digest} to ${repository}`);
   }
 
-  /** Pushes a manifest by its digest. */
-  async putManifest(repository: string, digest: string, bytes: Buffer, mediaType: string): Promise<void> {
-    const res = await this.send(repository, 'PUT', `/v2/${repository}/manifests/${digest}`, { headers: { 'Content-Type': mediaType }, body: bytes });
-    if (res.status !== 201) throw await errorOf(res, `PUT manifest ${repository}@${digest}`);
+  /** Pushes a manifest under a reference: its digest (a report) or a tag. */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    const res = await this.send(repository, 'PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'Content-Type': mediaType }, body: bytes });
+    if (res.status !== 201) throw await errorOf(res, `PUT manifest ${repository}:${reference}`);
   }
 
   /** Sends a request, answering one auth challenge, and follows redirects (without credentials to other hosts). */

@@ -54,7 +54,8 @@ export function reasonToSkip(event: LadingEvent): string | null {
   // An index's children are pushed (and announced) one by one before it, so each is scanned on its own.
   if (kind === 'index') return 'an index (its image manifests are scanned one by one)';
   if (kind !== 'image') return `not an image manifest (${data.mediaType})`;
-  if (data.artifactType) return `an artifact (${data.artifactType})`;
+  // The registry reports a plain image's config media type as its artifact type (the referrers API's rule).
+  if (data.artifactType && !IMAGE_CONFIG_TYPES.has(data.artifactType)) return `an artifact (${data.artifactType})`;
   if (data.subject) return 'attached to another manifest (a referrer, not an image to run)';
   return null;
 }
