@@ -77,6 +77,18 @@ describe('createHttpTelemetry', () => {
     await shutdown();
   });
 
+  it('counts a request once when an outer app and a mounted service app both use the middleware (the embedded mode)', async () => {
+    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const outer = express();
+    outer.use(createHttpTelemetry({ metrics, routeOf: () => 'blob' }));
+    outer.use(appWith(metrics));
+    await request(outer).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
+    const text = await scrape();
+    expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="blob",code="200"\} 1$/m);
+    expect(text).toMatch(/^registry_http_in_flight_requests\{route="blob"\} 0$/m);
+    await shutdown();
+  });
+
   it('puts the OCI error code of an error response on the server span, and nothing on a success', async () => {
     const { metrics, shutdown } = prometheusMetrics();
     const app = appWith(metrics);

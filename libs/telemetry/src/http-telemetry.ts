@@ -9,6 +9,9 @@ import { getRPCMetadata } from '@opentelemetry/core';
 import type { RegistryMetrics } from './registry-metrics';
 import { OCI_ERROR_CODE_ATTRIBUTE } from './spans';
 
+/** Marks a response already measured by an outer app's middleware. */
+const MEASURED = Symbol('lading.httpTelemetry');
+
 /** The route label of requests outside the route table. */
 export const OTHER_ROUTE = 'other';
 
@@ -39,6 +42,10 @@ function safeRoute(routeOf: (req: Request) => string | undefined, req: Request):
 export function createHttpTelemetry(options: HttpTelemetryOptions): RequestHandler {
   const { metrics } = options;
   return (req: Request, res: Response, next) => {
+    // Mounted in every service app and in the gateway, it meets the embedded mode's requests twice: count once.
+    const seen = res as Response & { [MEASURED]?: true };
+    if (seen[MEASURED]) return next();
+    seen[MEASURED] = true;
     const started = performance.now();
     const route = safeRoute(options.routeOf, req);
     const method = req.method;
