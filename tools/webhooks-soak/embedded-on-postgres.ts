@@ -11,8 +11,9 @@ import path from 'node:path';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { Logger, createLogger } from '@lading/telemetry';
-import { TestManifest, imageManifest, makeBlob } from '@lading/testing';
+import type { TestManifest } from '@lading/testing';
 import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
+import { pushImage } from './push-image';
 
 /** The first admin of the registry under test. */
 export const ADMIN = { user: 'root', password: 'root-password-7' };
@@ -43,28 +44,11 @@ export async function startRegistryOnPostgres(label: string, config: LadingConfi
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const authorization = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
 
-  async function ok(res: Response, what: string): Promise<void> {
-    if (res.status >= 300) throw new Error(`${what}: ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
-  }
-
   return {
     registry,
     pg,
     url,
-    async pushImage(repository, tag) {
-      const config = makeBlob(`{"architecture":"amd64","os":"linux","nonce":"${Math.random()}"}`);
-      const layer = makeBlob(256);
-      for (const blob of [config, layer]) {
-        await ok(
-          await fetch(`${url}/v2/${repository}/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: blob.data }),
-          'blob upload',
-        );
-      }
-      const manifest = imageManifest(config, [layer]);
-      await ok(await fetch(`${url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': manifest.mediaType }, body: manifest.body }), 'manifest put');
-      return manifest;
-    },
+    pushImage: (repository, tag) => pushImage(url, repository, tag),
     async admin(method, apiPath, body) {
       const res = await fetch(`${url}/admin/v1${apiPath}`, {
         method,
