@@ -90,6 +90,7 @@ describe('replaying the events topic', () => {
     const admin = kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.deleteGroups([`${topic}.group`, `${topic}.busy`]).catch(() => undefined);
     await admin.disconnect();
   });
 

@@ -137,6 +137,7 @@ describe('the example scanner on Kafka', () => {
     const admin = kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.deleteGroups([`${topic}.scanner`, `${topic}.cli`]).catch(() => undefined);
     await admin.disconnect();
   });
 
@@ -195,6 +196,76 @@ describe('the example scanner on Kafka', () => {
     expect(tally).toMatchObject({ reported: 1, alreadyReported: 2, failed: 0 });
     await expectReportOf(client, 'team/other', second);
     expect(await client.referrers('team/app', image.manifest.digest, SCAN_REPORT_TYPE)).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('the scanner consumer: offsets committed only after a handled event', () => {
+  const infra = infraSettings();
+  const topic = `lading.scanner-commit-test.${process.pid}.${Date.now()}`;
+  const group = `${topic}.scanner`;
+  const kafka = new Kafka({ clientId: 'scanner-commit-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
+  afterAll(async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.deleteGroups([group]).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  it('gives a failed scan back to Kafka, which delivers it again, and commits it once it succeeds', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const event = {
+      id: 'commit-test-1',
+      type: EVENT_TYPES.manifestPushed,
+      partitionkey: 'team/app',
+      data: { repository: 'team/app', digest: 'sha256:1', mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    } as unknown as LadingEvent;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'team/app', value: JSON.stringify(event) }, { key: 'team/app', value: 'not json' }] });
+    await producer.disconnect();
+
+    // A focused fake scanner: the registry "fails" on the first attempt only.
+    let attempts = 0;
+    const flaky = {
+      handle: async (): Promise<ScanOutcome> => {
+        attempts++;
+        if (attempts === 1) throw new RegistryError(503, 'UNAVAILABLE', 'the registry answered 503');
+        return { action: 'reported', repository: 'team/app', digest: 'sha256:1', reportDigest: 'sha256:r', report: {} as ScanReport };
+      },
+    };
+    const first = await startKafkaScanner({ brokers: infra.kafkaBrokers, topic, group, fromBeginning: true, scanner: flaky, log: quiet, stopAfter: 1, deadlineMs: Date.now() + 30_000 });
+    const tally = await first.finished;
+    expect(attempts).toBe(2);
+    expect(tally).toMatchObject({ failed: 1, reported: 1 });
+
+    // The group's position is past the event: a restarted scanner does not see it again (only the unreadable record).
+    const offsets = await (async () => {
+      const a = kafka.admin();
+      await a.connect();
+      try {
+        return await a.fetchOffsets({ groupId: group, topics: [topic] });
+      } finally {
+        await a.disconnect();
+      }
+    })();
+    expect(Number(offsets[0].partitions[0].offset)).toBeGreaterThanOrEqual(1);
+    const seen: string[] = [];
+    const second = await startKafkaScanner({
+      brokers: infra.kafkaBrokers,
+      topic,
+      group,
+      fromBeginning: true,
+      scanner: { handle: async (e) => (seen.push(e.id), { action: 'skipped', reason: 'test' }) },
+      log: quiet,
+      deadlineMs: Date.now() + 8_000,
+    });
+    const again = await second.finished;
+    expect(seen).toEqual([]);
+    expect(again.reported + again.alreadyReported + again.skipped).toBe(0);
   }, 60_000);
 });
 
