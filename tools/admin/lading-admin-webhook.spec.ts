@@ -50,46 +50,47 @@ describe('lading-admin webhook', () => {
     const id = /created webhook ([0-9a-f-]{36}) \(ci\)/.exec(created)![1];
     const secret = /secret: (whsec_\S+)/.exec(created)![1];
 
-    const listed = await ok(['webhook', 'list']);
+    const [listed, shownText] = await Promise.all([ok(['webhook', 'list']), ok(['webhook', 'show', id])]);
     expect(listed).toMatch(new RegExp(`${id}\\s+ci\\s+team\\s+cloudevents\\s+yes\\s+manifest.pushed,tag.updated\\s+${receiver.url}/ci`));
     expect(listed).not.toContain(secret);
-    const shown = JSON.parse(await ok(['webhook', 'show', id]));
+    const shown = JSON.parse(shownText);
     expect(shown).toMatchObject({ id, name: 'ci', namespace: 'team', eventTypes: ['io.lading.manifest.pushed', 'io.lading.tag.updated'] });
     expect(shown.secret).toBeUndefined();
 
-    expect(await ok(['webhook', 'update', id, '--format', 'distribution', '--events', 'all', '--disabled'])).toContain(`updated webhook ${id}`);
-    expect(JSON.parse(await ok(['webhook', 'show', id]))).toMatchObject({ format: 'distribution', eventTypes: [], enabled: false });
+    const updated = JSON.parse(await ok(['webhook', 'update', id, '--format', 'distribution', '--events', 'all', '--disabled', '--json']));
+    expect(updated).toMatchObject({ id, format: 'distribution', eventTypes: [], enabled: false });
+    expect(updated.secret).toBeUndefined();
     await ok(['webhook', 'update', id, '--format', 'cloudevents', '--enable']);
 
     const ping = await ok(['webhook', 'ping', id]);
-    const eventId = /queued ping ([0-9a-f-]{36}) as delivery ([0-9a-f-]{36})/.exec(ping)![1];
-    const deliveryId = /as delivery ([0-9a-f-]{36})/.exec(ping)![1];
+    const [, eventId, deliveryId] = /queued ping ([0-9a-f-]{36}) as delivery ([0-9a-f-]{36})/.exec(ping)!;
     const deadline = Date.now() + 15_000;
-    while (!receiver.requests.some((r) => r.headers['webhook-id'] === eventId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const status = async () => (await registry.db.query<{ status: string }>(`SELECT status FROM webhook_deliveries WHERE id = $1`, [deliveryId])).rows[0]?.status;
+    while ((await status()) !== 'delivered' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const got = receiver.requests.find((r) => r.headers['webhook-id'] === eventId)!;
     expect(verifyWebhook(secret, got.headers, got.body)).toBe(true);
 
-    let deliveries = '';
-    while (!/delivered/.test(deliveries) && Date.now() < deadline) deliveries = await ok(['webhook', 'deliveries', id, '--status', 'delivered']);
+    const deliveries = await ok(['webhook', 'deliveries', id, '--status', 'delivered']);
     expect(deliveries).toMatch(new RegExp(`${deliveryId}\\s+${eventId}\\s+webhook.ping\\s+-\\s+delivered\\s+1\\s+200`));
-    expect(await ok(['webhook', 'redeliver', id, deliveryId])).toContain(`queued delivery ${deliveryId} (event ${eventId}) again`);
-
-    const rotated = await ok(['webhook', 'rotate', id]);
+    const [redelivered, rotated] = await Promise.all([ok(['webhook', 'redeliver', id, deliveryId]), ok(['webhook', 'rotate', id])]);
+    expect(redelivered).toContain(`queued delivery ${deliveryId} (event ${eventId}) again`);
     expect(/secret: (whsec_\S+)/.exec(rotated)![1]).not.toBe(secret);
     expect(await ok(['webhook', 'delete', id])).toContain(`deleted webhook ${id}`);
     expect(await ok(['webhook', 'list'])).toBe('no webhooks\n');
   });
 
   it('exits 1 with the registry\'s reason for refused input, and 2 for bad usage', async () => {
-    const refused = await cli(['--url', url, 'webhook', 'create', 'bad', 'http://169.254.169.254/latest']);
+    const [refused, missing, usage, nothing] = await cliAll([
+      { args: ['--url', url, 'webhook', 'create', 'bad', 'http://169.254.169.254/latest'] },
+      { args: ['--url', url, 'webhook', 'show', '01234567-89ab-7def-8123-456789abcdef'] },
+      { args: ['--url', url, 'webhook', 'create', 'only-a-name'] },
+      { args: ['--url', url, 'webhook', 'update', '01234567-89ab-7def-8123-456789abcdef'] },
+    ]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/url refused: .*metadata address .*\(400 UNSUPPORTED\)/);
-    const missing = await cli(['--url', url, 'webhook', 'show', '01234567-89ab-7def-8123-456789abcdef']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/webhook not found \(404 NOT_FOUND\)/);
-    const usage = await cli(['--url', url, 'webhook', 'create', 'only-a-name']);
     expect(usage.code).toBe(2);
-    const nothing = await cli(['--url', url, 'webhook', 'update', '01234567-89ab-7def-8123-456789abcdef']);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/nothing to change/);
   });
