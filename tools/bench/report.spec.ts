@@ -38,6 +38,11 @@ describe('comparisonRow', () => {
     expect(row.cluster).toBe('—');
     expect(row.ratio).toBe('embedded 0.50×');
   });
+
+  it('does not judge a target when a side was left out of the run', () => {
+    expect(comparisonRow('m', '', { cluster: measured(10) }, 5).met).toBe('');
+    expect(comparisonRow('m', '', { embedded: failed('x') }, 5).met).toBe('failed');
+  });
 });
 
 describe('figures and verdicts', () => {

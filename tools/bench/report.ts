@@ -89,7 +89,9 @@ export function comparisonRow(metric: string, unit: string, figures: TargetFigur
   ].filter(Boolean);
   let met: Verdict = '';
   if (minRatio !== undefined) {
-    if (embeddedRatio === undefined) met = 'failed';
+    // Not judged when a side was not measured at all (left out with --only); failed when a measurement failed.
+    if (figures.embedded?.ok === false || figures.distribution?.ok === false) met = 'failed';
+    else if (embeddedRatio === undefined) met = '';
     else met = (higherIsBetter ? embeddedRatio >= minRatio : embeddedRatio <= minRatio) ? 'yes' : 'no';
   }
   return {

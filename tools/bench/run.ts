@@ -2,7 +2,7 @@
  * `npm run bench`: Lading (embedded, and the distributed cluster) side by side with CNCF Distribution on this box,
  * plus a raw node:http ceiling, one table of figures with the ratio Lading/Distribution and the targets of issue 8.
  *
- *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N]
+ *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
  * --only takes target names (distribution, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
  * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
@@ -27,6 +27,8 @@ type Section = (typeof SECTIONS)[number];
 /** The run's settings, from the command line. */
 interface Options {
   mode: 'quick' | 'default' | 'full';
+  /** Keep the temp directory (server logs, data) instead of deleting it. */
+  keep: boolean;
   targets: Set<TargetName>;
   sections: Set<Section>;
   out: string;
@@ -50,10 +52,12 @@ function parseOptions(argv: string[]): Options {
   let only: string[] = [];
   let out = join(ROOT, 'tools/bench/.results/latest.md');
   let connections = 50;
+  let keep = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') mode = 'quick';
     else if (arg === '--full') mode = 'full';
+    else if (arg === '--keep') keep = true;
     else if (arg === '--only') only = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     else if (arg === '--out') out = resolve(argv[++i] ?? out);
     else if (arg === '--connections') connections = Number(argv[++i]);
@@ -71,6 +75,7 @@ function parseOptions(argv: string[]): Options {
   const quick = mode === 'quick';
   return {
     mode,
+    keep,
     targets: new Set(onlyTargets.length ? onlyTargets : TARGETS),
     sections: new Set(onlySections.length ? onlySections : defaultSections),
     out,
@@ -249,7 +254,8 @@ async function main(): Promise<void> {
   const cleanup = () => (cleaning ??= (async () => {
     for (const server of [...running].reverse()) await server.stop().catch((e: unknown) => console.error(`stopping ${server.name}: ${String(e)}`));
     running.clear();
-    rmSync(workDir, { recursive: true, force: true });
+    if (opts.keep) console.log(`bench: kept ${workDir} (server logs and data)`);
+    else rmSync(workDir, { recursive: true, force: true });
   })());
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -283,6 +289,7 @@ async function main(): Promise<void> {
     const digestPath = `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`;
     let ceiling: Figure | undefined;
     let scaling: { one: Figure; two: Figure } | undefined;
+    let tracing: { on: Figure; exports: number } | undefined;
 
     const compared = COMPARED.filter((sec) => opts.sections.has(sec));
     const failAll = (name: TargetName, reason: string) => {
@@ -305,14 +312,43 @@ async function main(): Promise<void> {
 
     // Distribution and Lading embedded (and the ceiling) run side by side, and each metric is measured on one right
     // after the other, so that a busy neighbour on the box weighs on both alike.
+    // The tracing row compares embedded's manifest GET by digest with that of a second, traced embedded instance.
+    const withTracing = opts.sections.has('tracing') && opts.targets.has('embedded');
     const local = (['distribution', 'embedded'] as const).filter((t) => opts.targets.has(t));
-    if (compared.length || opts.sections.has('ceiling')) {
-      console.log(`\n${[...(compared.length ? local : []), opts.sections.has('ceiling') ? 'raw node:http' : ''].filter(Boolean).join(' + ')}, metric by metric`);
+    const localSections = withTracing && !compared.includes('digest') ? (['digest', ...compared] as Section[]) : compared;
+    if (localSections.length || opts.sections.has('ceiling')) {
+      console.log(`\n${[...(localSections.length ? local : []), opts.sections.has('ceiling') ? 'raw node:http' : '', withTracing ? 'embedded traced' : ''].filter(Boolean).join(' + ')}, metric by metric`);
       const subjects: Subject[] = [];
-      for (const name of compared.length ? local : []) {
+      for (const name of localSections.length ? local : []) {
         const server = await startTarget(name);
         if (server) subjects.push(await prepare(opts, name, server, image, big));
       }
+      let tracedServer: RunningServer | undefined;
+      let sink: (RunningServer & { received(): number }) | undefined;
+      if (withTracing) {
+        const otlpSink = await startOtlpSink();
+        sink = otlpSink;
+        running.add(otlpSink);
+        tracing = { on: await attempt('embedded traced: start and load image', async () => {
+          tracedServer = await start(() => startEmbedded(ctx, 'embedded-traced', {
+            OTEL_TRACES_EXPORTER: 'otlp',
+            OTEL_TRACES_SAMPLER: 'traceidratio',
+            OTEL_TRACES_SAMPLER_ARG: '0.1',
+            OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.baseUrl,
+            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+          }));
+          await loadImage(tracedServer.baseUrl, image);
+          return measured(1, 'ok');
+        }), exports: 0 };
+      }
+      const measureTraced = async () => {
+        const server = tracedServer;
+        if (!server || !tracing || !sink) return;
+        tracedServer = undefined;
+        tracing.on = await attempt('digest rps, embedded traced', rateOf(`${server.baseUrl}${digestPath}`));
+        await stop(server);
+        tracing.exports = sink.received();
+      };
       let ceilingServer: RunningServer | undefined;
       if (opts.sections.has('ceiling')) {
         const manifestFile = join(workDir, 'manifest.json');
@@ -329,12 +365,16 @@ async function main(): Promise<void> {
         ceiling = await attempt('digest rps, raw node:http', rateOf(`${server.baseUrl}${digestPath}`));
         await stop(server);
       };
-      for (const section of compared) {
+      for (const section of localSections) {
         for (const subject of subjects) await measureSection(opts, section, subject, image, big, figures);
-        if (section === 'digest') await measureCeiling();
+        if (section === 'digest') {
+          await measureCeiling();
+          await measureTraced();
+        }
       }
       await measureCeiling();
       for (const subject of subjects) await stop(subject.server);
+      if (sink) await stop(sink);
     }
 
     // The cluster comes up alone (under the cluster lock), after the others are stopped.
@@ -387,28 +427,9 @@ async function main(): Promise<void> {
       });
     }
 
-    if (opts.sections.has('tracing')) {
-      console.log('\ntracing cost (embedded, manifest GET by digest)');
-      const sink = await start(() => startOtlpSink());
-      const traced = async (env: Record<string, string>, label: string) => attempt(label, async () => {
-        const server = await start(() => startEmbedded(ctx, `embedded-${label.replace(/\W+/g, '-')}`, env));
-        try {
-          await loadImage(server.baseUrl, image);
-          return measured((await measureRate(`${server.baseUrl}${digestPath}`, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
-        } finally {
-          await stop(server);
-        }
-      });
-      const off = await traced({}, 'tracing off');
-      const on = await traced({
-        OTEL_TRACES_EXPORTER: 'otlp',
-        OTEL_TRACES_SAMPLER: 'traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.1',
-        OTEL_EXPORTER_OTLP_ENDPOINT: sink.baseUrl,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-      }, 'tracing 10% to OTLP');
-      const exports = (sink as RunningServer & { received(): number }).received();
-      await stop(sink);
+    if (tracing) {
+      const off = figures.digest?.embedded ?? failed('embedded not measured');
+      const { on, exports } = tracing;
       const cost = off.ok && on.ok ? (100 * (off.value - on.value)) / off.value : undefined;
       extra.push({
         metric: 'embedded manifest GET by digest: tracing off → on (10 % sampled, OTLP) (rps)',
