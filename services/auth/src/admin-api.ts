@@ -1,6 +1,6 @@
 /**
  * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation and
- * webhook subscriptions (`/admin/v1/webhooks`, see @lading/webhooks).
+ * webhook subscriptions (`/admin/v1/webhooks`, see @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`).
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */
@@ -9,6 +9,7 @@ import { LadingConfig, durationMs } from '@lading/config';
 import { hashPassword } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
+import { createOutboxAdminRouter } from '@lading/events';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
@@ -171,6 +172,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   });
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
+  router.use('/outbox', createOutboxAdminRouter({ db }));
 
   router.post('/keys/rotate', async (_req, res) => {
     const graceMs = durationMs(deps.config.auth.tokenTtl) + 120_000;

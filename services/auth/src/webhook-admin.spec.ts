@@ -217,3 +217,27 @@ describe('the webhook admin API', () => {
     expect(create.status).toBe(403);
   });
 });
+
+describe('the outbox part of the admin API', () => {
+  it('lists parked outbox rows to admins only, and requeues one', async () => {
+    const { deps, app, pat } = await adminApp({});
+    try {
+      await deps.db.transaction((tx) => meta.ensureRepository(tx, 'team/app'));
+      const id = '01234567-89ab-7def-8123-456789abcde0';
+      await deps.db.query(
+        `INSERT INTO outbox (id, repository, sequence, type, event, attempts, last_error, parked_at)
+         VALUES ($1, 'team/app', 1, 'io.lading.manifest.pushed', '{}', 10, 'MESSAGE_TOO_LARGE', now())`,
+        [id],
+      );
+      await request(app).get('/admin/v1/outbox/parked').expect(401);
+      await request(app).get('/admin/v1/outbox/parked').set('Authorization', basic('alice', 'alice-password')).expect(403);
+      const parked = await request(app).get('/admin/v1/outbox/parked').set('Authorization', basic(ROOT.user, pat)).expect(200);
+      expect(JSON.stringify(parked.body)).toContain(id);
+      await request(app).post(`/admin/v1/outbox/parked/${id}/requeue`).set('Authorization', basic(ROOT.user, pat)).expect((res) => expect(res.status).toBeLessThan(300));
+      const row = await deps.db.query<{ parked_at: Date | null; attempts: number }>(`SELECT parked_at, attempts FROM outbox WHERE id = $1`, [id]);
+      expect(row.rows[0]).toEqual({ parked_at: null, attempts: 0 });
+    } finally {
+      await deps.close();
+    }
+  });
+});
