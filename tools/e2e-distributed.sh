@@ -11,7 +11,8 @@ tools/cluster/cluster down >/dev/null 2>&1 || true
 rm -f .infra/logs/cluster-*.log
 ADMIN_USER=e2e-admin
 ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
-url="$(LADING_ADMIN_USER="$ADMIN_USER" LADING_ADMIN_PASSWORD="$ADMIN_PASSWORD" tools/cluster/cluster up | tail -n 1)"
+# The webhook check below subscribes a receiver on 127.0.0.1, which only an allow-listed address may be.
+url="$(LADING_WEBHOOKS_ALLOWLIST=127.0.0.1 LADING_ADMIN_USER="$ADMIN_USER" LADING_ADMIN_PASSWORD="$ADMIN_PASSWORD" tools/cluster/cluster up | tail -n 1)"
 url="${url#LADING_URL=}"
 cleanup() { tools/cluster/cluster down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -21,6 +22,13 @@ CONFORMANCE_AUTOMATIC_CROSSMOUNT=1 CONFORMANCE_BLOB_DIGEST_HEADER=false CONFORMA
   bash tools/conformance/run.sh "$url" || rc=1
 bash tools/clients/install.sh || rc=1
 bash tools/clients/roundtrip.sh "${url#http://}" || rc=1
+# A push through the load balancer reaches a subscriber as a signed CloudEvent and one Distribution push, via the
+# outbox, Kafka and the webhooks service.
+if node --import tsx tools/webhooks-soak/distributed-check.ts "$url" "$ADMIN_USER" "$ADMIN_PASSWORD"; then
+  echo "webhooks: 1 passed, 0 failed"
+else
+  echo "webhooks: 0 passed, 1 failed"; rc=1
+fi
 
 echo "restarting the blob replicas with redirects off"
 for name in blob-1 blob-2; do
