@@ -46,8 +46,11 @@ export interface DeliveryIdStore {
 
 /** Settings of the receiver. */
 export interface CiWebhookOptions {
-  /** The subscription's secret (`whsec_...`), as the admin API showed it at creation. */
-  secret: string;
+  /**
+   * The subscription's secret (`whsec_...`), as the admin API showed it at creation; during a rotation, the old and
+   * the new one (a delivery signed with either is accepted).
+   */
+  secret: string | string[];
   rules: TriggerRule[];
   /** The registry's address as CI pulls from it (`registry.example.com`, `127.0.0.1:5000`). */
   registryHost: string;
@@ -120,6 +123,7 @@ export function createCiWebhookReceiver(options: CiWebhookOptions): CiWebhookRec
   const run = options.run ?? spawnCommand;
   const ids = options.ids ?? createMemoryIdStore(undefined, options.now);
   const running = new Set<Promise<unknown>>();
+  const secrets = Array.isArray(options.secret) ? options.secret : [options.secret];
 
   function start(push: TagPush, command: string[]): Job {
     const image = `${options.registryHost}/${push.repository}@${push.digest}`;
@@ -142,7 +146,7 @@ export function createCiWebhookReceiver(options: CiWebhookOptions): CiWebhookRec
       if (req.method !== 'POST') return answer(res, 405, { error: 'deliveries are POSTed' });
       const body = await readBody(req);
       if (!body) return answer(res, 413, { error: `the body is larger than ${MAX_BODY_BYTES} bytes` });
-      const verified = verifyWebhook(options.secret, req.headers, body, { toleranceSeconds: options.toleranceSeconds, now: options.now });
+      const verified = secrets.some((secret) => verifyWebhook(secret, req.headers, body, { toleranceSeconds: options.toleranceSeconds, now: options.now }));
       if (!verified) return answer(res, 401, { error: 'the signature does not verify, or its timestamp is too far from this clock' });
       // Only a verified id is remembered: an unsigned request must not be able to block a genuine delivery.
       if (!ids.claim(req.headers['webhook-id'] as string)) return answer(res, 200, { status: 'duplicate' });

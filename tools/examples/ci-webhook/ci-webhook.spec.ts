@@ -2,7 +2,7 @@
  * The CI webhook example against signed deliveries built here with the registry's own signer, carrying real events
  * of an embedded registry (a push by tag) in both delivery formats: a valid delivery runs the command once with
  * the image's digest reference; a retried or replayed id runs nothing; a bad signature or a stale timestamp is
- * refused with 401 and runs nothing.
+ * refused with 401 and runs nothing. Then end to end: a subscription of the embedded registry delivers a push.
  */
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { parseConfig } from '@lading/config';
-import { createEmbeddedRegistry } from '@lading/embedded';
+import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import type { LadingEvent } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
 import { imageManifest, makeBlob } from '@lading/testing';
@@ -175,6 +175,17 @@ describe('the CI webhook receiver', () => {
     expect((await fetch(url)).status).toBe(405);
   });
 
+  it('accepts either secret during a rotation', async () => {
+    const rotated = generateWebhookSecret();
+    const both = createCiWebhookReceiver({ secret: [secret, rotated], registryHost: REGISTRY_HOST, rules: [], now: () => clockMs });
+    const rotating = createServer(both.handler).listen(0, '127.0.0.1');
+    await once(rotating, 'listening');
+    const at = `http://127.0.0.1:${(rotating.address() as AddressInfo).port}/`;
+    const send = (signingSecret: string, id: string) => fetch(at, { method: 'POST', headers: { ...signWebhook(signingSecret, id, Math.floor(clockMs / 1000), '{}') }, body: '{}' });
+    expect([(await send(secret, 'old')).status, (await send(rotated, 'new')).status, (await send(generateWebhookSecret(), 'other')).status]).toEqual([200, 200, 401]);
+    rotating.close();
+  });
+
   it('matches globs: * within a path segment, ** across segments', () => {
     expect(globPattern('team/*').test('team/app')).toBe(true);
     expect(globPattern('team/*').test('team/app/sub')).toBe(false);
@@ -183,4 +194,81 @@ describe('the CI webhook receiver', () => {
     expect(globPattern('v?.*').test('v1.2')).toBe(true);
     expect(globPattern('a.b').test('axb')).toBe(false);
   });
+});
+
+describe('the CI webhook receiver behind a real subscription of the embedded registry', () => {
+  const admin = { user: 'admin', password: 'ci webhook test admin password' };
+  const basic = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`;
+  let dir: string;
+  let registry: EmbeddedRegistry;
+  let server: Server;
+  let receiver: CiWebhookReceiver;
+  const answers: number[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-ci-webhook-e2e-'));
+    registry = await createEmbeddedRegistry(
+      parseConfig({
+        data: { dir },
+        admin,
+        gc: { enabled: false },
+        webhooks: { allowList: ['127.0.0.1'], pollInterval: '100ms' },
+        log: { level: 'silent', access: false },
+      }),
+      createLogger({ service: 'test', level: 'silent' }),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    server?.close();
+    await registry?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the command once for a push by tag, and not again when an admin redelivers it', async () => {
+    const output = path.join(dir, 'ran.txt');
+    // The subscription's secret is only known once it is created, so the receiver is built after the subscription.
+    const listening = createServer((req, res) => {
+      res.on('finish', () => answers.push(res.statusCode));
+      receiver.handler(req, res);
+    }).listen(0, '127.0.0.1');
+    server = listening;
+    await once(listening, 'listening');
+    const receiverUrl = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/hooks`;
+    const created = await request(registry.app)
+      .post('/admin/v1/webhooks')
+      .set('Authorization', basic)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ name: 'ci', url: receiverUrl, namespace: 'team', eventTypes: ['tag.updated'] }));
+    expect(created.status).toBe(201);
+    receiver = createCiWebhookReceiver({ secret: created.body.secret as string, registryHost: REGISTRY_HOST, rules: [{ repository: 'team/**', tag: 'v*', command: recordingCommand(output) }] });
+
+    const config = makeBlob('{"os":"linux","architecture":"arm64"}');
+    const layer = makeBlob(256);
+    const manifest = imageManifest(config, [layer]);
+    for (const blob of [config, layer]) {
+      await request(registry.app).post(`/v2/team/svc/blobs/uploads/?digest=${blob.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data).expect(201);
+    }
+    await request(registry.app).put('/v2/team/svc/manifests/v2.0.0').set('Content-Type', manifest.mediaType).send(manifest.body.toString()).expect(201);
+    await request(registry.app).put('/v2/other/svc/manifests/v2.0.0').set('Content-Type', manifest.mediaType).send(manifest.body.toString());
+
+    const started = Date.now();
+    while ((await linesOf(output)).length === 0 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    await receiver.idle();
+    const lines = await linesOf(output);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${REGISTRY_HOST}/team/svc@${manifest.digest} v2\\.0\\.0 \\S+$`));
+
+    const id = created.body.id as string;
+    const delivered = await request(registry.app).get(`/admin/v1/webhooks/${id}/deliveries?status=delivered`).set('Authorization', basic);
+    expect(delivered.status).toBe(200);
+    const deliveries = delivered.body.deliveries as Array<{ id: string }>;
+    expect(deliveries).toHaveLength(1);
+    const redeliver = await request(registry.app).post(`/admin/v1/webhooks/${id}/deliveries/${deliveries[0].id}/redeliver`).set('Authorization', basic);
+    expect(redeliver.status).toBe(202);
+    const before = answers.length;
+    while (answers.length === before && Date.now() - started < 40_000) await new Promise((r) => setTimeout(r, 100));
+    await receiver.idle();
+    expect(answers).toEqual([202, 200]);
+    expect(await linesOf(output)).toHaveLength(1);
+  }, 60_000);
 });

@@ -49,7 +49,8 @@ const host = values.listen.slice(0, separator);
 const port = Number(values.listen.slice(separator + 1));
 
 const receiver = createCiWebhookReceiver({
-  secret,
+  // During a rotation: CI_WEBHOOK_SECRET=whsec_old,whsec_new until every delivery is signed with the new one.
+  secret: secret.split(','),
   registryHost: values['registry-host'],
   rules: [{ repository: values.repository, tag: values.tag, command: positionals }],
   onJob: (job) => {
