@@ -16,7 +16,7 @@ import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { measureRate, runWorker, type LoadShape } from './load';
 import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { CLUSTER_GATEWAY_1, distributionVersion, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { CLUSTER_GATEWAY_1, distributionVersion, killClusterProcess, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
 const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
@@ -288,7 +288,7 @@ async function main(): Promise<void> {
     const extra: Row[] = [];
     const digestPath = `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`;
     let ceiling: Figure | undefined;
-    let scaling: { one: Figure; two: Figure } | undefined;
+    let scaling: { one: Figure; two: Figure; direct: Figure } | undefined;
     let tracing: { on: Figure; exports: number } | undefined;
 
     const compared = COMPARED.filter((sec) => opts.sections.has(sec));
@@ -381,15 +381,21 @@ async function main(): Promise<void> {
     if (opts.targets.has('cluster') && (compared.length || opts.sections.has('scaling'))) {
       console.log('\ncluster');
       const server = await startTarget('cluster');
-      if (!server && opts.sections.has('scaling')) scaling = { one: failed('cluster did not start'), two: failed('cluster did not start') };
+      if (!server && opts.sections.has('scaling')) scaling = { one: failed('cluster did not start'), two: failed('cluster did not start'), direct: failed('cluster did not start') };
       if (server) {
         try {
           const subject = await prepare(opts, 'cluster', server, image, big);
           for (const section of compared) await measureSection(opts, section, subject, image, big, figures);
           if (opts.sections.has('scaling')) {
-            const one = await attempt('digest rps, 1 gateway (gateway-1 directly)', rateOf(`${CLUSTER_GATEWAY_1}${digestPath}`));
-            const two = await attempt('digest rps, 2 gateways (nginx)', rateOf(`${server.baseUrl}${digestPath}`));
-            scaling = { one, two };
+            // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then gateway-1
+            // without nginx, to show what the proxy hop itself costs on this box.
+            const two = await attempt('digest rps, 2 gateways behind nginx', rateOf(`${server.baseUrl}${digestPath}`));
+            const one = await attempt('digest rps, 1 gateway behind nginx (gateway-2 killed)', async () => {
+              await killClusterProcess(ctx, 'gateway-2');
+              return rateOf(`${server.baseUrl}${digestPath}`)();
+            });
+            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${CLUSTER_GATEWAY_1}${digestPath}`));
+            scaling = { one, two, direct };
           }
         } finally {
           await stop(server);
@@ -398,12 +404,12 @@ async function main(): Promise<void> {
     }
 
     if (scaling) {
-      const { one, two } = scaling;
+      const { one, two, direct } = scaling;
       const factor = one.ok && two.ok ? two.value / one.value : undefined;
       extra.push({
-        metric: 'cluster manifest GET by digest: 1 gateway (direct) → 2 gateways (nginx) (rps)',
+        metric: 'cluster manifest GET by digest behind nginx: 1 → 2 gateways (rps)',
         embedded: '—',
-        cluster: one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`,
+        cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}; gateway-1 without nginx ${formatFigure(direct)}`,
         distribution: '—',
         ratio: '—',
         target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
@@ -446,6 +452,7 @@ async function main(): Promise<void> {
       console.log('\nmemory: 2 GB pushes into embedded');
       const server = await start(() => startEmbedded(ctx, 'embedded-memory'));
       const peaks: Record<string, Figure> = {};
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // let start-up settle
       const idle = rssMb(server.pid ?? -1);
       console.log(`  RSS when idle: ${formatNumber(idle)} MB`);
       try {
@@ -465,7 +472,7 @@ async function main(): Promise<void> {
       const worst = Object.values(peaks).every((f) => f.ok) ? Math.max(...Object.values(peaks).map((f) => (f.ok ? f.value : 0))) : undefined;
       extra.push({
         metric: 'embedded peak RSS pushing 2 GB: monolithic / chunked (64 MB PATCHes)',
-        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; idle ${formatNumber(idle)} MB`,
+        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes`,
         cluster: '—',
         distribution: '—',
         ratio: '—',
@@ -495,7 +502,7 @@ async function main(): Promise<void> {
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
-      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads gateway-1 directly (1 replica, no nginx), then nginx over both (2 replicas). Everything shares this box\'s cores.',
+      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then gateway-1 without nginx (the cost of the proxy hop). Everything shares this box\'s cores.',
       'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
     ];
     const table = renderText(rows);

@@ -185,6 +185,11 @@ async function takeClusterLock(waitS: number): Promise<{ release(): Promise<void
   };
 }
 
+/** Kills one cluster process (`tools/cluster/cluster kill NAME`); only while this run holds the cluster lock. */
+export async function killClusterProcess(ctx: TargetContext, name: string): Promise<void> {
+  await run(join(ctx.root, 'tools/cluster/cluster'), ['kill', name], { cwd: ctx.root });
+}
+
 /** Gateway-1's port in tools/cluster's fixed layout. */
 export const CLUSTER_GATEWAY_1 = 'http://127.0.0.1:55121';
 
