@@ -81,7 +81,8 @@ export function createGateway(deps: GatewayDeps): Express {
     if (!deps.authorize || match.route.owner === 'auth') return;
     await deps.authorize(req, res, match);
     const principal = req.headers[PRINCIPAL_HEADER];
-    if (deps.limiter && typeof principal === 'string') deps.limiter.admitPrincipal(principal);
+    // Anonymous tokens name nobody (''): their callers are told apart, and limited, by address.
+    if (deps.limiter && typeof principal === 'string' && principal !== '') deps.limiter.admitPrincipal(principal);
   }
 
   function answerBase(req: IncomingMessage, res: ServerResponse): void {

@@ -81,6 +81,8 @@ describe('gateway limits', () => {
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('2');
       expect((await as('bob')).status).toBe(200);
+      // Anonymous callers (a token naming nobody) do not share one bucket: the address limit is theirs.
+      for (let i = 0; i < 5; i++) expect((await as('')).status).toBe(200);
       now += 2000;
       expect((await as('alice')).status).toBe(200);
     } finally {
