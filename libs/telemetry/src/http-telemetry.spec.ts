@@ -112,7 +112,8 @@ describe('createRegistryMetrics', () => {
   it('exposes every instrument under the name dashboards query, and reads gauges from their sources at scrape time', async () => {
     const { metrics, scrape, shutdown } = prometheusMetrics();
     let pending = 3;
-    const stop = metrics.observeOutbox(async () => ({ pending, oldestAgeSeconds: 1.5, parked: 1 }));
+    const stop = metrics.observeOutbox(async () => ({ backlog: pending, oldestUnpublishedAgeSeconds: 1.5, parked: 1 }));
+    metrics.observeRelay(() => ({ published: 8, publishFailures: 1, refused: 3, parked: 1 }));
     metrics.observeGcQueues(() => ({ blob: 4, manifest: 0 }));
     metrics.observeOpenUploads(() => {
       throw new Error('database down');
@@ -126,7 +127,10 @@ describe('createRegistryMetrics', () => {
     let text = await scrape();
     expect(text).toMatch(/^lading_outbox_backlog 3$/m);
     expect(text).toMatch(/^registry_notifications_pending 3$/m);
-    expect(text).toMatch(/^lading_outbox_lag_seconds 1.5$/m);
+    expect(text).toMatch(/^lading_outbox_oldest_unpublished_age_seconds 1.5$/m);
+    expect(text).toMatch(/^lading_outbox_published_total 8$/m);
+    expect(text).toMatch(/^lading_outbox_publish_failures_total 1$/m);
+    expect(text).toMatch(/^lading_outbox_refused_total 3$/m);
     expect(text).toMatch(/^lading_outbox_parked 1$/m);
     expect(text).toMatch(/^lading_gc_queue_size\{queue="blob"\} 4$/m);
     expect(text).toMatch(/^registry_storage_action_seconds_count\{driver="s3",action="stat"\} 1$/m);

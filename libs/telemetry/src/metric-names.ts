@@ -20,12 +20,18 @@ export const METRIC_NAMES = {
   notificationsEvents: 'registry_notifications_events_total',
   /** Gauge: events written but not yet published (the outbox backlog, as Distribution's dashboards call it). */
   notificationsPending: 'registry_notifications_pending',
-  /** Gauge: outbox rows not yet published. */
+  /** Gauge: outbox rows not yet published (parked ones excluded). */
   outboxBacklog: 'lading_outbox_backlog',
-  /** Gauge: seconds the oldest unpublished outbox row has waited. */
-  outboxLagSeconds: 'lading_outbox_lag_seconds',
-  /** Gauge: outbox rows parked after too many refused publishes (they wait for an admin). */
+  /** Gauge: seconds the oldest unpublished outbox row has waited: the relay's lag. */
+  outboxLagSeconds: 'lading_outbox_oldest_unpublished_age_seconds',
+  /** Gauge: outbox rows parked after too many refused publishes (they wait for an admin; alert when above 0). */
   outboxParked: 'lading_outbox_parked',
+  /** Counter: events this process's relay published. */
+  outboxPublished: 'lading_outbox_published_total',
+  /** Counter: relay drains of this process that failed because the bus was unavailable. */
+  outboxPublishFailures: 'lading_outbox_publish_failures_total',
+  /** Counter: single events the bus refused in this process. */
+  outboxRefused: 'lading_outbox_refused_total',
   /** Counter `{result}`: webhook delivery attempts; result is `delivered`, `failed` (will retry) or `dead_lettered`. */
   webhookDeliveries: 'lading_webhook_deliveries_total',
   /** Histogram `{result}`: seconds one webhook delivery attempt took. */

@@ -19,14 +19,21 @@ export type WebhookResult = 'delivered' | 'failed' | 'dead_lettered';
 /** How an upload session ended. */
 export type UploadEnd = 'completed' | 'cancelled' | 'expired';
 
-/** What the outbox gauges read. */
+/** What the outbox gauges read (the shape of @lading/events' `readOutboxGauges`). */
 export interface OutboxStats {
-  /** Rows not yet published. */
-  pending: number;
+  /** Rows neither published nor parked. */
+  backlog: number;
   /** Seconds the oldest unpublished row has waited (0 when none). */
-  oldestAgeSeconds: number;
+  oldestUnpublishedAgeSeconds: number;
   /** Rows parked after too many refused publishes. */
-  parked?: number;
+  parked: number;
+}
+
+/** This process's relay counters (the shape of @lading/events' `OutboxRelayCounters`), totals since start. */
+export interface RelayCounters {
+  published: number;
+  publishFailures: number;
+  refused: number;
 }
 
 /** A callback that reads a value for a gauge at scrape time. */
@@ -53,6 +60,8 @@ export interface RegistryMetrics {
   cacheRequests: Counter<{ cache: string; result: 'hit' | 'miss' }>;
   /** Feeds the outbox gauges (and `registry_notifications_pending`) from `read`, called at each collection. */
   observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
+  /** Feeds the relay's counters (`lading_outbox_published_total`, ...) from `read`, e.g. `() => relay.counters`. */
+  observeRelay(read: StatsReader<RelayCounters>): StopObserving;
   /** Feeds `lading_gc_queue_size{queue}` from `read` (queue name → tasks waiting). */
   observeGcQueues(read: StatsReader<Record<string, number>>): StopObserving;
   /** Feeds `lading_upload_sessions_open` from `read`. */
@@ -66,6 +75,9 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
   const notificationsPending = meter.createObservableGauge(METRIC_NAMES.notificationsPending, { description: 'Events written but not yet published.' });
   const outboxLag = meter.createObservableGauge(METRIC_NAMES.outboxLagSeconds, { unit: 's', description: 'Age of the oldest unpublished outbox row.' });
   const outboxParked = meter.createObservableGauge(METRIC_NAMES.outboxParked, { description: 'Outbox rows parked for an admin.' });
+  const outboxPublished = meter.createObservableCounter(METRIC_NAMES.outboxPublished, { description: 'Events this process published.' });
+  const outboxPublishFailures = meter.createObservableCounter(METRIC_NAMES.outboxPublishFailures, { description: 'Relay drains that failed: bus unavailable.' });
+  const outboxRefused = meter.createObservableCounter(METRIC_NAMES.outboxRefused, { description: 'Events the bus refused.' });
   const gcQueueSize = meter.createObservableGauge(METRIC_NAMES.gcQueueSize, { description: 'Garbage-collection review tasks waiting.' });
   const uploadsOpen = meter.createObservableGauge(METRIC_NAMES.uploadsOpen, { description: 'Upload sessions open now.' });
 
@@ -103,12 +115,22 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
       observe(
         read,
         (stats, result) => {
-          result.observe(outboxBacklog, stats.pending);
-          result.observe(notificationsPending, stats.pending);
-          result.observe(outboxLag, stats.oldestAgeSeconds);
-          if (stats.parked !== undefined) result.observe(outboxParked, stats.parked);
+          result.observe(outboxBacklog, stats.backlog);
+          result.observe(notificationsPending, stats.backlog);
+          result.observe(outboxLag, stats.oldestUnpublishedAgeSeconds);
+          result.observe(outboxParked, stats.parked);
         },
         [outboxBacklog, notificationsPending, outboxLag, outboxParked],
+      ),
+    observeRelay: (read) =>
+      observe(
+        read,
+        (counters, result) => {
+          result.observe(outboxPublished, counters.published);
+          result.observe(outboxPublishFailures, counters.publishFailures);
+          result.observe(outboxRefused, counters.refused);
+        },
+        [outboxPublished, outboxPublishFailures, outboxRefused],
       ),
     observeGcQueues: (read) =>
       observe(
