@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
-import { contextFromTraceparent, currentTraceparent, linkFromTraceparent, ociErrorCodeOf, recordOciErrorCode, withSpan } from './spans';
+import { contextFromTraceparent, currentTraceparent, linkFromTraceparent, ociErrorCodeOf, recordOciErrorCode, withItemSpans, withSpan } from './spans';
 import { TestTracing, startTestTracing } from './test-tracing';
 
 /** An error shaped like @lading/oci's OciError (this lib does not import the OCI lib). */
@@ -82,5 +82,25 @@ describe('spans', () => {
   it('recordOciErrorCode marks the active span', async () => {
     await withSpan('handler', {}, async () => recordOciErrorCode('NAME_UNKNOWN', context.active()));
     expect(finished('handler')[0].attributes['oci.error.code']).toBe('NAME_UNKNOWN');
+  });
+
+  it('withItemSpans puts one span per item of a batch into that item\'s own trace, failed together with the batch', async () => {
+    const first = await withSpan('push-1', {}, async () => currentTraceparent());
+    const second = await withSpan('push-2', {}, async () => currentTraceparent());
+    const items = [
+      { traceparent: first, attributes: { 'lading.event.id': 'a' } },
+      { traceparent: second, attributes: { 'lading.event.id': 'b' } },
+    ];
+    const sent = await withSpan('relay-batch', {}, () => withItemSpans('outbox.publish', items, async () => 'sent'));
+    expect(sent).toBe('sent');
+    await expect(withItemSpans('outbox.publish.failed', items, () => Promise.reject(new Error('bus down')))).rejects.toThrow('bus down');
+    const [push1] = finished('push-1');
+    const [push2] = finished('push-2');
+    const published = finished('outbox.publish');
+    expect(published.map((s) => [s.spanContext().traceId, s.parentSpanContext?.spanId, s.attributes['lading.event.id'], s.kind])).toEqual([
+      [push1.spanContext().traceId, push1.spanContext().spanId, 'a', SpanKind.PRODUCER],
+      [push2.spanContext().traceId, push2.spanContext().spanId, 'b', SpanKind.PRODUCER],
+    ]);
+    expect(finished('outbox.publish.failed').map((s) => s.status.code)).toEqual([SpanStatusCode.ERROR, SpanStatusCode.ERROR]);
   });
 });

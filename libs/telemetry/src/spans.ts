@@ -104,3 +104,29 @@ function placementContext(parent: Context | string | undefined): Context {
   if (typeof parent === 'string') return contextFromTraceparent(parent, context.active());
   return parent ?? context.active();
 }
+
+/** How one item of a batch is traced: the trace it belongs to and its span's attributes. */
+export interface BatchItemTrace {
+  /** The item's stored W3C traceparent (an outbox row's); without one the item's span joins the active trace. */
+  traceparent?: string;
+  attributes?: Attributes;
+}
+
+/**
+ * Runs one batch operation (`fn`, e.g. publishing many outbox rows in one send) with a span `name` per item, each
+ * parented by that item's own traceparent, so every item's trace shows the operation; the spans end together
+ * with `fn`, failed together if it fails.
+ */
+export async function withItemSpans<T>(name: string, items: readonly BatchItemTrace[], fn: () => Promise<T>, kind: SpanKind = SpanKind.PRODUCER): Promise<T> {
+  const tracer = trace.getTracer(TRACER_NAME);
+  const active = context.active();
+  const spans = items.map((item) => tracer.startSpan(name, { kind, attributes: item.attributes }, item.traceparent ? contextFromTraceparent(item.traceparent, active) : active));
+  try {
+    return await fn();
+  } catch (err) {
+    for (const span of spans) recordFailure(span, err);
+    throw err;
+  } finally {
+    for (const span of spans) span.end();
+  }
+}
