@@ -9,7 +9,7 @@ import { hashPassword } from '@lading/access';
 import { bootstrapAdmin, createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
-import { authorizationFromConfig, createGateway } from '@lading/gateway';
+import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
 import { GcWorker, createGcWorker } from '@lading/gc';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
@@ -38,12 +38,20 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const parts = await openProcessParts(config, logger);
   const { db, store, bus, relay } = parts;
   const onEventsCommitted = () => relay.kick();
-  const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted });
-  const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted });
+  // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
+  const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus });
+  const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus });
   const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }) });
   await bootstrapAdmin(db, config, logger, hashPassword);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
-  const app = createGateway({ dispatch: { blob, manifest, auth: auth.app }, logger, accessLog: config.log.access, authorize });
+  const app = createGateway({
+    dispatch: { blob, manifest, auth: auth.app },
+    logger,
+    accessLog: config.log.access,
+    authorize,
+    limiter: rateLimiterFromConfig(config),
+    trustedProxies: config.http.trustedProxies,
+  });
   const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus });
   if (config.gc.enabled) gc.start();
   const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }) }) : null;
