@@ -13,7 +13,7 @@ import { LruCache } from '@lading/cache';
 import { durationMs, LadingConfig } from '@lading/config';
 import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
-import type { SqlExecutor } from '@lading/metadata';
+import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, blobKey, canRedirect } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
@@ -21,7 +21,8 @@ import { parseRangeHeader } from './byte-range';
 
 /** What the reader is built from. */
 export interface BlobReaderDeps {
-  db: SqlExecutor;
+  /** The database; whether it is shared (anything but PGlite, which only this process opens) decides the design. */
+  db: Pick<Database, 'query' | 'driverName'>;
   store: BlobStore;
   config: LadingConfig;
   logger: Logger;
@@ -71,7 +72,8 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
 /** Creates the blob reader with its descriptor cache. */
 export function createBlobReader(deps: BlobReaderDeps): BlobReader {
   const { db, store, config, logger } = deps;
-  const confirmsExistence = config.database.driver === 'postgres';
+  // Not the configuration's driver: a process may be handed a shared database whatever its mode says.
+  const confirmsExistence = db.driverName !== 'pglite';
   const descriptors = new LruCache<string, Descriptor>({ maxBytes: config.limits.blobCacheBytes });
   const redirectStore = config.storage.redirect && canRedirect(store) ? store : null;
   const presignTtlSeconds = Math.max(1, Math.floor(durationMs(config.storage.presignTtl) / 1000));

@@ -17,7 +17,7 @@ import { LruCache } from '@lading/cache';
 import { durationMs, LadingConfig } from '@lading/config';
 import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
-import type { SqlExecutor } from '@lading/metadata';
+import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import { accepts } from './content-negotiation';
 
@@ -35,7 +35,8 @@ export interface CachedManifest {
 
 /** What the reader is built from. */
 export interface ManifestReaderDeps {
-  db: SqlExecutor;
+  /** The database; whether it is shared (anything but PGlite, which only this process opens) decides the design. */
+  db: Pick<Database, 'query' | 'driverName'>;
   config: LadingConfig;
 }
 
@@ -90,7 +91,8 @@ export function matchesEtag(header: string | undefined, etag: string): boolean {
 /** Creates the manifest reader with its caches. */
 export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
   const { db, config } = deps;
-  const confirmsExistence = config.database.driver === 'postgres';
+  // Not the configuration's driver: a process may be handed a shared database whatever its mode says.
+  const confirmsExistence = db.driverName !== 'pglite';
   const manifests = new LruCache<string, CachedManifest>({ maxBytes: config.limits.manifestCacheBytes });
   const tags = new LruCache<string, string>({ maxBytes: Math.min(config.limits.manifestCacheBytes, 16 * 1024 * 1024), ttlMs: durationMs(config.limits.tagCacheTtl) });
   const acceptVerdicts = new Map<string, boolean>();
