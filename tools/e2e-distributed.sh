@@ -9,13 +9,30 @@ cd "$(dirname "$0")/.."
 tools/infra/infra up >/dev/null
 tools/cluster/cluster down >/dev/null 2>&1 || true
 rm -f .infra/logs/cluster-*.log
+# A database of its own for this run: the admin below is created only in a database that has none yet.
+set -a; . .infra/env; set +a
+E2E_DATABASE="e2e_$(date +%s)_$$"
+node -e '
+  const pg = require("pg");
+  const client = new pg.Client({ connectionString: process.env.LADING_DATABASE_URL });
+  client.connect().then(() => client.query(`CREATE DATABASE ${process.argv[1]}`)).then(() => client.end())
+    .catch((err) => { console.error(`cannot create the e2e database: ${err.message}`); process.exit(1); });' "$E2E_DATABASE"
+export LADING_DATABASE_URL="${LADING_DATABASE_URL%/*}/$E2E_DATABASE"
+drop_database() {
+  node -e '
+    const pg = require("pg");
+    const url = new URL(process.env.LADING_DATABASE_URL); url.pathname = "/lading";
+    const client = new pg.Client({ connectionString: url.toString() });
+    client.connect().then(() => client.query(`DROP DATABASE IF EXISTS ${process.argv[1]} WITH (FORCE)`)).then(() => client.end())
+      .catch(() => process.exit(0));' "$E2E_DATABASE"
+}
+cleanup() { tools/cluster/cluster down >/dev/null 2>&1 || true; drop_database; }
+trap cleanup EXIT
 ADMIN_USER=e2e-admin
 ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
 # The webhook check below subscribes a receiver on 127.0.0.1, which only an allow-listed address may be.
 url="$(LADING_WEBHOOKS_ALLOWLIST=127.0.0.1 LADING_ADMIN_USER="$ADMIN_USER" LADING_ADMIN_PASSWORD="$ADMIN_PASSWORD" tools/cluster/cluster up | tail -n 1)"
 url="${url#LADING_URL=}"
-cleanup() { tools/cluster/cluster down >/dev/null 2>&1 || true; }
-trap cleanup EXIT
 echo "cluster up behind $url (blob GETs redirect to MinIO)"
 rc=0
 CONFORMANCE_AUTOMATIC_CROSSMOUNT=1 CONFORMANCE_BLOB_DIGEST_HEADER=false CONFORMANCE_LABEL=redirects \
