@@ -17,10 +17,10 @@ const LADING_IMAGE = 'lading:local';
 /** How the image runs a process: tsx executes the TypeScript entry file. */
 const RUNTIME = ['node', '--import', 'tsx'];
 /** Third-party images whose default command already runs the server the stack needs (set up by env or mounts). */
-const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx']);
+const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx', 'jaegertracing/all-in-one', 'grafana/grafana']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'webhooks'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'grafana', 'jaeger', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
 
 type Scalar = string | number | boolean | null;
 type Ports = (string | number | { published?: string | number; target?: number })[];

@@ -1,99 +1,235 @@
 /**
- * NOT YET PART OF THE SUITE (named *.check.ts so jest's testMatch skips it): the end-to-end trace of a push in the
- * distributed mode, for issue 7 part 2, once the services are wired (see docs/observability.md, "Wiring").
+ * The end-to-end trace of a push through the distributed cluster, and the metrics it moves (issue 7). The last stage
+ * of tools/e2e-distributed.sh; run alone under the cluster lock:
  *
- * Starts the local cluster (tools/cluster) with its OTLP exporters pointed at an in-test receiver, pushes an image
- * through the load balancer with one client traceparent on every request (as a traced CI job would), and asserts
- * that this one trace covers the gateway, blob and manifest services, their Postgres queries and storage calls, the
- * outbox relay's publish, and the GC and webhook consumers' handling of the push's events; and that a failed
- * request's span carries its OCI error code. Run it alone, under the cluster lock:
+ *   flock /tmp/lading-cluster.lock node --import tsx tools/telemetry/trace-distributed.check.ts
  *
- *   flock /tmp/lading-cluster.lock bash -c 'NODE_OPTIONS=--experimental-vm-modules npx jest \
- *     --testMatch "**\/tools/telemetry/trace-distributed.check.ts"; tools/cluster/cluster down'
+ * It starts its own OTLP/HTTP receiver on 127.0.0.1, brings tools/cluster down and up again with every process
+ * exporting spans to it (OTEL_TRACES_EXPORTER=otlp, http/json), subscribes a webhook receiver of its own to a fresh
+ * repository, and pushes an image through the load balancer as a traced client would: every request carries one
+ * client `traceparent`. It then checks that this one trace id covers the gateway's, blob's and manifest's server
+ * spans (the services' under the gateway's client spans), their Postgres queries and MinIO calls, the outbox relay's
+ * publish of the push's events, and the GC's and the webhooks service's `event.handle` consumer spans, PARENTED by
+ * the traceparent stored with the outbox row (the push's own span) and LINKED to the kafkajs delivery span; that the
+ * webhook delivery is in the trace; and that a failed request's span carries `oci.error.code`. It scrapes /metrics
+ * of every process (API port + 1000) before and after the pushes and pulls and checks the named series moved.
+ * Prints one line per check and `telemetry: N passed, M failed`; exits 1 on a failure; brings the cluster down.
+ * LADING_ADMIN_USER / LADING_ADMIN_PASSWORD are used when set (a fresh pair otherwise).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { SPAN_NAMES } from '@lading/telemetry';
-import { imageManifest, makeBlob } from '@lading/testing';
+import { promisify } from 'node:util';
+import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
+import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { pushImage } from '../webhooks-soak/push-image';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
-import { ROOT } from './probe-runner';
 
+const ROOT = path.resolve(__dirname, '..', '..');
 const CLUSTER = path.join(ROOT, 'tools', 'cluster', 'cluster');
+/** The cluster's processes and their API ports (tools/cluster); each serves /metrics on its port + 1000. */
+const PROCESSES: Record<string, number> = {
+  'gateway-1': 55121,
+  'gateway-2': 55122,
+  'blob-1': 55101,
+  'blob-2': 55102,
+  'manifest-1': 55111,
+  'auth-1': 55131,
+  'gc-1': 55141,
+  'webhooks-1': 55151,
+};
+/** Processes that run an outbox relay (every one that opens the process parts). */
+const RELAYS = ['blob-1', 'blob-2', 'manifest-1', 'gc-1', 'webhooks-1'];
 
-function cluster(command: 'up' | 'down', env: Record<string, string>): string {
-  const result = spawnSync(CLUSTER, [command], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300_000 });
-  if (result.status !== 0) throw new Error(`cluster ${command} failed: ${result.stderr}`);
-  return result.stdout;
+const run = promisify(execFile);
+let passed = 0;
+let failed = 0;
+
+function check(name: string, ok: boolean, detail = ''): void {
+  if (ok) passed++;
+  else failed++;
+  process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` (${detail})` : ''}\n`);
 }
 
-describe('one trace for a push through the distributed cluster', () => {
-  let receiver: OtlpReceiver;
-  let base: string;
-  const traceId = randomBytes(16).toString('hex');
-  const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+async function cluster(command: 'up' | 'down', env: Record<string, string> = {}): Promise<string> {
+  const { stdout } = await run(CLUSTER, [command], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 1 << 20 });
+  return stdout;
+}
 
-  beforeAll(async () => {
-    receiver = await startOtlpReceiver();
-    const out = cluster('up', {
+/** One scrape: `name{labels}` → value, for every sample line. */
+type Scrape = Map<string, number>;
+
+async function scrape(port: number): Promise<Scrape> {
+  const samples: Scrape = new Map();
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port + 1000}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    for (const line of text.split('\n')) {
+      const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)/.exec(line);
+      if (m && !line.startsWith('#')) samples.set(m[1], Number(m[2]));
+    }
+  } catch {
+    // An unreachable debug port reads as no samples: the checks below name what is missing.
+  }
+  return samples;
+}
+
+async function scrapeAll(): Promise<Record<string, Scrape>> {
+  const entries = await Promise.all(Object.entries(PROCESSES).map(async ([name, port]) => [name, await scrape(port)] as const));
+  return Object.fromEntries(entries);
+}
+
+/** The sum of a metric's samples whose labels contain every `label="value"` of `labels`. */
+function total(samples: Scrape | undefined, metric: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const [key, value] of samples ?? []) {
+    const name = key.replace(/\{.*$/, '');
+    if (name !== metric) continue;
+    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) sum += value;
+  }
+  return sum;
+}
+
+const has = (samples: Scrape | undefined, metric: string) => [...(samples?.keys() ?? [])].some((k) => k.replace(/\{.*$/, '') === metric);
+
+async function waitFor(receiver: OtlpReceiver, predicate: (s: ReceivedSpan) => boolean, ms: number): Promise<ReceivedSpan | undefined> {
+  return receiver.waitFor(predicate, ms).catch(() => undefined);
+}
+
+async function main(): Promise<void> {
+  const receiver = await startOtlpReceiver();
+  const hook = await startTestReceiver();
+  const adminUser = process.env.LADING_ADMIN_USER || 'trace-admin';
+  const adminPassword = process.env.LADING_ADMIN_PASSWORD || randomBytes(18).toString('hex');
+  try {
+    await cluster('down').catch(() => '');
+    const out = await cluster('up', {
+      OTEL_TRACES_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '200',
-      // TODO(part 2): a webhook subscription for the pushed repository, created through the admin API, so the
-      // webhooks consumer has a delivery to make (needs LADING_ADMIN_USER / LADING_ADMIN_PASSWORD here).
+      LADING_WEBHOOKS_ALLOWLIST: '127.0.0.1',
+      LADING_ADMIN_USER: adminUser,
+      LADING_ADMIN_PASSWORD: adminPassword,
     });
-    base = /LADING_URL=(\S+)/.exec(out)?.[1] ?? '';
-    expect(base).toMatch(/^http:\/\//);
-  }, 300_000);
-  afterAll(async () => {
-    cluster('down', {});
-    await receiver?.close();
-  });
+    const base = /LADING_URL=(\S+)/.exec(out)?.[1] ?? '';
+    if (!base) throw new Error(`cluster up printed no LADING_URL:\n${out}`);
+    const traceId = randomBytes(16).toString('hex');
+    const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+    const repository = `trace-check/app${Date.now()}`;
 
-  it('covers gateway, blob, manifest, Postgres, storage, the outbox relay and the consumers', async () => {
-    const headers = { traceparent };
-    const repo = `trace/${randomBytes(3).toString('hex')}`;
-    const config = makeBlob('{"architecture":"amd64","os":"linux"}');
-    const layer = makeBlob(4096);
-    for (const blob of [config, layer]) {
-      const started = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
-      expect(started.status).toBe(202);
-      const location = new URL(started.headers.get('location') ?? '', base);
-      location.searchParams.set('digest', blob.digest);
-      expect((await fetch(location, { method: 'PUT', body: blob.data, headers: { ...headers, 'content-type': 'application/octet-stream' } })).status).toBe(201);
+    const authorization = `Basic ${Buffer.from(`${adminUser}:${adminPassword}`).toString('base64')}`;
+    const subscribed = await fetch(`${base}/admin/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'trace-check', namespace: repository, url: `${hook.url}/ce` }),
+    });
+    check('a webhook subscription is created through the admin API', subscribed.status === 201, `HTTP ${subscribed.status}`);
+
+    const before = await scrapeAll();
+    const manifest = await pushImage(base, repository, 'v1', { traceparent });
+    // Pulls: the manifest by tag and by digest, and each blob.
+    const pulls = [`${base}/v2/${repository}/manifests/v1`, `${base}/v2/${repository}/manifests/${manifest.digest}`];
+    for (const url of pulls) await (await fetch(url, { headers: { traceparent, accept: manifest.mediaType } })).arrayBuffer();
+    const layers = (JSON.parse(manifest.body.toString()) as { config: { digest: string }; layers: { digest: string }[] });
+    for (const digest of [layers.config.digest, ...layers.layers.map((l) => l.digest)]) {
+      await (await fetch(`${base}/v2/${repository}/blobs/${digest}`, { headers: { traceparent } })).arrayBuffer();
     }
-    const manifest = imageManifest(config, [layer]);
-    const put = await fetch(`${base}/v2/${repo}/manifests/v1`, { method: 'PUT', body: manifest.body, headers: { ...headers, 'content-type': manifest.mediaType } });
-    expect(put.status).toBe(201);
+    const missing = await fetch(`${base}/v2/${repository}/manifests/missing`, { headers: { traceparent } });
+    await missing.arrayBuffer();
 
-    const consumed = (service: string) =>
-      receiver.waitFor((s) => s.traceId === traceId && s.service === service && s.name === SPAN_NAMES.eventHandle, 60_000, `${service} handling the push's events`);
-    await Promise.all([consumed('lading-gc'), consumed('lading-webhooks')]);
+    // The consumers and the webhook delivery come last: wait for them, then for the export of what came before.
+    const consumerSpan = (service: string) =>
+      waitFor(receiver, (s) => s.traceId === traceId && s.service === service && s.name === SPAN_NAMES.eventHandle && s.attributes[SPAN_ATTRIBUTES.repository] === repository, 60_000);
+    const [gcHandle, webhooksHandle] = await Promise.all([consumerSpan('lading-gc'), consumerSpan('lading-webhooks')]);
+    const deliver = await waitFor(receiver, (s) => s.traceId === traceId && s.name === SPAN_NAMES.webhookDeliver, 30_000);
+    const failedSpan = await waitFor(receiver, (s) => s.traceId === traceId && s.attributes['oci.error.code'] === 'MANIFEST_UNKNOWN', 15_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await scrapeAll();
     const spans = receiver.trace(traceId);
-    const services = new Set(spans.map((s) => s.service));
-    for (const service of ['lading-gateway', 'lading-blob', 'lading-manifest', 'lading-gc', 'lading-webhooks']) expect(services).toContain(service);
+    const byId = new Map(spans.map((s) => [s.spanId, s] as const));
     const server = (service: string) => spans.filter((s) => s.service === service && s.kind === SPAN_KIND.server);
-    expect(server('lading-gateway').map((s) => s.name)).toEqual(expect.arrayContaining(['POST uploadStart', 'PUT upload', 'PUT manifest']));
-    // Each service's server span is a child of a gateway client span (the proxy's undici request).
-    const ids = new Map(spans.map((s) => [s.spanId, s] as const));
-    for (const s of [...server('lading-blob'), ...server('lading-manifest')]) expect(ids.get(s.parentSpanId)?.service).toBe('lading-gateway');
-    const scoped = (scope: string, service?: string) => spans.filter((s: ReceivedSpan) => s.scope === `@opentelemetry/instrumentation-${scope}` && (!service || s.service === service));
-    expect(scoped('pg', 'lading-blob').length).toBeGreaterThan(0);
-    expect(scoped('pg', 'lading-manifest').length).toBeGreaterThan(0);
-    expect(spans.filter((s) => s.service === 'lading-blob' && s.name.startsWith(SPAN_NAMES.storagePrefix)).map((s) => s.name)).toEqual(
-      expect.arrayContaining(['storage.writeUpload', 'storage.commitUpload']),
-    );
-    expect(spans.filter((s) => s.name === SPAN_NAMES.outboxPublish).length).toBeGreaterThanOrEqual(1);
-  });
+    process.stdout.write(`trace ${traceId}: ${spans.length} spans from ${[...new Set(spans.map((s) => s.service))].sort().join(', ')}\n`);
 
-  it("puts the OCI error code on the failed request's service span", async () => {
-    const res = await fetch(`${base}/v2/trace/none/manifests/missing`, { headers: { traceparent } });
-    expect(res.status).toBe(404);
-    const failed = await receiver.waitFor(
-      (s) => s.traceId === traceId && s.service === 'lading-manifest' && s.kind === SPAN_KIND.server && s.attributes['url.path'] === '/v2/trace/none/manifests/missing',
-      20_000,
-      'the manifest service span of the failed GET',
+    // ---- the trace
+    const gatewayNames = server('lading-gateway').map((s) => s.name);
+    check('lading-gateway server spans: POST uploadStart and PUT manifest', gatewayNames.includes('POST uploadStart') && gatewayNames.includes('PUT manifest'), gatewayNames.slice(0, 6).join(', '));
+    const blobServer = server('lading-blob');
+    check('lading-blob server spans, each under a lading-gateway client span', blobServer.length > 0 && blobServer.every((s) => byId.get(s.parentSpanId)?.service === 'lading-gateway'), `${blobServer.length} spans`);
+    const manifestServer = server('lading-manifest');
+    check(
+      'lading-manifest server spans, each under a lading-gateway client span',
+      manifestServer.some((s) => s.name === 'PUT manifest') && manifestServer.every((s) => byId.get(s.parentSpanId)?.service === 'lading-gateway'),
+      manifestServer.map((s) => s.name).slice(0, 4).join(', '),
     );
-    expect(failed.attributes['oci.error.code']).toBe('MANIFEST_UNKNOWN');
+    const pg = (service: string) => spans.filter((s) => s.service === service && s.scope === '@opentelemetry/instrumentation-pg').length;
+    check('Postgres query spans from lading-blob and lading-manifest', pg('lading-blob') > 0 && pg('lading-manifest') > 0, `blob ${pg('lading-blob')}, manifest ${pg('lading-manifest')}`);
+    const storage = spans.filter((s) => s.service === 'lading-blob' && s.name.startsWith(SPAN_NAMES.storagePrefix));
+    const storageNames = new Set(storage.map((s) => s.name));
+    check(
+      'MinIO storage spans from lading-blob: storage.writeUpload and storage.commitUpload (driver s3)',
+      storageNames.has('storage.writeUpload') && storageNames.has('storage.commitUpload') && storage.every((s) => s.attributes['storage.driver'] === 's3'),
+      [...storageNames].join(', '),
+    );
+    const published = spans.filter((s) => s.name === SPAN_NAMES.outboxPublish && s.attributes[SPAN_ATTRIBUTES.repository] === repository);
+    const publishedTypes = new Set(published.map((s) => String(s.attributes[SPAN_ATTRIBUTES.eventType])));
+    check(
+      "the outbox relay's outbox.publish spans for the push's events (blob.uploaded, manifest.pushed)",
+      [...publishedTypes].some((t) => t.endsWith('blob.uploaded')) && [...publishedTypes].some((t) => t.endsWith('manifest.pushed')) && published.every((s) => s.kind === SPAN_KIND.producer),
+      [...publishedTypes].join(', '),
+    );
+    const consumer = (span: ReceivedSpan | undefined, service: string) => {
+      const parent = span ? byId.get(span.parentSpanId) : undefined;
+      check(
+        `${service}'s event.handle: CONSUMER, parented by the push's span (the outbox row's traceparent), linked to the kafkajs delivery`,
+        !!span && span.kind === SPAN_KIND.consumer && !!parent && parent.service !== service && span.links.length > 0,
+        span ? `parent ${parent ? `${parent.service} ${parent.name}` : span.parentSpanId}, ${span.links.length} link(s), event ${span.attributes[SPAN_ATTRIBUTES.eventType]}` : 'no span in the trace',
+      );
+    };
+    consumer(gcHandle, 'lading-gc');
+    consumer(webhooksHandle, 'lading-webhooks');
+    check(
+      "lading-webhooks' webhook.deliver span in the push's trace, naming no URL",
+      !!deliver && deliver.service === 'lading-webhooks' && !Object.values(deliver.attributes).some((v) => String(v).includes(hook.url)),
+      deliver ? `result ${deliver.attributes['lading.webhook.result']}` : 'no span',
+    );
+    check('the webhook receiver got the push', hook.requests.some((r) => r.path === '/ce' && r.body.includes(manifest.digest)), `${hook.requests.length} request(s)`);
+    check(
+      "a failed request's server span carries oci.error.code MANIFEST_UNKNOWN",
+      missing.status === 404 && !!failedSpan && failedSpan.kind === SPAN_KIND.server,
+      failedSpan ? `${failedSpan.service} ${failedSpan.name}` : `HTTP ${missing.status}, no span with the code`,
+    );
+
+    // ---- the metrics
+    const moved = (name: string, processes: string[], metric: string, labels: Record<string, string> = {}) => {
+      const b = processes.reduce((n, p) => n + total(before[p], metric, labels), 0);
+      const a = processes.reduce((n, p) => n + total(after[p], metric, labels), 0);
+      check(name, a > b, `${b} -> ${a}`);
+    };
+    for (const group of [['gateway-1', 'gateway-2'], ['blob-1', 'blob-2'], ['manifest-1']]) {
+      moved(`${METRIC_NAMES.httpRequests} moved on ${group.join('+')}`, group, METRIC_NAMES.httpRequests);
+      moved(`${METRIC_NAMES.httpRequestDuration} moved on ${group.join('+')}`, group, `${METRIC_NAMES.httpRequestDuration}_count`);
+    }
+    moved(`${METRIC_NAMES.httpRequests}{route="manifest",code="404"} moved (the failed pull)`, ['gateway-1', 'gateway-2'], METRIC_NAMES.httpRequests, { route: 'manifest', code: '404' });
+    moved(`${METRIC_NAMES.storageActionSeconds}{driver="s3"} moved on blob-1+blob-2`, ['blob-1', 'blob-2'], `${METRIC_NAMES.storageActionSeconds}_count`, { driver: 's3' });
+    moved(`${METRIC_NAMES.notificationsEvents} moved (the relays)`, RELAYS, METRIC_NAMES.notificationsEvents);
+    moved(`${METRIC_NAMES.outboxPublished} moved (the relays)`, RELAYS, METRIC_NAMES.outboxPublished);
+    const backlogMissing = RELAYS.filter((p) => !has(after[p], METRIC_NAMES.outboxBacklog));
+    check(`${METRIC_NAMES.outboxBacklog} exported by every relay process`, backlogMissing.length === 0, backlogMissing.length ? `missing on ${backlogMissing.join(', ')}` : `now ${total(after['blob-1'], METRIC_NAMES.outboxBacklog)}`);
+    moved(`${METRIC_NAMES.webhookDeliveries}{result="delivered"} moved on webhooks-1`, ['webhooks-1'], METRIC_NAMES.webhookDeliveries, { result: 'delivered' });
+    moved(`${METRIC_NAMES.gcQueueSize}{queue="blob"} moved on gc-1 (the pushed blobs queued for review)`, ['gc-1'], METRIC_NAMES.gcQueueSize, { queue: 'blob' });
+  } finally {
+    await cluster('down').catch((err) => process.stderr.write(`cluster down failed: ${(err as Error).message}\n`));
+    await hook.close();
+    await receiver.close();
+  }
+}
+
+main()
+  .catch((err) => {
+    failed++;
+    process.stdout.write(`FAIL the check could not run: ${(err as Error)?.stack ?? err}\n`);
+  })
+  .finally(() => {
+    process.stdout.write(`telemetry: ${passed} passed, ${failed} failed\n`);
+    process.exit(failed > 0 ? 1 : 0);
   });
-});

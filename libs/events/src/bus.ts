@@ -1,4 +1,6 @@
 /** The event-bus seam: the outbox relay publishes to it; consumers subscribe. Kafka in production, in-process embedded. */
+import { SpanKind, context, trace } from '@opentelemetry/api';
+import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { LadingEvent } from './event-types';
 
 /** Handles one delivered event; at-least-once, so handlers dedupe by event id. */
@@ -39,6 +41,22 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/**
+ * Runs a consumer's handler for one event inside an `event.handle` span (kind CONSUMER), parented by the event's
+ * own `traceparent` (the request that wrote it), so a consumer's work shows in the trace of the push that caused
+ * it; when the bus's client made a span of its own for the delivery (kafkajs's `process` span), the handle span is
+ * linked to it. An event without a traceparent gets a span in the active trace (or a new one).
+ */
+export function handleTraced(handler: EventHandler, event: LadingEvent, consumer: string): Promise<void> {
+  const delivery = trace.getSpan(context.active())?.spanContext();
+  return withSpan(
+    SPAN_NAMES.eventHandle,
+    { [SPAN_ATTRIBUTES.eventType]: event.type, [SPAN_ATTRIBUTES.eventId]: event.id, [SPAN_ATTRIBUTES.consumer]: consumer, [SPAN_ATTRIBUTES.repository]: event.partitionkey },
+    () => handler(event),
+    { kind: SpanKind.CONSUMER, parent: event.traceparent, links: delivery && trace.isSpanContextValid(delivery) ? [{ context: delivery }] : undefined },
+  );
+}
+
 /** An error a handler threw, reported instead of stopping delivery to the others. */
 export type HandlerErrorReporter = (err: unknown, event: LadingEvent) => void;
 
@@ -47,7 +65,7 @@ export type HandlerErrorReporter = (err: unknown, event: LadingEvent) => void;
  * transaction), in publish order, and a failing handler never stops the others.
  */
 export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => undefined): EventBus {
-  const handlers = new Set<EventHandler>();
+  const handlers = new Map<EventHandler, string>();
   let chain: Promise<void> = Promise.resolve();
   return {
     driverName: 'in-process',
@@ -57,9 +75,9 @@ export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => 
         // Yield first: delivery must never run inside the publisher's (the relay's) transaction.
         await new Promise((resolve) => setImmediate(resolve));
         for (const event of batch) {
-          for (const handler of handlers) {
+          for (const [handler, consumer] of handlers) {
             try {
-              await handler(event);
+              await handleTraced(handler, event, consumer);
             } catch (err) {
               onHandlerError(err, event);
             }
@@ -67,8 +85,8 @@ export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => 
         }
       });
     },
-    async subscribe(handler) {
-      handlers.add(handler);
+    async subscribe(handler, options) {
+      handlers.set(handler, options?.group ?? 'in-process');
       return async () => {
         handlers.delete(handler);
       };

@@ -4,7 +4,7 @@
  * partition and keep their order. Any Kafka client can read the topic without Lading's code.
  */
 import { Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
-import { EventBus, EventHandler, EventsRefusedError, SubscribeOptions } from './bus';
+import { EventBus, EventHandler, EventsRefusedError, SubscribeOptions, handleTraced } from './bus';
 import type { LadingEvent } from './event-types';
 
 /** Settings of the Kafka bus. */
@@ -121,13 +121,16 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     },
     async subscribe(handler: EventHandler, subscribeOptions: SubscribeOptions = {}) {
       await ensureTopic();
-      const consumer = kafka.consumer({ groupId: subscribeOptions.group ?? `${options.clientId}-subscriber` });
+      const groupId = subscribeOptions.group ?? `${options.clientId}-subscriber`;
+      const consumer = kafka.consumer({ groupId });
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: subscribeOptions.fromBeginning ?? false });
       await consumer.run({
         eachMessage: async ({ message }) => {
           if (!message.value) return;
-          await handler(JSON.parse(message.value.toString('utf8')) as LadingEvent);
+          // The message's traceparent header is the relay batch's (kafkajs's instrumentation sets it); the event's own
+          // field names the request that caused it, and parents the handle span (linked to kafkajs's process span).
+          await handleTraced(handler, JSON.parse(message.value.toString('utf8')) as LadingEvent, groupId);
         },
       });
       const stop = async () => {

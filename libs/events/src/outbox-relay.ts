@@ -20,7 +20,9 @@
  * after `maxAttempts` refusals, parked (`parked_at`). A parked row no longer blocks its repository: later events are
  * published past it, consumers see a gap in `sequence`, `lading_outbox_parked` alerts and an admin can requeue it.
  */
+import { Link, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { Database, SqlExecutor } from '@lading/metadata';
+import { SPAN_ATTRIBUTES, SPAN_NAMES, linkFromTraceparent, withItemSpans, withSpan } from '@lading/telemetry';
 import { EventBus, isEventsRefused } from './bus';
 import type { LadingEvent } from './event-types';
 
@@ -32,7 +34,7 @@ export function outboxSliceSql(partitionsParam: string, table = 'outbox'): strin
   return `mod(${table}.repository_hash::bigint + 2147483648, ${partitionsParam})`;
 }
 
-/** The relay's process counters (since the process started), rendered by `renderOutboxMetrics`. */
+/** The relay's process counters (since the process started), exported as `lading_outbox_*_total` (observeRelay). */
 export interface OutboxRelayCounters {
   /** Events the bus accepted. */
   published: number;
@@ -113,6 +115,26 @@ function eventOf(row: ClaimedRow): LadingEvent | null {
   return e as LadingEvent;
 }
 
+/**
+ * Hands events to the bus inside an `outbox.relay` span of its own trace (one batch carries many requests' events),
+ * linked to each event's trace, with one `outbox.publish` span per event parented by the request that wrote it, so
+ * that each push's trace shows its events leaving the outbox.
+ */
+export function publishTraced(bus: EventBus, events: LadingEvent[]): Promise<void> {
+  const links = events.map((e) => linkFromTraceparent(e.traceparent)).filter((l): l is Link => l !== undefined);
+  return withSpan(
+    SPAN_NAMES.outboxRelayBatch,
+    { 'messaging.batch.message_count': events.length, 'messaging.system': bus.driverName },
+    () =>
+      withItemSpans(
+        SPAN_NAMES.outboxPublish,
+        events.map((e) => ({ traceparent: e.traceparent, attributes: { [SPAN_ATTRIBUTES.eventType]: e.type, [SPAN_ATTRIBUTES.eventId]: e.id, [SPAN_ATTRIBUTES.repository]: e.partitionkey } })),
+        () => bus.publish(events),
+      ),
+    { parent: ROOT_CONTEXT, links },
+  );
+}
+
 const errorText = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 1000);
 
 /** Creates an outbox relay over a database and a bus. */
@@ -156,7 +178,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
       let single = rows.filter((r) => !fresh.includes(r));
       if (fresh.length > 0) {
         try {
-          await deps.bus.publish(fresh.map((r) => events.get(r.id) as LadingEvent));
+          await publishTraced(deps.bus, fresh.map((r) => events.get(r.id) as LadingEvent));
           published.push(...fresh.map((r) => r.id));
         } catch (err) {
           if (isEventsRefused(err)) single = rows;
@@ -174,7 +196,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
             continue;
           }
           try {
-            await deps.bus.publish([event]);
+            await publishTraced(deps.bus, [event]);
             published.push(row.id);
           } catch (err) {
             if (!isEventsRefused(err)) {

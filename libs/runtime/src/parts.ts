@@ -2,6 +2,7 @@
  * The real parts a process runs on, opened from its configuration: the same code for the embedded mode (PGlite,
  * filesystem, in-process bus) and the distributed mode (Postgres, S3, Kafka); only the configuration differs.
  */
+import type { RequestListener } from 'node:http';
 import { hostname } from 'node:os';
 import { LadingConfig, durationMs } from '@lading/config';
 import {
@@ -13,11 +14,15 @@ import {
   createOutboxRelay,
   createUuidV7Generator,
   openBus,
-  renderOutboxMetrics,
+  readOutboxGauges,
 } from '@lading/events';
 import { Database, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import express, { Express } from 'express';
+import { matchRoute } from '@lading/oci';
+import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
+import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
+import type { Telemetry } from '@lading/telemetry/start';
 
 /** What every service factory that writes events is built from (each service adds what only it needs). */
 export interface ServiceDeps {
@@ -28,6 +33,17 @@ export interface ServiceDeps {
   events: OutboxContext;
   /** Called after a transaction that wrote events commits (wakes the outbox relay). */
   onEventsCommitted?: () => void;
+  /** Where the service records its metrics (`createRegistryMetrics(telemetry.meter)`); without it, none are recorded. */
+  metrics?: RegistryMetrics;
+}
+
+/** Options of `openProcessParts`. */
+export interface ProcessPartsOptions {
+  /**
+   * The process's metrics: storage calls are timed into them, the relay's publishes counted by event type, and the
+   * outbox gauges and relay counters observed from the database and the relay (the one export of `lading_outbox_*`).
+   */
+  metrics?: RegistryMetrics;
 }
 
 /** The parts of a running process. */
@@ -40,18 +56,19 @@ export interface ProcessParts {
   relay: OutboxRelay;
   /** Deletes published outbox rows past `events.retention`, every `events.pruneInterval`. */
   pruner: OutboxPruner;
-  /** The outbox metrics (backlog, lag, parked, this relay's counters) in Prometheus text, for /metrics. */
-  outboxMetrics(): Promise<string>;
+  /** The metrics the parts record into, to pass on to the services built on them. */
+  metrics?: RegistryMetrics;
   /** The outbox context of one service: its CloudEvents source and id generator. */
   eventsFor(service: string): OutboxContext;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay and pruner. */
-export async function openProcessParts(config: LadingConfig, logger: Logger): Promise<ProcessParts> {
+export async function openProcessParts(config: LadingConfig, logger: Logger, options: ProcessPartsOptions = {}): Promise<ProcessParts> {
+  const { metrics } = options;
   const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
   await migrate(db);
-  const store = await openBlobStore(config);
+  const store = await openBlobStore(config, { metrics });
   const bus = await openBus(config, {
     handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
     kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
@@ -63,8 +80,10 @@ export async function openProcessParts(config: LadingConfig, logger: Logger): Pr
     maxAttempts: config.events.maxAttempts,
     onError: (err) => logger.warn({ err }, 'outbox relay: the bus is unavailable; will retry'),
     onParked: (row) => logger.error({ outbox: row }, 'outbox relay: parked an event the bus refused; an admin must requeue it'),
+    onPublished: metrics ? (events) => events.forEach((e) => metrics.notificationsEvents.add(1, { type: e.type })) : undefined,
   });
   relay.start();
+  const observing: StopObserving[] = metrics ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters)] : [];
   const pruner = createOutboxPruner({
     db,
     retentionMs: durationMs(config.events.retention),
@@ -82,13 +101,58 @@ export async function openProcessParts(config: LadingConfig, logger: Logger): Pr
     bus,
     relay,
     pruner,
-    outboxMetrics: () => renderOutboxMetrics(db, relay.counters),
+    metrics,
     eventsFor: (service) => ({ source: `//${host}/lading/${service}`, ids, now: () => new Date() }),
     async close() {
+      for (const stop of observing) stop();
       await pruner.stop();
       await relay.stop();
       await bus.close();
       await db.close();
     },
+  };
+}
+
+/** A process's telemetry once its configuration is loaded (see `wireTelemetry`). */
+export interface WiredTelemetry {
+  /** The registry metrics, to pass to `openProcessParts` and the services. */
+  metrics: RegistryMetrics;
+  /** An app that measures every request (`registry_http_*`, the route and OCI error code on its span), then runs `app`. */
+  measured(app: Express | RequestListener): Express;
+  /** Flushes spans and metrics and closes the metrics port (the last step of a process's close). */
+  shutdown(): Promise<void>;
+}
+
+/** The route table name of a request path, for metric labels and span names (`other` outside the table). */
+export function routeNameOf(path: string): string | undefined {
+  try {
+    return matchRoute(path)?.route.name;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wires a process's telemetry (started by the first import of its main.ts) to its configuration: serves the
+ * Prometheus debug port `telemetry.metricsAddr` (a port already taken is logged and the process goes on without it)
+ * and creates the registry metrics.
+ */
+export async function wireTelemetry(telemetry: Telemetry, config: LadingConfig, logger: Logger): Promise<WiredTelemetry> {
+  const addr = config.telemetry.metricsAddr;
+  const bound = await telemetry.serveMetrics(addr, (err) => logger.warn({ err, metricsAddr: addr }, 'the metrics port is unavailable; serving without it'));
+  if (bound) logger.info({ metricsAddr: `${bound.address}:${bound.port}` }, 'metrics at /metrics');
+  const metrics = createRegistryMetrics(telemetry.meter);
+  const httpTelemetry = createHttpTelemetry({ metrics, routeOf: (req) => routeNameOf(req.path) });
+  return {
+    metrics,
+    measured(app) {
+      const outer = express();
+      outer.disable('x-powered-by');
+      outer.set('etag', false);
+      outer.use(httpTelemetry);
+      outer.use(app as Express);
+      return outer;
+    },
+    shutdown: () => telemetry.shutdown(),
   };
 }

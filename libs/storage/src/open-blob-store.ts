@@ -3,10 +3,17 @@ import path from 'node:path';
 import type { LadingConfig } from '@lading/config';
 import type { BlobStore } from './blob-store';
 import { createFilesystemBlobStore } from './filesystem-driver';
+import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
 import { RedirectingBlobStore, createS3BlobStore } from './s3-driver';
 
-/** Opens the configured blob store. */
-export async function openBlobStore(config: LadingConfig): Promise<BlobStore | RedirectingBlobStore> {
+/** What the opened store records into. */
+export interface OpenBlobStoreOptions {
+  /** Times every storage call into `registry_storage_action_seconds` (spans are made inside traces either way). */
+  metrics?: StorageMetrics;
+}
+
+/** Opens the configured blob store, instrumented (`storage.<action>` spans, call durations) whatever the driver. */
+export async function openBlobStore(config: LadingConfig, options: OpenBlobStoreOptions = {}): Promise<BlobStore | RedirectingBlobStore> {
   if (config.storage.driver === 's3') {
     return createS3BlobStore({
       endpoint: config.storage.endpoint as string,
@@ -14,9 +21,11 @@ export async function openBlobStore(config: LadingConfig): Promise<BlobStore | R
       secretKey: config.storage.secretKey as string,
       bucket: config.storage.bucket,
       region: config.storage.region,
+      metrics: options.metrics,
     });
   }
-  return createFilesystemBlobStore(config.storage.root ?? path.join(path.resolve(config.data.dir), 'blobs'));
+  const root = config.storage.root ?? path.join(path.resolve(config.data.dir), 'blobs');
+  return instrumentBlobStore(await createFilesystemBlobStore(root), { bucket: root, metrics: options.metrics });
 }
 
 /** True when a store can presign URLs for redirects. */

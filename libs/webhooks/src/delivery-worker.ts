@@ -10,7 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
-import type { Logger } from '@lading/telemetry';
+import { SpanKind, context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
+import type { Logger, RegistryMetrics, WebhookResult } from '@lading/telemetry';
 import { AllowList, RefusedTargetError, Resolver, checkTarget, guardedLookup, parseAddress, parseAllowList, systemResolver } from './address-guard';
 import { renderDelivery } from './delivery-body';
 import { decideRetry } from './retry-policy';
@@ -29,6 +32,18 @@ export interface DeliveryWorkerDeps {
   random?: () => number;
   /** How long a claim holds a delivery before another worker may take it (default: the timeout plus 15 s). */
   leaseMs?: number;
+  /** Where attempts are counted and timed (`lading_webhook_deliveries_total`, `lading_webhook_delivery_seconds`). */
+  metrics?: Pick<RegistryMetrics, 'webhookDeliveries' | 'webhookDeliverySeconds'>;
+}
+
+/** The event's stored W3C traceparent (the request that caused it), if its JSON carries one. */
+function traceparentOf(eventJson: string): string | undefined {
+  try {
+    const tp = (JSON.parse(eventJson) as { traceparent?: unknown }).traceparent;
+    return typeof tp === 'string' ? tp : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The worker's counters, since it started. */
@@ -109,13 +124,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     if (parseAddress(url.hostname.replace(/^\[|\]$/g, ''))) await checkTarget(allowList, resolver, url);
     const { contentType, body } = renderDelivery(delivery.subscription.format, delivery.event, { baseUrl });
     const signature = signWebhook(delivery.subscription.secret, delivery.eventId, Math.floor(Date.now() / 1000), body);
-    const response = await request(url, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { 'content-type': contentType, 'user-agent': USER_AGENT, ...signature },
-      body,
-      signal: AbortSignal.timeout(settings.timeoutMs),
-    });
+    // No undici client span (its attributes would carry the subscriber's URL, which may hold a secret) and no trace
+    // headers to a third party: the `webhook.deliver` span around this call is the trace's record of it.
+    const response = await context.with(suppressTracing(context.active()), () =>
+      request(url, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': contentType, 'user-agent': USER_AGENT, ...signature },
+        body,
+        signal: AbortSignal.timeout(settings.timeoutMs),
+      }),
+    );
     await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     const retryAfter = response.headers['retry-after'];
     return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : (retryAfter ?? null) };
@@ -130,7 +149,39 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     return `${code ? `${code}: ` : ''}${e?.message ?? String(err)}`;
   }
 
+  /**
+   * One attempt in a `webhook.deliver` span, parented by the event's traceparent so the push's trace shows its
+   * deliveries; attributes name the subscription by id only (never its URL).
+   */
   async function attempt(delivery: ClaimedDelivery): Promise<void> {
+    const started = performance.now();
+    const result = await withSpan(
+      SPAN_NAMES.webhookDeliver,
+      {
+        'lading.webhook.subscription_id': delivery.subscription.id,
+        'lading.webhook.delivery_id': delivery.id,
+        'lading.webhook.attempt': delivery.attempt,
+        [SPAN_ATTRIBUTES.eventId]: delivery.eventId,
+        [SPAN_ATTRIBUTES.eventType]: delivery.eventType,
+      },
+      async (span) => {
+        const outcome = await attemptOnce(delivery);
+        span.setAttribute('lading.webhook.result', outcome.result ?? 'superseded');
+        if (outcome.status !== null) span.setAttribute('http.response.status_code', outcome.status);
+        if (outcome.error !== null) span.setAttribute('lading.webhook.error', outcome.error);
+        return outcome.result;
+      },
+      { kind: SpanKind.CLIENT, parent: traceparentOf(delivery.event) },
+    );
+    if (result) {
+      deps.metrics?.webhookDeliveries.add(1, { result });
+      deps.metrics?.webhookDeliverySeconds.record((performance.now() - started) / 1000, { result });
+    }
+  }
+
+  /** Sends one attempt and records its outcome; resolves with the metric's result (undefined when superseded). */
+  async function attemptOnce(delivery: ClaimedDelivery): Promise<{ result: WebhookResult | undefined; status: number | null; error: string | null }> {
+    let result: WebhookResult | undefined;
     let status: number | null = null;
     let retryAfter: string | null = null;
     let error: string | null = null;
@@ -144,7 +195,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     let recorded: boolean;
     if (error === null) {
       recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'delivered', status: status! });
-      if (recorded) counters.outcomes.delivered++;
+      if (recorded) {
+        counters.outcomes.delivered++;
+        result = 'delivered';
+      }
     } else {
       counters.failures++;
       const decision = decideRetry(settings, { attempt: delivery.attempt, firstAttemptAt: delivery.firstAttemptAt.getTime(), now, status, retryAfter }, random);
@@ -152,17 +206,22 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'dead', status, error });
         if (recorded) {
           counters.outcomes.dead++;
+          result = 'dead_lettered';
           logger.warn({ deliveryId: delivery.id, eventId: delivery.eventId, subscriptionId: delivery.subscription.id, attempts: delivery.attempt, error }, 'webhook delivery dead-lettered');
         }
       } else {
         recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'retry', status, error, retryAt: new Date(now + decision.delayMs) });
-        if (recorded) counters.outcomes.retry++;
+        if (recorded) {
+          counters.outcomes.retry++;
+          result = 'failed';
+        }
       }
     }
     if (!recorded) {
       counters.superseded++;
       logger.warn({ deliveryId: delivery.id }, 'webhook delivery outcome not recorded: its claim ran out and another worker holds it');
     }
+    return { result, status, error };
   }
 
   /** Starts attempts for up to `free` due deliveries; resolves with how many were claimed. */

@@ -1,11 +1,19 @@
 /** Starts the embedded registry (`npm start`): every service in one process. */
-import { runProcess } from '@lading/runtime';
+import { telemetry } from './telemetry';
+import { runProcess, wireTelemetry } from '@lading/runtime';
 import { createEmbeddedRegistry } from './embedded-registry';
 
 runProcess('registry', async (config, logger) => {
+  const wired = await wireTelemetry(telemetry, config, logger);
   const registry = await createEmbeddedRegistry(config, logger);
   if (!config.auth.enabled) {
     logger.warn('authentication is OFF (LADING_AUTH_ENABLED=false): anyone who can reach this port can push, pull and delete');
   }
-  return registry;
+  return {
+    app: wired.measured(registry.app),
+    async close() {
+      await registry.close();
+      await wired.shutdown();
+    },
+  };
 });

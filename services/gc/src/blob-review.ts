@@ -11,7 +11,7 @@
 import { appendEvent, EVENT_TYPES } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
-import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict } from './gc-context';
+import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict, reviewSpan } from './gc-context';
 import { backoffMs } from './gc-settings';
 import { deleteObjectOf } from './object-deletion';
 
@@ -88,54 +88,56 @@ export async function reviewNextBlob(ctx: GcContext): Promise<boolean> {
     await meta.setGcTimeouts(tx, settings.lockTimeoutMs, settings.statementTimeoutMs);
     const task = await meta.claimBlobReview(tx);
     if (!task) return false;
-    const target: GcTarget = { kind: 'blob', digest: task.digest };
-    await tx.query('SAVEPOINT gc_review');
-    try {
-      const decision = await decideBlob(tx, task.digest, {
-        lock: true,
-        graceMs: settings.reviewDelayMs,
-        afterLock: ctx.hooks.afterLock ? () => ctx.hooks.afterLock!(target) : undefined,
-      });
-      if (decision.action === 'reschedule') {
-        await meta.rescheduleBlobReview(tx, task.digest, decision.afterMs, false);
-        counters.reviews.blob.rescheduled++;
-      } else if (decision.action === 'delete') {
-        await meta.lockRepositoriesForEvents(tx, decision.links.map((l) => l.repositoryId));
-        await meta.deleteBlobMetadata(tx, decision.digest, decision.size);
-        // One blob.deleted per repository that loses the blob (events are per repository); a blob no repository
-        // links any more (its last link went with a DELETE, which had its own event) goes without one.
-        for (const link of decision.links) {
-          await appendEvent(tx, ctx.events, {
-            type: EVENT_TYPES.blobDeleted,
-            repository: link.repository,
-            subject: `${link.repository}@${decision.digest}`,
-            context: GC_EVENT_CONTEXT,
-            data: { digest: decision.digest, size: decision.size, mediaType: 'application/octet-stream' },
-          });
+    return reviewSpan('blob', task.digest, async () => {
+      const target: GcTarget = { kind: 'blob', digest: task.digest };
+      await tx.query('SAVEPOINT gc_review');
+      try {
+        const decision = await decideBlob(tx, task.digest, {
+          lock: true,
+          graceMs: settings.reviewDelayMs,
+          afterLock: ctx.hooks.afterLock ? () => ctx.hooks.afterLock!(target) : undefined,
+        });
+        if (decision.action === 'reschedule') {
+          await meta.rescheduleBlobReview(tx, task.digest, decision.afterMs, false);
+          counters.reviews.blob.rescheduled++;
+        } else if (decision.action === 'delete') {
+          await meta.lockRepositoriesForEvents(tx, decision.links.map((l) => l.repositoryId));
+          await meta.deleteBlobMetadata(tx, decision.digest, decision.size);
+          // One blob.deleted per repository that loses the blob (events are per repository); a blob no repository
+          // links any more (its last link went with a DELETE, which had its own event) goes without one.
+          for (const link of decision.links) {
+            await appendEvent(tx, ctx.events, {
+              type: EVENT_TYPES.blobDeleted,
+              repository: link.repository,
+              subject: `${link.repository}@${decision.digest}`,
+              context: GC_EVENT_CONTEXT,
+              data: { digest: decision.digest, size: decision.size, mediaType: 'application/octet-stream' },
+            });
+          }
+          await meta.finishBlobReview(tx, task.digest);
+          counters.reviews.blob.deleted++;
+          deleted = { digest: decision.digest, size: decision.size };
+          ctx.logger.info({ digest: decision.digest, size: decision.size, reason: decision.reason, queued: task.reason }, 'gc: deleted blob metadata');
+        } else {
+          await meta.finishBlobReview(tx, task.digest);
+          counters.reviews.blob[decision.action === 'gone' ? 'gone' : 'kept']++;
+          ctx.logger.debug({ digest: task.digest, decision: decision.action, reason: decision.reason }, 'gc: blob kept');
         }
-        await meta.finishBlobReview(tx, task.digest);
-        counters.reviews.blob.deleted++;
-        deleted = { digest: decision.digest, size: decision.size };
-        ctx.logger.info({ digest: decision.digest, size: decision.size, reason: decision.reason, queued: task.reason }, 'gc: deleted blob metadata');
-      } else {
-        await meta.finishBlobReview(tx, task.digest);
-        counters.reviews.blob[decision.action === 'gone' ? 'gone' : 'kept']++;
-        ctx.logger.debug({ digest: task.digest, decision: decision.action, reason: decision.reason }, 'gc: blob kept');
+      } catch (err) {
+        // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
+        await tx.query('ROLLBACK TO SAVEPOINT gc_review');
+        await meta.rescheduleBlobReview(tx, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
+        const cause = lockConflict(err);
+        if (cause) {
+          counters.postponed[cause]++;
+        } else {
+          counters.errors++;
+          ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
+        }
+        counters.reviews.blob.postponed++;
       }
-    } catch (err) {
-      // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
-      await tx.query('ROLLBACK TO SAVEPOINT gc_review');
-      await meta.rescheduleBlobReview(tx, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
-      const cause = lockConflict(err);
-      if (cause) {
-        counters.postponed[cause]++;
-      } else {
-        counters.errors++;
-        ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
-      }
-      counters.reviews.blob.postponed++;
-    }
-    return true;
+      return true;
+    });
   });
   if (deleted) {
     const { digest } = deleted as { digest: string; size: number };

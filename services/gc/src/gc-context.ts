@@ -2,6 +2,8 @@
 import type { EventContext, OutboxContext } from '@lading/events';
 import { Database, PG_ERRORS, sqlState } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { Logger } from '@lading/telemetry';
 import type { GcCounters } from './gc-metrics';
 import type { GcSettings } from './gc-settings';
@@ -33,6 +35,14 @@ export interface GcContext {
   /** Called after a transaction that wrote events commits (wakes the outbox relay). */
   onEventsCommitted?: () => void;
   hooks: GcHooks;
+}
+
+/**
+ * Runs one review (its task claimed) in a `gc.review` span of its own trace: reviews come from the Postgres queue,
+ * not from a request (the push that queued one may be long gone), so each review starts a trace of its own.
+ */
+export function reviewSpan<T>(queue: 'blob' | 'manifest', digest: string, review: () => Promise<T>): Promise<T> {
+  return withSpan(SPAN_NAMES.gcReview, { 'lading.gc.queue': queue, 'lading.gc.digest': digest }, review, { parent: ROOT_CONTEXT });
 }
 
 /** The actor of the collector's events. */

@@ -1,10 +1,12 @@
 /** Starts the gc service as its own process (distributed mode): the collector's loops and its HTTP face. */
-import { openProcessParts, runProcess } from '@lading/runtime';
+import { telemetry } from './telemetry';
+import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createGcService } from './gc-service';
 import { createGcWorker } from './gc-worker';
 
 runProcess('gc', async (config, logger) => {
-  const parts = await openProcessParts(config, logger);
+  const wired = await wireTelemetry(telemetry, config, logger);
+  const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const worker = createGcWorker({
     db: parts.db,
     store: parts.store,
@@ -13,15 +15,17 @@ runProcess('gc', async (config, logger) => {
     events: parts.eventsFor('gc'),
     onEventsCommitted: () => parts.relay.kick(),
     bus: parts.bus,
+    metrics: wired.metrics,
   });
   if (config.gc.enabled) worker.start();
   else logger.warn('gc.enabled is false: this gc process only reports');
   const app = createGcService({ db: parts.db, store: parts.store, worker, logger });
   return {
-    app,
+    app: wired.measured(app),
     async close() {
       await worker.stop();
       await parts.close();
+      await wired.shutdown();
     },
   };
 });

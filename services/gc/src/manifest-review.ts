@@ -10,7 +10,7 @@ import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
 import { validateManifest } from '@lading/oci';
 import { manifestKey } from './blob-review';
-import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict } from './gc-context';
+import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict, reviewSpan } from './gc-context';
 import { GcSettings, backoffMs, policyFor } from './gc-settings';
 
 /** What a manifest review decides. */
@@ -68,58 +68,60 @@ export async function reviewNextManifest(ctx: GcContext): Promise<boolean> {
     await meta.setGcTimeouts(tx, settings.lockTimeoutMs, settings.statementTimeoutMs);
     const task = await meta.claimManifestReview(tx);
     if (!task) return false;
-    const target: GcTarget = { kind: 'manifest', repositoryId: task.repositoryId, digest: task.digest };
-    await tx.query('SAVEPOINT gc_review');
-    try {
-      const decision = await decideManifest(tx, task.repositoryId, task.digest, {
-        lock: true,
-        settings,
-        afterLock: ctx.hooks.afterLock ? () => ctx.hooks.afterLock!(target) : undefined,
-      });
-      if (decision.action === 'delete') {
-        const { row } = decision;
-        await meta.lockRepositoriesForEvents(tx, [row.repositoryId]);
-        const referrers = await meta.referrersOf(tx, row.repositoryId, row.digest);
-        const deleted = await meta.deleteManifest(tx, row.repositoryId, row.digest);
-        if (!deleted) throw new Error(`manifest ${row.repository}@${row.digest} vanished while locked`);
-        await appendEvent(tx, ctx.events, {
-          type: EVENT_TYPES.manifestDeleted,
-          repository: row.repository,
-          subject: `${row.repository}@${row.digest}`,
-          context: GC_EVENT_CONTEXT,
-          data: { digest: row.digest, mediaType: row.mediaType, size: row.size },
+    return reviewSpan('manifest', task.digest, async () => {
+      const target: GcTarget = { kind: 'manifest', repositoryId: task.repositoryId, digest: task.digest };
+      await tx.query('SAVEPOINT gc_review');
+      try {
+        const decision = await decideManifest(tx, task.repositoryId, task.digest, {
+          lock: true,
+          settings,
+          afterLock: ctx.hooks.afterLock ? () => ctx.hooks.afterLock!(target) : undefined,
         });
-        const delay = settings.reviewDelayMs;
-        await meta.queueBlobReview(tx, [...deleted.blobDigests, ...decision.blobs], 'manifest deleted by gc', delay);
-        await meta.queueManifestReview(tx, row.repositoryId, [...deleted.childDigests, ...decision.children], 'parent index deleted by gc', delay);
-        await meta.queueManifestReview(tx, row.repositoryId, referrers, 'subject deleted by gc', delay);
-        await meta.finishManifestReview(tx, task.repositoryId, task.digest);
-        counters.reviews.manifest.deleted++;
-        counters.deleted.manifests++;
-        eventsWritten = true;
-        ctx.logger.info({ repository: row.repository, digest: row.digest, reason: decision.reason, queued: task.reason }, 'gc: deleted manifest');
-      } else {
-        await meta.finishManifestReview(tx, task.repositoryId, task.digest);
-        if (decision.action === 'keep' && decision.unparseable) {
-          counters.unparseable++;
-          ctx.logger.warn({ repository: decision.row.repository, digest: task.digest, reason: decision.reason }, 'gc: kept a manifest it cannot parse');
+        if (decision.action === 'delete') {
+          const { row } = decision;
+          await meta.lockRepositoriesForEvents(tx, [row.repositoryId]);
+          const referrers = await meta.referrersOf(tx, row.repositoryId, row.digest);
+          const deleted = await meta.deleteManifest(tx, row.repositoryId, row.digest);
+          if (!deleted) throw new Error(`manifest ${row.repository}@${row.digest} vanished while locked`);
+          await appendEvent(tx, ctx.events, {
+            type: EVENT_TYPES.manifestDeleted,
+            repository: row.repository,
+            subject: `${row.repository}@${row.digest}`,
+            context: GC_EVENT_CONTEXT,
+            data: { digest: row.digest, mediaType: row.mediaType, size: row.size },
+          });
+          const delay = settings.reviewDelayMs;
+          await meta.queueBlobReview(tx, [...deleted.blobDigests, ...decision.blobs], 'manifest deleted by gc', delay);
+          await meta.queueManifestReview(tx, row.repositoryId, [...deleted.childDigests, ...decision.children], 'parent index deleted by gc', delay);
+          await meta.queueManifestReview(tx, row.repositoryId, referrers, 'subject deleted by gc', delay);
+          await meta.finishManifestReview(tx, task.repositoryId, task.digest);
+          counters.reviews.manifest.deleted++;
+          counters.deleted.manifests++;
+          eventsWritten = true;
+          ctx.logger.info({ repository: row.repository, digest: row.digest, reason: decision.reason, queued: task.reason }, 'gc: deleted manifest');
+        } else {
+          await meta.finishManifestReview(tx, task.repositoryId, task.digest);
+          if (decision.action === 'keep' && decision.unparseable) {
+            counters.unparseable++;
+            ctx.logger.warn({ repository: decision.row.repository, digest: task.digest, reason: decision.reason }, 'gc: kept a manifest it cannot parse');
+          }
+          counters.reviews.manifest[decision.action === 'gone' ? 'gone' : 'kept']++;
         }
-        counters.reviews.manifest[decision.action === 'gone' ? 'gone' : 'kept']++;
+      } catch (err) {
+        // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
+        await tx.query('ROLLBACK TO SAVEPOINT gc_review');
+        await meta.rescheduleManifestReview(tx, task.repositoryId, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
+        const cause = lockConflict(err);
+        if (cause) {
+          counters.postponed[cause]++;
+        } else {
+          counters.errors++;
+          ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
+        }
+        counters.reviews.manifest.postponed++;
       }
-    } catch (err) {
-      // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
-      await tx.query('ROLLBACK TO SAVEPOINT gc_review');
-      await meta.rescheduleManifestReview(tx, task.repositoryId, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
-      const cause = lockConflict(err);
-      if (cause) {
-        counters.postponed[cause]++;
-      } else {
-        counters.errors++;
-        ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
-      }
-      counters.reviews.manifest.postponed++;
-    }
-    return true;
+      return true;
+    });
   });
   if (eventsWritten) ctx.onEventsCommitted?.();
   return claimed;

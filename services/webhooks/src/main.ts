@@ -1,19 +1,23 @@
 /** Starts the webhooks service as its own process (distributed mode): the enqueuer, the delivery worker, and their HTTP face. */
-import { openProcessParts, runProcess } from '@lading/runtime';
+import { telemetry } from './telemetry';
+import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createDeliveryWorker, startWebhookDelivery } from '@lading/webhooks';
 import { createWebhooksService } from './webhooks-service';
 
 runProcess('webhooks', async (config, logger) => {
-  const parts = await openProcessParts(config, logger);
-  const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger }) : null;
+  const wired = await wireTelemetry(telemetry, config, logger);
+  const { metrics } = wired;
+  const parts = await openProcessParts(config, logger, { metrics });
+  const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger, metrics }) : null;
   if (!delivery) logger.warn('webhooks.enabled is false: this webhooks process only reports');
-  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger });
+  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger, metrics });
   const app = createWebhooksService({ db: parts.db, worker, logger });
   return {
-    app,
+    app: wired.measured(app),
     async close() {
       await delivery?.stop();
       await parts.close();
+      await wired.shutdown();
     },
   };
 });
