@@ -48,6 +48,11 @@ export function toOciError(err: unknown): OciError {
   // body-parser style errors (too large, aborted) carry a 4xx status.
   if (e?.type === 'entity.too.large') return new OciError('SIZE_INVALID', 'request body too large', undefined, { status: 413 });
   if (e?.type === 'request.aborted') return new OciError('BLOB_UPLOAD_INVALID', 'request aborted');
+  // A JSON body that does not parse, or in a charset/encoding we do not read, is the client's mistake.
+  if (e?.type === 'entity.parse.failed') return new OciError('UNSUPPORTED', 'the request body is not valid JSON', undefined, { status: 400 });
+  if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported') {
+    return new OciError('UNSUPPORTED', 'the request body is in an unsupported charset or encoding', undefined, { status: 415 });
+  }
   if (isDependencyFailure(err)) return new OciError('UNAVAILABLE', 'a dependency of the registry is unavailable');
   return new OciError('UNKNOWN');
 }

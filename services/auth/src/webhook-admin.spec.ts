@@ -241,3 +241,23 @@ describe('the outbox part of the admin API', () => {
     }
   });
 });
+
+describe('malformed admin requests', () => {
+  it('answers a JSON body that does not parse with 400 UNSUPPORTED, not a 500', async () => {
+    const { deps, app, pat } = await adminApp({});
+    try {
+      const res = await request(app)
+        .post('/admin/v1/webhooks')
+        .set('Authorization', basic(ROOT.user, pat))
+        .set('Content-Type', 'application/json')
+        .send('{"name": "x", "url": ')
+        .expect(400);
+      expect(res.body.errors[0].code).toBe('UNSUPPORTED');
+      expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts|SyntaxError/);
+      const users = await request(app).post('/admin/v1/users').set('Authorization', basic(ROOT.user, pat)).set('Content-Type', 'application/json').send('not json').expect(400);
+      expect(users.body.errors[0].code).toBe('UNSUPPORTED');
+    } finally {
+      await deps.close();
+    }
+  });
+});
