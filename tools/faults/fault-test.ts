@@ -385,7 +385,7 @@ async function main(): Promise<number> {
     check(s.hung === 0, 'hung requests = 0', s.problems.filter((p) => p.startsWith('hang')).slice(0, 3).join('; '));
     check(s.stackTraces === 0 && s.bad503 === 0 && s.other5xx === 0, 'error answers are clean OCI envelopes (no stack, 503 = UNAVAILABLE)', s.problems.slice(0, 3).join('; '));
     check(stats.badUploadStatus === 0, 'upload sessions answer 204 (resume) or 404 BLOB_UPLOAD_UNKNOWN (start over) after an error');
-    check(stats.stuckLeases === 0, 'a 416 for a killed writer\'s lease clears within the lease time', `${stats.leaseWaits} waits, longest ${stats.leaseWaitMaxMs} ms`);
+    check(stats.stuckLeases === 0, 'a 416 for a killed writer\'s lease clears within twice the lease time (a loaded box adds retry and restart delays to the lease)', `${stats.leaseWaits} waits, longest ${stats.leaseWaitMaxMs} ms`);
     check(stats.failures.length === 0, 'no unexpected answers to the pushers', stats.failures.slice(0, 5).join('; '));
     const outsideOutage = s.lbErrorTimes.filter((t) => !gatewayOutages.some(([a, b]) => t >= a - 1000 && t <= b + 5000));
     check(outsideOutage.length === 0, 'load-balancer 502s only while a gateway was down', `${s.lb502} 502/504s, ${outsideOutage.length} outside a gateway outage`);

@@ -316,7 +316,7 @@ export class Pusher {
       this.ctx.stats.leaseWaits++;
       return now;
     }
-    if (now - since > this.ctx.leaseMs + 15_000) {
+    if (now - since > 2 * this.ctx.leaseMs) {
       this.ctx.stats.stuckLeases++;
       this.ctx.stats.fail(`an upload session answered 416 for ${now - since} ms (lease ${this.ctx.leaseMs} ms)`);
       return 0;
