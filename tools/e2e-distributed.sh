@@ -67,4 +67,10 @@ REGISTRY_USERNAME="$ADMIN_USER" REGISTRY_PASSWORD="$ADMIN_PASSWORD" bash tools/c
 if grep -h '"level":50' .infra/logs/cluster-*.log 2>/dev/null | grep -q .; then
   echo "cluster processes logged errors during the run:"; grep -h '"level":50' .infra/logs/cluster-*.log | tail -n 20; rc=1
 fi
+
+# Last, the cluster once more with every process exporting spans to an in-test OTLP receiver (on a database of its
+# own): one trace for a push across the gateway, the services, Postgres, MinIO, the outbox and the GC and webhook
+# consumers, a failed request's OCI code on its span, and the metrics pushes and pulls move. Prints `telemetry: ...`.
+tools/cluster/cluster down >/dev/null 2>&1 || true
+node --import tsx tools/telemetry/trace-distributed.check.ts || rc=1
 exit "$rc"

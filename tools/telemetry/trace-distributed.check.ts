@@ -14,13 +14,16 @@
  * webhook delivery is in the trace; and that a failed request's span carries `oci.error.code`. It scrapes /metrics
  * of every process (API port + 1000) before and after the pushes and pulls and checks the named series moved.
  * Prints one line per check and `telemetry: N passed, M failed`; exits 1 on a failure; brings the cluster down.
- * LADING_ADMIN_USER / LADING_ADMIN_PASSWORD are used when set (a fresh pair otherwise).
+ * It runs on a database of its own (created on the tools/infra server, dropped at the end), so the admin it sets up
+ * is the one that logs in.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
+import { infraSettings } from '@lading/testing';
 import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
 import { pushImage } from '../webhooks-soak/push-image';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
@@ -95,11 +98,27 @@ async function waitFor(receiver: OtlpReceiver, predicate: (s: ReceivedSpan) => b
   return receiver.waitFor(predicate, ms).catch(() => undefined);
 }
 
+/** Runs one statement on the server's maintenance database. */
+async function admin(serverUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 async function main(): Promise<void> {
+  const serverUrl = infraSettings().databaseUrl;
+  const database = `trace_${Date.now()}_${process.pid}`;
+  await admin(serverUrl, `CREATE DATABASE ${database}`);
+  const databaseUrl = new URL(serverUrl);
+  databaseUrl.pathname = `/${database}`;
   const receiver = await startOtlpReceiver();
   const hook = await startTestReceiver();
-  const adminUser = process.env.LADING_ADMIN_USER || 'trace-admin';
-  const adminPassword = process.env.LADING_ADMIN_PASSWORD || randomBytes(18).toString('hex');
+  const adminUser = 'trace-admin';
+  const adminPassword = randomBytes(18).toString('hex');
   try {
     await cluster('down').catch(() => '');
     const out = await cluster('up', {
@@ -110,6 +129,7 @@ async function main(): Promise<void> {
       LADING_WEBHOOKS_ALLOWLIST: '127.0.0.1',
       LADING_ADMIN_USER: adminUser,
       LADING_ADMIN_PASSWORD: adminPassword,
+      LADING_DATABASE_URL: databaseUrl.toString(),
     });
     const base = /LADING_URL=(\S+)/.exec(out)?.[1] ?? '';
     if (!base) throw new Error(`cluster up printed no LADING_URL:\n${out}`);
@@ -123,7 +143,7 @@ async function main(): Promise<void> {
       headers: { authorization, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'trace-check', namespace: repository, url: `${hook.url}/ce` }),
     });
-    check('a webhook subscription is created through the admin API', subscribed.status === 201, `HTTP ${subscribed.status}`);
+    check('a webhook subscription is created through the admin API', subscribed.status === 201, `HTTP ${subscribed.status} ${subscribed.status === 201 ? '' : await subscribed.text()}`);
 
     const before = await scrapeAll();
     const manifest = await pushImage(base, repository, 'v1', { traceparent });
@@ -221,6 +241,7 @@ async function main(): Promise<void> {
     await cluster('down').catch((err) => process.stderr.write(`cluster down failed: ${(err as Error).message}\n`));
     await hook.close();
     await receiver.close();
+    await admin(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
   }
 }
 

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { EventContext } from '@lading/events';
+import { currentTraceparent } from '@lading/telemetry';
 
 /** The request id header: set by the gateway, kept by the services behind it. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -34,6 +35,8 @@ export function requestContext(req: Request): EventContext {
       method: req.method,
       useragent: header(req, 'user-agent') ?? '',
     },
-    traceparent: header(req, 'traceparent'),
+    // The service's own span (so the outbox row, and every consumer's span, hang under this request's work); the
+    // client's header when no span is active (telemetry not started).
+    traceparent: currentTraceparent() ?? header(req, 'traceparent'),
   };
 }

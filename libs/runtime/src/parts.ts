@@ -2,7 +2,7 @@
  * The real parts a process runs on, opened from its configuration: the same code for the embedded mode (PGlite,
  * filesystem, in-process bus) and the distributed mode (Postgres, S3, Kafka); only the configuration differs.
  */
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { LadingConfig, durationMs } from '@lading/config';
 import {
@@ -18,7 +18,8 @@ import {
 } from '@lading/events';
 import { Database, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
-import express, { Express } from 'express';
+import type { Express } from 'express';
+import { pathOf, withFront } from '@lading/http';
 import { matchRoute } from '@lading/oci';
 import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
@@ -117,8 +118,11 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
 export interface WiredTelemetry {
   /** The registry metrics, to pass to `openProcessParts` and the services. */
   metrics: RegistryMetrics;
-  /** An app that measures every request (`registry_http_*`, the route and OCI error code on its span), then runs `app`. */
-  measured(app: Express | RequestListener): Express;
+  /**
+   * Measures every request of `app` (`registry_http_*`, the route and the OCI error code on its server span) before
+   * anything else sees it, the pull fast path included (on node's bare request and response); returns `app`.
+   */
+  measured(app: Express): Express;
   /** Flushes spans and metrics and closes the metrics port (the last step of a process's close). */
   shutdown(): Promise<void>;
 }
@@ -142,17 +146,15 @@ export async function wireTelemetry(telemetry: Telemetry, config: LadingConfig, 
   const bound = await telemetry.serveMetrics(addr, (err) => logger.warn({ err, metricsAddr: addr }, 'the metrics port is unavailable; serving without it'));
   if (bound) logger.info({ metricsAddr: `${bound.address}:${bound.port}` }, 'metrics at /metrics');
   const metrics = createRegistryMetrics(telemetry.meter);
-  const httpTelemetry = createHttpTelemetry({ metrics, routeOf: (req) => routeNameOf(req.path) });
+  const httpTelemetry = createHttpTelemetry<IncomingMessage>({ metrics, routeOf: (req) => routeNameOf(pathOf(req.url)) });
+  const noop = () => undefined;
   return {
     metrics,
-    measured(app) {
-      const outer = express();
-      outer.disable('x-powered-by');
-      outer.set('etag', false);
-      outer.use(httpTelemetry);
-      outer.use(app as Express);
-      return outer;
-    },
+    measured: (app) =>
+      withFront(app, (req, res) => {
+        httpTelemetry(req, res, noop);
+        return false;
+      }),
     shutdown: () => telemetry.shutdown(),
   };
 }

@@ -3,7 +3,8 @@
  * (the route table's names, never raw paths, so label cardinality stays bounded), the route on the request's
  * server span, and the OCI error code of an error response on that span and in `lading_http_errors_total`.
  */
-import type { RequestHandler, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request } from 'express';
 import { context, trace } from '@opentelemetry/api';
 import { getRPCMetadata } from '@opentelemetry/core';
 import type { RegistryMetrics } from './registry-metrics';
@@ -16,11 +17,17 @@ const MEASURED = Symbol('lading.httpTelemetry');
 export const OTHER_ROUTE = 'other';
 
 /** What the middleware needs. */
-export interface HttpTelemetryOptions {
+export interface HttpTelemetryOptions<Req extends IncomingMessage = Request> {
   metrics: RegistryMetrics;
   /** The route table name of a request (e.g. from `matchRoute(req.path)?.route.name`); may throw or return undefined. */
-  routeOf: (req: Request) => string | undefined;
+  routeOf: (req: Req) => string | undefined;
 }
+
+/**
+ * The middleware: express's shape, and it works as well on node's bare request and response (the pull fast path's),
+ * given a `routeOf` that reads `req.url` rather than express's `req.path`.
+ */
+export type HttpTelemetryHandler<Req extends IncomingMessage = Request> = (req: Req, res: ServerResponse, next: () => void) => void;
 
 /** The `errors[0].code` of an OCI error envelope, if `body` is one. */
 export function envelopeErrorCode(body: unknown): string | undefined {
@@ -30,7 +37,7 @@ export function envelopeErrorCode(body: unknown): string | undefined {
   return m?.[1];
 }
 
-function safeRoute(routeOf: (req: Request) => string | undefined, req: Request): string {
+function safeRoute<Req extends IncomingMessage>(routeOf: (req: Req) => string | undefined, req: Req): string {
   try {
     return routeOf(req) ?? OTHER_ROUTE;
   } catch {
@@ -39,23 +46,23 @@ function safeRoute(routeOf: (req: Request) => string | undefined, req: Request):
 }
 
 /** Creates the HTTP telemetry middleware. */
-export function createHttpTelemetry(options: HttpTelemetryOptions): RequestHandler {
+export function createHttpTelemetry<Req extends IncomingMessage = Request>(options: HttpTelemetryOptions<Req>): HttpTelemetryHandler<Req> {
   const { metrics } = options;
-  return (req: Request, res: Response, next) => {
+  return (req, res, next) => {
     // Mounted in every service app and in the gateway, it meets the embedded mode's requests twice: count once.
-    const seen = res as Response & { [MEASURED]?: true };
+    const seen = res as ServerResponse & { [MEASURED]?: true };
     if (seen[MEASURED]) return next();
     seen[MEASURED] = true;
     const started = performance.now();
     const route = safeRoute(options.routeOf, req);
-    const method = req.method;
+    const method = req.method ?? 'GET';
     const active = context.active();
     const rpc = getRPCMetadata(active);
     const serverSpan = rpc?.span ?? trace.getSpan(active);
     metrics.httpInFlight.add(1, { route });
 
     const end = res.end;
-    res.end = function (this: Response, ...args: unknown[]) {
+    res.end = function (this: ServerResponse, ...args: unknown[]) {
       // The http instrumentation names the server span `<method> <rpc.route>` when the response finishes; express
       // sets rpc.route to its mount path on the way, so ours is set last, here.
       if (rpc) rpc.route = route;
@@ -68,7 +75,7 @@ export function createHttpTelemetry(options: HttpTelemetryOptions): RequestHandl
           if (serverSpan?.isRecording()) serverSpan.setAttribute(OCI_ERROR_CODE_ATTRIBUTE, code);
         }
       }
-      return (end as (...a: unknown[]) => Response).apply(this, args);
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as typeof res.end;
 
     let recorded = false;

@@ -16,7 +16,7 @@ import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, blobKey, canRedirect } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { parseRangeHeader } from './byte-range';
 
 /** What the reader is built from. */
@@ -26,6 +26,8 @@ export interface BlobReaderDeps {
   store: BlobStore;
   config: LadingConfig;
   logger: Logger;
+  /** Counts descriptor cache lookups (`lading_cache_requests_total{cache="blob_descriptor"}`). */
+  metrics?: Pick<RegistryMetrics, 'cacheRequests'>;
 }
 
 /** Serves blob reads and keeps its descriptor cache consistent with deletes. */
@@ -84,6 +86,7 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
     const key = keyOf(repository, digest);
     if (!confirmsExistence) {
       const cached = descriptors.get(key);
+      deps.metrics?.cacheRequests.add(1, { cache: 'blob_descriptor', result: cached ? 'hit' : 'miss' });
       if (cached) return cached;
     }
     const startedAt = epoch;

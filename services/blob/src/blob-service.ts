@@ -11,6 +11,7 @@ import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, reques
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import { BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
+import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { ServiceDeps } from '@lading/runtime';
 import { createBlobReader } from './blob-reader';
 import { parseContentRange } from './byte-range';
@@ -60,13 +61,21 @@ function bodyThrough(req: Request, sink: DigestingStream): Readable {
   return req.pipe(sink);
 }
 
+/**
+ * Finishes hashing an upload's bytes (streamed through the digester while they were written) in a `digest.compute`
+ * span, so a trace shows the verification of what the client claimed.
+ */
+function digestSpan<T>(algorithm: string, bytes: number, digest: () => T): Promise<T> {
+  return withSpan(SPAN_NAMES.digestCompute, { 'lading.digest.algorithm': algorithm, 'lading.digest.bytes': bytes }, digest);
+}
+
 /** Creates the blob service's express app. */
 export function createBlobService(deps: BlobServiceDeps): Express {
   const { db, store, config, events } = deps;
   const leaseMs = deps.uploadLeaseMs ?? 60_000;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
-  const reader = createBlobReader({ db, store, config, logger: deps.logger });
+  const reader = createBlobReader({ db, store, config, logger: deps.logger, metrics: deps.metrics });
   deps.invalidations
     ?.subscribe((event) => reader.onEvent(event))
     .catch((err: unknown) => deps.logger.error({ err }, 'the blob descriptor cache cannot hear invalidations'));
@@ -129,6 +138,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       await meta.unpinBlobObject(db, pin).catch(() => undefined);
       throw err;
     });
+    if (uploadId) deps.metrics?.uploadsEnded.add(1, { result: 'completed' });
     deps.onEventsCommitted?.();
   }
 
@@ -141,7 +151,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     const digester = createNativeDigester(digest.algorithm);
     const counter = new DigestingStream(digester);
     const written = await store.writeUpload(uploadId, 0, bodyThrough(req, counter));
-    const actual = digester.digest();
+    const actual = await digestSpan(digest.algorithm, written, () => digester.digest());
     if (actual !== digest.value) {
       await store.deleteUpload(uploadId);
       throw errors.digestInvalid(undefined, { expected: digest.value, actual });
@@ -184,6 +194,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
       await meta.createUpload(tx, id, repo.id, ALL_ALGORITHMS.join('+'), principalOf(req));
     });
+    deps.metrics?.uploadsStarted.add(1);
     deps.onEventsCommitted?.();
     sendUploadStatus(res, 202, repository, id, 0);
   }
@@ -292,7 +303,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       const offset = appended ? await appendChunk(req, upload) : (req.resume(), upload.offset);
       const state = appended ? (await meta.findUpload(db, match.repository, upload.id))?.hashState ?? null : upload.hashState;
       const digester = await MultiDigester.resume(ALL_ALGORITHMS, state);
-      const actual = digester.digest(digest.algorithm);
+      const actual = await digestSpan(digest.algorithm, offset, () => digester.digest(digest.algorithm));
       if (actual !== digest.value) {
         // A PUT that added no bytes leaves the session as it was (the client may retry with the right digest or
         // cancel); one whose final chunk was already appended has spoilt the session, which is discarded.
@@ -332,6 +343,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
   async function cancelUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const upload = await loadUpload(req, match);
     await discardUpload(upload.id);
+    deps.metrics?.uploadsEnded.add(1, { result: 'cancelled' });
     res.status(204).setHeader('Content-Length', '0');
     res.end();
   }

@@ -1,9 +1,11 @@
 /** Starts the blob service as its own process (distributed mode). */
-import { openProcessParts, runProcess } from '@lading/runtime';
+import { telemetry } from './telemetry';
+import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createBlobService } from './blob-service';
 
 runProcess('blob', async (config, logger) => {
-  const parts = await openProcessParts(config, logger);
+  const wired = await wireTelemetry(telemetry, config, logger);
+  const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const app = createBlobService({
     db: parts.db,
     store: parts.store,
@@ -11,6 +13,13 @@ runProcess('blob', async (config, logger) => {
     logger,
     events: parts.eventsFor('blob'),
     onEventsCommitted: () => parts.relay.kick(),
+    metrics: wired.metrics,
   });
-  return { app, close: () => parts.close() };
+  return {
+    app: wired.measured(app),
+    async close() {
+      await parts.close();
+      await wired.shutdown();
+    },
+  };
 });

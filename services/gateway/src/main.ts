@@ -1,13 +1,15 @@
 /** Starts the gateway as its own process (distributed mode): the route table in front of the services' replicas. */
+import { telemetry } from './telemetry';
 import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
-import { runProcess } from '@lading/runtime';
+import { runProcess, wireTelemetry } from '@lading/runtime';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
 
 runProcess('gateway', async (config, logger) => {
+  const wired = await wireTelemetry(telemetry, config, logger);
   const headersTimeoutMs = durationMs(config.upstreams.timeout);
   const blob = createUpstreamProxy({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs, logger });
   const manifest = createUpstreamProxy({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs, logger });
@@ -29,5 +31,11 @@ runProcess('gateway', async (config, logger) => {
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },
   });
-  return { app, close: async () => Promise.all([blob.close(), manifest.close(), auth.close()]).then(() => undefined) };
+  return {
+    app: wired.measured(app),
+    async close() {
+      await Promise.all([blob.close(), manifest.close(), auth.close()]);
+      await wired.shutdown();
+    },
+  };
 });

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { context, trace } from '@opentelemetry/api';
 import { Pool } from 'undici';
 import type { RawHandler } from '@lading/http';
 import { OciError } from '@lading/oci';
@@ -35,10 +36,19 @@ const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_SOCKET', 'ECONNRESET', 'UND_
 /** Failures before a replica took any of the request (it could not be reached at all). */
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
 
+/**
+ * Trace context headers: undici's instrumentation injects the gateway's own (its client span's, or the client's
+ * context passed through when tracing is off), so an inbound copy is dropped whenever a span context is active
+ * (a second `traceparent` would make the replica's parent ambiguous); kept otherwise.
+ */
+const TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
+
 function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const active = trace.getSpanContext(context.active());
+  const injected = active !== undefined && trace.isSpanContextValid(active);
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || (injected && TRACE_HEADERS.has(name))) continue;
     out[name] = value;
   }
   const forwarded = headers['x-forwarded-for'];

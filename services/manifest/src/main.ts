@@ -1,15 +1,24 @@
 /** Starts the manifest service as its own process (distributed mode). */
-import { openProcessParts, runProcess } from '@lading/runtime';
+import { telemetry } from './telemetry';
+import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createManifestService } from './manifest-service';
 
 runProcess('manifest', async (config, logger) => {
-  const parts = await openProcessParts(config, logger);
+  const wired = await wireTelemetry(telemetry, config, logger);
+  const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const app = createManifestService({
     db: parts.db,
     config,
     logger,
     events: parts.eventsFor('manifest'),
     onEventsCommitted: () => parts.relay.kick(),
+    metrics: wired.metrics,
   });
-  return { app, close: () => parts.close() };
+  return {
+    app: wired.measured(app),
+    async close() {
+      await parts.close();
+      await wired.shutdown();
+    },
+  };
 });

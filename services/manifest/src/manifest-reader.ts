@@ -19,6 +19,7 @@ import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
+import type { RegistryMetrics } from '@lading/telemetry';
 import { accepts } from './content-negotiation';
 
 /** A manifest as the pull path serves it, with its response headers computed once. */
@@ -38,6 +39,8 @@ export interface ManifestReaderDeps {
   /** The database; whether it is shared (anything but PGlite, which only this process opens) decides the design. */
   db: Pick<Database, 'query' | 'driverName'>;
   config: LadingConfig;
+  /** Counts cache lookups (`lading_cache_requests_total{cache="manifest"|"tag"}`). */
+  metrics?: Pick<RegistryMetrics, 'cacheRequests'>;
 }
 
 /** Serves manifest reads and keeps its caches consistent with writes. */
@@ -100,6 +103,10 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
   let epoch = 0;
 
   const manifestKey = (repository: string, digest: string) => `${repository}@${digest}`;
+  const counted = <T>(cache: 'manifest' | 'tag', value: T | undefined): T | undefined => {
+    deps.metrics?.cacheRequests.add(1, { cache, result: value === undefined ? 'miss' : 'hit' });
+    return value;
+  };
   const tagKey = (repository: string, tag: string) => `${repository}:${tag}`;
 
   function admits(accept: string | undefined, mediaType: string): boolean {
@@ -122,7 +129,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
 
   async function byDigest(repository: string, digest: string): Promise<CachedManifest | null> {
     const key = manifestKey(repository, digest);
-    const cached = manifests.get(key);
+    const cached = counted('manifest', manifests.get(key));
     if (cached) {
       if (!confirmsExistence) return cached;
       if ((await db.query(MANIFEST_EXISTS, [repository, digest])).rows.length > 0) return cached;
@@ -141,11 +148,11 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
       const r = await db.query<{ digest: string }>(TAG_DIGEST, [repository, tag]);
       const digest = r.rows[0]?.digest;
       if (!digest) return null;
-      const cached = manifests.get(manifestKey(repository, digest));
+      const cached = counted('manifest', manifests.get(manifestKey(repository, digest)));
       if (cached) return cached;
     } else {
-      const digest = tags.get(key);
-      const cached = digest === undefined ? undefined : manifests.get(manifestKey(repository, digest));
+      const digest = counted('tag', tags.get(key));
+      const cached = digest === undefined ? undefined : counted('manifest', manifests.get(manifestKey(repository, digest)));
       if (cached) return cached;
     }
     const startedAt = epoch;

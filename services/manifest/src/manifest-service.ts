@@ -32,6 +32,7 @@ import {
   parseDigest,
   validateManifest,
 } from '@lading/oci';
+import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { ServiceDeps } from '@lading/runtime';
 import { createManifestReader } from './manifest-reader';
 
@@ -77,7 +78,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
   const { db, config, events } = deps;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
-  const reader = createManifestReader({ db, config });
+  const reader = createManifestReader({ db, config, metrics: deps.metrics });
   deps.invalidations
     ?.subscribe((event) => reader.onEvent(event))
     .catch((err: unknown) => deps.logger.error({ err }, 'the manifest caches cannot hear invalidations'));
@@ -102,7 +103,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     for (const tag of tags) if (!isValidTag(tag)) throw new OciError('TAG_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
     if (reference.kind === 'tag') tags.unshift(reference.tag);
     const body = await readBodyCapped(req, config.registry.manifestMaxBytes, 'manifest');
-    const manifest = validateManifest(body, mediaTypeOf(req.headers['content-type']));
+    const manifest = await withSpan(SPAN_NAMES.manifestValidate, { 'lading.manifest.bytes': body.length }, () => validateManifest(body, mediaTypeOf(req.headers['content-type'])));
     const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
     const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
