@@ -190,6 +190,8 @@ async function main(): Promise<void> {
       storageNames.has('storage.writeUpload') && storageNames.has('storage.commitUpload') && storage.every((s) => s.attributes['storage.driver'] === 's3'),
       [...storageNames].join(', '),
     );
+    const ownSpan = (service: string, name: string) => spans.some((s) => s.service === service && s.name === name);
+    check('digest.compute span from lading-blob, manifest.validate span from lading-manifest', ownSpan('lading-blob', SPAN_NAMES.digestCompute) && ownSpan('lading-manifest', SPAN_NAMES.manifestValidate));
     const published = spans.filter((s) => s.name === SPAN_NAMES.outboxPublish && s.attributes[SPAN_ATTRIBUTES.repository] === repository);
     const publishedTypes = new Set(published.map((s) => String(s.attributes[SPAN_ATTRIBUTES.eventType])));
     check(
@@ -236,6 +238,7 @@ async function main(): Promise<void> {
     const backlogMissing = RELAYS.filter((p) => !has(after[p], METRIC_NAMES.outboxBacklog));
     check(`${METRIC_NAMES.outboxBacklog} exported by every relay process`, backlogMissing.length === 0, backlogMissing.length ? `missing on ${backlogMissing.join(', ')}` : `now ${total(after['blob-1'], METRIC_NAMES.outboxBacklog)}`);
     moved(`${METRIC_NAMES.webhookDeliveries}{result="delivered"} moved on webhooks-1`, ['webhooks-1'], METRIC_NAMES.webhookDeliveries, { result: 'delivered' });
+    moved(`${METRIC_NAMES.cacheRequests}{cache="manifest"} moved on manifest-1 (the pulls)`, ['manifest-1'], METRIC_NAMES.cacheRequests, { cache: 'manifest' });
     moved(`${METRIC_NAMES.gcQueueSize}{queue="blob"} moved on gc-1 (the pushed blobs queued for review)`, ['gc-1'], METRIC_NAMES.gcQueueSize, { queue: 'blob' });
   } finally {
     await cluster('down').catch((err) => process.stderr.write(`cluster down failed: ${(err as Error).message}\n`));
