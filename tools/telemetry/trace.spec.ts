@@ -6,6 +6,7 @@
  * end-to-end trace is checked by trace-distributed.check.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { imageManifest, makeBlob } from '@lading/testing';
@@ -13,7 +14,7 @@ import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp
 import { RunningProcess, runEntry } from './probe-runner';
 
 /** The entry under test; becomes services/embedded/src/main.ts once main.ts starts telemetry itself. */
-const ENTRY = 'tools/telemetry/traced-embedded.ts';
+const ENTRY = 'services/embedded/src/main.ts';
 
 async function waitForReady(base: string, run: RunningProcess): Promise<void> {
   // PGlite's first start (migrations) takes a while on a busy machine.
@@ -26,14 +27,28 @@ async function waitForReady(base: string, run: RunningProcess): Promise<void> {
   throw new Error(`the registry did not become ready: ${run.stderr().slice(-2000)}`);
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 describe('tracing the embedded registry', () => {
   let receiver: OtlpReceiver;
   let dataDir: string;
   let run: RunningProcess;
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const base = `http://127.0.0.1:${port}`;
+  let port = 0;
+  let base = '';
 
   beforeAll(async () => {
+    // A port the kernel just handed out and took back: free, unlike a random guess in the ephemeral range.
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
     receiver = await startOtlpReceiver();
     dataDir = mkdtempSync(path.join(tmpdir(), 'lading-trace-'));
     run = runEntry(ENTRY, {

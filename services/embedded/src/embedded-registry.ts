@@ -15,7 +15,7 @@ import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks';
 
 /** A running embedded registry. */
@@ -34,13 +34,14 @@ export interface EmbeddedRegistry {
 }
 
 /** Builds the embedded registry from its configuration. */
-export async function createEmbeddedRegistry(config: LadingConfig, logger: Logger): Promise<EmbeddedRegistry> {
-  const parts = await openProcessParts(config, logger);
+export async function createEmbeddedRegistry(config: LadingConfig, logger: Logger, options: { metrics?: RegistryMetrics } = {}): Promise<EmbeddedRegistry> {
+  const { metrics } = options;
+  const parts = await openProcessParts(config, logger, { metrics });
   const { db, store, bus, relay } = parts;
   const onEventsCommitted = () => relay.kick();
   // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
-  const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus });
-  const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus });
+  const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus, metrics });
+  const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus, metrics });
   const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }) });
   await bootstrapAdmin(db, config, logger, hashPassword);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
@@ -52,9 +53,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     limiter: rateLimiterFromConfig(config),
     trustedProxies: config.http.trustedProxies,
   });
-  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus });
+  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
   if (config.gc.enabled) gc.start();
-  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }) }) : null;
+  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics }) : null;
   return {
     app,
     db,

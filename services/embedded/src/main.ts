@@ -5,7 +5,7 @@ import { createEmbeddedRegistry } from './embedded-registry';
 
 runProcess('registry', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
-  const registry = await createEmbeddedRegistry(config, logger);
+  const registry = await createEmbeddedRegistry(config, logger, { metrics: wired.metrics });
   if (!config.auth.enabled) {
     logger.warn('authentication is OFF (LADING_AUTH_ENABLED=false): anyone who can reach this port can push, pull and delete');
   }
