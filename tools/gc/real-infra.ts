@@ -6,13 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import * as Minio from 'minio';
-import pg from 'pg';
 import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import { OutboxContext, createUuidV7Generator } from '@lading/events';
 import { Database, createPgDatabase, migrate } from '@lading/metadata';
 import { BlobStore, createFilesystemBlobStore, createS3BlobStore } from '@lading/storage';
 import { Logger, createLogger } from '@lading/telemetry';
-import { InfraSettings, infraSettings } from '@lading/testing';
+import { InfraSettings, createThrowawayDatabase, infraSettings } from '@lading/testing';
 
 /** A logged line at warn level or above. */
 export interface LoggedProblem {
@@ -50,22 +49,6 @@ export interface RealPartsOptions {
   config: LadingConfigInput;
 }
 
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function emptyBucket(client: Minio.Client, bucket: string): Promise<void> {
   if (!(await client.bucketExists(bucket))) return;
   const names: string[] = [];
@@ -100,10 +83,8 @@ export function gcInfraSettings(): Pick<InfraSettings, 'databaseUrl' | 'storage'
 /** Opens a fresh database (migrated) and store on the servers of `tools/infra`. */
 export async function openRealParts(options: RealPartsOptions): Promise<RealParts> {
   const infra = gcInfraSettings();
-  const databaseName = `lading_gc_${options.name}_${process.pid}`;
-  await adminQuery(infra.databaseUrl, `DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
-  await adminQuery(infra.databaseUrl, `CREATE DATABASE ${databaseName}`);
-  const url = withDatabase(infra.databaseUrl, databaseName);
+  const database = await createThrowawayDatabase('gc', { serverUrl: infra.databaseUrl, name: `lading_gc_${options.name}_${process.pid}` });
+  const { url } = database;
   const problems: LoggedProblem[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -153,7 +134,7 @@ export async function openRealParts(options: RealPartsOptions): Promise<RealPart
     config,
     logger,
     events: { source: `//test/lading/gc-${options.name}`, ids: createUuidV7Generator(), now: () => new Date() },
-    databaseName,
+    databaseName: database.name,
     problems,
     s3,
     async openPool(poolSize) {
@@ -165,7 +146,7 @@ export async function openRealParts(options: RealPartsOptions): Promise<RealPart
       for (const pool of pools) await pool.close().catch(() => undefined);
       await db.close().catch(() => undefined);
       if (s3) await emptyBucket(s3.client, s3.bucket).catch(() => undefined);
-      await adminQuery(infra.databaseUrl, `DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => undefined);
+      await database.drop().catch(() => undefined);
     },
   };
 }

@@ -21,9 +21,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
-import { infraSettings } from '@lading/testing';
+import { createThrowawayDatabase, infraSettings } from '@lading/testing';
 import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
 import { pushImage } from '../webhooks-soak/push-image';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
@@ -98,23 +97,10 @@ async function waitFor(receiver: OtlpReceiver, predicate: (s: ReceivedSpan) => b
   return receiver.waitFor(predicate, ms).catch(() => undefined);
 }
 
-/** Runs one statement on the server's maintenance database. */
-async function admin(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function main(): Promise<void> {
   const serverUrl = infraSettings().databaseUrl;
-  const database = `trace_${Date.now()}_${process.pid}`;
-  await admin(serverUrl, `CREATE DATABASE ${database}`);
-  const databaseUrl = new URL(serverUrl);
-  databaseUrl.pathname = `/${database}`;
+  const database = await createThrowawayDatabase('trace', { serverUrl });
+  const databaseUrl = new URL(database.url);
   const receiver = await startOtlpReceiver();
   const hook = await startTestReceiver();
   const adminUser = 'trace-admin';
@@ -244,7 +230,7 @@ async function main(): Promise<void> {
     await cluster('down').catch((err) => process.stderr.write(`cluster down failed: ${(err as Error).message}\n`));
     await hook.close();
     await receiver.close();
-    await admin(serverUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await database.drop().catch(() => undefined);
   }
 }
 

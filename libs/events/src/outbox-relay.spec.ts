@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { Database, createPgDatabase, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
-import { infraSettings } from '@lading/testing';
+import { createThrowawayDatabase } from '@lading/testing';
 import { EventBus, EventsRefusedError, createInProcessBus } from './bus';
 import { EVENT_TYPES, LadingEvent } from './event-types';
 import { createUuidV7Generator } from './ids';
@@ -308,23 +306,10 @@ describe('outbox relay', () => {
 
 /** A throwaway database on the real server of tools/infra, so that the test sees only its own rows. */
 async function freshPostgres(): Promise<{ open(poolSize: number): Promise<Database>; drop(): Promise<void> }> {
-  const adminUrl = infraSettings().databaseUrl;
-  const name = `lading_relay_${randomBytes(5).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const database = await createThrowawayDatabase('relay');
   return {
-    open: (poolSize) => createPgDatabase({ url: url.toString(), poolSize, statementTimeoutMs: 60_000, connectTimeoutMs: 5000 }),
-    drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    open: (poolSize) => createPgDatabase({ url: database.url, poolSize, statementTimeoutMs: 60_000, connectTimeoutMs: 5000 }),
+    drop: () => database.drop(),
   };
 }
 

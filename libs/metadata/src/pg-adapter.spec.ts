@@ -1,33 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import pg from 'pg';
-import { infraSettings } from '@lading/testing';
+import { createThrowawayDatabase } from '@lading/testing';
 import { DATABASE_UNAVAILABLE, Database } from './database';
 import { MIGRATIONS_DIR, migrate } from './migrate';
 import { createPgDatabase } from './pg-adapter';
 import { ensureRepository } from './repositories';
 
-const adminUrl = infraSettings().databaseUrl;
 
 /** A throwaway database on the real server, so tests never see each other's rows. */
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `lading_test_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
+const freshDatabase = () => createThrowawayDatabase('test');
 
 describe('pg adapter on a real PostgreSQL', () => {
   let fresh: { url: string; drop(): Promise<void> };

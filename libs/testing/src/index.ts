@@ -1,3 +1,4 @@
 export * from './test-deps';
 export * from './content';
 export * from './infra';
+export * from './throwaway-database';

@@ -11,7 +11,7 @@
 import { appendEvent, EVENT_TYPES } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
-import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict, reviewSpan } from './gc-context';
+import { GC_EVENT_CONTEXT, GcContext, GcTarget, putReviewOff, reviewSpan } from './gc-context';
 import { backoffMs } from './gc-settings';
 import { deleteObjectOf } from './object-deletion';
 
@@ -124,17 +124,7 @@ export async function reviewNextBlob(ctx: GcContext): Promise<boolean> {
           ctx.logger.debug({ digest: task.digest, decision: decision.action, reason: decision.reason }, 'gc: blob kept');
         }
       } catch (err) {
-        // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
-        await tx.query('ROLLBACK TO SAVEPOINT gc_review');
-        await meta.rescheduleBlobReview(tx, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
-        const cause = lockConflict(err);
-        if (cause) {
-          counters.postponed[cause]++;
-        } else {
-          counters.errors++;
-          ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
-        }
-        counters.reviews.blob.postponed++;
+        await putReviewOff(tx, ctx, 'blob', target, err, () => meta.rescheduleBlobReview(tx, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true));
       }
       return true;
     });

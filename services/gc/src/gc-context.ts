@@ -1,6 +1,6 @@
 /** What every collector step is built from, the hooks tests pause it at, and how its lock conflicts are told apart. */
 import type { EventContext, OutboxContext } from '@lading/events';
-import { Database, PG_ERRORS, sqlState } from '@lading/metadata';
+import { Database, PG_ERRORS, SqlExecutor, sqlState } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
@@ -59,6 +59,31 @@ export function lockConflict(err: unknown): 'busy' | 'timeout' | null {
   if (code === PG_ERRORS.lockNotAvailable || code === PG_ERRORS.deadlockDetected || code === PG_ERRORS.serializationFailure) return 'busy';
   if (code === QUERY_CANCELED) return 'timeout';
   return null;
+}
+
+/**
+ * Puts a failed review off: undoes its work (back to the `gc_review` savepoint), reschedules it with `reschedule`,
+ * and counts why — a busy row or a timeout (expected under load) or an error (logged). A failing task must never
+ * hold up the queue behind it.
+ */
+export async function putReviewOff(
+  tx: SqlExecutor,
+  ctx: GcContext,
+  queue: 'blob' | 'manifest',
+  target: unknown,
+  err: unknown,
+  reschedule: () => Promise<unknown>,
+): Promise<void> {
+  await tx.query('ROLLBACK TO SAVEPOINT gc_review');
+  await reschedule();
+  const cause = lockConflict(err);
+  if (cause) {
+    ctx.counters.postponed[cause]++;
+  } else {
+    ctx.counters.errors++;
+    ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
+  }
+  ctx.counters.reviews[queue].postponed++;
 }
 
 /** A short description of an error for logs and tombstones. */

@@ -10,7 +10,7 @@ import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
 import { validateManifest } from '@lading/oci';
 import { manifestKey } from './blob-review';
-import { GC_EVENT_CONTEXT, GcContext, GcTarget, lockConflict, reviewSpan } from './gc-context';
+import { GC_EVENT_CONTEXT, GcContext, GcTarget, putReviewOff, reviewSpan } from './gc-context';
 import { GcSettings, backoffMs, policyFor } from './gc-settings';
 
 /** What a manifest review decides. */
@@ -108,17 +108,7 @@ export async function reviewNextManifest(ctx: GcContext): Promise<boolean> {
           counters.reviews.manifest[decision.action === 'gone' ? 'gone' : 'kept']++;
         }
       } catch (err) {
-        // Put the review off (its rows are busy, or it failed: a failing task must not hold up the queue behind it).
-        await tx.query('ROLLBACK TO SAVEPOINT gc_review');
-        await meta.rescheduleManifestReview(tx, task.repositoryId, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true);
-        const cause = lockConflict(err);
-        if (cause) {
-          counters.postponed[cause]++;
-        } else {
-          counters.errors++;
-          ctx.logger.error({ err, target }, 'gc: a review failed; it is put off');
-        }
-        counters.reviews.manifest.postponed++;
+        await putReviewOff(tx, ctx, 'manifest', target, err, () => meta.rescheduleManifestReview(tx, task.repositoryId, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true));
       }
       return true;
     });

@@ -2,10 +2,8 @@
  * Test support: a throwaway, migrated database on the real PostgreSQL of `tools/infra`, so that the webhook tests
  * run on the server production uses (row locks, SKIP LOCKED, several pools) and never see each other's rows.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { Database, createPgDatabase, migrate } from '@lading/metadata';
-import { infraSettings } from '@lading/testing';
+import { createThrowawayDatabase } from '@lading/testing';
 
 /** A fresh database and a way to drop it. */
 export interface FreshPostgres {
@@ -16,24 +14,10 @@ export interface FreshPostgres {
   drop(): Promise<void>;
 }
 
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Creates and migrates a database named `lading_<label>_<random>` on the tools/infra server. */
 export async function freshPostgres(label: string, poolSize = 8): Promise<FreshPostgres> {
-  const adminUrl = infraSettings().databaseUrl;
-  const name = `lading_${label}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const url = u.toString();
+  const database = await createThrowawayDatabase(label);
+  const { url } = database;
   const open = (size: number) => createPgDatabase({ url, poolSize: size, statementTimeoutMs: 30_000, connectTimeoutMs: 5_000 });
   const db = await open(poolSize);
   await migrate(db);
@@ -48,7 +32,7 @@ export async function freshPostgres(label: string, poolSize = 8): Promise<FreshP
     },
     async drop() {
       for (const pool of pools) await pool.close().catch(() => undefined);
-      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await database.drop();
     },
   };
 }
