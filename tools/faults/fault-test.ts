@@ -29,7 +29,8 @@ import {
   refusedRows,
   relayHolders,
 } from './control';
-import { Ack, PushStats, Pusher, makeBlob } from './pusher';
+import { makeBlob } from '@lading/testing';
+import { Ack, PushStats, Pusher } from './pusher';
 import { outboxRows, verifyBus, verifyEventCounts, verifyPulls } from './verify';
 
 const MODE = process.argv.includes('--soak') ? 'soak' : 'short';

@@ -6,15 +6,9 @@
  * a 416 while a killed replica's lease is held is retried until the lease expires. Every manifest answered 201 is
  * recorded as acknowledged; anything a correct registry must never answer is recorded as a failure.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { digestOf } from '@lading/oci';
+import { TestBlob, makeBlob } from '@lading/testing';
 import { HttpClient, Result, describe, errorCode, header, isRetryable, sleep } from './http';
-
-/** A blob of random bytes with its digest. */
-export interface TestBlob {
-  data: Buffer;
-  digest: string;
-  size: number;
-}
 
 /** A manifest the registry acknowledged with 201. */
 export interface Ack {
@@ -74,10 +68,6 @@ const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const rand = (min: number, max: number) => min + Math.random() * (max - min);
 const randInt = (min: number, max: number) => Math.floor(rand(min, max + 1));
 
-export function makeBlob(size: number): TestBlob {
-  const data = randomBytes(size);
-  return { data, digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size };
-}
 
 /** A layer size between 2 KB and 1 MB, log-uniform (most small, some large). */
 function layerSize(): number {
@@ -154,7 +144,7 @@ export class Pusher {
       annotations: { 'io.lading.faults.pusher': String(this.id), 'io.lading.faults.iteration': String(this.iteration) },
     };
     const body = Buffer.from(JSON.stringify(doc));
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const digest = digestOf(body);
     const tag = `i${this.iteration}`;
     for (let attempt = 0; ; attempt++) {
       const res = await this.call('PUT', this.url(`/v2/${this.repo}/manifests/${tag}`), { headers: { 'content-type': MANIFEST_TYPE }, body });

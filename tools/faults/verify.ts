@@ -3,7 +3,7 @@
  * must have exactly one outbox event of each kind, and every outbox event of the run must be on the Kafka topic
  * (duplicates allowed when they are the same event), in sequence order per repository.
  */
-import { createHash } from 'node:crypto';
+import { digestOf } from '@lading/oci';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { HttpClient, describe, header, isRetryable, sleep } from './http';
@@ -58,7 +58,7 @@ export async function verifyPulls(http: HttpClient, baseUrl: string, acks: Ack[]
         if (!location) break;
         res = await getWithRetry(http, new URL(location, baseUrl).toString());
       }
-      const actual = res.status === 200 ? `sha256:${createHash('sha256').update(res.body).digest('hex')}` : null;
+      const actual = res.status === 200 ? digestOf(res.body) : null;
       if (actual !== blob.digest || res.body.length !== blob.size) {
         lose(`blob ${ack.repository}@${blob.digest}: ${describe(res)}${res.status === 200 ? ` (${res.body.length} bytes, ${actual})` : ''}`);
         lostAcks.add(ack);

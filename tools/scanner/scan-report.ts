@@ -3,7 +3,7 @@
  * descriptor, and the `subject` is the scanned image, so the registry lists the report in the image's referrers
  * (`GET /v2/<name>/referrers/<digest>`, `oras discover`).
  */
-import { createHash } from 'node:crypto';
+import { digestOf } from '@lading/oci';
 import type { ConfigFindings } from './config-inspector';
 import type { LayerFindings, PackageDatabase } from './layer-inspector';
 import type { Descriptor } from './registry-client';
@@ -66,7 +66,7 @@ export interface ReportArtifact {
   reportDigest: string;
 }
 
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const sha256 = (bytes: Buffer) => digestOf(bytes);
 
 /** The digest of the empty config blob. */
 export const EMPTY_CONFIG_DIGEST = sha256(EMPTY_CONFIG.bytes);

@@ -1,4 +1,5 @@
 /** Digests: parsing and validating `algorithm:encoded` strings for the algorithms the registry can verify. */
+import { createHash } from 'node:crypto';
 import { OciError } from './errors';
 
 /** The digest algorithms the registry computes and verifies, with the length of their hex encoding. */
@@ -6,6 +7,11 @@ export const DIGEST_ALGORITHMS = { sha256: 64, sha512: 128 } as const;
 
 /** A digest algorithm the registry can compute. */
 export type DigestAlgorithm = keyof typeof DIGEST_ALGORITHMS;
+
+/** The digest (`algorithm:hex`) of bytes held in memory; streamed bodies are hashed as they arrive instead. */
+export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
 
 /** A parsed, validated digest. */
 export interface Digest {

@@ -2,7 +2,7 @@
  * The real parts a process runs on, opened from its configuration: the same code for the embedded mode (PGlite,
  * filesystem, in-process bus) and the distributed mode (Postgres, S3, Kafka); only the configuration differs.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { LadingConfig, durationMs } from '@lading/config';
 import {
@@ -19,8 +19,8 @@ import {
 import { Database, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
 import type { Express } from 'express';
-import { pathOf, withFront } from '@lading/http';
-import { matchRoute } from '@lading/oci';
+import { localsOf, pathOf, withFront } from '@lading/http';
+import { RouteMatch, matchRoute } from '@lading/oci';
 import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
 import type { Telemetry } from '@lading/telemetry/start';
@@ -127,10 +127,18 @@ export interface WiredTelemetry {
   shutdown(): Promise<void>;
 }
 
-/** The route table name of a request path, for metric labels and span names (`other` outside the table). */
-export function routeNameOf(path: string): string | undefined {
+/**
+ * The route of a request, matched once: left in the response's locals, where the gateway's fast path and the
+ * services' dispatch take it instead of matching the path again. Undefined outside the table (or for a bad name,
+ * which the API answers itself).
+ */
+function rememberRoute(req: IncomingMessage, res: ServerResponse): RouteMatch | undefined {
+  const locals = localsOf(res);
+  if (locals.route) return locals.route;
   try {
-    return matchRoute(path)?.route.name;
+    const match = matchRoute(pathOf(req.url));
+    if (match) locals.route = match;
+    return match ?? undefined;
   } catch {
     return undefined;
   }
@@ -146,7 +154,7 @@ export async function wireTelemetry(telemetry: Telemetry, config: LadingConfig, 
   const bound = await telemetry.serveMetrics(addr, (err) => logger.warn({ err, metricsAddr: addr }, 'the metrics port is unavailable; serving without it'));
   if (bound) logger.info({ metricsAddr: `${bound.address}:${bound.port}` }, 'metrics at /metrics');
   const metrics = createRegistryMetrics(telemetry.meter);
-  const httpTelemetry = createHttpTelemetry<IncomingMessage>({ metrics, routeOf: (req) => routeNameOf(pathOf(req.url)) });
+  const httpTelemetry = createHttpTelemetry<IncomingMessage>({ metrics, routeOf: (req, res) => rememberRoute(req, res)?.route.name });
   const noop = () => undefined;
   return {
     metrics,

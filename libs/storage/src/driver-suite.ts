@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { digestOf } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from './blob-store';
 
 /** A driver under test and how to dispose of what it created. */
@@ -19,7 +20,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 function sha256(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return digestOf(data);
 }
 
 /** Declares the BlobStore contract tests for one driver. */

@@ -19,8 +19,11 @@ export const OTHER_ROUTE = 'other';
 /** What the middleware needs. */
 export interface HttpTelemetryOptions<Req extends IncomingMessage = Request> {
   metrics: RegistryMetrics;
-  /** The route table name of a request (e.g. from `matchRoute(req.path)?.route.name`); may throw or return undefined. */
-  routeOf: (req: Req) => string | undefined;
+  /**
+   * The route table name of a request (e.g. from `matchRoute(req.path)?.route.name`); may throw or return undefined.
+   * It gets the response too, where a front may leave the route it matched for those after it.
+   */
+  routeOf: (req: Req, res: ServerResponse) => string | undefined;
 }
 
 /**
@@ -37,9 +40,9 @@ export function envelopeErrorCode(body: unknown): string | undefined {
   return m?.[1];
 }
 
-function safeRoute<Req extends IncomingMessage>(routeOf: (req: Req) => string | undefined, req: Req): string {
+function safeRoute<Req extends IncomingMessage>(routeOf: HttpTelemetryOptions<Req>['routeOf'], req: Req, res: ServerResponse): string {
   try {
-    return routeOf(req) ?? OTHER_ROUTE;
+    return routeOf(req, res) ?? OTHER_ROUTE;
   } catch {
     return OTHER_ROUTE;
   }
@@ -54,7 +57,7 @@ export function createHttpTelemetry<Req extends IncomingMessage = Request>(optio
     if (seen[MEASURED]) return next();
     seen[MEASURED] = true;
     const started = performance.now();
-    const route = safeRoute(options.routeOf, req);
+    const route = safeRoute(options.routeOf, req, res);
     const method = req.method ?? 'GET';
     const active = context.active();
     const rpc = getRPCMetadata(active);

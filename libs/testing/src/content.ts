@@ -1,5 +1,6 @@
 /** Builders of test content: blobs, image manifests, indexes, artifacts. */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { digestOf } from '@lading/oci';
 
 /** A blob with its digest. */
 export interface TestBlob {
@@ -11,7 +12,7 @@ export interface TestBlob {
 /** Wraps bytes as a blob (random bytes when given a size). */
 export function makeBlob(content: Buffer | string | number, algorithm: 'sha256' | 'sha512' = 'sha256'): TestBlob {
   const data = typeof content === 'number' ? randomBytes(content) : Buffer.from(content);
-  return { data, digest: `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`, size: data.length };
+  return { data, digest: digestOf(data, algorithm), size: data.length };
 }
 
 /** A manifest document with its bytes and digest. */
@@ -25,7 +26,7 @@ export interface TestManifest {
 /** Serialises a manifest document. */
 export function makeManifest(doc: Record<string, unknown>, algorithm: 'sha256' | 'sha512' = 'sha256'): TestManifest {
   const body = Buffer.from(JSON.stringify(doc));
-  return { doc, body, digest: `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`, mediaType: String(doc.mediaType) };
+  return { doc, body, digest: digestOf(body, algorithm), mediaType: String(doc.mediaType) };
 }
 
 /** An OCI image manifest over a config blob and layer blobs. */

@@ -92,17 +92,8 @@ export function withoutSecret(s: WebhookSubscriptionWithSecret): WebhookSubscrip
   return { id: s.id, name: s.name, namespace: s.namespace, url: s.url, format: s.format, eventTypes: s.eventTypes, enabled: s.enabled, createdAt: s.createdAt, updatedAt: s.updatedAt };
 }
 
-/** What creating a subscription takes. */
-export interface NewSubscription {
-  id: string;
-  name: string;
-  namespace: string;
-  url: string;
-  format: WebhookFormat;
-  eventTypes: string[];
-  secret: string;
-  enabled: boolean;
-}
+/** What creating a subscription takes: the subscription and its secret, less the timestamps the database sets. */
+export type NewSubscription = Omit<WebhookSubscriptionWithSecret, 'createdAt' | 'updatedAt'>;
 
 /** Inserts a subscription. */
 export async function insertSubscription(db: SqlExecutor, s: NewSubscription): Promise<WebhookSubscriptionWithSecret> {

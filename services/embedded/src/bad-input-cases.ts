@@ -3,8 +3,8 @@
  * maximum, clamp) with its documented status and OCI error code, without a 5xx and without changing anything it
  * stores. Families of cases are generated where the same rule applies across inputs or routes.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { MAX_MANIFEST_DEPTH, MediaTypes, OciErrorCode } from '@lading/oci';
+import { randomBytes } from 'node:crypto';
+import { MAX_MANIFEST_DEPTH, MediaTypes, OciErrorCode, digestOf } from '@lading/oci';
 import { TestBlob, makeBlob } from '@lading/testing';
 import { BodyFraming, WireRequest, WireResponse, send } from './bad-input-client';
 import type { LockedSeed, Seed } from './bad-input-seed';
@@ -62,8 +62,8 @@ const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const MIB4 = 4 * 1024 * 1024;
 
 const hex = (n: number, c = 'a') => c.repeat(n);
-const sha256Of = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-const sha512Of = (data: Buffer | string) => `sha512:${createHash('sha512').update(data).digest('hex')}`;
+const sha256Of = (data: Buffer | string) => digestOf(data);
+const sha512Of = (data: Buffer | string) => digestOf(data, 'sha512');
 /** A well-formed sha256 digest of content nobody pushed. */
 const UNKNOWN_SHA256 = sha256Of('content nobody pushed');
 /** A well-formed sha512 digest of content nobody pushed. */

@@ -3,7 +3,6 @@
  * the catalog. Every change writes its events to the outbox and its unlinks to the GC review queues in the same
  * transaction.
  */
-import { createHash } from 'node:crypto';
 import type { Express, Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import { EVENT_TYPES, EventBus, EventContext, appendEvent } from '@lading/events';
@@ -26,6 +25,7 @@ import {
   MediaTypes,
   OciError,
   RouteMatch,
+  digestOf,
   errors,
   isValidTag,
   looksLikeDigest,
@@ -105,7 +105,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     const body = await readBodyCapped(req, config.registry.manifestMaxBytes, 'manifest');
     const manifest = await withSpan(SPAN_NAMES.manifestValidate, { 'lading.manifest.bytes': body.length }, () => validateManifest(body, mediaTypeOf(req.headers['content-type'])));
     const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
-    const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+    const digest = digestOf(body, algorithm);
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
       throw errors.digestInvalid('manifest digest does not match the reference', { expected: reference.digest.value, actual: digest });
     }
