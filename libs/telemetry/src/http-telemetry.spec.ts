@@ -71,6 +71,9 @@ describe('createHttpTelemetry', () => {
     expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="other",code="404"\} 1$/m);
     expect(text).toMatch(/^registry_http_request_duration_seconds_count\{method="GET",route="blob"\} 2$/m);
     expect(text).toMatch(/^registry_http_in_flight_requests\{route="blob"\} 0$/m);
+    // Kept as tallies, they still scrape as a counter and a gauge.
+    expect(text).toMatch(/^# TYPE registry_http_requests_total counter$/m);
+    expect(text).toMatch(/^# TYPE registry_http_in_flight_requests gauge$/m);
     expect(text).toMatch(/^lading_http_errors_total\{route="manifest",oci_code="MANIFEST_UNKNOWN"\} 1$/m);
     // Raw paths never become labels.
     expect(text).not.toContain('sha256:aaaa');

@@ -81,18 +81,14 @@ export function createHttpTelemetry<Req extends IncomingMessage = Request>(optio
       return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as typeof res.end;
 
-    let recorded = false;
-    const record = () => {
-      if (recorded) return;
-      recorded = true;
+    // A response emits 'close' once, finished or cut off; one listener is enough.
+    res.once('close', () => {
       metrics.httpInFlight.add(-1, { route });
       // A response cut off before it finished is counted as 499 (client closed), as nginx does.
       const code = res.writableFinished ? String(res.statusCode) : '499';
       metrics.httpRequests.add(1, { method, route, code });
       metrics.httpRequestDuration.record((performance.now() - started) / 1000, { method, route });
-    };
-    res.once('finish', record);
-    res.once('close', record);
+    });
     next();
   };
 }

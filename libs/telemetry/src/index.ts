@@ -5,3 +5,4 @@ export * from './registry-metrics';
 export * from './spans';
 export * from './span-names';
 export * from './http-telemetry';
+export * from './tally';

@@ -3,8 +3,9 @@
  * singletons: a test builds its own from its own meter provider). Gauges whose value lives elsewhere (the outbox,
  * the GC queues, open uploads) are observed through callbacks registered by whoever can read the value.
  */
-import type { BatchObservableResult, Counter, Histogram, Meter, Observable, UpDownCounter } from '@opentelemetry/api';
+import type { BatchObservableResult, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_SECONDS, METRIC_NAMES } from './metric-names';
+import { Tally, createTally } from './tally';
 
 /** Labels of the HTTP request metrics. */
 export type HttpLabels = {
@@ -44,9 +45,10 @@ export type StopObserving = () => void;
 
 /** The registry's metrics. */
 export interface RegistryMetrics {
-  httpRequests: Counter<HttpLabels & { code: string }>;
+  /** Every request adds to these two: tallies, not SDK counters (see `createTally`). */
+  httpRequests: Tally<HttpLabels & { code: string }>;
   httpRequestDuration: Histogram<HttpLabels>;
-  httpInFlight: UpDownCounter<{ route: string }>;
+  httpInFlight: Tally<{ route: string }>;
   httpErrors: Counter<{ route: string; oci_code: string }>;
   storageActionSeconds: Histogram<{ driver: string; action: string }>;
   notificationsEvents: Counter<{ type: string }>;
@@ -57,7 +59,8 @@ export interface RegistryMetrics {
   gcReviews: Counter<{ outcome: string }>;
   uploadsStarted: Counter;
   uploadsEnded: Counter<{ result: UploadEnd }>;
-  cacheRequests: Counter<{ cache: string; result: 'hit' | 'miss' }>;
+  /** Every cached pull adds to it: a tally. */
+  cacheRequests: Tally<{ cache: string; result: 'hit' | 'miss' }>;
   /** Feeds the outbox gauges (and `registry_notifications_pending`) from `read`, called at each collection. */
   observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
   /** Feeds the relay's counters (`lading_outbox_published_total`, ...) from `read`, e.g. `() => relay.counters`. */
@@ -97,9 +100,9 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
   }
 
   return {
-    httpRequests: meter.createCounter<HttpLabels & { code: string }>(METRIC_NAMES.httpRequests, { description: 'HTTP requests answered.' }),
+    httpRequests: createTally<HttpLabels & { code: string }>(meter, METRIC_NAMES.httpRequests, { monotonic: true, description: 'HTTP requests answered.' }, ['method', 'route', 'code']),
     httpRequestDuration: meter.createHistogram<HttpLabels>(METRIC_NAMES.httpRequestDuration, { ...latency, description: 'HTTP request latency.' }),
-    httpInFlight: meter.createUpDownCounter<{ route: string }>(METRIC_NAMES.httpInFlight, { description: 'HTTP requests being served.' }),
+    httpInFlight: createTally<{ route: string }>(meter, METRIC_NAMES.httpInFlight, { monotonic: false, description: 'HTTP requests being served.' }, ['route']),
     httpErrors: meter.createCounter<{ route: string; oci_code: string }>(METRIC_NAMES.httpErrors, { description: 'Error responses by OCI error code.' }),
     storageActionSeconds: meter.createHistogram<{ driver: string; action: string }>(METRIC_NAMES.storageActionSeconds, { ...latency, description: 'Blob storage call latency.' }),
     notificationsEvents: meter.createCounter<{ type: string }>(METRIC_NAMES.notificationsEvents, { description: 'Events published to the bus.' }),
@@ -110,7 +113,7 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
     gcReviews: meter.createCounter<{ outcome: string }>(METRIC_NAMES.gcReviews, { description: 'Review tasks finished by the garbage collector.' }),
     uploadsStarted: meter.createCounter(METRIC_NAMES.uploadsStarted, { description: 'Upload sessions started.' }),
     uploadsEnded: meter.createCounter<{ result: UploadEnd }>(METRIC_NAMES.uploadsEnded, { description: 'Upload sessions ended.' }),
-    cacheRequests: meter.createCounter<{ cache: string; result: 'hit' | 'miss' }>(METRIC_NAMES.cacheRequests, { description: 'Cache lookups.' }),
+    cacheRequests: createTally<{ cache: string; result: 'hit' | 'miss' }>(meter, METRIC_NAMES.cacheRequests, { monotonic: true, description: 'Cache lookups.' }, ['cache', 'result']),
     observeOutbox: (read) =>
       observe(
         read,
