@@ -7,6 +7,7 @@
  */
 import { telemetry } from './probe-telemetry';
 import { subscribe } from 'node:diagnostics_channel';
+import { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Kafka, logLevel } from 'kafkajs';
@@ -100,6 +101,8 @@ async function main(): Promise<void> {
   report({
     done: true,
     tracing: telemetry.tracing,
+    // The http instrumentation wraps the server's emit (shimmer marks wrapped functions).
+    httpPatched: '__wrapped' in Server.prototype.emit,
     serviceName: telemetry.serviceName,
     workTraceparent: work.traceparent,
     consumerTraceparent,

@@ -52,6 +52,7 @@ describe('telemetry in a process started with node --import tsx', () => {
     try {
       const done = await run.report('done');
       expect(done.tracing).toBe(true);
+      expect(done.httpPatched).toBe(true);
       const traceId = traceIdOf(done.workTraceparent);
       // The consumer's span continues the trace through the Kafka message's headers.
       expect(traceIdOf(done.consumerTraceparent)).toBe(traceId);
@@ -128,6 +129,8 @@ describe('telemetry in a process started with node --import tsx', () => {
     try {
       const done = await run.report('done');
       expect(done.tracing).toBe(false);
+      // Nothing to export, nothing patched: untraced requests pay nothing for tracing.
+      expect(done.httpPatched).toBe(false);
       expect(done.metricsUrl).toBeNull();
       expect(logLines(run).find((l) => l.msg === 'no metrics port')).toMatchObject({ level: 40, err: { code: 'EADDRINUSE' } });
       expect(await run.stop()).toBe(0);
