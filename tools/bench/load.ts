@@ -2,7 +2,8 @@
  * Runs the load generators in their own processes: autocannon's CLI for request rates, and the benchmark's client
  * worker (tools/bench/client-worker.ts) for downloads, pushes and whole images.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +24,32 @@ export interface RateResult {
   rps: number;
   p99Ms: number;
   requests: number;
+  /**
+   * CPU time (user + system) the server process spent per 2xx answer during the measured run, in µs; undefined
+   * without a pid. Unlike rps it hardly depends on what else the box runs, so it compares servers on a busy box too.
+   */
+  cpuUsPerRequest?: number;
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+function clockTicks(): number {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** CPU seconds (user + system, its threads included) process `pid` has used; NaN when it is gone. */
+export function cpuSeconds(pid: number, ticks = clockTicks()): number {
+  try {
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  } catch {
+    return NaN;
+  }
 }
 
 /** The share of failed requests (errors, timeouts, non-2xx) above which a rate measurement counts as failed. */
@@ -50,16 +77,19 @@ async function autocannon(url: string, connections: number, seconds: number, hea
  * GETs `url` with autocannon in its own process: a warm-up run (discarded), then the measured run. Throws when the
  * measured run got no 2xx answers or more than {@link MAX_FAILED_SHARE} of its requests failed.
  */
-export async function measureRate(url: string, shape: LoadShape, headers: Record<string, string> = {}): Promise<RateResult> {
+export async function measureRate(url: string, shape: LoadShape, headers: Record<string, string> = {}, serverPid?: number): Promise<RateResult> {
   if (shape.warmupSeconds > 0) await autocannon(url, shape.connections, shape.warmupSeconds, headers);
+  const ticks = clockTicks();
+  const cpuBefore = serverPid === undefined ? NaN : cpuSeconds(serverPid, ticks);
   const result = await autocannon(url, shape.connections, shape.seconds, headers);
+  const cpuUsed = serverPid === undefined ? NaN : cpuSeconds(serverPid, ticks) - cpuBefore;
   const ok = result['2xx'];
   const bad = result.errors + result.timeouts + result.non2xx;
   if (ok === 0 || bad > MAX_FAILED_SHARE * (ok + bad)) {
     const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ');
     throw new Error(`${bad} of ${ok + bad} requests failed (errors ${result.errors}, timeouts ${result.timeouts}, status ${codes})`);
   }
-  return { rps: ok / result.duration, p99Ms: result.latency.p99, requests: ok };
+  return { rps: ok / result.duration, p99Ms: result.latency.p99, requests: ok, cpuUsPerRequest: Number.isFinite(cpuUsed) ? (cpuUsed * 1e6) / ok : undefined };
 }
 
 /** Runs one job in a client-worker process and returns what it measured (throws with the worker's error). */

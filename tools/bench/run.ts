@@ -166,13 +166,17 @@ async function measureSection(opts: Options, section: Section, subject: Subject,
   const rate = async (key: string, path: string, needsImage: boolean) => {
     const missing = needsImage ? notLoaded(subject.image) : undefined;
     let p99: Figure = failed('not measured');
+    let cpu: Figure = failed('no process id to read');
     const rps = missing ?? await attempt(`${key} rps, ${name}`, async () => {
-      const r = await measureRate(`${base}${path}`, opts.shape, { accept: MANIFEST_ACCEPT });
+      // The cluster is many processes: its CPU per request is not one process's, so it is not read.
+      const r = await measureRate(`${base}${path}`, opts.shape, { accept: MANIFEST_ACCEPT }, name === 'cluster' ? undefined : subject.server.pid);
       p99 = measured(r.p99Ms);
+      if (r.cpuUsPerRequest !== undefined) cpu = measured(r.cpuUsPerRequest);
       return measured(r.rps);
     });
     put(figures, key, name, rps);
     put(figures, `${key}-p99`, name, rps.ok ? p99 : rps);
+    if (name !== 'cluster') put(figures, `${key}-cpu`, name, rps.ok ? cpu : rps);
   };
   switch (section) {
     case 'v2': return rate('v2', '/v2/', false);
@@ -488,8 +492,10 @@ async function main(): Promise<void> {
     add('v2', 'GET /v2/ (rps)', '');
     add('digest', 'manifest GET by digest (rps)', '', 5);
     add('digest-p99', 'manifest GET by digest, p99 (ms)', '');
+    add('digest-cpu', 'manifest GET by digest, server CPU per request (µs)', '', undefined, false);
     add('tag', 'manifest GET by tag (rps)', '', 3);
     add('tag-p99', 'manifest GET by tag, p99 (ms)', '');
+    add('tag-cpu', 'manifest GET by tag, server CPU per request (µs)', '', undefined, false);
     add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1);
     add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
     add('pull', `image pull, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pulls/s)`, '');
@@ -503,6 +509,7 @@ async function main(): Promise<void> {
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
       'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then gateway-1 without nginx (the cost of the proxy hop). Everything shares this box\'s cores.',
+      'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers; it depends little on what else the box runs, so it compares the two servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
       'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
     ];
     const table = renderText(rows);
