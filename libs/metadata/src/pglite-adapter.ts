@@ -1,38 +1,284 @@
-/** The PGlite adapter: Postgres compiled to WebAssembly, in-process, for the embedded mode and fast tests. */
-import { mkdir } from 'node:fs/promises';
-import { PGlite, types } from '@electric-sql/pglite';
+/**
+ * The PGlite adapter: Postgres compiled to WebAssembly, in-process, for the embedded mode and fast tests.
+ *
+ * PGlite's own `query` runs every call as six separate trips into the WebAssembly backend (Parse, Describe, Bind,
+ * Describe, Execute, Sync), re-parsing and re-planning the statement each time. This adapter prepares each distinct
+ * SQL text once, as a named statement, and then runs it as ONE trip (Bind, Execute, Sync): several times less work
+ * per statement on the one connection that every request of the embedded registry shares.
+ *
+ * Invariant: every use of the PGlite instance goes through `lock`, one statement or one whole transaction at a time,
+ * as PGlite's own `query` and `transaction` do (they are not used here, except `exec`, inside the lock).
+ */
+import { execFile } from 'node:child_process';
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Mutex, PGlite, TransactionAbortedError, protocol, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, SqlExecutor } from './database';
 
-const parsers = {
-  [types.INT8]: (value: string) => Number(value),
+const wire = protocol.serialize;
+
+/** Postgres settings for the embedded database, which holds metadata only (kilobytes per image). */
+const START_SETTINGS: Record<string, string> = {
+  /**
+   * Postgres' default (128 MB) is most of the process's memory once touched; the metadata's working set is a few
+   * megabytes, and the operating system's page cache still holds the data files.
+   */
+  shared_buffers: '16MB',
 };
 
-interface PgliteQueryable {
-  query<R>(sql: string, params?: unknown[], options?: unknown): Promise<{ rows: R[]; affectedRows?: number }>;
+/** How many distinct SQL texts stay prepared; the registry has a few hundred, so this only bounds the unexpected. */
+const STATEMENT_CACHE_SIZE = 1000;
+
+/** SQLSTATEs that mean a prepared statement no longer fits the schema (dropped, or its result type changed). */
+const STALE_STATEMENT = new Set(['0A000', '26000']);
+
+/** A prepared statement: its name on the connection, its parameters' types and its result columns. */
+interface PreparedStatement {
+  name: string;
+  paramTypes: number[];
+  fields: Array<{ name: string; typeId: number; parse: ((text: string, typeId: number) => unknown) | undefined }>;
 }
 
-function executor(target: PgliteQueryable): SqlExecutor {
-  return {
-    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      const result = await target.query<R>(sql, params, { parsers });
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
-    },
-  };
+type BackendMessage = { name: string };
+type RowDescription = BackendMessage & { fields: Array<{ name: string; dataTypeID: number }> };
+type DataRow = BackendMessage & { fields: Array<string | null> };
+type CommandComplete = BackendMessage & { text: string };
+type ParameterDescription = BackendMessage & { dataTypeIDs: number[] };
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** bytea as `\x` hex through Buffer: PGlite's own (de)serialiser goes byte by byte through arrays of strings. */
+function byteaToText(value: unknown): string {
+  if (!(value instanceof Uint8Array)) throw new Error('Invalid input for bytea type');
+  return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+}
+
+function byteaFromText(text: string): Buffer {
+  return Buffer.from(text.slice(2), 'hex');
+}
+
+/** The affected or returned row count of a command tag (`INSERT 0 3`, `UPDATE 2`, `SELECT 5`), if it has one. */
+function tagCount(tag: string): number | undefined {
+  const last = tag.slice(tag.lastIndexOf(' ') + 1);
+  const count = Number.parseInt(last, 10);
+  return Number.isNaN(count) ? undefined : count;
+}
+
+/** Runs statements on one PGlite instance through cached prepared statements; callers hold the lock. */
+class StatementRunner {
+  private readonly statements = new Map<string, PreparedStatement>();
+  private nextName = 0;
+
+  constructor(private readonly db: PGlite) {}
+
+  private parserOf(typeId: number): PreparedStatement['fields'][number]['parse'] {
+    if (typeId === types.INT8) return (text) => Number(text);
+    if (typeId === types.BYTEA) return byteaFromText;
+    return this.db.parsers[typeId];
+  }
+
+  private serialize(value: unknown, typeId: number | undefined): string | null {
+    if (value === null || value === undefined) return null;
+    if (typeId === types.BYTEA) return byteaToText(value);
+    const serializer = typeId === undefined ? undefined : this.db.serializers[typeId];
+    return serializer ? serializer(value) : String(value);
+  }
+
+  private async prepare(sql: string): Promise<PreparedStatement> {
+    const name = `lading_${this.nextName++}`;
+    const { messages } = await this.db.execProtocol(concat([wire.parse({ name, text: sql }), wire.describe({ type: 'S', name }), wire.sync()]), {
+      syncToFs: false,
+    });
+    let paramTypes: number[] = [];
+    let fields: PreparedStatement['fields'] = [];
+    for (const message of messages as BackendMessage[]) {
+      if (message.name === 'parameterDescription') paramTypes = (message as ParameterDescription).dataTypeIDs;
+      else if (message.name === 'rowDescription') {
+        fields = (message as RowDescription).fields.map((f) => ({ name: f.name, typeId: f.dataTypeID, parse: this.parserOf(f.dataTypeID) }));
+      }
+    }
+    const statement = { name, paramTypes, fields };
+    this.statements.set(sql, statement);
+    if (this.statements.size > STATEMENT_CACHE_SIZE) {
+      const [oldestSql, oldest] = this.statements.entries().next().value as [string, PreparedStatement];
+      this.statements.delete(oldestSql);
+      await this.close(oldest.name);
+    }
+    return statement;
+  }
+
+  private async close(name: string): Promise<void> {
+    await this.db.execProtocol(concat([wire.close({ type: 'S', name }), wire.sync()]), { syncToFs: false, throwOnError: false });
+  }
+
+  /** Runs one statement; `inTransaction` only spares the filesystem sync that a statement on its own ends with. */
+  async query<R>(sql: string, params: unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<R>> {
+    let statement = this.statements.get(sql);
+    if (statement) {
+      // Most recently used last: the cache evicts from the front.
+      this.statements.delete(sql);
+      this.statements.set(sql, statement);
+    } else {
+      statement = await this.prepare(sql);
+    }
+    const values = (params ?? []).map((value, i) => this.serialize(value, statement.paramTypes[i]));
+    let messages: BackendMessage[];
+    try {
+      ({ messages } = await this.db.execProtocol(concat([wire.bind({ statement: statement.name, values }), wire.execute({}), wire.sync()]), {
+        syncToFs: !inTransaction,
+      }));
+    } catch (err) {
+      // The schema changed under the statement: prepare it afresh next time.
+      if (STALE_STATEMENT.has(String((err as { code?: unknown }).code)) && this.statements.get(sql) === statement) {
+        this.statements.delete(sql);
+        await this.close(statement.name);
+      }
+      throw err;
+    }
+    const rows: R[] = [];
+    let rowCount: number | undefined;
+    const fields = statement.fields;
+    for (const message of messages) {
+      if (message.name === 'dataRow') {
+        const values = (message as DataRow).fields;
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < fields.length; i++) {
+          const text = values[i];
+          const field = fields[i];
+          row[field.name] = text === null ? null : field.parse ? field.parse(text, field.typeId) : text;
+        }
+        rows.push(row as R);
+      } else if (message.name === 'commandComplete') {
+        rowCount = tagCount((message as CommandComplete).text);
+      }
+    }
+    return { rows, rowCount: rowCount ?? rows.length };
+  }
+
+  /** Runs a simple-protocol command (BEGIN, COMMIT, ROLLBACK); resolves with its command tag. */
+  async command(sql: string, syncToFs: boolean): Promise<string> {
+    const { messages } = await this.db.execProtocol(wire.query(sql), { syncToFs });
+    const complete = (messages as BackendMessage[]).find((m) => m.name === 'commandComplete') as CommandComplete | undefined;
+    return complete?.text ?? '';
+  }
+
+  /** Forgets every prepared statement (after a script that may have changed the schema). */
+  async reset(): Promise<void> {
+    this.statements.clear();
+    await this.command('DEALLOCATE ALL', true);
+  }
+}
+
+/** The start-up parameters: PGlite's defaults plus START_SETTINGS. */
+function startParams(): string[] {
+  return [...PGlite.defaultStartParams, ...Object.entries(START_SETTINGS).flatMap(([key, value]) => ['-c', `${key}=${value}`])];
+}
+
+/** Whether `dataDir` holds a database already (PGlite's own test: Postgres' `PG_VERSION` file). */
+async function holdsDatabase(dataDir: string): Promise<boolean> {
+  try {
+    await access(path.join(dataDir, 'PG_VERSION'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The child process that creates a database: opens PGlite on the directory (which runs initdb) and closes it. */
+const INITIALISE_SCRIPT = `
+const [moduleId, dataDir, startParams] = process.argv.slice(1);
+const { PGlite } = require(moduleId);
+(async () => {
+  const db = new PGlite(dataDir, { startParams: JSON.parse(startParams) });
+  await db.waitReady;
+  await db.close();
+})().catch((err) => { console.error(err && err.stack || String(err)); process.exit(1); });
+`;
+
+/**
+ * Creates the database in `dataDir` in a child process. Creating one runs initdb and a second Postgres in
+ * WebAssembly, whose memory (over half a gigabyte) a process keeps long after: done here, the registry's process
+ * only ever opens an existing database and stays at a fraction of that.
+ */
+function initialiseInChild(dataDir: string, params: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', INITIALISE_SCRIPT, require.resolve('@electric-sql/pglite'), dataDir, JSON.stringify(params)],
+      { maxBuffer: 4 << 20 },
+      (err, _stdout, stderr) => (err ? reject(new Error(`creating the PGlite database in ${dataDir} failed: ${stderr || err.message}`)) : resolve()),
+    );
+  });
+}
+
+/** Opens PGlite on `dataDir` (creating the database first when there is none), or in memory. */
+async function openPglite(dataDir: string | undefined): Promise<PGlite> {
+  const options = { startParams: startParams() };
+  if (dataDir) {
+    await mkdir(dataDir, { recursive: true });
+    if (!(await holdsDatabase(dataDir))) await initialiseInChild(dataDir, options.startParams);
+  }
+  const db = new PGlite(dataDir, options);
+  await db.waitReady;
+  return db;
 }
 
 /** Opens (creating if needed) a PGlite database in `dataDir`, or in memory when `dataDir` is undefined. */
 export async function createPgliteDatabase(dataDir?: string): Promise<Database> {
-  if (dataDir) await mkdir(dataDir, { recursive: true });
-  const db = new PGlite(dataDir);
-  await db.waitReady;
-  const root = executor(db as unknown as PgliteQueryable);
+  const db = await openPglite(dataDir);
+  const runner = new StatementRunner(db);
+  const lock = new Mutex();
+  const ensureOpen = () => {
+    if (db.closed) throw new Error('the PGlite database is closed');
+  };
+
   return {
     driverName: 'pglite',
-    query: root.query,
-    transaction: (work) => db.transaction((tx) => work(executor(tx as unknown as PgliteQueryable))),
-    exec: async (sql) => {
-      await db.exec(sql);
-    },
-    close: () => db.close(),
+    query: <R>(sql: string, params?: unknown[]) =>
+      lock.runExclusive(() => {
+        ensureOpen();
+        return runner.query<R>(sql, params, false);
+      }),
+    transaction: (work) =>
+      lock.runExclusive(async () => {
+        ensureOpen();
+        await runner.command('BEGIN', false);
+        let open = true;
+        const tx: SqlExecutor = {
+          query: (sql, params) => {
+            if (!open) return Promise.reject(new Error('the transaction is closed'));
+            return runner.query(sql, params, true);
+          },
+        };
+        let result;
+        try {
+          result = await work(tx);
+        } catch (err) {
+          open = false;
+          await runner.command('ROLLBACK', true).catch(() => undefined);
+          throw err;
+        }
+        open = false;
+        // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
+        if ((await runner.command('COMMIT', true)) === 'ROLLBACK') throw new TransactionAbortedError();
+        return result;
+      }),
+    exec: (sql) =>
+      lock.runExclusive(async () => {
+        ensureOpen();
+        await db.exec(sql);
+        await runner.reset();
+      }),
+    close: () => lock.runExclusive(() => db.close()),
   };
 }
