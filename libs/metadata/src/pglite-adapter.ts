@@ -40,6 +40,15 @@ interface PreparedStatement {
 }
 
 type BackendMessage = { name: string };
+
+/** A statement's prepared form no longer fits the schema; `cause` is the database's error. */
+class StaleStatementError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('prepared statement is stale');
+  }
+}
+
+const unwrapStale = (err: unknown): unknown => (err instanceof StaleStatementError ? err.cause : err);
 type RowDescription = BackendMessage & { fields: Array<{ name: string; dataTypeID: number }> };
 type DataRow = BackendMessage & { fields: Array<string | null> };
 type CommandComplete = BackendMessage & { text: string };
@@ -121,8 +130,21 @@ class StatementRunner {
     await this.db.execProtocol(concat([wire.close({ type: 'S', name }), wire.sync()]), { syncToFs: false, throwOnError: false });
   }
 
-  /** Runs one statement; `inTransaction` only spares the filesystem sync that a statement on its own ends with. */
+  /**
+   * Runs one statement; `inTransaction` spares the filesystem sync that a statement on its own ends with. A statement
+   * on its own that failed because the schema changed under its prepared form (a failed statement changed nothing)
+   * is prepared afresh and run once more; in a transaction the error stands, as the transaction is aborted.
+   */
   async query<R>(sql: string, params: unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<R>> {
+    try {
+      return await this.run<R>(sql, params, inTransaction);
+    } catch (err) {
+      if (inTransaction || !(err instanceof StaleStatementError)) throw unwrapStale(err);
+      return this.run<R>(sql, params, inTransaction).catch((again: unknown) => Promise.reject(unwrapStale(again)));
+    }
+  }
+
+  private async run<R>(sql: string, params: unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<R>> {
     let statement = this.statements.get(sql);
     if (statement) {
       // Most recently used last: the cache evicts from the front.
@@ -138,12 +160,10 @@ class StatementRunner {
         syncToFs: !inTransaction,
       }));
     } catch (err) {
-      // The schema changed under the statement: prepare it afresh next time.
-      if (STALE_STATEMENT.has(String((err as { code?: unknown }).code)) && this.statements.get(sql) === statement) {
-        this.statements.delete(sql);
-        await this.close(statement.name);
-      }
-      throw err;
+      if (!STALE_STATEMENT.has(String((err as { code?: unknown }).code))) throw err;
+      if (this.statements.get(sql) === statement) this.statements.delete(sql);
+      await this.close(statement.name);
+      throw new StaleStatementError(err);
     }
     const rows: R[] = [];
     let rowCount: number | undefined;
