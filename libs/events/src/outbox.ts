@@ -43,15 +43,10 @@ export function validTraceparent(value: string | undefined): string | undefined 
 
 /**
  * Appends an event to the outbox in the caller's transaction. Takes the repository's next sequence number, which
- * also locks the repository row until commit: a repository's events commit in sequence order.
+ * also locks the repository row until commit: a repository's events commit in sequence order. One statement takes
+ * the number and writes the row, with the number put into the stored record (zero-padded, as `sequence`).
  */
 export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: NewEvent): Promise<LadingEvent> {
-  const seq = await tx.query<{ event_seq: number }>(
-    `UPDATE repositories SET event_seq = event_seq + 1 WHERE name = $1 RETURNING event_seq`,
-    [event.repository],
-  );
-  if (seq.rows.length === 0) throw new Error(`appendEvent: repository ${event.repository} does not exist`);
-  const sequence = String(seq.rows[0].event_seq).padStart(SEQUENCE_WIDTH, '0');
   const traceparent = validTraceparent(event.context.traceparent);
   const record: LadingEvent = {
     specversion: '1.0',
@@ -62,7 +57,7 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
     time: ctx.now().toISOString(),
     datacontenttype: 'application/json',
     partitionkey: event.repository,
-    sequence,
+    sequence: '',
     ...(traceparent ? { traceparent } : {}),
     data: {
       repository: event.repository,
@@ -81,12 +76,14 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
       request: event.context.request,
     },
   };
-  await tx.query(`INSERT INTO outbox (id, repository, sequence, type, event) VALUES ($1, $2, $3, $4, $5)`, [
-    record.id,
-    event.repository,
-    seq.rows[0].event_seq,
-    record.type,
-    JSON.stringify(record),
-  ]);
+  const written = await tx.query<{ sequence: number }>(
+    `WITH next AS (UPDATE repositories SET event_seq = event_seq + 1 WHERE name = $1 RETURNING event_seq)
+     INSERT INTO outbox (id, repository, sequence, type, event)
+     SELECT $2, $1, event_seq, $3, jsonb_set($4::jsonb, '{sequence}', to_jsonb(lpad(event_seq::text, $5, '0'))) FROM next
+     RETURNING sequence`,
+    [event.repository, record.id, record.type, JSON.stringify(record), SEQUENCE_WIDTH],
+  );
+  if (written.rows.length === 0) throw new Error(`appendEvent: repository ${event.repository} does not exist`);
+  record.sequence = String(written.rows[0].sequence).padStart(SEQUENCE_WIDTH, '0');
   return record;
 }

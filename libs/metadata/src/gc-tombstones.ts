@@ -81,14 +81,18 @@ export async function retryTombstoneLater(db: SqlExecutor, key: string, afterMs:
 
 /**
  * Pins a digest before an upload commits its object: waits for a deletion of that object in progress, then
- * records the pin. Resolves with the pin's id, for `recordBlobObject`.
+ * records the pin, in one statement that commits on its own (`db` is not a transaction: the pin must be visible to
+ * the collector before the object is committed). Resolves with the pin's id, for `recordBlobObject`.
  */
 export async function pinBlobObject(db: Database, digest: string): Promise<string> {
   const id = randomUUID();
-  await db.transaction(async (tx) => {
-    await tx.query(`SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE`, [blobTombstoneKey(digest)]);
-    await tx.query(`INSERT INTO gc_blob_pins (id, digest) VALUES ($1, $2)`, [id, digest]);
-  });
+  // Counting the tombstone rows makes the statement take their lock (FOR SHARE) before it inserts the pin, and hold
+  // it until the pin commits, as a transaction of the two statements would.
+  await db.query(
+    `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE)
+     INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited`,
+    [blobTombstoneKey(digest), id, digest],
+  );
   return id;
 }
 

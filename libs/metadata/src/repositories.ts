@@ -13,8 +13,13 @@ export async function findRepository(db: SqlExecutor, name: string): Promise<Rep
   return r.rows[0] ?? null;
 }
 
-/** Returns the repository, creating it if needed; `created` says whether this call created it. */
+/**
+ * Returns the repository, creating it if needed; `created` says whether this call created it. Looks it up first:
+ * almost every call finds it, in one statement.
+ */
 export async function ensureRepository(tx: SqlExecutor, name: string): Promise<RepositoryRow & { created: boolean }> {
+  const found = await findRepository(tx, name);
+  if (found) return { ...found, created: false };
   const inserted = await tx.query<RepositoryRow>(
     `INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, name`,
     [name],

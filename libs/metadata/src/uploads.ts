@@ -24,6 +24,18 @@ export async function createUpload(tx: SqlExecutor, id: string, repositoryId: nu
   await tx.query(`INSERT INTO uploads (id, repository_id, algorithm, principal) VALUES ($1, $2, $3, $4)`, [id, repositoryId, algorithm, principal]);
 }
 
+/**
+ * Opens an upload session in an existing repository, by its name, in one statement; false (and nothing written)
+ * when there is no such repository.
+ */
+export async function createUploadInRepository(db: SqlExecutor, id: string, repository: string, algorithm: string, principal = ''): Promise<boolean> {
+  const r = await db.query(
+    `INSERT INTO uploads (id, repository_id, algorithm, principal) SELECT $1, r.id, $3, $4 FROM repositories r WHERE r.name = $2`,
+    [id, repository, algorithm, principal],
+  );
+  return r.rowCount > 0;
+}
+
 /** Finds an upload session of a repository (by repository name). */
 export async function findUpload(db: SqlExecutor, repository: string, id: string): Promise<UploadRow | null> {
   const r = await db.query<UploadRow>(

@@ -188,14 +188,18 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     }
     req.resume();
     const id = randomUUID();
-    const ctx = requestContext(req);
-    await db.transaction(async (tx) => {
-      const repo = await meta.ensureRepository(tx, repository);
-      if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
-      await meta.createUpload(tx, id, repo.id, ALL_ALGORITHMS.join('+'), principalOf(req));
-    });
+    const algorithms = ALL_ALGORITHMS.join('+');
+    // In a repository that exists (nearly always) the session is one statement; a new repository gets its event.
+    if (!(await meta.createUploadInRepository(db, id, repository, algorithms, principalOf(req)))) {
+      const ctx = requestContext(req);
+      await db.transaction(async (tx) => {
+        const repo = await meta.ensureRepository(tx, repository);
+        if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+        await meta.createUpload(tx, id, repo.id, algorithms, principalOf(req));
+      });
+      deps.onEventsCommitted?.();
+    }
     deps.metrics?.uploadsStarted.add(1);
-    deps.onEventsCommitted?.();
     sendUploadStatus(res, 202, repository, id, 0);
   }
 

@@ -121,13 +121,11 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
       if (missingBlobs.length > 0) throw errors.manifestBlobUnknown(missingBlobs[0]);
       const missingChildren = await meta.missingManifests(tx, repo.id, childDigests);
       if (missingChildren.length > 0) throw errors.manifestBlobUnknown(missingChildren[0]);
-      // Lock the referenced blob rows so that the garbage collector cannot delete them under this manifest.
-      if (blobDigests.length > 0) {
-        const locked = await tx.query(`SELECT digest FROM blobs WHERE digest = ANY($1::text[]) FOR SHARE`, [blobDigests]);
-        const present = new Set(locked.rows.map((r) => r.digest as string));
-        const gone = blobDigests.find((d) => !present.has(d) && requiredBlobs.includes(d));
-        if (gone) throw errors.manifestBlobUnknown(gone);
-      }
+      // The required blobs are locked (FOR SHARE) by missingRepositoryBlobs, so that the garbage collector cannot
+      // delete them under this manifest, and linked (so present: a link references its blob). The others, foreign
+      // layers referenced by URL, are locked too if the registry happens to hold them.
+      const optionalBlobs = blobDigests.filter((d) => !requiredBlobs.includes(d));
+      if (optionalBlobs.length > 0) await tx.query(`SELECT digest FROM blobs WHERE digest = ANY($1::text[]) FOR SHARE`, [optionalBlobs]);
       if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
       const inserted = await meta.insertManifest(tx, {
         repositoryId: repo.id,
