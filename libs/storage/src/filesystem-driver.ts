@@ -5,8 +5,13 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
+import { createBufferPool, FileRangeStream } from './file-stream';
+
+export * from './blob-stream';
 
 const IO_CHUNK = 1024 * 1024;
+/** Read buffers kept between blob GETs: enough for a few concurrent large downloads, a few MiB at most. */
+const POOLED_READ_BUFFERS = 8;
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -22,6 +27,8 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
     return resolved;
   };
   const uploadPath = (uploadId: string): string => pathOf(`uploads/${uploadId}`);
+  // Large blob GETs copy through these instead of a fresh megabyte per chunk (see FileRangeStream.copyTo).
+  const readBuffers = createBufferPool(IO_CHUNK, POOLED_READ_BUFFERS);
 
   return {
     driverName: 'filesystem',
@@ -76,9 +83,13 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
         if (isNotFound(err)) throw new BlobNotFoundError(key);
         throw err;
       }
-      // Large reads for large blobs; a small blob or range gets a buffer its own size, not a megabyte.
-      const highWaterMark = range ? Math.max(1, Math.min(IO_CHUNK, range.end - range.start + 1)) : IO_CHUNK;
-      return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark, autoClose: true });
+      try {
+        const end = range ? range.end + 1 : (await handle.stat()).size;
+        return new FileRangeStream(handle, { start: range?.start ?? 0, end, pool: readBuffers });
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
     },
 
     async delete(key: string): Promise<void> {

@@ -15,7 +15,7 @@ import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
-import { BlobNotFoundError, BlobStore, blobKey, canRedirect } from '@lading/storage';
+import { BlobNotFoundError, BlobStore, blobKey, canCopyTo, canRedirect } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { parseRangeHeader } from './byte-range';
 
@@ -154,10 +154,16 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
         throw err;
       }
       res.writeHead(status, headers);
-      body.on('error', (err) => {
+      const failMidStream = (err: unknown) => {
         logger.error({ err, digest }, 'blob read failed mid-stream');
-        res.destroy(err);
-      });
+        res.destroy(err instanceof Error ? err : new Error(String(err)));
+      };
+      if (canCopyTo(body)) {
+        // The driver copies into the response through reused buffers; it closes what it opened however it ends.
+        body.copyTo(res).catch(failMidStream);
+        return;
+      }
+      body.on('error', failMidStream);
       res.on('close', () => body.destroy());
       body.pipe(res);
     },
