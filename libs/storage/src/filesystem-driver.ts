@@ -1,6 +1,6 @@
 /** The filesystem blob driver: the embedded mode's storage, one file per blob under a root directory. */
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,11 @@ const POOLED_READ_BUFFERS = 8;
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/** Deletes a file if it exists (one unlink; `rm` would stat it first). */
+async function removeFile(file: string): Promise<void> {
+  await unlink(file).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
 }
 
 /** Creates a filesystem BlobStore rooted at `root` (created if missing). */
@@ -49,21 +54,29 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
       const source = uploadPath(uploadId);
       const target = pathOf(key);
       if (await stat(target).then(() => true, () => false)) {
-        await rm(source, { force: true });
+        await removeFile(source);
         return;
       }
-      await mkdir(path.dirname(target), { recursive: true });
+      // The object is exactly `size` bytes: bytes past it (a chunk that failed after writing some) are cut, and a
+      // session that received no bytes has no file yet. A file already of that size (nearly always) is left alone.
+      const stored = await stat(source).then(
+        (s) => s.size,
+        (err) => (isNotFound(err) && size === 0 ? null : Promise.reject(err)),
+      );
+      if (stored === null) await (await open(source, 'w')).close();
+      else if (stored !== size) await truncate(source, size);
       try {
-        await truncate(source, size);
+        await rename(source, target);
       } catch (err) {
-        if (isNotFound(err) && size === 0) await (await open(source, 'w')).close();
-        else throw err;
+        if (!isNotFound(err)) throw err;
+        // The object's directory (one per digest prefix) does not exist yet.
+        await mkdir(path.dirname(target), { recursive: true });
+        await rename(source, target);
       }
-      await rename(source, target);
     },
 
     async deleteUpload(uploadId: string): Promise<void> {
-      await rm(uploadPath(uploadId), { force: true });
+      await removeFile(uploadPath(uploadId));
     },
 
     async stat(key: string): Promise<BlobStat | null> {

@@ -180,8 +180,10 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       try {
         const { size, pin } = await storeWholeBody(req, id, digestParam);
         await recordBlob(req, repository, digestParam, size, null, pin);
-      } finally {
+      } catch (err) {
+        // Committed, the scratch upload became the object; only a failed one leaves bytes behind.
         await store.deleteUpload(id).catch(() => undefined);
+        throw err;
       }
       sendBlobCreated(res, repository, digestParam);
       return;
@@ -298,9 +300,8 @@ export function createBlobService(deps: BlobServiceDeps): Express {
         });
       } catch (err) {
         if (claimed) await meta.releaseUpload(db, upload.id).catch(() => undefined);
-        throw err;
-      } finally {
         await store.deleteUpload(scratch).catch(() => undefined);
+        throw err;
       }
     } else {
       const appended = hasBody(req);
