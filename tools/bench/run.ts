@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem, loadavg, availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { makeImage, writeRandomFile, type BenchImage } from './content';
-import { measureRate, runWorker, type LoadShape } from './load';
+import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
 import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
 import { CLUSTER_GATEWAY_1, distributionVersion, killClusterProcess, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
@@ -80,7 +80,7 @@ function parseOptions(argv: string[]): Options {
     sections: new Set(onlySections.length ? onlySections : defaultSections),
     out,
     shape: { connections, seconds: quick ? 4 : 10, warmupSeconds: quick ? 1 : 3 },
-    downloads: quick ? 2 : 4,
+    downloads: quick ? 2 : 6,
     pushes: quick ? 1 : 2,
     imageSeconds: quick ? 4 : 8,
     layerBytes: 1 * MB,
@@ -184,10 +184,21 @@ async function measureSection(opts: Options, section: Section, subject: Subject,
     case 'tag': return rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, true);
     case 'blob':
       if (!big) return;
-      return put(figures, 'blob', name, notLoaded(subject.big) ?? await attempt(`blob GET, ${name}`, async () => {
+    {
+      let cpu: Figure = failed('no process id to read');
+      const pid = name === 'cluster' ? undefined : subject.server.pid;
+      const rate = notLoaded(subject.big) ?? await attempt(`blob GET, ${name}`, async () => {
+        const before = pid === undefined ? NaN : cpuSeconds(pid);
         const r = await runWorker(ROOT, { kind: 'download', base, repo: REPO_BIG, digest: big.digest, count: opts.downloads, concurrency: 2 });
+        // The worker's one verifying download before the timed ones is counted in the CPU too.
+        const used = pid === undefined ? NaN : cpuSeconds(pid) - before;
+        if (Number.isFinite(used)) cpu = measured((used * 1000) / (opts.downloads + 1));
         return measured(r.bytes / MB / r.seconds);
-      }));
+      });
+      put(figures, 'blob', name, rate);
+      if (name !== 'cluster') put(figures, 'blob-cpu', name, rate.ok ? cpu : rate);
+      return;
+    }
     case 'push':
       if (!big) return;
       return put(figures, 'push', name, await attempt(`monolithic push, ${name}`, async () => {
@@ -497,6 +508,7 @@ async function main(): Promise<void> {
     add('tag-p99', 'manifest GET by tag, p99 (ms)', '');
     add('tag-cpu', 'manifest GET by tag, server CPU per request (µs)', '', undefined, false);
     add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1);
+    add('blob-cpu', `blob GET, server CPU per ${opts.bigBlobBytes / MB} MB download (ms)`, '', undefined, false);
     add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
     add('pull', `image pull, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pulls/s)`, '');
     add('push-image', `image push, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pushes/s)`, '');

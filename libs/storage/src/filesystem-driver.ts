@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
 import { createBufferPool, FileRangeStream } from './file-stream';
 
-
 const IO_CHUNK = 1024 * 1024;
 /** Read buffers kept between blob GETs: enough for a few concurrent large downloads, a few MiB at most. */
 const POOLED_READ_BUFFERS = 8;
