@@ -73,6 +73,23 @@ describe('PGlite adapter', () => {
     expect((await db.query<{ n: number }>(`SELECT 1 AS n`)).rows).toEqual([{ n: 1 }]);
   });
 
+  it('runs statements asked for together inside their transaction, so a rollback takes them all back', async () => {
+    await expect(
+      db.transaction(async (tx) => {
+        await Promise.all(['together-1', 'together-2', 'together-3'].map((name) => tx.query(`INSERT INTO items (name) VALUES ($1)`, [name])));
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    expect((await names()).filter((n) => n.startsWith('together'))).toEqual([]);
+    const kept = await db.transaction((tx) => Promise.all(['together-4', 'together-5'].map((name) => tx.query(`INSERT INTO items (name) VALUES ($1) RETURNING name`, [name]))));
+    expect(kept.map((r) => r.rows[0])).toEqual([{ name: 'together-4' }, { name: 'together-5' }]);
+  });
+
+  it('resolves a transaction that ran no statement with the value of its work', async () => {
+    await expect(db.transaction(async () => 'nothing to do')).resolves.toBe('nothing to do');
+    expect((await db.query<{ n: number }>(`SELECT 1 AS n`)).rows).toEqual([{ n: 1 }]);
+  });
+
   it('refuses statements of a transaction that has ended', async () => {
     let kept: { query: Database['query'] } | undefined;
     await db.transaction(async (tx) => {

@@ -32,6 +32,12 @@ const STATEMENT_CACHE_SIZE = 1000;
 /** SQLSTATEs that mean a prepared statement no longer fits the schema (dropped, or its result type changed). */
 const STALE_STATEMENT = new Set(['0A000', '26000']);
 
+/**
+ * Where a statement runs: on its own, in an open transaction, or first in a transaction, sent in one trip with the
+ * transaction's BEGIN (so a transaction costs no trip of its own, and one that ran no statement costs none at all).
+ */
+type StatementPlace = 'alone' | 'transaction' | 'first-in-transaction';
+
 /** A prepared statement: its name on the connection, its parameters' types and its result columns. */
 interface PreparedStatement {
   name: string;
@@ -131,20 +137,20 @@ class StatementRunner {
   }
 
   /**
-   * Runs one statement; `inTransaction` spares the filesystem sync that a statement on its own ends with. A statement
-   * on its own that failed because the schema changed under its prepared form (a failed statement changed nothing)
-   * is prepared afresh and run once more; in a transaction the error stands, as the transaction is aborted.
+   * Runs one statement where `place` says. A statement on its own that failed because the schema changed under its
+   * prepared form (a failed statement changed nothing) is prepared afresh and run once more; in a transaction the
+   * error stands, as the transaction is aborted.
    */
-  async query<R>(sql: string, params: unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<R>> {
+  async query<R>(sql: string, params: unknown[] | undefined, place: StatementPlace): Promise<QueryResult<R>> {
     try {
-      return await this.run<R>(sql, params, inTransaction);
+      return await this.run<R>(sql, params, place);
     } catch (err) {
-      if (inTransaction || !(err instanceof StaleStatementError)) throw unwrapStale(err);
-      return this.run<R>(sql, params, inTransaction).catch((again: unknown) => Promise.reject(unwrapStale(again)));
+      if (place !== 'alone' || !(err instanceof StaleStatementError)) throw unwrapStale(err);
+      return this.run<R>(sql, params, place).catch((again: unknown) => Promise.reject(unwrapStale(again)));
     }
   }
 
-  private async run<R>(sql: string, params: unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<R>> {
+  private async run<R>(sql: string, params: unknown[] | undefined, place: StatementPlace): Promise<QueryResult<R>> {
     let statement = this.statements.get(sql);
     if (statement) {
       // Most recently used last: the cache evicts from the front.
@@ -156,8 +162,11 @@ class StatementRunner {
     const values = (params ?? []).map((value, i) => this.serialize(value, statement.paramTypes[i]));
     let messages: BackendMessage[];
     try {
-      ({ messages } = await this.db.execProtocol(concat([wire.bind({ statement: statement.name, values }), wire.execute({}), wire.sync()]), {
-        syncToFs: !inTransaction,
+      const begin = place === 'first-in-transaction' ? [wire.query('BEGIN')] : [];
+      ({ messages } = await this.db.execProtocol(concat([...begin, wire.bind({ statement: statement.name, values }), wire.execute({}), wire.sync()]), {
+        // A statement on its own ends with the sync to the filesystem that PGlite does after each query; a
+        // transaction's statements leave it to COMMIT.
+        syncToFs: place === 'alone',
       }));
     } catch (err) {
       if (!STALE_STATEMENT.has(String((err as { code?: unknown }).code))) throw err;
@@ -267,28 +276,40 @@ export async function createPgliteDatabase(dataDir?: string): Promise<Database> 
     query: <R>(sql: string, params?: unknown[]) =>
       lock.runExclusive(() => {
         ensureOpen();
-        return runner.query<R>(sql, params, false);
+        return runner.query<R>(sql, params, 'alone');
       }),
     transaction: (work) =>
       lock.runExclusive(async () => {
         ensureOpen();
-        await runner.command('BEGIN', false);
         let open = true;
+        // BEGIN goes with the first statement; from then on (even if that statement fails) there is a transaction.
+        // Statements run one after the other in the order they were asked for, even when asked for together.
+        let begun = false;
+        let previous: Promise<unknown> = Promise.resolve();
         const tx: SqlExecutor = {
-          query: (sql, params) => {
+          query: <R>(sql: string, params?: unknown[]) => {
             if (!open) return Promise.reject(new Error('the transaction is closed'));
-            return runner.query(sql, params, true);
+            const next = previous.then(() => {
+              const place = begun ? 'transaction' : 'first-in-transaction';
+              begun = true;
+              return runner.query<R>(sql, params, place);
+            });
+            previous = next.catch(() => undefined);
+            return next;
           },
         };
         let result;
         try {
           result = await work(tx);
+          await previous;
         } catch (err) {
+          await previous;
           open = false;
-          await runner.command('ROLLBACK', true).catch(() => undefined);
+          if (begun) await runner.command('ROLLBACK', true).catch(() => undefined);
           throw err;
         }
         open = false;
+        if (!begun) return result;
         // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
         if ((await runner.command('COMMIT', true)) === 'ROLLBACK') throw new TransactionAbortedError();
         return result;
