@@ -4,12 +4,21 @@ import type { LadingConfig } from '@lading/config';
 import type { BlobStore } from './blob-store';
 import { createFilesystemBlobStore } from './filesystem-driver';
 import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
-import { RedirectingBlobStore, createS3BlobStore } from './s3-driver';
+import type { RedirectingBlobStore, S3BlobStoreOptions } from './s3-driver';
+
+/** The S3 driver, loaded only when configured: the MinIO client is megabytes of modules the filesystem never needs. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadS3Driver = () => require('./s3-driver') as typeof import('./s3-driver');
 
 /** What the opened store records into. */
 export interface OpenBlobStoreOptions {
   /** Times every storage call into `registry_storage_action_seconds` (spans are made inside traces either way). */
   metrics?: StorageMetrics;
+}
+
+/** Creates an S3/MinIO store (the driver, and the MinIO client with it, is loaded on first use). */
+export function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
+  return loadS3Driver().createS3BlobStore(options);
 }
 
 /** Opens the configured blob store, instrumented (`storage.<action>` spans, call durations) whatever the driver. */

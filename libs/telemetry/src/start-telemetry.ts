@@ -16,16 +16,28 @@ import type { AddressInfo } from 'node:net';
 import { Meter, metrics } from '@opentelemetry/api';
 import { getStringFromEnv, getStringListFromEnv, getNumberFromEnv } from '@opentelemetry/core';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
-import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
-import { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import { IMetricReader, PeriodicExportingMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { IMetricReader, MeterProvider, PeriodicExportingMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+
+/*
+ * The SDK, the instrumentations and the OTLP exporters are loaded only when something is to be exported: together
+ * they are tens of megabytes of modules that an untraced process (the default) would hold for nothing. `require`
+ * keeps the load synchronous, as startTelemetry must finish before anything instrumented is imported.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const loadSdk = () => require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+const loadOtlpJsonMetrics = () => require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+const loadOtlpProtoMetrics = () => require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+const loadInstrumentations = () => ({
+  ...(require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http')),
+  ...(require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express')),
+  ...(require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici')),
+  ...(require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg')),
+  ...(require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs')),
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Options of `startTelemetry`. */
 export interface TelemetryOptions {
@@ -68,13 +80,14 @@ function tracesConfigured(): boolean {
 function otlpMetricReader(): IMetricReader | undefined {
   if (!(getStringListFromEnv('OTEL_METRICS_EXPORTER') ?? []).includes('otlp')) return undefined;
   const protocol = getStringFromEnv('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
-  const exporter: PushMetricExporter = protocol === 'http/json' ? new OtlpJsonMetricExporter() : new OtlpProtoMetricExporter();
+  const exporter: PushMetricExporter = protocol === 'http/json' ? new (loadOtlpJsonMetrics().OTLPMetricExporter)() : new (loadOtlpProtoMetrics().OTLPMetricExporter)();
   const interval = getNumberFromEnv('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
   return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) });
 }
 
 /** The instrumentations of every Lading process. */
 function instrumentations(): NodeSDKConfiguration['instrumentations'] {
+  const { HttpInstrumentation, ExpressInstrumentation, UndiciInstrumentation, PgInstrumentation, KafkaJsInstrumentation } = loadInstrumentations();
   return [
     new HttpInstrumentation({
       ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
@@ -95,20 +108,30 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const tracing = options.spanProcessors !== undefined ? options.spanProcessors.length > 0 : tracesConfigured();
   const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
   const otlpReader = otlpMetricReader();
-  const sdk = new NodeSDK({
-    serviceName,
-    // With nothing to export, spans would be made and dropped on every request: patching nothing (and tracking no
-    // async context) keeps the pull path at its untraced speed. Metrics do not depend on either.
-    instrumentations: tracing ? instrumentations() : [],
-    // The SDK reads null as "register none" (its type does not say so).
-    contextManager: tracing ? undefined : (null as unknown as NodeSDKConfiguration['contextManager']),
-    metricReaders: otlpReader ? [prometheus, otlpReader] : [prometheus],
-    // No OTLP logs: lines go to stdout as JSON with trace ids (an unset OTEL_LOGS_EXPORTER would mean OTLP).
-    logRecordProcessors: [],
-    // Undefined lets the SDK build exporters from OTEL_TRACES_EXPORTER / OTLP settings; [] registers no tracer.
-    spanProcessors: options.spanProcessors ?? (tracing ? undefined : []),
-  });
-  sdk.start();
+  let stopProviders: () => Promise<void>;
+  if (tracing || otlpReader) {
+    const sdk = new (loadSdk().NodeSDK)({
+      serviceName,
+      // With nothing to export, spans would be made and dropped on every request: patching nothing (and tracking no
+      // async context) keeps the pull path at its untraced speed.
+      instrumentations: tracing ? instrumentations() : [],
+      // The SDK reads null as "register none" (its type does not say so).
+      contextManager: tracing ? undefined : (null as unknown as NodeSDKConfiguration['contextManager']),
+      metricReaders: otlpReader ? [prometheus, otlpReader] : [prometheus],
+      // No OTLP logs: lines go to stdout as JSON with trace ids (an unset OTEL_LOGS_EXPORTER would mean OTLP).
+      logRecordProcessors: [],
+      // Undefined lets the SDK build exporters from OTEL_TRACES_EXPORTER / OTLP settings; [] registers no tracer.
+      spanProcessors: options.spanProcessors ?? (tracing ? undefined : []),
+    });
+    sdk.start();
+    stopProviders = () => sdk.shutdown();
+  } else {
+    // Nothing leaves the process: the Prometheus reader is all there is, and no tracer, context manager or
+    // instrumentation is registered.
+    const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), readers: [prometheus] });
+    metrics.setGlobalMeterProvider(provider);
+    stopProviders = () => provider.shutdown();
+  }
   const meter = metrics.getMeterProvider().getMeter('lading');
   let server: Server | undefined;
 
@@ -144,7 +167,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     async shutdown() {
       const closing = server ? new Promise<void>((resolve) => server?.close(() => resolve())) : Promise.resolve();
       server?.closeAllConnections();
-      await Promise.all([closing, sdk.shutdown()]);
+      await Promise.all([closing, stopProviders()]);
     },
   };
 }
