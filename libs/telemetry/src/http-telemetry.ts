@@ -82,7 +82,7 @@ export function createHttpTelemetry<Req extends IncomingMessage = Request>(optio
     } as typeof res.end;
 
     // A response emits 'close' once, finished or cut off; one listener is enough.
-    res.once('close', () => {
+    res.on('close', () => {
       metrics.httpInFlight.add(-1, { route });
       // A response cut off before it finished is counted as 499 (client closed), as nginx does.
       const code = res.writableFinished ? String(res.statusCode) : '499';

@@ -127,13 +127,17 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     return cached;
   }
 
-  async function byDigest(repository: string, digest: string): Promise<CachedManifest | null> {
-    const key = manifestKey(repository, digest);
-    const cached = counted('manifest', manifests.get(key));
+  /** A cache hit that needs no database answers at once (not a promise): pulls by digest are mostly that. */
+  function byDigest(repository: string, digest: string): CachedManifest | Promise<CachedManifest | null> {
+    const cached = counted('manifest', manifests.get(manifestKey(repository, digest)));
+    if (cached && !confirmsExistence) return cached;
+    return byDigestFromDatabase(repository, digest, cached);
+  }
+
+  async function byDigestFromDatabase(repository: string, digest: string, cached: CachedManifest | undefined): Promise<CachedManifest | null> {
     if (cached) {
-      if (!confirmsExistence) return cached;
       if ((await db.query(MANIFEST_EXISTS, [repository, digest])).rows.length > 0) return cached;
-      manifests.delete(key);
+      manifests.delete(manifestKey(repository, digest));
       return null;
     }
     const startedAt = epoch;
@@ -189,7 +193,8 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
       let manifest: CachedManifest | null;
       const byDigestRef = looksLikeDigest(reference);
       if (byDigestRef) {
-        manifest = await byDigest(match.repository, parseDigest(reference).value);
+        const found = byDigest(match.repository, parseDigest(reference).value);
+        manifest = found instanceof Promise ? await found : found;
       } else {
         // No tag breaking the grammar can exist.
         if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
