@@ -1,24 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { descriptorsOn } from '@lading/testing';
 import { canCopyTo } from './blob-stream';
 import { BufferPool, createBufferPool, FileEndedEarlyError, FileRangeStream } from './file-stream';
 
-/** How many of this process's descriptors are open on `file`. */
-function descriptorsOn(file: string): number {
-  let count = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === file) count++;
-    } catch {
-      // closed while listed
-    }
-  }
-  return count;
-}
 
 /**
  * A sink that acknowledges each write after `delayMs`, keeping a copy of what it was given and checking that a chunk's

@@ -2,3 +2,4 @@ export * from './test-deps';
 export * from './content';
 export * from './infra';
 export * from './throwaway-database';
+export * from './descriptors';

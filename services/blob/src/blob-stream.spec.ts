@@ -1,25 +1,11 @@
-import { readdirSync, readlinkSync } from 'node:fs';
 import { truncate } from 'node:fs/promises';
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { blobKey } from '@lading/storage';
-import { TestDeps, createTestDeps, makeBlob } from '@lading/testing';
+import { TestDeps, createTestDeps, descriptorsOn, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
-
-/** Descriptors this process holds open on `file`. */
-function descriptorsOn(file: string): number {
-  let count = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === file) count++;
-    } catch {
-      // closed while listed
-    }
-  }
-  return count;
-}
 
 async function eventually(check: () => boolean, timeoutMs = 3000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
