@@ -77,3 +77,9 @@ export async function deleteUpload(db: SqlExecutor, id: string): Promise<boolean
   const r = await db.query(`DELETE FROM uploads WHERE id = $1`, [id]);
   return r.rowCount > 0;
 }
+
+/** How many upload sessions are open (started, neither completed nor cancelled nor purged), registry-wide. */
+export async function countOpenUploads(db: SqlExecutor): Promise<number> {
+  const r = await db.query<{ open: number }>(`SELECT count(*)::int AS open FROM uploads`);
+  return Number(r.rows[0]?.open ?? 0);
+}

@@ -16,7 +16,7 @@ import {
   openBus,
   readOutboxGauges,
 } from '@lading/events';
-import { Database, migrate, openDatabase } from '@lading/metadata';
+import { Database, countOpenUploads, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
 import type { Express } from 'express';
 import { localsOf, pathOf, withFront } from '@lading/http';
@@ -84,7 +84,9 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
     onPublished: metrics ? (events) => events.forEach((e) => metrics.notificationsEvents.add(1, { type: e.type })) : undefined,
   });
   relay.start();
-  const observing: StopObserving[] = metrics ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters)] : [];
+  const observing: StopObserving[] = metrics
+    ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters), metrics.observeOpenUploads(() => countOpenUploads(db))]
+    : [];
   const pruner = createOutboxPruner({
     db,
     retentionMs: durationMs(config.events.retention),

@@ -2,9 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
-import { createLogger } from '@lading/telemetry';
+import { METRIC_NAMES, createLogger, createRegistryMetrics } from '@lading/telemetry';
 import { binaryParser, imageManifest, makeBlob } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
@@ -20,6 +22,29 @@ describe('embedded registry', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'lading-embedded-'));
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('reports the open upload sessions on its metrics: one while an upload is open, none once it is cancelled', async () => {
+    const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
+    const provider = new MeterProvider({ readers: [reader] });
+    const config = parseConfig({ data: { dir }, log: { level: 'silent', access: false } });
+    const registry = await createEmbeddedRegistry(config, logger, { metrics: createRegistryMetrics(provider.getMeter('test')) });
+    const openUploads = async () => {
+      const { resourceMetrics } = await reader.collect();
+      const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === METRIC_NAMES.uploadsOpen);
+      return metric?.dataPoints[0]?.value;
+    };
+    try {
+      expect(await openUploads()).toBe(0);
+      const started = await request(registry.app).post('/v2/up/load/blobs/uploads/').expect(202);
+      expect(await openUploads()).toBe(1);
+      const location = new URL(String(started.headers.location), 'http://registry.invalid');
+      await request(registry.app).delete(`${location.pathname}${location.search}`).expect(204);
+      expect(await openUploads()).toBe(0);
+    } finally {
+      await registry.close();
+      await provider.shutdown();
+    }
+  });
 
   it('keeps pushed images across a restart on the same data directory', async () => {
     const config = makeBlob('{"os":"linux"}');
