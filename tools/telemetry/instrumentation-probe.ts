@@ -34,7 +34,7 @@ function report(fields: Record<string, unknown>): void {
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ service: 'probe', level: 'info' });
-  const metrics = createRegistryMetrics(telemetry.meter);
+  const metrics = createRegistryMetrics(telemetry.meter, telemetry.tallies);
   const metricsAddress = await telemetry.serveMetrics(config.telemetry.metricsAddr, (err) => logger.warn({ err }, 'no metrics port'));
   const useInfra = config.kafka.brokers.length > 0 && config.database.url !== undefined;
 

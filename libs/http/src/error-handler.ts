@@ -7,7 +7,7 @@ import type { ErrorRequestHandler } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { OciError, toErrorEnvelope } from '@lading/oci';
 import { STORAGE_UNAVAILABLE } from '@lading/storage';
-import type { Logger } from '@lading/telemetry';
+import { type Logger, markOciError } from '@lading/telemetry';
 
 /**
  * Writes an OciError as the response (or ends the socket if headers already went out). Works on a bare node
@@ -22,6 +22,7 @@ export function sendOciError(res: ServerResponse, err: OciError, method = 'GET')
   for (const name of STALE_HEADERS) res.removeHeader(name);
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   res.statusCode = err.status;
+  if (err.status >= 400) markOciError(res, err.code);
   if (method === 'HEAD' || err.status === 304) {
     res.end();
     return;

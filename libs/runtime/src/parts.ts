@@ -155,7 +155,7 @@ export async function wireTelemetry(telemetry: Telemetry, config: LadingConfig, 
   const addr = config.telemetry.metricsAddr;
   const bound = await telemetry.serveMetrics(addr, (err) => logger.warn({ err, metricsAddr: addr }, 'the metrics port is unavailable; serving without it'));
   if (bound) logger.info({ metricsAddr: `${bound.address}:${bound.port}` }, 'metrics at /metrics');
-  const metrics = createRegistryMetrics(telemetry.meter);
+  const metrics = createRegistryMetrics(telemetry.meter, telemetry.tallies);
   const httpTelemetry = createHttpTelemetry<IncomingMessage>({ metrics, routeOf: (req, res) => rememberRoute(req, res)?.route.name });
   const noop = () => undefined;
   return {

@@ -5,15 +5,17 @@ import request from 'supertest';
 import { context, trace } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { createHttpTelemetry, envelopeErrorCode } from './http-telemetry';
+import { createHttpTelemetry, markOciError } from './http-telemetry';
 import { createRegistryMetrics, RegistryMetrics } from './registry-metrics';
+import { createTallyProducer } from './tally';
 import { TestTracing, startTestTracing } from './test-tracing';
 
 /** A meter provider whose metrics a test reads in the Prometheus text format, as a scrape would. */
 function prometheusMetrics() {
-  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
+  const tallies = createTallyProducer();
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
   const provider = new MeterProvider({ readers: [exporter] });
-  const metrics = createRegistryMetrics(provider.getMeter('test'));
+  const metrics = createRegistryMetrics(provider.getMeter('test'), tallies);
   const scrape = async () => {
     const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -37,7 +39,9 @@ function appWith(metrics: RegistryMetrics) {
     context.with(trace.setSpan(context.active(), span), next);
   });
   app.use(createHttpTelemetry({ metrics, routeOf: (req) => (req.path.startsWith('/v2/') ? (req.path.includes('/manifests/') ? 'manifest' : 'blob') : undefined) }));
+  // As the registry's one error renderer does: mark the code, then write the envelope.
   app.get('/v2/team/app/manifests/:ref', (_req, res) => {
+    markOciError(res, 'MANIFEST_UNKNOWN');
     res.status(404).type('application/json').end(ENVELOPE);
   });
   app.get('/v2/team/app/blobs/:digest', (_req, res) => {
@@ -103,11 +107,32 @@ describe('createHttpTelemetry', () => {
     await shutdown();
   });
 
-  it('envelopeErrorCode reads only OCI error envelopes', () => {
-    expect(envelopeErrorCode(ENVELOPE)).toBe('MANIFEST_UNKNOWN');
-    expect(envelopeErrorCode(Buffer.from(ENVELOPE))).toBe('MANIFEST_UNKNOWN');
-    expect(envelopeErrorCode('{"status":"unavailable"}')).toBeUndefined();
-    expect(envelopeErrorCode(undefined)).toBeUndefined();
+  it('counts the OCI error of a HEAD too (no envelope is written), and no error for a success', async () => {
+    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const app = appWith(metrics);
+    await request(app).head('/v2/team/app/manifests/latest').expect(404);
+    await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
+    const text = await scrape();
+    expect(text).toMatch(/^lading_http_errors_total\{route="manifest",oci_code="MANIFEST_UNKNOWN"\} 1$/m);
+    expect(text).not.toMatch(/^lading_http_errors_total\{route="blob"/m);
+    await shutdown();
+  });
+
+  it('counts a response cut off before it finished as 499 and returns in-flight to zero', async () => {
+    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const app = express();
+    app.use(createHttpTelemetry({ metrics, routeOf: () => 'blob' }));
+    app.get('/cut', (_req, res) => {
+      res.writeHead(200, { 'Content-Length': '100' });
+      res.write('partial');
+      setTimeout(() => res.destroy(), 20);
+    });
+    await request(app).get('/cut').catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const text = await scrape();
+    expect(text).toMatch(/^registry_http_requests_total\{method="GET",route="blob",code="499"\} 1$/m);
+    expect(text).toMatch(/^registry_http_in_flight_requests\{route="blob"\} 0$/m);
+    await shutdown();
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import type { BatchObservableResult, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_SECONDS, METRIC_NAMES } from './metric-names';
-import { Tally, createTally } from './tally';
+import { HistogramTally, Tally, TallyProducer, createTally } from './tally';
 
 /** Labels of the HTTP request metrics. */
 export type HttpLabels = {
@@ -45,9 +45,9 @@ export type StopObserving = () => void;
 
 /** The registry's metrics. */
 export interface RegistryMetrics {
-  /** Every request adds to these two: tallies, not SDK counters (see `createTally`). */
+  /** Every request adds to these three: tallies, not SDK instruments (see `createTally`, `createTallyProducer`). */
   httpRequests: Tally<HttpLabels & { code: string }>;
-  httpRequestDuration: Histogram<HttpLabels>;
+  httpRequestDuration: HistogramTally<HttpLabels>;
   httpInFlight: Tally<{ route: string }>;
   httpErrors: Counter<{ route: string; oci_code: string }>;
   storageActionSeconds: Histogram<{ driver: string; action: string }>;
@@ -71,8 +71,11 @@ export interface RegistryMetrics {
   observeOpenUploads(read: StatsReader<number>): StopObserving;
 }
 
-/** Creates the registry's instruments on `meter`. */
-export function createRegistryMetrics(meter: Meter): RegistryMetrics {
+/**
+ * Creates the registry's instruments on `meter`, and the per-request histogram on `tallies` (the producer the
+ * process's metric readers collect from: `Telemetry.tallies`).
+ */
+export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): RegistryMetrics {
   const latency = { unit: 's', advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS } };
   const outboxBacklog = meter.createObservableGauge(METRIC_NAMES.outboxBacklog, { description: 'Outbox rows not yet published.' });
   const notificationsPending = meter.createObservableGauge(METRIC_NAMES.notificationsPending, { description: 'Events written but not yet published.' });
@@ -101,7 +104,7 @@ export function createRegistryMetrics(meter: Meter): RegistryMetrics {
 
   return {
     httpRequests: createTally<HttpLabels & { code: string }>(meter, METRIC_NAMES.httpRequests, { monotonic: true, description: 'HTTP requests answered.' }, ['method', 'route', 'code']),
-    httpRequestDuration: meter.createHistogram<HttpLabels>(METRIC_NAMES.httpRequestDuration, { ...latency, description: 'HTTP request latency.' }),
+    httpRequestDuration: tallies.histogram<HttpLabels>(METRIC_NAMES.httpRequestDuration, { unit: 's', boundaries: LATENCY_BUCKETS_SECONDS, description: 'HTTP request latency.' }, ['method', 'route']),
     httpInFlight: createTally<{ route: string }>(meter, METRIC_NAMES.httpInFlight, { monotonic: false, description: 'HTTP requests being served.' }, ['route']),
     httpErrors: meter.createCounter<{ route: string; oci_code: string }>(METRIC_NAMES.httpErrors, { description: 'Error responses by OCI error code.' }),
     storageActionSeconds: meter.createHistogram<{ driver: string; action: string }>(METRIC_NAMES.storageActionSeconds, { ...latency, description: 'Blob storage call latency.' }),

@@ -20,6 +20,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { IMetricReader, MeterProvider, PeriodicExportingMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { TallyProducer, createTallyProducer } from './tally';
 
 /*
  * The SDK, the instrumentations and the OTLP exporters are loaded only when something is to be exported: together
@@ -57,6 +58,8 @@ export interface Telemetry {
   readonly otlpMetrics: boolean;
   /** The meter Lading's instruments are created from (see `createRegistryMetrics`). */
   readonly meter: Meter;
+  /** The histograms kept in memory, collected by every metric reader of the process (see `createRegistryMetrics`). */
+  readonly tallies: TallyProducer;
   /**
    * Serves `GET /metrics` (Prometheus text) at `addr` (`host:port`, or `off` for none). Resolves with the bound
    * address, or undefined when off or when the port cannot be bound (reported to `onError`; the process goes on).
@@ -77,12 +80,12 @@ function tracesConfigured(): boolean {
 }
 
 /** The OTLP metric reader when OTEL_METRICS_EXPORTER names otlp, with the protocol and interval the variables say. */
-function otlpMetricReader(): IMetricReader | undefined {
+function otlpMetricReader(tallies: TallyProducer): IMetricReader | undefined {
   if (!(getStringListFromEnv('OTEL_METRICS_EXPORTER') ?? []).includes('otlp')) return undefined;
   const protocol = getStringFromEnv('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
   const exporter: PushMetricExporter = protocol === 'http/json' ? new (loadOtlpJsonMetrics().OTLPMetricExporter)() : new (loadOtlpProtoMetrics().OTLPMetricExporter)();
   const interval = getNumberFromEnv('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
-  return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) });
+  return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000), metricProducers: [tallies] });
 }
 
 /** The instrumentations of every Lading process. */
@@ -106,8 +109,9 @@ function instrumentations(): NodeSDKConfiguration['instrumentations'] {
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   const serviceName = `lading-${options.service}`;
   const tracing = options.spanProcessors !== undefined ? options.spanProcessors.length > 0 : tracesConfigured();
-  const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
-  const otlpReader = otlpMetricReader();
+  const tallies = createTallyProducer();
+  const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
+  const otlpReader = otlpMetricReader(tallies);
   let stopProviders: () => Promise<void>;
   if (tracing || otlpReader) {
     const sdk = new (loadSdk().NodeSDK)({
@@ -140,6 +144,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     tracing,
     otlpMetrics: otlpReader !== undefined,
     meter,
+    tallies,
     serveMetrics(addr, onError) {
       if (addr === 'off' || server) return Promise.resolve(server?.address() as AddressInfo | undefined);
       const separator = addr.lastIndexOf(':');

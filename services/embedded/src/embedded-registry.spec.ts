@@ -6,7 +6,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
-import { METRIC_NAMES, createLogger, createRegistryMetrics } from '@lading/telemetry';
+import { METRIC_NAMES, createLogger, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
 import { binaryParser, imageManifest, makeBlob } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
@@ -24,10 +24,11 @@ describe('embedded registry', () => {
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
   it('reports the open upload sessions on its metrics: one while an upload is open, none once it is cancelled', async () => {
-    const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
+    const tallies = createTallyProducer();
+    const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
     const provider = new MeterProvider({ readers: [reader] });
     const config = parseConfig({ data: { dir }, log: { level: 'silent', access: false } });
-    const registry = await createEmbeddedRegistry(config, logger, { metrics: createRegistryMetrics(provider.getMeter('test')) });
+    const registry = await createEmbeddedRegistry(config, logger, { metrics: createRegistryMetrics(provider.getMeter('test'), tallies) });
     const openUploads = async () => {
       const { resourceMetrics } = await reader.collect();
       const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === METRIC_NAMES.uploadsOpen);
