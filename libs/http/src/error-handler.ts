@@ -7,6 +7,7 @@ import type { ErrorRequestHandler } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { OciError, toErrorEnvelope } from '@lading/oci';
 import { STORAGE_UNAVAILABLE } from '@lading/storage';
+import { headOf } from './dispatch-locals';
 import { type Logger, markOciError } from '@lading/telemetry';
 
 /**
@@ -20,6 +21,8 @@ export function sendOciError(res: ServerResponse, err: OciError, method = 'GET')
   }
   // Headers set for the answer the handler was preparing (a 206's Content-Length, say) do not describe the error.
   for (const name of STALE_HEADERS) res.removeHeader(name);
+  const head = headOf(res);
+  if (head) for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   res.statusCode = err.status;
   if (err.status >= 400) markOciError(res, err.code);

@@ -9,24 +9,16 @@ import type { Express } from 'express';
 import { RouteMatch, RouteName, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { answerError } from './error-handler';
+import type { DispatchLocals } from './dispatch-locals';
 
-/** Serves one matched request on bare node objects; rejects with what the error handler renders. */
-export type RawRouteHandler = (req: IncomingMessage, res: ServerResponse, match: RouteMatch) => Promise<void>;
+/**
+ * Serves one matched request on bare node objects; throws or rejects with what the error handler renders. An answer
+ * ready at once (a cache hit) is given synchronously, without a promise.
+ */
+export type RawRouteHandler = (req: IncomingMessage, res: ServerResponse, match: RouteMatch) => void | Promise<void>;
 
 /** A handler in express's shape that also works on bare node objects (`next(err)` renders an error). */
 export type RawHandler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
-
-/** Locals the gateway leaves on a response it dispatches (express's `res.locals`, or set on a bare response). */
-export interface DispatchLocals {
-  route?: RouteMatch;
-}
-
-/** The locals of a response, bare or express. */
-export function localsOf(res: ServerResponse): DispatchLocals {
-  const holder = res as ServerResponse & { locals?: DispatchLocals };
-  holder.locals ??= Object.create(null) as DispatchLocals;
-  return holder.locals;
-}
 
 /** The path of a raw request URL (without its query). */
 export function pathOf(url: string | undefined): string {
@@ -71,10 +63,15 @@ export function withFront(app: Express, front: (req: IncomingMessage, res: Serve
  * is mounted (the gateway renders them), else they are rendered here exactly as the express path would.
  */
 export function withFastReads(app: Express, names: readonly RouteName[], serve: RawRouteHandler, logger: Logger): Express {
+  const fail = (req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined, err: unknown) => (next ? next(err) : answerError(req, res, err, logger));
   return withFront(app, (req, res, next) => {
     const match = matchReadRoute(req, res, names);
     if (!match) return false;
-    serve(req, res, match).catch((err: unknown) => (next ? next(err) : answerError(req, res, err, logger)));
+    try {
+      serve(req, res, match)?.catch((err: unknown) => fail(req, res, next, err));
+    } catch (err) {
+      fail(req, res, next, err);
+    }
     return true;
   });
 }

@@ -4,3 +4,4 @@ export * from './body';
 export * from './pagination';
 export * from './service-app';
 export * from './fast-path';
+export * from './dispatch-locals';

@@ -149,3 +149,11 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
     observeOpenUploads: (read) => observe(read, (open, result) => result.observe(uploadsOpen, open), [uploadsOpen]),
   };
 }
+
+/** Counts one cache's lookups (`lading_cache_requests_total{cache}`) through series resolved once; a no-op without metrics. */
+export function cacheLookupCounter(metrics: Pick<RegistryMetrics, 'cacheRequests'> | undefined, cache: string): (hit: boolean) => void {
+  if (!metrics) return () => undefined;
+  const hits = metrics.cacheRequests.series({ cache, result: 'hit' });
+  const misses = metrics.cacheRequests.series({ cache, result: 'miss' });
+  return (hit) => (hit ? hits : misses).add(1);
+}

@@ -16,7 +16,8 @@ import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, blobKey, canCopyTo, canRedirect } from '@lading/storage';
-import type { Logger, RegistryMetrics } from '@lading/telemetry';
+import { type Logger, type RegistryMetrics, cacheLookupCounter } from '@lading/telemetry';
+import { writeHead } from '@lading/http';
 import { parseRangeHeader } from './byte-range';
 
 /** What the reader is built from. */
@@ -81,12 +82,13 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
   const presignTtlSeconds = Math.max(1, Math.floor(durationMs(config.storage.presignTtl) / 1000));
   let epoch = 0;
   const keyOf = (repository: string, digest: string) => `${repository}@${digest}`;
+  const countLookup = cacheLookupCounter(deps.metrics, 'blob_descriptor');
 
   async function find(repository: string, digest: string): Promise<Descriptor | null> {
     const key = keyOf(repository, digest);
     if (!confirmsExistence) {
       const cached = descriptors.get(key);
-      deps.metrics?.cacheRequests.add(1, { cache: 'blob_descriptor', result: cached ? 'hit' : 'miss' });
+      countLookup(cached !== undefined);
       if (cached) return cached;
     }
     const startedAt = epoch;
@@ -112,7 +114,7 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
       const blob = await find(match.repository, digest);
       if (!blob) throw errors.blobUnknown(digest);
       if (matchesEtag(req.headers['if-none-match'], blob.etag)) {
-        res.writeHead(304, blob.headers);
+        writeHead(res, 304, blob.headers);
         res.end();
         return;
       }
@@ -122,7 +124,7 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
       }
       if (redirectStore && req.method === 'GET' && range.kind === 'full') {
         // Pulls scale out to the object store: the client fetches the bytes from a presigned URL.
-        res.writeHead(307, {
+        writeHead(res, 307, {
           'Docker-Content-Digest': digest,
           Location: await redirectStore.presignGet(blobKey(digest), presignTtlSeconds),
           'Cache-Control': 'no-store',
@@ -137,7 +139,7 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
           ? { ...blob.headers, 'Content-Range': `bytes ${range.range.start}-${range.range.end}/${blob.size}`, 'Content-Length': String(range.range.end - range.range.start + 1) }
           : blob.fullHeaders;
       if (req.method === 'HEAD') {
-        res.writeHead(status, headers);
+        writeHead(res, status, headers);
         res.end();
         return;
       }
@@ -153,7 +155,7 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
         }
         throw err;
       }
-      res.writeHead(status, headers);
+      writeHead(res, status, headers);
       const failMidStream = (err: unknown) => {
         logger.error({ err, digest }, 'blob read failed mid-stream');
         res.destroy(err instanceof Error ? err : new Error(String(err)));

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Express, RequestHandler } from 'express';
-import { RawHandler, REQUEST_ID_HEADER, answerError, clientAddress, localsOf, matchReadRoute, withFront } from '@lading/http';
+import { RawHandler, REQUEST_ID_HEADER, answerError, clientAddress, localsOf, matchReadRoute, withFront, writeHead } from '@lading/http';
 import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { Authorize, PRINCIPAL_HEADER } from './authorization';
@@ -55,15 +55,22 @@ export function createGateway(deps: GatewayDeps): Express {
   const { logger } = deps;
   const trustedProxies = deps.trustedProxies ?? 0;
 
-  /** What every request goes through first: common headers, the request id, the access log, the address limit. */
-  function admit(req: IncomingMessage, res: ServerResponse): void {
-    res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
+  /**
+   * What every request goes through first: common headers, the request id, the access log, the address limit. A
+   * request for the fast path gets the common headers as its `head`, written with its answer's (see `writeHead`).
+   */
+  function admit(req: IncomingMessage, res: ServerResponse, fast: boolean): void {
     // Only the gateway says who the caller is.
-    delete req.headers[PRINCIPAL_HEADER];
+    if (req.headers[PRINCIPAL_HEADER] !== undefined) delete req.headers[PRINCIPAL_HEADER];
     const sent = req.headers[REQUEST_ID_HEADER];
     const requestId = (typeof sent === 'string' && sent.slice(0, 128)) || randomUUID();
     req.headers[REQUEST_ID_HEADER] = requestId;
-    res.setHeader('X-Request-Id', requestId);
+    if (fast) {
+      localsOf(res).head = [API_VERSION_HEADER.name, API_VERSION_HEADER.value, 'X-Request-Id', requestId];
+    } else {
+      res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
+      res.setHeader('X-Request-Id', requestId);
+    }
     if (deps.accessLog) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
@@ -86,13 +93,11 @@ export function createGateway(deps: GatewayDeps): Express {
   }
 
   function answerBase(req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(200, BASE_HEADERS);
+    writeHead(res, 200, BASE_HEADERS);
     res.end(req.method === 'HEAD' ? undefined : BASE_BODY);
   }
 
-  async function serveFast(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void> {
-    // Without auth there is nothing to wait for (an await would cost a turn of the microtask queue per pull).
-    if (deps.authorize) await authorize(req, res, match);
+  function serveFast(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void {
     if (match.route.owner === 'gateway') return answerBase(req, res);
     localsOf(res).route = match;
     // FAST_ROUTES name only routes of these two.
@@ -128,17 +133,28 @@ export function createGateway(deps: GatewayDeps): Express {
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, logger));
 
   return withFront(app, (req, res) => {
+    const match = matchReadRoute(req, res, FAST_ROUTES);
     try {
-      admit(req, res);
+      admit(req, res, match !== null);
     } catch (err) {
       // Refused before anything read the body: drop it, so that the connection stays usable.
       req.resume();
       answerError(req, res, err, logger);
       return true;
     }
-    const match = matchReadRoute(req, res, FAST_ROUTES);
     if (!match) return false;
-    serveFast(req, res, match).catch((err: unknown) => answerError(req, res, err, logger));
+    // Without auth there is nothing to wait for (a promise would cost a turn of the microtask queue per pull).
+    if (deps.authorize) {
+      authorize(req, res, match)
+        .then(() => serveFast(req, res, match))
+        .catch((err: unknown) => answerError(req, res, err, logger));
+    } else {
+      try {
+        serveFast(req, res, match);
+      } catch (err) {
+        answerError(req, res, err, logger);
+      }
+    }
     return true;
   });
 }

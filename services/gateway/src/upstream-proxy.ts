@@ -8,7 +8,7 @@ import { Readable, finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { context, trace } from '@opentelemetry/api';
 import { Pool } from 'undici';
-import type { RawHandler } from '@lading/http';
+import { type RawHandler, headOf } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -129,6 +129,8 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
           body,
         });
         res.statusCode = upstream.statusCode;
+        const head = headOf(res);
+        if (head) for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
         for (const [name, value] of Object.entries(upstream.headers)) {
           if (value === undefined || HOP_BY_HOP.has(name)) continue;
           res.setHeader(name, value);

@@ -19,7 +19,8 @@ import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
-import type { RegistryMetrics } from '@lading/telemetry';
+import { writeHead } from '@lading/http';
+import { type RegistryMetrics, cacheLookupCounter } from '@lading/telemetry';
 import { accepts } from './content-negotiation';
 
 /** A manifest as the pull path serves it, with its response headers computed once. */
@@ -45,8 +46,8 @@ export interface ManifestReaderDeps {
 
 /** Serves manifest reads and keeps its caches consistent with writes. */
 export interface ManifestReader {
-  /** Answers GET/HEAD of a manifest on a bare or express request. */
-  serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void>;
+  /** Answers GET/HEAD of a manifest on a bare or express request: at once (no promise) when the cache answers. */
+  serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void>;
   /** Forgets a manifest of a repository (it was deleted) and every tag answer that named it. */
   forgetManifest(repository: string, digest: string): void;
   /** Forgets a tag answer (the tag moved or was deleted). */
@@ -98,25 +99,31 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
   const confirmsExistence = db.driverName !== 'pglite';
   const manifests = new LruCache<string, CachedManifest>({ maxBytes: config.limits.manifestCacheBytes });
   const tags = new LruCache<string, string>({ maxBytes: Math.min(config.limits.manifestCacheBytes, 16 * 1024 * 1024), ttlMs: durationMs(config.limits.tagCacheTtl) });
-  const acceptVerdicts = new Map<string, boolean>();
+  /** Media type → Accept header → whether it admits that type. */
+  const acceptVerdicts = new Map<string, Map<string, boolean>>();
   /** Moves on every invalidation; a read that began before it does not store what it read. */
   let epoch = 0;
 
   const manifestKey = (repository: string, digest: string) => `${repository}@${digest}`;
+  const lookups = { manifest: cacheLookupCounter(deps.metrics, 'manifest'), tag: cacheLookupCounter(deps.metrics, 'tag') };
   const counted = <T>(cache: 'manifest' | 'tag', value: T | undefined): T | undefined => {
-    deps.metrics?.cacheRequests.add(1, { cache, result: value === undefined ? 'miss' : 'hit' });
+    lookups[cache](value !== undefined);
     return value;
   };
   const tagKey = (repository: string, tag: string) => `${repository}:${tag}`;
 
   function admits(accept: string | undefined, mediaType: string): boolean {
     if (!accept) return true;
-    const key = `${mediaType}\n${accept}`;
-    let verdict = acceptVerdicts.get(key);
+    let verdicts = acceptVerdicts.get(mediaType);
+    if (!verdicts) {
+      verdicts = new Map();
+      acceptVerdicts.set(mediaType, verdicts);
+    }
+    let verdict = verdicts.get(accept);
     if (verdict === undefined) {
       verdict = accepts(accept, mediaType);
-      if (acceptVerdicts.size >= ACCEPT_MEMO_LIMIT) acceptVerdicts.clear();
-      acceptVerdicts.set(key, verdict);
+      if (verdicts.size >= ACCEPT_MEMO_LIMIT) verdicts.clear();
+      verdicts.set(accept, verdict);
     }
     return verdict;
   }
@@ -178,6 +185,24 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     tags.delete(tagKey(repository, tag));
   }
 
+  /** Answers a manifest read with what the caches or the database found (throws what the error handler renders). */
+  function answer(req: IncomingMessage, res: ServerResponse, reference: string, manifest: CachedManifest | null, byDigestRef: boolean): void {
+    if (!manifest) throw errors.manifestUnknown(reference);
+    if (!admits(req.headers.accept, manifest.mediaType)) {
+      throw new OciError('MANIFEST_UNKNOWN', `the manifest is a ${manifest.mediaType}, which the Accept header does not admit`, {
+        mediaType: manifest.mediaType,
+      });
+    }
+    if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
+      writeHead(res, 304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
+      res.end();
+      return;
+    }
+    writeHead(res, 200, byDigestRef ? manifest.immutableHeaders : manifest.headers);
+    if (req.method === 'HEAD') res.end();
+    else res.end(manifest.payload);
+  }
+
   return {
     confirmsExistence,
     forgetManifest,
@@ -188,33 +213,16 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
       if ((event.type === EVENT_TYPES.tagUpdated || event.type === EVENT_TYPES.tagDeleted) && data.tag) forgetTag(data.repository, data.tag);
       else if (event.type === EVENT_TYPES.manifestDeleted && data.digest) forgetManifest(data.repository, data.digest);
     },
-    async serve(req, res, match) {
+    serve(req, res, match) {
       const reference = match.param;
-      let manifest: CachedManifest | null;
-      const byDigestRef = looksLikeDigest(reference);
-      if (byDigestRef) {
+      if (looksLikeDigest(reference)) {
         const found = byDigest(match.repository, parseDigest(reference).value);
-        manifest = found instanceof Promise ? await found : found;
-      } else {
-        // No tag breaking the grammar can exist.
-        if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
-        manifest = await byTag(match.repository, reference);
+        if (found instanceof Promise) return found.then((manifest) => answer(req, res, reference, manifest, true));
+        return answer(req, res, reference, found, true);
       }
-      if (!manifest) throw errors.manifestUnknown(reference);
-      if (!admits(req.headers.accept, manifest.mediaType)) {
-        throw new OciError('MANIFEST_UNKNOWN', `the manifest is a ${manifest.mediaType}, which the Accept header does not admit`, {
-          mediaType: manifest.mediaType,
-        });
-      }
-      const headers = byDigestRef ? manifest.immutableHeaders : manifest.headers;
-      if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
-        res.writeHead(304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
-        res.end();
-        return;
-      }
-      res.writeHead(200, headers);
-      if (req.method === 'HEAD') res.end();
-      else res.end(manifest.payload);
+      // No tag breaking the grammar can exist.
+      if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
+      return byTag(match.repository, reference).then((manifest) => answer(req, res, reference, manifest, false));
     },
   };
 }

@@ -263,7 +263,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
   });
   app.use(
     dispatchRoutes({
-      'manifest GET': (req, res, match) => reader.serve(req, res, match),
+      'manifest GET': async (req, res, match) => reader.serve(req, res, match),
       'manifest PUT': putManifest,
       'manifest DELETE': deleteManifest,
       'tags GET': listTags,
