@@ -40,3 +40,13 @@ export function localsOf(res: ServerResponse): DispatchLocals {
   holder.locals ??= Object.create(null) as DispatchLocals;
   return holder.locals;
 }
+
+/** True when an If-None-Match header names `etag` (or is `*`). */
+export function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header === etag) return true;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === etag;
+  });
+}

@@ -17,7 +17,7 @@ import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, blobKey, canCopyTo, canRedirect } from '@lading/storage';
 import { type Logger, type RegistryMetrics, cacheLookupCounter } from '@lading/telemetry';
-import { writeHead } from '@lading/http';
+import { matchesEtag, writeHead } from '@lading/http';
 import { parseRangeHeader } from './byte-range';
 
 /** What the reader is built from. */
@@ -61,15 +61,6 @@ function describe(digest: string, size: number): Descriptor {
     'Content-Type': 'application/octet-stream',
   };
   return { size, etag, headers, fullHeaders: { ...headers, 'Content-Length': String(size) } };
-}
-
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header === etag) return true;
-  return header.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === etag;
-  });
 }
 
 /** Creates the blob reader with its descriptor cache. */

@@ -19,7 +19,7 @@ import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
-import { writeHead } from '@lading/http';
+import { matchesEtag, writeHead } from '@lading/http';
 import { type RegistryMetrics, cacheLookupCounter } from '@lading/telemetry';
 import { accepts } from './content-negotiation';
 
@@ -80,16 +80,6 @@ function toCached(row: meta.ManifestRow): CachedManifest {
     immutableHeaders: { ...headers, 'Cache-Control': 'max-age=31536000, immutable' },
     etag,
   };
-}
-
-/** True when an If-None-Match header names `etag` (or is `*`). */
-export function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header === etag) return true;
-  return header.split(',').some((t) => {
-    const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === etag;
-  });
 }
 
 /** Creates the manifest reader with its caches. */
