@@ -14,6 +14,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
 import { request } from 'undici';
 import { loadConfig } from '@lading/config';
+import { sendOciError } from '@lading/http';
+import { OciError } from '@lading/oci';
 import { createHttpTelemetry, createLogger, createRegistryMetrics, currentTraceparent, withSpan } from '@lading/telemetry';
 
 // Where every outgoing HTTP request went, the exporters' included: with nothing configured, only to the probe itself.
@@ -73,8 +75,9 @@ async function main(): Promise<void> {
     logger.info({ headers: { authorization: 'Bearer probe-secret-token-123' } }, 'handled work');
     res.json({ traceparent: currentTraceparent() });
   });
+  // Answered by the registry's one error renderer, as every OCI error is.
   app.get('/fail', (_req, res) => {
-    res.status(404).type('application/json').end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: null }] }));
+    sendOciError(res, new OciError('MANIFEST_UNKNOWN'));
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
