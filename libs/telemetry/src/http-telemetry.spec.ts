@@ -1,31 +1,15 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { context, trace } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { createHttpTelemetry, markOciError } from './http-telemetry';
 import { createRegistryMetrics, RegistryMetrics } from './registry-metrics';
-import { createTallyProducer } from './tally';
+import { startTestMetrics } from './test-metrics';
 import { TestTracing, startTestTracing } from './test-tracing';
 
-/** A meter provider whose metrics a test reads in the Prometheus text format, as a scrape would. */
+/** The registry metrics on a meter provider a test scrapes. */
 function prometheusMetrics() {
-  const tallies = createTallyProducer();
-  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
-  const provider = new MeterProvider({ readers: [exporter] });
-  const metrics = createRegistryMetrics(provider.getMeter('test'), tallies);
-  const scrape = async () => {
-    const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      return await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`).then((r) => r.text());
-    } finally {
-      server.close();
-    }
-  };
-  return { metrics, scrape, shutdown: () => provider.shutdown() };
+  const { meter, tallies, scrape, shutdown } = startTestMetrics();
+  return { metrics: createRegistryMetrics(meter, tallies), scrape, shutdown };
 }
 
 const ENVELOPE = JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: null }] });

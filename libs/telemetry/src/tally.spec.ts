@@ -1,27 +1,7 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { createTally, createTallyProducer } from './tally';
+import { createTally } from './tally';
+import { startTestMetrics } from './test-metrics';
 
 const BOUNDARIES = [0.001, 0.01, 0.1, 1];
-
-/** A provider whose readers also collect `producer`'s histograms; `scrape` reads the Prometheus text. */
-function scraped() {
-  const tallies = createTallyProducer();
-  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
-  const provider = new MeterProvider({ readers: [exporter] });
-  const scrape = async () => {
-    const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      return await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`).then((r) => r.text());
-    } finally {
-      server.close();
-    }
-  };
-  return { tallies, meter: provider.getMeter('test'), scrape, shutdown: () => provider.shutdown() };
-}
 
 /** The sample lines of one metric, with its name taken out, so that two metrics' series can be compared. */
 function series(text: string, name: string): string[] {
@@ -34,7 +14,7 @@ function series(text: string, name: string): string[] {
 
 describe('histogram tallies', () => {
   it('scrape exactly as the SDK histogram does for the same values: buckets (a value on a bound counts in it), sum, count, labels', async () => {
-    const { tallies, meter, scrape, shutdown } = scraped();
+    const { tallies, meter, scrape, shutdown } = startTestMetrics();
     const sdk = meter.createHistogram<{ method: string; route: string }>('sdk_seconds', { unit: 's', advice: { explicitBucketBoundaries: BOUNDARIES } });
     const tally = tallies.histogram<{ method: string; route: string }>('tally_seconds', { unit: 's', description: 'd', boundaries: BOUNDARIES }, ['method', 'route']);
     const values = [0.0005, 0.001, 0.004, 0.01, 0.05, 0.1, 0.5, 1, 2, 30];
@@ -53,7 +33,7 @@ describe('histogram tallies', () => {
   });
 
   it('stay cumulative across scrapes and report nothing for a histogram never recorded', async () => {
-    const { tallies, scrape, shutdown } = scraped();
+    const { tallies, scrape, shutdown } = startTestMetrics();
     const used = tallies.histogram<{ route: string }>('used_seconds', { unit: 's', description: 'd', boundaries: BOUNDARIES }, ['route']);
     tallies.histogram<{ route: string }>('unused_seconds', { unit: 's', description: 'd', boundaries: BOUNDARIES }, ['route']);
     used.record(0.002, { route: 'blob' });
@@ -67,7 +47,7 @@ describe('histogram tallies', () => {
   });
 
   it('keep counters beside them: a tally counter still scrapes as a counter', async () => {
-    const { meter, scrape, shutdown } = scraped();
+    const { meter, scrape, shutdown } = startTestMetrics();
     const counter = createTally<{ code: string }>(meter, 'answers_total', { monotonic: true }, ['code']);
     counter.add(1, { code: '200' });
     counter.add(2, { code: '200' });
