@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/clients/install.sh >/dev/null
+# The registry runs as `npm start` runs it: the bundle of services/embedded (tools/build/bundle.ts).
+npm run -s build -- embedded
 
 ADMIN_USER=e2e-admin
 ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
@@ -17,7 +19,7 @@ run_registry() { # label, then extra environment assignments
   port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
   log="$data/registry.log"
   env LADING_DATA_DIR="$data/data" LADING_HTTP_ADDR="127.0.0.1:$port" LADING_LOG_ACCESS=false "$@" \
-    node --import tsx services/embedded/src/main.ts >"$log" 2>&1 &
+    node dist/embedded/main.cjs >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 120); do
     curl -sS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null && break

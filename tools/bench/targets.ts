@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { bundle, serviceBundle } from '../build/bundle';
 
 const run = promisify(execFile);
 
@@ -138,10 +139,11 @@ export async function startDistribution(ctx: TargetContext): Promise<RunningServ
   return startProcess(ctx, 'distribution', DISTRIBUTION_BIN, ['serve', config], { PATH: process.env.PATH }, port);
 }
 
-/** Starts Lading embedded (one process) on a free port with a fresh data directory; `env` adds settings. */
+/** Starts Lading embedded (one process, the `npm start` bundle, rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
 export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}): Promise<RunningServer> {
   const port = await freePort();
-  return startProcess(ctx, name, process.execPath, ['--import', 'tsx', 'services/embedded/src/main.ts'], {
+  await bundle(serviceBundle('embedded', ctx.root));
+  return startProcess(ctx, name, process.execPath, ['dist/embedded/main.cjs'], {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LADING_HTTP_ADDR: `127.0.0.1:${port}`,

@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, bundle, serviceBundle, serviceNames } from './bundle';
+
+describe('tools/build bundle', () => {
+  let dir: string;
+  beforeAll(() => {
+    // Inside the checkout (dist/ is ignored by git), where `@lading/*` and npm packages resolve as for the services.
+    mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
+    dir = mkdtempSync(path.join(REPO_ROOT, 'dist', 'spec-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finds every service with an entry file, embedded and the distributed ones', () => {
+    expect(serviceNames()).toEqual(expect.arrayContaining(['auth', 'blob', 'embedded', 'gateway', 'gc', 'manifest', 'webhooks']));
+    expect(serviceBundle('gateway')).toEqual({
+      entry: path.join(REPO_ROOT, 'services/gateway/src/main.ts'),
+      outfile: path.join(REPO_ROOT, 'dist/gateway/main.cjs'),
+    });
+  });
+
+  it('resolves files that sources find beside themselves (migrations, event schemas) from a bundle in another directory', async () => {
+    const entry = path.join(dir, 'entry.ts');
+    writeFileSync(entry, [
+      "import { MIGRATIONS_DIR } from '@lading/metadata';",
+      "import { EVENT_SCHEMAS_DIR } from '@lading/events';",
+      'console.log(JSON.stringify({ MIGRATIONS_DIR, EVENT_SCHEMAS_DIR }));',
+    ].join('\n'));
+    const outfile = path.join(dir, 'out', 'main.cjs');
+    await bundle({ entry, outfile });
+    const printed = JSON.parse(execFileSync(process.execPath, [outfile], { cwd: REPO_ROOT }).toString()) as Record<string, string>;
+    expect(printed.MIGRATIONS_DIR).toBe(path.join(REPO_ROOT, 'libs/metadata/migrations'));
+    expect(printed.EVENT_SCHEMAS_DIR).toBe(path.join(REPO_ROOT, 'docs/events'));
+    expect(existsSync(printed.MIGRATIONS_DIR)).toBe(true);
+  });
+
+  it('inlines workspace code and leaves npm packages to require at run time', async () => {
+    const entry = path.join(dir, 'app.ts');
+    writeFileSync(entry, "import express from 'express';\nimport { ERROR_CODES } from '@lading/oci';\nconsole.log(typeof express, Object.keys(ERROR_CODES).length);\n");
+    const outfile = path.join(dir, 'app', 'main.cjs');
+    await bundle({ entry, outfile });
+    const code = readFileSync(outfile, 'utf8');
+    expect(code).toContain('require("express")');
+    expect(code).not.toContain('require("@lading/');
+  });
+});

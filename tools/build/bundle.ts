@@ -1,0 +1,95 @@
+/**
+ * `npm run build`: compiles each service's `main.ts` into one CommonJS file, `dist/<service>/main.cjs`, so that a
+ * process runs plain JavaScript on `node` instead of loading tsx's TypeScript loader (its own thread and ~35 MB of
+ * resident memory) and compiling the sources at every start. `npm start`, the container image, the cluster tool and
+ * the end-to-end tests run these bundles.
+ *
+ * The `@lading/*` workspace code is inlined; every npm package stays an ordinary `require` resolved from
+ * `node_modules` at run time, which is what lets OpenTelemetry's instrumentations patch express, pg, kafkajs and
+ * undici as they load. A source file's `__dirname` keeps meaning that file's own directory, so files found next to the
+ * sources (SQL migrations, event schemas) are found from the bundle too, as long as `dist/` stays in the checkout.
+ *
+ *   npm run build                    every service
+ *   npm run build -- embedded        only the named ones
+ */
+import { build, type Plugin } from 'esbuild';
+import { readdirSync, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/** The repository root (where `services/` and `dist/` are). */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** What to bundle and where to put it. */
+export interface BundleRequest {
+  /** The entry file (TypeScript). */
+  entry: string;
+  /** The output file (`.cjs`). */
+  outfile: string;
+}
+
+/** The services that have an entry file: every `services/<name>/src/main.ts`. */
+export function serviceNames(root = REPO_ROOT): string[] {
+  return readdirSync(path.join(root, 'services'))
+    .filter((name) => existsSync(path.join(root, 'services', name, 'src', 'main.ts')))
+    .sort();
+}
+
+/** The bundle request for one service: `services/<name>/src/main.ts` → `dist/<name>/main.cjs`. */
+export function serviceBundle(name: string, root = REPO_ROOT): BundleRequest {
+  return { entry: path.join(root, 'services', name, 'src', 'main.ts'), outfile: path.join(root, 'dist', name, 'main.cjs') };
+}
+
+/** A bare import (not relative, not absolute) of a package other than a workspace `@lading/*` one. */
+const BARE_IMPORT = /^[^./]/;
+
+/**
+ * Leaves npm packages (and node built-ins) to `require` at run time and rewrites `__dirname` in workspace sources to
+ * that source's own directory, expressed relative to the bundle's, so the bundle can move with the checkout.
+ */
+function workspaceOnly(outdir: string): Plugin {
+  return {
+    name: 'lading-workspace-only',
+    setup(b) {
+      b.onResolve({ filter: BARE_IMPORT }, (args) => (args.path.startsWith('@lading/') ? undefined : { path: args.path, external: true }));
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        if (!source.includes('__dirname')) return { contents: source, loader: 'ts' };
+        const fromBundle = JSON.stringify(path.relative(outdir, path.dirname(args.path)));
+        return { contents: source.replaceAll('__dirname', `require('node:path').resolve(__dirname, ${fromBundle})`), loader: 'ts' };
+      });
+    },
+  };
+}
+
+/** Compiles one entry file and everything it imports from the workspace into one CommonJS file with a source map. */
+export async function bundle(request: BundleRequest): Promise<void> {
+  await build({
+    entryPoints: [request.entry],
+    outfile: request.outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    sourcemap: true,
+    logLevel: 'warning',
+    plugins: [workspaceOnly(path.dirname(request.outfile))],
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const known = serviceNames();
+  const names = argv.length ? argv : known;
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new Error(`no such service: ${unknown.join(', ')} (services: ${known.join(', ')})`);
+  const started = performance.now();
+  await Promise.all(names.map((name) => bundle(serviceBundle(name))));
+  console.log(`built ${names.map((n) => `dist/${n}/main.cjs`).join(', ')} in ${Math.round(performance.now() - started)} ms`);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(`build failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });
+}
