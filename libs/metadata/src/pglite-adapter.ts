@@ -12,7 +12,6 @@
 import { execFile } from 'node:child_process';
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { Mutex, PGlite, TransactionAbortedError, protocol, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, SqlExecutor } from './database';
 
@@ -251,31 +250,15 @@ function initialiseInChild(dataDir: string, params: string[]): Promise<void> {
   });
 }
 
-/**
- * Has V8 compile WebAssembly with its baseline compiler (Liftoff) only. PGlite's Postgres is a large module, and the
- * optimising tier's machine code for its hot functions costs the process about 80 MB of resident memory; the
- * registry's statements are short (prepared once, one trip each), and image pushes per second measured the same
- * within noise either way. The setting is process-wide and only affects modules compiled after it, so it is made
- * before PGlite compiles its module; nothing else in these processes compiles WebAssembly that runs long.
- */
-function compileWebAssemblyForMemory(): void {
-  setFlagsFromString('--liftoff-only');
-}
-
 /** Opens PGlite on `dataDir` (creating the database first when there is none), or in memory. */
 async function openPglite(dataDir: string | undefined): Promise<PGlite> {
-  compileWebAssemblyForMemory();
   const options = { startParams: startParams() };
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
     if (!(await holdsDatabase(dataDir))) await initialiseInChild(dataDir, options.startParams);
   }
   const db = new PGlite(dataDir, options);
-  try {
-    await db.waitReady;
-  } finally {
-    setFlagsFromString('--no-liftoff-only');
-  }
+  await db.waitReady;
   return db;
 }
 
