@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash tools/clients/install.sh >/dev/null
 # The registry runs as `npm start` runs it: the bundle of services/embedded (tools/build/bundle.ts).
 npm run -s build -- embedded
+read -r -a START <<<"$(npm run -s build -- --start-command)"
 
 ADMIN_USER=e2e-admin
 ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
@@ -19,7 +20,7 @@ run_registry() { # label, then extra environment assignments
   port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
   log="$data/registry.log"
   env LADING_DATA_DIR="$data/data" LADING_HTTP_ADDR="127.0.0.1:$port" LADING_LOG_ACCESS=false "$@" \
-    node dist/embedded/main.cjs >"$log" 2>&1 &
+    "${START[@]}" >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 120); do
     curl -sS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null && break

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bundle, serviceBundle } from '../build/bundle';
+import { bundle, serviceBundle, startCommand } from '../build/bundle';
 
 const run = promisify(execFile);
 
@@ -139,11 +139,12 @@ export async function startDistribution(ctx: TargetContext): Promise<RunningServ
   return startProcess(ctx, 'distribution', DISTRIBUTION_BIN, ['serve', config], { PATH: process.env.PATH }, port);
 }
 
-/** Starts Lading embedded (one process, the `npm start` bundle, rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
+/** Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
 export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}): Promise<RunningServer> {
   const port = await freePort();
   await bundle(serviceBundle('embedded', ctx.root));
-  return startProcess(ctx, name, process.execPath, ['dist/embedded/main.cjs'], {
+  const [, ...args] = startCommand(ctx.root);
+  return startProcess(ctx, name, process.execPath, args, {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LADING_HTTP_ADDR: `127.0.0.1:${port}`,

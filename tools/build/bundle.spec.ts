@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, bundle, serviceBundle, serviceNames } from './bundle';
+import { REPO_ROOT, bundle, serviceBundle, serviceNames, startCommand } from './bundle';
 
 describe('tools/build bundle', () => {
   let dir: string;
@@ -18,6 +18,19 @@ describe('tools/build bundle', () => {
       entry: path.join(REPO_ROOT, 'services/gateway/src/main.ts'),
       outfile: path.join(REPO_ROOT, 'dist/gateway/main.cjs'),
     });
+  });
+
+  it("reads the command `npm start` runs from package.json: node on the embedded bundle", () => {
+    const command = startCommand();
+    expect(command[0]).toBe('node');
+    expect(command[command.length - 1]).toBe(path.relative(REPO_ROOT, serviceBundle('embedded').outfile));
+  });
+
+  it('refuses a start script that does not end by running node', () => {
+    const root = path.join(dir, 'other-root');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(path.join(root, 'package.json'), JSON.stringify({ scripts: { start: 'npm run build && tsx main.ts' } }));
+    expect(() => startCommand(root)).toThrow(/does not end by running node/);
   });
 
   it('resolves files that sources find beside themselves (migrations, event schemas) from a bundle in another directory', async () => {

@@ -11,9 +11,15 @@
  *
  *   npm run build                    every service
  *   npm run build -- embedded        only the named ones
+ *   npm run -s build -- --start-command   prints the command `npm start` runs (for scripts that start it themselves)
+ *
+ * The embedded registry runs with two V8 settings that keep its memory down (see package.json's `start`):
+ * `--wasm-tiering-budget` high enough that PGlite's Postgres stays on V8's baseline WebAssembly code (the optimising
+ * tier's code for it cost ~80 MB) while hash-wasm's digest loops, which run far longer, are still optimised; and a
+ * 4 MB young generation (`--max-semi-space-size`), enough for requests whose garbage is a few kilobytes.
  */
 import { build, type Plugin } from 'esbuild';
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -77,7 +83,22 @@ export async function bundle(request: BundleRequest): Promise<void> {
   });
 }
 
+/**
+ * The command `npm start` runs after building, as argv (package.json's `start` script, after its `&&`): the
+ * benchmark and the end-to-end tests run the embedded registry with exactly these node flags.
+ */
+export function startCommand(root = REPO_ROOT): string[] {
+  const script = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  const command = script.split('&&').pop()?.trim().split(/\s+/) ?? [];
+  if (command[0] !== 'node') throw new Error(`package.json's start script does not end by running node: ${script}`);
+  return command;
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--start-command') {
+    console.log(startCommand().join(' '));
+    return;
+  }
   const known = serviceNames();
   const names = argv.length ? argv : known;
   const unknown = names.filter((n) => !known.includes(n));
