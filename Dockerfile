@@ -1,7 +1,9 @@
-# One image for every Lading process. The services run their TypeScript through tsx, so the image is the source
-# tree plus the production dependencies; the command picks the process:
-#   node --import tsx services/embedded/src/main.ts   the embedded registry (the default CMD)
-#   node --import tsx services/<name>/src/main.ts     one distributed service: gateway, blob, manifest
+# One image for every Lading process: the source tree, the production dependencies and each service's bundle
+# (`npm run build`: dist/<name>/main.cjs, plain JavaScript that node runs without a TypeScript loader); the command
+# picks the process:
+#   node --wasm-tiering-budget=... --max-semi-space-size=4 dist/embedded/main.cjs   the embedded registry (the
+#       default CMD, the same command and flags as `npm start`)
+#   node dist/<name>/main.cjs     one distributed service: gateway, blob, manifest, auth, gc, webhooks
 # Configuration comes from LADING_* variables (libs/config/src/schema.ts); docker-compose.yml sets them.
 
 # Stage 1: only the package manifests, so that `npm ci` below is cached until a dependency changes.
@@ -21,9 +23,11 @@ WORKDIR /app
 COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .
+# The bundles find their migrations and schemas next to the sources, which stay in the image beside dist/.
+RUN npm run -s build
 # /data is the embedded mode's LADING_DATA_DIR; a named volume mounted there inherits the node user's ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 5000
 # No ENTRYPOINT of our own: the node image's entrypoint execs the command, so compose's `command:` picks the process.
-CMD ["node", "--import", "tsx", "services/embedded/src/main.ts"]
+CMD ["node", "--wasm-tiering-budget=2000000000", "--max-semi-space-size=4", "dist/embedded/main.cjs"]

@@ -16,7 +16,7 @@ import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
 import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { CLUSTER_GATEWAY_1, distributionVersion, killClusterProcess, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { clusterGateway1, distributionVersion, killClusterProcess, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
 const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
@@ -409,7 +409,7 @@ async function main(): Promise<void> {
               await killClusterProcess(ctx, 'gateway-2');
               return rateOf(`${server.baseUrl}${digestPath}`)();
             });
-            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${CLUSTER_GATEWAY_1}${digestPath}`));
+            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterGateway1(ctx)}${digestPath}`));
             scaling = { one, two, direct };
           }
         } finally {

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bundle, serviceBundle, startCommand } from '../build/bundle';
+import { clusterPorts } from '../cluster/ports';
 
 const run = promisify(execFile);
 
@@ -193,8 +194,10 @@ export async function killClusterProcess(ctx: TargetContext, name: string): Prom
   await run(join(ctx.root, 'tools/cluster/cluster'), ['kill', name], { cwd: ctx.root });
 }
 
-/** Gateway-1's port in tools/cluster's fixed layout. */
-export const CLUSTER_GATEWAY_1 = 'http://127.0.0.1:55121';
+/** Gateway-1's address in tools/cluster's layout, for loading one gateway without the load balancer. */
+export function clusterGateway1(ctx: TargetContext): string {
+  return `http://127.0.0.1:${clusterPorts(ctx.root)['gateway-1']}`;
+}
 
 /** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
 export async function startCluster(ctx: TargetContext, logLine: (line: string) => void): Promise<RunningServer> {

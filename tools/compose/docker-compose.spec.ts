@@ -8,14 +8,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { LadingConfig, applyEnv, parseConfig } from '@lading/config';
+import { serviceBundle, serviceNames as bundledServices, startCommand } from '../build/bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 /** The image every Lading service runs, built from ./Dockerfile. */
 const LADING_IMAGE = 'lading:local';
-/** How the image runs a process: tsx executes the TypeScript entry file. */
-const RUNTIME = ['node', '--import', 'tsx'];
+/** How the image runs a distributed service: plain node on the bundle `npm run build` made of its entry file. */
+const serviceCommand = (name: string) => ['node', path.relative(ROOT, serviceBundle(name, ROOT).outfile)];
+/** How it runs the embedded registry: exactly as `npm start` does, with the same node flags. */
+const START = startCommand(ROOT);
 /** Third-party images whose default command already runs the server the stack needs (set up by env or mounts). */
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx', 'jaegertracing/all-in-one', 'grafana/grafana']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
@@ -105,8 +108,10 @@ const thirdPartyNames = serviceNames.filter((name) => !isLading(services[name]))
 const distributedNames = ladingNames.filter((name) => ladingEnvOf(services[name]).LADING_MODE === 'distributed');
 
 const argv = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/));
-/** The entry file a Lading service's command runs. */
-const entryOf = (service: ComposeService) => argv(service.command)[RUNTIME.length];
+/** The bundle a Lading service's command runs (its last argument). */
+const bundleOf = (service: ComposeService) => argv(service.command).at(-1) ?? '';
+/** The TypeScript entry file that bundle is built from (`dist/<name>/main.cjs` ← `services/<name>/src/main.ts`). */
+const entryOf = (service: ComposeService) => bundleOf(service).replace(/^dist\/([a-z]+)\/main\.cjs$/, 'services/$1/src/main.ts');
 const repositoryOf = (image: string) => image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
 
 function dependenciesOf(service: ComposeService): Record<string, string> {
@@ -243,12 +248,13 @@ describe('docker-compose.yml', () => {
       expect(typeof build === 'object' ? (build.dockerfile ?? 'Dockerfile') : 'Dockerfile').toBe('Dockerfile');
     });
 
-    it.each(ladingNames)('%s runs `node --import tsx` on an entry file that exists in the repo', (name) => {
+    it.each(ladingNames)('%s runs the bundle of an entry file that exists in the repo on plain node (the embedded registry as `npm start` does)', (name) => {
       const command = argv(services[name].command);
-      expect(command.slice(0, RUNTIME.length)).toEqual(RUNTIME);
-      expect(command).toHaveLength(RUNTIME.length + 1);
       expect(entryOf(services[name])).toMatch(/^services\/[a-z]+\/src\/main\.ts$/);
       expect(existsSync(path.join(ROOT, entryOf(services[name])))).toBe(true);
+      const service = entryOf(services[name]).split('/')[1];
+      expect(bundledServices(ROOT)).toContain(service);
+      expect(command).toEqual(service === 'embedded' ? START : serviceCommand(service));
       expect(services[name].entrypoint).toBeUndefined();
     });
 
@@ -525,12 +531,18 @@ describe('Dockerfile', () => {
     expect(ops('COPY')).toContain('. .');
   });
 
-  it("leaves the ENTRYPOINT to the node image and by default runs the embedded registry the way compose's commands run services", () => {
+  it('builds the service bundles from the copied source, so every command has its bundle', () => {
+    const copied = stage.instructions.findIndex((i) => i.op === 'COPY' && i.args === '. .');
+    const built = stage.instructions.findIndex((i) => i.op === 'RUN' && /\bnpm run (-s )?build\b/.test(i.args));
+    expect(copied).toBeGreaterThanOrEqual(0);
+    expect(built).toBeGreaterThan(copied);
+  });
+
+  it("leaves the ENTRYPOINT to the node image and by default runs the embedded registry as `npm start` and compose's registry do", () => {
     expect(ops('ENTRYPOINT')).toEqual([]);
     const cmd = JSON.parse(ops('CMD').pop() ?? 'null') as string[];
-    expect(cmd.slice(0, RUNTIME.length)).toEqual(RUNTIME);
-    expect(cmd[RUNTIME.length]).toBe(entryOf(services.registry));
-    expect(existsSync(path.join(ROOT, cmd[RUNTIME.length]))).toBe(true);
+    expect(cmd).toEqual(START);
+    expect(cmd).toEqual(argv(services.registry.command));
   });
 
   it('.dockerignore keeps host node_modules and .git out, and every file the services run in', () => {
@@ -541,7 +553,9 @@ describe('Dockerfile', () => {
     expect(dockerIgnores(patterns, 'node_modules')).toBe(true);
     expect(dockerIgnores(patterns, 'libs/config/node_modules')).toBe(true);
     expect(dockerIgnores(patterns, '.git')).toBe(true);
-    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql'];
+    // Bundles are built in the image, never copied from the host.
+    expect(dockerIgnores(patterns, 'dist/embedded/main.cjs')).toBe(true);
+    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'tools/build/bundle.ts'];
     for (const file of [...needed, ...ladingNames.map((name) => entryOf(services[name]))]) {
       expect([file, dockerIgnores(patterns, file)]).toEqual([file, false]);
     }

@@ -6,17 +6,16 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { clusterPorts } from '../cluster/ports';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const PROCESSES = ['gateway-1', 'gateway-2', 'blob-1', 'blob-2', 'manifest-1'] as const;
 export type ProcessName = (typeof PROCESSES)[number];
-/** The processes' ports, as tools/cluster assigns them (read from the script, its one source). */
-export const PORTS: Record<ProcessName, number> = clusterPorts();
-function clusterPorts(): Record<ProcessName, number> {
-  const script = readFileSync(path.join(ROOT, 'tools', 'cluster', 'cluster'), 'utf8');
-  const declared = /declare -A PORT=\(([^)]*)\)/.exec(script)?.[1] ?? '';
-  const ports = Object.fromEntries([...declared.matchAll(/\[([a-z0-9-]+)\]=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
-  for (const name of PROCESSES) if (!ports[name]) throw new Error(`tools/cluster/cluster declares no port for ${name}`);
+/** The processes' ports, as tools/cluster lays them out for this environment's LADING_CLUSTER_PORT. */
+export const PORTS: Record<ProcessName, number> = faultTargetPorts();
+function faultTargetPorts(): Record<ProcessName, number> {
+  const ports = clusterPorts(ROOT);
+  for (const name of PROCESSES) if (!ports[name]) throw new Error(`tools/cluster/cluster lays out no port for ${name}`);
   return ports as Record<ProcessName, number>;
 }
 export type Component = 'postgres' | 'minio' | 'kafka';

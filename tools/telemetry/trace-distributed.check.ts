@@ -25,21 +25,13 @@ import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
 import { createThrowawayDatabase, infraSettings } from '@lading/testing';
 import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
 import { pushImage } from '../webhooks-soak/push-image';
+import { clusterPorts } from '../cluster/ports';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLUSTER = path.join(ROOT, 'tools', 'cluster', 'cluster');
-/** The cluster's processes and their API ports (tools/cluster); each serves /metrics on its port + 1000. */
-const PROCESSES: Record<string, number> = {
-  'gateway-1': 55121,
-  'gateway-2': 55122,
-  'blob-1': 55101,
-  'blob-2': 55102,
-  'manifest-1': 55111,
-  'auth-1': 55131,
-  'gc-1': 55141,
-  'webhooks-1': 55151,
-};
+/** The cluster's processes (not its load balancer) and their API ports; each serves /metrics on its port + 1000. */
+const PROCESSES: Record<string, number> = Object.fromEntries(Object.entries(clusterPorts(ROOT)).filter(([name]) => name !== 'nginx'));
 /** Processes that run an outbox relay (every one that opens the process parts). */
 const RELAYS = ['blob-1', 'blob-2', 'manifest-1', 'gc-1', 'webhooks-1'];
 
