@@ -4,9 +4,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 results="$(mktemp -d)"
-trap 'rm -rf "$results"' EXIT
+# What this run starts, it stops: infrastructure already running (tools/infra/infra up) is left running.
+started_infra=false
+cleanup() {
+  rm -rf "$results"
+  if [ "$started_infra" = true ]; then echo "== stopping the infrastructure this run started"; tools/infra/infra down >/dev/null || true; fi
+}
+trap cleanup EXIT
 
 echo "== infrastructure: PostgreSQL, Kafka, MinIO on loopback (tools/infra)"
+tools/infra/infra status >/dev/null 2>&1 || started_infra=true
 tools/infra/infra up
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
