@@ -29,6 +29,8 @@ export interface RateResult {
    * without a pid. Unlike rps it hardly depends on what else the box runs, so it compares servers on a busy box too.
    */
   cpuUsPerRequest?: number;
+  /** The share of the whole box's CPU time (all cores, from /proc/stat) that was busy during the measured run. */
+  boxBusyShare?: number;
 }
 
 /** Clock ticks per second of /proc's CPU times. */
@@ -49,6 +51,18 @@ export function cpuSeconds(pid: number, ticks = clockTicks()): number {
     return (Number(fields[11]) + Number(fields[12])) / ticks;
   } catch {
     return NaN;
+  }
+}
+
+/** The whole box's CPU time so far, in ticks: all of it and the busy part (everything but idle and iowait). */
+function boxTicks(): { total: number; busy: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = t.reduce((a, b) => a + b, 0);
+    return { total, busy: total - t[3] - t[4] };
+  } catch {
+    return undefined;
   }
 }
 
@@ -81,15 +95,18 @@ export async function measureRate(url: string, shape: LoadShape, headers: Record
   if (shape.warmupSeconds > 0) await autocannon(url, shape.connections, shape.warmupSeconds, headers);
   const ticks = clockTicks();
   const cpuBefore = serverPid === undefined ? NaN : cpuSeconds(serverPid, ticks);
+  const boxBefore = boxTicks();
   const result = await autocannon(url, shape.connections, shape.seconds, headers);
+  const boxAfter = boxTicks();
   const cpuUsed = serverPid === undefined ? NaN : cpuSeconds(serverPid, ticks) - cpuBefore;
+  const boxBusyShare = boxBefore && boxAfter && boxAfter.total > boxBefore.total ? (boxAfter.busy - boxBefore.busy) / (boxAfter.total - boxBefore.total) : undefined;
   const ok = result['2xx'];
   const bad = result.errors + result.timeouts + result.non2xx;
   if (ok === 0 || bad > MAX_FAILED_SHARE * (ok + bad)) {
     const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ');
     throw new Error(`${bad} of ${ok + bad} requests failed (errors ${result.errors}, timeouts ${result.timeouts}, status ${codes})`);
   }
-  return { rps: ok / result.duration, p99Ms: result.latency.p99, requests: ok, cpuUsPerRequest: Number.isFinite(cpuUsed) ? (cpuUsed * 1e6) / ok : undefined };
+  return { rps: ok / result.duration, p99Ms: result.latency.p99, requests: ok, cpuUsPerRequest: Number.isFinite(cpuUsed) ? (cpuUsed * 1e6) / ok : undefined, boxBusyShare };
 }
 
 /** Runs one job in a client-worker process and returns what it measured (throws with the worker's error). */

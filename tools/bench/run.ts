@@ -16,7 +16,7 @@ import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
 import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { clusterGateway1, distributionVersion, killClusterProcess, startCeiling, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { clusterGateway1, distributionVersion, ensureDistribution, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
 const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
@@ -245,6 +245,12 @@ async function peakRss(pid: number, during: () => Promise<unknown>): Promise<num
   return peak;
 }
 
+/** How busy the box was in the 1- and 2-gateway runs, from their notes: ` (box CPU 97 % busy → 98 % busy)`. */
+function boxLoad(one: Figure, two: Figure): string {
+  const note = (f: Figure) => (f.ok && f.note ? f.note : undefined);
+  return note(one) && note(two) ? ` (${note(one)} → ${note(two)?.replace('box CPU ', '')})` : '';
+}
+
 function machineLines(distribution: string): string[] {
   const commit = (() => {
     try {
@@ -289,7 +295,10 @@ async function main(): Promise<void> {
   };
 
   try {
-    const distVersion = await distributionVersion().catch((e: unknown) => `Distribution unavailable (${String(e)})`);
+    // Installed first (on a fresh machine), so that the header names the version that runs.
+    const distVersion = await (opts.targets.has('distribution') ? ensureDistribution() : Promise.resolve())
+      .then(() => distributionVersion())
+      .catch((e: unknown) => `Distribution unavailable (${String(e)})`);
     const header = machineLines(distVersion);
     console.log(header.join('\n'));
     console.log(`mode ${opts.mode}: ${opts.shape.connections} connections, ${opts.shape.warmupSeconds} s warm-up + ${opts.shape.seconds} s per rate; targets ${[...opts.targets].join(', ')}; sections ${[...opts.sections].join(', ')}`);
@@ -324,6 +333,11 @@ async function main(): Promise<void> {
       }
     };
     const rateOf = (url: string) => async () => measured((await measureRate(url, opts.shape, { accept: MANIFEST_ACCEPT })).rps);
+    /** A rate with how busy the whole box was meanwhile (what bounds the cluster's scaling on a small box). */
+    const rateWithBoxLoad = (url: string) => async () => {
+      const r = await measureRate(url, opts.shape, { accept: MANIFEST_ACCEPT });
+      return measured(r.rps, r.boxBusyShare === undefined ? undefined : `box CPU ${(100 * r.boxBusyShare).toFixed(0)} % busy`);
+    };
 
     // Distribution and Lading embedded (and the ceiling) run side by side, and each metric is measured on one right
     // after the other, so that a busy neighbour on the box weighs on both alike.
@@ -402,13 +416,23 @@ async function main(): Promise<void> {
           const subject = await prepare(opts, 'cluster', server, image, big);
           for (const section of compared) await measureSection(opts, section, subject, image, big, figures);
           if (opts.sections.has('scaling')) {
-            // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then gateway-1
-            // without nginx, to show what the proxy hop itself costs on this box.
-            const two = await attempt('digest rps, 2 gateways behind nginx', rateOf(`${server.baseUrl}${digestPath}`));
+            // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then both again
+            // (gateway-2 restarted): the 2-replica figure is the mean of the runs before and after, so that neither
+            // side gains from running later on a warmer (or a busier) box. Last, gateway-1 without nginx, to show
+            // what the proxy hop itself costs on this box.
+            const url = `${server.baseUrl}${digestPath}`;
+            const twoBefore = await attempt('digest rps, 2 gateways behind nginx', rateWithBoxLoad(url));
             const one = await attempt('digest rps, 1 gateway behind nginx (gateway-2 killed)', async () => {
               await killClusterProcess(ctx, 'gateway-2');
-              return rateOf(`${server.baseUrl}${digestPath}`)();
+              return rateWithBoxLoad(url)();
             });
+            const twoAfter = await attempt('digest rps, 2 gateways behind nginx again (gateway-2 restarted)', async () => {
+              await startClusterProcess(ctx, 'gateway-2');
+              return rateWithBoxLoad(url)();
+            });
+            const two = twoBefore.ok && twoAfter.ok
+              ? measured((twoBefore.value + twoAfter.value) / 2, `${twoAfter.note ?? ''}; runs ${formatNumber(twoBefore.value)} and ${formatNumber(twoAfter.value)}`)
+              : twoBefore.ok ? twoAfter : twoBefore;
             const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterGateway1(ctx)}${digestPath}`));
             scaling = { one, two, direct };
           }
@@ -424,7 +448,7 @@ async function main(): Promise<void> {
       extra.push({
         metric: 'cluster manifest GET by digest behind nginx: 1 → 2 gateways (rps)',
         embedded: '—',
-        cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}; gateway-1 without nginx ${formatFigure(direct)}`,
+        cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}; gateway-1 without nginx ${formatFigure(direct)}`,
         distribution: '—',
         ratio: '—',
         target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
@@ -520,7 +544,7 @@ async function main(): Promise<void> {
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
-      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then gateway-1 without nginx (the cost of the proxy hop). Everything shares this box\'s cores.',
+      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
       'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers; it depends little on what else the box runs, so it compares the two servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
       'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
     ];

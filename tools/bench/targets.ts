@@ -194,6 +194,12 @@ export async function killClusterProcess(ctx: TargetContext, name: string): Prom
   await run(join(ctx.root, 'tools/cluster/cluster'), ['kill', name], { cwd: ctx.root });
 }
 
+/** Starts one process of the running cluster again (after `killClusterProcess`) and waits until it is ready. */
+export async function startClusterProcess(ctx: TargetContext, name: string): Promise<void> {
+  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn' };
+  await run(join(ctx.root, 'tools/cluster/cluster'), ['start', name], { cwd: ctx.root, env });
+}
+
 /** Gateway-1's address in tools/cluster's layout, for loading one gateway without the load balancer. */
 export function clusterGateway1(ctx: TargetContext): string {
   return `http://127.0.0.1:${clusterPorts(ctx.root)['gateway-1']}`;
