@@ -64,6 +64,30 @@ describe('pg adapter on a real PostgreSQL', () => {
     expect([await first, second]).toEqual([['q1'], ['q2']]);
   });
 
+  it('runs a statement with parameters many times on every connection, with its results each time', async () => {
+    await db.exec(`CREATE TABLE prepared_items (name text PRIMARY KEY, size int8 NOT NULL)`);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => db.query(`INSERT INTO prepared_items (name, size) VALUES ($1, $2)`, [`p${i}`, i])));
+    const sizes = await Promise.all(Array.from({ length: 40 }, (_, i) => db.query<{ size: number }>(`SELECT size FROM prepared_items WHERE name = $1`, [`p${i % 20}`])));
+    expect(sizes.map((r) => r.rows[0].size)).toEqual(Array.from({ length: 40 }, (_, i) => i % 20));
+  });
+
+  it('prepares a statement afresh when its table changes columns under it', async () => {
+    await db.exec(`CREATE TABLE changing (name text PRIMARY KEY)`);
+    await db.exec(`INSERT INTO changing VALUES ('a')`);
+    const select = `SELECT * FROM changing WHERE name = $1`;
+    // Prepared on every connection of the pool first.
+    await Promise.all(Array.from({ length: 8 }, () => db.query(select, ['a'])));
+    await db.exec(`ALTER TABLE changing ADD COLUMN note text`);
+    const after = await Promise.all(Array.from({ length: 8 }, () => db.query(select, ['a'])));
+    for (const r of after) expect(r.rows[0]).toEqual({ name: 'a', note: null });
+    // In a transaction the error stands (PostgreSQL aborted it), and the statement is fresh afterwards.
+    await db.exec(`ALTER TABLE changing DROP COLUMN note`);
+    await Promise.all(Array.from({ length: 8 }, () => db.query(`SELECT name FROM changing WHERE name = $1`, ['a'])));
+    const inTx = await Promise.allSettled(Array.from({ length: 4 }, () => db.transaction((tx) => tx.query(select, ['a']))));
+    for (const r of inTx) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: '0A000' });
+    expect((await db.transaction((tx) => tx.query(select, ['a']))).rows[0]).toEqual({ name: 'a' });
+  });
+
   it('fails fast, marked as unavailable, when the server cannot be reached', async () => {
     const unreachable = await createPgDatabase({ url: 'postgres://x:y@127.0.0.1:1/none', poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 500 });
     await expect(unreachable.query('SELECT 1')).rejects.toMatchObject({ code: DATABASE_UNAVAILABLE, sqlState: 'ECONNREFUSED' });

@@ -28,11 +28,58 @@ function classify(err: unknown): unknown {
   return err;
 }
 
-function executor(target: pg.Pool | pg.PoolClient): SqlExecutor {
+/** The most distinct SQL texts prepared by name; the code's statements are a few hundred fixed strings. */
+const PREPARED_LIMIT = 1000;
+
+/** SQLSTATE of "cached plan must not change result type": a prepared `SELECT *` whose table changed columns. */
+const CACHED_PLAN_CHANGED = '0A000';
+
+/**
+ * Names the statements with parameters, so that each connection parses and plans a text once and then only binds
+ * and executes it (an unnamed statement is parsed and planned by the server on every call; for the pull path's
+ * one-row lookups that was most of PostgreSQL's CPU). Texts beyond {@link PREPARED_LIMIT} run unnamed, so SQL built
+ * at run time cannot grow every connection's statement cache without bound. A text whose prepared plan went stale
+ * (its table changed under it) is forgotten and gets a new name, so it is prepared afresh on every connection.
+ */
+interface StatementNames {
+  nameOf(sql: string): string | undefined;
+  forget(sql: string): void;
+}
+
+function statementNames(): StatementNames {
+  const names = new Map<string, string>();
+  let issued = 0;
+  return {
+    nameOf(sql) {
+      let name = names.get(sql);
+      if (name === undefined && names.size < PREPARED_LIMIT) {
+        name = `lading_${issued++}`;
+        names.set(sql, name);
+      }
+      return name;
+    },
+    forget: (sql) => void names.delete(sql),
+  };
+}
+
+function executor(target: pg.Pool | pg.PoolClient, names: StatementNames, inTransaction: boolean): SqlExecutor {
+  const run = async (sql: string, params: unknown[] | undefined, retried: boolean): Promise<pg.QueryResult> => {
+    const name = params && params.length > 0 ? names.nameOf(sql) : undefined;
+    if (!name) return target.query(sql, params);
+    try {
+      return await target.query({ name, text: sql, values: params });
+    } catch (err) {
+      if ((err as { code?: string })?.code !== CACHED_PLAN_CHANGED) throw err;
+      names.forget(sql);
+      // In a transaction the error has aborted it; the caller's retry (or the next statement) prepares afresh.
+      if (inTransaction || retried) throw err;
+      return run(sql, params, true);
+    }
+  };
   return {
     async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
       try {
-        const result = await target.query(sql, params as unknown[]);
+        const result = await run(sql, params, false);
         return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
       } catch (err) {
         throw classify(err);
@@ -53,7 +100,8 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
     types: typeParsers,
   });
   pool.on('error', (err) => options.onIdleError?.(err));
-  const root = executor(pool);
+  const names = statementNames();
+  const root = executor(pool, names, false);
   return {
     driverName: 'postgres',
     query: root.query,
@@ -68,7 +116,7 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const result = await work(executor(client));
+        const result = await work(executor(client, names, true));
         await client.query('COMMIT');
         return result;
       } catch (err) {
