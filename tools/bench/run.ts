@@ -12,11 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem, loadavg, availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
 import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { clusterGateway1, distributionVersion, ensureDistribution, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { clusterAddress, clusterPid, distributionVersion, ensureDistribution, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
 const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
@@ -42,6 +43,15 @@ interface Options {
 }
 
 const MB = 1 << 20;
+/** The CPU budget of each gateway in the CPU-limited scaling runs: small enough that one gateway is the bottleneck. */
+const GATEWAY_CPU_LIMIT = 0.25;
+/** tools/cluster's nginx upstream `fail_timeout`: how long nginx shuns a gateway that failed (killed, restarting). */
+const NGINX_FAIL_TIMEOUT_MS = 2_000;
+/** The 1- and 2-gateway figures of one scaling sequence. */
+interface ScalingRuns {
+  one: Figure;
+  two: Figure;
+}
 const ROOT = resolve(__dirname, '../..');
 const REPO_IMAGE = 'bench/image';
 const REPO_BIG = 'bench/big';
@@ -312,7 +322,7 @@ async function main(): Promise<void> {
     const extra: Row[] = [];
     const digestPath = `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`;
     let ceiling: Figure | undefined;
-    let scaling: { one: Figure; two: Figure; direct: Figure } | undefined;
+    let scaling: { free: ScalingRuns; limited: ScalingRuns; direct: Figure } | undefined;
     let tracing: { on: Figure; exports: number } | undefined;
 
     const compared = COMPARED.filter((sec) => opts.sections.has(sec));
@@ -410,7 +420,10 @@ async function main(): Promise<void> {
     if (opts.targets.has('cluster') && (compared.length || opts.sections.has('scaling'))) {
       console.log('\ncluster');
       const server = await startTarget('cluster');
-      if (!server && opts.sections.has('scaling')) scaling = { one: failed('cluster did not start'), two: failed('cluster did not start'), direct: failed('cluster did not start') };
+      if (!server && opts.sections.has('scaling')) {
+        const down = { one: failed('cluster did not start'), two: failed('cluster did not start') };
+        scaling = { free: down, limited: down, direct: failed('cluster did not start') };
+      }
       if (server) {
         try {
           const subject = await prepare(opts, 'cluster', server, image, big);
@@ -418,23 +431,58 @@ async function main(): Promise<void> {
           if (opts.sections.has('scaling')) {
             // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then both again
             // (gateway-2 restarted): the 2-replica figure is the mean of the runs before and after, so that neither
-            // side gains from running later on a warmer (or a busier) box. Last, gateway-1 without nginx, to show
-            // what the proxy hop itself costs on this box.
+            // side gains from running later on a warmer (or a busier) box. `placed` runs on every gateway process
+            // before it is measured (the CPU-limited variant puts it in its cgroup).
             const url = `${server.baseUrl}${digestPath}`;
-            const twoBefore = await attempt('digest rps, 2 gateways behind nginx', rateWithBoxLoad(url));
-            const one = await attempt('digest rps, 1 gateway behind nginx (gateway-2 killed)', async () => {
-              await killClusterProcess(ctx, 'gateway-2');
-              return rateWithBoxLoad(url)();
-            });
-            const twoAfter = await attempt('digest rps, 2 gateways behind nginx again (gateway-2 restarted)', async () => {
-              await startClusterProcess(ctx, 'gateway-2');
-              return rateWithBoxLoad(url)();
-            });
-            const two = twoBefore.ok && twoAfter.ok
-              ? measured((twoBefore.value + twoAfter.value) / 2, `${twoAfter.note ?? ''}; runs ${formatNumber(twoBefore.value)} and ${formatNumber(twoAfter.value)}`)
-              : twoBefore.ok ? twoAfter : twoBefore;
-            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterGateway1(ctx)}${digestPath}`));
-            scaling = { one, two, direct };
+            // Before each measured run every gateway in it is loaded directly for a while (discarded), after nginx's
+            // fail_timeout has passed: a gateway restarted cold (and, CPU-limited, slow to compile its hot path) or
+            // still shunned by nginx would otherwise count as missing capacity.
+            const warm = async (names: string[]): Promise<void> => {
+              await sleep(NGINX_FAIL_TIMEOUT_MS + 500);
+              const shape = { ...opts.shape, seconds: opts.shape.warmupSeconds + 2, warmupSeconds: 0 };
+              await Promise.all(names.map((name) => measureRate(`${clusterAddress(ctx, name)}${digestPath}`, shape, { accept: MANIFEST_ACCEPT })));
+            };
+            const sequence = async (label: string, placed: (name: string) => Promise<void>): Promise<ScalingRuns> => {
+              const twoBefore = await attempt(`digest rps, 2 gateways behind nginx${label}`, async () => {
+                await placed('gateway-1');
+                await placed('gateway-2');
+                await warm(['gateway-1', 'gateway-2']);
+                return rateWithBoxLoad(url)();
+              });
+              const one = await attempt(`digest rps, 1 gateway behind nginx (gateway-2 killed)${label}`, async () => {
+                await killClusterProcess(ctx, 'gateway-2');
+                await warm(['gateway-1']);
+                return rateWithBoxLoad(url)();
+              });
+              const twoAfter = await attempt(`digest rps, 2 gateways behind nginx again (gateway-2 restarted)${label}`, async () => {
+                await startClusterProcess(ctx, 'gateway-2');
+                await placed('gateway-2');
+                await warm(['gateway-1', 'gateway-2']);
+                return rateWithBoxLoad(url)();
+              });
+              const two = twoBefore.ok && twoAfter.ok
+                ? measured((twoBefore.value + twoAfter.value) / 2, `${twoAfter.note ?? ''}; runs ${formatNumber(twoBefore.value)} and ${formatNumber(twoAfter.value)}`)
+                : twoBefore.ok ? twoAfter : twoBefore;
+              return { one, two };
+            };
+            const free = await sequence('', async () => undefined);
+            // The same with each gateway held to a fixed CPU budget, as a CPU limit holds a pod on a node of its
+            // own: the gateway tier is then the bottleneck, and the box has the cores to show whether a second
+            // replica adds what the first serves.
+            let limited: ScalingRuns;
+            try {
+              const limiter = await createCpuLimiter(GATEWAY_CPU_LIMIT);
+              try {
+                limited = await sequence(` (each gateway held to ${GATEWAY_CPU_LIMIT} CPU)`, async (name) => limiter.limit(name, await clusterPid(ctx, name)));
+              } finally {
+                await limiter.release();
+              }
+            } catch (error) {
+              const reason = `CPU limits unavailable: ${error instanceof Error ? error.message : String(error)}`;
+              limited = { one: failed(reason), two: failed(reason) };
+            }
+            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterAddress(ctx, 'gateway-1')}${digestPath}`));
+            scaling = { free, limited, direct };
           }
         } finally {
           await stop(server);
@@ -443,17 +491,21 @@ async function main(): Promise<void> {
     }
 
     if (scaling) {
-      const { one, two, direct } = scaling;
-      const factor = one.ok && two.ok ? two.value / one.value : undefined;
-      extra.push({
-        metric: 'cluster manifest GET by digest behind nginx: 1 → 2 gateways (rps)',
-        embedded: '—',
-        cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}; gateway-1 without nginx ${formatFigure(direct)}`,
-        distribution: '—',
-        ratio: '—',
-        target: `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`,
-        met: thresholdVerdict(factor, { min: 1.6 }),
-      });
+      const { free, limited, direct } = scaling;
+      const row = (metric: string, { one, two }: ScalingRuns, tail: string, target: string): Row => {
+        const factor = one.ok && two.ok ? two.value / one.value : undefined;
+        return {
+          metric,
+          embedded: '—',
+          cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}${tail}`,
+          distribution: '—',
+          ratio: '—',
+          target,
+          met: thresholdVerdict(factor, { min: 1.6 }),
+        };
+      };
+      extra.push(row('cluster manifest GET by digest behind nginx: 1 → 2 gateways (rps)', free, `; gateway-1 without nginx ${formatFigure(direct)}`, `≥ 1.6× with 2 gateways (this box: ${availableParallelism()} cores for everything)`));
+      extra.push(row(`the same, each gateway held to ${GATEWAY_CPU_LIMIT} CPU (a CPU limit, as on nodes of their own)`, limited, '', '≥ 1.6× with 2 gateways'));
     }
 
     if (ceiling) {
@@ -544,7 +596,7 @@ async function main(): Promise<void> {
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
-      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
+      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
       'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers; it depends little on what else the box runs, so it compares the two servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
       'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
     ];

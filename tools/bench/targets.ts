@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -200,9 +200,11 @@ export async function startClusterProcess(ctx: TargetContext, name: string): Pro
   await run(join(ctx.root, 'tools/cluster/cluster'), ['start', name], { cwd: ctx.root, env });
 }
 
-/** Gateway-1's address in tools/cluster's layout, for loading one gateway without the load balancer. */
-export function clusterGateway1(ctx: TargetContext): string {
-  return `http://127.0.0.1:${clusterPorts(ctx.root)['gateway-1']}`;
+/** One cluster process's address in tools/cluster's layout, for loading a gateway without the load balancer. */
+export function clusterAddress(ctx: TargetContext, name: string): string {
+  const port = clusterPorts(ctx.root)[name];
+  if (port === undefined) throw new Error(`no cluster process named ${name}`);
+  return `http://127.0.0.1:${port}`;
 }
 
 /** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
@@ -249,4 +251,72 @@ export async function startOtlpSink(): Promise<RunningServer & { received(): num
     received: () => received,
     stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+}
+
+/** The pid of one running cluster process (from `tools/cluster/cluster status`). */
+export async function clusterPid(ctx: TargetContext, name: string): Promise<number> {
+  const { stdout } = await run(join(ctx.root, 'tools/cluster/cluster'), ['status'], { cwd: ctx.root });
+  const pid = new RegExp(`^${name}: running \\(pid (\\d+)\\)`, 'm').exec(stdout)?.[1];
+  if (!pid) throw new Error(`${name} is not running`);
+  return Number(pid);
+}
+
+/**
+ * Holds chosen processes to a CPU budget each, as a Kubernetes CPU limit holds a pod: every process gets a control
+ * group of its own in the kernel's `cpu` controller (cgroup v1 `cfs_quota_us`, or v2 `cpu.max`). Needs root.
+ */
+export interface CpuLimiter {
+  /** Moves `pid` (all its threads) into the group `name`, created with the budget if new. */
+  limit(name: string, pid: number): Promise<void>;
+  /** Removes the groups (their processes go back to the root group). */
+  release(): Promise<void>;
+}
+
+const CGROUP_V1_CPU = '/sys/fs/cgroup/cpu';
+const CGROUP_V2 = '/sys/fs/cgroup';
+const CFS_PERIOD_US = 100_000;
+
+/** A limiter giving each process `cores` of CPU time; throws when the kernel's cpu controller is not writable here. */
+export async function createCpuLimiter(cores: number): Promise<CpuLimiter> {
+  const v1 = existsSync(join(CGROUP_V1_CPU, 'cpu.cfs_quota_us'));
+  const root = v1 ? CGROUP_V1_CPU : CGROUP_V2;
+  if (!v1 && !readFileSafe(join(CGROUP_V2, 'cgroup.controllers')).split(/\s+/).includes('cpu')) {
+    throw new Error('no cgroup cpu controller on this machine');
+  }
+  const quota = Math.round(cores * CFS_PERIOD_US);
+  const groups = new Map<string, string>();
+  return {
+    async limit(name, pid) {
+      let dir = groups.get(name);
+      if (!dir) {
+        dir = join(root, `lading-bench-${process.pid}-${name}`);
+        await mkdir(dir, { recursive: true });
+        if (v1) {
+          await writeFile(join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+          await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota));
+        } else {
+          await writeFile(join(dir, 'cpu.max'), `${quota} ${CFS_PERIOD_US}`);
+        }
+        groups.set(name, dir);
+      }
+      await writeFile(join(dir, 'cgroup.procs'), String(pid));
+    },
+    async release() {
+      for (const dir of groups.values()) {
+        for (const pid of readFileSafe(join(dir, 'cgroup.procs')).split('\n').filter(Boolean)) {
+          await writeFile(join(root, 'cgroup.procs'), pid).catch(() => undefined);
+        }
+        await rmdir(dir).catch(() => undefined);
+      }
+      groups.clear();
+    },
+  };
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
