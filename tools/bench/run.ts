@@ -34,7 +34,8 @@ interface Options {
   sections: Set<Section>;
   out: string;
   shape: LoadShape;
-  downloads: number;
+  /** Blob GET turns per registry, 2 downloads each. */
+  downloadRounds: number;
   pushes: number;
   imageSeconds: number;
   layerBytes: number;
@@ -90,8 +91,8 @@ function parseOptions(argv: string[]): Options {
     sections: new Set(onlySections.length ? onlySections : defaultSections),
     out,
     shape: { connections, seconds: quick ? 4 : 10, warmupSeconds: quick ? 1 : 3 },
-    downloads: quick ? 2 : 6,
-    pushes: quick ? 1 : 2,
+    downloadRounds: quick ? 1 : 4,
+    pushes: quick ? 2 : 4,
     imageSeconds: quick ? 4 : 8,
     layerBytes: 1 * MB,
     bigBlobBytes: 256 * MB,
@@ -193,29 +194,9 @@ async function measureSection(opts: Options, section: Section, subject: Subject,
     case 'digest': return rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, true);
     case 'tag': return rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, true);
     case 'blob':
-      if (!big) return;
-    {
-      let cpu: Figure = failed('no process id to read');
-      const pid = name === 'cluster' ? undefined : subject.server.pid;
-      const rate = notLoaded(subject.big) ?? await attempt(`blob GET, ${name}`, async () => {
-        const before = pid === undefined ? NaN : cpuSeconds(pid);
-        const r = await runWorker(ROOT, { kind: 'download', base, repo: REPO_BIG, digest: big.digest, count: opts.downloads, concurrency: 2 });
-        // The worker's one verifying download before the timed ones is counted in the CPU too.
-        const used = pid === undefined ? NaN : cpuSeconds(pid) - before;
-        if (Number.isFinite(used)) cpu = measured((used * 1000) / (opts.downloads + 1));
-        return measured(r.bytes / MB / r.seconds);
-      });
-      put(figures, 'blob', name, rate);
-      if (name !== 'cluster') put(figures, 'blob-cpu', name, rate.ok ? cpu : rate);
-      return;
-    }
+      return big ? measureDownloads(opts, [subject], big, figures) : undefined;
     case 'push':
-      if (!big) return;
-      return put(figures, 'push', name, await attempt(`monolithic push, ${name}`, async () => {
-        const repos = Array.from({ length: opts.pushes }, (_, i) => `bench/push-${Date.now()}-${i}`);
-        const r = await runWorker(ROOT, { kind: 'push-blob', base, repos, file: big.file, digest: big.digest, size: big.size });
-        return measured(r.bytes / MB / r.seconds);
-      }));
+      return big ? measurePushes(opts, [subject], big, figures) : undefined;
     case 'image':
       put(figures, 'pull', name, notLoaded(subject.image) ?? await attempt(`image pull, ${name}`, async () => {
         const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
@@ -228,6 +209,89 @@ async function measureSection(opts: Options, section: Section, subject: Subject,
       return;
     default:
       return;
+  }
+}
+
+/** What one turn moved; `cpuMs` and `served` (downloads the CPU covers) only where the server's CPU is read. */
+interface Turn {
+  bytes: number;
+  seconds: number;
+  cpuMs?: number;
+  served?: number;
+}
+
+/** One registry's turns added up, or the first failure (after which it takes no more turns). */
+interface TurnTotals {
+  bytes: number;
+  seconds: number;
+  cpuMs: number;
+  served: number;
+  failure?: Figure;
+}
+
+/**
+ * Runs `rounds` turns on each registry, one turn at a time, the registries taking turns A B, B A, A B, … so that
+ * neither always goes first (a large transfer leaves the page cache, the disk and the CPU caches in a state the
+ * next one pays for). `beforeEach` runs before every turn. With `readsBigBlob`, a registry into which the big blob
+ * did not load fails at once.
+ */
+async function inTurns(label: string, subjects: readonly Subject[], rounds: number, readsBigBlob: boolean, turn: (subject: Subject) => Promise<Turn>, beforeEach?: () => void): Promise<Map<TargetName, TurnTotals>> {
+  const totals = new Map<TargetName, TurnTotals>(subjects.map((s) => [s.name, {
+    bytes: 0, seconds: 0, cpuMs: 0, served: 0,
+    failure: readsBigBlob && s.big && !s.big.ok ? failed(`content not loaded: ${s.big.reason}`) : undefined,
+  }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const subject of round % 2 === 0 ? subjects : [...subjects].reverse()) {
+      const total = totals.get(subject.name)!;
+      if (total.failure) continue;
+      beforeEach?.();
+      const figure = await attempt(`${label} ${round + 1}/${rounds}, ${subject.name}`, async () => {
+        const r = await turn(subject);
+        total.bytes += r.bytes;
+        total.seconds += r.seconds;
+        total.cpuMs += r.cpuMs ?? NaN;
+        total.served += r.served ?? 0;
+        return measured(r.bytes / MB / r.seconds);
+      });
+      if (!figure.ok) total.failure = figure;
+    }
+  }
+  return totals;
+}
+
+/**
+ * Blob GETs of the big blob: `opts.downloadRounds` turns per registry of 2 concurrent downloads each, plus, per turn,
+ * one download hashed against the digest first (untimed, but in the server CPU per download).
+ */
+async function measureDownloads(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
+  const totals = await inTurns('blob GET', subjects, opts.downloadRounds, true, async (subject) => {
+    // The cluster is many processes: its CPU per download is not one process's, so it is not read.
+    const pid = subject.name === 'cluster' ? undefined : subject.server.pid;
+    const before = pid === undefined ? NaN : cpuSeconds(pid);
+    const r = await runWorker(ROOT, { kind: 'download', base: subject.server.baseUrl, repo: REPO_BIG, digest: big.digest, count: 2, concurrency: 2 });
+    const used = pid === undefined ? NaN : cpuSeconds(pid) - before;
+    return { bytes: r.bytes, seconds: r.seconds, cpuMs: used * 1000, served: r.operations + 1 };
+  });
+  for (const [name, total] of totals) {
+    put(figures, 'blob', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${total.served - opts.downloadRounds} downloads in ${opts.downloadRounds} turn${opts.downloadRounds === 1 ? '' : 's'}`));
+    if (name === 'cluster') continue;
+    const cpu = Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read');
+    put(figures, 'blob-cpu', name, total.failure ?? cpu);
+  }
+}
+
+/**
+ * Monolithic pushes of the big blob, `opts.pushes` per registry, each into a new repository, with the box's dirty
+ * pages written out (`sync`) before every push so that no push pays for the writeback of the one before it.
+ */
+async function measurePushes(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
+  const totals = await inTurns('monolithic push', subjects, opts.pushes, false, async (subject) => {
+    const repo = `bench/push-${Date.now()}`;
+    const r = await runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repos: [repo], file: big.file, digest: big.digest, size: big.size });
+    return { bytes: r.bytes, seconds: r.seconds };
+  }, () => execFileSync('sync'));
+  for (const [name, total] of totals) {
+    put(figures, 'push', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${opts.pushes} pushes, taking turns, synced before each`));
   }
 }
 
@@ -405,6 +469,11 @@ async function main(): Promise<void> {
         await stop(server);
       };
       for (const section of localSections) {
+        // Large transfers take turns on the registries rather than running all of one registry's first.
+        if (section === 'push' || section === 'blob') {
+          if (big) await (section === 'push' ? measurePushes : measureDownloads)(opts, subjects, big, figures);
+          continue;
+        }
         for (const subject of subjects) await measureSection(opts, section, subject, image, big, figures);
         if (section === 'digest') {
           await measureCeiling();
@@ -592,8 +661,8 @@ async function main(): Promise<void> {
 
     const notes = [
       `Rates: autocannon ${opts.shape.connections} connections in its own process, ${opts.shape.warmupSeconds} s warm-up then ${opts.shape.seconds} s, same for every target; rps counts 2xx answers only and a run with more than 0.1 % failed requests is FAILED.`,
-      `Blob GET: ${opts.downloads} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time, in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
-      `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} sequential pushes (new repository each time).`,
+      `Blob GET: ${2 * opts.downloadRounds} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time in ${opts.downloadRounds} turns per registry (the registries taking turns as for pushes), in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
+      `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another\'s disk writeback; MB/s is all bytes over all push time.`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
       'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
