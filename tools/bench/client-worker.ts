@@ -13,7 +13,7 @@ import { percentile } from './report';
 /** A job for the worker. */
 export type WorkerJob =
   | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number }
-  | { kind: 'push-blob'; base: string; repos: string[]; file: string; digest: string; size: number }
+  | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number }
   | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
   | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
   | { kind: 'generated-push'; base: string; repo: string; size: number; chunkBytes?: number };
@@ -47,12 +47,9 @@ async function download(client: OciClient, job: Extract<WorkerJob, { kind: 'down
 }
 
 async function pushBlob(client: OciClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
-  // One push into each repository, one after the other.
   const started = performance.now();
-  for (const repo of job.repos) {
-    await client.pushBlobMonolithic(repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
-  }
-  return { seconds: (performance.now() - started) / 1000, bytes: job.repos.length * job.size, operations: job.repos.length };
+  await client.pushBlobMonolithic(job.repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
+  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
 }
 
 /** Runs `operation` on `concurrency` loops until `seconds` have passed; counts operations and their latencies. */

@@ -156,7 +156,7 @@ async function prepare(opts: Options, name: TargetName, server: RunningServer, i
   const loaded = await attempt(`${name}: load image`, async () => { await loadImage(base, image); return measured(1, 'ok'); });
   const bigLoaded = big && opts.sections.has('blob')
     ? await attempt(`${name}: load ${big.size / MB} MB blob`, async () => {
-      const r = await runWorker(ROOT, { kind: 'push-blob', base, repos: [REPO_BIG], file: big.file, digest: big.digest, size: big.size });
+      const r = await runWorker(ROOT, { kind: 'push-blob', base, repo: REPO_BIG, file: big.file, digest: big.digest, size: big.size });
       return measured(r.bytes / MB / r.seconds, 'MB/s');
     })
     : undefined;
@@ -167,10 +167,22 @@ async function prepare(opts: Options, name: TargetName, server: RunningServer, i
 const COMPARED: readonly Section[] = ['v2', 'digest', 'tag', 'blob', 'push', 'image'];
 
 /**
- * Measures one section on one registry into `figures`. A figure whose content failed to load is failed with that
- * reason rather than measured against an empty registry.
+ * Measures one section on each of `subjects` into `figures`: the large transfers (blob GET, push) with the
+ * registries taking turns, the rest on one registry after the other.
  */
-async function measureSection(opts: Options, section: Section, subject: Subject, image: BenchImage, big: BigBlob | undefined, figures: Figures): Promise<void> {
+async function measureSection(opts: Options, section: Section, subjects: readonly Subject[], image: BenchImage, big: BigBlob | undefined, figures: Figures): Promise<void> {
+  if (section === 'blob' || section === 'push') {
+    if (big) await (section === 'push' ? measurePushes : measureDownloads)(opts, subjects, big, figures);
+    return;
+  }
+  for (const subject of subjects) await measureOnOne(opts, section, subject, image, figures);
+}
+
+/**
+ * Measures a section other than the large transfers on one registry. A figure whose content failed to load is
+ * failed with that reason rather than measured against an empty registry.
+ */
+async function measureOnOne(opts: Options, section: Exclude<Section, 'blob' | 'push'>, subject: Subject, image: BenchImage, figures: Figures): Promise<void> {
   const { name } = subject;
   const base = subject.server.baseUrl;
   const notLoaded = (what: Figure | undefined): Figure | undefined => (what && !what.ok ? failed(`content not loaded: ${what.reason}`) : undefined);
@@ -193,10 +205,6 @@ async function measureSection(opts: Options, section: Section, subject: Subject,
     case 'v2': return rate('v2', '/v2/', false);
     case 'digest': return rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, true);
     case 'tag': return rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, true);
-    case 'blob':
-      return big ? measureDownloads(opts, [subject], big, figures) : undefined;
-    case 'push':
-      return big ? measurePushes(opts, [subject], big, figures) : undefined;
     case 'image':
       put(figures, 'pull', name, notLoaded(subject.image) ?? await attempt(`image pull, ${name}`, async () => {
         const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
@@ -287,7 +295,7 @@ async function measureDownloads(opts: Options, subjects: readonly Subject[], big
 async function measurePushes(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
   const totals = await inTurns('monolithic push', subjects, opts.pushes, false, async (subject) => {
     const repo = `bench/push-${Date.now()}`;
-    const r = await runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repos: [repo], file: big.file, digest: big.digest, size: big.size });
+    const r = await runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repo, file: big.file, digest: big.digest, size: big.size });
     return { bytes: r.bytes, seconds: r.seconds };
   }, () => execFileSync('sync'));
   for (const [name, total] of totals) {
@@ -469,12 +477,7 @@ async function main(): Promise<void> {
         await stop(server);
       };
       for (const section of localSections) {
-        // Large transfers take turns on the registries rather than running all of one registry's first.
-        if (section === 'push' || section === 'blob') {
-          if (big) await (section === 'push' ? measurePushes : measureDownloads)(opts, subjects, big, figures);
-          continue;
-        }
-        for (const subject of subjects) await measureSection(opts, section, subject, image, big, figures);
+        await measureSection(opts, section, subjects, image, big, figures);
         if (section === 'digest') {
           await measureCeiling();
           await measureTraced();
@@ -496,7 +499,7 @@ async function main(): Promise<void> {
       if (server) {
         try {
           const subject = await prepare(opts, 'cluster', server, image, big);
-          for (const section of compared) await measureSection(opts, section, subject, image, big, figures);
+          for (const section of compared) await measureSection(opts, section, [subject], image, big, figures);
           if (opts.sections.has('scaling')) {
             // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then both again
             // (gateway-2 restarted): the 2-replica figure is the mean of the runs before and after, so that neither
