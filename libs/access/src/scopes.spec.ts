@@ -1,3 +1,4 @@
+import { OciError } from '@lading/oci';
 import { Access, formatScope, grants, parseScope, parseScopes } from './scopes';
 
 describe('parseScope', () => {
@@ -34,6 +35,25 @@ describe('parseScopes', () => {
       { type: 'repository', name: 'other', actions: ['pull'] },
       { type: 'registry', name: 'catalog', actions: ['*'] },
     ]);
+  });
+
+  it.each([
+    ['a U+0000 in the name', 'repository:a\u0000b:pull'],
+    ['a U+0000 in the actions', 'repository:team/app:pu\u0000ll'],
+    ['a line feed', 'repository:team/app:pull\nx'],
+    ['a tab', 'repository:team/app:\tpull'],
+    ['a non-ASCII name', 'repository:caf\u00e9:pull'],
+    ['a lone surrogate', 'repository:\ud800:pull'],
+    ['a DEL', 'repository:x\u007f:pull'],
+  ])('refuses a scope with %s with a 400 (the name must never reach a query)', (_what, scope) => {
+    let thrown: unknown;
+    try {
+      parseScopes(['repository:team/app:pull', scope]);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(OciError);
+    expect({ code: (thrown as OciError).code, status: (thrown as OciError).status }).toEqual({ code: 'UNSUPPORTED', status: 400 });
   });
 
   it('asks for nothing when there are no scopes', () => {

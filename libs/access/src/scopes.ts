@@ -4,6 +4,8 @@
  * grants less).
  */
 
+import { OciError } from '@lading/oci';
+
 /** The actions a repository grant can carry. `*` is admin: all of them. */
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
@@ -35,11 +37,21 @@ export function parseScope(scope: string): Access | null {
   return null;
 }
 
-/** Parses every scope a client asked for (`scope` may repeat, and one value may hold several space-separated). */
+/** What every character of a scope is: printable ASCII (a repository name, `:`, actions), never a space. */
+const SCOPE_TEXT = /^[\x21-\x7e]+$/;
+
+/**
+ * Parses every scope a client asked for (`scope` may repeat, and one value may hold several space-separated).
+ * A scope of an unknown shape is dropped, but one holding a character no scope can hold (a control character such
+ * as U+0000, anything beyond ASCII) is refused with a 400: no name could match it, and it must not reach a query.
+ */
 export function parseScopes(values: string[]): Access[] {
   const merged = new Map<string, Access>();
   for (const value of values) {
     for (const part of value.split(' ').filter(Boolean)) {
+      if (!SCOPE_TEXT.test(part)) {
+        throw new OciError('UNSUPPORTED', 'a scope must be printable ASCII (type:name:actions)', { scope: part.slice(0, 200) }, { status: 400 });
+      }
       const access = parseScope(part);
       if (!access) continue;
       const key = `${access.type}:${access.name}`;

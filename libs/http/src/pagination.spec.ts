@@ -42,6 +42,9 @@ describe('parsePageRequest', () => {
     ['n given twice', { n: ['1', '2'] }],
     ['last given twice', { last: ['a', 'b'] }],
     ['n as a nested object', { n: { a: '1' } }],
+    // What `last=%00` and `last=%ED%A0%80`-style input decode to: text no Postgres column can compare against.
+    ['a last holding U+0000', { last: '\u0000' }],
+    ['a last holding a lone surrogate', { n: '1', last: 'v1\ud800' }],
   ])('refuses %s with PAGINATION_NUMBER_INVALID (400)', (_what, query) => {
     const err = paginationError(query);
     expect(err).toBeInstanceOf(OciError);

@@ -4,3 +4,4 @@ export * from './reference';
 export * from './media-types';
 export * from './manifest-validator';
 export * from './routes';
+export * from './text';

@@ -197,6 +197,30 @@ describe('validateManifest: MANIFEST_INVALID', () => {
   });
 });
 
+describe('validateManifest: text Postgres cannot store', () => {
+  // JSON.stringify writes U+0000 as \\u0000 and a lone surrogate as \\ud800: valid JSON, but not storable text.
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a U+0000 in a manifest annotation value', ociImage({ annotations: { 'org.example': 'a\u0000b' } }), 'annotations.org.example'],
+    ['a U+0000 in a manifest annotation key', ociImage({ annotations: { 'a\u0000': 'x' } }), 'annotations.a\\u0000'],
+    ['a lone high surrogate in an annotation', ociImage({ annotations: { a: '\ud800' } }), 'annotations.a'],
+    ['a lone low surrogate in an annotation', ociImage({ annotations: { a: 'x\udc00' } }), 'annotations.a'],
+    ['a U+0000 in a layer annotation', ociImage({ layers: [{ ...layer, annotations: { a: '\u0000' } }] }), 'layers[0].annotations.a'],
+    ['a U+0000 in a platform field of an index child', ociIndex({ manifests: [{ ...child, platform: { os: 'linux\u0000', architecture: 'amd64' } }] }), 'manifests[0].platform.os'],
+    ['a lone surrogate in an unknown top-level field', ociImage({ 'x-extra': ['ok', '\udfff'] }), 'x-extra[1]'],
+  ])('refuses %s with MANIFEST_INVALID naming the field', (_what, doc, field) => {
+    const err = invalidReason(json(doc), undefined);
+    expect(err.code).toBe('MANIFEST_INVALID');
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/U\+0000 or unpaired UTF-16 surrogates/);
+    expect(err.detail).toEqual({ field });
+  });
+
+  it('accepts well-formed non-ASCII text, surrogate pairs (emoji) and right-to-left marks in annotations', () => {
+    const annotations = { title: 'caf\u00e9 \u{1F600} \u200f\u05e9\u05dc\u05d5\u05dd', empty: '' };
+    expect(validateManifest(json(ociImage({ annotations })), undefined).annotations).toEqual(annotations);
+  });
+});
+
 describe('validateDescriptor', () => {
   it('keeps the optional fields it validated and drops unknown ones', () => {
     const d = validateDescriptor(

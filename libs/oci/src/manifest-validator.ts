@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { parseDigest } from './digest';
 import { OciError } from './errors';
 import { MANIFEST_KINDS, MEDIA_TYPE_GRAMMAR, ManifestKind, MediaTypes, NON_DISTRIBUTABLE_LAYER_TYPES } from './media-types';
+import { findUnstorableText } from './text';
 
 /** The deepest JSON nesting a manifest may have; real manifests stay under 6. */
 export const MAX_MANIFEST_DEPTH = 32;
@@ -142,6 +143,12 @@ export function validateManifest(body: Buffer, contentType: string | undefined):
     throw invalid('manifest is not valid JSON');
   }
   if (!isPlainObject(doc)) throw invalid('manifest must be a JSON object');
+  // JSON can escape U+0000 and lone surrogates, but the registry stores a manifest's strings (annotations today, the
+  // search read model tomorrow) in Postgres, which can hold neither: refuse them anywhere in the document.
+  const unstorable = findUnstorableText(doc, '', MAX_MANIFEST_DEPTH + 1);
+  if (unstorable !== null) {
+    throw invalid(`manifest strings must not contain U+0000 or unpaired UTF-16 surrogates (found in ${unstorable})`, { field: unstorable });
+  }
   if (doc.schemaVersion !== 2) {
     if (doc.schemaVersion === 1) throw invalid('Docker schema 1 manifests are not supported');
     throw invalid('schemaVersion must be 2', { schemaVersion: doc.schemaVersion ?? null });
