@@ -1,2 +1,3 @@
 export * from './parts';
 export * from './serve';
+export * from './data-dir-lock';

@@ -24,6 +24,7 @@ import { RouteMatch, matchRoute } from '@lading/oci';
 import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
 import type { Telemetry } from '@lading/telemetry/start';
+import { lockEmbeddedData } from './data-dir-lock';
 
 /** What every service factory that writes events is built from (each service adds what only it needs). */
 export interface ServiceDeps {
@@ -64,16 +65,30 @@ export interface ProcessParts {
   close(): Promise<void>;
 }
 
-/** Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay and pruner. */
+/**
+ * Opens the database (migrating it), the blob store and the bus, and starts this process's outbox relay and pruner.
+ * The local directories among them (PGlite, the filesystem store) are locked first, for as long as the parts are
+ * open: a second process on them is refused with `DataDirLockedError` before it opens anything.
+ */
 export async function openProcessParts(config: LadingConfig, logger: Logger, options: ProcessPartsOptions = {}): Promise<ProcessParts> {
   const { metrics } = options;
-  const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-  await migrate(db);
-  const store = await openBlobStore(config, { metrics });
-  const bus = await openBus(config, {
-    handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
-    kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
-  });
+  const lock = await lockEmbeddedData(config);
+  let db: Database | undefined;
+  let store: BlobStore;
+  let bus: EventBus;
+  try {
+    db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
+    await migrate(db);
+    store = await openBlobStore(config, { metrics });
+    bus = await openBus(config, {
+      handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
+      kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
+    });
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    await lock.release();
+    throw err;
+  }
   const relay = createOutboxRelay({
     db,
     bus,
@@ -112,6 +127,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
       await relay.stop();
       await bus.close();
       await db.close();
+      await lock.release();
     },
   };
 }

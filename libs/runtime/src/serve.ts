@@ -3,6 +3,7 @@ import { IncomingMessage, RequestListener, Server, ServerResponse, createServer 
 import type { Express } from 'express';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
 import { Logger, createLogger } from '@lading/telemetry';
+import { DataDirLockedError } from './data-dir-lock';
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -74,7 +75,8 @@ export interface RunningApp {
 
 /**
  * Runs one Lading process: loads configuration, builds the app with `start`, listens on `http.addr`, and closes
- * everything on SIGTERM/SIGINT. A failure to start exits non-zero with one line, not a stack.
+ * everything on SIGTERM/SIGINT. A failure to start exits non-zero with one line, not a stack; a data directory held
+ * by another process (`DataDirLockedError`) is refused that way before anything is opened.
  */
 export function runProcess(service: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
   const config = loadConfigOrExit();
@@ -96,7 +98,9 @@ export function runProcess(service: string, start: (config: LadingConfig, logger
       process.once('SIGINT', () => shutdown('SIGINT'));
     })
     .catch((err) => {
-      logger.fatal({ err }, 'failed to start');
+      // A refusal (the data directory is held) is an answer, not a fault: one line, without a stack.
+      if (err instanceof DataDirLockedError) logger.fatal({ dir: err.dir, holderPid: err.holderPid }, err.message);
+      else logger.fatal({ err }, 'failed to start');
       process.stderr.write(`lading-${service}: failed to start: ${(err as Error)?.message ?? err}\n`);
       process.exit(1);
     });
