@@ -24,6 +24,8 @@ export interface AdminApiDeps {
   keys: KeyRing;
   login(req: Request, username: string, password: string): Promise<Principal>;
   now: () => number;
+  /** More routers behind the same admin guard, by path (the embedded registry's collector: `/gc`). */
+  routers?: Record<string, Router>;
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -173,6 +175,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
+  for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 
   router.post('/keys/rotate', async (_req, res) => {
     const graceMs = durationMs(deps.config.auth.tokenTtl) + 120_000;

@@ -4,7 +4,7 @@
  * Failed logins are rate-limited per account and per address.
  */
 import { randomUUID } from 'node:crypto';
-import express, { Express, Request, Response } from 'express';
+import express, { Express, Request, Response, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
 import { Access, parseScopes, signToken } from '@lading/access';
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
@@ -25,6 +25,8 @@ export interface AuthServiceDeps {
   /** The key ring; one is made over `db` when omitted. */
   keys?: KeyRing;
   now?: () => number;
+  /** More admin routers, mounted under `/admin/v1` behind the admin guard, by path (e.g. `/gc`, embedded only). */
+  adminRouters?: Record<string, Router>;
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -148,7 +150,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  service.use('/admin/v1', createAdminRouter({ db, config, logger: deps.logger, keys, login, now }));
+  service.use('/admin/v1', createAdminRouter({ db, config, logger: deps.logger, keys, login, now, routers: deps.adminRouters }));
   return { app: finishServiceApp(service, deps.logger), keys };
 }
 

@@ -10,7 +10,7 @@ import { bootstrapAdmin, createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
-import { GcWorker, createGcWorker } from '@lading/gc';
+import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
@@ -24,7 +24,7 @@ export interface EmbeddedRegistry {
   db: Database;
   store: BlobStore;
   bus: EventBus;
-  /** The in-process garbage collector (running unless `gc.enabled` is false). */
+  /** The in-process garbage collector (running unless `gc.enabled` is false; admins run it now at /admin/v1/gc/collect). */
   gc: GcWorker;
   /** The in-process webhook delivery (null when `webhooks.enabled` is false). */
   webhooks: RunningWebhookDelivery | null;
@@ -42,7 +42,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
   const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus, metrics });
   const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus, metrics });
-  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }) });
+  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
+  // The collector answers admins at /admin/v1/gc: a collection asked for runs here, in the process that holds the data.
+  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
   await bootstrapAdmin(db, config, logger, hashPassword);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
   const app = createGateway({
@@ -53,7 +55,6 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     limiter: rateLimiterFromConfig(config),
     trustedProxies: config.http.trustedProxies,
   });
-  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
   if (config.gc.enabled) gc.start();
   const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics }) : null;
   return {

@@ -9,3 +9,5 @@ export * from './retention';
 export * from './gc-plan';
 export * from './gc-worker';
 export * from './gc-service';
+export * from './collect-now';
+export * from './gc-admin-api';
