@@ -1,5 +1,6 @@
 /** The one configuration schema every Lading process reads: defaults, types and limits in one place. */
 import { z } from 'zod';
+import { parseAllowListEntry } from './allow-list-entry';
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 const DURATION = /^(\d+)(ms|s|m|h)$/;
@@ -14,6 +15,18 @@ export function durationMs(value: string): number {
 const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m or 24h');
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
+
+/** A `webhooks.allowList` entry, refused with the reason the grammar gives. */
+const allowListEntry = z.string().superRefine((entry, ctx) => {
+  try {
+    parseAllowListEntry(entry);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+/** A secrets key: the base64 of 32 random bytes (`openssl rand -base64 32`). */
+const secretsKey = z.string().refine((k) => /^[A-Za-z0-9+/]{43}=$/.test(k.trim()) && Buffer.from(k.trim(), 'base64').length === 32, 'the base64 of 32 bytes (openssl rand -base64 32)');
 
 /**
  * The configuration object. Keys never contain `_`, so `LADING_A_B` maps mechanically onto `a.b`. Driver choices
@@ -247,10 +260,11 @@ export const configObject = z
         /** Whether this process runs the delivery worker (the webhooks service; the embedded registry runs one in-process). */
         enabled: z.boolean().default(true),
         /**
-         * Hosts, addresses or CIDR ranges that subscriptions may target although they are loopback, private,
-         * link-local or cloud-metadata addresses (refused otherwise, at creation and again at connect time).
+         * Hosts, addresses or CIDR ranges, each optionally with `:port` (the exception then holds on that port only),
+         * that subscriptions may target although they are loopback, private, link-local or cloud-metadata addresses
+         * (refused otherwise, at creation and again at connect time). The grammar is `parseAllowListEntry`'s.
          */
-        allowList: z.array(z.string().min(1)).default([]),
+        allowList: z.array(allowListEntry).default([]),
         /** Attempts before a delivery is dead-lettered. */
         maxAttempts: z.number().int().positive().max(1000).default(12),
         /** The longest a delivery is retried, counted from its first attempt, before it is dead-lettered. */
@@ -267,6 +281,25 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    secrets: z
+      .object({
+        /**
+         * The key that encrypts signing keys and webhook secrets in the database (AES-256-GCM): the base64 of 32 bytes.
+         * Without it (and without `keyFile`) they are stored in plain text, which start-up says with a warning.
+         */
+        key: secretsKey.optional(),
+        /** A file holding the key (its base64, as `key`), instead of `key`. */
+        keyFile: z.string().min(1).optional(),
+        /** Earlier keys, used only to read values stored under them; start-up encrypts those again under `key`. */
+        previousKeys: z.array(secretsKey).default([]),
+      })
+      .strict()
+      .prefault({})
+      .refine((s) => s.key === undefined || s.keyFile === undefined, { message: 'set secrets.key or secrets.keyFile, not both', path: ['keyFile'] })
+      .refine((s) => s.previousKeys.length === 0 || s.key !== undefined || s.keyFile !== undefined, {
+        message: 'secrets.previousKeys needs a current secrets.key or secrets.keyFile to encrypt under',
+        path: ['previousKeys'],
+      }),
     telemetry: z
       .object({
         /**

@@ -1,11 +1,18 @@
 /**
  * The SSRF guard of webhook URLs: classifies IP addresses (loopback, private, link-local, CGNAT, metadata, ...),
- * matches the admin allow-list (host names, addresses, CIDR ranges), and provides the DNS lookup the delivery
- * agent connects through, so that every address a host resolves to is checked at connect time too (a host that
- * resolved to a public address when the subscription was made may resolve to 127.0.0.1 later: DNS rebinding).
+ * including every IPv6 form that embeds an IPv4 address, matches the admin allow-list (host names, addresses, CIDR
+ * ranges, each optionally limited to one port), and provides the DNS lookup the delivery agent connects through, so
+ * that every address a host resolves to is checked at connect time too (a host that resolved to a public address when
+ * the subscription was made may resolve to 127.0.0.1 later: DNS rebinding).
+ *
+ * Addresses are parsed by ipaddr.js after node's strict `isIP` (so `127.1` or `0x7f.0.0.1` is never an address here:
+ * a URL's host has already been normalised by the WHATWG URL parser, and resolvers answer in canonical form). Which
+ * ranges are not public, and why, is this file's own table below, not the library's.
  */
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { parseAllowListEntry } from '@lading/config';
 
 /** What kind of address an IP is; only `public` may be a webhook target without the allow-list. */
 export type AddressClass =
@@ -20,170 +27,176 @@ export type AddressClass =
   | 'metadata'
   | 'reserved';
 
-/** A CIDR range as numbers: the family, the masked base and the prefix length. */
-interface Range {
+type IP = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** A parsed IP address. */
+export interface ParsedAddress {
   family: 4 | 6;
-  base: bigint;
-  prefix: number;
+  ip: IP;
 }
 
-function parseIPv4(text: string): bigint | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let value = 0n;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return null;
-    value = (value << 8n) | BigInt(Number(part));
-  }
-  return value;
-}
-
-function parseIPv6(input: string): bigint | null {
-  let text = input.toLowerCase();
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
-  if (isIP(text) !== 6) return null;
-  // A trailing dotted IPv4 (e.g. ::ffff:127.0.0.1) becomes two hextets.
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const v4 = parseIPv4(dotted[1]);
-    if (v4 === null) return null;
-    text = `${text.slice(0, -dotted[1].length)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, null];
-  const headParts = head ? head.split(':') : [];
-  const tailParts = tail ? tail.split(':') : [];
-  const missing = 8 - headParts.length - tailParts.length;
-  if (tail === null ? missing !== 0 : missing < 0) return null;
-  const parts = [...headParts, ...Array<string>(tail === null ? 0 : missing).fill('0'), ...tailParts];
-  let value = 0n;
-  for (const part of parts) value = (value << 16n) | BigInt(parseInt(part || '0', 16));
-  return value;
-}
-
-/** Parses an IP address (IPv4, IPv6, IPv6 in brackets) to its family and value; null when it is not one. */
-export function parseAddress(text: string): { family: 4 | 6; value: bigint } | null {
+/** Parses an IP address (IPv4 in four decimal parts, IPv6, IPv6 in brackets, with a zone) ; null when it is not one. */
+export function parseAddress(text: string): ParsedAddress | null {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  const v4 = isIP(bare) === 4 ? parseIPv4(bare) : null;
-  if (v4 !== null) return { family: 4, value: v4 };
-  const v6 = parseIPv6(bare);
-  return v6 === null ? null : { family: 6, value: v6 };
+  const family = isIP(bare);
+  if (family !== 4 && family !== 6) return null;
+  return { family, ip: ipaddr.parse(bare) };
 }
 
-function range(cidr: string): Range {
-  const [address, prefix] = cidr.split('/');
-  const parsed = parseAddress(address)!;
-  const bits = parsed.family === 4 ? 32 : 128;
-  const length = prefix === undefined ? bits : Number(prefix);
-  const mask = length === 0 ? 0n : ((1n << BigInt(length)) - 1n) << BigInt(bits - length);
-  return { family: parsed.family, base: parsed.value & mask, prefix: length };
+/**
+ * Every range that is not a public unicast address, with its class and why. The most specific range that contains
+ * an address names its class (the table is sorted by prefix length when loaded, so its order here is for reading).
+ */
+const NON_PUBLIC: ReadonlyArray<readonly [cidr: string, cls: AddressClass, why: string]> = [
+  ['0.0.0.0/8', 'unspecified', '"this network"; 0.0.0.0 reaches the local host on Linux'],
+  ['10.0.0.0/8', 'private', 'RFC 1918 private network'],
+  ['100.64.0.0/10', 'cgnat', 'RFC 6598 carrier-grade NAT shared space'],
+  ['127.0.0.0/8', 'loopback', 'loopback'],
+  ['169.254.0.0/16', 'link-local', 'link-local (RFC 3927)'],
+  ['169.254.169.254/32', 'metadata', 'cloud instance metadata (AWS, GCP, Azure, OpenStack)'],
+  ['169.254.170.2/32', 'metadata', 'AWS ECS task metadata'],
+  ['172.16.0.0/12', 'private', 'RFC 1918 private network'],
+  ['192.0.0.0/24', 'reserved', 'IETF protocol assignments (DS-Lite, NAT64 discovery, ...)'],
+  ['192.0.2.0/24', 'reserved', 'documentation (TEST-NET-1)'],
+  ['192.88.99.0/24', 'reserved', 'deprecated 6to4 relay anycast (RFC 7526)'],
+  ['192.168.0.0/16', 'private', 'RFC 1918 private network'],
+  ['198.18.0.0/15', 'reserved', 'benchmarking (RFC 2544)'],
+  ['198.51.100.0/24', 'reserved', 'documentation (TEST-NET-2)'],
+  ['203.0.113.0/24', 'reserved', 'documentation (TEST-NET-3)'],
+  ['224.0.0.0/4', 'multicast', 'multicast'],
+  ['240.0.0.0/4', 'reserved', 'reserved for future use'],
+  ['255.255.255.255/32', 'broadcast', 'limited broadcast'],
+  ['::/128', 'unspecified', 'unspecified; reaches the local host'],
+  ['::1/128', 'loopback', 'loopback'],
+  ['64:ff9b:1::/48', 'reserved', 'local-use NAT64 (RFC 8215): where the IPv4 address sits depends on the network, so it is refused outright'],
+  ['100::/64', 'reserved', 'discard-only (RFC 6666)'],
+  ['2001:2::/48', 'reserved', 'benchmarking (RFC 5180)'],
+  ['2001:10::/28', 'reserved', 'deprecated ORCHID (RFC 4843)'],
+  ['2001:db8::/32', 'reserved', 'documentation'],
+  ['3fff::/20', 'reserved', 'documentation (RFC 9637)'],
+  ['5f00::/16', 'reserved', 'SRv6 segment identifiers (RFC 9602)'],
+  ['fc00::/7', 'private', 'unique local addresses (RFC 4193)'],
+  ['fd00:ec2::254/128', 'metadata', 'AWS instance metadata over IPv6'],
+  ['fe80::/10', 'link-local', 'link-local'],
+  ['fec0::/10', 'reserved', 'deprecated site-local'],
+  ['ff00::/8', 'multicast', 'multicast'],
+];
+
+const CLASSIFIED = NON_PUBLIC.map(([cidr, cls]) => ({ cls, range: ipaddr.parseCIDR(cidr) })).sort((a, b) => b.range[1] - a.range[1]);
+
+/**
+ * The IPv6 forms that carry an IPv4 address, and where: an address of one of these forms is classified by the IPv4
+ * addresses it embeds as well as by itself, so `[::ffff:0:127.0.0.1]` or `[2002:7f00:1::]` is loopback, not public.
+ * Only the local-use NAT64 prefix is refused outright (in the table above): its layout is the network's choice.
+ */
+const EMBEDDINGS: ReadonlyArray<{ name: string; matches: (bytes: number[]) => boolean; ipv4: (bytes: number[]) => number[][] }> = [
+  // ::ffff:a.b.c.d (RFC 4291): a dual-stack socket connects to a.b.c.d itself.
+  { name: 'IPv4-mapped', matches: prefixed('::ffff:0:0/96'), ipv4: (b) => [b.slice(12, 16)] },
+  // ::ffff:0:a.b.c.d (RFC 2765, SIIT): translated to a.b.c.d.
+  { name: 'IPv4-translated', matches: prefixed('::ffff:0:0:0/96'), ipv4: (b) => [b.slice(12, 16)] },
+  // ::a.b.c.d (RFC 4291, deprecated IPv4-compatible); :: and ::1 are classified by the table first.
+  { name: 'IPv4-compatible', matches: prefixed('::/96'), ipv4: (b) => [b.slice(12, 16)] },
+  // 64:ff9b::a.b.c.d (RFC 6052, well-known NAT64 prefix): a NAT64 gateway connects to a.b.c.d.
+  { name: 'NAT64', matches: prefixed('64:ff9b::/96'), ipv4: (b) => [b.slice(12, 16)] },
+  // 2002:AABB:CCDD::/48 (RFC 3056, 6to4): tunnelled to AA.BB.CC.DD.
+  { name: '6to4', matches: prefixed('2002::/16'), ipv4: (b) => [b.slice(2, 6)] },
+  // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC (RFC 4380, Teredo): the server's IPv4, and the client's with every bit inverted.
+  { name: 'Teredo', matches: prefixed('2001::/32'), ipv4: (b) => [b.slice(4, 8), b.slice(12, 16).map((x) => x ^ 0xff)] },
+  // Any prefix with the interface identifier 0:5efe:a.b.c.d or 200:5efe:a.b.c.d (RFC 5214, ISATAP): tunnelled to a.b.c.d.
+  { name: 'ISATAP', matches: (b) => (b[8] & 0xfc) === 0 && b[9] === 0 && b[10] === 0x5e && b[11] === 0xfe, ipv4: (b) => [b.slice(12, 16)] },
+];
+
+function prefixed(cidr: string): (bytes: number[]) => boolean {
+  const range = ipaddr.IPv6.parseCIDR(cidr);
+  return (bytes) => ipaddr.fromByteArray(bytes).match(range);
 }
 
-function inRange(r: Range, family: 4 | 6, value: bigint): boolean {
-  if (r.family !== family) return false;
-  const bits = family === 4 ? 32 : 128;
-  const shift = BigInt(bits - r.prefix);
-  return r.prefix === 0 || value >> shift === r.base >> shift;
-}
-
-// Most specific first: the first range that contains an address names its class.
-const CLASSIFIED: Array<[AddressClass, Range]> = (
-  [
-    ['metadata', '169.254.169.254/32'],
-    ['metadata', '169.254.170.2/32'],
-    ['metadata', 'fd00:ec2::254/128'],
-    ['broadcast', '255.255.255.255/32'],
-    ['unspecified', '0.0.0.0/8'],
-    ['private', '10.0.0.0/8'],
-    ['cgnat', '100.64.0.0/10'],
-    ['loopback', '127.0.0.0/8'],
-    ['link-local', '169.254.0.0/16'],
-    ['private', '172.16.0.0/12'],
-    ['reserved', '192.0.0.0/24'],
-    ['reserved', '192.0.2.0/24'],
-    ['reserved', '198.18.0.0/15'],
-    ['reserved', '198.51.100.0/24'],
-    ['reserved', '203.0.113.0/24'],
-    ['private', '192.168.0.0/16'],
-    ['multicast', '224.0.0.0/4'],
-    ['reserved', '240.0.0.0/4'],
-    ['unspecified', '::/128'],
-    ['loopback', '::1/128'],
-    ['private', 'fc00::/7'],
-    ['link-local', 'fe80::/10'],
-    ['reserved', 'fec0::/10'],
-    ['multicast', 'ff00::/8'],
-    ['reserved', '2001:db8::/32'],
-    ['reserved', '100::/64'],
-  ] as Array<[AddressClass, string]>
-).map(([cls, cidr]) => [cls, range(cidr)]);
-
-/** IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-mapped, IPv4-compatible, NAT64. */
-const EMBEDDED_IPV4 = [range('::ffff:0:0/96'), range('::/96'), range('64:ff9b::/96')];
-
-/** The IPv4 address an IPv6 address embeds (mapped, compatible or NAT64), else null. `::` and `::1` embed none. */
-function embeddedIPv4(value: bigint): bigint | null {
-  if (value <= 1n) return null;
-  return EMBEDDED_IPV4.some((r) => inRange(r, 6, value)) ? value & 0xffffffffn : null;
-}
-
-/** Classifies an IP address; IPv6 forms that embed an IPv4 address are classified by that address. Throws on a non-address. */
-export function classifyAddress(address: string): AddressClass {
-  const parsed = parseAddress(address);
-  if (!parsed) throw new Error(`not an IP address: ${address}`);
-  let { family, value } = parsed;
-  if (family === 6) {
-    const v4 = embeddedIPv4(value);
-    if (v4 !== null) {
-      family = 4;
-      value = v4;
-    }
-  }
-  for (const [cls, r] of CLASSIFIED) if (inRange(r, family, value)) return cls;
+function tableClass(ip: IP): AddressClass {
+  for (const { cls, range } of CLASSIFIED) if (ip.kind() === range[0].kind() && ip.match(range)) return cls;
   return 'public';
 }
 
-/** The admin allow-list, parsed: host names, and address ranges (a single address is a full-length range). */
-export interface AllowList {
-  hosts: Set<string>;
-  ranges: Range[];
+/** An address's class and, when an embedded IPv4 address decided it, which form embedded which address. */
+export interface AddressVerdict {
+  cls: AddressClass;
+  embedded?: { form: string; ipv4: string };
 }
 
-/** Parses `webhooks.allowList`: each entry a host name, an IP address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
-export function parseAllowList(entries: readonly string[]): AllowList {
-  const list: AllowList = { hosts: new Set(), ranges: [] };
-  for (const raw of entries) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    const [address, prefix] = entry.split('/');
-    const parsed = parseAddress(address);
-    if (parsed) {
-      const bits = parsed.family === 4 ? 32 : 128;
-      const length = prefix === undefined ? bits : Number(prefix);
-      if (!/^\d+$/.test(prefix ?? String(bits)) || length > bits) throw new Error(`webhooks.allowList: bad CIDR ${raw}`);
-      list.ranges.push(range(`${address}/${length}`));
-    } else {
-      list.hosts.add(entry.replace(/^\[|\]$/g, ''));
+/** Classifies a parsed address: by the table, then (IPv6) by every IPv4 address it embeds; the first non-public wins. */
+function verdictOf(parsed: ParsedAddress): AddressVerdict {
+  const own = tableClass(parsed.ip);
+  if (own !== 'public' || parsed.family === 4) return { cls: own };
+  const bytes = parsed.ip.toByteArray();
+  for (const form of EMBEDDINGS) {
+    if (!form.matches(bytes)) continue;
+    for (const v4 of form.ipv4(bytes)) {
+      const ipv4 = ipaddr.fromByteArray(v4) as ipaddr.IPv4;
+      const cls = tableClass(ipv4);
+      if (cls !== 'public') return { cls, embedded: { form: form.name, ipv4: ipv4.toString() } };
     }
   }
-  return list;
+  return { cls: 'public' };
 }
 
-function addressAllowed(list: AllowList, address: string): boolean {
+/** Classifies an IP address, IPv6 forms that embed an IPv4 address by that address too. Throws on a non-address. */
+export function classifyAddress(address: string): AddressClass {
   const parsed = parseAddress(address);
-  if (!parsed) return false;
-  const candidates: Array<[4 | 6, bigint]> = [[parsed.family, parsed.value]];
-  const v4 = parsed.family === 6 ? embeddedIPv4(parsed.value) : null;
-  if (v4 !== null) candidates.push([4, v4]);
-  return list.ranges.some((r) => candidates.some(([family, value]) => inRange(r, family, value)));
+  if (!parsed) throw new Error(`not an IP address: ${address}`);
+  return verdictOf(parsed).cls;
 }
 
-/** Why a target was refused, or null when it may be connected to. */
-export function refusalOf(list: AllowList, host: string, address: string): string | null {
-  if (list.hosts.has(host.toLowerCase().replace(/^\[|\]$/g, ''))) return null;
-  const cls = classifyAddress(address);
-  if (cls === 'public' || addressAllowed(list, address)) return null;
-  return `${host} resolves to ${address}, a ${cls} address (not in webhooks.allowList)`;
+/** One allow-list exception: a host name or an address range, on any port or on one. */
+type Exception = { host: string; port: number | null } | { range: [IP, number]; port: number | null };
+
+/** The admin allow-list, parsed. */
+export interface AllowList {
+  exceptions: Exception[];
+}
+
+/**
+ * Parses `webhooks.allowList` (the grammar is `parseAllowListEntry`'s: a host name, an IP address or a CIDR range,
+ * each optionally with `:port`); throws on an entry it does not understand, naming it (the config schema has already
+ * refused such an entry at start-up).
+ */
+export function parseAllowList(entries: readonly string[]): AllowList {
+  return {
+    exceptions: entries.map((text): Exception => {
+      const entry = parseAllowListEntry(text);
+      if (entry.kind === 'host') return { host: entry.host, port: entry.port };
+      return { range: [ipaddr.parse(entry.address), entry.prefix], port: entry.port };
+    }),
+  };
+}
+
+/** The addresses an allow-list range may match for an address: itself, and the IPv4 address of an IPv4-mapped one. */
+function candidates(parsed: ParsedAddress): IP[] {
+  const ip = parsed.ip;
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) return [ip, (ip as ipaddr.IPv6).toIPv4Address()];
+  return [ip];
+}
+
+function excepted(list: AllowList, host: string, parsed: ParsedAddress, port: number): boolean {
+  const name = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return list.exceptions.some((e) => {
+    if (e.port !== null && e.port !== port) return false;
+    if ('host' in e) return e.host === name;
+    return candidates(parsed).some((ip) => ip.kind() === e.range[0].kind() && ip.match(e.range));
+  });
+}
+
+/** Why connecting to `address` (for `host`, on `port`) is refused, or null when it may be connected to. */
+export function refusalOf(list: AllowList, host: string, address: string, port: number): string | null {
+  const parsed = parseAddress(address);
+  if (!parsed) return `${host} resolves to ${address}, which is not an IP address`;
+  const verdict = verdictOf(parsed);
+  if (verdict.cls === 'public' || excepted(list, host, parsed, port)) return null;
+  const via = verdict.embedded ? ` (${verdict.embedded.form}, embedding ${verdict.embedded.ipv4})` : '';
+  return `${host} resolves to ${address}, ${/^[aeiou]/.test(verdict.cls) ? 'an' : 'a'} ${verdict.cls} address${via} (not in webhooks.allowList for port ${port})`;
+}
+
+/** The port a URL connects to: its own, or its scheme's default. */
+export function portOf(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
 /** A resolved address. */
@@ -208,9 +221,14 @@ export class RefusedTargetError extends Error {
   }
 }
 
-/** Resolves a URL's host and checks every address; resolves with them, or rejects with RefusedTargetError. */
+/**
+ * Resolves a URL's host and checks every address (on the URL's port); resolves with them, or rejects with
+ * RefusedTargetError. The host is the WHATWG-normalised one (`http://2130706433/`, `http://0x7f.1/` and
+ * `http://127.1/` all have the host 127.0.0.1), the host the connection will be made to.
+ */
 export async function checkTarget(list: AllowList, resolver: Resolver, url: URL): Promise<ResolvedAddress[]> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = portOf(url);
   const literal = parseAddress(host);
   let addresses: ResolvedAddress[];
   if (literal) addresses = [{ address: host, family: literal.family }];
@@ -223,7 +241,7 @@ export async function checkTarget(list: AllowList, resolver: Resolver, url: URL)
   }
   if (addresses.length === 0) throw new RefusedTargetError(`${host} does not resolve`);
   for (const { address } of addresses) {
-    const refusal = refusalOf(list, host, address);
+    const refusal = refusalOf(list, host, address, port);
     if (refusal) throw new RefusedTargetError(refusal);
   }
   return addresses;
@@ -232,13 +250,15 @@ export async function checkTarget(list: AllowList, resolver: Resolver, url: URL)
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | ResolvedAddress[], family?: number) => void;
 
 /**
- * A `lookup` for `net.connect` (undici's `connect.lookup`): resolves with `resolver`, refuses the connection when any
- * address is refused, and answers in the form the caller asked for (`all` or a single address).
+ * A `lookup` for `net.connect` to `port` (undici's `connect.lookup`; a lookup is not told the port, so there is one per
+ * port): resolves with `resolver`, refuses the connection when any address is refused, and answers in the form the
+ * caller asked for (`all` or a single address).
  */
-export function guardedLookup(list: AllowList, resolver: Resolver) {
+export function guardedLookup(list: AllowList, resolver: Resolver, port: number) {
   return (hostname: string, options: { all?: boolean; family?: number } | number, callback: LookupCallback): void => {
     const all = typeof options === 'object' && options?.all === true;
-    checkTarget(list, resolver, new URL(`http://${parseAddress(hostname)?.family === 6 ? `[${hostname}]` : hostname}/`)).then(
+    const host = parseAddress(hostname)?.family === 6 ? `[${hostname}]` : hostname;
+    checkTarget(list, resolver, new URL(`http://${host}:${port}/`)).then(
       (addresses) => {
         if (all) callback(null, addresses);
         else callback(null, addresses[0].address, addresses[0].family);

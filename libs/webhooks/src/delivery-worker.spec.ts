@@ -341,5 +341,22 @@ describe('webhook delivery on PostgreSQL', () => {
       await worker({ allowList: ['hooks.rebind.test'] }, { resolver: rebinding }).runUntilIdle();
       expect(receiver.requests).toHaveLength(1);
     });
+
+    it('honours an allow-list entry with a port at connect time for that port only, for a host name and an address', async () => {
+      const port = Number(new URL(receiver.url).port);
+      const other = port === 65535 ? port - 1 : port + 1;
+      const byName = await subscribe({ url: `http://hooks.rebind.test:${port}/hook` });
+      const byAddress = await subscribe({ url: `http://127.0.0.1:${port}/hook` });
+      const rebinding = async () => [{ address: '127.0.0.1', family: 4 }];
+      await enqueue(makeEvent(EVENT_TYPES.manifestPushed, 'team/app'));
+      await worker({ allowList: [`hooks.rebind.test:${other}`, `127.0.0.1:${other}`], maxAttempts: 1 }, { resolver: rebinding }).runUntilIdle();
+      expect(receiver.requests).toHaveLength(0);
+      expect((await deliveriesOf(byName.id))[0].lastError).toMatch(new RegExp(`hooks\\.rebind\\.test resolves to 127\\.0\\.0\\.1, a loopback address \\(not in webhooks.allowList for port ${port}\\)`));
+      expect((await deliveriesOf(byAddress.id))[0].lastError).toMatch(/127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/);
+
+      for (const s of [byName, byAddress]) await store.requeueDelivery(db, s.id, (await deliveriesOf(s.id))[0].id);
+      await worker({ allowList: [`hooks.rebind.test:${port}`, `127.0.0.1:${port}`] }, { resolver: rebinding }).runUntilIdle();
+      expect(receiver.requests).toHaveLength(2);
+    });
   });
 });

@@ -7,7 +7,7 @@
  * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner.
  */
 import { randomUUID } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { SpanKind, context } from '@opentelemetry/api';
@@ -84,8 +84,19 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const leaseMs = deps.leaseMs ?? settings.timeoutMs + 15_000;
   const logger = deps.logger;
   const counters: DeliveryCounters = { outcomes: { delivered: 0, retry: 0, dead: 0 }, failures: 0, superseded: 0 };
+  // A lookup is not told the port, and an allow-list entry may hold for one port only: one connector per port.
+  const connectors = new Map<number, buildConnector.connector>();
+  const connect: buildConnector.connector = (options, callback) => {
+    const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
+    let connector = connectors.get(port);
+    if (!connector) {
+      connector = buildConnector({ lookup: guardedLookup(allowList, resolver, port) as never, timeout: settings.timeoutMs });
+      connectors.set(port, connector);
+    }
+    return connector(options, callback);
+  };
   const agent = new Agent({
-    connect: { lookup: guardedLookup(allowList, resolver) as never, timeout: settings.timeoutMs },
+    connect,
     headersTimeout: settings.timeoutMs,
     bodyTimeout: settings.timeoutMs,
     keepAliveTimeout: 4_000,
