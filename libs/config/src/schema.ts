@@ -108,6 +108,12 @@ export const configObject = z
         auth: z.array(z.string().url()).default([]),
         /** Longest the gateway waits for a service's response headers. */
         timeout: duration.default('30s'),
+        /**
+         * A secret the distributed gateway shares with the services behind it: the gateway signs the principal it
+         * passes on with it, and a service believes only a principal so signed. Unset, a distributed registry's
+         * events name no actor (the embedded mode needs none).
+         */
+        secret: z.string().min(32, 'at least 32 characters').optional(),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,17 @@
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import { clientAddress } from './request-context';
+import {
+  PRINCIPAL_HEADER,
+  PRINCIPAL_PROOF_HEADER,
+  REQUEST_ID_HEADER,
+  RequestContextConfig,
+  actorOf,
+  admitPrincipal,
+  clientAddress,
+  principalOf,
+  principalProof,
+  requestContext,
+} from './request-context';
 
 function request(remoteAddress: string, forwardedFor?: string): Request {
   return { socket: { remoteAddress }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} } as unknown as Request;
@@ -22,5 +34,61 @@ describe('clientAddress', () => {
 
   it('falls back to the leftmost entry when the chain is shorter than the trusted hops', () => {
     expect(clientAddress(request('127.0.0.3'), 2)).toBe('127.0.0.3');
+  });
+});
+
+describe('the principal a service believes', () => {
+  const SECRET = 's'.repeat(32);
+  function overHttp(headers: Record<string, string>): IncomingMessage {
+    return { socket: { remoteAddress: '10.0.0.9' }, headers } as unknown as IncomingMessage;
+  }
+  function admitted(headers: Record<string, string>): IncomingMessage {
+    const req = overHttp(headers);
+    admitPrincipal(req);
+    return req;
+  }
+
+  it('is the principal the gateway set on a request it admitted in the same process', () => {
+    const req = admitted({});
+    req.headers[PRINCIPAL_HEADER] = 'alice';
+    expect(principalOf(req, undefined)).toBe('alice');
+  });
+
+  it('drops a principal and a proof the client sent when the gateway admits the request', () => {
+    const req = admitted({ [PRINCIPAL_HEADER]: 'admin', [PRINCIPAL_PROOF_HEADER]: 'forged', [REQUEST_ID_HEADER]: 'r1' });
+    expect(req.headers[PRINCIPAL_HEADER]).toBeUndefined();
+    expect(req.headers[PRINCIPAL_PROOF_HEADER]).toBeUndefined();
+    expect(principalOf(req, SECRET)).toBe('');
+  });
+
+  it('over HTTP, is the principal only with the gateway proof for this request id', () => {
+    const proof = principalProof(SECRET, 'r1', 'robot$ci');
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'robot$ci', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('robot$ci');
+    // A client that reaches the service directly and names itself, or replays a proof with another principal or id.
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'admin', [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('');
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'admin', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('');
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'robot$ci', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r2' }), SECRET)).toBe('');
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'robot$ci', [PRINCIPAL_PROOF_HEADER]: principalProof('x'.repeat(32), 'r1', 'robot$ci'), [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('');
+  });
+
+  it('over HTTP without a shared secret, is nobody whatever the headers say', () => {
+    const proof = principalProof(SECRET, 'r1', 'alice');
+    expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'alice', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r1' }), undefined)).toBe('');
+  });
+});
+
+describe('actorOf', () => {
+  it('names users, robots by their own name, and nobody for an anonymous token', () => {
+    expect(actorOf('alice')).toEqual({ type: 'user', name: 'alice' });
+    expect(actorOf('robot$ci-bot')).toEqual({ type: 'robot', name: 'ci-bot' });
+    expect(actorOf('')).toEqual({ type: 'anonymous', name: null });
+  });
+});
+
+describe('requestContext', () => {
+  it('records the client address after trusted proxies, not the proxy that connected', () => {
+    const req = { method: 'PUT', socket: { remoteAddress: '127.0.0.3' }, headers: { 'x-forwarded-for': '6.6.6.6, 1.2.3.4, 127.0.0.2' } } as unknown as Request;
+    const config = { http: { trustedProxies: 2 }, upstreams: {} } as RequestContextConfig;
+    expect(requestContext(req, config).request?.addr).toBe('1.2.3.4');
   });
 });

@@ -1,12 +1,36 @@
-/** What the event records need to know about the request that caused a change. */
+/**
+ * What the event records need to know about the request that caused a change: who made it (the principal the
+ * gateway verified) and from where (the client's address after trusted proxies).
+ *
+ * Only the gateway says who the caller is. It strips both principal headers from every client request at admission,
+ * and its authorization step sets the principal header from a verified token. A service believes that header when:
+ * - the gateway admitted this very request object (the embedded mode: the services are mounted in its process), or
+ * - the request came over HTTP with the gateway's proof, an HMAC of the request id and the principal under the
+ *   secret the gateway and the services share (`upstreams.secret`, the distributed mode).
+ * Anything else (a client that reaches a service directly and names itself, or no shared secret) is anonymous.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import { randomUUID } from 'node:crypto';
-import type { EventContext } from '@lading/events';
+import { identityOfSubject } from '@lading/access';
+import type { LadingConfig } from '@lading/config';
+import type { EventActor, EventContext } from '@lading/events';
 import { currentTraceparent } from '@lading/telemetry';
 
 /** The request id header: set by the gateway, kept by the services behind it. */
 export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** The header the gateway passes the verified token subject in (stripped from client requests). */
+export const PRINCIPAL_HEADER = 'x-lading-principal';
+
+/** The gateway's proof of the principal header over HTTP (stripped from client requests); see `principalProof`. */
+export const PRINCIPAL_PROOF_HEADER = 'x-lading-principal-proof';
+
+/** Marks a request object the gateway admitted in this process. */
+const ADMITTED = Symbol('lading.admittedByGateway');
+
+/** The parts of the configuration a request's context depends on. */
+export type RequestContextConfig = Pick<LadingConfig, 'http' | 'upstreams'>;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -25,13 +49,53 @@ export function clientAddress(req: IncomingMessage, trustedProxies: number): str
   return chain[Math.max(0, chain.length - 1 - trustedProxies)];
 }
 
-/** Builds the event context of a request (anonymous until the auth issue adds principals). */
-export function requestContext(req: Request): EventContext {
+/**
+ * Admits a client request at the gateway: drops any principal header or proof the client sent, and marks the
+ * request object so that services in the same process believe the principal the gateway's authorization sets later.
+ */
+export function admitPrincipal(req: IncomingMessage): void {
+  if (req.headers[PRINCIPAL_HEADER] !== undefined) delete req.headers[PRINCIPAL_HEADER];
+  if (req.headers[PRINCIPAL_PROOF_HEADER] !== undefined) delete req.headers[PRINCIPAL_PROOF_HEADER];
+  (req as IncomingMessage & { [ADMITTED]?: true })[ADMITTED] = true;
+}
+
+/** The gateway's proof that it verified `principal` for the request `requestId` (HMAC-SHA256 under `secret`). */
+export function principalProof(secret: string, requestId: string, principal: string): string {
+  return createHmac('sha256', secret).update(`lading-principal\n${requestId}\n${principal}`).digest('base64url');
+}
+
+function proofHolds(secret: string, requestId: string, principal: string, proof: string): boolean {
+  const expected = Buffer.from(principalProof(secret, requestId, principal));
+  const given = Buffer.from(proof);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * The token subject the gateway verified for this request ('' for anonymous): believed only in the gateway's own
+ * process or with its proof (see the top of this file).
+ */
+export function principalOf(req: IncomingMessage, secret: string | undefined): string {
+  const principal = header(req, PRINCIPAL_HEADER);
+  if (!principal) return '';
+  if ((req as IncomingMessage & { [ADMITTED]?: true })[ADMITTED]) return principal;
+  const proof = header(req, PRINCIPAL_PROOF_HEADER);
+  const requestId = header(req, REQUEST_ID_HEADER);
+  if (!secret || !proof || !requestId) return '';
+  return proofHolds(secret, requestId, principal, proof) ? principal : '';
+}
+
+/** Who caused a change, from the verified token subject: a user, a robot (by its own name) or anonymous. */
+export function actorOf(principal: string): EventActor {
+  return identityOfSubject(principal);
+}
+
+/** Builds the event context of a request: its verified principal, client address, id and trace. */
+export function requestContext(req: Request, config: RequestContextConfig): EventContext {
   return {
-    actor: { name: null, type: 'anonymous' },
+    actor: actorOf(principalOf(req, config.upstreams.secret)),
     request: {
       id: header(req, REQUEST_ID_HEADER) ?? randomUUID(),
-      addr: req.socket.remoteAddress ?? '',
+      addr: clientAddress(req, config.http.trustedProxies),
       method: req.method,
       useragent: header(req, 'user-agent') ?? '',
     },

@@ -118,7 +118,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
 
   /** Records a stored blob (dropping its pin) and links it into the repository, with its event, in one transaction. */
   async function recordBlob(req: Request, repository: string, digest: string, size: number, uploadId: string | null, pin: string): Promise<void> {
-    const ctx = requestContext(req);
+    const ctx = requestContext(req, config);
     await db.transaction(async (tx) => {
       const repo = await meta.ensureRepository(tx, repository);
       if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
@@ -193,7 +193,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     const algorithms = ALL_ALGORITHMS.join('+');
     // In a repository that exists (nearly always) the session is one statement; a new repository gets its event.
     if (!(await meta.createUploadInRepository(db, id, repository, algorithms, principalOf(req)))) {
-      const ctx = requestContext(req);
+      const ctx = requestContext(req, config);
       await db.transaction(async (tx) => {
         const repo = await meta.ensureRepository(tx, repository);
         if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
@@ -210,7 +210,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     if (from === repository) return (await meta.findRepositoryBlob(db, repository, digest)) !== null;
     const source = from === null ? await db.query(`SELECT 1 FROM repository_blobs WHERE blob_digest = $1 LIMIT 1`, [digest]) : null;
     if (from !== null ? !(await meta.findRepositoryBlob(db, from, digest)) : source!.rows.length === 0) return false;
-    const ctx = requestContext(req);
+    const ctx = requestContext(req, config);
     const mounted = await db.transaction(async (tx) => {
       const blob = await meta.lockBlob(tx, digest);
       if (!blob) return false;
@@ -356,7 +356,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
   async function deleteBlob(req: Request, res: Response, match: RouteMatch): Promise<void> {
     if (!config.registry.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
     const digest = parseDigest(match.param).value;
-    const ctx = requestContext(req);
+    const ctx = requestContext(req, config);
     await db.transaction(async (tx) => {
       const repo = await meta.findRepository(tx, match.repository);
       if (!repo || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);

@@ -10,9 +10,10 @@ import { LruCache } from '@lading/cache';
 import type { LadingConfig } from '@lading/config';
 import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
 import { OciError, RouteMatch } from '@lading/oci';
+import { PRINCIPAL_HEADER } from '@lading/http';
 
 /** The header the gateway passes the verified subject to services in (stripped from client requests). */
-export const PRINCIPAL_HEADER = 'x-lading-principal';
+export { PRINCIPAL_HEADER };
 
 /** Verifies bearer tokens. */
 export interface TokenVerifier {

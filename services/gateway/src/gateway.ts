@@ -9,10 +9,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Express, RequestHandler } from 'express';
-import { RawHandler, REQUEST_ID_HEADER, answerError, clientAddress, localsOf, matchReadRoute, withFront, writeHead } from '@lading/http';
+import { PRINCIPAL_HEADER, RawHandler, REQUEST_ID_HEADER, admitPrincipal, answerError, clientAddress, localsOf, matchReadRoute, withFront, writeHead } from '@lading/http';
 import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
-import { Authorize, PRINCIPAL_HEADER } from './authorization';
+import type { Authorize } from './authorization';
 import type { RateLimiter } from './rate-limiter';
 
 /** The header every response carries, as Docker clients expect. */
@@ -33,7 +33,10 @@ export interface ServiceDispatch {
 export interface GatewayDeps {
   dispatch: ServiceDispatch;
   logger: Logger;
-  /** Whether to log one line per request. */
+  /**
+   * Whether to log one line per request: method, path, status, time, request id, the client's address (after
+   * trusted proxies) and the verified principal (the token's subject; absent when anonymous). Never a header value.
+   */
   accessLog?: boolean;
   /** Checks that the services behind the gateway answer (for `/readyz`); always ready when omitted (embedded). */
   ready?: () => Promise<void>;
@@ -61,7 +64,7 @@ export function createGateway(deps: GatewayDeps): Express {
    */
   function admit(req: IncomingMessage, res: ServerResponse, fast: boolean): void {
     // Only the gateway says who the caller is.
-    if (req.headers[PRINCIPAL_HEADER] !== undefined) delete req.headers[PRINCIPAL_HEADER];
+    admitPrincipal(req);
     const sent = req.headers[REQUEST_ID_HEADER];
     const requestId = (typeof sent === 'string' && sent.slice(0, 128)) || randomUUID();
     req.headers[REQUEST_ID_HEADER] = requestId;
@@ -71,16 +74,28 @@ export function createGateway(deps: GatewayDeps): Express {
       res.setHeader(API_VERSION_HEADER.name, API_VERSION_HEADER.value);
       res.setHeader('X-Request-Id', requestId);
     }
+    const limiter = req.url !== '/healthz' && req.url !== '/readyz' ? deps.limiter : undefined;
+    const addr = deps.accessLog || limiter ? clientAddress(req, trustedProxies) : '';
     if (deps.accessLog) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
+        // Set by the authorization step only (the client's own was dropped above); '' for an anonymous token.
+        const principal = req.headers[PRINCIPAL_HEADER];
         logger.info(
-          { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId },
+          {
+            method: req.method,
+            path: req.url?.split('?')[0],
+            status: res.statusCode,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+            requestId,
+            addr,
+            principal: typeof principal === 'string' && principal !== '' ? principal : undefined,
+          },
           'request',
         );
       });
     }
-    if (deps.limiter && req.url !== '/healthz' && req.url !== '/readyz') deps.limiter.admitAddress(clientAddress(req, trustedProxies));
+    limiter?.admitAddress(addr);
   }
 
   /** Checks the token (when auth is on) and the principal's rate limit. */

@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Readable, finished } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { Pool } from 'undici';
-import { type RawHandler, headOf } from '@lading/http';
+import { PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -19,6 +19,11 @@ export interface UpstreamProxyOptions {
   headersTimeoutMs: number;
   logger: Logger;
   connections?: number;
+  /**
+   * The secret shared with the services (`upstreams.secret`): the verified principal is forwarded with its proof
+   * (see `principalProof`), without which a service takes the request as anonymous.
+   */
+  principalSecret?: string;
 }
 
 /** A proxy handler plus a way to close its pools. */
@@ -42,7 +47,7 @@ const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EH
  */
 const TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'baggage']);
 
-function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined, principalSecret: string | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const active = trace.getSpanContext(context.active());
   const injected = active !== undefined && trace.isSpanContextValid(active);
@@ -52,6 +57,14 @@ function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | un
   }
   const forwarded = headers['x-forwarded-for'];
   out['x-forwarded-for'] = [forwarded, remoteAddress].filter(Boolean).join(', ');
+  // The gateway admitted the request (dropping any principal or proof the client sent) and its authorization set the
+  // principal; the request id is the one the gateway settled on at admission.
+  const principal = headers[PRINCIPAL_HEADER];
+  const requestId = headers[REQUEST_ID_HEADER];
+  delete out[PRINCIPAL_PROOF_HEADER];
+  if (principalSecret && typeof principal === 'string' && principal !== '' && typeof requestId === 'string') {
+    out[PRINCIPAL_PROOF_HEADER] = principalProof(principalSecret, requestId, principal);
+  }
   return out;
 }
 
@@ -139,7 +152,7 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
     // The URL as the client sent it (express may have rewritten req.url for a mounted router; the gateway rewrites both).
     const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const replayable = req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
-    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    const headers = forwardHeaders(req.headers, req.socket.remoteAddress, options.principalSecret);
     const start = next++ % pools.length;
     let lastError: unknown;
     let body: RequestBody | undefined;

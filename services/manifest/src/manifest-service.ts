@@ -109,7 +109,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
       throw errors.digestInvalid('manifest digest does not match the reference', { expected: reference.digest.value, actual: digest });
     }
-    const ctx = requestContext(req);
+    const ctx = requestContext(req, config);
     const blobDigests = manifest.references.filter((r) => r.kind === 'blob').map((r) => r.descriptor.digest);
     const requiredBlobs = manifest.references.filter((r) => r.kind === 'blob' && r.mustExist).map((r) => r.descriptor.digest);
     const childDigests = manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.descriptor.digest);
@@ -182,7 +182,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     if (!config.registry.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
     const repository = match.repository;
     const reference = parseReference(match.param, 'read');
-    const ctx = requestContext(req);
+    const ctx = requestContext(req, config);
     await db.transaction(async (tx) => {
       const repo = await meta.findRepository(tx, repository);
       if (!repo) throw errors.manifestUnknown(match.param);
