@@ -1,5 +1,6 @@
 export * from './scopes';
 export * from './jwt';
 export * from './passwords';
+export * from './password-pool';
 export * from './route-access';
 export * from './subject';

@@ -130,9 +130,20 @@ export const configObject = z
         refreshTtl: duration.default('720h'),
         /** Where a distributed gateway fetches the signing keys (the auth service's JWKS). */
         jwksUrl: z.string().url().optional(),
-        /** Failed logins allowed per account and per address within `loginWindow` before 429. */
+        /**
+         * Failed logins allowed within `loginWindow` for one account from one address before that pair gets 429
+         * (a correct password from that address clears it; other addresses are not affected).
+         */
         loginFailureLimit: z.number().int().positive().default(10),
+        /** Failed logins allowed from one address within `loginWindow`, over every account, before it gets 429. */
+        loginAddressLimit: z.number().int().positive().default(30),
+        /** Failed logins allowed on one account within `loginWindow`, from every address, before it gets 429. */
+        loginAccountLimit: z.number().int().positive().default(100),
         loginWindow: duration.default('15m'),
+        /** Worker threads that hash passwords (argon2id) off the event loop; default: one per core but one, at least 1. */
+        hashWorkers: z.number().int().positive().max(64).optional(),
+        /** Password checks that may wait for a worker; beyond that a login gets 429 with Retry-After at once. */
+        hashQueue: z.number().int().nonnegative().max(10_000).default(32),
       })
       .strict()
       .prefault({}),

@@ -1,16 +1,20 @@
-/** Typed queries on principals, namespaces, grants, signing keys, refresh tokens and login-failure counters. */
-import type { SqlExecutor } from './database';
+/** Typed queries on principals, namespaces, grants, signing keys, refresh tokens and login-attempt counters. */
+import type { Database, SqlExecutor } from './database';
 
 /** A user row. */
 export interface UserRow {
+  id: number;
   name: string;
   passwordHash: string;
+  /** Bumped by every password change: refresh tokens minted with an older password die with it. */
+  passwordVersion: number;
   isAdmin: boolean;
   disabled: boolean;
 }
 
 /** A robot account row. */
 export interface RobotRow {
+  id: number;
   name: string;
   secretHash: string;
   expiresAt: Date | null;
@@ -35,7 +39,8 @@ export interface SigningKeyRow {
 /** Finds a user by name. */
 export async function findUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
   const r = await db.query<UserRow>(
-    `SELECT name, password_hash AS "passwordHash", is_admin AS "isAdmin", disabled_at IS NOT NULL AS disabled FROM users WHERE name = $1`,
+    `SELECT id::int AS id, name, password_hash AS "passwordHash", password_version AS "passwordVersion", is_admin AS "isAdmin",
+            disabled_at IS NOT NULL AS disabled FROM users WHERE name = $1`,
     [name],
   );
   return r.rows[0] ?? null;
@@ -55,14 +60,26 @@ export async function listUsers(db: SqlExecutor): Promise<Array<{ name: string; 
   return r.rows;
 }
 
-/** Replaces a user's password hash; false when there is no such user. */
+/**
+ * Replaces a user's password hash and bumps its password version, which ends every refresh token the old password
+ * minted; false when there is no such user.
+ */
 export async function setUserPassword(db: SqlExecutor, name: string, passwordHash: string): Promise<boolean> {
-  return (await db.query(`UPDATE users SET password_hash = $2 WHERE name = $1`, [name, passwordHash])).rowCount > 0;
+  return (await db.query(`UPDATE users SET password_hash = $2, password_version = password_version + 1 WHERE name = $1`, [name, passwordHash])).rowCount > 0;
 }
 
-/** Disables or re-enables a user; false when there is no such user. */
+/**
+ * Disables or re-enables a user; false when there is no such user. Disabling revokes every refresh token of the
+ * user for good (by password or personal access token), so enabling the user again brings none of them back.
+ */
 export async function setUserDisabled(db: SqlExecutor, name: string, disabled: boolean): Promise<boolean> {
-  return (await db.query(`UPDATE users SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END WHERE name = $1`, [name, disabled])).rowCount > 0;
+  const r = await db.query<{ n: number }>(
+    `WITH changed AS (UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) ELSE NULL END WHERE name = $1 RETURNING id),
+          revoked AS (UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE $2 AND user_id IN (SELECT id FROM changed) RETURNING 1)
+     SELECT count(*)::int AS n FROM changed`,
+    [name, disabled],
+  );
+  return r.rows[0].n > 0;
 }
 
 /** Deletes a user and their personal access tokens; false when there is no such user. */
@@ -78,7 +95,7 @@ export async function adminExists(db: SqlExecutor): Promise<boolean> {
 /** Finds a robot account by name (without the `robot$` prefix). */
 export async function findRobot(db: SqlExecutor, name: string): Promise<RobotRow | null> {
   const r = await db.query<RobotRow>(
-    `SELECT name, secret_hash AS "secretHash", expires_at AS "expiresAt", revoked_at AS "revokedAt" FROM robots WHERE name = $1`,
+    `SELECT id::int AS id, name, secret_hash AS "secretHash", expires_at AS "expiresAt", revoked_at AS "revokedAt" FROM robots WHERE name = $1`,
     [name],
   );
   return r.rows[0] ?? null;
@@ -117,14 +134,22 @@ export async function createAccessToken(db: SqlExecutor, user: string, name: str
   return r.rowCount > 0;
 }
 
-/** The user a personal access token belongs to, if the token is live. */
-export async function findAccessTokenUser(db: SqlExecutor, tokenHash: string): Promise<string | null> {
-  const r = await db.query<{ name: string }>(
-    `SELECT u.name FROM access_tokens t JOIN users u ON u.id = t.user_id
+/** A live personal access token: its id and its user. */
+export interface AccessTokenOwner {
+  tokenId: number;
+  userId: number;
+  userName: string;
+  isAdmin: boolean;
+}
+
+/** The live personal access token with this digest and its (enabled) user, or null. */
+export async function findAccessToken(db: SqlExecutor, tokenHash: string): Promise<AccessTokenOwner | null> {
+  const r = await db.query<AccessTokenOwner>(
+    `SELECT t.id::int AS "tokenId", u.id::int AS "userId", u.name AS "userName", u.is_admin AS "isAdmin" FROM access_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL`,
     [tokenHash],
   );
-  return r.rows[0]?.name ?? null;
+  return r.rows[0] ?? null;
 }
 
 /** Lists a user's personal access tokens (never the secrets). */
@@ -217,46 +242,158 @@ export async function retireSigningKeysExcept(db: SqlExecutor, keep: string, exp
   await db.query(`UPDATE signing_keys SET retired_at = coalesce(retired_at, now()), expires_at = coalesce(expires_at, $2) WHERE kid <> $1`, [keep, expiresAt]);
 }
 
-/** Stores a refresh token (as a digest of its secret). */
-export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, principalType: string, principalName: string, expiresAt: Date): Promise<void> {
-  await db.query(`INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at) VALUES ($1, $2, $3, $4)`, [tokenHash, principalType, principalName, expiresAt]);
+/** The credential a refresh token was minted with; the token lives only as long as it does. */
+export type RefreshCredential =
+  | { kind: 'password'; userId: number; passwordVersion: number }
+  | { kind: 'pat'; userId: number; accessTokenId: number }
+  | { kind: 'robot'; robotId: number };
+
+/** Who a refresh token speaks for, as stored beside it. */
+export interface RefreshHolder {
+  principalType: 'user' | 'robot';
+  principalName: string;
+  credential: RefreshCredential;
 }
 
-/** Finds the holder of a live refresh token. */
-export async function findRefreshToken(db: SqlExecutor, tokenHash: string): Promise<{ principalType: string; principalName: string } | null> {
-  const r = await db.query<{ principalType: string; principalName: string }>(
-    `SELECT principal_type AS "principalType", principal_name AS "principalName" FROM refresh_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()`,
-    [tokenHash],
+/** Stores a refresh token (as a digest of its secret), the first of a new family unless `familyId` is given. */
+export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, holder: RefreshHolder, familyId: string, expiresAt: Date): Promise<void> {
+  const c = holder.credential;
+  await db.query(
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      tokenHash,
+      holder.principalType,
+      holder.principalName,
+      expiresAt,
+      familyId,
+      c.kind,
+      c.kind === 'robot' ? null : c.userId,
+      c.kind === 'password' ? c.passwordVersion : null,
+      c.kind === 'pat' ? c.accessTokenId : null,
+      c.kind === 'robot' ? c.robotId : null,
+    ],
   );
-  return r.rows[0] ?? null;
 }
 
-/** Counts a failed login for each key; returns the highest count in the current window. */
-export async function recordLoginFailure(db: SqlExecutor, keys: string[], windowMs: number): Promise<number> {
-  const r = await db.query<{ failures: number }>(
-    `INSERT INTO login_failures (key, failures, window_start) SELECT k, 1, now() FROM unnest($1::text[]) AS k
+/** What happened to a refresh token presented for use. */
+export type RefreshOutcome =
+  | { status: 'rotated'; holder: RefreshHolder; isAdmin: boolean }
+  /** A retired token was presented again: its whole family has been revoked. */
+  | { status: 'replayed' }
+  /** Unknown, expired or revoked, or its credential is gone (its family has been revoked). */
+  | { status: 'invalid' };
+
+interface ClaimedRow {
+  familyId: string;
+  principalType: 'user' | 'robot';
+  principalName: string;
+  credential: RefreshCredential['kind'];
+  userId: number | null;
+  passwordVersion: number | null;
+  accessTokenId: number | null;
+  robotId: number | null;
+  credentialLive: boolean;
+  isAdmin: boolean;
+}
+
+/**
+ * Uses a refresh token: retires it and stores `nextHash` as the next token of its family, in one transaction.
+ * The claim is one conditional UPDATE, so of two uses of the same token exactly one rotates it; the other finds it
+ * retired, which is what a replayed stolen copy looks like, and revokes the family (the thief's and the owner's
+ * tokens alike: the owner logs in again). A token whose credential has died (password changed, user disabled or
+ * deleted, access token revoked or expired, robot revoked or expired) revokes its family too.
+ */
+export async function rotateRefreshToken(db: Database, tokenHash: string, nextHash: string, expiresAt: Date): Promise<RefreshOutcome> {
+  return db.transaction(async (tx) => {
+    const claimed = await tx.query<ClaimedRow>(
+      `UPDATE refresh_tokens rt SET retired_at = now()
+        WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
+       RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId",
+         CASE rt.credential
+           WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
+           WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
+                                    WHERE t.id = rt.access_token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL)
+           WHEN 'robot' THEN EXISTS (SELECT 1 FROM robots r WHERE r.id = rt.robot_id AND r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now()))
+           ELSE false
+         END AS "credentialLive",
+         coalesce((SELECT u.is_admin FROM users u WHERE u.id = rt.user_id), false) AS "isAdmin"`,
+      [tokenHash],
+    );
+    const row = claimed.rows[0];
+    if (!row) {
+      const replayed = await tx.query(
+        `UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now())
+          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND retired_at IS NOT NULL)`,
+        [tokenHash],
+      );
+      return replayed.rowCount > 0 ? { status: 'replayed' } : { status: 'invalid' };
+    }
+    if (!row.credentialLive) {
+      await tx.query(`UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = $1`, [row.familyId]);
+      return { status: 'invalid' };
+    }
+    const credential: RefreshCredential =
+      row.credential === 'password'
+        ? { kind: 'password', userId: row.userId!, passwordVersion: row.passwordVersion! }
+        : row.credential === 'pat'
+          ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
+          : { kind: 'robot', robotId: row.robotId! };
+    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential };
+    await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
+    return { status: 'rotated', holder, isAdmin: row.isAdmin };
+  });
+}
+
+/** A login-attempt counter and the most attempts it admits per window. */
+export interface LoginLimit {
+  key: string;
+  limit: number;
+}
+
+/** Whether a login attempt was admitted; when not, the seconds until the counter that refused it starts over. */
+export type LoginReservation = { admitted: true } | { admitted: false; retryAfterSeconds: number };
+
+/**
+ * Counts a login attempt against every counter before its password is checked, atomically: one statement
+ * increments each counter still under its limit (a counter whose window has passed starts again at 1) and returns
+ * the ones it incremented. The attempt is admitted only when every counter took it; otherwise the counters that did
+ * are given back, so a refused attempt counts nowhere (a blocked guesser cannot push an account's other counters
+ * up). Concurrent attempts serialise on each counter's row, so no more than `limit` are ever admitted in a window.
+ */
+export async function reserveLoginAttempt(db: SqlExecutor, limits: LoginLimit[], windowMs: number): Promise<LoginReservation> {
+  // Rows are locked in one order (by key) by every attempt, so two attempts never wait on each other in a cycle.
+  limits = [...limits].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const keys = limits.map((l) => l.key);
+  const taken = await db.query<{ key: string }>(
+    `INSERT INTO login_failures AS f (key, failures, window_start)
+       SELECT k, 1, now() FROM unnest($1::text[]) AS k
      ON CONFLICT (key) DO UPDATE SET
-       failures = CASE WHEN login_failures.window_start < now() - make_interval(secs => $2::double precision / 1000) THEN 1 ELSE login_failures.failures + 1 END,
-       window_start = CASE WHEN login_failures.window_start < now() - make_interval(secs => $2::double precision / 1000) THEN now() ELSE login_failures.window_start END
-     RETURNING failures`,
-    [keys, windowMs],
+       failures = CASE WHEN f.window_start < now() - make_interval(secs => $3::double precision / 1000) THEN 1 ELSE f.failures + 1 END,
+       window_start = CASE WHEN f.window_start < now() - make_interval(secs => $3::double precision / 1000) THEN now() ELSE f.window_start END
+     WHERE f.window_start < now() - make_interval(secs => $3::double precision / 1000)
+        OR f.failures < (SELECT lim FROM unnest($1::text[], $2::int[]) AS t(k, lim) WHERE k = f.key)
+     RETURNING f.key`,
+    [keys, limits.map((l) => l.limit), windowMs],
   );
-  return Math.max(0, ...r.rows.map((row) => row.failures));
+  if (taken.rows.length === keys.length) return { admitted: true };
+  const took = taken.rows.map((r) => r.key);
+  if (took.length > 0) await releaseLoginAttempt(db, took);
+  const r = await db.query<{ remaining: number }>(
+    `SELECT max(extract(epoch FROM (window_start + make_interval(secs => $2::double precision / 1000) - now())))::float8 AS remaining
+       FROM login_failures WHERE key = ANY($1::text[])`,
+    [keys.filter((k) => !took.includes(k)), windowMs],
+  );
+  return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(r.rows[0]?.remaining ?? 1)) };
 }
 
-/** The highest failure count among keys within the window, and the seconds until that window ends. */
-export async function loginFailures(db: SqlExecutor, keys: string[], windowMs: number): Promise<{ failures: number; retryAfterSeconds: number }> {
-  const r = await db.query<{ failures: number; remaining: number }>(
-    `SELECT failures, extract(epoch FROM (window_start + make_interval(secs => $2::double precision / 1000) - now()))::float8 AS remaining
-       FROM login_failures WHERE key = ANY($1::text[]) AND window_start >= now() - make_interval(secs => $2::double precision / 1000)`,
-    [keys, windowMs],
-  );
-  if (r.rows.length === 0) return { failures: 0, retryAfterSeconds: 0 };
-  const worst = r.rows.reduce((a, b) => (b.failures > a.failures ? b : a));
-  return { failures: worst.failures, retryAfterSeconds: Math.max(1, Math.ceil(worst.remaining)) };
+/** Gives back one attempt on each counter (a login that succeeded, or one that was never checked). */
+export async function releaseLoginAttempt(db: SqlExecutor, keys: string[]): Promise<void> {
+  await db.query(`UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = ANY($1::text[])`, [keys]);
 }
 
-/** Forgets failed logins (after a successful one). */
+/** Forgets the attempts counted on these counters. */
 export async function clearLoginFailures(db: SqlExecutor, keys: string[]): Promise<void> {
   await db.query(`DELETE FROM login_failures WHERE key = ANY($1::text[])`, [keys]);
 }

@@ -6,13 +6,14 @@
  */
 import express, { Request, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
-import { hashPassword } from '@lading/access';
+import type { PasswordHasher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { createOutboxAdminRouter } from '@lading/events';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
+import { basicCredentials } from './credentials';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -23,6 +24,8 @@ export interface AdminApiDeps {
   logger: Logger;
   keys: KeyRing;
   login(req: Request, username: string, password: string): Promise<Principal>;
+  /** Hashes new passwords and robot secrets (the auth service's worker pool). */
+  passwords: PasswordHasher;
   now: () => number;
   /** More routers behind the same admin guard, by path (the embedded registry's collector: `/gc`). */
   routers?: Record<string, Router>;
@@ -58,14 +61,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.use(express.json({ limit: '64kb' }));
 
   router.use(async (req, res, next) => {
-    const header = req.headers.authorization;
-    if (!header || !/^basic /i.test(header)) {
+    const credentials = basicCredentials(req.headers.authorization);
+    if (!credentials) {
       res.setHeader('WWW-Authenticate', 'Basic realm="lading-admin"');
       throw new OciError('UNAUTHORIZED', 'admin credentials required');
     }
-    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    const principal = await deps.login(req, decoded.slice(0, colon), decoded.slice(colon + 1));
+    const principal = await deps.login(req, credentials.username, credentials.password);
     if (!principal.isAdmin) throw new OciError('DENIED', 'only admins may use the admin API');
     res.locals.admin = principal.name;
     next();
@@ -78,13 +79,13 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
     const password = stringField(req.body ?? {}, 'password');
     if (password.length < 8) throw invalid('password must have at least 8 characters');
-    if (!(await meta.createUser(db, name, await hashPassword(password), req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
+    if (!(await meta.createUser(db, name, await deps.passwords.hash(password), req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
     res.status(201).json({ name, admin: req.body.admin === true });
   });
   router.put('/users/:name/password', async (req, res) => {
     const password = stringField(req.body ?? {}, 'password');
     if (password.length < 8) throw invalid('password must have at least 8 characters');
-    if (!(await meta.setUserPassword(db, req.params.name, await hashPassword(password)))) throw notFound('user');
+    if (!(await meta.setUserPassword(db, req.params.name, await deps.passwords.hash(password)))) throw notFound('user');
     res.status(204).end();
   });
   for (const state of ['disable', 'enable'] as const) {
@@ -128,7 +129,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.post('/robots', async (req, res) => {
     const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
     const secret = newSecret('lrs_');
-    if (!(await meta.createRobot(db, name, await hashPassword(secret), optionalExpiry(req.body ?? {}, deps.now()), res.locals.admin))) {
+    if (!(await meta.createRobot(db, name, await deps.passwords.hash(secret), optionalExpiry(req.body ?? {}, deps.now()), res.locals.admin))) {
       throw new OciError('DENIED', `robot ${name} exists`, undefined, { status: 409 });
     }
     res.status(201).json({ name, login: `${ROBOT_PREFIX}${name}`, secret });

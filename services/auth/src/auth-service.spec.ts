@@ -183,10 +183,33 @@ describe('auth service', () => {
         expect(res.status).toBe(401);
         expect(res.body.errors[0]).toMatchObject({ code: 'UNAUTHORIZED', message: 'invalid username or password' });
       }
-      // A Basic header without a colon is no credentials at all: the request is anonymous.
-      const noColon = await request(app).get(tokenQuery({ service: 'lading' })).set('Authorization', `Basic ${Buffer.from('alice').toString('base64')}`);
-      expect(noColon.status).toBe(200);
-      expect((await verified(app, noColon.body.token)).sub).toBe('');
+      // A Basic header without a colon is malformed (most likely a password alone): refused, never anonymous.
+      const noColon = await request(app).get(tokenQuery({ service: 'lading' })).set('Authorization', `Basic ${Buffer.from('alice-password').toString('base64')}`);
+      expect(noColon.status).toBe(400);
+      expect(noColon.body.errors[0].code).toBe('UNSUPPORTED');
+      expect(JSON.stringify(noColon.body)).not.toContain('alice');
+      expect(noColon.body.token).toBeUndefined();
+    });
+
+    it('answers a control character (NUL included) in a Basic username or password, or in the password grant, with 400 and the OCI envelope', async () => {
+      const raw = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
+      const forms = [
+        { grant_type: 'password', username: 'ali\u0000ce', password: 'alice-password' },
+        { grant_type: 'password', username: 'alice', password: 'alice-pass\u0000word' },
+        { grant_type: 'password', username: 'alice\r\nX-Injected: 1', password: 'alice-password' },
+      ];
+      const responses = [
+        await request(app).get(tokenQuery({ service: 'lading' })).set('Authorization', raw('ali\u0000ce:alice-password')),
+        await request(app).get(tokenQuery({ service: 'lading' })).set('Authorization', raw('alice:alice-pass\u0000word')),
+        await request(app).get(tokenQuery({ service: 'lading' })).set('Authorization', raw('alice\u0007:alice-password')),
+        await request(app).get('/admin/v1/users').set('Authorization', raw('ro\u0000ot:root-password-1')),
+        ...(await Promise.all(forms.map((form) => request(app).post('/token').type('form').send({ service: 'lading', ...form })))),
+      ];
+      for (const res of responses) {
+        expect(res.status).toBe(400);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(res.body.errors[0]).toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/^malformed credentials/) });
+      }
     });
 
     it('implements the OAuth2 password grant, with a refresh token only for access_type=offline', async () => {
@@ -222,7 +245,9 @@ describe('auth service', () => {
         scope: 'repository:team/other:push repository:secret/x:pull',
       });
       expect(refreshed.status).toBe(200);
-      expect(refreshed.body.refresh_token).toBe(offline.body.refresh_token);
+      // Rotated on use: the answer carries the next refresh token of the family (see refresh-tokens.spec.ts).
+      expect(refreshed.body.refresh_token).toMatch(/^lrt_/);
+      expect(refreshed.body.refresh_token).not.toBe(offline.body.refresh_token);
       expect(await verified(app, refreshed.body.access_token)).toMatchObject({
         sub: 'bob',
         access: [
@@ -487,17 +512,23 @@ describe('auth service', () => {
   });
 });
 
-describe('failed-login limits', () => {
+describe('login limits', () => {
   let deps: TestDeps;
   let server: http.Server;
   let port: number;
+  /** Password checks that reached the hasher (a wrong guess that was refused before it never does). */
+  let verifications = 0;
   const LIMIT = 3;
+  const ADDRESS_LIMIT = 6;
+  const ACCOUNT_LIMIT = 9;
+
+  type Answer = { status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> };
 
   /** A token request from a given loopback address (127.0.0.0/8 is all loopback). */
-  function tokenFrom(localAddress: string, user: string, password: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> {
+  function tokenFrom(localAddress: string, user: string, password: string): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port, path: '/token?service=lading', localAddress, headers: { authorization: basic(user, password) } },
+        { host: '127.0.0.1', port, path: '/token?service=lading', localAddress, agent: false, headers: { authorization: basic(user, password) } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -509,10 +540,30 @@ describe('failed-login limits', () => {
     });
   }
 
+  const codeOf = (answer: Answer) => (answer.body.errors as Array<{ code: string }>)[0].code;
+
+  function expectTooMany(answer: Answer): void {
+    expect(answer.status).toBe(429);
+    expect(codeOf(answer)).toBe('TOOMANYREQUESTS');
+    const retryAfter = Number(answer.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(15 * 60);
+  }
+
   beforeAll(async () => {
-    deps = await createTestDeps({ auth: { enabled: true, loginFailureLimit: LIMIT, loginWindow: '15m' } });
-    const { app } = createAuthService({ db: deps.db, config: deps.config, logger: deps.logger });
-    for (const name of ['alice', 'bob', 'carol']) await meta.createUser(deps.db, name, await hashPassword(`${name}-password`), false);
+    deps = await createTestDeps({
+      auth: { enabled: true, loginFailureLimit: LIMIT, loginAddressLimit: ADDRESS_LIMIT, loginAccountLimit: ACCOUNT_LIMIT, loginWindow: '15m' },
+    });
+    const passwords = {
+      hash: hashPassword,
+      verify: (password: string, encoded: string) => {
+        verifications++;
+        return verifyPassword(password, encoded);
+      },
+    };
+    const { app } = createAuthService({ db: deps.db, config: deps.config, logger: deps.logger, passwords });
+    for (const name of ['alice', 'bob', 'carol', 'dan', 'erin']) await meta.createUser(deps.db, name, await hashPassword(`${name}-password`), false);
     server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
@@ -522,33 +573,41 @@ describe('failed-login limits', () => {
     await deps.close();
   });
 
-  it('limits failures per account: 429 with Retry-After, from any address, even with the right password', async () => {
+  it('refuses a guesser on one account from one address with 429, while the owner still logs in from another address', async () => {
     for (let i = 0; i < LIMIT; i++) {
-      const res = await tokenFrom(`127.0.1.${i + 1}`, 'alice', 'wrong-password');
+      const res = await tokenFrom('127.0.1.1', 'alice', 'wrong-password');
       expect(res.status).toBe(401);
-      expect((res.body.errors as Array<{ code: string }>)[0].code).toBe('UNAUTHORIZED');
+      expect(codeOf(res)).toBe('UNAUTHORIZED');
     }
-    const locked = await tokenFrom('127.0.1.99', 'alice', 'alice-password');
-    expect(locked.status).toBe(429);
-    expect((locked.body.errors as Array<{ code: string }>)[0].code).toBe('TOOMANYREQUESTS');
-    const retryAfter = Number(locked.headers['retry-after']);
-    expect(Number.isInteger(retryAfter)).toBe(true);
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(15 * 60);
-    // Another account from the same addresses is not affected.
+    expectTooMany(await tokenFrom('127.0.1.1', 'alice', 'another-guess'));
+    // The owner, from an address that has not been failing, gets in: eleven wrong guesses no longer lock anyone out.
+    expect((await tokenFrom('127.0.1.50', 'alice', 'alice-password')).status).toBe(200);
+    // The guesser stays refused, whatever it sends (a right password from there too), and is not let off by the owner.
+    expectTooMany(await tokenFrom('127.0.1.1', 'alice', 'yet-another-guess'));
+    expectTooMany(await tokenFrom('127.0.1.1', 'alice', 'alice-password'));
+    // Another account from the guessing address is not affected.
     expect((await tokenFrom('127.0.1.1', 'bob', 'bob-password')).status).toBe(200);
-    // When the window has passed, the account may log in again.
-    await deps.db.query(`UPDATE login_failures SET window_start = now() - interval '16 minutes' WHERE key = 'account:alice'`);
-    expect((await tokenFrom('127.0.1.99', 'alice', 'alice-password')).status).toBe(200);
+    // When the window has passed, the pair may try again.
+    await deps.db.query(`UPDATE login_failures SET window_start = now() - interval '16 minutes' WHERE key LIKE 'pair:%@127.0.1.1'`);
+    expect((await tokenFrom('127.0.1.1', 'alice', 'alice-password')).status).toBe(200);
   });
 
-  it('limits failures per address, across accounts, without locking those accounts elsewhere', async () => {
-    for (const user of ['mallory1', 'mallory2', 'carol']) {
+  it('counts every attempt before its password is checked: of 50 concurrent wrong guesses, only the limit reach the check', async () => {
+    const before = verifications;
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => tokenFrom('127.0.4.1', 'dan', `wrong-${i}`)));
+    const unauthorized = answers.filter((a) => a.status === 401);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(unauthorized).toHaveLength(LIMIT);
+    expect(refused).toHaveLength(50 - LIMIT);
+    for (const answer of refused) expectTooMany(answer);
+    expect(verifications - before).toBe(LIMIT);
+  });
+
+  it('limits one address over every account, without locking those accounts elsewhere', async () => {
+    for (const user of ['mallory1', 'mallory2', 'mallory3', 'mallory4', 'mallory5', 'carol']) {
       expect((await tokenFrom('127.0.2.1', user, 'guess')).status).toBe(401);
     }
-    const locked = await tokenFrom('127.0.2.1', 'bob', 'bob-password');
-    expect(locked.status).toBe(429);
-    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    expectTooMany(await tokenFrom('127.0.2.1', 'bob', 'bob-password'));
     // The admin API and the POST form share the limit.
     const form = await new Promise<number>((resolve, reject) => {
       const req = http.request(
@@ -566,13 +625,38 @@ describe('failed-login limits', () => {
     expect((await tokenFrom('127.0.2.2', 'carol', 'carol-password')).status).toBe(200);
   });
 
-  it('forgets an account\'s failures after a successful login', async () => {
+  it('limits one account over every address, so guessing spread over many addresses stays throttled', async () => {
+    for (let i = 0; i < ACCOUNT_LIMIT; i++) expect((await tokenFrom(`127.0.5.${i + 1}`, 'erin', 'guess')).status).toBe(401);
+    // The ceiling is the account's, from every address: fresh addresses are refused too until the window ends.
+    expectTooMany(await tokenFrom('127.0.5.200', 'erin', 'another-guess'));
+    expectTooMany(await tokenFrom('127.0.5.201', 'erin', 'guess-again'));
+  });
+
+  it("forgets a pair's failures after a correct password from it, and never counts a correct password against an address", async () => {
     expect((await tokenFrom('127.0.3.1', 'carol', 'wrong')).status).toBe(401);
-    expect((await tokenFrom('127.0.3.2', 'carol', 'wrong')).status).toBe(401);
-    expect((await tokenFrom('127.0.3.3', 'carol', 'carol-password')).status).toBe(200);
-    expect((await tokenFrom('127.0.3.4', 'carol', 'wrong')).status).toBe(401);
-    expect((await tokenFrom('127.0.3.5', 'carol', 'wrong')).status).toBe(401);
-    expect((await tokenFrom('127.0.3.6', 'carol', 'carol-password')).status).toBe(200);
+    expect((await tokenFrom('127.0.3.1', 'carol', 'wrong')).status).toBe(401);
+    expect((await tokenFrom('127.0.3.1', 'carol', 'carol-password')).status).toBe(200);
+    expect((await tokenFrom('127.0.3.1', 'carol', 'wrong')).status).toBe(401);
+    expect((await tokenFrom('127.0.3.1', 'carol', 'wrong')).status).toBe(401);
+    expect((await tokenFrom('127.0.3.1', 'carol', 'carol-password')).status).toBe(200);
+    // Many correct logins from one address (a CI runner) are never refused: each gives its attempt back.
+    for (let i = 0; i < ADDRESS_LIMIT + 2; i++) expect((await tokenFrom('127.0.3.9', 'bob', 'bob-password')).status).toBe(200);
+  });
+
+  it('never stores or logs the name a failed login was tried with when it is not an account (it may be a password)', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'test', level: 'debug', destination: new Writable({ write: (chunk: Buffer, _enc, done) => done(void lines.push(chunk.toString('utf8'))) }) });
+    const { app } = createAuthService({ db: deps.db, config: deps.config, logger });
+    await request(app).get('/token').set('Authorization', basic('Tr0ub4dor&3-typed-as-username', 'x')).expect(401);
+    await request(app).get('/token').set('Authorization', basic('bob', 'wrong-bob-password')).expect(401);
+    const keys = (await deps.db.query<{ key: string }>(`SELECT key FROM login_failures`)).rows.map((r) => r.key);
+    expect(keys.join('\n')).not.toContain('Tr0ub4dor');
+    expect(lines.join('')).not.toContain('Tr0ub4dor');
+    expect(lines.join('')).not.toContain('wrong-bob-password');
+    expect(lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'failed login')).toEqual([
+      expect.objectContaining({ unknownAccount: true }),
+      expect.objectContaining({ user: 'bob' }),
+    ]);
   });
 });
 

@@ -1,20 +1,26 @@
 /**
  * The auth service: the Docker token endpoint (GET with Basic credentials or anonymous, and the OAuth2 POST form
  * with the password and refresh_token grants), the JWKS that gateways verify tokens with, and the admin API.
- * Failed logins are rate-limited per account and per address.
+ *
+ * Login attempts are limited in the database every replica shares (see {@link loginLimits} for the policy); each
+ * attempt is counted before its password is checked. Passwords are checked in a pool of worker threads, never on
+ * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
+ * that minted them and rotated on every use (see rotateRefreshToken in @lading/metadata).
  */
+import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
-import { Access, parseScopes, signToken } from '@lading/access';
+import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, createPasswordPool, inThreadPasswordHasher, parseScopes, signToken } from '@lading/access';
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
-import type { Database } from '@lading/metadata';
+import type { Database, LoginLimit } from '@lading/metadata';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
 import { createAdminRouter } from './admin-api';
-import { ANONYMOUS, Principal, authenticate, newSecret, principalBySubject, secretDigest } from './principals';
+import { basicCredentials, checkCredentials } from './credentials';
+import { ANONYMOUS, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
 
 /** What the auth service is built from. */
@@ -22,6 +28,11 @@ export interface AuthServiceDeps {
   db: Database;
   config: LadingConfig;
   logger: Logger;
+  /**
+   * Hashes and checks passwords. A process passes its worker pool ({@link passwordPoolFromConfig}); without one the
+   * work runs on the calling thread, which only tests should do.
+   */
+  passwords?: PasswordHasher;
   /** The key ring; one is made over `db` when omitted. */
   keys?: KeyRing;
   now?: () => number;
@@ -35,14 +46,29 @@ export interface AuthService {
   keys: KeyRing;
 }
 
-/** Parses `Authorization: Basic …`; null when absent or not Basic. */
-export function basicCredentials(req: Request): { username: string; password: string } | null {
-  const header = req.headers.authorization;
-  if (!header || !/^basic /i.test(header)) return null;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
-  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+export { basicCredentials } from './credentials';
+
+/** Starts the password-hashing worker pool sized by `auth.hashWorkers` (default: cores - 1, at least 1) and `auth.hashQueue`. */
+export function passwordPoolFromConfig(config: LadingConfig): PasswordPool {
+  return createPasswordPool({ size: config.auth.hashWorkers ?? Math.max(1, cpus().length - 1), queueLimit: config.auth.hashQueue });
+}
+
+/**
+ * The counters a login attempt is charged to, each with its limit per `auth.loginWindow`:
+ * - the account from this address (`loginFailureLimit`): one guesser on one account is stopped here, and only that
+ *   pair is; the owner elsewhere still gets in, and a correct password from this address clears the counter;
+ * - the address over every account (`loginAddressLimit`): one address spraying many accounts;
+ * - the account from every address (`loginAccountLimit`, much higher): guessing spread over many addresses.
+ * A correct password gives back what its attempt took from the other two. Accounts are named by a digest, so a
+ * password typed into the username field is not stored in the clear.
+ */
+export function loginLimits(config: LadingConfig, username: string, address: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
+  const account = secretDigest(`account:${username}`);
+  return {
+    pair: { key: `pair:${account}@${address}`, limit: config.auth.loginFailureLimit },
+    address: { key: `addr:${address}`, limit: config.auth.loginAddressLimit },
+    account: { key: `account:${account}`, limit: config.auth.loginAccountLimit },
+  };
 }
 
 function list(value: unknown): string[] {
@@ -50,33 +76,64 @@ function list(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }
 
+/** A full pool is the sender's cue to retry shortly, not a failure: 429 with Retry-After. */
+function whenPoolBusy(error: unknown): never {
+  if (error instanceof PasswordPoolBusyError) {
+    throw new OciError('TOOMANYREQUESTS', 'too many logins at once; try again shortly', undefined, { headers: { 'Retry-After': '1' } });
+  }
+  throw error;
+}
+
 /** Creates the auth service. */
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { db, config } = deps;
   const now = deps.now ?? Date.now;
   const keys = deps.keys ?? createKeyRing(db);
+  const hasher = deps.passwords ?? inThreadPasswordHasher;
+  const passwords: PasswordHasher = {
+    hash: (password) => hasher.hash(password).catch(whenPoolBusy),
+    verify: (password, encoded) => hasher.verify(password, encoded).catch(whenPoolBusy),
+  };
+  const authenticator = createAuthenticator(db, passwords, now);
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
 
-  /** Authenticates with rate limiting: 429 with Retry-After once an account or address has failed too often. */
+  /** True when a name belongs to an account (so a failed login may name it in the log: it is not a password). */
+  async function isAccount(username: string): Promise<boolean> {
+    if (username.startsWith(ROBOT_PREFIX)) return (await meta.findRobot(db, username.slice(ROBOT_PREFIX.length))) !== null;
+    return (await meta.findUser(db, username)) !== null;
+  }
+
+  /** Authenticates within the login limits: 429 with Retry-After when a counter is full, 401 for wrong credentials. */
   async function login(req: Request, username: string, password: string): Promise<Principal> {
-    const limitKeys = [`account:${username}`, `addr:${clientAddress(req, config.http.trustedProxies)}`];
-    const { failures, retryAfterSeconds } = await meta.loginFailures(db, limitKeys, windowMs);
-    if (failures >= config.auth.loginFailureLimit) {
-      throw new OciError('TOOMANYREQUESTS', 'too many failed logins; try again later', undefined, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+    checkCredentials({ username, password });
+    const addr = clientAddress(req, config.http.trustedProxies);
+    const limits = loginLimits(config, username, addr);
+    const counted = [limits.pair.key, limits.address.key, limits.account.key];
+    const reservation = await meta.reserveLoginAttempt(db, [limits.pair, limits.address, limits.account], windowMs);
+    if (!reservation.admitted) {
+      throw new OciError('TOOMANYREQUESTS', 'too many failed logins; try again later', undefined, { headers: { 'Retry-After': String(reservation.retryAfterSeconds) } });
     }
-    const principal = await authenticate(db, username, password);
+    let principal: Principal | null;
+    try {
+      principal = await authenticator.authenticate(username, password);
+    } catch (error) {
+      // Never checked (the pool was full, the database failed): the attempt is given back.
+      await meta.releaseLoginAttempt(db, counted).catch(() => undefined);
+      throw error;
+    }
     if (!principal) {
-      await meta.recordLoginFailure(db, limitKeys, windowMs);
-      deps.logger.info({ username, addr: clientAddress(req, config.http.trustedProxies) }, 'failed login');
+      // The name is logged only when it is an account's: a name that is not may be a password in the wrong field.
+      deps.logger.info({ ...((await isAccount(username)) ? { user: username } : { unknownAccount: true }), addr }, 'failed login');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
-    await meta.clearLoginFailures(db, [`account:${username}`]);
+    await meta.clearLoginFailures(db, [limits.pair.key]);
+    await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
     return principal;
   }
 
-  async function issue(principal: Principal, requested: Access[], service: string | undefined, offline: boolean): Promise<Record<string, unknown>> {
+  async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
     if (service !== undefined && service !== config.auth.service) {
       throw new OciError('UNAUTHORIZED', `tokens are issued for service ${config.auth.service}`, { service });
     }
@@ -92,18 +149,21 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       jti: randomUUID(),
       access,
     });
-    const body: Record<string, unknown> = {
+    return {
       token,
       access_token: token,
       expires_in: Math.floor(tokenTtlMs / 1000),
       issued_at: new Date(issuedAt * 1000).toISOString(),
     };
-    if (offline && principal.type !== 'anonymous') {
-      const refresh = newSecret('lrt_');
-      await meta.insertRefreshToken(db, secretDigest(refresh), principal.type, principal.name, new Date(now() + refreshTtlMs));
-      body.refresh_token = refresh;
-    }
-    return body;
+  }
+
+  /** A new refresh token, the first of its family, bound to the credential the principal proved itself with. */
+  async function newRefreshToken(principal: Principal): Promise<string | undefined> {
+    if (principal.type === 'anonymous' || !principal.credential) return undefined;
+    const refresh = newSecret('lrt_');
+    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential };
+    await meta.insertRefreshToken(db, secretDigest(refresh), holder, randomUUID(), new Date(now() + refreshTtlMs));
+    return refresh;
   }
 
   function send(res: Response, body: Record<string, unknown>): void {
@@ -116,10 +176,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   });
 
   service.get('/token', async (req, res) => {
-    const credentials = basicCredentials(req);
+    const credentials = basicCredentials(req.headers.authorization);
     const principal = credentials ? await login(req, credentials.username, credentials.password) : ANONYMOUS;
     const service = typeof req.query.service === 'string' ? req.query.service : undefined;
-    send(res, await issue(principal, parseScopes(list(req.query.scope)), service, req.query.offline_token === 'true'));
+    const body = await issue(principal, parseScopes(list(req.query.scope)), service);
+    const refresh = req.query.offline_token === 'true' ? await newRefreshToken(principal) : undefined;
+    send(res, refresh ? { ...body, refresh_token: refresh } : body);
   });
 
   service.post('/token', express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
@@ -130,16 +192,22 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     if (grant === 'password') {
       if (typeof form.username !== 'string' || typeof form.password !== 'string') throw new OciError('UNAUTHORIZED', 'username and password are required');
       const principal = await login(req, form.username, form.password);
-      send(res, await issue(principal, scopes, svc, form.access_type === 'offline'));
+      const body = await issue(principal, scopes, svc);
+      const refresh = form.access_type === 'offline' ? await newRefreshToken(principal) : undefined;
+      send(res, refresh ? { ...body, refresh_token: refresh } : body);
       return;
     }
     if (grant === 'refresh_token') {
       if (typeof form.refresh_token !== 'string') throw new OciError('UNAUTHORIZED', 'refresh_token is required');
-      const holder = await meta.findRefreshToken(db, secretDigest(form.refresh_token));
-      const principal = holder ? await principalBySubject(db, holder.principalType, holder.principalName) : null;
-      if (!principal) throw new OciError('UNAUTHORIZED', 'invalid refresh token');
-      const body = await issue(principal, scopes, svc, false);
-      send(res, { ...body, refresh_token: form.refresh_token });
+      if (svc !== undefined && svc !== config.auth.service) throw new OciError('UNAUTHORIZED', `tokens are issued for service ${config.auth.service}`, { service: svc });
+      // Each use retires the token and hands out its successor; a retired token presented again ends its family.
+      const next = newSecret('lrt_');
+      const outcome = await meta.rotateRefreshToken(db, secretDigest(form.refresh_token), secretDigest(next), new Date(now() + refreshTtlMs));
+      if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
+      if (outcome.status !== 'rotated') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      const { holder } = outcome;
+      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+      send(res, { ...(await issue(principal, scopes, svc)), refresh_token: next });
       return;
     }
     throw new OciError('UNSUPPORTED', 'grant_type must be password or refresh_token', undefined, { status: 400 });
@@ -150,7 +218,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  service.use('/admin/v1', createAdminRouter({ db, config, logger: deps.logger, keys, login, now, routers: deps.adminRouters }));
+  service.use('/admin/v1', createAdminRouter({ db, config, logger: deps.logger, keys, login, now, passwords, routers: deps.adminRouters }));
   return { app: finishServiceApp(service, deps.logger), keys };
 }
 

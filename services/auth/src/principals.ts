@@ -1,11 +1,16 @@
 /**
  * Who is asking: turns the credentials of a token request (a user's password, a personal access token used as a
  * password, or a robot's secret) into a principal, or anonymous when there are none.
+ *
+ * Invariant: the hashing work of a check depends only on the shape of what was sent, never on whether the account
+ * exists, is disabled, revoked or expired. A password or robot secret costs exactly one argon2id verification (a
+ * dummy hash with the same parameters stands in for a missing account); a personal access token costs none, for
+ * everyone. So the time an answer takes does not say which usernames exist.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { verifyPassword } from '@lading/access';
+import type { PasswordHasher } from '@lading/access';
 import * as meta from '@lading/metadata';
-import type { SqlExecutor } from '@lading/metadata';
+import type { RefreshCredential, SqlExecutor } from '@lading/metadata';
 
 /** An authenticated caller. */
 export interface Principal {
@@ -13,6 +18,8 @@ export interface Principal {
   /** The token subject: the user's name, `robot$<name>`, or '' for anonymous. */
   name: string;
   isAdmin: boolean;
+  /** The credential it proved itself with (absent for anonymous): refresh tokens are bound to it. */
+  credential?: RefreshCredential;
 }
 
 /** The anonymous principal: may pull from public namespaces, nothing else. */
@@ -33,29 +40,43 @@ export function newSecret(prefix: string): string {
   return `${prefix}${randomBytes(24).toString('base64url')}`;
 }
 
-/** Checks credentials; null when they are wrong (never says which part). */
-export async function authenticate(db: SqlExecutor, username: string, password: string): Promise<Principal | null> {
-  if (username.startsWith(ROBOT_PREFIX)) {
-    const robot = await meta.findRobot(db, username.slice(ROBOT_PREFIX.length));
-    if (!robot || robot.revokedAt || (robot.expiresAt && robot.expiresAt.getTime() <= Date.now())) return null;
-    return (await verifyPassword(password, robot.secretHash)) ? { type: 'robot', name: username, isAdmin: false } : null;
-  }
-  const user = await meta.findUser(db, username);
-  if (!user || user.disabled) return null;
-  if (password.startsWith(PAT_PREFIX)) {
-    const owner = await meta.findAccessTokenUser(db, secretDigest(password));
-    return owner === username ? { type: 'user', name: user.name, isAdmin: user.isAdmin } : null;
-  }
-  return (await verifyPassword(password, user.passwordHash)) ? { type: 'user', name: user.name, isAdmin: user.isAdmin } : null;
+/** Checks credentials against the database, with argon2id through a PasswordHasher. */
+export interface Authenticator {
+  /** The principal the credentials prove, or null when they are wrong (never says which part). */
+  authenticate(username: string, password: string): Promise<Principal | null>;
 }
 
-/** Re-reads a principal by subject (refresh tokens): null when it was deleted, disabled, revoked or expired. */
-export async function principalBySubject(db: SqlExecutor, type: string, name: string): Promise<Principal | null> {
-  if (type === 'robot') {
-    const robot = await meta.findRobot(db, name.slice(ROBOT_PREFIX.length));
-    if (!robot || robot.revokedAt || (robot.expiresAt && robot.expiresAt.getTime() <= Date.now())) return null;
-    return { type: 'robot', name, isAdmin: false };
+/** Creates the authenticator; its dummy hash (for accounts that do not exist) is made once, on first use. */
+export function createAuthenticator(db: SqlExecutor, hasher: PasswordHasher, now: () => number = Date.now): Authenticator {
+  let dummy: Promise<string> | undefined;
+  /** Verifies against a hash of a random secret with the same parameters: the cost of a real check, never true. */
+  async function spend(password: string): Promise<null> {
+    dummy ??= hasher.hash(randomBytes(32).toString('base64url')).catch((error: unknown) => {
+      dummy = undefined;
+      throw error;
+    });
+    await hasher.verify(password, await dummy);
+    return null;
   }
-  const user = await meta.findUser(db, name);
-  return user && !user.disabled ? { type: 'user', name: user.name, isAdmin: user.isAdmin } : null;
+
+  return {
+    async authenticate(username, password) {
+      if (username.startsWith(ROBOT_PREFIX)) {
+        const robot = await meta.findRobot(db, username.slice(ROBOT_PREFIX.length));
+        if (!robot || robot.revokedAt || (robot.expiresAt && robot.expiresAt.getTime() <= now())) return spend(password);
+        if (!(await hasher.verify(password, robot.secretHash))) return null;
+        return { type: 'robot', name: username, isAdmin: false, credential: { kind: 'robot', robotId: robot.id } };
+      }
+      if (password.startsWith(PAT_PREFIX)) {
+        // Looked up by digest whoever the user is, so a missing user costs what a present one does.
+        const token = await meta.findAccessToken(db, secretDigest(password));
+        if (!token || token.userName !== username) return null;
+        return { type: 'user', name: token.userName, isAdmin: token.isAdmin, credential: { kind: 'pat', userId: token.userId, accessTokenId: token.tokenId } };
+      }
+      const user = await meta.findUser(db, username);
+      if (!user || user.disabled) return spend(password);
+      if (!(await hasher.verify(password, user.passwordHash))) return null;
+      return { type: 'user', name: user.name, isAdmin: user.isAdmin, credential: { kind: 'password', userId: user.id, passwordVersion: user.passwordVersion } };
+    },
+  };
 }

@@ -5,8 +5,7 @@
  */
 import type { Express } from 'express';
 import type { LadingConfig } from '@lading/config';
-import { hashPassword } from '@lading/access';
-import { bootstrapAdmin, createAuthService } from '@lading/auth';
+import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
@@ -44,8 +43,10 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus, metrics });
   const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
   // The collector answers admins at /admin/v1/gc: a collection asked for runs here, in the process that holds the data.
-  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
-  await bootstrapAdmin(db, config, logger, hashPassword);
+  // Passwords are hashed in worker threads, never on the event loop every request shares.
+  const passwords = passwordPoolFromConfig(config);
+  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
+  await bootstrapAdmin(db, config, logger, passwords.hash);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
   const app = createGateway({
     dispatch: { blob, manifest, auth: auth.app },
@@ -68,6 +69,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     async close() {
       await gc.stop();
       await webhooks?.stop();
+      await passwords.close();
       await parts.close();
     },
   };

@@ -1,0 +1,86 @@
+import { createThrowawayDatabase } from '@lading/testing';
+import {
+  LoginLimit,
+  createAccessToken,
+  createUser,
+  findAccessToken,
+  findUser,
+  insertRefreshToken,
+  releaseLoginAttempt,
+  reserveLoginAttempt,
+  rotateRefreshToken,
+} from './auth-store';
+import type { Database } from './database';
+import { migrate } from './migrate';
+import { createPgDatabase } from './pg-adapter';
+import { createPgliteDatabase } from './pglite-adapter';
+
+const WINDOW_MS = 15 * 60_000;
+const inAnHour = () => new Date(Date.now() + 3_600_000);
+
+/** The same checks on PGlite (embedded) and on a real PostgreSQL with a pool of connections (replicas). */
+describe.each([
+  ['PGlite', async () => ({ db: (await createPgliteDatabase()) as Database, drop: async () => undefined })],
+  [
+    'PostgreSQL',
+    async () => {
+      const fresh = await createThrowawayDatabase('authstore');
+      return { db: await createPgDatabase({ url: fresh.url, poolSize: 8, statementTimeoutMs: 5000, connectTimeoutMs: 2000 }), drop: fresh.drop };
+    },
+  ],
+] as const)('auth store on %s', (_name, open) => {
+  let db: Database;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ db, drop } = await open());
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    await drop();
+  });
+
+  it('admits exactly `limit` of many concurrent login attempts on one counter, and refuses the rest with a Retry-After', async () => {
+    const limits: LoginLimit[] = [
+      { key: 'pair:race@1', limit: 10 },
+      { key: 'addr:race', limit: 30 },
+      { key: 'account:race', limit: 100 },
+    ];
+    const outcomes = await Promise.all(Array.from({ length: 60 }, () => reserveLoginAttempt(db, limits, WINDOW_MS)));
+    expect(outcomes.filter((o) => o.admitted)).toHaveLength(10);
+    for (const refused of outcomes.filter((o) => !o.admitted)) expect(refused).toEqual({ admitted: false, retryAfterSeconds: expect.any(Number) });
+    // A refused attempt counts nowhere: the other counters hold the admitted ones only.
+    const rows = (await db.query<{ key: string; failures: number }>(`SELECT key, failures FROM login_failures WHERE key LIKE '%race%' ORDER BY key`)).rows;
+    expect(rows).toEqual([
+      { key: 'account:race', failures: 10 },
+      { key: 'addr:race', failures: 10 },
+      { key: 'pair:race@1', failures: 10 },
+    ]);
+    await releaseLoginAttempt(db, ['pair:race@1']);
+    expect((await reserveLoginAttempt(db, limits, WINDOW_MS)).admitted).toBe(true);
+  });
+
+  it('uses a refresh token once: of concurrent uses exactly one rotates it, the others find it retired and revoke its family', async () => {
+    expect(await createUser(db, 'rita', 'not-a-real-hash', false)).toBe(true);
+    const user = (await findUser(db, 'rita'))!;
+    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'password' as const, userId: user.id, passwordVersion: user.passwordVersion } };
+    await insertRefreshToken(db, 'first', holder, 'family-1', inAnHour());
+    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => rotateRefreshToken(db, 'first', `next-${i}`, inAnHour())));
+    expect(outcomes.filter((o) => o.status === 'rotated')).toEqual([{ status: 'rotated', holder, isAdmin: false }]);
+    expect(outcomes.filter((o) => o.status === 'replayed')).toHaveLength(7);
+    // The replays revoked the family, the token that the one winner got included.
+    const winner = outcomes.findIndex((o) => o.status === 'rotated');
+    expect(await rotateRefreshToken(db, `next-${winner}`, 'after', inAnHour())).toEqual({ status: 'invalid' });
+  });
+
+  it('binds a refresh token to a personal access token: revoking the token ends it', async () => {
+    expect(await createAccessToken(db, 'rita', 'laptop', 'pat-digest', null)).toBe(true);
+    const pat = (await findAccessToken(db, 'pat-digest'))!;
+    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'pat' as const, userId: pat.userId, accessTokenId: pat.tokenId } };
+    await insertRefreshToken(db, 'by-pat', holder, 'family-2', inAnHour());
+    expect(await rotateRefreshToken(db, 'by-pat', 'by-pat-2', inAnHour())).toMatchObject({ status: 'rotated', holder });
+    await db.query(`UPDATE access_tokens SET revoked_at = now() WHERE id = $1`, [pat.tokenId]);
+    expect(await rotateRefreshToken(db, 'by-pat-2', 'by-pat-3', inAnHour())).toEqual({ status: 'invalid' });
+  });
+});
