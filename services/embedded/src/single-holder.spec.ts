@@ -2,7 +2,7 @@
  * One embedded registry per data directory, on real processes (services/embedded/src/main.ts, what `npm start`
  * bundles): of ten starts racing on one fresh directory exactly one serves and every other exits non-zero at once,
  * naming the directory and the holder's pid; a holder killed with `kill -9` leaves nothing that blocks the next
- * start, and what it acknowledged before it died is still there.
+ * start, what it acknowledged before it died is still there, and the next holder holds the directory in turn.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -106,7 +106,7 @@ describe('one embedded registry per data directory (real processes)', () => {
     }
   }, 180_000);
 
-  it('serves again after the holder is killed with kill -9, with what it acknowledged before it died', async () => {
+  it('serves again after the holder is killed with kill -9, with what it acknowledged before it died, and holds the directory in turn', async () => {
     const config = makeBlob(`{"os":"linux","n":"${Date.now()}"}`);
     const layer = makeBlob(4096);
     const manifest = imageManifest(config, [layer]);
@@ -129,5 +129,12 @@ describe('one embedded registry per data directory (real processes)', () => {
     const blob = await fetch(`${next.url}/v2/kept/app/blobs/${layer.digest}`);
     expect(blob.status).toBe(200);
     expect(Buffer.from(await blob.arrayBuffer()).equals(layer.data)).toBe(true);
+
+    // And the new holder holds: one more start on the (now initialised) directory is refused.
+    const late = start(dir, await freePort());
+    all.push(late);
+    expect(await late.exited).toBe(1);
+    expect(late.output()).toContain(`data.dir ${dir} is in use by another Lading process (pid ${next.child.pid})`);
+    expect(await serves(next.url)).toBe(true);
   }, 180_000);
 });
