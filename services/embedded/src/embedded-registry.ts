@@ -41,8 +41,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
   const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus, metrics });
   const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus, metrics });
+  // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
+  // here, in the process that holds the data.
   const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
-  // The collector answers admins at /admin/v1/gc: a collection asked for runs here, in the process that holds the data.
   // Passwords are hashed in worker threads, never on the event loop every request shares.
   const passwords = passwordPoolFromConfig(config);
   const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
