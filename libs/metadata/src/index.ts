@@ -13,3 +13,4 @@ export * from './gc-retention';
 export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';
+export * from './signing-key-secrets';

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, buildConnector, request } from 'undici';
+import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { SpanKind, context } from '@opentelemetry/api';
@@ -18,6 +19,7 @@ import { AllowList, RefusedTargetError, Resolver, checkTarget, guardedLookup, pa
 import { renderDelivery } from './delivery-body';
 import { decideRetry } from './retry-policy';
 import { signWebhook } from './signature';
+import { openWebhookSecret } from './webhook-secrets';
 import { WebhookSettings, webhookSettings } from './webhook-settings';
 import { ClaimedDelivery, claimDueDeliveries, deliveryStats, nextDueAt, recordAttempt } from './webhook-store';
 
@@ -28,6 +30,8 @@ export interface DeliveryWorkerDeps {
   logger: Logger;
   /** Resolves host names for the SSRF guard (the system resolver by default; tests play DNS rebinding with it). */
   resolver?: Resolver;
+  /** Opens the stored secrets deliveries are signed with; one is made from `config.secrets` when omitted. */
+  secrets?: SecretCipher;
   /** A number in [0, 1) for the backoff's jitter. */
   random?: () => number;
   /** How long a claim holds a delivery before another worker may take it (default: the timeout plus 15 s). */
@@ -80,6 +84,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const settings = webhookSettings(deps.config);
   const allowList: AllowList = parseAllowList(settings.allowList);
   const resolver = deps.resolver ?? systemResolver;
+  const secrets = deps.secrets ?? secretCipherFromConfig(deps.config.secrets);
   const random = deps.random ?? Math.random;
   const leaseMs = deps.leaseMs ?? settings.timeoutMs + 15_000;
   const logger = deps.logger;
@@ -134,7 +139,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     // Addresses in the URL itself never reach the lookup: check them here.
     if (parseAddress(url.hostname.replace(/^\[|\]$/g, ''))) await checkTarget(allowList, resolver, url);
     const { contentType, body } = renderDelivery(delivery.subscription.format, delivery.event, { baseUrl });
-    const signature = signWebhook(delivery.subscription.secret, delivery.eventId, Math.floor(Date.now() / 1000), body);
+    const signature = signWebhook(openWebhookSecret(secrets, delivery.subscription), delivery.eventId, Math.floor(Date.now() / 1000), body);
     // No undici client span (its attributes would carry the subscriber's URL, which may hold a secret) and no trace
     // headers to a third party: the `webhook.deliver` span around this call is the trace's record of it.
     const response = await context.with(suppressTracing(context.active()), () =>

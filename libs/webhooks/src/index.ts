@@ -3,6 +3,7 @@ export * from './address-guard';
 export * from './webhook-settings';
 export * from './retry-policy';
 export * from './webhook-store';
+export * from './webhook-secrets';
 export * from './delivery-body';
 export * from './subscription-input';
 export * from './delivery-enqueuer';

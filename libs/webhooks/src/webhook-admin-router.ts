@@ -4,6 +4,7 @@
  * shown twice only: in the responses that create and rotate them.
  */
 import express, { Router } from 'express';
+import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { IdGenerator, createUuidV7Generator } from '@lading/events';
 import { nextPageLink, parsePageRequest } from '@lading/http';
@@ -13,6 +14,7 @@ import { Resolver, parseAllowList, systemResolver } from './address-guard';
 import { WEBHOOK_PING_TYPE } from './delivery-body';
 import { generateWebhookSecret } from './signature';
 import { invalidInput, validateBoolean, validateEventTypes, validateFormat, validateName, validateNamespace, validateSubscriptionUrl } from './subscription-input';
+import { sealWebhookSecret } from './webhook-secrets';
 import * as store from './webhook-store';
 
 /** What the webhook admin router needs. */
@@ -21,6 +23,8 @@ export interface WebhookAdminDeps {
   config: LadingConfig;
   /** Resolves subscription hosts for the SSRF check (the system resolver by default). */
   resolver?: Resolver;
+  /** Seals the secrets it stores; one is made from `config.secrets` when omitted. */
+  secrets?: SecretCipher;
   ids?: IdGenerator;
   /** Called after a delivery was queued here (a ping, a redelivery): wakes an in-process worker. */
   onQueued?: () => void;
@@ -45,6 +49,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   const allowList = parseAllowList(deps.config.webhooks.allowList);
   const resolver = deps.resolver ?? systemResolver;
   const ids = deps.ids ?? createUuidV7Generator();
+  const secrets = deps.secrets ?? secretCipherFromConfig(deps.config.secrets);
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
 
@@ -61,15 +66,16 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   router.post('/', async (req, res) => {
     const body = bodyOf(req.body);
     const secret = generateWebhookSecret();
+    const id = ids();
     const created = await store.insertSubscription(db, {
-      id: ids(),
+      id,
       name: validateName(body.name),
       namespace: validateNamespace(body.namespace),
       url: await validateSubscriptionUrl(body.url, allowList, resolver),
       format: validateFormat(body.format),
       eventTypes: validateEventTypes(body.eventTypes),
       enabled: validateBoolean(body.enabled, 'enabled', true),
-      secret,
+      secret: sealWebhookSecret(secrets, id, secret),
     });
     res.status(201).json({ ...store.withoutSecret(created), secret });
   });
@@ -106,7 +112,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   router.post('/:id/rotate', async (req, res) => {
     await subscriptionOr404(req.params.id);
     const secret = generateWebhookSecret();
-    const updated = await store.updateSubscription(db, req.params.id, { secret });
+    const updated = await store.updateSubscription(db, req.params.id, { secret: sealWebhookSecret(secrets, req.params.id, secret) });
     if (!updated) throw notFound('webhook');
     res.json({ id: updated.id, secret });
   });

@@ -1,8 +1,10 @@
 /** Running webhook delivery in a process: the enqueuer on the bus and the delivery worker, wired together. */
+import { secretCipherFromConfig } from '@lading/access';
 import type { EventBus } from '@lading/events';
 import { createUuidV7Generator } from '@lading/events';
 import { DeliveryWorker, DeliveryWorkerDeps, createDeliveryWorker } from './delivery-worker';
 import { subscribeEnqueuer } from './delivery-enqueuer';
+import { sealStoredWebhookSecrets } from './webhook-secrets';
 
 /** What running webhook delivery takes: the worker's dependencies and the bus to consume. */
 export interface WebhookDeliveryDeps extends DeliveryWorkerDeps {
@@ -15,9 +17,16 @@ export interface RunningWebhookDelivery {
   stop(): Promise<void>;
 }
 
-/** Subscribes the enqueuer (consumer group `lading-webhooks`) and starts the worker, which each queued delivery wakes. */
+/**
+ * Seals the stored webhook secrets under the current key (rejecting, before anything starts, when one cannot be
+ * opened), subscribes the enqueuer (consumer group `lading-webhooks`) and starts the worker, which each queued
+ * delivery wakes.
+ */
 export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<RunningWebhookDelivery> {
-  const worker = createDeliveryWorker(deps);
+  const secrets = deps.secrets ?? secretCipherFromConfig(deps.config.secrets);
+  const sealed = await sealStoredWebhookSecrets(deps.db, secrets);
+  if (sealed > 0) deps.logger.info({ sealed, keyId: secrets.keyId }, 'webhook secrets sealed under secrets.key');
+  const worker = createDeliveryWorker({ ...deps, secrets });
   const unsubscribe = await subscribeEnqueuer(deps.bus, { db: deps.db, ids: createUuidV7Generator(), onQueued: () => worker.wake() });
   worker.start();
   return {

@@ -20,7 +20,7 @@ export interface WebhookSubscription {
   updatedAt: string;
 }
 
-/** A subscription with its secret, as the worker needs it. */
+/** A subscription with its secret as stored (sealed by the at-rest cipher when `secrets.key` is set; see webhook-secrets.ts). */
 export interface WebhookSubscriptionWithSecret extends WebhookSubscription {
   secret: string;
 }
@@ -164,6 +164,16 @@ export async function matchingSubscriptions(db: SqlExecutor, repository: string,
     [repository, eventType, eventTime],
   );
   return r.rows.map(subscriptionOf);
+}
+
+/** Every subscription's id and stored secret. */
+export async function storedWebhookSecrets(db: SqlExecutor): Promise<Array<{ id: string; secret: string }>> {
+  return (await db.query<{ id: string; secret: string }>(`SELECT id, secret FROM webhook_subscriptions ORDER BY id`)).rows;
+}
+
+/** Replaces a subscription's stored secret if it is still `from`; true when it was replaced. */
+export async function replaceWebhookSecret(db: SqlExecutor, id: string, from: string, to: string): Promise<boolean> {
+  return (await db.query(`UPDATE webhook_subscriptions SET secret = $3 WHERE id = $1 AND secret = $2`, [id, from, to])).rowCount > 0;
 }
 
 /** A delivery to queue. */

@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
-import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, createPasswordPool, inThreadPasswordHasher, parseScopes, signToken } from '@lading/access';
+import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, SecretCipher, createPasswordPool, inThreadPasswordHasher, parseScopes, secretCipherFromConfig, signToken } from '@lading/access';
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database, LoginLimit } from '@lading/metadata';
@@ -35,6 +35,8 @@ export interface AuthServiceDeps {
   passwords?: PasswordHasher;
   /** The key ring; one is made over `db` when omitted. */
   keys?: KeyRing;
+  /** The at-rest cipher of stored signing keys; one is made from `config.secrets` when omitted. */
+  secrets?: SecretCipher;
   now?: () => number;
   /** More admin routers, mounted under `/admin/v1` behind the admin guard, by path (e.g. `/gc`, embedded only). */
   adminRouters?: Record<string, Router>;
@@ -88,7 +90,7 @@ function whenPoolBusy(error: unknown): never {
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { db, config } = deps;
   const now = deps.now ?? Date.now;
-  const keys = deps.keys ?? createKeyRing(db);
+  const keys = deps.keys ?? createKeyRing(db, deps.secrets ?? secretCipherFromConfig(config.secrets));
   const hasher = deps.passwords ?? inThreadPasswordHasher;
   const passwords: PasswordHasher = {
     hash: (password) => hasher.hash(password).catch(whenPoolBusy),

@@ -1,8 +1,10 @@
 /** Starts the auth service as its own process (distributed mode): token endpoint, JWKS, admin API. */
 import { telemetry } from './telemetry';
+import { startSecretCipher } from '@lading/access';
 import { migrate, openDatabase } from '@lading/metadata';
 import { runProcess, wireTelemetry } from '@lading/runtime';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
+import { sealSigningKeys } from './signing-keys';
 
 runProcess('auth', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
@@ -10,7 +12,9 @@ runProcess('auth', async (config, logger) => {
   await migrate(db);
   const passwords = passwordPoolFromConfig(config);
   await bootstrapAdmin(db, config, logger, passwords.hash);
-  const { app } = createAuthService({ db, config, logger, passwords });
+  const secrets = startSecretCipher(config, logger);
+  const { app, keys } = createAuthService({ db, config, logger, passwords, secrets });
+  await sealSigningKeys(keys, logger);
   return {
     app: wired.measured(app),
     async close() {

@@ -4,8 +4,9 @@
  * under one data directory; the same wiring runs on Postgres, S3 and Kafka when the configuration says so.
  */
 import type { Express } from 'express';
+import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from '@lading/auth';
+import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
@@ -46,8 +47,11 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
   // Passwords are hashed in worker threads, never on the event loop every request shares.
   const passwords = passwordPoolFromConfig(config);
-  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
+  // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.
+  const secrets = startSecretCipher(config, logger);
+  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
   await bootstrapAdmin(db, config, logger, passwords.hash);
+  await sealSigningKeys(auth.keys, logger);
   const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
   const app = createGateway({
     dispatch: { blob, manifest, auth: auth.app },
@@ -58,7 +62,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     trustedProxies: config.http.trustedProxies,
   });
   if (config.gc.enabled) gc.start();
-  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics }) : null;
+  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;
   return {
     app,
     db,

@@ -1,5 +1,6 @@
 /** Starts the webhooks service as its own process (distributed mode): the enqueuer, the delivery worker, and their HTTP face. */
 import { telemetry } from './telemetry';
+import { startSecretCipher } from '@lading/access';
 import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createDeliveryWorker, startWebhookDelivery } from '@lading/webhooks';
 import { createWebhooksService } from './webhooks-service';
@@ -8,9 +9,10 @@ runProcess('webhooks', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const { metrics } = wired;
   const parts = await openProcessParts(config, logger, { metrics });
-  const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger, metrics }) : null;
+  const secrets = startSecretCipher(config, logger);
+  const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger, metrics, secrets }) : null;
   if (!delivery) logger.warn('webhooks.enabled is false: this webhooks process only reports');
-  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger, metrics });
+  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger, metrics, secrets });
   const app = createWebhooksService({ db: parts.db, worker, logger });
   return {
     app: wired.measured(app),
