@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import type { Express } from 'express';
-import { TokenClaims, hashPassword, keysFromJwks, verifyPassword, verifyToken } from '@lading/access';
+import { PasswordPool, TokenClaims, hashPassword, keysFromJwks, verifyPassword, verifyToken } from '@lading/access';
 import { parseConfig } from '@lading/config';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { TestDeps, createTestDeps } from '@lading/testing';
-import { AuthService, bootstrapAdmin, createAuthService } from './auth-service';
+import { AuthService, bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
 
 const ROOT = { user: 'root', password: 'root-password-1' };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -657,6 +657,106 @@ describe('login limits', () => {
       expect.objectContaining({ unknownAccount: true }),
       expect.objectContaining({ user: 'bob' }),
     ]);
+  });
+});
+
+describe('password checks off the event loop', () => {
+  let deps: TestDeps;
+  let pool: PasswordPool;
+  let server: http.Server;
+  let port: number;
+  /** Requests the server has been sent so far. */
+  let received = 0;
+
+  function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  beforeAll(async () => {
+    deps = await createTestDeps({ auth: { enabled: true, loginFailureLimit: 1000, loginAddressLimit: 1000, loginAccountLimit: 1000, hashWorkers: 1, hashQueue: 64 } });
+    pool = passwordPoolFromConfig(deps.config);
+    const { app } = createAuthService({ db: deps.db, config: deps.config, logger: deps.logger, passwords: pool });
+    await meta.createUser(deps.db, 'alice', await hashPassword('alice-password'), false);
+    server = http.createServer(app);
+    server.on('request', () => received++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await pool.close();
+    await deps.close();
+  });
+
+  it('answers an unrelated request while 40 logins are being checked, before they are done', async () => {
+    const order: string[] = [];
+    const start = received;
+    const logins = Array.from({ length: 40 }, (_, i) =>
+      get('/token?service=lading', { authorization: basic('alice', i % 2 ? 'alice-password' : 'wrong-password') }).then((res) => {
+        order.push('login');
+        return res.status;
+      }),
+    );
+    await until(() => received - start === 40);
+    let waitingForWorker = 0;
+    const unrelated = get('/.well-known/jwks.json').then((res) => {
+      order.push('jwks');
+      waitingForWorker = pool.pending();
+      return res.status;
+    });
+    expect(await unrelated).toBe(200);
+    // The password checks were in the worker's queue, not on this thread: most were still there when the JWKS went.
+    expect(waitingForWorker).toBeGreaterThanOrEqual(30);
+    const statuses = await Promise.all(logins);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(20);
+    expect(order.indexOf('jwks')).toBeLessThan(10);
+  });
+
+  it('answers 429 with Retry-After at once when the workers and their queue are full, and counts nothing against the sender', async () => {
+    const config = { ...deps.config, auth: { ...deps.config.auth, hashWorkers: 1, hashQueue: 2 } };
+    const small = passwordPoolFromConfig(config);
+    await deps.db.query(`DELETE FROM login_failures`);
+    try {
+      const { app } = createAuthService({ db: deps.db, config, logger: deps.logger, passwords: small });
+      const order: string[] = [];
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          request(app)
+            .get('/token?service=lading')
+            .set('Authorization', basic('alice', 'alice-password'))
+            .then((res) => {
+              order.push(String(res.status));
+              return res;
+            }),
+        ),
+      );
+      const busy = answers.filter((a) => a.status === 429);
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(3);
+      expect(busy).toHaveLength(9);
+      for (const res of busy) {
+        expect(res.body.errors[0]).toMatchObject({ code: 'TOOMANYREQUESTS', message: 'too many logins at once; try again shortly' });
+        expect(res.headers['retry-after']).toBe('1');
+      }
+      // Refused at once: every 429 was sent before the first login that waited for the worker was done.
+      expect(order.slice(0, 9)).toEqual(Array(9).fill('429'));
+      // A refusal for a full pool is not a failed login: it took nothing from the login limits.
+      expect((await deps.db.query(`SELECT coalesce(sum(failures), 0)::int AS n FROM login_failures`)).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await small.close();
+    }
   });
 });
 

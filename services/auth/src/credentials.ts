@@ -12,6 +12,7 @@ export interface Credentials {
 }
 
 /** C0 controls (NUL included), DEL, C1 controls and unpaired surrogates: no username or password holds them. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\p{Cs}]/u;
 
 /** The error for credentials that are not well formed; it says what was wrong, never what was sent. */
