@@ -1,7 +1,9 @@
 /**
  * What must never reach a log line: credentials in headers and fields (Authorization, cookies, tokens, passwords,
  * webhook secrets, S3 keys) and the secret parts of URLs (presigned `X-Amz-Signature`/`X-Amz-Credential` query
- * strings, `token=`/`password=` parameters, `user:password@` userinfo). Keys are matched at any depth, by name.
+ * strings, `token=`/`password=` parameters, `user:password@` userinfo) and, wherever they appear in text, our own
+ * secrets by their shape (personal access tokens, refresh tokens, robot and webhook secrets, JWTs, webhook
+ * signatures). Keys are matched at any depth, by name.
  */
 
 /** The value that replaces a secret. */
@@ -33,20 +35,32 @@ export const SECRET_KEYS = new Set([
   'signingsecret',
   'privatekey',
   'private_key',
+  'webhook-signature',
+  'x-hub-signature',
+  'x-hub-signature-256',
 ]);
 
 /** Query parameters whose values are secrets (matched case-insensitively). */
 const SECRET_QUERY = /([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|refresh_token|password|secret)=)[^&#\s"']*/gi;
 /** `scheme://user:password@host` userinfo. */
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@"']+:[^/\s@"']+@/gi;
-/** `Bearer <token>` / `Basic <credentials>` wherever they appear in text. */
-const AUTH_SCHEME = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
-const MAYBE_SECRET = /[=@]|Bearer|Basic/;
+/** `Bearer <token>` / `Basic <credentials>` wherever they appear in text, however short (not a challenge's `realm=`). */
+const AUTH_SCHEME = /\b(Bearer|Basic)\s+(?!realm=)[A-Za-z0-9._~+/=-]+/g;
+/** Our secrets by their prefixes: personal access tokens, refresh tokens, robot secrets, webhook secrets. */
+const PREFIXED_SECRET = /\b(lpat|lrt|lrs|whsec)_[A-Za-z0-9_+/=-]+/g;
+/** A JWT (header.claims.signature), whichever key signed it. */
+const JWT = /\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+const MAYBE_SECRET = /[=@]|Bearer|Basic|lpat_|lrt_|lrs_|whsec_|eyJ/;
 
 /** Removes secrets from a piece of text (URLs, messages). */
 export function redactText(text: string): string {
   if (!MAYBE_SECRET.test(text)) return text;
-  return text.replace(SECRET_QUERY, `$1${REDACTED}`).replace(URL_USERINFO, `$1${REDACTED}@`).replace(AUTH_SCHEME, `$1 ${REDACTED}`);
+  return text
+    .replace(SECRET_QUERY, `$1${REDACTED}`)
+    .replace(URL_USERINFO, `$1${REDACTED}@`)
+    .replace(AUTH_SCHEME, `$1 ${REDACTED}`)
+    .replace(PREFIXED_SECRET, `$1_${REDACTED}`)
+    .replace(JWT, REDACTED);
 }
 
 const MAX_DEPTH = 6;
