@@ -111,7 +111,7 @@ describe('scope matrix', () => {
     const config = parseConfig({
       data: { dir },
       // The refused rows fail a login per scope they ask for: keep the limiter out of the matrix (it has its own tests).
-      auth: { enabled: true, loginFailureLimit: 100_000 },
+      auth: { enabled: true, loginFailureLimit: 100_000, loginAddressLimit: 100_000, loginAccountLimit: 100_000 },
       admin: ROOT,
       log: { level: 'silent', access: false },
     });
