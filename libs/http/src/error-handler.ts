@@ -2,10 +2,10 @@
  * The one place errors become HTTP responses: OciErrors render as the OCI envelope with their status; anything
  * else is logged and answered as a bare UNKNOWN (or UNAVAILABLE when a dependency is down), never with a stack.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ErrorRequestHandler } from 'express';
+import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { ErrorRequestHandler, Express } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
-import { OciError, toErrorEnvelope } from '@lading/oci';
+import { ERROR_CODES, OciError, toErrorEnvelope } from '@lading/oci';
 import { STORAGE_UNAVAILABLE } from '@lading/storage';
 import { headOf } from './dispatch-locals';
 import { type Logger, markOciError } from '@lading/telemetry';
@@ -13,17 +13,27 @@ import { type Logger, markOciError } from '@lading/telemetry';
 /**
  * Writes an OciError as the response (or ends the socket if headers already went out). Works on a bare node
  * response as well as express's, so that the pull fast path answers errors exactly as the express path does.
+ * It never throws: a header value node refuses (a request value copied into it) is dropped, and if rendering fails
+ * anyway the answer is a fixed JSON 500 (see `sendLastResort`), never express's HTML page.
  */
 export function sendOciError(res: ServerResponse, err: OciError, method = 'GET'): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  try {
+    renderOciError(res, err, method);
+  } catch {
+    sendLastResort(res);
+  }
+}
+
+function renderOciError(res: ServerResponse, err: OciError, method: string): void {
   // Headers set for the answer the handler was preparing (a 206's Content-Length, say) do not describe the error.
   for (const name of STALE_HEADERS) res.removeHeader(name);
   const head = headOf(res);
-  if (head) for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
-  for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+  if (head) for (let i = 0; i < head.length; i += 2) setValidHeader(res, head[i], head[i + 1]);
+  for (const [name, value] of Object.entries(err.headers)) setValidHeader(res, name, value);
   res.statusCode = err.status;
   if (err.status >= 400) markOciError(res, err.code);
   if (method === 'HEAD' || err.status === 304) {
@@ -34,6 +44,35 @@ export function sendOciError(res: ServerResponse, err: OciError, method = 'GET')
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', String(Buffer.byteLength(body)));
   res.end(body);
+}
+
+/** Sets a header unless node would refuse its name or value (CR, LF, NUL, characters beyond Latin-1): then drops it. */
+function setValidHeader(res: ServerResponse, name: string, value: string): void {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+  } catch {
+    return;
+  }
+  res.setHeader(name, value);
+}
+
+/** The answer when rendering an error failed: fixed bytes that cannot fail to render. */
+const LAST_RESORT_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: ERROR_CODES.UNKNOWN.message, detail: null }] }));
+
+/** Answers a fixed JSON 500 with no other header (or ends the socket when even that cannot be written). */
+export function sendLastResort(res: ServerResponse): void {
+  try {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': String(LAST_RESORT_BODY.length) });
+    res.end(LAST_RESORT_BODY);
+  } catch {
+    res.destroy();
+  }
 }
 
 const STALE_HEADERS = ['Content-Length', 'Content-Range', 'Content-Type', 'ETag', 'Docker-Content-Digest', 'Accept-Ranges', 'Cache-Control', 'Location'];
@@ -57,18 +96,45 @@ export function toOciError(err: unknown): OciError {
   if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported') {
     return new OciError('UNSUPPORTED', 'the request body is in an unsupported charset or encoding', undefined, { status: 415 });
   }
+  // A client error raised by express's router or body-parser (a route parameter such as `%FF` that does not
+  // decode, too many form fields): their 4xx status is the truth, their message not ours to repeat.
+  const status = (e as { statusCode?: unknown })?.statusCode ?? e?.status;
+  if ((err instanceof URIError || e?.expose === true) && typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 413) return new OciError('SIZE_INVALID', 'request too large', undefined, { status });
+    return new OciError('UNSUPPORTED', 'the request is malformed', undefined, { status });
+  }
   if (isDependencyFailure(err)) return new OciError('UNAVAILABLE', 'a dependency of the registry is unavailable');
   return new OciError('UNKNOWN');
 }
 
-/** Answers a failed request with its OCI error, logging what is the registry's fault (5xx). */
+/** Answers a failed request with its OCI error, logging what is the registry's fault (5xx). Never throws. */
 export function answerError(req: IncomingMessage, res: ServerResponse, err: unknown, logger: Logger): void {
-  const oci = toOciError(err);
-  if (oci.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
-  sendOciError(res, oci, req.method);
+  try {
+    const oci = toOciError(err);
+    if (oci.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
+    sendOciError(res, oci, req.method);
+  } catch {
+    sendLastResort(res);
+  }
 }
 
 /** Express error middleware for every service. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => answerError(req, res, err, logger);
+}
+
+type ExpressHandle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+/**
+ * Makes what would reach express's default final handler (its HTML error page, with a stack outside production)
+ * answer in the OCI envelope instead: an error as `answerError` renders it, a request nothing answered as
+ * NOT_FOUND. An app mounted in another (called with a `next`) keeps handing both to its parent.
+ */
+export function withJsonFinalHandler(app: Express, logger: Logger): Express {
+  const holder = app as unknown as { handle: ExpressHandle };
+  const handle = holder.handle.bind(app);
+  holder.handle = (req, res, next) => {
+    handle(req, res, next ?? ((err?: unknown) => answerError(req, res, err ?? new OciError('NOT_FOUND'), logger)));
+  };
+  return app;
 }

@@ -2,7 +2,7 @@
 import express, { Express, Request, RequestHandler, Response } from 'express';
 import { OciError, RouteMatch, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
-import { createErrorHandler } from './error-handler';
+import { createErrorHandler, withJsonFinalHandler } from './error-handler';
 
 /** Checks a service's dependencies; throws when one does not answer. */
 export type ReadinessCheck = () => Promise<void>;
@@ -26,11 +26,14 @@ export function createServiceApp(ready: ReadinessCheck): Express {
   return app;
 }
 
-/** Adds the trailing handlers: unknown paths answer NOT_FOUND in the OCI envelope, errors render once. */
+/**
+ * Adds the trailing handlers: unknown paths answer NOT_FOUND in the OCI envelope, errors render once, and nothing
+ * reaches express's HTML final handler.
+ */
 export function finishServiceApp(app: Express, logger: Logger): Express {
   app.use((_req, _res, next) => next(new OciError('NOT_FOUND')));
   app.use(createErrorHandler(logger));
-  return app;
+  return withJsonFinalHandler(app, logger);
 }
 
 /** The route of a request: as the gateway matched it (same process), or matched here from the raw path. */
