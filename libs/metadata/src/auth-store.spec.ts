@@ -64,23 +64,33 @@ describe.each([
   it('uses a refresh token once: of concurrent uses exactly one rotates it, the others find it retired and revoke its family', async () => {
     expect(await createUser(db, 'rita', 'not-a-real-hash', false)).toBe(true);
     const user = (await findUser(db, 'rita'))!;
-    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'password' as const, userId: user.id, passwordVersion: user.passwordVersion } };
+    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'password' as const, userId: user.id, passwordVersion: user.passwordVersion }, rotating: true };
     await insertRefreshToken(db, 'first', holder, 'family-1', inAnHour());
     const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => rotateRefreshToken(db, 'first', `next-${i}`, inAnHour())));
-    expect(outcomes.filter((o) => o.status === 'rotated')).toEqual([{ status: 'rotated', holder, isAdmin: false }]);
+    expect(outcomes.filter((o) => o.status === 'valid')).toEqual([{ status: 'valid', holder, isAdmin: false, rotated: true }]);
     expect(outcomes.filter((o) => o.status === 'replayed')).toHaveLength(7);
     // The replays revoked the family, the token that the one winner got included.
-    const winner = outcomes.findIndex((o) => o.status === 'rotated');
+    const winner = outcomes.findIndex((o) => o.status === 'valid');
     expect(await rotateRefreshToken(db, `next-${winner}`, 'after', inAnHour())).toEqual({ status: 'invalid' });
   });
 
   it('binds a refresh token to a personal access token: revoking the token ends it', async () => {
     expect(await createAccessToken(db, 'rita', 'laptop', 'pat-digest', null)).toBe(true);
     const pat = (await findAccessToken(db, 'pat-digest'))!;
-    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'pat' as const, userId: pat.userId, accessTokenId: pat.tokenId } };
+    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'pat' as const, userId: pat.userId, accessTokenId: pat.tokenId }, rotating: true };
     await insertRefreshToken(db, 'by-pat', holder, 'family-2', inAnHour());
-    expect(await rotateRefreshToken(db, 'by-pat', 'by-pat-2', inAnHour())).toMatchObject({ status: 'rotated', holder });
+    expect(await rotateRefreshToken(db, 'by-pat', 'by-pat-2', inAnHour())).toMatchObject({ status: 'valid', holder, rotated: true });
     await db.query(`UPDATE access_tokens SET revoked_at = now() WHERE id = $1`, [pat.tokenId]);
     expect(await rotateRefreshToken(db, 'by-pat-2', 'by-pat-3', inAnHour())).toEqual({ status: 'invalid' });
+  });
+
+  it("keeps a Docker identity token (not rotating) as it is on every use, until its credential dies", async () => {
+    const user = (await findUser(db, 'rita'))!;
+    const holder = { principalType: 'user' as const, principalName: 'rita', credential: { kind: 'password' as const, userId: user.id, passwordVersion: user.passwordVersion }, rotating: false };
+    await insertRefreshToken(db, 'identity', holder, 'family-3', inAnHour());
+    for (let i = 0; i < 3; i++) expect(await rotateRefreshToken(db, 'identity', `unused-${i}`, inAnHour())).toEqual({ status: 'valid', holder, isAdmin: false, rotated: false });
+    expect((await db.query(`SELECT count(*)::int AS n FROM refresh_tokens WHERE family_id = 'family-3'`)).rows).toEqual([{ n: 1 }]);
+    await db.query(`UPDATE users SET password_version = password_version + 1 WHERE id = $1`, [user.id]);
+    expect(await rotateRefreshToken(db, 'identity', 'unused', inAnHour())).toEqual({ status: 'invalid' });
   });
 });

@@ -253,14 +253,19 @@ export interface RefreshHolder {
   principalType: 'user' | 'robot';
   principalName: string;
   credential: RefreshCredential;
+  /**
+   * Whether each use retires the token for a new one. False only for Docker's identity tokens, which `docker login`
+   * stores and the daemon presents unchanged on every later command (it never keeps a rotated one).
+   */
+  rotating: boolean;
 }
 
-/** Stores a refresh token (as a digest of its secret), the first of a new family unless `familyId` is given. */
+/** Stores a refresh token (as a digest of its secret) in a family: a new id for a new login, else its parent's. */
 export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, holder: RefreshHolder, familyId: string, expiresAt: Date): Promise<void> {
   const c = holder.credential;
   await db.query(
-    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     [
       tokenHash,
       holder.principalType,
@@ -272,13 +277,15 @@ export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, hol
       c.kind === 'password' ? c.passwordVersion : null,
       c.kind === 'pat' ? c.accessTokenId : null,
       c.kind === 'robot' ? c.robotId : null,
+      holder.rotating,
     ],
   );
 }
 
 /** What happened to a refresh token presented for use. */
 export type RefreshOutcome =
-  | { status: 'rotated'; holder: RefreshHolder; isAdmin: boolean }
+  /** Good: `rotated` says whether `nextHash` was stored as its successor (it is retired) or it stays as it is. */
+  | { status: 'valid'; holder: RefreshHolder; isAdmin: boolean; rotated: boolean }
   /** A retired token was presented again: its whole family has been revoked. */
   | { status: 'replayed' }
   /** Unknown, expired or revoked, or its credential is gone (its family has been revoked). */
@@ -293,24 +300,26 @@ interface ClaimedRow {
   passwordVersion: number | null;
   accessTokenId: number | null;
   robotId: number | null;
+  rotating: boolean;
   credentialLive: boolean;
   isAdmin: boolean;
 }
 
 /**
- * Uses a refresh token: retires it and stores `nextHash` as the next token of its family, in one transaction.
- * The claim is one conditional UPDATE, so of two uses of the same token exactly one rotates it; the other finds it
- * retired, which is what a replayed stolen copy looks like, and revokes the family (the thief's and the owner's
- * tokens alike: the owner logs in again). A token whose credential has died (password changed, user disabled or
- * deleted, access token revoked or expired, robot revoked or expired) revokes its family too.
+ * Uses a refresh token: retires it and stores `nextHash` as the next token of its family, in one transaction (a
+ * non-rotating identity token is only checked). The claim is one conditional UPDATE, so of two uses of the same
+ * token exactly one rotates it; the other finds it retired, which is what a replayed stolen copy looks like, and
+ * revokes the family (the thief's and the owner's tokens alike: the owner logs in again). A token whose credential
+ * has died (password changed, user disabled or deleted, access token revoked or expired, robot revoked or expired)
+ * revokes its family too.
  */
 export async function rotateRefreshToken(db: Database, tokenHash: string, nextHash: string, expiresAt: Date): Promise<RefreshOutcome> {
   return db.transaction(async (tx) => {
     const claimed = await tx.query<ClaimedRow>(
-      `UPDATE refresh_tokens rt SET retired_at = now()
+      `UPDATE refresh_tokens rt SET retired_at = CASE WHEN rt.rotating THEN now() END
         WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
        RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
-         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId",
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating,
          CASE rt.credential
            WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
@@ -340,9 +349,9 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
         : row.credential === 'pat'
           ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
           : { kind: 'robot', robotId: row.robotId! };
-    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential };
-    await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
-    return { status: 'rotated', holder, isAdmin: row.isAdmin };
+    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating };
+    if (row.rotating) await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
+    return { status: 'valid', holder, isAdmin: row.isAdmin, rotated: row.rotating };
   });
 }
 

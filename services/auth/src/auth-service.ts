@@ -159,11 +159,15 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     };
   }
 
-  /** A new refresh token, the first of its family, bound to the credential the principal proved itself with. */
-  async function newRefreshToken(principal: Principal): Promise<string | undefined> {
+  /**
+   * A new refresh token, the first of its family, bound to the credential the principal proved itself with. Those of
+   * the OAuth2 password grant rotate on every use; Docker's identity tokens (GET with offline_token=true, what
+   * `docker login` asks for) cannot, because the daemon stores the first one and presents it unchanged ever after.
+   */
+  async function newRefreshToken(principal: Principal, rotating: boolean): Promise<string | undefined> {
     if (principal.type === 'anonymous' || !principal.credential) return undefined;
     const refresh = newSecret('lrt_');
-    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential };
+    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating };
     await meta.insertRefreshToken(db, secretDigest(refresh), holder, randomUUID(), new Date(now() + refreshTtlMs));
     return refresh;
   }
@@ -182,7 +186,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const principal = credentials ? await login(req, credentials.username, credentials.password) : ANONYMOUS;
     const service = typeof req.query.service === 'string' ? req.query.service : undefined;
     const body = await issue(principal, parseScopes(list(req.query.scope)), service);
-    const refresh = req.query.offline_token === 'true' ? await newRefreshToken(principal) : undefined;
+    const refresh = req.query.offline_token === 'true' ? await newRefreshToken(principal, false) : undefined;
     send(res, refresh ? { ...body, refresh_token: refresh } : body);
   });
 
@@ -195,21 +199,21 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (typeof form.username !== 'string' || typeof form.password !== 'string') throw new OciError('UNAUTHORIZED', 'username and password are required');
       const principal = await login(req, form.username, form.password);
       const body = await issue(principal, scopes, svc);
-      const refresh = form.access_type === 'offline' ? await newRefreshToken(principal) : undefined;
+      const refresh = form.access_type === 'offline' ? await newRefreshToken(principal, true) : undefined;
       send(res, refresh ? { ...body, refresh_token: refresh } : body);
       return;
     }
     if (grant === 'refresh_token') {
       if (typeof form.refresh_token !== 'string') throw new OciError('UNAUTHORIZED', 'refresh_token is required');
       if (svc !== undefined && svc !== config.auth.service) throw new OciError('UNAUTHORIZED', `tokens are issued for service ${config.auth.service}`, { service: svc });
-      // Each use retires the token and hands out its successor; a retired token presented again ends its family.
+      // Each use retires a rotating token and hands out its successor; a retired token presented again ends its family.
       const next = newSecret('lrt_');
       const outcome = await meta.rotateRefreshToken(db, secretDigest(form.refresh_token), secretDigest(next), new Date(now() + refreshTtlMs));
       if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
-      if (outcome.status !== 'rotated') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      if (outcome.status !== 'valid') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
       const { holder } = outcome;
       const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
-      send(res, { ...(await issue(principal, scopes, svc)), refresh_token: next });
+      send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }
     throw new OciError('UNSUPPORTED', 'grant_type must be password or refresh_token', undefined, { status: 400 });

@@ -131,6 +131,21 @@ describe('refresh tokens', () => {
     await expectDead(byExpiring);
   });
 
+  it("keeps Docker's identity token (GET offline_token=true) as it is, since the daemon presents it unchanged, until its credential dies", async () => {
+    await admin('post', '/users', { name: 'dock', password: 'dock-password' }).expect(201);
+    const login = await request(app).get('/token?service=lading&offline_token=true&client_id=docker').set('Authorization', basic('dock', 'dock-password')).expect(200);
+    const identity = login.body.refresh_token as string;
+    expect(identity).toMatch(/^lrt_/);
+    // Every later docker command presents the identity token from config.json: each must work, and get it back.
+    for (let i = 0; i < 3; i++) {
+      const res = await refresh(identity);
+      expect(res.status).toBe(200);
+      expect(res.body.refresh_token).toBe(identity);
+    }
+    await admin('put', '/users/dock/password', { password: 'dock-password-2' }).expect(204);
+    await expectDead(identity);
+  });
+
   it('is not burnt by a request for another service', async () => {
     await admin('post', '/users', { name: 'ada', password: 'ada-password' }).expect(201);
     const token = await offline('ada', 'ada-password');
