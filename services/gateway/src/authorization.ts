@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { LruCache } from '@lading/cache';
 import type { LadingConfig } from '@lading/config';
 import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
-import { OciError, RouteMatch } from '@lading/oci';
+import { OciError, RouteMatch, assertRepositoryName } from '@lading/oci';
 import { PRINCIPAL_HEADER } from '@lading/http';
 
 /** The header the gateway passes the verified subject to services in (stripped from client requests). */
@@ -109,19 +109,71 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
 /** Settings of the gateway's enforcement. */
 export interface AuthorizationOptions {
   verifier: TokenVerifier;
-  /** The token endpoint; when unset it is derived from the request's host. */
+  /** The token endpoint; when unset it is derived from the request (see `realmOf`). */
   realm?: string;
   service: string;
+  /**
+   * Reverse proxies in front (`http.trustedProxies`). Only when there is at least one are `X-Forwarded-Proto` and
+   * `X-Forwarded-Host` believed; without, anyone could choose the realm a client is sent to with its credentials.
+   */
+  trustedProxies?: number;
 }
 
 /** Checks a request against the route's required access; sets the principal header or throws 401. */
 export type Authorize = (req: IncomingMessage, res: ServerResponse, match: RouteMatch) => Promise<void>;
 
-/** The scheme the client used: as a trusted proxy says, or the socket's. */
-function protocolOf(req: IncomingMessage): string {
-  const forwarded = req.headers['x-forwarded-proto'];
-  if (typeof forwarded === 'string' && forwarded) return forwarded;
-  return (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+/** The first value of a header that may repeat or hold a comma-separated list (as proxies append), trimmed. */
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(',')[0].trim();
+}
+
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?';
+/** A host as a URL authority names it: a DNS name or IPv4 address, or a bracketed IPv6 address; then maybe a port. */
+const HOST_AND_PORT = new RegExp(`^(?:\\[[0-9A-Fa-f:.]{2,45}\\]|${HOST_LABEL}(?:\\.${HOST_LABEL})*)(?::(\\d{1,5}))?$`);
+
+/** `value` when it is a valid `host[:port]` (the port at most 65535), else undefined. */
+export function validHostAndPort(value: string | undefined): string | undefined {
+  if (!value || value.length > 260) return undefined;
+  const m = HOST_AND_PORT.exec(value);
+  if (!m || (m[1] !== undefined && Number(m[1]) > 65535)) return undefined;
+  return value;
+}
+
+/** The address and port the request came in on, as a URL authority (the fallback when no Host can be believed). */
+function listenerAuthority(req: IncomingMessage): string {
+  const address = req.socket.localAddress;
+  const port = req.socket.localPort;
+  if (!address) return 'localhost';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return port ? `${host}:${port}` : host;
+}
+
+/**
+ * The token endpoint a challenge sends the client to, when none is configured: the scheme is http or https and
+ * nothing else, the host a valid `host[:port]`. The forwarded headers count only behind trusted proxies; otherwise
+ * the listener's own scheme and the Host header (or, when Host is not a valid authority, the listener's address).
+ */
+export function realmOf(req: IncomingMessage, trustedProxies: number): string {
+  const socketScheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  let scheme = socketScheme;
+  let host: string | undefined;
+  if (trustedProxies > 0) {
+    const forwardedProto = firstValue(req.headers['x-forwarded-proto'])?.toLowerCase();
+    if (forwardedProto === 'http' || forwardedProto === 'https') scheme = forwardedProto;
+    host = validHostAndPort(firstValue(req.headers['x-forwarded-host']));
+  }
+  host ??= validHostAndPort(req.headers.host) ?? listenerAuthority(req);
+  return `${scheme}://${host}/token`;
+}
+
+/**
+ * A value as an RFC 7235 quoted-string: `"` and `\\` escaped, and anything but printable ASCII (control
+ * characters, which a header cannot carry, and non-ASCII) percent-encoded as UTF-8, so that no value can end the string or add a parameter.
+ */
+export function quotedString(value: string): string {
+  const safe = value.replace(/[^\t\x20-\x7e]/gu, (c) => (/\p{Cs}/u.test(c) ? '%EF%BF%BD' : encodeURIComponent(c)));
+  return `"${safe.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 /** The single value of a query parameter (absent or repeated → null). */
@@ -138,11 +190,12 @@ function challengeScope(access: Access[]): string {
 
 /** Creates the gateway's authorization step. */
 export function createAuthorization(options: AuthorizationOptions): Authorize {
+  const trustedProxies = options.trustedProxies ?? 0;
   function unauthorized(req: IncomingMessage, required: Access[], error?: string): OciError {
-    const realm = options.realm ?? `${protocolOf(req)}://${req.headers.host}/token`;
-    const parts = [`realm="${realm}"`, `service="${options.service}"`];
-    if (required.length > 0) parts.push(`scope="${challengeScope(required)}"`);
-    if (error) parts.push(`error="${error}"`);
+    const realm = options.realm ?? realmOf(req, trustedProxies);
+    const parts = [`realm=${quotedString(realm)}`, `service=${quotedString(options.service)}`];
+    if (required.length > 0) parts.push(`scope=${quotedString(challengeScope(required))}`);
+    if (error) parts.push(`error=${quotedString(error)}`);
     return new OciError(
       'UNAUTHORIZED',
       error === 'insufficient_scope' ? 'the token does not grant the access this request needs' : 'authentication required',
@@ -156,6 +209,9 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
     // A mount's source is asked for in the challenge (so the client's next token can carry it) but not required.
     const query = match.route.name === 'uploadStart' ? new URL(req.url ?? '/', 'http://gateway').searchParams : null;
     const from = query ? queryParameter(query, 'from') : null;
+    // The source is named in the challenge: refuse a name the grammar does not allow before it gets there (the blob
+    // service would refuse it too).
+    if (from !== null && from !== '') assertRepositoryName(from);
     const challenge: Access[] = from && from !== match.repository ? [...required, { type: 'repository', name: from, actions: ['pull'] }] : required;
     const header = req.headers.authorization;
     if (!header || !/^bearer /i.test(header)) throw unauthorized(req, challenge);
@@ -204,5 +260,6 @@ export function authorizationFromConfig(config: LadingConfig, loadKeys: () => Pr
     }),
     realm: config.auth.realm ?? (config.http.host ? `${config.http.host.replace(/\/$/, '')}/token` : undefined),
     service: config.auth.service,
+    trustedProxies: config.http.trustedProxies,
   });
 }

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Express, RequestHandler } from 'express';
-import { PRINCIPAL_HEADER, RawHandler, REQUEST_ID_HEADER, admitPrincipal, answerError, clientAddress, localsOf, matchReadRoute, withFront, writeHead } from '@lading/http';
+import { PRINCIPAL_HEADER, RawHandler, REQUEST_ID_HEADER, admitPrincipal, answerError, clientAddress, localsOf, matchReadRoute, withFront, withJsonFinalHandler, writeHead } from '@lading/http';
 import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import type { Authorize } from './authorization';
@@ -147,7 +147,8 @@ export function createGateway(deps: GatewayDeps): Express {
   });
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, logger));
 
-  return withFront(app, (req, res) => {
+  // Nothing reaches express's HTML final handler: what would is rendered in the OCI envelope.
+  return withJsonFinalHandler(withFront(app, (req, res) => {
     const match = matchReadRoute(req, res, FAST_ROUTES);
     try {
       admit(req, res, match !== null);
@@ -171,5 +172,5 @@ export function createGateway(deps: GatewayDeps): Express {
       }
     }
     return true;
-  });
+  }), logger);
 }
