@@ -14,7 +14,7 @@ import { createOutboxAdminRouter } from '@lading/events';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
-import { basicCredentials } from './credentials';
+import { basicCredentials, checkCredentials } from './credentials';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -80,12 +80,15 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
     const password = stringField(req.body ?? {}, 'password');
     if (password.length < 8) throw invalid('password must have at least 8 characters');
+    checkCredentials({ username: name, password });
     if (!(await meta.createUser(db, name, await deps.passwords.hash(password), req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
     res.status(201).json({ name, admin: req.body.admin === true });
   });
   router.put('/users/:name/password', async (req, res) => {
     const password = stringField(req.body ?? {}, 'password');
     if (password.length < 8) throw invalid('password must have at least 8 characters');
+    // A password no login could send (a login with a control character is refused) is refused here too.
+    checkCredentials({ username: '', password });
     if (!(await meta.setUserPassword(db, req.params.name, await deps.passwords.hash(password)))) throw notFound('user');
     res.status(204).end();
   });

@@ -8,7 +8,7 @@ import { parseConfig } from '@lading/config';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { TestDeps, createTestDeps } from '@lading/testing';
-import { AuthService, bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
+import { AuthService, bootstrapAdmin, createAuthService, loginLimits, passwordPoolFromConfig } from './auth-service';
 
 const ROOT = { user: 'root', password: 'root-password-1' };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -210,6 +210,10 @@ describe('auth service', () => {
         expect(res.headers['content-type']).toMatch(/^application\/json/);
         expect(res.body.errors[0]).toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/^malformed credentials/) });
       }
+      // Nor can an admin set a password that no login could send.
+      await admin('post', '/users', { name: 'tabby', password: 'tab\there-password' }).expect(400);
+      await admin('put', '/users/alice/password', { password: 'tab\there-password' }).expect(400);
+      expect(await meta.findUser(deps.db, 'tabby')).toBeNull();
     });
 
     it('implements the OAuth2 password grant, with a refresh token only for access_type=offline', async () => {
@@ -641,6 +645,15 @@ describe('login limits', () => {
     expect((await tokenFrom('127.0.3.1', 'carol', 'carol-password')).status).toBe(200);
     // Many correct logins from one address (a CI runner) are never refused: each gives its attempt back.
     for (let i = 0; i < ADDRESS_LIMIT + 2; i++) expect((await tokenFrom('127.0.3.9', 'bob', 'bob-password')).status).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped client as its IPv4 address', () => {
+    const keys = (address: string) => loginLimits(deps.config, 'alice', address);
+    expect(keys('2001:db8:1:2::1').address.key).toBe(keys('2001:db8:1:2:ffff:ffff:ffff:fffe').address.key);
+    expect(keys('2001:db8:1:2::1').pair.key).toBe(keys('2001:db8:1:2:aaaa::9').pair.key);
+    expect(keys('2001:db8:1:2::1').address.key).not.toBe(keys('2001:db8:1:3::1').address.key);
+    expect(keys('::ffff:192.0.2.7').address.key).toBe(keys('192.0.2.7').address.key);
+    expect(keys('192.0.2.7').address.key).not.toBe(keys('192.0.2.8').address.key);
   });
 
   it('never stores or logs the name a failed login was tried with when it is not an account (it may be a password)', async () => {

@@ -10,6 +10,7 @@
 import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
+import ipaddr from 'ipaddr.js';
 import { LadingConfig, durationMs } from '@lading/config';
 import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, SecretCipher, createPasswordPool, inThreadPasswordHasher, parseScopes, secretCipherFromConfig, signToken } from '@lading/access';
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
@@ -62,15 +63,27 @@ export function passwordPoolFromConfig(config: LadingConfig): PasswordPool {
  * - the address over every account (`loginAddressLimit`): one address spraying many accounts;
  * - the account from every address (`loginAccountLimit`, much higher): guessing spread over many addresses.
  * A correct password gives back what its attempt took from the other two. Accounts are named by a digest, so a
- * password typed into the username field is not stored in the clear.
+ * password typed into the username field is not stored in the clear; addresses by {@link loginAddress}.
  */
-export function loginLimits(config: LadingConfig, username: string, address: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
+export function loginLimits(config: LadingConfig, username: string, clientAddress: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
   const account = secretDigest(`account:${username}`);
+  const address = loginAddress(clientAddress);
   return {
     pair: { key: `pair:${account}@${address}`, limit: config.auth.loginFailureLimit },
     address: { key: `addr:${address}`, limit: config.auth.loginAddressLimit },
     account: { key: `account:${account}`, limit: config.auth.loginAccountLimit },
   };
+}
+
+/**
+ * The address a login limit counts by: IPv4 as it is (an IPv4-mapped IPv6 address too), IPv6 by its /64, the block
+ * one host or one customer usually holds whole, so that walking through its addresses is not a fresh start each time.
+ */
+export function loginAddress(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  return `${(ip as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
 }
 
 function list(value: unknown): string[] {
