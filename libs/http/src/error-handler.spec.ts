@@ -106,7 +106,7 @@ describe("express's final handler is never reached", () => {
     child.use((_req, _res, next) => next(new OciError('DENIED')));
     const parent = express();
     parent.use((req, res, next) => child(req, res, next));
-    parent.use((err: OciError, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    parent.use((err: OciError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
       res.status(299).json({ parentSaw: err.code });
     });
     const res = await request(parent).get('/x');

@@ -5,3 +5,4 @@ export * from './pagination';
 export * from './service-app';
 export * from './fast-path';
 export * from './dispatch-locals';
+export * from './storable-input';

@@ -11,6 +11,7 @@ import type { PasswordHasher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { createOutboxAdminRouter } from '@lading/events';
+import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
@@ -49,10 +50,17 @@ function stringField(body: Record<string, unknown>, key: string, pattern?: RegEx
   return value;
 }
 
+/** The longest lifetime a token or robot may be given: ten years. */
+const MAX_EXPIRES_IN_MS = 10 * 365 * 24 * 3600 * 1000;
+
 function optionalExpiry(body: Record<string, unknown>, now: number): Date | null {
   if (body.expiresIn === undefined || body.expiresIn === null) return null;
-  if (typeof body.expiresIn !== 'string' || !/^\d+(ms|s|m|h)$/.test(body.expiresIn)) throw invalid('expiresIn must be a duration such as 30m or 720h');
-  return new Date(now + durationMs(body.expiresIn));
+  const message = 'expiresIn must be a duration such as 30m or 720h, more than 0 and at most 87600h (ten years)';
+  if (typeof body.expiresIn !== 'string' || !/^\d+(ms|s|m|h)$/.test(body.expiresIn)) throw invalid(message);
+  // Bounded, so that the expiry is a date Postgres can store (a huge one made an invalid Date and a 500).
+  const ms = durationMs(body.expiresIn);
+  if (!(ms > 0 && ms <= MAX_EXPIRES_IN_MS)) throw invalid(message);
+  return new Date(now + ms);
 }
 
 /** Creates the admin router. */
@@ -60,6 +68,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   const { db } = deps;
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
+  // Everything the admin API is sent ends up in a query: refuse what Postgres text cannot hold (U+0000, unpaired
+  // surrogates) and escapes that do not decode (`%FF`) with a 400 here, before any handler sees it.
+  router.use((req, _res, next) => {
+    assertStorableInput(req);
+    next();
+  });
 
   router.use(async (req, res, next) => {
     const credentials = basicCredentials(req.headers.authorization);
