@@ -5,7 +5,7 @@
  * Login attempts are limited in the database every replica shares (see {@link loginLimits} for the policy); each
  * attempt is counted before its password is checked. Passwords are checked in a pool of worker threads, never on
  * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
- * that minted them and rotated on every use (see rotateRefreshToken in @lading/metadata).
+ * that minted them; those of the password grant rotate on every use (see rotateRefreshToken in @lading/metadata).
  */
 import { cpus } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -65,9 +65,9 @@ export function passwordPoolFromConfig(config: LadingConfig): PasswordPool {
  * A correct password gives back what its attempt took from the other two. Accounts are named by a digest, so a
  * password typed into the username field is not stored in the clear; addresses by {@link loginAddress}.
  */
-export function loginLimits(config: LadingConfig, username: string, clientAddress: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
+export function loginLimits(config: LadingConfig, username: string, client: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
   const account = secretDigest(`account:${username}`);
-  const address = loginAddress(clientAddress);
+  const address = loginAddress(client);
   return {
     pair: { key: `pair:${account}@${address}`, limit: config.auth.loginFailureLimit },
     address: { key: `addr:${address}`, limit: config.auth.loginAddressLimit },
