@@ -389,12 +389,32 @@ export async function reserveLoginAttempt(db: SqlExecutor, limits: LoginLimit[],
   if (taken.rows.length === keys.length) return { admitted: true };
   const took = taken.rows.map((r) => r.key);
   if (took.length > 0) await releaseLoginAttempt(db, took);
-  const r = await db.query<{ remaining: number }>(
+  return { admitted: false, retryAfterSeconds: (await secondsUntilWindowsEnd(db, keys.filter((k) => !took.includes(k)), windowMs)) ?? 1 };
+}
+
+/** The seconds until the last of these counters' windows ends (at least 1), or null when none is in a window. */
+async function secondsUntilWindowsEnd(db: SqlExecutor, keys: string[], windowMs: number): Promise<number | null> {
+  const r = await db.query<{ remaining: number | null }>(
     `SELECT max(extract(epoch FROM (window_start + make_interval(secs => $2::double precision / 1000) - now())))::float8 AS remaining
-       FROM login_failures WHERE key = ANY($1::text[])`,
-    [keys.filter((k) => !took.includes(k)), windowMs],
+       FROM login_failures WHERE key = ANY($1::text[]) AND window_start >= now() - make_interval(secs => $2::double precision / 1000)`,
+    [keys, windowMs],
   );
-  return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(r.rows[0]?.remaining ?? 1)) };
+  const remaining = r.rows[0]?.remaining;
+  return remaining === null || remaining === undefined ? null : Math.max(1, Math.ceil(remaining));
+}
+
+/**
+ * Whether a login may be tried without reserving anything (for secrets too long to guess, see the auth service):
+ * refused, with the seconds to wait, when a counter is at its limit in its window; null when it may.
+ */
+export async function loginRefusal(db: SqlExecutor, limits: LoginLimit[], windowMs: number): Promise<number | null> {
+  const r = await db.query<{ key: string }>(
+    `SELECT f.key FROM login_failures f JOIN unnest($1::text[], $2::int[]) AS t(k, lim) ON t.k = f.key
+      WHERE f.window_start >= now() - make_interval(secs => $3::double precision / 1000) AND f.failures >= t.lim`,
+    [limits.map((l) => l.key), limits.map((l) => l.limit), windowMs],
+  );
+  if (r.rows.length === 0) return null;
+  return (await secondsUntilWindowsEnd(db, r.rows.map((row) => row.key), windowMs)) ?? 1;
 }
 
 /** Gives back one attempt on each counter (a login that succeeded, or one that was never checked). */

@@ -9,6 +9,7 @@ import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { TestDeps, createTestDeps } from '@lading/testing';
 import { AuthService, bootstrapAdmin, createAuthService, loginLimits, passwordPoolFromConfig } from './auth-service';
+import { secretDigest } from './principals';
 
 const ROOT = { user: 'root', password: 'root-password-1' };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -568,6 +569,8 @@ describe('login limits', () => {
     };
     const { app } = createAuthService({ db: deps.db, config: deps.config, logger: deps.logger, passwords });
     for (const name of ['alice', 'bob', 'carol', 'dan', 'erin']) await meta.createUser(deps.db, name, await hashPassword(`${name}-password`), false);
+    await meta.createRobot(deps.db, 'ci', await hashPassword('lrs_ci-robot-secret'), null, 'root');
+    await meta.createAccessToken(deps.db, 'bob', 'ci', secretDigest('lpat_bob-ci-token'), null);
     server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
@@ -645,6 +648,22 @@ describe('login limits', () => {
     expect((await tokenFrom('127.0.3.1', 'carol', 'carol-password')).status).toBe(200);
     // Many correct logins from one address (a CI runner) are never refused: each gives its attempt back.
     for (let i = 0; i < ADDRESS_LIMIT + 2; i++) expect((await tokenFrom('127.0.3.9', 'bob', 'bob-password')).status).toBe(200);
+  });
+
+  it('lets many CI jobs log in at once from one address with a robot secret or a personal access token', async () => {
+    const answers = await Promise.all([
+      ...Array.from({ length: 3 * ADDRESS_LIMIT }, () => tokenFrom('127.0.6.1', 'robot$ci', 'lrs_ci-robot-secret')),
+      ...Array.from({ length: 3 * ADDRESS_LIMIT }, () => tokenFrom('127.0.6.1', 'bob', 'lpat_bob-ci-token')),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual(Array(6 * ADDRESS_LIMIT).fill(200));
+  });
+
+  it('still throttles wrong robot secrets and personal access tokens, counting each failure after its check', async () => {
+    for (let i = 0; i < LIMIT; i++) expect((await tokenFrom('127.0.7.1', 'robot$ci', `lrs_guess-${i}`)).status).toBe(401);
+    expectTooMany(await tokenFrom('127.0.7.1', 'robot$ci', 'lrs_ci-robot-secret'));
+    for (let i = 0; i < LIMIT; i++) expect((await tokenFrom('127.0.7.2', 'bob', `lpat_guess-${i}`)).status).toBe(401);
+    expectTooMany(await tokenFrom('127.0.7.2', 'bob', 'lpat_bob-ci-token'));
+    expect((await tokenFrom('127.0.7.3', 'robot$ci', 'lrs_ci-robot-secret')).status).toBe(200);
   });
 
   it('counts an IPv6 client by its /64 and an IPv4-mapped client as its IPv4 address', () => {

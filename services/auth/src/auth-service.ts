@@ -21,7 +21,7 @@ import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
 import { createAdminRouter } from './admin-api';
 import { basicCredentials, checkCredentials } from './credentials';
-import { ANONYMOUS, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
+import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
 
 /** What the auth service is built from. */
@@ -64,6 +64,11 @@ export function passwordPoolFromConfig(config: LadingConfig): PasswordPool {
  * - the account from every address (`loginAccountLimit`, much higher): guessing spread over many addresses.
  * A correct password gives back what its attempt took from the other two. Accounts are named by a digest, so a
  * password typed into the username field is not stored in the clear; addresses by {@link loginAddress}.
+ *
+ * A password attempt is counted before it is checked, so no more than the limit are ever checked, however many
+ * arrive at once; the price is that no more than what is left of the limit may be in flight at once for one pair.
+ * Robot secrets and personal access tokens are generated secrets far too long to guess: for them the counters are
+ * only read before the check and charged after a failure, so that many CI jobs may log in at once.
  */
 export function loginLimits(config: LadingConfig, username: string, client: string): { pair: LoginLimit; address: LoginLimit; account: LoginLimit } {
   const account = secretDigest(`account:${username}`);
@@ -120,31 +125,43 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     return (await meta.findUser(db, username)) !== null;
   }
 
-  /** Authenticates within the login limits: 429 with Retry-After when a counter is full, 401 for wrong credentials. */
+  function tooMany(retryAfterSeconds: number): OciError {
+    return new OciError('TOOMANYREQUESTS', 'too many login attempts; try again later', undefined, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+  }
+
+  /** Authenticates within the login limits (see {@link loginLimits}): 429 with Retry-After, or 401 for wrong credentials. */
   async function login(req: Request, username: string, password: string): Promise<Principal> {
     checkCredentials({ username, password });
     const addr = clientAddress(req, config.http.trustedProxies);
     const limits = loginLimits(config, username, addr);
-    const counted = [limits.pair.key, limits.address.key, limits.account.key];
-    const reservation = await meta.reserveLoginAttempt(db, [limits.pair, limits.address, limits.account], windowMs);
-    if (!reservation.admitted) {
-      throw new OciError('TOOMANYREQUESTS', 'too many failed logins; try again later', undefined, { headers: { 'Retry-After': String(reservation.retryAfterSeconds) } });
+    const all = [limits.pair, limits.address, limits.account];
+    const counted = all.map((l) => l.key);
+    const generated = username.startsWith(ROBOT_PREFIX) || password.startsWith(PAT_PREFIX);
+    if (generated) {
+      const wait = await meta.loginRefusal(db, all, windowMs);
+      if (wait !== null) throw tooMany(wait);
+    } else {
+      const reservation = await meta.reserveLoginAttempt(db, all, windowMs);
+      if (!reservation.admitted) throw tooMany(reservation.retryAfterSeconds);
     }
     let principal: Principal | null;
     try {
       principal = await authenticator.authenticate(username, password);
     } catch (error) {
       // Never checked (the pool was full, the database failed): the attempt is given back.
-      await meta.releaseLoginAttempt(db, counted).catch(() => undefined);
+      if (!generated) await meta.releaseLoginAttempt(db, counted).catch(() => undefined);
       throw error;
     }
     if (!principal) {
+      if (generated) await meta.reserveLoginAttempt(db, all, windowMs);
       // The name is logged only when it is an account's: a name that is not may be a password in the wrong field.
       deps.logger.info({ ...((await isAccount(username)) ? { user: username } : { unknownAccount: true }), addr }, 'failed login');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
-    await meta.clearLoginFailures(db, [limits.pair.key]);
-    await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
+    if (!generated) {
+      await meta.clearLoginFailures(db, [limits.pair.key]);
+      await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
+    }
     return principal;
   }
 
