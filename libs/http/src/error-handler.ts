@@ -2,7 +2,8 @@
  * The one place errors become HTTP responses: OciErrors render as the OCI envelope with their status; anything
  * else is logged and answered as a bare UNKNOWN (or UNAVAILABLE when a dependency is down), never with a stack.
  */
-import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Express } from 'express';
 import { DATABASE_UNAVAILABLE } from '@lading/metadata';
 import { ERROR_CODES, OciError, toErrorEnvelope } from '@lading/oci';
@@ -137,4 +138,32 @@ export function withJsonFinalHandler(app: Express, logger: Logger): Express {
     handle(req, res, next ?? ((err?: unknown) => answerError(req, res, err ?? new OciError('NOT_FOUND'), logger)));
   };
   return app;
+}
+
+/** What node's HTTP parser refuses, as the status and OCI error the client is told. */
+function clientErrorAnswer(code: string | undefined): { status: number; code: 'SIZE_INVALID' | 'UNSUPPORTED'; message: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'SIZE_INVALID', message: 'the request head is too large' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'UNSUPPORTED', message: 'the request head did not arrive in time' };
+  return { status: 400, code: 'UNSUPPORTED', message: 'the request is not valid HTTP' };
+}
+
+/**
+ * The server's `clientError` listener: a request node's parser refuses before any handler sees it (a head past
+ * `limits.maxHeaderBytes`, a malformed request line, a head that never completes) is answered in the OCI envelope
+ * too, where node would write a bare status line. The connection is closed either way.
+ */
+export function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
+  // A reset connection cannot be answered; one with a response under way must not get a second.
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const answer = clientErrorAnswer(err.code);
+  const body = JSON.stringify({ errors: [{ code: answer.code, message: answer.message, detail: null }] });
+  // The answer to a HEAD has no body (when the request line got through, the method is known).
+  const head = err.rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+  socket.end(
+    `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+  );
 }

@@ -2,6 +2,7 @@
 import { IncomingMessage, RequestListener, Server, ServerResponse, createServer } from 'node:http';
 import type { Express } from 'express';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
+import { answerClientError } from '@lading/http';
 import { Logger, createLogger } from '@lading/telemetry';
 import { DataDirLockedError } from './data-dir-lock';
 
@@ -64,6 +65,8 @@ export function createHttpServer(app: RequestListener | Express, limits: LadingC
   );
   const bodyIdleMs = durationMs(limits.bodyIdleTimeout);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => cutSilentBodies(req, res, bodyIdleMs));
+  // What node's parser refuses (a head too large, a malformed request) is answered in the OCI envelope too.
+  server.on('clientError', answerClientError);
   return server;
 }
 

@@ -90,11 +90,18 @@ describe('gateway limits', () => {
     }
   });
 
-  it('refuses a request head larger than limits.maxHeaderBytes with 431', async () => {
+  it('refuses a request head larger than limits.maxHeaderBytes with 431, in the OCI envelope', async () => {
     const { server, port } = await serve({}, { maxHeaderBytes: 4096 });
     try {
       const res = await fetch(`http://127.0.0.1:${port}${MANIFEST}`, { headers: { 'x-padding': 'p'.repeat(8192) } });
       expect(res.status).toBe(431);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(((await res.json()) as { errors: Array<{ code: string }> }).errors[0].code).toBe('SIZE_INVALID');
+      // A 64 KiB path is refused the same way, not with node's bare status line.
+      const long = await rawExchange(port, `GET /v2/${'a'.repeat(64 * 1024)}/tags/list HTTP/1.1\r\nHost: x\r\n\r\n`, 5000);
+      expect(long.data).toMatch(/^HTTP\/1\.1 431 [^]*\r\nContent-Type: application\/json\r\n[^]*"code":"SIZE_INVALID"/);
+      const malformed = await rawExchange(port, `GET /v2/ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n`, 5000);
+      expect(malformed.data).toMatch(/^HTTP\/1\.1 400 [^]*"errors":\[\{"code":"UNSUPPORTED"/);
       expect((await fetch(`http://127.0.0.1:${port}${MANIFEST}`, { headers: { 'x-padding': 'p'.repeat(1024) } })).status).toBe(200);
     } finally {
       await close(server);
