@@ -137,8 +137,16 @@ export function routerRoutes(router: Router, prefix = ''): AdminRoute[] {
 /** The JSON fields the admin API's handlers read (users, tokens, robots, namespaces, grants, webhooks). */
 export const ADMIN_BODY_FIELDS = ['name', 'password', 'admin', 'expiresIn', 'prefix', 'public', 'principal', 'role', 'url', 'events', 'format', 'secret', 'repositories', 'enabled', 'description'];
 
-/** The query parameters the door's handlers read (pagination, uploads and mounts, manifests, referrers, tokens). */
-export const DOOR_QUERY_PARAMETERS = ['n', 'last', 'digest', 'mount', 'from', 'tag', 'artifactType', 'scope', 'service', 'account', 'offline_token', 'client_id'];
+/** The query parameters each route of the door reads (pagination, uploads and mounts, manifests, referrers, tokens). */
+export const DOOR_QUERY_PARAMETERS: Partial<Record<RouteSpec['name'], string[]>> = {
+  catalog: ['n', 'last'],
+  tags: ['n', 'last'],
+  uploadStart: ['digest', 'mount', 'from'],
+  upload: ['digest'],
+  manifest: ['tag'],
+  referrers: ['artifactType'],
+  token: ['scope', 'service', 'account', 'offline_token', 'client_id'],
+};
 
 /** The form fields of POST /token. */
 export const TOKEN_FORM_FIELDS = ['grant_type', 'username', 'password', 'refresh_token', 'scope', 'service', 'access_type', 'client_id'];

@@ -101,11 +101,16 @@ function described(req: WireRequest): string {
   return `${req.method} ${req.path.slice(0, 400)}${body}`;
 }
 
+/** A challenge as the registry builds it: Bearer with realm, service, scope and error as quoted-strings, or Basic. */
+const CHALLENGE = /^(?:Bearer (?:realm|service|scope|error)="(?:[^"\\]|\\.)*"(?:,(?:realm|service|scope|error)="(?:[^"\\]|\\.)*")*|Basic realm="lading-admin")$/;
+
 /** The answer must be below 500, an error JSON in the OCI envelope (never a page), and leak nothing. */
 function checkAnswer(req: WireRequest, res: WireResponse): void {
   const said = `${described(req)}\n  → ${res.status} ${res.headers['content-type'] ?? '(no content-type)'} ${res.text.slice(0, 300)}`;
   if (res.status >= 500) throw new Error(`a 5xx: ${said}`);
   for (const leak of LEAKS) if (leak.test(res.text)) throw new Error(`internals leaked (${leak}): ${said}`);
+  const challenge = res.headers['www-authenticate'];
+  if (challenge !== undefined && !CHALLENGE.test(challenge)) throw new Error(`a challenge with a parameter no registry sends (injected?): ${challenge.slice(0, 300)}\n${said}`);
   if (req.method === 'HEAD' || res.status === 204 || res.status === 304) {
     if (res.body.length !== 0) throw new Error(`a body on a bodiless answer: ${said}`);
     return;
@@ -163,47 +168,70 @@ async function check<T>(arbitrary: fc.Arbitrary<T>, numRuns: number, predicate: 
   }
 }
 
-/** The inputs of one request to the door (the route table). */
+/** Where a door request carries its hostile value. */
+type Slot = 'repository' | 'param' | 'query' | 'body';
+
+/**
+ * The inputs of one request to the door (the route table): one slot carries a hostile value and the others are
+ * valid (the seeded repository, reference, digest or session), so that the hostile value gets past the checks in
+ * front of it and reaches the code behind; sometimes a second hostile query parameter comes along as noise.
+ */
 interface DoorInput {
   route: DoorRoute;
-  repository: string | null;
-  param: string | null;
+  slot: Slot;
+  hostile: string;
+  queryName: string;
+  noise: [string, string] | null;
   percent: 'raw' | 'encoded';
-  query: Record<string, string>;
   body: unknown;
 }
 
-const doorInput: fc.Arbitrary<DoorInput> = fc.record({
-  route: fc.constantFrom(...doorRoutes()),
-  repository: fc.option(hostileString, { freq: 3 }),
-  param: fc.option(hostileString, { freq: 3 }),
-  percent: fc.constantFrom<'raw' | 'encoded'>('raw', 'encoded'),
-  query: fc.dictionary(fc.constantFrom(...DOOR_QUERY_PARAMETERS, ...TOKEN_FORM_FIELDS), hostileString, { maxKeys: 3 }),
-  body: fc.option(hostileJson, { freq: 2 }),
-});
+const ANY_QUERY_PARAMETER = [...new Set(Object.values(DOOR_QUERY_PARAMETERS).flat())];
+
+const doorInput: fc.Arbitrary<DoorInput> = fc.constantFrom(...doorRoutes()).chain((route) =>
+  fc.record({
+    route: fc.constant(route),
+    slot: fc.constantFrom<Slot>('repository', 'param', 'query', 'query', 'body'),
+    hostile: hostileString,
+    queryName: fc.constantFrom(...(DOOR_QUERY_PARAMETERS[route.name] ?? ANY_QUERY_PARAMETER)),
+    noise: fc.option(fc.tuple(fc.constantFrom(...ANY_QUERY_PARAMETER), hostileString), { freq: 4 }),
+    percent: fc.constantFrom<'raw' | 'encoded'>('raw', 'encoded'),
+    body: hostileJson,
+  }),
+);
 
 function queryString(query: Record<string, string>, percent: 'raw' | 'encoded'): string {
   const pairs = Object.entries(query).map(([k, v]) => `${k}=${urlComponent(v, percent)}`);
   return pairs.length ? `?${pairs.join('&')}` : '';
 }
 
-/** The request of a door input. A request that would change state always has a hostile repository (it must be refused). */
+/**
+ * The request of a door input. One that could change state with valid values (a delete, an upload, a push) gets a
+ * hostile repository too, unless its hostile value sits where it must make the request fail anyway (the reference,
+ * digest or session id; a manifest's body), so that every request here must be refused.
+ */
 function doorRequest(input: DoorInput, seed: Seed | null): WireRequest {
-  const { route, percent } = input;
-  const repository = input.repository ?? (MUTATING.has(route.method) ? '..' : (seed?.repo ?? 'seed/app'));
+  const { route, slot, hostile, percent } = input;
+  const hasParam = route.template.includes('{param}');
+  const refusedAnyway = (slot === 'param' && hasParam) || (slot === 'body' && route.name === 'manifest' && route.method === 'PUT') || route.name === 'token';
+  const repository = slot === 'repository' ? hostile : MUTATING.has(route.method) && !refusedAnyway ? '..' : (seed?.repo ?? 'seed/app');
   const valid: Record<string, string> = {
     manifest: 'v1',
     blob: seed?.layer.digest ?? `sha256:${'a'.repeat(64)}`,
     upload: seed?.fresh.id ?? 'upload',
     referrers: seed?.image.digest ?? `sha256:${'b'.repeat(64)}`,
   };
-  const param = input.param ?? valid[route.name] ?? '';
+  const param = slot === 'param' ? hostile : (valid[route.name] ?? '');
+  const query: Record<string, string> = {};
+  if (input.noise) query[input.noise[0]] = input.noise[1];
+  if (slot === 'query') query[input.queryName] = hostile;
   const pathname = route.template.replace('{repository}', repository.split('/').map((s) => urlComponent(s, percent)).join('/')).replace('{param}', urlComponent(param, percent));
-  const req: WireRequest = { method: route.method, path: `${pathname}${queryString(input.query, percent)}` };
-  if (input.body !== null && MUTATING.has(route.method)) {
+  const req: WireRequest = { method: route.method, path: `${pathname}${queryString(query, percent)}` };
+  if (slot === 'body' && MUTATING.has(route.method)) {
     if (route.name === 'token') {
+      const value = typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
       req.headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
-      req.body = queryString(Object.fromEntries(TOKEN_FORM_FIELDS.map((f) => [f, typeof input.body === 'string' ? input.body : JSON.stringify(input.body)])), 'encoded').slice(1);
+      req.body = queryString(Object.fromEntries(TOKEN_FORM_FIELDS.map((f) => [f, value])), 'encoded').slice(1);
     } else {
       req.headers = { 'Content-Type': route.name === 'manifest' ? MediaTypes.ociManifest : 'application/octet-stream' };
       req.body = JSON.stringify(input.body);
