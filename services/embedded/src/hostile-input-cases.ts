@@ -50,12 +50,19 @@ export const HOSTILE_ATOMS = [
 /** A 64 KiB value. */
 const LONG = fc.constantFrom('a'.repeat(64 * 1024), '\u0000'.repeat(64 * 1024), '\u20ac'.repeat(22 * 1024), '%'.repeat(64 * 1024));
 
+/** The pieces that broke this registry before (issue 18) come up more often than the rest. */
+const KNOWN_KILLERS = ['\u0000', '%00', '\ud800', '\udfff', '%FF', '"', '\u20ac', '\r\n'] as const;
+const atom = fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...KNOWN_KILLERS) }, { weight: 2, arbitrary: fc.constantFrom(...HOSTILE_ATOMS) });
+
 /**
  * A hostile string: it starts with a hostile atom (so that it is never a valid name, tag, digest or id: a request
- * whose repository is one is refused, whatever else it says), then more atoms and arbitrary text; or a 64 KiB value.
+ * whose repository is one is refused, whatever else it says), alone, or followed by printable ASCII and maybe
+ * another atom, or by a mix of atoms and any code points; or a 64 KiB value.
  */
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
-  { weight: 12, arbitrary: fc.tuple(fc.constantFrom(...HOSTILE_ATOMS), fc.array(fc.oneof(fc.constantFrom(...HOSTILE_ATOMS), fc.string({ unit: 'binary', maxLength: 8 })), { maxLength: 4 })).map(([first, rest]) => first + rest.join('')) },
+  { weight: 4, arbitrary: atom },
+  { weight: 4, arbitrary: fc.tuple(atom, fc.string({ maxLength: 8 }), fc.option(atom)).map(([a, text, b]) => `${a}${text}${b ?? ''}`) },
+  { weight: 3, arbitrary: fc.tuple(atom, fc.array(fc.oneof(atom, fc.string({ unit: 'binary', maxLength: 8 })), { maxLength: 4 })).map(([first, rest]) => first + rest.join('')) },
   { weight: 1, arbitrary: LONG },
 );
 
@@ -146,6 +153,17 @@ export const DOOR_QUERY_PARAMETERS: Partial<Record<RouteSpec['name'], string[]>>
   manifest: ['tag'],
   referrers: ['artifactType'],
   token: ['scope', 'service', 'account', 'offline_token', 'client_id'],
+};
+
+/**
+ * Parameters whose value has a structure a raw hostile string never has: the hostile string is also tried inside a
+ * well-formed value, where it reaches further (a scope's name is looked up, a mount's digest parsed).
+ */
+export const SHAPED_PARAMETERS: Record<string, (hostile: string) => string> = {
+  scope: (h) => `repository:${h}:pull`,
+  mount: (h) => `sha256:${h}`,
+  digest: (h) => `sha256:${h}`,
+  artifactType: (h) => `application/${h}`,
 };
 
 /** The form fields of POST /token. */

@@ -33,6 +33,7 @@ import {
   AdminRoute,
   DOOR_QUERY_PARAMETERS,
   DoorRoute,
+  SHAPED_PARAMETERS,
   TOKEN_FORM_FIELDS,
   doorRoutes,
   hostileJson,
@@ -45,7 +46,7 @@ import { ROUTES, matchRoute } from '@lading/oci';
 
 /** The seed of every property: change it to explore, keep it fixed in the suite. */
 const SEED = 20261207;
-const RUNS = { door: 500, doorWithAuth: 250, admin: 400, manifest: 100 };
+const RUNS = { door: 600, doorWithAuth: 800, admin: 400, manifest: 100 };
 const ADMIN = { user: 'root', password: 'root-password-1' };
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Admin routes that take no input at all, so that nothing hostile can be sent to them (and each call changes state). */
@@ -182,6 +183,8 @@ interface DoorInput {
   hostile: string;
   queryName: string;
   noise: [string, string] | null;
+  /** Whether a structured parameter gets the hostile string inside a well-formed value (see SHAPED_PARAMETERS). */
+  shaped: boolean;
   percent: 'raw' | 'encoded';
   body: unknown;
 }
@@ -195,6 +198,7 @@ const doorInput: fc.Arbitrary<DoorInput> = fc.constantFrom(...doorRoutes()).chai
     hostile: hostileString,
     queryName: fc.constantFrom(...(DOOR_QUERY_PARAMETERS[route.name] ?? ANY_QUERY_PARAMETER)),
     noise: fc.option(fc.tuple(fc.constantFrom(...ANY_QUERY_PARAMETER), hostileString), { freq: 4 }),
+    shaped: fc.boolean(),
     percent: fc.constantFrom<'raw' | 'encoded'>('raw', 'encoded'),
     body: hostileJson,
   }),
@@ -206,14 +210,15 @@ function queryString(query: Record<string, string>, percent: 'raw' | 'encoded'):
 }
 
 /**
- * The request of a door input. One that could change state with valid values (a delete, an upload, a push) gets a
- * hostile repository too, unless its hostile value sits where it must make the request fail anyway (the reference,
- * digest or session id; a manifest's body), so that every request here must be refused.
+ * The request of a door input. With `open` (no auth in front), one that could change state with valid values (a
+ * delete, an upload, a push) gets a hostile repository too, unless its hostile value sits where it must make the
+ * request fail anyway (the reference, digest or session id; a manifest's body), so that every request must be
+ * refused. Without `open` the gateway refuses every unauthenticated request, so any slot may be the only hostile one.
  */
-function doorRequest(input: DoorInput, seed: Seed | null): WireRequest {
+function doorRequest(input: DoorInput, seed: Seed | null, open: boolean): WireRequest {
   const { route, slot, hostile, percent } = input;
   const hasParam = route.template.includes('{param}');
-  const refusedAnyway = (slot === 'param' && hasParam) || (slot === 'body' && route.name === 'manifest' && route.method === 'PUT') || route.name === 'token';
+  const refusedAnyway = !open || (slot === 'param' && hasParam) || (slot === 'body' && route.name === 'manifest' && route.method === 'PUT') || route.name === 'token';
   const repository = slot === 'repository' ? hostile : MUTATING.has(route.method) && !refusedAnyway ? '..' : (seed?.repo ?? 'seed/app');
   const valid: Record<string, string> = {
     manifest: 'v1',
@@ -224,14 +229,14 @@ function doorRequest(input: DoorInput, seed: Seed | null): WireRequest {
   const param = slot === 'param' ? hostile : (valid[route.name] ?? '');
   const query: Record<string, string> = {};
   if (input.noise) query[input.noise[0]] = input.noise[1];
-  if (slot === 'query') query[input.queryName] = hostile;
+  const shape = (name: string) => (input.shaped && SHAPED_PARAMETERS[name] ? SHAPED_PARAMETERS[name](hostile) : hostile);
+  if (slot === 'query') query[input.queryName] = shape(input.queryName);
   const pathname = route.template.replace('{repository}', repository.split('/').map((s) => urlComponent(s, percent)).join('/')).replace('{param}', urlComponent(param, percent));
   const req: WireRequest = { method: route.method, path: `${pathname}${queryString(query, percent)}` };
   if (slot === 'body' && MUTATING.has(route.method)) {
     if (route.name === 'token') {
-      const value = typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
       req.headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
-      req.body = queryString(Object.fromEntries(TOKEN_FORM_FIELDS.map((f) => [f, value])), 'encoded').slice(1);
+      req.body = queryString(Object.fromEntries(TOKEN_FORM_FIELDS.map((f) => [f, shape(f)])), 'encoded').slice(1);
     } else {
       req.headers = { 'Content-Type': route.name === 'manifest' ? MediaTypes.ociManifest : 'application/octet-stream' };
       req.body = JSON.stringify(input.body);
@@ -287,13 +292,13 @@ describe('hostile input: no 5xx, no HTML, nothing stored', () => {
 
   it(`answers hostile requests to every route of the route table with auth off (${RUNS.door} runs)`, async () => {
     await check(doorInput, RUNS.door, async (input) => {
-      await sendAndCheck(open!, doorRequest(input, seed), () => false);
+      await sendAndCheck(open!, doorRequest(input, seed, true), () => false);
     });
   });
 
   it(`answers hostile unauthenticated requests to every route with auth on (${RUNS.doorWithAuth} runs)`, async () => {
     await check(doorInput, RUNS.doorWithAuth, async (input) => {
-      await sendAndCheck(guarded!, doorRequest(input, null), () => false);
+      await sendAndCheck(guarded!, doorRequest(input, null, false), () => false);
     });
   });
 
