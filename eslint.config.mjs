@@ -33,6 +33,12 @@ export default [
     },
   },
   {
+    // Plain CommonJS that must load without a TypeScript loader (a worker thread's body).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', Buffer: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

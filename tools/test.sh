@@ -15,10 +15,6 @@ trap cleanup EXIT
 echo "== infrastructure: PostgreSQL, Kafka, MinIO on loopback (tools/infra)"
 tools/infra/infra status >/dev/null 2>&1 || started_infra=true
 tools/infra/infra up
-echo "== typecheck"
-npx tsc -p tsconfig.json --noEmit
-echo "== lint (includes module boundaries)"
-npm run -s lint
 # Each stage runs even when an earlier one failed; the closing lines name every failed stage and its failing checks,
 # so the end of a long CI log says what went wrong.
 declare -A stage_rc=()
@@ -28,6 +24,10 @@ run_stage() { # name log-file command...
   "$@" 2>&1 | tee "$log" || rc=$?
   stage_rc[$name]=$rc
 }
+echo "== typecheck"
+run_stage typecheck "$results/typecheck.log" npx tsc -p tsconfig.json --noEmit
+echo "== lint (includes module boundaries)"
+run_stage lint "$results/lint.log" npm run -s lint
 echo "== unit and API tests (jest)"
 run_stage jest "$results/jest.log" env NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json"
 echo "== end to end: conformance suite and real clients against the embedded registry"
@@ -42,14 +42,14 @@ run_stage faults "$results/faults.log" bash tools/faults/run.sh --short
 
 echo "== summary"
 failed_stages=0
-for name in jest e2e e2e-distributed faults; do
+for name in typecheck lint jest e2e e2e-distributed faults; do
   rc="${stage_rc[$name]}"
   if [ "$rc" -eq 0 ]; then echo "stage $name: ok"; continue; fi
   failed_stages=$((failed_stages + 1))
   echo "stage $name: FAILED (exit $rc)"
   log="$results/$name.log"; [ "$name" = jest ] && log="$results/jest.log"
   # The failing checks of that stage, as the stage printed them.
-  grep -E '^(FAIL|\[[ 0-9.]+s\] FAIL|  ● )|✕|conformance [^ ]+: [0-9]+ passed, [1-9]|: (FAIL|Error)$|error:' "$log" | head -n 25 | sed 's/^/    /' || true
+  grep -E '^(FAIL|\[[ 0-9.]+s\] FAIL|  ● )|✕|conformance [^ ]+: [0-9]+ passed, [1-9]|: (FAIL|Error)$|error:|error TS[0-9]+|^/.*\.(ts|cjs)$|^ +[0-9]+:[0-9]+ +error' "$log" | head -n 25 | sed 's/^/    /' || true
 done
 
 node -e '
