@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
-import { MANIFEST_KINDS } from '@lading/oci';
+import { type Descriptor, MANIFEST_KINDS } from '@lading/oci';
 import { basicAuthorization, parseChallenge } from './challenge';
 
 /** The Accept header of a manifest GET: every manifest media type the registry serves. */
@@ -38,14 +38,8 @@ export interface RegistryClientOptions {
   connections?: number;
 }
 
-/** A descriptor as manifests and the referrers API carry it. */
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
+/** A descriptor as manifests and the referrers API carry it (the OCI one). */
+export type { Descriptor };
 
 /** An answer a caller did not expect, with the registry's OCI error code when it sent one. */
 export class RegistryError extends Error {
