@@ -109,11 +109,17 @@ export interface RegistryClient {
 
   /** Uploads a whole blob in one request (`POST ?digest=`). */
   uploadBlob(repository: string, blob: BlobContent): Promise<Answer>;
+  /** HEAD of a blob. */
   headBlob(repository: string, digest: string): Promise<Answer>;
+  /** GET of a blob, redirects followed, read whole (for small blobs; `openBlob` streams). */
   getBlob(repository: string, digest: string): Promise<Answer>;
+  /** DELETE of a blob. */
   deleteBlob(repository: string, digest: string): Promise<Answer>;
+  /** PUT of a manifest under a tag or digest. */
   putManifest(repository: string, reference: string, manifest: ManifestContent): Promise<Answer>;
+  /** GET of a manifest, accepting every manifest media type. */
   getManifest(repository: string, reference: string): Promise<Answer>;
+  /** DELETE of a manifest (by digest) or a tag. */
   deleteManifest(repository: string, reference: string): Promise<Answer>;
   /** Uploads an image's blobs and puts its manifest; the first answer that is not 201, or the manifest's. */
   pushImage(repository: string, reference: string, manifest: ManifestContent, blobs: BlobContent[]): Promise<Answer>;
