@@ -46,7 +46,7 @@ export default [
         'error',
         {
           patterns: [
-            { group: ['**/test/*', '**/test/**', '@lading/testing', '@lading/testing/**'], message: 'Test support stays out of what ships; only specs import it.' },
+            { group: ['**/test/*', '**/test/**', '@lading/testing', '@lading/testing/**', '@lading/*/testing'], message: 'Test support stays out of what ships; only specs import it.' },
           ],
         },
       ],
