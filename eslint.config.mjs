@@ -39,7 +39,23 @@ export default [
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts'],
+    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts', 'libs/*/test/**/*.ts', 'services/*/test/**/*.ts'],
     rules: { 'no-restricted-properties': 'off' },
+  },
+  // What ships (a project's src/, minus its specs) never imports test support: a project's test/ folder or @lading/testing.
+  {
+    files: ['libs/*/src/**/*.ts', 'services/*/src/**/*.ts'],
+    // libs/webhooks/src/testing is test support still under src/ (issue 19 moves it out); drop this line then.
+    ignores: ['**/*.spec.ts', 'libs/webhooks/src/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/test/*', '**/test/**', '@lading/testing', '@lading/testing/**', '@lading/*/testing'], message: 'Test support stays out of what ships; only specs import it.' },
+          ],
+        },
+      ],
+    },
   },
 ];

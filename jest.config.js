@@ -1,4 +1,7 @@
-/** One jest run over every project: tests sit beside the code as *.spec.ts. */
+/**
+ * One jest run over every project: tests sit beside the code as *.spec.ts; what they share (corpora, clients, suites)
+ * lives in the project's test/ folder, which ships in no bundle.
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/libs', '<rootDir>/services', '<rootDir>/tools'],

@@ -1,2 +1,2 @@
 /** `@lading/telemetry/testing`: an in-memory tracer for tests of code that makes spans. */
-export * from './src/test-tracing';
+export * from './test/test-tracing';

@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createOciClient, type OciClient } from './oci-client';
+import { type RegistryClient, createRegistryClient, expectAnswer } from '@lading/client';
 import { GeneratedBlob, makeImage, BLOCK_BYTES } from './content';
 import { percentile } from './report';
 
@@ -27,17 +27,23 @@ export interface WorkerResult {
   note?: string;
 }
 
-async function download(client: OciClient, job: Extract<WorkerJob, { kind: 'download' }>): Promise<WorkerResult> {
+/** Downloads a blob to nowhere and counts its bytes; with `verify`, the client checks the digest as they pass. */
+async function downloadBlob(client: RegistryClient, repo: string, digest: string, verify = false): Promise<{ bytes: number }> {
+  let bytes = 0;
+  for await (const chunk of await client.openBlob(repo, digest, verify)) bytes += chunk.length;
+  return { bytes };
+}
+
+async function download(client: RegistryClient, job: Extract<WorkerJob, { kind: 'download' }>): Promise<WorkerResult> {
   // One download verified by digest first (not timed), then `count` timed downloads, `concurrency` at a time.
-  const verified = await client.downloadBlob(job.repo, job.digest, true);
-  if (verified.digest !== job.digest) throw new Error(`downloaded blob hashes to ${verified.digest}, expected ${job.digest}`);
+  const verified = await downloadBlob(client, job.repo, job.digest, true);
   let next = 0;
   let bytes = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: job.concurrency }, async () => {
     while (next < job.count) {
       next++;
-      const got = await client.downloadBlob(job.repo, job.digest);
+      const got = await downloadBlob(client, job.repo, job.digest);
       bytes += got.bytes;
     }
   }));
@@ -46,9 +52,9 @@ async function download(client: OciClient, job: Extract<WorkerJob, { kind: 'down
   return { seconds, bytes, operations: job.count, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
 }
 
-async function pushBlob(client: OciClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
+async function pushBlob(client: RegistryClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
   const started = performance.now();
-  await client.pushBlobMonolithic(job.repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
+  await client.pushBlobStream(job.repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
   return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
 }
 
@@ -69,34 +75,34 @@ async function forDuration(seconds: number, concurrency: number, operation: (loo
   return { seconds: (performance.now() - started) / 1000, bytes, operations: latencies.length, p99Ms: percentile(latencies, 99) };
 }
 
-async function imagePull(client: OciClient, job: Extract<WorkerJob, { kind: 'image-pull' }>): Promise<WorkerResult> {
+async function imagePull(client: RegistryClient, job: Extract<WorkerJob, { kind: 'image-pull' }>): Promise<WorkerResult> {
   const result = await forDuration(job.seconds, job.concurrency, async () => {
-    const manifest = JSON.parse((await client.getManifest(job.repo, job.tag)).toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+    const manifest = JSON.parse((await client.readManifest(job.repo, job.tag)).bytes.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     let bytes = 0;
-    for (const digest of blobs) bytes += (await client.downloadBlob(job.repo, digest)).bytes;
+    for (const digest of blobs) bytes += (await downloadBlob(client, job.repo, digest)).bytes;
     return bytes;
   });
   return { ...result, note: `${job.concurrency} clients in one process: manifest by tag, then config + layers` };
 }
 
-async function imagePush(client: OciClient, job: Extract<WorkerJob, { kind: 'image-push' }>): Promise<WorkerResult> {
+async function imagePush(client: RegistryClient, job: Extract<WorkerJob, { kind: 'image-push' }>): Promise<WorkerResult> {
   const result = await forDuration(job.seconds, job.concurrency, async (loop, i) => {
     const image = makeImage(job.layerBytes);
-    for (const blob of [image.config, ...image.layers]) await client.pushBlobMonolithic(job.repo, blob.digest, blob.size, () => blob.data);
-    await client.putManifest(job.repo, `c${loop}-${i}`, image.manifest.mediaType, image.manifest.body);
+    for (const blob of [image.config, ...image.layers]) await client.pushBlobStream(job.repo, blob.digest, blob.size, blob.data);
+    expectAnswer(await client.putManifest(job.repo, `c${loop}-${i}`, image.manifest), 201, `PUT manifest ${job.repo}:c${loop}-${i}`);
     return image.layers.reduce((sum, l) => sum + l.size, image.config.size);
   });
   return { ...result, note: `${job.concurrency} clients in one process, new random layers every push` };
 }
 
-async function generatedPush(client: OciClient, job: Extract<WorkerJob, { kind: 'generated-push' }>): Promise<WorkerResult> {
+async function generatedPush(client: RegistryClient, job: Extract<WorkerJob, { kind: 'generated-push' }>): Promise<WorkerResult> {
   const blob = new GeneratedBlob(job.size);
   const digest = await blob.digest();
   const started = performance.now();
   const chunkBytes = job.chunkBytes;
   if (chunkBytes === undefined) {
-    await client.pushBlobMonolithic(job.repo, digest, job.size, () => Readable.from(blob.blocks()));
+    await client.pushBlobStream(job.repo, digest, job.size, () => Readable.from(blob.blocks()));
   } else {
     if (chunkBytes % BLOCK_BYTES !== 0) throw new Error(`chunkBytes must be a multiple of ${BLOCK_BYTES}`);
     const step = chunkBytes;
@@ -106,13 +112,13 @@ async function generatedPush(client: OciClient, job: Extract<WorkerJob, { kind: 
         yield { start, length: end - start, body: Readable.from(blob.blocks(start, end)) };
       }
     }
-    await client.pushBlobChunked(job.repo, digest, chunks());
+    await client.pushBlobChunks(job.repo, digest, chunks());
   }
   return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
 }
 
 async function runJob(job: WorkerJob): Promise<WorkerResult> {
-  const client = createOciClient(job.base, 'concurrency' in job ? job.concurrency + 2 : 4);
+  const client = createRegistryClient({ url: job.base, connections: 'concurrency' in job ? job.concurrency + 2 : 4, timeoutMs: 600_000 });
   try {
     switch (job.kind) {
       case 'download': return await download(client, job);

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
-import { createOciClient, MANIFEST_ACCEPT } from './oci-client';
+import { MANIFEST_ACCEPT, createRegistryClient, expectAnswer } from '@lading/client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
 import { clusterAddress, clusterPid, distributionVersion, ensureDistribution, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
@@ -117,11 +117,11 @@ async function attempt(label: string, measure: () => Promise<Figure>): Promise<F
 
 /** Pushes the small image (config + layers, tagged) into a registry. */
 async function loadImage(baseUrl: string, image: BenchImage): Promise<void> {
-  const client = createOciClient(baseUrl, 4);
+  const client = createRegistryClient({ url: baseUrl, connections: 4, timeoutMs: 600_000 });
   try {
-    for (const blob of [image.config, ...image.layers]) await client.pushBlobMonolithic(REPO_IMAGE, blob.digest, blob.size, () => blob.data);
-    await client.putManifest(REPO_IMAGE, TAG, image.manifest.mediaType, image.manifest.body);
-    const back = await client.getManifest(REPO_IMAGE, image.manifest.digest);
+    for (const blob of [image.config, ...image.layers]) await client.pushBlobStream(REPO_IMAGE, blob.digest, blob.size, blob.data);
+    expectAnswer(await client.putManifest(REPO_IMAGE, TAG, image.manifest), 201, `PUT manifest ${REPO_IMAGE}:${TAG}`);
+    const back = (await client.readManifest(REPO_IMAGE, image.manifest.digest)).bytes;
     if (!back.equals(image.manifest.body)) throw new Error('the manifest read back differs from the one pushed');
   } finally {
     await client.close();

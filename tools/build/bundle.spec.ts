@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, bundle, serviceBundle, serviceNames, startCommand } from './bundle';
+import { REPO_ROOT, bundle, isTestSupport, serviceBundle, serviceNames, startCommand } from './bundle';
 
 describe('tools/build bundle', () => {
   let dir: string;
@@ -56,5 +56,20 @@ describe('tools/build bundle', () => {
     const code = readFileSync(outfile, 'utf8');
     expect(code).toContain('require("express")');
     expect(code).not.toContain('require("@lading/');
+  });
+
+  it('tells test support (specs, test/ folders, @lading/testing) from what ships', () => {
+    expect(isTestSupport(path.join(REPO_ROOT, 'services/embedded/test/bad-input-cases.ts'))).toBe(true);
+    expect(isTestSupport('libs/storage/test/driver-suite.ts')).toBe(true);
+    expect(isTestSupport('libs/testing/src/index.ts')).toBe(true);
+    expect(isTestSupport('services/blob/src/blob-service.spec.ts')).toBe(true);
+    expect(isTestSupport(path.join(REPO_ROOT, 'services/embedded/src/main.ts'))).toBe(false);
+    expect(isTestSupport('libs/oci/src/index.ts')).toBe(false);
+  });
+
+  it('refuses to bundle test support that a shipped file imports', async () => {
+    const entry = path.join(dir, 'leaky.ts');
+    writeFileSync(entry, `import { startTestMetrics } from '${path.join(REPO_ROOT, 'libs/telemetry/test/test-metrics')}';\nconsole.log(typeof startTestMetrics);\n`);
+    await expect(bundle({ entry, outfile: path.join(dir, 'leaky', 'main.cjs') })).rejects.toThrow(/test support must not ship: libs\/telemetry\/test\/test-metrics\.ts/);
   });
 });

@@ -49,9 +49,18 @@ export function serviceBundle(name: string, root = REPO_ROOT): BundleRequest {
 /** A bare import (not relative, not absolute) of a package other than a workspace `@lading/*` one. */
 const BARE_IMPORT = /^[^./]/;
 
+/** Test support, which no bundle may contain: a spec, a project's `test/` folder, or the `@lading/testing` lib. */
+const TEST_SUPPORT = /^(libs|services)\/[^/]+\/test\/|^libs\/testing\/|\.spec\.ts$/;
+
+/** Whether a source file (absolute, or relative to `root`) is test support, which must never ship. */
+export function isTestSupport(file: string, root = REPO_ROOT): boolean {
+  return TEST_SUPPORT.test(path.relative(root, path.resolve(root, file)).split(path.sep).join('/'));
+}
+
 /**
- * Leaves npm packages (and node built-ins) to `require` at run time and rewrites `__dirname` in workspace sources to
- * that source's own directory, expressed relative to the bundle's, so the bundle can move with the checkout.
+ * Leaves npm packages (and node built-ins) to `require` at run time, refuses test support, and rewrites `__dirname`
+ * in workspace sources to that source's own directory, expressed relative to the bundle's, so the bundle can move
+ * with the checkout.
  */
 function workspaceOnly(outdir: string): Plugin {
   return {
@@ -59,6 +68,7 @@ function workspaceOnly(outdir: string): Plugin {
     setup(b) {
       b.onResolve({ filter: BARE_IMPORT }, (args) => (args.path.startsWith('@lading/') ? undefined : { path: args.path, external: true }));
       b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        if (isTestSupport(args.path)) return { errors: [{ text: `test support must not ship: ${path.relative(REPO_ROOT, args.path)}` }] };
         const source = await readFile(args.path, 'utf8');
         if (!source.includes('__dirname')) return { contents: source, loader: 'ts' };
         const fromBundle = JSON.stringify(path.relative(outdir, path.dirname(args.path)));

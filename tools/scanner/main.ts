@@ -11,11 +11,11 @@
  * SCANNER_PASSWORD (never on the command line, where `ps` shows it).
  */
 import { parseArgs } from 'node:util';
+import { createRegistryClient } from '@lading/client';
 import { durationMs } from '@lading/config';
 import { loadConfigOrExit } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
 import { startKafkaScanner } from './kafka-scanner';
-import { RegistryClient } from './registry-client';
 import { createScanner } from './scanner';
 
 const USAGE = `usage: scanner --registry URL [--brokers host:port,...] [--topic NAME] [--group NAME] [--from-beginning]
@@ -68,7 +68,8 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ service: 'scanner', level: 'info' });
   const log = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) => logger[level](fields, message);
-  const registry = new RegistryClient({ url: values.registry, credentials: values.username ? { username: values.username, password: password as string } : undefined });
+  const credentials = values.username ? { username: values.username, password: password as string } : undefined;
+  const registry = createRegistryClient({ url: values.registry, credentials, userAgent: 'lading-example-scanner' });
   const scanner = createScanner({ registry, now: () => new Date(), log });
   const running = await startKafkaScanner({
     brokers,
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void running.stop());
   process.once('SIGTERM', () => void running.stop());
   const tally = await running.finished;
+  await registry.close();
   process.stdout.write(`${JSON.stringify(tally)}\n`);
 }
 

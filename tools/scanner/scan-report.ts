@@ -6,7 +6,7 @@
 import { digestOf } from '@lading/oci';
 import type { ConfigFindings } from './config-inspector';
 import type { LayerFindings, PackageDatabase } from './layer-inspector';
-import type { Descriptor } from './registry-client';
+import type { Descriptor } from '@lading/client';
 
 /** The artifact type (and layer media type) of a scan report. */
 export const SCAN_REPORT_TYPE = 'application/vnd.lading.scan.report.v1+json';

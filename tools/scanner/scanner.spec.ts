@@ -14,13 +14,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import * as Minio from 'minio';
+import { RegistryClient, RegistryError, createRegistryClient, expectAnswer } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { EVENT_TYPES, LadingEvent, toKafkaMessage } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
 import { REPO_ROOT, infraSettings } from '@lading/testing';
 import { RunningScanner, startKafkaScanner } from './kafka-scanner';
-import { RegistryClient, RegistryError } from './registry-client';
 import { SCAN_REPORT_TYPE, ScanReport } from './scan-report';
 import { ScanOutcome, ScannerLog, createScanner, reasonToSkip } from './scanner';
 import { KnownImage, knownImage } from './test-layers';
@@ -49,8 +49,8 @@ async function serveRegistry(overrides: LadingConfigInput): Promise<{ registry: 
 
 /** Pushes an image's blobs and its manifest under a tag. */
 async function pushImage(client: RegistryClient, repository: string, tag: string, image: KnownImage): Promise<void> {
-  for (const blob of image.blobs) await client.uploadBlob(repository, blob.data, blob.digest);
-  await client.putManifest(repository, tag, image.manifest.body, image.manifest.mediaType);
+  for (const blob of image.blobs) await client.ensureBlob(repository, blob);
+  expectAnswer(await client.putManifest(repository, tag, image.manifest), 201, `PUT manifest ${repository}:${tag}`);
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -68,7 +68,7 @@ async function expectReportOf(client: RegistryClient, repository: string, image:
   const referrers = await client.referrers(repository, image.manifest.digest, SCAN_REPORT_TYPE);
   expect(referrers).toHaveLength(1);
   expect(referrers[0].annotations?.['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT/);
-  const artifact = JSON.parse((await client.getManifest(repository, referrers[0].digest)).bytes.toString()) as {
+  const artifact = JSON.parse((await client.readManifest(repository, referrers[0].digest)).bytes.toString()) as {
     artifactType: string;
     config: { mediaType: string; size: number };
     layers: Array<{ mediaType: string; digest: string }>;
@@ -129,7 +129,7 @@ describe('the example scanner on Kafka', () => {
 
   beforeAll(async () => {
     served = await serveRegistry({ kafka: { brokers: infra.kafkaBrokers, topic, partitions: 3 } });
-    client = new RegistryClient({ url: served.url });
+    client = createRegistryClient({ url: served.url });
   });
   afterAll(async () => {
     await scanner?.stop();
@@ -147,7 +147,7 @@ describe('the example scanner on Kafka', () => {
       topic,
       group: `${topic}.scanner`,
       fromBeginning: true,
-      scanner: createScanner({ registry: new RegistryClient({ url: served.url }), now: () => new Date(), log: quiet }),
+      scanner: createScanner({ registry: createRegistryClient({ url: served.url }), now: () => new Date(), log: quiet }),
       log: quiet,
       onHandled: (outcome, event) => outcomes.push({ outcome, event }),
     });
@@ -295,7 +295,7 @@ describe('the example scanner against a registry with token auth on and blobs re
   });
 
   it('logs in through the token endpoint, follows the 307 to MinIO without its credentials, and attaches its report', async () => {
-    const client = new RegistryClient({ url: served.url, credentials: admin });
+    const client = createRegistryClient({ url: served.url, credentials: admin });
     const image = knownImage();
     await pushImage(client, 'secure/app', 'v1', image);
     const anonymous = await fetch(`${served.url}/v2/secure/app/blobs/${image.layers[0].digest}`, { redirect: 'manual' });
@@ -310,12 +310,12 @@ describe('the example scanner against a registry with token auth on and blobs re
     const pushed = await waitFor('the push event', () => events.find((e) => e.type === EVENT_TYPES.manifestPushed && e.data.digest === image.manifest.digest));
 
     // Without credentials the scanner is refused, and stores nothing.
-    const refused = createScanner({ registry: new RegistryClient({ url: served.url }), now: () => new Date(), log: quiet });
+    const refused = createScanner({ registry: createRegistryClient({ url: served.url }), now: () => new Date(), log: quiet });
     const err = await refused.handle(pushed).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).status).toBe(401);
 
-    const scanner = createScanner({ registry: new RegistryClient({ url: served.url, credentials: admin }), now: () => new Date(), log: quiet });
+    const scanner = createScanner({ registry: createRegistryClient({ url: served.url, credentials: admin }), now: () => new Date(), log: quiet });
     expect(await scanner.handle(pushed)).toMatchObject({ action: 'reported' });
     await expectReportOf(client, 'secure/app', image);
     expect(await scanner.handle(pushed)).toEqual({ action: 'already-reported', repository: 'secure/app', digest: image.manifest.digest });

@@ -8,7 +8,7 @@ import { EVENT_TYPES, LadingEvent } from '@lading/events';
 import { MANIFEST_KINDS, NON_DISTRIBUTABLE_LAYER_TYPES } from '@lading/oci';
 import { inspectConfig } from './config-inspector';
 import { LayerUnreadableError, inspectLayer } from './layer-inspector';
-import { Descriptor, RegistryClient, RegistryError } from './registry-client';
+import { Descriptor, RegistryClient, RegistryError, expectAnswer } from '@lading/client';
 import { EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, LayerReport, SCANNER_NAME, SCAN_REPORT_TYPE, ScanReport, reportArtifact, summarise } from './scan-report';
 
 /** The scanner's version, written into every report. */
@@ -97,7 +97,7 @@ export function createScanner(deps: ScannerDeps): Scanner {
 
       let manifest: { bytes: Buffer; mediaType: string };
       try {
-        manifest = await registry.getManifest(repository, digest);
+        manifest = await registry.readManifest(repository, digest);
       } catch (err) {
         if (err instanceof RegistryError && err.status === 404) return { action: 'skipped', reason: 'the manifest is gone (deleted since the push)' };
         throw err;
@@ -120,9 +120,10 @@ export function createScanner(deps: ScannerDeps): Scanner {
         ...summarise(config, layers),
       };
       const artifact = reportArtifact(report, subject);
-      await registry.uploadBlob(repository, EMPTY_CONFIG.bytes, EMPTY_CONFIG_DIGEST);
-      await registry.uploadBlob(repository, artifact.report, artifact.reportDigest);
-      await registry.putManifest(repository, artifact.manifestDigest, artifact.manifest, 'application/vnd.oci.image.manifest.v1+json');
+      await registry.ensureBlob(repository, { digest: EMPTY_CONFIG_DIGEST, data: EMPTY_CONFIG.bytes });
+      await registry.ensureBlob(repository, { digest: artifact.reportDigest, data: artifact.report });
+      const put = await registry.putManifest(repository, artifact.manifestDigest, { mediaType: 'application/vnd.oci.image.manifest.v1+json', body: artifact.manifest });
+      expectAnswer(put, 201, `PUT manifest ${repository}:${artifact.manifestDigest}`);
       log('info', 'reported', { repository, digest, report: artifact.manifestDigest, findings: report.findings.length, eventId: event.id });
       return { action: 'reported', repository, digest, reportDigest: artifact.manifestDigest, report };
     },

@@ -21,6 +21,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createRegistryClient } from '@lading/client';
 import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
 import { createThrowawayDatabase, infraSettings } from '@lading/testing';
 import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
@@ -124,16 +125,15 @@ async function main(): Promise<void> {
     check('a webhook subscription is created through the admin API', subscribed.status === 201, `HTTP ${subscribed.status} ${subscribed.status === 201 ? '' : await subscribed.text()}`);
 
     const before = await scrapeAll();
-    const manifest = await pushImage(base, repository, 'v1', { traceparent });
+    // Every request of this client carries the one client traceparent.
+    const client = createRegistryClient({ url: base, headers: { traceparent } });
+    const manifest = await pushImage(client, repository, 'v1');
     // Pulls: the manifest by tag and by digest, and each blob.
-    const pulls = [`${base}/v2/${repository}/manifests/v1`, `${base}/v2/${repository}/manifests/${manifest.digest}`];
-    for (const url of pulls) await (await fetch(url, { headers: { traceparent, accept: manifest.mediaType } })).arrayBuffer();
+    for (const reference of ['v1', manifest.digest]) await client.getManifest(repository, reference);
     const layers = (JSON.parse(manifest.body.toString()) as { config: { digest: string }; layers: { digest: string }[] });
-    for (const digest of [layers.config.digest, ...layers.layers.map((l) => l.digest)]) {
-      await (await fetch(`${base}/v2/${repository}/blobs/${digest}`, { headers: { traceparent } })).arrayBuffer();
-    }
-    const missing = await fetch(`${base}/v2/${repository}/manifests/missing`, { headers: { traceparent } });
-    await missing.arrayBuffer();
+    for (const digest of [layers.config.digest, ...layers.layers.map((l) => l.digest)]) await client.getBlob(repository, digest);
+    const missing = await client.getManifest(repository, 'missing');
+    await client.close();
 
     // The consumers and the webhook delivery come last: wait for them, then for the export of what came before.
     const consumerSpan = (service: string) =>

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { RegistryClient, createRegistryClient, headerOf } from '@lading/client';
 import { imageManifest, makeBlob } from '@lading/testing';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
 import { RunningProcess, runEntry } from './probe-runner';
@@ -44,6 +45,7 @@ describe('tracing the embedded registry', () => {
   let run: RunningProcess;
   let port = 0;
   let base = '';
+  let client: RegistryClient;
 
   beforeAll(async () => {
     // A port the kernel just handed out and took back: free, unlike a random guess in the ephemeral range.
@@ -60,8 +62,10 @@ describe('tracing the embedded registry', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
     });
     await waitForReady(base, run);
+    client = createRegistryClient({ url: base });
   }, 150_000);
   afterAll(async () => {
+    await client?.close();
     await run?.stop();
     await receiver?.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -72,15 +76,15 @@ describe('tracing the embedded registry', () => {
     const config = makeBlob('{"architecture":"amd64","os":"linux"}');
     const layer = makeBlob(2048);
     for (const blob of [config, layer]) {
-      const started = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+      const started = await client.send('POST', `/v2/${repo}/blobs/uploads/`);
       expect(started.status).toBe(202);
-      const location = new URL(started.headers.get('location') ?? '', base);
+      const location = new URL(headerOf(started.headers, 'location') ?? '', base);
       location.searchParams.set('digest', blob.digest);
-      const put = await fetch(location, { method: 'PUT', body: blob.data, headers: { 'content-type': 'application/octet-stream' } });
+      const put = await client.send('PUT', location.toString(), { body: blob.data, headers: { 'content-type': 'application/octet-stream' } });
       expect(put.status).toBe(201);
     }
     const manifest = imageManifest(config, [layer]);
-    const put = await fetch(`${base}/v2/${repo}/manifests/v1`, { method: 'PUT', body: manifest.body, headers: { 'content-type': manifest.mediaType } });
+    const put = await client.putManifest(repo, 'v1', manifest);
     expect(put.status).toBe(201);
 
     const manifestSpan = await receiver.waitFor(
@@ -119,7 +123,7 @@ describe('tracing the embedded registry', () => {
   });
 
   it('puts the OCI error code on the span of a failed request', async () => {
-    const res = await fetch(`${base}/v2/trace/app/manifests/missing`);
+    const res = await client.getManifest('trace/app', 'missing');
     expect(res.status).toBe(404);
     const failed = await receiver.waitFor(
       (s) => s.kind === SPAN_KIND.server && s.attributes['url.path'] === '/v2/trace/app/manifests/missing',

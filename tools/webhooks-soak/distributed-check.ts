@@ -4,6 +4,7 @@
  * the signed CloudEvent and the Distribution push, verifies them, and deletes the subscription.
  * `node --import tsx tools/webhooks-soak/distributed-check.ts <registry-url> <admin-user> <admin-password>`
  */
+import { createRegistryClient } from '@lading/client';
 import { verifyWebhook } from '@lading/webhooks';
 import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
 import { pushImage } from './push-image';
@@ -24,7 +25,8 @@ async function main(): Promise<void> {
   const dist = await admin('POST', '', { name: 'check-dist', namespace: repository, format: 'distribution', url: `${receiver.url}/dist` });
   const started = Date.now();
   try {
-    const manifest = await pushImage(url, repository, 'v1');
+    const client = createRegistryClient({ url });
+    const manifest = await pushImage(client, repository, 'v1').finally(() => client.close());
     const deadline = Date.now() + 30_000;
     const pushed = () => receiver.requests.find((q) => q.path === '/ce' && JSON.parse(q.body).type === 'io.lading.manifest.pushed');
     const distPush = () => receiver.requests.find((q) => q.path === '/dist' && JSON.parse(q.body).events[0]?.target?.tag === 'v1');

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createRegistryClient } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { Logger, createLogger } from '@lading/telemetry';
@@ -42,13 +43,14 @@ export async function startRegistryOnPostgres(label: string, config: LadingConfi
   const server: Server = registry.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ url });
   const authorization = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
 
   return {
     registry,
     pg,
     url,
-    pushImage: (repository, tag) => pushImage(url, repository, tag),
+    pushImage: (repository, tag) => pushImage(client, repository, tag),
     async admin(method, apiPath, body) {
       const res = await fetch(`${url}/admin/v1${apiPath}`, {
         method,
@@ -59,6 +61,7 @@ export async function startRegistryOnPostgres(label: string, config: LadingConfi
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     async close() {
+      await client.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await registry.close();

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeBlobStoreDriver } from './driver-suite';
+import { describeBlobStoreDriver } from '../test/driver-suite';
 import { createFilesystemBlobStore } from './filesystem-driver';
 
 describeBlobStoreDriver('filesystem', async () => {

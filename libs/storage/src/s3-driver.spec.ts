@@ -6,7 +6,7 @@ import { withSpan } from '@lading/telemetry';
 import { TestTracing, startTestTracing } from '@lading/telemetry/testing';
 import { infraSettings } from '@lading/testing';
 import { blobKey } from './blob-store';
-import { describeBlobStoreDriver } from './driver-suite';
+import { describeBlobStoreDriver } from '../test/driver-suite';
 import type { StorageMetrics } from './instrumented-blob-store';
 import { createS3BlobStore } from './s3-driver';
 

@@ -3,8 +3,8 @@ import request from 'supertest';
 import { context, trace } from '@opentelemetry/api';
 import { createHttpTelemetry, markOciError } from './http-telemetry';
 import { createRegistryMetrics, RegistryMetrics } from './registry-metrics';
-import { startTestMetrics } from './test-metrics';
-import { TestTracing, startTestTracing } from './test-tracing';
+import { startTestMetrics } from '../test/test-metrics';
+import { TestTracing, startTestTracing } from '../test/test-tracing';
 
 /** The registry metrics on a meter provider a test scrapes. */
 function prometheusMetrics() {

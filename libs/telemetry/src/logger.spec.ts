@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { createLogger } from './logger';
 import { withSpan } from './spans';
-import { TestTracing, startTestTracing } from './test-tracing';
+import { TestTracing, startTestTracing } from '../test/test-tracing';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];

@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { contextFromTraceparent, currentTraceparent, linkFromTraceparent, ociErrorCodeOf, recordOciErrorCode, withItemSpans, withSpan } from './spans';
-import { TestTracing, startTestTracing } from './test-tracing';
+import { TestTracing, startTestTracing } from '../test/test-tracing';
 
 /** An error shaped like @lading/oci's OciError (this lib does not import the OCI lib). */
 class OciError extends Error {

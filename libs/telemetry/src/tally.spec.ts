@@ -1,5 +1,5 @@
 import { createTally } from './tally';
-import { startTestMetrics } from './test-metrics';
+import { startTestMetrics } from '../test/test-metrics';
 
 const BOUNDARIES = [0.001, 0.01, 0.1, 1];
 

@@ -18,9 +18,9 @@ import { MediaTypes } from '@lading/oci';
 import { snapshotState } from '@lading/testing';
 import { createLogger } from '@lading/telemetry';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { BAD_INPUT_CASES, BadInputCase, CaseContext, Category, paddedManifest } from './bad-input-cases';
-import { WireResponse, send } from './bad-input-client';
-import { LockedSeed, Seed, seedLocked, seedMain } from './bad-input-seed';
+import { BAD_INPUT_CASES, BadInputCase, CaseContext, Category, paddedManifest } from '../test/bad-input-cases';
+import { WireResponse, send } from '../test/bad-input-client';
+import { LockedSeed, Seed, seedLocked, seedMain } from '../test/bad-input-seed';
 
 /** Small, so that clamping of a huge `n` is observable with a handful of tags and repositories. */
 const MAX_PAGE_SIZE = 2;

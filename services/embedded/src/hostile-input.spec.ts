@@ -26,8 +26,8 @@ import { MediaTypes, isStorableText } from '@lading/oci';
 import { snapshotState } from '@lading/testing';
 import { createLogger } from '@lading/telemetry';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { WireRequest, WireResponse, send } from './bad-input-client';
-import { Seed, seedMain } from './bad-input-seed';
+import { WireRequest, WireResponse, send } from '../test/bad-input-client';
+import { Seed, seedMain } from '../test/bad-input-seed';
 import {
   ADMIN_BODY_FIELDS,
   AdminRoute,
@@ -41,7 +41,7 @@ import {
   routerRoutes,
   templateOf,
   urlComponent,
-} from './hostile-input-cases';
+} from '../test/hostile-input-cases';
 import { ROUTES, matchRoute } from '@lading/oci';
 
 /** The seed of every property: change it to explore, keep it fixed in the suite. */

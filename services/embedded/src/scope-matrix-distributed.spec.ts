@@ -15,7 +15,7 @@ import { createBlobService } from '@lading/blob';
 import { createManifestService } from '@lading/manifest';
 import * as meta from '@lading/metadata';
 import { TestBlob, TestDeps, createTestDeps, makeBlob } from '@lading/testing';
-import { parseChallenge } from './scope-matrix-client';
+import { parseChallenge } from '../test/scope-matrix-client';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 

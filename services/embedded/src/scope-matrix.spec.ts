@@ -15,8 +15,8 @@ import { parseConfig } from '@lading/config';
 import { createLogger } from '@lading/telemetry';
 import { TestBlob, TestManifest, binaryParser, imageManifest, makeBlob } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { Challenge, TokenClient, parseChallenge } from './scope-matrix-client';
-import { COLUMNS, Column, Outcome, PRINCIPALS, PrincipalSpec, Repo, expectedOutcome } from './scope-matrix-policy';
+import { Challenge, TokenClient, parseChallenge } from '../test/scope-matrix-client';
+import { COLUMNS, Column, Outcome, PRINCIPALS, PrincipalSpec, Repo, expectedOutcome } from '../test/scope-matrix-policy';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
 const REPOS: Repo[] = ['team/app', 'public/app'];

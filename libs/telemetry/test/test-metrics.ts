@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { TallyProducer, createTallyProducer } from './tally';
+import { TallyProducer, createTallyProducer } from '../src/tally';
 
 /** A scrapeable meter provider and the tally producer its reader collects. */
 export interface TestMetrics {

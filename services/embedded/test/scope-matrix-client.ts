@@ -6,6 +6,7 @@ import { createHmac, createPublicKey, sign } from 'node:crypto';
 import request, { Response } from 'supertest';
 import type { Express } from 'express';
 import { PublicJwk, SigningKey, TokenClaims, generateSigningKey, signToken } from '@lading/access';
+import { basicAuthorization, parseChallenge as parseAnyChallenge } from '@lading/client';
 import type { Forgery, PrincipalSpec } from './scope-matrix-policy';
 
 /** A parsed `WWW-Authenticate: Bearer realm=...,service=...,scope=...` challenge. */
@@ -18,9 +19,9 @@ export interface Challenge {
 
 /** Parses a Bearer challenge; null when the header is missing or not a Bearer challenge. */
 export function parseChallenge(header: string | undefined): Challenge | null {
-  if (!header || !/^Bearer /.test(header)) return null;
-  const params: Record<string, string> = {};
-  for (const m of header.slice(7).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]] = m[2];
+  const challenge = parseAnyChallenge(header);
+  if (challenge?.scheme !== 'Bearer') return null;
+  const params = challenge.params;
   if (!params.realm || !params.service) return null;
   return { realm: params.realm, service: params.service, scopes: params.scope ? params.scope.split(' ') : [], error: params.error };
 }
@@ -71,7 +72,7 @@ export class TokenClient {
       for (const scope of scopes) query.append('scope', scope);
       if (credentials) query.set('offline_token', 'true');
       const req = request(this.options.target).get(`${url.pathname}?${query}`);
-      if (credentials) req.set('Authorization', `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`);
+      if (credentials) req.set('Authorization', basicAuthorization(credentials.user, credentials.password));
       this.requests[credentials ? 'basic' : 'anonymous']++;
       res = await req;
     }

@@ -5,7 +5,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { digestOf } from '@lading/oci';
-import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from './blob-store';
+import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from '../src/blob-store';
 
 /** A driver under test and how to dispose of what it created. */
 export interface DriverUnderTest {

@@ -1,0 +1,2 @@
+export * from './challenge';
+export * from './registry-client';
