@@ -1,5 +1,5 @@
 /**
- * The storage seam: a small interface every blob driver implements (filesystem now, S3/MinIO later), with
+ * The storage seam: a small interface every blob driver implements (the filesystem and S3/MinIO), with
  * typed errors. Keys are opaque paths; content addressing and hashing live above this layer.
  */
 import type { Readable } from 'node:stream';
