@@ -96,7 +96,7 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
       try {
         claims = check(token, seen);
       } catch (err) {
-        if (!(err instanceof TokenError && err.message === 'token signed by an unknown key')) throw err;
+        if (!(err instanceof TokenError && err.code === 'unknown-key')) throw err;
         seen = await reloaded(seen);
         claims = check(token, seen);
       }
