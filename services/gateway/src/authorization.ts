@@ -75,7 +75,7 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
   }
   const check = (token: string, k: Map<string, KeyObject>) =>
     verifyToken(token, k, { issuer: options.issuer, audience: options.audience, leewaySeconds: options.leewaySeconds, now: options.now });
-  const verified = new LruCache<string, { claims: TokenClaims; keys: Map<string, KeyObject> }>({ maxBytes: (options.tokenCacheEntries ?? 0) * 64 });
+  const verified = new LruCache<string, { claims: TokenClaims; keys: Map<string, KeyObject> }>({ maxEntries: options.tokenCacheEntries ?? 0 });
   /** Claims of a remembered token that are still in force now, checked against the current keys. */
   function remembered(token: string, current: Map<string, KeyObject>): TokenClaims | null {
     const hit = verified.get(token);
@@ -100,7 +100,7 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
         seen = await reloaded(seen);
         claims = check(token, seen);
       }
-      verified.set(token, { claims, keys: seen }, 0);
+      verified.set(token, { claims, keys: seen });
       return claims;
     },
   };
