@@ -39,7 +39,10 @@ export interface BlobStore {
   ping(): Promise<void>;
 }
 
-/** The code given to errors that mean "the object store cannot serve right now" (answered as 503, retried later). */
+/**
+ * The code given to errors that mean "the object store cannot serve right now"; they are also marked unavailable
+ * (`markUnavailable`, answered as 503 and retried later).
+ */
 export const STORAGE_UNAVAILABLE = 'ESTORAGEUNAVAILABLE';
 
 /** The object a key names does not exist. */
