@@ -7,7 +7,7 @@ import { type Readable, finished } from 'node:stream';
 import type { Express, Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import { EVENT_TYPES, EventBus, appendEvent } from '@lading/events';
-import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
+import { PRINCIPAL_HEADER, createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import { BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
@@ -29,7 +29,7 @@ export interface BlobServiceDeps extends ServiceDeps {
 const ALL_ALGORITHMS = Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[];
 /** The caller as the gateway verified it ('' when auth is off); set only by the gateway. */
 function principalOf(req: Request): string {
-  const value = req.headers['x-lading-principal'];
+  const value = req.headers[PRINCIPAL_HEADER];
   return typeof value === 'string' ? value : '';
 }
 

@@ -12,9 +12,6 @@ import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, v
 import { OciError, RouteMatch, assertRepositoryName } from '@lading/oci';
 import { PRINCIPAL_HEADER } from '@lading/http';
 
-/** The header the gateway passes the verified subject to services in (stripped from client requests). */
-export { PRINCIPAL_HEADER };
-
 /** Verifies bearer tokens. */
 export interface TokenVerifier {
   verify(token: string): Promise<TokenClaims>;
