@@ -381,7 +381,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     await store.ping();
   });
   app.use(
-    dispatchRoutes({
+    dispatchRoutes<'blob'>({
       'uploadStart POST': startUpload,
       'upload PATCH': patchUpload,
       'upload PUT': completeUpload,

@@ -262,7 +262,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     await db.query('SELECT 1');
   });
   app.use(
-    dispatchRoutes({
+    dispatchRoutes<'manifest'>({
       'manifest GET': async (req, res, match) => reader.serve(req, res, match),
       'manifest PUT': putManifest,
       'manifest DELETE': deleteManifest,
