@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Readable, finished } from 'node:stream';
-import type { Express, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import { EVENT_TYPES, EventBus, appendEvent } from '@lading/events';
-import { PRINCIPAL_HEADER, createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
+import { HttpApp, PRINCIPAL_HEADER, createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import { BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
@@ -69,8 +69,8 @@ function digestSpan<T>(algorithm: string, bytes: number, digest: () => T): Promi
   return withSpan(SPAN_NAMES.digestCompute, { 'lading.digest.algorithm': algorithm, 'lading.digest.bytes': bytes }, digest);
 }
 
-/** Creates the blob service's express app. */
-export function createBlobService(deps: BlobServiceDeps): Express {
+/** Creates the blob service's app: express, with the pull fast path (blob GET/HEAD) in front. */
+export function createBlobService(deps: BlobServiceDeps): HttpApp {
   const { db, store, config, events } = deps;
   const leaseMs = deps.uploadLeaseMs ?? 60_000;
   const base = config.http.host;
