@@ -1,5 +1,5 @@
 import { KeyObject, createHmac, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import { SigningKey, TokenClaims, TokenError, VerifyOptions, generateSigningKey, keysFromJwks, signToken, verifyToken } from './jwt';
+import { SigningKey, TokenClaims, TokenError, TokenErrorCode, VerifyOptions, generateSigningKey, keysFromJwks, signToken, verifyToken } from './jwt';
 
 /**
  * Every attack on the registry's tokens, built for real: each forged token is made the way an attacker would make
@@ -240,6 +240,24 @@ describe('ES256 tokens', () => {
     it('checks the claims only after the signature, so a forged token learns nothing about them', () => {
       const forged = es256({ alg: 'ES256', kid: key.kid }, claims({ exp: NOW - 3600, aud: 'x', iss: 'y' }), attacker.privateKeyPem);
       expect(refusal(forged, keys).message).toMatch(/signature/);
+    });
+  });
+
+  describe('names each refusal with a code', () => {
+    it.each<[string, () => string, TokenErrorCode]>([
+      ['a token that is not three parts', () => 'abc', 'malformed'],
+      ['a header that is not JSON', () => `${b64('not json')}.${parts(signToken(key, claims()))[1]}.x`, 'malformed'],
+      ['another algorithm', () => hs256({ alg: 'HS256', typ: 'JWT', kid: key.kid }, claims(), 'secret'), 'algorithm'],
+      ['a key in the header', () => es256({ alg: 'ES256', kid: key.kid, jwk: attacker.publicJwk }, claims(), attacker.privateKeyPem), 'embedded-key'],
+      ['an unpublished key', () => signToken(attacker, claims()), 'unknown-key'],
+      ['a signature by another key', () => es256({ alg: 'ES256', kid: key.kid }, claims(), attacker.privateKeyPem), 'signature'],
+      ['another issuer', () => signToken(key, claims({ iss: 'someone-else' })), 'issuer'],
+      ['another audience', () => signToken(key, claims({ aud: 'other-registry' })), 'audience'],
+      ['an expired token', () => signToken(key, claims({ exp: NOW - LEEWAY - 1, iat: NOW - 600, nbf: NOW - 600 })), 'expired'],
+      ['a token not valid yet', () => signToken(key, claims({ nbf: NOW + LEEWAY + 1, exp: NOW + 600 })), 'not-yet-valid'],
+      ['no access list', () => signToken(key, { ...claims(), access: 'repository:team/app:pull' as never }), 'incomplete'],
+    ])('%s', (_what, token, code) => {
+      expect(refusal(token(), keys).code).toBe(code);
     });
   });
 

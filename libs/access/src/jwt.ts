@@ -39,9 +39,32 @@ export interface TokenClaims {
   access: Access[];
 }
 
-/** Why a token was refused; the gateway answers 401 UNAUTHORIZED for every one of them. */
+/**
+ * Why a token was refused, for code that reacts to one reason (the gateway reloads the keys on `unknown-key`):
+ * - `malformed`: not three base64url parts, or a header or claims that are not a JSON object;
+ * - `algorithm`: an algorithm other than ES256; `embedded-key`: a header that carries or points at a key;
+ * - `unknown-key`: a `kid` that names no published key; `signature`: a signature that does not verify;
+ * - `issuer`, `audience`: for another issuer or audience; `expired`, `not-yet-valid`: outside exp/nbf (with leeway);
+ * - `incomplete`: no subject or access list.
+ */
+export type TokenErrorCode =
+  | 'malformed'
+  | 'algorithm'
+  | 'embedded-key'
+  | 'unknown-key'
+  | 'signature'
+  | 'issuer'
+  | 'audience'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'incomplete';
+
+/** A refused token; the gateway answers 401 UNAUTHORIZED for every one, and matches on `code`, never the message. */
 export class TokenError extends Error {
-  constructor(message: string) {
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'TokenError';
   }
@@ -88,31 +111,31 @@ function decodeJson(part: string, what: string): Record<string, unknown> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error();
     return value as Record<string, unknown>;
   } catch {
-    throw new TokenError(`malformed token ${what}`);
+    throw new TokenError('malformed', `malformed token ${what}`);
   }
 }
 
 /** Verifies a token against published keys (looked up by `kid`) and returns its claims, or throws TokenError. */
 export function verifyToken(token: string, keys: ReadonlyMap<string, KeyObject>, options: VerifyOptions): TokenClaims {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) throw new TokenError('malformed token');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) throw new TokenError('malformed', 'malformed token');
   const header = decodeJson(parts[0], 'header');
-  if (header.alg !== TOKEN_ALGORITHM) throw new TokenError(`token algorithm ${String(header.alg)} is not accepted`);
-  if (FORBIDDEN_HEADERS.some((h) => h in header)) throw new TokenError('tokens may not carry their own keys');
+  if (header.alg !== TOKEN_ALGORITHM) throw new TokenError('algorithm', `token algorithm ${String(header.alg)} is not accepted`);
+  if (FORBIDDEN_HEADERS.some((h) => h in header)) throw new TokenError('embedded-key', 'tokens may not carry their own keys');
   const key = typeof header.kid === 'string' ? keys.get(header.kid) : undefined;
-  if (!key) throw new TokenError('token signed by an unknown key');
+  if (!key) throw new TokenError('unknown-key', 'token signed by an unknown key');
   const signature = Buffer.from(parts[2], 'base64url');
   if (signature.length !== 64 || !verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, signature)) {
-    throw new TokenError('token signature does not verify');
+    throw new TokenError('signature', 'token signature does not verify');
   }
   const claims = decodeJson(parts[1], 'claims') as unknown as TokenClaims;
   const now = Math.floor(options.now() / 1000);
-  if (claims.iss !== options.issuer) throw new TokenError('token from another issuer');
+  if (claims.iss !== options.issuer) throw new TokenError('issuer', 'token from another issuer');
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audiences.includes(options.audience)) throw new TokenError('token for another audience');
-  if (typeof claims.exp !== 'number' || now > claims.exp + options.leewaySeconds) throw new TokenError('token expired');
-  if (typeof claims.nbf !== 'number' || now + options.leewaySeconds < claims.nbf) throw new TokenError('token not valid yet');
-  if (typeof claims.sub !== 'string' || !Array.isArray(claims.access)) throw new TokenError('token lacks subject or access');
+  if (!audiences.includes(options.audience)) throw new TokenError('audience', 'token for another audience');
+  if (typeof claims.exp !== 'number' || now > claims.exp + options.leewaySeconds) throw new TokenError('expired', 'token expired');
+  if (typeof claims.nbf !== 'number' || now + options.leewaySeconds < claims.nbf) throw new TokenError('not-yet-valid', 'token not valid yet');
+  if (typeof claims.sub !== 'string' || !Array.isArray(claims.access)) throw new TokenError('incomplete', 'token lacks subject or access');
   return claims;
 }
 

@@ -23,6 +23,33 @@ describe('LruCache', () => {
     expect(off.size).toBe(0);
   });
 
+  it('bounded by count, evicts the least recently used entries past maxEntries whatever they weigh', () => {
+    const cache = new LruCache<string, string>({ maxEntries: 2 });
+    cache.set('a', 'A');
+    cache.set('b', 'B', 1_000_000);
+    expect(cache.get('a')).toBe('A'); // a is now the youngest
+    cache.set('c', 'C');
+    expect(cache.size).toBe(2);
+    expect([cache.get('a'), cache.get('b'), cache.get('c')]).toEqual(['A', undefined, 'C']);
+    // Replacing an entry does not count it twice.
+    cache.set('c', 'C2');
+    expect([cache.size, cache.get('a'), cache.get('c')]).toEqual([2, 'A', 'C2']);
+  });
+
+  it('with both bounds, evicts when either is passed, and a count of 0 keeps nothing', () => {
+    const cache = new LruCache<string, string>({ maxBytes: 2 * (100 + 64), maxEntries: 3 });
+    cache.set('a', 'A', 100);
+    cache.set('b', 'B', 100);
+    cache.set('c', 'C', 100);
+    expect([cache.size, cache.get('a')]).toEqual([2, undefined]);
+    const few = new LruCache<string, string>({ maxBytes: 10_000, maxEntries: 2 });
+    for (const key of ['a', 'b', 'c']) few.set(key, key.toUpperCase(), 1);
+    expect([few.size, few.get('a'), few.get('c')]).toEqual([2, undefined, 'C']);
+    const off = new LruCache<string, string>({ maxEntries: 0 });
+    off.set('a', 'A');
+    expect([off.size, off.get('a')]).toEqual([0, undefined]);
+  });
+
   it('never returns an entry past its time to live', () => {
     let now = 1000;
     const cache = new LruCache<string, string>({ maxBytes: 10_000, ttlMs: 50, now: () => now });

@@ -1,18 +1,27 @@
 /**
- * A least-recently-used map bounded by the bytes its entries weigh, with an optional expiry per entry. The caches
- * of the pull path (manifests by digest, tag answers, blob descriptors) are built on it: every process bounds what
- * it holds, and stale-able answers (tags) carry a short time to live as a safety net behind event invalidation.
+ * A least-recently-used map bounded by the bytes its entries weigh or by how many there are, with an optional expiry
+ * per entry. The caches of the pull path (manifests by digest, tag answers, blob descriptors) are bounded by bytes;
+ * the gateway's verified tokens and rate-limit buckets by count. Every process bounds what it holds, and stale-able
+ * answers (tags) carry a short time to live as a safety net behind event invalidation.
  */
 
+/** The bounds of a cache: by bytes, by entries, or both (whichever is reached first evicts). */
+export type LruCacheBounds =
+  | {
+      /** The most bytes the entries may weigh together; the least recently used go first. 0 disables the cache. */
+      maxBytes: number;
+      /** The most entries held; the least recently used go first. 0 disables the cache. */
+      maxEntries?: number;
+    }
+  | { maxBytes?: number; maxEntries: number };
+
 /** Settings of a cache. */
-export interface LruCacheOptions {
-  /** The most bytes the entries may weigh together; the least recently used go first. 0 disables the cache. */
-  maxBytes: number;
+export type LruCacheOptions = LruCacheBounds & {
   /** How long an entry is served after it was set; unset means until evicted or deleted. */
   ttlMs?: number;
   /** The clock (tests control it). */
   now?: () => number;
-}
+};
 
 interface Entry<V> {
   value: V;
@@ -23,14 +32,18 @@ interface Entry<V> {
 /** Bytes an entry costs besides its value's own weight (key, map slot, entry object). */
 const ENTRY_OVERHEAD = 64;
 
-/** A byte-bounded LRU map; `get` refreshes recency, expired entries are never returned. */
+/** A byte- or count-bounded LRU map; `get` refreshes recency, expired entries are never returned. */
 export class LruCache<K, V> {
   private readonly entries = new Map<K, Entry<V>>();
   private bytes = 0;
   private readonly now: () => number;
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
 
   constructor(private readonly options: LruCacheOptions) {
     this.now = options.now ?? Date.now;
+    this.maxBytes = options.maxBytes ?? Infinity;
+    this.maxEntries = options.maxEntries ?? Infinity;
   }
 
   /** The value under `key`, or undefined when absent or expired. */
@@ -47,15 +60,18 @@ export class LruCache<K, V> {
     return entry.value;
   }
 
-  /** Stores `value` weighing `bytes` (plus a fixed overhead); a value larger than the whole cache is not kept. */
-  set(key: K, value: V, bytes: number): void {
+  /**
+   * Stores `value` weighing `bytes` (plus a fixed overhead; a cache bounded by count only may leave it out); a value
+   * larger than the whole cache is not kept.
+   */
+  set(key: K, value: V, bytes = 0): void {
     const old = this.entries.get(key);
     if (old !== undefined) this.remove(key, old);
     const weight = bytes + ENTRY_OVERHEAD;
-    if (weight > this.options.maxBytes) return;
+    if (weight > this.maxBytes || this.maxEntries < 1) return;
     this.entries.set(key, { value, bytes: weight, expiresAt: this.options.ttlMs ? this.now() + this.options.ttlMs : 0 });
     this.bytes += weight;
-    while (this.bytes > this.options.maxBytes) {
+    while (this.bytes > this.maxBytes || this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
       this.remove(oldest.value, this.entries.get(oldest.value)!);

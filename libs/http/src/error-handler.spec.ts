@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
-import { OciError } from '@lading/oci';
+import { OciError, markUnavailable } from '@lading/oci';
 import { createLogger } from '@lading/telemetry';
 import { answerError, createErrorHandler, sendOciError, toOciError, withJsonFinalHandler } from './error-handler';
 import { finishServiceApp } from './service-app';
@@ -134,6 +134,12 @@ describe('toOciError', () => {
 
   it('does not believe a status on an error that is not a client error (a dependency failing)', () => {
     expect(toOciError(Object.assign(new Error('upstream said 404'), { status: 404 })).status).toBe(500);
+  });
+
+  it('answers 503 UNAVAILABLE for an error its adapter marked unavailable, or a refused connection, and 500 otherwise', () => {
+    expect(toOciError(markUnavailable(Object.assign(new Error('database down'), { code: 'EDBUNAVAILABLE' })))).toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+    expect(toOciError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+    expect(toOciError(Object.assign(new Error('a code alone proves nothing'), { code: 'EDBUNAVAILABLE' }))).toMatchObject({ code: 'UNKNOWN', status: 500 });
   });
 });
 

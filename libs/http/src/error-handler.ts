@@ -5,9 +5,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Express } from 'express';
-import { DATABASE_UNAVAILABLE } from '@lading/metadata';
-import { ERROR_CODES, OciError, toErrorEnvelope } from '@lading/oci';
-import { STORAGE_UNAVAILABLE } from '@lading/storage';
+import { ERROR_CODES, OciError, isUnavailable, toErrorEnvelope } from '@lading/oci';
 import { headOf } from './dispatch-locals';
 import { type Logger, markOciError } from '@lading/telemetry';
 
@@ -78,11 +76,14 @@ export function sendLastResort(res: ServerResponse): void {
 
 const STALE_HEADERS = ['Content-Length', 'Content-Range', 'Content-Type', 'ETag', 'Docker-Content-Digest', 'Accept-Ranges', 'Cache-Control', 'Location'];
 
-const DEPENDENCY_FAILURES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE]);
+/** Socket errors of a dependency reached over the network (an adapter that knows better marks its errors). */
+const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
 
+/** True when `err` means a dependency cannot serve right now: marked so by its adapter, or a failed connection. */
 function isDependencyFailure(err: unknown): boolean {
+  if (isUnavailable(err)) return true;
   const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && DEPENDENCY_FAILURES.has(code);
+  return typeof code === 'string' && CONNECTION_FAILURES.has(code);
 }
 
 /** Maps a thrown value to the OciError the client should see. */

@@ -5,10 +5,10 @@
  * prototypes are never applied to them) and may read `res.locals.route` when the gateway already matched the route.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Express } from 'express';
 import { RouteMatch, RouteName, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { answerError } from './error-handler';
+import { type HttpApp, withFront } from './http-app';
 import type { DispatchLocals } from './dispatch-locals';
 
 /**
@@ -42,27 +42,12 @@ export function matchReadRoute(req: IncomingMessage, res: ServerResponse, names:
   return match && names.includes(match.route.name) ? match : null;
 }
 
-type ExpressHandle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
-
 /**
- * Puts `front` in front of an express app: it sees every request first, on bare node objects, and returns true when
- * it took the request. The app stays an express app (listen, supertest, mounting all work), because express calls
- * its own `handle` for every request, mounted or not.
+ * Serves GET/HEAD of the named routes with `serve` on the fast path, in front of `app`. Errors go to the caller's
+ * `next` when the app is mounted (the gateway renders them), else they are rendered here exactly as the express
+ * path would.
  */
-export function withFront(app: Express, front: (req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined) => boolean): Express {
-  const holder = app as unknown as { handle: ExpressHandle };
-  const expressHandle = holder.handle.bind(app);
-  holder.handle = (req, res, next) => {
-    if (!front(req, res, next)) expressHandle(req, res, next);
-  };
-  return app;
-}
-
-/**
- * Serves GET/HEAD of the named routes with `serve` on the fast path. Errors go to the caller's `next` when the app
- * is mounted (the gateway renders them), else they are rendered here exactly as the express path would.
- */
-export function withFastReads(app: Express, names: readonly RouteName[], serve: RawRouteHandler, logger: Logger): Express {
+export function withFastReads(app: HttpApp, names: readonly RouteName[], serve: RawRouteHandler, logger: Logger): HttpApp {
   const fail = (req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined, err: unknown) => (next ? next(err) : answerError(req, res, err, logger));
   return withFront(app, (req, res, next) => {
     const match = matchReadRoute(req, res, names);

@@ -3,6 +3,7 @@ export * from './request-context';
 export * from './body';
 export * from './pagination';
 export * from './service-app';
+export * from './http-app';
 export * from './fast-path';
 export * from './dispatch-locals';
 export * from './storable-input';

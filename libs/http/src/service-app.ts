@@ -1,6 +1,6 @@
 /** The frame every service's express app shares: health endpoints, route matching, the error envelope. */
 import express, { Express, Request, RequestHandler, Response } from 'express';
-import { OciError, RouteMatch, matchRoute } from '@lading/oci';
+import { OciError, RouteKey, RouteMatch, RouteOwner, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createErrorHandler, withJsonFinalHandler } from './error-handler';
 
@@ -42,16 +42,26 @@ export function routeOf(req: Request, res: Response): RouteMatch | null {
   return matched ?? matchRoute(req.path);
 }
 
-/** One handler per named route and method, looked up from the route table. */
-export type RouteHandlers = Partial<Record<string, (req: Request, res: Response, match: RouteMatch) => Promise<void>>>;
+/** Serves one request of a named route. */
+export type RouteHandler = (req: Request, res: Response, match: RouteMatch) => Promise<void>;
 
-/** An express handler that dispatches the routes this service owns to `handlers` (`'<route> <METHOD>'` keys). */
-export function dispatchRoutes(handlers: RouteHandlers): RequestHandler {
+/**
+ * One handler per named route and method, keyed `'<route> <METHOD>'` as the route table allows (see `RouteKey`): a
+ * misspelt key does not compile. `Owner` narrows the keys to one service's routes.
+ */
+export type RouteHandlers<Owner extends RouteOwner = RouteOwner> = Partial<Record<RouteKey<Owner>, RouteHandler>>;
+
+/**
+ * An express handler that dispatches the routes this service owns to `handlers`; a HEAD without a handler of its own
+ * is served by the route's GET handler. Anything else goes to `next`.
+ */
+export function dispatchRoutes<Owner extends RouteOwner = RouteOwner>(handlers: RouteHandlers<Owner>): RequestHandler {
+  // Looked up by the request's route and method, which the types cannot know in advance.
+  const byKey: Partial<Record<string, RouteHandler>> = handlers;
   return async (req, res, next) => {
     const match = routeOf(req, res);
     if (!match) return next();
-    const method = req.method === 'HEAD' ? 'HEAD' : req.method;
-    const handler = handlers[`${match.route.name} ${method}`] ?? (method === 'HEAD' ? handlers[`${match.route.name} GET`] : undefined);
+    const handler = byKey[`${match.route.name} ${req.method}`] ?? (req.method === 'HEAD' ? byKey[`${match.route.name} GET`] : undefined);
     if (!handler) return next();
     await handler(req, res, match);
   };

@@ -39,7 +39,10 @@ export function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** The code given to errors that mean "the database cannot be reached right now" (answered as 503, retried later). */
+/**
+ * The code given to errors that mean "the database cannot be reached right now"; the pg adapter also marks them
+ * unavailable (`markUnavailable`, answered as 503 and retried later).
+ */
 export const DATABASE_UNAVAILABLE = 'EDBUNAVAILABLE';
 
 const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);

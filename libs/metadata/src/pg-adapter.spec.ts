@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { createThrowawayDatabase } from '@lading/testing';
+import { isUnavailable } from '@lading/oci';
 import { DATABASE_UNAVAILABLE, Database } from './database';
 import { MIGRATIONS_DIR, migrate } from './migrate';
 import { createPgDatabase } from './pg-adapter';
@@ -91,6 +92,7 @@ describe('pg adapter on a real PostgreSQL', () => {
   it('fails fast, marked as unavailable, when the server cannot be reached', async () => {
     const unreachable = await createPgDatabase({ url: 'postgres://x:y@127.0.0.1:1/none', poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 500 });
     await expect(unreachable.query('SELECT 1')).rejects.toMatchObject({ code: DATABASE_UNAVAILABLE, sqlState: 'ECONNREFUSED' });
+    expect(isUnavailable(await unreachable.query('SELECT 1').catch((err: unknown) => err))).toBe(true);
     await unreachable.close();
   });
 });

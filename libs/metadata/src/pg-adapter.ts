@@ -1,5 +1,6 @@
 /** The `pg` adapter: a pool of connections to a real PostgreSQL server, for the distributed mode. */
 import pg from 'pg';
+import { markUnavailable } from '@lading/oci';
 import { DATABASE_UNAVAILABLE, Database, QueryResult, SqlExecutor, isConnectionFailure } from './database';
 
 /** Settings of the pg adapter. */
@@ -20,10 +21,12 @@ const typeParsers = {
     oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-/** Marks connection-level failures with one code, so the HTTP layer answers 503 instead of 500. */
+/**
+ * Marks connection-level failures with one code and as unavailable, so the HTTP layer answers 503 instead of 500.
+ */
 function classify(err: unknown): unknown {
   if (isConnectionFailure(err) && typeof err === 'object' && err !== null) {
-    Object.assign(err, { code: DATABASE_UNAVAILABLE, sqlState: (err as { code?: unknown }).code });
+    markUnavailable(Object.assign(err, { code: DATABASE_UNAVAILABLE, sqlState: (err as { code?: unknown }).code }));
   }
   return err;
 }

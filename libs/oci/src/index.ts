@@ -5,3 +5,4 @@ export * from './media-types';
 export * from './manifest-validator';
 export * from './routes';
 export * from './text';
+export * from './unavailable';

@@ -1,5 +1,5 @@
 import { OciError } from './errors';
-import { ROUTES, RouteName, assertMethodAllowed, matchRoute } from './routes';
+import { ROUTES, RouteKey, RouteName, assertMethodAllowed, matchRoute } from './routes';
 
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const UUID = '0190f1c2-7b3a-7c00-8000-000000000001';
@@ -125,5 +125,55 @@ describe('assertMethodAllowed', () => {
 
   it('compares methods exactly, so a lowercase method is not allowed', () => {
     expect(() => assertMethodAllowed(matchRoute('/v2/')!, 'get')).toThrow(OciError);
+  });
+});
+
+describe('RouteKey', () => {
+  it('is exactly each route with each method the table lets it take', () => {
+    // A Record over the type: tsc fails on a key the type lacks, and on one it has that is missing here.
+    const every: Record<RouteKey, true> = {
+      'base GET': true,
+      'base HEAD': true,
+      'catalog GET': true,
+      'catalog HEAD': true,
+      'tags GET': true,
+      'tags HEAD': true,
+      'manifest GET': true,
+      'manifest HEAD': true,
+      'manifest PUT': true,
+      'manifest DELETE': true,
+      'uploadStart POST': true,
+      'upload GET': true,
+      'upload HEAD': true,
+      'upload PATCH': true,
+      'upload PUT': true,
+      'upload DELETE': true,
+      'blob GET': true,
+      'blob HEAD': true,
+      'blob DELETE': true,
+      'referrers GET': true,
+      'referrers HEAD': true,
+      'token GET': true,
+      'token POST': true,
+      'jwks GET': true,
+      'jwks HEAD': true,
+      'admin GET': true,
+      'admin POST': true,
+      'admin PUT': true,
+      'admin PATCH': true,
+      'admin DELETE': true,
+    };
+    expect(Object.keys(every).sort()).toEqual(ROUTES.flatMap((r) => r.methods.map((m) => `${r.name} ${m}`)).sort());
+  });
+
+  it('refuses, at compile time, a misspelt route, a method the route does not take, and another owner\'s route', () => {
+    // @ts-expect-error a misspelt route name
+    const misspelt: RouteKey = 'manifset PUT';
+    // @ts-expect-error the blob route takes no PUT
+    const wrongMethod: RouteKey = 'blob PUT';
+    // @ts-expect-error the manifest route is the manifest service's
+    const notOwned: RouteKey<'blob'> = 'manifest GET';
+    const owned: RouteKey<'blob'> = 'upload PATCH';
+    expect([misspelt, wrongMethod, notOwned, owned]).toHaveLength(4);
   });
 });

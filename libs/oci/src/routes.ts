@@ -23,18 +23,21 @@ export type RouteName =
   | 'jwks'
   | 'admin';
 
+/** The HTTP methods a route may accept. */
+export type RouteMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 /** One entry of the route table. */
 export interface RouteSpec {
   name: RouteName;
   owner: RouteOwner;
-  methods: readonly string[];
+  methods: readonly RouteMethod[];
   /** Matches the part of the path after `/v2/<name>/` (or the whole path for routes without a repository). */
   pattern: RegExp;
   hasRepository: boolean;
 }
 
-/** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
-export const ROUTES: readonly RouteSpec[] = [
+/** The table as written, its literal names and methods kept for `RouteKey`. */
+const ROUTE_TABLE = [
   { name: 'base', owner: 'gateway', methods: ['GET', 'HEAD'], pattern: /^\/v2\/?$/, hasRepository: false },
   { name: 'catalog', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/v2\/_catalog$/, hasRepository: false },
   { name: 'tags', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^tags\/list$/, hasRepository: true },
@@ -47,7 +50,23 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'token', owner: 'auth', methods: ['GET', 'POST'], pattern: /^\/token$/, hasRepository: false },
   { name: 'jwks', owner: 'auth', methods: ['GET', 'HEAD'], pattern: /^\/\.well-known\/jwks\.json$/, hasRepository: false },
   { name: 'admin', owner: 'auth', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], pattern: /^\/admin\/v1(?:\/.*)?$/, hasRepository: false },
-];
+] as const satisfies readonly RouteSpec[];
+
+/** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
+export const ROUTES: readonly RouteSpec[] = ROUTE_TABLE;
+
+type TableEntry = (typeof ROUTE_TABLE)[number];
+
+/**
+ * A route and one method the table lets it take, as handlers are keyed (`'manifest PUT'`): a misspelt route, or a
+ * method its route does not take, is a compile error instead of a silent 404. `Owner` narrows it to one service's
+ * routes.
+ */
+export type RouteKey<Owner extends RouteOwner = RouteOwner> = TableEntry extends infer E
+  ? E extends { name: infer N extends string; owner: Owner; methods: readonly (infer M extends string)[] }
+    ? `${N} ${M}`
+    : never
+  : never;
 
 /** A request path matched against the route table. */
 export interface RouteMatch {
@@ -83,7 +102,7 @@ export function matchRoute(path: string): RouteMatch | null {
 
 /** Throws UNSUPPORTED (405) unless the route accepts the method. */
 export function assertMethodAllowed(match: RouteMatch, method: string): void {
-  if (!match.route.methods.includes(method)) {
+  if (!(match.route.methods as readonly string[]).includes(method)) {
     throw new OciError('UNSUPPORTED', `method ${method} is not allowed on this endpoint`, undefined, {
       headers: { Allow: match.route.methods.join(', ') },
     });

@@ -18,8 +18,7 @@ import {
 } from '@lading/events';
 import { Database, countOpenUploads, migrate, openDatabase } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
-import type { Express } from 'express';
-import { localsOf, pathOf, withFront } from '@lading/http';
+import { HttpApp, localsOf, pathOf, withFront } from '@lading/http';
 import { RouteMatch, matchRoute } from '@lading/oci';
 import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
@@ -138,9 +137,10 @@ export interface WiredTelemetry {
   metrics: RegistryMetrics;
   /**
    * Measures every request of `app` (`registry_http_*`, the route and the OCI error code on its server span) before
-   * anything else sees it, the pull fast path included (on node's bare request and response); returns `app`.
+   * anything else sees it, the pull fast path included (on node's bare request and response): `app` with the
+   * measuring in front.
    */
-  measured(app: Express): Express;
+  measured(app: HttpApp): HttpApp;
   /** Flushes spans and metrics and closes the metrics port (the last step of a process's close). */
   shutdown(): Promise<void>;
 }

@@ -1,8 +1,7 @@
 /** Running a process: configuration errors stop start-up with the key named, signals shut down cleanly. */
 import { IncomingMessage, RequestListener, Server, ServerResponse, createServer } from 'node:http';
-import type { Express } from 'express';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
-import { answerClientError } from '@lading/http';
+import { HttpApp, answerClientError } from '@lading/http';
 import { Logger, createLogger } from '@lading/telemetry';
 import { DataDirLockedError } from './data-dir-lock';
 
@@ -51,7 +50,7 @@ function cutSilentBodies(req: IncomingMessage, res: ServerResponse, idleMs: numb
  * has to send it, how long an idle keep-alive connection stays, and how long a request body may stay silent.
  * Requests themselves have no overall deadline (a 2 GB push takes what it takes).
  */
-export function createHttpServer(app: RequestListener | Express, limits: LadingConfig['limits']): Server {
+export function createHttpServer(app: RequestListener, limits: LadingConfig['limits']): Server {
   const headersTimeout = durationMs(limits.headersTimeout);
   const server = createServer(
     {
@@ -61,7 +60,7 @@ export function createHttpServer(app: RequestListener | Express, limits: LadingC
       keepAliveTimeout: durationMs(limits.keepAliveTimeout),
       connectionsCheckingInterval: Math.min(CONNECTION_CHECK_MS, headersTimeout),
     },
-    app as RequestListener,
+    app,
   );
   const bodyIdleMs = durationMs(limits.bodyIdleTimeout);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => cutSilentBodies(req, res, bodyIdleMs));
@@ -72,7 +71,7 @@ export function createHttpServer(app: RequestListener | Express, limits: LadingC
 
 /** What `runProcess` starts: an app to serve and what to close on shutdown. */
 export interface RunningApp {
-  app: Express;
+  app: HttpApp;
   close(): Promise<void>;
 }
 

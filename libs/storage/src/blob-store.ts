@@ -1,5 +1,5 @@
 /**
- * The storage seam: a small interface every blob driver implements (filesystem now, S3/MinIO later), with
+ * The storage seam: a small interface every blob driver implements (the filesystem and S3/MinIO), with
  * typed errors. Keys are opaque paths; content addressing and hashing live above this layer.
  */
 import type { Readable } from 'node:stream';
@@ -39,7 +39,10 @@ export interface BlobStore {
   ping(): Promise<void>;
 }
 
-/** The code given to errors that mean "the object store cannot serve right now" (answered as 503, retried later). */
+/**
+ * The code given to errors that mean "the object store cannot serve right now"; they are also marked unavailable
+ * (`markUnavailable`, answered as 503 and retried later).
+ */
 export const STORAGE_UNAVAILABLE = 'ESTORAGEUNAVAILABLE';
 
 /** The object a key names does not exist. */

@@ -5,6 +5,7 @@
  */
 import { PassThrough, Readable, Transform } from 'node:stream';
 import * as Minio from 'minio';
+import { markUnavailable } from '@lading/oci';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
 import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
 
@@ -45,15 +46,15 @@ function isNotFound(err: unknown): boolean {
 const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
- * Marks a failure meaning "the object store cannot serve right now" with STORAGE_UNAVAILABLE (the HTTP layer then
- * answers 503, not 500): such S3 errors, and minio-js's own retry giving up on a 5xx (MinIO starting up answers 503).
+ * Marks a failure meaning "the object store cannot serve right now" with STORAGE_UNAVAILABLE and as unavailable (the
+ * HTTP layer then answers 503, not 500): such S3 errors, and minio-js's own retry giving up on a 5xx (MinIO starting up answers 503).
  */
 function classify(err: unknown): unknown {
   if (typeof err !== 'object' || err === null) return err;
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   if (UNAVAILABLE_CODES.has(code) || /Retryable HTTP status: 5\d\d/.test(String(e.message ?? ''))) {
-    Object.assign(err, { code: STORAGE_UNAVAILABLE, s3Code: code || undefined });
+    markUnavailable(Object.assign(err, { code: STORAGE_UNAVAILABLE, s3Code: code || undefined }));
   }
   return err;
 }

@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
-import type { Express } from 'express';
+import type { HttpApp } from '@lading/http';
 import { blobKey, createS3BlobStore } from '@lading/storage';
 import { TestDeps, binaryParser, createTestDeps, infraSettings, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
 
 describe('blob service', () => {
   let deps: TestDeps;
-  let app: Express;
+  let app: HttpApp;
 
   beforeAll(async () => {
     deps = await createTestDeps();

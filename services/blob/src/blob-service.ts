@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Readable, finished } from 'node:stream';
-import type { Express, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import { EVENT_TYPES, EventBus, appendEvent } from '@lading/events';
-import { createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
+import { HttpApp, PRINCIPAL_HEADER, createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, DigestAlgorithm, OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import { BlobStore, InvalidOffsetError, blobKey } from '@lading/storage';
@@ -29,7 +29,7 @@ export interface BlobServiceDeps extends ServiceDeps {
 const ALL_ALGORITHMS = Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[];
 /** The caller as the gateway verified it ('' when auth is off); set only by the gateway. */
 function principalOf(req: Request): string {
-  const value = req.headers['x-lading-principal'];
+  const value = req.headers[PRINCIPAL_HEADER];
   return typeof value === 'string' ? value : '';
 }
 
@@ -69,8 +69,8 @@ function digestSpan<T>(algorithm: string, bytes: number, digest: () => T): Promi
   return withSpan(SPAN_NAMES.digestCompute, { 'lading.digest.algorithm': algorithm, 'lading.digest.bytes': bytes }, digest);
 }
 
-/** Creates the blob service's express app. */
-export function createBlobService(deps: BlobServiceDeps): Express {
+/** Creates the blob service's app: express, with the pull fast path (blob GET/HEAD) in front. */
+export function createBlobService(deps: BlobServiceDeps): HttpApp {
   const { db, store, config, events } = deps;
   const leaseMs = deps.uploadLeaseMs ?? 60_000;
   const base = config.http.host;
@@ -381,7 +381,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
     await store.ping();
   });
   app.use(
-    dispatchRoutes({
+    dispatchRoutes<'blob'>({
       'uploadStart POST': startUpload,
       'upload PATCH': patchUpload,
       'upload PUT': completeUpload,

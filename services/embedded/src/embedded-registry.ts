@@ -3,7 +3,6 @@
  * the same process. With the default configuration its parts are PGlite, the filesystem and the in-process bus
  * under one data directory; the same wiring runs on Postgres, S3 and Kafka when the configuration says so.
  */
-import type { Express } from 'express';
 import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
@@ -11,6 +10,7 @@ import { createBlobService } from '@lading/blob';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
+import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
@@ -20,7 +20,7 @@ import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks';
 
 /** A running embedded registry. */
 export interface EmbeddedRegistry {
-  app: Express;
+  app: HttpApp;
   db: Database;
   store: BlobStore;
   bus: EventBus;

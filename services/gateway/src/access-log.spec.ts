@@ -3,9 +3,8 @@
  * trusted proxies, on the pull fast path and through express alike, and nothing of the credentials that came with it.
  */
 import request from 'supertest';
-import type { RawHandler } from '@lading/http';
+import { PRINCIPAL_HEADER, type RawHandler } from '@lading/http';
 import { createLogger } from '@lading/telemetry';
-import { PRINCIPAL_HEADER } from './authorization';
 import { GatewayDeps, createGateway } from './gateway';
 
 const okService: RawHandler = (req, res) => {

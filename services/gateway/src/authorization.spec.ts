@@ -15,7 +15,7 @@ const answered: RawHandler = (_req, res) => {
 function gateway(options: { trustedProxies?: number; realm?: string } = {}) {
   const authorize = createAuthorization({
     verifier: {
-      verify: () => Promise.reject(new TokenError('bad token')),
+      verify: () => Promise.reject(new TokenError('malformed', 'bad token')),
     },
     service: 'lading',
     ...options,

@@ -12,9 +12,6 @@ import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, v
 import { OciError, RouteMatch, assertRepositoryName } from '@lading/oci';
 import { PRINCIPAL_HEADER } from '@lading/http';
 
-/** The header the gateway passes the verified subject to services in (stripped from client requests). */
-export { PRINCIPAL_HEADER };
-
 /** Verifies bearer tokens. */
 export interface TokenVerifier {
   verify(token: string): Promise<TokenClaims>;
@@ -75,7 +72,7 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
   }
   const check = (token: string, k: Map<string, KeyObject>) =>
     verifyToken(token, k, { issuer: options.issuer, audience: options.audience, leewaySeconds: options.leewaySeconds, now: options.now });
-  const verified = new LruCache<string, { claims: TokenClaims; keys: Map<string, KeyObject> }>({ maxBytes: (options.tokenCacheEntries ?? 0) * 64 });
+  const verified = new LruCache<string, { claims: TokenClaims; keys: Map<string, KeyObject> }>({ maxEntries: options.tokenCacheEntries ?? 0 });
   /** Claims of a remembered token that are still in force now, checked against the current keys. */
   function remembered(token: string, current: Map<string, KeyObject>): TokenClaims | null {
     const hit = verified.get(token);
@@ -96,11 +93,11 @@ export function createJwksVerifier(options: JwksVerifierOptions): TokenVerifier 
       try {
         claims = check(token, seen);
       } catch (err) {
-        if (!(err instanceof TokenError && err.message === 'token signed by an unknown key')) throw err;
+        if (!(err instanceof TokenError && err.code === 'unknown-key')) throw err;
         seen = await reloaded(seen);
         claims = check(token, seen);
       }
-      verified.set(token, { claims, keys: seen }, 0);
+      verified.set(token, { claims, keys: seen });
       return claims;
     },
   };

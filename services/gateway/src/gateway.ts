@@ -8,8 +8,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { Express, RequestHandler } from 'express';
-import { PRINCIPAL_HEADER, RawHandler, REQUEST_ID_HEADER, admitPrincipal, answerError, clientAddress, localsOf, matchReadRoute, withFront, withJsonFinalHandler, writeHead } from '@lading/http';
+import type { RequestHandler } from 'express';
+import {
+  HttpApp,
+  PRINCIPAL_HEADER,
+  RawHandler,
+  REQUEST_ID_HEADER,
+  admitPrincipal,
+  answerError,
+  clientAddress,
+  createServiceApp,
+  finishServiceApp,
+  localsOf,
+  matchReadRoute,
+  withFront,
+  writeHead,
+} from '@lading/http';
 import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import type { Authorize } from './authorization';
@@ -53,8 +67,8 @@ const FAST_ROUTES = ['manifest', 'blob', 'base'] as const;
 const BASE_BODY = Buffer.from('{}');
 const BASE_HEADERS = { 'Content-Type': 'application/json', 'Content-Length': '2' };
 
-/** Creates the gateway's express app, with the pull fast path in front of it. */
-export function createGateway(deps: GatewayDeps): Express {
+/** Creates the gateway's app: express, with the pull fast path in front of it. */
+export function createGateway(deps: GatewayDeps): HttpApp {
   const { logger } = deps;
   const trustedProxies = deps.trustedProxies ?? 0;
 
@@ -119,20 +133,7 @@ export function createGateway(deps: GatewayDeps): Express {
     deps.dispatch[match.route.owner as 'blob' | 'manifest'](req, res, (err) => answerError(req, res, err ?? new OciError('NOT_FOUND'), logger));
   }
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.ready?.();
-      res.json({ status: 'ready' });
-    } catch (err) {
-      res.status(503).json({ status: 'unavailable', reason: String((err as Error)?.message ?? err) });
-    }
-  });
+  const app = createServiceApp(deps.ready ?? (async () => undefined));
   app.use(async (req, res, next) => {
     const match = matchRoute(req.path);
     if (!match) {
@@ -145,10 +146,9 @@ export function createGateway(deps: GatewayDeps): Express {
     // An express request is what every kind of handler takes.
     (deps.dispatch[match.route.owner] as RequestHandler)(req, res, next);
   });
-  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => answerError(req, res, err, logger));
 
-  // Nothing reaches express's HTML final handler: what would is rendered in the OCI envelope.
-  return withJsonFinalHandler(withFront(app, (req, res) => {
+  // Errors, and what no service answered, are rendered in the OCI envelope, never by express's HTML final handler.
+  return withFront(finishServiceApp(app, logger), (req, res) => {
     const match = matchReadRoute(req, res, FAST_ROUTES);
     try {
       admit(req, res, match !== null);
@@ -172,5 +172,5 @@ export function createGateway(deps: GatewayDeps): Express {
       }
     }
     return true;
-  }), logger);
+  });
 }

@@ -7,10 +7,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '@lading/config';
-import { RawHandler } from '@lading/http';
+import { PRINCIPAL_HEADER, RawHandler } from '@lading/http';
 import { createHttpServer } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
-import { PRINCIPAL_HEADER } from './authorization';
 import { GatewayDeps, createGateway } from './gateway';
 import { rateLimiterFromConfig } from './rate-limiter';
 

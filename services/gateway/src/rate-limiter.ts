@@ -27,14 +27,14 @@ const MAX_TRACKED_KEYS = 100_000;
 export function createTokenBuckets(settings: BucketSettings, now: () => number = Date.now): TokenBuckets {
   if (settings.rate <= 0) return { take: () => 0 };
   const perMs = settings.rate / 1000;
-  const buckets = new LruCache<string, { tokens: number; at: number }>({ maxBytes: MAX_TRACKED_KEYS * 64 });
+  const buckets = new LruCache<string, { tokens: number; at: number }>({ maxEntries: MAX_TRACKED_KEYS });
   return {
     take(key) {
       const t = now();
       let bucket = buckets.get(key);
       if (!bucket) {
         bucket = { tokens: settings.burst, at: t };
-        buckets.set(key, bucket, 0);
+        buckets.set(key, bucket);
       } else {
         bucket.tokens = Math.min(settings.burst, bucket.tokens + (t - bucket.at) * perMs);
         bucket.at = t;

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import request from 'supertest';
-import type { Express } from 'express';
+import type { HttpApp } from '@lading/http';
 import { EVENT_TYPES, appendEvent } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import * as meta from '@lading/metadata';
@@ -17,7 +17,7 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 describe('manifest caches', () => {
   let deps: TestDeps;
-  let app: Express;
+  let app: HttpApp;
   /** Reads of manifests by digest wait on this gate while it is set (to hold a read in flight). */
   let gate: Promise<void> | null = null;
   let readsByDigest = 0;

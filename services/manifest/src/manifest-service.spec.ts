@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import request from 'supertest';
-import type { Express } from 'express';
+import type { HttpApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { blobKey } from '@lading/storage';
 import { TestBlob, TestDeps, TestManifest, binaryParser, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
@@ -11,7 +11,7 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 describe('manifest service', () => {
   let deps: TestDeps;
-  let app: Express;
+  let app: HttpApp;
 
   beforeAll(async () => {
     deps = await createTestDeps();

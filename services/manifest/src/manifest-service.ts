@@ -3,10 +3,11 @@
  * the catalog. Every change writes its events to the outbox and its unlinks to the GC review queues in the same
  * transaction.
  */
-import type { Express, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import { EVENT_TYPES, EventBus, EventContext, appendEvent } from '@lading/events';
 import {
+  HttpApp,
   createServiceApp,
   dispatchRoutes,
   finishServiceApp,
@@ -73,8 +74,8 @@ function mediaTypeOf(header: string | undefined): string | undefined {
   return value ? value : undefined;
 }
 
-/** Creates the manifest service's express app. */
-export function createManifestService(deps: ManifestServiceDeps): Express {
+/** Creates the manifest service's app: express, with the pull fast path (manifest GET/HEAD) in front. */
+export function createManifestService(deps: ManifestServiceDeps): HttpApp {
   const { db, config, events } = deps;
   const base = config.http.host;
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
@@ -262,7 +263,7 @@ export function createManifestService(deps: ManifestServiceDeps): Express {
     await db.query('SELECT 1');
   });
   app.use(
-    dispatchRoutes({
+    dispatchRoutes<'manifest'>({
       'manifest GET': async (req, res, match) => reader.serve(req, res, match),
       'manifest PUT': putManifest,
       'manifest DELETE': deleteManifest,
