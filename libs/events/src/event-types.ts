@@ -133,6 +133,12 @@ interface EventTypeDefinition {
 const octetStream = z.literal('application/octet-stream');
 const empty = z.tuple([]);
 const none = z.null();
+/** What an event about a manifest carries of it. */
+const manifestFields = { digest: digestSchema, mediaType: mediaTypeSchema, size: sizeSchema };
+/** What an event about a blob linked into the repository carries: no manifest's fields. */
+const linkedBlobFields = { digest: digestSchema, size: sizeSchema, mediaType: octetStream, artifactType: none, tag: none, previousDigest: none, references: empty, subject: none };
+/** What an event about the repository itself carries: nothing but the repository. */
+const repositoryOnly = { digest: none, mediaType: none, artifactType: none, size: none, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none };
 
 /** Every event type's definition, in the order of `EVENT_TYPES`. */
 export const EVENT_CATALOGUE = {
@@ -141,9 +147,7 @@ export const EVENT_CATALOGUE = {
       'A manifest (image, index or artifact) was stored in a repository, by tag or by digest. Fires once per new (repository, digest); pushing the same bytes again fires only tag.updated for a new tag.',
     subject: 'digest',
     data: {
-      digest: digestSchema,
-      mediaType: mediaTypeSchema,
-      size: sizeSchema,
+      ...manifestFields,
       artifactType: mediaTypeSchema.nullable(),
       tag: documented(tagSchema.nullable(), { description: 'The tag it was pushed by (the first when several), null for a push by digest.' }),
       previousDigest: none,
@@ -156,12 +160,12 @@ export const EVENT_CATALOGUE = {
     description:
       'A manifest was deleted, by a client (DELETE by digest) or by the garbage collector. Its tags go first, each with a tag.deleted.',
     subject: 'digest',
-    data: { digest: digestSchema, mediaType: mediaTypeSchema, size: sizeSchema, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: { ...manifestFields, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
   },
   [EVENT_TYPES.tagUpdated]: {
     description: 'A tag now points at a manifest: created, or moved from previousDigest. Not fired when a push leaves the tag where it was.',
     subject: 'tag',
-    data: { digest: digestSchema, mediaType: mediaTypeSchema, size: sizeSchema, tag: tagSchema, previousDigest: digestSchema.nullable(), references: empty, subject: none, fromRepository: none },
+    data: { ...manifestFields, tag: tagSchema, previousDigest: digestSchema.nullable(), references: empty, subject: none, fromRepository: none },
   },
   [EVENT_TYPES.tagDeleted]: {
     description:
@@ -172,23 +176,13 @@ export const EVENT_CATALOGUE = {
   [EVENT_TYPES.blobUploaded]: {
     description: 'An upload completed: the blob is stored and linked into the repository (monolithic, chunked or streamed).',
     subject: 'digest',
-    data: { digest: digestSchema, size: sizeSchema, mediaType: octetStream, artifactType: none, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: { ...linkedBlobFields, fromRepository: none },
   },
   [EVENT_TYPES.blobMounted]: {
     description:
       'A blob already stored was linked into the repository by a cross-repository mount; fromRepository names the source when the client gave one (null for a mount without `from`).',
     subject: 'digest',
-    data: {
-      digest: digestSchema,
-      size: sizeSchema,
-      mediaType: octetStream,
-      artifactType: none,
-      tag: none,
-      previousDigest: none,
-      references: empty,
-      subject: none,
-      fromRepository: repositorySchema.nullable(),
-    },
+    data: { ...linkedBlobFields, fromRepository: repositorySchema.nullable() },
   },
   [EVENT_TYPES.blobDeleted]: {
     description:
@@ -209,21 +203,19 @@ export const EVENT_CATALOGUE = {
   [EVENT_TYPES.repositoryCreated]: {
     description: 'The first write to a repository name created it (an upload, a mount or a manifest push). Always the repository\'s first event (sequence 1).',
     subject: 'repository',
-    data: { digest: none, mediaType: none, artifactType: none, size: none, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: repositoryOnly,
   },
   [EVENT_TYPES.repositoryDeleted]: {
     description: 'Reserved: a repository was deleted. Defined in the catalogue and here, not emitted yet (the registry has no repository-delete path).',
     subject: 'repository',
-    data: { digest: none, mediaType: none, artifactType: none, size: none, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: repositoryOnly,
   },
   [EVENT_TYPES.referrerAttached]: {
     description:
       "A manifest with a `subject` was pushed: it now appears in the subject's referrers list. Fired right after that manifest's manifest.pushed; the event's subject names the subject manifest.",
     subject: 'digest',
     data: {
-      digest: digestSchema,
-      mediaType: mediaTypeSchema,
-      size: sizeSchema,
+      ...manifestFields,
       artifactType: mediaTypeSchema.nullable(),
       subject: descriptorSchema,
       tag: none,
