@@ -1,7 +1,7 @@
 /**
  * Turns the event catalogue (event-types.ts) into the published JSON Schemas (draft 2020-12) of `docs/events/`:
  * the envelope, the canonical `data` record with the shared grammars as its `$defs`, and one schema per event type.
- * `tools/events/write-schemas.ts` writes them; `event-json-schemas.spec.ts` fails when the committed files differ.
+ * `tools/events/write-schemas.ts` writes them, and its spec fails when the committed files differ.
  */
 import { z } from 'zod';
 import { EVENT_SCHEMA_REGISTRY, EVENT_TYPES, eventTypeSchemaId } from './event-types';
@@ -30,15 +30,14 @@ function ordered(node: unknown, isSchemaMap = false): unknown {
 const rank = (key: string) => (KEYWORD_ORDER.includes(key) ? KEYWORD_ORDER.indexOf(key) : KEYWORD_ORDER.length);
 
 /**
- * Drops what zod adds that says nothing here: the safe-integer bound of every integer (no size reaches 2^53), the
- * `additionalProperties: {}` of a loose object (the same as none), the item schemas of an array that must be
- * empty, and the `\/` of a RegExp's source (a `/` in a
- * JSON Schema pattern needs no escape).
+ * Drops, in place, what zod writes that says nothing here: the safe-integer bound of every integer (no size reaches
+ * 2^53), the `additionalProperties: {}` of a loose object (the same as none), the item schemas of an array that
+ * must be empty, and the `\/` of a RegExp's source (a `/` in a JSON Schema pattern needs no escape).
  */
-function plain(node: unknown): void {
+function plain(node: unknown, isSchemaMap = false): void {
   if (typeof node !== 'object' || node === null) return;
-  for (const child of Object.values(node)) plain(child);
-  if (Array.isArray(node)) return;
+  for (const [key, child] of Object.entries(node)) plain(child, !isSchemaMap && !Array.isArray(node) && SCHEMA_MAPS.includes(key));
+  if (Array.isArray(node) || isSchemaMap) return;
   const schema = node as Record<string, unknown>;
   if (typeof schema.pattern === 'string') schema.pattern = schema.pattern.replaceAll('\\/', '/');
   if (schema.type === 'integer' && schema.maximum === Number.MAX_SAFE_INTEGER) delete schema.maximum;
@@ -58,7 +57,7 @@ export function eventJsonSchemas(): Record<string, Record<string, unknown>> {
     metadata: EVENT_SCHEMA_REGISTRY,
     uri: (id) => (DATA_DEFS.includes(id) ? `${DATA_FILE}#/$defs/${id}` : id),
   }) as { schemas: Record<string, Record<string, unknown>> };
-  plain(schemas);
+  plain(schemas, true);
   const files: Record<string, Record<string, unknown>> = {};
   const file = (name: string, schema: Record<string, unknown>) => {
     files[name] = ordered({ ...schema, $schema: 'https://json-schema.org/draft/2020-12/schema', $id: `${EVENT_SCHEMA_BASE}${name}` }) as Record<string, unknown>;
