@@ -27,7 +27,7 @@ export interface EventContext {
  * An event of type `T` to append: the caller states what changed, with the fields its type requires (`data` may be
  * left out when the type requires none); the outbox adds id, time, sequence and the fields' defaults.
  */
-export type NewEventOf<T extends EventType> = { type: T; repository: string; subject: string; context: EventContext } & ({} extends EventFieldsOf<T>
+export type NewEventOf<T extends EventType> = { type: T; repository: string; subject: string; context: EventContext } & (Partial<EventFieldsOf<T>> extends EventFieldsOf<T>
   ? { data?: EventFieldsOf<T> }
   : { data: EventFieldsOf<T> });
 
