@@ -5,12 +5,13 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { EVENT_SCHEMA_BASE } from './event-json-schemas';
 
-/** Where the schemas live in the repository. */
+/** Where the schemas live in the repository (generated from the catalogue by `npm run events:schemas`). */
 export const EVENT_SCHEMAS_DIR = path.resolve(__dirname, '..', '..', '..', 'docs', 'events');
 
 /** The `$id` of the envelope schema, the one to validate an event with. */
-export const EVENT_SCHEMA_ID = 'https://schemas.lading.invalid/events/v1/cloudevent.schema.json';
+export const EVENT_SCHEMA_ID = `${EVENT_SCHEMA_BASE}cloudevent.schema.json`;
 
 /** Every schema file of `docs/events`, parsed. */
 export function loadEventSchemas(dir: string = EVENT_SCHEMAS_DIR): Array<Record<string, unknown>> {

@@ -1,4 +1,11 @@
-/** The event catalogue: every event type the registry emits, and the shape of its record (CloudEvents 1.0). */
+/**
+ * The event catalogue: every event type the registry emits and the shape of its record (CloudEvents 1.0), defined
+ * once, in zod. The TypeScript types below are inferred from these schemas, so the code that builds events is
+ * checked against the same definition that `tools/events/write-schemas.ts` turns into the published JSON Schemas
+ * of `docs/events/` (`npm run events:schemas`); a spec fails when the committed files differ from it.
+ */
+import { z } from 'zod';
+import { MAX_NAME_LENGTH, MEDIA_TYPE_GRAMMAR } from '@lading/oci';
 
 /** Every event type, versioned by its name; consumers match on these strings. */
 export const EVENT_TYPES = {
@@ -18,59 +25,291 @@ export const EVENT_TYPES = {
 /** One of the registry's event types. */
 export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
 
-/** Who caused a change. */
-export interface EventActor {
-  name: string | null;
-  type: 'user' | 'robot' | 'anonymous';
+/** What the catalogue attaches to a schema: `id` names a schema of its own (a file, or a `$defs` entry of data.schema.json). */
+export interface EventSchemaMeta {
+  id?: string;
+  title?: string;
+  description?: string;
+  [keyword: string]: unknown;
 }
+
+/** The registry of the catalogue's schemas and their documentation, which the JSON Schema generator reads. */
+export const EVENT_SCHEMA_REGISTRY = z.registry<EventSchemaMeta>();
+
+/** Registers a schema's documentation (and `id`) in the catalogue's registry; returns the schema. */
+function documented<S extends z.ZodType>(schema: S, meta: EventSchemaMeta): S {
+  EVENT_SCHEMA_REGISTRY.add(schema, meta as never); // `add` types its metadata per schema; ours is the same for all
+  return schema;
+}
+
+// The OCI grammars, as in libs/oci (reference.ts, digest.ts), unanchored so that subjects can combine them.
+const NAME_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const REPOSITORY_GRAMMAR = `${NAME_COMPONENT}(?:/${NAME_COMPONENT})*`;
+const DIGEST_GRAMMAR = '[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+';
+const TAG_GRAMMAR = '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}';
+const anchored = (grammar: string) => new RegExp(`^${grammar}$`);
+
+/** A repository name. */
+export const repositorySchema = documented(z.string().max(MAX_NAME_LENGTH).regex(anchored(REPOSITORY_GRAMMAR)), {
+  id: 'repository',
+  description: 'A repository name (OCI distribution grammar).',
+});
+/** A content digest. */
+export const digestSchema = documented(z.string().regex(anchored(DIGEST_GRAMMAR)), { id: 'digest', description: 'A content digest, algorithm:encoded.' });
+/** A tag. */
+export const tagSchema = documented(z.string().regex(anchored(TAG_GRAMMAR)), { id: 'tag' });
+/** A media type. */
+export const mediaTypeSchema = documented(z.string().regex(MEDIA_TYPE_GRAMMAR), { id: 'mediaType' });
+const sizeSchema = z.int().min(0);
+/** A content descriptor as carried in events. */
+export const descriptorSchema = documented(
+  z.strictObject({ mediaType: mediaTypeSchema, digest: digestSchema, size: sizeSchema, artifactType: mediaTypeSchema.optional() }),
+  { id: 'descriptor' },
+);
+
+/** Who caused a change. */
+export const eventActorSchema = documented(z.strictObject({ name: z.string().nullable(), type: z.enum(['user', 'robot', 'anonymous']) }), {
+  description: 'Who caused the change.',
+});
 
 /** The HTTP request that caused a change. */
-export interface EventRequest {
-  id: string;
-  addr: string;
-  method: string;
-  useragent: string;
-}
-
-/** A content descriptor as carried in events. */
-export interface EventDescriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-}
+export const eventRequestSchema = z.strictObject({
+  id: z.string().min(1),
+  addr: z.string(),
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  useragent: z.string(),
+});
 
 /** The `data` of every event: one canonical record, with fields null where they do not apply. */
-export interface EventData {
-  repository: string;
-  namespace: string;
-  digest: string | null;
-  mediaType: string | null;
-  artifactType: string | null;
-  size: number | null;
-  tag: string | null;
-  previousDigest: string | null;
-  references: EventDescriptor[];
-  subject: EventDescriptor | null;
-  fromRepository: string | null;
-  actor: EventActor;
-  request: EventRequest | null;
+export const eventDataSchema = documented(
+  z.strictObject({
+    repository: repositorySchema,
+    namespace: documented(z.string(), { description: "The repository's namespace: its name up to the last '/', '' for a top-level repository." }),
+    digest: documented(digestSchema.nullable(), { description: 'The manifest or blob the event is about.' }),
+    mediaType: mediaTypeSchema.nullable(),
+    artifactType: mediaTypeSchema.nullable(),
+    size: documented(sizeSchema.nullable(), { description: 'Bytes of the manifest or blob.' }),
+    tag: tagSchema.nullable(),
+    previousDigest: documented(digestSchema.nullable(), { description: 'tag.updated: the manifest the tag pointed at before, null for a new tag.' }),
+    references: documented(z.array(descriptorSchema), { description: "manifest.pushed: the manifest's config, layers, blobs or index children." }),
+    subject: documented(descriptorSchema.nullable(), { description: "The descriptor in the manifest's `subject` field (referrers)." }),
+    fromRepository: documented(repositorySchema.nullable(), { description: "blob.mounted: the repository named by the mount's `from`." }),
+    actor: eventActorSchema,
+    request: documented(eventRequestSchema.nullable(), {
+      description: "The HTTP request that caused the change; null for changes of the registry's own (the garbage collector).",
+    }),
+  }),
+  {
+    id: 'data.schema.json',
+    title: 'Lading event data',
+    description: "The `data` of every Lading event: one canonical record with every field present, null where it does not apply to the event's type (see the per-type schemas).",
+  },
+);
+
+/** Who caused a change. */
+export type EventActor = z.infer<typeof eventActorSchema>;
+/** The HTTP request that caused a change. */
+export type EventRequest = z.infer<typeof eventRequestSchema>;
+/** A content descriptor as carried in events. */
+export type EventDescriptor = z.infer<typeof descriptorSchema>;
+/** The `data` of every event: one canonical record, with fields null where they do not apply. */
+export type EventData = z.infer<typeof eventDataSchema>;
+
+/** How an event type names what it is about in its CloudEvents `subject`. */
+const SUBJECT_FORMS = {
+  digest: { grammar: `${REPOSITORY_GRAMMAR}@${DIGEST_GRAMMAR}`, description: '<repository>@<digest>' },
+  tag: { grammar: `${REPOSITORY_GRAMMAR}:${TAG_GRAMMAR}`, description: '<repository>:<tag>' },
+  repository: { grammar: REPOSITORY_GRAMMAR, description: '<repository>' },
+} as const;
+
+/** One event type: what it means, the form of its subject, and what it guarantees of the canonical `data` fields. */
+interface EventTypeDefinition {
+  description: string;
+  subject: keyof typeof SUBJECT_FORMS;
+  /** The `data` fields this type constrains beyond the canonical record; the others keep their canonical schema. */
+  data: Partial<Record<keyof EventData, z.ZodType>>;
 }
 
-/** A registry event as a CloudEvents 1.0 record, with Lading's extensions. */
-export interface LadingEvent {
-  specversion: '1.0';
-  id: string;
-  source: string;
-  type: EventType;
-  subject: string;
-  time: string;
-  datacontenttype: 'application/json';
-  /** The repository: events of one repository keep their order. */
-  partitionkey: string;
-  /** Per-repository sequence, zero-padded so that it sorts as text. */
-  sequence: string;
-  /** The W3C trace context of the request that caused the event, when there was one. */
-  traceparent?: string;
-  data: EventData;
+const octetStream = z.literal('application/octet-stream');
+const empty = z.tuple([]);
+const none = z.null();
+/** What an event about a manifest carries of it. */
+const manifestFields = { digest: digestSchema, mediaType: mediaTypeSchema, size: sizeSchema };
+/** What an event about a blob linked into the repository carries: no manifest's fields. */
+const linkedBlobFields = { digest: digestSchema, size: sizeSchema, mediaType: octetStream, artifactType: none, tag: none, previousDigest: none, references: empty, subject: none };
+/** What an event about the repository itself carries: nothing but the repository. */
+const repositoryOnly = { digest: none, mediaType: none, artifactType: none, size: none, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none };
+
+/** Every event type's definition, in the order of `EVENT_TYPES`. */
+export const EVENT_CATALOGUE = {
+  [EVENT_TYPES.manifestPushed]: {
+    description:
+      'A manifest (image, index or artifact) was stored in a repository, by tag or by digest. Fires once per new (repository, digest); pushing the same bytes again fires only tag.updated for a new tag.',
+    subject: 'digest',
+    data: {
+      ...manifestFields,
+      artifactType: mediaTypeSchema.nullable(),
+      tag: documented(tagSchema.nullable(), { description: 'The tag it was pushed by (the first when several), null for a push by digest.' }),
+      previousDigest: none,
+      fromRepository: none,
+      references: z.array(descriptorSchema),
+      subject: descriptorSchema.nullable(),
+    },
+  },
+  [EVENT_TYPES.manifestDeleted]: {
+    description:
+      'A manifest was deleted, by a client (DELETE by digest) or by the garbage collector. Its tags go first, each with a tag.deleted.',
+    subject: 'digest',
+    data: { ...manifestFields, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+  },
+  [EVENT_TYPES.tagUpdated]: {
+    description: 'A tag now points at a manifest: created, or moved from previousDigest. Not fired when a push leaves the tag where it was.',
+    subject: 'tag',
+    data: { ...manifestFields, tag: tagSchema, previousDigest: digestSchema.nullable(), references: empty, subject: none, fromRepository: none },
+  },
+  [EVENT_TYPES.tagDeleted]: {
+    description:
+      'A tag was removed, by a client (DELETE by tag), with its manifest (DELETE by digest), or by a retention rule. Carries the tag and the digest it pointed at.',
+    subject: 'tag',
+    data: { digest: digestSchema, tag: tagSchema, previousDigest: none, references: empty, subject: none, fromRepository: none },
+  },
+  [EVENT_TYPES.blobUploaded]: {
+    description: 'An upload completed: the blob is stored and linked into the repository (monolithic, chunked or streamed).',
+    subject: 'digest',
+    data: { ...linkedBlobFields, fromRepository: none },
+  },
+  [EVENT_TYPES.blobMounted]: {
+    description:
+      'A blob already stored was linked into the repository by a cross-repository mount; fromRepository names the source when the client gave one (null for a mount without `from`).',
+    subject: 'digest',
+    data: { ...linkedBlobFields, fromRepository: repositorySchema.nullable() },
+  },
+  [EVENT_TYPES.blobDeleted]: {
+    description:
+      "A repository lost a blob: a client's DELETE (digest only) or the garbage collector (digest, size and media type, one event per repository that lost it).",
+    subject: 'digest',
+    data: {
+      digest: digestSchema,
+      size: sizeSchema.nullable(),
+      mediaType: octetStream.nullable(),
+      artifactType: none,
+      tag: none,
+      previousDigest: none,
+      references: empty,
+      subject: none,
+      fromRepository: none,
+    },
+  },
+  [EVENT_TYPES.repositoryCreated]: {
+    description: 'The first write to a repository name created it (an upload, a mount or a manifest push). Always the repository\'s first event (sequence 1).',
+    subject: 'repository',
+    data: repositoryOnly,
+  },
+  [EVENT_TYPES.repositoryDeleted]: {
+    description: 'Reserved: a repository was deleted. Defined in the catalogue and here, not emitted yet (the registry has no repository-delete path).',
+    subject: 'repository',
+    data: repositoryOnly,
+  },
+  [EVENT_TYPES.referrerAttached]: {
+    description:
+      "A manifest with a `subject` was pushed: it now appears in the subject's referrers list. Fired right after that manifest's manifest.pushed; the event's subject names the subject manifest.",
+    subject: 'digest',
+    data: {
+      ...manifestFields,
+      artifactType: mediaTypeSchema.nullable(),
+      subject: descriptorSchema,
+      tag: none,
+      previousDigest: none,
+      references: empty,
+      fromRepository: none,
+    },
+  },
+} as const satisfies Record<EventType, EventTypeDefinition>;
+
+/** The file name of an event type's schema in `docs/events/`. */
+export const eventTypeSchemaId = (type: EventType): string => `${type}.schema.json`;
+
+/**
+ * What an event of one type adds to the envelope: its `type`, the form of its `subject`, and its `data` fields'
+ * stricter schemas. Loose and partial objects: they apply on top of the envelope, which requires every field.
+ */
+function eventTypeOverlay(type: EventType) {
+  const definition: EventTypeDefinition = EVENT_CATALOGUE[type];
+  const subject = SUBJECT_FORMS[definition.subject];
+  return documented(
+    z.looseObject({
+      type: z.literal(type),
+      subject: documented(z.string().regex(anchored(subject.grammar)), { description: subject.description }),
+      data: z.looseObject(definition.data).partial(),
+    }).partial(),
+    { id: eventTypeSchemaId(type), title: type, description: `${definition.description} What an event of this type adds to the envelope (cloudevent.schema.json).` },
+  );
 }
+
+/** Every event type's overlay schema, in the order of `EVENT_TYPES`. */
+export const EVENT_TYPE_SCHEMAS = Object.fromEntries(Object.values(EVENT_TYPES).map((type) => [type, eventTypeOverlay(type)])) as Record<
+  EventType,
+  ReturnType<typeof eventTypeOverlay>
+>;
+
+/** The UUIDv7 of an outbox row. */
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A W3C `traceparent` (version-traceid-parentid-flags, lowercase hex, ids not all zero, version not ff). */
+export const TRACEPARENT_GRAMMAR = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A registry event as a CloudEvents 1.0 record, with Lading's extensions; each type's overlay applies on top. */
+export const ladingEventSchema = documented(
+  z.strictObject({
+    specversion: z.literal('1.0'),
+    id: documented(z.string().regex(UUID_V7), { description: "Stable forever: the outbox row's UUIDv7; a re-delivery carries the same id, so consumers dedupe by it." }),
+    source: documented(z.string().regex(/^\/\/[^/\s]+\/lading\/[a-z]+$/), { description: '//<registry host>/lading/<service>', format: 'uri-reference' }),
+    type: z.enum(Object.values(EVENT_TYPES) as [EventType, ...EventType[]]),
+    subject: z.string().min(1),
+    time: documented(z.string(), { description: 'When the change was made (RFC 3339, UTC).', format: 'date-time' }),
+    datacontenttype: z.literal('application/json'),
+    partitionkey: documented(repositorySchema.clone(), {
+      description: 'CloudEvents partitioning extension: the repository (also the Kafka record key). Equals data.repository.',
+    }),
+    sequence: documented(z.string().regex(/^[0-9]{20}$/), {
+      description: "CloudEvents sequence extension: the event's number within its repository, from 1, without gaps, zero-padded to 20 digits so that it sorts as text.",
+    }),
+    traceparent: documented(z.string().regex(TRACEPARENT_GRAMMAR), {
+      description: 'W3C trace context of the request that caused the change (absent when there was none).',
+    }).optional(),
+    data: eventDataSchema,
+  }),
+  {
+    id: 'cloudevent.schema.json',
+    title: 'Lading event',
+    description:
+      "A Lading registry event: a CloudEvents 1.0 record in structured JSON form (the value of a Kafka record on the events topic, content-type application/cloudevents+json), with Lading's extensions partitionkey, sequence and traceparent. Each type adds its constraints from <type>.schema.json.",
+    allOf: Object.values(EVENT_TYPES).map((type) => ({
+      if: { properties: { type: { const: type } }, required: ['type'] },
+      then: { $ref: eventTypeSchemaId(type) },
+    })),
+  },
+);
+
+/** A registry event as a CloudEvents 1.0 record, with Lading's extensions. */
+export type LadingEvent = z.infer<typeof ladingEventSchema>;
+
+type Definition<T extends EventType> = (typeof EVENT_CATALOGUE)[T]['data'];
+
+/** The `data` of an event of type `T`: the canonical record with that type's stricter fields. */
+export type EventDataOf<T extends EventType> = Omit<EventData, keyof Definition<T>> & { [K in keyof Definition<T>]: z.infer<Definition<T>[K]> };
+
+/** The fields the outbox fills itself: from the repository and the request's context. */
+type ContextFields = 'repository' | 'namespace' | 'actor' | 'request';
+/** A field the caller may leave out: its default (`null`, or `[]` for references) is valid for the type. */
+type Defaulted<V> = null extends V ? true : [] extends V ? true : false;
+
+/**
+ * The `data` a caller gives for an event of type `T`: every field the type requires, the others optional (the
+ * outbox fills `null` or `[]`). A tag.updated without a tag, or a blob.uploaded with a manifest's media type, does
+ * not compile.
+ */
+export type EventFieldsOf<T extends EventType> = {
+  [K in Exclude<keyof EventDataOf<T>, ContextFields> as Defaulted<EventDataOf<T>[K]> extends true ? never : K]: EventDataOf<T>[K];
+} & {
+  [K in Exclude<keyof EventDataOf<T>, ContextFields> as Defaulted<EventDataOf<T>[K]> extends true ? K : never]?: EventDataOf<T>[K];
+};

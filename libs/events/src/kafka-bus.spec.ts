@@ -10,6 +10,9 @@ import { CLOUDEVENTS_JSON, createKafkaBus } from './kafka-bus';
 import { appendEvent } from './outbox';
 import { createOutboxRelay } from './outbox-relay';
 
+/** The fields a tag.updated must carry; these specs are about outbox rows, not about what the events say. */
+const TAG_DATA = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, tag: 't' };
+
 const brokers = infraSettings().kafkaBrokers;
 
 function event(repository: string, sequence: number): LadingEvent {
@@ -121,7 +124,7 @@ describe('kafka bus on a real broker', () => {
     const db = await createPgliteDatabase();
     await migrate(db);
     const ctx = { source: '//registry.test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
-    const context = { actor: { name: null, type: 'anonymous' as const }, request: { id: 'r1', addr: '127.0.0.1', method: 'PUT', useragent: 'test' }, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    const context = { actor: { name: null, type: 'anonymous' as const }, request: { id: 'r1', addr: '127.0.0.1', method: 'PUT' as const, useragent: 'test' }, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
     const digest = `sha256:${'b'.repeat(64)}`;
     const sent = await db.transaction(async (tx) => {
       await ensureRepository(tx, 'team/app');
@@ -184,7 +187,7 @@ describe('kafka bus on a real broker', () => {
     const ids = await db.transaction(async (tx) => {
       await ensureRepository(tx, 'poison/repo');
       const out: string[] = [];
-      for (let i = 0; i < 3; i++) out.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'poison/repo', subject: `poison/repo:t${i}`, context })).id);
+      for (let i = 0; i < 3; i++) out.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'poison/repo', subject: `poison/repo:t${i}`, context, data: TAG_DATA })).id);
       return out;
     });
     // A record no broker limit admits (written straight into the row: no service writes one this large).

@@ -10,6 +10,8 @@ import { createOutboxAdminRouter } from './outbox-admin';
 import { createOutboxRelay } from './outbox-relay';
 
 const ctx: OutboxContext = { source: '//test/lading', ids: createUuidV7Generator(), now: () => new Date() };
+/** The fields a tag.updated must carry; these specs are about outbox rows, not about what the events say. */
+const TAG_DATA = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, tag: 't' };
 
 describe('outbox admin router', () => {
   let db: Database;
@@ -34,7 +36,7 @@ describe('outbox admin router', () => {
     for (let i = 0; i < 3; i++) {
       ids.push(
         (await db.transaction((tx) =>
-          appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'team/app', subject: `team/app:t${i}`, context: { actor: { name: null, type: 'anonymous' }, request: null } }),
+          appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'team/app', subject: `team/app:t${i}`, context: { actor: { name: null, type: 'anonymous' }, request: null }, data: TAG_DATA }),
         )).id,
       );
     }

@@ -5,6 +5,8 @@ import { OutboxContext, appendEvent } from './outbox';
 import { createOutboxPruner } from './outbox-pruner';
 
 const ctx: OutboxContext = { source: '//test/lading', ids: createUuidV7Generator(), now: () => new Date() };
+/** The fields a tag.updated must carry; these specs are about outbox rows, not about what the events say. */
+const TAG_DATA = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, tag: 't' };
 const HOUR = 3_600_000;
 
 describe('outbox pruner', () => {
@@ -23,7 +25,7 @@ describe('outbox pruner', () => {
   /** Appends an event and sets its state: published `publishedHoursAgo` ago (null: unpublished), parked or not. */
   async function row(publishedHoursAgo: number | null, parked = false): Promise<string> {
     const event = await db.transaction((tx) =>
-      appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'prune/me', subject: 'prune/me:t', context: { actor: { name: null, type: 'anonymous' }, request: null } }),
+      appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'prune/me', subject: 'prune/me:t', context: { actor: { name: null, type: 'anonymous' }, request: null }, data: TAG_DATA }),
     );
     await db.query(
       `UPDATE outbox SET created_at = now() - interval '1000 hours',

@@ -8,6 +8,8 @@ import { readOutboxGauges } from './outbox-metrics';
 import { createOutboxRelay } from './outbox-relay';
 
 const ctx: OutboxContext = { source: '//test/lading', ids: createUuidV7Generator(), now: () => new Date() };
+/** The fields a tag.updated must carry; these specs are about outbox rows, not about what the events say. */
+const TAG_DATA = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, tag: 't' };
 const REPOSITORIES = ['alpha', 'beta/app', 'gamma'];
 
 interface OutboxRow {
@@ -40,7 +42,7 @@ describe('outbox relay', () => {
     for (let i = 0; i < count; i++) {
       const repository = REPOSITORIES[i % REPOSITORIES.length];
       const event = await db.transaction((tx) =>
-        appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t${i}`, context: { actor: { name: null, type: 'anonymous' }, request: null } }),
+        appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t${i}`, context: { actor: { name: null, type: 'anonymous' }, request: null }, data: TAG_DATA }),
       );
       ids.push(event.id);
     }
@@ -367,7 +369,7 @@ describe('outbox relay on a real PostgreSQL', () => {
             const picked = [...new Set(Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => repositories[Math.floor(Math.random() * repositories.length)]))].sort();
             for (const repository of picked) {
               await tx.query(`SELECT pg_sleep($1)`, [Math.random() * 0.02]);
-              ids.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t`, context: anonymous })).id);
+              ids.push((await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t`, context: anonymous, data: TAG_DATA })).id);
             }
             await tx.query(`SELECT pg_sleep($1)`, [Math.random() * 0.03]);
             if (rollBack) throw new Error('rolled back on purpose');
@@ -411,7 +413,7 @@ describe('outbox relay on a real PostgreSQL', () => {
     });
     for (let round = 0; round < 6; round++) {
       await db.transaction(async (tx) => {
-        for (const repository of repositories) await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t${round}`, context: anonymous });
+        for (const repository of repositories) await appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:t${round}`, context: anonymous, data: TAG_DATA });
       });
     }
     const sliceOf = new Map<string, number>();
@@ -462,7 +464,7 @@ describe('outbox relay on a real PostgreSQL', () => {
     await db.query(`DELETE FROM outbox`);
     await db.transaction((tx) => ensureRepository(tx, 'park/pg'));
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await db.transaction((tx) => appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'park/pg', subject: 'park/pg:t', context: anonymous }))).id);
+    for (let i = 0; i < 3; i++) ids.push((await db.transaction((tx) => appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: 'park/pg', subject: 'park/pg:t', context: anonymous, data: TAG_DATA }))).id);
     let down = true;
     const accepted: string[] = [];
     const bus: EventBus = {

@@ -1,6 +1,6 @@
 import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
-import { EVENT_TYPES, LadingEvent } from './event-types';
-import { EventContext, OutboxContext, appendEvent } from './outbox';
+import { EVENT_TYPES, EventData, LadingEvent } from './event-types';
+import { EventContext, NewEvent, OutboxContext, appendEvent } from './outbox';
 
 const context: EventContext = {
   actor: { name: null, type: 'anonymous' },
@@ -25,8 +25,10 @@ describe('appendEvent', () => {
   });
   afterAll(async () => db.close());
 
-  const append = (repository: string, extra: Partial<Parameters<typeof appendEvent>[2]> = {}) =>
-    db.transaction((tx) => appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:v1`, context, ...extra }));
+  // The outbox stores what it is given and fills the rest with defaults; these records need not be valid events of
+  // their type (the catalogue's types say what a real caller must give), hence the cast.
+  const append = (repository: string, extra: Partial<Omit<NewEvent, 'data'>> & { data?: Partial<EventData> } = {}) =>
+    db.transaction((tx) => appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository, subject: `${repository}:v1`, context, ...extra } as NewEvent));
 
   async function rows(repository: string) {
     return (
@@ -101,7 +103,7 @@ describe('appendEvent', () => {
   it('writes no row, and uses no sequence number, when the transaction rolls back', async () => {
     await expect(
       db.transaction(async (tx) => {
-        await appendEvent(tx, ctx, { type: EVENT_TYPES.tagDeleted, repository: 'rolled/back', subject: 'x', context });
+        await appendEvent(tx, ctx, { type: EVENT_TYPES.tagDeleted, repository: 'rolled/back', subject: 'x', context, data: { tag: 'v1', digest: 'sha256:abc' } });
         throw new Error('the change failed');
       }),
     ).rejects.toThrow('the change failed');

@@ -5,7 +5,8 @@
 import type { SqlExecutor } from '@lading/metadata';
 import { namespaceOf } from '@lading/oci';
 import type { IdGenerator } from './ids';
-import type { EventActor, EventData, EventRequest, EventType, LadingEvent } from './event-types';
+import { TRACEPARENT_GRAMMAR } from './event-types';
+import type { EventActor, EventFieldsOf, EventRequest, EventType, LadingEvent } from './event-types';
 
 /** What the outbox needs from its surroundings. */
 export interface OutboxContext {
@@ -22,23 +23,22 @@ export interface EventContext {
   traceparent?: string;
 }
 
-/** An event to append: the caller states what changed; the outbox adds id, time and sequence. */
-export interface NewEvent {
-  type: EventType;
-  repository: string;
-  subject: string;
-  context: EventContext;
-  data?: Partial<Omit<EventData, 'actor' | 'request' | 'repository' | 'namespace'>>;
-}
+/**
+ * An event of type `T` to append: the caller states what changed, with the fields its type requires (`data` may be
+ * left out when the type requires none); the outbox adds id, time, sequence and the fields' defaults.
+ */
+export type NewEventOf<T extends EventType> = { type: T; repository: string; subject: string; context: EventContext } & (Partial<EventFieldsOf<T>> extends EventFieldsOf<T>
+  ? { data?: EventFieldsOf<T> }
+  : { data: EventFieldsOf<T> });
+
+/** An event to append, of any type: checked against its type's definition in the catalogue. */
+export type NewEvent = { [T in EventType]: NewEventOf<T> }[EventType];
 
 const SEQUENCE_WIDTH = 20;
 
-/** A W3C `traceparent` (version-traceid-parentid-flags, lowercase hex, ids not all zero, version not ff). */
-const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
-
 /** The request's trace context if it is a well-formed W3C `traceparent`; a client's malformed header is dropped. */
 export function validTraceparent(value: string | undefined): string | undefined {
-  return value !== undefined && TRACEPARENT.test(value) ? value : undefined;
+  return value !== undefined && TRACEPARENT_GRAMMAR.test(value) ? value : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { identityOfSubject } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import type { EventActor, EventContext } from '@lading/events';
+import type { EventActor, EventContext, EventRequest } from '@lading/events';
 import { currentTraceparent } from '@lading/telemetry';
 
 /** The request id header: set by the gateway, kept by the services behind it. */
@@ -96,7 +96,7 @@ export function requestContext(req: Request, config: RequestContextConfig): Even
     request: {
       id: header(req, REQUEST_ID_HEADER) ?? randomUUID(),
       addr: clientAddress(req, config.http.trustedProxies),
-      method: req.method,
+      method: req.method as EventRequest['method'], // only the write routes build events, and they use these methods
       useragent: header(req, 'user-agent') ?? '',
     },
     // The service's own span (so the outbox row, and every consumer's span, hang under this request's work); the

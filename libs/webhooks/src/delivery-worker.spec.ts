@@ -142,7 +142,7 @@ describe('webhook delivery on PostgreSQL', () => {
     it('gives a Distribution subscriber one push per tagged manifest push, and nothing Distribution does not have', async () => {
       const dist = await subscribe({ format: 'distribution' });
       const ce = await subscribe({ format: 'cloudevents' });
-      const request = { id: 'req-push-1', addr: '127.0.0.1:1', method: 'PUT', useragent: 'test' };
+      const request = { id: 'req-push-1', addr: '127.0.0.1:1', method: 'PUT' as const, useragent: 'test' };
       await enqueue(makeEvent(EVENT_TYPES.repositoryCreated, 'team/app', { digest: null, request }));
       await enqueue(makeEvent(EVENT_TYPES.manifestPushed, 'team/app', { tag: 'v1', request }));
       await enqueue(makeEvent(EVENT_TYPES.tagUpdated, 'team/app', { tag: 'v1', request }));
