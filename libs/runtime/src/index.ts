@@ -2,3 +2,4 @@ export * from './parts';
 export * from './serve';
 export * from './data-dir-lock';
 export * from './polling-loop';
+export * from './outbox-loops';
