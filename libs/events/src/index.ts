@@ -9,3 +9,4 @@ export * from './outbox-admin';
 export * from './kafka-bus';
 export * from './open-bus';
 export * from './event-schemas';
+export * from './migrations';

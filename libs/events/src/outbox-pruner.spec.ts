@@ -1,4 +1,5 @@
-import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { EVENT_TYPES } from './event-types';
 import { createUuidV7Generator } from './ids';
 import { OutboxContext, appendEvent } from './outbox';
@@ -12,7 +13,7 @@ describe('outbox pruner', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     await db.transaction((tx) => ensureRepository(tx, 'prune/me'));
   });
   afterAll(async () => db.close());

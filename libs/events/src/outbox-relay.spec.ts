@@ -1,4 +1,5 @@
-import { Database, createPgDatabase, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, Database, createPgDatabase, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { createThrowawayDatabase } from '@lading/testing';
 import { EventBus, EventsRefusedError, createInProcessBus } from './bus';
 import { EVENT_TYPES, LadingEvent } from './event-types';
@@ -24,7 +25,7 @@ describe('outbox relay', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     await db.transaction(async (tx) => {
       for (const name of REPOSITORIES) await ensureRepository(tx, name);
     });
@@ -302,7 +303,7 @@ describe('outbox relay on a real PostgreSQL', () => {
   beforeAll(async () => {
     server = await freshPostgres();
     db = await server.open(40);
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
   });
   afterAll(async () => {
     await db.close();

@@ -3,3 +3,4 @@ export * from './serve';
 export * from './data-dir-lock';
 export * from './polling-loop';
 export * from './outbox-loops';
+export * from './migrations';

@@ -5,6 +5,7 @@
  */
 import { EVENT_TYPES, EventBus, LadingEvent, OutboxContext, appendEvent, createInProcessBus, createOutboxPruner, createOutboxRelay, createUuidV7Generator } from '@lading/events';
 import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { REGISTRY_MIGRATIONS } from './migrations';
 import { runOutboxPruner, runOutboxRelay } from './outbox-loops';
 
 const ctx: OutboxContext = { source: '//test/lading', ids: createUuidV7Generator(), now: () => new Date() };
@@ -16,7 +17,7 @@ describe('the outbox loops', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, REGISTRY_MIGRATIONS);
     await db.transaction((tx) => ensureRepository(tx, REPOSITORY));
   });
   afterAll(async () => db.close());
@@ -34,37 +35,38 @@ describe('the outbox loops', () => {
 
   const remaining = async () => (await db.query<{ id: string }>(`SELECT id::text AS id FROM outbox ORDER BY id`)).rows.map((r) => r.id);
 
-  /** An in-process bus with one subscriber that records what it is given. */
-  async function recordingBus(): Promise<{ bus: EventBus; delivered: LadingEvent[] }> {
-    const bus = createInProcessBus();
+  /**
+   * An in-process bus with one subscriber that records what it is given; each publish first calls `before`, which may
+   * throw as an unavailable broker does.
+   */
+  async function testBus(before: () => void = () => undefined): Promise<{ bus: EventBus; delivered: LadingEvent[] }> {
+    const inner = createInProcessBus();
     const delivered: LadingEvent[] = [];
-    await bus.subscribe((e) => {
+    await inner.subscribe((e) => {
       delivered.push(e);
     });
-    return { bus, delivered };
-  }
-
-  /** A bus that refuses the first `failures` publishes, then delegates to a real in-process bus. */
-  function flakyBus(inner: EventBus, failures: number): EventBus {
-    let left = failures;
-    return {
-      driverName: 'flaky',
+    const bus: EventBus = {
+      driverName: 'test',
       async publish(events) {
-        if (left-- > 0) throw new Error('broker unavailable');
+        before();
         await inner.publish(events);
       },
       subscribe: (handler, options) => inner.subscribe(handler, options),
       close: () => inner.close(),
     };
+    return { bus, delivered };
   }
 
   it('reports a failed background drain through onError once started, instead of rejecting', async () => {
     await appendOne();
-    const { bus } = await recordingBus();
+    let failures = 1;
+    const { bus } = await testBus(() => {
+      if (failures-- > 0) throw new Error('broker unavailable');
+    });
     const errors: string[] = [];
     let failed!: () => void;
     const reportedOnce = new Promise<void>((resolve) => (failed = resolve));
-    const relay = runOutboxRelay(createOutboxRelay({ db, bus: flakyBus(bus, 1) }), {
+    const relay = runOutboxRelay(createOutboxRelay({ db, bus }), {
       intervalMs: 3_600_000,
       onError: (err) => {
         errors.push((err as Error).message);
@@ -77,7 +79,7 @@ describe('the outbox loops', () => {
   });
 
   it('drains at once when kicked, long before its interval, and not after it stopped', async () => {
-    const { bus, delivered } = await recordingBus();
+    const { bus, delivered } = await testBus();
     const relay = runOutboxRelay(createOutboxRelay({ db, bus }), { intervalMs: 3_600_000 });
     const first = await appendOne();
     relay.kick();

@@ -23,6 +23,7 @@ import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
 import type { Telemetry } from '@lading/telemetry/start';
 import { lockEmbeddedData } from './data-dir-lock';
+import { REGISTRY_MIGRATIONS } from './migrations';
 import { RunningOutboxPruner, RunningOutboxRelay, runOutboxPruner, runOutboxRelay } from './outbox-loops';
 
 /** How often the relay looks for rows nobody kicked it about (a writer kicks it after every commit with events). */
@@ -81,7 +82,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   let bus: EventBus;
   try {
     db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-    await migrate(db);
+    await migrate(db, REGISTRY_MIGRATIONS);
     store = await openBlobStore(config, { metrics });
     bus = await openBus(config, {
       handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
