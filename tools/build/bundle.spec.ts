@@ -38,14 +38,21 @@ describe('tools/build bundle', () => {
     writeFileSync(entry, [
       "import { MIGRATIONS_DIR } from '@lading/metadata';",
       "import { EVENT_SCHEMAS_DIR } from '@lading/events';",
-      'console.log(JSON.stringify({ MIGRATIONS_DIR, EVENT_SCHEMAS_DIR }));',
+      "import { REGISTRY_MIGRATIONS } from '@lading/runtime';",
+      'console.log(JSON.stringify({ MIGRATIONS_DIR, EVENT_SCHEMAS_DIR, sets: REGISTRY_MIGRATIONS }));',
     ].join('\n'));
     const outfile = path.join(dir, 'out', 'main.cjs');
     await bundle({ entry, outfile });
-    const printed = JSON.parse(execFileSync(process.execPath, [outfile], { cwd: REPO_ROOT }).toString()) as Record<string, string>;
+    const printed = JSON.parse(execFileSync(process.execPath, [outfile], { cwd: REPO_ROOT }).toString()) as Record<string, string> & { sets: Array<{ owner: string; dir: string }> };
     expect(printed.MIGRATIONS_DIR).toBe(path.join(REPO_ROOT, 'libs/metadata/migrations'));
     expect(printed.EVENT_SCHEMAS_DIR).toBe(path.join(REPO_ROOT, 'docs/events'));
     expect(existsSync(printed.MIGRATIONS_DIR)).toBe(true);
+    // Every lib's migrations, each beside its owner: libs/<owner>/migrations.
+    expect(printed.sets.map((s) => s.owner)).toEqual(expect.arrayContaining(['metadata', 'events']));
+    for (const set of printed.sets) {
+      expect([set.owner, set.dir]).toEqual([set.owner, path.join(REPO_ROOT, 'libs', set.owner, 'migrations')]);
+      expect([set.owner, existsSync(set.dir)]).toEqual([set.owner, true]);
+    }
   });
 
   it('inlines workspace code and leaves npm packages to require at run time', async () => {

@@ -555,7 +555,7 @@ describe('Dockerfile', () => {
     expect(dockerIgnores(patterns, '.git')).toBe(true);
     // Bundles are built in the image, never copied from the host.
     expect(dockerIgnores(patterns, 'dist/embedded/main.cjs')).toBe(true);
-    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'tools/build/bundle.ts'];
+    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'libs/events/migrations/0004_events.sql', 'tools/build/bundle.ts'];
     for (const file of [...needed, ...ladingNames.map((name) => entryOf(services[name]))]) {
       expect([file, dockerIgnores(patterns, file)]).toEqual([file, false]);
     }

@@ -9,6 +9,7 @@ import * as Minio from 'minio';
 import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import { OutboxContext, createUuidV7Generator } from '@lading/events';
 import { Database, createPgDatabase, migrate } from '@lading/metadata';
+import { REGISTRY_MIGRATIONS } from '@lading/runtime';
 import { BlobStore, createFilesystemBlobStore, createS3BlobStore } from '@lading/storage';
 import { Logger, createLogger } from '@lading/telemetry';
 import { InfraSettings, createThrowawayDatabase, infraSettings } from '@lading/testing';
@@ -105,7 +106,7 @@ export async function openRealParts(options: RealPartsOptions): Promise<RealPart
   const openPool = (poolSize: number) =>
     createPgDatabase({ url, poolSize, statementTimeoutMs: 30_000, connectTimeoutMs: 5_000, onIdleError: (err) => logger.warn({ err }, 'idle connection failed') });
   const db = await openPool(options.poolSize);
-  await migrate(db);
+  await migrate(db, REGISTRY_MIGRATIONS);
   let store: BlobStore;
   let s3: RealParts['s3'] = null;
   if (options.storage === 's3') {

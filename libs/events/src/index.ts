@@ -10,3 +10,4 @@ export * from './kafka-bus';
 export * from './open-bus';
 export * from './event-schemas';
 export * from './event-json-schemas';
+export * from './migrations';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { infraSettings } from '@lading/testing';
 import { EventsRefusedError } from './bus';
 import { createEventSchemaValidator } from './event-schemas';
@@ -122,7 +123,7 @@ describe('kafka bus on a real broker', () => {
   it('relays outbox events as records any Kafka client reads: structured CloudEvents that conform to the published schemas', async () => {
     const topic = `lading-test-${randomBytes(4).toString('hex')}`;
     const db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     const ctx = { source: '//registry.test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
     const context = { actor: { name: null, type: 'anonymous' as const }, request: { id: 'r1', addr: '127.0.0.1', method: 'PUT' as const, useragent: 'test' }, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
     const digest = `sha256:${'b'.repeat(64)}`;
@@ -181,7 +182,7 @@ describe('kafka bus on a real broker', () => {
   it('parks an outbox row Kafka refuses after maxAttempts and relays the others, on a real broker', async () => {
     const topic = `lading-test-${randomBytes(4).toString('hex')}`;
     const db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     const ctx = { source: '//registry.test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
     const context = { actor: { name: null, type: 'anonymous' as const }, request: null };
     const ids = await db.transaction(async (tx) => {

@@ -1,6 +1,7 @@
 import express, { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { OciError, toErrorEnvelope } from '@lading/oci';
 import { EventBus, EventsRefusedError } from './bus';
 import { EVENT_TYPES, LadingEvent } from './event-types';
@@ -20,7 +21,7 @@ describe('outbox admin router', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     await db.transaction((tx) => ensureRepository(tx, 'team/app'));
     app = express();
     app.use('/admin/v1/outbox', createOutboxAdminRouter({ db, onRequeued: () => requeued++ }));

@@ -1,4 +1,5 @@
-import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { EVENT_TYPES } from './event-types';
 import { createUuidV7Generator } from './ids';
 import { OutboxContext, appendEvent } from './outbox';
@@ -14,7 +15,7 @@ describe('outbox pruner', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     await db.transaction((tx) => ensureRepository(tx, 'prune/me'));
   });
   afterAll(async () => db.close());
@@ -45,7 +46,7 @@ describe('outbox pruner', () => {
     const recent = await row(1);
     const unpublished = await row(null);
     const parked = await row(null, true);
-    const pruner = createOutboxPruner({ db, retentionMs: 168 * HOUR, intervalMs: HOUR, batchSize: 3 });
+    const pruner = createOutboxPruner({ db, retentionMs: 168 * HOUR, batchSize: 3 });
     expect(await pruner.pruneOnce()).toBe(7);
     expect(await remaining()).toEqual([recent, unpublished, parked].sort());
     expect(await pruner.pruneOnce()).toBe(0);
@@ -55,19 +56,9 @@ describe('outbox pruner', () => {
   it('deletes each row once when several processes prune at the same moment', async () => {
     for (let i = 0; i < 20; i++) await row(500);
     const keep = await row(null);
-    const pruners = [1, 2, 3].map(() => createOutboxPruner({ db, retentionMs: HOUR, intervalMs: HOUR, batchSize: 4 }));
+    const pruners = [1, 2, 3].map(() => createOutboxPruner({ db, retentionMs: HOUR, batchSize: 4 }));
     const counts = await Promise.all(pruners.map((p) => p.pruneOnce()));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(20);
     expect(await remaining()).toEqual([keep]);
-  });
-
-  it('prunes on its schedule once started, and stops', async () => {
-    await row(5);
-    const pruner = createOutboxPruner({ db, retentionMs: HOUR, intervalMs: 50 });
-    pruner.start();
-    const until = Date.now() + 10_000;
-    while ((await remaining()).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    await pruner.stop();
-    expect(await remaining()).toEqual([]);
   });
 });

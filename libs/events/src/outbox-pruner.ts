@@ -1,5 +1,6 @@
 /**
- * The outbox pruner: deletes published outbox rows older than the retention, in small batches, on a schedule. The
+ * The outbox pruner: deletes published outbox rows older than the retention, in small batches, when asked (a process
+ * prunes on a schedule, `events.pruneInterval`, through `runOutboxPruner` in libs/runtime). The
  * bus keeps the history for replay; the outbox only has to hold what is not yet published. Any number of processes
  * may prune at once (rows another pruner is deleting are skipped, a row deleted twice is deleted once), and it
  * never touches an unpublished or a parked row.
@@ -11,25 +12,19 @@ export interface OutboxPrunerDeps {
   db: Database;
   /** Published rows older than this are deleted (`events.retention`). */
   retentionMs: number;
-  /** How often to prune (`events.pruneInterval`). */
-  intervalMs: number;
   /** Rows deleted per statement, so that one prune never holds many locks or a long transaction. */
   batchSize?: number;
-  onError?: (err: unknown) => void;
 }
 
-/** A running pruner. */
+/** An outbox pruner: one prune at a time, run by whoever asks. */
 export interface OutboxPruner {
-  /** Deletes every published row older than the retention now; resolves with how many it deleted. */
+  /** Deletes every published row older than the retention now (joining a prune in progress); resolves with how many it deleted. */
   pruneOnce(): Promise<number>;
-  start(): void;
-  stop(): Promise<void>;
 }
 
 /** Creates an outbox pruner. */
 export function createOutboxPruner(deps: OutboxPrunerDeps): OutboxPruner {
   const batchSize = deps.batchSize ?? 1000;
-  let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | null = null;
 
   async function pruneLoop(): Promise<number> {
@@ -53,15 +48,5 @@ export function createOutboxPruner(deps: OutboxPrunerDeps): OutboxPruner {
     return running;
   }
 
-  return {
-    pruneOnce,
-    start() {
-      timer = setInterval(() => void pruneOnce().catch((err) => deps.onError?.(err)), deps.intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      if (running) await running.catch(() => undefined);
-    },
-  };
+  return { pruneOnce };
 }

@@ -14,7 +14,8 @@
  * rolled-back change leaves no gap. A slice's lock is released only after the transaction that marked its rows
  * committed, so the next holder's snapshot sees those marks.
  *
- * Failures: a bus outage (any error but `EventsRefusedError`) changes no row; the drain rejects and is retried.
+ * Failures: a bus outage (any error but `EventsRefusedError`) changes no row; the drain rejects and is retried (the
+ * process runs the drain in a polling loop, `runOutboxRelay` in libs/runtime, on a timer and on every kick).
  * When the bus refuses a batch, the relay publishes it row by row to find the culprit; a refused row gets
  * `attempts + 1` and its error, and holds back the later rows of its repository (order) until it is published or,
  * after `maxAttempts` refusals, parked (`parked_at`). A parked row no longer blocks its repository: later events are
@@ -60,27 +61,25 @@ export interface OutboxRelayDeps {
   db: Database;
   bus: EventBus;
   batchSize?: number;
-  /** How often to look for rows when nobody kicks the relay. */
-  intervalMs?: number;
   /** Slices of the work (`events.relayPartitions`); the same on every relay of a database. */
   partitions?: number;
   /** Refusals after which a row is parked (`events.maxAttempts`). */
   maxAttempts?: number;
-  onError?: (err: unknown) => void;
   /** Told about every row this relay parks (the alert itself is the metric). */
   onParked?: (row: ParkedOutboxRow) => void;
   /** Told, after they were marked published (committed), which events this relay published: for metrics by type. */
   onPublished?: (events: LadingEvent[]) => void;
 }
 
-/** A running relay. */
+/**
+ * An outbox relay: one drain at a time, run by whoever asks (a process's polling loop, a test, an admin flush).
+ */
 export interface OutboxRelay {
-  /** Publishes everything pending now; resolves with the number of events published, rejects on a bus outage. */
+  /**
+   * Publishes everything pending now; resolves with the number of events published, rejects on a bus outage. A drain
+   * asked for while one runs joins it, and makes it go round once more (for the rows committed since it began).
+   */
   drain(): Promise<number>;
-  /** Asks the relay to drain soon (after a commit that wrote events). */
-  kick(): void;
-  start(): void;
-  stop(): Promise<void>;
   /** This process's counters. */
   readonly counters: Readonly<OutboxRelayCounters>;
 }
@@ -137,17 +136,14 @@ export function publishTraced(bus: EventBus, events: LadingEvent[]): Promise<voi
 
 const errorText = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 1000);
 
-/** Creates an outbox relay over a database and a bus. */
+/** Creates an outbox relay over a database and a bus (it drains when asked; see `runOutboxRelay` to run it). */
 export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   const batchSize = deps.batchSize ?? 256;
-  const intervalMs = deps.intervalMs ?? 1000;
   const partitions = deps.partitions ?? 8;
   const maxAttempts = deps.maxAttempts ?? 10;
   const counters: OutboxRelayCounters = { published: 0, publishFailures: 0, refused: 0, parked: 0 };
-  let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | null = null;
   let again = false;
-  let stopped = true;
   let nextSlice = 0;
 
   /** Claims the slice's next pending rows: a repository whose head row was refused before offers only that row. */
@@ -232,7 +228,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   /**
    * The slices holding rows to publish, as this statement sees them: one query instead of a transaction per empty
    * slice (a push kicks the relay several times). A row committed after it is the next drain's: its writer kicks
-   * after committing (which makes the running drain go round again), and the timer drains in any case.
+   * after committing (which makes the running drain go round again, or starts the next), and the loop's timer drains
+   * in any case.
    */
   async function slicesWithWork(): Promise<Set<number>> {
     const r = await deps.db.query<{ slice: number }>(
@@ -280,28 +277,5 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     return running;
   }
 
-  const safeDrain = () =>
-    drain().catch((err) => {
-      deps.onError?.(err);
-      return 0;
-    });
-
-  return {
-    drain,
-    counters,
-    kick() {
-      if (!stopped) void safeDrain();
-    },
-    start() {
-      stopped = false;
-      timer = setInterval(() => void safeDrain(), intervalMs);
-      timer.unref();
-      void safeDrain();
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearInterval(timer);
-      if (running) await running.catch(() => undefined);
-    },
-  };
+  return { drain, counters };
 }

@@ -1,4 +1,5 @@
-import { Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { METADATA_MIGRATIONS, Database, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from './migrations';
 import { EVENT_TYPES, EventData, LadingEvent } from './event-types';
 import { EventContext, NewEvent, OutboxContext, appendEvent } from './outbox';
 
@@ -18,7 +19,7 @@ describe('appendEvent', () => {
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
-    await migrate(db);
+    await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS]);
     await db.transaction(async (tx) => {
       for (const name of ['team/app', 'other', 'rolled/back', 'many']) await ensureRepository(tx, name);
     });

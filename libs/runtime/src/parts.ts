@@ -8,8 +8,6 @@ import { LadingConfig, durationMs } from '@lading/config';
 import {
   EventBus,
   OutboxContext,
-  OutboxPruner,
-  OutboxRelay,
   createOutboxPruner,
   createOutboxRelay,
   createUuidV7Generator,
@@ -24,6 +22,11 @@ import { createHttpTelemetry, createRegistryMetrics } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, StopObserving } from '@lading/telemetry';
 import type { Telemetry } from '@lading/telemetry/start';
 import { lockEmbeddedData } from './data-dir-lock';
+import { REGISTRY_MIGRATIONS } from './migrations';
+import { RunningOutboxPruner, RunningOutboxRelay, runOutboxPruner, runOutboxRelay } from './outbox-loops';
+
+/** How often the relay looks for rows nobody kicked it about (a writer kicks it after every commit with events). */
+const RELAY_INTERVAL_MS = 1000;
 
 /** What every service factory that writes events is built from (each service adds what only it needs). */
 export interface ServiceDeps {
@@ -54,9 +57,10 @@ export interface ProcessParts {
   db: Database;
   store: BlobStore;
   bus: EventBus;
-  relay: OutboxRelay;
+  /** Publishes the outbox: every second and whenever kicked (`onEventsCommitted`). */
+  relay: RunningOutboxRelay;
   /** Deletes published outbox rows past `events.retention`, every `events.pruneInterval`. */
-  pruner: OutboxPruner;
+  pruner: RunningOutboxPruner;
   /** The metrics the parts record into, to pass on to the services built on them. */
   metrics?: RegistryMetrics;
   /** The outbox context of one service: its CloudEvents source and id generator. */
@@ -77,7 +81,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   let bus: EventBus;
   try {
     db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-    await migrate(db);
+    await migrate(db, REGISTRY_MIGRATIONS);
     store = await openBlobStore(config, { metrics });
     bus = await openBus(config, {
       handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
@@ -88,26 +92,24 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
     await lock.release();
     throw err;
   }
-  const relay = createOutboxRelay({
-    db,
-    bus,
-    partitions: config.events.relayPartitions,
-    maxAttempts: config.events.maxAttempts,
-    onError: (err) => logger.warn({ err }, 'outbox relay: the bus is unavailable; will retry'),
-    onParked: (row) => logger.error({ outbox: row }, 'outbox relay: parked an event the bus refused; an admin must requeue it'),
-    onPublished: metrics ? (events) => events.forEach((e) => metrics.notificationsEvents.add(1, { type: e.type })) : undefined,
-  });
-  relay.start();
+  const relay = runOutboxRelay(
+    createOutboxRelay({
+      db,
+      bus,
+      partitions: config.events.relayPartitions,
+      maxAttempts: config.events.maxAttempts,
+      onParked: (row) => logger.error({ outbox: row }, 'outbox relay: parked an event the bus refused; an admin must requeue it'),
+      onPublished: metrics ? (events) => events.forEach((e) => metrics.notificationsEvents.add(1, { type: e.type })) : undefined,
+    }),
+    { intervalMs: RELAY_INTERVAL_MS, onError: (err) => logger.warn({ err }, 'outbox relay: the bus is unavailable; will retry') },
+  );
   const observing: StopObserving[] = metrics
     ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters), metrics.observeOpenUploads(() => countOpenUploads(db))]
     : [];
-  const pruner = createOutboxPruner({
-    db,
-    retentionMs: durationMs(config.events.retention),
+  const pruner = runOutboxPruner(createOutboxPruner({ db, retentionMs: durationMs(config.events.retention) }), {
     intervalMs: durationMs(config.events.pruneInterval),
     onError: (err) => logger.warn({ err }, 'outbox pruner failed; will retry'),
   });
-  pruner.start();
   const host = config.http.host ? new URL(config.http.host).host : hostname();
   const ids = createUuidV7Generator();
   return {

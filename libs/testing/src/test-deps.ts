@@ -6,6 +6,7 @@ import path from 'node:path';
 import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import { EventBus, OutboxContext, createInProcessBus, createOutboxRelay, createUuidV7Generator } from '@lading/events';
 import { Database, createPgliteDatabase, migrate } from '@lading/metadata';
+import { REGISTRY_MIGRATIONS } from '@lading/runtime';
 import { BlobStore, createFilesystemBlobStore } from '@lading/storage';
 import { Logger, createLogger } from '@lading/telemetry';
 
@@ -28,7 +29,7 @@ export async function createTestDeps(overrides: LadingConfigInput = {}): Promise
   const storageRoot = await mkdtemp(path.join(tmpdir(), 'lading-test-'));
   const config = parseConfig({ ...overrides, data: { dir: storageRoot }, log: { level: 'silent', access: false } });
   const db = await createPgliteDatabase();
-  await migrate(db);
+  await migrate(db, REGISTRY_MIGRATIONS);
   const store = await createFilesystemBlobStore(path.join(storageRoot, 'blobs'));
   const bus = createInProcessBus();
   const relay = createOutboxRelay({ db, bus });

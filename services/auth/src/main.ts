@@ -2,14 +2,14 @@
 import { telemetry } from './telemetry';
 import { startSecretCipher } from '@lading/access';
 import { migrate, openDatabase } from '@lading/metadata';
-import { runProcess, wireTelemetry } from '@lading/runtime';
+import { REGISTRY_MIGRATIONS, runProcess, wireTelemetry } from '@lading/runtime';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
 import { sealSigningKeys } from './signing-keys';
 
 runProcess('auth', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-  await migrate(db);
+  await migrate(db, REGISTRY_MIGRATIONS);
   const passwords = passwordPoolFromConfig(config);
   await bootstrapAdmin(db, config, logger, passwords.hash);
   const secrets = startSecretCipher(config, logger);
