@@ -25,10 +25,12 @@ describe('the outbox loops', () => {
     await db.query(`DELETE FROM outbox`);
   });
 
+  const TAG_DATA = { digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, tag: 't' };
+
   /** Appends one event in its own transaction; returns its id. */
   async function appendOne(): Promise<string> {
     const event = await db.transaction((tx) =>
-      appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: REPOSITORY, subject: `${REPOSITORY}:t`, context: { actor: { name: null, type: 'anonymous' }, request: null } }),
+      appendEvent(tx, ctx, { type: EVENT_TYPES.tagUpdated, repository: REPOSITORY, subject: `${REPOSITORY}:t`, context: { actor: { name: null, type: 'anonymous' }, request: null }, data: TAG_DATA }),
     );
     return event.id;
   }
