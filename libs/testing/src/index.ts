@@ -1,5 +1,6 @@
 export * from './test-deps';
 export * from './content';
+export * from './write-checks';
 export * from './infra';
 export * from './throwaway-database';
 export * from './descriptors';

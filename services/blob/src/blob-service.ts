@@ -106,7 +106,7 @@ export function createBlobService(deps: BlobServiceDeps): Express {
       return;
     }
     req.resume();
-    const { id, repositoryCreated } = await openUpload(writes, { repository, principal: principalOf(req), context: requestContext(req, config) });
+    const { id, repositoryCreated } = await openUpload(writes, { repository, principal: principalOf(req), context: () => requestContext(req, config) });
     if (repositoryCreated) deps.onEventsCommitted?.();
     deps.metrics?.uploadsStarted.add(1);
     sendUploadStatus(res, 202, repository, id, 0);

@@ -49,8 +49,10 @@ const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 /**
  * Opens an upload session in `repository` for `principal`, creating the repository (with its `repository.created`
  * event, in the same transaction) if it does not exist. `repositoryCreated` says whether events were written.
+ * `context` is called only then: nearly every session opens in an existing repository, and building a request's
+ * event context is not free (it checks the gateway's proof of the principal).
  */
-export async function openUpload(deps: UploadDeps, open: { repository: string; principal: string; context: EventContext }): Promise<{ id: string; repositoryCreated: boolean }> {
+export async function openUpload(deps: UploadDeps, open: { repository: string; principal: string; context: () => EventContext }): Promise<{ id: string; repositoryCreated: boolean }> {
   const { db } = deps;
   const { repository, principal } = open;
   const id = randomUUID();
@@ -59,7 +61,7 @@ export async function openUpload(deps: UploadDeps, open: { repository: string; p
   if (await meta.createUploadInRepository(db, id, repository, algorithms, principal)) return { id, repositoryCreated: false };
   const repositoryCreated = await db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
-    if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: open.context });
+    if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: open.context() });
     await meta.createUpload(tx, id, repo.id, algorithms, principal);
     return repo.created;
   });
