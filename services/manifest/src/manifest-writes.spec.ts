@@ -13,6 +13,8 @@ import {
   makeManifest,
   ociRefusal,
   outboxEvents,
+  seedBlobs,
+  seedImage,
 } from '@lading/testing';
 import { ManifestPush, ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 
@@ -28,23 +30,8 @@ describe('manifest writes', () => {
   });
   afterAll(async () => deps.close());
 
-  /** Records and links blobs the way a completed upload does (no events: not under test here). */
-  async function seedBlobs(repository: string, blobs: TestBlob[]): Promise<void> {
-    await deps.db.transaction(async (tx) => {
-      const repo = await meta.ensureRepository(tx, repository);
-      for (const blob of blobs) {
-        await meta.insertBlob(tx, blob.digest, blob.size);
-        await meta.linkBlob(tx, repo.id, blob.digest);
-      }
-    });
-  }
-
-  async function image(repository: string, extra: Record<string, unknown> = {}): Promise<TestManifest> {
-    const config = makeBlob(`{"architecture":"amd64","os":"linux","n":${Math.random()}}`);
-    const layer = makeBlob(256);
-    await seedBlobs(repository, [config, layer]);
-    return imageManifest(config, [layer], extra);
-  }
+  const seed = (repository: string, blobs: TestBlob[]) => seedBlobs(deps, repository, blobs);
+  const image = (repository: string, extra: Record<string, unknown> = {}) => seedImage(deps, repository, extra);
 
   function push(repository: string, m: TestManifest, changes: Partial<ManifestPush> = {}): ManifestPush {
     return { repository, body: m.body, contentType: m.mediaType, expectedDigest: null, tags: [], context, ...changes };
@@ -127,7 +114,7 @@ describe('manifest writes', () => {
     it('refuses a manifest whose blob the repository does not hold (MANIFEST_BLOB_UNKNOWN) and writes nothing', async () => {
       const held = makeBlob('{"held":true}');
       const missing = makeBlob(128);
-      await seedBlobs('push/missing', [held]);
+      await seed('push/missing', [held]);
       const m = imageManifest(held, [missing]);
       const err = await ociRefusal(pushManifest(writes, push('push/missing', m, { tags: ['v1'] })));
       expect(err.code).toBe('MANIFEST_BLOB_UNKNOWN');
