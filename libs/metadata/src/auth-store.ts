@@ -87,6 +87,16 @@ export async function deleteUser(db: SqlExecutor, name: string): Promise<boolean
   return (await db.query(`DELETE FROM users WHERE name = $1`, [name])).rowCount > 0;
 }
 
+/** Deletes the grants given to a user by name (they name the user rather than reference its row); how many went. */
+export async function deleteUserGrants(db: SqlExecutor, name: string): Promise<number> {
+  return (await db.query(`DELETE FROM grants WHERE principal_type = 'user' AND principal_name = $1`, [name])).rowCount;
+}
+
+/** Revokes every refresh token minted for a user by name (already revoked ones keep their time); how many matched. */
+export async function revokeUserRefreshTokens(db: SqlExecutor, name: string): Promise<number> {
+  return (await db.query(`UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE principal_type = 'user' AND principal_name = $1`, [name])).rowCount;
+}
+
 /** True when at least one enabled admin exists (bootstrapping creates one only otherwise). */
 export async function adminExists(db: SqlExecutor): Promise<boolean> {
   return (await db.query(`SELECT 1 FROM users WHERE is_admin AND disabled_at IS NULL LIMIT 1`)).rows.length > 0;
@@ -240,6 +250,17 @@ export async function insertSigningKey(db: SqlExecutor, kid: string, privateKeyP
 /** Retires every key but `keep`; retired keys stay published until `expiresAt` so tokens they signed keep working. */
 export async function retireSigningKeysExcept(db: SqlExecutor, keep: string, expiresAt: Date): Promise<void> {
   await db.query(`UPDATE signing_keys SET retired_at = coalesce(retired_at, now()), expires_at = coalesce(expires_at, $2) WHERE kid <> $1`, [keep, expiresAt]);
+}
+
+/** The advisory lock that serialises changes to the set of signing keys (creating the first, rotating). */
+const SIGNING_KEYS_LOCK = 7340003;
+
+/**
+ * Takes the signing keys' advisory lock until the transaction ends, so that replicas creating the first key or
+ * rotating at the same moment do it one after the other (and the second sees the first's key).
+ */
+export async function lockSigningKeys(tx: SqlExecutor): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock($1)`, [SIGNING_KEYS_LOCK]);
 }
 
 /** The credential a refresh token was minted with; the token lives only as long as it does. */

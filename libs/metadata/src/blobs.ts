@@ -63,3 +63,19 @@ export async function missingRepositoryBlobs(db: SqlExecutor, repositoryId: numb
   );
   return r.rows.map((row) => row.digest);
 }
+
+/**
+ * Locks (`FOR SHARE`, as lockBlob) whichever of `digests` are recorded blobs, for the rest of the transaction; the
+ * others are ignored. A manifest push locks its foreign layers this way: the registry need not hold them, but if it
+ * does the garbage collector must not delete them under the manifest.
+ */
+export async function lockBlobsIfPresent(tx: SqlExecutor, digests: string[]): Promise<void> {
+  if (digests.length === 0) return;
+  await tx.query(`SELECT digest FROM blobs WHERE digest = ANY($1::text[]) FOR SHARE`, [digests]);
+}
+
+/** True when some repository links the blob (a mount without `from` may take it from there). */
+export async function isBlobLinkedAnywhere(db: SqlExecutor, digest: string): Promise<boolean> {
+  const r = await db.query(`SELECT 1 FROM repository_blobs WHERE blob_digest = $1 LIMIT 1`, [digest]);
+  return r.rows.length > 0;
+}

@@ -22,6 +22,11 @@ export interface Database extends SqlExecutor {
   close(): Promise<void>;
 }
 
+/** Checks that the database answers (a readiness probe): resolves when it does, rejects when it cannot be reached. */
+export async function pingDatabase(db: SqlExecutor): Promise<void> {
+  await db.query('SELECT 1');
+}
+
 /** Postgres error codes the registry reacts to. */
 export const PG_ERRORS = {
   uniqueViolation: '23505',

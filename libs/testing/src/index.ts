@@ -1,5 +1,7 @@
 export * from './test-deps';
 export * from './content';
+export * from './write-checks';
+export * from './seed-content';
 export * from './infra';
 export * from './throwaway-database';
 export * from './descriptors';

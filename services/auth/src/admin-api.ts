@@ -117,8 +117,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     // of the same name inherits neither.
     const deleted = await db.transaction(async (tx) => {
       if (!(await meta.deleteUser(tx, req.params.name))) return false;
-      await tx.query(`DELETE FROM grants WHERE principal_type = 'user' AND principal_name = $1`, [req.params.name]);
-      await tx.query(`UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE principal_type = 'user' AND principal_name = $1`, [req.params.name]);
+      await meta.deleteUserGrants(tx, req.params.name);
+      await meta.revokeUserRefreshTokens(tx, req.params.name);
       return true;
     });
     if (!deleted) throw notFound('user');

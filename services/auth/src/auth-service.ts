@@ -208,7 +208,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
 
   const service = createServiceApp(async () => {
-    await db.query('SELECT 1');
+    await meta.pingDatabase(db);
   });
 
   service.get('/token', async (req, res) => {

@@ -28,7 +28,6 @@ export interface KeyRing {
   sealStored(): Promise<number>;
 }
 
-const KEY_LOCK = 7340003;
 const CACHE_MS = 10_000;
 
 /** Seals the stored private keys at start-up (see KeyRing.sealStored), logging how many it sealed. */
@@ -52,7 +51,7 @@ export function createKeyRing(db: Database, cipher: SecretCipher): KeyRing {
     let found = await meta.activeSigningKeys(db);
     if (!found.some((k) => !k.retired)) {
       await db.transaction(async (tx) => {
-        await tx.query(`SELECT pg_advisory_xact_lock($1)`, [KEY_LOCK]);
+        await meta.lockSigningKeys(tx);
         if ((await meta.activeSigningKeys(tx)).some((k) => !k.retired)) return;
         await insert(tx, generateSigningKey());
       });
@@ -78,7 +77,7 @@ export function createKeyRing(db: Database, cipher: SecretCipher): KeyRing {
     async rotate(graceMs) {
       const key = generateSigningKey();
       await db.transaction(async (tx) => {
-        await tx.query(`SELECT pg_advisory_xact_lock($1)`, [KEY_LOCK]);
+        await meta.lockSigningKeys(tx);
         await insert(tx, key);
         await meta.retireSigningKeysExcept(tx, key.kid, new Date(Date.now() + graceMs));
       });

@@ -1,11 +1,11 @@
 /**
  * The manifest service: manifests (OCI and Docker, images and indexes, artifacts), tags, the referrers API and
- * the catalog. Every change writes its events to the outbox and its unlinks to the GC review queues in the same
- * transaction.
+ * the catalog. The handlers parse, call and render; the writes are domain operations in manifest-writes.ts, where
+ * every change writes its events to the outbox and its unlinks to the GC review queues in the same transaction.
  */
 import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
-import { EVENT_TYPES, EventBus, EventContext, appendEvent } from '@lading/events';
+import type { EventBus } from '@lading/events';
 import {
   HttpApp,
   createServiceApp,
@@ -19,23 +19,10 @@ import {
   withFastReads,
 } from '@lading/http';
 import * as meta from '@lading/metadata';
-import type { SqlExecutor } from '@lading/metadata';
-import {
-  Digest,
-  MEDIA_TYPE_GRAMMAR,
-  MediaTypes,
-  OciError,
-  RouteMatch,
-  digestOf,
-  errors,
-  isValidTag,
-  looksLikeDigest,
-  parseDigest,
-  validateManifest,
-} from '@lading/oci';
-import { SPAN_NAMES, withSpan } from '@lading/telemetry';
+import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
 import { createManifestReader } from './manifest-reader';
+import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 
 /** What the manifest service is built from. */
 export interface ManifestServiceDeps extends ServiceDeps {
@@ -78,24 +65,11 @@ function mediaTypeOf(header: string | undefined): string | undefined {
 export function createManifestService(deps: ManifestServiceDeps): HttpApp {
   const { db, config, events } = deps;
   const base = config.http.host;
-  const reviewDelayMs = durationMs(config.gc.reviewDelay);
+  const writes: ManifestWriteDeps = { db, events, reviewDelayMs: durationMs(config.gc.reviewDelay) };
   const reader = createManifestReader({ db, config, metrics: deps.metrics });
   deps.invalidations
     ?.subscribe((event) => reader.onEvent(event))
     .catch((err: unknown) => deps.logger.error({ err }, 'the manifest caches cannot hear invalidations'));
-
-  async function emitTagUpdate(tx: SqlExecutor, ctx: EventContext, repository: string, repositoryId: number, tag: string, manifest: { digest: string; mediaType: string; size: number }): Promise<void> {
-    const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
-    if (!changed) return;
-    await appendEvent(tx, events, {
-      type: EVENT_TYPES.tagUpdated,
-      repository,
-      subject: `${repository}:${tag}`,
-      context: ctx,
-      data: { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, tag, previousDigest },
-    });
-    if (previousDigest) await meta.queueManifestReview(tx, repositoryId, [previousDigest], 'tag moved', reviewDelayMs);
-  }
 
   async function putManifest(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const repository = match.repository;
@@ -104,76 +78,21 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     for (const tag of tags) if (!isValidTag(tag)) throw new OciError('TAG_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
     if (reference.kind === 'tag') tags.unshift(reference.tag);
     const body = await readBodyCapped(req, config.registry.manifestMaxBytes, 'manifest');
-    const manifest = await withSpan(SPAN_NAMES.manifestValidate, { 'lading.manifest.bytes': body.length }, () => validateManifest(body, mediaTypeOf(req.headers['content-type'])));
-    const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
-    const digest = digestOf(body, algorithm);
-    if (reference.kind === 'digest' && reference.digest.value !== digest) {
-      throw errors.digestInvalid('manifest digest does not match the reference', { expected: reference.digest.value, actual: digest });
-    }
-    const ctx = requestContext(req, config);
-    const blobDigests = manifest.references.filter((r) => r.kind === 'blob').map((r) => r.descriptor.digest);
-    const requiredBlobs = manifest.references.filter((r) => r.kind === 'blob' && r.mustExist).map((r) => r.descriptor.digest);
-    const childDigests = manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.descriptor.digest);
-    const summary = { digest, mediaType: manifest.mediaType, size: body.length };
-
-    await db.transaction(async (tx) => {
-      const repo = await meta.ensureRepository(tx, repository);
-      const missingBlobs = await meta.missingRepositoryBlobs(tx, repo.id, requiredBlobs);
-      if (missingBlobs.length > 0) throw errors.manifestBlobUnknown(missingBlobs[0]);
-      const missingChildren = await meta.missingManifests(tx, repo.id, childDigests);
-      if (missingChildren.length > 0) throw errors.manifestBlobUnknown(missingChildren[0]);
-      // The required blobs are locked (FOR SHARE) by missingRepositoryBlobs, so that the garbage collector cannot
-      // delete them under this manifest, and linked (so present: a link references its blob). The others, foreign
-      // layers referenced by URL, are locked too if the registry happens to hold them.
-      const optionalBlobs = blobDigests.filter((d) => !requiredBlobs.includes(d));
-      if (optionalBlobs.length > 0) await tx.query(`SELECT digest FROM blobs WHERE digest = ANY($1::text[]) FOR SHARE`, [optionalBlobs]);
-      if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
-      const inserted = await meta.insertManifest(tx, {
-        repositoryId: repo.id,
-        digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType,
-        payload: body,
-        subjectDigest: manifest.subject?.digest ?? null,
-        annotations: manifest.annotations,
-        // Foreign layers are referenced by URL, not held: only blobs the registry has are linked.
-        blobDigests: blobDigests.filter((d) => requiredBlobs.includes(d)),
-        childDigests,
-      });
-      if (inserted) {
-        await appendEvent(tx, events, {
-          type: EVENT_TYPES.manifestPushed,
-          repository,
-          subject: `${repository}@${digest}`,
-          context: ctx,
-          data: {
-            ...summary,
-            artifactType: manifest.artifactType,
-            tag: tags[0] ?? null,
-            references: manifest.references.map((r) => ({ mediaType: r.descriptor.mediaType, digest: r.descriptor.digest, size: r.descriptor.size })),
-            subject: manifest.subject ? { mediaType: manifest.subject.mediaType, digest: manifest.subject.digest, size: manifest.subject.size } : null,
-          },
-        });
-        if (manifest.subject) {
-          await appendEvent(tx, events, {
-            type: EVENT_TYPES.referrerAttached,
-            repository,
-            subject: `${repository}@${manifest.subject.digest}`,
-            context: ctx,
-            data: { ...summary, artifactType: manifest.artifactType, subject: { mediaType: manifest.subject.mediaType, digest: manifest.subject.digest, size: manifest.subject.size } },
-          });
-        }
-        if (tags.length === 0) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
-      }
-      for (const tag of tags) await emitTagUpdate(tx, ctx, repository, repo.id, tag, summary);
+    const pushed = await pushManifest(writes, {
+      repository,
+      body,
+      contentType: mediaTypeOf(req.headers['content-type']),
+      expectedDigest: reference.kind === 'digest' ? reference.digest : null,
+      tags,
+      context: requestContext(req, config),
     });
     // Before the answer: a client that saw the push succeed must see the tags' new targets.
     for (const tag of tags) reader.forgetTag(repository, tag);
     deps.onEventsCommitted?.();
     res.status(201);
-    res.setHeader('Location', locationFor(base, `/v2/${repository}/manifests/${digest}`));
-    res.setHeader('Docker-Content-Digest', digest);
-    if (manifest.subject) res.setHeader('OCI-Subject', manifest.subject.digest);
+    res.setHeader('Location', locationFor(base, `/v2/${repository}/manifests/${pushed.digest}`));
+    res.setHeader('Docker-Content-Digest', pushed.digest);
+    if (pushed.subjectDigest) res.setHeader('OCI-Subject', pushed.subjectDigest);
     if (reference.kind === 'digest' && tags.length > 0) res.setHeader('OCI-Tag', tags);
     res.setHeader('Content-Length', '0');
     res.end();
@@ -183,32 +102,9 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     if (!config.registry.deleteEnabled) throw errors.unsupported('deletes are disabled on this registry');
     const repository = match.repository;
     const reference = parseReference(match.param, 'read');
-    const ctx = requestContext(req, config);
-    await db.transaction(async (tx) => {
-      const repo = await meta.findRepository(tx, repository);
-      if (!repo) throw errors.manifestUnknown(match.param);
-      if (reference.kind === 'tag') {
-        const digest = await meta.deleteTag(tx, repo.id, reference.tag);
-        if (!digest) throw errors.manifestUnknown(reference.tag);
-        await appendEvent(tx, events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${reference.tag}`, context: ctx, data: { tag: reference.tag, digest } });
-        await meta.queueManifestReview(tx, repo.id, [digest], 'tag deleted', reviewDelayMs);
-        return;
-      }
-      const deleted = await meta.deleteManifest(tx, repo.id, reference.digest.value);
-      if (!deleted) throw errors.manifestUnknown(reference.digest.value);
-      for (const tag of deleted.tags) {
-        await appendEvent(tx, events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: ctx, data: { tag, digest: deleted.digest } });
-      }
-      await appendEvent(tx, events, {
-        type: EVENT_TYPES.manifestDeleted,
-        repository,
-        subject: `${repository}@${deleted.digest}`,
-        context: ctx,
-        data: { digest: deleted.digest, mediaType: deleted.mediaType, size: deleted.size },
-      });
-      await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', reviewDelayMs);
-      await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', reviewDelayMs);
-    });
+    const context = requestContext(req, config);
+    if (reference.kind === 'tag') await removeTag(writes, { repository, tag: reference.tag, context });
+    else await removeManifest(writes, { repository, digest: reference.digest.value, context });
     // Invariant: the caches forget a deleted manifest or tag before the delete is answered.
     if (reference.kind === 'tag') reader.forgetTag(repository, reference.tag);
     else reader.forgetManifest(repository, reference.digest.value);
@@ -260,7 +156,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
   }
 
   const app = createServiceApp(async () => {
-    await db.query('SELECT 1');
+    await meta.pingDatabase(db);
   });
   app.use(
     dispatchRoutes<'manifest'>({

@@ -1,0 +1,186 @@
+/**
+ * The blob service's writes as domain operations: store a whole blob sent in one request, commit an upload's bytes
+ * as a blob, mount a blob from another repository, delete a blob from a repository. Each takes its dependencies
+ * and plain values (a body is a stream) and returns what changed; none knows HTTP.
+ *
+ * Invariant (the outbox): every event of a change is appended with `appendEvent` inside the transaction that makes
+ * the change, so an event exists exactly when its change committed; a refusal leaves neither rows nor events.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Readable, finished } from 'node:stream';
+import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/events';
+import * as meta from '@lading/metadata';
+import type { Database } from '@lading/metadata';
+import { Digest, errors } from '@lading/oci';
+import { BlobStore, blobKey } from '@lading/storage';
+import { SPAN_NAMES, withSpan } from '@lading/telemetry';
+import { DigestingStream, createNativeDigester } from './digester';
+
+/** What the blob writes need: the database, the object store, the outbox's identity and the GC review delay. */
+export interface BlobWriteDeps {
+  db: Database;
+  store: BlobStore;
+  events: OutboxContext;
+  /** How long an unreferenced blob waits before the garbage collector reviews it. */
+  reviewDelayMs: number;
+}
+
+/** A blob's bytes stored under its digest. */
+export interface StoredBlob {
+  digest: string;
+  size: number;
+}
+
+/**
+ * The body piped through `sink`. A client that goes away mid-body fails the sink (`pipe` alone would leave it
+ * waiting forever for the rest, and an upload's lease renewed for good).
+ */
+export function bodyThrough(body: Readable, sink: DigestingStream): Readable {
+  // Whoever reads the sink sees the failure (reads of a destroyed stream fail); this listener only keeps a failure
+  // that comes while nobody is reading from being thrown as an unhandled 'error' event.
+  sink.on('error', () => undefined);
+  finished(body, (err) => {
+    if (err) sink.destroy(err);
+  });
+  return body.pipe(sink);
+}
+
+/**
+ * Finishes hashing an upload's bytes (streamed through the digester while they were written) in a `digest.compute`
+ * span, so a trace shows the verification of what the client claimed.
+ */
+export function digestSpan<T>(algorithm: string, bytes: number, digest: () => T): Promise<T> {
+  return withSpan(SPAN_NAMES.digestCompute, { 'lading.digest.algorithm': algorithm, 'lading.digest.bytes': bytes }, digest);
+}
+
+/**
+ * Commits an upload's bytes as the blob's object, pinning the digest first: the garbage collector then cannot
+ * delete an object that this commit found already stored before recordBlob records it (gc-tombstones.ts).
+ * Resolves with the pin, which recordBlob drops.
+ */
+export async function commitBlobObject(deps: Pick<BlobWriteDeps, 'db' | 'store'>, uploadId: string, digest: string, size: number): Promise<string> {
+  const pin = await meta.pinBlobObject(deps.db, digest);
+  try {
+    await deps.store.commitUpload(uploadId, blobKey(digest), size);
+  } catch (err) {
+    await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
+    throw err;
+  }
+  return pin;
+}
+
+/**
+ * Records a committed blob (dropping its pin) and links it into the repository in one transaction, with its events
+ * (`repository.created`, `blob.uploaded`) and its GC review; the upload session it came from, if any, is closed in
+ * the same transaction. On failure the pin is dropped and nothing is recorded.
+ */
+export async function recordBlob(
+  deps: BlobWriteDeps,
+  blob: { repository: string; digest: string; size: number; uploadId: string | null; pin: string; context: EventContext },
+): Promise<void> {
+  const { repository, digest, size, uploadId, pin, context: ctx } = blob;
+  await deps.db
+    .transaction(async (tx) => {
+      const repo = await meta.ensureRepository(tx, repository);
+      if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+      await meta.recordBlobObject(tx, digest, size, pin);
+      await meta.linkBlob(tx, repo.id, digest);
+      if (uploadId) await meta.deleteUpload(tx, uploadId);
+      await appendEvent(tx, deps.events, {
+        type: EVENT_TYPES.blobUploaded,
+        repository,
+        subject: `${repository}@${digest}`,
+        context: ctx,
+        data: { digest, size, mediaType: 'application/octet-stream' },
+      });
+      // A blob that no manifest references yet is reviewed later; a manifest push in between keeps it.
+      await meta.queueBlobReview(tx, [digest], 'upload completed', deps.reviewDelayMs);
+    })
+    .catch(async (err) => {
+      await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
+      throw err;
+    });
+}
+
+/**
+ * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, then runs `beforeCommit`
+ * (once the digest is known to match), then commits it as the blob's object; resolves with its size and pin.
+ * Throws DIGEST_INVALID (and deletes the scratch bytes) when the bytes do not match `digest`.
+ */
+export async function storeWholeBody(
+  deps: Pick<BlobWriteDeps, 'db' | 'store'>,
+  whole: { uploadId: string; digest: Digest; body: Readable; beforeCommit?: () => Promise<void> },
+): Promise<{ size: number; pin: string }> {
+  const { uploadId, digest } = whole;
+  const digester = createNativeDigester(digest.algorithm);
+  const counter = new DigestingStream(digester);
+  const written = await deps.store.writeUpload(uploadId, 0, bodyThrough(whole.body, counter));
+  const actual = await digestSpan(digest.algorithm, written, () => digester.digest());
+  if (actual !== digest.value) {
+    await deps.store.deleteUpload(uploadId);
+    throw errors.digestInvalid(undefined, { expected: digest.value, actual });
+  }
+  await whole.beforeCommit?.();
+  return { size: written, pin: await commitBlobObject(deps, uploadId, digest.value, written) };
+}
+
+/**
+ * Stores a blob sent whole in one request (POST with `?digest=`): hashes it into a scratch upload, commits it and
+ * records it in the repository. Throws DIGEST_INVALID when the bytes do not match; nothing is left behind then.
+ */
+export async function storeBlob(deps: BlobWriteDeps, blob: { repository: string; digest: Digest; body: Readable; context: EventContext }): Promise<StoredBlob> {
+  const scratch = randomUUID();
+  try {
+    const { size, pin } = await storeWholeBody(deps, { uploadId: scratch, digest: blob.digest, body: blob.body });
+    await recordBlob(deps, { repository: blob.repository, digest: blob.digest.value, size, uploadId: null, pin, context: blob.context });
+    return { digest: blob.digest.value, size };
+  } catch (err) {
+    // Committed, the scratch upload became the object; only a failed one leaves bytes behind.
+    await deps.store.deleteUpload(scratch).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Mounts a blob into `repository`: links it from `from` (or, when `from` is null, from any repository that holds
+ * it) in one transaction that locks the blob against the garbage collector, with its events (`repository.created`,
+ * `blob.mounted` when the link is new). Resolves false, having written nothing, when the source does not hold the
+ * blob; the client then uploads it instead. Mounting from the repository itself is true when it holds the blob.
+ */
+export async function mountBlob(deps: BlobWriteDeps, mount: { repository: string; digest: string; from: string | null; context: EventContext }): Promise<boolean> {
+  const { db } = deps;
+  const { repository, digest, from } = mount;
+  if (from === repository) return (await meta.findRepositoryBlob(db, repository, digest)) !== null;
+  const held = from === null ? await meta.isBlobLinkedAnywhere(db, digest) : (await meta.findRepositoryBlob(db, from, digest)) !== null;
+  if (!held) return false;
+  return db.transaction(async (tx) => {
+    const blob = await meta.lockBlob(tx, digest);
+    if (!blob) return false;
+    const repo = await meta.ensureRepository(tx, repository);
+    if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: mount.context });
+    if (await meta.linkBlob(tx, repo.id, digest)) {
+      await appendEvent(tx, deps.events, {
+        type: EVENT_TYPES.blobMounted,
+        repository,
+        subject: `${repository}@${digest}`,
+        context: mount.context,
+        data: { digest, size: blob.size, mediaType: 'application/octet-stream', fromRepository: from },
+      });
+    }
+    return true;
+  });
+}
+
+/**
+ * Deletes a blob from a repository (unlinks it, with its `blob.deleted` event) and queues it for GC review, which
+ * deletes the object once nothing references it. Throws BLOB_UNKNOWN when the repository does not hold it.
+ */
+export async function removeBlob(deps: BlobWriteDeps, target: { repository: string; digest: string; context: EventContext }): Promise<void> {
+  const { repository, digest } = target;
+  await deps.db.transaction(async (tx) => {
+    const repo = await meta.findRepository(tx, repository);
+    if (!repo || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
+    await appendEvent(tx, deps.events, { type: EVENT_TYPES.blobDeleted, repository, subject: `${repository}@${digest}`, context: target.context, data: { digest } });
+    await meta.queueBlobReview(tx, [digest], 'unlinked from repository', deps.reviewDelayMs);
+  });
+}

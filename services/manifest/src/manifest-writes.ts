@@ -1,0 +1,190 @@
+/**
+ * The manifest service's writes as domain operations: push a manifest (with its tags), delete a manifest, delete a
+ * tag. Each takes the database and plain values, runs one transaction and returns what changed; none knows HTTP.
+ *
+ * Invariant (the outbox): every event of a change is appended with `appendEvent` inside the transaction that makes
+ * the change, so an event exists exactly when its change committed; a refusal throws inside (or before) the
+ * transaction and leaves neither rows nor events. The garbage collector's review queues are written the same way.
+ */
+import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/events';
+import * as meta from '@lading/metadata';
+import type { Database, SqlExecutor } from '@lading/metadata';
+import { Digest, digestOf, errors, validateManifest } from '@lading/oci';
+import { SPAN_NAMES, withSpan } from '@lading/telemetry';
+
+/** What the manifest writes need: the database, the outbox's identity and the GC review delay. */
+export interface ManifestWriteDeps {
+  db: Database;
+  events: OutboxContext;
+  /** How long an unlinked manifest or blob waits before the garbage collector reviews it. */
+  reviewDelayMs: number;
+}
+
+/** A manifest PUT, as the handler parsed it. */
+export interface ManifestPush {
+  repository: string;
+  /** The manifest's bytes, exactly as the client sent them (the digest is computed over them). */
+  body: Buffer;
+  /** The media type the client declared (Content-Type without parameters), if any. */
+  contentType: string | undefined;
+  /** The digest the client addressed the manifest by (a PUT by digest); null for a PUT by tag. */
+  expectedDigest: Digest | null;
+  /** The tags to point at the manifest, valid already; the tag of a PUT by tag comes first. */
+  tags: string[];
+  context: EventContext;
+}
+
+/** What a push stored. */
+export interface PushedManifest {
+  digest: string;
+  /** The digest of the manifest's subject, when it has one (answered as `OCI-Subject`). */
+  subjectDigest: string | null;
+  /** The tags now pointing at the manifest. */
+  tags: string[];
+}
+
+/** The manifest a tag update points at, as events describe it. */
+interface ManifestSummary {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * Pushes a manifest: validates it, checks its digest against the one the client named, then in one transaction
+ * checks that what it references exists (locking it against the garbage collector), stores it, points its tags at
+ * it and appends its events (`repository.created`, `manifest.pushed`, `referrer.attached`, `tag.updated`).
+ * Throws MANIFEST_INVALID, DIGEST_INVALID or MANIFEST_BLOB_UNKNOWN (then nothing is written).
+ */
+export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush): Promise<PushedManifest> {
+  const { repository, body, tags, context: ctx } = push;
+  const { events, reviewDelayMs } = deps;
+  const manifest = await withSpan(SPAN_NAMES.manifestValidate, { 'lading.manifest.bytes': body.length }, () => validateManifest(body, push.contentType));
+  const digest = digestOf(body, push.expectedDigest?.algorithm ?? 'sha256');
+  if (push.expectedDigest && push.expectedDigest.value !== digest) {
+    throw errors.digestInvalid('manifest digest does not match the reference', { expected: push.expectedDigest.value, actual: digest });
+  }
+  const blobDigests = manifest.references.filter((r) => r.kind === 'blob').map((r) => r.descriptor.digest);
+  const requiredBlobs = manifest.references.filter((r) => r.kind === 'blob' && r.mustExist).map((r) => r.descriptor.digest);
+  const childDigests = manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.descriptor.digest);
+  const summary: ManifestSummary = { digest, mediaType: manifest.mediaType, size: body.length };
+
+  await deps.db.transaction(async (tx) => {
+    const repo = await meta.ensureRepository(tx, repository);
+    const missingBlobs = await meta.missingRepositoryBlobs(tx, repo.id, requiredBlobs);
+    if (missingBlobs.length > 0) throw errors.manifestBlobUnknown(missingBlobs[0]);
+    const missingChildren = await meta.missingManifests(tx, repo.id, childDigests);
+    if (missingChildren.length > 0) throw errors.manifestBlobUnknown(missingChildren[0]);
+    // The required blobs are locked (FOR SHARE) by missingRepositoryBlobs, so that the garbage collector cannot
+    // delete them under this manifest, and linked (so present: a link references its blob). The others, foreign
+    // layers referenced by URL, are locked too if the registry happens to hold them.
+    await meta.lockBlobsIfPresent(tx, blobDigests.filter((d) => !requiredBlobs.includes(d)));
+    if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+    const inserted = await meta.insertManifest(tx, {
+      repositoryId: repo.id,
+      digest,
+      mediaType: manifest.mediaType,
+      artifactType: manifest.artifactType,
+      payload: body,
+      subjectDigest: manifest.subject?.digest ?? null,
+      annotations: manifest.annotations,
+      // Foreign layers are referenced by URL, not held: only blobs the registry has are linked.
+      blobDigests: blobDigests.filter((d) => requiredBlobs.includes(d)),
+      childDigests,
+    });
+    if (inserted) {
+      await appendEvent(tx, events, {
+        type: EVENT_TYPES.manifestPushed,
+        repository,
+        subject: `${repository}@${digest}`,
+        context: ctx,
+        data: {
+          ...summary,
+          artifactType: manifest.artifactType,
+          tag: tags[0] ?? null,
+          references: manifest.references.map((r) => ({ mediaType: r.descriptor.mediaType, digest: r.descriptor.digest, size: r.descriptor.size })),
+          subject: manifest.subject ? { mediaType: manifest.subject.mediaType, digest: manifest.subject.digest, size: manifest.subject.size } : null,
+        },
+      });
+      if (manifest.subject) {
+        await appendEvent(tx, events, {
+          type: EVENT_TYPES.referrerAttached,
+          repository,
+          subject: `${repository}@${manifest.subject.digest}`,
+          context: ctx,
+          data: { ...summary, artifactType: manifest.artifactType, subject: { mediaType: manifest.subject.mediaType, digest: manifest.subject.digest, size: manifest.subject.size } },
+        });
+      }
+      if (tags.length === 0) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
+    }
+    for (const tag of tags) await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx });
+  });
+  return { digest, subjectDigest: manifest.subject?.digest ?? null, tags };
+}
+
+/**
+ * Points a tag at a manifest in the caller's transaction, with its `tag.updated` event (none when the tag already
+ * pointed there); the manifest it pointed at before is queued for review.
+ */
+async function pointTag(
+  tx: SqlExecutor,
+  deps: Pick<ManifestWriteDeps, 'events' | 'reviewDelayMs'>,
+  change: { repository: string; repositoryId: number; tag: string; manifest: ManifestSummary; context: EventContext },
+): Promise<void> {
+  const { repository, repositoryId, tag, manifest } = change;
+  const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
+  if (!changed) return;
+  await appendEvent(tx, deps.events, {
+    type: EVENT_TYPES.tagUpdated,
+    repository,
+    subject: `${repository}:${tag}`,
+    context: change.context,
+    data: { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, tag, previousDigest },
+  });
+  if (previousDigest) await meta.queueManifestReview(tx, repositoryId, [previousDigest], 'tag moved', deps.reviewDelayMs);
+}
+
+/**
+ * Deletes a tag, with its `tag.deleted` event, and queues the manifest it pointed at for review; resolves with that
+ * manifest's digest. Throws MANIFEST_UNKNOWN when the repository or the tag does not exist.
+ */
+export async function removeTag(deps: ManifestWriteDeps, target: { repository: string; tag: string; context: EventContext }): Promise<{ digest: string }> {
+  const { repository, tag } = target;
+  return deps.db.transaction(async (tx) => {
+    const repo = await meta.findRepository(tx, repository);
+    if (!repo) throw errors.manifestUnknown(tag);
+    const digest = await meta.deleteTag(tx, repo.id, tag);
+    if (!digest) throw errors.manifestUnknown(tag);
+    await appendEvent(tx, deps.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: target.context, data: { tag, digest } });
+    await meta.queueManifestReview(tx, repo.id, [digest], 'tag deleted', deps.reviewDelayMs);
+    return { digest };
+  });
+}
+
+/**
+ * Deletes a manifest by digest with the tags that pointed at it: a `tag.deleted` event per tag, then
+ * `manifest.deleted`; the blobs and index children it referenced are queued for review. Throws MANIFEST_UNKNOWN
+ * when the repository or the manifest does not exist.
+ */
+export async function removeManifest(deps: ManifestWriteDeps, target: { repository: string; digest: string; context: EventContext }): Promise<meta.DeletedManifest> {
+  const { repository, context: ctx } = target;
+  return deps.db.transaction(async (tx) => {
+    const repo = await meta.findRepository(tx, repository);
+    if (!repo) throw errors.manifestUnknown(target.digest);
+    const deleted = await meta.deleteManifest(tx, repo.id, target.digest);
+    if (!deleted) throw errors.manifestUnknown(target.digest);
+    for (const tag of deleted.tags) {
+      await appendEvent(tx, deps.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: ctx, data: { tag, digest: deleted.digest } });
+    }
+    await appendEvent(tx, deps.events, {
+      type: EVENT_TYPES.manifestDeleted,
+      repository,
+      subject: `${repository}@${deleted.digest}`,
+      context: ctx,
+      data: { digest: deleted.digest, mediaType: deleted.mediaType, size: deleted.size },
+    });
+    await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', deps.reviewDelayMs);
+    await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', deps.reviewDelayMs);
+    return deleted;
+  });
+}
