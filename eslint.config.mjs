@@ -33,6 +33,12 @@ export default [
     },
   },
   {
+    // A service's test/ folder runs it inside a real registry (gateway, blob and manifest services, or the auth app
+    // beside the delivery worker): like services/embedded it may compose services. Nothing under test/ ships.
+    files: ['services/*/test/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': 'off' },
+  },
+  {
     files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

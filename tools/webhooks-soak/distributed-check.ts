@@ -5,7 +5,7 @@
  * `node --import tsx tools/webhooks-soak/distributed-check.ts <registry-url> <admin-user> <admin-password>`
  */
 import { verifyWebhook } from '@lading/webhooks';
-import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { pushImage } from './push-image';
 
 async function main(): Promise<void> {

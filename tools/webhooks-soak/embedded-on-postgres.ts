@@ -12,7 +12,7 @@ import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { Logger, createLogger } from '@lading/telemetry';
 import type { TestManifest } from '@lading/testing';
-import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
 import { pushImage } from './push-image';
 
 /** The first admin of the registry under test. */

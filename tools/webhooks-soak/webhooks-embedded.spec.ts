@@ -5,7 +5,7 @@
  */
 import { EVENT_TYPES } from '@lading/events';
 import { verifyWebhook } from '@lading/webhooks';
-import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { RegistryOnPostgres, startRegistryOnPostgres } from './embedded-on-postgres';
 
 describe('webhooks through the embedded registry', () => {

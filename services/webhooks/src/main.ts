@@ -2,7 +2,8 @@
 import { telemetry } from './telemetry';
 import { startSecretCipher } from '@lading/access';
 import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
-import { createDeliveryWorker, startWebhookDelivery } from '@lading/webhooks';
+import { createDeliveryWorker } from './delivery-worker';
+import { startWebhookDelivery } from './webhook-delivery';
 import { createWebhooksService } from './webhooks-service';
 
 runProcess('webhooks', async (config, logger) => {

@@ -6,9 +6,10 @@ import request from 'supertest';
 import { parseConfig } from '@lading/config';
 import { createUuidV7Generator } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
-import { createDeliveryWorker, generateWebhookSecret, insertDelivery, insertSubscription } from '@lading/webhooks';
-import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
-import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { generateWebhookSecret, insertDelivery, insertSubscription } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
+import { createDeliveryWorker } from './delivery-worker';
 import { createWebhooksService } from './webhooks-service';
 
 describe('the webhooks service', () => {

@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import { createServiceApp, finishServiceApp } from '@lading/http';
 import type { Database } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
-import type { DeliveryWorker } from '@lading/webhooks';
+import type { DeliveryWorker } from './delivery-worker';
 
 /** What the webhooks service's app is built from. */
 export interface WebhooksServiceDeps {

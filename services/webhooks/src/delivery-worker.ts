@@ -15,13 +15,26 @@ import { SpanKind, context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, WebhookResult } from '@lading/telemetry';
-import { AllowList, RefusedTargetError, Resolver, checkTarget, guardedLookup, parseAddress, parseAllowList, systemResolver } from './address-guard';
+import {
+  AllowList,
+  ClaimedDelivery,
+  RefusedTargetError,
+  Resolver,
+  checkTarget,
+  claimDueDeliveries,
+  deliveryStats,
+  guardedLookup,
+  nextDueAt,
+  openWebhookSecret,
+  parseAddress,
+  parseAllowList,
+  recordAttempt,
+  signWebhook,
+  systemResolver,
+} from '@lading/webhooks';
 import { renderDelivery } from './delivery-body';
 import { decideRetry } from './retry-policy';
-import { signWebhook } from './signature';
-import { openWebhookSecret } from './webhook-secrets';
 import { WebhookSettings, webhookSettings } from './webhook-settings';
-import { ClaimedDelivery, claimDueDeliveries, deliveryStats, nextDueAt, recordAttempt } from './webhook-store';
 
 /** What a delivery worker is built from. */
 export interface DeliveryWorkerDeps {

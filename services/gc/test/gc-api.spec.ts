@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { LadingEvent } from '@lading/events';
-import { GcHooks, GcWorker, createGcWorker, planCollection, renderPlan } from '@lading/gc';
+import { GcHooks, GcWorker, createGcWorker, planCollection, renderPlan } from '../src';
 import * as meta from '@lading/metadata';
 import { BlobStore, blobKey } from '@lading/storage';
 import { TestBlob, TestDeps, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';

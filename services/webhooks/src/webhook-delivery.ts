@@ -2,9 +2,9 @@
 import { secretCipherFromConfig } from '@lading/access';
 import type { EventBus } from '@lading/events';
 import { createUuidV7Generator } from '@lading/events';
+import { sealStoredWebhookSecrets } from '@lading/webhooks';
 import { DeliveryWorker, DeliveryWorkerDeps, createDeliveryWorker } from './delivery-worker';
 import { subscribeEnqueuer } from './delivery-enqueuer';
-import { sealStoredWebhookSecrets } from './webhook-secrets';
 
 /** What running webhook delivery takes: the worker's dependencies and the bus to consume. */
 export interface WebhookDeliveryDeps extends DeliveryWorkerDeps {

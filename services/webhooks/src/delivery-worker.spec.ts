@@ -9,10 +9,10 @@ import type { Database } from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { enqueueEvent } from './delivery-enqueuer';
 import { DeliveryWorker, createDeliveryWorker } from './delivery-worker';
-import { generateWebhookSecret, verifyWebhook } from './signature';
-import { FreshPostgres, freshPostgres } from './testing/fresh-postgres';
-import { TestReceiver, startTestReceiver } from './testing/test-receiver';
-import * as store from './webhook-store';
+import * as store from '@lading/webhooks';
+import { generateWebhookSecret, verifyWebhook } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 
 const ids = createUuidV7Generator();
 const logger = createLogger({ service: 'test', level: 'silent' });
