@@ -11,7 +11,7 @@ import type { BlobStore } from '@lading/storage';
 import type { ServiceDeps } from '@lading/runtime';
 import { reviewNextBlob } from './blob-review';
 import { GcContext, GcHooks } from './gc-context';
-import { GcCounters, createCounters, renderPrometheus } from './gc-metrics';
+import { GcCounters, createCounters, gcCounterFigures, gcQueueFigures } from './gc-metrics';
 import { GcSettings, gcSettings } from './gc-settings';
 import { reviewNextManifest } from './manifest-review';
 import { deleteNextObject } from './object-deletion';
@@ -47,8 +47,6 @@ export interface GcWorker {
   wake(): void;
   /** The queues' figures. */
   queueStats(): Promise<GcQueueStats>;
-  /** Counters and queue figures in the Prometheus text format. */
-  metricsText(): Promise<string>;
 }
 
 const MIN_SLEEP_MS = 50;
@@ -89,7 +87,22 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   let unsubscribe: (() => Promise<void>) | null = null;
   let wakeTimer: NodeJS.Timeout | null = null;
   let wakeWanted = 0;
-  let stopObservingQueues: (() => void) | undefined;
+  let stopObserving: (() => void) | undefined;
+
+  /**
+   * Registers the collector's figures with the registry metrics (read at each collection, so a process whose
+   * collector does not run still reports its queues); undefined without metrics.
+   */
+  function observe(): (() => void) | undefined {
+    const metrics = deps.metrics;
+    if (!metrics) return undefined;
+    const stops = [
+      metrics.observeGcQueues(async () => gcQueueFigures(await meta.gcQueueStats(deps.db, settings.overdueMs))),
+      metrics.observeGcCounters(() => gcCounterFigures(counters)),
+    ];
+    return () => stops.forEach((stop) => stop());
+  }
+  stopObserving = observe();
 
   function wake(): void {
     for (const resolve of [...sleepers]) resolve();
@@ -127,34 +140,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     if (settings.reviewDelayMs * 1.1 <= settings.pollIntervalMs) wakeAt(Date.now() + Math.ceil(settings.reviewDelayMs * 1.1) + 50);
   }
 
-  /** What was last added to the registry metrics, so that each step adds only what it changed. */
-  let reported = { reviews: new Map<string, number>(), deleted: new Map<string, number>(), bytesFreed: 0 };
-  const DELETED_KIND: Record<keyof GcCounters['deleted'], string> = { manifests: 'manifest', blobs: 'blob', objects: 'object', uploads: 'upload', tags: 'tag' };
-
-  /** Adds the counters' growth since the last report to the registry metrics (`lading_gc_*_total`). */
-  function reportMetrics(): void {
-    const metrics = deps.metrics;
-    if (!metrics) return;
-    const reviews = new Map<string, number>();
-    for (const queue of ['blob', 'manifest'] as const) {
-      for (const [outcome, n] of Object.entries(counters.reviews[queue])) reviews.set(outcome, (reviews.get(outcome) ?? 0) + n);
-    }
-    for (const [outcome, n] of reviews) if (n > (reported.reviews.get(outcome) ?? 0)) metrics.gcReviews.add(n - (reported.reviews.get(outcome) ?? 0), { outcome });
-    const deleted = new Map<string, number>(Object.entries(counters.deleted).map(([k, n]) => [DELETED_KIND[k as keyof GcCounters['deleted']], n]));
-    for (const [kind, n] of deleted) if (n > (reported.deleted.get(kind) ?? 0)) metrics.gcDeleted.add(n - (reported.deleted.get(kind) ?? 0), { kind });
-    if (counters.bytesFreed > reported.bytesFreed) metrics.gcBytesFreed.add(counters.bytesFreed - reported.bytesFreed);
-    reported = { reviews, deleted, bytesFreed: counters.bytesFreed };
-  }
-
   async function step(): Promise<boolean> {
-    try {
-      return await stepOnce();
-    } finally {
-      reportMetrics();
-    }
-  }
-
-  async function stepOnce(): Promise<boolean> {
     let did = false;
     did = (await deleteNextObject(ctx)) || did;
     did = (await reviewNextManifest(ctx)) || did;
@@ -205,10 +191,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
       if (running) return;
       running = true;
       loopPromises = Array.from({ length: loops }, () => loop());
-      stopObservingQueues ??= deps.metrics?.observeGcQueues(async () => {
-        const q = await meta.gcQueueStats(deps.db, settings.overdueMs);
-        return { blob: q.blobReviews.size, manifest: q.manifestReviews.size };
-      });
+      stopObserving ??= observe();
       if (deps.bus) {
         deps.bus
           .subscribe(onEvent, { group: 'lading-gc' })
@@ -221,10 +204,10 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
       logger.info({ loops, reviewDelayMs: settings.reviewDelayMs, uploadTtlMs: settings.uploadTtlMs }, 'gc: collector started');
     },
     async stop() {
+      stopObserving?.();
+      stopObserving = undefined;
       if (!running) return;
       running = false;
-      stopObservingQueues?.();
-      stopObservingQueues = undefined;
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
       wake();
@@ -244,8 +227,5 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     sweep: () => sweep(ctx),
     wake,
     queueStats: () => meta.gcQueueStats(deps.db, settings.overdueMs),
-    async metricsText() {
-      return renderPrometheus(counters, await meta.gcQueueStats(deps.db, settings.overdueMs));
-    },
   };
 }

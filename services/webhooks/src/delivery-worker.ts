@@ -22,7 +22,6 @@ import {
   Resolver,
   checkTarget,
   claimDueDeliveries,
-  deliveryStats,
   guardedLookup,
   nextDueAt,
   openWebhookSecret,
@@ -49,8 +48,8 @@ export interface DeliveryWorkerDeps {
   random?: () => number;
   /** How long a claim holds a delivery before another worker may take it (default: the timeout plus 15 s). */
   leaseMs?: number;
-  /** Where attempts are counted and timed (`lading_webhook_deliveries_total`, `lading_webhook_delivery_seconds`). */
-  metrics?: Pick<RegistryMetrics, 'webhookDeliveries' | 'webhookDeliverySeconds'>;
+  /** Where attempts are counted and timed (`lading_webhook_deliveries_total`, `_delivery_seconds`, `_delivery_failures_total`). */
+  metrics?: Pick<RegistryMetrics, 'webhookDeliveries' | 'webhookDeliverySeconds' | 'webhookDeliveryFailures'>;
 }
 
 /** The event's stored W3C traceparent (the request that caused it), if its JSON carries one. */
@@ -84,8 +83,6 @@ export interface DeliveryWorker {
   wake(): void;
   /** Claims and attempts what is due now, until nothing is due; resolves with the number of attempts made. */
   runUntilIdle(maxAttempts?: number): Promise<number>;
-  /** The counters and the queue's figures in the Prometheus text format. */
-  metricsText(): Promise<string>;
 }
 
 const USER_AGENT = 'lading-webhooks/0.1';
@@ -230,6 +227,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       }
     } else {
       counters.failures++;
+      deps.metrics?.webhookDeliveryFailures.add(1);
       const decision = decideRetry(settings, { attempt: delivery.attempt, firstAttemptAt: delivery.firstAttemptAt.getTime(), now, status, retryAfter }, random);
       if (decision.kind === 'dead') {
         recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'dead', status, error });
@@ -291,25 +289,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     }
   }
 
-  async function metricsText(): Promise<string> {
-    const stats = await deliveryStats(deps.db);
-    const lines = [
-      '# HELP lading_webhook_deliveries_total Webhook delivery attempts by outcome (delivered, retry, dead).',
-      '# TYPE lading_webhook_deliveries_total counter',
-      ...Object.entries(counters.outcomes).map(([outcome, n]) => `lading_webhook_deliveries_total{outcome="${outcome}"} ${n}`),
-      '# HELP lading_webhook_delivery_failures_total Failed webhook delivery attempts (non-2xx, timeout, connection error, refused target).',
-      '# TYPE lading_webhook_delivery_failures_total counter',
-      `lading_webhook_delivery_failures_total ${counters.failures}`,
-      '# HELP lading_webhook_dead_letters Webhook deliveries dead-lettered and not redelivered.',
-      '# TYPE lading_webhook_dead_letters gauge',
-      `lading_webhook_dead_letters ${stats.dead}`,
-      '# HELP lading_webhook_pending Webhook deliveries waiting for a (first or next) attempt.',
-      '# TYPE lading_webhook_pending gauge',
-      `lading_webhook_pending ${stats.pending}`,
-    ];
-    return `${lines.join('\n')}\n`;
-  }
-
   return {
     settings,
     counters,
@@ -336,6 +315,5 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         if (n === 0 || total >= maxAttempts) return total;
       }
     },
-    metricsText,
   };
 }
