@@ -1,3 +1,4 @@
 export * from './parts';
 export * from './serve';
 export * from './data-dir-lock';
+export * from './polling-loop';
