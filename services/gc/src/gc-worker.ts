@@ -1,14 +1,14 @@
 /**
  * The collector's worker: claim loops that take due tasks (object deletions, manifest reviews, blob reviews,
  * expired uploads) one transaction each, sleep until the next task falls due (or an event wakes them), back off
- * when the database fails, and run the periodic sweep. Any number of loops, in any number of processes, share the
+ * when the database fails (the polling loop of @lading/runtime), and run the periodic sweep. Any number of loops, in any number of processes, share the
  * queues through `FOR UPDATE SKIP LOCKED`. Correctness depends on Postgres alone: the bus only wakes loops sooner.
  */
 import { EVENT_TYPES, EventBus, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { GcQueueStats } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
-import type { ServiceDeps } from '@lading/runtime';
+import { ServiceDeps, createPollingLoop } from '@lading/runtime';
 import { reviewNextBlob } from './blob-review';
 import { GcContext, GcHooks } from './gc-context';
 import { GcCounters, createCounters, gcCounterFigures, gcQueueFigures } from './gc-metrics';
@@ -78,9 +78,6 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   };
   // PGlite runs one statement at a time: more loops would only queue behind each other.
   const loops = deps.db.driverName === 'pglite' ? 1 : (deps.workers ?? settings.workers);
-  let running = false;
-  let loopPromises: Promise<void>[] = [];
-  const sleepers = new Set<() => void>();
   let nextUploadPurge = 0;
   let nextSweep = Date.now() + settings.sweepIntervalMs;
   let sweeping = false;
@@ -104,30 +101,13 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   }
   stopObserving = observe();
 
-  function wake(): void {
-    for (const resolve of [...sleepers]) resolve();
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      sleepers.add(done);
-    });
-  }
-
   function wakeAt(at: number): void {
     wakeWanted = Math.max(wakeWanted, at);
     if (wakeTimer) return;
     const fire = () => {
       wakeTimer = null;
       wake();
-      if (wakeWanted > Date.now() + 10 && running) wakeTimer = setTimeout(fire, wakeWanted - Date.now());
+      if (wakeWanted > Date.now() + 10 && loop.running) wakeTimer = setTimeout(fire, wakeWanted - Date.now());
       wakeTimer?.unref();
     };
     wakeTimer = setTimeout(fire, Math.max(0, at - Date.now()));
@@ -135,7 +115,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   }
 
   function onEvent(event: LadingEvent): void {
-    if (!running || !WAKING_EVENTS.has(event.type)) return;
+    if (!loop.running || !WAKING_EVENTS.has(event.type)) return;
     // A review queued now falls due after the delay (plus up to its jitter); the poll covers longer delays.
     if (settings.reviewDelayMs * 1.1 <= settings.pollIntervalMs) wakeAt(Date.now() + Math.ceil(settings.reviewDelayMs * 1.1) + 50);
   }
@@ -163,40 +143,45 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     return did;
   }
 
-  async function loop(): Promise<void> {
-    let failures = 0;
-    while (running) {
-      try {
-        const did = await step();
-        failures = 0;
-        if (did) continue;
-        const untilDue = await meta.msUntilNextGcTask(deps.db);
-        const untilPurge = Math.max(0, nextUploadPurge - Date.now());
-        const wait = Math.min(settings.pollIntervalMs, untilDue ?? Infinity, untilPurge);
-        await sleep(Math.max(MIN_SLEEP_MS, wait) + Math.random() * MIN_SLEEP_MS);
-      } catch (err) {
-        if (!running) break;
-        counters.errors++;
-        failures++;
-        logger.warn({ err }, 'gc: a collector step failed; retrying');
-        await sleep(Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** failures));
-      }
-    }
+  /**
+   * One pass of a collector loop: a step, then 0 (go on at once) when it found work, else how long to sleep: until
+   * the next task or upload purge falls due, at most the poll interval, with a little jitter so that loops spread.
+   */
+  async function poll(): Promise<number> {
+    if (await step()) return 0;
+    const untilDue = await meta.msUntilNextGcTask(deps.db);
+    const untilPurge = Math.max(0, nextUploadPurge - Date.now());
+    const wait = Math.min(settings.pollIntervalMs, untilDue ?? Infinity, untilPurge);
+    return Math.max(MIN_SLEEP_MS, wait) + Math.random() * MIN_SLEEP_MS;
+  }
+
+  const loop = createPollingLoop({
+    step: poll,
+    idleMs: settings.pollIntervalMs,
+    workers: loops,
+    backoff: { initialMs: 500, maxMs: MAX_ERROR_BACKOFF_MS },
+    onError: (err) => {
+      counters.errors++;
+      logger.warn({ err }, 'gc: a collector step failed; retrying');
+    },
+  });
+
+  function wake(): void {
+    loop.wake();
   }
 
   return {
     settings,
     counters,
     start() {
-      if (running) return;
-      running = true;
-      loopPromises = Array.from({ length: loops }, () => loop());
+      if (loop.running) return;
+      loop.start();
       stopObserving ??= observe();
       if (deps.bus) {
         deps.bus
           .subscribe(onEvent, { group: 'lading-gc' })
           .then((off) => {
-            if (running) unsubscribe = off;
+            if (loop.running) unsubscribe = off;
             else void off();
           })
           .catch((err) => logger.warn({ err }, 'gc: cannot subscribe to events; polling only'));
@@ -206,13 +191,10 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     async stop() {
       stopObserving?.();
       stopObserving = undefined;
-      if (!running) return;
-      running = false;
+      if (!loop.running) return;
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
-      wake();
-      await Promise.all(loopPromises);
-      loopPromises = [];
+      await loop.stop();
       const off = unsubscribe;
       unsubscribe = null;
       await off?.().catch(() => undefined);

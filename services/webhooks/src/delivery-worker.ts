@@ -4,13 +4,15 @@
  * delivered; anything else (another status, a timeout, a refused or failed connection) is retried after a backoff
  * with full jitter, or dead-lettered once the attempt or age budget is spent. Redirects are never followed, and every
  * connection goes through the SSRF guard's lookup. Any number of workers, in any number of processes, share the
- * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner.
+ * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner. Claiming runs in the polling loop
+ * of @lading/runtime.
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, buildConnector, request } from 'undici';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
+import { createPollingLoop } from '@lading/runtime';
 import { SpanKind, context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
@@ -118,30 +120,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   });
   const baseUrl = deps.config.http.host;
 
-  let running = false;
-  let loopPromise: Promise<void> | null = null;
   const inFlight = new Set<Promise<void>>();
-  let woken = false;
-  let sleeper: (() => void) | null = null;
-
-  function wake(): void {
-    woken = true;
-    sleeper?.();
-  }
-
-  function sleep(ms: number): Promise<void> {
-    if (woken) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleeper = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      sleeper = done;
-    });
-  }
 
   /** Sends one attempt; resolves with the status and Retry-After, or rejects with the transport's error. */
   async function send(delivery: ClaimedDelivery): Promise<{ status: number; retryAfter: string | null }> {
@@ -266,42 +245,41 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     return claimed.length;
   }
 
-  async function loop(): Promise<void> {
-    let errorBackoff = 0;
-    while (running) {
-      woken = false;
-      try {
-        const free = settings.concurrency - inFlight.size;
-        if (free > 0 && (await claimAndStart(free)) === free) continue;
-        errorBackoff = 0;
-        let sleepMs = settings.pollIntervalMs;
-        if (inFlight.size < settings.concurrency) {
-          const next = await nextDueAt(deps.db);
-          if (next) sleepMs = Math.min(sleepMs, Math.max(MIN_SLEEP_MS, next.getTime() - Date.now()));
-        }
-        await sleep(sleepMs);
-      } catch (err) {
-        errorBackoff = Math.min(MAX_ERROR_BACKOFF_MS, Math.max(250, errorBackoff * 2));
-        logger.warn({ err, retryInMs: errorBackoff }, 'webhook delivery loop failed; retrying');
-        woken = false;
-        await sleep(errorBackoff);
-      }
+  /**
+   * One pass of the worker's loop: claims what the free slots can take. Resolves with 0 (go on at once) when it
+   * filled them, else with how long to sleep: the poll interval, or less when a delivery falls due sooner. An
+   * attempt that ends wakes the loop, so a freed slot is filled at once.
+   */
+  async function claimDue(): Promise<number> {
+    const free = settings.concurrency - inFlight.size;
+    if (free > 0 && (await claimAndStart(free)) === free) return 0;
+    let sleepMs = settings.pollIntervalMs;
+    if (inFlight.size < settings.concurrency) {
+      const next = await nextDueAt(deps.db);
+      if (next) sleepMs = Math.min(sleepMs, Math.max(MIN_SLEEP_MS, next.getTime() - Date.now()));
     }
+    return sleepMs;
+  }
+
+  const loop = createPollingLoop({
+    step: claimDue,
+    idleMs: settings.pollIntervalMs,
+    backoff: { initialMs: 250, maxMs: MAX_ERROR_BACKOFF_MS },
+    onError: (err, retryInMs) => logger.warn({ err, retryInMs }, 'webhook delivery loop failed; retrying'),
+  });
+
+  function wake(): void {
+    loop.wake();
   }
 
   return {
     settings,
     counters,
     start() {
-      if (running) return;
-      running = true;
-      loopPromise = loop();
+      loop.start();
     },
     async stop() {
-      running = false;
-      wake();
-      await loopPromise;
-      loopPromise = null;
+      await loop.stop();
       await Promise.allSettled([...inFlight]);
       await agent.close().catch(() => undefined);
     },
