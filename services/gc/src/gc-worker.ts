@@ -50,7 +50,6 @@ export interface GcWorker {
 }
 
 const MIN_SLEEP_MS = 50;
-const MAX_ERROR_BACKOFF_MS = 30_000;
 /** Event types whose changes queue reviews: they wake the loops when those reviews fall due. */
 const WAKING_EVENTS = new Set<string>([
   EVENT_TYPES.tagUpdated,
@@ -106,7 +105,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     if (wakeTimer) return;
     const fire = () => {
       wakeTimer = null;
-      wake();
+      loop.wake();
       if (wakeWanted > Date.now() + 10 && loop.running) wakeTimer = setTimeout(fire, wakeWanted - Date.now());
       wakeTimer?.unref();
     };
@@ -159,16 +158,13 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     step: poll,
     idleMs: settings.pollIntervalMs,
     workers: loops,
-    backoff: { initialMs: 500, maxMs: MAX_ERROR_BACKOFF_MS },
+    // Failures back off from half a second to the loop's 30 s.
+    backoff: { initialMs: 500 },
     onError: (err) => {
       counters.errors++;
       logger.warn({ err }, 'gc: a collector step failed; retrying');
     },
   });
-
-  function wake(): void {
-    loop.wake();
-  }
 
   return {
     settings,
@@ -207,7 +203,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
       return n;
     },
     sweep: () => sweep(ctx),
-    wake,
+    wake: () => loop.wake(),
     queueStats: () => meta.gcQueueStats(deps.db, settings.overdueMs),
   };
 }

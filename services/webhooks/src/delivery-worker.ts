@@ -89,7 +89,6 @@ export interface DeliveryWorker {
 
 const USER_AGENT = 'lading-webhooks/0.1';
 const MIN_SLEEP_MS = 10;
-const MAX_ERROR_BACKOFF_MS = 30_000;
 
 /** Creates a delivery worker; call start() to run it. */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
@@ -238,7 +237,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         .catch((err) => logger.error({ err, deliveryId: delivery.id }, 'recording a webhook attempt failed; the lease will return it'))
         .finally(() => {
           inFlight.delete(p);
-          wake();
+          loop.wake();
         });
       inFlight.add(p);
     }
@@ -264,13 +263,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const loop = createPollingLoop({
     step: claimDue,
     idleMs: settings.pollIntervalMs,
-    backoff: { initialMs: 250, maxMs: MAX_ERROR_BACKOFF_MS },
+    // Failures back off from 250 ms to the loop's 30 s.
+    backoff: { initialMs: 250 },
     onError: (err, retryInMs) => logger.warn({ err, retryInMs }, 'webhook delivery loop failed; retrying'),
   });
-
-  function wake(): void {
-    loop.wake();
-  }
 
   return {
     settings,
@@ -283,7 +279,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       await Promise.allSettled([...inFlight]);
       await agent.close().catch(() => undefined);
     },
-    wake,
+    wake: () => loop.wake(),
     async runUntilIdle(maxAttempts = 10_000) {
       let total = 0;
       for (;;) {
