@@ -83,7 +83,6 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   let unsubscribe: (() => Promise<void>) | null = null;
   let wakeTimer: NodeJS.Timeout | null = null;
   let wakeWanted = 0;
-  let stopObserving: (() => void) | undefined;
 
   /**
    * Registers the collector's figures with the registry metrics (read at each collection, so a process whose
@@ -98,7 +97,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     ];
     return () => stops.forEach((stop) => stop());
   }
-  stopObserving = observe();
+  let stopObserving = observe();
 
   function wakeAt(at: number): void {
     wakeWanted = Math.max(wakeWanted, at);
