@@ -39,7 +39,7 @@ export default [
     rules: { '@nx/enforce-module-boundaries': 'off' },
   },
   {
-    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts'],
+    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts', '*/*/test/**/*.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 ];
