@@ -135,6 +135,20 @@ describe('the polling loop', () => {
     await loop.stop();
   });
 
+  it('starts the step in the waker\'s turn, on the default timer as on an injected sleep', async () => {
+    for (const sleep of [undefined, manualSleep().sleep]) {
+      const work = manualStep();
+      const loop = createPollingLoop({ step: work.step, idleMs: 3_600_000, sleep });
+      loop.start();
+      work.finish();
+      await settle();
+      loop.wake();
+      expect(work.calls).toBe(2);
+      work.finish();
+      await loop.stop();
+    }
+  });
+
   it('coalesces the wakes that come during a step into one more step, without sleeping before it', async () => {
     const clock = manualSleep();
     const work = manualStep();

@@ -49,7 +49,10 @@ export interface PollingLoopOptions {
   backoff?: BackoffSettings;
   /** Told about every failed step and how long the loop waits before the next (not about failures while stopping). */
   onError?: (err: unknown, retryInMs: number) => void;
-  /** The sleep between steps; real timers (unref'd, so a sleeping loop never holds the process open) by default. */
+  /**
+   * The sleep between steps, for tests to drive by hand; by default a real timer, unref'd so that a sleeping loop never
+   * holds the process open.
+   */
   sleep?: InterruptibleSleep;
   /** A number in [0, 1) for the backoff's jitter; Math.random by default. */
   random?: () => number;
@@ -73,20 +76,6 @@ export interface PollingLoop {
   readonly running: boolean;
 }
 
-/** The default sleep: a real timer that does not hold the process open, cleared when the signal aborts. */
-export const timerSleep: InterruptibleSleep = (ms, signal) =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /** The wait before retrying after `failures` consecutive failures (1 for the first). */
 export function backoffDelay(failures: number, settings: BackoffSettings = {}, random: () => number = Math.random): number {
   const initialMs = settings.initialMs ?? 250;
@@ -96,10 +85,26 @@ export function backoffDelay(failures: number, settings: BackoffSettings = {}, r
   return Math.round(base * (1 - jitter * random()));
 }
 
-/** One loop's state: a wake pending for its next sleep, and the sleep in progress to cut short. */
+/** The reason an injected sleep is cut short (the abort reason of its signal; abort() without one builds an error). */
+const WOKEN = 'woken';
+
+/**
+ * One loop's state. A loop is always either stepping or sleeping (until its run stops): it is written with callbacks,
+ * not an async while-loop, so that a wake starts the step at once, in the waker's turn (the relay's kick runs its drain
+ * as directly as a call would).
+ */
 interface WorkerState {
+  index: number;
+  /** A step is in flight. */
+  stepping: boolean;
+  /** A wake came while the step ran: the next step follows without sleeping. */
   woken: boolean;
-  sleeping: AbortController | null;
+  /** Cancels the sleep in progress (null when not sleeping). */
+  cancelSleep: (() => void) | null;
+  /** Consecutive failed steps. */
+  failures: number;
+  /** Called once the loop has stopped (its step in flight, if any, finished). */
+  finished: () => void;
 }
 
 /** One start of the loops: stopping it ends exactly the loops it started, even if the loop is started again. */
@@ -113,68 +118,106 @@ interface Run {
 export function createPollingLoop(options: PollingLoopOptions): PollingLoop {
   const { step, idleMs } = options;
   const workers = Math.max(1, options.workers ?? 1);
-  const sleep = options.sleep ?? timerSleep;
   const random = options.random ?? Math.random;
   let current: Run | null = null;
 
-  function interrupt(state: WorkerState): void {
-    state.woken = true;
-    state.sleeping?.abort();
-  }
-
-  /** Sleeps `ms` unless a wake came since the last step began (it is used up). */
-  async function pause(run: Run, state: WorkerState, ms: number): Promise<void> {
-    if (state.woken || !run.active) return;
-    const sleeping = new AbortController();
-    state.sleeping = sleeping;
+  function runStep(run: Run, state: WorkerState): void {
+    state.woken = false;
+    state.stepping = true;
+    let stepped: Promise<number | void>;
     try {
-      await sleep(ms, sleeping.signal);
-    } finally {
-      state.sleeping = null;
+      stepped = step(state.index);
+    } catch (err) {
+      stepped = Promise.reject(err);
     }
-  }
-
-  async function work(run: Run, state: WorkerState, index: number): Promise<void> {
-    if (options.delayFirstStep) await pause(run, state, idleMs);
-    let failures = 0;
-    while (run.active) {
-      state.woken = false;
-      let waitMs: number;
-      try {
-        const next = await step(index);
-        failures = 0;
-        waitMs = typeof next === 'number' ? Math.max(0, next) : idleMs;
-      } catch (err) {
-        if (!run.active) break;
-        failures++;
-        waitMs = backoffDelay(failures, options.backoff, random);
+    stepped.then(
+      (next) => {
+        state.failures = 0;
+        afterStep(run, state, typeof next === 'number' ? Math.max(0, next) : idleMs);
+      },
+      (err: unknown) => {
+        if (!run.active) return afterStep(run, state, 0);
+        state.failures++;
+        const waitMs = backoffDelay(state.failures, options.backoff, random);
         // A wake that came while the failing step ran does not skip the backoff; one that comes during it still does.
         state.woken = false;
         options.onError?.(err, waitMs);
-      }
-      if (waitMs > 0) await pause(run, state, waitMs);
+        afterStep(run, state, waitMs);
+      },
+    );
+  }
+
+  function afterStep(run: Run, state: WorkerState, waitMs: number): void {
+    state.stepping = false;
+    if (!run.active) return state.finished();
+    if (waitMs === 0 || state.woken) return runStep(run, state);
+    sleepThenStep(run, state, waitMs);
+  }
+
+  /** Sleeps `ms`, then steps; interrupt() cuts the sleep short. */
+  function sleepThenStep(run: Run, state: WorkerState, ms: number): void {
+    if (!options.sleep) {
+      const timer = setTimeout(() => {
+        state.cancelSleep = null;
+        runStep(run, state);
+      }, ms);
+      timer.unref();
+      state.cancelSleep = () => clearTimeout(timer);
+      return;
     }
+    const sleeping = new AbortController();
+    const slept = () => {
+      if (state.cancelSleep !== cancel) return; // cut short: interrupt() went on already
+      state.cancelSleep = null;
+      runStep(run, state);
+    };
+    const cancel = () => sleeping.abort(WOKEN);
+    state.cancelSleep = cancel;
+    options.sleep(ms, sleeping.signal).then(slept, slept);
+  }
+
+  /** A wake (or a stop): a sleeping loop stops sleeping and, while its run is active, steps now. */
+  function interrupt(run: Run, state: WorkerState): void {
+    const cancel = state.cancelSleep;
+    if (!cancel) {
+      if (state.stepping) state.woken = true;
+      return;
+    }
+    state.cancelSleep = null;
+    cancel();
+    if (run.active) runStep(run, state);
+    else state.finished();
   }
 
   return {
     start() {
       if (current) return;
-      const states = Array.from({ length: workers }, (): WorkerState => ({ woken: false, sleeping: null }));
-      const run: Run = { active: true, workers: states, done: Promise.resolve() };
+      const run: Run = { active: true, workers: [], done: Promise.resolve() };
+      const stopped: Promise<void>[] = [];
+      for (let index = 0; index < workers; index++) {
+        const state: WorkerState = { index, stepping: false, woken: false, cancelSleep: null, failures: 0, finished: () => undefined };
+        stopped.push(new Promise<void>((resolve) => (state.finished = resolve)));
+        run.workers.push(state);
+      }
+      run.done = Promise.all(stopped).then(() => undefined);
       // Set before the first step runs (it starts synchronously), so that a step may wake its own loop.
       current = run;
-      run.done = Promise.all(states.map((state, index) => work(run, state, index))).then(() => undefined);
+      for (const state of run.workers) {
+        if (options.delayFirstStep) sleepThenStep(run, state, idleMs);
+        else if (run.active) runStep(run, state);
+      }
     },
     async stop() {
       const run = current;
       if (!run) return;
       current = null;
       run.active = false;
-      run.workers.forEach(interrupt);
+      for (const state of run.workers) interrupt(run, state);
       await run.done;
     },
     wake() {
-      current?.workers.forEach(interrupt);
+      const run = current;
+      if (run) for (const state of run.workers) interrupt(run, state);
     },
     async runUntilIdle(maxSteps = 10_000) {
       let n = 0;
