@@ -1,2 +1,3 @@
-/** `@lading/telemetry/testing`: an in-memory tracer for tests of code that makes spans. */
+/** `@lading/telemetry/testing`: an in-memory tracer and scrapeable metrics for tests of code that makes spans or metrics. */
 export * from './test/test-tracing';
+export * from './test/test-metrics';

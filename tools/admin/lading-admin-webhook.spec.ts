@@ -11,7 +11,7 @@ import { parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { createLogger } from '@lading/telemetry';
 import { verifyWebhook } from '@lading/webhooks';
-import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { ADMIN, cli, cliAll } from './lading-admin-testing';
 
 describe('lading-admin webhook', () => {

@@ -15,7 +15,7 @@
  * data directory's lock (the one the registry holds while it runs, see libs/runtime/src/data-dir-lock.ts): while a
  * registry holds it, the command refuses, naming the holder's pid, and points at --registry. In the distributed
  * mode there is nothing to hold: the command and any number of gc services share the queues in Postgres, and a gc
- * service answers the same report at GET /gc/dry-run and its figures at GET /metrics.
+ * service answers the same report at GET /gc/dry-run and its figures at GET /gc/status.
  *
  * Exit status: 0 done, 1 refused or failed (a held data directory, a registry that refused or could not be reached),
  * 2 bad usage. Credentials are never printed.

@@ -68,7 +68,7 @@ describe('garbage-collect beside a running embedded registry', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Moves the queues' clocks back past the review delay (as tools/gc/gc-api.spec.ts does). */
+  /** Moves the queues' clocks back past the review delay (as services/gc/test/gc-api.spec.ts does). */
   async function makeDue(): Promise<void> {
     await registry.db.exec(`
       UPDATE gc_blob_review_queue SET review_after = now() - interval '1 second';

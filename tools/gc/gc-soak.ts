@@ -19,8 +19,8 @@ import type { Database } from '@lading/metadata';
 import { validateManifest } from '@lading/oci';
 import { blobKey } from '@lading/storage';
 import { TestBlob, TestManifest, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
-import { RealParts, deadlocksOf, openRealParts } from './real-infra';
-import { Answer, RegistryClient, RegistryUnderTest, startRegistry } from './registry-under-test';
+import { RealParts, deadlocksOf, openRealParts } from '@lading/gc/test/real-infra';
+import { Answer, RegistryClient, RegistryUnderTest, startRegistry } from '@lading/gc/test/registry-under-test';
 
 /** How long and how hard to soak. */
 export interface SoakOptions {

@@ -24,7 +24,7 @@ import { promisify } from 'node:util';
 import { createRegistryClient } from '@lading/client';
 import { METRIC_NAMES, SPAN_ATTRIBUTES, SPAN_NAMES } from '@lading/telemetry';
 import { createThrowawayDatabase, infraSettings } from '@lading/testing';
-import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { pushImage } from '../webhooks-soak/push-image';
 import { clusterPorts } from '../cluster/ports';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';

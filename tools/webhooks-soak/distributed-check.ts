@@ -6,7 +6,7 @@
  */
 import { createRegistryClient } from '@lading/client';
 import { verifyWebhook } from '@lading/webhooks';
-import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { pushImage } from './push-image';
 
 async function main(): Promise<void> {

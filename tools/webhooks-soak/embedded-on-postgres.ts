@@ -12,8 +12,9 @@ import { createRegistryClient } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { Logger, createLogger } from '@lading/telemetry';
+import { startTestRegistryMetrics } from '@lading/telemetry/testing';
 import type { TestManifest } from '@lading/testing';
-import { FreshPostgres, freshPostgres } from '@lading/webhooks/src/testing/fresh-postgres';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
 import { pushImage } from './push-image';
 
 /** The first admin of the registry under test. */
@@ -29,6 +30,8 @@ export interface RegistryOnPostgres {
   /** Calls the admin API with the admin's credentials; resolves with status and JSON body. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the admin API answers with bodies of many shapes
   admin(method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** The registry's metrics in the Prometheus text format, as its debug port would serve them. */
+  scrapeMetrics(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -36,9 +39,11 @@ export interface RegistryOnPostgres {
 export async function startRegistryOnPostgres(label: string, config: LadingConfigInput, logger: Logger = createLogger({ service: 'test', level: 'silent' })): Promise<RegistryOnPostgres> {
   const pg = await freshPostgres(label);
   const dir = await mkdtemp(path.join(tmpdir(), `lading-${label}-`));
+  const telemetry = startTestRegistryMetrics();
   const registry = await createEmbeddedRegistry(
     parseConfig({ ...config, data: { dir }, database: { driver: 'postgres', url: pg.url }, admin: ADMIN, log: { level: 'silent', access: false } }),
     logger,
+    { metrics: telemetry.metrics },
   );
   const server: Server = registry.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -60,11 +65,13 @@ export async function startRegistryOnPostgres(label: string, config: LadingConfi
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
+    scrapeMetrics: () => telemetry.scrape(),
     async close() {
       await client.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await registry.close();
+      await telemetry.shutdown();
       await pg.drop();
       await rm(dir, { recursive: true, force: true });
     },

@@ -5,8 +5,9 @@
  * signature. The jest spec runs a seconds-long form; `run-soak.ts --soak` runs the issue's 5-minute outage.
  */
 import { EVENT_TYPES } from '@lading/events';
-import { distributionAction, verifyWebhook } from '@lading/webhooks';
-import { startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { verifyWebhook } from '@lading/webhooks';
+import { distributionAction } from '@lading/webhooks-service';
+import { startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { startRegistryOnPostgres } from './embedded-on-postgres';
 
 /** How a run is shaped. */

@@ -5,7 +5,7 @@
  */
 import { EVENT_TYPES } from '@lading/events';
 import { verifyWebhook } from '@lading/webhooks';
-import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { RegistryOnPostgres, startRegistryOnPostgres } from './embedded-on-postgres';
 
 describe('webhooks through the embedded registry', () => {
@@ -112,11 +112,11 @@ describe('webhooks through the embedded registry', () => {
     }
   });
 
-  it('reports deliveries on /metrics of the worker', async () => {
-    const text = await r.registry.webhooks!.worker.metricsText();
-    expect(text).toMatch(/lading_webhook_deliveries_total\{outcome="delivered"\} (\d+)/);
+  it('reports deliveries in the registry metrics', async () => {
+    const text = await r.scrapeMetrics();
+    expect(text).toMatch(/lading_webhook_deliveries_total\{result="delivered"\} (\d+)/);
     // Every request the receiver answered 2xx, and nothing else: 9 for the first push, 6 for the second.
-    expect(Number(/outcome="delivered"\} (\d+)/.exec(text)![1])).toBe(receiver.requests.length);
+    expect(Number(/result="delivered"\} (\d+)/.exec(text)![1])).toBe(receiver.requests.length);
     expect(receiver.requests).toHaveLength(15);
     expect(text).toMatch(/lading_webhook_pending 0\n/);
   });

@@ -2,15 +2,9 @@ import express from 'express';
 import request from 'supertest';
 import { context, trace } from '@opentelemetry/api';
 import { createHttpTelemetry, markOciError } from './http-telemetry';
-import { createRegistryMetrics, RegistryMetrics } from './registry-metrics';
-import { startTestMetrics } from '../test/test-metrics';
+import type { RegistryMetrics } from './registry-metrics';
+import { startTestRegistryMetrics } from '../test/test-metrics';
 import { TestTracing, startTestTracing } from '../test/test-tracing';
-
-/** The registry metrics on a meter provider a test scrapes. */
-function prometheusMetrics() {
-  const { meter, tallies, scrape, shutdown } = startTestMetrics();
-  return { metrics: createRegistryMetrics(meter, tallies), scrape, shutdown };
-}
 
 const ENVELOPE = JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: null }] });
 
@@ -47,7 +41,7 @@ describe('createHttpTelemetry', () => {
   });
 
   it('counts requests by method, route template and status, times them, and returns in-flight to zero', async () => {
-    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const { metrics, scrape, shutdown } = startTestRegistryMetrics();
     const app = appWith(metrics);
     await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
     await request(app).get('/v2/team/app/blobs/sha256:bbbb').expect(200);
@@ -69,7 +63,7 @@ describe('createHttpTelemetry', () => {
   });
 
   it('counts a request once when an outer app and a mounted service app both use the middleware (the embedded mode)', async () => {
-    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const { metrics, scrape, shutdown } = startTestRegistryMetrics();
     const outer = express();
     outer.use(createHttpTelemetry({ metrics, routeOf: () => 'blob' }));
     outer.use(appWith(metrics));
@@ -81,7 +75,7 @@ describe('createHttpTelemetry', () => {
   });
 
   it('puts the OCI error code of an error response on the server span, and nothing on a success', async () => {
-    const { metrics, shutdown } = prometheusMetrics();
+    const { metrics, shutdown } = startTestRegistryMetrics();
     const app = appWith(metrics);
     await request(app).get('/v2/team/app/manifests/latest').expect(404);
     await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
@@ -92,7 +86,7 @@ describe('createHttpTelemetry', () => {
   });
 
   it('counts the OCI error of a HEAD too (no envelope is written), and no error for a success', async () => {
-    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const { metrics, scrape, shutdown } = startTestRegistryMetrics();
     const app = appWith(metrics);
     await request(app).head('/v2/team/app/manifests/latest').expect(404);
     await request(app).get('/v2/team/app/blobs/sha256:aaaa').expect(200);
@@ -103,7 +97,7 @@ describe('createHttpTelemetry', () => {
   });
 
   it('counts a response cut off before it finished as 499 and returns in-flight to zero', async () => {
-    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const { metrics, scrape, shutdown } = startTestRegistryMetrics();
     const app = express();
     app.use(createHttpTelemetry({ metrics, routeOf: () => 'blob' }));
     app.get('/cut', (_req, res) => {
@@ -122,18 +116,18 @@ describe('createHttpTelemetry', () => {
 
 describe('createRegistryMetrics', () => {
   it('exposes every instrument under the name dashboards query, and reads gauges from their sources at scrape time', async () => {
-    const { metrics, scrape, shutdown } = prometheusMetrics();
+    const { metrics, scrape, shutdown } = startTestRegistryMetrics();
     let pending = 3;
     const stop = metrics.observeOutbox(async () => ({ backlog: pending, oldestUnpublishedAgeSeconds: 1.5, parked: 1 }));
     metrics.observeRelay(() => ({ published: 8, publishFailures: 1, refused: 3, parked: 1 }));
-    metrics.observeGcQueues(() => ({ blob: 4, manifest: 0 }));
+    metrics.observeGcQueues(() => ({ queues: { blob: { size: 4, due: 0, overdue: 0 }, manifest: { size: 0, due: 0, overdue: 0 } }, tombstones: {}, pins: 0 }));
+    metrics.observeGcCounters(() => ({ reviews: {}, postponed: {}, deleted: {}, bytesFreed: 2048, unparseable: 0, storageErrors: 0, errors: 0, retentionReported: 0 }));
     metrics.observeOpenUploads(() => {
       throw new Error('database down');
     });
     metrics.storageActionSeconds.record(0.02, { driver: 's3', action: 'stat' });
     metrics.notificationsEvents.add(1, { type: 'io.lading.manifest.pushed' });
     metrics.webhookDeliveries.add(1, { result: 'dead_lettered' });
-    metrics.gcBytesFreed.add(2048);
     metrics.cacheRequests.add(1, { cache: 'manifest', result: 'hit' });
     metrics.uploadsStarted.add(1);
     let text = await scrape();

@@ -36,14 +36,38 @@ export const METRIC_NAMES = {
   webhookDeliveries: 'lading_webhook_deliveries_total',
   /** Histogram `{result}`: seconds one webhook delivery attempt took. */
   webhookDeliverySeconds: 'lading_webhook_delivery_seconds',
-  /** Gauge `{queue}`: garbage-collection review tasks waiting, per queue. */
+  /** Counter: failed webhook delivery attempts (non-2xx, timeout, connection error, refused target), retried or not. */
+  webhookDeliveryFailures: 'lading_webhook_delivery_failures_total',
+  /** Gauge: webhook deliveries waiting for a (first or next) attempt (read from the database). */
+  webhookPending: 'lading_webhook_pending',
+  /** Gauge: webhook deliveries dead-lettered and not redelivered (read from the database). */
+  webhookDeadLetters: 'lading_webhook_dead_letters',
+  /** Gauge `{queue}`: garbage-collection review tasks queued, per queue (`blob`, `manifest`). */
   gcQueueSize: 'lading_gc_queue_size',
+  /** Gauge `{queue}`: review tasks due now. */
+  gcQueueDue: 'lading_gc_queue_due',
+  /** Gauge `{queue}`: review tasks due for longer than `gc.overdue`: the collector is falling behind. */
+  gcQueueOverdue: 'lading_gc_queue_overdue',
+  /** Gauge `{kind}`: stored objects whose metadata is deleted and whose deletion is pending (`blob`, `upload`, `failing`). */
+  gcTombstones: 'lading_gc_tombstones',
+  /** Gauge: uploads between committing an object and recording it (they pin the object against deletion). */
+  gcPins: 'lading_gc_pins',
   /** Counter: bytes of blob storage the garbage collector freed. */
   gcBytesFreed: 'lading_gc_bytes_freed_total',
-  /** Counter `{kind}`: objects the garbage collector deleted (`blob`, `manifest`, `tag`, `upload`). */
+  /** Counter `{kind}`: things the garbage collector deleted (`manifest`, `blob`, `object`, `upload`, `tag`). */
   gcDeleted: 'lading_gc_deleted_total',
-  /** Counter `{outcome}`: review tasks the collector finished (`deleted`, `kept`, `deferred`). */
+  /** Counter `{queue, outcome}`: review tasks the collector finished (`deleted`, `kept`, `rescheduled`, `gone`, `postponed`). */
   gcReviews: 'lading_gc_reviews_total',
+  /** Counter `{cause}`: reviews and deletions put off (`busy`: a push held the rows, `timeout`, `pinned`). */
+  gcPostponed: 'lading_gc_postponed_total',
+  /** Counter: manifests kept because their payload could not be parsed. */
+  gcUnparseable: 'lading_gc_unparseable_total',
+  /** Counter: failed object deletions (retried from their tombstone). */
+  gcStorageErrors: 'lading_gc_storage_errors_total',
+  /** Counter: failed collector steps (the database down, a bug; retried). */
+  gcErrors: 'lading_gc_errors_total',
+  /** Counter: tag deletions a dry-run retention policy only reported. */
+  gcRetentionReported: 'lading_gc_retention_reported_total',
   /** Counter: upload sessions started. */
   uploadsStarted: 'lading_upload_sessions_started_total',
   /** Counter `{result}`: upload sessions ended (`completed`, `cancelled`, `expired`). */

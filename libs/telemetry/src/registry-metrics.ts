@@ -1,7 +1,8 @@
 /**
  * The registry's metric instruments, created from one meter and passed down to whatever records them (no module
- * singletons: a test builds its own from its own meter provider). Gauges whose value lives elsewhere (the outbox,
- * the GC queues, open uploads) are observed through callbacks registered by whoever can read the value.
+ * singletons: a test builds its own from its own meter provider). Values that live elsewhere (the outbox, the GC
+ * queues and counters, the webhook queue, open uploads) are observed through callbacks registered by whoever can read
+ * them, so that each figure has one record and one exporter: no hand-written Prometheus text beside this one.
  */
 import type { BatchObservableResult, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_SECONDS, METRIC_NAMES } from './metric-names';
@@ -37,6 +38,39 @@ export interface RelayCounters {
   refused: number;
 }
 
+/** The collector's queues as its gauges read them (what @lading/gc reads with `gcQueueStats`). */
+export interface GcQueueFigures {
+  /** Per queue (`blob`, `manifest`): review tasks queued, due now, and due for longer than `gc.overdue`. */
+  queues: Record<string, { size: number; due: number; overdue: number }>;
+  /** Pending object deletions, by kind (`blob`, `upload`, `failing`). */
+  tombstones: Record<string, number>;
+  /** Uploads pinning an object between committing and recording it. */
+  pins: number;
+}
+
+/** The collector's counters as its metrics read them: totals since start, keyed by the label values of metric-names.ts. */
+export interface GcCounterFigures {
+  /** Finished reviews, by queue and outcome. */
+  reviews: Record<string, Record<string, number>>;
+  /** Reviews and deletions put off, by cause. */
+  postponed: Record<string, number>;
+  /** Things deleted, by kind. */
+  deleted: Record<string, number>;
+  bytesFreed: number;
+  unparseable: number;
+  storageErrors: number;
+  errors: number;
+  retentionReported: number;
+}
+
+/** The webhook delivery queue as its gauges read it (the shape of @lading/webhooks' `deliveryStats`). */
+export interface WebhookQueueStats {
+  /** Deliveries waiting for a (first or next) attempt. */
+  pending: number;
+  /** Deliveries dead-lettered and not redelivered. */
+  dead: number;
+}
+
 /** A callback that reads a value for a gauge at scrape time. */
 export type StatsReader<T> = () => Promise<T> | T;
 
@@ -54,9 +88,7 @@ export interface RegistryMetrics {
   notificationsEvents: Counter<{ type: string }>;
   webhookDeliveries: Counter<{ result: WebhookResult }>;
   webhookDeliverySeconds: Histogram<{ result: WebhookResult }>;
-  gcBytesFreed: Counter;
-  gcDeleted: Counter<{ kind: string }>;
-  gcReviews: Counter<{ outcome: string }>;
+  webhookDeliveryFailures: Counter;
   uploadsStarted: Counter;
   uploadsEnded: Counter<{ result: UploadEnd }>;
   /** Every cached pull adds to it: a tally. */
@@ -65,8 +97,12 @@ export interface RegistryMetrics {
   observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
   /** Feeds the relay's counters (`lading_outbox_published_total`, ...) from `read`, e.g. `() => relay.counters`. */
   observeRelay(read: StatsReader<RelayCounters>): StopObserving;
-  /** Feeds `lading_gc_queue_size{queue}` from `read` (queue name → tasks waiting). */
-  observeGcQueues(read: StatsReader<Record<string, number>>): StopObserving;
+  /** Feeds the collector's gauges (`lading_gc_queue_size{queue}`, `_due`, `_overdue`, `lading_gc_tombstones`, `lading_gc_pins`) from `read`. */
+  observeGcQueues(read: StatsReader<GcQueueFigures>): StopObserving;
+  /** Feeds the collector's counters (`lading_gc_reviews_total`, `lading_gc_deleted_total`, ...) from `read`, e.g. its own counters. */
+  observeGcCounters(read: StatsReader<GcCounterFigures>): StopObserving;
+  /** Feeds `lading_webhook_pending` and `lading_webhook_dead_letters` from `read`. */
+  observeWebhookQueue(read: StatsReader<WebhookQueueStats>): StopObserving;
   /** Feeds `lading_upload_sessions_open` from `read`. */
   observeOpenUploads(read: StatsReader<number>): StopObserving;
 }
@@ -84,7 +120,21 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
   const outboxPublished = meter.createObservableCounter(METRIC_NAMES.outboxPublished, { description: 'Events this process published.' });
   const outboxPublishFailures = meter.createObservableCounter(METRIC_NAMES.outboxPublishFailures, { description: 'Relay drains that failed: bus unavailable.' });
   const outboxRefused = meter.createObservableCounter(METRIC_NAMES.outboxRefused, { description: 'Events the bus refused.' });
-  const gcQueueSize = meter.createObservableGauge(METRIC_NAMES.gcQueueSize, { description: 'Garbage-collection review tasks waiting.' });
+  const gcQueueSize = meter.createObservableGauge(METRIC_NAMES.gcQueueSize, { description: 'Garbage-collection review tasks queued.' });
+  const gcQueueDue = meter.createObservableGauge(METRIC_NAMES.gcQueueDue, { description: 'Review tasks due now.' });
+  const gcQueueOverdue = meter.createObservableGauge(METRIC_NAMES.gcQueueOverdue, { description: 'Review tasks due for longer than the overdue threshold.' });
+  const gcTombstones = meter.createObservableGauge(METRIC_NAMES.gcTombstones, { description: 'Stored objects whose metadata is deleted and whose deletion is pending.' });
+  const gcPins = meter.createObservableGauge(METRIC_NAMES.gcPins, { description: 'Uploads between committing an object and recording it.' });
+  const gcReviews = meter.createObservableCounter(METRIC_NAMES.gcReviews, { description: 'Reviews finished by the garbage collector, by queue and outcome.' });
+  const gcDeleted = meter.createObservableCounter(METRIC_NAMES.gcDeleted, { description: 'Things deleted by the garbage collector, by kind.' });
+  const gcBytesFreed = meter.createObservableCounter(METRIC_NAMES.gcBytesFreed, { unit: 'By', description: 'Bytes freed by the garbage collector.' });
+  const gcPostponed = meter.createObservableCounter(METRIC_NAMES.gcPostponed, { description: 'Reviews and deletions put off, by cause.' });
+  const gcUnparseable = meter.createObservableCounter(METRIC_NAMES.gcUnparseable, { description: 'Manifests kept because their payload could not be parsed.' });
+  const gcStorageErrors = meter.createObservableCounter(METRIC_NAMES.gcStorageErrors, { description: 'Failed object deletions (retried from their tombstone).' });
+  const gcErrors = meter.createObservableCounter(METRIC_NAMES.gcErrors, { description: 'Failed collector steps (retried).' });
+  const gcRetentionReported = meter.createObservableCounter(METRIC_NAMES.gcRetentionReported, { description: 'Tag deletions a dry-run retention policy reported.' });
+  const webhookPending = meter.createObservableGauge(METRIC_NAMES.webhookPending, { description: 'Webhook deliveries waiting for an attempt.' });
+  const webhookDeadLetters = meter.createObservableGauge(METRIC_NAMES.webhookDeadLetters, { description: 'Webhook deliveries dead-lettered and not redelivered.' });
   const uploadsOpen = meter.createObservableGauge(METRIC_NAMES.uploadsOpen, { description: 'Upload sessions open now.' });
 
   /** Registers a batch callback for `gauges`; a failed read skips one sample instead of failing the collection. */
@@ -111,9 +161,7 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
     notificationsEvents: meter.createCounter<{ type: string }>(METRIC_NAMES.notificationsEvents, { description: 'Events published to the bus.' }),
     webhookDeliveries: meter.createCounter<{ result: WebhookResult }>(METRIC_NAMES.webhookDeliveries, { description: 'Webhook delivery attempts.' }),
     webhookDeliverySeconds: meter.createHistogram<{ result: WebhookResult }>(METRIC_NAMES.webhookDeliverySeconds, { ...latency, description: 'Webhook delivery attempt latency.' }),
-    gcBytesFreed: meter.createCounter(METRIC_NAMES.gcBytesFreed, { unit: 'By', description: 'Bytes freed by the garbage collector.' }),
-    gcDeleted: meter.createCounter<{ kind: string }>(METRIC_NAMES.gcDeleted, { description: 'Objects deleted by the garbage collector.' }),
-    gcReviews: meter.createCounter<{ outcome: string }>(METRIC_NAMES.gcReviews, { description: 'Review tasks finished by the garbage collector.' }),
+    webhookDeliveryFailures: meter.createCounter(METRIC_NAMES.webhookDeliveryFailures, { description: 'Failed webhook delivery attempts.' }),
     uploadsStarted: meter.createCounter(METRIC_NAMES.uploadsStarted, { description: 'Upload sessions started.' }),
     uploadsEnded: meter.createCounter<{ result: UploadEnd }>(METRIC_NAMES.uploadsEnded, { description: 'Upload sessions ended.' }),
     cacheRequests: createTally<{ cache: string; result: 'hit' | 'miss' }>(meter, METRIC_NAMES.cacheRequests, { monotonic: true, description: 'Cache lookups.' }, ['cache', 'result']),
@@ -141,10 +189,42 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
     observeGcQueues: (read) =>
       observe(
         read,
-        (queues, result) => {
-          for (const [queue, size] of Object.entries(queues)) result.observe(gcQueueSize, size, { queue });
+        (figures, result) => {
+          for (const [queue, q] of Object.entries(figures.queues)) {
+            result.observe(gcQueueSize, q.size, { queue });
+            result.observe(gcQueueDue, q.due, { queue });
+            result.observe(gcQueueOverdue, q.overdue, { queue });
+          }
+          for (const [kind, n] of Object.entries(figures.tombstones)) result.observe(gcTombstones, n, { kind });
+          result.observe(gcPins, figures.pins);
         },
-        [gcQueueSize],
+        [gcQueueSize, gcQueueDue, gcQueueOverdue, gcTombstones, gcPins],
+      ),
+    observeGcCounters: (read) =>
+      observe(
+        read,
+        (c, result) => {
+          for (const [queue, outcomes] of Object.entries(c.reviews)) {
+            for (const [outcome, n] of Object.entries(outcomes)) result.observe(gcReviews, n, { queue, outcome });
+          }
+          for (const [kind, n] of Object.entries(c.deleted)) result.observe(gcDeleted, n, { kind });
+          for (const [cause, n] of Object.entries(c.postponed)) result.observe(gcPostponed, n, { cause });
+          result.observe(gcBytesFreed, c.bytesFreed);
+          result.observe(gcUnparseable, c.unparseable);
+          result.observe(gcStorageErrors, c.storageErrors);
+          result.observe(gcErrors, c.errors);
+          result.observe(gcRetentionReported, c.retentionReported);
+        },
+        [gcReviews, gcDeleted, gcPostponed, gcBytesFreed, gcUnparseable, gcStorageErrors, gcErrors, gcRetentionReported],
+      ),
+    observeWebhookQueue: (read) =>
+      observe(
+        read,
+        (stats, result) => {
+          result.observe(webhookPending, stats.pending);
+          result.observe(webhookDeadLetters, stats.dead);
+        },
+        [webhookPending, webhookDeadLetters],
       ),
     observeOpenUploads: (read) => observe(read, (open, result) => result.observe(uploadsOpen, open), [uploadsOpen]),
   };

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { RegistryMetrics, createRegistryMetrics } from '../src/registry-metrics';
 import { TallyProducer, createTallyProducer } from '../src/tally';
 
 /** A scrapeable meter provider and the tally producer its reader collects. */
@@ -37,4 +38,18 @@ export function startTestMetrics(): TestMetrics {
     },
     shutdown: () => provider.shutdown(),
   };
+}
+
+/** The registry metrics on a scrapeable meter provider: what a test hands to the code it runs, then scrapes. */
+export interface TestRegistryMetrics {
+  metrics: RegistryMetrics;
+  /** The Prometheus text of everything recorded so far, as the debug port would serve it. */
+  scrape(): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+/** Starts the registry metrics on a scrapeable meter provider (for the tests of the services that record them). */
+export function startTestRegistryMetrics(): TestRegistryMetrics {
+  const { meter, tallies, scrape, shutdown } = startTestMetrics();
+  return { metrics: createRegistryMetrics(meter, tallies), scrape, shutdown };
 }

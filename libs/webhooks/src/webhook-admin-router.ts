@@ -11,7 +11,6 @@ import { nextPageLink, parsePageRequest } from '@lading/http';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
 import { Resolver, parseAllowList, systemResolver } from './address-guard';
-import { WEBHOOK_PING_TYPE } from './delivery-body';
 import { generateWebhookSecret } from './signature';
 import { invalidInput, validateBoolean, validateEventTypes, validateFormat, validateName, validateNamespace, validateSubscriptionUrl } from './subscription-input';
 import { sealWebhookSecret } from './webhook-secrets';
@@ -29,6 +28,9 @@ export interface WebhookAdminDeps {
   /** Called after a delivery was queued here (a ping, a redelivery): wakes an in-process worker. */
   onQueued?: () => void;
 }
+
+/** The type of the test event `POST /:id/ping` queues. */
+export const WEBHOOK_PING_TYPE = 'io.lading.webhook.ping';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PAGE = 500;

@@ -1,6 +1,6 @@
 /**
  * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation and
- * webhook subscriptions (`/admin/v1/webhooks`, see @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
+ * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
  * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.

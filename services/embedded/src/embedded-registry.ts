@@ -16,7 +16,7 @@ import type { Database } from '@lading/metadata';
 import { openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
-import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks';
+import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
 
 /** A running embedded registry. */
 export interface EmbeddedRegistry {

@@ -1,5 +1,9 @@
-/** The collector's counters (this process's, since it started) and their Prometheus text rendering with the queue figures. */
+/**
+ * The collector's counters (this process's, since it started): the one record of what it did, read by `/gc/status`,
+ * `collectNow` and, at each collection, the registry metrics of @lading/telemetry (`observeGcCounters`).
+ */
 import type { GcQueueStats } from '@lading/metadata';
+import type { GcCounterFigures, GcQueueFigures } from '@lading/telemetry';
 
 /** What a review decided. */
 export type ReviewOutcome = 'deleted' | 'kept' | 'rescheduled' | 'gone' | 'postponed';
@@ -36,46 +40,18 @@ export function createCounters(): GcCounters {
   };
 }
 
-function line(name: string, labels: Record<string, string>, value: number): string {
-  const l = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
-  return `${name}${l ? `{${l}}` : ''} ${value}`;
+/** The label value of each `deleted` counter in `lading_gc_deleted_total{kind}`. */
+const DELETED_KIND: Record<keyof GcCounters['deleted'], string> = { manifests: 'manifest', blobs: 'blob', objects: 'object', uploads: 'upload', tags: 'tag' };
+
+/** The counters as the registry metrics read them at collection (`observeGcCounters`): label values for keys. */
+export function gcCounterFigures(c: GcCounters): GcCounterFigures {
+  const deleted: Record<string, number> = {};
+  for (const [key, n] of Object.entries(c.deleted)) deleted[DELETED_KIND[key as keyof GcCounters['deleted']]] = n;
+  const { reviews, postponed, bytesFreed, unparseable, storageErrors, errors, retentionReported } = c;
+  return { reviews, postponed, deleted, bytesFreed, unparseable, storageErrors, errors, retentionReported };
 }
 
-/** Renders counters and queue figures in the Prometheus text exposition format. */
-export function renderPrometheus(c: GcCounters, q: GcQueueStats): string {
-  const out: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[Record<string, string>, number]>) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([labels, value]) => line(name, labels, value)));
-  };
-  metric('lading_gc_queue_size', 'gauge', 'Review tasks queued.', [
-    [{ queue: 'blob' }, q.blobReviews.size],
-    [{ queue: 'manifest' }, q.manifestReviews.size],
-  ]);
-  metric('lading_gc_queue_due', 'gauge', 'Review tasks due now.', [
-    [{ queue: 'blob' }, q.blobReviews.due],
-    [{ queue: 'manifest' }, q.manifestReviews.due],
-  ]);
-  metric('lading_gc_queue_overdue', 'gauge', 'Review tasks due for longer than the overdue threshold.', [
-    [{ queue: 'blob' }, q.blobReviews.overdue],
-    [{ queue: 'manifest' }, q.manifestReviews.overdue],
-  ]);
-  metric('lading_gc_tombstones', 'gauge', 'Stored objects whose metadata is deleted and whose deletion is pending.', [
-    [{ kind: 'blob' }, q.tombstones.blob],
-    [{ kind: 'upload' }, q.tombstones.upload],
-    [{ kind: 'failing' }, q.tombstones.failing],
-  ]);
-  metric('lading_gc_pins', 'gauge', 'Uploads between committing an object and recording it.', [[{}, q.pins]]);
-  const reviews: Array<[Record<string, string>, number]> = [];
-  for (const queue of ['blob', 'manifest'] as const) {
-    for (const [outcome, n] of Object.entries(c.reviews[queue])) reviews.push([{ queue, outcome }, n]);
-  }
-  metric('lading_gc_reviews_total', 'counter', 'Reviews by queue and outcome.', reviews);
-  metric('lading_gc_postponed_total', 'counter', 'Reviews and deletions put off, by cause.', Object.entries(c.postponed).map(([cause, n]) => [{ cause }, n]));
-  metric('lading_gc_deleted_total', 'counter', 'Things deleted, by kind.', Object.entries(c.deleted).map(([kind, n]) => [{ kind }, n]));
-  metric('lading_gc_bytes_freed_total', 'counter', 'Bytes of blob objects deleted from storage.', [[{}, c.bytesFreed]]);
-  metric('lading_gc_unparseable_total', 'counter', 'Manifests kept because their payload could not be parsed.', [[{}, c.unparseable]]);
-  metric('lading_gc_storage_errors_total', 'counter', 'Failed object deletions (retried from their tombstone).', [[{}, c.storageErrors]]);
-  metric('lading_gc_errors_total', 'counter', 'Failed collector steps (retried).', [[{}, c.errors]]);
-  metric('lading_gc_retention_reported_total', 'counter', 'Tag deletions a dry-run retention policy reported.', [[{}, c.retentionReported]]);
-  return `${out.join('\n')}\n`;
+/** The queues' figures as the registry metrics read them at collection (`observeGcQueues`). */
+export function gcQueueFigures(q: GcQueueStats): GcQueueFigures {
+  return { queues: { blob: q.blobReviews, manifest: q.manifestReviews }, tombstones: q.tombstones, pins: q.pins };
 }

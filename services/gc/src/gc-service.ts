@@ -1,7 +1,7 @@
 /**
- * The gc service's HTTP face: `/healthz`, `/readyz`, `/metrics` (Prometheus text: queue size, due and overdue
- * tasks, postpones, deletes, bytes freed), `/gc/status` (the same as JSON) and `/gc/dry-run` (what a collection
- * would delete now and why; `?all=1` includes reviews not yet due).
+ * The gc service's HTTP face: `/healthz`, `/readyz`, `/gc/status` (queue figures and counters as JSON) and
+ * `/gc/dry-run` (what a collection would delete now and why; `?all=1` includes reviews not yet due). Its metrics
+ * are the process's, on the debug port of @lading/telemetry (`lading_gc_*`).
  */
 import type { Express } from 'express';
 import { createServiceApp, finishServiceApp } from '@lading/http';
@@ -25,14 +25,6 @@ export function createGcService(deps: GcServiceDeps): Express {
   const app = createServiceApp(async () => {
     await db.query('SELECT 1');
     await store.ping();
-  });
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      res.setHeader('Content-Type', 'text/plain; version=0.0.4');
-      res.end(await worker.metricsText());
-    } catch (err) {
-      next(err);
-    }
   });
   app.get('/gc/status', async (_req, res, next) => {
     try {

@@ -2,7 +2,8 @@
 import { telemetry } from './telemetry';
 import { startSecretCipher } from '@lading/access';
 import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
-import { createDeliveryWorker, startWebhookDelivery } from '@lading/webhooks';
+import { deliveryStats } from '@lading/webhooks';
+import { startWebhookDelivery } from './webhook-delivery';
 import { createWebhooksService } from './webhooks-service';
 
 runProcess('webhooks', async (config, logger) => {
@@ -12,11 +13,13 @@ runProcess('webhooks', async (config, logger) => {
   const secrets = startSecretCipher(config, logger);
   const delivery = config.webhooks.enabled ? await startWebhookDelivery({ db: parts.db, bus: parts.bus, config, logger, metrics, secrets }) : null;
   if (!delivery) logger.warn('webhooks.enabled is false: this webhooks process only reports');
-  const worker = delivery?.worker ?? createDeliveryWorker({ db: parts.db, config, logger, metrics, secrets });
-  const app = createWebhooksService({ db: parts.db, worker, logger });
+  // A process that does not deliver still reports the queue (delivery observes it itself).
+  const stopObserving = delivery ? undefined : metrics.observeWebhookQueue(() => deliveryStats(parts.db));
+  const app = createWebhooksService({ db: parts.db, logger });
   return {
     app: wired.measured(app),
     async close() {
+      stopObserving?.();
       await delivery?.stop();
       await parts.close();
       await wired.shutdown();

@@ -1,18 +1,16 @@
 /**
- * The webhooks service's HTTP face: `/healthz`, `/readyz` (the database answers) and `/metrics` (Prometheus text:
- * deliveries by outcome, failed attempts, dead letters, pending deliveries). The delivery itself runs on its own
- * (`startWebhookDelivery`); the app only reports on it.
+ * The webhooks service's HTTP face: `/healthz` and `/readyz` (the database answers). The delivery itself runs on its
+ * own (`startWebhookDelivery`); its metrics are the process's, on the debug port of @lading/telemetry
+ * (`lading_webhook_*`).
  */
 import type { Express } from 'express';
 import { createServiceApp, finishServiceApp } from '@lading/http';
 import type { Database } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
-import type { DeliveryWorker } from '@lading/webhooks';
 
 /** What the webhooks service's app is built from. */
 export interface WebhooksServiceDeps {
   db: Database;
-  worker: DeliveryWorker;
   logger: Logger;
 }
 
@@ -20,10 +18,6 @@ export interface WebhooksServiceDeps {
 export function createWebhooksService(deps: WebhooksServiceDeps): Express {
   const app = createServiceApp(async () => {
     await deps.db.query('SELECT 1');
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', 'text/plain; version=0.0.4');
-    res.end(await deps.worker.metricsText());
   });
   return finishServiceApp(app, deps.logger);
 }

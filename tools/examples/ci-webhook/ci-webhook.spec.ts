@@ -16,7 +16,8 @@ import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import type { LadingEvent } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
 import { imageManifest, makeBlob } from '@lading/testing';
-import { generateWebhookSecret, renderDelivery, signWebhook } from '@lading/webhooks';
+import { generateWebhookSecret, signWebhook } from '@lading/webhooks';
+import { renderDelivery } from '@lading/webhooks-service';
 import { CiWebhookReceiver, createCiWebhookReceiver } from './ci-webhook-receiver';
 import { globPattern } from './push-triggers';
 

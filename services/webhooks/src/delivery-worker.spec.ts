@@ -7,12 +7,13 @@ import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EVENT_TYPES, LadingEvent, createUuidV7Generator } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
+import { startTestRegistryMetrics } from '@lading/telemetry/testing';
 import { enqueueEvent } from './delivery-enqueuer';
 import { DeliveryWorker, createDeliveryWorker } from './delivery-worker';
-import { generateWebhookSecret, verifyWebhook } from './signature';
-import { FreshPostgres, freshPostgres } from './testing/fresh-postgres';
-import { TestReceiver, startTestReceiver } from './testing/test-receiver';
-import * as store from './webhook-store';
+import * as store from '@lading/webhooks';
+import { generateWebhookSecret, verifyWebhook } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 
 const ids = createUuidV7Generator();
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -199,14 +200,17 @@ describe('webhook delivery on PostgreSQL', () => {
       receiver.answer(() => ({ status: 502 }));
       const event = makeEvent(EVENT_TYPES.manifestPushed, 'team/app');
       await enqueue(event);
-      const w = worker({ maxAttempts: 3 });
+      // The process's metrics: the worker counts into them, the queue's gauges are read from the database.
+      const { metrics, scrape, shutdown } = startTestRegistryMetrics();
+      metrics.observeWebhookQueue(() => store.deliveryStats(db));
+      const w = worker({ maxAttempts: 3 }, { metrics });
       w.start();
       await until(async () => (await deliveriesOf(s.id))[0].status === 'dead');
       expect(receiver.requests).toHaveLength(3);
       const [dead] = await deliveriesOf(s.id);
       expect(dead).toMatchObject({ status: 'dead', attempts: 3, lastStatus: 502, lastError: 'HTTP 502' });
       expect(dead.finishedAt).not.toBeNull();
-      expect(await w.metricsText()).toMatch(/lading_webhook_dead_letters 1\n/);
+      expect(await scrape()).toMatch(/^lading_webhook_dead_letters 1$/m);
       // Nothing more happens to a dead delivery.
       await new Promise((r) => setTimeout(r, 300));
       expect(receiver.requests).toHaveLength(3);
@@ -219,7 +223,10 @@ describe('webhook delivery on PostgreSQL', () => {
       expect(receiver.requests).toHaveLength(4);
       expect(receiver.requests[3].headers['webhook-id']).toBe(event.id);
       expect(verifyWebhook(s.secret, receiver.requests[3].headers, receiver.requests[3].body)).toBe(true);
-      expect(await w.metricsText()).toMatch(/lading_webhook_deliveries_total\{outcome="dead"\} 1\n[^]*lading_webhook_dead_letters 0\n/);
+      const text = await scrape();
+      expect(text).toMatch(/^lading_webhook_deliveries_total\{result="dead_lettered"\} 1$/m);
+      expect(text).toMatch(/^lading_webhook_dead_letters 0$/m);
+      await shutdown();
     });
 
     it('dead-letters once the age budget is spent, whatever attempts are left', async () => {

@@ -7,7 +7,7 @@ import type { EventBus, LadingEvent } from '@lading/events';
 import { EVENT_TYPES, IdGenerator } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import { distributionAction } from './delivery-body';
-import { hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from './webhook-store';
+import { hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from '@lading/webhooks';
 
 /** The consumer group of the webhooks enqueuer on Kafka. */
 export const WEBHOOKS_CONSUMER_GROUP = 'lading-webhooks';

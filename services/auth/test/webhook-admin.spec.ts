@@ -7,9 +7,10 @@ import type { Express } from 'express';
 import { hashPassword } from '@lading/access';
 import * as meta from '@lading/metadata';
 import { TestDeps, createTestDeps } from '@lading/testing';
-import { createDeliveryWorker, verifyWebhook } from '@lading/webhooks';
-import { TestReceiver, startTestReceiver } from '@lading/webhooks/src/testing/test-receiver';
-import { createAuthService } from './auth-service';
+import { verifyWebhook } from '@lading/webhooks';
+import { createDeliveryWorker } from '@lading/webhooks-service';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
+import { createAuthService } from '../src/auth-service';
 
 const ROOT = { user: 'root', password: 'root-password-1' };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

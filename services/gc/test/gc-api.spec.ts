@@ -6,9 +6,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { LadingEvent } from '@lading/events';
-import { GcHooks, GcWorker, createGcWorker, planCollection, renderPlan } from '@lading/gc';
+import { GcHooks, GcWorker, createGcWorker, planCollection, renderPlan } from '../src';
 import * as meta from '@lading/metadata';
 import { BlobStore, blobKey } from '@lading/storage';
+import { TestRegistryMetrics, startTestRegistryMetrics } from '@lading/telemetry/testing';
 import { TestBlob, TestDeps, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
 import { RegistryClient, RegistryUnderTest, startRegistry } from './registry-under-test';
 
@@ -19,6 +20,8 @@ describe('garbage collection on PGlite (API level)', () => {
   let reg: RegistryUnderTest;
   let api: RegistryClient;
   let gc: GcWorker;
+  /** The metrics the collector reports into, scraped as the process's debug port would serve them. */
+  let telemetry: TestRegistryMetrics;
   const events: LadingEvent[] = [];
 
   beforeAll(async () => {
@@ -35,7 +38,8 @@ describe('garbage collection on PGlite (API level)', () => {
     });
     reg = await startRegistry(deps);
     api = reg.client;
-    gc = createGcWorker(deps);
+    telemetry = startTestRegistryMetrics();
+    gc = createGcWorker({ ...deps, metrics: telemetry.metrics });
     await deps.bus.subscribe((e) => {
       events.push(e);
     });
@@ -43,6 +47,7 @@ describe('garbage collection on PGlite (API level)', () => {
   afterAll(async () => {
     await reg.close();
     await deps.close();
+    await telemetry.shutdown();
   });
 
   /** Moves every queue's clock back: reviews and retries are due, links are past the review delay. */
@@ -367,7 +372,7 @@ describe('garbage collection on PGlite (API level)', () => {
     const text = renderPlan(plan);
     expect(text).toContain(`DELETE manifest dry/app@${img.manifest.digest}`);
     expect(text).toMatch(/would delete now: \d+ tags, \d+ manifests/);
-    const metrics = await gc.metricsText();
+    const metrics = await telemetry.scrape();
     expect(metrics).toContain('lading_gc_queue_size{queue="manifest"}');
     expect(metrics).toMatch(/lading_gc_bytes_freed_total \d+/);
   });

@@ -11,13 +11,11 @@ import { createInProcessBus, createUuidV7Generator } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { createDeliveryWorker } from './delivery-worker';
-import { generateWebhookSecret, verifyWebhook } from './signature';
-import { FreshPostgres, freshPostgres } from './testing/fresh-postgres';
-import { TestReceiver, startTestReceiver } from './testing/test-receiver';
-import { createWebhookAdminRouter } from './webhook-admin-router';
+import * as store from '@lading/webhooks';
+import { createWebhookAdminRouter, generateWebhookSecret, sealStoredWebhookSecrets, verifyWebhook } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
+import { TestReceiver, startTestReceiver } from '@lading/webhooks/test/test-receiver';
 import { startWebhookDelivery } from './webhook-delivery';
-import { sealStoredWebhookSecrets } from './webhook-secrets';
-import * as store from './webhook-store';
 
 const KEY1 = Buffer.alloc(32, 11);
 const KEY2 = Buffer.alloc(32, 12);

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GcTarget, GcWorker, createGcWorker } from '@lading/gc';
+import { GcTarget, GcWorker, createGcWorker } from '../src';
 import * as meta from '@lading/metadata';
 import { blobKey } from '@lading/storage';
 import { TestBlob, TestManifest, imageIndex, imageManifest, makeBlob } from '@lading/testing';

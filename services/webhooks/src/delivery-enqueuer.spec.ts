@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { EVENT_TYPES, LadingEvent, createKafkaBus, createUuidV7Generator } from '@lading/events';
 import { infraSettings } from '@lading/testing';
 import { WEBHOOKS_CONSUMER_GROUP, subscribeEnqueuer } from './delivery-enqueuer';
-import { generateWebhookSecret } from './signature';
-import { FreshPostgres, freshPostgres } from './testing/fresh-postgres';
-import { insertSubscription, listDeliveries } from './webhook-store';
+import { generateWebhookSecret, insertSubscription, listDeliveries } from '@lading/webhooks';
+import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
 
 const ids = createUuidV7Generator();
 

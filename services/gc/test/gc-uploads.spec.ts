@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { GcWorker, createGcWorker } from '@lading/gc';
+import { GcWorker, createGcWorker } from '../src';
 import { TestDeps, createTestDeps } from '@lading/testing';
 import { RegistryUnderTest, startRegistry } from './registry-under-test';
 

@@ -12,10 +12,7 @@
  * manifest.pulled → pull. repository.created and referrer.attached have no Distribution form and are not sent.
  */
 import { EVENT_TYPES } from '@lading/events';
-import type { WebhookFormat } from './webhook-store';
-
-/** The type of the test event `POST /:id/ping` queues. */
-export const WEBHOOK_PING_TYPE = 'io.lading.webhook.ping';
+import type { WebhookFormat } from '@lading/webhooks';
 
 /** Content types of the two formats. */
 export const CONTENT_TYPES: Record<WebhookFormat, string> = {

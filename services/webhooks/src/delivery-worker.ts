@@ -4,24 +4,38 @@
  * delivered; anything else (another status, a timeout, a refused or failed connection) is retried after a backoff
  * with full jitter, or dead-lettered once the attempt or age budget is spent. Redirects are never followed, and every
  * connection goes through the SSRF guard's lookup. Any number of workers, in any number of processes, share the
- * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner.
+ * queue: correctness rests on Postgres alone, the bus only wakes the worker sooner. Claiming runs in the polling loop
+ * of @lading/runtime.
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, buildConnector, request } from 'undici';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
+import { createPollingLoop } from '@lading/runtime';
 import { SpanKind, context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { Logger, RegistryMetrics, WebhookResult } from '@lading/telemetry';
-import { AllowList, RefusedTargetError, Resolver, checkTarget, guardedLookup, parseAddress, parseAllowList, systemResolver } from './address-guard';
+import {
+  AllowList,
+  ClaimedDelivery,
+  RefusedTargetError,
+  Resolver,
+  checkTarget,
+  claimDueDeliveries,
+  guardedLookup,
+  nextDueAt,
+  openWebhookSecret,
+  parseAddress,
+  parseAllowList,
+  recordAttempt,
+  signWebhook,
+  systemResolver,
+} from '@lading/webhooks';
 import { renderDelivery } from './delivery-body';
 import { decideRetry } from './retry-policy';
-import { signWebhook } from './signature';
-import { openWebhookSecret } from './webhook-secrets';
 import { WebhookSettings, webhookSettings } from './webhook-settings';
-import { ClaimedDelivery, claimDueDeliveries, deliveryStats, nextDueAt, recordAttempt } from './webhook-store';
 
 /** What a delivery worker is built from. */
 export interface DeliveryWorkerDeps {
@@ -36,8 +50,8 @@ export interface DeliveryWorkerDeps {
   random?: () => number;
   /** How long a claim holds a delivery before another worker may take it (default: the timeout plus 15 s). */
   leaseMs?: number;
-  /** Where attempts are counted and timed (`lading_webhook_deliveries_total`, `lading_webhook_delivery_seconds`). */
-  metrics?: Pick<RegistryMetrics, 'webhookDeliveries' | 'webhookDeliverySeconds'>;
+  /** Where attempts are counted and timed (`lading_webhook_deliveries_total`, `_delivery_seconds`, `_delivery_failures_total`). */
+  metrics?: Pick<RegistryMetrics, 'webhookDeliveries' | 'webhookDeliverySeconds' | 'webhookDeliveryFailures'>;
 }
 
 /** The event's stored W3C traceparent (the request that caused it), if its JSON carries one. */
@@ -71,13 +85,10 @@ export interface DeliveryWorker {
   wake(): void;
   /** Claims and attempts what is due now, until nothing is due; resolves with the number of attempts made. */
   runUntilIdle(maxAttempts?: number): Promise<number>;
-  /** The counters and the queue's figures in the Prometheus text format. */
-  metricsText(): Promise<string>;
 }
 
 const USER_AGENT = 'lading-webhooks/0.1';
 const MIN_SLEEP_MS = 10;
-const MAX_ERROR_BACKOFF_MS = 30_000;
 
 /** Creates a delivery worker; call start() to run it. */
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
@@ -108,30 +119,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   });
   const baseUrl = deps.config.http.host;
 
-  let running = false;
-  let loopPromise: Promise<void> | null = null;
   const inFlight = new Set<Promise<void>>();
-  let woken = false;
-  let sleeper: (() => void) | null = null;
-
-  function wake(): void {
-    woken = true;
-    sleeper?.();
-  }
-
-  function sleep(ms: number): Promise<void> {
-    if (woken) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleeper = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      sleeper = done;
-    });
-  }
 
   /** Sends one attempt; resolves with the status and Retry-After, or rejects with the transport's error. */
   async function send(delivery: ClaimedDelivery): Promise<{ status: number; retryAfter: string | null }> {
@@ -217,6 +205,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       }
     } else {
       counters.failures++;
+      deps.metrics?.webhookDeliveryFailures.add(1);
       const decision = decideRetry(settings, { attempt: delivery.attempt, firstAttemptAt: delivery.firstAttemptAt.getTime(), now, status, retryAfter }, random);
       if (decision.kind === 'dead') {
         recorded = await recordAttempt(deps.db, delivery.id, delivery.claim, { kind: 'dead', status, error });
@@ -248,72 +237,49 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         .catch((err) => logger.error({ err, deliveryId: delivery.id }, 'recording a webhook attempt failed; the lease will return it'))
         .finally(() => {
           inFlight.delete(p);
-          wake();
+          loop.wake();
         });
       inFlight.add(p);
     }
     return claimed.length;
   }
 
-  async function loop(): Promise<void> {
-    let errorBackoff = 0;
-    while (running) {
-      woken = false;
-      try {
-        const free = settings.concurrency - inFlight.size;
-        if (free > 0 && (await claimAndStart(free)) === free) continue;
-        errorBackoff = 0;
-        let sleepMs = settings.pollIntervalMs;
-        if (inFlight.size < settings.concurrency) {
-          const next = await nextDueAt(deps.db);
-          if (next) sleepMs = Math.min(sleepMs, Math.max(MIN_SLEEP_MS, next.getTime() - Date.now()));
-        }
-        await sleep(sleepMs);
-      } catch (err) {
-        errorBackoff = Math.min(MAX_ERROR_BACKOFF_MS, Math.max(250, errorBackoff * 2));
-        logger.warn({ err, retryInMs: errorBackoff }, 'webhook delivery loop failed; retrying');
-        woken = false;
-        await sleep(errorBackoff);
-      }
+  /**
+   * One pass of the worker's loop: claims what the free slots can take. Resolves with 0 (go on at once) when it
+   * filled them, else with how long to sleep: the poll interval, or less when a delivery falls due sooner. An
+   * attempt that ends wakes the loop, so a freed slot is filled at once.
+   */
+  async function claimDue(): Promise<number> {
+    const free = settings.concurrency - inFlight.size;
+    if (free > 0 && (await claimAndStart(free)) === free) return 0;
+    let sleepMs = settings.pollIntervalMs;
+    if (inFlight.size < settings.concurrency) {
+      const next = await nextDueAt(deps.db);
+      if (next) sleepMs = Math.min(sleepMs, Math.max(MIN_SLEEP_MS, next.getTime() - Date.now()));
     }
+    return sleepMs;
   }
 
-  async function metricsText(): Promise<string> {
-    const stats = await deliveryStats(deps.db);
-    const lines = [
-      '# HELP lading_webhook_deliveries_total Webhook delivery attempts by outcome (delivered, retry, dead).',
-      '# TYPE lading_webhook_deliveries_total counter',
-      ...Object.entries(counters.outcomes).map(([outcome, n]) => `lading_webhook_deliveries_total{outcome="${outcome}"} ${n}`),
-      '# HELP lading_webhook_delivery_failures_total Failed webhook delivery attempts (non-2xx, timeout, connection error, refused target).',
-      '# TYPE lading_webhook_delivery_failures_total counter',
-      `lading_webhook_delivery_failures_total ${counters.failures}`,
-      '# HELP lading_webhook_dead_letters Webhook deliveries dead-lettered and not redelivered.',
-      '# TYPE lading_webhook_dead_letters gauge',
-      `lading_webhook_dead_letters ${stats.dead}`,
-      '# HELP lading_webhook_pending Webhook deliveries waiting for a (first or next) attempt.',
-      '# TYPE lading_webhook_pending gauge',
-      `lading_webhook_pending ${stats.pending}`,
-    ];
-    return `${lines.join('\n')}\n`;
-  }
+  const loop = createPollingLoop({
+    step: claimDue,
+    idleMs: settings.pollIntervalMs,
+    // Failures back off from 250 ms to the loop's 30 s.
+    backoff: { initialMs: 250 },
+    onError: (err, retryInMs) => logger.warn({ err, retryInMs }, 'webhook delivery loop failed; retrying'),
+  });
 
   return {
     settings,
     counters,
     start() {
-      if (running) return;
-      running = true;
-      loopPromise = loop();
+      loop.start();
     },
     async stop() {
-      running = false;
-      wake();
-      await loopPromise;
-      loopPromise = null;
+      await loop.stop();
       await Promise.allSettled([...inFlight]);
       await agent.close().catch(() => undefined);
     },
-    wake,
+    wake: () => loop.wake(),
     async runUntilIdle(maxAttempts = 10_000) {
       let total = 0;
       for (;;) {
@@ -323,6 +289,5 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         if (n === 0 || total >= maxAttempts) return total;
       }
     },
-    metricsText,
   };
 }
