@@ -6,6 +6,7 @@
  */
 import { EVENTS_MIGRATIONS } from '@lading/events';
 import { METADATA_MIGRATIONS, MigrationSet } from '@lading/metadata';
+import { WEBHOOKS_MIGRATIONS } from '@lading/webhooks';
 
 /** Every migration set of the registry. */
-export const REGISTRY_MIGRATIONS: readonly MigrationSet[] = [METADATA_MIGRATIONS, EVENTS_MIGRATIONS];
+export const REGISTRY_MIGRATIONS: readonly MigrationSet[] = [METADATA_MIGRATIONS, EVENTS_MIGRATIONS, WEBHOOKS_MIGRATIONS];

@@ -4,3 +4,4 @@ export * from './webhook-store';
 export * from './webhook-secrets';
 export * from './subscription-input';
 export * from './webhook-admin-router';
+export * from './migrations';

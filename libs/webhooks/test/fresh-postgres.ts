@@ -2,8 +2,10 @@
  * Test support: a throwaway, migrated database on the real PostgreSQL of `tools/infra`, so that the webhook tests
  * run on the server production uses (row locks, SKIP LOCKED, several pools) and never see each other's rows.
  */
-import { Database, createPgDatabase, migrate } from '@lading/metadata';
+import { EVENTS_MIGRATIONS } from '@lading/events';
+import { Database, METADATA_MIGRATIONS, createPgDatabase, migrate } from '@lading/metadata';
 import { createThrowawayDatabase } from '@lading/testing';
+import { WEBHOOKS_MIGRATIONS } from '../src/migrations';
 
 /** A fresh database and a way to drop it. */
 export interface FreshPostgres {
@@ -20,7 +22,7 @@ export async function freshPostgres(label: string, poolSize = 8): Promise<FreshP
   const { url } = database;
   const open = (size: number) => createPgDatabase({ url, poolSize: size, statementTimeoutMs: 30_000, connectTimeoutMs: 5_000 });
   const db = await open(poolSize);
-  await migrate(db);
+  await migrate(db, [METADATA_MIGRATIONS, EVENTS_MIGRATIONS, WEBHOOKS_MIGRATIONS]);
   const pools: Database[] = [db];
   return {
     url,
