@@ -110,15 +110,21 @@ describe('tracing the embedded registry', () => {
     // Raw paths never name a span (digests and upload ids would make every name unique).
     expect(receiver.spans().filter((s) => s.kind === SPAN_KIND.server).map((s) => s.name)).not.toContainEqual(expect.stringContaining('sha256'));
 
-    const accessLine = run.lines
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      })
-      .find((l) => l.msg === 'request' && l.method === 'PUT' && String(l.path).includes('/manifests/'));
+    const findAccessLine = () =>
+      run.lines
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return {};
+          }
+        })
+        .find((l) => l.msg === 'request' && l.method === 'PUT' && String(l.path).includes('/manifests/'));
+    // The access line is written when the response finishes and reaches us through the child's stdout pipe, which on
+    // a busy machine can come after the span's export: wait for the line, then check its trace id.
+    for (const until = Date.now() + 5_000; !findAccessLine() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    const accessLine = findAccessLine();
+    expect(accessLine).toBeDefined();
     expect(accessLine?.trace_id).toBe(manifestSpan.traceId);
   });
 
