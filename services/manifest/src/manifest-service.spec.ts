@@ -1,9 +1,6 @@
-import { Readable } from 'node:stream';
 import request from 'supertest';
 import type { HttpApp } from '@lading/http';
-import * as meta from '@lading/metadata';
-import { blobKey } from '@lading/storage';
-import { TestBlob, TestDeps, TestManifest, binaryParser, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { TestBlob, TestDeps, TestManifest, binaryParser, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest, seedBlobs as seedContent, seedImage } from '@lading/testing';
 import { createManifestService } from './manifest-service';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -20,27 +17,8 @@ describe('manifest service', () => {
   afterAll(async () => deps.close());
 
   /** Stores blobs the way a completed upload does (the blob service's job, not under test here). */
-  async function seedBlobs(repository: string, blobs: TestBlob[]): Promise<void> {
-    for (const blob of blobs) {
-      const id = `seed-${blob.digest.slice(7, 20)}-${Math.random().toString(16).slice(2)}`;
-      await deps.store.writeUpload(id, 0, Readable.from([blob.data]));
-      await deps.store.commitUpload(id, blobKey(blob.digest), blob.size);
-    }
-    await deps.db.transaction(async (tx) => {
-      const repo = await meta.ensureRepository(tx, repository);
-      for (const blob of blobs) {
-        await meta.insertBlob(tx, blob.digest, blob.size);
-        await meta.linkBlob(tx, repo.id, blob.digest);
-      }
-    });
-  }
-
-  async function image(repository: string, extra: Record<string, unknown> = {}): Promise<TestManifest> {
-    const config = makeBlob(`{"architecture":"amd64","os":"linux","n":${Math.random()}}`);
-    const layer = makeBlob(512);
-    await seedBlobs(repository, [config, layer]);
-    return imageManifest(config, [layer], extra);
-  }
+  const seedBlobs = (repository: string, blobs: TestBlob[]) => seedContent(deps, repository, blobs);
+  const image = (repository: string, extra: Record<string, unknown> = {}): Promise<TestManifest> => seedImage(deps, repository, extra);
 
   // Bodies go as strings: superagent would JSON-encode a Buffer sent with a +json content type.
   function put(repository: string, reference: string, manifest: TestManifest) {
