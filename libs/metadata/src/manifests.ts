@@ -46,6 +46,21 @@ function toBuffer(row: ManifestRow): ManifestRow {
   return { ...row, payload: Buffer.isBuffer(row.payload) ? row.payload : Buffer.from(row.payload as Uint8Array) };
 }
 
+/**
+ * Whether a manifest is still stored: the existence check a cached manifest is confirmed with on every pull against
+ * a shared database (one indexed join; the statement text stays fixed so Postgres prepares it once per connection).
+ */
+export async function storedManifestExists(db: SqlExecutor, repository: string, digest: string): Promise<boolean> {
+  return (await db.query(MANIFEST_EXISTS, [repository, digest])).rows.length > 0;
+}
+const MANIFEST_EXISTS = `SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`;
+
+/** The digest a tag points at now, or null: read fresh on every pull by tag against a shared database. */
+export async function tagDigest(db: SqlExecutor, repository: string, tag: string): Promise<string | null> {
+  return (await db.query<{ digest: string }>(TAG_DIGEST, [repository, tag])).rows[0]?.digest ?? null;
+}
+const TAG_DIGEST = `SELECT t.manifest_digest AS digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2`;
+
 /** Finds a manifest of a repository by digest. */
 export async function findManifestByDigest(db: SqlExecutor, repository: string, digest: string): Promise<ManifestRow | null> {
   const r = await db.query<ManifestRow>(

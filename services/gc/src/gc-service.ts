@@ -5,7 +5,7 @@
  */
 import type { Express } from 'express';
 import { createServiceApp, finishServiceApp } from '@lading/http';
-import type { Database } from '@lading/metadata';
+import { type Database, pingDatabase } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
 import type { Logger } from '@lading/telemetry';
 import { planCollection } from './gc-plan';
@@ -23,7 +23,7 @@ export interface GcServiceDeps {
 export function createGcService(deps: GcServiceDeps): Express {
   const { db, store, worker } = deps;
   const app = createServiceApp(async () => {
-    await db.query('SELECT 1');
+    await pingDatabase(db);
     await store.ping();
   });
   app.get('/gc/status', async (_req, res, next) => {

@@ -58,9 +58,6 @@ export interface ManifestReader {
   readonly confirmsExistence: boolean;
 }
 
-const MANIFEST_EXISTS = `SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`;
-const TAG_DIGEST = `SELECT t.manifest_digest AS digest FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2`;
-
 /** The most distinct Accept headers whose verdicts are remembered (clients send a handful). */
 const ACCEPT_MEMO_LIMIT = 512;
 
@@ -133,7 +130,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
 
   async function byDigestFromDatabase(repository: string, digest: string, cached: CachedManifest | undefined): Promise<CachedManifest | null> {
     if (cached) {
-      if ((await db.query(MANIFEST_EXISTS, [repository, digest])).rows.length > 0) return cached;
+      if (await meta.storedManifestExists(db, repository, digest)) return cached;
       manifests.delete(manifestKey(repository, digest));
       return null;
     }
@@ -146,8 +143,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     const key = tagKey(repository, tag);
     if (confirmsExistence) {
       // The tag row joins its manifest (a foreign key), so it existing means the manifest does.
-      const r = await db.query<{ digest: string }>(TAG_DIGEST, [repository, tag]);
-      const digest = r.rows[0]?.digest;
+      const digest = await meta.tagDigest(db, repository, tag);
       if (!digest) return null;
       const cached = counted('manifest', manifests.get(manifestKey(repository, digest)));
       if (cached) return cached;

@@ -5,7 +5,7 @@
  */
 import type { Express } from 'express';
 import { createServiceApp, finishServiceApp } from '@lading/http';
-import type { Database } from '@lading/metadata';
+import { type Database, pingDatabase } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
 
 /** What the webhooks service's app is built from. */
@@ -17,7 +17,7 @@ export interface WebhooksServiceDeps {
 /** Creates the webhooks service's express app. */
 export function createWebhooksService(deps: WebhooksServiceDeps): Express {
   const app = createServiceApp(async () => {
-    await deps.db.query('SELECT 1');
+    await pingDatabase(deps.db);
   });
   return finishServiceApp(app, deps.logger);
 }
