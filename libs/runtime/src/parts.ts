@@ -65,6 +65,11 @@ export interface ProcessParts {
   metrics?: RegistryMetrics;
   /** The outbox context of one service: its CloudEvents source and id generator. */
   eventsFor(service: string): OutboxContext;
+  /**
+   * What a service that writes events is built from on these parts: the database, its outbox context, a wake-up of
+   * the relay after each commit and the metrics (`logger` defaults to the process's).
+   */
+  serviceDeps(service: string, logger?: Logger): ServiceDeps;
   close(): Promise<void>;
 }
 
@@ -112,6 +117,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   });
   const host = config.http.host ? new URL(config.http.host).host : hostname();
   const ids = createUuidV7Generator();
+  const eventsFor = (service: string): OutboxContext => ({ source: `//${host}/lading/${service}`, ids, now: () => new Date() });
   return {
     config,
     logger,
@@ -121,7 +127,15 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
     relay,
     pruner,
     metrics,
-    eventsFor: (service) => ({ source: `//${host}/lading/${service}`, ids, now: () => new Date() }),
+    eventsFor,
+    serviceDeps: (service, serviceLogger = logger) => ({
+      db,
+      config,
+      logger: serviceLogger,
+      events: eventsFor(service),
+      onEventsCommitted: () => relay.kick(),
+      metrics,
+    }),
     async close() {
       for (const stop of observing) stop();
       await pruner.stop();

@@ -6,15 +6,7 @@ import { createBlobService } from './blob-service';
 runProcess('blob', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
-  const app = createBlobService({
-    db: parts.db,
-    store: parts.store,
-    config,
-    logger,
-    events: parts.eventsFor('blob'),
-    onEventsCommitted: () => parts.relay.kick(),
-    metrics: wired.metrics,
-  });
+  const app = createBlobService({ ...parts.serviceDeps('blob'), store: parts.store });
   return {
     app: wired.measured(app),
     async close() {

@@ -38,13 +38,12 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   const { metrics } = options;
   const parts = await openProcessParts(config, logger, { metrics });
   const { db, store, bus, relay } = parts;
-  const onEventsCommitted = () => relay.kick();
   // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
-  const blob = createBlobService({ db, store, config, logger: logger.child({ service: 'lading-blob' }), events: parts.eventsFor('blob'), onEventsCommitted, invalidations: bus, metrics });
-  const manifest = createManifestService({ db, config, logger: logger.child({ service: 'lading-manifest' }), events: parts.eventsFor('manifest'), onEventsCommitted, invalidations: bus, metrics });
+  const blob = createBlobService({ ...parts.serviceDeps('blob', logger.child({ service: 'lading-blob' })), store, invalidations: bus });
+  const manifest = createManifestService({ ...parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' })), invalidations: bus });
   // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
   // here, in the process that holds the data.
-  const gc = createGcWorker({ db, store, config, logger: logger.child({ service: 'lading-gc' }), events: parts.eventsFor('gc'), onEventsCommitted, bus, metrics });
+  const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
   // Passwords are hashed in worker threads, never on the event loop every request shares.
   const passwords = passwordPoolFromConfig(config);
   // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.

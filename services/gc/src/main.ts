@@ -7,16 +7,7 @@ import { createGcWorker } from './gc-worker';
 runProcess('gc', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
-  const worker = createGcWorker({
-    db: parts.db,
-    store: parts.store,
-    config,
-    logger,
-    events: parts.eventsFor('gc'),
-    onEventsCommitted: () => parts.relay.kick(),
-    bus: parts.bus,
-    metrics: wired.metrics,
-  });
+  const worker = createGcWorker({ ...parts.serviceDeps('gc'), store: parts.store, bus: parts.bus });
   if (config.gc.enabled) worker.start();
   else logger.warn('gc.enabled is false: this gc process only reports');
   const app = createGcService({ db: parts.db, store: parts.store, worker, logger });

@@ -6,14 +6,7 @@ import { createManifestService } from './manifest-service';
 runProcess('manifest', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
-  const app = createManifestService({
-    db: parts.db,
-    config,
-    logger,
-    events: parts.eventsFor('manifest'),
-    onEventsCommitted: () => parts.relay.kick(),
-    metrics: wired.metrics,
-  });
+  const app = createManifestService(parts.serviceDeps('manifest'));
   return {
     app: wired.measured(app),
     async close() {
