@@ -37,44 +37,58 @@ export interface EmbeddedRegistry {
 export async function createEmbeddedRegistry(config: LadingConfig, logger: Logger, options: { metrics?: RegistryMetrics } = {}): Promise<EmbeddedRegistry> {
   const { metrics } = options;
   const parts = await openProcessParts(config, logger, { metrics });
-  const { db, store, bus, relay } = parts;
-  // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
-  const blob = createBlobService({ ...parts.serviceDeps('blob', logger.child({ service: 'lading-blob' })), store, invalidations: bus });
-  const manifest = createManifestService({ ...parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' })), invalidations: bus });
-  // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
-  // here, in the process that holds the data.
-  const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
-  // Passwords are hashed in worker threads, never on the event loop every request shares.
-  const passwords = passwordPoolFromConfig(config);
-  // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.
-  const secrets = startSecretCipher(config, logger);
-  const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
-  await bootstrapAdmin(db, config, logger, passwords.hash);
-  await sealSigningKeys(auth.keys, logger);
-  const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
-  const app = createGateway({
-    dispatch: { blob, manifest, auth: auth.app },
-    logger,
-    accessLog: config.log.access,
-    authorize,
-    limiter: rateLimiterFromConfig(config),
-    trustedProxies: config.http.trustedProxies,
-  });
-  if (config.gc.enabled) gc.start();
-  const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;
-  return {
-    app,
-    db,
-    store,
-    bus,
-    gc,
-    webhooks,
-    flushEvents: () => relay.drain(),
-    async close() {
-      await gc.stop();
-      await webhooks?.stop();
-      await passwords.close();
-      await parts.close();
-    },
-  };
+  // What is started is stopped again when a later step fails (a wrong secrets key, say), so that a failed start lets
+  // go of the data directory's lock and the hashing workers instead of holding them until the process exits.
+  const started: Array<() => Promise<void>> = [() => parts.close()];
+  try {
+    return await assemble();
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
+
+  async function assemble(): Promise<EmbeddedRegistry> {
+    const { db, store, bus, relay } = parts;
+    // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
+    const blob = createBlobService({ ...parts.serviceDeps('blob', logger.child({ service: 'lading-blob' })), store, invalidations: bus });
+    const manifest = createManifestService({ ...parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' })), invalidations: bus });
+    // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
+    // here, in the process that holds the data.
+    const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
+    // Passwords are hashed in worker threads, never on the event loop every request shares.
+    const passwords = passwordPoolFromConfig(config);
+    started.push(() => passwords.close());
+    // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.
+    const secrets = startSecretCipher(config, logger);
+    const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
+    await bootstrapAdmin(db, config, logger, passwords.hash);
+    await sealSigningKeys(auth.keys, logger);
+    const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
+    const app = createGateway({
+      dispatch: { blob, manifest, auth: auth.app },
+      logger,
+      accessLog: config.log.access,
+      authorize,
+      limiter: rateLimiterFromConfig(config),
+      trustedProxies: config.http.trustedProxies,
+    });
+    if (config.gc.enabled) gc.start();
+    started.push(() => gc.stop());
+    const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;
+    return {
+      app,
+      db,
+      store,
+      bus,
+      gc,
+      webhooks,
+      flushEvents: () => relay.drain(),
+      async close() {
+        await gc.stop();
+        await webhooks?.stop();
+        await passwords.close();
+        await parts.close();
+      },
+    };
+  }
 }

@@ -79,4 +79,18 @@ describe('secrets at rest in the embedded registry', () => {
     await registry.close();
     expect(lines.filter((line) => line.includes(PLAIN_SECRETS_WARNING))).toHaveLength(1);
   });
+
+  it('lets go of the data directory when start-up fails on a key that cannot open the stored secrets', async () => {
+    const first = await createEmbeddedRegistry(configWith({ key: KEY1.toString('base64') }), silent);
+    await request(first.app).get('/token?service=lading').expect(200);
+    await first.close();
+    // KEY2 alone cannot open what KEY1 sealed: start-up refuses, and must not keep the lock or the database open.
+    await expect(createEmbeddedRegistry(configWith({ key: KEY2.toString('base64') }), silent)).rejects.toThrow(secretKeyId(KEY1));
+    const again = await createEmbeddedRegistry(configWith({ key: KEY1.toString('base64') }), silent);
+    try {
+      await request(again.app).get('/token?service=lading').expect(200);
+    } finally {
+      await again.close();
+    }
+  });
 });
