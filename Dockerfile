@@ -4,6 +4,9 @@
 #   node --wasm-tiering-budget=... --max-semi-space-size=4 dist/embedded/main.cjs   the embedded registry (the
 #       default CMD, the same command and flags as `npm start`)
 #   node dist/<name>/main.cjs     one distributed service: gateway, blob, manifest, auth, gc, webhooks
+# The operator CLIs are bundled too and on the PATH, for `docker compose exec <service> ...` or `docker run`:
+#   lading-admin ...              the admin API's CLI (users, robots, tokens, namespaces, grants, keys, webhooks)
+#   garbage-collect ...           collect now or --dry-run, on the container's configured data or --registry URL
 # Configuration comes from LADING_* variables (libs/config/src/schema.ts); docker-compose.yml sets them.
 
 # Stage 1: only the package manifests, so that `npm ci` below is cached until a dependency changes.
@@ -23,8 +26,13 @@ WORKDIR /app
 COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .
-# The bundles find their migrations and schemas next to the sources, which stay in the image beside dist/.
+# The bundles find their migrations and schemas next to the sources, which stay in the image beside dist/. With no
+# names, the build makes every bundle: each service's and each operator CLI's (tools/build/bundle.ts).
 RUN npm run -s build
+# Each operator CLI under its own name: a two-line script that runs its bundle on plain node.
+RUN printf '#!/bin/sh\nexec node /app/dist/lading-admin/main.cjs "$@"\n' >/usr/local/bin/lading-admin \
+ && printf '#!/bin/sh\nexec node /app/dist/garbage-collect/main.cjs "$@"\n' >/usr/local/bin/garbage-collect \
+ && chmod 755 /usr/local/bin/lading-admin /usr/local/bin/garbage-collect
 # /data is the embedded mode's LADING_DATA_DIR; a named volume mounted there inherits the node user's ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, bundle, isTestSupport, serviceBundle, serviceNames, startCommand } from './bundle';
+import { REPO_ROOT, TOOL_ENTRIES, bundle, bundleNames, bundleRequest, isTestSupport, serviceBundle, serviceNames, startCommand } from './bundle';
 
 describe('tools/build bundle', () => {
   let dir: string;
@@ -18,6 +18,30 @@ describe('tools/build bundle', () => {
       entry: path.join(REPO_ROOT, 'services/gateway/src/main.ts'),
       outfile: path.join(REPO_ROOT, 'dist/gateway/main.cjs'),
     });
+  });
+
+  it('names the operator CLIs beside the services, each bundled from its entry file to dist/<name>/main.cjs', () => {
+    expect(bundleNames()).toEqual([...serviceNames(), 'lading-admin', 'garbage-collect']);
+    expect(bundleRequest('lading-admin')).toEqual({
+      entry: path.join(REPO_ROOT, 'tools/admin/lading-admin.ts'),
+      outfile: path.join(REPO_ROOT, 'dist/lading-admin/main.cjs'),
+    });
+    expect(bundleRequest('gc')).toEqual(serviceBundle('gc'));
+    for (const [name, entry] of Object.entries(TOOL_ENTRIES)) {
+      expect([name, existsSync(path.join(REPO_ROOT, entry))]).toEqual([name, true]);
+      expect(serviceNames()).not.toContain(name);
+    }
+  });
+
+  it('refuses a bundle name it does not know, naming the ones it does', () => {
+    expect(() => bundleRequest('nope')).toThrow(/^no such bundle: nope \(bundles: .*\blading-admin\b.*\)$/);
+  });
+
+  it.each(Object.keys(TOOL_ENTRIES))('bundles the %s CLI into a file that runs on plain node and answers --help', async (name) => {
+    const outfile = path.join(dir, 'tools', name, 'main.cjs');
+    await bundle({ entry: bundleRequest(name).entry, outfile });
+    const help = execFileSync(process.execPath, [outfile, '--help'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect(help).toMatch(new RegExp(`^usage: ${name}\\b`, 'm'));
   });
 
   it("reads the command `npm start` runs from package.json: node on the embedded bundle", () => {

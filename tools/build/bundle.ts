@@ -2,14 +2,15 @@
  * `npm run build`: compiles each service's `main.ts` into one CommonJS file, `dist/<service>/main.cjs`, so that a
  * process runs plain JavaScript on `node` instead of loading tsx's TypeScript loader (its own thread and ~35 MB of
  * resident memory) and compiling the sources at every start. `npm start`, the container image, the cluster tool and
- * the end-to-end tests run these bundles.
+ * the end-to-end tests run these bundles. The operator CLIs the image ships (`TOOL_ENTRIES`: lading-admin,
+ * garbage-collect) are bundled the same way, to `dist/<cli>/main.cjs`.
  *
  * The `@lading/*` workspace code is inlined; every npm package stays an ordinary `require` resolved from
  * `node_modules` at run time, which is what lets OpenTelemetry's instrumentations patch express, pg, kafkajs and
  * undici as they load. A source file's `__dirname` keeps meaning that file's own directory, so files found next to the
  * sources (SQL migrations, event schemas) are found from the bundle too, as long as `dist/` stays in the checkout.
  *
- *   npm run build                    every service
+ *   npm run build                    every service and operator CLI
  *   npm run build -- embedded        only the named ones
  *   npm run -s build -- --start-command   prints the command `npm start` runs (for scripts that start it themselves)
  *
@@ -44,6 +45,27 @@ export function serviceNames(root = REPO_ROOT): string[] {
 /** The bundle request for one service: `services/<name>/src/main.ts` → `dist/<name>/main.cjs`. */
 export function serviceBundle(name: string, root = REPO_ROOT): BundleRequest {
   return { entry: path.join(root, 'services', name, 'src', 'main.ts'), outfile: path.join(root, 'dist', name, 'main.cjs') };
+}
+
+/**
+ * The operator CLIs that ship beside the services (the image puts each on its PATH under this name), by bundle name
+ * → entry file relative to the repository root: `dist/<name>/main.cjs`. Their names cannot be a service's.
+ */
+export const TOOL_ENTRIES: Readonly<Record<string, string>> = {
+  'lading-admin': 'tools/admin/lading-admin.ts',
+  'garbage-collect': 'tools/gc/garbage-collect.ts',
+};
+
+/** Every bundle `npm run build` makes: the services, then the operator CLIs. */
+export function bundleNames(root = REPO_ROOT): string[] {
+  return [...serviceNames(root), ...Object.keys(TOOL_ENTRIES)];
+}
+
+/** The bundle request for a service or an operator CLI by its bundle name; an unknown name is an error naming the known. */
+export function bundleRequest(name: string, root = REPO_ROOT): BundleRequest {
+  if (Object.hasOwn(TOOL_ENTRIES, name)) return { entry: path.join(root, TOOL_ENTRIES[name]), outfile: path.join(root, 'dist', name, 'main.cjs') };
+  if (serviceNames(root).includes(name)) return serviceBundle(name, root);
+  throw new Error(`no such bundle: ${name} (bundles: ${bundleNames(root).join(', ')})`);
 }
 
 /** A bare import (not relative, not absolute) of a package other than a workspace `@lading/*` one. */
@@ -109,12 +131,12 @@ async function main(argv: string[]): Promise<void> {
     console.log(startCommand().join(' '));
     return;
   }
-  const known = serviceNames();
+  const known = bundleNames();
   const names = argv.length ? argv : known;
   const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length) throw new Error(`no such service: ${unknown.join(', ')} (services: ${known.join(', ')})`);
+  if (unknown.length) throw new Error(`no such bundle: ${unknown.join(', ')} (bundles: ${known.join(', ')})`);
   const started = performance.now();
-  await Promise.all(names.map((name) => bundle(serviceBundle(name))));
+  await Promise.all(names.map((name) => bundle(bundleRequest(name))));
   console.log(`built ${names.map((n) => `dist/${n}/main.cjs`).join(', ')} in ${Math.round(performance.now() - started)} ms`);
 }
 

@@ -4,11 +4,13 @@
  * images and commands, every LADING_* variable against the config schema, the wiring between services (URLs,
  * ports, credentials, depends_on, healthchecks), mounts and published ports.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { LadingConfig, applyEnv, parseConfig } from '@lading/config';
-import { serviceBundle, serviceNames as bundledServices, startCommand } from '../build/bundle';
+import { TOOL_ENTRIES, bundleNames, serviceBundle, serviceNames as bundledServices, startCommand } from '../build/bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -23,7 +25,9 @@ const START = startCommand(ROOT);
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx', 'jaegertracing/all-in-one', 'grafana/grafana']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'grafana', 'jaeger', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'gc', 'grafana', 'jaeger', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+/** What a user puts in the shell or .env to run with token auth (the compose file has no default password). */
+const AUTH_ON = { LADING_AUTH_ENABLED: 'true', LADING_ADMIN_USER: 'admin', LADING_ADMIN_PASSWORD: 'a long secret' };
 
 type Scalar = string | number | boolean | null;
 type Ports = (string | number | { published?: string | number; target?: number })[];
@@ -52,13 +56,16 @@ interface ComposeFile {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Compose interpolation, as a user without a .env (and without the variables exported) gets it.
+// Compose interpolation: as a user without a .env (and without the variables exported) gets it, or with a given one.
 
 const INTERPOLATION = /\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
-const WITH_DEFAULT = /^[A-Za-z_][A-Za-z0-9_]*:?-(.*)$/;
+const WITH_DEFAULT = /^([A-Za-z_][A-Za-z0-9_]*)(:?)-(.*)$/;
 
-/** `$$` → `$`, `${VAR:-default}` and `${VAR-default}` → default; anything else has no value without a .env. */
-function interpolate(text: string, problems: string[], where: string): string {
+/**
+ * `$$` → `$`; `${VAR:-default}` → the shell's VAR unless unset or empty, else default; `${VAR-default}` → VAR unless
+ * unset. Anything else has no value without a .env and is a problem.
+ */
+function interpolate(text: string, problems: string[], where: string, shell: Record<string, string>): string {
   return text.replace(INTERPOLATION, (match: string, braced?: string) => {
     if (match === '$$') return '$';
     const m = braced === undefined ? null : WITH_DEFAULT.exec(braced);
@@ -66,22 +73,29 @@ function interpolate(text: string, problems: string[], where: string): string {
       problems.push(`${where}: ${match}`);
       return '';
     }
-    return m[1];
+    const [, name, colon, fallback] = m;
+    const value = shell[name];
+    return value === undefined || (colon && value === '') ? fallback : value;
   });
 }
 
-function interpolateAll(value: unknown, problems: string[], where: string): unknown {
-  if (typeof value === 'string') return interpolate(value, problems, where);
-  if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, problems, `${where}[${i}]`));
+function interpolateAll(value: unknown, problems: string[], where: string, shell: Record<string, string>): unknown {
+  if (typeof value === 'string') return interpolate(value, problems, where, shell);
+  if (Array.isArray(value)) return value.map((v, i) => interpolateAll(v, problems, `${where}[${i}]`, shell));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, problems, `${where}.${k}`)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, problems, `${where}.${k}`, shell)]));
   }
   return value;
 }
 
+/** docker-compose.yml as compose reads it with these variables in the shell (or .env); problems collects the unresolvable. */
+function composeWith(shell: Record<string, string>, problems: string[] = []): ComposeFile {
+  // Compose resolves YAML merge keys (`<<: *anchor`); the yaml package does when asked.
+  return interpolateAll(parse(read('docker-compose.yml'), { merge: true }), problems, '', shell) as ComposeFile;
+}
+
 const interpolationProblems: string[] = [];
-// Compose resolves YAML merge keys (`<<: *anchor`); the yaml package does when asked.
-const compose = interpolateAll(parse(read('docker-compose.yml'), { merge: true }), interpolationProblems, '') as ComposeFile;
+const compose = composeWith({}, interpolationProblems);
 const services = compose.services ?? {};
 const serviceNames = Object.keys(services);
 
@@ -223,7 +237,7 @@ describe('docker-compose.yml', () => {
 
     it('runs the distributed stack on `docker compose up`', () => {
       expect(runSet([])).toEqual(EXPECTED_DEFAULT_SERVICES);
-      for (const name of ['blob', 'manifest', 'auth', 'gateway', 'webhooks']) expect(distributedNames).toContain(name);
+      for (const name of ['blob', 'manifest', 'auth', 'gateway', 'gc', 'webhooks']) expect(distributedNames).toContain(name);
     });
 
     it('runs the embedded registry alone on `docker compose --profile embedded up registry`', () => {
@@ -355,6 +369,50 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  describe('authentication and shared secrets', () => {
+    /** The validated configuration of one service with these variables in the shell (or .env). */
+    const configWith = (shell: Record<string, string>, name: string) => configOf(composeWith(shell).services[name]);
+    /** The processes that seal secrets at rest: auth (signing keys), webhooks (webhook secrets) and the embedded registry (both). */
+    const SEALERS = ['auth', 'webhooks', 'registry'];
+    /** The gateway signs the principal it passes to blob and manifest, which believe only a signed one. */
+    const SIGNED = ['gateway', 'blob', 'manifest'];
+
+    it('runs with token auth off and no admin without a .env: there is no default password', () => {
+      for (const name of ladingNames) {
+        const config = configOf(services[name]);
+        expect([name, config.auth.enabled, config.admin.user, config.admin.password]).toEqual([name, false, undefined, undefined]);
+      }
+    });
+
+    it('turns token auth on in the embedded profile from the shell, with the first admin from LADING_ADMIN_USER/PASSWORD', () => {
+      const config = configWith(AUTH_ON, 'registry');
+      expect(config.mode).toBe('embedded');
+      expect(config.auth.enabled).toBe(true);
+      expect(config.admin).toEqual({ user: 'admin', password: 'a long secret' });
+    });
+
+    it('turns token auth on at the distributed gateways from the same variables, and the auth service makes the first admin', () => {
+      expect(configWith(AUTH_ON, 'gateway').auth.enabled).toBe(true);
+      expect(configWith(AUTH_ON, 'auth').admin).toEqual({ user: 'admin', password: 'a long secret' });
+    });
+
+    it('gives the gateway and the services it signs principals for one upstreams secret, and takes the shell\'s when set', () => {
+      const defaults = SIGNED.map((name) => configOf(services[name]).upstreams.secret);
+      expect(defaults[0]).toBeDefined();
+      expect(new Set(defaults).size).toBe(1);
+      const own = 'an upstreams secret of at least 32 characters';
+      for (const name of SIGNED) expect([name, configWith({ LADING_UPSTREAMS_SECRET: own }, name).upstreams.secret]).toEqual([name, own]);
+    });
+
+    it('gives every process that seals secrets (auth, webhooks, the embedded registry) the shell\'s LADING_SECRETS_KEY', () => {
+      const key = Buffer.alloc(32, 7).toString('base64');
+      for (const name of SEALERS) {
+        expect([name, configOf(services[name]).secrets.key]).toEqual([name, undefined]);
+        expect([name, configWith({ LADING_SECRETS_KEY: key }, name).secrets.key]).toEqual([name, key]);
+      }
+    });
+  });
+
   describe('start-up order and health', () => {
     it.each(serviceNames)('%s depends only on existing services, with conditions they can meet', (name) => {
       for (const [dep, condition] of Object.entries(dependenciesOf(services[name]))) {
@@ -404,6 +462,18 @@ describe('docker-compose.yml', () => {
       expect(hostPortsOf(services.webhooks)).toEqual([]);
     });
 
+    it('runs garbage collection after the data stores and the bucket, with the collector on and no published port', () => {
+      expect(entryOf(services.gc)).toBe('services/gc/src/main.ts');
+      expect(configOf(services.gc).gc.enabled).toBe(true);
+      expect(dependenciesOf(services.gc)).toMatchObject({
+        postgres: 'service_healthy',
+        kafka: 'service_healthy',
+        minio: 'service_healthy',
+        'minio-init': 'service_completed_successfully',
+      });
+      expect(hostPortsOf(services.gc)).toEqual([]);
+    });
+
     it('checks postgres with pg_isready and minio at /minio/health/ready', () => {
       expect(argv(services.postgres.healthcheck?.test)).toContain('pg_isready');
       expect(argv(services.minio.healthcheck?.test).join(' ')).toContain('/minio/health/ready');
@@ -440,6 +510,15 @@ describe('docker-compose.yml', () => {
         expect(services[name].container_name).toBeUndefined();
       },
     );
+  });
+});
+
+describe('infra/prometheus/prometheus.yml', () => {
+  it("scrapes every distributed Lading service on the metrics port the compose environment gives it", () => {
+    const config = parse(read('infra/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
+    const lading = config.scrape_configs.find((job) => job.job_name === 'lading')?.dns_sd_configs?.[0];
+    expect([...(lading?.names ?? [])].sort()).toEqual([...distributedNames].sort());
+    for (const name of distributedNames) expect([name, portOfAddr(configOf(services[name]).telemetry.metricsAddr)]).toEqual([name, lading?.port]);
   });
 });
 
@@ -538,6 +617,53 @@ describe('Dockerfile', () => {
     expect(built).toBeGreaterThan(copied);
   });
 
+  /** The bundles the image's instructions name (`dist/<name>/main.cjs`), with where each is named. */
+  const namedBundles = stage.instructions.flatMap((instruction, index) =>
+    [...instruction.args.matchAll(/\bdist\/([a-z][a-z0-9-]*)\/main\.cjs\b/g)].map((m) => ({ name: m[1], index, op: instruction.op })),
+  );
+  const buildIndex = stage.instructions.findIndex((i) => i.op === 'RUN' && /\bnpm run (-s )?build\b/.test(i.args));
+  /** The RUN instructions that write the operator CLIs' launchers onto the PATH. */
+  const launcherRuns = stage.instructions.filter((i) => i.op === 'RUN' && i.args.includes('/usr/local/bin/'));
+
+  it('names only bundles `npm run build` makes, and runs them only after the build, which makes every bundle', () => {
+    expect(namedBundles.length).toBeGreaterThan(0);
+    for (const { name, index } of namedBundles) {
+      expect([name, bundleNames().includes(name)]).toEqual([name, true]);
+      expect([name, index > buildIndex]).toEqual([name, true]);
+    }
+    // No names after `--`: the build makes every service's and every operator CLI's bundle.
+    expect(stage.instructions[buildIndex].args).not.toMatch(/\bbuild\s+--/);
+  });
+
+  it.each(Object.keys(TOOL_ENTRIES))('puts the %s CLI on the PATH under its own name, running its bundle from the WORKDIR', (name) => {
+    const launcher = launcherRuns.find((run) => run.args.includes(`>/usr/local/bin/${name} `));
+    expect(launcher?.args).toContain(`exec node ${workdir}/dist/${name}/main.cjs "$@"`);
+    expect(launcher?.args).toMatch(new RegExp(`chmod 755 .*/usr/local/bin/${name}\\b`));
+  });
+
+  it('its CLI launchers, written as the image writes them, pass every argument on to their bundle', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lading-launchers-'));
+    try {
+      mkdirSync(path.join(dir, 'bin'));
+      for (const name of Object.keys(TOOL_ENTRIES)) {
+        // A stand-in bundle that prints which one it is and the arguments it got.
+        mkdirSync(path.join(dir, 'dist', name), { recursive: true });
+        writeFileSync(path.join(dir, 'dist', name, 'main.cjs'), `console.log(JSON.stringify([${JSON.stringify(name)}, ...process.argv.slice(2)]));\n`);
+      }
+      for (const run of launcherRuns) {
+        const script = run.args.replaceAll('/usr/local/bin/', `${dir}/bin/`).replaceAll(`${workdir}/dist/`, `${dir}/dist/`);
+        execFileSync('sh', ['-c', script]);
+      }
+      const env = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+      for (const name of Object.keys(TOOL_ENTRIES)) {
+        const printed = execFileSync(path.join(dir, 'bin', name), ['users', 'list', '--url', 'http://a b', ''], { env, encoding: 'utf8' });
+        expect(JSON.parse(printed)).toEqual([name, 'users', 'list', '--url', 'http://a b', '']);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leaves the ENTRYPOINT to the node image and by default runs the embedded registry as `npm start` and compose's registry do", () => {
     expect(ops('ENTRYPOINT')).toEqual([]);
     const cmd = JSON.parse(ops('CMD').pop() ?? 'null') as string[];
@@ -545,7 +671,7 @@ describe('Dockerfile', () => {
     expect(cmd).toEqual(argv(services.registry.command));
   });
 
-  it('.dockerignore keeps host node_modules and .git out, and every file the services run in', () => {
+  it('.dockerignore keeps host node_modules and .git out, and every file the services and operator CLIs are built from in', () => {
     const patterns = read('.dockerignore')
       .split('\n')
       .map((l) => l.trim())
@@ -555,7 +681,7 @@ describe('Dockerfile', () => {
     expect(dockerIgnores(patterns, '.git')).toBe(true);
     // Bundles are built in the image, never copied from the host.
     expect(dockerIgnores(patterns, 'dist/embedded/main.cjs')).toBe(true);
-    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'libs/events/migrations/0004_events.sql', 'tools/build/bundle.ts'];
+    const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'libs/events/migrations/0004_events.sql', 'tools/build/bundle.ts', ...Object.values(TOOL_ENTRIES)];
     for (const file of [...needed, ...ladingNames.map((name) => entryOf(services[name]))]) {
       expect([file, dockerIgnores(patterns, file)]).toEqual([file, false]);
     }
