@@ -5,7 +5,7 @@ import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/confi
 import { HttpApp, answerClientError } from '@lading/http';
 import { Logger, createLogger } from '@lading/telemetry';
 import { DataDirLockedError } from './data-dir-lock';
-import { TlsFilesError, TlsPair, readTlsPair, tlsFilesOf, watchTlsFiles } from './tls-credentials';
+import { TlsFiles, TlsFilesError, TlsPair, readTlsPair, tlsFilesOf, watchTlsFiles } from './tls-credentials';
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -89,17 +89,17 @@ export function runProcess(service: string, start: (config: LadingConfig, logger
   const config = loadConfigOrExit();
   const logger = createLogger({ service, level: config.log.level });
   const tlsFiles = tlsFilesOf(config);
-  let tls: TlsPair | null;
+  let tls: { files: TlsFiles; pair: TlsPair } | null;
   try {
-    tls = tlsFiles && readTlsPair(tlsFiles);
+    tls = tlsFiles && { files: tlsFiles, pair: readTlsPair(tlsFiles) };
   } catch (err) {
     failedToStart(service, logger, err);
   }
   start(config, logger)
     .then(({ app, close }) => {
       const { host, port } = parseListenAddress(config.http.addr);
-      const server = tls ? createHttpServer(app, config.limits, tls) : createHttpServer(app, config.limits);
-      const tlsWatcher = tls && tlsFiles ? watchTlsFiles(server as HttpsServer, tlsFiles, tls, logger) : null;
+      const server = tls ? createHttpServer(app, config.limits, tls.pair) : createHttpServer(app, config.limits);
+      const tlsWatcher = tls ? watchTlsFiles(server as HttpsServer, tls.files, tls.pair, logger) : null;
       server.listen(port, host, () => {
         logger.info({ addr: config.http.addr, mode: config.mode, scheme: tls ? 'https' : 'http' }, `lading-${service} is listening`);
       });
