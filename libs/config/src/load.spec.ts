@@ -167,6 +167,32 @@ describe('gc.reviewDelay', () => {
   });
 });
 
+describe('http.tls', () => {
+  it('maps LADING_HTTP_TLS_CERTIFICATE and LADING_HTTP_TLS_KEY onto http.tls.certificate and http.tls.key', () => {
+    const config = loadConfig({ LADING_HTTP_TLS_CERTIFICATE: '/etc/lading/tls.crt', LADING_HTTP_TLS_KEY: '/etc/lading/tls.key' });
+    expect(config.http.tls).toEqual({ certificate: '/etc/lading/tls.crt', key: '/etc/lading/tls.key' });
+  });
+
+  it('leaves both unset by default: plain HTTP', () => {
+    expect(loadConfig({}).http.tls).toEqual({});
+  });
+
+  it('refuses a certificate without its key, naming http.tls.key', () => {
+    const err = configError(() => loadConfig({ LADING_HTTP_TLS_CERTIFICATE: '/etc/lading/tls.crt' }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe('invalid configuration at http.tls.key: http.tls.certificate and http.tls.key go together');
+  });
+
+  it('refuses a key without its certificate, naming http.tls.certificate', () => {
+    const err = configError(() => parseConfig({ http: { tls: { key: '/etc/lading/tls.key' } } }));
+    expect(err.message).toBe('invalid configuration at http.tls.certificate: http.tls.certificate and http.tls.key go together');
+  });
+
+  it('refuses an unknown key under http.tls, naming it', () => {
+    expect(configError(() => parseConfig({ http: { tls: { cert: '/x' } } })).message).toContain('http.tls.cert');
+  });
+});
+
 describe('durationMs', () => {
   it.each([
     ['500ms', 500],

@@ -45,6 +45,20 @@ export const configObject = z
          * X-Forwarded-For; the client's address is taken that many hops from the right. 0 trusts no header.
          */
         trustedProxies: z.number().int().min(0).max(10).default(0),
+        /** HTTPS on `addr` instead of plain HTTP: both files or neither; they are read again whenever they change. */
+        tls: z
+          .object({
+            /** A PEM file with the server's certificate, followed by its chain when there is one. */
+            certificate: z.string().min(1).optional(),
+            /** A PEM file with the certificate's private key, unencrypted. */
+            key: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({})
+          .superRefine((t, ctx) => {
+            if ((t.certificate === undefined) === (t.key === undefined)) return;
+            ctx.addIssue({ code: 'custom', path: [t.certificate === undefined ? 'certificate' : 'key'], message: 'http.tls.certificate and http.tls.key go together' });
+          }),
       })
       .strict()
       .prefault({}),

@@ -4,3 +4,4 @@ export * from './data-dir-lock';
 export * from './polling-loop';
 export * from './outbox-loops';
 export * from './migrations';
+export * from './tls-credentials';

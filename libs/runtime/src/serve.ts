@@ -1,9 +1,11 @@
 /** Running a process: configuration errors stop start-up with the key named, signals shut down cleanly. */
 import { IncomingMessage, RequestListener, Server, ServerResponse, createServer } from 'node:http';
+import { Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
 import { HttpApp, answerClientError } from '@lading/http';
 import { Logger, createLogger } from '@lading/telemetry';
 import { DataDirLockedError } from './data-dir-lock';
+import { TlsFiles, TlsFilesError, TlsPair, readTlsPair, tlsFilesOf, watchTlsFiles } from './tls-credentials';
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -48,20 +50,21 @@ function cutSilentBodies(req: IncomingMessage, res: ServerResponse, idleMs: numb
 /**
  * Creates the HTTP server of a process with the limits of `limits.*`: the largest request head, the time a client
  * has to send it, how long an idle keep-alive connection stays, and how long a request body may stay silent.
- * Requests themselves have no overall deadline (a 2 GB push takes what it takes).
+ * Requests themselves have no overall deadline (a 2 GB push takes what it takes). Given a certificate and key
+ * (`tls`), it serves HTTPS (HTTP/1.1) instead, with the same limits and the same answers: TLS only wraps the socket.
  */
-export function createHttpServer(app: RequestListener, limits: LadingConfig['limits']): Server {
+export function createHttpServer(app: RequestListener, limits: LadingConfig['limits']): Server;
+export function createHttpServer(app: RequestListener, limits: LadingConfig['limits'], tls: TlsPair): HttpsServer;
+export function createHttpServer(app: RequestListener, limits: LadingConfig['limits'], tls?: TlsPair): Server | HttpsServer {
   const headersTimeout = durationMs(limits.headersTimeout);
-  const server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout,
-      requestTimeout: 0,
-      keepAliveTimeout: durationMs(limits.keepAliveTimeout),
-      connectionsCheckingInterval: Math.min(CONNECTION_CHECK_MS, headersTimeout),
-    },
-    app,
-  );
+  const options = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout,
+    requestTimeout: 0,
+    keepAliveTimeout: durationMs(limits.keepAliveTimeout),
+    connectionsCheckingInterval: Math.min(CONNECTION_CHECK_MS, headersTimeout),
+  };
+  const server = tls ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, app) : createServer(options, app);
   const bodyIdleMs = durationMs(limits.bodyIdleTimeout);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => cutSilentBodies(req, res, bodyIdleMs));
   // What node's parser refuses (a head too large, a malformed request) is answered in the OCI envelope too.
@@ -76,22 +79,33 @@ export interface RunningApp {
 }
 
 /**
- * Runs one Lading process: loads configuration, builds the app with `start`, listens on `http.addr`, and closes
- * everything on SIGTERM/SIGINT. A failure to start exits non-zero with one line, not a stack; a data directory held
- * by another process (`DataDirLockedError`) is refused that way before anything is opened.
+ * Runs one Lading process: loads configuration, reads the TLS certificate and key when `http.tls` names them, builds
+ * the app with `start`, listens on `http.addr` (HTTPS with TLS, reloading the pair when its files change), and closes
+ * everything on SIGTERM/SIGINT. A failure to start exits non-zero with one line, not a stack; a TLS file that cannot
+ * be read or is bad (`TlsFilesError`) and a data directory held by another process (`DataDirLockedError`) are
+ * refused that way before anything is opened.
  */
 export function runProcess(service: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
   const config = loadConfigOrExit();
   const logger = createLogger({ service, level: config.log.level });
+  const tlsFiles = tlsFilesOf(config);
+  let tls: { files: TlsFiles; pair: TlsPair } | null;
+  try {
+    tls = tlsFiles && { files: tlsFiles, pair: readTlsPair(tlsFiles) };
+  } catch (err) {
+    failedToStart(service, logger, err);
+  }
   start(config, logger)
     .then(({ app, close }) => {
       const { host, port } = parseListenAddress(config.http.addr);
-      const server: Server = createHttpServer(app, config.limits);
+      const server = tls ? createHttpServer(app, config.limits, tls.pair) : createHttpServer(app, config.limits);
+      const tlsWatcher = tls ? watchTlsFiles(server as HttpsServer, tls.files, tls.pair, logger) : null;
       server.listen(port, host, () => {
-        logger.info({ addr: config.http.addr, mode: config.mode }, `lading-${service} is listening`);
+        logger.info({ addr: config.http.addr, mode: config.mode, scheme: tls ? 'https' : 'http' }, `lading-${service} is listening`);
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
+        void tlsWatcher?.stop();
         server.close(() => void close().finally(() => process.exit(0)));
         server.closeIdleConnections();
         setTimeout(() => process.exit(0), 10_000).unref();
@@ -99,11 +113,14 @@ export function runProcess(service: string, start: (config: LadingConfig, logger
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
     })
-    .catch((err) => {
-      // A refusal (the data directory is held) is an answer, not a fault: one line, without a stack.
-      if (err instanceof DataDirLockedError) logger.fatal({ dir: err.dir, holderPid: err.holderPid }, err.message);
-      else logger.fatal({ err }, 'failed to start');
-      process.stderr.write(`lading-${service}: failed to start: ${(err as Error)?.message ?? err}\n`);
-      process.exit(1);
-    });
+    .catch((err) => failedToStart(service, logger, err));
+}
+
+/** Exits with status 1 and one line; a refusal (a bad TLS file, a held data directory) is an answer, not a fault, and gets no stack. */
+function failedToStart(service: string, logger: Logger, err: unknown): never {
+  if (err instanceof DataDirLockedError) logger.fatal({ dir: err.dir, holderPid: err.holderPid }, err.message);
+  else if (err instanceof TlsFilesError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'failed to start');
+  process.stderr.write(`lading-${service}: failed to start: ${(err as Error)?.message ?? err}\n`);
+  process.exit(1);
 }

@@ -5,3 +5,4 @@ export * from './seed-content';
 export * from './infra';
 export * from './throwaway-database';
 export * from './descriptors';
+export * from './test-ca';
