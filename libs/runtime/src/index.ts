@@ -4,3 +4,5 @@ export * from './data-dir-lock';
 export * from './polling-loop';
 export * from './outbox-loops';
 export * from './migrations';
+export * from './version';
+export * from './command-line';

@@ -6,7 +6,7 @@ import { REGISTRY_MIGRATIONS, runProcess, wireTelemetry } from '@lading/runtime'
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
 import { sealSigningKeys } from './signing-keys';
 
-runProcess('auth', async (config, logger) => {
+runProcess('auth', 'the auth service of the distributed mode: the token endpoint, the JWKS and the admin API.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
   await migrate(db, REGISTRY_MIGRATIONS);

@@ -8,7 +8,7 @@ import { createGateway } from './gateway';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
 
-runProcess('gateway', async (config, logger) => {
+runProcess('gateway', 'the gateway of the distributed mode: authorization, rate limits and the route table in front of the services.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const headersTimeoutMs = durationMs(config.upstreams.timeout);
   const principalSecret = config.upstreams.secret;
