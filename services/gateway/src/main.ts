@@ -2,7 +2,7 @@
 import { telemetry } from './telemetry';
 import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
-import { runProcess, wireTelemetry } from '@lading/runtime';
+import { ladingVersion, runProcess, wireTelemetry } from '@lading/runtime';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
 import { rateLimiterFromConfig } from './rate-limiter';
@@ -29,6 +29,7 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
     accessLog: config.log.access,
     limiter: rateLimiterFromConfig(config),
     trustedProxies: config.http.trustedProxies,
+    version: ladingVersion(),
     ready: async () => {
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },
