@@ -45,6 +45,28 @@ export interface ServiceDeps {
   metrics?: RegistryMetrics;
 }
 
+/**
+ * Opens the configured database and brings its schema up to date (every lib's migrations), saying what it does and
+ * how long each step took: the first start of the embedded mode is slow (PGlite creates its database, then every
+ * migration runs), and a silent half minute must never be mistaken for a hang.
+ */
+export async function openMigratedDatabase(config: LadingConfig, logger: Logger): Promise<Database> {
+  const driver = config.database.driver;
+  logger.info({ driver }, driver === 'pglite' ? 'opening the database (PGlite creates it on the first start: this takes a while)' : 'opening the database');
+  let step = performance.now();
+  const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
+  logger.info({ driver, ms: elapsedMs(step) }, 'database open; migrating');
+  step = performance.now();
+  try {
+    const applied = await migrate(db, REGISTRY_MIGRATIONS);
+    logger.info({ applied: applied.length, ms: elapsedMs(step) }, applied.length ? `applied ${applied.length} migrations` : 'the schema is up to date');
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return db;
+}
+
 /** Options of `openProcessParts`. */
 export interface ProcessPartsOptions {
   /**
@@ -84,17 +106,8 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   let store: BlobStore;
   let bus: EventBus;
   try {
-    // The first start of the embedded mode is slow (PGlite creates its database, then every migration runs): each
-    // step says what it is doing and how long it took, so that a silent half minute is never mistaken for a hang.
-    const driver = config.database.driver;
-    logger.info({ driver }, driver === 'pglite' ? 'opening the database (PGlite creates it on the first start: this takes a while)' : 'opening the database');
+    db = await openMigratedDatabase(config, logger);
     let step = performance.now();
-    db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-    logger.info({ driver, ms: elapsedMs(step) }, 'database open; migrating');
-    step = performance.now();
-    const applied = await migrate(db, REGISTRY_MIGRATIONS);
-    logger.info({ applied: applied.length, ms: elapsedMs(step) }, applied.length ? `applied ${applied.length} migrations` : 'the schema is up to date');
-    step = performance.now();
     store = await openBlobStore(config, { metrics });
     logger.info({ driver: config.storage.driver, ms: elapsedMs(step) }, 'blob store open');
     step = performance.now();
