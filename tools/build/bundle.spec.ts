@@ -95,13 +95,14 @@ describe('the embedded bundle on the command line', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Runs the bundle with `args` on a data directory and port of its own; a process that started would be killed. */
-  function run(...args: string[]) {
-    const dataDir = path.join(dir, `data-${args.join('')}`);
+  function run(args: string[], env: Record<string, string> = {}) {
+    const dataDir = path.join(dir, `data-${args.join('')}-${Object.keys(env).join('')}`);
     const result = spawnSync(process.execPath, [outfile, ...args], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, LADING_DATA_DIR: dataDir, LADING_HTTP_ADDR: '127.0.0.1:47391' },
+      env: { PATH: process.env.PATH, LADING_DATA_DIR: dataDir, LADING_HTTP_ADDR: '127.0.0.1:47391', ...env },
       encoding: 'utf8',
-      timeout: 60_000,
+      // A process that started instead of answering would serve until killed: stop it well inside jest's own limit.
+      timeout: 30_000,
     });
     return { ...result, dataDirCreated: existsSync(dataDir) };
   }
@@ -118,7 +119,7 @@ describe('the embedded bundle on the command line', () => {
   }
 
   it('prints its usage for --help and exits 0 without opening its data or listening', async () => {
-    const result = run('--help');
+    const result = run(['--help']);
     expect([result.status, result.signal]).toEqual([0, null]);
     expect(result.stdout).toContain('lading-registry: the embedded registry');
     expect(result.stdout).toContain('LADING_CONFIG');
@@ -130,17 +131,30 @@ describe('the embedded bundle on the command line', () => {
   });
 
   it('prints the version of package.json and the commit it was built from for --version, and exits 0', () => {
-    const result = run('--version');
+    const result = run(['--version']);
     expect([result.status, result.signal]).toEqual([0, null]);
     expect(result.stdout).toBe(`lading ${version} (commit abc1234)\n`);
     expect(result.dataDirCreated).toBe(false);
   });
 
   it('refuses an unknown argument with status 2, pointing at --help, instead of starting', () => {
-    const result = run('--port=80');
+    const result = run(['--port=80']);
     expect([result.status, result.signal]).toEqual([2, null]);
     expect(result.stderr).toMatch(/^lading-registry: unknown argument --port=80 \(see node .*main\.cjs --help\)\n$/);
     expect(result.stdout).toBe('');
+    expect(result.dataDirCreated).toBe(false);
+  });
+
+  it('refuses a bad configuration with status 2, every problem on its own line and no stack, before opening anything', () => {
+    const result = run([], { LADING_NOPE: '1', LADING_LOG_LEVEL: 'loud', LADING_REGISTRY_MAXPAGESIZE: 'lots' });
+    expect([result.status, result.signal]).toEqual([2, null]);
+    expect(result.stderr.split('\n')).toEqual([
+      'lading: 3 configuration problems:',
+      '  - unknown configuration variable LADING_NOPE',
+      expect.stringMatching(/^ {2}- invalid configuration at registry\.maxPageSize: .* \(environment variable LADING_REGISTRY_MAXPAGESIZE\)$/),
+      expect.stringMatching(/^ {2}- invalid configuration at log\.level: .* \(environment variable LADING_LOG_LEVEL\)$/),
+      '',
+    ]);
     expect(result.dataDirCreated).toBe(false);
   });
 });
