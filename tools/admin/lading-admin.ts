@@ -18,6 +18,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   'password-stdin': { type: 'boolean', help: "read the admin's password from standard input" },
   json: { type: 'boolean', help: 'print the API response as JSON' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
+  version: { type: 'boolean', help: 'print the version of this lading-admin and exit' },
 };
 
 const USER_PASSWORD_OPTIONS: Record<string, OptionSpec> = {
@@ -608,6 +609,12 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const loose = parseArgs({ args: argv, options: toParseArgsOptions(ALL_OPTIONS), allowPositionals: true, strict: false });
   const [commandName, subName, ...rest] = loose.positionals;
   const wantsHelp = loose.values.help === true || commandName === 'help';
+  if (loose.values.version === true && !wantsHelp) {
+    // Loaded only here: the runtime lib is heavy beside a CLI that otherwise only speaks HTTP.
+    const { versionLine } = await import('@lading/runtime');
+    out(versionLine());
+    return 0;
+  }
   if (!commandName || (commandName === 'help' && !subName)) {
     out(mainHelp());
     return commandName || wantsHelp ? 0 : 2;

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, TOOL_ENTRIES, bundle, bundleNames, bundleRequest, isTestSupport, serviceBundle, serviceNames, startCommand } from './bundle';
@@ -104,3 +105,81 @@ describe('tools/build bundle', () => {
     await expect(bundle({ entry, outfile: path.join(dir, 'leaky', 'main.cjs') })).rejects.toThrow(/test support must not ship: libs\/telemetry\/test\/test-metrics\.ts/);
   });
 });
+
+describe('the embedded bundle on the command line', () => {
+  let dir: string;
+  let outfile: string;
+  const version = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  beforeAll(async () => {
+    mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
+    dir = mkdtempSync(path.join(REPO_ROOT, 'dist', 'spec-cli-'));
+    outfile = path.join(dir, 'embedded', 'main.cjs');
+    await bundle({ entry: serviceBundle('embedded').entry, outfile }, 'abc1234');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs the bundle with `args` on a data directory and port of its own; a process that started would be killed. */
+  function run(args: string[], env: Record<string, string> = {}) {
+    const dataDir = path.join(dir, `data-${args.join('')}-${Object.keys(env).join('')}`);
+    const result = spawnSync(process.execPath, [outfile, ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, LADING_DATA_DIR: dataDir, LADING_HTTP_ADDR: '127.0.0.1:47391', ...env },
+      encoding: 'utf8',
+      // A process that started instead of answering would serve until killed: stop it well inside jest's own limit.
+      timeout: 30_000,
+    });
+    return { ...result, dataDirCreated: existsSync(dataDir) };
+  }
+
+  function listening(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  }
+
+  it('prints its usage for --help and exits 0 without opening its data or listening', async () => {
+    const result = run(['--help']);
+    expect([result.status, result.signal]).toEqual([0, null]);
+    expect(result.stdout).toContain('lading-registry: the embedded registry');
+    expect(result.stdout).toContain('LADING_CONFIG');
+    expect(result.stdout).toContain('Configuration table of README.md');
+    expect(result.stdout).toContain('--version');
+    expect(result.stderr).toBe('');
+    expect(result.dataDirCreated).toBe(false);
+    expect(await listening(47391)).toBe(false);
+  });
+
+  it('prints the version of package.json and the commit it was built from for --version, and exits 0', () => {
+    const result = run(['--version']);
+    expect([result.status, result.signal]).toEqual([0, null]);
+    expect(result.stdout).toBe(`lading ${version} (commit abc1234)\n`);
+    expect(result.dataDirCreated).toBe(false);
+  });
+
+  it('refuses an unknown argument with status 2, pointing at --help, instead of starting', () => {
+    const result = run(['--port=80']);
+    expect([result.status, result.signal]).toEqual([2, null]);
+    expect(result.stderr).toMatch(/^lading-registry: unknown argument --port=80 \(see node .*main\.cjs --help\)\n$/);
+    expect(result.stdout).toBe('');
+    expect(result.dataDirCreated).toBe(false);
+  });
+
+  it('refuses a bad configuration with status 2, every problem on its own line and no stack, before opening anything', () => {
+    const result = run([], { LADING_NOPE: '1', LADING_LOG_LEVEL: 'loud', LADING_REGISTRY_MAXPAGESIZE: 'lots' });
+    expect([result.status, result.signal]).toEqual([2, null]);
+    expect(result.stderr.split('\n')).toEqual([
+      'lading: 3 configuration problems:',
+      '  - unknown configuration variable LADING_NOPE',
+      expect.stringMatching(/^ {2}- invalid configuration at registry\.maxPageSize: .* \(environment variable LADING_REGISTRY_MAXPAGESIZE\)$/),
+      expect.stringMatching(/^ {2}- invalid configuration at log\.level: .* \(environment variable LADING_LOG_LEVEL\)$/),
+      '',
+    ]);
+    expect(result.dataDirCreated).toBe(false);
+  });
+});
+

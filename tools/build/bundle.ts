@@ -20,6 +20,7 @@
  * 4 MB young generation (`--max-semi-space-size`), enough for requests whose garbage is a few kilobytes.
  */
 import { build, type Plugin } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -100,9 +101,20 @@ function workspaceOnly(outdir: string): Plugin {
   };
 }
 
+/** The abbreviated commit of the checkout, for `--version`; undefined outside a git checkout (the image's build). */
+export function checkoutCommit(root = REPO_ROOT): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Compiles one entry file and everything it imports from the workspace into one CommonJS file with a source map. */
-export async function bundle(request: BundleRequest): Promise<void> {
+export async function bundle(request: BundleRequest, commit = checkoutCommit()): Promise<void> {
   await build({
+    // libs/runtime/src/version.ts reports it; left undeclared (no commit) when there is none.
+    define: commit ? { __LADING_COMMIT__: JSON.stringify(commit) } : {},
     entryPoints: [request.entry],
     outfile: request.outfile,
     bundle: true,
@@ -136,7 +148,8 @@ async function main(argv: string[]): Promise<void> {
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length) throw new Error(`no such bundle: ${unknown.join(', ')} (bundles: ${known.join(', ')})`);
   const started = performance.now();
-  await Promise.all(names.map((name) => bundle(bundleRequest(name))));
+  const commit = checkoutCommit();
+  await Promise.all(names.map((name) => bundle(bundleRequest(name), commit)));
   console.log(`built ${names.map((n) => `dist/${n}/main.cjs`).join(', ')} in ${Math.round(performance.now() - started)} ms`);
 }
 

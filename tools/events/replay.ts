@@ -14,12 +14,16 @@
  * committed). Brokers and topic default to the registry's settings (LADING_KAFKA_BROKERS, LADING_KAFKA_TOPIC).
  */
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit } from '@lading/runtime';
+import { loadConfigOrExit, versionLine } from '@lading/runtime';
 import { ReplayStart, parsePartitionOffsets, replayEvents, resetGroupOffsets } from './event-replay';
 
 const USAGE = `usage: replay (--from-beginning | --from-time ISO | --from-offset P:O,...) [--until ISO] [--repository NAME] [--type T,...]
               [--brokers host:port,...] [--topic NAME]
        replay --reset-group GROUP (--from-beginning | --from-time ISO | --from-offset P:O,...) [--brokers ...] [--topic NAME]
+       replay --help | --version
+
+Kafka's brokers and topic default to the registry's configuration: the YAML file named by LADING_CONFIG and
+LADING_* variables (the Configuration table of README.md).
 `;
 
 function fail(message: string): never {
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
         brokers: { type: 'string' },
         topic: { type: 'string' },
         help: { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -56,6 +61,10 @@ async function main(): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${versionLine()}\n`);
     return;
   }
   const starts = [values['from-beginning'] ? 'x' : undefined, values['from-time'], values['from-offset']].filter((v) => v !== undefined);

@@ -25,7 +25,7 @@ import type { LadingConfig } from '@lading/config';
 import { createUuidV7Generator } from '@lading/events';
 import { GcPlan, collectNow, createGcWorker, gcSettings, planCollection, renderPlan } from '@lading/gc';
 import { migrate, openDatabase } from '@lading/metadata';
-import { DataDirLockedError, REGISTRY_MIGRATIONS, loadConfigOrExit, lockEmbeddedData, parseListenAddress } from '@lading/runtime';
+import { DataDirLockedError, REGISTRY_MIGRATIONS, loadConfigOrExit, lockEmbeddedData, parseListenAddress, versionLine } from '@lading/runtime';
 import { openBlobStore } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
 
@@ -41,6 +41,10 @@ const USAGE = `usage: garbage-collect [--dry-run [--all] [--verbose]] [--json]
   --user NAME        the admin's name (default: LADING_ADMIN_USER)
   --password-stdin   read the admin's password (or personal access token) from standard input
   --help             show this help
+  --version          print the version and exit
+
+Configuration: the registry's own, from the YAML file named by LADING_CONFIG and LADING_* variables (the
+Configuration table of README.md).
 
 Embedded mode: while a registry runs on the same data directory, a collection without --registry is refused (the
 registry holds the directory's lock); run it with --registry, or stop the registry first.
@@ -61,6 +65,7 @@ function parse() {
         user: { type: 'string' },
         'password-stdin': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -74,6 +79,10 @@ function parse() {
 const options = parse();
 if (options.help) {
   process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (options.version) {
+  process.stdout.write(`${versionLine()}\n`);
   process.exit(0);
 }
 

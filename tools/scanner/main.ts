@@ -13,13 +13,17 @@
 import { parseArgs } from 'node:util';
 import { createRegistryClient } from '@lading/client';
 import { durationMs } from '@lading/config';
-import { loadConfigOrExit } from '@lading/runtime';
+import { loadConfigOrExit, versionLine } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
 import { startKafkaScanner } from './kafka-scanner';
 import { createScanner } from './scanner';
 
 const USAGE = `usage: scanner --registry URL [--brokers host:port,...] [--topic NAME] [--group NAME] [--from-beginning]
                [--username NAME (password in SCANNER_PASSWORD)] [--once | --stop-after N] [--deadline DURATION]
+       scanner --help | --version
+
+Kafka's brokers and topic default to the registry's configuration: the YAML file named by LADING_CONFIG and
+LADING_* variables (the Configuration table of README.md).
 `;
 
 function fail(message: string): never {
@@ -42,6 +46,7 @@ async function main(): Promise<void> {
         'stop-after': { type: 'string' },
         deadline: { type: 'string' },
         help: { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -50,6 +55,10 @@ async function main(): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${versionLine()}\n`);
     return;
   }
   const registryConfig = loadConfigOrExit();

@@ -208,3 +208,60 @@ describe('durationMs', () => {
     expect(() => durationMs(text)).toThrow(/not a duration/);
   });
 });
+
+describe('configuration errors', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-config-errors-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('reports every bad value at once, each naming its key and the variable that sets it', () => {
+    const err = configError(() => loadConfig({ LADING_REGISTRY_MAXPAGESIZE: 'abc', LADING_LOG_LEVEL: 'loud', LADING_HTTP_ADDR: 'localhost' }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.problems).toHaveLength(3);
+    expect(err.message).toMatch(/^3 configuration problems:\n/);
+    expect(err.message).toContain('at registry.maxPageSize: ');
+    expect(err.message).toContain('(environment variable LADING_REGISTRY_MAXPAGESIZE)');
+    expect(err.message).toContain('at log.level: ');
+    expect(err.message).toContain('(environment variable LADING_LOG_LEVEL)');
+    expect(err.message).toContain('at http.addr: ');
+    expect(err.message).toContain('(environment variable LADING_HTTP_ADDR)');
+  });
+
+  it('reports unknown variables together with invalid values', () => {
+    const err = configError(() => loadConfig({ LADING_NOPE: '1', LADING_HTTP_PORT: '2', LADING_LOG_LEVEL: 'loud' }));
+    expect(err.problems).toEqual([
+      'unknown configuration variable LADING_NOPE',
+      'unknown configuration variable LADING_HTTP_PORT',
+      expect.stringMatching(/^invalid configuration at log\.level: .* \(environment variable LADING_LOG_LEVEL\)$/),
+    ]);
+  });
+
+  it('names the variable of a whole list when one of its entries is bad', () => {
+    const err = configError(() => loadConfig({ LADING_SECRETS_KEY: 'c2hvcnQ=' }));
+    expect(err.message).toBe('invalid configuration at secrets.key: the base64 of 32 bytes (openssl rand -base64 32) (environment variable LADING_SECRETS_KEY)');
+    const listErr = configError(() => parseConfig({ webhooks: { allowList: ['hooks.internal:99999'] } }));
+    expect(listErr.message).toContain('(environment variable LADING_WEBHOOKS_ALLOWLIST)');
+  });
+
+  it('names no variable for an unknown key in the file, which no variable could set', async () => {
+    const p = path.join(dir, 'typo.yaml');
+    await writeFile(p, 'registry:\n  deleteEnabeld: false\nlog:\n  level: loud\n');
+    const err = configError(() => loadConfig({ LADING_CONFIG: p }));
+    expect(err.problems).toHaveLength(2);
+    expect(err.problems.find((line) => line.includes('registry.deleteEnabeld'))).not.toContain('environment variable');
+    expect(err.problems.find((line) => line.includes('log.level'))).toContain('(environment variable LADING_LOG_LEVEL)');
+  });
+
+  it('names the file, line and column of a YAML syntax error, without the parser stack or source excerpt', async () => {
+    const p = path.join(dir, 'broken.yaml');
+    await writeFile(p, 'http:\n  addr: 127.0.0.1:5000\nregistry:\n  maxPageSize: [1\nlog:\n  level: info\n');
+    const err = configError(() => loadConfig({ LADING_CONFIG: p }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.problems[0]).toMatch(new RegExp(`^configuration file ${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ is not valid YAML: `));
+    expect(err.problems[0]).toContain(`${p}:5:1`);
+    for (const line of err.problems) expect(line).not.toContain('\n');
+    expect(err.message).not.toMatch(/\n\s+at /);
+  });
+});

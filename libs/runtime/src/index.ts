@@ -5,3 +5,5 @@ export * from './polling-loop';
 export * from './outbox-loops';
 export * from './migrations';
 export * from './tls-credentials';
+export * from './version';
+export * from './command-line';

@@ -28,6 +28,10 @@ import { RunningOutboxPruner, RunningOutboxRelay, runOutboxPruner, runOutboxRela
 /** How often the relay looks for rows nobody kicked it about (a writer kicks it after every commit with events). */
 const RELAY_INTERVAL_MS = 1000;
 
+function elapsedMs(since: number): number {
+  return Math.round(performance.now() - since);
+}
+
 /** What every service factory that writes events is built from (each service adds what only it needs). */
 export interface ServiceDeps {
   db: Database;
@@ -39,6 +43,28 @@ export interface ServiceDeps {
   onEventsCommitted?: () => void;
   /** Where the service records its metrics (`createRegistryMetrics(telemetry.meter)`); without it, none are recorded. */
   metrics?: RegistryMetrics;
+}
+
+/**
+ * Opens the configured database and brings its schema up to date (every lib's migrations), saying what it does and
+ * how long each step took: the first start of the embedded mode is slow (PGlite creates its database, then every
+ * migration runs), and a silent half minute must never be mistaken for a hang.
+ */
+export async function openMigratedDatabase(config: LadingConfig, logger: Logger): Promise<Database> {
+  const driver = config.database.driver;
+  logger.info({ driver }, driver === 'pglite' ? 'opening the database (PGlite creates it on the first start: this takes a while)' : 'opening the database');
+  let step = performance.now();
+  const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
+  logger.info({ driver, ms: elapsedMs(step) }, 'database open; migrating');
+  step = performance.now();
+  try {
+    const applied = await migrate(db, REGISTRY_MIGRATIONS);
+    logger.info({ applied: applied.length, ms: elapsedMs(step) }, applied.length ? `applied ${applied.length} migrations` : 'the schema is up to date');
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return db;
 }
 
 /** Options of `openProcessParts`. */
@@ -85,13 +111,16 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   let store: BlobStore;
   let bus: EventBus;
   try {
-    db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-    await migrate(db, REGISTRY_MIGRATIONS);
+    db = await openMigratedDatabase(config, logger);
+    let step = performance.now();
     store = await openBlobStore(config, { metrics });
+    logger.info({ driver: config.storage.driver, ms: elapsedMs(step) }, 'blob store open');
+    step = performance.now();
     bus = await openBus(config, {
       handlerError: (err, event) => logger.error({ err, eventId: event.id }, 'event handler failed'),
       kafkaLog: (level, message, extra) => logger[level]({ kafka: extra }, message),
     });
+    logger.info({ bus: config.kafka.brokers.length > 0 ? 'kafka' : 'in-process', ms: elapsedMs(step) }, 'event bus open');
   } catch (err) {
     await db?.close().catch(() => undefined);
     await lock.release();
@@ -108,6 +137,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
     }),
     { intervalMs: RELAY_INTERVAL_MS, onError: (err) => logger.warn({ err }, 'outbox relay: the bus is unavailable; will retry') },
   );
+  logger.info({ partitions: config.events.relayPartitions }, 'outbox relay started');
   const observing: StopObserving[] = metrics
     ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters), metrics.observeOpenUploads(() => countOpenUploads(db))]
     : [];

@@ -1,11 +1,14 @@
 /** Running a process: configuration errors stop start-up with the key named, signals shut down cleanly. */
 import { IncomingMessage, RequestListener, Server, ServerResponse, createServer } from 'node:http';
 import { Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
+import path from 'node:path';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
 import { HttpApp, answerClientError } from '@lading/http';
 import { Logger, createLogger } from '@lading/telemetry';
+import { answerCommandLine } from './command-line';
 import { DataDirLockedError } from './data-dir-lock';
 import { TlsFiles, TlsFilesError, TlsPair, readTlsPair, tlsFilesOf, watchTlsFiles } from './tls-credentials';
+import { ladingVersion } from './version';
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -13,7 +16,7 @@ export function parseListenAddress(addr: string): { host: string; port: number }
   return { host: addr.slice(0, separator).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(addr.slice(separator + 1)) };
 }
 
-/** Loads the configuration, or exits with status 2 and one line naming the bad key. */
+/** Loads the configuration, or exits with status 2 and one line per problem (the key and its variable, or the file and line). */
 export function loadConfigOrExit(): LadingConfig {
   try {
     return loadConfig();
@@ -79,15 +82,29 @@ export interface RunningApp {
 }
 
 /**
- * Runs one Lading process: loads configuration, reads the TLS certificate and key when `http.tls` names them, builds
- * the app with `start`, listens on `http.addr` (HTTPS with TLS, reloading the pair when its files change), and closes
- * everything on SIGTERM/SIGINT. A failure to start exits non-zero with one line, not a stack; a TLS file that cannot
- * be read or is bad (`TlsFilesError`) and a data directory held by another process (`DataDirLockedError`) are
- * refused that way before anything is opened.
+ * Runs one Lading process: answers `--help` and `--version` (and refuses other arguments) before anything starts, loads
+ * configuration, reads the TLS certificate and key when `http.tls` names them, builds the app with `start`, listens on
+ * `http.addr` (HTTPS with TLS, reloading the pair when its files change), and closes everything on SIGTERM/SIGINT. A
+ * failure to start exits non-zero with one line, not a stack; a TLS file that cannot be read or is bad
+ * (`TlsFilesError`) and a data directory held by another process (`DataDirLockedError`) are refused that way before
+ * anything is opened.
+ *
+ * @param service the process is `lading-<service>`
+ * @param about one sentence for `--help`: what the process is
  */
-export function runProcess(service: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
+export function runProcess(service: string, about: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
+  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
+  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command }, ladingVersion, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  // Nothing has started yet (telemetry's import opens no port), so exiting here leaves nothing behind.
+  if (exitStatus !== undefined) process.exit(exitStatus);
   const config = loadConfigOrExit();
   const logger = createLogger({ service, level: config.log.level });
+  const { version, commit } = ladingVersion();
+  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  const startedAt = performance.now();
   const tlsFiles = tlsFilesOf(config);
   let tls: { files: TlsFiles; pair: TlsPair } | null;
   try {
@@ -101,7 +118,7 @@ export function runProcess(service: string, start: (config: LadingConfig, logger
       const server = tls ? createHttpServer(app, config.limits, tls.pair) : createHttpServer(app, config.limits);
       const tlsWatcher = tls ? watchTlsFiles(server as HttpsServer, tls.files, tls.pair, logger) : null;
       server.listen(port, host, () => {
-        logger.info({ addr: config.http.addr, mode: config.mode, scheme: tls ? 'https' : 'http' }, `lading-${service} is listening`);
+        logger.info({ addr: config.http.addr, mode: config.mode, scheme: tls ? 'https' : 'http', startMs: Math.round(performance.now() - startedAt) }, `lading-${service} is listening`);
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');

@@ -1,15 +1,13 @@
 /** Starts the auth service as its own process (distributed mode): token endpoint, JWKS, admin API. */
 import { telemetry } from './telemetry';
 import { startSecretCipher } from '@lading/access';
-import { migrate, openDatabase } from '@lading/metadata';
-import { REGISTRY_MIGRATIONS, runProcess, wireTelemetry } from '@lading/runtime';
+import { openMigratedDatabase, runProcess, wireTelemetry } from '@lading/runtime';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
 import { sealSigningKeys } from './signing-keys';
 
-runProcess('auth', async (config, logger) => {
+runProcess('auth', 'the auth service of the distributed mode: the token endpoint, the JWKS and the admin API.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
-  const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-  await migrate(db, REGISTRY_MIGRATIONS);
+  const db = await openMigratedDatabase(config, logger);
   const passwords = passwordPoolFromConfig(config);
   await bootstrapAdmin(db, config, logger, passwords.hash);
   const secrets = startSecretCipher(config, logger);

@@ -3,7 +3,7 @@ import { telemetry } from './telemetry';
 import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createBlobService } from './blob-service';
 
-runProcess('blob', async (config, logger) => {
+runProcess('blob', 'the blob service of the distributed mode: blob uploads, reads and deletes.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const app = createBlobService({ ...parts.serviceDeps('blob'), store: parts.store });

@@ -13,7 +13,7 @@ import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
 import type { Database } from '@lading/metadata';
-import { openProcessParts } from '@lading/runtime';
+import { ladingVersion, openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
@@ -71,6 +71,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       authorize,
       limiter: rateLimiterFromConfig(config),
       trustedProxies: config.http.trustedProxies,
+      version: ladingVersion(),
     });
     if (config.gc.enabled) gc.start();
     started.push(() => gc.stop());

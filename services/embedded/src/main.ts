@@ -3,7 +3,7 @@ import { telemetry } from './telemetry';
 import { runProcess, wireTelemetry } from '@lading/runtime';
 import { createEmbeddedRegistry } from './embedded-registry';
 
-runProcess('registry', async (config, logger) => {
+runProcess('registry', 'the embedded registry: every service in one process, on PGlite and a data directory by default.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const registry = await createEmbeddedRegistry(config, logger, { metrics: wired.metrics });
   if (!config.auth.enabled) {

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { RawHandler, localsOf } from '@lading/http';
+import { OciError } from '@lading/oci';
 import { createLogger } from '@lading/telemetry';
 import { createGateway } from './gateway';
 
@@ -93,3 +94,44 @@ describe('gateway', () => {
     expect((await request(app).get('/v2/')).headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('gateway GET /version', () => {
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const version = { name: 'lading', version: '9.8.7' };
+
+  it('answers the name and version it was built with, as JSON, with the headers every response carries', async () => {
+    const app = createGateway({ dispatch: recordingDispatch().dispatch, logger, version });
+    const res = await request(app).get('/version');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body).toEqual({ name: 'lading', version: '9.8.7' });
+    expect(res.headers['docker-distribution-api-version']).toBe('registry/2.0');
+    expect(res.headers['x-request-id']).toBeTruthy();
+  });
+
+  it('answers without a token when auth is on, while /v2/ still asks for one', async () => {
+    const refuseAll = async () => {
+      throw new OciError('UNAUTHORIZED');
+    };
+    const app = createGateway({ dispatch: recordingDispatch().dispatch, logger, version, authorize: refuseAll });
+    expect((await request(app).get('/version')).status).toBe(200);
+    expect((await request(app).get('/v2/')).status).toBe(401);
+  });
+
+  it('dispatches nothing: /version is outside /v2/ and the route table, and other methods are not found', async () => {
+    const { seen, dispatch } = recordingDispatch();
+    const app = createGateway({ dispatch, logger, version });
+    const res = await request(app).post('/version');
+    expect(res.status).toBe(404);
+    expect(res.body.errors[0].code).toBe('NOT_FOUND');
+    expect((await request(app).get('/version/more')).status).toBe(404);
+    expect(seen).toEqual([]);
+  });
+
+  it('has no /version when it is given no version', async () => {
+    const res = await request(createGateway({ dispatch: recordingDispatch().dispatch, logger })).get('/version');
+    expect(res.status).toBe(404);
+    expect(res.body.errors[0].code).toBe('NOT_FOUND');
+  });
+});
+

@@ -60,6 +60,11 @@ export interface GatewayDeps {
   limiter?: RateLimiter;
   /** Reverse proxies in front, for the client's address (`http.trustedProxies`). */
   trustedProxies?: number;
+  /**
+   * What `GET /version` answers (`ladingVersion()` of libs/runtime: the name and version of package.json); without it
+   * there is no `/version`.
+   */
+  version?: { name: string; version: string; commit?: string };
 }
 
 /** The routes served on the fast path. */
@@ -134,6 +139,10 @@ export function createGateway(deps: GatewayDeps): HttpApp {
   }
 
   const app = createServiceApp(deps.ready ?? (async () => undefined));
+  // Outside /v2/ and the route table, like the probes: which Lading answers, for operators and their tools. Anyone
+  // may ask (the version is no secret a scanner could not guess from the behaviour), and /v2/'s fast path stays lean.
+  const { version } = deps;
+  if (version) app.get('/version', (_req, res) => void res.json(version));
   app.use(async (req, res, next) => {
     const match = matchRoute(req.path);
     if (!match) {

@@ -2,13 +2,13 @@
 import { telemetry } from './telemetry';
 import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
-import { runProcess, wireTelemetry } from '@lading/runtime';
+import { ladingVersion, runProcess, wireTelemetry } from '@lading/runtime';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
 
-runProcess('gateway', async (config, logger) => {
+runProcess('gateway', 'the gateway of the distributed mode: authorization, rate limits and the route table in front of the services.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const headersTimeoutMs = durationMs(config.upstreams.timeout);
   const principalSecret = config.upstreams.secret;
@@ -29,6 +29,7 @@ runProcess('gateway', async (config, logger) => {
     accessLog: config.log.access,
     limiter: rateLimiterFromConfig(config),
     trustedProxies: config.http.trustedProxies,
+    version: ladingVersion(),
     ready: async () => {
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },

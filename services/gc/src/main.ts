@@ -4,7 +4,7 @@ import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createGcService } from './gc-service';
 import { createGcWorker } from './gc-worker';
 
-runProcess('gc', async (config, logger) => {
+runProcess('gc', 'the garbage collector of the distributed mode: its loops and its HTTP face.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const worker = createGcWorker({ ...parts.serviceDeps('gc'), store: parts.store, bus: parts.bus });

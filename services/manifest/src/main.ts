@@ -3,7 +3,7 @@ import { telemetry } from './telemetry';
 import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
 import { createManifestService } from './manifest-service';
 
-runProcess('manifest', async (config, logger) => {
+runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const app = createManifestService(parts.serviceDeps('manifest'));

@@ -6,7 +6,7 @@ import { deliveryStats } from '@lading/webhooks';
 import { startWebhookDelivery } from './webhook-delivery';
 import { createWebhooksService } from './webhooks-service';
 
-runProcess('webhooks', async (config, logger) => {
+runProcess('webhooks', 'the webhooks service of the distributed mode: the enqueuer, the delivery worker and their HTTP face.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const { metrics } = wired;
   const parts = await openProcessParts(config, logger, { metrics });
