@@ -180,12 +180,12 @@ describe('http.tls', () => {
   it('refuses a certificate without its key, naming http.tls.key', () => {
     const err = configError(() => loadConfig({ LADING_HTTP_TLS_CERTIFICATE: '/etc/lading/tls.crt' }));
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.message).toBe('invalid configuration at http.tls.key: http.tls.certificate and http.tls.key go together');
+    expect(err.message).toBe('invalid configuration at http.tls.key: http.tls.certificate and http.tls.key go together (environment variable LADING_HTTP_TLS_KEY)');
   });
 
   it('refuses a key without its certificate, naming http.tls.certificate', () => {
     const err = configError(() => parseConfig({ http: { tls: { key: '/etc/lading/tls.key' } } }));
-    expect(err.message).toBe('invalid configuration at http.tls.certificate: http.tls.certificate and http.tls.key go together');
+    expect(err.message).toBe('invalid configuration at http.tls.certificate: http.tls.certificate and http.tls.key go together (environment variable LADING_HTTP_TLS_CERTIFICATE)');
   });
 
   it('refuses an unknown key under http.tls, naming it', () => {

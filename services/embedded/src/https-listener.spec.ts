@@ -94,7 +94,7 @@ describe('the embedded registry over HTTPS (a real process)', () => {
   it('refuses a certificate without its key, naming http.tls.key, before opening anything', async () => {
     const registry = start(dir, await freePort(), { LADING_HTTP_TLS_CERTIFICATE: cert.certFile });
     expect(await registry.exited).toBe(2);
-    expect(registry.stderr()).toBe('lading: invalid configuration at http.tls.key: http.tls.certificate and http.tls.key go together\n');
+    expect(registry.stderr()).toBe('lading: invalid configuration at http.tls.key: http.tls.certificate and http.tls.key go together (environment variable LADING_HTTP_TLS_KEY)\n');
     expect(existsSync(path.join(dir, 'data'))).toBe(false);
   });
 
