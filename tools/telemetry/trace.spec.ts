@@ -6,11 +6,10 @@
  * end-to-end trace is checked by trace-distributed.check.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RegistryClient, createRegistryClient, headerOf } from '@lading/client';
-import { imageManifest, makeBlob } from '@lading/testing';
+import { freePort, imageManifest, makeBlob } from '@lading/testing';
 import { OtlpReceiver, ReceivedSpan, SPAN_KIND, startOtlpReceiver } from './otlp-receiver';
 import { RunningProcess, runEntry } from './probe-runner';
 
@@ -28,16 +27,6 @@ async function waitForReady(base: string, run: RunningProcess): Promise<void> {
   throw new Error(`the registry did not become ready: ${run.stderr().slice(-2000)}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('tracing the embedded registry', () => {
   let receiver: OtlpReceiver;

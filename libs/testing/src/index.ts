@@ -6,3 +6,4 @@ export * from './infra';
 export * from './throwaway-database';
 export * from './descriptors';
 export * from './test-ca';
+export * from './free-port';

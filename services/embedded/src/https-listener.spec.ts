@@ -7,22 +7,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TestCa, TestCertificate, createTestCa } from '@lading/testing';
+import { TestCa, TestCertificate, createTestCa, freePort } from '@lading/testing';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts the embedded registry on `port` with `env` on top of a quiet, collector-free base. */
 function start(dir: string, port: number, env: Record<string, string>) {

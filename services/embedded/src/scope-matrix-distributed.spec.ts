@@ -14,7 +14,7 @@ import { createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import { createManifestService } from '@lading/manifest';
 import * as meta from '@lading/metadata';
-import { TestBlob, TestDeps, createTestDeps, makeBlob } from '@lading/testing';
+import { TestBlob, TestDeps, createTestDeps, freePort, makeBlob } from '@lading/testing';
 import { parseChallenge } from '../test/scope-matrix-client';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -25,12 +25,6 @@ async function listen(app: Express | http.RequestListener): Promise<{ server: ht
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-async function freePort(): Promise<number> {
-  const { server } = await listen((_req: http.IncomingMessage, res: http.ServerResponse) => res.end());
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('scope matrix behind the distributed gateway', () => {
   let deps: TestDeps;

@@ -7,11 +7,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { imageManifest, makeBlob } from '@lading/testing';
+import { freePort, imageManifest, makeBlob } from '@lading/testing';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const RACERS = 10;
@@ -25,13 +23,6 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function start(dir: string, port: number): Started {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'services/embedded/src/main.ts')], {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { RawHandler } from '@lading/http';
 import { createLogger } from '@lading/telemetry';
-import { infraSettings } from '@lading/testing';
+import { freePort, infraSettings } from '@lading/testing';
 import { createGateway } from './gateway';
 import { UpstreamProxy, createUpstreamProxy } from './upstream-proxy';
 
@@ -21,13 +21,6 @@ const logger = createLogger({ service: 'test', level: 'silent' });
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function adminQuery(url: string, sql: string): Promise<void> {
   const client = new Client({ connectionString: url });
