@@ -15,6 +15,11 @@ import { TOOL_ENTRIES, bundleNames, serviceBundle, serviceNames as bundledServic
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
+/**
+ * The commands the image puts on the PATH, by name → the bundle each runs: every operator CLI under its own name, and
+ * lading-migrate (the `migrate` one-shot's bundle, which a Helm hook or `docker run` starts by that name).
+ */
+const LAUNCHERS: Readonly<Record<string, string>> = { ...Object.fromEntries(Object.keys(TOOL_ENTRIES).map((name) => [name, name])), 'lading-migrate': 'migrate' };
 /** The image every Lading service runs, built from ./Dockerfile. */
 const LADING_IMAGE = 'lading:local';
 /** How the image runs a distributed service: plain node on the bundle `npm run build` made of its entry file. */
@@ -25,7 +30,9 @@ const START = startCommand(ROOT);
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx', 'jaegertracing/all-in-one', 'grafana/grafana']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'gc', 'grafana', 'jaeger', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'gc', 'grafana', 'jaeger', 'kafka', 'manifest', 'migrate', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+/** The distributed services that open the database: each waits for the `migrate` one-shot and only verifies the schema. */
+const DATABASE_SERVICES = ['auth', 'blob', 'gc', 'manifest', 'webhooks'];
 /** What a user puts in the shell or .env to run with token auth (the compose file has no default password). */
 const AUTH_ON = { LADING_AUTH_ENABLED: 'true', LADING_ADMIN_USER: 'admin', LADING_ADMIN_PASSWORD: 'a long secret' };
 
@@ -119,7 +126,12 @@ const configOf = (service: ComposeService): LadingConfig => parseConfig(applyEnv
 const isLading = (service: ComposeService) => service.image === LADING_IMAGE || service.build !== undefined;
 const ladingNames = serviceNames.filter((name) => isLading(services[name]));
 const thirdPartyNames = serviceNames.filter((name) => !isLading(services[name]));
+/** Lading one-shots (`restart: "no"`, such as `migrate`): they run to completion, serve nothing and have no healthcheck. */
+const oneShotNames = ladingNames.filter((name) => services[name].restart === 'no');
+const serverNames = ladingNames.filter((name) => !oneShotNames.includes(name));
 const distributedNames = ladingNames.filter((name) => ladingEnvOf(services[name]).LADING_MODE === 'distributed');
+/** The distributed processes that serve (and are scraped): not the one-shots. */
+const distributedServers = distributedNames.filter((name) => !oneShotNames.includes(name));
 
 const argv = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/));
 /** The bundle a Lading service's command runs (its last argument). */
@@ -437,7 +449,7 @@ describe('docker-compose.yml', () => {
       expect(() => serviceNames.forEach((name) => visit(name, []))).not.toThrow();
     });
 
-    it.each(ladingNames)('%s: the healthcheck asks /readyz on the port of LADING_HTTP_ADDR', (name) => {
+    it.each(serverNames)('%s: the healthcheck asks /readyz on the port of LADING_HTTP_ADDR', (name) => {
       const test = argv(services[name].healthcheck?.test).join(' ');
       expect(test).toContain(`http://127.0.0.1:${listenPortOf(name)}/readyz`);
     });
@@ -472,6 +484,21 @@ describe('docker-compose.yml', () => {
         'minio-init': 'service_completed_successfully',
       });
       expect(hostPortsOf(services.gc)).toEqual([]);
+    });
+
+    it('runs lading-migrate once after postgres is healthy; the services that open the database wait for it and only verify', () => {
+      expect(oneShotNames).toEqual(['migrate']);
+      const migrate = services.migrate;
+      expect(entryOf(migrate)).toBe('services/migrate/src/main.ts');
+      expect(configOf(migrate).mode).toBe('distributed');
+      expect(dependenciesOf(migrate)).toEqual({ postgres: 'service_healthy' });
+      expect([migrate.healthcheck, migrate.ports, migrate.deploy]).toEqual([undefined, undefined, undefined]);
+      for (const name of DATABASE_SERVICES) {
+        expect([name, dependenciesOf(services[name]).migrate]).toEqual([name, 'service_completed_successfully']);
+        expect([name, configOf(services[name]).database.migrations]).toEqual([name, 'verify']);
+      }
+      // The embedded registry is its own single holder: it migrates its data directory itself on start.
+      expect(configOf(services.registry).database.migrations).toBe('auto');
     });
 
     it('checks postgres with pg_isready and minio at /minio/health/ready', () => {
@@ -517,8 +544,8 @@ describe('infra/prometheus/prometheus.yml', () => {
   it("scrapes every distributed Lading service on the metrics port the compose environment gives it", () => {
     const config = parse(read('infra/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
     const lading = config.scrape_configs.find((job) => job.job_name === 'lading')?.dns_sd_configs?.[0];
-    expect([...(lading?.names ?? [])].sort()).toEqual([...distributedNames].sort());
-    for (const name of distributedNames) expect([name, portOfAddr(configOf(services[name]).telemetry.metricsAddr)]).toEqual([name, lading?.port]);
+    expect([...(lading?.names ?? [])].sort()).toEqual([...distributedServers].sort());
+    for (const name of distributedServers) expect([name, portOfAddr(configOf(services[name]).telemetry.metricsAddr)]).toEqual([name, lading?.port]);
   });
 });
 
@@ -635,9 +662,9 @@ describe('Dockerfile', () => {
     expect(stage.instructions[buildIndex].args).not.toMatch(/\bbuild\s+--/);
   });
 
-  it.each(Object.keys(TOOL_ENTRIES))('puts the %s CLI on the PATH under its own name, running its bundle from the WORKDIR', (name) => {
+  it.each(Object.entries(LAUNCHERS))('puts %s on the PATH, running the %s bundle from the WORKDIR', (name, bundle) => {
     const launcher = launcherRuns.find((run) => run.args.includes(`>/usr/local/bin/${name} `));
-    expect(launcher?.args).toContain(`exec node ${workdir}/dist/${name}/main.cjs "$@"`);
+    expect(launcher?.args).toContain(`exec node ${workdir}/dist/${bundle}/main.cjs "$@"`);
     expect(launcher?.args).toMatch(new RegExp(`chmod 755 .*/usr/local/bin/${name}\\b`));
   });
 
@@ -645,19 +672,19 @@ describe('Dockerfile', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'lading-launchers-'));
     try {
       mkdirSync(path.join(dir, 'bin'));
-      for (const name of Object.keys(TOOL_ENTRIES)) {
+      for (const bundle of Object.values(LAUNCHERS)) {
         // A stand-in bundle that prints which one it is and the arguments it got.
-        mkdirSync(path.join(dir, 'dist', name), { recursive: true });
-        writeFileSync(path.join(dir, 'dist', name, 'main.cjs'), `console.log(JSON.stringify([${JSON.stringify(name)}, ...process.argv.slice(2)]));\n`);
+        mkdirSync(path.join(dir, 'dist', bundle), { recursive: true });
+        writeFileSync(path.join(dir, 'dist', bundle, 'main.cjs'), `console.log(JSON.stringify([${JSON.stringify(bundle)}, ...process.argv.slice(2)]));\n`);
       }
       for (const run of launcherRuns) {
         const script = run.args.replaceAll('/usr/local/bin/', `${dir}/bin/`).replaceAll(`${workdir}/dist/`, `${dir}/dist/`);
         execFileSync('sh', ['-c', script]);
       }
       const env = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
-      for (const name of Object.keys(TOOL_ENTRIES)) {
+      for (const [name, bundle] of Object.entries(LAUNCHERS)) {
         const printed = execFileSync(path.join(dir, 'bin', name), ['users', 'list', '--url', 'http://a b', ''], { env, encoding: 'utf8' });
-        expect(JSON.parse(printed)).toEqual([name, 'users', 'list', '--url', 'http://a b', '']);
+        expect(JSON.parse(printed)).toEqual([bundle, 'users', 'list', '--url', 'http://a b', '']);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
