@@ -54,7 +54,7 @@ export async function migrateSchema(db: Database, logger: Logger): Promise<Migra
   const report = await applyMigrations(db, REGISTRY_MIGRATIONS);
   const { from, to, applied } = report;
   logger.info(
-    { applied, schemaVersion: to, ms: elapsedMs(step) },
+    { applied: applied.length, migrations: applied, from, schemaVersion: to, ms: elapsedMs(step) },
     applied.length ? `applied ${applied.length} migrations: schema version ${from} → ${to}` : `the schema is up to date (version ${to})`,
   );
   return report;
