@@ -76,6 +76,25 @@ export function createHttpServer(app: RequestListener, limits: LadingConfig['lim
   return server;
 }
 
+/**
+ * The start every Lading process shares (`runProcess`, `runTask`): answers its command line (`--help`, `--version`,
+ * or refuses an argument, exiting), loads its configuration (or exits 2), makes its logger and logs that it starts.
+ */
+function beginProcess(service: string, about: string, runs?: string): { config: LadingConfig; logger: Logger } {
+  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
+  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command, runs }, ladingVersion, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  // Nothing has started yet (telemetry's import opens no port), so exiting here leaves nothing behind.
+  if (exitStatus !== undefined) process.exit(exitStatus);
+  const config = loadConfigOrExit();
+  const logger = createLogger({ service, level: config.log.level });
+  const { version, commit } = ladingVersion();
+  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  return { config, logger };
+}
+
 /** What `runProcess` starts: an app to serve and what to close on shutdown. */
 export interface RunningApp {
   app: HttpApp;
@@ -94,17 +113,7 @@ export interface RunningApp {
  * @param about one sentence for `--help`: what the process is
  */
 export function runProcess(service: string, about: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
-  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
-  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command }, ladingVersion, {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-  });
-  // Nothing has started yet (telemetry's import opens no port), so exiting here leaves nothing behind.
-  if (exitStatus !== undefined) process.exit(exitStatus);
-  const config = loadConfigOrExit();
-  const logger = createLogger({ service, level: config.log.level });
-  const { version, commit } = ladingVersion();
-  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  const { config, logger } = beginProcess(service, about);
   const startedAt = performance.now();
   const tlsFiles = tlsFilesOf(config);
   let tls: { files: TlsFiles; pair: TlsPair } | null;
@@ -144,16 +153,7 @@ export function runProcess(service: string, about: string, start: (config: Ladin
  * @param runs for `--help`: what it does when started, and when it exits
  */
 export function runTask(service: string, about: string, runs: string, task: (config: LadingConfig, logger: Logger) => Promise<void>): void {
-  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
-  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command, runs }, ladingVersion, {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-  });
-  if (exitStatus !== undefined) process.exit(exitStatus);
-  const config = loadConfigOrExit();
-  const logger = createLogger({ service, level: config.log.level });
-  const { version, commit } = ladingVersion();
-  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  const { config, logger } = beginProcess(service, about, runs);
   task(config, logger).then(
     () => process.exit(0),
     (err: unknown) => failedToStart(service, logger, err, 'failed'),
