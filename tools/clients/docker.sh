@@ -76,7 +76,7 @@ check "docker: the daemon answers" "${D[@]}" version || finish
 if [ -n "$TLS_DIR" ]; then
   expect "docker: tls: the registry's port answers no plain HTTP (so no fallback to it can pass)" \
     "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$ADDR/v2/" || true)" "000"
-  node --import tsx "$HERE/loopback-relay.ts" "$PORT" >"$T/relay.log" 2>&1 &
+  (cd "$HERE/../.." && exec node --import tsx tools/clients/loopback-relay.ts "$PORT") >"$T/relay.log" 2>&1 &
   RELAY_PID=$!
   relay_up() { # the registry answers through the relay, its certificate verified against the test CA
     local code
