@@ -155,6 +155,9 @@ files_identical() { # copy the files out of a created (never started) container
   return "$rc"
 }
 check "docker: files of both layers byte-identical (docker create + cp, no run)" files_identical
+IMAGES+=("$REPO@$PUSHED")
+check "docker: pull by digest $REPO@$PUSHED" "${D[@]}" pull "$REPO@$PUSHED" \
+  && expect "docker: pull by digest resolves to the same image" "$("$DOCKER" image inspect -f '{{.Id}}' "$REPO@$PUSHED" 2>/dev/null)" "$BUILT_ID"
 
 # ----------------------------------------------------------------------- logout
 if [ "$AUTH" = on ]; then
