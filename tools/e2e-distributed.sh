@@ -6,6 +6,8 @@
 # A third pass turns token auth on at the gateways: the suite and every client log in through the token flow.
 # The Docker client (tools/clients/docker.sh, one private daemon) runs in the first and third passes, then once more
 # over TLS: gateway-1 restarted serving HTTPS only on its own listener with a test CA's certificate, reached directly.
+# A fourth runs the cluster behind TLS at nginx (HTTP/2 and HTTP/1.1) with auth on: uploads, pulls, Range, https
+# Locations and token realm, and crane, skopeo and oras trusting only the test CA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/infra/infra up >/dev/null
@@ -104,6 +106,18 @@ if [ -n "$DOCKERD_DIR" ]; then
   else
     printf 'FAIL  docker: gateway-1 did not restart serving TLS\nclients: 0 passed, 1 failed\n'; rc=1
   fi
+fi
+
+# TLS terminated at the load balancer, as a production deployment runs it: nginx with a certificate from a test CA,
+# HTTP/2 and HTTP/1.1, every process's http.host the https URL, token auth on. Blob GETs stream through nginx (no
+# redirect to MinIO's plain HTTP), so the clients' reads cross TLS and HTTP/2 too. Prints `tls: ...`.
+echo "restarting the cluster with TLS at its load balancer"
+tools/cluster/cluster down >/dev/null
+if tls_url="$(LADING_CLUSTER_TLS=1 LADING_AUTH_ENABLED=true LADING_STORAGE_REDIRECT=false tools/cluster/cluster up | tail -n 1)"; then
+  REGISTRY_USERNAME="$ADMIN_USER" REGISTRY_PASSWORD="$ADMIN_PASSWORD" TLS_HTTP2=require \
+    bash tools/clients/tls-roundtrip.sh "${tls_url#LADING_URL=}" "$(tools/cluster/cluster ca)" || rc=1
+else
+  echo "tls: 0 passed, 1 failed (the cluster did not start with TLS)"; rc=1
 fi
 
 if grep -h '"level":50' .infra/logs/cluster-*.log 2>/dev/null | grep -q .; then

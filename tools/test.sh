@@ -59,7 +59,7 @@ node -e '
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
   for (const file of e2eFiles) {
     for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const m = /^(conformance \S+|clients|faults|webhooks|scanner|telemetry): (\d+) passed, (\d+) failed/.exec(line);
+      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry): (\d+) passed, (\d+) failed/.exec(line);
       if (m) { passed += Number(m[2]); failed += Number(m[3]); }
     }
   }

@@ -714,3 +714,55 @@ describe('Dockerfile', () => {
     }
   });
 });
+
+describe('infra/nginx/compose.tls.yml (TLS at the load balancer) and infra/nginx/tls.conf', () => {
+  const tlsProblems: string[] = [];
+  const override = interpolateAll(parse(read('infra/nginx/compose.tls.yml')), tlsProblems, '', {}) as ComposeFile;
+  const tls = read('infra/nginx/tls.conf').replace(/#.*$/gm, '');
+  const base = nginxConf();
+  const nginx = override.services.nginx;
+  const include = /include\s+(\S+)\/\*\.conf;/.exec(base.text)?.[1];
+  const tlsListen = [...tls.matchAll(/listen\s+(?:\S+:)?(\d+)\s+ssl\b/g)].map((m) => Number(m[1]));
+
+  it('resolves without a .env and names only services of docker-compose.yml', () => {
+    expect(tlsProblems).toEqual([]);
+    for (const name of Object.keys(override.services)) expect([name, serviceNames.includes(name)]).toEqual([name, true]);
+  });
+
+  it("mounts tls.conf where nginx.conf's include finds it, and publishes the port it listens on with TLS", () => {
+    expect(include).toBeDefined();
+    expect(mountsOf(nginx)).toContainEqual({ source: './infra/nginx/tls.conf', target: `${include}/tls.conf`, bind: true });
+    expect(tlsListen.length).toBe(1);
+    expect(containerPortsOf(nginx)).toEqual(tlsListen);
+    expect(containerPortsOf(services.nginx)).not.toContain(tlsListen[0]);
+  });
+
+  it('reads the certificate and key from the directory it mounts, and speaks HTTP/2 (nginx >= 1.25.1 syntax)', () => {
+    const certDir = mountsOf(nginx).find((m) => m.source !== './infra/nginx/tls.conf');
+    expect(certDir).toMatchObject({ source: './infra/nginx/tls', bind: true });
+    for (const directive of ['ssl_certificate', 'ssl_certificate_key']) {
+      const file = new RegExp(`${directive}\\s+(\\S+);`).exec(tls)?.[1] ?? '';
+      expect([directive, path.posix.dirname(file)]).toEqual([directive, certDir?.target]);
+    }
+    expect(tls).toMatch(/^\s*http2\s+on;/m);
+    expect(tls).not.toMatch(/listen[^;]*\bhttp2\b/);
+  });
+
+  it('proxies to the gateways with the settings nginx.conf sets once for every server, which tls.conf does not override', () => {
+    expect([...tls.matchAll(/proxy_pass\s+http:\/\/([^\s;/]+)/g)].map((m) => m[1])).toEqual(base.proxyPass.slice(0, 1));
+    // A proxy_set_header inside a server would drop every inherited one (Host, X-Forwarded-*), so none is there.
+    expect(tls).not.toMatch(/proxy_set_header|proxy_buffering|proxy_request_buffering|client_max_body_size/);
+    const server = /\n\s*server\s*\{/.exec(base.text)?.index ?? -1;
+    const httpLevel = base.text.slice(0, server);
+    for (const directive of [/proxy_set_header\s+X-Forwarded-Proto\s+\$scheme;/, /proxy_set_header\s+Host\s+\$http_host;/, /proxy_request_buffering\s+off;/, /client_max_body_size\s+0;/]) {
+      expect(httpLevel).toMatch(directive);
+    }
+  });
+
+  it('gives every distributed service an https http.host on the published TLS port, so Locations and the realm name https', () => {
+    for (const name of distributedNames) {
+      const env = environmentOf(override.services[name] ?? {});
+      expect([name, env.LADING_HTTP_HOST]).toEqual([name, `https://localhost:${hostPortsOf(nginx)[0]}`]);
+    }
+  });
+});
