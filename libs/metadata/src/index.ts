@@ -14,3 +14,4 @@ export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';
 export * from './signing-key-secrets';
+export * from './table-dump';
