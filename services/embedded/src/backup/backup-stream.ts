@@ -16,6 +16,7 @@
  * with the pins and tombstones that only describe objects outside the snapshot.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -129,10 +130,7 @@ export async function prepareBackup(source: BackupSource): Promise<PreparedBacku
       const bytes = Buffer.from(`${line}\n`, 'utf8');
       hash.update(bytes);
       metadataBytes += bytes.length;
-      if (!sink.write(bytes)) await new Promise<void>((resolve, reject) => {
-        sink.once('drain', resolve);
-        sink.once('error', reject);
-      });
+      if (!sink.write(bytes)) await once(sink, 'drain');
     };
     const snapshot = await inSnapshot(db, async (tx) => {
       const migrations = (await tx.query<{ name: string }>(`SELECT name FROM schema_migrations ORDER BY name COLLATE "C"`)).rows.map((r) => r.name);
