@@ -6,7 +6,7 @@
  * leaving nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -195,6 +195,25 @@ describe('lading-admin backup and restore (embedded mode)', () => {
     const held = await cli(['restore', '--from', archive, '--data-dir', path.join(work, 'source')]);
     expect(held.code).toBe(1);
     expect(held.stderr).toMatch(/in use by another Lading process \(pid \d+\)/);
+  });
+
+  it('writes no file when the registry cannot complete the archive (an object damaged in its storage)', async () => {
+    // One blob's object is overwritten in place with other bytes of its size: the registry notices while it copies.
+    const { registry } = source;
+    const [victim] = (await registry.db.query<{ digest: string; size: number }>(`SELECT digest, size FROM blobs ORDER BY size DESC LIMIT 1`)).rows;
+    const file = path.join(work, 'source', 'blobs', blobKey(victim.digest));
+    const original = await readFile(file);
+    await writeFile(file, Buffer.alloc(original.length, 0x5a));
+    try {
+      const out = path.join(work, 'damaged', 'backup.tar');
+      await mkdir(path.dirname(out));
+      const result = await cli(['--url', source.url, 'backup', '--out', out]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/the backup broke off after \d+ of \d+ bytes .*nothing was written to/);
+      expect(await readdir(path.dirname(out))).toEqual([]);
+    } finally {
+      await writeFile(file, original);
+    }
   });
 
   describe('refuses a damaged or foreign archive and leaves nothing behind', () => {
