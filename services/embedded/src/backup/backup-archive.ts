@@ -5,7 +5,7 @@
  *                                      migrations), when, row counts, blob count and bytes, the two checksums below
  *   lading-backup/metadata.jsonl       the database's rows (libs/metadata/src/table-dump.ts), sha256 in the summary
  *   lading-backup/blobs.jsonl          the blobs, one `{"digest","size"}` a line, in the order they follow
- *   lading-backup/blobs/<alg>/<hex>    each blob's bytes, its digest checked on read
+ *   lading-backup/blobs/<alg>/<hex>    each blob's bytes, its digest checked on read (see `blobEntry`)
  *   lading-backup/end.json             the trailer: written only after every blob, so a cut archive lacks it
  *
  * `readBackupArchive` refuses anything else: another format or version, a schema it is not told to accept, a checksum
@@ -26,8 +26,17 @@ export const BACKUP_ENTRIES = {
   metadata: 'lading-backup/metadata.jsonl',
   blobList: 'lading-backup/blobs.jsonl',
   end: 'lading-backup/end.json',
-  blob: (digest: string) => `lading-backup/blobs/${digest.replace(':', '/')}`,
+  blob: blobEntry,
 } as const;
+
+/**
+ * The entry of a blob: `lading-backup/blobs/<alg>/<hex>`, the hex of a sha512 digest cut in two folders' worth (ustar
+ * holds no path component longer than 100 bytes).
+ */
+function blobEntry(digest: string): string {
+  const [algorithm, hex] = digest.split(':');
+  return `lading-backup/blobs/${algorithm}/${hex.length > 64 ? `${hex.slice(0, 64)}/${hex.slice(64)}` : hex}`;
+}
 
 /** The largest summary, blob-list line or trailer a reader accepts (they are small; a huge one is not ours). */
 const MAX_SUMMARY_BYTES = 4 << 20;
