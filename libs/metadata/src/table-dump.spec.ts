@@ -50,6 +50,10 @@ describe('table dump', () => {
       [Buffer.alloc(0), 'string', [], ''],
     ];
     for (let i = 0; i < 7; i++) rows.push([Buffer.from(`row ${i}`), { i }, [String(i)], `n${i}`]);
+    // Enough rows to fill several heap blocks: the dump reads them a block range at a time.
+    await source.query(
+      `INSERT INTO odd (bytes, doc, words, note) SELECT decode(md5(g::text), 'hex'), jsonb_build_object('g', g), ARRAY[g::text, 'x'], repeat('p', 150) || g FROM generate_series(1, 400) AS g`,
+    );
     for (const [bytes, doc, words, note] of rows) {
       await source.query(`INSERT INTO odd (bytes, doc, words, note) VALUES ($1, $2::text::jsonb, $3::text::text[], $4)`, [
         bytes,
@@ -65,10 +69,12 @@ describe('table dump', () => {
   });
 
   it('loads back every row exactly, paging through tables, and sets the sequences', async () => {
-    const { lines, counts } = await dumpOf(source, { pageRows: 3 });
-    expect(counts.tables.odd).toBe(10);
+    const blocks = (await source.query<{ n: number }>(`SELECT pg_relation_size('odd') / current_setting('block_size')::int AS n`)).rows[0].n;
+    expect(Number(blocks)).toBeGreaterThan(5);
+    const { lines, counts } = await dumpOf(source, { pageBlocks: 2 });
+    expect(counts.tables.odd).toBe(410);
     expect(counts.tables.repositories).toBe(2);
-    expect(counts.sequences).toEqual({ odd_id_seq: 10, repositories_id_seq: 2 });
+    expect(counts.sequences).toEqual({ odd_id_seq: 410, repositories_id_seq: 2 });
     // Rows the target had before are gone: a load is the dump's content, not a merge.
     await target.query(`INSERT INTO repositories (name) VALUES ('left/over')`);
     const loaded = await loadTables(target, from(lines));

@@ -7,8 +7,8 @@
  *    lasts: no object the snapshot can name is deleted until it has been copied.
  * 2. The metadata is dumped in one REPEATABLE READ transaction (libs/metadata/src/table-dump.ts), with the blob list
  *    and the schema read in the same transaction. On PGlite, which runs one transaction at a time, requests wait
- *    while it runs (the rows, kilobytes per image, go to a local file: a second or so for tens of thousands of
- *    images); the blobs are copied after, with nothing held but the deletion hold.
+ *    while it runs (the rows, kilobytes per image, go to a local file: about a second for ten thousand images); the
+ *    blobs are copied after, with nothing held but the deletion hold.
  * 3. Blobs are content-addressed and never rewritten: the object of a blob row in the snapshot is the blob's bytes
  *    until it is deleted, which step 1 rules out. Every row's object exists (an upload commits the object before it
  *    records the row), and each one's size and digest are checked again as it is copied.
