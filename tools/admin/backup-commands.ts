@@ -24,10 +24,12 @@ async function exists(file: string): Promise<boolean> {
 /** One line about an archive's content. */
 export function describeSummary(s: BackupSummary): string {
   const t = s.tables;
+  const n = (count: number | undefined, one: string, many: string) => `${count ?? 0} ${count === 1 ? one : many}`;
   const mib = (s.blobs.bytes / 1048576).toFixed(1);
   return (
-    `${t.repositories ?? 0} repositories, ${t.manifests ?? 0} manifests, ${t.tags ?? 0} tags, ${s.blobs.count} blobs (${mib} MiB), ` +
-    `${t.users ?? 0} users; schema ${s.schema.version}; taken ${s.createdAt} by ${s.lading.name} ${s.lading.version}`
+    `${n(t.repositories, 'repository', 'repositories')}, ${n(t.manifests, 'manifest', 'manifests')}, ${n(t.tags, 'tag', 'tags')}, ` +
+    `${n(s.blobs.count, 'blob', 'blobs')} (${mib} MiB), ${n(t.users, 'user', 'users')}; schema ${s.schema.version}; ` +
+    `taken ${s.createdAt} by ${s.lading.name} ${s.lading.version}`
   );
 }
 

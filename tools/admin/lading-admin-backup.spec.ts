@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createRegistryClient, RegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import { digestOf } from '@lading/oci';
-import { BACKUP_ENTRIES, BackupSummary, EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
+import { BACKUP_ENTRIES, BackupSummary, EmbeddedRegistry, createEmbeddedRegistry, restoreBackup } from '@lading/embedded';
 import { blobKey } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
 import { TestBlob, imageManifest, makeBlob } from '@lading/testing';
@@ -226,6 +226,7 @@ describe('lading-admin backup and restore (embedded mode)', () => {
   });
 
   describe('refuses a damaged or foreign archive and leaves nothing behind', () => {
+    /** Restores `bytes` with the CLI (a real process): exit status 1, and nothing in the target. */
     async function refused(bytes: Buffer, name: string): Promise<string> {
       const file = path.join(work, `${name}.tar`);
       await writeFile(file, bytes);
@@ -235,6 +236,21 @@ describe('lading-admin backup and restore (embedded mode)', () => {
       // Nothing was restored: no database, no blob, no staging left.
       expect(await filesUnder(target)).toEqual([]);
       return result.stderr;
+    }
+
+    /** The same in this process (what the CLI runs, without a process start per case): the refusal's message. */
+    async function refusedHere(bytes: Buffer, name: string): Promise<string> {
+      const target = path.join(work, `target-${name}`);
+      const config = parseConfig({ data: { dir: target }, log: { level: 'silent', access: false } });
+      const error = await restoreBackup(config, (async function* () {
+        yield bytes;
+      })()).then(
+        () => null,
+        (err: Error) => err,
+      );
+      expect({ name, error: error?.name }).toEqual({ name, error: 'BackupArchiveError' });
+      expect(await filesUnder(target)).toEqual([]);
+      return error!.message;
     }
 
     it('a flipped byte in a blob', async () => {
@@ -250,24 +266,24 @@ describe('lading-admin backup and restore (embedded mode)', () => {
       const bytes = await readFile(archive);
       const at = bytes.indexOf(Buffer.from(BACKUP_ENTRIES.metadata)) + 512 + 40;
       bytes[at] ^= 0x01;
-      expect(await refused(bytes, 'metadata')).toMatch(/the metadata does not match its sha256 checksum/);
+      expect(await refusedHere(bytes, 'metadata')).toMatch(/the metadata does not match its sha256 checksum/);
     });
 
     it('a truncated archive', async () => {
       const bytes = await readFile(archive);
-      expect(await refused(bytes.subarray(0, Math.floor(bytes.length * 0.6)), 'truncated')).toMatch(/truncated/);
+      expect(await refusedHere(bytes.subarray(0, Math.floor(bytes.length * 0.6)), 'truncated')).toMatch(/truncated/);
       // Cut exactly before the trailer: every blob is there, but the writer never finished.
       const trailerAt = bytes.indexOf(Buffer.from(BACKUP_ENTRIES.end));
-      expect(await refused(bytes.subarray(0, trailerAt), 'no-trailer')).toMatch(/truncated/);
+      expect(await refusedHere(bytes.subarray(0, trailerAt), 'no-trailer')).toMatch(/truncated/);
     });
 
     it('another format version, or a schema newer than this Lading', async () => {
       const bytes = await readFile(archive);
-      expect(await refused(await rewriteSummary(bytes, (s) => ({ ...s, formatVersion: 2 })), 'version')).toMatch(
+      expect(await refusedHere(await rewriteSummary(bytes, (s) => ({ ...s, formatVersion: 2 })), 'version')).toMatch(
         /backup format version 2, written by lading .*; this Lading reads version 1 only/,
       );
       const future = await rewriteSummary(bytes, (s) => ({ ...s, schema: { version: '9999_future.sql', migrations: [...s.schema.migrations, '9999_future.sql'] } }));
-      expect(await refused(future, 'future')).toMatch(/schema is newer than this Lading .*9999_future\.sql/);
+      expect(await refusedHere(future, 'future')).toMatch(/schema is newer than this Lading .*9999_future\.sql/);
     });
 
     it('a file that is not a backup', async () => {

@@ -533,7 +533,12 @@ const COMMANDS: Record<string, Command> = {
       async run({ api, out, options }) {
         if (typeof options.out !== 'string' || options.out === '') throw new UsageError('backup needs --out FILE');
         // The registry dumps its database before it answers: give it time on a large one.
-        const res = await api.open('/backup', 10 * 60_000);
+        const res = await api.open('/backup', 10 * 60_000).catch((err: unknown) => {
+          if (err instanceof ApiError && / \(404\b/.test(err.message)) {
+            throw new ApiError(`${err.message}: only an embedded registry takes online backups; back up a distributed one with pg_dump (docs/operations/backup.md)`);
+          }
+          throw err;
+        });
         const length = res.headers.get('content-length');
         const started = Date.now();
         // A web ReadableStream is an async iterable of its chunks in node.
