@@ -521,6 +521,20 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  keys: {
+    summary: "manage the token service's signing keys",
+    subcommands: {
+      rotate: {
+        usage: 'keys rotate',
+        summary: 'start signing with a new key; the old ones stay published until the tokens they signed expire',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('POST', '/keys/rotate')) as { kid: string };
+          out(options.json ? JSON.stringify(body, null, 2) : `signing with new key ${body.kid}`);
+        },
+      },
+    },
+  },
   backup: {
     summary: 'write an online backup of a running embedded registry to a file',
     action: {
@@ -576,20 +590,6 @@ const COMMANDS: Record<string, Command> = {
         const upgraded = result.upgradedWith.length ? `; upgraded the schema with ${result.upgradedWith.join(', ')}` : '';
         out(`restored ${options.from} into ${result.databasePath} and ${result.storageRoot}: ${describeSummary(result.summary)}${upgraded}`);
         out('start the registry on this data directory to serve it');
-      },
-    },
-  },
-  keys: {
-    summary: "manage the token service's signing keys",
-    subcommands: {
-      rotate: {
-        usage: 'keys rotate',
-        summary: 'start signing with a new key; the old ones stay published until the tokens they signed expire',
-        args: [],
-        async run({ api, out, options }) {
-          const body = (await api.call('POST', '/keys/rotate')) as { kid: string };
-          out(options.json ? JSON.stringify(body, null, 2) : `signing with new key ${body.kid}`);
-        },
       },
     },
   },
