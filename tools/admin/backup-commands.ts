@@ -12,7 +12,7 @@ import type { BackupSummary, RestoreResult } from '@lading/embedded';
 export class BackupCommandError extends Error {}
 
 /** Variables of the CLI itself, not of the registry's configuration. */
-const CLI_VARIABLES = new Set(['LADING_URL', 'LADING_USER_PASSWORD']);
+const CLI_VARIABLES = new Set(['LADING_URL', 'LADING_USER_PASSWORD', 'LADING_ADMIN_CWD']);
 
 async function exists(file: string): Promise<boolean> {
   return access(file, constants.F_OK).then(

@@ -781,6 +781,9 @@ async function runSubcommand(argv: string[], env: Record<string, string | undefi
 }
 
 if (require.main === module) {
+  // The wrapper runs the CLI from the repository (where tsx resolves) and names the directory it was started in:
+  // relative paths (backup --out, restore --from and --data-dir, LADING_CONFIG, LADING_DATA_DIR) mean that one.
+  if (process.env.LADING_ADMIN_CWD) process.chdir(process.env.LADING_ADMIN_CWD);
   run(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then(
     (code) => {
       process.exitCode = code;
