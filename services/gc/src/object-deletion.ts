@@ -31,9 +31,10 @@ async function runTombstone(ctx: GcContext, claim: (tx: SqlExecutor) => Promise<
         return true;
       }
       // Checked holding the tombstone, after the blob row was found gone: see deletion-hold.ts for why a backup that
-      // took its hold before its snapshot never loses an object the snapshot names.
+      // took its hold before its snapshot never loses an object the snapshot names. A backup lasts a while: the
+      // tombstone comes back every few seconds (at most the review delay's backoff cap) until it is let go.
       if (ctx.deletionHold.held) {
-        await meta.retryTombstoneLater(tx, t.key, backoffMs(2, settings.maxBackoffMs), null);
+        await meta.retryTombstoneLater(tx, t.key, backoffMs(4, settings.maxBackoffMs), null);
         counters.postponed.held++;
         return true;
       }
