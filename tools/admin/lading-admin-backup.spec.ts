@@ -122,7 +122,7 @@ describe('lading-admin backup and restore (embedded mode)', () => {
     await Promise.all(pushers);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     summary = JSON.parse(result.stdout) as BackupSummary;
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await source?.close();
@@ -192,7 +192,7 @@ describe('lading-admin backup and restore (embedded mode)', () => {
     const again = await cli(['restore', '--from', archive, '--data-dir', target]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/is not empty/);
-  });
+  }, 180_000);
 
   it('checks an archive whole with restore --check', async () => {
     const check = await cli(['restore', '--from', archive, '--check']);

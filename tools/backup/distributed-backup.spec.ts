@@ -183,5 +183,5 @@ describe('distributed backup: pg_dump, a versioned bucket, pg_restore and blob-o
     } finally {
       await restored.close();
     }
-  });
+  }, 120_000);
 });

@@ -66,5 +66,5 @@ describe('restoring an archive of an older schema', () => {
     } finally {
       await restored.close();
     }
-  });
+  }, 120_000);
 });
