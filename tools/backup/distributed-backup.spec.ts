@@ -24,6 +24,7 @@ import { createLogger } from '@lading/telemetry';
 import { REPO_ROOT, TestManifest, ThrowawayDatabase, createThrowawayDatabase, imageManifest, infraSettings, makeBlob } from '@lading/testing';
 
 const run = promisify(execFile);
+const ADMIN = { user: 'root', password: 'root-password-9' };
 
 /** A PostgreSQL client program: Debian's newest server's own, else the one on PATH. */
 function pgProgram(name: string): string {
@@ -50,23 +51,26 @@ describe('distributed backup: pg_dump, a versioned bucket, pg_restore and blob-o
   let work: string;
 
   /** An embedded-wiring registry on a Postgres database and the test's bucket (the distributed parts, in one process). */
-  async function startRegistry(databaseUrl: string): Promise<{ registry: EmbeddedRegistry; client: RegistryClient; close(): Promise<void> }> {
+  async function startRegistry(databaseUrl: string): Promise<{ registry: EmbeddedRegistry; client: RegistryClient; url: string; close(): Promise<void> }> {
     const registry = await createEmbeddedRegistry(
       parseConfig({
         data: { dir: work },
         database: { driver: 'postgres', url: databaseUrl },
         storage: { driver: 's3', ...infra.storage, bucket },
         gc: { enabled: false },
+        admin: ADMIN,
         log: { level: 'silent', access: false },
       }),
       createLogger({ service: 'test', level: 'silent' }),
     );
     const server: Server = registry.app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
-    const client = createRegistryClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = createRegistryClient({ url });
     return {
       registry,
       client,
+      url,
       async close() {
         await client.close();
         await new Promise((resolve) => server.close(resolve));
@@ -111,6 +115,9 @@ describe('distributed backup: pg_dump, a versioned bucket, pg_restore and blob-o
       for (let i = 0; i < 3; i++) dumped.push({ repository: 'team/kept', tag: `v${i}`, manifest: await pushImage(reg.client, 'team/kept', `v${i}`) });
       for (let i = 0; i < 2; i++) dumped.push({ repository: 'team/doomed', tag: `v${i}`, manifest: await pushImage(reg.client, 'team/doomed', `v${i}`) });
       doomed = dumped.filter((d) => d.repository === 'team/doomed').map((d) => d.manifest);
+      // The online backup route is the embedded mode's (PGlite): on Postgres it points at this procedure instead.
+      const online = await fetch(`${reg.url}/admin/v1/backup`, { headers: { Authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}` } });
+      expect({ status: online.status, body: await online.text() }).toEqual({ status: 400, body: expect.stringContaining('back it up with pg_dump and bucket versioning') });
 
       // 1. The backup: pg_dump, one snapshot, while the registry runs.
       const dump = path.join(work, 'lading.dump');
