@@ -124,13 +124,18 @@ export async function prepareBackup(source: BackupSource): Promise<PreparedBacku
     const metadataFile = path.join(dir, 'metadata.jsonl');
     const createdAt = (source.now ?? (() => new Date()))();
     const sink = createWriteStream(metadataFile);
+    // A write that fails (a full disk) fails the backup, through `write` or `finished`, never the process.
+    let failure: Error | null = null;
+    sink.on('error', (err) => (failure ??= err));
     const hash = createHash('sha256');
     let metadataBytes = 0;
     const write = async (line: string) => {
       const bytes = Buffer.from(`${line}\n`, 'utf8');
       hash.update(bytes);
       metadataBytes += bytes.length;
-      if (!sink.write(bytes)) await once(sink, 'drain');
+      if (sink.write(bytes)) return;
+      if (sink.destroyed) throw failure ?? new Error('backup: the metadata file was closed while being written');
+      await once(sink, 'drain');
     };
     const snapshot = await inSnapshot(db, async (tx) => {
       const migrations = (await tx.query<{ name: string }>(`SELECT name FROM schema_migrations ORDER BY name COLLATE "C"`)).rows.map((r) => r.name);
@@ -140,6 +145,9 @@ export async function prepareBackup(source: BackupSource): Promise<PreparedBacku
       }));
       const counts = await dumpTables(tx, write, { exclude: BACKUP_EXCLUDED_TABLES });
       return { migrations, blobs, counts };
+    }).catch((err: unknown) => {
+      sink.destroy();
+      throw err;
     });
     sink.end();
     await finished(sink);
