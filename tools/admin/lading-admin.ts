@@ -1,6 +1,7 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
- * signing keys and webhook subscriptions through its admin API (/admin/v1). Run it as `tools/admin/lading-admin` or
+ * signing keys and webhook subscriptions through its admin API (/admin/v1); back up a running embedded registry and
+ * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
