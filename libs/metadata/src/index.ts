@@ -15,3 +15,4 @@ export * from './open-database';
 export * from './auth-store';
 export * from './signing-key-secrets';
 export * from './schema-version';
+export * from './table-dump';
