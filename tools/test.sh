@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The runtime every stage below uses (package.json engines: >=24): the node on the PATH when it is new enough,
 # else the one tools/node/ensure-node24 installs into the per-user cache.
-eval "$(tools/node/ensure-node24 --path)"
+node_path="$(tools/node/ensure-node24 --path)" # its own statement, so that set -e stops on a failed install
+eval "$node_path"
 echo "== node $(node --version) at $(command -v node)"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 results="$(mktemp -d)"
