@@ -57,6 +57,14 @@ describe('layer inspection', () => {
     for (const size of [1, 7, 100]) expect(await inspectLayer(chunked(layer, size))).toEqual(expected);
   });
 
+  it('reads a zstd layer as skopeo writes it (containers/image, Go’s klauspost/compress encoder)', async () => {
+    // Made with: crane append of a tar holding ./hello, then skopeo copy --dest-compress --dest-compress-format zstd
+    // to an oci: layout; the layer blob as stored.
+    const layer = readFileSync(path.join(__dirname, 'test', 'skopeo-zstd-layer.tar.zst'));
+    const findings = await inspectLayer(chunked(layer, 64));
+    expect(findings).toMatchObject({ files: 1, directories: 1, symlinks: 0, totalFileBytes: 'hello\n'.length, packageDatabases: [] });
+  });
+
   it('reads zstd in several frames and past skippable frames (zstd:chunked), as the gzip of the same tar reads', async () => {
     const tar = buildTar([
       { path: 'opt/blob.bin', content: randomBytes(300_000) },
