@@ -12,14 +12,14 @@
 # Configuration comes from LADING_* variables (libs/config/src/schema.ts); docker-compose.yml sets them.
 
 # Stage 1: only the package manifests, so that `npm ci` below is cached until a dependency changes.
-FROM node:20-bookworm-slim AS manifests
+FROM node:24-bookworm-slim AS manifests
 WORKDIR /src
 COPY . .
 RUN mkdir /manifests \
  && find . -name package.json -not -path '*/node_modules/*' -exec cp --parents {} /manifests \; \
  && cp package-lock.json /manifests/
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # LADING_DATA_DIR: where the embedded mode keeps its data when run as plain `docker run lading:local` (the app
 # directory is not writable by the node user). The distributed services keep nothing on disk.
 ENV NODE_ENV=production LADING_DATA_DIR=/data

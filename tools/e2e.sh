@@ -5,6 +5,9 @@
 # then the same with token auth on, every client logging in through the token flow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The registry runs on Node.js 24 (package.json engines), also when this is run on its own.
+node_path="$(tools/node/ensure-node24 --path)" # its own statement, so that set -e stops on a failed install
+eval "$node_path"
 bash tools/clients/install.sh >/dev/null
 # The registry runs as `npm start` runs it: the bundle of services/embedded (tools/build/bundle.ts).
 npm run -s build -- embedded

@@ -2,6 +2,11 @@
 # `npm test`: everything CI checks, fastest first. Installs what it needs (Go tools, skopeo) on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The runtime every stage below uses (package.json engines: >=24): the node on the PATH when it is new enough,
+# else the one tools/node/ensure-node24 installs into the per-user cache.
+node_path="$(tools/node/ensure-node24 --path)" # its own statement, so that set -e stops on a failed install
+eval "$node_path"
+echo "== node $(node --version) at $(command -v node)"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 results="$(mktemp -d)"
 # What this run starts, it stops: infrastructure already running (tools/infra/infra up) is left running.

@@ -630,8 +630,20 @@ describe('Dockerfile', () => {
   const ops = (op: string) => stage.instructions.filter((i) => i.op === op).map((i) => i.args);
   const workdir = ops('WORKDIR').pop();
 
-  it('builds on node:20-bookworm-slim, installs with npm ci and copies the source into its WORKDIR', () => {
-    expect(stage.from).toBe('node:20-bookworm-slim');
+  it('builds every stage on the Node.js major that package.json engines asks for (node:<major>-bookworm-slim)', () => {
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    const major = /^>=(\d+)/.exec(engines)?.[1];
+    expect(major).toBe('24');
+    const froms = read('Dockerfile')
+      .split('\n')
+      .filter((l) => /^FROM\s/i.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
+    expect(froms.length).toBeGreaterThan(1);
+    expect(new Set(froms)).toEqual(new Set([`node:${major}-bookworm-slim`]));
+  });
+
+  it('builds on node:24-bookworm-slim, installs with npm ci and copies the source into its WORKDIR', () => {
+    expect(stage.from).toBe('node:24-bookworm-slim');
     expect(workdir).toBe('/app');
     expect(ops('RUN').some((run) => /\bnpm ci\b/.test(run))).toBe(true);
     expect(ops('COPY')).toContain('. .');
