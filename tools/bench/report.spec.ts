@@ -17,10 +17,11 @@ describe('percentile', () => {
 });
 
 describe('comparisonRow', () => {
-  it('prints the embedded and cluster ratios to Distribution and judges the target on the embedded one', () => {
-    const row = comparisonRow('manifest GET by digest (rps)', '', { embedded: measured(5200), cluster: measured(2000), distribution: measured(1000) }, 5);
-    expect(row.ratio).toBe('embedded 5.20× · cluster 2.00×');
-    expect(row.target).toBe('≥ 5.00× Distribution');
+  it('prints the embedded, cluster and 2.8.2 ratios to Distribution v3 and judges the target on the embedded one', () => {
+    const row = comparisonRow('manifest GET by digest (rps)', '', { embedded: measured(5200), cluster: measured(2000), distribution: measured(1000), 'distribution-2.8': measured(400) }, 5);
+    expect(row.ratio).toBe('embedded 5.20× · cluster 2.00× · 2.8.2 0.40×');
+    expect(row.distribution28).toBe('400');
+    expect(row.target).toBe('≥ 5.00× v3');
     expect(row.met).toBe('yes');
     expect(comparisonRow('m', '', { embedded: measured(4999), distribution: measured(1000) }, 5).met).toBe('no');
   });
@@ -37,6 +38,13 @@ describe('comparisonRow', () => {
     expect(row.met).toBe('');
     expect(row.cluster).toBe('—');
     expect(row.ratio).toBe('embedded 0.50×');
+  });
+
+  it('judges a lower-is-better figure (CPU per request) against a ceiling', () => {
+    const row = comparisonRow('server CPU per request (µs)', '', { embedded: measured(40), distribution: measured(100) }, 0.4, false);
+    expect(row.target).toBe('≤ 0.40× v3');
+    expect(row.met).toBe('yes');
+    expect(comparisonRow('m', '', { embedded: measured(41), distribution: measured(100) }, 0.4, false).met).toBe('no');
   });
 
   it('does not judge a target when a side was left out of the run', () => {
@@ -76,7 +84,7 @@ describe('rendering', () => {
   it('renders a markdown table with escaped pipes and one line per row', () => {
     const lines = renderMarkdown(rows).split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution | ratio (Lading/Distribution) | target | met? |');
+    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution v3 | Distribution 2.8.2 | ratio to Distribution v3 | target | met? |');
     expect(lines[2]).toContain('a\\|b');
   });
 

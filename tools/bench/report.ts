@@ -21,14 +21,17 @@ export interface Row {
   metric: string;
   embedded: string;
   cluster: string;
+  /** Distribution v3, the anchor every ratio is taken against. */
   distribution: string;
+  /** Debian's Distribution 2.8.2, kept beside it. */
+  distribution28: string;
   ratio: string;
   target: string;
   met: Verdict;
 }
 
 /** The column headings, in order. */
-export const COLUMNS = ['metric', 'Lading embedded', 'Lading cluster', 'Distribution', 'ratio (Lading/Distribution)', 'target', 'met?'] as const;
+export const COLUMNS = ['metric', 'Lading embedded', 'Lading cluster', 'Distribution v3', 'Distribution 2.8.2', 'ratio to Distribution v3', 'target', 'met?'] as const;
 
 /** The value at percentile `p` (0..100) of `values`, by the nearest-rank method; NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {
@@ -69,24 +72,24 @@ export function formatRatio(ratio: number): string {
   return `${formatNumber(ratio)}×`;
 }
 
-/** The figures of one metric on each target. */
+/** The figures of one metric on each target: `distribution` is v3 (the anchor), `distribution-2.8` Debian's 2.8.2. */
 export interface TargetFigures {
   embedded?: Figure;
   cluster?: Figure;
   distribution?: Figure;
+  'distribution-2.8'?: Figure;
 }
 
 /**
- * A row comparing Lading with Distribution on one metric. The verdict is judged on the embedded figure (the
- * like-for-like comparison: one process each on the same box); the cluster's ratio is printed beside it.
+ * A row comparing Lading with Distribution v3 on one metric, each other figure with its ratio to v3's. The verdict
+ * is judged on the embedded figure (the like-for-like comparison: one process each on the same box); the cluster's
+ * and 2.8.2's ratios are printed beside it.
  */
 export function comparisonRow(metric: string, unit: string, figures: TargetFigures, minRatio?: number, higherIsBetter = true): Row {
   const embeddedRatio = ratioOf(figures.embedded, figures.distribution);
-  const clusterRatio = ratioOf(figures.cluster, figures.distribution);
-  const ratios = [
-    embeddedRatio !== undefined ? `embedded ${formatRatio(embeddedRatio)}` : '',
-    clusterRatio !== undefined ? `cluster ${formatRatio(clusterRatio)}` : '',
-  ].filter(Boolean);
+  const ratios = ([['embedded', embeddedRatio], ['cluster', ratioOf(figures.cluster, figures.distribution)], ['2.8.2', ratioOf(figures['distribution-2.8'], figures.distribution)]] as const)
+    .filter(([, ratio]) => ratio !== undefined)
+    .map(([name, ratio]) => `${name} ${formatRatio(ratio ?? NaN)}`);
   let met: Verdict = '';
   if (minRatio !== undefined) {
     // Not judged when a side was not measured at all (left out with --only); failed when a measurement failed.
@@ -99,8 +102,9 @@ export function comparisonRow(metric: string, unit: string, figures: TargetFigur
     embedded: formatFigure(figures.embedded, unit),
     cluster: formatFigure(figures.cluster, unit),
     distribution: formatFigure(figures.distribution, unit),
+    distribution28: formatFigure(figures['distribution-2.8'], unit),
     ratio: ratios.join(' · ') || '—',
-    target: minRatio === undefined ? '' : `${higherIsBetter ? '≥' : '≤'} ${formatRatio(minRatio)} Distribution`,
+    target: minRatio === undefined ? '' : `${higherIsBetter ? '≥' : '≤'} ${formatRatio(minRatio)} v3`,
     met,
   };
 }
@@ -114,7 +118,7 @@ export function thresholdVerdict(value: number | undefined, limit: { min?: numbe
 }
 
 function cellsOf(row: Row): string[] {
-  return [row.metric, row.embedded, row.cluster, row.distribution, row.ratio, row.target, row.met];
+  return [row.metric, row.embedded, row.cluster, row.distribution, row.distribution28, row.ratio, row.target, row.met];
 }
 
 /** The rows as an aligned plain-text table. */

@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: Lading (embedded, and the distributed cluster) side by side with CNCF Distribution on this box,
- * plus a raw node:http ceiling, one table of figures with the ratio Lading/Distribution and the targets of issue 8.
+ * `npm run bench`: Lading (embedded, and the distributed cluster) side by side with CNCF Distribution v3 (the anchor)
+ * and 2.8.2 on this box, plus a raw node:http ceiling: one table of figures, each with its ratio to v3, the server CPU
+ * per request of each one-process server, and the targets of issue 25.
  *
  *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
- * --only takes target names (distribution, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
+ * --only takes target names (distribution = v3, distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
  * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,12 +16,13 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeImage, writeRandomFile, type BenchImage } from './content';
 import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
+import type { WorkerJob } from './client-worker';
 import { MANIFEST_ACCEPT, createRegistryClient, expectAnswer } from '@lading/client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { clusterAddress, clusterPid, distributionVersion, ensureDistribution, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
-const TARGETS = ['distribution', 'embedded', 'cluster'] as const;
+const TARGETS = ['distribution', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
 const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -163,6 +165,19 @@ async function prepare(opts: Options, name: TargetName, server: RunningServer, i
   return { name, server, image: loaded, big: bigLoaded };
 }
 
+/** The server's process id where its CPU is read: the one-process targets (the cluster is many processes). */
+function cpuPid(subject: Subject): number | undefined {
+  return subject.name === 'cluster' ? undefined : subject.server.pid;
+}
+
+/** Runs `work` and returns what it returned with the server CPU time (ms) spent meanwhile; NaN where not read. */
+async function withServerCpu<T>(subject: Subject, work: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
+  const pid = cpuPid(subject);
+  const before = pid === undefined ? NaN : cpuSeconds(pid);
+  const result = await work();
+  return { result, cpuMs: pid === undefined ? NaN : (cpuSeconds(pid) - before) * 1000 };
+}
+
 /** The sections that compare targets, in the order they run. */
 const COMPARED: readonly Section[] = ['v2', 'digest', 'tag', 'blob', 'push', 'image'];
 
@@ -191,8 +206,7 @@ async function measureOnOne(opts: Options, section: Exclude<Section, 'blob' | 'p
     let p99: Figure = failed('not measured');
     let cpu: Figure = failed('no process id to read');
     const rps = missing ?? await attempt(`${key} rps, ${name}`, async () => {
-      // The cluster is many processes: its CPU per request is not one process's, so it is not read.
-      const r = await measureRate(`${base}${path}`, opts.shape, { accept: MANIFEST_ACCEPT }, name === 'cluster' ? undefined : subject.server.pid);
+      const r = await measureRate(`${base}${path}`, opts.shape, { accept: MANIFEST_ACCEPT }, cpuPid(subject));
       p99 = measured(r.p99Ms);
       if (r.cpuUsPerRequest !== undefined) cpu = measured(r.cpuUsPerRequest);
       return measured(r.rps);
@@ -205,16 +219,22 @@ async function measureOnOne(opts: Options, section: Exclude<Section, 'blob' | 'p
     case 'v2': return rate('v2', '/v2/', false);
     case 'digest': return rate('digest', `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, true);
     case 'tag': return rate('tag', `/v2/${REPO_IMAGE}/manifests/${TAG}`, true);
-    case 'image':
-      put(figures, 'pull', name, notLoaded(subject.image) ?? await attempt(`image pull, ${name}`, async () => {
-        const r = await runWorker(ROOT, { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 });
-        return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
-      }));
-      put(figures, 'push-image', name, await attempt(`image push, ${name}`, async () => {
-        const r = await runWorker(ROOT, { kind: 'image-push', base, repo: 'bench/pushed', seconds: opts.imageSeconds, concurrency: 10, layerBytes: opts.layerBytes });
-        return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
-      }));
+    case 'image': {
+      // Each figure with the server CPU per image beside it (ms), where it is read.
+      const images = async (key: string, label: string, job: WorkerJob, missing?: Figure) => {
+        let cpu: Figure = failed('no process id to read');
+        const rate = missing ?? await attempt(`${label}, ${name}`, async () => {
+          const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, job));
+          if (Number.isFinite(cpuMs)) cpu = measured(cpuMs / r.operations);
+          return measured(r.operations / r.seconds, `p99 ${formatNumber(r.p99Ms ?? NaN)} ms`);
+        });
+        put(figures, key, name, rate);
+        if (cpuPid(subject) !== undefined) put(figures, `${key}-cpu`, name, rate.ok ? cpu : rate);
+      };
+      await images('pull', 'image pull', { kind: 'image-pull', base, repo: REPO_IMAGE, tag: TAG, seconds: opts.imageSeconds, concurrency: 10 }, notLoaded(subject.image));
+      await images('push-image', 'image push', { kind: 'image-push', base, repo: 'bench/pushed', seconds: opts.imageSeconds, concurrency: 10, layerBytes: opts.layerBytes });
       return;
+    }
     default:
       return;
   }
@@ -273,12 +293,8 @@ async function inTurns(label: string, subjects: readonly Subject[], rounds: numb
  */
 async function measureDownloads(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
   const totals = await inTurns('blob GET', subjects, opts.downloadRounds, true, async (subject) => {
-    // The cluster is many processes: its CPU per download is not one process's, so it is not read.
-    const pid = subject.name === 'cluster' ? undefined : subject.server.pid;
-    const before = pid === undefined ? NaN : cpuSeconds(pid);
-    const r = await runWorker(ROOT, { kind: 'download', base: subject.server.baseUrl, repo: REPO_BIG, digest: big.digest, count: 2, concurrency: 2 });
-    const used = pid === undefined ? NaN : cpuSeconds(pid) - before;
-    return { bytes: r.bytes, seconds: r.seconds, cpuMs: used * 1000, served: r.operations + 1 };
+    const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'download', base: subject.server.baseUrl, repo: REPO_BIG, digest: big.digest, count: 2, concurrency: 2 }));
+    return { bytes: r.bytes, seconds: r.seconds, cpuMs, served: r.operations + 1 };
   });
   for (const [name, total] of totals) {
     put(figures, 'blob', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${total.served - opts.downloadRounds} downloads in ${opts.downloadRounds} turn${opts.downloadRounds === 1 ? '' : 's'}`));
@@ -295,11 +311,13 @@ async function measureDownloads(opts: Options, subjects: readonly Subject[], big
 async function measurePushes(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
   const totals = await inTurns('monolithic push', subjects, opts.pushes, false, async (subject) => {
     const repo = `bench/push-${Date.now()}`;
-    const r = await runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repo, file: big.file, digest: big.digest, size: big.size });
-    return { bytes: r.bytes, seconds: r.seconds };
+    const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repo, file: big.file, digest: big.digest, size: big.size }));
+    return { bytes: r.bytes, seconds: r.seconds, cpuMs, served: 1 };
   }, () => execFileSync('sync'));
   for (const [name, total] of totals) {
     put(figures, 'push', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${opts.pushes} pushes, taking turns, synced before each`));
+    if (name === 'cluster') continue;
+    put(figures, 'push-cpu', name, total.failure ?? (Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read')));
   }
 }
 
@@ -333,7 +351,7 @@ function boxLoad(one: Figure, two: Figure): string {
   return note(one) && note(two) ? ` (${note(one)} → ${note(two)?.replace('box CPU ', '')})` : '';
 }
 
-function machineLines(distribution: string): string[] {
+function machineLines(distribution: string[]): string[] {
   const commit = (() => {
     try {
       return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -344,7 +362,7 @@ function machineLines(distribution: string): string[] {
   return [
     `date: ${new Date().toISOString()}`,
     `machine: ${availableParallelism()} cores (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${formatNumber(totalmem() / 2 ** 30)} GiB memory, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `versions: Node ${process.version}; ${distribution}; Lading ${commit}`,
+    `versions: Node ${process.version}; ${distribution.join('; ')}; Lading ${commit}`,
   ];
 }
 
@@ -377,11 +395,11 @@ async function main(): Promise<void> {
   };
 
   try {
-    // Installed first (on a fresh machine), so that the header names the version that runs.
-    const distVersion = await (opts.targets.has('distribution') ? ensureDistribution() : Promise.resolve())
-      .then(() => distributionVersion())
-      .catch((e: unknown) => `Distribution unavailable (${String(e)})`);
-    const header = machineLines(distVersion);
+    // Installed first (on a fresh machine; v3 is built once per pin), so that the header names the versions that run.
+    const releases = ([['distribution', 'v3'], ['distribution-2.8', '2.8']] as const).filter(([name]) => opts.targets.has(name));
+    const distVersions = await Promise.all(releases.map(([, release]) => distributionVersion(ctx, release)
+      .catch((e: unknown) => `Distribution ${release} unavailable (${e instanceof Error ? e.message : String(e)})`)));
+    const header = machineLines(distVersions);
     console.log(header.join('\n'));
     console.log(`mode ${opts.mode}: ${opts.shape.connections} connections, ${opts.shape.warmupSeconds} s warm-up + ${opts.shape.seconds} s per rate; targets ${[...opts.targets].join(', ')}; sections ${[...opts.sections].join(', ')}`);
 
@@ -404,7 +422,14 @@ async function main(): Promise<void> {
     const startTarget = async (name: TargetName): Promise<RunningServer | undefined> => {
       const startedAt = performance.now();
       try {
-        const server = await start(() => name === 'distribution' ? startDistribution(ctx) : name === 'embedded' ? startEmbedded(ctx, 'embedded') : startCluster(ctx, (l) => console.log(`  ${l}`)));
+        const server = await start(() => {
+          switch (name) {
+            case 'distribution': return startDistribution(ctx, 'v3');
+            case 'distribution-2.8': return startDistribution(ctx, '2.8');
+            case 'embedded': return startEmbedded(ctx, 'embedded');
+            case 'cluster': return startCluster(ctx, (l) => console.log(`  ${l}`));
+          }
+        });
         console.log(`  ${name} started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s at ${server.baseUrl}`);
         return server;
       } catch (error) {
@@ -421,11 +446,11 @@ async function main(): Promise<void> {
       return measured(r.rps, r.boxBusyShare === undefined ? undefined : `box CPU ${(100 * r.boxBusyShare).toFixed(0)} % busy`);
     };
 
-    // Distribution and Lading embedded (and the ceiling) run side by side, and each metric is measured on one right
-    // after the other, so that a busy neighbour on the box weighs on both alike.
+    // Distribution v3, 2.8.2 and Lading embedded (and the ceiling) run side by side, and each metric is measured on one
+    // right after the other, so that a busy neighbour on the box weighs on all of them alike.
     // The tracing row compares embedded's manifest GET by digest with that of a second, traced embedded instance.
     const withTracing = opts.sections.has('tracing') && opts.targets.has('embedded');
-    const local = (['distribution', 'embedded'] as const).filter((t) => opts.targets.has(t));
+    const local = (['distribution', 'distribution-2.8', 'embedded'] as const).filter((t) => opts.targets.has(t));
     const localSections = withTracing && !compared.includes('digest') ? (['digest', ...compared] as Section[]) : compared;
     if (localSections.length || opts.sections.has('ceiling')) {
       console.log(`\n${[...(localSections.length ? local : []), opts.sections.has('ceiling') ? 'raw node:http' : '', withTracing ? 'embedded traced' : ''].filter(Boolean).join(' + ')}, metric by metric`);
@@ -571,6 +596,7 @@ async function main(): Promise<void> {
           embedded: '—',
           cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}${tail}`,
           distribution: '—',
+          distribution28: '—',
           ratio: '—',
           target,
           met: thresholdVerdict(factor, { min: 1.6 }),
@@ -590,6 +616,7 @@ async function main(): Promise<void> {
         embedded: shareText(digest.embedded),
         cluster: shareText(digest.cluster),
         distribution: shareText(digest.distribution),
+        distribution28: shareText(digest['distribution-2.8']),
         ratio: '—',
         target: '≥ 50 % of node:http',
         met: digest.embedded ? thresholdVerdict(share(digest.embedded), { min: 50 }) : '',
@@ -605,6 +632,7 @@ async function main(): Promise<void> {
         embedded: off.ok && on.ok ? `${formatNumber(off.value)} → ${formatNumber(on.value)} (${cost !== undefined && cost >= 0 ? '−' : '+'}${formatNumber(Math.abs(cost ?? NaN))} %; ${exports} OTLP exports received)` : `${formatFigure(off)} → ${formatFigure(on)}`,
         cluster: '—',
         distribution: '—',
+        distribution28: '—',
         ratio: '—',
         target: 'cost of tracing (issue 7), no target',
         met: '',
@@ -638,6 +666,7 @@ async function main(): Promise<void> {
         embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes`,
         cluster: '—',
         distribution: '—',
+        distribution28: '—',
         ratio: '—',
         target: '< 256 MB',
         met: thresholdVerdict(worst, { max: 256 }),
@@ -648,18 +677,24 @@ async function main(): Promise<void> {
     const add = (key: string, metric: string, unit: string, minRatio?: number, higherIsBetter = true) => {
       if (figures[key]) rows.push(comparisonRow(metric, unit, figures[key] ?? {}, minRatio, higherIsBetter));
     };
-    add('v2', 'GET /v2/ (rps)', '');
-    add('digest', 'manifest GET by digest (rps)', '', 5);
+    // The targets are issue 25's, embedded against Distribution v3 on the filesystem.
+    const imageShape = `config + 4 × ${opts.layerBytes / MB} MB layers, c=10`;
+    add('v2', 'GET /v2/ (rps)', '', 1.2);
+    add('v2-cpu', 'GET /v2/, server CPU per request (µs)', '', undefined, false);
+    add('digest', 'manifest GET by digest (rps)', '', 2.5);
     add('digest-p99', 'manifest GET by digest, p99 (ms)', '');
-    add('digest-cpu', 'manifest GET by digest, server CPU per request (µs)', '', undefined, false);
+    add('digest-cpu', 'manifest GET by digest, server CPU per request (µs)', '', 0.4, false);
     add('tag', 'manifest GET by tag (rps)', '', 3);
     add('tag-p99', 'manifest GET by tag, p99 (ms)', '');
-    add('tag-cpu', 'manifest GET by tag, server CPU per request (µs)', '', undefined, false);
-    add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1);
+    add('tag-cpu', 'manifest GET by tag, server CPU per request (µs)', '', 0.4, false);
+    add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
     add('blob-cpu', `blob GET, server CPU per ${opts.bigBlobBytes / MB} MB download (ms)`, '', undefined, false);
-    add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
-    add('pull', `image pull, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pulls/s)`, '');
-    add('push-image', `image push, config + 4 × ${opts.layerBytes / MB} MB layers, c=10 (pushes/s)`, '');
+    add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.5);
+    add('push-cpu', `monolithic push, server CPU per ${opts.bigBlobBytes / MB} MB push (ms)`, '', undefined, false);
+    add('pull', `image pull, ${imageShape} (pulls/s)`, '', 2);
+    add('pull-cpu', 'image pull, server CPU per pull (ms)', '', undefined, false);
+    add('push-image', `image push, ${imageShape} (pushes/s)`, '', 1.5);
+    add('push-image-cpu', 'image push, server CPU per push (ms)', '', undefined, false);
     rows.push(...extra);
 
     const notes = [
@@ -667,10 +702,10 @@ async function main(): Promise<void> {
       `Blob GET: ${2 * opts.downloadRounds} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time in ${opts.downloadRounds} turns per registry (the registries taking turns as for pushes), in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another's disk writeback; MB/s is all bytes over all push time.`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
-      'Distribution, Lading embedded and the raw node:http server run side by side, and each metric is measured on one right after the other, so a busy neighbour weighs on both alike.',
-      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution\'s figure from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
-      'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers; it depends little on what else the box runs, so it compares the two servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
-      'Ratio and met? compare Lading embedded with Distribution (one process each); the cluster\'s ratio is printed beside it.',
+      'Distribution v3 (`go install …/cmd/registry@v3.0.0`, tools/distribution/install), Debian\'s Distribution 2.8.2 and Lading embedded run side by side, both Distributions on the filesystem in a temp dir with no access log and the in-memory blob-descriptor cache (v3.0.0 traces every request and has no setting to stop it; `OTEL_TRACES_EXPORTER=none` keeps it from exporting); each metric is measured on one right after the other, so a busy neighbour weighs on all of them alike.',
+      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution v3\'s figure from earlier in the run (one v3 process on the filesystem, not 2 replicas behind nginx). The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
+      'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers (per download, push or image for the transfers); it depends little on what else the box runs, so it compares the servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
+      'Every figure\'s ratio is to Distribution v3; met? judges Lading embedded against v3 (one process each) on issue 25\'s targets; the cluster\'s and 2.8.2\'s ratios are printed beside it.',
     ];
     const table = renderText(rows);
     console.log(`\n${header.join('\n')}\n\n${table}\n`);

@@ -1,6 +1,6 @@
 /**
  * The servers the benchmark measures, each started on 127.0.0.1 and stopped by whoever started it: CNCF Distribution
- * (Debian's docker-registry, installed when missing), Lading embedded, the Lading cluster (under the cluster lock),
+ * v3 and 2.8.2 (Debian's docker-registry), each installed when missing, Lading embedded, the Lading cluster (under the cluster lock),
  * the raw node:http ceiling, and a sink for OTLP traces.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -91,12 +91,15 @@ async function startProcess(ctx: TargetContext, name: string, command: string, a
   return server;
 }
 
-const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+const DEBIAN_DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+
+/** A release of CNCF Distribution the benchmark runs: v3 (built by tools/distribution/install, the anchor) or Debian's 2.8.2. */
+export type DistributionRelease = 'v3' | '2.8';
 
 /** Installs Debian's docker-registry (CNCF Distribution 2.8) when it is missing; needs root and apt-get. */
-export async function ensureDistribution(): Promise<void> {
-  if (existsSync(DISTRIBUTION_BIN)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${DISTRIBUTION_BIN} is missing; install the Debian package docker-registry`);
+async function ensureDebianDistribution(): Promise<string> {
+  if (existsSync(DEBIAN_DISTRIBUTION_BIN)) return DEBIAN_DISTRIBUTION_BIN;
+  if (process.getuid?.() !== 0) throw new Error(`${DEBIAN_DISTRIBUTION_BIN} is missing; install the Debian package docker-registry`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     await run('apt-get', ['install', '-y', '-q', 'docker-registry'], { env });
@@ -106,20 +109,33 @@ export async function ensureDistribution(): Promise<void> {
   }
   // The package may start its own service on :5000; the benchmark runs its own instance.
   await run('service', ['docker-registry', 'stop']).catch(() => undefined);
+  return DEBIAN_DISTRIBUTION_BIN;
 }
 
-/** The installed Distribution's version line. */
-export async function distributionVersion(): Promise<string> {
-  const { stdout } = await run(DISTRIBUTION_BIN, ['--version']);
+/** The binary of a Distribution release, installed first when missing (v3: `go install` once per pin, minutes). */
+export async function ensureDistribution(ctx: TargetContext, release: DistributionRelease): Promise<string> {
+  if (release === '2.8') return ensureDebianDistribution();
+  const { stdout } = await run(join(ctx.root, 'tools/distribution/install'), [], { cwd: ctx.root, timeout: 1_800_000 });
   return stdout.trim();
 }
 
-/** Starts CNCF Distribution at its fastest: filesystem in a temp dir, no access log, in-memory blob-descriptor cache. */
-export async function startDistribution(ctx: TargetContext): Promise<RunningServer> {
-  await ensureDistribution();
+/** A Distribution release's version line (installing it first when missing). */
+export async function distributionVersion(ctx: TargetContext, release: DistributionRelease): Promise<string> {
+  const { stdout } = await run(await ensureDistribution(ctx, release), ['--version']);
+  return stdout.trim();
+}
+
+/**
+ * Starts a CNCF Distribution release at its fastest: filesystem storage in a temp dir, no access log, in-memory
+ * blob-descriptor cache. v3.0.0 wraps every request in OpenTelemetry tracing with no setting to turn it off;
+ * `OTEL_TRACES_EXPORTER=none` keeps it from exporting (it would post spans to localhost:4318 otherwise), which is
+ * as far off as it goes.
+ */
+export async function startDistribution(ctx: TargetContext, release: DistributionRelease): Promise<RunningServer> {
+  const bin = await ensureDistribution(ctx, release);
+  const name = release === 'v3' ? 'distribution' : 'distribution-2.8';
   const port = await freePort();
-  const dir = join(ctx.workDir, 'distribution');
-  const config = join(ctx.workDir, 'distribution.yml');
+  const config = join(ctx.workDir, `${name}.yml`);
   await writeFile(config, [
     'version: 0.1',
     'log:',
@@ -128,7 +144,7 @@ export async function startDistribution(ctx: TargetContext): Promise<RunningServ
     '    disabled: true',
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${dir}`,
+    `    rootdirectory: ${join(ctx.workDir, name)}`,
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
@@ -137,7 +153,7 @@ export async function startDistribution(ctx: TargetContext): Promise<RunningServ
     `  addr: 127.0.0.1:${port}`,
     '',
   ].join('\n'));
-  return startProcess(ctx, 'distribution', DISTRIBUTION_BIN, ['serve', config], { PATH: process.env.PATH }, port);
+  return startProcess(ctx, name, bin, ['serve', config], { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none' }, port);
 }
 
 /** Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
