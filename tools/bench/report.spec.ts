@@ -26,6 +26,12 @@ describe('comparisonRow', () => {
     expect(comparisonRow('m', '', { embedded: measured(4999), distribution: measured(1000) }, 5).met).toBe('no');
   });
 
+  it('prints the cluster\'s ratio to 2 v3 replicas behind nginx beside its ratio to one v3', () => {
+    const row = comparisonRow('m', '', { cluster: measured(2000), distribution: measured(1000), 'distribution-x2': measured(1600) });
+    expect(row.ratio).toBe('cluster 2.00× · v3 ×2 1.60× · cluster/v3 ×2 1.25×');
+    expect(row.distributionX2).toBe('1,600');
+  });
+
   it('says failed, not met or zero, when a figure it needs failed', () => {
     const row = comparisonRow('blob GET (MB/s)', '', { embedded: measured(900), distribution: failed('HTTP 404') }, 1);
     expect(row.distribution).toBe('FAILED: HTTP 404');
@@ -84,7 +90,7 @@ describe('rendering', () => {
   it('renders a markdown table with escaped pipes and one line per row', () => {
     const lines = renderMarkdown(rows).split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution v3 | Distribution 2.8.2 | ratio to Distribution v3 | target | met? |');
+    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution v3 | Distribution v3 ×2 (nginx) | Distribution 2.8.2 | ratio to Distribution v3 | target | met? |');
     expect(lines[2]).toContain('a\\|b');
   });
 

@@ -23,6 +23,8 @@ export interface Row {
   cluster: string;
   /** Distribution v3, the anchor every ratio is taken against. */
   distribution: string;
+  /** 2 replicas of Distribution v3 behind nginx, what the cluster is compared with. */
+  distributionX2: string;
   /** Debian's Distribution 2.8.2, kept beside it. */
   distribution28: string;
   ratio: string;
@@ -31,7 +33,7 @@ export interface Row {
 }
 
 /** The column headings, in order. */
-export const COLUMNS = ['metric', 'Lading embedded', 'Lading cluster', 'Distribution v3', 'Distribution 2.8.2', 'ratio to Distribution v3', 'target', 'met?'] as const;
+export const COLUMNS = ['metric', 'Lading embedded', 'Lading cluster', 'Distribution v3', 'Distribution v3 ×2 (nginx)', 'Distribution 2.8.2', 'ratio to Distribution v3', 'target', 'met?'] as const;
 
 /** The value at percentile `p` (0..100) of `values`, by the nearest-rank method; NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {
@@ -72,24 +74,35 @@ export function formatRatio(ratio: number): string {
   return `${formatNumber(ratio)}×`;
 }
 
-/** The figures of one metric on each target: `distribution` is v3 (the anchor), `distribution-2.8` Debian's 2.8.2. */
+/**
+ * The figures of one metric on each target: `distribution` is v3 (the anchor), `distribution-x2` 2 v3 replicas
+ * behind nginx, `distribution-2.8` Debian's 2.8.2.
+ */
 export interface TargetFigures {
   embedded?: Figure;
   cluster?: Figure;
   distribution?: Figure;
+  'distribution-x2'?: Figure;
   'distribution-2.8'?: Figure;
 }
 
 /**
- * A row comparing Lading with Distribution v3 on one metric, each other figure with its ratio to v3's. The verdict
- * is judged on the embedded figure (the like-for-like comparison: one process each on the same box); the cluster's
- * and 2.8.2's ratios are printed beside it.
+ * A row comparing Lading with Distribution v3 on one metric, each other figure with its ratio to v3's, and the
+ * cluster's also to v3 ×2 (its like for like). The verdict is judged on the embedded figure (the like-for-like
+ * comparison: one process each on the same box); the other ratios are printed beside it.
  */
 export function comparisonRow(metric: string, unit: string, figures: TargetFigures, minRatio?: number, higherIsBetter = true): Row {
   const embeddedRatio = ratioOf(figures.embedded, figures.distribution);
-  const ratios = ([['embedded', embeddedRatio], ['cluster', ratioOf(figures.cluster, figures.distribution)], ['2.8.2', ratioOf(figures['distribution-2.8'], figures.distribution)]] as const)
+  const clusterToReplicas = ratioOf(figures.cluster, figures['distribution-x2']);
+  const ratios = ([
+    ['embedded', embeddedRatio],
+    ['cluster', ratioOf(figures.cluster, figures.distribution)],
+    ['v3 ×2', ratioOf(figures['distribution-x2'], figures.distribution)],
+    ['2.8.2', ratioOf(figures['distribution-2.8'], figures.distribution)],
+  ] as const)
     .filter(([, ratio]) => ratio !== undefined)
     .map(([name, ratio]) => `${name} ${formatRatio(ratio ?? NaN)}`);
+  if (clusterToReplicas !== undefined) ratios.push(`cluster/v3 ×2 ${formatRatio(clusterToReplicas)}`);
   let met: Verdict = '';
   if (minRatio !== undefined) {
     // Not judged when a side was not measured at all (left out with --only); failed when a measurement failed.
@@ -102,6 +115,7 @@ export function comparisonRow(metric: string, unit: string, figures: TargetFigur
     embedded: formatFigure(figures.embedded, unit),
     cluster: formatFigure(figures.cluster, unit),
     distribution: formatFigure(figures.distribution, unit),
+    distributionX2: formatFigure(figures['distribution-x2'], unit),
     distribution28: formatFigure(figures['distribution-2.8'], unit),
     ratio: ratios.join(' · ') || '—',
     target: minRatio === undefined ? '' : `${higherIsBetter ? '≥' : '≤'} ${formatRatio(minRatio)} v3`,
@@ -118,7 +132,7 @@ export function thresholdVerdict(value: number | undefined, limit: { min?: numbe
 }
 
 function cellsOf(row: Row): string[] {
-  return [row.metric, row.embedded, row.cluster, row.distribution, row.distribution28, row.ratio, row.target, row.met];
+  return [row.metric, row.embedded, row.cluster, row.distribution, row.distributionX2, row.distribution28, row.ratio, row.target, row.met];
 }
 
 /** The rows as an aligned plain-text table. */

@@ -5,7 +5,7 @@
  *
  *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
- * --only takes target names (distribution = v3, distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
+ * --only takes target names (distribution = v3, distribution-x2, distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
  * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -19,10 +19,10 @@ import { cpuSeconds, measureRate, runWorker, type LoadShape } from './load';
 import type { WorkerJob } from './client-worker';
 import { MANIFEST_ACCEPT, createRegistryClient, expectAnswer } from '@lading/client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
-import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
+import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startDistributionReplicas, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
-const TARGETS = ['distribution', 'distribution-2.8', 'embedded', 'cluster'] as const;
+const TARGETS = ['distribution', 'distribution-x2', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
 const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -165,9 +165,9 @@ async function prepare(opts: Options, name: TargetName, server: RunningServer, i
   return { name, server, image: loaded, big: bigLoaded };
 }
 
-/** The server's process id where its CPU is read: the one-process targets (the cluster is many processes). */
+/** The server's process id where its CPU is read: the one-process targets (the cluster and v3 ×2 have none). */
 function cpuPid(subject: Subject): number | undefined {
-  return subject.name === 'cluster' ? undefined : subject.server.pid;
+  return subject.server.pid;
 }
 
 /** Runs `work` and returns what it returned with the server CPU time (ms) spent meanwhile; NaN where not read. */
@@ -176,6 +176,12 @@ async function withServerCpu<T>(subject: Subject, work: () => Promise<T>): Promi
   const before = pid === undefined ? NaN : cpuSeconds(pid);
   const result = await work();
   return { result, cpuMs: pid === undefined ? NaN : (cpuSeconds(pid) - before) * 1000 };
+}
+
+/** Whether the server CPU of the subject named `name` is read. */
+function readsCpu(subjects: readonly Subject[], name: TargetName): boolean {
+  const subject = subjects.find((s) => s.name === name);
+  return subject !== undefined && cpuPid(subject) !== undefined;
 }
 
 /** The sections that compare targets, in the order they run. */
@@ -213,7 +219,7 @@ async function measureOnOne(opts: Options, section: Exclude<Section, 'blob' | 'p
     });
     put(figures, key, name, rps);
     put(figures, `${key}-p99`, name, rps.ok ? p99 : rps);
-    if (name !== 'cluster') put(figures, `${key}-cpu`, name, rps.ok ? cpu : rps);
+    if (cpuPid(subject) !== undefined) put(figures, `${key}-cpu`, name, rps.ok ? cpu : rps);
   };
   switch (section) {
     case 'v2': return rate('v2', '/v2/', false);
@@ -298,7 +304,7 @@ async function measureDownloads(opts: Options, subjects: readonly Subject[], big
   });
   for (const [name, total] of totals) {
     put(figures, 'blob', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${total.served - opts.downloadRounds} downloads in ${opts.downloadRounds} turn${opts.downloadRounds === 1 ? '' : 's'}`));
-    if (name === 'cluster') continue;
+    if (!readsCpu(subjects, name)) continue;
     const cpu = Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read');
     put(figures, 'blob-cpu', name, total.failure ?? cpu);
   }
@@ -316,7 +322,7 @@ async function measurePushes(opts: Options, subjects: readonly Subject[], big: B
   }, () => execFileSync('sync'));
   for (const [name, total] of totals) {
     put(figures, 'push', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${opts.pushes} pushes, taking turns, synced before each`));
-    if (name === 'cluster') continue;
+    if (!readsCpu(subjects, name)) continue;
     put(figures, 'push-cpu', name, total.failure ?? (Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read')));
   }
 }
@@ -425,6 +431,7 @@ async function main(): Promise<void> {
         const server = await start(() => {
           switch (name) {
             case 'distribution': return startDistribution(ctx, 'v3');
+            case 'distribution-x2': return startDistributionReplicas(ctx);
             case 'distribution-2.8': return startDistribution(ctx, '2.8');
             case 'embedded': return startEmbedded(ctx, 'embedded');
             case 'cluster': return startCluster(ctx, (l) => console.log(`  ${l}`));
@@ -513,77 +520,82 @@ async function main(): Promise<void> {
       if (sink) await stop(sink);
     }
 
-    // The cluster comes up alone (under the cluster lock), after the others are stopped.
-    if (opts.targets.has('cluster') && (compared.length || opts.sections.has('scaling'))) {
-      console.log('\ncluster');
-      const server = await startTarget('cluster');
-      if (!server && opts.sections.has('scaling')) {
-        const down = { one: failed('cluster did not start'), two: failed('cluster did not start') };
-        scaling = { free: down, limited: down, direct: failed('cluster did not start') };
-      }
-      if (server) {
-        try {
-          const subject = await prepare(opts, 'cluster', server, image, big);
-          for (const section of compared) await measureSection(opts, section, [subject], image, big, figures);
-          if (opts.sections.has('scaling')) {
-            // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then both again
-            // (gateway-2 restarted): the 2-replica figure is the mean of the runs before and after, so that neither
-            // side gains from running later on a warmer (or a busier) box. `placed` runs on every gateway process
-            // before it is measured (the CPU-limited variant puts it in its cgroup).
-            const url = `${server.baseUrl}${digestPath}`;
-            // Before each measured run every gateway in it is loaded directly for a while (discarded), after nginx's
-            // fail_timeout has passed: a gateway restarted cold (and, CPU-limited, slow to compile its hot path) or
-            // still shunned by nginx would otherwise count as missing capacity.
-            const warm = async (names: string[]): Promise<void> => {
-              await sleep(NGINX_FAIL_TIMEOUT_MS + 500);
-              const shape = { ...opts.shape, seconds: opts.shape.warmupSeconds + 2, warmupSeconds: 0 };
-              await Promise.all(names.map((name) => measureRate(`${clusterAddress(ctx, name)}${digestPath}`, shape, { accept: MANIFEST_ACCEPT })));
-            };
-            const sequence = async (label: string, placed: (name: string) => Promise<void>): Promise<ScalingRuns> => {
-              const twoBefore = await attempt(`digest rps, 2 gateways behind nginx${label}`, async () => {
-                await placed('gateway-1');
-                await placed('gateway-2');
-                await warm(['gateway-1', 'gateway-2']);
-                return rateWithBoxLoad(url)();
-              });
-              const one = await attempt(`digest rps, 1 gateway behind nginx (gateway-2 killed)${label}`, async () => {
-                await killClusterProcess(ctx, 'gateway-2');
-                await warm(['gateway-1']);
-                return rateWithBoxLoad(url)();
-              });
-              const twoAfter = await attempt(`digest rps, 2 gateways behind nginx again (gateway-2 restarted)${label}`, async () => {
-                await startClusterProcess(ctx, 'gateway-2');
-                await placed('gateway-2');
-                await warm(['gateway-1', 'gateway-2']);
-                return rateWithBoxLoad(url)();
-              });
-              const two = twoBefore.ok && twoAfter.ok
-                ? measured((twoBefore.value + twoAfter.value) / 2, `${twoAfter.note ?? ''}; runs ${formatNumber(twoBefore.value)} and ${formatNumber(twoAfter.value)}`)
-                : twoBefore.ok ? twoAfter : twoBefore;
-              return { one, two };
-            };
-            const free = await sequence('', async () => undefined);
-            // The same with each gateway held to a fixed CPU budget, as a CPU limit holds a pod on a node of its
-            // own: the gateway tier is then the bottleneck, and the box has the cores to show whether a second
-            // replica adds what the first serves.
-            let limited: ScalingRuns;
-            try {
-              const limiter = await createCpuLimiter(GATEWAY_CPU_LIMIT);
-              try {
-                limited = await sequence(` (each gateway held to ${GATEWAY_CPU_LIMIT} CPU)`, async (name) => limiter.limit(name, await clusterPid(ctx, name)));
-              } finally {
-                await limiter.release();
-              }
-            } catch (error) {
-              const reason = `CPU limits unavailable: ${error instanceof Error ? error.message : String(error)}`;
-              limited = { one: failed(reason), two: failed(reason) };
-            }
-            const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterAddress(ctx, 'gateway-1')}${digestPath}`));
-            scaling = { free, limited, direct };
-          }
-        } finally {
-          await stop(server);
+    // The cluster comes up after the others are stopped (under the cluster lock), beside what it is compared with: 2
+    // Distribution v3 replicas behind nginx, which idle while the cluster is measured; the large transfers take turns.
+    const clusterScaling = opts.targets.has('cluster') && opts.sections.has('scaling');
+    const distributed = (['distribution-x2', 'cluster'] as const).filter((t) => opts.targets.has(t) && (compared.length || (t === 'cluster' && clusterScaling)));
+    if (distributed.length) {
+      console.log(`\n${distributed.join(' + ')}${distributed.length > 1 ? ', metric by metric' : ''}`);
+      const subjects: Subject[] = [];
+      try {
+        for (const name of distributed) {
+          const started = await startTarget(name);
+          if (started) subjects.push(await prepare(opts, name, started, image, big));
         }
+        const server = subjects.find((s) => s.name === 'cluster')?.server;
+        if (!server && clusterScaling) {
+          const down = { one: failed('cluster did not start'), two: failed('cluster did not start') };
+          scaling = { free: down, limited: down, direct: failed('cluster did not start') };
+        }
+        for (const section of compared) await measureSection(opts, section, subjects, image, big, figures);
+        if (server && clusterScaling) {
+          // Both replicas behind nginx, then gateway-2 killed (nginx sends everything to gateway-1), then both again
+          // (gateway-2 restarted): the 2-replica figure is the mean of the runs before and after, so that neither
+          // side gains from running later on a warmer (or a busier) box. `placed` runs on every gateway process
+          // before it is measured (the CPU-limited variant puts it in its cgroup).
+          const url = `${server.baseUrl}${digestPath}`;
+          // Before each measured run every gateway in it is loaded directly for a while (discarded), after nginx's
+          // fail_timeout has passed: a gateway restarted cold (and, CPU-limited, slow to compile its hot path) or
+          // still shunned by nginx would otherwise count as missing capacity.
+          const warm = async (names: string[]): Promise<void> => {
+            await sleep(NGINX_FAIL_TIMEOUT_MS + 500);
+            const shape = { ...opts.shape, seconds: opts.shape.warmupSeconds + 2, warmupSeconds: 0 };
+            await Promise.all(names.map((name) => measureRate(`${clusterAddress(ctx, name)}${digestPath}`, shape, { accept: MANIFEST_ACCEPT })));
+          };
+          const sequence = async (label: string, placed: (name: string) => Promise<void>): Promise<ScalingRuns> => {
+            const twoBefore = await attempt(`digest rps, 2 gateways behind nginx${label}`, async () => {
+              await placed('gateway-1');
+              await placed('gateway-2');
+              await warm(['gateway-1', 'gateway-2']);
+              return rateWithBoxLoad(url)();
+            });
+            const one = await attempt(`digest rps, 1 gateway behind nginx (gateway-2 killed)${label}`, async () => {
+              await killClusterProcess(ctx, 'gateway-2');
+              await warm(['gateway-1']);
+              return rateWithBoxLoad(url)();
+            });
+            const twoAfter = await attempt(`digest rps, 2 gateways behind nginx again (gateway-2 restarted)${label}`, async () => {
+              await startClusterProcess(ctx, 'gateway-2');
+              await placed('gateway-2');
+              await warm(['gateway-1', 'gateway-2']);
+              return rateWithBoxLoad(url)();
+            });
+            const two = twoBefore.ok && twoAfter.ok
+              ? measured((twoBefore.value + twoAfter.value) / 2, `${twoAfter.note ?? ''}; runs ${formatNumber(twoBefore.value)} and ${formatNumber(twoAfter.value)}`)
+              : twoBefore.ok ? twoAfter : twoBefore;
+            return { one, two };
+          };
+          const free = await sequence('', async () => undefined);
+          // The same with each gateway held to a fixed CPU budget, as a CPU limit holds a pod on a node of its
+          // own: the gateway tier is then the bottleneck, and the box has the cores to show whether a second
+          // replica adds what the first serves.
+          let limited: ScalingRuns;
+          try {
+            const limiter = await createCpuLimiter(GATEWAY_CPU_LIMIT);
+            try {
+              limited = await sequence(` (each gateway held to ${GATEWAY_CPU_LIMIT} CPU)`, async (name) => limiter.limit(name, await clusterPid(ctx, name)));
+            } finally {
+              await limiter.release();
+            }
+          } catch (error) {
+            const reason = `CPU limits unavailable: ${error instanceof Error ? error.message : String(error)}`;
+            limited = { one: failed(reason), two: failed(reason) };
+          }
+          const direct = await attempt('digest rps, gateway-1 directly', rateOf(`${clusterAddress(ctx, 'gateway-1')}${digestPath}`));
+          scaling = { free, limited, direct };
+        }
+      } finally {
+        for (const subject of subjects) await stop(subject.server);
       }
     }
 
@@ -596,6 +608,7 @@ async function main(): Promise<void> {
           embedded: '—',
           cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}${tail}`,
           distribution: '—',
+          distributionX2: '—',
           distribution28: '—',
           ratio: '—',
           target,
@@ -616,6 +629,7 @@ async function main(): Promise<void> {
         embedded: shareText(digest.embedded),
         cluster: shareText(digest.cluster),
         distribution: shareText(digest.distribution),
+        distributionX2: shareText(digest['distribution-x2']),
         distribution28: shareText(digest['distribution-2.8']),
         ratio: '—',
         target: '≥ 50 % of node:http',
@@ -632,6 +646,7 @@ async function main(): Promise<void> {
         embedded: off.ok && on.ok ? `${formatNumber(off.value)} → ${formatNumber(on.value)} (${cost !== undefined && cost >= 0 ? '−' : '+'}${formatNumber(Math.abs(cost ?? NaN))} %; ${exports} OTLP exports received)` : `${formatFigure(off)} → ${formatFigure(on)}`,
         cluster: '—',
         distribution: '—',
+        distributionX2: '—',
         distribution28: '—',
         ratio: '—',
         target: 'cost of tracing (issue 7), no target',
@@ -666,6 +681,7 @@ async function main(): Promise<void> {
         embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes`,
         cluster: '—',
         distribution: '—',
+        distributionX2: '—',
         distribution28: '—',
         ratio: '—',
         target: '< 256 MB',
@@ -703,7 +719,7 @@ async function main(): Promise<void> {
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another's disk writeback; MB/s is all bytes over all push time.`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution v3 (`go install …/cmd/registry@v3.0.0`, tools/distribution/install), Debian\'s Distribution 2.8.2 and Lading embedded run side by side, both Distributions on the filesystem in a temp dir with no access log and the in-memory blob-descriptor cache (v3.0.0 traces every request and has no setting to stop it; `OTEL_TRACES_EXPORTER=none` keeps it from exporting); each metric is measured on one right after the other, so a busy neighbour weighs on all of them alike.',
-      'Cluster: started afterwards, alone, under the cluster lock; measured through nginx in front of 2 gateways, so its ratio compares with Distribution v3\'s figure from earlier in the run (one v3 process on the filesystem, not 2 replicas behind nginx). The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
+      'Cluster: started afterwards under the cluster lock, beside 2 Distribution v3 replicas (v3 ×2) on one filesystem with one shared http.secret behind nginx with the cluster\'s settings (tools/cluster/nginx-conf), the two measured metric by metric; the cluster is measured through nginx in front of 2 gateways, and its ratio is printed to v3 ×2 and to the single v3 from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
       'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers (per download, push or image for the transfers); it depends little on what else the box runs, so it compares the servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
       'Every figure\'s ratio is to Distribution v3; met? judges Lading embedded against v3 (one process each) on issue 25\'s targets; the cluster\'s and 2.8.2\'s ratios are printed beside it.',
     ];

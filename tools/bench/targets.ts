@@ -1,9 +1,10 @@
 /**
  * The servers the benchmark measures, each started on 127.0.0.1 and stopped by whoever started it: CNCF Distribution
- * v3 and 2.8.2 (Debian's docker-registry), each installed when missing, Lading embedded, the Lading cluster (under the cluster lock),
- * the raw node:http ceiling, and a sink for OTLP traces.
+ * v3 (alone, and 2 replicas behind nginx) and 2.8.2 (Debian's docker-registry), each installed when missing, Lading
+ * embedded, the Lading cluster (under the cluster lock), the raw node:http ceiling, and a sink for OTLP traces.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -126,17 +127,12 @@ export async function distributionVersion(ctx: TargetContext, release: Distribut
 }
 
 /**
- * Starts a CNCF Distribution release at its fastest: filesystem storage in a temp dir, no access log, in-memory
- * blob-descriptor cache. v3.0.0 wraps every request in OpenTelemetry tracing with no setting to turn it off;
- * `OTEL_TRACES_EXPORTER=none` keeps it from exporting (it would post spans to localhost:4318 otherwise), which is
- * as far off as it goes.
+ * Distribution's configuration at its fastest: filesystem storage under `rootDirectory`, no access log, in-memory
+ * blob-descriptor cache, deletes enabled; `secret` (http.secret) signs upload state, and replicas that share uploads
+ * need the same one (without it each process makes up its own).
  */
-export async function startDistribution(ctx: TargetContext, release: DistributionRelease): Promise<RunningServer> {
-  const bin = await ensureDistribution(ctx, release);
-  const name = release === 'v3' ? 'distribution' : 'distribution-2.8';
-  const port = await freePort();
-  const config = join(ctx.workDir, `${name}.yml`);
-  await writeFile(config, [
+function distributionConfig(port: number, rootDirectory: string, secret?: string): string {
+  return [
     'version: 0.1',
     'log:',
     '  level: error',
@@ -144,16 +140,73 @@ export async function startDistribution(ctx: TargetContext, release: Distributio
     '    disabled: true',
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${join(ctx.workDir, name)}`,
+    `    rootdirectory: ${rootDirectory}`,
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(secret ? [`  secret: ${secret}`] : []),
     '',
-  ].join('\n'));
-  return startProcess(ctx, name, bin, ['serve', config], { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none' }, port);
+  ].join('\n');
+}
+
+/**
+ * Distribution's environment. v3.0.0 wraps every request in OpenTelemetry tracing with no setting to turn it off;
+ * `OTEL_TRACES_EXPORTER=none` keeps it from exporting (it would post spans to localhost:4318 otherwise), which is as
+ * far off as it goes.
+ */
+const DISTRIBUTION_ENV = { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none' };
+
+/** Starts a CNCF Distribution release at its fastest (see distributionConfig) on the filesystem in a temp dir. */
+export async function startDistribution(ctx: TargetContext, release: DistributionRelease): Promise<RunningServer> {
+  const bin = await ensureDistribution(ctx, release);
+  const name = release === 'v3' ? 'distribution' : 'distribution-2.8';
+  const port = await freePort();
+  const config = join(ctx.workDir, `${name}.yml`);
+  await writeFile(config, distributionConfig(port, join(ctx.workDir, name)));
+  return startProcess(ctx, name, bin, ['serve', config], DISTRIBUTION_ENV, port);
+}
+
+/**
+ * Starts what the cluster is compared with: 2 replicas of Distribution v3 on one filesystem (a temp dir), with one
+ * shared `http.secret` so that an upload begun on one replica goes on at the other, behind nginx with the settings
+ * tools/cluster puts in front of the gateways (one file writes both: tools/cluster/nginx-conf). Several processes,
+ * so no pid: its CPU is not read.
+ */
+export async function startDistributionReplicas(ctx: TargetContext): Promise<RunningServer> {
+  const bin = await ensureDistribution(ctx, 'v3');
+  const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((file) => existsSync(file));
+  if (!nginx) throw new Error('nginx is missing; install the Debian package nginx-light (tools/cluster does)');
+  const root = join(ctx.workDir, 'distribution-x2');
+  const secret = randomBytes(32).toString('hex');
+  const started: RunningServer[] = [];
+  const stopAll = async () => {
+    for (const server of started.splice(0).reverse()) await server.stop();
+  };
+  try {
+    for (const replica of ['distribution-x2-1', 'distribution-x2-2']) {
+      const port = await freePort();
+      const config = join(ctx.workDir, `${replica}.yml`);
+      await writeFile(config, distributionConfig(port, root, secret));
+      started.push(await startProcess(ctx, replica, bin, ['serve', config], DISTRIBUTION_ENV, port));
+    }
+    const port = await freePort();
+    const prefix = join(ctx.workDir, 'distribution-x2-nginx');
+    await mkdir(join(prefix, 'logs'), { recursive: true });
+    await mkdir(join(prefix, 'tmp'), { recursive: true });
+    const { stdout: conf } = await run(join(ctx.root, 'tools/cluster/nginx-conf'), [
+      prefix, join(ctx.workDir, 'distribution-x2-nginx.log'), `listen 127.0.0.1:${port};`, ...started.map((s) => new URL(s.baseUrl).host),
+    ]);
+    await writeFile(join(prefix, 'nginx.conf'), conf);
+    const lb = await startProcess(ctx, 'distribution-x2-nginx', nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { PATH: process.env.PATH }, port);
+    started.push(lb);
+    return { name: 'distribution-x2', baseUrl: lb.baseUrl, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
 }
 
 /** Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
