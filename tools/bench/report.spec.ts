@@ -20,21 +20,21 @@ describe('comparisonRow', () => {
   it('prints the embedded, cluster and 2.8.2 ratios to Distribution v3 and judges the target on the embedded one', () => {
     const row = comparisonRow('manifest GET by digest (rps)', '', { embedded: measured(5200), cluster: measured(2000), distribution: measured(1000), 'distribution-2.8': measured(400) }, 5);
     expect(row.ratio).toBe('embedded 5.20× · cluster 2.00× · 2.8.2 0.40×');
-    expect(row.distribution28).toBe('400');
+    expect(row.cells['distribution-2.8']).toBe('400');
     expect(row.target).toBe('≥ 5.00× v3');
     expect(row.met).toBe('yes');
     expect(comparisonRow('m', '', { embedded: measured(4999), distribution: measured(1000) }, 5).met).toBe('no');
   });
 
-  it('prints the cluster\'s ratio to 2 v3 replicas behind nginx beside its ratio to one v3', () => {
-    const row = comparisonRow('m', '', { cluster: measured(2000), distribution: measured(1000), 'distribution-x2': measured(1600) });
-    expect(row.ratio).toBe('cluster 2.00× · v3 ×2 1.60× · cluster/v3 ×2 1.25×');
-    expect(row.distributionX2).toBe('1,600');
+  it('prints the cluster\'s ratio to 2 v3 replicas behind nginx, on each storage, beside its ratio to one v3', () => {
+    const row = comparisonRow('m', '', { cluster: measured(2000), distribution: measured(1000), 'distribution-x2': measured(1600), 'distribution-x2-s3': measured(800) });
+    expect(row.ratio).toBe('cluster 2.00× · v3 ×2 fs 1.60× · v3 ×2 MinIO 0.80× · cluster/v3 ×2 fs 1.25× · cluster/v3 ×2 MinIO 2.50×');
+    expect(row.cells['distribution-x2']).toBe('1,600');
   });
 
   it('says failed, not met or zero, when a figure it needs failed', () => {
     const row = comparisonRow('blob GET (MB/s)', '', { embedded: measured(900), distribution: failed('HTTP 404') }, 1);
-    expect(row.distribution).toBe('FAILED: HTTP 404');
+    expect(row.cells.distribution).toBe('FAILED: HTTP 404');
     expect(row.ratio).toBe('—');
     expect(row.met).toBe('failed');
   });
@@ -42,7 +42,7 @@ describe('comparisonRow', () => {
   it('leaves met? empty for a row without a target and shows unmeasured targets as a dash', () => {
     const row = comparisonRow('GET /v2/ (rps)', '', { embedded: measured(10), distribution: measured(20) });
     expect(row.met).toBe('');
-    expect(row.cluster).toBe('—');
+    expect(row.cells.cluster).toBe('—');
     expect(row.ratio).toBe('embedded 0.50×');
   });
 
@@ -90,7 +90,7 @@ describe('rendering', () => {
   it('renders a markdown table with escaped pipes and one line per row', () => {
     const lines = renderMarkdown(rows).split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution v3 | Distribution v3 ×2 (nginx) | Distribution 2.8.2 | ratio to Distribution v3 | target | met? |');
+    expect(lines[0]).toBe('| metric | Lading embedded | Lading cluster | Distribution v3 | v3 ×2 behind nginx, filesystem | v3 ×2 behind nginx, MinIO | Distribution 2.8.2 | ratio to Distribution v3 | target | met? |');
     expect(lines[2]).toContain('a\\|b');
   });
 

@@ -16,24 +16,34 @@ export function failed(reason: string): Figure {
 /** Whether a row's target holds: `yes`/`no`, `failed` when a figure it needs failed, empty when there is no target. */
 export type Verdict = 'yes' | 'no' | 'failed' | '';
 
-/** One printed row of the results table. */
+/**
+ * The servers measured, each a column, in order, with its heading: `distribution` is v3 (the anchor every ratio is
+ * taken against), `distribution-x2` and `distribution-x2-s3` 2 v3 replicas behind nginx on one filesystem and on
+ * MinIO (what the cluster is compared with), `distribution-2.8` Debian's 2.8.2.
+ */
+export const TARGET_COLUMNS = {
+  embedded: 'Lading embedded',
+  cluster: 'Lading cluster',
+  distribution: 'Distribution v3',
+  'distribution-x2': 'v3 ×2 behind nginx, filesystem',
+  'distribution-x2-s3': 'v3 ×2 behind nginx, MinIO',
+  'distribution-2.8': 'Distribution 2.8.2',
+} as const;
+
+/** A server measured (a column of the table). */
+export type TargetKey = keyof typeof TARGET_COLUMNS;
+
+/** One printed row of the results table: a cell per server (`—` where it has none). */
 export interface Row {
   metric: string;
-  embedded: string;
-  cluster: string;
-  /** Distribution v3, the anchor every ratio is taken against. */
-  distribution: string;
-  /** 2 replicas of Distribution v3 behind nginx, what the cluster is compared with. */
-  distributionX2: string;
-  /** Debian's Distribution 2.8.2, kept beside it. */
-  distribution28: string;
+  cells: Partial<Record<TargetKey, string>>;
   ratio: string;
   target: string;
   met: Verdict;
 }
 
 /** The column headings, in order. */
-export const COLUMNS = ['metric', 'Lading embedded', 'Lading cluster', 'Distribution v3', 'Distribution v3 ×2 (nginx)', 'Distribution 2.8.2', 'ratio to Distribution v3', 'target', 'met?'] as const;
+export const COLUMNS = ['metric', ...Object.values(TARGET_COLUMNS), 'ratio to Distribution v3', 'target', 'met?'] as const;
 
 /** The value at percentile `p` (0..100) of `values`, by the nearest-rank method; NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {
@@ -74,35 +84,34 @@ export function formatRatio(ratio: number): string {
   return `${formatNumber(ratio)}×`;
 }
 
-/**
- * The figures of one metric on each target: `distribution` is v3 (the anchor), `distribution-x2` 2 v3 replicas
- * behind nginx, `distribution-2.8` Debian's 2.8.2.
- */
-export interface TargetFigures {
-  embedded?: Figure;
-  cluster?: Figure;
-  distribution?: Figure;
-  'distribution-x2'?: Figure;
-  'distribution-2.8'?: Figure;
-}
+/** The figures of one metric on each server measured. */
+export type TargetFigures = Partial<Record<TargetKey, Figure>>;
+
+/** How each server's ratio to v3 is labelled in a row. */
+const RATIO_LABELS: Partial<Record<TargetKey, string>> = {
+  embedded: 'embedded',
+  cluster: 'cluster',
+  'distribution-x2': 'v3 ×2 fs',
+  'distribution-x2-s3': 'v3 ×2 MinIO',
+  'distribution-2.8': '2.8.2',
+};
 
 /**
  * A row comparing Lading with Distribution v3 on one metric, each other figure with its ratio to v3's, and the
- * cluster's also to v3 ×2 (its like for like). The verdict is judged on the embedded figure (the like-for-like
- * comparison: one process each on the same box); the other ratios are printed beside it.
+ * cluster's also to v3 ×2 on each storage (its like for like). The verdict is judged on the embedded figure (the
+ * like-for-like comparison: one process each on the same box); the other ratios are printed beside it.
  */
 export function comparisonRow(metric: string, unit: string, figures: TargetFigures, minRatio?: number, higherIsBetter = true): Row {
   const embeddedRatio = ratioOf(figures.embedded, figures.distribution);
-  const clusterToReplicas = ratioOf(figures.cluster, figures['distribution-x2']);
-  const ratios = ([
-    ['embedded', embeddedRatio],
-    ['cluster', ratioOf(figures.cluster, figures.distribution)],
-    ['v3 ×2', ratioOf(figures['distribution-x2'], figures.distribution)],
-    ['2.8.2', ratioOf(figures['distribution-2.8'], figures.distribution)],
-  ] as const)
-    .filter(([, ratio]) => ratio !== undefined)
-    .map(([name, ratio]) => `${name} ${formatRatio(ratio ?? NaN)}`);
-  if (clusterToReplicas !== undefined) ratios.push(`cluster/v3 ×2 ${formatRatio(clusterToReplicas)}`);
+  const ratios: string[] = [];
+  for (const [key, label] of Object.entries(RATIO_LABELS) as [TargetKey, string][]) {
+    const ratio = ratioOf(figures[key], figures.distribution);
+    if (ratio !== undefined) ratios.push(`${label} ${formatRatio(ratio)}`);
+  }
+  for (const replicas of ['distribution-x2', 'distribution-x2-s3'] as const) {
+    const ratio = ratioOf(figures.cluster, figures[replicas]);
+    if (ratio !== undefined) ratios.push(`cluster/${RATIO_LABELS[replicas]} ${formatRatio(ratio)}`);
+  }
   let met: Verdict = '';
   if (minRatio !== undefined) {
     // Not judged when a side was not measured at all (left out with --only); failed when a measurement failed.
@@ -110,13 +119,11 @@ export function comparisonRow(metric: string, unit: string, figures: TargetFigur
     else if (embeddedRatio === undefined) met = '';
     else met = (higherIsBetter ? embeddedRatio >= minRatio : embeddedRatio <= minRatio) ? 'yes' : 'no';
   }
+  const cells: Row['cells'] = {};
+  for (const key of Object.keys(TARGET_COLUMNS) as TargetKey[]) cells[key] = formatFigure(figures[key], unit);
   return {
     metric,
-    embedded: formatFigure(figures.embedded, unit),
-    cluster: formatFigure(figures.cluster, unit),
-    distribution: formatFigure(figures.distribution, unit),
-    distributionX2: formatFigure(figures['distribution-x2'], unit),
-    distribution28: formatFigure(figures['distribution-2.8'], unit),
+    cells,
     ratio: ratios.join(' · ') || '—',
     target: minRatio === undefined ? '' : `${higherIsBetter ? '≥' : '≤'} ${formatRatio(minRatio)} v3`,
     met,
@@ -132,7 +139,7 @@ export function thresholdVerdict(value: number | undefined, limit: { min?: numbe
 }
 
 function cellsOf(row: Row): string[] {
-  return [row.metric, row.embedded, row.cluster, row.distribution, row.distributionX2, row.distribution28, row.ratio, row.target, row.met];
+  return [row.metric, ...(Object.keys(TARGET_COLUMNS) as TargetKey[]).map((key) => row.cells[key] ?? '—'), row.ratio, row.target, row.met];
 }
 
 /** The rows as an aligned plain-text table. */

@@ -5,7 +5,7 @@
  *
  *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
- * --only takes target names (distribution = v3, distribution-x2, distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
+ * --only takes target names (distribution = v3, distribution-x2[-s3], distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
  * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,7 +22,7 @@ import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMark
 import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startDistributionReplicas, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 
-const TARGETS = ['distribution', 'distribution-x2', 'distribution-2.8', 'embedded', 'cluster'] as const;
+const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
 const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -431,7 +431,8 @@ async function main(): Promise<void> {
         const server = await start(() => {
           switch (name) {
             case 'distribution': return startDistribution(ctx, 'v3');
-            case 'distribution-x2': return startDistributionReplicas(ctx);
+            case 'distribution-x2': return startDistributionReplicas(ctx, 'filesystem');
+            case 'distribution-x2-s3': return startDistributionReplicas(ctx, 's3');
             case 'distribution-2.8': return startDistribution(ctx, '2.8');
             case 'embedded': return startEmbedded(ctx, 'embedded');
             case 'cluster': return startCluster(ctx, (l) => console.log(`  ${l}`));
@@ -521,9 +522,10 @@ async function main(): Promise<void> {
     }
 
     // The cluster comes up after the others are stopped (under the cluster lock), beside what it is compared with: 2
-    // Distribution v3 replicas behind nginx, which idle while the cluster is measured; the large transfers take turns.
+    // Distribution v3 replicas behind nginx on the filesystem and on MinIO, which idle while the cluster is measured;
+    // the large transfers take turns.
     const clusterScaling = opts.targets.has('cluster') && opts.sections.has('scaling');
-    const distributed = (['distribution-x2', 'cluster'] as const).filter((t) => opts.targets.has(t) && (compared.length || (t === 'cluster' && clusterScaling)));
+    const distributed = (['distribution-x2', 'distribution-x2-s3', 'cluster'] as const).filter((t) => opts.targets.has(t) && (compared.length || (t === 'cluster' && clusterScaling)));
     if (distributed.length) {
       console.log(`\n${distributed.join(' + ')}${distributed.length > 1 ? ', metric by metric' : ''}`);
       const subjects: Subject[] = [];
@@ -605,11 +607,7 @@ async function main(): Promise<void> {
         const factor = one.ok && two.ok ? two.value / one.value : undefined;
         return {
           metric,
-          embedded: '—',
-          cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}${tail}`,
-          distribution: '—',
-          distributionX2: '—',
-          distribution28: '—',
+          cells: { cluster: `${one.ok && two.ok ? `${formatNumber(one.value)} → ${formatNumber(two.value)} (${formatNumber(factor ?? NaN)}×)` : `${formatFigure(one)} → ${formatFigure(two)}`}${boxLoad(one, two)}${tail}` },
           ratio: '—',
           target,
           met: thresholdVerdict(factor, { min: 1.6 }),
@@ -626,11 +624,7 @@ async function main(): Promise<void> {
       const digest = figures.digest ?? {};
       extra.push({
         metric: `manifest GET by digest, % of raw node:http (${formatFigure(top, 'rps')})`,
-        embedded: shareText(digest.embedded),
-        cluster: shareText(digest.cluster),
-        distribution: shareText(digest.distribution),
-        distributionX2: shareText(digest['distribution-x2']),
-        distribution28: shareText(digest['distribution-2.8']),
+        cells: Object.fromEntries(Object.entries(digest).map(([key, figure]) => [key, shareText(figure)])),
         ratio: '—',
         target: '≥ 50 % of node:http',
         met: digest.embedded ? thresholdVerdict(share(digest.embedded), { min: 50 }) : '',
@@ -643,11 +637,7 @@ async function main(): Promise<void> {
       const cost = off.ok && on.ok ? (100 * (off.value - on.value)) / off.value : undefined;
       extra.push({
         metric: 'embedded manifest GET by digest: tracing off → on (10 % sampled, OTLP) (rps)',
-        embedded: off.ok && on.ok ? `${formatNumber(off.value)} → ${formatNumber(on.value)} (${cost !== undefined && cost >= 0 ? '−' : '+'}${formatNumber(Math.abs(cost ?? NaN))} %; ${exports} OTLP exports received)` : `${formatFigure(off)} → ${formatFigure(on)}`,
-        cluster: '—',
-        distribution: '—',
-        distributionX2: '—',
-        distribution28: '—',
+        cells: { embedded: off.ok && on.ok ? `${formatNumber(off.value)} → ${formatNumber(on.value)} (${cost !== undefined && cost >= 0 ? '−' : '+'}${formatNumber(Math.abs(cost ?? NaN))} %; ${exports} OTLP exports received)` : `${formatFigure(off)} → ${formatFigure(on)}` },
         ratio: '—',
         target: 'cost of tracing (issue 7), no target',
         met: '',
@@ -678,11 +668,7 @@ async function main(): Promise<void> {
       const worst = Object.values(peaks).every((f) => f.ok) ? Math.max(...Object.values(peaks).map((f) => (f.ok ? f.value : 0))) : undefined;
       extra.push({
         metric: 'embedded peak RSS pushing 2 GB: monolithic / chunked (64 MB PATCHes)',
-        embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes`,
-        cluster: '—',
-        distribution: '—',
-        distributionX2: '—',
-        distribution28: '—',
+        cells: { embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes` },
         ratio: '—',
         target: '< 256 MB',
         met: thresholdVerdict(worst, { max: 256 }),
@@ -719,7 +705,7 @@ async function main(): Promise<void> {
       `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another's disk writeback; MB/s is all bytes over all push time.`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution v3 (`go install …/cmd/registry@v3.0.0`, tools/distribution/install), Debian\'s Distribution 2.8.2 and Lading embedded run side by side, both Distributions on the filesystem in a temp dir with no access log and the in-memory blob-descriptor cache (v3.0.0 traces every request and has no setting to stop it; `OTEL_TRACES_EXPORTER=none` keeps it from exporting); each metric is measured on one right after the other, so a busy neighbour weighs on all of them alike.',
-      'Cluster: started afterwards under the cluster lock, beside 2 Distribution v3 replicas (v3 ×2) on one filesystem with one shared http.secret behind nginx with the cluster\'s settings (tools/cluster/nginx-conf), the two measured metric by metric; the cluster is measured through nginx in front of 2 gateways, and its ratio is printed to v3 ×2 and to the single v3 from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
+      'Cluster: started afterwards under the cluster lock, beside 2 Distribution v3 replicas (v3 ×2) with one shared http.secret behind nginx with the cluster\'s settings (tools/cluster/nginx-conf), on one filesystem and on a bucket of their own on the cluster\'s MinIO (v3\'s s3 driver, forcepathstyle, blob GETs redirected to presigned URLs as the cluster\'s are), all measured metric by metric; the cluster is measured through nginx in front of 2 gateways, and its ratio is printed to each v3 ×2 and to the single v3 from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
       'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers (per download, push or image for the transfers); it depends little on what else the box runs, so it compares the servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
       'Every figure\'s ratio is to Distribution v3; met? judges Lading embedded against v3 (one process each) on issue 25\'s targets; the cluster\'s and 2.8.2\'s ratios are printed beside it.',
     ];

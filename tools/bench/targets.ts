@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bundle, serviceBundle, startCommand } from '../build/bundle';
 import { clusterPorts } from '../cluster/ports';
+import { clusterS3Settings, createScratchBucket, type S3Settings } from './scratch-bucket';
 
 const run = promisify(execFile);
 
@@ -126,12 +127,34 @@ export async function distributionVersion(ctx: TargetContext, release: Distribut
   return stdout.trim();
 }
 
+/** The `storage:` driver section of Distribution's configuration: the filesystem under a directory. */
+function filesystemStorage(rootDirectory: string): string[] {
+  return ['  filesystem:', `    rootdirectory: ${rootDirectory}`];
+}
+
 /**
- * Distribution's configuration at its fastest: filesystem storage under `rootDirectory`, no access log, in-memory
- * blob-descriptor cache, deletes enabled; `secret` (http.secret) signs upload state, and replicas that share uploads
- * need the same one (without it each process makes up its own).
+ * The `storage:` driver section for S3 (v3's `s3` driver) on MinIO: path-style requests, plain HTTP to the endpoint;
+ * blob GETs answer with a redirect to a presigned MinIO URL (Distribution's default), as the cluster's do.
  */
-function distributionConfig(port: number, rootDirectory: string, secret?: string): string {
+function s3Storage(settings: S3Settings, bucket: string): string[] {
+  return [
+    '  s3:',
+    `    regionendpoint: ${settings.endpoint}`,
+    `    region: ${settings.region}`,
+    `    bucket: ${bucket}`,
+    `    accesskey: ${settings.accessKey}`,
+    `    secretkey: ${settings.secretKey}`,
+    '    forcepathstyle: true',
+    `    secure: ${new URL(settings.endpoint).protocol === 'https:'}`,
+  ];
+}
+
+/**
+ * Distribution's configuration at its fastest: the given storage driver, no access log, in-memory blob-descriptor
+ * cache, deletes enabled; `secret` (http.secret) signs upload state, and replicas that share uploads need the same
+ * one (without it each process makes up its own).
+ */
+function distributionConfig(port: number, storage: string[], secret?: string): string {
   return [
     'version: 0.1',
     'log:',
@@ -139,8 +162,7 @@ function distributionConfig(port: number, rootDirectory: string, secret?: string
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${rootDirectory}`,
+    ...storage,
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
@@ -165,44 +187,59 @@ export async function startDistribution(ctx: TargetContext, release: Distributio
   const name = release === 'v3' ? 'distribution' : 'distribution-2.8';
   const port = await freePort();
   const config = join(ctx.workDir, `${name}.yml`);
-  await writeFile(config, distributionConfig(port, join(ctx.workDir, name)));
+  await writeFile(config, distributionConfig(port, filesystemStorage(join(ctx.workDir, name))));
   return startProcess(ctx, name, bin, ['serve', config], DISTRIBUTION_ENV, port);
 }
 
+/** Where replicas of Distribution v3 keep their data: one filesystem, or a bucket on the cluster's MinIO. */
+export type ReplicaStorage = 'filesystem' | 's3';
+
 /**
- * Starts what the cluster is compared with: 2 replicas of Distribution v3 on one filesystem (a temp dir), with one
- * shared `http.secret` so that an upload begun on one replica goes on at the other, behind nginx with the settings
- * tools/cluster puts in front of the gateways (one file writes both: tools/cluster/nginx-conf). Several processes,
- * so no pid: its CPU is not read.
+ * Starts what the cluster is compared with: 2 replicas of Distribution v3 on one storage (a temp dir, or a bucket
+ * of their own on the cluster's MinIO, removed at stop), with one shared `http.secret` so that an upload begun on
+ * one replica goes on at the other, behind nginx with the settings tools/cluster puts in front of the gateways (one
+ * file writes both: tools/cluster/nginx-conf). Several processes, so no pid: its CPU is not read.
  */
-export async function startDistributionReplicas(ctx: TargetContext): Promise<RunningServer> {
+export async function startDistributionReplicas(ctx: TargetContext, storage: ReplicaStorage): Promise<RunningServer> {
   const bin = await ensureDistribution(ctx, 'v3');
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((file) => existsSync(file));
   if (!nginx) throw new Error('nginx is missing; install the Debian package nginx-light (tools/cluster does)');
-  const root = join(ctx.workDir, 'distribution-x2');
+  const name = storage === 's3' ? 'distribution-x2-s3' : 'distribution-x2';
   const secret = randomBytes(32).toString('hex');
-  const started: RunningServer[] = [];
+  const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const server of started.splice(0).reverse()) await server.stop();
+    for (const stop of stops.splice(0).reverse()) await stop();
   };
   try {
-    for (const replica of ['distribution-x2-1', 'distribution-x2-2']) {
+    let driver: string[];
+    if (storage === 's3') {
+      const settings = clusterS3Settings(ctx.root);
+      const bucket = await createScratchBucket(settings);
+      stops.push(() => bucket.remove());
+      driver = s3Storage(settings, bucket.name);
+    } else {
+      driver = filesystemStorage(join(ctx.workDir, name));
+    }
+    const replicas: RunningServer[] = [];
+    for (const replica of [`${name}-1`, `${name}-2`]) {
       const port = await freePort();
       const config = join(ctx.workDir, `${replica}.yml`);
-      await writeFile(config, distributionConfig(port, root, secret));
-      started.push(await startProcess(ctx, replica, bin, ['serve', config], DISTRIBUTION_ENV, port));
+      await writeFile(config, distributionConfig(port, driver, secret));
+      const server = await startProcess(ctx, replica, bin, ['serve', config], DISTRIBUTION_ENV, port);
+      stops.push(() => server.stop());
+      replicas.push(server);
     }
     const port = await freePort();
-    const prefix = join(ctx.workDir, 'distribution-x2-nginx');
+    const prefix = join(ctx.workDir, `${name}-nginx`);
     await mkdir(join(prefix, 'logs'), { recursive: true });
     await mkdir(join(prefix, 'tmp'), { recursive: true });
     const { stdout: conf } = await run(join(ctx.root, 'tools/cluster/nginx-conf'), [
-      prefix, join(ctx.workDir, 'distribution-x2-nginx.log'), `listen 127.0.0.1:${port};`, ...started.map((s) => new URL(s.baseUrl).host),
+      prefix, join(ctx.workDir, `${name}-nginx.log`), `listen 127.0.0.1:${port};`, ...replicas.map((s) => new URL(s.baseUrl).host),
     ]);
     await writeFile(join(prefix, 'nginx.conf'), conf);
-    const lb = await startProcess(ctx, 'distribution-x2-nginx', nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { PATH: process.env.PATH }, port);
-    started.push(lb);
-    return { name: 'distribution-x2', baseUrl: lb.baseUrl, stop: stopAll };
+    const lb = await startProcess(ctx, `${name}-nginx`, nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { PATH: process.env.PATH }, port);
+    stops.push(() => lb.stop());
+    return { name, baseUrl: lb.baseUrl, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,0 +1,70 @@
+/**
+ * A bucket of the benchmark's own on the cluster's MinIO, for the Distribution v3 replicas that run on S3: made at
+ * start, emptied and removed at stop, so that nothing of theirs is left beside the cluster's objects.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as Minio from 'minio';
+
+/** Where the cluster's MinIO is and the keys to it (tools/infra's settings). */
+export interface S3Settings {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+}
+
+/** A bucket the benchmark made, and how to take it away again. */
+export interface ScratchBucket {
+  name: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * The MinIO settings the cluster runs on: `.infra/env` (written by tools/infra), with the caller's LADING_STORAGE_*
+ * winning over it, as tools/cluster reads them.
+ */
+export function clusterS3Settings(root: string, env: NodeJS.ProcessEnv = process.env): S3Settings {
+  const file: Record<string, string> = {};
+  try {
+    for (const line of readFileSync(join(root, '.infra/env'), 'utf8').split('\n')) {
+      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+      if (m) file[m[1]] = m[2];
+    }
+  } catch {
+    // no .infra/env: only the caller's settings
+  }
+  const setting = (key: string): string => {
+    const value = env[`LADING_STORAGE_${key}`] ?? file[`LADING_STORAGE_${key}`];
+    if (!value) throw new Error(`no LADING_STORAGE_${key} (in the environment or .infra/env; tools/infra writes it)`);
+    return value;
+  };
+  return { endpoint: setting('ENDPOINT'), accessKey: setting('ACCESSKEY'), secretKey: setting('SECRETKEY'), region: env.LADING_STORAGE_REGION ?? file.LADING_STORAGE_REGION ?? 'us-east-1' };
+}
+
+/** Makes a bucket with a fresh name on the MinIO of `settings`. */
+export async function createScratchBucket(settings: S3Settings): Promise<ScratchBucket> {
+  const url = new URL(settings.endpoint);
+  const client = new Minio.Client({
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    useSSL: url.protocol === 'https:',
+    accessKey: settings.accessKey,
+    secretKey: settings.secretKey,
+    region: settings.region,
+    pathStyle: true,
+  });
+  const name = `lading-bench-${randomBytes(6).toString('hex')}`;
+  await client.makeBucket(name, settings.region);
+  return {
+    name,
+    async remove() {
+      const names: string[] = [];
+      for await (const item of client.listObjectsV2(name, '', true) as AsyncIterable<Minio.BucketItem>) if (item.name) names.push(item.name);
+      for (let i = 0; i < names.length; i += 1000) await client.removeObjects(name, names.slice(i, i + 1000));
+      for await (const upload of client.listIncompleteUploads(name, '', true) as AsyncIterable<Minio.IncompleteUploadedBucketItem>) await client.removeIncompleteUpload(name, upload.key);
+      await client.removeBucket(name);
+    },
+  };
+}
