@@ -5,8 +5,9 @@
  *
  *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
- * --only takes target names (distribution = v3, distribution-x2[-s3], distribution-2.8, embedded, cluster) and/or sections (v2, digest, tag, blob, push, image,
- * ceiling, scaling, tracing, memory). Every server it starts is stopped at the end, also on errors and Ctrl-C.
+ * --only takes target names (distribution = v3, distribution-x2, distribution-x2-s3, distribution-2.8, embedded,
+ * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, tracing, memory). Every server it
+ * starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -75,7 +76,8 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--out') out = resolve(argv[++i] ?? out);
     else if (arg === '--connections') connections = Number(argv[++i]);
     else if (arg === '--help' || arg === '-h') {
-      console.log(readFileSync(__filename, 'utf8').split('\n').slice(1, 9).map((l) => l.replace(/^ \*\/? ?/, '')).join('\n'));
+      const source = readFileSync(__filename, 'utf8');
+      console.log(source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').slice(1, -1).map((l) => l.replace(/^ \* ?/, '')).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown option ${arg} (try --help)`);
   }
