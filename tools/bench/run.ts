@@ -404,7 +404,8 @@ async function main(): Promise<void> {
 
   try {
     // Installed first (on a fresh machine; v3 is built once per pin), so that the header names the versions that run.
-    const releases = ([['distribution', 'v3'], ['distribution-2.8', '2.8']] as const).filter(([name]) => opts.targets.has(name));
+    const releases = ([[['distribution', 'distribution-x2', 'distribution-x2-s3'], 'v3'], [['distribution-2.8'], '2.8']] as const)
+      .filter(([names]) => names.some((name) => opts.targets.has(name)));
     const distVersions = await Promise.all(releases.map(([, release]) => distributionVersion(ctx, release)
       .catch((e: unknown) => `Distribution ${release} unavailable (${e instanceof Error ? e.message : String(e)})`)));
     const header = machineLines(distVersions);
@@ -462,7 +463,7 @@ async function main(): Promise<void> {
     const withTracing = opts.sections.has('tracing') && opts.targets.has('embedded');
     const local = (['distribution', 'distribution-2.8', 'embedded'] as const).filter((t) => opts.targets.has(t));
     const localSections = withTracing && !compared.includes('digest') ? (['digest', ...compared] as Section[]) : compared;
-    if (localSections.length || opts.sections.has('ceiling')) {
+    if ((local.length && localSections.length) || opts.sections.has('ceiling')) {
       console.log(`\n${[...(localSections.length ? local : []), opts.sections.has('ceiling') ? 'raw node:http' : '', withTracing ? 'embedded traced' : ''].filter(Boolean).join(' + ')}, metric by metric`);
       const subjects: Subject[] = [];
       for (const name of localSections.length ? local : []) {

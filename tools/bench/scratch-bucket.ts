@@ -3,9 +3,8 @@
  * start, emptied and removed at stop, so that nothing of theirs is left beside the cluster's objects.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as Minio from 'minio';
+import { infraSettings } from './infra-env';
 
 /** Where the cluster's MinIO is and the keys to it (tools/infra's settings). */
 export interface S3Settings {
@@ -26,21 +25,13 @@ export interface ScratchBucket {
  * winning over it, as tools/cluster reads them.
  */
 export function clusterS3Settings(root: string, env: NodeJS.ProcessEnv = process.env): S3Settings {
-  const file: Record<string, string> = {};
-  try {
-    for (const line of readFileSync(join(root, '.infra/env'), 'utf8').split('\n')) {
-      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-      if (m) file[m[1]] = m[2];
-    }
-  } catch {
-    // no .infra/env: only the caller's settings
-  }
+  const settings = infraSettings(root, env);
   const setting = (key: string): string => {
-    const value = env[`LADING_STORAGE_${key}`] ?? file[`LADING_STORAGE_${key}`];
+    const value = settings[`LADING_STORAGE_${key}`];
     if (!value) throw new Error(`no LADING_STORAGE_${key} (in the environment or .infra/env; tools/infra writes it)`);
     return value;
   };
-  return { endpoint: setting('ENDPOINT'), accessKey: setting('ACCESSKEY'), secretKey: setting('SECRETKEY'), region: env.LADING_STORAGE_REGION ?? file.LADING_STORAGE_REGION ?? 'us-east-1' };
+  return { endpoint: setting('ENDPOINT'), accessKey: setting('ACCESSKEY'), secretKey: setting('SECRETKEY'), region: settings.LADING_STORAGE_REGION ?? 'us-east-1' };
 }
 
 /** Makes a bucket with a fresh name on the MinIO of `settings`. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bundle, serviceBundle, startCommand } from '../build/bundle';
 import { clusterPorts } from '../cluster/ports';
+import { infraAnswers, infraSettings } from './infra-env';
 import { clusterS3Settings, createScratchBucket, type S3Settings } from './scratch-bucket';
 
 const run = promisify(execFile);
@@ -268,13 +269,16 @@ export async function startCeiling(ctx: TargetContext, path: string, manifestFil
   return startProcess(ctx, 'ceiling', process.execPath, ['--import', 'tsx', 'tools/bench/ceiling-server.ts', String(port), path, manifestFile, mediaType, digest], { PATH: process.env.PATH }, port);
 }
 
-/** Whether tools/infra reports Postgres, Kafka and MinIO running (its status exits 0 only then). */
+/**
+ * Whether Postgres, Kafka and MinIO are up for the cluster: tools/infra reports them running (its status exits 0
+ * only then), or they answer where `.infra/env` puts them (started from another checkout on this machine).
+ */
 export async function infraRunning(ctx: TargetContext): Promise<boolean> {
   try {
     await run(join(ctx.root, 'tools/infra/infra'), ['status'], { cwd: ctx.root });
     return true;
   } catch {
-    return false;
+    return infraAnswers(infraSettings(ctx.root));
   }
 }
 
@@ -315,7 +319,7 @@ export function clusterAddress(ctx: TargetContext, name: string): string {
 
 /** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
 export async function startCluster(ctx: TargetContext, logLine: (line: string) => void): Promise<RunningServer> {
-  if (!(await infraRunning(ctx))) throw new Error('infrastructure is not running (tools/infra/infra status)');
+  if (!(await infraRunning(ctx))) throw new Error('infrastructure is not running (tools/infra/infra status, nor answering where .infra/env says)');
   const lock = await takeClusterLock(600);
   const cluster = join(ctx.root, 'tools/cluster/cluster');
   const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn' };
