@@ -216,7 +216,7 @@ test('HPAs exist for the gateways and the blob service only, and leave the repli
 test('the ServiceMonitor scrapes the metrics port of the headless Service of every pod', () => {
   const objects = render('distributed-full-values.yaml');
   const monitor = find(objects, 'ServiceMonitor', FULLNAME);
-  const spec = monitor.spec as { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+  const spec = monitor.spec as unknown as { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
   const selected = ofKind(objects, 'Service').filter((s) => matches(spec.selector.matchLabels, s.metadata.labels ?? {}));
   expect(selected.map((s) => s.metadata.name)).toEqual([`${FULLNAME}-pods`]);
   expect(selected[0].spec?.ports).toContainEqual(expect.objectContaining({ name: spec.endpoints[0].port }));
