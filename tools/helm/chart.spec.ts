@@ -38,10 +38,18 @@ interface Container {
   livenessProbe?: { httpGet: { path: string; port: string } };
   readinessProbe?: { httpGet: { path: string; port: string } };
   volumeMounts?: { name: string; mountPath: string }[];
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; securityContext?: Record<string, unknown>; automountServiceAccountToken?: boolean; volumes?: { name: string }[] };
+  spec: {
+    containers: Container[];
+    securityContext?: Record<string, unknown>;
+    automountServiceAccountToken?: boolean;
+    enableServiceLinks?: boolean;
+    terminationGracePeriodSeconds?: number;
+    volumes?: { name: string }[];
+  };
 }
 interface K8sObject {
   apiVersion: string;
@@ -100,6 +108,23 @@ beforeAll(() => {
   // helm from the Go module proxy, cached by version (a second call returns at once).
   execFileSync(path.join(ROOT, 'tools', 'helm', 'install'), ['-q', 'helm'], { stdio: 'inherit' });
 }, 600_000);
+
+test.each(VALUES_FILES)('%s: no pod gets service links, whose variables would be unknown LADING_* settings', (valuesFile) => {
+  // Kubernetes names a Service "lading-blob"'s variables LADING_BLOB_PORT, LADING_BLOB_SERVICE_HOST, ...: the config
+  // schema refuses unknown LADING_* variables, so a pod with service links would not start.
+  const workloads = render(valuesFile).filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind));
+  expect(workloads.length).toBeGreaterThan(0);
+  for (const workload of workloads) expect(podTemplate(workload).spec.enableServiceLinks).toBe(false);
+});
+
+test.each(VALUES_FILES)('%s: a stopping server pauses before SIGTERM, within its grace period', (valuesFile) => {
+  for (const workload of render(valuesFile).filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind))) {
+    const pod = podTemplate(workload);
+    const [, seconds] = pod.spec.containers[0].lifecycle?.preStop?.exec?.command ?? [];
+    expect(Number(seconds)).toBeGreaterThan(0);
+    expect(Number(seconds)).toBeLessThan(pod.spec.terminationGracePeriodSeconds ?? 30);
+  }
+});
 
 test('the ci folder has values files of both modes', () => {
   expect(DISTRIBUTED.length).toBeGreaterThanOrEqual(2);

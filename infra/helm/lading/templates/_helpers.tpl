@@ -170,6 +170,16 @@ telemetry. Pass (dict "root" $ "component" "blob"); the component names its OTel
 {{- end }}
 {{- end }}
 
+{{/* The preStop pause of a long-running Lading container (preStopSleepSeconds). */}}
+{{- define "lading.lifecycle" -}}
+{{- with .Values.preStopSleepSeconds }}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", "{{ . }}"]
+{{- end }}
+{{- end }}
+
 {{/* The probes of a Lading container: /healthz for startup and liveness, /readyz for readiness. */}}
 {{- define "lading.probes" -}}
 {{- $p := .root.Values.probes }}
