@@ -248,6 +248,27 @@ test('the ServiceMonitor scrapes the metrics port of the headless Service of eve
   expect(spec.endpoints[0].path).toBe('/metrics');
 });
 
+test('with network policies, blob, manifest and auth take API connections from the gateways alone', () => {
+  const objects = render('distributed-full-values.yaml');
+  type Rule = { ports: { port: string }[]; from?: { podSelector?: { matchLabels: Record<string, string> } }[] };
+  const policies = ofKind(objects, 'NetworkPolicy');
+  expect(policies.map((p) => p.metadata.name).sort()).toEqual(SERVICES.map((s) => `${FULLNAME}-${s}`).sort());
+  const gatewayPods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-gateway`)).metadata.labels;
+  for (const policy of policies) {
+    const spec = policy.spec as unknown as { podSelector: { matchLabels: Record<string, string> }; ingress: Rule[] };
+    const selected = ofKind(objects, 'Deployment').filter((d) => matches(spec.podSelector.matchLabels, podTemplate(d).metadata.labels));
+    expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name]);
+    const api = spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'http'));
+    const component = policy.metadata.name.slice(FULLNAME.length + 1);
+    if (['blob', 'manifest', 'auth'].includes(component)) {
+      expect(api).toHaveLength(1);
+      expect(api[0].from?.map((peer) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, gatewayPods))).toEqual([true]);
+    } else if (component === 'gateway') expect(api).toHaveLength(1);
+    else expect(api).toEqual([]);
+    expect(spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'metrics'))).toHaveLength(1);
+  }
+});
+
 test('a generated upstreams secret and secrets key are valid, and given ones are used as given', () => {
   const minimal = render('distributed-values.yaml');
   const generated = configOf(environmentOf(podTemplate(find(minimal, 'Deployment', `${FULLNAME}-auth`)).spec.containers[0], minimal));
