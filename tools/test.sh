@@ -16,10 +16,11 @@ echo "== infrastructure: PostgreSQL, Kafka, MinIO on loopback (tools/infra)"
 tools/infra/infra status >/dev/null 2>&1 || started_infra=true
 tools/infra/infra up
 # The chart's checks need helm and a kube-apiserver built from the Go module proxy: minutes the first time on a fresh
-# machine, nothing once cached. It builds in the background at the lowest priority while the other stages run; the
-# helm stage at the end waits for it.
+# machine, nothing once cached. They build in the background while the other stages run: helm first at normal
+# priority (the jest stage's chart spec waits for it), then kubecheck at the lowest; the helm stage at the end waits
+# for both.
 echo "== building the Helm chart's check tools in the background (tools/helm/install)"
-nice -n 19 tools/helm/install >"$results/helm-install.log" 2>&1 &
+{ tools/helm/install helm && nice -n 19 tools/helm/install kubecheck; } >"$results/helm-install.log" 2>&1 &
 helm_install_pid=$!
 # Each stage runs even when an earlier one failed; the closing lines name every failed stage and its failing checks,
 # so the end of a long CI log says what went wrong.
