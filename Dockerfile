@@ -7,17 +7,19 @@
 # The operator CLIs are bundled too and on the PATH, for `docker compose exec <service> ...` or `docker run`:
 #   lading-admin ...              the admin API's CLI (users, robots, tokens, namespaces, grants, keys, webhooks)
 #   garbage-collect ...           collect now or --dry-run, on the container's configured data or --registry URL
+#   lading-migrate                the schema step of an upgrade: applies the database migrations and exits
+#                                 (dist/migrate/main.cjs; compose's `migrate` one-shot, a Helm hook Job)
 # Configuration comes from LADING_* variables (libs/config/src/schema.ts); docker-compose.yml sets them.
 
 # Stage 1: only the package manifests, so that `npm ci` below is cached until a dependency changes.
-FROM node:20-bookworm-slim AS manifests
+FROM node:24-bookworm-slim AS manifests
 WORKDIR /src
 COPY . .
 RUN mkdir /manifests \
  && find . -name package.json -not -path '*/node_modules/*' -exec cp --parents {} /manifests \; \
  && cp package-lock.json /manifests/
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # LADING_DATA_DIR: where the embedded mode keeps its data when run as plain `docker run lading:local` (the app
 # directory is not writable by the node user). The distributed services keep nothing on disk.
 ENV NODE_ENV=production LADING_DATA_DIR=/data
@@ -32,7 +34,8 @@ RUN npm run -s build
 # Each operator CLI under its own name: a two-line script that runs its bundle on plain node.
 RUN printf '#!/bin/sh\nexec node /app/dist/lading-admin/main.cjs "$@"\n' >/usr/local/bin/lading-admin \
  && printf '#!/bin/sh\nexec node /app/dist/garbage-collect/main.cjs "$@"\n' >/usr/local/bin/garbage-collect \
- && chmod 755 /usr/local/bin/lading-admin /usr/local/bin/garbage-collect
+ && printf '#!/bin/sh\nexec node /app/dist/migrate/main.cjs "$@"\n' >/usr/local/bin/lading-migrate \
+ && chmod 755 /usr/local/bin/lading-admin /usr/local/bin/garbage-collect /usr/local/bin/lading-migrate
 # /data is the embedded mode's LADING_DATA_DIR; a named volume mounted there inherits the node user's ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -2,6 +2,11 @@
 # `npm test`: everything CI checks, fastest first. Installs what it needs (Go tools, skopeo) on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The runtime every stage below uses (package.json engines: >=24): the node on the PATH when it is new enough,
+# else the one tools/node/ensure-node24 installs into the per-user cache.
+node_path="$(tools/node/ensure-node24 --path)" # its own statement, so that set -e stops on a failed install
+eval "$node_path"
+echo "== node $(node --version) at $(command -v node)"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 results="$(mktemp -d)"
 # What this run starts, it stops: infrastructure already running (tools/infra/infra up) is left running.
@@ -71,7 +76,7 @@ node -e '
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
   for (const file of e2eFiles) {
     for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const m = /^(conformance \S+|clients|faults|webhooks|scanner|telemetry|helm): (\d+) passed, (\d+) failed/.exec(line);
+      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry|helm): (\d+) passed, (\d+) failed/.exec(line);
       if (m) { passed += Number(m[2]); failed += Number(m[3]); }
     }
   }

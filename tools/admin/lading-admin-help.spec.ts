@@ -27,6 +27,16 @@ describe('lading-admin --help', () => {
     }
     const top = results[0].stdout;
     for (const command of Object.keys(commands)) expect(top).toContain(`  ${command} `);
+    // Commands without subcommands (backup, restore) answer with their own usage.
+    const actions = { backup: 'backup --out FILE', restore: 'restore --from FILE' };
+    for (const [command, usage] of Object.entries(actions)) {
+      expect(top).toContain(`  ${command} `);
+      const own = await cli([command, '--help']);
+      expect({ command, code: own.code, stderr: own.stderr }).toEqual({ command, code: 0, stderr: '' });
+      expect(own.stdout.split('\n')[0]).toContain(`usage: lading-admin ${usage}`);
+    }
+    const missing = await cli(['backup']);
+    expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: 2, stderr: 'lading-admin: backup needs --out FILE\n' });
     // The bash wrapper runs the same CLI from any directory.
     const wrapped = await cli(['keys', 'rotate', '--help'], { wrapper: true });
     expect(wrapped.code).toBe(0);

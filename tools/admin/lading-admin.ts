@@ -1,11 +1,13 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
- * signing keys and webhook subscriptions through its admin API (/admin/v1). Run it as `tools/admin/lading-admin` or
+ * signing keys and webhook subscriptions through its admin API (/admin/v1); back up a running embedded registry and
+ * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
+import { BackupCommandError, checkBackupFile, describeSummary, restoreBackupFile, writeBackupFile } from './backup-commands';
 
 const PROG = 'lading-admin';
 
@@ -33,6 +35,8 @@ interface Context {
   api: Api;
   out: (line: string) => void;
   userPassword: () => Promise<string>;
+  /** The environment the CLI was given (the registry's configuration, for commands that open a data directory). */
+  env: Record<string, string | undefined>;
 }
 
 interface Subcommand {
@@ -44,10 +48,8 @@ interface Subcommand {
   run(ctx: Context): Promise<void>;
 }
 
-interface Command {
-  summary: string;
-  subcommands: Record<string, Subcommand>;
-}
+/** A command: a group of subcommands, or (`action`) one that is itself what runs (`lading-admin backup`). */
+type Command = { summary: string; subcommands: Record<string, Subcommand> } | { summary: string; action: Subcommand };
 
 /** A usage error: exit status 2. */
 class UsageError extends Error {}
@@ -60,6 +62,28 @@ class Api {
     private readonly base: string,
     private readonly credentials: () => Promise<{ user: string; password: string }>,
   ) {}
+
+  /**
+   * A GET whose body the caller streams (a backup): the answer once its headers arrive (within `headersMs`), with no
+   * deadline on the body; a refusal throws ApiError like `call`.
+   */
+  async open(path: string, headersMs: number): Promise<Response> {
+    const { user, password } = await this.credentials();
+    const url = `${this.base.replace(/\/+$/, '')}/admin/v1${path}`;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${Math.round(headersMs / 1000)} s`)), headersMs);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` }, signal: abort.signal });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new ApiError(`cannot reach ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok) throw new ApiError(await refusal(res));
+    return res;
+  }
 
   async call(method: string, path: string, body?: unknown): Promise<unknown> {
     const { user, password } = await this.credentials();
@@ -88,14 +112,29 @@ class Api {
         parsed = text;
       }
     }
-    if (!res.ok) {
-      const error = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
-      const retry = res.headers.get('retry-after');
-      const message = error?.message ?? (typeof parsed === 'string' && parsed ? parsed.slice(0, 200) : res.statusText);
-      throw new ApiError(`${message} (${res.status}${error?.code ? ` ${error.code}` : ''})${retry ? `; retry after ${retry} s` : ''}`);
-    }
+    if (!res.ok) throw new ApiError(describeRefusal(res, parsed));
     return parsed;
   }
+}
+
+/** The one-line description of a refused request: the OCI error's message and code, the status, any Retry-After. */
+function describeRefusal(res: Response, parsed: unknown): string {
+  const error = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+  const retry = res.headers.get('retry-after');
+  const message = error?.message ?? (typeof parsed === 'string' && parsed ? parsed.slice(0, 200) : res.statusText);
+  return `${message} (${res.status}${error?.code ? ` ${error.code}` : ''})${retry ? `; retry after ${retry} s` : ''}`;
+}
+
+/** Reads a refused answer's body and describes it. */
+async function refusal(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: the text itself
+  }
+  return describeRefusal(res, parsed);
 }
 
 const enc = encodeURIComponent;
@@ -497,6 +536,64 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  backup: {
+    summary: 'write an online backup of a running embedded registry to a file',
+    action: {
+      usage: 'backup --out FILE',
+      summary:
+        'write a consistent backup of a running embedded registry (its database and every blob it names) to FILE, ' +
+        'taken while it serves; FILE appears only once the whole archive has arrived and checked out',
+      options: { out: { type: 'string', value: 'FILE', help: 'the archive to write (a tar file; must not exist yet)' } },
+      args: [],
+      async run({ api, out, options }) {
+        if (typeof options.out !== 'string' || options.out === '') throw new UsageError('backup needs --out FILE');
+        // The registry dumps its database before it answers: give it time on a large one.
+        const res = await api.open('/backup', 10 * 60_000).catch((err: unknown) => {
+          if (err instanceof ApiError && / \(404\b/.test(err.message)) {
+            throw new ApiError(`${err.message}: only an embedded registry takes online backups; back up a distributed one with pg_dump (docs/operations/backup.md)`);
+          }
+          throw err;
+        });
+        const length = res.headers.get('content-length');
+        const started = Date.now();
+        // A web ReadableStream is an async iterable of its chunks in node.
+        const body = (res.body ?? (async function* () {})()) as unknown as AsyncIterable<Uint8Array>;
+        const summary = await writeBackupFile(body, length === null ? null : Number(length), options.out).catch(failed);
+        if (options.json) return out(JSON.stringify(summary, null, 2));
+        out(`wrote ${options.out} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${describeSummary(summary)}`);
+      },
+    },
+  },
+  restore: {
+    summary: 'restore a backup into an empty data directory (with no registry running on it), or check one',
+    action: {
+      usage: 'restore --from FILE [--data-dir DIR] [--check]',
+      summary:
+        "restore a backup archive into the embedded registry's data directory (from the registry's configuration: " +
+        'LADING_CONFIG, LADING_DATA_DIR, ...; or --data-dir), which must be empty and not in use; or, with --check, ' +
+        'only check the archive whole',
+      options: {
+        from: { type: 'string', value: 'FILE', help: 'the backup archive (written by lading-admin backup)' },
+        'data-dir': { type: 'string', value: 'DIR', help: 'the data directory to restore into (default: data.dir of the configuration)' },
+        check: { type: 'boolean', help: 'read and check the whole archive; restore nothing' },
+      },
+      args: [],
+      async run({ out, options, env }) {
+        if (typeof options.from !== 'string' || options.from === '') throw new UsageError('restore needs --from FILE');
+        if (options.check) {
+          const summary = await checkBackupFile(options.from).catch(failed);
+          if (options.json) return out(JSON.stringify(summary, null, 2));
+          return out(`${options.from} is a complete backup: ${describeSummary(summary)}`);
+        }
+        const dataDir = typeof options['data-dir'] === 'string' ? options['data-dir'] : undefined;
+        const result = await restoreBackupFile(options.from, env, dataDir, (line) => out(`restore: ${line}`)).catch(failed);
+        if (options.json) return out(JSON.stringify(result, null, 2));
+        const upgraded = result.upgradedWith.length ? `; upgraded the schema with ${result.upgradedWith.join(', ')}` : '';
+        out(`restored ${options.from} into ${result.databasePath} and ${result.storageRoot}: ${describeSummary(result.summary)}${upgraded}`);
+        out('start the registry on this data directory to serve it');
+      },
+    },
+  },
 };
 
 type Webhook = { id: string; name: string; namespace: string; url: string; format: string; eventTypes: string[]; enabled: boolean };
@@ -511,6 +608,12 @@ type Delivery = {
   lastError: string | null;
   nextAttemptAt: string | null;
 };
+
+/** Turns a backup command's one-line failure into the CLI's (exit status 1). */
+function failed(err: unknown): never {
+  if (err instanceof BackupCommandError) throw new ApiError(err.message);
+  throw err;
+}
 
 /** `io.lading.manifest.pushed` → `manifest.pushed`, for tables. */
 function shortType(type: string): string {
@@ -546,17 +649,20 @@ function mainHelp(): string {
   const lines = [
     `usage: ${PROG} [global options] <command> <subcommand> [arguments] [options]`,
     '',
-    "Manages a Lading registry's users, robots, tokens, namespaces, grants, signing keys and webhooks through its admin API.",
+    "Manages a Lading registry's users, robots, tokens, namespaces, grants, signing keys and webhooks through its admin API;",
+    'backs up a running embedded registry and restores a backup into a data directory.',
     '',
     'commands:',
   ];
-  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(11)} ${command.summary} (${Object.keys(command.subcommands).join(', ')})`);
+  for (const [name, command] of Object.entries(COMMANDS)) {
+    lines.push(`  ${name.padEnd(11)} ${command.summary}${'subcommands' in command ? ` (${Object.keys(command.subcommands).join(', ')})` : ''}`);
+  }
   lines.push('', 'global options:', ...optionLines(GLOBAL_OPTIONS), '', `Run \`${PROG} <command> --help\` or \`${PROG} <command> <subcommand> --help\` for more.`);
   lines.push('Exit status: 0 done, 1 the registry refused or failed the request, 2 bad usage.');
   return lines.join('\n');
 }
 
-function commandHelp(name: string, command: Command): string {
+function commandHelp(name: string, command: Extract<Command, { subcommands: unknown }>): string {
   return [
     `usage: ${PROG} ${name} <subcommand> [arguments] [options]`,
     '',
@@ -588,7 +694,7 @@ function toParseArgsOptions(specs: Record<string, OptionSpec>) {
 const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
   {},
   GLOBAL_OPTIONS,
-  ...Object.values(COMMANDS).flatMap((c) => Object.values(c.subcommands).map((s) => s.options ?? {})),
+  ...Object.values(COMMANDS).flatMap((c) => ('subcommands' in c ? Object.values(c.subcommands) : [c.action]).map((s) => s.options ?? {})),
 );
 
 let stdinText: Promise<string> | null = null;
@@ -622,6 +728,13 @@ export async function run(argv: string[], env: Record<string, string | undefined
   if (commandName === 'help') return run([subName, ...rest, '--help'], env, out);
   const command = COMMANDS[commandName];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(commandName)}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  if ('action' in command) {
+    if (wantsHelp) {
+      out(subcommandHelp(command.action));
+      return 0;
+    }
+    return runSubcommand(argv, env, out, [commandName], command.action);
+  }
   if (!subName) {
     out(commandHelp(commandName, command));
     return wantsHelp ? 0 : 2;
@@ -632,17 +745,21 @@ export async function run(argv: string[], env: Record<string, string | undefined
     out(subcommandHelp(sub));
     return 0;
   }
+  return runSubcommand(argv, env, out, [commandName, subName], sub);
+}
 
+/** Runs a subcommand (or a command that is its own action) named by `words`. */
+async function runSubcommand(argv: string[], env: Record<string, string | undefined>, out: (line: string) => void, words: string[], sub: Subcommand): Promise<number> {
   // Second pass: only this subcommand's options.
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: toParseArgsOptions({ ...GLOBAL_OPTIONS, ...(sub.options ?? {}) }), allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split(/\.\s/)[0]} (see ${PROG} ${commandName} ${subName} --help)`);
+    throw new UsageError(`${(err as Error).message.split(/\.\s/)[0]} (see ${PROG} ${words.join(' ')} --help)`);
   }
-  const args = parsed.positionals.slice(2);
+  const args = parsed.positionals.slice(words.length);
   if (args.length !== sub.args.length) {
-    throw new UsageError(`${commandName} ${subName} takes ${sub.args.length === 0 ? 'no arguments' : sub.args.map((a) => `<${a}>`).join(' ')}; usage: ${PROG} ${sub.usage}`);
+    throw new UsageError(`${words.join(' ')} takes ${sub.args.length === 0 ? 'no arguments' : sub.args.map((a) => `<${a}>`).join(' ')}; usage: ${PROG} ${sub.usage}`);
   }
   const options = parsed.values as Record<string, string | boolean | undefined>;
   if (options['password-stdin'] && options['user-password-stdin']) throw new UsageError('only one password can be read from standard input');
@@ -660,11 +777,14 @@ export async function run(argv: string[], env: Record<string, string | undefined
     if (!password) throw new UsageError(`the new password is needed: --user-password, --user-password-stdin or LADING_USER_PASSWORD`);
     return password;
   };
-  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword });
+  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword, env });
   return 0;
 }
 
 if (require.main === module) {
+  // The wrapper runs the CLI from the repository (where tsx resolves) and names the directory it was started in:
+  // relative paths (backup --out, restore --from and --data-dir, LADING_CONFIG, LADING_DATA_DIR) mean that one.
+  if (process.env.LADING_ADMIN_CWD) process.chdir(process.env.LADING_ADMIN_CWD);
   run(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then(
     (code) => {
       process.exitCode = code;

@@ -120,7 +120,7 @@ export async function bundle(request: BundleRequest, commit = checkoutCommit()):
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node20',
+    target: 'node24',
     sourcemap: true,
     logLevel: 'warning',
     plugins: [workspaceOnly(path.dirname(request.outfile))],

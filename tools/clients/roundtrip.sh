@@ -48,32 +48,8 @@ cat >"$T/policy.json" <<'EOF'
 {"default":[{"type":"insecureAcceptAnything"}]}
 EOF
 
-PASSED=0 FAILED=0 N=0 START=$SECONDS
-pass() { PASSED=$((PASSED + 1)); printf 'ok    %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL  %s%s\n' "$1" "${2:+ -- $2}"; }
-skip() { printf 'skip  %s -- %s\n' "$1" "$2"; }
-# check <name> <command...>: run, keep output in $OUT (and a log file), pass/fail on exit status.
-check() {
-  local name="$1"; shift
-  N=$((N + 1)); LOG="$T/log/$N.log"
-  if "$@" >"$LOG" 2>&1; then OUT="$(cat "$LOG")"; pass "$name"; return 0; fi
-  OUT="$(cat "$LOG")"
-  fail "$name" "$(grep -v '^\s*$' "$LOG" | tail -n 2 | tr '\n' ' ' | cut -c1-300)"
-  return 1
-}
-# expect <name> <actual> <expected>
-expect() {
-  if [ -n "$2" ] && [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '${2}', want '${3}'"; fi
-}
-finish() {
-  echo "elapsed: $((SECONDS - START))s"
-  echo "clients: $PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ]
-  exit $?
-}
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-# json <file> <python expression over d>  (prints result; "" on error)
-json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$1" "$2" 2>/dev/null; }
+# shellcheck source=tools/clients/checks.sh
+. "$HERE/checks.sh"
 # Succeeds iff the command fails with a 404 / *_UNKNOWN error.
 gone() {
   if "$@" >"$T/gone.out" 2>&1; then echo "still present: $(head -c 200 "$T/gone.out")"; return 1; fi

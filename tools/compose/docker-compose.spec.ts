@@ -15,6 +15,11 @@ import { TOOL_ENTRIES, bundleNames, serviceBundle, serviceNames as bundledServic
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
+/**
+ * The commands the image puts on the PATH, by name → the bundle each runs: every operator CLI under its own name, and
+ * lading-migrate (the `migrate` one-shot's bundle, which a Helm hook or `docker run` starts by that name).
+ */
+const LAUNCHERS: Readonly<Record<string, string>> = { ...Object.fromEntries(Object.keys(TOOL_ENTRIES).map((name) => [name, name])), 'lading-migrate': 'migrate' };
 /** The image every Lading service runs, built from ./Dockerfile. */
 const LADING_IMAGE = 'lading:local';
 /** How the image runs a distributed service: plain node on the bundle `npm run build` made of its entry file. */
@@ -25,7 +30,9 @@ const START = startCommand(ROOT);
 const SERVES_BY_DEFAULT = new Set(['postgres', 'apache/kafka', 'nginx', 'jaegertracing/all-in-one', 'grafana/grafana']);
 /** Environment a Lading container may carry besides its LADING_* configuration. */
 const OTHER_ENV = /^(OTEL|NODE)_/;
-const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'gc', 'grafana', 'jaeger', 'kafka', 'manifest', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+const EXPECTED_DEFAULT_SERVICES = ['auth', 'blob', 'gateway', 'gc', 'grafana', 'jaeger', 'kafka', 'manifest', 'migrate', 'minio', 'minio-init', 'nginx', 'otel-collector', 'postgres', 'prometheus', 'webhooks'];
+/** The distributed services that open the database: each waits for the `migrate` one-shot and only verifies the schema. */
+const DATABASE_SERVICES = ['auth', 'blob', 'gc', 'manifest', 'webhooks'];
 /** What a user puts in the shell or .env to run with token auth (the compose file has no default password). */
 const AUTH_ON = { LADING_AUTH_ENABLED: 'true', LADING_ADMIN_USER: 'admin', LADING_ADMIN_PASSWORD: 'a long secret' };
 
@@ -119,7 +126,12 @@ const configOf = (service: ComposeService): LadingConfig => parseConfig(applyEnv
 const isLading = (service: ComposeService) => service.image === LADING_IMAGE || service.build !== undefined;
 const ladingNames = serviceNames.filter((name) => isLading(services[name]));
 const thirdPartyNames = serviceNames.filter((name) => !isLading(services[name]));
+/** Lading one-shots (`restart: "no"`, such as `migrate`): they run to completion, serve nothing and have no healthcheck. */
+const oneShotNames = ladingNames.filter((name) => services[name].restart === 'no');
+const serverNames = ladingNames.filter((name) => !oneShotNames.includes(name));
 const distributedNames = ladingNames.filter((name) => ladingEnvOf(services[name]).LADING_MODE === 'distributed');
+/** The distributed processes that serve (and are scraped): not the one-shots. */
+const distributedServers = distributedNames.filter((name) => !oneShotNames.includes(name));
 
 const argv = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : value.split(/\s+/));
 /** The bundle a Lading service's command runs (its last argument). */
@@ -437,7 +449,7 @@ describe('docker-compose.yml', () => {
       expect(() => serviceNames.forEach((name) => visit(name, []))).not.toThrow();
     });
 
-    it.each(ladingNames)('%s: the healthcheck asks /readyz on the port of LADING_HTTP_ADDR', (name) => {
+    it.each(serverNames)('%s: the healthcheck asks /readyz on the port of LADING_HTTP_ADDR', (name) => {
       const test = argv(services[name].healthcheck?.test).join(' ');
       expect(test).toContain(`http://127.0.0.1:${listenPortOf(name)}/readyz`);
     });
@@ -472,6 +484,21 @@ describe('docker-compose.yml', () => {
         'minio-init': 'service_completed_successfully',
       });
       expect(hostPortsOf(services.gc)).toEqual([]);
+    });
+
+    it('runs lading-migrate once after postgres is healthy; the services that open the database wait for it and only verify', () => {
+      expect(oneShotNames).toEqual(['migrate']);
+      const migrate = services.migrate;
+      expect(entryOf(migrate)).toBe('services/migrate/src/main.ts');
+      expect(configOf(migrate).mode).toBe('distributed');
+      expect(dependenciesOf(migrate)).toEqual({ postgres: 'service_healthy' });
+      expect([migrate.healthcheck, migrate.ports, migrate.deploy]).toEqual([undefined, undefined, undefined]);
+      for (const name of DATABASE_SERVICES) {
+        expect([name, dependenciesOf(services[name]).migrate]).toEqual([name, 'service_completed_successfully']);
+        expect([name, configOf(services[name]).database.migrations]).toEqual([name, 'verify']);
+      }
+      // The embedded registry is its own single holder: it migrates its data directory itself on start.
+      expect(configOf(services.registry).database.migrations).toBe('auto');
     });
 
     it('checks postgres with pg_isready and minio at /minio/health/ready', () => {
@@ -517,8 +544,8 @@ describe('infra/prometheus/prometheus.yml', () => {
   it("scrapes every distributed Lading service on the metrics port the compose environment gives it", () => {
     const config = parse(read('infra/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
     const lading = config.scrape_configs.find((job) => job.job_name === 'lading')?.dns_sd_configs?.[0];
-    expect([...(lading?.names ?? [])].sort()).toEqual([...distributedNames].sort());
-    for (const name of distributedNames) expect([name, portOfAddr(configOf(services[name]).telemetry.metricsAddr)]).toEqual([name, lading?.port]);
+    expect([...(lading?.names ?? [])].sort()).toEqual([...distributedServers].sort());
+    for (const name of distributedServers) expect([name, portOfAddr(configOf(services[name]).telemetry.metricsAddr)]).toEqual([name, lading?.port]);
   });
 });
 
@@ -603,8 +630,20 @@ describe('Dockerfile', () => {
   const ops = (op: string) => stage.instructions.filter((i) => i.op === op).map((i) => i.args);
   const workdir = ops('WORKDIR').pop();
 
-  it('builds on node:20-bookworm-slim, installs with npm ci and copies the source into its WORKDIR', () => {
-    expect(stage.from).toBe('node:20-bookworm-slim');
+  it('builds every stage on the Node.js major that package.json engines asks for (node:<major>-bookworm-slim)', () => {
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    const major = /^>=(\d+)/.exec(engines)?.[1];
+    expect(major).toBe('24');
+    const froms = read('Dockerfile')
+      .split('\n')
+      .filter((l) => /^FROM\s/i.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
+    expect(froms.length).toBeGreaterThan(1);
+    expect(new Set(froms)).toEqual(new Set([`node:${major}-bookworm-slim`]));
+  });
+
+  it('builds on node:24-bookworm-slim, installs with npm ci and copies the source into its WORKDIR', () => {
+    expect(stage.from).toBe('node:24-bookworm-slim');
     expect(workdir).toBe('/app');
     expect(ops('RUN').some((run) => /\bnpm ci\b/.test(run))).toBe(true);
     expect(ops('COPY')).toContain('. .');
@@ -635,9 +674,9 @@ describe('Dockerfile', () => {
     expect(stage.instructions[buildIndex].args).not.toMatch(/\bbuild\s+--/);
   });
 
-  it.each(Object.keys(TOOL_ENTRIES))('puts the %s CLI on the PATH under its own name, running its bundle from the WORKDIR', (name) => {
+  it.each(Object.entries(LAUNCHERS))('puts %s on the PATH, running the %s bundle from the WORKDIR', (name, bundle) => {
     const launcher = launcherRuns.find((run) => run.args.includes(`>/usr/local/bin/${name} `));
-    expect(launcher?.args).toContain(`exec node ${workdir}/dist/${name}/main.cjs "$@"`);
+    expect(launcher?.args).toContain(`exec node ${workdir}/dist/${bundle}/main.cjs "$@"`);
     expect(launcher?.args).toMatch(new RegExp(`chmod 755 .*/usr/local/bin/${name}\\b`));
   });
 
@@ -645,19 +684,19 @@ describe('Dockerfile', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'lading-launchers-'));
     try {
       mkdirSync(path.join(dir, 'bin'));
-      for (const name of Object.keys(TOOL_ENTRIES)) {
+      for (const bundle of Object.values(LAUNCHERS)) {
         // A stand-in bundle that prints which one it is and the arguments it got.
-        mkdirSync(path.join(dir, 'dist', name), { recursive: true });
-        writeFileSync(path.join(dir, 'dist', name, 'main.cjs'), `console.log(JSON.stringify([${JSON.stringify(name)}, ...process.argv.slice(2)]));\n`);
+        mkdirSync(path.join(dir, 'dist', bundle), { recursive: true });
+        writeFileSync(path.join(dir, 'dist', bundle, 'main.cjs'), `console.log(JSON.stringify([${JSON.stringify(bundle)}, ...process.argv.slice(2)]));\n`);
       }
       for (const run of launcherRuns) {
         const script = run.args.replaceAll('/usr/local/bin/', `${dir}/bin/`).replaceAll(`${workdir}/dist/`, `${dir}/dist/`);
         execFileSync('sh', ['-c', script]);
       }
       const env = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
-      for (const name of Object.keys(TOOL_ENTRIES)) {
+      for (const [name, bundle] of Object.entries(LAUNCHERS)) {
         const printed = execFileSync(path.join(dir, 'bin', name), ['users', 'list', '--url', 'http://a b', ''], { env, encoding: 'utf8' });
-        expect(JSON.parse(printed)).toEqual([name, 'users', 'list', '--url', 'http://a b', '']);
+        expect(JSON.parse(printed)).toEqual([bundle, 'users', 'list', '--url', 'http://a b', '']);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -684,6 +723,58 @@ describe('Dockerfile', () => {
     const needed = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs/metadata/migrations/0001_registry.sql', 'libs/events/migrations/0004_events.sql', 'tools/build/bundle.ts', ...Object.values(TOOL_ENTRIES)];
     for (const file of [...needed, ...ladingNames.map((name) => entryOf(services[name]))]) {
       expect([file, dockerIgnores(patterns, file)]).toEqual([file, false]);
+    }
+  });
+});
+
+describe('infra/nginx/compose.tls.yml (TLS at the load balancer) and infra/nginx/tls.conf', () => {
+  const tlsProblems: string[] = [];
+  const override = interpolateAll(parse(read('infra/nginx/compose.tls.yml')), tlsProblems, '', {}) as ComposeFile;
+  const tls = read('infra/nginx/tls.conf').replace(/#.*$/gm, '');
+  const base = nginxConf();
+  const nginx = override.services.nginx;
+  const include = /include\s+(\S+)\/\*\.conf;/.exec(base.text)?.[1];
+  const tlsListen = [...tls.matchAll(/listen\s+(?:\S+:)?(\d+)\s+ssl\b/g)].map((m) => Number(m[1]));
+
+  it('resolves without a .env and names only services of docker-compose.yml', () => {
+    expect(tlsProblems).toEqual([]);
+    for (const name of Object.keys(override.services)) expect([name, serviceNames.includes(name)]).toEqual([name, true]);
+  });
+
+  it("mounts tls.conf where nginx.conf's include finds it, and publishes the port it listens on with TLS", () => {
+    expect(include).toBeDefined();
+    expect(mountsOf(nginx)).toContainEqual({ source: './infra/nginx/tls.conf', target: `${include}/tls.conf`, bind: true });
+    expect(tlsListen.length).toBe(1);
+    expect(containerPortsOf(nginx)).toEqual(tlsListen);
+    expect(containerPortsOf(services.nginx)).not.toContain(tlsListen[0]);
+  });
+
+  it('reads the certificate and key from the directory it mounts, and speaks HTTP/2 (nginx >= 1.25.1 syntax)', () => {
+    const certDir = mountsOf(nginx).find((m) => m.source !== './infra/nginx/tls.conf');
+    expect(certDir).toMatchObject({ source: './infra/nginx/tls', bind: true });
+    for (const directive of ['ssl_certificate', 'ssl_certificate_key']) {
+      const file = new RegExp(`${directive}\\s+(\\S+);`).exec(tls)?.[1] ?? '';
+      expect([directive, path.posix.dirname(file)]).toEqual([directive, certDir?.target]);
+    }
+    expect(tls).toMatch(/^\s*http2\s+on;/m);
+    expect(tls).not.toMatch(/listen[^;]*\bhttp2\b/);
+  });
+
+  it('proxies to the gateways with the settings nginx.conf sets once for every server, which tls.conf does not override', () => {
+    expect([...tls.matchAll(/proxy_pass\s+http:\/\/([^\s;/]+)/g)].map((m) => m[1])).toEqual(base.proxyPass.slice(0, 1));
+    // A proxy_set_header inside a server would drop every inherited one (Host, X-Forwarded-*), so none is there.
+    expect(tls).not.toMatch(/proxy_set_header|proxy_buffering|proxy_request_buffering|client_max_body_size/);
+    const server = /\n\s*server\s*\{/.exec(base.text)?.index ?? -1;
+    const httpLevel = base.text.slice(0, server);
+    for (const directive of [/proxy_set_header\s+X-Forwarded-Proto\s+\$scheme;/, /proxy_set_header\s+Host\s+\$http_host;/, /proxy_request_buffering\s+off;/, /client_max_body_size\s+0;/]) {
+      expect(httpLevel).toMatch(directive);
+    }
+  });
+
+  it('gives every distributed service an https http.host on the published TLS port, so Locations and the realm name https', () => {
+    for (const name of distributedNames) {
+      const env = environmentOf(override.services[name] ?? {});
+      expect([name, env.LADING_HTTP_HOST]).toEqual([name, `https://localhost:${hostPortsOf(nginx)[0]}`]);
     }
   });
 });

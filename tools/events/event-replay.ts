@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Admin, Kafka, logLevel } from 'kafkajs';
+import { createKafkaClient } from '@lading/events';
 
 /** Where a replay starts. */
 export type ReplayStart = { kind: 'beginning' } | { kind: 'time'; at: Date } | { kind: 'offsets'; offsets: Map<number, string> };
@@ -53,7 +54,7 @@ export interface ReplaySummary {
 }
 
 function kafkaOf(brokers: string[]): Kafka {
-  return new Kafka({ clientId: 'lading-replay', brokers, logLevel: logLevel.ERROR });
+  return createKafkaClient({ clientId: 'lading-replay', brokers, logLevel: logLevel.ERROR });
 }
 
 /** Parses `0:42,1:17` into a map of partition → offset. */

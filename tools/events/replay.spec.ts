@@ -5,8 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import { EVENT_TYPES, LadingEvent, toKafkaMessage } from '@lading/events';
+import { Partitioners, logLevel } from 'kafkajs';
+import { createKafkaClient, EVENT_TYPES, LadingEvent, toKafkaMessage } from '@lading/events';
 import { REPO_ROOT, infraSettings } from '@lading/testing';
 import { ReplayedRecord, parsePartitionOffsets, replayEvents, resetGroupOffsets } from './event-replay';
 
@@ -56,7 +56,7 @@ function byPartition(records: ReplayedRecord[]): Record<number, string[]> {
 
 describe('replaying the events topic', () => {
   const infra = infraSettings();
-  const kafka = new Kafka({ clientId: 'replay-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = createKafkaClient({ clientId: 'replay-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
   const topic = `lading.replay-test.${process.pid}.${Date.now()}`;
   /** Where each event landed, from the produce acknowledgements. */
   const written: Array<{ id: string; partition: number; offset: string }> = [];

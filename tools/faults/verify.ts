@@ -4,7 +4,8 @@
  * (duplicates allowed when they are the same event), in sequence order per repository.
  */
 import { digestOf } from '@lading/oci';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient } from '@lading/events';
 import type pg from 'pg';
 import { HttpClient, describe, header, isRetryable, sleep } from './http';
 import type { Ack } from './pusher';
@@ -137,7 +138,7 @@ export async function verifyBus(brokers: string[], topic: string, group: string,
   const problem = (message: string) => {
     if (report.problems.length < 50) report.problems.push(message);
   };
-  const kafka = new Kafka({ clientId: 'lading-faults', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 5000, requestTimeout: 30_000 });
+  const kafka = createKafkaClient({ clientId: 'lading-faults', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 5000, requestTimeout: 30_000 });
   const admin = kafka.admin();
   await admin.connect();
   const ends = new Map<number, bigint>();

@@ -24,8 +24,8 @@ import { parseArgs } from 'node:util';
 import type { LadingConfig } from '@lading/config';
 import { createUuidV7Generator } from '@lading/events';
 import { GcPlan, collectNow, createGcWorker, gcSettings, planCollection, renderPlan } from '@lading/gc';
-import { migrate, openDatabase } from '@lading/metadata';
-import { DataDirLockedError, REGISTRY_MIGRATIONS, loadConfigOrExit, lockEmbeddedData, parseListenAddress, versionLine } from '@lading/runtime';
+import { openDatabase } from '@lading/metadata';
+import { DataDirLockedError, loadConfigOrExit, lockEmbeddedData, parseListenAddress, prepareSchema, versionLine } from '@lading/runtime';
 import { openBlobStore } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
 
@@ -162,7 +162,7 @@ async function onTheData(config: LadingConfig): Promise<void> {
     const logger = createLogger({ service: 'gc-cli', level: options.json ? 'silent' : 'warn' });
     const db = await openDatabase(config);
     try {
-      await migrate(db, REGISTRY_MIGRATIONS);
+      await prepareSchema(db, config, logger);
       if (options['dry-run']) {
         printPlan(await planCollection(db, gcSettings(config), { includeNotDue: options.all === true }));
         return;

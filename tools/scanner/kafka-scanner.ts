@@ -4,8 +4,8 @@
  * push and its report means the event is delivered again, never skipped. A failed scan is not committed: the
  * consumer gives it back to kafkajs, which re-reads it after a backoff.
  */
-import { Consumer, Kafka, logLevel } from 'kafkajs';
-import type { LadingEvent } from '@lading/events';
+import { Consumer, logLevel } from 'kafkajs';
+import { createKafkaClient, type LadingEvent } from '@lading/events';
 import type { ScanOutcome, Scanner, ScannerLog } from './scanner';
 
 /** Settings of the consumer. */
@@ -47,7 +47,7 @@ export interface RunningScanner {
 
 /** Starts consuming; resolves once the consumer has joined its group and runs. */
 export async function startKafkaScanner(options: KafkaScannerOptions): Promise<RunningScanner> {
-  const kafka = new Kafka({
+  const kafka = createKafkaClient({
     clientId: options.clientId ?? 'lading-scanner',
     brokers: options.brokers,
     logLevel: logLevel.WARN,

@@ -3,9 +3,11 @@
  * its tar headers, whatever the chunking of the stream, and bad bytes are reported as unreadable, not crashed on.
  */
 import { randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { inspectConfig, isRootUser } from './config-inspector';
-import { LayerUnreadableError, MAX_LISTED_PATHS, inspectLayer } from './layer-inspector';
+import { LayerUnreadableError, MAX_LISTED_PATHS, detectCompression, inspectLayer } from './layer-inspector';
 import { summarise } from './scan-report';
 import { TarHeaderReader } from './tar-header-reader';
 import { buildTar, dpkgStatus, knownImage } from './test-layers';
@@ -18,7 +20,7 @@ async function* chunked(bytes: Buffer, size: number): AsyncIterable<Buffer> {
 describe('layer inspection', () => {
   const image = knownImage('fixed');
 
-  it('counts the files, bytes, setuid and world-writable entries and the packages of a gzipped layer', async () => {
+  it('counts the files, bytes, setuid and world-writable entries and the packages of a gzip and a zstd layer', async () => {
     const base = await inspectLayer(chunked(image.layers[0].data, 64 * 1024));
     expect(base.files).toBe(4);
     expect(base.directories).toBe(3);
@@ -33,6 +35,60 @@ describe('layer inspection', () => {
     expect(app.totalFileBytes).toBe(Buffer.byteLength('C:Q1abc=\nP:musl\nV:1.2\n\nC:Q1def=\nP:busybox\nV:1.36\n\n') + 1000 + 'long path'.length);
     expect(app.worldWritable.paths).toEqual(['/srv/app/data.log']);
     expect(app.packageDatabases).toEqual([{ path: '/lib/apk/db/installed', manager: 'apk', packages: 2 }]);
+  });
+
+  it('reads a zstd layer as GNU tar and the zstd CLI write it (one frame with a checksum, GNU long names)', async () => {
+    // Made with: tar --format=gnu --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -C root -c . | zstd -19 --check
+    const layer = readFileSync(path.join(__dirname, 'test', 'gnu-tar-layer.tar.zst'));
+    expect(detectCompression(layer)).toBe('zstd');
+    const deep = `/srv/${'nested-directory/'.repeat(7)}app.log`;
+    const expected = {
+      files: 3,
+      directories: 15,
+      symlinks: 1,
+      totalFileBytes: 8 + 4 + 171,
+      setuid: { count: 1, paths: ['/usr/bin/passwd'] },
+      setgid: { count: 0, paths: [] },
+      worldWritable: { count: 1, paths: [deep] },
+      packageDatabases: [{ path: '/var/lib/dpkg/status', manager: 'dpkg', packages: 3 }],
+      whiteouts: { count: 0, paths: [] },
+    };
+    expect(await inspectLayer(chunked(layer, 1 << 20))).toEqual(expected);
+    for (const size of [1, 7, 100]) expect(await inspectLayer(chunked(layer, size))).toEqual(expected);
+  });
+
+  it('reads a zstd layer as skopeo writes it (containers/image, Go’s klauspost/compress encoder)', async () => {
+    // Made with: crane append of a tar holding ./hello, then skopeo copy --dest-compress --dest-compress-format zstd
+    // to an oci: layout; the layer blob as stored.
+    const layer = readFileSync(path.join(__dirname, 'test', 'skopeo-zstd-layer.tar.zst'));
+    const findings = await inspectLayer(chunked(layer, 64));
+    expect(findings).toMatchObject({ files: 1, directories: 1, symlinks: 0, totalFileBytes: 'hello\n'.length, packageDatabases: [] });
+  });
+
+  it('reads zstd in several frames and past skippable frames (zstd:chunked), as the gzip of the same tar reads', async () => {
+    const tar = buildTar([
+      { path: 'opt/blob.bin', content: randomBytes(300_000) },
+      { path: 'var/lib/dpkg/status', content: dpkgStatus(['a', 'b', 'c', 'd']) },
+      { path: 'usr/bin/su', content: 's', mode: 0o4755 },
+    ]);
+    const expected = await inspectLayer(chunked(gzipSync(tar), 1 << 20));
+    expect(expected.packageDatabases).toEqual([{ path: '/var/lib/dpkg/status', manager: 'dpkg', packages: 4 }]);
+    const skippable = (magic: number, payload: Buffer) => {
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(magic, 0);
+      header.writeUInt32LE(payload.length, 4);
+      return Buffer.concat([header, payload]);
+    };
+    // Frames cut inside the blob, inside a header and inside the package database; a table of contents at the end.
+    const cuts = [0, 150_000, 300_700, 301_900, tar.length];
+    const frames = cuts.slice(1).map((end, i) => zstdCompressSync(tar.subarray(cuts[i], end)));
+    const chunkedLayer = Buffer.concat([...frames, skippable(0x184d2a50, Buffer.from('{"toc":"not tar"}'))]);
+    const leadingSkippable = Buffer.concat([skippable(0x184d2a5f, randomBytes(40)), zstdCompressSync(tar)]);
+    expect(detectCompression(leadingSkippable)).toBe('zstd');
+    for (const layer of [zstdCompressSync(tar), chunkedLayer, leadingSkippable]) {
+      expect(await inspectLayer(chunked(layer, 1 << 20))).toEqual(expected);
+      expect(await inspectLayer(chunked(layer, 4093))).toEqual(expected);
+    }
   });
 
   it('reads a path longer than 100 bytes from its pax record', async () => {
@@ -83,7 +139,7 @@ describe('layer inspection', () => {
     expect(findings.worldWritable.paths).toHaveLength(MAX_LISTED_PATHS);
   });
 
-  it('reports random bytes, a corrupted header and a truncated gzip stream as unreadable layers', async () => {
+  it('reports random bytes, a corrupted header, truncated gzip and zstd streams and a bad checksum as unreadable layers', async () => {
     await expect(inspectLayer(chunked(randomBytes(4096), 1000))).rejects.toThrow(LayerUnreadableError);
     const tar = buildTar([{ path: 'etc/passwd', content: 'root:x:0:0' }]);
     const corrupted = Buffer.from(tar);
@@ -91,6 +147,11 @@ describe('layer inspection', () => {
     await expect(inspectLayer(chunked(corrupted, 1000))).rejects.toThrow(/checksum mismatch/);
     const gz = gzipSync(buildTar([{ path: 'big', content: randomBytes(100_000) }]));
     await expect(inspectLayer(chunked(gz.subarray(0, gz.length / 2), 1000))).rejects.toThrow(LayerUnreadableError);
+    const zst = zstdCompressSync(buildTar([{ path: 'big', content: randomBytes(100_000) }]));
+    await expect(inspectLayer(chunked(zst.subarray(0, zst.length / 2), 1000))).rejects.toThrow(/not a readable zstd tar archive/);
+    const flipped = Buffer.from(readFileSync(path.join(__dirname, 'test', 'gnu-tar-layer.tar.zst')));
+    flipped[flipped.length - 2] ^= 0xff; // in the frame's XXH64 checksum
+    await expect(inspectLayer(chunked(flipped, 1000))).rejects.toThrow(LayerUnreadableError);
     // A tar cut in the middle of a file's content.
     await expect(inspectLayer(chunked(buildTar([{ path: 'f', content: randomBytes(5000) }]).subarray(0, 2048), 300))).rejects.toThrow(/middle of an entry/);
   });

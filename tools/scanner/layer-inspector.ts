@@ -1,10 +1,10 @@
 /**
- * Inspects one image layer as it streams past: decompresses it (gzip, or plain tar), reads every tar header, and
+ * Inspects one image layer as it streams past: decompresses it (gzip, zstd, or plain tar), reads every tar header, and
  * notes what a platform team wants to know about a layer: how many files and bytes, setuid/setgid and
  * world-writable files, and which package databases it carries with how many packages they list. File contents are
  * never held; only a package database's lines pass through a line counter.
  */
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { ContentSink, TarEntry, TarHeaderReader } from './tar-header-reader';
@@ -121,14 +121,17 @@ function note(list: PathList, path: string): void {
   if (list.paths.length < MAX_LISTED_PATHS) list.paths.push(path);
 }
 
-/** How a layer's bytes are compressed, from its first bytes (media types are not always right). */
+/**
+ * How a layer's bytes are compressed, from its first bytes (media types are not always right). A zstd stream starts
+ * with a frame (magic 0xFD2FB528) or a skippable frame (0x184D2A50 to 0x184D2A5F, which zstd:chunked layers carry).
+ */
 export function detectCompression(head: Buffer): 'gzip' | 'zstd' | 'none' {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 4 && (head.readUInt32LE(0) === 0xfd2fb528 || (head.readUInt32LE(0) & 0xfffffff0) === 0x184d2a50)) return 'zstd';
   return 'none';
 }
 
-/** A layer this scanner cannot read (zstd on a Node without it, a corrupt archive). */
+/** A layer this scanner cannot read (a corrupt or truncated archive, a compression it does not know). */
 export class LayerUnreadableError extends Error {}
 
 /** An error of the source (the network, a digest mismatch): not the layer's fault, so it is passed on as it is. */
@@ -190,20 +193,21 @@ function findingsCollector(): { onEntry(entry: TarEntry): ContentSink | void; fi
   };
 }
 
-/** Returns zstd decompression when this Node has it (22.15+), else null. */
-function zstdDecompressor(): Transform | null {
-  const create = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  return typeof create === 'function' ? create() : null;
-}
-
 /**
  * Inspects a layer from its (compressed or plain) bytes, streamed: the source is consumed once and never held whole.
  * Throws LayerUnreadableError when the bytes are not a readable tar archive.
  */
 export async function inspectLayer(source: AsyncIterable<Buffer>): Promise<LayerFindings> {
   const iterator = source[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  // Enough bytes to tell the compression by its magic number (4 bytes), however small the first chunks are.
+  const heads: Buffer[] = [];
+  for (let length = 0; length < 4; ) {
+    const next = await iterator.next();
+    if (next.done) break;
+    heads.push(next.value);
+    length += next.value.length;
+  }
+  const head = heads.length === 1 ? heads[0] : Buffer.concat(heads);
   const replay = Readable.from(
     (async function* () {
       if (head.length > 0) yield head;
@@ -227,14 +231,8 @@ export async function inspectLayer(source: AsyncIterable<Buffer>): Promise<Layer
   const compression = detectCompression(head);
   try {
     if (compression === 'gzip') await pipeline(replay, zlib.createGunzip(), consume);
-    else if (compression === 'zstd') {
-      const zstd = zstdDecompressor();
-      if (!zstd) {
-        replay.destroy();
-        throw new LayerUnreadableError(`zstd layers need Node 22.15 or later (this is ${process.version})`);
-      }
-      await pipeline(replay, zstd, consume);
-    } else await pipeline(replay, consume);
+    else if (compression === 'zstd') await pipeline(replay, zlib.createZstdDecompress(), consume);
+    else await pipeline(replay, consume);
     reader.end();
   } catch (err) {
     if (err instanceof SourceFailure) throw err.original;

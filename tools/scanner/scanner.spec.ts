@@ -12,12 +12,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
 import * as Minio from 'minio';
 import { RegistryClient, RegistryError, createRegistryClient, expectAnswer } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
-import { EVENT_TYPES, LadingEvent, toKafkaMessage } from '@lading/events';
+import { createKafkaClient, EVENT_TYPES, LadingEvent, toKafkaMessage } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
 import { REPO_ROOT, infraSettings } from '@lading/testing';
 import { RunningScanner, startKafkaScanner } from './kafka-scanner';
@@ -120,7 +120,7 @@ describe('which events the scanner scans', () => {
 describe('the example scanner on Kafka', () => {
   const infra = infraSettings();
   const topic = `lading.scanner-test.${process.pid}.${Date.now()}`;
-  const kafka = new Kafka({ clientId: 'scanner-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = createKafkaClient({ clientId: 'scanner-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
   let served: Awaited<ReturnType<typeof serveRegistry>>;
   let client: RegistryClient;
   let scanner: RunningScanner | null = null;
@@ -203,7 +203,7 @@ describe('the scanner consumer: offsets committed only after a handled event', (
   const infra = infraSettings();
   const topic = `lading.scanner-commit-test.${process.pid}.${Date.now()}`;
   const group = `${topic}.scanner`;
-  const kafka = new Kafka({ clientId: 'scanner-commit-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = createKafkaClient({ clientId: 'scanner-commit-test', brokers: infra.kafkaBrokers, logLevel: logLevel.NOTHING });
   afterAll(async () => {
     const admin = kafka.admin();
     await admin.connect();

@@ -3,7 +3,7 @@
  * gzipped, and a small image made of them with the facts the tests check (a setuid file, a world-writable file,
  * a dpkg status file listing known packages, an apk database, a config running as root with a secret-like env).
  */
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { TestBlob, TestManifest, imageManifest, makeBlob } from '@lading/testing';
 
 /** One entry of a test archive. */
@@ -77,6 +77,11 @@ export function gzipLayer(entries: TarSpec[]): TestBlob {
   return makeBlob(gzipSync(buildTar(entries)));
 }
 
+/** A zstd-compressed tar layer as a blob. */
+export function zstdLayer(entries: TarSpec[]): TestBlob {
+  return makeBlob(zstdCompressSync(buildTar(entries)));
+}
+
 /** A dpkg status file with the given installed packages, plus one removed package that must not be counted. */
 export function dpkgStatus(packages: string[]): string {
   const installed = packages.map((name) => `Package: ${name}\nStatus: install ok installed\nVersion: 1.0-1\nDescription: ${name}\n test package\n`);
@@ -100,7 +105,10 @@ export interface KnownImage {
   };
 }
 
-/** Builds the tests' image: a base layer (dpkg, a setuid binary, /tmp) and an app layer (apk db, a writable file). */
+/**
+ * Builds the tests' image: a gzip base layer (dpkg, a setuid binary, /tmp) and a zstd app layer (apk db, a writable
+ * file).
+ */
 export function knownImage(seed = `${Date.now()}-${Math.random()}`): KnownImage {
   const dpkgPackages = ['base-files', 'libc6', 'bash', 'coreutils', 'openssl'];
   const base = gzipLayer([
@@ -113,7 +121,7 @@ export function knownImage(seed = `${Date.now()}-${Math.random()}`): KnownImage 
     { path: 'var/lib/dpkg/status', content: dpkgStatus(dpkgPackages) },
     { path: `etc/seed-${seed}`, content: seed },
   ]);
-  const app = gzipLayer([
+  const app = zstdLayer([
     { path: 'lib/apk/db/installed', content: 'C:Q1abc=\nP:musl\nV:1.2\n\nC:Q1def=\nP:busybox\nV:1.36\n\n' },
     { path: 'srv/app/data.log', content: 'x'.repeat(1000), mode: 0o666 },
     { path: `srv/app/${'deep/'.repeat(25)}file.txt`, content: 'long path' },
@@ -126,7 +134,10 @@ export function knownImage(seed = `${Date.now()}-${Math.random()}`): KnownImage 
       rootfs: { type: 'layers', diff_ids: [] },
     }),
   );
-  const manifest = imageManifest(config, [base, app]);
+  const layerTypes = ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd'];
+  const manifest = imageManifest(config, [base, app], {
+    layers: [base, app].map((layer, i) => ({ mediaType: layerTypes[i], digest: layer.digest, size: layer.size })),
+  });
   return {
     config,
     layers: [base, app],

@@ -10,7 +10,8 @@ import { subscribe } from 'node:diagnostics_channel';
 import { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient } from '@lading/events';
 import { Pool } from 'pg';
 import { request } from 'undici';
 import { loadConfig } from '@lading/config';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const useInfra = config.kafka.brokers.length > 0 && config.database.url !== undefined;
 
   const pool = useInfra ? new Pool({ connectionString: config.database.url, max: 2 }) : undefined;
-  const kafka = useInfra ? new Kafka({ clientId: 'lading-probe', brokers: config.kafka.brokers, logLevel: logLevel.NOTHING }) : undefined;
+  const kafka = useInfra ? createKafkaClient({ clientId: 'lading-probe', brokers: config.kafka.brokers, logLevel: logLevel.NOTHING }) : undefined;
   const producer = kafka?.producer();
   const consumer = kafka?.consumer({ groupId: `${config.kafka.topic}-probe` });
   let consumed: (traceparent: string | undefined) => void = () => undefined;

@@ -99,6 +99,13 @@ export const configObject = z
         statementTimeout: duration.default('30s'),
         /** Longest to wait for a connection before answering 503. */
         connectTimeout: duration.default('5s'),
+        /**
+         * What a process does with the schema at start-up: `auto` applies the pending migrations (under an advisory
+         * lock, so replicas starting together apply each once); `verify` only checks that the schema is exactly this
+         * release's and refuses to start otherwise, for deployments that run `lading-migrate` as a step of their
+         * own (a Helm hook, a compose one-shot). Either way a schema newer than the release is refused.
+         */
+        migrations: z.enum(['auto', 'verify']).default('auto'),
       })
       .strict()
       .prefault({}),

@@ -7,6 +7,7 @@ export * from './outbox-pruner';
 export * from './outbox-metrics';
 export * from './outbox-admin';
 export * from './kafka-bus';
+export * from './kafka-client';
 export * from './open-bus';
 export * from './event-schemas';
 export * from './event-json-schemas';

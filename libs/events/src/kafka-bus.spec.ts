@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
+import { createKafkaClient } from './kafka-client';
 import { METADATA_MIGRATIONS, createPgliteDatabase, ensureRepository, migrate } from '@lading/metadata';
 import { EVENTS_MIGRATIONS } from './migrations';
 import { infraSettings } from '@lading/testing';
@@ -42,7 +43,7 @@ describe('kafka bus on a real broker', () => {
     const sent = [event('team/a', 1), event('team/b', 1), event('team/a', 2), event('team/a', 3)];
     await bus.publish(sent);
 
-    const kafka = new Kafka({ clientId: 'plain-reader', brokers, logLevel: logLevel.NOTHING });
+    const kafka = createKafkaClient({ clientId: 'plain-reader', brokers, logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `reader-${topic}` });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -95,7 +96,7 @@ describe('kafka bus on a real broker', () => {
 
   /** Reads every record of a topic with a plain kafkajs consumer (no Lading code): key, headers and raw value. */
   async function readRaw(topic: string, count: number): Promise<Array<{ key: string; headers: Record<string, string>; value: string }>> {
-    const kafka = new Kafka({ clientId: 'plain-reader', brokers, logLevel: logLevel.NOTHING });
+    const kafka = createKafkaClient({ clientId: 'plain-reader', brokers, logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `raw-${topic}` });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -14,3 +14,5 @@ export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';
 export * from './signing-key-secrets';
+export * from './schema-version';
+export * from './table-dump';

@@ -1,13 +1,17 @@
 /**
  * Migration sets on PGlite, with sets written for the test in temporary directories: their files run in one sequence
  * by number whichever set holds them, each recorded by its file name; a number taken twice (or a file without one)
- * is refused before anything runs. The registry's real sets are applied in libs/runtime/src/migrations.spec.ts.
+ * is refused before anything runs. The schema version (the highest number) is checked: a database that recorded a
+ * migration the sets do not have is refused before anything runs, and `verifySchema` refuses an older one too. The
+ * registry's real sets are applied in libs/runtime/src/migrations.spec.ts, and on a real PostgreSQL (concurrent
+ * migrators, the verify mode) in libs/runtime/src/schema-version.spec.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Database } from './database';
-import { MigrationSet, migrate, planMigrations } from './migrate';
+import { MigrationSet, applyMigrations, migrate, planMigrations, verifySchema } from './migrate';
+import { SchemaVersionError } from './schema-version';
 import { createPgliteDatabase } from './pglite-adapter';
 
 describe('migrate with several migration sets', () => {
@@ -75,5 +79,49 @@ describe('migrate with several migration sets', () => {
     const after = [await set('metadata', ['0001_registry.sql']), await set('events', ['0004_events.sql'])];
     expect(await migrate(db, after)).toEqual([]);
     expect(await ran()).toEqual(['0001_registry.sql', '0004_events.sql']);
+  });
+
+  describe('the schema version', () => {
+    it('is the highest number of the sets; a run reports the version it found and the one it leaves', async () => {
+      const sets = [await set('metadata', ['0001_a.sql', '0003_c.sql']), await set('events', ['0002_b.sql'])];
+      expect(await applyMigrations(db, [sets[0]])).toEqual({ from: 0, to: 3, applied: ['0001_a.sql', '0003_c.sql'] });
+      expect(await applyMigrations(db, sets)).toEqual({ from: 3, to: 3, applied: ['0002_b.sql'] });
+      expect(await applyMigrations(db, sets)).toEqual({ from: 3, to: 3, applied: [] });
+    });
+
+    it('refuses a database that recorded a migration the sets do not know (a newer release), before running anything', async () => {
+      const newer = await set('metadata', ['0001_a.sql', '0002_b.sql', '0007_later.sql']);
+      await migrate(db, [newer]);
+      const older = await set('metadata', ['0001_a.sql', '0002_b.sql', '0003_c.sql']);
+      const refusal = await applyMigrations(db, [older]).catch((err: unknown) => err);
+      expect(refusal).toBeInstanceOf(SchemaVersionError);
+      expect(refusal).toMatchObject({ mismatch: 'newer', status: { databaseVersion: 7, codeVersion: 3, pending: ['0003_c.sql'], unknown: ['0007_later.sql'] } });
+      expect((refusal as Error).message).toBe(
+        "the database's schema is version 7, newer than this Lading's schema version 3: it has migrations this release does not know (0007_later.sql), applied by a newer release. Lading does not run on a schema it does not know and cannot downgrade one: run that release or a later one (or restore the backup taken before the upgrade)",
+      );
+      expect(await ran()).toEqual(['0001_a.sql', '0002_b.sql', '0007_later.sql']);
+      expect(await recorded()).toEqual(['0001_a.sql', '0002_b.sql', '0007_later.sql']);
+    });
+
+    it('refuses an unknown migration below the version too: the database is not the schema the code knows', async () => {
+      await migrate(db, [await set('metadata', ['0001_a.sql', '0002_other.sql'])]);
+      const refusal = applyMigrations(db, [await set('metadata', ['0001_a.sql', '0002_b.sql'])]);
+      await expect(refusal).rejects.toMatchObject({ mismatch: 'newer', status: { databaseVersion: 2, codeVersion: 2, unknown: ['0002_other.sql'] } });
+      await expect(refusal).rejects.toThrow(/^the database's schema \(version 2\) has migrations this Lading \(schema version 2\) does not know \(0002_other\.sql\), applied by another release\. /);
+    });
+
+    it('verifies without changing anything: an empty or older schema is refused naming lading-migrate, the same one passes', async () => {
+      const sets = [await set('metadata', ['0001_a.sql', '0002_b.sql'])];
+      await expect(verifySchema(db, sets)).rejects.toThrow(
+        "the database's schema is version 0, older than this Lading's schema version 2 (2 migrations pending: 0001_a.sql, 0002_b.sql); database.migrations is verify, so this process does not migrate: run lading-migrate (node dist/migrate/main.cjs) with the same database settings first",
+      );
+      expect((await db.query(`SELECT 1 FROM pg_tables WHERE tablename = 'schema_migrations'`)).rows).toEqual([]);
+      await migrate(db, [await set('metadata', ['0001_a.sql'])]);
+      await expect(verifySchema(db, sets)).rejects.toMatchObject({ mismatch: 'older', status: { databaseVersion: 1, codeVersion: 2, pending: ['0002_b.sql'] } });
+      expect(await recorded()).toEqual(['0001_a.sql']);
+      await migrate(db, sets);
+      expect(await verifySchema(db, sets)).toEqual({ codeVersion: 2, databaseVersion: 2, pending: [], unknown: [] });
+      await expect(verifySchema(db, [await set('metadata', ['0001_a.sql'])])).rejects.toMatchObject({ mismatch: 'newer', status: { unknown: ['0002_b.sql'] } });
+    });
   });
 });

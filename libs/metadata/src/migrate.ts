@@ -8,6 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Database } from './database';
+import { MIGRATION_LOCK_KEY, SchemaStatus, SchemaVersionError, compareSchema, recordedMigrations, refuseNewerSchema } from './schema-version';
 
 /** The migrations of one owner (a lib): the `.sql` files in one directory. */
 export interface MigrationSet {
@@ -68,27 +69,68 @@ export async function planMigrations(sets: readonly MigrationSet[]): Promise<Pla
   return planned;
 }
 
+/** What a migration run did: the schema version before and after, and the migrations it applied. */
+export interface MigrationReport {
+  /** The database's schema version when the run took the lock (0 for an empty database). */
+  from: number;
+  /** Its version after the run: the code's schema version. */
+  to: number;
+  /** The migrations applied, in order (none when the schema was up to date). */
+  applied: string[];
+}
+
 /**
  * Brings the schema up to date with the migrations of `sets` (by default libs/metadata's own, which is what its specs
- * need; a process passes every lib's: `REGISTRY_MIGRATIONS` in libs/runtime) and resolves with the names it applied.
- * Safe to call from several processes at once (an advisory lock serialises them).
+ * need; a process passes every lib's: `REGISTRY_MIGRATIONS` in libs/runtime), in one transaction, and reports what it
+ * did. Refuses (`SchemaVersionError`, before changing anything) a database that recorded a migration `sets` do not
+ * have: a newer release migrated it.
+ *
+ * Safe to call from any number of processes at once: the transaction first takes the migration advisory lock
+ * (`MIGRATION_LOCK_KEY`), so one process applies each migration while the others wait for its commit, then find
+ * nothing to do. The wait and each statement are bounded by the connection's statement timeout
+ * (`database.statementTimeout`).
  */
-export async function migrate(db: Database, sets: readonly MigrationSet[] = [METADATA_MIGRATIONS]): Promise<string[]> {
+export async function applyMigrations(db: Database, sets: readonly MigrationSet[] = [METADATA_MIGRATIONS]): Promise<MigrationReport> {
   const planned = await planMigrations(sets);
-  const applied: string[] = [];
-  await db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(7340001)`);
-    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await tx.query<{ name: string }>(`SELECT name FROM schema_migrations`)).rows.map((r) => r.name));
+  return db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+    const status = compareSchema(planned, await recordedMigrations(tx));
+    refuseNewerSchema(status);
+    if (status.pending.length > 0) {
+      await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    }
+    const pending = new Set(status.pending);
+    const applied: string[] = [];
     for (const migration of planned) {
-      if (done.has(migration.name)) continue;
+      if (!pending.has(migration.name)) continue;
       const sql = await readFile(migration.file, 'utf8');
       for (const statement of splitStatements(sql)) await tx.query(statement);
       await tx.query(`INSERT INTO schema_migrations (name) VALUES ($1)`, [migration.name]);
       applied.push(migration.name);
     }
+    return { from: status.databaseVersion, to: status.codeVersion, applied };
   });
-  return applied;
+}
+
+/** `applyMigrations`, resolving with the names of the migrations it applied. */
+export async function migrate(db: Database, sets: readonly MigrationSet[] = [METADATA_MIGRATIONS]): Promise<string[]> {
+  return (await applyMigrations(db, sets)).applied;
+}
+
+/**
+ * Checks, without changing anything, that the database's schema is exactly the process's: resolves with its status
+ * when it is, throws `SchemaVersionError` when it is newer or older. Waits for a migration in progress (it shares
+ * the migration lock), so that a process started beside `lading-migrate` sees the schema it leaves.
+ */
+export async function verifySchema(db: Database, sets: readonly MigrationSet[]): Promise<SchemaStatus> {
+  const planned = await planMigrations(sets);
+  const status = await db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock_shared(${MIGRATION_LOCK_KEY})`);
+    return compareSchema(planned, await recordedMigrations(tx));
+  });
+  refuseNewerSchema(status);
+  if (status.pending.length > 0) throw new SchemaVersionError('older', status);
+  return status;
 }
 
 /** Splits a migration script into statements (our migrations use no dollar-quoted bodies). */

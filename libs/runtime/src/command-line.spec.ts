@@ -45,4 +45,11 @@ describe('processUsage', () => {
     expect(usage).toContain('LADING_* environment variables');
     expect(usage).toContain('Configuration table of README.md');
   });
+
+  it('says a server serves until a signal, and a one-shot what it does instead', () => {
+    expect(processUsage(described)).toContain('Without options it starts and serves until SIGTERM or SIGINT.');
+    const oneShot = processUsage({ ...described, service: 'migrate', runs: 'Without options it migrates and exits.' });
+    expect(oneShot).toContain('\nWithout options it migrates and exits.\n');
+    expect(oneShot).not.toContain('serves until');
+  });
 });

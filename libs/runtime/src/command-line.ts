@@ -10,7 +10,15 @@ export interface ProcessDescription {
   about: string;
   /** How it is started, e.g. `node dist/blob/main.cjs`. */
   command: string;
+  /**
+   * What it does when started without options, one or more sentences; by default a server's: it starts and serves
+   * until SIGTERM or SIGINT. A one-shot (`runTask`) says what it does and when it exits.
+   */
+  runs?: string;
 }
+
+/** What a server does when started without options. */
+const SERVES = 'Without options it starts and serves until SIGTERM or SIGINT.';
 
 /** The usage text of a Lading process. */
 export function processUsage(described: ProcessDescription): string {
@@ -19,9 +27,11 @@ export function processUsage(described: ProcessDescription): string {
     '',
     `Usage: ${described.command} [--help | --version]`,
     '',
-    'Without options it starts and serves until SIGTERM or SIGINT. Its configuration is a YAML file named by',
-    `${CONFIG_FILE_ENV} (optional) and LADING_* environment variables, which override the file: LADING_HTTP_ADDR sets`,
-    'http.addr. Every key, its default and its variable are in the Configuration table of README.md.',
+    described.runs ?? SERVES,
+    '',
+    `Its configuration is a YAML file named by ${CONFIG_FILE_ENV} (optional) and LADING_* environment variables, which`,
+    'override the file: LADING_HTTP_ADDR sets http.addr. Every key, its default and its variable are in the',
+    'Configuration table of README.md.',
     '',
     'Options:',
     '  --help, -h     print this help and exit',

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '@lading/config';
-import { planMigrations } from '@lading/metadata';
+import { planMigrations, schemaVersionOf } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
 import { REGISTRY_MIGRATIONS } from './migrations';
 import { openMigratedDatabase } from './parts';
@@ -25,24 +25,33 @@ describe('openMigratedDatabase', () => {
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-  it('says it is opening the database, then how many migrations it applied, each step with its time; then that the schema is up to date', async () => {
+  it('says it is opening the database, then how many migrations it applied and the versions, each step with its time; then that the schema is up to date', async () => {
     const config = parseConfig({ database: { path: path.join(dir, 'metadata') } });
-    const planned = (await planMigrations(REGISTRY_MIGRATIONS)).length;
+    const names = (await planMigrations(REGISTRY_MIGRATIONS)).map((m) => m.name);
+    const version = schemaVersionOf(await planMigrations(REGISTRY_MIGRATIONS));
 
     const first = recordingLogger();
     await (await openMigratedDatabase(config, first.logger)).close();
     expect(first.lines.map((l) => l.msg)).toEqual([
       'opening the database (PGlite creates it on the first start: this takes a while)',
       'database open; migrating',
-      `applied ${planned} migrations`,
+      `applied ${names.length} migrations: schema version 0 → ${version}`,
     ]);
     expect(first.lines[0].fields).toEqual({ driver: 'pglite' });
     expect(first.lines[1].fields).toEqual({ driver: 'pglite', ms: expect.any(Number) });
-    expect(first.lines[2].fields).toEqual({ applied: planned, ms: expect.any(Number) });
+    expect(first.lines[2].fields).toEqual({ applied: names.length, migrations: names, from: 0, schemaVersion: version, ms: expect.any(Number) });
 
     const again = recordingLogger();
     await (await openMigratedDatabase(config, again.logger)).close();
-    expect(again.lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^opening the database/), 'database open; migrating', 'the schema is up to date']);
-    expect(again.lines[2].fields).toEqual({ applied: 0, ms: expect.any(Number) });
+    expect(again.lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^opening the database/), 'database open; migrating', `the schema is up to date (version ${version})`]);
+    expect(again.lines[2].fields).toEqual({ applied: 0, migrations: [], from: version, schemaVersion: version, ms: expect.any(Number) });
+
+    const verifying = recordingLogger();
+    await (await openMigratedDatabase(parseConfig({ database: { path: path.join(dir, 'metadata'), migrations: 'verify' } }), verifying.logger)).close();
+    expect(verifying.lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^opening the database/),
+      'database open; verifying the schema',
+      `schema version ${version} verified (database.migrations is verify: lading-migrate applies migrations)`,
+    ]);
   });
 });

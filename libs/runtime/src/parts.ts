@@ -14,7 +14,7 @@ import {
   openBus,
   readOutboxGauges,
 } from '@lading/events';
-import { Database, countOpenUploads, migrate, openDatabase } from '@lading/metadata';
+import { Database, MigrationReport, applyMigrations, countOpenUploads, openDatabase, verifySchema } from '@lading/metadata';
 import { BlobStore, openBlobStore } from '@lading/storage';
 import { HttpApp, localsOf, pathOf, withFront } from '@lading/http';
 import { RouteMatch, matchRoute } from '@lading/oci';
@@ -46,20 +46,48 @@ export interface ServiceDeps {
 }
 
 /**
- * Opens the configured database and brings its schema up to date (every lib's migrations), saying what it does and
- * how long each step took: the first start of the embedded mode is slow (PGlite creates its database, then every
- * migration runs), and a silent half minute must never be mistaken for a hang.
+ * Brings the registry's schema up to date (`REGISTRY_MIGRATIONS`, under the migration lock, refusing a newer schema
+ * with `SchemaVersionError`) and logs the versions and what it applied.
+ */
+export async function migrateSchema(db: Database, logger: Logger): Promise<MigrationReport> {
+  const step = performance.now();
+  const report = await applyMigrations(db, REGISTRY_MIGRATIONS);
+  const { from, to, applied } = report;
+  logger.info(
+    { applied: applied.length, migrations: applied, from, schemaVersion: to, ms: elapsedMs(step) },
+    applied.length ? `applied ${applied.length} migrations: schema version ${from} → ${to}` : `the schema is up to date (version ${to})`,
+  );
+  return report;
+}
+
+/**
+ * Prepares the schema of an open database as `database.migrations` says: `auto` migrates it (`migrateSchema`),
+ * `verify` only checks that it is this release's schema. Both refuse, with `SchemaVersionError`, a schema newer than
+ * the release; `verify` an older one too, naming lading-migrate.
+ */
+export async function prepareSchema(db: Database, config: LadingConfig, logger: Logger): Promise<void> {
+  if (config.database.migrations === 'auto') {
+    await migrateSchema(db, logger);
+    return;
+  }
+  const step = performance.now();
+  const status = await verifySchema(db, REGISTRY_MIGRATIONS);
+  logger.info({ schemaVersion: status.codeVersion, ms: elapsedMs(step) }, `schema version ${status.codeVersion} verified (database.migrations is verify: lading-migrate applies migrations)`);
+}
+
+/**
+ * Opens the configured database and prepares its schema (`prepareSchema`: migrates it, or only verifies it), saying
+ * what it does and how long each step took: the first start of the embedded mode is slow (PGlite creates its
+ * database, then every migration runs), and a silent half minute must never be mistaken for a hang.
  */
 export async function openMigratedDatabase(config: LadingConfig, logger: Logger): Promise<Database> {
   const driver = config.database.driver;
   logger.info({ driver }, driver === 'pglite' ? 'opening the database (PGlite creates it on the first start: this takes a while)' : 'opening the database');
-  let step = performance.now();
+  const step = performance.now();
   const db = await openDatabase(config, (err) => logger.warn({ err }, 'a pooled database connection failed while idle'));
-  logger.info({ driver, ms: elapsedMs(step) }, 'database open; migrating');
-  step = performance.now();
+  logger.info({ driver, ms: elapsedMs(step) }, config.database.migrations === 'verify' ? 'database open; verifying the schema' : 'database open; migrating');
   try {
-    const applied = await migrate(db, REGISTRY_MIGRATIONS);
-    logger.info({ applied: applied.length, ms: elapsedMs(step) }, applied.length ? `applied ${applied.length} migrations` : 'the schema is up to date');
+    await prepareSchema(db, config, logger);
   } catch (err) {
     await db.close().catch(() => undefined);
     throw err;

@@ -4,6 +4,7 @@ import { Server as HttpsServer, createServer as createHttpsServer } from 'node:h
 import path from 'node:path';
 import { ConfigError, LadingConfig, durationMs, loadConfig } from '@lading/config';
 import { HttpApp, answerClientError } from '@lading/http';
+import { SchemaVersionError } from '@lading/metadata';
 import { Logger, createLogger } from '@lading/telemetry';
 import { answerCommandLine } from './command-line';
 import { DataDirLockedError } from './data-dir-lock';
@@ -75,6 +76,25 @@ export function createHttpServer(app: RequestListener, limits: LadingConfig['lim
   return server;
 }
 
+/**
+ * The start every Lading process shares (`runProcess`, `runTask`): answers its command line (`--help`, `--version`,
+ * or refuses an argument, exiting), loads its configuration (or exits 2), makes its logger and logs that it starts.
+ */
+function beginProcess(service: string, about: string, runs?: string): { config: LadingConfig; logger: Logger } {
+  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
+  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command, runs }, ladingVersion, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  // Nothing has started yet (telemetry's import opens no port), so exiting here leaves nothing behind.
+  if (exitStatus !== undefined) process.exit(exitStatus);
+  const config = loadConfigOrExit();
+  const logger = createLogger({ service, level: config.log.level });
+  const { version, commit } = ladingVersion();
+  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  return { config, logger };
+}
+
 /** What `runProcess` starts: an app to serve and what to close on shutdown. */
 export interface RunningApp {
   app: HttpApp;
@@ -93,17 +113,7 @@ export interface RunningApp {
  * @param about one sentence for `--help`: what the process is
  */
 export function runProcess(service: string, about: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
-  const command = `node ${path.relative(process.cwd(), process.argv[1] ?? '') || process.argv[1]}`;
-  const exitStatus = answerCommandLine(process.argv.slice(2), { service, about, command }, ladingVersion, {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-  });
-  // Nothing has started yet (telemetry's import opens no port), so exiting here leaves nothing behind.
-  if (exitStatus !== undefined) process.exit(exitStatus);
-  const config = loadConfigOrExit();
-  const logger = createLogger({ service, level: config.log.level });
-  const { version, commit } = ladingVersion();
-  logger.info({ version, commit, mode: config.mode }, `lading-${service} is starting`);
+  const { config, logger } = beginProcess(service, about);
   const startedAt = performance.now();
   const tlsFiles = tlsFilesOf(config);
   let tls: { files: TlsFiles; pair: TlsPair } | null;
@@ -133,11 +143,32 @@ export function runProcess(service: string, about: string, start: (config: Ladin
     .catch((err) => failedToStart(service, logger, err));
 }
 
-/** Exits with status 1 and one line; a refusal (a bad TLS file, a held data directory) is an answer, not a fault, and gets no stack. */
-function failedToStart(service: string, logger: Logger, err: unknown): never {
+/**
+ * Runs one Lading one-shot (a job, such as `lading-migrate`): answers `--help` and `--version` like `runProcess`,
+ * loads configuration, runs `task`, and exits 0 when it resolves. A failure exits 1 with one line, and a refusal
+ * (a held data directory, a schema the release does not run on) without a stack, as `runProcess` does.
+ *
+ * @param service the process is `lading-<service>`
+ * @param about one sentence for `--help`: what the process is
+ * @param runs for `--help`: what it does when started, and when it exits
+ */
+export function runTask(service: string, about: string, runs: string, task: (config: LadingConfig, logger: Logger) => Promise<void>): void {
+  const { config, logger } = beginProcess(service, about, runs);
+  task(config, logger).then(
+    () => process.exit(0),
+    (err: unknown) => failedToStart(service, logger, err, 'failed'),
+  );
+}
+
+/**
+ * Exits with status 1 and one line; a refusal (a bad TLS file, a held data directory, a database schema this release
+ * does not run on) is an answer, not a fault, and gets no stack.
+ */
+function failedToStart(service: string, logger: Logger, err: unknown, failed = 'failed to start'): never {
   if (err instanceof DataDirLockedError) logger.fatal({ dir: err.dir, holderPid: err.holderPid }, err.message);
   else if (err instanceof TlsFilesError) logger.fatal(err.message);
-  else logger.fatal({ err }, 'failed to start');
-  process.stderr.write(`lading-${service}: failed to start: ${(err as Error)?.message ?? err}\n`);
+  else if (err instanceof SchemaVersionError) logger.fatal({ databaseVersion: err.status.databaseVersion, schemaVersion: err.status.codeVersion }, err.message);
+  else logger.fatal({ err }, failed);
+  process.stderr.write(`lading-${service}: ${failed}: ${(err as Error)?.message ?? err}\n`);
   process.exit(1);
 }

@@ -1,9 +1,11 @@
 /**
  * A throwaway certificate authority for TLS tests, made with the `openssl` command: a CA, and server certificates it
- * signs for 127.0.0.1 and localhost, each pair written as PEM files into a directory of the caller's.
+ * signs (for 127.0.0.1 and localhost unless told other names), each pair written as PEM files into a temporary
+ * directory.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -17,8 +19,11 @@ export interface TestCertificate {
 
 /** A throwaway CA (see createTestCa). */
 export interface TestCa extends TestCertificate {
-  /** Signs a server certificate for 127.0.0.1 and localhost with this CA; `commonName` tells certificates apart. */
-  issue(commonName: string): TestCertificate;
+  /**
+   * Signs a server certificate with this CA for `hosts` (IP addresses and DNS names; 127.0.0.1 and localhost by
+   * default); `commonName` tells certificates apart.
+   */
+  issue(commonName: string, hosts?: readonly string[]): TestCertificate;
   /** Deletes the CA and every certificate it issued. */
   remove(): void;
 }
@@ -38,9 +43,10 @@ export function createTestCa(): TestCa {
   let issued = 0;
   return {
     ...read(path.join(dir, 'ca.crt'), path.join(dir, 'ca.key')),
-    issue(commonName) {
+    issue(commonName, hosts = ['127.0.0.1', 'localhost']) {
       const name = `server-${++issued}`;
-      writeFileSync(path.join(dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+      const altNames = hosts.map((host) => (isIP(host) ? `IP:${host}` : `DNS:${host}`)).join(',');
+      writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth\n`);
       openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${commonName}`, '-keyout', `${name}.key`, '-out', `${name}.csr`], dir);
       openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
       return read(path.join(dir, `${name}.crt`), path.join(dir, `${name}.key`));

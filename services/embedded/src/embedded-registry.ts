@@ -3,6 +3,7 @@
  * the same process. With the default configuration its parts are PGlite, the filesystem and the in-process bus
  * under one data directory; the same wiring runs on Postgres, S3 and Kafka when the configuration says so.
  */
+import { tmpdir } from 'node:os';
 import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
@@ -17,6 +18,7 @@ import { ladingVersion, openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
+import { createBackupRouter } from './backup/backup-api';
 
 /** A running embedded registry. */
 export interface EmbeddedRegistry {
@@ -24,7 +26,10 @@ export interface EmbeddedRegistry {
   db: Database;
   store: BlobStore;
   bus: EventBus;
-  /** The in-process garbage collector (running unless `gc.enabled` is false; admins run it now at /admin/v1/gc/collect). */
+  /**
+   * The in-process garbage collector (running unless `gc.enabled` is false; admins run it now at /admin/v1/gc/collect).
+   * A backup (/admin/v1/backup) holds its object deletions while it copies.
+   */
   gc: GcWorker;
   /** The in-process webhook delivery (null when `webhooks.enabled` is false). */
   webhooks: RunningWebhookDelivery | null;
@@ -60,7 +65,17 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     started.push(() => passwords.close());
     // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.
     const secrets = startSecretCipher(config, logger);
-    const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters: { '/gc': createGcAdminRouter({ db, worker: gc }) } });
+    // Admins take online backups at /admin/v1/backup: the collector holds object deletions while one is copied.
+    const backup = createBackupRouter({
+      db,
+      store,
+      holdObjectDeletions: () => gc.holdObjectDeletions(),
+      version: ladingVersion(),
+      logger: logger.child({ service: 'lading-backup' }),
+      tmpDir: tmpdir(),
+    });
+    const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup };
+    const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters });
     await bootstrapAdmin(db, config, logger, passwords.hash);
     await sealSigningKeys(auth.keys, logger);
     const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());

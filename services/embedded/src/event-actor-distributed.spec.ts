@@ -10,12 +10,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Consumer, Kafka, logLevel } from 'kafkajs';
+import { Consumer, logLevel } from 'kafkajs';
 import { hashPassword } from '@lading/access';
 import { createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import { parseConfig } from '@lading/config';
-import type { LadingEvent } from '@lading/events';
+import { createKafkaClient, type LadingEvent } from '@lading/events';
 import { authorizationFromConfig, createGateway, createUpstreamProxy, UpstreamProxy } from '@lading/gateway';
 import { PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, principalProof } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
@@ -47,7 +47,7 @@ describe('the actor of events behind the distributed gateway, read from Kafka', 
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'lading-actor-kafka-'));
-    const kafka = new Kafka({ clientId: 'plain-reader', brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
+    const kafka = createKafkaClient({ clientId: 'plain-reader', brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });

@@ -33,6 +33,17 @@ export interface WireResponse {
 
 const BODY_CHUNK = 256 * 1024;
 
+/** Waits until a request can take more body, or is gone; leaves no listener behind (a big body waits many times). */
+function drainedOrClosed(outgoing: http.ClientRequest): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      outgoing.off('drain', done).off('close', done);
+      resolve();
+    };
+    outgoing.on('drain', done).on('close', done);
+  });
+}
+
 /** Sends one request on a fresh connection; resolves with the first response, rejects after `timeoutMs`. */
 export function send(port: number, req: WireRequest, timeoutMs = 15_000): Promise<WireResponse> {
   const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body);
@@ -70,7 +81,7 @@ export function send(port: number, req: WireRequest, timeoutMs = 15_000): Promis
       if (body !== undefined) {
         for (let offset = 0; offset < body.length && !settled; offset += BODY_CHUNK) {
           const piece = body.subarray(offset, offset + BODY_CHUNK);
-          if (!outgoing.write(piece)) await new Promise<void>((r) => outgoing.once('drain', r).once('close', r));
+          if (!outgoing.write(piece)) await drainedOrClosed(outgoing);
         }
       }
       if (settled) return;

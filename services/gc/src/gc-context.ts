@@ -5,6 +5,7 @@ import type { BlobStore } from '@lading/storage';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { Logger } from '@lading/telemetry';
+import type { ObjectDeletionHold } from './deletion-hold';
 import type { GcCounters } from './gc-metrics';
 import type { GcSettings } from './gc-settings';
 
@@ -35,6 +36,8 @@ export interface GcContext {
   /** Called after a transaction that wrote events commits (wakes the outbox relay). */
   onEventsCommitted?: () => void;
   hooks: GcHooks;
+  /** While held (a backup copying objects), no blob object is deleted. */
+  deletionHold: ObjectDeletionHold;
 }
 
 /**

@@ -12,8 +12,8 @@ export type ReviewOutcome = 'deleted' | 'kept' | 'rescheduled' | 'gone' | 'postp
 export interface GcCounters {
   /** Reviews by queue and outcome. */
   reviews: Record<'blob' | 'manifest', Record<ReviewOutcome, number>>;
-  /** Reviews put off: `busy` (a push held the rows), `timeout` (a statement or lock timed out), `pinned` (an upload pinned the object). */
-  postponed: Record<'busy' | 'timeout' | 'pinned', number>;
+  /** Reviews put off: `busy` (a push held the rows), `timeout` (a statement or lock timed out), `pinned` (an upload pinned the object), `held` (a backup held object deletions). */
+  postponed: Record<'busy' | 'timeout' | 'pinned' | 'held', number>;
   deleted: { manifests: number; blobs: number; objects: number; uploads: number; tags: number };
   bytesFreed: number;
   /** Manifests kept because their payload could not be parsed. */
@@ -30,7 +30,7 @@ export function createCounters(): GcCounters {
   const outcomes = (): Record<ReviewOutcome, number> => ({ deleted: 0, kept: 0, rescheduled: 0, gone: 0, postponed: 0 });
   return {
     reviews: { blob: outcomes(), manifest: outcomes() },
-    postponed: { busy: 0, timeout: 0, pinned: 0 },
+    postponed: { busy: 0, timeout: 0, pinned: 0, held: 0 },
     deleted: { manifests: 0, blobs: 0, objects: 0, uploads: 0, tags: 0 },
     bytesFreed: 0,
     unparseable: 0,

@@ -10,6 +10,7 @@ import type { GcQueueStats } from '@lading/metadata';
 import type { BlobStore } from '@lading/storage';
 import { ServiceDeps, createPollingLoop } from '@lading/runtime';
 import { reviewNextBlob } from './blob-review';
+import { createObjectDeletionHold } from './deletion-hold';
 import { GcContext, GcHooks } from './gc-context';
 import { GcCounters, createCounters, gcCounterFigures, gcQueueFigures } from './gc-metrics';
 import { GcSettings, gcSettings } from './gc-settings';
@@ -47,6 +48,11 @@ export interface GcWorker {
   wake(): void;
   /** The queues' figures. */
   queueStats(): Promise<GcQueueStats>;
+  /**
+   * Holds object deletions until the returned release is called (a backup copying objects; see deletion-hold.ts).
+   * Reviews and metadata deletions go on; the held objects' tombstones are retried after the release.
+   */
+  holdObjectDeletions(): () => void;
 }
 
 const MIN_SLEEP_MS = 50;
@@ -74,6 +80,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     events: deps.events,
     onEventsCommitted: deps.onEventsCommitted,
     hooks: deps.hooks ?? {},
+    deletionHold: createObjectDeletionHold(),
   };
   // PGlite runs one statement at a time: more loops would only queue behind each other.
   const loops = deps.db.driverName === 'pglite' ? 1 : (deps.workers ?? settings.workers);
@@ -204,5 +211,6 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     sweep: () => sweep(ctx),
     wake: () => loop.wake(),
     queueStats: () => meta.gcQueueStats(deps.db, settings.overdueMs),
+    holdObjectDeletions: () => ctx.deletionHold.take(),
   };
 }

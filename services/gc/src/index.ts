@@ -11,3 +11,4 @@ export * from './gc-worker';
 export * from './gc-service';
 export * from './collect-now';
 export * from './gc-admin-api';
+export * from './deletion-hold';

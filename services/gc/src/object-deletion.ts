@@ -1,9 +1,9 @@
 /**
  * Deleting stored objects from their tombstones, after their metadata is gone. Holding the tombstone row, the
  * collector checks that no blob row names the digest again (a re-upload between the metadata delete and now: the
- * object is the re-upload's and stays) and that no upload has pinned it (an upload about to record it: retried
- * later), then deletes the object (idempotent) and the tombstone. A storage error keeps the tombstone for a retry:
- * an object is never assumed deleted. See libs/metadata/src/gc-tombstones.ts for the uploads' side.
+ * object is the re-upload's and stays), that no upload has pinned it (an upload about to record it: retried
+ * later) and that no backup holds object deletions (deletion-hold.ts: retried later), then deletes the object
+ * (idempotent) and the tombstone. A storage error keeps the tombstone for a retry: an object is never assumed deleted. See libs/metadata/src/gc-tombstones.ts for the uploads' side.
  */
 import * as meta from '@lading/metadata';
 import type { SqlExecutor, Tombstone } from '@lading/metadata';
@@ -28,6 +28,14 @@ async function runTombstone(ctx: GcContext, claim: (tx: SqlExecutor) => Promise<
       if (inUse === 'pinned') {
         await meta.retryTombstoneLater(tx, t.key, backoffMs(0, settings.maxBackoffMs), null);
         counters.postponed.pinned++;
+        return true;
+      }
+      // Checked holding the tombstone, after the blob row was found gone: see deletion-hold.ts for why a backup that
+      // took its hold before its snapshot never loses an object the snapshot names. A backup lasts a while: the
+      // tombstone comes back every few seconds (at most the review delay's backoff cap) until it is let go.
+      if (ctx.deletionHold.held) {
+        await meta.retryTombstoneLater(tx, t.key, backoffMs(4, settings.maxBackoffMs), null);
+        counters.postponed.held++;
         return true;
       }
     }
