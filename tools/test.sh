@@ -20,6 +20,13 @@ trap cleanup EXIT
 echo "== infrastructure: PostgreSQL, Kafka, MinIO on loopback (tools/infra)"
 tools/infra/infra status >/dev/null 2>&1 || started_infra=true
 tools/infra/infra up
+# The chart's checks need helm and a kube-apiserver built from the Go module proxy: minutes the first time on a fresh
+# machine, nothing once cached. They build in the background while the other stages run: helm first at normal
+# priority (the jest stage's chart spec waits for it), then kubecheck at the lowest; the helm stage at the end waits
+# for both.
+echo "== building the Helm chart's check tools in the background (tools/helm/install)"
+{ tools/helm/install helm && nice -n 19 tools/helm/install kubecheck; } >"$results/helm-install.log" 2>&1 &
+helm_install_pid=$!
 # Each stage runs even when an earlier one failed; the closing lines name every failed stage and its failing checks,
 # so the end of a long CI log says what went wrong.
 declare -A stage_rc=()
@@ -45,16 +52,21 @@ run_stage e2e-distributed "$results/e2e-distributed.log" bash tools/e2e-distribu
 echo "== faults: kill -9 of service processes, Postgres/MinIO restarts and a Kafka outage under 16 pushers (short form)"
 run_stage faults "$results/faults.log" bash tools/faults/run.sh --short
 
+echo "== helm chart: lint, template, refused values, and the objects against kube-apiserver (dry-run)"
+wait "$helm_install_pid" || true
+cat "$results/helm-install.log"
+run_stage helm "$results/helm.log" bash tools/helm/check
+
 echo "== summary"
 failed_stages=0
-for name in typecheck lint jest e2e e2e-distributed faults; do
+for name in typecheck lint jest e2e e2e-distributed faults helm; do
   rc="${stage_rc[$name]}"
   if [ "$rc" -eq 0 ]; then echo "stage $name: ok"; continue; fi
   failed_stages=$((failed_stages + 1))
   echo "stage $name: FAILED (exit $rc)"
   log="$results/$name.log"; [ "$name" = jest ] && log="$results/jest.log"
   # The failing checks of that stage, as the stage printed them.
-  grep -E '^(FAIL|\[[ 0-9.]+s\] FAIL|  ● )|✕|conformance [^ ]+: [0-9]+ passed, [1-9]|: (FAIL|Error)$|error:|error TS[0-9]+|^/.*\.(ts|cjs)$|^ +[0-9]+:[0-9]+ +error' "$log" | head -n 25 | sed 's/^/    /' || true
+  grep -E '^(FAIL|\[[ 0-9.]+s\] FAIL|  ● |  FAIL  )|✕|conformance [^ ]+: [0-9]+ passed, [1-9]|: (FAIL|Error)$|error:|error TS[0-9]+|^/.*\.(ts|cjs)$|^ +[0-9]+:[0-9]+ +error' "$log" | head -n 25 | sed 's/^/    /' || true
 done
 
 node -e '
@@ -64,10 +76,10 @@ node -e '
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
   for (const file of e2eFiles) {
     for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry): (\d+) passed, (\d+) failed/.exec(line);
+      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry|helm): (\d+) passed, (\d+) failed/.exec(line);
       if (m) { passed += Number(m[2]); failed += Number(m[3]); }
     }
   }
   console.log(`total: ${passed} passed, ${failed} failed`);
-' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log"
+' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log" "$results/helm.log"
 [ "$failed_stages" -eq 0 ]
