@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The check helpers of the client round trips, sourced by them: one `ok`/`FAIL`/`skip` line per check, and at the
-# end `clients: N passed, N failed`, the line tools/test.sh totals. The sourcing script sets T (its temp dir).
+# end `clients: N passed, N failed` (or CHECKS_LABEL's word), the line tools/test.sh totals. The sourcing script sets
+# T (its temp dir).
 PASSED=0 FAILED=0 N=0 START=$SECONDS
 mkdir -p "$T/log"
 pass() { PASSED=$((PASSED + 1)); printf 'ok    %s\n' "$1"; }
@@ -22,7 +23,7 @@ expect() {
 # finish: the summary lines; exits 1 if anything failed.
 finish() {
   echo "elapsed: $((SECONDS - START))s"
-  echo "clients: $PASSED passed, $FAILED failed"
+  echo "${CHECKS_LABEL:-clients}: $PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
   exit $?
 }

@@ -40,19 +40,10 @@ export DOCKER_CONFIG="$T/docker" REGISTRY_AUTH_FILE="$T/docker/config.json"
 cp "$CA" "$T/certs/ca.crt"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$T/policy.json"
 
-PASSED=0 FAILED=0 N=0
-pass() { PASSED=$((PASSED + 1)); printf 'ok    %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL  %s%s\n' "$1" "${2:+ -- $2}"; }
-skip() { printf 'skip  %s -- %s\n' "$1" "$2"; }
-check() { # name command...: pass/fail on exit status, output in $OUT
-  local name="$1"; shift
-  N=$((N + 1)); local log="$T/log/$N.log"
-  if "$@" >"$log" 2>&1; then OUT="$(cat "$log")"; pass "$name"; return 0; fi
-  OUT="$(cat "$log")"; fail "$name" "$(grep -v '^\s*$' "$log" | tail -n 2 | tr '\n' ' ' | cut -c1-300)"; return 1
-}
-expect() { if [ -n "$2" ] && [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '${2}', want '${3}'"; fi; }
-finish() { echo "tls: $PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; exit $?; }
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+# The shared check helpers (pass, fail, check, expect, finish, sha), reporting as `tls: N passed, N failed`.
+CHECKS_LABEL=tls
+# shellcheck source=tools/clients/checks.sh
+. "$HERE/checks.sh"
 
 # curl with the CA, the token when there is one; -D writes the response head to $T/head.
 TOKEN=""
