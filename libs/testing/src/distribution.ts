@@ -15,6 +15,8 @@ import { REPO_ROOT } from './infra';
 export interface RunningDistribution {
   /** Its base URL, http://127.0.0.1:<port>. */
   url: string;
+  /** With `basicAuth`: the one user Distribution provisioned (`docker` and a random password); else null. */
+  credentials: { username: string; password: string } | null;
   /** Stops the process (SIGTERM, then SIGKILL after 5 s); its storage stays until `remove`. */
   stop(): Promise<void>;
   /** Stops it and deletes its storage. */
@@ -37,15 +39,24 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** How to run Distribution. */
+export interface DistributionOptions {
+  /**
+   * HTTP Basic auth (htpasswd): Distribution provisions a missing htpasswd file with the user `docker` and a random
+   * password, which it logs once; that is read from its log, so no bcrypt is needed here.
+   */
+  basicAuth?: boolean;
+}
+
 /** Starts Distribution on 127.0.0.1 with deletes enabled; resolves once `/v2/` answers. */
-export async function startDistribution(): Promise<RunningDistribution> {
+export async function startDistribution(options: DistributionOptions = {}): Promise<RunningDistribution> {
   const binary = await installDistribution();
   const dir = await mkdtemp(path.join(tmpdir(), 'lading-distribution-'));
   const port = await freePort();
   const config = [
     'version: 0.1',
     'log:',
-    '  level: error',
+    `  level: ${options.basicAuth ? 'warn' : 'error'}`,
     '  accesslog:',
     '    disabled: true',
     'storage:',
@@ -55,19 +66,22 @@ export async function startDistribution(): Promise<RunningDistribution> {
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(options.basicAuth ? ['auth:', '  htpasswd:', '    realm: lading-test', `    path: ${path.join(dir, 'htpasswd')}`] : []),
     '',
   ].join('\n');
   await writeFile(path.join(dir, 'config.yml'), config);
   let output = '';
+  let password: string | null = null;
   const child = spawn(binary, ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
+  const provisioned = () => (password ??= /password="?([A-Za-z0-9_-]+)/.exec(output)?.[1] ?? null);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`distribution exited at start: ${output}`);
     const up = await fetch(`${url}/v2/`).then(
-      (r) => r.status === 200,
+      (r) => r.status === (options.basicAuth ? 401 : 200) && (!options.basicAuth || provisioned() !== null),
       () => false,
     );
     if (up) break;
@@ -79,6 +93,7 @@ export async function startDistribution(): Promise<RunningDistribution> {
   }
   return {
     url,
+    credentials: password ? { username: 'docker', password } : null,
     stop: () => stopProcess(child),
     async remove() {
       await stopProcess(child);
