@@ -82,7 +82,7 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     relay = await startUpstreamRelay(distribution.url);
     upstream = createRegistryClient({ url: distribution.url });
     await push(upstream, 'library/app', 'v1', image, [config, ...layers]);
-    proxy = await serve({ proxies: [{ namespace: 'hub', upstream: relay.url, tagTtl: '500ms' }], gc: { enabled: false } });
+    proxy = await serve({ proxies: [{ namespace: 'hub', upstream: relay.url, tagTtl: '2s' }], gc: { enabled: false } });
     proxy.registry.bus.subscribe((event) => void events.push(event));
   }, 15 * 60_000);
 
@@ -190,12 +190,32 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     expect(good.equals(bad.data)).toBe(true);
   });
 
+  it('evicts on delete: a deleted tag, manifest or blob is fetched again on the next pull', async () => {
+    const lone = makeBlob(4000);
+    await ensureBlob(upstream, 'library/evict', lone);
+    const small = imageManifest(config, [lone]);
+    await push(upstream, 'library/evict', 'v1', small, [config]);
+    expect((await proxy.client.getManifest('hub/library/evict', 'v1')).status).toBe(200);
+    expect((await proxy.client.deleteManifest('hub/library/evict', 'v1')).status).toBe(202);
+    expect((await proxy.client.deleteManifest('hub/library/evict', small.digest)).status).toBe(202);
+    expect((await proxy.client.deleteBlob('hub/library/evict', lone.digest)).status).toBe(202);
+    expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/evict', lone.digest)).toBeNull();
+    const again = await proxy.client.getManifest('hub/library/evict', 'v1');
+    expect(again.status).toBe(200);
+    expect(again.headers['docker-content-digest']).toBe(small.digest);
+    expect((await readAll(await proxy.client.openBlob('hub/library/evict', lone.digest))).equals(lone.data)).toBe(true);
+  });
+
   it('re-checks a tag with a HEAD after tagTtl and follows it when it moved upstream', async () => {
     const next = imageManifest(config, [layers[1]]);
-    await push(upstream, 'library/app', 'v1', next, []);
-    // Within the TTL the cached tag is served without asking.
+    // This pull confirms the tag (checked now, or within the last 2 s)...
     expect((await proxy.client.getManifest('hub/library/app', 'v1')).headers['docker-content-digest']).toBe(image.digest);
-    await new Promise((r) => setTimeout(r, 600));
+    await push(upstream, 'library/app', 'v1', next, []);
+    // ...so within the TTL the cached tag is served without asking, although it moved upstream.
+    const asked = relay.requests.length;
+    expect((await proxy.client.getManifest('hub/library/app', 'v1')).headers['docker-content-digest']).toBe(image.digest);
+    expect(relay.requests.length).toBe(asked);
+    await new Promise((r) => setTimeout(r, 2100));
     const before = relay.requests.length;
     const moved = await proxy.client.getManifest('hub/library/app', 'v1');
     expect(moved.headers['docker-content-digest']).toBe(next.digest);

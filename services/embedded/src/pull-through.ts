@@ -20,6 +20,9 @@ export interface WiredPullThrough {
 /** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
 export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
   const { config } = blobDeps;
+  if (config.mirror.namespace !== undefined) {
+    blobDeps.logger.warn({ namespace: config.mirror.namespace }, 'mirror.namespace is accepted but not served yet: pull through <namespace>/<path> instead');
+  }
   if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, close: async () => undefined };
   const proxies = createProxyRules(config.proxies);
   const reviewDelayMs = durationMs(config.gc.reviewDelay);

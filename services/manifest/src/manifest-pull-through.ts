@@ -83,9 +83,10 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
 
   async function prepareTag(source: ProxiedRepository, repository: string, tag: string, context: () => EventContext): Promise<string[]> {
     const key = `${repository}:${tag}`;
-    const checked = tagCheckedAt.get(key);
-    if (checked !== undefined && now() - checked < source.tagTtlMs) return [];
+    // Looked up first: a tag deleted here (evicted) is fetched again however recently it was checked.
     const stored = await meta.tagDigest(writes.db, repository, tag);
+    const checked = tagCheckedAt.get(key);
+    if (stored && checked !== undefined && now() - checked < source.tagTtlMs) return [];
     if (stored) {
       try {
         const head = await source.upstream.headManifest(source.upstreamRepository, tag);
