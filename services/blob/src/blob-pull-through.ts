@@ -47,10 +47,10 @@ export interface BlobPullThrough {
   match(repository: string): ProxiedRepository | null;
   /**
    * Brings a blob into a proxied repository from its upstream, streaming it to `client` when given (the answer is
-   * then sent, or the connection destroyed). Throws an OciError when the upstream cannot give it (before anything
-   * was sent to the client).
+   * then sent, or the connection destroyed), unless the same blob is being fetched already: then it waits for that
+   * fetch and resolves with `waited` set, having sent nothing. Throws an OciError when the upstream cannot give it.
    */
-  pull(source: ProxiedRepository, pull: BlobPull): Promise<StoredBlob>;
+  pull(source: ProxiedRepository, pull: BlobPull): Promise<StoredBlob & { waited?: boolean }>;
   /** Makes sure a proxied repository holds a blob (fetching it when it does not); for manifest pull-through. */
   ensure(repository: string, digest: Digest, context: EventContext): Promise<void>;
 }
@@ -140,14 +140,35 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     }
   }
 
+  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
+  const inFlight = new Map<string, Promise<StoredBlob>>();
+
+  /**
+   * Single flight within this process: the first miss fetches (streaming to its client), later ones for the same
+   * blob wait for that fetch and then return, for the reader to answer from the cache. A failed fetch fails its
+   * waiters too (each gets the same OCI error); the next miss after it tries again.
+   */
+  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob>; waited: boolean } {
+    const key = `${job.repository}@${job.digest.value}`;
+    const running = inFlight.get(key);
+    if (running) return { fetch: running, waited: true };
+    const fetch = pull(source, job).finally(() => inFlight.delete(key));
+    inFlight.set(key, fetch);
+    return { fetch, waited: false };
+  }
+
   return {
     match: (repository) => deps.proxies.match(repository),
-    pull,
+    pull: (source, job) => {
+      const { fetch, waited } = pullOnce(source, job);
+      // A waiter's client was not written to: its caller answers it from the cache.
+      return waited ? fetch.then((blob) => ({ ...blob, waited: true })) : fetch;
+    },
     async ensure(repository, digest, context) {
       const source = deps.proxies.match(repository);
       if (!source) throw errors.blobUnknown(digest.value);
       if (await meta.findRepositoryBlob(writes.db, repository, digest.value)) return;
-      await pull(source, { repository, digest, context });
+      await pullOnce(source, { repository, digest, context }).fetch;
     },
   };
 }

@@ -173,8 +173,8 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
     const digest = parseDigest(match.param);
     const whole = req.method === 'GET' && req.headers.range === undefined && req.headers['if-none-match'] === undefined;
     const context = requestContext(req as Request, config);
-    await pullThrough.pull(source, { repository: match.repository, digest, context, client: whole ? { req, res } : undefined });
-    if (!whole) await reader.serve(req, res, match);
+    const pulled = await pullThrough.pull(source, { repository: match.repository, digest, context, client: whole ? { req, res } : undefined });
+    if (!whole || pulled.waited) await reader.serve(req, res, match);
   }
 
   const app = createServiceApp(async () => {

@@ -153,6 +153,21 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     expect(layer.equals(amdBlobs[1].data)).toBe(true);
   });
 
+  it('asks the upstream once for concurrent misses of one blob and one tag (single flight in the process)', async () => {
+    const shared = makeBlob(1024 * 1024 + 3);
+    const sharedConfig = makeBlob('{"os":"linux","shared":true}');
+    const sharedImage = imageManifest(sharedConfig, [shared]);
+    await push(upstream, 'library/shared', 'v1', sharedImage, [sharedConfig, shared]);
+    const before = relay.requests.length;
+    const blobs = await Promise.all(Array.from({ length: 20 }, async () => readAll(await proxy.client.openBlob('hub/library/shared', shared.digest))));
+    for (const got of blobs) expect(got.equals(shared.data)).toBe(true);
+    const manifests = await Promise.all(Array.from({ length: 10 }, () => proxy.client.getManifest('hub/library/shared', 'v1')));
+    for (const got of manifests) expect(got.headers['docker-content-digest']).toBe(sharedImage.digest);
+    const asked = relay.requests.slice(before);
+    expect(asked.filter((r) => r === `GET /v2/library/shared/blobs/${shared.digest}`)).toHaveLength(1);
+    expect(asked.filter((r) => r === 'GET /v2/library/shared/manifests/v1')).toHaveLength(1);
+  });
+
   it('answers MANIFEST_UNKNOWN and BLOB_UNKNOWN for what the upstream does not have', async () => {
     const manifest = await proxy.client.getManifest('hub/library/app', 'nope');
     expect(manifest.status).toBe(404);

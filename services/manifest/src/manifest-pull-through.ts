@@ -107,24 +107,38 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
     return [tag];
   }
 
+  /** The preparation in flight per repository and reference: concurrent reads of one miss ask the upstream once. */
+  const inFlight = new Map<string, Promise<string[]>>();
+
   return {
     covers: (repository) => deps.proxies.match(repository) !== null,
-    async prepare(repository, reference, context) {
+    prepare(repository, reference, context) {
       const source = deps.proxies.match(repository);
-      if (!source) return null;
-      try {
-        if (looksLikeDigest(reference)) {
-          const digest = parseDigest(reference);
-          if (!(await meta.storedManifestExists(writes.db, repository, digest.value))) await fetchManifest(source, repository, digest.value, [], context(), 0);
-          return [];
-        }
-        if (!isValidTag(reference)) return [];
-        return await prepareTag(source, repository, reference, context);
-      } catch (err) {
-        if (err instanceof OciError) throw err;
-        logger.warn({ err, repository, reference }, 'pull-through: the upstream did not give a manifest');
-        throw ociErrorOfUpstream(err, source.namespace, () => errors.manifestUnknown(reference.slice(0, 200)));
+      if (!source) return Promise.resolve(null);
+      const key = `${repository}\n${reference}`;
+      let running = inFlight.get(key);
+      if (!running) {
+        running = prepareOnce(source, repository, reference, context).finally(() => inFlight.delete(key));
+        inFlight.set(key, running);
       }
+      return running;
     },
   };
+
+  /** Makes what one read names present (see `prepare`); upstream failures become the OCI errors clients get. */
+  async function prepareOnce(source: ProxiedRepository, repository: string, reference: string, context: () => EventContext): Promise<string[]> {
+    try {
+      if (looksLikeDigest(reference)) {
+        const digest = parseDigest(reference);
+        if (!(await meta.storedManifestExists(writes.db, repository, digest.value))) await fetchManifest(source, repository, digest.value, [], context(), 0);
+        return [];
+      }
+      if (!isValidTag(reference)) return [];
+      return await prepareTag(source, repository, reference, context);
+    } catch (err) {
+      if (err instanceof OciError) throw err;
+      logger.warn({ err, repository, reference }, 'pull-through: the upstream did not give a manifest');
+      throw ociErrorOfUpstream(err, source.namespace, () => errors.manifestUnknown(reference.slice(0, 200)));
+    }
+  }
 }
