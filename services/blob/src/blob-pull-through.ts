@@ -19,7 +19,7 @@ import type { EventContext } from '@lading/events';
 import { writeHead } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { type Digest, OciError, errors } from '@lading/oci';
-import type { Logger } from '@lading/telemetry';
+import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
 import { type BlobWriteDeps, type StoredBlob, recordBlob, storeWholeBody } from './blob-writes';
 
@@ -30,6 +30,8 @@ export interface BlobPullThroughDeps {
   logger: Logger;
   /** Called after a fetched blob's events committed (wakes the outbox relay). */
   onEventsCommitted?: () => void;
+  /** Counts misses, waits and upstream failures, and the bytes fetched; none recorded without it. */
+  metrics?: Pick<RegistryMetrics, 'proxyRequests' | 'proxyUpstreamBytes'>;
 }
 
 /** One blob to bring into a proxied repository. */
@@ -84,6 +86,7 @@ class HoldLast extends Transform {
 /** Creates blob pull-through over the blob writes. */
 export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThrough {
   const { writes, logger } = deps;
+  const count = (namespace: string, result: 'miss' | 'wait' | 'error') => deps.metrics?.proxyRequests.add(1, { namespace, kind: 'blob', result });
 
   async function pull(source: ProxiedRepository, job: BlobPull): Promise<StoredBlob> {
     const { repository, digest } = job;
@@ -91,6 +94,7 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     try {
       fetched = await source.upstream.getBlob(source.upstreamRepository, digest.value);
     } catch (err) {
+      count(source.namespace, 'error');
       logger.warn({ err, repository, digest: digest.value }, 'pull-through: the upstream did not give a blob');
       throw ociErrorOfUpstream(err, source.namespace, () => errors.blobUnknown(digest.value));
     }
@@ -123,10 +127,13 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
       const { size, pin } = await storeWholeBody(writes, { uploadId: scratch, digest, body: toStore });
       await recordBlob(writes, { repository, digest: digest.value, size, uploadId: null, pin, context: job.context });
       deps.onEventsCommitted?.();
+      count(source.namespace, 'miss');
+      deps.metrics?.proxyUpstreamBytes.add(size, { namespace: source.namespace });
       toClient?.release();
       logger.info({ repository, digest: digest.value, size }, 'pull-through: blob cached');
       return { digest: digest.value, size };
     } catch (err) {
+      count(source.namespace, 'error');
       body.destroy();
       await writes.store.deleteUpload(scratch).catch(() => undefined);
       logger.warn({ err, repository, digest: digest.value }, 'pull-through: a blob from the upstream was not stored');
@@ -151,7 +158,10 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
   function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob>; waited: boolean } {
     const key = `${job.repository}@${job.digest.value}`;
     const running = inFlight.get(key);
-    if (running) return { fetch: running, waited: true };
+    if (running) {
+      count(source.namespace, 'wait');
+      return { fetch: running, waited: true };
+    }
     const fetch = pull(source, job).finally(() => inFlight.delete(key));
     inFlight.set(key, fetch);
     return { fetch, waited: false };

@@ -166,7 +166,9 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
     const source = pullThrough?.match(match.repository);
     if (!pullThrough || !source) return reader.serve(req, res, match);
     try {
-      return await reader.serve(req, res, match);
+      await reader.serve(req, res, match);
+      deps.metrics?.proxyRequests.add(1, { namespace: source.namespace, kind: 'blob', result: 'hit' });
+      return;
     } catch (err) {
       if (!(err instanceof OciError && err.code === 'BLOB_UNKNOWN') || res.headersSent) throw err;
     }

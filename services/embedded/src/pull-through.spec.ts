@@ -12,7 +12,9 @@ import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
-import { createLogger } from '@lading/telemetry';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { METRIC_NAMES, type RegistryMetrics, createLogger, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
 import { type RunningDistribution, type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, startDistribution } from '@lading/testing';
 import { type UpstreamRelay, startUpstreamRelay } from '../test/upstream-relay';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
@@ -27,9 +29,9 @@ interface Served {
   close(): Promise<void>;
 }
 
-async function serve(config: LadingConfigInput): Promise<Served> {
+async function serve(config: LadingConfigInput, metrics?: RegistryMetrics): Promise<Served> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lading-proxy-'));
-  const registry = await createEmbeddedRegistry(parseConfig({ ...config, data: { dir }, log: { level: 'silent', access: false } }), logger);
+  const registry = await createEmbeddedRegistry(parseConfig({ ...config, data: { dir }, log: { level: 'silent', access: false } }), logger, { metrics });
   const server: Server = registry.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -72,6 +74,17 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
   let upstream: RegistryClient;
   let proxy: Served;
   const events: LadingEvent[] = [];
+  const tallies = createTallyProducer();
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
+  const provider = new MeterProvider({ readers: [exporter] });
+
+  /** The value of a counter's series with these labels (0 when absent). */
+  async function counter(name: string, labels: Record<string, string>): Promise<number> {
+    const { resourceMetrics } = await exporter.collect();
+    const metric = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics).find((m) => m.descriptor.name === name);
+    const point = metric?.dataPoints.find((d) => Object.entries(labels).every(([k, v]) => d.attributes[k] === v));
+    return Number(point?.value ?? 0);
+  }
 
   const config = makeBlob('{"architecture":"amd64","os":"linux"}');
   const layers = [makeBlob(3 * 1024 * 1024 + 17), makeBlob(1000)];
@@ -82,7 +95,7 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     relay = await startUpstreamRelay(distribution.url);
     upstream = createRegistryClient({ url: distribution.url });
     await push(upstream, 'library/app', 'v1', image, [config, ...layers]);
-    proxy = await serve({ proxies: [{ namespace: 'hub', upstream: relay.url, tagTtl: '2s' }], gc: { enabled: false } });
+    proxy = await serve({ proxies: [{ namespace: 'hub', upstream: relay.url, tagTtl: '2s' }], gc: { enabled: false } }, createRegistryMetrics(provider.getMeter('test'), tallies));
     proxy.registry.bus.subscribe((event) => void events.push(event));
   }, 15 * 60_000);
 
@@ -91,6 +104,7 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     await upstream?.close();
     await relay?.close();
     await distribution?.remove();
+    await provider.shutdown();
   });
 
   it('pulls an image by tag: the manifest and every blob with the upstream bytes, stored as ordinary content', async () => {
@@ -270,6 +284,19 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     expect(miss.body.toString()).not.toContain(relay.url);
     const blobMiss = await proxy.client.getBlob('hub/library/never', makeBlob(10).digest);
     expect(blobMiss.status).toBe(503);
+  });
+
+  it('counts hits, misses, waits, stale tags, upstream failures and upstream bytes', async () => {
+    const of = (kind: string, result: string) => counter(METRIC_NAMES.proxyRequests, { namespace: 'hub', kind, result });
+    expect(await of('blob', 'miss')).toBeGreaterThanOrEqual(5);
+    expect(await of('blob', 'hit')).toBeGreaterThanOrEqual(3);
+    expect(await of('blob', 'wait')).toBeGreaterThanOrEqual(1);
+    expect(await of('blob', 'error')).toBeGreaterThanOrEqual(2);
+    expect(await of('manifest', 'miss')).toBeGreaterThanOrEqual(3);
+    expect(await of('manifest', 'hit')).toBeGreaterThanOrEqual(2);
+    expect(await of('manifest', 'stale')).toBeGreaterThanOrEqual(1);
+    expect(await of('manifest', 'error')).toBeGreaterThanOrEqual(2);
+    expect(await counter(METRIC_NAMES.proxyUpstreamBytes, { namespace: 'hub' })).toBeGreaterThan(layers[0].size);
   });
 });
 

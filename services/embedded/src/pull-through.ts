@@ -31,6 +31,7 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     proxies,
     logger: blobDeps.logger,
     onEventsCommitted: blobDeps.onEventsCommitted,
+    metrics: blobDeps.metrics,
   });
   const manifest = createManifestPullThrough({
     writes: { db: manifestDeps.db, events: manifestDeps.events, reviewDelayMs },
@@ -39,6 +40,7 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     maxBytes: config.registry.manifestMaxBytes,
     logger: manifestDeps.logger,
     onEventsCommitted: manifestDeps.onEventsCommitted,
+    metrics: manifestDeps.metrics,
   });
   return { blob, manifest, close: () => proxies.close() };
 }

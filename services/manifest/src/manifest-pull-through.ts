@@ -15,7 +15,7 @@
 import type { EventContext } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { type Digest, OciError, errors, looksLikeDigest, parseDigest, validateManifest, digestOf, isValidTag } from '@lading/oci';
-import type { Logger } from '@lading/telemetry';
+import type { Logger, ProxyRequestLabels, RegistryMetrics } from '@lading/telemetry';
 import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
 import { type ManifestWriteDeps, pushManifest } from './manifest-writes';
 
@@ -32,6 +32,8 @@ export interface ManifestPullThroughDeps {
   now?: () => number;
   /** Called after a fetched manifest's events committed (wakes the outbox relay). */
   onEventsCommitted?: () => void;
+  /** Counts hits, misses, waits, stale tags and upstream failures; none recorded without it. */
+  metrics?: Pick<RegistryMetrics, 'proxyRequests'>;
 }
 
 /** Makes what manifest reads in proxied repositories name present. */
@@ -53,6 +55,7 @@ const MAX_DEPTH = 3;
 export function createManifestPullThrough(deps: ManifestPullThroughDeps): ManifestPullThrough {
   const { writes, logger } = deps;
   const now = deps.now ?? Date.now;
+  const count = (namespace: string, result: ProxyRequestLabels['result']) => deps.metrics?.proxyRequests.add(1, { namespace, kind: 'manifest', result });
   /** When each stored tag was last confirmed with the upstream (per process; a restart re-checks once). */
   const tagCheckedAt = new Map<string, number>();
 
@@ -86,24 +89,30 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
     // Looked up first: a tag deleted here (evicted) is fetched again however recently it was checked.
     const stored = await meta.tagDigest(writes.db, repository, tag);
     const checked = tagCheckedAt.get(key);
-    if (stored && checked !== undefined && now() - checked < source.tagTtlMs) return [];
+    if (stored && checked !== undefined && now() - checked < source.tagTtlMs) {
+      count(source.namespace, 'hit');
+      return [];
+    }
     if (stored) {
       try {
         const head = await source.upstream.headManifest(source.upstreamRepository, tag);
         if (head.digest === stored) {
           tagCheckedAt.set(key, now());
+          count(source.namespace, 'hit');
           return [];
         }
         await fetchManifest(source, repository, head.digest && looksLikeDigest(head.digest) ? head.digest : tag, [tag], context(), 0);
       } catch (err) {
         // Stale beats nothing: the tag stays servable while the upstream is down, limiting or refusing.
         logger.warn({ err, repository, tag, digest: stored }, 'pull-through: serving a stale tag, its upstream could not be asked');
+        count(source.namespace, 'stale');
         return [];
       }
     } else {
       await fetchManifest(source, repository, tag, [tag], context(), 0);
     }
     tagCheckedAt.set(key, now());
+    count(source.namespace, 'miss');
     return [tag];
   }
 
@@ -117,7 +126,8 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
       if (!source) return Promise.resolve(null);
       const key = `${repository}\n${reference}`;
       let running = inFlight.get(key);
-      if (!running) {
+      if (running) count(source.namespace, 'wait');
+      else {
         running = prepareOnce(source, repository, reference, context).finally(() => inFlight.delete(key));
         inFlight.set(key, running);
       }
@@ -130,12 +140,15 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
     try {
       if (looksLikeDigest(reference)) {
         const digest = parseDigest(reference);
-        if (!(await meta.storedManifestExists(writes.db, repository, digest.value))) await fetchManifest(source, repository, digest.value, [], context(), 0);
+        const held = await meta.storedManifestExists(writes.db, repository, digest.value);
+        if (!held) await fetchManifest(source, repository, digest.value, [], context(), 0);
+        count(source.namespace, held ? 'hit' : 'miss');
         return [];
       }
       if (!isValidTag(reference)) return [];
       return await prepareTag(source, repository, reference, context);
     } catch (err) {
+      count(source.namespace, 'error');
       if (err instanceof OciError) throw err;
       logger.warn({ err, repository, reference }, 'pull-through: the upstream did not give a manifest');
       throw ociErrorOfUpstream(err, source.namespace, () => errors.manifestUnknown(reference.slice(0, 200)));
