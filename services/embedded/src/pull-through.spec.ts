@@ -3,7 +3,7 @@
  * requests and can rate-limit or corrupt a blob) and a second Lading with token auth on. Content is pushed into the
  * upstream, then pulled through the proxy namespace `hub` with the registry client, bytes and digests compared.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,8 @@ const logger = createLogger({ service: 'test', level: 'silent' });
 
 /** An embedded registry listening on loopback, with a client of it. */
 interface Served {
+  /** Its data directory (blobs under `blobs/`, scratch uploads under `blobs/uploads/`). */
+  dir: string;
   registry: EmbeddedRegistry;
   client: RegistryClient;
   url: string;
@@ -37,6 +39,7 @@ async function serve(config: LadingConfigInput, metrics?: RegistryMetrics): Prom
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = createRegistryClient({ url, timeoutMs: 20_000 });
   return {
+    dir,
     registry,
     client,
     url,
@@ -217,6 +220,23 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     }
     const good = await readAll(await proxy.client.openBlob('hub/library/bad', bad.digest));
     expect(good.equals(bad.data)).toBe(true);
+  });
+
+  it('stores nothing of a blob whose upstream dies mid-body, fails the client, and fetches it whole next time', async () => {
+    const big = makeBlob(3 * 1024 * 1024);
+    await ensureBlob(upstream, 'library/cut', big);
+    relay.cut(big.digest);
+    try {
+      await expect(readAll(await proxy.client.openBlob('hub/library/cut', big.digest, false))).rejects.toThrow();
+      expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/cut', big.digest)).toBeNull();
+      // No partial bytes stay behind either (the scratch upload is deleted once the fetch has failed).
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await readdir(path.join(proxy.dir, 'blobs', 'uploads'))).toEqual([]);
+    } finally {
+      relay.cut(null);
+    }
+    const whole = await readAll(await proxy.client.openBlob('hub/library/cut', big.digest));
+    expect(whole.equals(big.data)).toBe(true);
   });
 
   it('evicts on delete: a deleted tag, manifest or blob is fetched again on the next pull', async () => {

@@ -17,6 +17,8 @@ export interface UpstreamRelay {
   rateLimit(seconds: number | null): void;
   /** Flips one byte of this blob's body on every GET until `corrupt(null)`. */
   corrupt(digest: string | null): void;
+  /** Breaks off this blob's body after its first chunk (the upstream dying mid-blob) until `cut(null)`. */
+  cut(digest: string | null): void;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
   const requests: string[] = [];
   let limitSeconds: number | null = null;
   let corrupted: string | null = null;
+  let cutOff: string | null = null;
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     if (limitSeconds !== null) {
@@ -37,9 +40,16 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
     const headers = { ...req.headers, host: to.host };
     const forward = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
-      const damage = corrupted !== null && req.method === 'GET' && req.url?.endsWith(`/blobs/${corrupted}`);
+      const isBlob = (digest: string | null) => digest !== null && req.method === 'GET' && req.url?.endsWith(`/blobs/${digest}`);
+      const damage = isBlob(corrupted);
+      const breakOff = isBlob(cutOff);
       let first = true;
       answer.on('data', (chunk: Buffer) => {
+        if (breakOff && !first) {
+          answer.destroy();
+          res.destroy();
+          return;
+        }
         if (damage && first && chunk.length > 0) {
           chunk = Buffer.from(chunk);
           chunk[0] ^= 0xff;
@@ -60,6 +70,7 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
     requests,
     rateLimit: (seconds) => void (limitSeconds = seconds),
     corrupt: (digest) => void (corrupted = digest),
+    cut: (digest) => void (cutOff = digest),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
