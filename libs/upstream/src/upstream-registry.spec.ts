@@ -1,6 +1,8 @@
 import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import { OciError } from '@lading/oci';
+import { SPAN_NAMES } from '@lading/telemetry';
+import { type TestTracing, startTestTracing } from '@lading/telemetry/test/test-tracing';
 import { type RunningDistribution, imageManifest, makeBlob, startDistribution } from '@lading/testing';
 import { createProxyRules, refuseProxyWrite } from './proxy-rules';
 import { UpstreamNotFoundError, UpstreamRateLimitedError, UpstreamUnauthorizedError, UpstreamUnavailableError } from './upstream-errors';
@@ -61,6 +63,23 @@ describe('UpstreamRegistry against CNCF Distribution with Basic auth', () => {
       } finally {
         await upstream.close();
       }
+    }
+  });
+
+  it('traces each request as an upstream.request span: repository, method, status, and the failure when it fails', async () => {
+    const tracing: TestTracing = startTestTracing();
+    const upstream = createUpstreamRegistry({ url: distribution.url, ...distribution.credentials! });
+    try {
+      await upstream.headManifest('team/app', 'v1');
+      await expect(upstream.headManifest('team/app', 'missing')).rejects.toBeInstanceOf(UpstreamNotFoundError);
+      const spans = tracing.spans().filter((s) => s.name === SPAN_NAMES.upstreamRequest);
+      expect(spans.map((s) => [s.attributes['lading.repository'], s.attributes['http.request.method'], s.attributes['http.response.status_code'] ?? null, s.status.code])).toEqual([
+        ['team/app', 'HEAD', 200, 0],
+        ['team/app', 'HEAD', null, 2],
+      ]);
+    } finally {
+      await upstream.close();
+      await tracing.stop();
     }
   });
 

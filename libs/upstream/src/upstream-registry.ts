@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors, request } from 'undici';
 import { basicAuthorization, parseChallenge } from '@lading/client';
 import { MANIFEST_KINDS } from '@lading/oci';
+import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
 import { UpstreamError, UpstreamNotFoundError, UpstreamRateLimitedError, UpstreamUnauthorizedError, UpstreamUnavailableError } from './upstream-errors';
 
 /** The Accept header of manifest requests: every manifest media type the registry stores. */
@@ -179,8 +180,17 @@ export function createUpstreamRegistry(deps: UpstreamRegistryDeps): UpstreamRegi
     return new UpstreamRateLimitedError(`${where} is rate-limiting; retry after ${Math.ceil(wait / 1000)}s`, wait);
   }
 
-  /** Sends a request about `repository`, through the token flow; resolves with a 2xx answer or throws. */
-  async function open(repository: string, path: string, method: 'GET' | 'HEAD', extra: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
+  /** Sends a request about `repository`, through the token flow, in an `upstream.request` span; a 2xx answer or throws. */
+  function open(repository: string, path: string, method: 'GET' | 'HEAD', extra: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
+    const attributes = { 'http.request.method': method, 'server.address': origin, [SPAN_ATTRIBUTES.repository]: repository };
+    return withSpan(SPAN_NAMES.upstreamRequest, attributes, async (span) => {
+      const res = await openUntraced(repository, path, method, extra, what);
+      span.setAttribute('http.response.status_code', res.statusCode);
+      return res;
+    });
+  }
+
+  async function openUntraced(repository: string, path: string, method: 'GET' | 'HEAD', extra: Record<string, string>, what: string): Promise<Dispatcher.ResponseData> {
     const wait = blockedUntil - now();
     if (wait > 0) throw new UpstreamRateLimitedError(`upstream ${origin} is rate-limiting; retry after ${Math.ceil(wait / 1000)}s`, wait);
     const attempt = () => {
