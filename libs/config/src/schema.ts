@@ -28,6 +28,36 @@ const allowListEntry = z.string().superRefine((entry, ctx) => {
 /** A secrets key: the base64 of 32 random bytes (`openssl rand -base64 32`). */
 const secretsKey = z.string().refine((k) => /^[A-Za-z0-9+/]{43}=$/.test(k.trim()) && Buffer.from(k.trim(), 'base64').length === 32, 'the base64 of 32 bytes (openssl rand -base64 32)');
 
+/** A repository-name prefix: path components of the OCI name grammar joined by `/` (what `namespaces` name too). */
+const NAMESPACE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+
+/**
+ * A pull-through cache: repositories under `namespace` are fetched from `upstream` on a miss and kept as ordinary
+ * content. The upstream is fixed here, by the operator (a loopback or private one is their choice); no request can
+ * name another. `username`/`password` never leave the server (the logger redacts `password` at any depth).
+ */
+const proxyRule = z
+  .object({
+    /** The local namespace: `<namespace>/<path>` is fetched as `<upstream>/v2/<path>`. */
+    namespace: z.string().regex(NAMESPACE, 'a repository-name prefix such as hub or cache/ghcr'),
+    /** The upstream registry's base URL, http or https, without a path (e.g. https://registry-1.docker.io). */
+    upstream: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'an http:// or https:// URL')
+      .refine((u) => {
+        const url = new URL(u);
+        return (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
+      }, 'a base URL without path, query or credentials (set username and password instead)'),
+    /** Credentials for the upstream (Basic, or for its token service); anonymous when unset. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** How long a cached tag is trusted before it is checked upstream again (with a HEAD). */
+    tagTtl: duration.default('10m'),
+  })
+  .strict()
+  .refine((p) => (p.username === undefined) === (p.password === undefined), { message: 'username and password go together', path: ['password'] });
+
 /**
  * The configuration object. Keys never contain `_`, so `LADING_A_B` maps mechanically onto `a.b`. Driver choices
  * left unset follow the mode: embedded → PGlite, filesystem, in-process bus; distributed → Postgres, S3, Kafka.
@@ -338,6 +368,32 @@ export const configObject = z
         message: 'secrets.previousKeys needs a current secrets.key or secrets.keyFile to encrypt under',
         path: ['previousKeys'],
       }),
+    /** Pull-through caches, one per namespace (YAML only: a list has no environment mapping). */
+    proxies: z
+      .array(proxyRule)
+      .default([])
+      .superRefine((rules, ctx) => {
+        rules.forEach((rule, i) => {
+          rules.forEach((other, j) => {
+            if (i === j) return;
+            if (rule.namespace === other.namespace && i > j) {
+              ctx.addIssue({ code: 'custom', path: [i, 'namespace'], message: `namespace ${rule.namespace} is proxied twice` });
+            } else if (rule.namespace.startsWith(`${other.namespace}/`)) {
+              ctx.addIssue({ code: 'custom', path: [i, 'namespace'], message: `namespace ${rule.namespace} is nested in the proxied namespace ${other.namespace}` });
+            }
+          });
+        });
+      }),
+    /**
+     * Docker's `registry-mirrors`: names without a proxy namespace (`/v2/library/alpine/...`) are answered as
+     * `<mirror.namespace>/library/alpine`; the namespace must be one of `proxies`.
+     */
+    mirror: z
+      .object({
+        namespace: z.string().regex(NAMESPACE, 'a repository-name prefix').optional(),
+      })
+      .strict()
+      .prefault({}),
     telemetry: z
       .object({
         /**
@@ -383,6 +439,9 @@ export const configSchema = configObject
     if ((c.admin.user === undefined) !== (c.admin.password === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['admin', c.admin.user === undefined ? 'user' : 'password'], message: 'admin.user and admin.password go together' });
     }
+    if (c.mirror.namespace !== undefined && !c.proxies.some((p) => p.namespace === c.mirror.namespace)) {
+      ctx.addIssue({ code: 'custom', path: ['mirror', 'namespace'], message: `${c.mirror.namespace} is not a namespace in proxies` });
+    }
     if (c.mode === 'distributed') {
       if (c.database.driver !== 'postgres') ctx.addIssue({ code: 'custom', path: ['database', 'driver'], message: 'distributed mode needs postgres' });
       if (c.storage.driver !== 's3') ctx.addIssue({ code: 'custom', path: ['storage', 'driver'], message: 'distributed mode needs s3' });
@@ -392,5 +451,7 @@ export const configSchema = configObject
 
 /** The validated configuration of a Lading process. */
 export type LadingConfig = z.output<typeof configSchema>;
+/** One pull-through cache of the configuration (`proxies[]`). */
+export type ProxyConfig = LadingConfig['proxies'][number];
 /** Configuration as written in a file or a test: every key optional. */
 export type LadingConfigInput = z.input<typeof configObject>;

@@ -76,6 +76,14 @@ export const METRIC_NAMES = {
   uploadsOpen: 'lading_upload_sessions_open',
   /** Counter `{cache, result}`: cache lookups; result is `hit` or `miss` (hit ratio = hits / all). */
   cacheRequests: 'lading_cache_requests_total',
+  /**
+   * Counter `{namespace, kind, result}`: pulls in a pull-through cache's namespace, `kind` `manifest` or `blob`;
+   * `result` is `hit` (answered without the upstream), `miss` (fetched), `wait` (waited for a fetch in flight),
+   * `stale` (a tag served unchecked because the upstream could not be asked) or `error` (the upstream failed it).
+   */
+  proxyRequests: 'lading_proxy_requests_total',
+  /** Counter `{namespace}`: blob bytes fetched from upstreams and stored. */
+  proxyUpstreamBytes: 'lading_proxy_upstream_bytes_total',
 } as const;
 
 /** Histogram buckets (seconds) for request and storage latencies: 1 ms to 60 s. */

@@ -77,6 +77,14 @@ export type StatsReader<T> = () => Promise<T> | T;
 /** Unregisters an observation callback. */
 export type StopObserving = () => void;
 
+/** The labels of `lading_proxy_requests_total`. */
+export interface ProxyRequestLabels {
+  [label: string]: string;
+  namespace: string;
+  kind: 'manifest' | 'blob';
+  result: 'hit' | 'miss' | 'wait' | 'stale' | 'error';
+}
+
 /** The registry's metrics. */
 export interface RegistryMetrics {
   /** Every request adds to these three: tallies, not SDK instruments (see `createTally`, `createTallyProducer`). */
@@ -93,6 +101,10 @@ export interface RegistryMetrics {
   uploadsEnded: Counter<{ result: UploadEnd }>;
   /** Every cached pull adds to it: a tally. */
   cacheRequests: Tally<{ cache: string; result: 'hit' | 'miss' }>;
+  /** Pulls in pull-through caches' namespaces, by outcome (`lading_proxy_requests_total`). */
+  proxyRequests: Counter<ProxyRequestLabels>;
+  /** Blob bytes fetched from upstreams (`lading_proxy_upstream_bytes_total`). */
+  proxyUpstreamBytes: Counter<{ namespace: string }>;
   /** Feeds the outbox gauges (and `registry_notifications_pending`) from `read`, called at each collection. */
   observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
   /** Feeds the relay's counters (`lading_outbox_published_total`, ...) from `read`, e.g. `() => relay.counters`. */
@@ -165,6 +177,8 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
     uploadsStarted: meter.createCounter(METRIC_NAMES.uploadsStarted, { description: 'Upload sessions started.' }),
     uploadsEnded: meter.createCounter<{ result: UploadEnd }>(METRIC_NAMES.uploadsEnded, { description: 'Upload sessions ended.' }),
     cacheRequests: createTally<{ cache: string; result: 'hit' | 'miss' }>(meter, METRIC_NAMES.cacheRequests, { monotonic: true, description: 'Cache lookups.' }, ['cache', 'result']),
+    proxyRequests: meter.createCounter<ProxyRequestLabels>(METRIC_NAMES.proxyRequests, { description: 'Pulls through pull-through caches, by outcome.' }),
+    proxyUpstreamBytes: meter.createCounter<{ namespace: string }>(METRIC_NAMES.proxyUpstreamBytes, { unit: 'By', description: 'Blob bytes fetched from upstreams.' }),
     observeOutbox: (read) =>
       observe(
         read,

@@ -20,6 +20,11 @@ export const SPAN_NAMES = {
   gcReview: 'gc.review',
   /** One webhook delivery attempt. */
   webhookDeliver: 'webhook.deliver',
+  /**
+   * One request of the pull-through cache to an upstream registry, until its answer's headers (the token flow and
+   * redirects included, their HTTP calls nested); a blob's body streams on after it ends.
+   */
+  upstreamRequest: 'upstream.request',
 } as const;
 
 /** Span attribute names Lading sets on its own spans. */

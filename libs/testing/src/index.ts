@@ -7,3 +7,4 @@ export * from './throwaway-database';
 export * from './descriptors';
 export * from './test-ca';
 export * from './free-port';
+export * from './distribution';

@@ -3,6 +3,7 @@
  * GET/HEAD/DELETE. Digests are computed while bytes stream in; session state lives in the database and storage.
  * The handlers parse, call and render; the writes are domain operations in blob-writes.ts and upload-lifecycle.ts.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import type { EventBus } from '@lading/events';
@@ -11,7 +12,9 @@ import { pingDatabase } from '@lading/metadata';
 import { OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import type { BlobStore } from '@lading/storage';
 import type { ServiceDeps } from '@lading/runtime';
+import { refuseProxyWrite } from '@lading/upstream';
 import { createBlobReader } from './blob-reader';
+import type { BlobPullThrough } from './blob-pull-through';
 import { mountBlob, removeBlob, storeBlob } from './blob-writes';
 import { UploadChunk, UploadDeps, UploadRef, appendToUpload, discardUpload, findOwnUpload, finishUpload, openUpload } from './upload-lifecycle';
 
@@ -22,6 +25,8 @@ export interface BlobServiceDeps extends ServiceDeps {
   uploadLeaseMs?: number;
   /** Where blob deletes made by others (the garbage collector) are heard, to drop cached descriptors; the bus. */
   invalidations?: Pick<EventBus, 'subscribe'>;
+  /** Pull-through caching: blob misses in proxied repositories are fetched from their upstream; none without it. */
+  pullThrough?: BlobPullThrough;
 }
 
 /** The caller as the gateway verified it ('' when auth is off); set only by the gateway. */
@@ -85,6 +90,7 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
 
   async function startUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const repository = match.repository;
+    refuseProxyWrite(config.proxies, repository);
     const mount = single(req.query.mount, 'mount');
     const from = single(req.query.from, 'from');
     const digestParam = single(req.query.digest, 'digest');
@@ -151,6 +157,28 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
     res.end();
   }
 
+  /**
+   * Blob GET/HEAD: the reader answers; in a proxied repository a miss is fetched from the upstream first. A whole
+   * GET streams from the upstream while the blob is stored; HEAD and Range fetch it whole, then the reader answers.
+   */
+  async function serveBlob(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void> {
+    const pullThrough = deps.pullThrough;
+    const source = pullThrough?.match(match.repository);
+    if (!pullThrough || !source) return reader.serve(req, res, match);
+    try {
+      await reader.serve(req, res, match);
+      deps.metrics?.proxyRequests.add(1, { namespace: source.namespace, kind: 'blob', result: 'hit' });
+      return;
+    } catch (err) {
+      if (!(err instanceof OciError && err.code === 'BLOB_UNKNOWN') || res.headersSent) throw err;
+    }
+    const digest = parseDigest(match.param);
+    const whole = req.method === 'GET' && req.headers.range === undefined && req.headers['if-none-match'] === undefined;
+    const context = requestContext(req as Request, config);
+    const pulled = await pullThrough.pull(source, { repository: match.repository, digest, context, client: whole ? { req, res } : undefined });
+    if (!whole || pulled.waited) await reader.serve(req, res, match);
+  }
+
   const app = createServiceApp(async () => {
     await pingDatabase(db);
     await store.ping();
@@ -162,9 +190,9 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
       'upload PUT': completeUpload,
       'upload GET': uploadStatus,
       'upload DELETE': cancelUpload,
-      'blob GET': (req, res, match) => reader.serve(req, res, match),
+      'blob GET': (req, res, match) => serveBlob(req, res, match),
       'blob DELETE': deleteBlob,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['blob'], reader.serve, deps.logger);
+  return withFastReads(finishServiceApp(app, deps.logger), ['blob'], serveBlob, deps.logger);
 }

@@ -1,1 +1,2 @@
 export * from './blob-service';
+export * from './blob-pull-through';

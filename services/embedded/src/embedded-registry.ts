@@ -8,6 +8,7 @@ import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
+import { createPullThrough } from './pull-through';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
@@ -55,8 +56,12 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
   async function assemble(): Promise<EmbeddedRegistry> {
     const { db, store, bus, relay } = parts;
     // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
-    const blob = createBlobService({ ...parts.serviceDeps('blob', logger.child({ service: 'lading-blob' })), store, invalidations: bus });
-    const manifest = createManifestService({ ...parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' })), invalidations: bus });
+    const blobDeps = parts.serviceDeps('blob', logger.child({ service: 'lading-blob' }));
+    const manifestDeps = parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' }));
+    const pullThrough = createPullThrough(blobDeps, manifestDeps, store);
+    started.push(() => pullThrough.close());
+    const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
@@ -103,6 +108,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
         await gc.stop();
         await webhooks?.stop();
         await passwords.close();
+        await pullThrough.close();
         await parts.close();
       },
     };

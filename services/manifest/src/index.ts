@@ -1,1 +1,2 @@
 export * from './manifest-service';
+export * from './manifest-pull-through';

@@ -3,6 +3,7 @@
  * the catalog. The handlers parse, call and render; the writes are domain operations in manifest-writes.ts, where
  * every change writes its events to the outbox and its unlinks to the GC review queues in the same transaction.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import type { EventBus } from '@lading/events';
@@ -21,7 +22,9 @@ import {
 import * as meta from '@lading/metadata';
 import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
+import { refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
+import type { ManifestPullThrough } from './manifest-pull-through';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 
 /** What the manifest service is built from. */
@@ -31,6 +34,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
    * answers; the process's bus. Optional: with a shared database the caches never need it to stay correct.
    */
   invalidations?: Pick<EventBus, 'subscribe'>;
+  /** Pull-through caching: manifest reads in proxied repositories fetch from their upstream; none without it. */
+  pullThrough?: ManifestPullThrough;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -73,6 +78,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
 
   async function putManifest(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const repository = match.repository;
+    refuseProxyWrite(config.proxies, repository);
     const reference = parseReference(match.param, 'write');
     const tags = queryList(req.query.tag);
     for (const tag of tags) if (!isValidTag(tag)) throw new OciError('TAG_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
@@ -155,12 +161,22 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     );
   }
 
+  /** Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present. */
+  function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
+    const pullThrough = deps.pullThrough;
+    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match);
+    return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
+      for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
+      return reader.serve(req, res, match);
+    });
+  }
+
   const app = createServiceApp(async () => {
     await meta.pingDatabase(db);
   });
   app.use(
     dispatchRoutes<'manifest'>({
-      'manifest GET': async (req, res, match) => reader.serve(req, res, match),
+      'manifest GET': async (req, res, match) => serveManifest(req, res, match),
       'manifest PUT': putManifest,
       'manifest DELETE': deleteManifest,
       'tags GET': listTags,
@@ -168,7 +184,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'referrers GET': referrers,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], reader.serve, deps.logger);
+  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);
 }
 
 function sendJson(req: Request, res: Response, body: unknown, contentType = 'application/json'): void {

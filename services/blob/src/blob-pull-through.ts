@@ -1,0 +1,184 @@
+/**
+ * The pull-through cache's blob misses: a blob a proxied repository does not hold is fetched from the namespace's
+ * upstream, stored as ordinary content (a scratch upload committed under its digest, then `recordBlob`, so its
+ * `blob.uploaded` event fires and the garbage collector knows it) and, when a client is waiting, streamed to it
+ * in the same pass.
+ *
+ * Invariants:
+ * - Nothing unverified is committed: the bytes are hashed as they are written and the scratch upload becomes the
+ *   blob's object only when the digest matches (`storeWholeBody`).
+ * - A client never receives a whole body that is wrong: the last chunk is held back until the digest has been
+ *   verified, and a mismatch or a broken upstream body destroys the client's connection instead (its Content-Length
+ *   or chunked framing is then incomplete, which every client treats as a failed download).
+ * - A client that goes away does not stop the fetch: the cache still gets the blob.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough, Transform, type TransformCallback, pipeline } from 'node:stream';
+import type { EventContext } from '@lading/events';
+import { writeHead } from '@lading/http';
+import * as meta from '@lading/metadata';
+import { type Digest, OciError, errors } from '@lading/oci';
+import type { Logger, RegistryMetrics } from '@lading/telemetry';
+import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
+import { type BlobWriteDeps, type StoredBlob, recordBlob, storeWholeBody } from './blob-writes';
+
+/** What blob pull-through is built from. */
+export interface BlobPullThroughDeps {
+  writes: BlobWriteDeps;
+  proxies: ProxyRules;
+  logger: Logger;
+  /** Called after a fetched blob's events committed (wakes the outbox relay). */
+  onEventsCommitted?: () => void;
+  /** Counts misses, waits and upstream failures, and the bytes fetched; none recorded without it. */
+  metrics?: Pick<RegistryMetrics, 'proxyRequests' | 'proxyUpstreamBytes'>;
+}
+
+/** One blob to bring into a proxied repository. */
+export interface BlobPull {
+  repository: string;
+  digest: Digest;
+  context: EventContext;
+  /** A client waiting for the whole blob (a GET without Range): it gets the bytes as they arrive. */
+  client?: { req: IncomingMessage; res: ServerResponse };
+}
+
+/** Fetches blobs that proxied repositories miss. */
+export interface BlobPullThrough {
+  /** The proxy rule of a repository, or null when it is no pull-through cache. */
+  match(repository: string): ProxiedRepository | null;
+  /**
+   * Brings a blob into a proxied repository from its upstream, streaming it to `client` when given (the answer is
+   * then sent, or the connection destroyed), unless the same blob is being fetched already: then it waits for that
+   * fetch and resolves with `waited` set, having sent nothing. Throws an OciError when the upstream cannot give it.
+   */
+  pull(source: ProxiedRepository, pull: BlobPull): Promise<StoredBlob & { waited?: boolean }>;
+  /** Makes sure a proxied repository holds a blob (fetching it when it does not); for manifest pull-through. */
+  ensure(repository: string, digest: Digest, context: EventContext): Promise<void>;
+}
+
+/** Passes chunks on one behind, and the last one only when `release` is called (after verification). */
+class HoldLast extends Transform {
+  private last: Buffer | null = null;
+  private released = false;
+  private flushed: TransformCallback | null = null;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const previous = this.last;
+    this.last = chunk;
+    callback(null, previous ?? undefined);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.released) callback(null, this.last ?? undefined);
+    else this.flushed = callback;
+  }
+
+  /** The bytes are verified: let the last chunk through and end. */
+  release(): void {
+    this.released = true;
+    const flushed = this.flushed;
+    this.flushed = null;
+    flushed?.(null, this.last ?? undefined);
+  }
+}
+
+/** Creates blob pull-through over the blob writes. */
+export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThrough {
+  const { writes, logger } = deps;
+  const count = (namespace: string, result: 'miss' | 'wait' | 'error') => deps.metrics?.proxyRequests.add(1, { namespace, kind: 'blob', result });
+
+  async function pull(source: ProxiedRepository, job: BlobPull): Promise<StoredBlob> {
+    const { repository, digest } = job;
+    let fetched;
+    try {
+      fetched = await source.upstream.getBlob(source.upstreamRepository, digest.value);
+    } catch (err) {
+      count(source.namespace, 'error');
+      logger.warn({ err, repository, digest: digest.value }, 'pull-through: the upstream did not give a blob');
+      throw ociErrorOfUpstream(err, source.namespace, () => errors.blobUnknown(digest.value));
+    }
+    const body = fetched.body;
+    const toStore = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // An upstream that breaks off destroys the store's side with its error, which fails storeWholeBody.
+    pipeline(body, toStore, () => undefined);
+    let toClient: HoldLast | null = null;
+    const client = job.client;
+    if (client) {
+      toClient = new HoldLast();
+      const headers: Record<string, string> = {
+        'Docker-Content-Digest': digest.value,
+        ETag: `"${digest.value}"`,
+        'Content-Type': 'application/octet-stream',
+        ...(fetched.size !== null ? { 'Content-Length': String(fetched.size) } : {}),
+      };
+      writeHead(client.res, 200, headers);
+      body.pipe(toClient).pipe(client.res);
+      const clientSide = toClient;
+      client.res.on('close', () => {
+        if (client.res.writableFinished) return;
+        // The client left: keep filling the cache without it.
+        body.unpipe(clientSide);
+        clientSide.destroy();
+      });
+    }
+    const scratch = randomUUID();
+    try {
+      const { size, pin } = await storeWholeBody(writes, { uploadId: scratch, digest, body: toStore });
+      await recordBlob(writes, { repository, digest: digest.value, size, uploadId: null, pin, context: job.context });
+      deps.onEventsCommitted?.();
+      count(source.namespace, 'miss');
+      deps.metrics?.proxyUpstreamBytes.add(size, { namespace: source.namespace });
+      toClient?.release();
+      logger.info({ repository, digest: digest.value, size }, 'pull-through: blob cached');
+      return { digest: digest.value, size };
+    } catch (err) {
+      count(source.namespace, 'error');
+      body.destroy();
+      await writes.store.deleteUpload(scratch).catch(() => undefined);
+      logger.warn({ err, repository, digest: digest.value }, 'pull-through: a blob from the upstream was not stored');
+      if (client) {
+        // Headers are out: the only way to tell the client is to break the connection before the body's end.
+        toClient?.destroy();
+        client.res.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+      const mismatch = err instanceof OciError && err.code === 'DIGEST_INVALID';
+      throw errors.unavailable(mismatch ? `the upstream of ${source.namespace} sent bytes that are not ${digest.value}` : `${digest.value} could not be fetched from the upstream of ${source.namespace}`);
+    }
+  }
+
+  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
+  const inFlight = new Map<string, Promise<StoredBlob>>();
+
+  /**
+   * Single flight within this process: the first miss fetches (streaming to its client), later ones for the same
+   * blob wait for that fetch and then return, for the reader to answer from the cache. A failed fetch fails its
+   * waiters too (each gets the same OCI error); the next miss after it tries again.
+   */
+  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob>; waited: boolean } {
+    const key = `${job.repository}@${job.digest.value}`;
+    const running = inFlight.get(key);
+    if (running) {
+      count(source.namespace, 'wait');
+      return { fetch: running, waited: true };
+    }
+    const fetch = pull(source, job).finally(() => inFlight.delete(key));
+    inFlight.set(key, fetch);
+    return { fetch, waited: false };
+  }
+
+  return {
+    match: (repository) => deps.proxies.match(repository),
+    pull: (source, job) => {
+      const { fetch, waited } = pullOnce(source, job);
+      // A waiter's client was not written to: its caller answers it from the cache.
+      return waited ? fetch.then((blob) => ({ ...blob, waited: true })) : fetch;
+    },
+    async ensure(repository, digest, context) {
+      const source = deps.proxies.match(repository);
+      if (!source) throw errors.blobUnknown(digest.value);
+      if (await meta.findRepositoryBlob(writes.db, repository, digest.value)) return;
+      await pullOnce(source, { repository, digest, context }).fetch;
+    },
+  };
+}

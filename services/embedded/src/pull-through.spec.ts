@@ -1,0 +1,362 @@
+/**
+ * The pull-through cache against real upstreams on loopback: CNCF Distribution v3 (behind a relay that counts
+ * requests and can rate-limit or corrupt a blob) and a second Lading with token auth on. Content is pushed into the
+ * upstream, then pulled through the proxy namespace `hub` with the registry client, bytes and digests compared.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type RegistryClient, createRegistryClient } from '@lading/client';
+import { LadingConfigInput, parseConfig } from '@lading/config';
+import type { LadingEvent } from '@lading/events';
+import * as meta from '@lading/metadata';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { METRIC_NAMES, type RegistryMetrics, createLogger, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
+import { type RunningDistribution, type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, startDistribution } from '@lading/testing';
+import { type UpstreamRelay, startUpstreamRelay } from '../test/upstream-relay';
+import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+/** An embedded registry listening on loopback, with a client of it. */
+interface Served {
+  /** Its data directory (blobs under `blobs/`, scratch uploads under `blobs/uploads/`). */
+  dir: string;
+  registry: EmbeddedRegistry;
+  client: RegistryClient;
+  url: string;
+  close(): Promise<void>;
+}
+
+async function serve(config: LadingConfigInput, metrics?: RegistryMetrics): Promise<Served> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lading-proxy-'));
+  const registry = await createEmbeddedRegistry(parseConfig({ ...config, data: { dir }, log: { level: 'silent', access: false } }), logger, { metrics });
+  const server: Server = registry.app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ url, timeoutMs: 20_000 });
+  return {
+    dir,
+    registry,
+    client,
+    url,
+    async close() {
+      await client.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await registry.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Uploads a blob unless held (POST then PUT: Distribution v3 has no single-request upload). */
+async function ensureBlob(client: RegistryClient, repository: string, blob: TestBlob): Promise<void> {
+  if ((await client.headBlob(repository, blob.digest)).status === 200) return;
+  await client.pushBlobStream(repository, blob.digest, blob.size, blob.data);
+}
+
+async function push(client: RegistryClient, repository: string, reference: string, manifest: TestManifest, blobs: TestBlob[]): Promise<void> {
+  for (const blob of blobs) await ensureBlob(client, repository, blob);
+  const answer = await client.putManifest(repository, reference, { mediaType: manifest.mediaType, body: manifest.body });
+  expect(answer.status).toBe(201);
+}
+
+async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+describe('pull-through cache of a CNCF Distribution upstream', () => {
+  let distribution: RunningDistribution;
+  let relay: UpstreamRelay;
+  let upstream: RegistryClient;
+  let proxy: Served;
+  const events: LadingEvent[] = [];
+  const tallies = createTallyProducer();
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
+  const provider = new MeterProvider({ readers: [exporter] });
+
+  /** The value of a counter's series with these labels (0 when absent). */
+  async function counter(name: string, labels: Record<string, string>): Promise<number> {
+    const { resourceMetrics } = await exporter.collect();
+    const metric = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics).find((m) => m.descriptor.name === name);
+    const point = metric?.dataPoints.find((d) => Object.entries(labels).every(([k, v]) => d.attributes[k] === v));
+    return Number(point?.value ?? 0);
+  }
+
+  const config = makeBlob('{"architecture":"amd64","os":"linux"}');
+  const layers = [makeBlob(3 * 1024 * 1024 + 17), makeBlob(1000)];
+  const image = imageManifest(config, layers);
+
+  beforeAll(async () => {
+    distribution = await startDistribution();
+    relay = await startUpstreamRelay(distribution.url);
+    upstream = createRegistryClient({ url: distribution.url });
+    await push(upstream, 'library/app', 'v1', image, [config, ...layers]);
+    proxy = await serve({ proxies: [{ namespace: 'hub', upstream: relay.url, tagTtl: '2s' }], gc: { enabled: false } }, createRegistryMetrics(provider.getMeter('test'), tallies));
+    proxy.registry.bus.subscribe((event) => void events.push(event));
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    await relay?.close();
+    await distribution?.remove();
+    await provider.shutdown();
+  });
+
+  it('pulls an image by tag: the manifest and every blob with the upstream bytes, stored as ordinary content', async () => {
+    const manifest = await proxy.client.getManifest('hub/library/app', 'v1');
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers['docker-content-digest']).toBe(image.digest);
+    expect(manifest.body.equals(image.body)).toBe(true);
+    for (const blob of [config, ...layers]) {
+      const got = await readAll(await proxy.client.openBlob('hub/library/app', blob.digest));
+      expect(got.equals(blob.data)).toBe(true);
+    }
+    expect(await meta.tagDigest(proxy.registry.db, 'hub/library/app', 'v1')).toBe(image.digest);
+    await proxy.registry.flushEvents();
+    const pushed = events.find((e) => e.type === 'io.lading.manifest.pushed' && e.data?.repository === 'hub/library/app');
+    expect(pushed?.data?.digest).toBe(image.digest);
+  });
+
+  it('serves a digest once cached without asking the upstream again', async () => {
+    const before = relay.requests.length;
+    const manifest = await proxy.client.getManifest('hub/library/app', image.digest);
+    expect(manifest.status).toBe(200);
+    const blob = await readAll(await proxy.client.openBlob('hub/library/app', layers[0].digest));
+    expect(blob.equals(layers[0].data)).toBe(true);
+    expect(relay.requests.slice(before)).toEqual([]);
+  });
+
+  it('streams a blob miss to the client while storing it, and serves HEAD and Range of a miss', async () => {
+    const lone = makeBlob(2 * 1024 * 1024 + 5);
+    const small = makeBlob(5000);
+    await ensureBlob(upstream, 'library/lone', lone);
+    await ensureBlob(upstream, 'library/lone', small);
+    const got = await readAll(await proxy.client.openBlob('hub/library/lone', lone.digest));
+    expect(got.equals(lone.data)).toBe(true);
+    expect(Number((await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/lone', lone.digest))?.size)).toBe(lone.size);
+    const head = await proxy.client.headBlob('hub/library/lone', small.digest);
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe(String(small.size));
+    const range = await proxy.client.send('GET', `/v2/hub/library/lone/blobs/${lone.digest}`, { headers: { range: 'bytes=10-19' } });
+    expect(range.status).toBe(206);
+    expect(range.body.equals(lone.data.subarray(10, 20))).toBe(true);
+  });
+
+  it('pulls a multi-arch index by digest, with its child manifests and their blobs', async () => {
+    const armBlobs = [makeBlob('{"architecture":"arm64","os":"linux"}'), makeBlob(2000)];
+    const armImage = imageManifest(armBlobs[0], [armBlobs[1]]);
+    const amdBlobs = [makeBlob('{"architecture":"amd64","os":"linux","variant":"x"}'), makeBlob(3000)];
+    const amdImage = imageManifest(amdBlobs[0], [amdBlobs[1]]);
+    const multi = imageIndex([amdImage, armImage]);
+    await push(upstream, 'library/multi', armImage.digest, armImage, armBlobs);
+    await push(upstream, 'library/multi', amdImage.digest, amdImage, amdBlobs);
+    await push(upstream, 'library/multi', 'latest', multi, []);
+    const got = await proxy.client.getManifest('hub/library/multi', multi.digest);
+    expect(got.status).toBe(200);
+    expect(got.body.equals(multi.body)).toBe(true);
+    for (const child of [armImage, amdImage]) {
+      const m = await proxy.client.getManifest('hub/library/multi', child.digest);
+      expect(m.body.equals(child.body)).toBe(true);
+    }
+    const layer = await readAll(await proxy.client.openBlob('hub/library/multi', amdBlobs[1].digest));
+    expect(layer.equals(amdBlobs[1].data)).toBe(true);
+  });
+
+  it('asks the upstream once for concurrent misses of one blob and one tag (single flight in the process)', async () => {
+    const shared = makeBlob(1024 * 1024 + 3);
+    const sharedConfig = makeBlob('{"os":"linux","shared":true}');
+    const sharedImage = imageManifest(sharedConfig, [shared]);
+    await push(upstream, 'library/shared', 'v1', sharedImage, [sharedConfig, shared]);
+    const before = relay.requests.length;
+    const blobs = await Promise.all(Array.from({ length: 20 }, async () => readAll(await proxy.client.openBlob('hub/library/shared', shared.digest))));
+    for (const got of blobs) expect(got.equals(shared.data)).toBe(true);
+    const manifests = await Promise.all(Array.from({ length: 10 }, () => proxy.client.getManifest('hub/library/shared', 'v1')));
+    for (const got of manifests) expect(got.headers['docker-content-digest']).toBe(sharedImage.digest);
+    const asked = relay.requests.slice(before);
+    expect(asked.filter((r) => r === `GET /v2/library/shared/blobs/${shared.digest}`)).toHaveLength(1);
+    expect(asked.filter((r) => r === 'GET /v2/library/shared/manifests/v1')).toHaveLength(1);
+  });
+
+  it('answers MANIFEST_UNKNOWN and BLOB_UNKNOWN for what the upstream does not have', async () => {
+    const manifest = await proxy.client.getManifest('hub/library/app', 'nope');
+    expect(manifest.status).toBe(404);
+    expect(manifest.code).toBe('MANIFEST_UNKNOWN');
+    const blob = await proxy.client.getBlob('hub/library/app', makeBlob(10).digest);
+    expect(blob.status).toBe(404);
+    expect(blob.code).toBe('BLOB_UNKNOWN');
+  });
+
+  it('refuses pushes into the proxy namespace with DENIED, and leaves other namespaces alone', async () => {
+    const blob = makeBlob(100);
+    const upload = await proxy.client.uploadBlob('hub/library/app', blob);
+    expect(upload.status).toBe(403);
+    expect(upload.code).toBe('DENIED');
+    expect(upload.body.toString()).toMatch(/hub is a pull-through cache/);
+    const put = await proxy.client.putManifest('hub/library/app', 'mine', { mediaType: image.mediaType, body: image.body });
+    expect(put.status).toBe(403);
+    expect(put.code).toBe('DENIED');
+    expect((await proxy.client.uploadBlob('team/app', blob)).status).toBe(201);
+  });
+
+  it('stores nothing of a blob whose upstream bytes do not match its digest, and fails the client', async () => {
+    const bad = makeBlob(256 * 1024);
+    await ensureBlob(upstream, 'library/bad', bad);
+    relay.corrupt(bad.digest);
+    try {
+      await expect(readAll(await proxy.client.openBlob('hub/library/bad', bad.digest, false))).rejects.toThrow();
+      expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/bad', bad.digest)).toBeNull();
+      const head = await proxy.client.headBlob('hub/library/bad', bad.digest);
+      expect(head.status).toBe(503);
+    } finally {
+      relay.corrupt(null);
+    }
+    const good = await readAll(await proxy.client.openBlob('hub/library/bad', bad.digest));
+    expect(good.equals(bad.data)).toBe(true);
+  });
+
+  it('stores nothing of a blob whose upstream dies mid-body, fails the client, and fetches it whole next time', async () => {
+    const big = makeBlob(3 * 1024 * 1024);
+    await ensureBlob(upstream, 'library/cut', big);
+    relay.cut(big.digest);
+    try {
+      await expect(readAll(await proxy.client.openBlob('hub/library/cut', big.digest, false))).rejects.toThrow();
+      expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/cut', big.digest)).toBeNull();
+      // No partial bytes stay behind either (the scratch upload is deleted once the fetch has failed).
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await readdir(path.join(proxy.dir, 'blobs', 'uploads'))).toEqual([]);
+    } finally {
+      relay.cut(null);
+    }
+    const whole = await readAll(await proxy.client.openBlob('hub/library/cut', big.digest));
+    expect(whole.equals(big.data)).toBe(true);
+  });
+
+  it('evicts on delete: a deleted tag, manifest or blob is fetched again on the next pull', async () => {
+    const lone = makeBlob(4000);
+    await ensureBlob(upstream, 'library/evict', lone);
+    const small = imageManifest(config, [lone]);
+    await push(upstream, 'library/evict', 'v1', small, [config]);
+    expect((await proxy.client.getManifest('hub/library/evict', 'v1')).status).toBe(200);
+    expect((await proxy.client.deleteManifest('hub/library/evict', 'v1')).status).toBe(202);
+    expect((await proxy.client.deleteManifest('hub/library/evict', small.digest)).status).toBe(202);
+    expect((await proxy.client.deleteBlob('hub/library/evict', lone.digest)).status).toBe(202);
+    expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/evict', lone.digest)).toBeNull();
+    const again = await proxy.client.getManifest('hub/library/evict', 'v1');
+    expect(again.status).toBe(200);
+    expect(again.headers['docker-content-digest']).toBe(small.digest);
+    expect((await readAll(await proxy.client.openBlob('hub/library/evict', lone.digest))).equals(lone.data)).toBe(true);
+  });
+
+  it('re-checks a tag with a HEAD after tagTtl and follows it when it moved upstream', async () => {
+    const next = imageManifest(config, [layers[1]]);
+    // This pull confirms the tag (checked now, or within the last 2 s)...
+    expect((await proxy.client.getManifest('hub/library/app', 'v1')).headers['docker-content-digest']).toBe(image.digest);
+    await push(upstream, 'library/app', 'v1', next, []);
+    // ...so within the TTL the cached tag is served without asking, although it moved upstream.
+    const asked = relay.requests.length;
+    expect((await proxy.client.getManifest('hub/library/app', 'v1')).headers['docker-content-digest']).toBe(image.digest);
+    expect(relay.requests.length).toBe(asked);
+    await new Promise((r) => setTimeout(r, 2100));
+    const before = relay.requests.length;
+    const moved = await proxy.client.getManifest('hub/library/app', 'v1');
+    expect(moved.headers['docker-content-digest']).toBe(next.digest);
+    expect(relay.requests.slice(before)[0]).toBe('HEAD /v2/library/app/manifests/v1');
+  });
+
+  it('answers TOOMANYREQUESTS with Retry-After while the upstream rate-limits, and still serves what it holds', async () => {
+    relay.rateLimit(2);
+    try {
+      const miss = await proxy.client.getManifest('hub/library/other', 'v1');
+      expect(miss.status).toBe(429);
+      expect(miss.code).toBe('TOOMANYREQUESTS');
+      expect(Number(miss.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // Within Retry-After the upstream is not asked again.
+      const asked = relay.requests.length;
+      expect((await proxy.client.getManifest('hub/library/other', 'v2')).status).toBe(429);
+      expect(relay.requests.length).toBe(asked);
+      await new Promise((r) => setTimeout(r, 600));
+      const cached = await proxy.client.getManifest('hub/library/app', 'v1');
+      expect(cached.status).toBe(200);
+    } finally {
+      relay.rateLimit(null);
+    }
+  });
+
+  it('serves cached tags, digests and blobs with the upstream stopped, and UNAVAILABLE for the rest', async () => {
+    await distribution.stop();
+    await new Promise((r) => setTimeout(r, 2100));
+    const tagged = await proxy.client.getManifest('hub/library/app', 'v1');
+    expect(tagged.status).toBe(200);
+    expect((await proxy.client.getManifest('hub/library/app', image.digest)).status).toBe(200);
+    const blob = await readAll(await proxy.client.openBlob('hub/library/app', layers[0].digest));
+    expect(blob.equals(layers[0].data)).toBe(true);
+    const miss = await proxy.client.getManifest('hub/library/never', 'v1');
+    expect(miss.status).toBe(503);
+    expect(miss.code).toBe('UNAVAILABLE');
+    expect(miss.body.toString()).not.toContain(relay.url);
+    const blobMiss = await proxy.client.getBlob('hub/library/never', makeBlob(10).digest);
+    expect(blobMiss.status).toBe(503);
+  });
+
+  it('counts hits, misses, waits, stale tags, upstream failures and upstream bytes', async () => {
+    const of = (kind: string, result: string) => counter(METRIC_NAMES.proxyRequests, { namespace: 'hub', kind, result });
+    expect(await of('blob', 'miss')).toBeGreaterThanOrEqual(5);
+    expect(await of('blob', 'hit')).toBeGreaterThanOrEqual(3);
+    expect(await of('blob', 'wait')).toBeGreaterThanOrEqual(1);
+    expect(await of('blob', 'error')).toBeGreaterThanOrEqual(2);
+    expect(await of('manifest', 'miss')).toBeGreaterThanOrEqual(3);
+    expect(await of('manifest', 'hit')).toBeGreaterThanOrEqual(2);
+    expect(await of('manifest', 'stale')).toBeGreaterThanOrEqual(1);
+    expect(await of('manifest', 'error')).toBeGreaterThanOrEqual(2);
+    expect(await counter(METRIC_NAMES.proxyUpstreamBytes, { namespace: 'hub' })).toBeGreaterThan(layers[0].size);
+  });
+});
+
+describe('pull-through cache of a Lading upstream with token auth', () => {
+  const admin = { username: 'admin', password: 'upstream-admin-password' };
+  let upstreamLading: Served;
+  let proxy: Served;
+  let anonymous: Served;
+
+  beforeAll(async () => {
+    upstreamLading = await serve({ auth: { enabled: true }, admin: { user: admin.username, password: admin.password }, gc: { enabled: false } });
+    proxy = await serve({ proxies: [{ namespace: 'mirror', upstream: upstreamLading.url, ...admin }], gc: { enabled: false } });
+    anonymous = await serve({ proxies: [{ namespace: 'mirror', upstream: upstreamLading.url }], gc: { enabled: false } });
+  });
+
+  afterAll(async () => {
+    await anonymous?.close();
+    await proxy?.close();
+    await upstreamLading?.close();
+  });
+
+  it('fetches through the token flow with the configured credentials; without them the upstream refuses', async () => {
+    const pusher = createRegistryClient({ url: upstreamLading.url, credentials: admin });
+    const config = makeBlob('{"os":"linux"}');
+    const layer = makeBlob(70_000);
+    const image = imageManifest(config, [layer]);
+    try {
+      await push(pusher, 'private/app', 'v1', image, [config, layer]);
+    } finally {
+      await pusher.close();
+    }
+    const got = await proxy.client.getManifest('mirror/private/app', 'v1');
+    expect(got.status).toBe(200);
+    expect(got.body.equals(image.body)).toBe(true);
+    const blob = await readAll(await proxy.client.openBlob('mirror/private/app', layer.digest));
+    expect(blob.equals(layer.data)).toBe(true);
+
+    const refused = await anonymous.client.getManifest('mirror/private/app', 'v1');
+    expect(refused.status).toBe(404);
+    expect(refused.code).toBe('MANIFEST_UNKNOWN');
+    expect(refused.body.toString()).toMatch(/refused access/);
+  });
+});

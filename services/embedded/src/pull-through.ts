@@ -1,0 +1,46 @@
+/**
+ * The pull-through cache of the embedded registry, wired: one set of proxy rules (and so one client per upstream)
+ * shared by the blob service, which fetches blob misses, and the manifest service, which fetches manifest misses
+ * and, for the blobs a fetched manifest references, asks the blob service's pull-through in the same process.
+ */
+import { durationMs } from '@lading/config';
+import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
+import { type ManifestPullThrough, createManifestPullThrough } from '@lading/manifest';
+import type { ServiceDeps } from '@lading/runtime';
+import type { BlobStore } from '@lading/storage';
+import { createProxyRules } from '@lading/upstream';
+
+/** Both halves of the pull-through cache (undefined when no proxies are configured) and a way to close them. */
+export interface WiredPullThrough {
+  blob: BlobPullThrough | undefined;
+  manifest: ManifestPullThrough | undefined;
+  close(): Promise<void>;
+}
+
+/** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
+export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
+  const { config } = blobDeps;
+  if (config.mirror.namespace !== undefined) {
+    blobDeps.logger.warn({ namespace: config.mirror.namespace }, 'mirror.namespace is accepted but not served yet: pull through <namespace>/<path> instead');
+  }
+  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, close: async () => undefined };
+  const proxies = createProxyRules(config.proxies);
+  const reviewDelayMs = durationMs(config.gc.reviewDelay);
+  const blob = createBlobPullThrough({
+    writes: { db: blobDeps.db, store, events: blobDeps.events, reviewDelayMs },
+    proxies,
+    logger: blobDeps.logger,
+    onEventsCommitted: blobDeps.onEventsCommitted,
+    metrics: blobDeps.metrics,
+  });
+  const manifest = createManifestPullThrough({
+    writes: { db: manifestDeps.db, events: manifestDeps.events, reviewDelayMs },
+    proxies,
+    fetchBlob: (repository, digest, context) => blob.ensure(repository, digest, context),
+    maxBytes: config.registry.manifestMaxBytes,
+    logger: manifestDeps.logger,
+    onEventsCommitted: manifestDeps.onEventsCommitted,
+    metrics: manifestDeps.metrics,
+  });
+  return { blob, manifest, close: () => proxies.close() };
+}

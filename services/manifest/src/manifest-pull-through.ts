@@ -1,0 +1,157 @@
+/**
+ * The pull-through cache's manifest reads: before a proxied repository answers a manifest GET/HEAD, what it names is
+ * made present. A digest not stored is fetched from the upstream; a tag not stored is fetched; a stored tag older
+ * than the rule's `tagTtl` is checked with a HEAD (cheap, and no pull on Docker Hub's limit) and fetched again only
+ * when it moved. What is fetched is stored through `pushManifest`, as ordinary content with its events.
+ *
+ * Invariants:
+ * - A manifest is stored only when its bytes have the digest they were asked by (or, by tag, the digest the
+ *   upstream announced), and only once everything it references is stored: its blobs (through `fetchBlob`, the
+ *   blob service's pull-through) and, for an index, its child manifests, so `pushManifest`'s checks hold as for a
+ *   push. (This slice fetches those eagerly; lazy layers are the next step.)
+ * - Digests are immutable: a digest held is served without asking the upstream. A tag whose upstream cannot be
+ *   asked (down, rate-limiting, refusing) is served as stored, with a warning.
+ */
+import type { EventContext } from '@lading/events';
+import * as meta from '@lading/metadata';
+import { type Digest, OciError, errors, looksLikeDigest, parseDigest, validateManifest, digestOf, isValidTag } from '@lading/oci';
+import type { Logger, ProxyRequestLabels, RegistryMetrics } from '@lading/telemetry';
+import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
+import { type ManifestWriteDeps, pushManifest } from './manifest-writes';
+
+/** What manifest pull-through is built from. */
+export interface ManifestPullThroughDeps {
+  writes: ManifestWriteDeps;
+  proxies: ProxyRules;
+  /** Makes sure a proxied repository holds a blob, fetching it from the upstream when it does not. */
+  fetchBlob(repository: string, digest: Digest, context: EventContext): Promise<void>;
+  /** Largest manifest accepted from an upstream (`registry.manifestMaxBytes`). */
+  maxBytes: number;
+  logger: Logger;
+  /** The clock, in milliseconds (tests move it). */
+  now?: () => number;
+  /** Called after a fetched manifest's events committed (wakes the outbox relay). */
+  onEventsCommitted?: () => void;
+  /** Counts hits, misses, waits, stale tags and upstream failures; none recorded without it. */
+  metrics?: Pick<RegistryMetrics, 'proxyRequests'>;
+}
+
+/** Makes what manifest reads in proxied repositories name present. */
+export interface ManifestPullThrough {
+  /** Whether a repository is a pull-through cache's (reads elsewhere need no preparing). */
+  covers(repository: string): boolean;
+  /**
+   * Prepares a manifest read of `reference` in `repository`: resolves with the tags whose target it (re)stored (the
+   * reader must forget their cached answers), or null when the repository is no proxy's. Throws an OciError when
+   * the content is neither stored nor obtainable.
+   */
+  prepare(repository: string, reference: string, context: () => EventContext): Promise<string[] | null>;
+}
+
+/** Child manifests of an index are fetched this deep at most (an index of indexes of images is already rare). */
+const MAX_DEPTH = 3;
+
+/** Creates manifest pull-through. */
+export function createManifestPullThrough(deps: ManifestPullThroughDeps): ManifestPullThrough {
+  const { writes, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const count = (namespace: string, result: ProxyRequestLabels['result']) => deps.metrics?.proxyRequests.add(1, { namespace, kind: 'manifest', result });
+  /** When each stored tag was last confirmed with the upstream (per process; a restart re-checks once). */
+  const tagCheckedAt = new Map<string, number>();
+
+  /** Fetches a manifest by tag or digest, with what it references, and stores it (pointing `tags` at it). */
+  async function fetchManifest(source: ProxiedRepository, repository: string, reference: string, tags: string[], context: EventContext, depth: number): Promise<string> {
+    const fetched = await source.upstream.getManifest(source.upstreamRepository, reference, deps.maxBytes);
+    const expected = looksLikeDigest(reference) ? parseDigest(reference) : fetched.digest && looksLikeDigest(fetched.digest) ? parseDigest(fetched.digest) : null;
+    const actual = digestOf(fetched.body, expected?.algorithm ?? 'sha256');
+    if (expected && expected.value !== actual) {
+      logger.warn({ repository, reference, expected: expected.value, actual }, 'pull-through: the upstream sent a manifest that does not match its digest');
+      throw errors.unavailable(`the upstream of ${source.namespace} sent a manifest that is not ${expected.value}`);
+    }
+    const manifest = validateManifest(fetched.body, fetched.mediaType ?? undefined);
+    for (const ref of manifest.references) {
+      if (!ref.mustExist) continue;
+      const digest = parseDigest(ref.descriptor.digest);
+      if (ref.kind === 'blob') await deps.fetchBlob(repository, digest, context);
+      else if (!(await meta.storedManifestExists(writes.db, repository, digest.value))) {
+        if (depth >= MAX_DEPTH) throw errors.manifestInvalid(`indexes nested deeper than ${MAX_DEPTH}`);
+        await fetchManifest(source, repository, digest.value, [], context, depth + 1);
+      }
+    }
+    const pushed = await pushManifest(writes, { repository, body: fetched.body, contentType: fetched.mediaType ?? undefined, expectedDigest: parseDigest(actual), tags, context });
+    deps.onEventsCommitted?.();
+    logger.info({ repository, reference, digest: pushed.digest }, 'pull-through: manifest cached');
+    return pushed.digest;
+  }
+
+  async function prepareTag(source: ProxiedRepository, repository: string, tag: string, context: () => EventContext): Promise<string[]> {
+    const key = `${repository}:${tag}`;
+    // Looked up first: a tag deleted here (evicted) is fetched again however recently it was checked.
+    const stored = await meta.tagDigest(writes.db, repository, tag);
+    const checked = tagCheckedAt.get(key);
+    if (stored && checked !== undefined && now() - checked < source.tagTtlMs) {
+      count(source.namespace, 'hit');
+      return [];
+    }
+    if (stored) {
+      try {
+        const head = await source.upstream.headManifest(source.upstreamRepository, tag);
+        if (head.digest === stored) {
+          tagCheckedAt.set(key, now());
+          count(source.namespace, 'hit');
+          return [];
+        }
+        await fetchManifest(source, repository, head.digest && looksLikeDigest(head.digest) ? head.digest : tag, [tag], context(), 0);
+      } catch (err) {
+        // Stale beats nothing: the tag stays servable while the upstream is down, limiting or refusing.
+        logger.warn({ err, repository, tag, digest: stored }, 'pull-through: serving a stale tag, its upstream could not be asked');
+        count(source.namespace, 'stale');
+        return [];
+      }
+    } else {
+      await fetchManifest(source, repository, tag, [tag], context(), 0);
+    }
+    tagCheckedAt.set(key, now());
+    count(source.namespace, 'miss');
+    return [tag];
+  }
+
+  /** The preparation in flight per repository and reference: concurrent reads of one miss ask the upstream once. */
+  const inFlight = new Map<string, Promise<string[]>>();
+
+  return {
+    covers: (repository) => deps.proxies.match(repository) !== null,
+    prepare(repository, reference, context) {
+      const source = deps.proxies.match(repository);
+      if (!source) return Promise.resolve(null);
+      const key = `${repository}\n${reference}`;
+      let running = inFlight.get(key);
+      if (running) count(source.namespace, 'wait');
+      else {
+        running = prepareOnce(source, repository, reference, context).finally(() => inFlight.delete(key));
+        inFlight.set(key, running);
+      }
+      return running;
+    },
+  };
+
+  /** Makes what one read names present (see `prepare`); upstream failures become the OCI errors clients get. */
+  async function prepareOnce(source: ProxiedRepository, repository: string, reference: string, context: () => EventContext): Promise<string[]> {
+    try {
+      if (looksLikeDigest(reference)) {
+        const digest = parseDigest(reference);
+        const held = await meta.storedManifestExists(writes.db, repository, digest.value);
+        if (!held) await fetchManifest(source, repository, digest.value, [], context(), 0);
+        count(source.namespace, held ? 'hit' : 'miss');
+        return [];
+      }
+      if (!isValidTag(reference)) return [];
+      return await prepareTag(source, repository, reference, context);
+    } catch (err) {
+      count(source.namespace, 'error');
+      if (err instanceof OciError) throw err;
+      logger.warn({ err, repository, reference }, 'pull-through: the upstream did not give a manifest');
+      throw ociErrorOfUpstream(err, source.namespace, () => errors.manifestUnknown(reference.slice(0, 200)));
+    }
+  }
+}
