@@ -40,9 +40,9 @@ echo "== typecheck"
 run_stage typecheck "$results/typecheck.log" npx tsc -p tsconfig.json --noEmit
 echo "== lint (includes module boundaries)"
 run_stage lint "$results/lint.log" npm run -s lint
-echo "== CNCF Distribution v3, the pull-through specs' upstream (tools/upstream/install-distribution.sh)"
+echo "== CNCF Distribution v3, the pull-through specs' upstream (tools/distribution/install)"
 # Once per machine (go install, a few minutes cold); installed here so that two jest workers do not both build it.
-tools/upstream/install-distribution.sh >/dev/null || echo "test: Distribution could not be installed; the pull-through specs will fail"
+tools/distribution/install >/dev/null || echo "test: Distribution could not be installed; the pull-through specs will fail"
 echo "== unit and API tests (jest)"
 run_stage jest "$results/jest.log" env NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json"
 echo "== end to end: conformance suite and real clients against the embedded registry"

@@ -1,6 +1,6 @@
 /**
  * CNCF Distribution v3 (the reference registry) on loopback, a real upstream for the pull-through cache's specs:
- * installed once per machine by tools/upstream/install-distribution.sh (go install through the Go module proxy),
+ * installed once per machine by tools/distribution/install (go install through the Go module proxy),
  * run with filesystem storage in a temporary directory on 127.0.0.1 and a free port.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -25,7 +25,7 @@ export interface RunningDistribution {
 
 /** The path of the `registry` binary, installed on first use (minutes on a cold machine, a stat afterwards). */
 export async function installDistribution(): Promise<string> {
-  const script = path.join(REPO_ROOT, 'tools', 'upstream', 'install-distribution.sh');
+  const script = path.join(REPO_ROOT, 'tools', 'distribution', 'install');
   const { stdout } = await promisify(execFile)(script, [], { maxBuffer: 1024 * 1024, timeout: 15 * 60_000 });
   return stdout.trim().split('\n').pop() as string;
 }

@@ -227,7 +227,8 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     await ensureBlob(upstream, 'library/cut', big);
     relay.cut(big.digest);
     try {
-      await expect(readAll(await proxy.client.openBlob('hub/library/cut', big.digest, false))).rejects.toThrow();
+      // The client's download fails, before the response head or in the body, depending on where the cut lands.
+      await expect((async () => readAll(await proxy.client.openBlob('hub/library/cut', big.digest, false)))()).rejects.toThrow();
       expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/cut', big.digest)).toBeNull();
       // No partial bytes stay behind either (the scratch upload is deleted once the fetch has failed).
       await new Promise((r) => setTimeout(r, 100));
