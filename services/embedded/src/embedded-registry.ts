@@ -8,13 +8,14 @@ import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
+import { withMirrorNamespace } from './mirror-namespace';
 import { createPullThrough } from './pull-through';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
-import type { Database } from '@lading/metadata';
+import { type Database, findRepository } from '@lading/metadata';
 import { ladingVersion, openProcessParts } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
@@ -84,7 +85,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     await bootstrapAdmin(db, config, logger, passwords.hash);
     await sealSigningKeys(auth.keys, logger);
     const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
-    const app = createGateway({
+    const gateway = createGateway({
       dispatch: { blob, manifest, auth: auth.app },
       logger,
       accessLog: config.log.access,
@@ -93,6 +94,16 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       trustedProxies: config.http.trustedProxies,
       version: ladingVersion(),
     });
+    // `mirror`: un-prefixed pulls (dockerd's registry-mirrors) answered from a proxy namespace, local names first.
+    const mirrorNamespace = config.mirror.namespace;
+    const app =
+      mirrorNamespace === undefined
+        ? gateway
+        : withMirrorNamespace(gateway, {
+            namespace: mirrorNamespace,
+            isProxied: (repository) => pullThrough.covers(repository),
+            isLocal: async (repository) => (await findRepository(db, repository)) !== null,
+          });
     if (config.gc.enabled) gc.start();
     started.push(() => gc.stop());
     const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;

@@ -14,16 +14,15 @@ import { createProxyRules } from '@lading/upstream';
 export interface WiredPullThrough {
   blob: BlobPullThrough | undefined;
   manifest: ManifestPullThrough | undefined;
+  /** Whether a repository lies in a proxy namespace (the mirror never rewrites those). */
+  covers(repository: string): boolean;
   close(): Promise<void>;
 }
 
 /** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
 export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
   const { config } = blobDeps;
-  if (config.mirror.namespace !== undefined) {
-    blobDeps.logger.warn({ namespace: config.mirror.namespace }, 'mirror.namespace is accepted but not served yet: pull through <namespace>/<path> instead');
-  }
-  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, close: async () => undefined };
+  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, close: async () => undefined };
   const proxies = createProxyRules(config.proxies);
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
   const blob = createBlobPullThrough({
@@ -42,5 +41,5 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     onEventsCommitted: manifestDeps.onEventsCommitted,
     metrics: manifestDeps.metrics,
   });
-  return { blob, manifest, close: () => proxies.close() };
+  return { blob, manifest, covers: (repository) => proxies.namespaceOf(repository) !== null, close: () => proxies.close() };
 }
