@@ -3,6 +3,7 @@
 #
 #   eval "$(tools/clients/dockerd.sh start)"   # prints DOCKER_HOST=... DOCKERD_DIR=... DOCKER_TLS_NAME=...
 #   tools/clients/dockerd.sh stop "$DOCKERD_DIR"
+#   DOCKERD_REGISTRY_MIRROR=http://127.0.0.1:<port> tools/clients/dockerd.sh start   # with --registry-mirror
 #
 # Debian's docker.io daemon (installed with apt-get when dockerd is missing; needs root) runs on a socket in a temp
 # dir with the vfs storage driver, no bridge and no iptables, its data and state in that dir, which `stop` removes.
@@ -40,9 +41,12 @@ start() {
   { cat /etc/hosts; echo "::1 $DOCKER_TLS_NAME"; } >"$dir/hosts"
   # The mount namespace is private: the bind mount of /etc/hosts (and every mount dockerd makes) stays inside it
   # and goes away with the daemon.
-  unshare --mount --propagation private sh -c 'mount --bind "$1/hosts" /etc/hosts && exec dockerd \
+  # DOCKERD_REGISTRY_MIRROR: Docker Hub pulls go to that registry first (docker-mirror.sh tests Lading's `mirror`).
+  local mirror=()
+  [ -z "${DOCKERD_REGISTRY_MIRROR:-}" ] || mirror=("--registry-mirror=$DOCKERD_REGISTRY_MIRROR")
+  unshare --mount --propagation private sh -c 'd="$1"; shift; mount --bind "$d/hosts" /etc/hosts && exec dockerd \
       --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
-      -H "unix://$1/d.sock" --data-root "$1/data" --exec-root "$1/exec" --pidfile "$1/d.pid"' _ "$dir" \
+      -H "unix://$d/d.sock" --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/d.pid" "$@"' _ "$dir" "${mirror[@]}" \
     >"$dir/dockerd.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   local pid=$!
