@@ -105,3 +105,58 @@ describe('mirror.namespace: un-prefixed pulls answered from a proxy namespace', 
     expect(await meta.findRepository(registry.db, 'hub/hub')).toBeNull();
   });
 });
+
+describe('mirror.namespace with token auth on', () => {
+  const admin = { username: 'admin', password: 'mirror-admin-password' };
+  let distribution: RunningDistribution;
+  let dir: string;
+  let registry: EmbeddedRegistry;
+  let server: Server;
+  let url: string;
+  const config = makeBlob('{"architecture":"amd64","os":"linux","auth":true}');
+  const image = imageManifest(config, [config]);
+
+  beforeAll(async () => {
+    distribution = await startDistribution();
+    const upstream = createRegistryClient({ url: distribution.url });
+    try {
+      await push(upstream, 'library/app', 'v1', image, [config]);
+    } finally {
+      await upstream.close();
+    }
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-mirror-auth-'));
+    const settings = {
+      auth: { enabled: true },
+      admin: { user: admin.username, password: admin.password },
+      proxies: [{ namespace: 'hub', upstream: distribution.url }],
+      mirror: { namespace: 'hub' },
+      gc: { enabled: false },
+    };
+    registry = await createEmbeddedRegistry(parseConfig({ ...settings, data: { dir }, log: { level: 'silent', access: false } }), logger);
+    server = registry.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await registry?.close();
+    await distribution?.remove();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('challenges for the proxied name, and a client with a token for it pulls the un-prefixed name', async () => {
+    const anonymous = await fetch(`${url}/v2/library/app/manifests/v1`, { headers: { accept: image.mediaType } });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toContain('scope="repository:hub/library/app:pull"');
+    const client = createRegistryClient({ url, credentials: admin, timeoutMs: 20_000 });
+    try {
+      const got = await client.getManifest('library/app', 'v1');
+      expect(got.status).toBe(200);
+      expect(got.headers['docker-content-digest']).toBe(image.digest);
+    } finally {
+      await client.close();
+    }
+  });
+});
