@@ -385,8 +385,9 @@ export const configObject = z
         });
       }),
     /**
-     * Docker's `registry-mirrors`: names without a proxy namespace (`/v2/library/alpine/...`) are answered as
-     * `<mirror.namespace>/library/alpine`; the namespace must be one of `proxies`.
+     * Docker's `registry-mirrors`: pulls of names in no proxy namespace that are no local repository
+     * (`/v2/library/alpine/...`) are answered as `<mirror.namespace>/library/alpine`; the namespace must be one of
+     * `proxies`. Local repositories and every write keep the name as written (services/embedded/src/mirror-namespace.ts).
      */
     mirror: z
       .object({
