@@ -5,7 +5,7 @@
  */
 import { durationMs } from '@lading/config';
 import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
-import { type ManifestPullThrough, createManifestPullThrough } from '@lading/manifest';
+import { type ManifestPullThrough, type PullRecorder, PULL_FLUSH_INTERVAL_MS, createManifestPullThrough, createPullRecorder } from '@lading/manifest';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import { createProxyRules } from '@lading/upstream';
@@ -14,6 +14,8 @@ import { createProxyRules } from '@lading/upstream';
 export interface WiredPullThrough {
   blob: BlobPullThrough | undefined;
   manifest: ManifestPullThrough | undefined;
+  /** The last-pulled times of proxied manifests, flushed periodically (and on close). */
+  pulls: PullRecorder | undefined;
   close(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
   if (config.mirror.namespace !== undefined) {
     blobDeps.logger.warn({ namespace: config.mirror.namespace }, 'mirror.namespace is accepted but not served yet: pull through <namespace>/<path> instead');
   }
-  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, close: async () => undefined };
+  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, pulls: undefined, close: async () => undefined };
   const proxies = createProxyRules(config.proxies);
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
   const blob = createBlobPullThrough({
@@ -42,5 +44,15 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     onEventsCommitted: manifestDeps.onEventsCommitted,
     metrics: manifestDeps.metrics,
   });
-  return { blob, manifest, close: () => proxies.close() };
+  const pulls = createPullRecorder({ db: manifestDeps.db, logger: manifestDeps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
+  pulls.start();
+  return {
+    blob,
+    manifest,
+    pulls,
+    async close() {
+      await pulls.stop();
+      await proxies.close();
+    },
+  };
 }
