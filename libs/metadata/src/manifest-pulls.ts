@@ -35,7 +35,8 @@ export interface StaleManifest {
 /**
  * Manifests of a namespace (`hub` covers `hub` and `hub/...`) last pulled before `cutoff` (epoch milliseconds), or
  * never pulled and stored before it, at most `limit`, oldest first. Children of an index are left out: they go
- * with their index (the collector reviews them when it is deleted).
+ * with their index (the collector reviews them when it is deleted); an index with a child pulled since the cutoff
+ * (a platform pulled by digest) is not stale.
  */
 export async function staleManifests(db: SqlExecutor, namespace: string, cutoff: number, limit: number): Promise<StaleManifest[]> {
   const r = await db.query<StaleManifest>(
@@ -44,6 +45,9 @@ export async function staleManifests(db: SqlExecutor, namespace: string, cutoff:
       WHERE (r.name = $1 OR starts_with(r.name, $1 || '/'))
         AND COALESCE(m.last_pulled_at, m.created_at) < to_timestamp($2::float8 / 1000.0)
         AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.repository_id = m.repository_id AND c.child_digest = m.digest)
+        AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests k ON k.repository_id = c.repository_id AND k.digest = c.child_digest
+                         WHERE c.repository_id = m.repository_id AND c.parent_digest = m.digest
+                           AND COALESCE(k.last_pulled_at, k.created_at) >= to_timestamp($2::float8 / 1000.0))
       ORDER BY COALESCE(m.last_pulled_at, m.created_at), r.id, m.digest
       LIMIT $3`,
     [namespace, cutoff, limit],
