@@ -184,7 +184,8 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     reference: string,
     manifest: CachedManifest | null,
     byDigestRef: boolean,
-    served: (() => void) | undefined,
+    repository: string,
+    onServed: ServedListener | undefined,
   ): void {
     if (!manifest) throw errors.manifestUnknown(reference);
     if (!admits(req.headers.accept, manifest.mediaType)) {
@@ -192,7 +193,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
         mediaType: manifest.mediaType,
       });
     }
-    served?.();
+    onServed?.(repository, manifest.digest);
     if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
       writeHead(res, 304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
       res.end();
@@ -216,15 +217,14 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     serve(req, res, match, onServed) {
       const reference = match.param;
       const { repository } = match;
-      const served = (manifest: CachedManifest | null) => (onServed && manifest ? () => onServed(repository, manifest.digest) : undefined);
       if (looksLikeDigest(reference)) {
         const found = byDigest(repository, parseDigest(reference).value);
-        if (found instanceof Promise) return found.then((manifest) => answer(req, res, reference, manifest, true, served(manifest)));
-        return answer(req, res, reference, found, true, served(found));
+        if (found instanceof Promise) return found.then((manifest) => answer(req, res, reference, manifest, true, repository, onServed));
+        return answer(req, res, reference, found, true, repository, onServed);
       }
       // No tag breaking the grammar can exist.
       if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
-      return byTag(repository, reference).then((manifest) => answer(req, res, reference, manifest, false, served(manifest)));
+      return byTag(repository, reference).then((manifest) => answer(req, res, reference, manifest, false, repository, onServed));
     },
   };
 }
