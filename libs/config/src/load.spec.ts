@@ -161,7 +161,7 @@ describe('gc.reviewDelay', () => {
   });
 
   it('refuses a value that is not a duration with a ConfigError naming the key', () => {
-    const err = configError(() => loadConfig({ LADING_GC_REVIEWDELAY: '1d' }));
+    const err = configError(() => loadConfig({ LADING_GC_REVIEWDELAY: '1w' }));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain('gc.reviewDelay');
   });
@@ -199,12 +199,13 @@ describe('durationMs', () => {
     ['30s', 30_000],
     ['5m', 300_000],
     ['24h', 86_400_000],
+    ['30d', 2_592_000_000],
     ['0s', 0],
   ])('converts %s to %i ms', (text, ms) => {
     expect(durationMs(text)).toBe(ms);
   });
 
-  it.each(['', '5', '1.5h', '10d', '-1s', '5 m', 'm'])('refuses %j', (text) => {
+  it.each(['', '5', '1.5h', '10w', '1.5d', '-1s', '5 m', 'm'])('refuses %j', (text) => {
     expect(() => durationMs(text)).toThrow(/not a duration/);
   });
 });

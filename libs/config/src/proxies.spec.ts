@@ -12,17 +12,17 @@ function problems(input: Record<string, unknown>): string[] {
 }
 
 describe('proxies and mirror', () => {
-  it('takes a proxy namespace with its upstream, credentials and tag TTL (10m by default)', () => {
+  it('takes a proxy namespace with its upstream, credentials, tag TTL (10m by default) and evictAfter (none by default)', () => {
     const config = parseConfig({
       proxies: [
         { namespace: 'hub', upstream: 'https://registry-1.docker.io', username: 'u', password: 'p' },
-        { namespace: 'cache/ghcr', upstream: 'http://127.0.0.1:5001', tagTtl: '30s' },
+        { namespace: 'cache/ghcr', upstream: 'http://127.0.0.1:5001', tagTtl: '30s', evictAfter: '30d' },
       ],
       mirror: { namespace: 'hub' },
     });
     expect(config.proxies).toEqual([
       { namespace: 'hub', upstream: 'https://registry-1.docker.io', username: 'u', password: 'p', tagTtl: '10m' },
-      { namespace: 'cache/ghcr', upstream: 'http://127.0.0.1:5001', tagTtl: '30s' },
+      { namespace: 'cache/ghcr', upstream: 'http://127.0.0.1:5001', tagTtl: '30s', evictAfter: '30d' },
     ]);
     expect(config.mirror.namespace).toBe('hub');
     expect(parseConfig({}).proxies).toEqual([]);
@@ -35,6 +35,7 @@ describe('proxies and mirror', () => {
     ['credentials in the URL', { namespace: 'hub', upstream: 'https://u:p@example.com' }, /without path, query or credentials/],
     ['a bad namespace', { namespace: 'Hub/', upstream: 'https://example.com' }, /proxies\.0\.namespace/],
     ['a username without password', { namespace: 'hub', upstream: 'https://example.com', username: 'u' }, /username and password go together/],
+    ['an evictAfter that is not a duration', { namespace: 'hub', upstream: 'https://example.com', evictAfter: '1 month' }, /proxies\.0\.evictAfter: a duration/],
   ])('refuses %s', (_what, rule, message) => {
     expect(problems({ proxies: [rule] }).join('\n')).toMatch(message);
   });

@@ -2,17 +2,17 @@
 import { z } from 'zod';
 import { parseAllowListEntry } from './allow-list-entry';
 
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-const DURATION = /^(\d+)(ms|s|m|h)$/;
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 
-/** Converts a duration such as `500ms`, `30s`, `5m` or `24h` to milliseconds. */
+/** Converts a duration such as `500ms`, `30s`, `5m`, `24h` or `30d` to milliseconds. */
 export function durationMs(value: string): number {
   const m = DURATION.exec(value);
   if (!m) throw new Error(`not a duration: ${value}`);
   return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
 }
 
-const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m or 24h');
+const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 24h or 30d');
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
 
@@ -54,6 +54,11 @@ const proxyRule = z
     password: z.string().min(1).optional(),
     /** How long a cached tag is trusted before it is checked upstream again (with a HEAD). */
     tagTtl: duration.default('10m'),
+    /**
+     * Content of this cache not pulled for this long (e.g. `30d`) is evicted by the collector: its manifests and
+     * tags are deleted as ordinary deletes (with their events), and their blobs become garbage. Never when unset.
+     */
+    evictAfter: duration.optional(),
   })
   .strict()
   .refine((p) => (p.username === undefined) === (p.password === undefined), { message: 'username and password go together', path: ['password'] });

@@ -10,6 +10,7 @@ export * from './gc-tasks';
 export * from './gc-references';
 export * from './gc-tombstones';
 export * from './gc-retention';
+export * from './manifest-pulls';
 export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';

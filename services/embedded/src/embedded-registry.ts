@@ -37,6 +37,8 @@ export interface EmbeddedRegistry {
   webhooks: RunningWebhookDelivery | null;
   /** Publishes every pending outbox event now (tests use it to observe events deterministically). */
   flushEvents(): Promise<number>;
+  /** Writes the pending last-pulled times of proxied manifests now (tests use it instead of waiting a flush). */
+  flushPulls(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -62,7 +64,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store);
     started.push(() => pullThrough.close());
     const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob });
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
@@ -115,6 +117,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       gc,
       webhooks,
       flushEvents: () => relay.drain(),
+      flushPulls: async () => (pullThrough.pulls ? pullThrough.pulls.flush() : 0),
       async close() {
         await gc.stop();
         await webhooks?.stop();

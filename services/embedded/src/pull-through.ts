@@ -5,7 +5,7 @@
  */
 import { durationMs } from '@lading/config';
 import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
-import { type ManifestPullThrough, createManifestPullThrough } from '@lading/manifest';
+import { type ManifestPullThrough, type PullRecorder, PULL_FLUSH_INTERVAL_MS, createManifestPullThrough, createPullRecorder } from '@lading/manifest';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import { createProxyRules } from '@lading/upstream';
@@ -16,13 +16,15 @@ export interface WiredPullThrough {
   manifest: ManifestPullThrough | undefined;
   /** Whether a repository lies in a proxy namespace (the mirror never rewrites those). */
   covers(repository: string): boolean;
+  /** The last-pulled times of proxied manifests, flushed periodically (and on close). */
+  pulls: PullRecorder | undefined;
   close(): Promise<void>;
 }
 
 /** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
 export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
   const { config } = blobDeps;
-  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, close: async () => undefined };
+  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, pulls: undefined, close: async () => undefined };
   const proxies = createProxyRules(config.proxies);
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
   const blob = createBlobPullThrough({
@@ -41,5 +43,16 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     onEventsCommitted: manifestDeps.onEventsCommitted,
     metrics: manifestDeps.metrics,
   });
-  return { blob, manifest, covers: (repository) => proxies.namespaceOf(repository) !== null, close: () => proxies.close() };
+  const pulls = createPullRecorder({ db: manifestDeps.db, logger: manifestDeps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
+  pulls.start();
+  return {
+    blob,
+    manifest,
+    covers: (repository) => proxies.namespaceOf(repository) !== null,
+    pulls,
+    async close() {
+      await pulls.stop();
+      await proxies.close();
+    },
+  };
 }

@@ -27,6 +27,14 @@ export interface GcSettings {
   /** The longest a review or deletion is put off at a time: the review delay, within 5 s to 60 s. */
   maxBackoffMs: number;
   policies: GcPolicy[];
+  /** The pull-through caches that evict content not pulled for `afterMs` (`proxies[].evictAfter`). */
+  evictions: ProxyEviction[];
+}
+
+/** A pull-through cache's eviction rule. */
+export interface ProxyEviction {
+  namespace: string;
+  afterMs: number;
 }
 
 /** The rules of a repository that no configured policy covers. */
@@ -57,6 +65,7 @@ export function gcSettings(config: LadingConfig): GcSettings {
       tagPattern: p.tagPattern ? new RegExp(p.tagPattern) : null,
       dryRun: p.dryRun,
     })),
+    evictions: config.proxies.flatMap((p) => (p.evictAfter ? [{ namespace: p.namespace, afterMs: durationMs(p.evictAfter) }] : [])),
   };
 }
 

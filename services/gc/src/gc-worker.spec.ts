@@ -28,6 +28,15 @@ describe('gc settings', () => {
     expect(policyFor(gcSettings(parseConfig({})), 'any/thing')).toMatchObject({ namespace: '', deleteUntagged: true, keepLast: null });
   });
 
+  it('evicts only the proxy namespaces that set evictAfter, and none by default', () => {
+    const proxies = [
+      { namespace: 'hub', upstream: 'https://registry-1.docker.io', evictAfter: '30d' },
+      { namespace: 'ghcr', upstream: 'https://ghcr.io' },
+    ];
+    expect(gcSettings(parseConfig({ proxies })).evictions).toEqual([{ namespace: 'hub', afterMs: 30 * 86_400_000 }]);
+    expect(gcSettings(parseConfig({})).evictions).toEqual([]);
+  });
+
   it('has production defaults: 24 h review delay and upload TTL', () => {
     const defaults = gcSettings(parseConfig({}));
     expect(defaults.reviewDelayMs).toBe(86_400_000);

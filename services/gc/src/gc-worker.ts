@@ -42,7 +42,7 @@ export interface GcWorker {
   step(): Promise<boolean>;
   /** Runs steps until none finds work (at most `maxSteps`); resolves with the number of steps that did. */
   runUntilIdle(maxSteps?: number): Promise<number>;
-  /** Runs the periodic sweep now (retention, orphaned referrers, stale pins). */
+  /** Runs the periodic sweep now (retention, eviction of pull-through caches, orphaned referrers, stale pins). */
   sweep(): ReturnType<typeof sweep>;
   /** Wakes sleeping loops. */
   wake(): void;

@@ -7,6 +7,7 @@
 import { appendEvent, EVENT_TYPES } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { AgedTag, SqlExecutor } from '@lading/metadata';
+import { evictStaleProxyContent } from './eviction';
 import { GC_EVENT_CONTEXT, GcContext, lockConflict } from './gc-context';
 import { GcPolicy, GcSettings, hasRetention, policyFor } from './gc-settings';
 
@@ -85,11 +86,12 @@ export async function applyRetention(ctx: GcContext): Promise<number> {
   return removed;
 }
 
-/** The periodic sweep: retention rules, referrers orphaned without a review, and stale pins. */
-export async function sweep(ctx: GcContext): Promise<{ tagsRemoved: number; referrersQueued: number; stalePins: number }> {
+/** The periodic sweep: retention rules, eviction of pull-through caches, referrers orphaned without a review, and stale pins. */
+export async function sweep(ctx: GcContext): Promise<{ tagsRemoved: number; manifestsEvicted: number; referrersQueued: number; stalePins: number }> {
   const tagsRemoved = await applyRetention(ctx);
+  const manifestsEvicted = await evictStaleProxyContent(ctx);
   const referrersQueued = await meta.queueOrphanedReferrers(ctx.db, ctx.settings.reviewDelayMs, 10_000);
   const stalePins = await meta.deleteStalePins(ctx.db, ctx.settings.pinTtlMs);
   if (referrersQueued > 0 || stalePins > 0) ctx.logger.info({ referrersQueued, stalePins }, 'gc: sweep');
-  return { tagsRemoved, referrersQueued, stalePins };
+  return { tagsRemoved, manifestsEvicted, referrersQueued, stalePins };
 }

@@ -1,2 +1,3 @@
 export * from './manifest-service';
 export * from './manifest-pull-through';
+export * from './pull-recorder';

@@ -46,8 +46,11 @@ export interface ManifestReaderDeps {
 
 /** Serves manifest reads and keeps its caches consistent with writes. */
 export interface ManifestReader {
-  /** Answers GET/HEAD of a manifest on a bare or express request: at once (no promise) when the cache answers. */
-  serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void>;
+  /**
+   * Answers GET/HEAD of a manifest on a bare or express request: at once (no promise) when the cache answers.
+   * `onServed` hears the digest of a manifest answered (200 or 304), for the last-pulled times.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch, onServed?: ServedListener): void | Promise<void>;
   /** Forgets a manifest of a repository (it was deleted) and every tag answer that named it. */
   forgetManifest(repository: string, digest: string): void;
   /** Forgets a tag answer (the tag moved or was deleted). */
@@ -57,6 +60,9 @@ export interface ManifestReader {
   /** Whether existence is confirmed against the database per request (a shared database). */
   readonly confirmsExistence: boolean;
 }
+
+/** Hears that a manifest of a repository was served. */
+export type ServedListener = (repository: string, digest: string) => void;
 
 /** The most distinct Accept headers whose verdicts are remembered (clients send a handful). */
 const ACCEPT_MEMO_LIMIT = 512;
@@ -172,13 +178,22 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
   }
 
   /** Answers a manifest read with what the caches or the database found (throws what the error handler renders). */
-  function answer(req: IncomingMessage, res: ServerResponse, reference: string, manifest: CachedManifest | null, byDigestRef: boolean): void {
+  function answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    reference: string,
+    manifest: CachedManifest | null,
+    byDigestRef: boolean,
+    repository: string,
+    onServed: ServedListener | undefined,
+  ): void {
     if (!manifest) throw errors.manifestUnknown(reference);
     if (!admits(req.headers.accept, manifest.mediaType)) {
       throw new OciError('MANIFEST_UNKNOWN', `the manifest is a ${manifest.mediaType}, which the Accept header does not admit`, {
         mediaType: manifest.mediaType,
       });
     }
+    onServed?.(repository, manifest.digest);
     if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
       writeHead(res, 304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
       res.end();
@@ -199,16 +214,17 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
       if ((event.type === EVENT_TYPES.tagUpdated || event.type === EVENT_TYPES.tagDeleted) && data.tag) forgetTag(data.repository, data.tag);
       else if (event.type === EVENT_TYPES.manifestDeleted && data.digest) forgetManifest(data.repository, data.digest);
     },
-    serve(req, res, match) {
+    serve(req, res, match, onServed) {
       const reference = match.param;
+      const { repository } = match;
       if (looksLikeDigest(reference)) {
-        const found = byDigest(match.repository, parseDigest(reference).value);
-        if (found instanceof Promise) return found.then((manifest) => answer(req, res, reference, manifest, true));
-        return answer(req, res, reference, found, true);
+        const found = byDigest(repository, parseDigest(reference).value);
+        if (found instanceof Promise) return found.then((manifest) => answer(req, res, reference, manifest, true, repository, onServed));
+        return answer(req, res, reference, found, true, repository, onServed);
       }
       // No tag breaking the grammar can exist.
       if (!isValidTag(reference)) throw errors.manifestUnknown(reference.slice(0, 200));
-      return byTag(match.repository, reference).then((manifest) => answer(req, res, reference, manifest, false));
+      return byTag(repository, reference).then((manifest) => answer(req, res, reference, manifest, false, repository, onServed));
     },
   };
 }

@@ -25,6 +25,7 @@ import type { ServiceDeps } from '@lading/runtime';
 import { refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
 import type { ManifestPullThrough } from './manifest-pull-through';
+import type { PullRecorder } from './pull-recorder';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 
 /** What the manifest service is built from. */
@@ -36,6 +37,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   invalidations?: Pick<EventBus, 'subscribe'>;
   /** Pull-through caching: manifest reads in proxied repositories fetch from their upstream; none without it. */
   pullThrough?: ManifestPullThrough;
+  /** Notes pulls in proxied repositories, for their last-pulled times (eviction); none noted without it. */
+  pulls?: Pick<PullRecorder, 'note'>;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -161,13 +164,18 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     );
   }
 
-  /** Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present. */
+  const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
+
+  /**
+   * Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present.
+   * Only pulls in proxied repositories are noted (their content is evicted by it); other pulls pay nothing.
+   */
   function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
     const pullThrough = deps.pullThrough;
     if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match);
     return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
       for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
-      return reader.serve(req, res, match);
+      return reader.serve(req, res, match, notePull);
     });
   }
 
