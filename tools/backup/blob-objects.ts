@@ -79,16 +79,12 @@ export async function checkBlobObjects(
 
 /** Object versions of the configured S3 bucket, through the MinIO client. */
 export async function s3ObjectVersions(config: LadingConfig): Promise<ObjectVersions> {
-  const Minio = await import('minio');
-  const url = new URL(config.storage.endpoint as string);
-  const client = new Minio.Client({
-    endPoint: url.hostname,
-    port: url.port ? Number(url.port) : undefined,
-    useSSL: url.protocol === 'https:',
+  const { createMinioClient } = await import('@lading/storage');
+  const client = createMinioClient({
+    endpoint: config.storage.endpoint as string,
     accessKey: config.storage.accessKey as string,
     secretKey: config.storage.secretKey as string,
     region: config.storage.region,
-    pathStyle: true,
   });
   const bucket = config.storage.bucket;
   return {

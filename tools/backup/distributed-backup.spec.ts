@@ -14,12 +14,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import * as Minio from 'minio';
 import { createRegistryClient, RegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import { digestOf } from '@lading/oci';
-import { blobKey } from '@lading/storage';
+import { blobKey, createMinioClient } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
 import { REPO_ROOT, TestManifest, ThrowawayDatabase, createThrowawayDatabase, imageManifest, infraSettings, makeBlob } from '@lading/testing';
 
@@ -37,16 +36,7 @@ function pgProgram(name: string): string {
 describe('distributed backup: pg_dump, a versioned bucket, pg_restore and blob-objects --undelete', () => {
   const infra = infraSettings();
   const bucket = `lading-backup-${randomBytes(4).toString('hex')}`;
-  const s3 = new URL(infra.storage.endpoint);
-  const minio = new Minio.Client({
-    endPoint: s3.hostname,
-    port: Number(s3.port),
-    useSSL: false,
-    accessKey: infra.storage.accessKey,
-    secretKey: infra.storage.secretKey,
-    region: infra.storage.region,
-    pathStyle: true,
-  });
+  const minio = createMinioClient(infra.storage);
   const databases: ThrowawayDatabase[] = [];
   let work: string;
 

@@ -3,7 +3,8 @@
  * start, emptied and removed at stop, so that nothing of theirs is left beside the cluster's objects.
  */
 import { randomBytes } from 'node:crypto';
-import * as Minio from 'minio';
+import type * as Minio from 'minio';
+import { createMinioClient } from '@lading/storage';
 import { infraSettings } from './infra-env';
 
 /** Where the cluster's MinIO is and the keys to it (tools/infra's settings). */
@@ -36,16 +37,7 @@ export function clusterS3Settings(root: string, env: NodeJS.ProcessEnv = process
 
 /** Makes a bucket with a fresh name on the MinIO of `settings`. */
 export async function createScratchBucket(settings: S3Settings): Promise<ScratchBucket> {
-  const url = new URL(settings.endpoint);
-  const client = new Minio.Client({
-    endPoint: url.hostname,
-    port: url.port ? Number(url.port) : undefined,
-    useSSL: url.protocol === 'https:',
-    accessKey: settings.accessKey,
-    secretKey: settings.secretKey,
-    region: settings.region,
-    pathStyle: true,
-  });
+  const client = createMinioClient(settings);
   const name = `lading-bench-${randomBytes(6).toString('hex')}`;
   await client.makeBucket(name, settings.region);
   return {

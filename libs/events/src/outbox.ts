@@ -5,7 +5,7 @@
 import type { SqlExecutor } from '@lading/metadata';
 import { namespaceOf } from '@lading/oci';
 import type { IdGenerator } from './ids';
-import { TRACEPARENT_GRAMMAR } from './event-types';
+import { EVENT_TYPES, TRACEPARENT_GRAMMAR } from './event-types';
 import type { EventActor, EventFieldsOf, EventRequest, EventType, LadingEvent } from './event-types';
 
 /** What the outbox needs from its surroundings. */
@@ -86,4 +86,29 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
   if (written.rows.length === 0) throw new Error(`appendEvent: repository ${event.repository} does not exist`);
   record.sequence = String(written.rows[0].sequence).padStart(SEQUENCE_WIDTH, '0');
   return record;
+}
+
+/** What a deleted manifest's events tell: its digest, media type and size, and the tags that pointed at it. */
+export interface DeletedManifestFacts {
+  digest: string;
+  mediaType: string;
+  size: number;
+  tags: readonly string[];
+}
+
+/**
+ * Appends the events of a manifest deletion in the caller's transaction: a `tag.deleted` per tag that pointed at it,
+ * then `manifest.deleted`. Shared by an API delete and the collector's eviction, so both tell subscribers the same.
+ */
+export async function appendManifestDeletion(tx: SqlExecutor, ctx: OutboxContext, repository: string, deleted: DeletedManifestFacts, context: EventContext): Promise<void> {
+  for (const tag of deleted.tags) {
+    await appendEvent(tx, ctx, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context, data: { tag, digest: deleted.digest } });
+  }
+  await appendEvent(tx, ctx, {
+    type: EVENT_TYPES.manifestDeleted,
+    repository,
+    subject: `${repository}@${deleted.digest}`,
+    context,
+    data: { digest: deleted.digest, mediaType: deleted.mediaType, size: deleted.size },
+  });
 }

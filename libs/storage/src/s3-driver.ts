@@ -79,19 +79,36 @@ class ByteCounter extends Transform {
   }
 }
 
-/** Creates an S3 BlobStore, creating the bucket if it does not exist; every call is traced and timed. */
-export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
-  const url = new URL(options.endpoint);
-  const client = new Minio.Client({
+/** Where an S3-compatible store is and how to sign in to it: the storage settings a MinIO client needs. */
+export interface MinioClientSettings {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region?: string;
+  partSize?: number;
+}
+
+/**
+ * A MinIO client for an endpoint URL, path-style (MinIO's default, and what a bucket name with dots needs): the one
+ * way the driver and the operator tools that read the bucket directly make one.
+ */
+export function createMinioClient(settings: MinioClientSettings): Minio.Client {
+  const url = new URL(settings.endpoint);
+  return new Minio.Client({
     endPoint: url.hostname,
     port: url.port ? Number(url.port) : undefined,
     useSSL: url.protocol === 'https:',
-    accessKey: options.accessKey,
-    secretKey: options.secretKey,
-    region: options.region,
+    accessKey: settings.accessKey,
+    secretKey: settings.secretKey,
+    region: settings.region,
     pathStyle: true,
-    partSize: options.partSize ?? 16 * 1024 * 1024,
+    ...(settings.partSize !== undefined ? { partSize: settings.partSize } : {}),
   });
+}
+
+/** Creates an S3 BlobStore, creating the bucket if it does not exist; every call is traced and timed. */
+export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
+  const client = createMinioClient({ ...options, partSize: options.partSize ?? 16 * 1024 * 1024 });
   const bucket = options.bucket;
   if (!(await client.bucketExists(bucket))) {
     await client.makeBucket(bucket, options.region).catch(async (err) => {

@@ -8,7 +8,7 @@
  * Invariant: a manifest is deleted only if it is still stale once locked, so a pull recorded after the candidates
  * were listed saves it. (Pulls not yet flushed cannot: the flush interval is seconds, eviction counts in days.)
  */
-import { appendEvent, EVENT_TYPES } from '@lading/events';
+import { appendManifestDeletion } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { GC_EVENT_CONTEXT, GcContext, lockConflict } from './gc-context';
 
@@ -29,17 +29,7 @@ export async function evictStaleProxyContent(ctx: GcContext, now = Date.now()): 
           if (!(await meta.lockIfStale(tx, stale.repositoryId, stale.digest, cutoff))) return null;
           const gone = await meta.deleteManifest(tx, stale.repositoryId, stale.digest);
           if (!gone) return null;
-          const { repository } = stale;
-          for (const tag of gone.tags) {
-            await appendEvent(tx, ctx.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: GC_EVENT_CONTEXT, data: { tag, digest: gone.digest } });
-          }
-          await appendEvent(tx, ctx.events, {
-            type: EVENT_TYPES.manifestDeleted,
-            repository,
-            subject: `${repository}@${gone.digest}`,
-            context: GC_EVENT_CONTEXT,
-            data: { digest: gone.digest, mediaType: gone.mediaType, size: gone.size },
-          });
+          await appendManifestDeletion(tx, ctx.events, stale.repository, gone, GC_EVENT_CONTEXT);
           await meta.queueBlobReview(tx, gone.blobDigests, 'manifest evicted from a pull-through cache', settings.reviewDelayMs);
           await meta.queueManifestReview(tx, stale.repositoryId, gone.childDigests, 'parent index evicted from a pull-through cache', settings.reviewDelayMs);
           await meta.queueManifestReview(tx, stale.repositoryId, await meta.referrersOf(tx, stale.repositoryId, gone.digest), 'subject evicted from a pull-through cache', settings.reviewDelayMs);

@@ -6,7 +6,7 @@
  * the change, so an event exists exactly when its change committed; a refusal throws inside (or before) the
  * transaction and leaves neither rows nor events. The garbage collector's review queues are written the same way.
  */
-import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/events';
+import { EVENT_TYPES, EventContext, OutboxContext, appendEvent, appendManifestDeletion } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
 import { Digest, digestOf, errors, validateManifest } from '@lading/oci';
@@ -173,16 +173,7 @@ export async function removeManifest(deps: ManifestWriteDeps, target: { reposito
     if (!repo) throw errors.manifestUnknown(target.digest);
     const deleted = await meta.deleteManifest(tx, repo.id, target.digest);
     if (!deleted) throw errors.manifestUnknown(target.digest);
-    for (const tag of deleted.tags) {
-      await appendEvent(tx, deps.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: ctx, data: { tag, digest: deleted.digest } });
-    }
-    await appendEvent(tx, deps.events, {
-      type: EVENT_TYPES.manifestDeleted,
-      repository,
-      subject: `${repository}@${deleted.digest}`,
-      context: ctx,
-      data: { digest: deleted.digest, mediaType: deleted.mediaType, size: deleted.size },
-    });
+    await appendManifestDeletion(tx, deps.events, repository, deleted, ctx);
     await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', deps.reviewDelayMs);
     await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', deps.reviewDelayMs);
     return deleted;
