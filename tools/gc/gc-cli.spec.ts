@@ -15,7 +15,7 @@ import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
 import type { GcCollection, GcPlan } from '@lading/gc';
 import { blobKey } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
-import { imageManifest, makeBlob } from '@lading/testing';
+import { imageManifest, makeBlob, makeGcQueuesDue } from '@lading/testing';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const ADMIN = { user: 'gc-admin', password: 'gc-admin-password-1' };
@@ -68,13 +68,9 @@ describe('garbage-collect beside a running embedded registry', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Moves the queues' clocks back past the review delay (as services/gc/test/gc-api.spec.ts does). */
+  /** Moves the collector's clock on: its queues act now (@lading/testing). */
   async function makeDue(): Promise<void> {
-    await registry.db.exec(`
-      UPDATE gc_blob_review_queue SET review_after = now() - interval '1 second';
-      UPDATE gc_manifest_review_queue SET review_after = now() - interval '1 second';
-      UPDATE repository_blobs SET created_at = now() - interval '2 hours';
-    `);
+    await makeGcQueuesDue(registry.db, { tombstones: false });
   }
 
   async function manifestThere(repository: string, digest: string): Promise<boolean> {

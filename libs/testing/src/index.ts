@@ -8,3 +8,4 @@ export * from './descriptors';
 export * from './test-ca';
 export * from './free-port';
 export * from './distribution';
+export * from './gc-clock';

@@ -10,7 +10,7 @@ import { GcHooks, GcWorker, createGcWorker, planCollection, renderPlan } from '.
 import * as meta from '@lading/metadata';
 import { BlobStore, blobKey } from '@lading/storage';
 import { TestRegistryMetrics, startTestRegistryMetrics } from '@lading/telemetry/testing';
-import { TestBlob, TestDeps, createTestDeps, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { TestBlob, TestDeps, createTestDeps, imageIndex, imageManifest, makeBlob, makeGcQueuesDue, makeManifest } from '@lading/testing';
 import { RegistryClient, RegistryUnderTest, startRegistry } from './registry-under-test';
 
 const REFERRER_TYPE = 'application/vnd.example.sbom.v1+json';
@@ -50,14 +50,9 @@ describe('garbage collection on PGlite (API level)', () => {
     await telemetry.shutdown();
   });
 
-  /** Moves every queue's clock back: reviews and retries are due, links are past the review delay. */
+  /** Moves the collector's clock on: its queues act now (@lading/testing). */
   async function makeDue(): Promise<void> {
-    await deps.db.exec(`
-      UPDATE gc_blob_review_queue SET review_after = now() - interval '1 second';
-      UPDATE gc_manifest_review_queue SET review_after = now() - interval '1 second';
-      UPDATE repository_blobs SET created_at = now() - interval '2 hours';
-      UPDATE gc_tombstones SET retry_after = now() - interval '1 second';
-    `);
+    await makeGcQueuesDue(deps.db);
   }
 
   /** Runs the collector through `rounds` review delays. */

@@ -12,7 +12,7 @@ import { createRegistryClient, RegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import { blobKey } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
-import { makeBlob } from '@lading/testing';
+import { makeBlob, makeGcQueuesDue } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from '../embedded-registry';
 import { readBackupArchive } from './backup-archive';
 import { prepareBackup } from './backup-stream';
@@ -41,14 +41,9 @@ describe('a backup holds the collector off the objects it copies', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Makes every review and retry due now and every link older than the review delay (the collector's clock moved on). */
+  /** Moves the collector's clock on: its queues act now (@lading/testing). */
   async function makeDue(): Promise<void> {
-    await registry.db.exec(`
-      UPDATE gc_blob_review_queue SET review_after = now() - interval '1 second';
-      UPDATE gc_manifest_review_queue SET review_after = now() - interval '1 second';
-      UPDATE repository_blobs SET created_at = now() - interval '2 days';
-      UPDATE gc_tombstones SET retry_after = now() - interval '1 second';
-    `);
+    await makeGcQueuesDue(registry.db, { linkAge: '2 days' });
   }
 
   it('copies a blob collected after the snapshot, whose object is deleted only after the backup', async () => {
