@@ -9,3 +9,4 @@ export * from './test-ca';
 export * from './free-port';
 export * from './distribution';
 export * from './gc-clock';
+export * from './upstream-relay';

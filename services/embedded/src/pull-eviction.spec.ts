@@ -14,8 +14,7 @@ import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
-import { type RunningDistribution, type TestBlob, type TestManifest, imageManifest, makeBlob, startDistribution } from '@lading/testing';
-import { type UpstreamRelay, startUpstreamRelay } from '../test/upstream-relay';
+import { type RunningDistribution, type TestBlob, type TestManifest, type UpstreamRelay, imageManifest, makeBlob, startDistribution, startUpstreamRelay } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
 const logger = createLogger({ service: 'test', level: 'silent' });

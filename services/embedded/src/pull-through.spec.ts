@@ -15,8 +15,7 @@ import * as meta from '@lading/metadata';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { METRIC_NAMES, type RegistryMetrics, createLogger, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
-import { type RunningDistribution, type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, startDistribution } from '@lading/testing';
-import { type UpstreamRelay, startUpstreamRelay } from '../test/upstream-relay';
+import { type RunningDistribution, type TestBlob, type TestManifest, type UpstreamRelay, imageIndex, imageManifest, makeBlob, startDistribution, startUpstreamRelay } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
 const logger = createLogger({ service: 'test', level: 'silent' });

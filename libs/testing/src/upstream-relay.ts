@@ -1,5 +1,5 @@
 /**
- * An HTTP relay on loopback in front of a real upstream registry, for the pull-through specs: it passes every
+ * An HTTP relay on loopback in front of a real upstream registry, for the pull-through specs and benchmarks: it passes every
  * request through untouched and counts them, and on demand misbehaves the ways real upstreams do: it answers 429
  * with Retry-After (rate limiting), or corrupts the bytes of one blob while keeping its length (a broken mirror or
  * a disk gone bad upstream). The registry behind it is real; only the damage is made here.
