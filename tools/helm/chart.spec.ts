@@ -8,8 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { LadingConfig, applyEnv, parseConfig } from '@lading/config';
+import { parseAllDocuments, parseDocument } from 'yaml';
+import { CONFIG_FILE_ENV, LadingConfig, applyEnv, parseConfig } from '@lading/config';
 import { serviceBundle, serviceNames, startCommand } from '../build/bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -317,4 +317,50 @@ describe.each(EMBEDDED)('embedded: %s', (valuesFile) => {
 
 test('the embedded registry cannot be given more than one replica', () => {
   expect(() => render('embedded-values.yaml', 'embedded.replicas=2')).toThrow(/replicas/);
+});
+
+describe('pull-through caches (proxies, mirror)', () => {
+  /** The configuration a Lading container starts with: its LADING_CONFIG file (from its mounted Secret), then its variables. */
+  function startingConfig(workload: K8sObject, objects: K8sObject[], existing?: Record<string, string>): LadingConfig {
+    const pod = podTemplate(workload);
+    const env = environmentOf(pod.spec.containers[0], objects, existing);
+    const file = env.LADING_CONFIG;
+    if (!file) return configOf(env);
+    const mount = pod.spec.containers[0].volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
+    const volume = (pod.spec.volumes as { name: string; secret?: { secretName: string } }[] | undefined)?.find((v) => v.name === mount?.name);
+    const secret = find(objects, 'Secret', volume?.secret?.secretName ?? '(no secret volume)');
+    const text = (secret as K8sObject & { stringData?: Record<string, string> }).stringData?.[path.basename(file)] ?? '';
+    return parseConfig(applyEnv(parseDocument(text).toJS() as Record<string, unknown>, env));
+  }
+
+  test.each([
+    ['distributed-full-values.yaml', EXISTING_SECRET],
+    ['embedded-full-values.yaml', undefined],
+  ] as const)('%s: every Lading process reads the proxies and mirror from one mounted configuration file', (valuesFile, existing) => {
+    const objects = render(valuesFile);
+    const workloads = [...ofKind(objects, 'Deployment'), ...ofKind(objects, 'StatefulSet')];
+    expect(workloads.length).toBeGreaterThan(0);
+    for (const workload of workloads) {
+      const config = startingConfig(workload, objects, existing);
+      expect(config.proxies.map((p) => [p.namespace, p.upstream])).toEqual([
+        ['hub', 'https://registry-1.docker.io'],
+        ['ghcr', 'https://ghcr.io'],
+      ]);
+      expect(config.proxies[0]).toMatchObject({ username: 'puller', password: 'a-docker-hub-access-token', tagTtl: '10m', evictAfter: '30d' });
+      expect(config.mirror.namespace).toBe('hub');
+      // A changed file rolls the pods.
+      expect(workload.spec?.template?.metadata).toBeDefined();
+      expect((podTemplate(workload).metadata as { annotations?: Record<string, string> }).annotations?.['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  test('without proxies or a mirror there is no configuration file, volume or LADING_CONFIG', () => {
+    const objects = render('distributed-values.yaml');
+    expect(objects.filter((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-config'))).toEqual([]);
+    for (const workload of ofKind(objects, 'Deployment')) {
+      const pod = podTemplate(workload);
+      expect(pod.spec.containers[0].env?.map((v) => v.name)).not.toContain(CONFIG_FILE_ENV);
+      expect(pod.spec.volumes?.map((v) => v.name)).not.toContain('config');
+    }
+  });
 });

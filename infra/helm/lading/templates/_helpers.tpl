@@ -260,6 +260,9 @@ annotations:
   {{- if not $v.secrets.existingSecret }}
   checksum/secret: {{ toJson $v.secrets | sha256sum }}
   {{- end }}
+  {{- with include "lading.configFile" .root }}
+  checksum/config: {{ . | sha256sum }}
+  {{- end }}
   {{- with $v.podAnnotations }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -333,5 +336,41 @@ as one more proxy; the gateway finds them through their Services (kube-proxy spr
 {{- else if and (eq .component "webhooks") $v.webhooks.allowList }}
 - name: LADING_WEBHOOKS_ALLOWLIST
   value: {{ $v.webhooks.allowList | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The configuration file's YAML (proxies and mirror), empty when neither is set: then no file, volume or LADING_CONFIG.
+*/}}
+{{- define "lading.configFile" -}}
+{{- $file := dict }}
+{{- with .Values.proxies }}{{- $_ := set $file "proxies" . }}{{- end }}
+{{- with .Values.mirror.namespace }}{{- $_ := set $file "mirror" (dict "namespace" .) }}{{- end }}
+{{- if $file }}{{ toYaml $file }}{{- end }}
+{{- end }}
+
+{{/* LADING_CONFIG naming the mounted configuration file, when there is one. Pass the root context. */}}
+{{- define "lading.configEnv" -}}
+{{- if include "lading.configFile" . }}
+- name: LADING_CONFIG
+  value: /etc/lading/config/config.yaml
+{{- end }}
+{{- end }}
+
+{{/* The configuration file's volume mount, when there is one. Pass the root context. */}}
+{{- define "lading.configMount" -}}
+{{- if include "lading.configFile" . }}
+- name: config
+  mountPath: /etc/lading/config
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The configuration file's volume, when there is one. Pass the root context. */}}
+{{- define "lading.configVolume" -}}
+{{- if include "lading.configFile" . }}
+- name: config
+  secret:
+    secretName: {{ include "lading.fullname" . }}-config
 {{- end }}
 {{- end }}
