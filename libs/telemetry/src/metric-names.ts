@@ -84,6 +84,11 @@ export const METRIC_NAMES = {
   proxyRequests: 'lading_proxy_requests_total',
   /** Counter `{namespace}`: blob bytes fetched from upstreams and stored. */
   proxyUpstreamBytes: 'lading_proxy_upstream_bytes_total',
+  /**
+   * Counter: pulls in proxy namespaces whose last-pulled time was not recorded because too many were pending between
+   * two flushes (eviction then counts from an older pull). Anything above zero says the flush cannot keep up.
+   */
+  proxyPullNotesDropped: 'lading_proxy_pull_notes_dropped_total',
 } as const;
 
 /** Histogram buckets (seconds) for request and storage latencies: 1 ms to 60 s. */

@@ -105,6 +105,8 @@ export interface RegistryMetrics {
   proxyRequests: Counter<ProxyRequestLabels>;
   /** Blob bytes fetched from upstreams (`lading_proxy_upstream_bytes_total`). */
   proxyUpstreamBytes: Counter<{ namespace: string }>;
+  /** Last-pulled notes dropped because too many were pending (`lading_proxy_pull_notes_dropped_total`). */
+  proxyPullNotesDropped: Counter;
   /** Feeds the outbox gauges (and `registry_notifications_pending`) from `read`, called at each collection. */
   observeOutbox(read: StatsReader<OutboxStats>): StopObserving;
   /** Feeds the relay's counters (`lading_outbox_published_total`, ...) from `read`, e.g. `() => relay.counters`. */
@@ -179,6 +181,7 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
     cacheRequests: createTally<{ cache: string; result: 'hit' | 'miss' }>(meter, METRIC_NAMES.cacheRequests, { monotonic: true, description: 'Cache lookups.' }, ['cache', 'result']),
     proxyRequests: meter.createCounter<ProxyRequestLabels>(METRIC_NAMES.proxyRequests, { description: 'Pulls through pull-through caches, by outcome.' }),
     proxyUpstreamBytes: meter.createCounter<{ namespace: string }>(METRIC_NAMES.proxyUpstreamBytes, { unit: 'By', description: 'Blob bytes fetched from upstreams.' }),
+    proxyPullNotesDropped: meter.createCounter(METRIC_NAMES.proxyPullNotesDropped, { description: 'Last-pulled times of proxied manifests not recorded: too many were pending.' }),
     observeOutbox: (read) =>
       observe(
         read,

@@ -43,7 +43,7 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     onEventsCommitted: manifestDeps.onEventsCommitted,
     metrics: manifestDeps.metrics,
   });
-  const pulls = createPullRecorder({ db: manifestDeps.db, logger: manifestDeps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
+  const pulls = createPullRecorder({ db: manifestDeps.db, logger: manifestDeps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS, metrics: manifestDeps.metrics });
   pulls.start();
   return {
     blob,

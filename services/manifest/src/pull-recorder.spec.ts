@@ -66,14 +66,18 @@ describe('pull recorder', () => {
     expect(await lastPulled('hub/a', a.digest)).toBe(at);
   });
 
-  it('keeps at most maxPending manifests between flushes, and flushes what is pending when stopped', async () => {
+  it('keeps at most maxPending manifests between flushes, counts the notes it drops, and flushes when stopped', async () => {
     const at = Date.parse('2031-01-01T00:00:00Z');
-    const recorder = createPullRecorder({ db: counted, logger: deps.logger, flushIntervalMs: 60_000, maxPending: 1, now: () => at });
+    let dropped = 0;
+    const metrics = { proxyPullNotesDropped: { add: (n: number) => void (dropped += n) } };
+    const recorder = createPullRecorder({ db: counted, logger: deps.logger, flushIntervalMs: 60_000, maxPending: 1, now: () => at, metrics });
     recorder.start();
     recorder.note('hub/b', b.digest);
     recorder.note('hub/a', a.digest);
     recorder.note('hub/b', b.digest);
+    recorder.note('hub/a', a.digest);
     expect(recorder.pending).toBe(1);
+    expect(dropped).toBe(2);
     await recorder.stop();
     expect(recorder.pending).toBe(0);
     expect(await lastPulled('hub/b', b.digest)).toBe(at);

@@ -7,7 +7,7 @@
 import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
 import { createPollingLoop } from '@lading/runtime';
-import type { Logger } from '@lading/telemetry';
+import type { Logger, RegistryMetrics } from '@lading/telemetry';
 
 /** What the recorder is built from. */
 export interface PullRecorderDeps {
@@ -19,6 +19,8 @@ export interface PullRecorderDeps {
   maxPending?: number;
   /** The clock, in epoch milliseconds (tests move it). */
   now?: () => number;
+  /** Counts dropped notes; none counted without it. */
+  metrics?: Pick<RegistryMetrics, 'proxyPullNotesDropped'>;
 }
 
 /** Notes pulls and writes them in batches. */
@@ -83,6 +85,7 @@ export function createPullRecorder(deps: PullRecorderDeps): PullRecorder {
     note(repository, digest) {
       const key = `${repository}@${digest}`;
       if (pending.size >= maxPending && !pending.has(key)) {
+        deps.metrics?.proxyPullNotesDropped.add(1);
         if (dropped++ === 0) loop.wake();
         return;
       }
