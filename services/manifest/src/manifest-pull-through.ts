@@ -39,6 +39,8 @@
  *   a GET or HEAD of a child by digest that is not stored is a miss, fetched here like any digest.
  * - Backups (services/embedded/src/backup) copy the blob rows and their objects, and restore the reference rows as
  *   they were; a reference to a blob not stored is restored as such and the blob fetched on its next pull.
+ * - Scanners that react to `manifest.pushed` (tools/scanner) read the config and layers through the registry's API,
+ *   so their reads are client asks like any other and fetch what is missing.
  */
 import type { EventContext } from '@lading/events';
 import * as meta from '@lading/metadata';
