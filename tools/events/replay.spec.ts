@@ -41,6 +41,7 @@ function knownEvent(i: number): LadingEvent {
       references: [],
       subject: null,
       fromRepository: null,
+      proxy: null,
       actor: { name: null, type: 'anonymous' },
       request: null,
     },

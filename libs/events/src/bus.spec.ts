@@ -24,6 +24,7 @@ function event(id: string): LadingEvent {
       references: [],
       subject: null,
       fromRepository: null,
+      proxy: null,
       actor: { name: null, type: 'anonymous' },
       request: null,
     },

@@ -44,6 +44,7 @@ describe('the event catalogue', () => {
       references: [],
       subject: null,
       fromRepository: null,
+      proxy: null,
       actor: { name: 'ci', type: 'robot' },
       request: { id: 'req-1', addr: '10.0.0.1', method: 'PUT', useragent: 'test' },
     };

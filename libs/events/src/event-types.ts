@@ -80,6 +80,18 @@ export const eventRequestSchema = z.strictObject({
   useragent: z.string(),
 });
 
+/**
+ * The pull-through cache a change came through: its namespace and its upstream's origin (scheme, host and port; the
+ * configuration refuses credentials in the URL, and an origin cannot hold any, so an event never carries them).
+ */
+export const eventProxySchema = documented(
+  z.strictObject({
+    namespace: documented(z.string().min(1), { description: 'The proxy namespace (`proxies[].namespace`).' }),
+    upstream: documented(z.string().regex(/^https?:\/\/[^/@\s]+$/), { description: "The upstream registry's origin (scheme://host[:port] of `proxies[].upstream`), never with credentials." }),
+  }),
+  { description: 'The pull-through cache the content entered through.' },
+);
+
 /** The `data` of every event: one canonical record, with fields null where they do not apply. */
 export const eventDataSchema = documented(
   z.strictObject({
@@ -94,6 +106,10 @@ export const eventDataSchema = documented(
     references: documented(z.array(descriptorSchema), { description: "manifest.pushed: the manifest's config, layers, blobs or index children." }),
     subject: documented(descriptorSchema.nullable(), { description: "The descriptor in the manifest's `subject` field (referrers)." }),
     fromRepository: documented(repositorySchema.nullable(), { description: "blob.mounted: the repository named by the mount's `from`." }),
+    proxy: documented(eventProxySchema.nullable(), {
+      description:
+        'Content that entered through a pull-through cache (its manifest.pushed, tag.updated, blob.uploaded, and the repository.created and referrer.attached of such a fetch): the proxy; null for everything else.',
+    }),
     actor: eventActorSchema,
     request: documented(eventRequestSchema.nullable(), {
       description: "The HTTP request that caused the change; null for changes of the registry's own (the garbage collector).",
@@ -110,6 +126,8 @@ export const eventDataSchema = documented(
 export type EventActor = z.infer<typeof eventActorSchema>;
 /** The HTTP request that caused a change. */
 export type EventRequest = z.infer<typeof eventRequestSchema>;
+/** The pull-through cache a change came through. */
+export type EventProxy = z.infer<typeof eventProxySchema>;
 /** A content descriptor as carried in events. */
 export type EventDescriptor = z.infer<typeof descriptorSchema>;
 /** The `data` of every event: one canonical record, with fields null where they do not apply. */
@@ -160,7 +178,7 @@ export const EVENT_CATALOGUE = {
     description:
       'A manifest was deleted, by a client (DELETE by digest) or by the garbage collector. Its tags go first, each with a tag.deleted.',
     subject: 'digest',
-    data: { ...manifestFields, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: { ...manifestFields, tag: none, previousDigest: none, references: empty, subject: none, fromRepository: none, proxy: none },
   },
   [EVENT_TYPES.tagUpdated]: {
     description: 'A tag now points at a manifest: created, or moved from previousDigest. Not fired when a push leaves the tag where it was.',
@@ -171,7 +189,7 @@ export const EVENT_CATALOGUE = {
     description:
       'A tag was removed, by a client (DELETE by tag), with its manifest (DELETE by digest), or by a retention rule. Carries the tag and the digest it pointed at.',
     subject: 'tag',
-    data: { digest: digestSchema, tag: tagSchema, previousDigest: none, references: empty, subject: none, fromRepository: none },
+    data: { digest: digestSchema, tag: tagSchema, previousDigest: none, references: empty, subject: none, fromRepository: none, proxy: none },
   },
   [EVENT_TYPES.blobUploaded]: {
     description: 'An upload completed: the blob is stored and linked into the repository (monolithic, chunked or streamed).',
@@ -182,7 +200,7 @@ export const EVENT_CATALOGUE = {
     description:
       'A blob already stored was linked into the repository by a cross-repository mount; fromRepository names the source when the client gave one (null for a mount without `from`).',
     subject: 'digest',
-    data: { ...linkedBlobFields, fromRepository: repositorySchema.nullable() },
+    data: { ...linkedBlobFields, fromRepository: repositorySchema.nullable(), proxy: none },
   },
   [EVENT_TYPES.blobDeleted]: {
     description:
@@ -198,6 +216,7 @@ export const EVENT_CATALOGUE = {
       references: empty,
       subject: none,
       fromRepository: none,
+      proxy: none,
     },
   },
   [EVENT_TYPES.repositoryCreated]: {
@@ -208,7 +227,7 @@ export const EVENT_CATALOGUE = {
   [EVENT_TYPES.repositoryDeleted]: {
     description: 'Reserved: a repository was deleted. Defined in the catalogue and here, not emitted yet (the registry has no repository-delete path).',
     subject: 'repository',
-    data: repositoryOnly,
+    data: { ...repositoryOnly, proxy: none },
   },
   [EVENT_TYPES.referrerAttached]: {
     description:
@@ -298,8 +317,8 @@ type Definition<T extends EventType> = (typeof EVENT_CATALOGUE)[T]['data'];
 /** The `data` of an event of type `T`: the canonical record with that type's stricter fields. */
 export type EventDataOf<T extends EventType> = Omit<EventData, keyof Definition<T>> & { [K in keyof Definition<T>]: z.infer<Definition<T>[K]> };
 
-/** The fields the outbox fills itself: from the repository and the request's context. */
-type ContextFields = 'repository' | 'namespace' | 'actor' | 'request';
+/** The fields the outbox fills itself: from the repository and the change's context (`EventContext`). */
+type ContextFields = 'repository' | 'namespace' | 'actor' | 'request' | 'proxy';
 /** A field the caller may leave out: its default (`null`, or `[]` for references) is valid for the type. */
 type Defaulted<V> = null extends V ? true : [] extends V ? true : false;
 

@@ -31,7 +31,7 @@ function event(repository: string, sequence: number): LadingEvent {
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     data: {
       repository, namespace: '', digest: null, mediaType: null, artifactType: null, size: null, tag: null, previousDigest: null,
-      references: [], subject: null, fromRepository: null, actor: { name: null, type: 'anonymous' }, request: null,
+      references: [], subject: null, fromRepository: null, proxy: null, actor: { name: null, type: 'anonymous' }, request: null,
     },
   };
 }

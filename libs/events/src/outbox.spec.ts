@@ -86,6 +86,7 @@ describe('appendEvent', () => {
         references: [],
         subject: null,
         fromRepository: null,
+        proxy: null,
         actor: { name: null, type: 'anonymous' },
         request: { id: 'req-1', addr: '127.0.0.1', method: 'PUT', useragent: 'test' },
       },

@@ -6,7 +6,7 @@ import type { SqlExecutor } from '@lading/metadata';
 import { namespaceOf } from '@lading/oci';
 import type { IdGenerator } from './ids';
 import { EVENT_TYPES, TRACEPARENT_GRAMMAR } from './event-types';
-import type { EventActor, EventFieldsOf, EventRequest, EventType, LadingEvent } from './event-types';
+import type { EventActor, EventFieldsOf, EventProxy, EventRequest, EventType, LadingEvent } from './event-types';
 
 /** What the outbox needs from its surroundings. */
 export interface OutboxContext {
@@ -21,6 +21,11 @@ export interface EventContext {
   actor: EventActor;
   request: EventRequest | null;
   traceparent?: string;
+  /**
+   * The pull-through cache the change came through, set only by the cache's fetches: every event of the change
+   * carries it as `data.proxy`, so consumers (scanners) can tell cached content from pushed content.
+   */
+  proxy?: EventProxy;
 }
 
 /**
@@ -74,6 +79,7 @@ export async function appendEvent(tx: SqlExecutor, ctx: OutboxContext, event: Ne
       ...event.data,
       actor: event.context.actor,
       request: event.context.request,
+      proxy: event.context.proxy ?? null,
     },
   };
   const written = await tx.query<{ sequence: number }>(

@@ -8,6 +8,10 @@
  * the manifest it re-pushes `FOR KEY SHARE`; creating a tag holds its manifest `FOR KEY SHARE` (the foreign key).
  * Each of those conflicts with the collector's `FOR UPDATE`, so the push either commits its reference first (and
  * the collector sees it and keeps the row) or waits until the collector commits (and then finds the row gone).
+ *
+ * A manifest's blob references may name blobs not stored: a pull-through cache stores a manifest before fetching
+ * its layers (0011_lazy_references.sql). Such a reference keeps nothing alive until the blob is fetched, and then
+ * keeps it as any reference does; nothing here reads a reference as "the blob exists".
  */
 import type { SqlExecutor } from './database';
 

@@ -27,7 +27,9 @@ export interface NewManifest {
   payload: Buffer;
   subjectDigest: string | null;
   annotations: Record<string, string> | null;
+  /** The blobs it references: stored ones, or (through a pull-through cache only) ones fetched when asked for. */
   blobDigests: string[];
+  /** The manifests an index lists, which need not be stored (the same cache fetches them when asked for). */
   childDigests: string[];
 }
 

@@ -18,6 +18,11 @@ export interface ProxiedRepository {
   upstream: UpstreamRegistry;
   /** How long a cached tag is trusted before it is checked upstream again. */
   tagTtlMs: number;
+  /**
+   * The cache as the events of what enters through it name it (`data.proxy`): its namespace and its upstream's
+   * origin, which never holds credentials.
+   */
+  proxy: { namespace: string; upstream: string };
 }
 
 /** The configured pull-through caches. */
@@ -51,7 +56,13 @@ export function createProxyRules(proxies: readonly ProxyConfig[], makeUpstream: 
     match(repository) {
       const rule = ruleOf(repository);
       if (!rule || repository === rule.namespace) return null;
-      return { namespace: rule.namespace, upstreamRepository: repository.slice(rule.namespace.length + 1), upstream: clientOf(rule), tagTtlMs: durationMs(rule.tagTtl) };
+      return {
+        namespace: rule.namespace,
+        upstreamRepository: repository.slice(rule.namespace.length + 1),
+        upstream: clientOf(rule),
+        tagTtlMs: durationMs(rule.tagTtl),
+        proxy: { namespace: rule.namespace, upstream: new URL(rule.upstream).origin },
+      };
     },
     namespaceOf(repository) {
       const rule = ruleOf(repository);

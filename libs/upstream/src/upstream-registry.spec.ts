@@ -121,6 +121,8 @@ describe('proxy rules', () => {
     expect(rules.match('hub/library/alpine')).toMatchObject({ namespace: 'hub', upstreamRepository: 'library/alpine', tagTtlMs: 120_000 });
     expect(rules.match('cache/ghcr/org/tool')).toMatchObject({ namespace: 'cache/ghcr', upstreamRepository: 'org/tool', tagTtlMs: 600_000 });
     expect(rules.match('hub/library/alpine')?.upstream).toBe(rules.match('hub/other')?.upstream);
+    // What events name the cache by: its namespace and its upstream's origin.
+    expect(rules.match('cache/ghcr/org/tool')?.proxy).toEqual({ namespace: 'cache/ghcr', upstream: 'https://ghcr.io' });
     expect(made).toEqual(['https://registry-1.docker.io', 'https://ghcr.io']);
     // The namespace itself has no upstream path; look-alike names are not under it.
     expect(rules.match('hub')).toBeNull();

@@ -1,8 +1,8 @@
 /**
  * The pull-through cache's blob misses: a blob a proxied repository does not hold is fetched from the namespace's
  * upstream, stored as ordinary content (a scratch upload committed under its digest, then `recordBlob`, so its
- * `blob.uploaded` event fires and the garbage collector knows it) and, when a client is waiting, streamed to it
- * in the same pass.
+ * `blob.uploaded` event fires, naming the cache in `data.proxy`, and the garbage collector knows it) and, when a
+ * client is waiting, streamed to it in the same pass.
  *
  * Invariants:
  * - Nothing unverified is committed: the bytes are hashed as they are written and the scratch upload becomes the
@@ -125,7 +125,8 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     const scratch = randomUUID();
     try {
       const { size, pin } = await storeWholeBody(writes, { uploadId: scratch, digest, body: toStore });
-      await recordBlob(writes, { repository, digest: digest.value, size, uploadId: null, pin, context: job.context });
+      // Its blob.uploaded names the cache (data.proxy): scanners see what enters through it.
+      await recordBlob(writes, { repository, digest: digest.value, size, uploadId: null, pin, context: { ...job.context, proxy: source.proxy } });
       deps.onEventsCommitted?.();
       count(source.namespace, 'miss');
       deps.metrics?.proxyUpstreamBytes.add(size, { namespace: source.namespace });

@@ -145,6 +145,8 @@ describe('event schemas', () => {
       ['a time that is not RFC 3339', { ...pushed, time: 'yesterday' }],
       ['an actor of an unknown kind', { ...pushed, data: { ...pushed.data, actor: { name: 'x', type: 'alien' } } }],
       ['a repository name outside the grammar', { ...pushed, partitionkey: 'Team/App', data: { ...pushed.data, repository: 'Team/App' } }],
+      ['a proxy whose upstream carries credentials', { ...pushed, data: { ...pushed.data, proxy: { namespace: 'hub', upstream: 'https://u:p@registry.example' } } }],
+      ['a proxy on a type no cache fetch emits', { ...pushed, type: EVENT_TYPES.manifestDeleted, data: { ...pushed.data, artifactType: null, tag: null, references: [], proxy: { namespace: 'hub', upstream: 'https://registry.example' } } }],
     ];
     const accepted = broken.filter(([, record]) => validate(JSON.parse(JSON.stringify(record))).length === 0).map(([name]) => name);
     expect(accepted).toEqual([]);

@@ -3,7 +3,8 @@
  * upstream (behind the counting relay): pulls in the proxy namespace are recorded in batches, and the collector's
  * sweep evicts the cache's manifests not pulled for `evictAfter` (and only those: recently pulled content and
  * ordinary namespaces stay), as deletes with events, after which their blobs are collected and the next pull fetches
- * the image again.
+ * the image again. Layers are fetched lazily: the collector keeps a manifest whose layers are not fetched yet, and
+ * the layers fetched after it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -14,7 +15,17 @@ import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
 import { createLogger } from '@lading/telemetry';
-import { type RunningDistribution, type TestBlob, type TestManifest, type UpstreamRelay, imageManifest, makeBlob, startDistribution, startUpstreamRelay } from '@lading/testing';
+import {
+  type RunningDistribution,
+  type TestBlob,
+  type TestManifest,
+  type UpstreamRelay,
+  imageManifest,
+  makeBlob,
+  makeGcQueuesDue,
+  startDistribution,
+  startUpstreamRelay,
+} from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -111,6 +122,23 @@ describe('eviction of a pull-through cache (evictAfter)', () => {
     expect(await registry.flushPulls()).toBe(0);
   });
 
+  it('keeps a proxied manifest whose layers are not fetched yet, and the layers it fetches later, through the collector', async () => {
+    // The manifests were stored without their blobs (the cache fetches layers when asked).
+    for (const blob of [configA, layerA, configB, layerB]) expect(await blobStored(blob.digest)).toBe(false);
+    await makeGcQueuesDue(registry.db);
+    await registry.gc.runUntilIdle();
+    expect(await lastPulled('hub/library/a', imageA.digest)).toHaveLength(1);
+    expect(await lastPulled('hub/library/b', imageB.digest)).toHaveLength(1);
+    // Fetched now, each blob is reviewed as any upload is; its manifest's reference keeps it.
+    for (const [repository, blob] of [['hub/library/a', configA], ['hub/library/a', layerA], ['hub/library/b', configB], ['hub/library/b', layerB]] as const) {
+      expect((await client.getBlob(repository, blob.digest)).body.equals(blob.data)).toBe(true);
+    }
+    await makeGcQueuesDue(registry.db);
+    await registry.gc.runUntilIdle();
+    for (const blob of [configA, layerA, configB, layerB]) expect(await blobStored(blob.digest)).toBe(true);
+    expect((await client.getBlob('hub/library/a', layerA.digest)).body.equals(layerA.data)).toBe(true);
+  });
+
   it('evicts only what the cache has not served for evictAfter, with events; its blobs are collected; the next pull fetches it again', async () => {
     await sleep(EVICT_AFTER_MS + 300);
     // b is pulled again: recently pulled content stays. a is not: it is stale. local/app is old but no cache's.
@@ -147,6 +175,8 @@ describe('eviction of a pull-through cache (evictAfter)', () => {
     expect(again.headers['docker-content-digest']).toBe(imageA.digest);
     expect(manifestGets()).toBeGreaterThan(before);
     expect(await lastPulled('hub/library/a', imageA.digest)).toHaveLength(1);
+    expect(await blobStored(layerA.digest)).toBe(false);
+    expect((await client.getBlob('hub/library/a', layerA.digest)).body.equals(layerA.data)).toBe(true);
     expect(await blobStored(layerA.digest)).toBe(true);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { LadingConfigInput, parseConfig } from '@lading/config';
-import type { LadingEvent } from '@lading/events';
+import { type LadingEvent, createEventSchemaValidator } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -109,19 +109,48 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     await provider.shutdown();
   });
 
-  it('pulls an image by tag: the manifest and every blob with the upstream bytes, stored as ordinary content', async () => {
+  it('pulls an image by tag: the manifest at once, then each blob only when asked, with the upstream bytes', async () => {
+    const before = relay.requests.length;
     const manifest = await proxy.client.getManifest('hub/library/app', 'v1');
     expect(manifest.status).toBe(200);
     expect(manifest.headers['docker-content-digest']).toBe(image.digest);
     expect(manifest.body.equals(image.body)).toBe(true);
+    // The manifest is stored and answered without anything it references: no blob was asked of the upstream.
+    expect(relay.requests.slice(before).filter((r) => r.includes('/blobs/'))).toEqual([]);
+    for (const blob of [config, ...layers]) expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/app', blob.digest)).toBeNull();
+    // Each layer is fetched when the client asks for it, after its manifest was stored, and served with its bytes.
     for (const blob of [config, ...layers]) {
       const got = await readAll(await proxy.client.openBlob('hub/library/app', blob.digest));
       expect(got.equals(blob.data)).toBe(true);
     }
+    expect(relay.requests.slice(before).filter((r) => r.includes('/blobs/'))).toEqual([config, ...layers].map((b) => `GET /v2/library/app/blobs/${b.digest}`));
     expect(await meta.tagDigest(proxy.registry.db, 'hub/library/app', 'v1')).toBe(image.digest);
     await proxy.registry.flushEvents();
     const pushed = events.find((e) => e.type === 'io.lading.manifest.pushed' && e.data?.repository === 'hub/library/app');
     expect(pushed?.data?.digest).toBe(image.digest);
+  });
+
+  it('marks what enters through the cache in its events (data.proxy), and nothing an ordinary push stores', async () => {
+    const mine = makeBlob('{"architecture":"amd64","os":"linux","mine":true}');
+    const own = imageManifest(mine, [layers[1]]);
+    await push(proxy.client, 'team/own', 'v1', own, [mine, layers[1]]);
+    await proxy.registry.flushEvents();
+    const validate = await createEventSchemaValidator();
+    const of = (repository: string, type: string, digest: string) => events.find((e) => e.type === type && e.data.repository === repository && e.data.digest === digest);
+    const mark = { namespace: 'hub', upstream: new URL(relay.url).origin };
+    const cached = [
+      of('hub/library/app', 'io.lading.manifest.pushed', image.digest),
+      of('hub/library/app', 'io.lading.tag.updated', image.digest),
+      of('hub/library/app', 'io.lading.blob.uploaded', layers[0].digest),
+    ];
+    const pushed = [
+      of('team/own', 'io.lading.manifest.pushed', own.digest),
+      of('team/own', 'io.lading.tag.updated', own.digest),
+      of('team/own', 'io.lading.blob.uploaded', layers[1].digest),
+    ];
+    for (const event of cached) expect(event?.data.proxy).toEqual(mark);
+    for (const event of pushed) expect(event?.data.proxy).toBeNull();
+    expect([...cached, ...pushed].flatMap((event) => validate(event))).toEqual([]);
   });
 
   it('serves a digest once cached without asking the upstream again', async () => {
@@ -149,7 +178,7 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     expect(range.body.equals(lone.data.subarray(10, 20))).toBe(true);
   });
 
-  it('pulls a multi-arch index by digest, with its child manifests and their blobs', async () => {
+  it('pulls a multi-arch index by digest, then its child manifests and their blobs when asked', async () => {
     const armBlobs = [makeBlob('{"architecture":"arm64","os":"linux"}'), makeBlob(2000)];
     const armImage = imageManifest(armBlobs[0], [armBlobs[1]]);
     const amdBlobs = [makeBlob('{"architecture":"amd64","os":"linux","variant":"x"}'), makeBlob(3000)];
@@ -161,12 +190,48 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     const got = await proxy.client.getManifest('hub/library/multi', multi.digest);
     expect(got.status).toBe(200);
     expect(got.body.equals(multi.body)).toBe(true);
+    for (const child of [armImage, amdImage]) expect(await meta.storedManifestExists(proxy.registry.db, 'hub/library/multi', child.digest)).toBe(false);
+    // A HEAD of a child not stored yet is a miss like a GET: fetched, stored, answered.
+    const head = await proxy.client.send('HEAD', `/v2/hub/library/multi/manifests/${armImage.digest}`, { headers: { accept: armImage.mediaType } });
+    expect(head.status).toBe(200);
+    expect(head.headers['docker-content-digest']).toBe(armImage.digest);
     for (const child of [armImage, amdImage]) {
       const m = await proxy.client.getManifest('hub/library/multi', child.digest);
       expect(m.body.equals(child.body)).toBe(true);
     }
     const layer = await readAll(await proxy.client.openBlob('hub/library/multi', amdBlobs[1].digest));
     expect(layer.equals(amdBlobs[1].data)).toBe(true);
+  });
+
+  it('pulls one platform of a multi-arch index by fetching only the index, that platform\'s manifest and its blobs', async () => {
+    const armBlobs = [makeBlob('{"architecture":"arm64","os":"linux","one":true}'), makeBlob(2500)];
+    const armImage = imageManifest(armBlobs[0], [armBlobs[1]]);
+    const amdBlobs = [makeBlob('{"architecture":"amd64","os":"linux","one":true}'), makeBlob(3500), makeBlob(1500)];
+    const amdImage = imageManifest(amdBlobs[0], amdBlobs.slice(1));
+    const multi = imageIndex([amdImage, armImage]);
+    await push(upstream, 'library/platforms', armImage.digest, armImage, armBlobs);
+    await push(upstream, 'library/platforms', amdImage.digest, amdImage, amdBlobs);
+    await push(upstream, 'library/platforms', 'latest', multi, []);
+    const before = relay.requests.length;
+    // What docker pull --platform linux/amd64 asks: the index by tag, the platform's manifest by digest, its blobs.
+    const index = await proxy.client.getManifest('hub/library/platforms', 'latest');
+    expect(index.headers['docker-content-digest']).toBe(multi.digest);
+    const chosen = (JSON.parse(index.body.toString()) as { manifests: Array<{ digest: string; platform: { architecture: string } }> }).manifests.find(
+      (m) => m.platform.architecture === 'amd64',
+    );
+    expect(chosen?.digest).toBe(amdImage.digest);
+    expect((await proxy.client.getManifest('hub/library/platforms', amdImage.digest)).body.equals(amdImage.body)).toBe(true);
+    for (const blob of amdBlobs) expect((await readAll(await proxy.client.openBlob('hub/library/platforms', blob.digest))).equals(blob.data)).toBe(true);
+    const asked = relay.requests.slice(before).filter((r) => r.includes('/library/platforms/'));
+    expect(asked.sort()).toEqual(
+      [
+        'GET /v2/library/platforms/manifests/latest',
+        `GET /v2/library/platforms/manifests/${amdImage.digest}`,
+        ...amdBlobs.map((b) => `GET /v2/library/platforms/blobs/${b.digest}`),
+      ].sort(),
+    );
+    expect(await meta.storedManifestExists(proxy.registry.db, 'hub/library/platforms', armImage.digest)).toBe(false);
+    for (const blob of armBlobs) expect(await meta.findRepositoryBlob(proxy.registry.db, 'hub/library/platforms', blob.digest)).toBeNull();
   });
 
   it('asks the upstream once for concurrent misses of one blob and one tag (single flight in the process)', async () => {
@@ -245,6 +310,7 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
     const small = imageManifest(config, [lone]);
     await push(upstream, 'library/evict', 'v1', small, [config]);
     expect((await proxy.client.getManifest('hub/library/evict', 'v1')).status).toBe(200);
+    expect((await readAll(await proxy.client.openBlob('hub/library/evict', lone.digest))).equals(lone.data)).toBe(true);
     expect((await proxy.client.deleteManifest('hub/library/evict', 'v1')).status).toBe(202);
     expect((await proxy.client.deleteManifest('hub/library/evict', small.digest)).status).toBe(202);
     expect((await proxy.client.deleteBlob('hub/library/evict', lone.digest)).status).toBe(202);

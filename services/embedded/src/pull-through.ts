@@ -1,7 +1,7 @@
 /**
  * The pull-through cache of the embedded registry, wired: one set of proxy rules (and so one client per upstream)
  * shared by the blob service, which fetches blob misses, and the manifest service, which fetches manifest misses
- * and, for the blobs a fetched manifest references, asks the blob service's pull-through in the same process.
+ * (lazily: a fetched manifest's blobs are blob misses when a client asks for them).
  */
 import { durationMs } from '@lading/config';
 import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
@@ -37,7 +37,6 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
   const manifest = createManifestPullThrough({
     writes: { db: manifestDeps.db, events: manifestDeps.events, reviewDelayMs },
     proxies,
-    fetchBlob: (repository, digest, context) => blob.ensure(repository, digest, context),
     maxBytes: config.registry.manifestMaxBytes,
     logger: manifestDeps.logger,
     onEventsCommitted: manifestDeps.onEventsCommitted,

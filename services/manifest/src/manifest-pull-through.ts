@@ -2,19 +2,49 @@
  * The pull-through cache's manifest reads: before a proxied repository answers a manifest GET/HEAD, what it names is
  * made present. A digest not stored is fetched from the upstream; a tag not stored is fetched; a stored tag older
  * than the rule's `tagTtl` is checked with a HEAD (cheap, and no pull on Docker Hub's limit) and fetched again only
- * when it moved. What is fetched is stored through `pushManifest`, as ordinary content with its events.
+ * when it moved. What is fetched is stored through `pushManifest`, as ordinary content with its events, which carry
+ * the cache as `data.proxy`.
+ *
+ * Lazy, like Distribution's proxy: a manifest is stored as soon as it is fetched and verified, without what it
+ * references. Its layers, its config and, for an index, its child manifests are fetched when a client asks for
+ * them: a blob by the blob service's miss path (blob-pull-through.ts), a child by digest as a manifest miss here.
+ * So pulling one platform of a multi-arch index fetches the index, that platform's manifest and its blobs, nothing
+ * of the other platforms, and the client gets the manifest without waiting for any layer.
+ * The config is lazy too: Docker and containerd ask for it right after the manifest anyway, so fetching it first
+ * would only move its round trip into the manifest's answer, while clients that read manifests only (digest
+ * checks, `crane digest`, Renovate) would pay for it; and the manifest service never needs the blob service.
  *
  * Invariants:
  * - A manifest is stored only when its bytes have the digest they were asked by (or, by tag, the digest the
- *   upstream announced), and only once everything it references is stored: its blobs (through `fetchBlob`, the
- *   blob service's pull-through) and, for an index, its child manifests, so `pushManifest`'s checks hold as for a
- *   push. (This slice fetches those eagerly; lazy layers are the next step.)
+ *   upstream announced). `pushManifest` records all its references (a reference may name a blob not stored), but,
+ *   for content entering through the cache only (`context.proxy`), does not require them stored; a push from a
+ *   client is checked as always.
  * - Digests are immutable: a digest held is served without asking the upstream. A tag whose upstream cannot be
  *   asked (down, rate-limiting, refusing) is served as stored, with a warning.
+ *
+ * What reads a proxied manifest's references, and why a reference to content not (yet) stored breaks none of them:
+ * - The garbage collector (services/gc, libs/metadata gc-references.ts): a blob review keeps a blob any manifest
+ *   references, so a layer fetched after its manifest is kept by it; a reference to a blob not stored keeps nothing
+ *   and is never read as "the blob exists". A manifest review reads tags, parent indexes (`manifest_children`, which
+ *   never required its children stored) and the payload, not the blobs. Deleting a manifest queues reviews of every
+ *   blob and child it references; one never stored is found gone.
+ * - Eviction (services/gc/src/eviction.ts, `staleManifests`): an index's children are those listed by it, and only
+ *   stored children's pull times count; deleting an evicted manifest queues its references as above, so the blobs
+ *   fetched for it are collected and the others never existed.
+ * - Manifest deletes (`removeManifest`), referrers (manifests by `subject_digest`), the catalog and tag lists read
+ *   manifests and tags, never their blobs.
+ * - Cross-repository mounts need a link to the blob in the source repository: a layer not fetched has none, so a
+ *   mount from the cache answers 202 (upload instead), as for any blob the source does not hold.
+ * - `storedManifestExists` (here, and the reader's confirmation of a cached answer) asks about the manifest itself;
+ *   a GET or HEAD of a child by digest that is not stored is a miss, fetched here like any digest.
+ * - Backups (services/embedded/src/backup) copy the blob rows and their objects, and restore the reference rows as
+ *   they were; a reference to a blob not stored is restored as such and the blob fetched on its next pull.
+ * - Scanners that react to `manifest.pushed` (tools/scanner) read the config and layers through the registry's API,
+ *   so their reads are client asks like any other and fetch what is missing.
  */
 import type { EventContext } from '@lading/events';
 import * as meta from '@lading/metadata';
-import { type Digest, OciError, errors, looksLikeDigest, parseDigest, validateManifest, digestOf, isValidTag } from '@lading/oci';
+import { OciError, errors, looksLikeDigest, parseDigest, digestOf, isValidTag } from '@lading/oci';
 import type { Logger, ProxyRequestLabels, RegistryMetrics } from '@lading/telemetry';
 import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
 import { type ManifestWriteDeps, pushManifest } from './manifest-writes';
@@ -23,8 +53,6 @@ import { type ManifestWriteDeps, pushManifest } from './manifest-writes';
 export interface ManifestPullThroughDeps {
   writes: ManifestWriteDeps;
   proxies: ProxyRules;
-  /** Makes sure a proxied repository holds a blob, fetching it from the upstream when it does not. */
-  fetchBlob(repository: string, digest: Digest, context: EventContext): Promise<void>;
   /** Largest manifest accepted from an upstream (`registry.manifestMaxBytes`). */
   maxBytes: number;
   logger: Logger;
@@ -48,9 +76,6 @@ export interface ManifestPullThrough {
   prepare(repository: string, reference: string, context: () => EventContext): Promise<string[] | null>;
 }
 
-/** Child manifests of an index are fetched this deep at most (an index of indexes of images is already rare). */
-const MAX_DEPTH = 3;
-
 /** Creates manifest pull-through. */
 export function createManifestPullThrough(deps: ManifestPullThroughDeps): ManifestPullThrough {
   const { writes, logger } = deps;
@@ -59,8 +84,11 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
   /** When each stored tag was last confirmed with the upstream (per process; a restart re-checks once). */
   const tagCheckedAt = new Map<string, number>();
 
-  /** Fetches a manifest by tag or digest, with what it references, and stores it (pointing `tags` at it). */
-  async function fetchManifest(source: ProxiedRepository, repository: string, reference: string, tags: string[], context: EventContext, depth: number): Promise<string> {
+  /**
+   * Fetches a manifest by tag or digest and stores it (pointing `tags` at it), without what it references: those are
+   * fetched when asked for. Its events name the cache (`data.proxy`).
+   */
+  async function fetchManifest(source: ProxiedRepository, repository: string, reference: string, tags: string[], context: EventContext): Promise<string> {
     const fetched = await source.upstream.getManifest(source.upstreamRepository, reference, deps.maxBytes);
     const expected = looksLikeDigest(reference) ? parseDigest(reference) : fetched.digest && looksLikeDigest(fetched.digest) ? parseDigest(fetched.digest) : null;
     const actual = digestOf(fetched.body, expected?.algorithm ?? 'sha256');
@@ -68,17 +96,14 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
       logger.warn({ repository, reference, expected: expected.value, actual }, 'pull-through: the upstream sent a manifest that does not match its digest');
       throw errors.unavailable(`the upstream of ${source.namespace} sent a manifest that is not ${expected.value}`);
     }
-    const manifest = validateManifest(fetched.body, fetched.mediaType ?? undefined);
-    for (const ref of manifest.references) {
-      if (!ref.mustExist) continue;
-      const digest = parseDigest(ref.descriptor.digest);
-      if (ref.kind === 'blob') await deps.fetchBlob(repository, digest, context);
-      else if (!(await meta.storedManifestExists(writes.db, repository, digest.value))) {
-        if (depth >= MAX_DEPTH) throw errors.manifestInvalid(`indexes nested deeper than ${MAX_DEPTH}`);
-        await fetchManifest(source, repository, digest.value, [], context, depth + 1);
-      }
-    }
-    const pushed = await pushManifest(writes, { repository, body: fetched.body, contentType: fetched.mediaType ?? undefined, expectedDigest: parseDigest(actual), tags, context });
+    const pushed = await pushManifest(writes, {
+      repository,
+      body: fetched.body,
+      contentType: fetched.mediaType ?? undefined,
+      expectedDigest: parseDigest(actual),
+      tags,
+      context: { ...context, proxy: source.proxy },
+    });
     deps.onEventsCommitted?.();
     logger.info({ repository, reference, digest: pushed.digest }, 'pull-through: manifest cached');
     return pushed.digest;
@@ -101,7 +126,7 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
           count(source.namespace, 'hit');
           return [];
         }
-        await fetchManifest(source, repository, head.digest && looksLikeDigest(head.digest) ? head.digest : tag, [tag], context(), 0);
+        await fetchManifest(source, repository, head.digest && looksLikeDigest(head.digest) ? head.digest : tag, [tag], context());
       } catch (err) {
         // Stale beats nothing: the tag stays servable while the upstream is down, limiting or refusing.
         logger.warn({ err, repository, tag, digest: stored }, 'pull-through: serving a stale tag, its upstream could not be asked');
@@ -109,7 +134,7 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
         return [];
       }
     } else {
-      await fetchManifest(source, repository, tag, [tag], context(), 0);
+      await fetchManifest(source, repository, tag, [tag], context());
     }
     tagCheckedAt.set(key, now());
     count(source.namespace, 'miss');
@@ -141,7 +166,7 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
       if (looksLikeDigest(reference)) {
         const digest = parseDigest(reference);
         const held = await meta.storedManifestExists(writes.db, repository, digest.value);
-        if (!held) await fetchManifest(source, repository, digest.value, [], context(), 0);
+        if (!held) await fetchManifest(source, repository, digest.value, [], context());
         count(source.namespace, held ? 'hit' : 'miss');
         return [];
       }

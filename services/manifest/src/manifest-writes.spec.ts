@@ -132,6 +132,26 @@ describe('manifest writes', () => {
       expect(await outbox('push/index')).toEqual([]);
     });
 
+    it('stores what enters through a pull-through cache without its blobs and children, references recorded, events marked', async () => {
+      const proxy = { namespace: 'hub', upstream: 'https://registry.example' };
+      const config = makeBlob('{"lazy":true}');
+      const layer = makeBlob(256);
+      const child = imageManifest(config, [layer]);
+      const index = imageIndex([child]);
+      await pushManifest(writes, push('hub/lazy', index, { tags: ['multi'], context: { ...context, proxy } }));
+      await pushManifest(writes, push('hub/lazy', child, { context: { ...context, proxy } }));
+      expect((await meta.findManifestByTag(deps.db, 'hub/lazy', 'multi'))?.digest).toBe(index.digest);
+      expect(await meta.findRepositoryBlob(deps.db, 'hub/lazy', layer.digest)).toBeNull();
+      const references = await meta.manifestsReferencingBlob(deps.db, layer.digest, 10);
+      expect(references.map((r) => [r.repository, r.digest])).toEqual([['hub/lazy', child.digest]]);
+      const events = await outbox('hub/lazy');
+      expect(events.map((e) => e.type)).toEqual([EVENT_TYPES.repositoryCreated, EVENT_TYPES.manifestPushed, EVENT_TYPES.tagUpdated, EVENT_TYPES.manifestPushed]);
+      for (const event of events) expect(event.data.proxy).toEqual(proxy);
+      // The same content pushed by a client is checked as always.
+      const err = await ociRefusal(pushManifest(writes, push('push/notlazy', child)));
+      expect(err.code).toBe('MANIFEST_BLOB_UNKNOWN');
+    });
+
     it('refuses a body whose digest does not match the reference (DIGEST_INVALID) and writes nothing', async () => {
       const m = await image('push/mismatch');
       const other = makeBlob('not this manifest');

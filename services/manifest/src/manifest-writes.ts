@@ -55,6 +55,12 @@ interface ManifestSummary {
  * checks that what it references exists (locking it against the garbage collector), stores it, points its tags at
  * it and appends its events (`repository.created`, `manifest.pushed`, `referrer.attached`, `tag.updated`).
  * Throws MANIFEST_INVALID, DIGEST_INVALID or MANIFEST_BLOB_UNKNOWN (then nothing is written).
+ *
+ * Content entering through a pull-through cache (`context.proxy`, which only the cache's fetches set; a request
+ * never can) is the one exception to "what it references exists": such a manifest has been verified against its
+ * digest by the cache, and its blobs and child manifests are fetched when a client asks for them, so they are not
+ * required here. Its references are recorded all the same (a reference may name a blob not stored:
+ * 0011_lazy_references.sql), so a blob the cache fetches later is kept by it like any referenced blob.
  */
 export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush): Promise<PushedManifest> {
   const { repository, body, tags, context: ctx } = push;
@@ -71,14 +77,20 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
 
   await deps.db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
-    const missingBlobs = await meta.missingRepositoryBlobs(tx, repo.id, requiredBlobs);
-    if (missingBlobs.length > 0) throw errors.manifestBlobUnknown(missingBlobs[0]);
-    const missingChildren = await meta.missingManifests(tx, repo.id, childDigests);
-    if (missingChildren.length > 0) throw errors.manifestBlobUnknown(missingChildren[0]);
-    // The required blobs are locked (FOR SHARE) by missingRepositoryBlobs, so that the garbage collector cannot
-    // delete them under this manifest, and linked (so present: a link references its blob). The others, foreign
-    // layers referenced by URL, are locked too if the registry happens to hold them.
-    await meta.lockBlobsIfPresent(tx, blobDigests.filter((d) => !requiredBlobs.includes(d)));
+    if (ctx.proxy) {
+      // Through the cache: whichever referenced blobs are stored are locked as foreign layers are (below), so the
+      // collector does not delete them under the new references; the others are fetched when asked for.
+      await meta.lockBlobsIfPresent(tx, blobDigests);
+    } else {
+      const missingBlobs = await meta.missingRepositoryBlobs(tx, repo.id, requiredBlobs);
+      if (missingBlobs.length > 0) throw errors.manifestBlobUnknown(missingBlobs[0]);
+      const missingChildren = await meta.missingManifests(tx, repo.id, childDigests);
+      if (missingChildren.length > 0) throw errors.manifestBlobUnknown(missingChildren[0]);
+      // The required blobs are locked (FOR SHARE) by missingRepositoryBlobs, so that the garbage collector cannot
+      // delete them under this manifest, and linked (so present: a link references its blob). The others, foreign
+      // layers referenced by URL, are locked too if the registry happens to hold them.
+      await meta.lockBlobsIfPresent(tx, blobDigests.filter((d) => !requiredBlobs.includes(d)));
+    }
     if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
     const inserted = await meta.insertManifest(tx, {
       repositoryId: repo.id,
@@ -88,8 +100,9 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       payload: body,
       subjectDigest: manifest.subject?.digest ?? null,
       annotations: manifest.annotations,
-      // Foreign layers are referenced by URL, not held: only blobs the registry has are linked.
-      blobDigests: blobDigests.filter((d) => requiredBlobs.includes(d)),
+      // Foreign layers are referenced by URL, never held: only the blobs the registry holds (or, through the cache,
+      // will hold once asked for) are referenced.
+      blobDigests: requiredBlobs,
       childDigests,
     });
     if (inserted) {

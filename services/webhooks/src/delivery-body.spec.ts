@@ -24,6 +24,7 @@ function event(type: string, data: Partial<LadingEvent['data']>): LadingEvent {
       references: [],
       subject: null,
       fromRepository: null,
+      proxy: null,
       actor: { name: 'ci-bot', type: 'robot' },
       request: { id: 'req-1', addr: '10.0.0.9:51234', method: 'PUT', useragent: 'skopeo/1.15' },
       ...data,

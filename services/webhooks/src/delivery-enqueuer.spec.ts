@@ -24,7 +24,7 @@ function makeEvent(repository: string): LadingEvent {
     sequence: '00000000000000000001',
     data: {
       repository, namespace: repository.split('/')[0], digest: `sha256:${'d'.repeat(64)}`, mediaType: null, artifactType: null, size: null, tag: null,
-      previousDigest: null, references: [], subject: null, fromRepository: null, actor: { name: null, type: 'anonymous' }, request: null,
+      previousDigest: null, references: [], subject: null, fromRepository: null, proxy: null, actor: { name: null, type: 'anonymous' }, request: null,
     },
   };
 }

@@ -42,6 +42,7 @@ function makeEvent(type: string, repository: string, data: Partial<LadingEvent['
       references: [],
       subject: null,
       fromRepository: null,
+      proxy: null,
       actor: { name: 'ci', type: 'user' },
       request: { id: 'req-1', addr: '127.0.0.1:1', method: 'PUT', useragent: 'test' },
       ...data,
