@@ -17,7 +17,7 @@ import { type SecretCipher, resealed } from '@lading/access';
 import { type LadingConfig, type ProxyConfig, checkProxyRule } from '@lading/config';
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
-import { createPollingLoop } from '@lading/runtime';
+import { type InterruptibleSleep, createPollingLoop } from '@lading/runtime';
 import type { Logger } from '@lading/telemetry';
 import { type UpdatableProxyRules, type UpstreamFactory, type ProxyRules, createProxyRules } from './proxy-rules';
 import { createUpstreamRegistry } from './upstream-registry';
@@ -161,6 +161,8 @@ export interface StoredProxyRulesDeps {
   /** How often the stored rules are read again; PROXY_RULES_POLL_MS by default. */
   pollIntervalMs?: number;
   makeUpstream?: UpstreamFactory;
+  /** The poll's sleep, for tests to drive (see createPollingLoop); a real timer by default. */
+  sleep?: InterruptibleSleep;
 }
 
 /** The rules of `config` followed by the stored ones, passwords opened. */
@@ -209,6 +211,7 @@ export async function createStoredProxyRules(deps: StoredProxyRulesDeps): Promis
     step: () => refresh(),
     idleMs: deps.pollIntervalMs ?? PROXY_RULES_POLL_MS,
     delayFirstStep: true,
+    sleep: deps.sleep,
     onError: (err, retryInMs) => deps.logger.error({ err, retryInMs }, 'cannot read the stored proxy rules; the rules in force stay'),
   });
   loop.start();
