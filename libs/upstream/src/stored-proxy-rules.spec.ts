@@ -3,12 +3,12 @@
  * or removed rule is closed and built again; another process's change is seen on the next poll (the poll's sleep
  * driven by hand, so nothing waits on a clock); a stored password that no key opens keeps the rules in force.
  */
-import { createSecretCipher } from '@lading/access';
+import { SEALED_PREFIX, createSecretCipher, secretKeyId } from '@lading/access';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { TestDeps, createTestDeps } from '@lading/testing';
 import { type UpstreamFactory, createProxyRules } from './proxy-rules';
-import { type LiveProxyRules, ProxyRuleError, createStoredProxyRules, putProxyRule, removeProxyRule } from './stored-proxy-rules';
+import { type LiveProxyRules, ProxyRuleError, createStoredProxyRules, putProxyRule, removeProxyRule, sealStoredProxyPasswords } from './stored-proxy-rules';
 import { createUpstreamRegistry } from './upstream-registry';
 
 const silent = createLogger({ service: 'test', level: 'silent' });
@@ -124,5 +124,20 @@ describe('live proxy rules: config and stored', () => {
     expect(rules.namespaceOf('ghcr/a')?.namespace).toBe('ghcr');
     await expect(createStoredProxyRules({ db: deps.db, config: deps.config, cipher, logger: silent })).rejects.toThrow(/proxy ghcr/);
     expect((await meta.listStoredProxyRules(deps.db)).map((r) => r.namespace)).toEqual(['ghcr']);
+  });
+
+  it('seals at start-up a password stored plain (no key then) or under a previous key, under the current key', async () => {
+    const plain = createSecretCipher({ current: null });
+    await putProxyRule(deps.db, { config: deps.config, cipher: plain }, 'ghcr', { upstream: 'https://ghcr.io', username: 'bot', password: 'ghcr-secret' });
+    expect((await meta.listStoredProxyRules(deps.db))[0].storedPassword).toBe('ghcr-secret');
+    expect(await sealStoredProxyPasswords(deps.db, cipher)).toBe(1);
+    const sealed = (await meta.listStoredProxyRules(deps.db))[0].storedPassword!;
+    expect(sealed.startsWith(`${SEALED_PREFIX}${secretKeyId(Buffer.alloc(32, 3))}:`)).toBe(true);
+    expect(await sealStoredProxyPasswords(deps.db, cipher)).toBe(0);
+    const rotated = createSecretCipher({ current: Buffer.alloc(32, 5), previous: [Buffer.alloc(32, 3)] });
+    expect(await sealStoredProxyPasswords(deps.db, rotated)).toBe(1);
+    const rules = await createStoredProxyRules({ db: deps.db, config: deps.config, cipher: rotated, logger: silent, sleep: manualSleep().sleep });
+    live.push(rules);
+    expect(rules.rules().find((r) => r.namespace === 'ghcr')?.password).toBe('ghcr-secret');
   });
 });
