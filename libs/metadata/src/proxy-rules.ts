@@ -31,10 +31,8 @@ interface Row {
 
 const iso = (v: Date | string) => (v instanceof Date ? v.toISOString() : new Date(v).toISOString());
 
-/** Every stored proxy rule, by namespace. */
-export async function listStoredProxyRules(db: SqlExecutor): Promise<StoredProxyRule[]> {
-  const r = await db.query<Row>(`SELECT namespace, upstream, username, password, tag_ttl, evict_after, created_at, updated_at FROM proxy_rules ORDER BY namespace`);
-  return r.rows.map((row) => ({
+function fromRow(row: Row): StoredProxyRule {
+  return {
     namespace: row.namespace,
     upstream: row.upstream,
     username: row.username,
@@ -43,7 +41,13 @@ export async function listStoredProxyRules(db: SqlExecutor): Promise<StoredProxy
     evictAfter: row.evict_after,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
-  }));
+  };
+}
+
+/** Every stored proxy rule, by namespace. */
+export async function listStoredProxyRules(db: SqlExecutor): Promise<StoredProxyRule[]> {
+  const r = await db.query<Row>(`SELECT namespace, upstream, username, password, tag_ttl, evict_after, created_at, updated_at FROM proxy_rules ORDER BY namespace`);
+  return r.rows.map(fromRow);
 }
 
 /**
@@ -57,17 +61,18 @@ export async function lockStoredProxyRules(tx: SqlExecutor): Promise<void> {
 /** What a rule is written as: the stored rule without its times. */
 export type StoredProxyRuleInput = Omit<StoredProxyRule, 'createdAt' | 'updatedAt'>;
 
-/** Creates or replaces the rule of a namespace; resolves with which it did. */
-export async function putStoredProxyRule(tx: SqlExecutor, rule: StoredProxyRuleInput): Promise<'created' | 'replaced'> {
-  const r = await tx.query<{ inserted: boolean }>(
+/** Creates or replaces the rule of a namespace; resolves with which it did and the rule as stored. */
+export async function putStoredProxyRule(tx: SqlExecutor, rule: StoredProxyRuleInput): Promise<{ created: boolean; rule: StoredProxyRule }> {
+  const r = await tx.query<Row & { inserted: boolean }>(
     `INSERT INTO proxy_rules (namespace, upstream, username, password, tag_ttl, evict_after)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (namespace) DO UPDATE SET upstream = excluded.upstream, username = excluded.username, password = excluded.password,
        tag_ttl = excluded.tag_ttl, evict_after = excluded.evict_after, updated_at = now()
-     RETURNING (xmax = 0) AS inserted`,
+     RETURNING namespace, upstream, username, password, tag_ttl, evict_after, created_at, updated_at, (xmax = 0) AS inserted`,
     [rule.namespace, rule.upstream, rule.username, rule.storedPassword, rule.tagTtl, rule.evictAfter],
   );
-  return r.rows[0]?.inserted ? 'created' : 'replaced';
+  const row = r.rows[0];
+  return { created: row.inserted, rule: fromRow(row) };
 }
 
 /** Deletes the rule of a namespace; true when there was one. */

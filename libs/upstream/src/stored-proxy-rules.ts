@@ -107,7 +107,7 @@ export async function putProxyRule(db: Database, deps: { config: LadingConfig; c
     const check = checkProxyRule({ ...body, namespace }, others);
     if (!check.ok) throw new ProxyRuleError('invalid', check.problems.join('; '));
     const { rule } = check;
-    const outcome = await meta.putStoredProxyRule(tx, {
+    const saved = await meta.putStoredProxyRule(tx, {
       namespace,
       upstream: rule.upstream,
       username: rule.username ?? null,
@@ -115,8 +115,7 @@ export async function putProxyRule(db: Database, deps: { config: LadingConfig; c
       tagTtl: rule.tagTtl,
       evictAfter: rule.evictAfter ?? null,
     });
-    const saved = (await meta.listStoredProxyRules(tx)).find((r) => r.namespace === namespace);
-    return { created: outcome === 'created', rule: storedView(saved!) };
+    return { created: saved.created, rule: storedView(saved.rule) };
   });
 }
 
