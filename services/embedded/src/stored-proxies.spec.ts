@@ -133,4 +133,31 @@ describe('proxy rules managed through the admin API, live in the embedded regist
     }
     expect(lines.join('')).toContain('proxy rule created');
   });
+
+  it('evicts by a stored rule\'s evictAfter, and never once the rule is removed', async () => {
+    expect((await adminCall('PUT', '/proxies/evicting', { upstream: distribution.url, username: 'docker', password })).status).toBe(201);
+    expect((await client.getManifest('evicting/library/app', 'v1')).status).toBe(200);
+    await registry.flushPulls();
+    // Pulled an hour ago, as far as eviction can tell (no clock is waited on).
+    const age = async () =>
+      registry.db.query(`UPDATE manifests SET created_at = now() - interval '1 hour', last_pulled_at = now() - interval '1 hour' WHERE repository_id = (SELECT id FROM repositories WHERE name = $1)`, [
+        'evicting/library/app',
+      ]);
+    const held = async () =>
+      (await registry.db.query(`SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1`, ['evicting/library/app'])).rows.length;
+    await age();
+    // The rule has no evictAfter yet: nothing goes.
+    await registry.gc.sweep();
+    expect(await held()).toBe(1);
+
+    // Removed, then the content is ordinary: a sweep leaves it.
+    expect((await adminCall('DELETE', '/proxies/evicting')).status).toBe(204);
+    await registry.gc.sweep();
+    expect(await held()).toBe(1);
+
+    // Back with evictAfter 30m: the collector follows the stored rule at once.
+    expect((await adminCall('PUT', '/proxies/evicting', { upstream: distribution.url, username: 'docker', password, evictAfter: '30m' })).status).toBe(201);
+    await registry.gc.sweep();
+    expect(await held()).toBe(0);
+  });
 });
