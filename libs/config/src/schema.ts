@@ -88,7 +88,8 @@ export type ProxyRuleCheck = { ok: true; rule: ProxyConfig } | { ok: false; prob
 export function checkProxyRule(input: unknown, others: readonly string[]): ProxyRuleCheck {
   const parsed = proxyRule.safeParse(input);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((i) => `${[...i.path, ...(i.code === 'unrecognized_keys' ? i.keys : [])].join('.') || 'rule'}: ${i.message}`) };
+    const keyOf = (i: z.core.$ZodIssue) => [...i.path, ...(i.code === 'unrecognized_keys' ? i.keys : [])].join('.') || 'rule';
+    return { ok: false, problems: parsed.error.issues.map((i) => `${keyOf(i)}: ${i.message}`) };
   }
   const conflict = proxyNamespaceConflict(parsed.data.namespace, others);
   return conflict ? { ok: false, problems: [`namespace: ${conflict}`] } : { ok: true, rule: parsed.data };
@@ -388,7 +389,8 @@ export const configObject = z
     secrets: z
       .object({
         /**
-         * The key that encrypts signing keys and webhook secrets in the database (AES-256-GCM): the base64 of 32 bytes.
+         * The key that encrypts signing keys, webhook secrets and stored upstream passwords in the database
+         * (AES-256-GCM): the base64 of 32 bytes.
          * Without it (and without `keyFile`) they are stored in plain text, which start-up says with a warning.
          */
         key: secretsKey.optional(),

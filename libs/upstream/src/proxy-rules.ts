@@ -1,7 +1,8 @@
 /**
  * Which repositories are pull-through caches, and of what: the configured `proxies` (and, in a running registry,
- * those stored through the admin API: stored-proxy-rules.ts), each a namespace and its upstream. A repository `<namespace>/<path>` is fetched from the upstream as `<path>`; nothing in a request can
- * name another upstream, since the upstream is taken from the rule alone.
+ * those stored through the admin API: stored-proxy-rules.ts), each a namespace and its upstream. A repository
+ * `<namespace>/<path>` is fetched from the upstream as `<path>`; nothing in a request can name another upstream,
+ * since the upstream is taken from the rule alone.
  */
 import type { ProxyConfig } from '@lading/config';
 import { durationMs } from '@lading/config';
