@@ -10,6 +10,7 @@ describe('lading-admin --help', () => {
       namespaces: ['list', 'create', 'delete'],
       grants: ['list', 'add', 'remove'],
       keys: ['rotate'],
+      proxies: ['list', 'set', 'remove'],
     };
     const runs: string[][] = [['--help'], ['-h'], ['help'], ['help', 'users', 'create']];
     for (const [command, subs] of Object.entries(commands)) {

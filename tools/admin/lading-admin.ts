@@ -1,6 +1,6 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
- * signing keys and webhook subscriptions through its admin API (/admin/v1); back up a running embedded registry and
+ * signing keys, webhook subscriptions and pull-through caches (proxies) through its admin API (/admin/v1); back up a running embedded registry and
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
@@ -536,6 +536,69 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  proxies: {
+    summary: 'manage pull-through caches (proxy namespaces); those of the configuration file are listed, read-only',
+    subcommands: {
+      list: {
+        usage: 'proxies list',
+        summary: 'list the proxy namespaces, from the configuration file and stored ones (never a password)',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/proxies')) as { proxies: Proxy[] };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(
+            out,
+            ['NAMESPACE', 'UPSTREAM', 'USERNAME', 'PASSWORD', 'TAG-TTL', 'EVICT-AFTER', 'SOURCE'],
+            body.proxies.map((p) => [p.namespace, p.upstream, p.username ?? '-', p.passwordSet ? 'set' : '-', p.tagTtl, p.evictAfter ?? '-', p.source]),
+            'no proxy namespaces',
+          );
+        },
+      },
+      set: {
+        usage: 'proxies set <namespace> --upstream URL [--upstream-username NAME --upstream-password-stdin] [--tag-ttl 10m] [--evict-after 30d]',
+        summary:
+          'create or replace a stored proxy namespace: <namespace>/<path> is pulled from <URL>/v2/<path> on a miss, at once in every ' +
+          'process (a replacement is the whole rule: send the password again)',
+        options: {
+          upstream: { type: 'string', value: 'URL', help: 'the upstream registry, an http:// or https:// base URL without a path (e.g. https://registry-1.docker.io)' },
+          'upstream-username': { type: 'string', value: 'NAME', help: "the upstream account's name (with a password; default: anonymous)" },
+          'upstream-password-stdin': { type: 'boolean', help: "read the upstream account's password from standard input (default: $LADING_UPSTREAM_PASSWORD)" },
+          'tag-ttl': { type: 'string', value: 'DURATION', help: 'how long a cached tag is trusted before it is checked upstream again (default: 10m)' },
+          'evict-after': { type: 'string', value: 'DURATION', help: 'evict content not pulled for this long, e.g. 30d (default: never)' },
+        },
+        args: ['namespace'],
+        async run({ api, out, args, options, env }) {
+          if (typeof options.upstream !== 'string') throw new UsageError('proxies set needs --upstream URL');
+          const username = options['upstream-username'] as string | undefined;
+          let password: string | undefined;
+          if (username === undefined) {
+            if (options['upstream-password-stdin']) throw new UsageError('--upstream-password-stdin needs --upstream-username');
+          } else {
+            password = options['upstream-password-stdin'] ? await readStdinLine() : env.LADING_UPSTREAM_PASSWORD;
+            if (!password) throw new UsageError('--upstream-username needs the upstream password: --upstream-password-stdin or LADING_UPSTREAM_PASSWORD');
+          }
+          const body = await api.call('PUT', `/proxies/${args[0].split('/').map(enc).join('/')}`, {
+            upstream: options.upstream,
+            ...(username === undefined ? {} : { username, password }),
+            tagTtl: options['tag-ttl'],
+            evictAfter: options['evict-after'],
+          });
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          const rule = body as Proxy;
+          out(`set proxy ${rule.namespace} of ${rule.upstream} (${rule.passwordSet ? `as ${rule.username}` : 'anonymous'}, tag TTL ${rule.tagTtl}${rule.evictAfter ? `, evict after ${rule.evictAfter}` : ''})`);
+        },
+      },
+      remove: {
+        usage: 'proxies remove <namespace>',
+        summary: 'remove a stored proxy namespace: what it cached stays as ordinary content, and the namespace takes pushes again',
+        args: ['namespace'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/proxies/${args[0].split('/').map(enc).join('/')}`);
+          out(`removed proxy ${args[0]}; its cached content stays as ordinary content`);
+        },
+      },
+    },
+  },
   backup: {
     summary: 'write an online backup of a running embedded registry to a file',
     action: {
@@ -596,6 +659,7 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+type Proxy = { namespace: string; upstream: string; username?: string; passwordSet: boolean; tagTtl: string; evictAfter?: string; source: 'config' | 'stored' };
 type Webhook = { id: string; name: string; namespace: string; url: string; format: string; eventTypes: string[]; enabled: boolean };
 type Delivery = {
   id: string;
@@ -649,8 +713,8 @@ function mainHelp(): string {
   const lines = [
     `usage: ${PROG} [global options] <command> <subcommand> [arguments] [options]`,
     '',
-    "Manages a Lading registry's users, robots, tokens, namespaces, grants, signing keys and webhooks through its admin API;",
-    'backs up a running embedded registry and restores a backup into a data directory.',
+    "Manages a Lading registry's users, robots, tokens, namespaces, grants, signing keys, webhooks and pull-through",
+    'caches (proxies) through its admin API; backs up a running embedded registry and restores a backup into a data directory.',
     '',
     'commands:',
   ];
@@ -762,7 +826,9 @@ async function runSubcommand(argv: string[], env: Record<string, string | undefi
     throw new UsageError(`${words.join(' ')} takes ${sub.args.length === 0 ? 'no arguments' : sub.args.map((a) => `<${a}>`).join(' ')}; usage: ${PROG} ${sub.usage}`);
   }
   const options = parsed.values as Record<string, string | boolean | undefined>;
-  if (options['password-stdin'] && options['user-password-stdin']) throw new UsageError('only one password can be read from standard input');
+  if ([options['password-stdin'], options['user-password-stdin'], options['upstream-password-stdin']].filter(Boolean).length > 1) {
+    throw new UsageError('only one password can be read from standard input');
+  }
 
   const base = (options.url as string | undefined) ?? env.LADING_URL ?? 'http://127.0.0.1:5000';
   if (!/^https?:\/\/[^/]/.test(base)) throw new UsageError(`--url must be an http:// or https:// URL, not ${JSON.stringify(base)}`);

@@ -1,7 +1,7 @@
 /**
  * The at-rest cipher of the secrets Lading keeps in its database (the private halves of token signing keys, webhook
- * secrets): AES-256-GCM under `secrets.key`, with a fresh 96-bit IV per value and the row it belongs to bound in as
- * associated data, so a value copied to another row does not open.
+ * secrets, upstream passwords of stored proxy rules): AES-256-GCM under `secrets.key`, with a fresh 96-bit IV per
+ * value and the row it belongs to bound in as associated data, so a value copied to another row does not open.
  *
  * A sealed value reads `lading-sealed:v1:<key id>:<iv>:<ciphertext>:<tag>` (base64url parts). The key id is derived
  * from the key (a hash prefix, useless for guessing a 256-bit key), so the right key is chosen among `secrets.key`
@@ -19,7 +19,7 @@ export const SEALED_PREFIX = 'lading-sealed:v1:';
 
 /** The warning a process logs at start-up when it has no key: what it means, and how to set one. */
 export const PLAIN_SECRETS_WARNING =
-  'secrets.key is not set: token signing keys and webhook secrets are stored in the database in plain text (set LADING_SECRETS_KEY or secrets.keyFile to the base64 of 32 random bytes)';
+  'secrets.key is not set: token signing keys, webhook secrets and the upstream passwords of stored proxies are stored in the database in plain text (set LADING_SECRETS_KEY or secrets.keyFile to the base64 of 32 random bytes)';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;

@@ -1,6 +1,7 @@
 import { createLogger } from '@lading/telemetry';
 import { Writable } from 'node:stream';
 import { ConfigError, loadConfig, parseConfig } from './load';
+import { checkProxyRule } from './schema';
 
 function problems(input: Record<string, unknown>): string[] {
   try {
@@ -52,9 +53,28 @@ describe('proxies and mirror', () => {
     expect(found).toMatch(/proxies\.2\.namespace: namespace hub\/library is nested in the proxied namespace hub/);
   });
 
-  it('refuses a mirror namespace that is no proxy, and maps LADING_MIRROR_NAMESPACE', () => {
-    expect(problems({ mirror: { namespace: 'hub' } }).join('\n')).toMatch(/mirror\.namespace: hub is not a namespace in proxies/);
-    expect(() => loadConfig({ LADING_MIRROR_NAMESPACE: 'hub' })).toThrow(/mirror\.namespace.*LADING_MIRROR_NAMESPACE/);
+  it('takes a mirror namespace no configured proxy names (a stored rule may), and maps LADING_MIRROR_NAMESPACE', () => {
+    expect(parseConfig({ mirror: { namespace: 'hub' } }).mirror.namespace).toBe('hub');
+    expect(loadConfig({ LADING_MIRROR_NAMESPACE: 'hub' }).mirror.namespace).toBe('hub');
+    expect(() => loadConfig({ LADING_MIRROR_NAMESPACE: 'Hub/' })).toThrow(/mirror\.namespace.*LADING_MIRROR_NAMESPACE/);
+  });
+
+  it('checks one rule as proxies[] would, against the namespaces already proxied (the admin API\'s check)', () => {
+    expect(checkProxyRule({ namespace: 'cache/ghcr', upstream: 'https://ghcr.io', username: 'u', password: 'p' }, ['hub'])).toEqual({
+      ok: true,
+      rule: { namespace: 'cache/ghcr', upstream: 'https://ghcr.io', username: 'u', password: 'p', tagTtl: '10m' },
+    });
+    const refused = (input: unknown, others: string[] = []) => {
+      const check = checkProxyRule(input, others);
+      return check.ok ? [] : check.problems;
+    };
+    expect(refused({ namespace: 'hub', upstream: 'ftp://example.com' })).toEqual(['upstream: an http:// or https:// URL']);
+    expect(refused({ namespace: 'hub', upstream: 'https://example.com', username: 'u' })).toEqual(['password: username and password go together']);
+    expect(refused({ namespace: 'hub', upstream: 'https://example.com', tagTtl: 'soon' }).join()).toMatch(/^tagTtl: a duration/);
+    expect(refused({ namespace: 'hub', upstream: 'https://example.com', extra: 1 }).join()).toMatch(/extra/);
+    expect(refused({ namespace: 'hub/library', upstream: 'https://example.com' }, ['hub'])).toEqual(['namespace: namespace hub/library is nested in the proxied namespace hub']);
+    expect(refused({ namespace: 'hub', upstream: 'https://example.com' }, ['hub/library'])).toEqual(['namespace: namespace hub holds the proxied namespace hub/library']);
+    expect(refused({ namespace: 'hubx', upstream: 'https://example.com' }, ['hub'])).toEqual([]);
   });
 
   it('never logs an upstream password: the logger redacts it wherever the configuration is logged', () => {

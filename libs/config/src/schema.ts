@@ -64,6 +64,38 @@ const proxyRule = z
   .refine((p) => (p.username === undefined) === (p.password === undefined), { message: 'username and password go together', path: ['password'] });
 
 /**
+ * Why a proxy namespace cannot stand beside the namespaces already proxied, or null when it can: the same namespace
+ * twice, or one nested in another (a repository would then lie in two caches). The one check of the config's
+ * `proxies` and of the admin API's stored rules.
+ */
+export function proxyNamespaceConflict(namespace: string, others: readonly string[]): string | null {
+  for (const other of others) {
+    if (namespace === other) return `namespace ${namespace} is proxied twice`;
+    if (namespace.startsWith(`${other}/`)) return `namespace ${namespace} is nested in the proxied namespace ${other}`;
+    if (other.startsWith(`${namespace}/`)) return `namespace ${namespace} holds the proxied namespace ${other}`;
+  }
+  return null;
+}
+
+/** A proxy rule checked alone (the admin API's input): the rule with its defaults, or its problems as `key: message`. */
+export type ProxyRuleCheck = { ok: true; rule: ProxyConfig } | { ok: false; problems: string[] };
+
+/**
+ * Checks one proxy rule as `proxies[]` would (http(s) base URL without path, query or credentials; a repository-name
+ * prefix; username and password together; durations), and its namespace against `others` (see
+ * proxyNamespaceConflict). The admin API stores only what passes here, so a stored rule is one the file could hold.
+ */
+export function checkProxyRule(input: unknown, others: readonly string[]): ProxyRuleCheck {
+  const parsed = proxyRule.safeParse(input);
+  if (!parsed.success) {
+    const keyOf = (i: z.core.$ZodIssue) => [...i.path, ...(i.code === 'unrecognized_keys' ? i.keys : [])].join('.') || 'rule';
+    return { ok: false, problems: parsed.error.issues.map((i) => `${keyOf(i)}: ${i.message}`) };
+  }
+  const conflict = proxyNamespaceConflict(parsed.data.namespace, others);
+  return conflict ? { ok: false, problems: [`namespace: ${conflict}`] } : { ok: true, rule: parsed.data };
+}
+
+/**
  * The configuration object. Keys never contain `_`, so `LADING_A_B` maps mechanically onto `a.b`. Driver choices
  * left unset follow the mode: embedded → PGlite, filesystem, in-process bus; distributed → Postgres, S3, Kafka.
  */
@@ -357,7 +389,8 @@ export const configObject = z
     secrets: z
       .object({
         /**
-         * The key that encrypts signing keys and webhook secrets in the database (AES-256-GCM): the base64 of 32 bytes.
+         * The key that encrypts signing keys, webhook secrets and stored upstream passwords in the database
+         * (AES-256-GCM): the base64 of 32 bytes.
          * Without it (and without `keyFile`) they are stored in plain text, which start-up says with a warning.
          */
         key: secretsKey.optional(),
@@ -379,20 +412,16 @@ export const configObject = z
       .default([])
       .superRefine((rules, ctx) => {
         rules.forEach((rule, i) => {
-          rules.forEach((other, j) => {
-            if (i === j) return;
-            if (rule.namespace === other.namespace && i > j) {
-              ctx.addIssue({ code: 'custom', path: [i, 'namespace'], message: `namespace ${rule.namespace} is proxied twice` });
-            } else if (rule.namespace.startsWith(`${other.namespace}/`)) {
-              ctx.addIssue({ code: 'custom', path: [i, 'namespace'], message: `namespace ${rule.namespace} is nested in the proxied namespace ${other.namespace}` });
-            }
-          });
+          const conflict = proxyNamespaceConflict(rule.namespace, rules.slice(0, i).map((r) => r.namespace));
+          if (conflict) ctx.addIssue({ code: 'custom', path: [i, 'namespace'], message: conflict });
         });
       }),
     /**
      * Docker's `registry-mirrors`: pulls of names in no proxy namespace that are no local repository
-     * (`/v2/library/alpine/...`) are answered as `<mirror.namespace>/library/alpine`; the namespace must be one of
-     * `proxies`. Local repositories and every write keep the name as written (services/embedded/src/mirror-namespace.ts).
+     * (`/v2/library/alpine/...`) are answered as `<mirror.namespace>/library/alpine`. The namespace names a proxy of
+     * `proxies` or one stored through the admin API; it is checked at run time, not here (start-up warns when it names
+     * no rule, and un-prefixed pulls are then served as written). Local repositories and every write keep the name as
+     * written (services/embedded/src/mirror-namespace.ts).
      */
     mirror: z
       .object({
@@ -444,9 +473,6 @@ export const configSchema = configObject
     }
     if ((c.admin.user === undefined) !== (c.admin.password === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['admin', c.admin.user === undefined ? 'user' : 'password'], message: 'admin.user and admin.password go together' });
-    }
-    if (c.mirror.namespace !== undefined && !c.proxies.some((p) => p.namespace === c.mirror.namespace)) {
-      ctx.addIssue({ code: 'custom', path: ['mirror', 'namespace'], message: `${c.mirror.namespace} is not a namespace in proxies` });
     }
     if (c.mode === 'distributed') {
       if (c.database.driver !== 'postgres') ctx.addIssue({ code: 'custom', path: ['database', 'driver'], message: 'distributed mode needs postgres' });

@@ -17,3 +17,4 @@ export * from './auth-store';
 export * from './signing-key-secrets';
 export * from './schema-version';
 export * from './table-dump';
+export * from './proxy-rules';

@@ -1,5 +1,6 @@
 /**
- * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation and
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
+ * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
  * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
@@ -7,7 +8,7 @@
  */
 import express, { Request, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
-import type { PasswordHasher } from '@lading/access';
+import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { createOutboxAdminRouter } from '@lading/events';
@@ -16,6 +17,7 @@ import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
 import { basicCredentials, checkCredentials } from './credentials';
+import { createProxyAdminRouter } from './proxy-admin';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -31,6 +33,10 @@ export interface AdminApiDeps {
   now: () => number;
   /** More routers behind the same admin guard, by path (the embedded registry's collector: `/gc`). */
   routers?: Record<string, Router>;
+  /** Seals the upstream passwords of stored proxy rules. */
+  secrets: SecretCipher;
+  /** Puts a change of the stored proxy rules in force in this process at once (see proxy-admin.ts). */
+  proxyRulesChanged?: () => Promise<void>;
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -194,6 +200,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
+  router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 
   router.post('/keys/rotate', async (_req, res) => {

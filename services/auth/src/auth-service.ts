@@ -36,11 +36,13 @@ export interface AuthServiceDeps {
   passwords?: PasswordHasher;
   /** The key ring; one is made over `db` when omitted. */
   keys?: KeyRing;
-  /** The at-rest cipher of stored signing keys; one is made from `config.secrets` when omitted. */
+  /** The at-rest cipher of stored signing keys and upstream passwords; one is made from `config.secrets` when omitted. */
   secrets?: SecretCipher;
   now?: () => number;
   /** More admin routers, mounted under `/admin/v1` behind the admin guard, by path (e.g. `/gc`, embedded only). */
   adminRouters?: Record<string, Router>;
+  /** Puts a change of the stored proxy rules in force in this process at once (a process serving them passes it). */
+  proxyRulesChanged?: () => Promise<void>;
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -108,7 +110,8 @@ function whenPoolBusy(error: unknown): never {
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { db, config } = deps;
   const now = deps.now ?? Date.now;
-  const keys = deps.keys ?? createKeyRing(db, deps.secrets ?? secretCipherFromConfig(config.secrets));
+  const secrets = deps.secrets ?? secretCipherFromConfig(config.secrets);
+  const keys = deps.keys ?? createKeyRing(db, secrets);
   const hasher = deps.passwords ?? inThreadPasswordHasher;
   const passwords: PasswordHasher = {
     hash: (password) => hasher.hash(password).catch(whenPoolBusy),
@@ -254,7 +257,18 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  service.use('/admin/v1', createAdminRouter({ db, config, logger: deps.logger, keys, login, now, passwords, routers: deps.adminRouters }));
+  service.use('/admin/v1', createAdminRouter({
+      db,
+      config,
+      logger: deps.logger,
+      keys,
+      login,
+      now,
+      passwords,
+      routers: deps.adminRouters,
+      secrets,
+      proxyRulesChanged: deps.proxyRulesChanged,
+    }));
   return { app: finishServiceApp(service, deps.logger), keys };
 }
 

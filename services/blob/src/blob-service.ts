@@ -12,7 +12,7 @@ import { pingDatabase } from '@lading/metadata';
 import { OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import type { BlobStore } from '@lading/storage';
 import type { ServiceDeps } from '@lading/runtime';
-import { refuseProxyWrite } from '@lading/upstream';
+import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createBlobReader } from './blob-reader';
 import type { BlobPullThrough } from './blob-pull-through';
 import { mountBlob, removeBlob, storeBlob } from './blob-writes';
@@ -27,6 +27,8 @@ export interface BlobServiceDeps extends ServiceDeps {
   invalidations?: Pick<EventBus, 'subscribe'>;
   /** Pull-through caching: blob misses in proxied repositories are fetched from their upstream; none without it. */
   pullThrough?: BlobPullThrough;
+  /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
+  proxies?: ProxyNamespaces;
 }
 
 /** The caller as the gateway verified it ('' when auth is off); set only by the gateway. */
@@ -90,7 +92,7 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
 
   async function startUpload(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const repository = match.repository;
-    refuseProxyWrite(config.proxies, repository);
+    refuseProxyWrite(deps.proxies ?? config.proxies, repository);
     const mount = single(req.query.mount, 'mount');
     const from = single(req.query.from, 'from');
     const digestParam = single(req.query.digest, 'digest');

@@ -10,6 +10,7 @@ import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningK
 import { createBlobService } from '@lading/blob';
 import { withMirrorNamespace } from './mirror-namespace';
 import { createPullThrough } from './pull-through';
+import { createStoredProxyRules, sealStoredProxyPasswords } from '@lading/upstream';
 import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
@@ -61,18 +62,25 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
     const blobDeps = parts.serviceDeps('blob', logger.child({ service: 'lading-blob' }));
     const manifestDeps = parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' }));
-    const pullThrough = createPullThrough(blobDeps, manifestDeps, store);
+    // Signing keys, webhook secrets and upstream passwords are sealed at rest under secrets.key; stored ones are
+    // sealed before serving.
+    const secrets = startSecretCipher(config, logger);
+    const sealed = await sealStoredProxyPasswords(db, secrets);
+    if (sealed > 0) logger.info({ sealed, keyId: secrets.keyId }, 'upstream passwords of stored proxy rules sealed under secrets.key');
+    // The proxy rules in force: config ones and those stored through the admin API, polled and refreshed at once
+    // when this process's admin API changes them.
+    const proxies = await createStoredProxyRules({ db, config, cipher: secrets, logger: logger.child({ service: 'lading-proxies' }) });
+    started.push(() => proxies.close());
+    const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
-    const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob });
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls });
+    const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
-    const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus });
+    const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus, proxyRules: proxies });
     // Passwords are hashed in worker threads, never on the event loop every request shares.
     const passwords = passwordPoolFromConfig(config);
     started.push(() => passwords.close());
-    // Signing keys and webhook secrets are sealed at rest under secrets.key; stored ones are sealed before serving.
-    const secrets = startSecretCipher(config, logger);
     // Admins take online backups at /admin/v1/backup: the collector holds object deletions while one is copied.
     const backup = createBackupRouter({
       db,
@@ -83,7 +91,15 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       tmpDir: tmpdir(),
     });
     const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup };
-    const auth = createAuthService({ db, config, logger: logger.child({ service: 'lading-auth' }), passwords, secrets, adminRouters });
+    const auth = createAuthService({
+      db,
+      config,
+      logger: logger.child({ service: 'lading-auth' }),
+      passwords,
+      secrets,
+      adminRouters,
+      proxyRulesChanged: () => proxies.refresh(),
+    });
     await bootstrapAdmin(db, config, logger, passwords.hash);
     await sealSigningKeys(auth.keys, logger);
     const authorize = authorizationFromConfig(config, () => auth.keys.verificationKeys());
@@ -98,12 +114,18 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     });
     // `mirror`: un-prefixed pulls (dockerd's registry-mirrors) answered from a proxy namespace, local names first.
     const mirrorNamespace = config.mirror.namespace;
+    // It may name a stored rule, so it is checked here rather than in the configuration; while it names no rule,
+    // un-prefixed pulls are served as written.
+    if (mirrorNamespace !== undefined && proxies.namespaceOf(mirrorNamespace)?.namespace !== mirrorNamespace) {
+      logger.warn({ namespace: mirrorNamespace }, 'mirror.namespace names no proxy rule (config or stored): un-prefixed pulls are served as written until one is added');
+    }
     const app =
       mirrorNamespace === undefined
         ? gateway
         : withMirrorNamespace(gateway, {
             namespace: mirrorNamespace,
             isProxied: (repository) => pullThrough.covers(repository),
+            isActive: () => proxies.namespaceOf(mirrorNamespace)?.namespace === mirrorNamespace,
             isLocal: async (repository) => (await findRepository(db, repository)) !== null,
           });
     if (config.gc.enabled) gc.start();
@@ -123,6 +145,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
         await webhooks?.stop();
         await passwords.close();
         await pullThrough.close();
+        await proxies.close();
         await parts.close();
       },
     };

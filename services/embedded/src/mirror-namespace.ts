@@ -18,8 +18,10 @@ import { type RouteMatch, matchRoute } from '@lading/oci';
 
 /** What the mirror rewrite needs to know. */
 export interface MirrorNamespaceDeps {
-  /** The namespace un-prefixed pulls are answered from (one of `proxies`). */
+  /** The namespace un-prefixed pulls are answered from (a proxy rule's, config or stored). */
   namespace: string;
+  /** Whether `namespace` names a proxy rule now (a stored one may come and go); nothing is rewritten while it does not. */
+  isActive(): boolean;
   /** Whether a repository is inside a proxy namespace (`hub/...`); such names are never rewritten. */
   isProxied(repository: string): boolean;
   /** Whether a repository exists locally (something was pushed to it): such names are served as they are. */
@@ -35,6 +37,7 @@ const PULL_ROUTES = new Set(['manifest', 'blob', 'tags']);
  */
 export async function mirrorPath(deps: MirrorNamespaceDeps, method: string | undefined, path: string, match: RouteMatch | null): Promise<string | null> {
   if (method !== 'GET' && method !== 'HEAD') return null;
+  if (!deps.isActive()) return null;
   if (!match || !PULL_ROUTES.has(match.route.name)) return null;
   const { repository } = match;
   if (deps.isProxied(repository) || repository === deps.namespace || repository.startsWith(`${deps.namespace}/`)) return null;

@@ -8,7 +8,7 @@ import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
 import { type ManifestPullThrough, type PullRecorder, PULL_FLUSH_INTERVAL_MS, createManifestPullThrough, createPullRecorder } from '@lading/manifest';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
-import { createProxyRules } from '@lading/upstream';
+import { type ProxyRules, createProxyRules } from '@lading/upstream';
 
 /** Both halves of the pull-through cache (undefined when no proxies are configured) and a way to close them. */
 export interface WiredPullThrough {
@@ -21,11 +21,15 @@ export interface WiredPullThrough {
   close(): Promise<void>;
 }
 
-/** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
-export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
+/**
+ * Builds the pull-through cache from the blob and manifest services' dependencies. With `live` (the process's live
+ * rules, config and stored: the caller owns and closes them) it is always wired, since a rule may be added at run
+ * time; without, over `config.proxies`, and nothing when that is empty.
+ */
+export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore, live?: ProxyRules): WiredPullThrough {
   const { config } = blobDeps;
-  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, pulls: undefined, close: async () => undefined };
-  const proxies = createProxyRules(config.proxies);
+  if (!live && config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, pulls: undefined, close: async () => undefined };
+  const proxies = live ?? createProxyRules(config.proxies);
   const reviewDelayMs = durationMs(config.gc.reviewDelay);
   const blob = createBlobPullThrough({
     writes: { db: blobDeps.db, store, events: blobDeps.events, reviewDelayMs },
@@ -51,7 +55,7 @@ export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDe
     pulls,
     async close() {
       await pulls.stop();
-      await proxies.close();
+      if (!live) await proxies.close();
     },
   };
 }

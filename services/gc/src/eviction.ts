@@ -2,7 +2,7 @@
  * Eviction of pull-through caches: in a proxy namespace with `evictAfter`, a manifest last pulled (or, never pulled,
  * fetched) longer ago than that is deleted the way an API delete deletes it: its tags and itself, with their events,
  * and reviews of its blobs and children queued in the same transaction, so its blobs become garbage and go through
- * the ordinary reviews. Only proxy namespaces are ever evicted (the rules come from `proxies`, nothing else). An
+ * the ordinary reviews. Only proxy namespaces are ever evicted (the rules come from `proxies` and the stored rules, nothing else). An
  * evicted image is fetched from the upstream again on its next pull.
  *
  * Invariant: a manifest is deleted only if it is still stale once locked, so a pull recorded after the candidates
@@ -19,7 +19,7 @@ const EVICTION_BATCH = 1000;
 export async function evictStaleProxyContent(ctx: GcContext, now = Date.now()): Promise<number> {
   const { settings, counters } = ctx;
   let evicted = 0;
-  for (const rule of settings.evictions) {
+  for (const rule of ctx.evictions?.() ?? settings.evictions) {
     const cutoff = now - rule.afterMs;
     for (const stale of await meta.staleManifests(ctx.db, rule.namespace, cutoff, EVICTION_BATCH)) {
       try {

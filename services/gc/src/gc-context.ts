@@ -7,7 +7,7 @@ import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import type { Logger } from '@lading/telemetry';
 import type { ObjectDeletionHold } from './deletion-hold';
 import type { GcCounters } from './gc-metrics';
-import type { GcSettings } from './gc-settings';
+import type { GcSettings, ProxyEviction } from './gc-settings';
 
 /** A row the collector is working on, as its hooks see it. */
 export type GcTarget = { kind: 'blob'; digest: string } | { kind: 'manifest'; repositoryId: number; digest: string } | { kind: 'object'; digest: string };
@@ -30,6 +30,8 @@ export interface GcContext {
   db: Database;
   store: BlobStore;
   settings: GcSettings;
+  /** The eviction rules in force now (the live proxy rules' `evictAfter`); `settings.evictions` when absent. */
+  evictions?: () => ProxyEviction[];
   counters: GcCounters;
   logger: Logger;
   events: OutboxContext;

@@ -1,5 +1,5 @@
 /** The collector's settings, resolved once from the configuration: durations in milliseconds, policies by namespace. */
-import { LadingConfig, durationMs } from '@lading/config';
+import { LadingConfig, ProxyConfig, durationMs } from '@lading/config';
 
 /** A namespace's rules, with defaults filled in. */
 export interface GcPolicy {
@@ -37,6 +37,11 @@ export interface ProxyEviction {
   afterMs: number;
 }
 
+/** The eviction rules of a list of proxy rules: those with `evictAfter`. */
+export function proxyEvictions(proxies: readonly ProxyConfig[]): ProxyEviction[] {
+  return proxies.flatMap((p) => (p.evictAfter ? [{ namespace: p.namespace, afterMs: durationMs(p.evictAfter) }] : []));
+}
+
 /** The rules of a repository that no configured policy covers. */
 export const DEFAULT_POLICY: GcPolicy = { namespace: '', deleteUntagged: true, keepLast: null, olderThanMs: null, tagPattern: null, dryRun: false };
 
@@ -65,7 +70,7 @@ export function gcSettings(config: LadingConfig): GcSettings {
       tagPattern: p.tagPattern ? new RegExp(p.tagPattern) : null,
       dryRun: p.dryRun,
     })),
-    evictions: config.proxies.flatMap((p) => (p.evictAfter ? [{ namespace: p.namespace, afterMs: durationMs(p.evictAfter) }] : [])),
+    evictions: proxyEvictions(config.proxies),
   };
 }
 

@@ -4,6 +4,7 @@
  * when the database fails (the polling loop of @lading/runtime), and run the periodic sweep. Any number of loops, in any number of processes, share the
  * queues through `FOR UPDATE SKIP LOCKED`. Correctness depends on Postgres alone: the bus only wakes loops sooner.
  */
+import type { ProxyConfig } from '@lading/config';
 import { EVENT_TYPES, EventBus, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { GcQueueStats } from '@lading/metadata';
@@ -13,7 +14,7 @@ import { reviewNextBlob } from './blob-review';
 import { createObjectDeletionHold } from './deletion-hold';
 import { GcContext, GcHooks } from './gc-context';
 import { GcCounters, createCounters, gcCounterFigures, gcQueueFigures } from './gc-metrics';
-import { GcSettings, gcSettings } from './gc-settings';
+import { GcSettings, gcSettings, proxyEvictions } from './gc-settings';
 import { reviewNextManifest } from './manifest-review';
 import { deleteNextObject } from './object-deletion';
 import { sweep } from './retention';
@@ -28,6 +29,8 @@ export interface GcWorkerDeps extends ServiceDeps {
   hooks?: GcHooks;
   /** Overrides the number of loops from `gc.workers`. */
   workers?: number;
+  /** The live proxy rules, whose `evictAfter` the sweep follows as they change; `config.proxies` when omitted. */
+  proxyRules?: { rules(): readonly ProxyConfig[] };
 }
 
 /** A running (or runnable) collector. */
@@ -69,12 +72,14 @@ const WAKING_EVENTS = new Set<string>([
 /** Creates a collector; call start() to run its loops. */
 export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   const settings = gcSettings(deps.config);
+  const { proxyRules } = deps;
   const counters = createCounters();
   const logger = deps.logger;
   const ctx: GcContext = {
     db: deps.db,
     store: deps.store,
     settings,
+    evictions: proxyRules ? () => proxyEvictions(proxyRules.rules()) : undefined,
     counters,
     logger,
     events: deps.events,

@@ -22,7 +22,7 @@ import {
 import * as meta from '@lading/metadata';
 import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
-import { refuseProxyWrite } from '@lading/upstream';
+import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
@@ -39,6 +39,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pullThrough?: ManifestPullThrough;
   /** Notes pulls in proxied repositories, for their last-pulled times (eviction); none noted without it. */
   pulls?: Pick<PullRecorder, 'note'>;
+  /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
+  proxies?: ProxyNamespaces;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -81,7 +83,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
 
   async function putManifest(req: Request, res: Response, match: RouteMatch): Promise<void> {
     const repository = match.repository;
-    refuseProxyWrite(config.proxies, repository);
+    refuseProxyWrite(deps.proxies ?? config.proxies, repository);
     const reference = parseReference(match.param, 'write');
     const tags = queryList(req.query.tag);
     for (const tag of tags) if (!isValidTag(tag)) throw new OciError('TAG_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
