@@ -11,6 +11,10 @@
  *   verified, and a mismatch or a broken upstream body destroys the client's connection instead (its Content-Length
  *   or chunked framing is then incomplete, which every client treats as a failed download).
  * - A client that goes away does not stop the fetch: the cache still gets the blob.
+ * - Single flight, in two layers: concurrent misses of one blob in this process share one fetch (a map of promises);
+ *   across processes (blob replicas, or the manifest service's fetches) the fetch is done by whoever holds the
+ *   blob's lease in the database (`takeFetchLease`); the others poll until the blob is stored, or until the lease
+ *   is gone or expired (a failed fetch, or a holder that died), and then take it themselves.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -32,7 +36,18 @@ export interface BlobPullThroughDeps {
   onEventsCommitted?: () => void;
   /** Counts misses, waits and upstream failures, and the bytes fetched; none recorded without it. */
   metrics?: Pick<RegistryMetrics, 'proxyRequests' | 'proxyUpstreamBytes'>;
+  /** How long a fetch's lease lasts unless renewed (it is renewed every third of it while the fetch runs); tests shorten it. */
+  leaseMs?: number;
+  /** The waits between looks at a lease another process holds: from `first`, growing by half, up to `max` (ms). */
+  pollMs?: { first: number; max: number };
 }
+
+/** How long a fetch's lease lasts unless renewed: long enough that renewals rarely race it, short enough to take over. */
+export const FETCH_LEASE_MS = 15_000;
+
+const DEFAULT_POLL_MS = { first: 100, max: 1000 };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** One blob to bring into a proxied repository. */
 export interface BlobPull {
@@ -49,8 +64,9 @@ export interface BlobPullThrough {
   match(repository: string): ProxiedRepository | null;
   /**
    * Brings a blob into a proxied repository from its upstream, streaming it to `client` when given (the answer is
-   * then sent, or the connection destroyed), unless the same blob is being fetched already: then it waits for that
-   * fetch and resolves with `waited` set, having sent nothing. Throws an OciError when the upstream cannot give it.
+   * then sent, or the connection destroyed), unless the same blob is being fetched already (here or by another
+   * process): then it waits for that fetch and resolves with `waited` set, having sent nothing. Throws an OciError
+   * when the upstream cannot give it.
    */
   pull(source: ProxiedRepository, pull: BlobPull): Promise<StoredBlob & { waited?: boolean }>;
   /** Makes sure a proxied repository holds a blob (fetching it when it does not); for manifest pull-through. */
@@ -147,22 +163,71 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     }
   }
 
-  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
-  const inFlight = new Map<string, Promise<StoredBlob>>();
+  const leaseMs = deps.leaseMs ?? FETCH_LEASE_MS;
+  const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
+
+  /** Runs `fetch` holding the lease `holder` took, renewing it meanwhile, and releases it however the fetch ends. */
+  async function underLease<T>(key: string, holder: string, fetch: () => Promise<T>): Promise<T> {
+    const renewal = setInterval(() => {
+      meta.renewFetchLease(writes.db, key, holder, leaseMs).then(
+        (held) => {
+          if (!held) logger.warn({ key }, 'pull-through: a fetch outlived its lease; another process may be fetching the same blob');
+        },
+        (err: unknown) => logger.warn({ err, key }, 'pull-through: a fetch lease could not be renewed'),
+      );
+    }, Math.max(1, Math.floor(leaseMs / 3)));
+    renewal.unref();
+    try {
+      return await fetch();
+    } finally {
+      clearInterval(renewal);
+      await meta.releaseFetchLease(writes.db, key, holder).catch((err: unknown) => logger.warn({ err, key }, 'pull-through: a fetch lease could not be released; it expires'));
+    }
+  }
 
   /**
-   * Single flight within this process: the first miss fetches (streaming to its client), later ones for the same
-   * blob wait for that fetch and then return, for the reader to answer from the cache. A failed fetch fails its
-   * waiters too (each gets the same OCI error); the next miss after it tries again.
+   * Single flight across processes: fetches the blob holding its lease, or, while another process holds it, waits
+   * until the blob is stored (resolving with `waited`). The blob is looked up after the lease is taken, so a fetch
+   * that ended just before is never repeated. Counted as a wait once, when it first finds the lease held.
    */
-  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob>; waited: boolean } {
+  async function pullLeased(source: ProxiedRepository, job: BlobPull, key: string): Promise<StoredBlob & { waited?: boolean }> {
+    let delay = pollMs.first;
+    let waited = false;
+    for (;;) {
+      const holder = randomUUID();
+      const taken = await meta.takeFetchLease(writes.db, key, holder, leaseMs);
+      const stored = await meta.findRepositoryBlob(writes.db, job.repository, job.digest.value).catch(async (err: unknown) => {
+        if (taken) await meta.releaseFetchLease(writes.db, key, holder).catch(() => undefined);
+        throw err;
+      });
+      if (stored) {
+        if (taken) await meta.releaseFetchLease(writes.db, key, holder);
+        return { digest: stored.digest, size: Number(stored.size), waited: true };
+      }
+      if (taken) return underLease(key, holder, () => pull(source, job));
+      if (!waited) count(source.namespace, 'wait');
+      waited = true;
+      await sleep(delay);
+      delay = Math.min(pollMs.max, Math.ceil(delay * 1.5));
+    }
+  }
+
+  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
+  const inFlight = new Map<string, Promise<StoredBlob & { waited?: boolean }>>();
+
+  /**
+   * Single flight within this process: the first miss fetches (streaming to its client) or waits for another
+   * process's fetch, later ones for the same blob wait for it and then return, for the reader to answer from the
+   * cache. A failed fetch fails its waiters too (each gets the same OCI error); the next miss after it tries again.
+   */
+  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob & { waited?: boolean }>; waited: boolean } {
     const key = `${job.repository}@${job.digest.value}`;
     const running = inFlight.get(key);
     if (running) {
       count(source.namespace, 'wait');
       return { fetch: running, waited: true };
     }
-    const fetch = pull(source, job).finally(() => inFlight.delete(key));
+    const fetch = pullLeased(source, job, key).finally(() => inFlight.delete(key));
     inFlight.set(key, fetch);
     return { fetch, waited: false };
   }
