@@ -15,3 +15,9 @@ export function identityOfSubject(sub: string): SubjectIdentity {
   if (sub.startsWith(ROBOT_SUBJECT_PREFIX)) return { type: 'robot', name: sub.slice(ROBOT_SUBJECT_PREFIX.length) };
   return { type: 'user', name: sub };
 }
+
+/** The token subject of an identity (the inverse of `identityOfSubject`), for passing a verified caller on. */
+export function subjectOfIdentity(identity: SubjectIdentity): string {
+  if (identity.type === 'anonymous' || identity.name === null) return '';
+  return identity.type === 'robot' ? `${ROBOT_SUBJECT_PREFIX}${identity.name}` : identity.name;
+}

@@ -19,10 +19,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { durationMs } from '@lading/config';
 import type { EventContext } from '@lading/events';
 import { writeHead } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { type Digest, OciError, errors } from '@lading/oci';
+import type { ServiceDeps } from '@lading/runtime';
+import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
 import { type BlobWriteDeps, type StoredBlob, recordBlob, storeWholeBody } from './blob-writes';
@@ -43,7 +46,7 @@ export interface BlobPullThroughDeps {
 }
 
 /** How long a fetch's lease lasts unless renewed: long enough that renewals rarely race it, short enough to take over. */
-export const FETCH_LEASE_MS = 15_000;
+export const FETCH_LEASE_MS = 10_000;
 
 const DEFAULT_POLL_MS = { first: 100, max: 1000 };
 
@@ -246,4 +249,19 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
       await pullOnce(source, { repository, digest, context }).fetch;
     },
   };
+}
+
+/**
+ * Blob pull-through as a blob service is wired with it, in the embedded registry and in a distributed blob process
+ * alike: over the service's dependencies and store, with the process's proxy rules (`openProxyRules`).
+ */
+export function blobPullThroughOf(deps: ServiceDeps, store: BlobStore, proxies: ProxyRules, options: Pick<BlobPullThroughDeps, 'leaseMs' | 'pollMs'> = {}): BlobPullThrough {
+  return createBlobPullThrough({
+    writes: { db: deps.db, store, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) },
+    proxies,
+    logger: deps.logger,
+    onEventsCommitted: deps.onEventsCommitted,
+    metrics: deps.metrics,
+    ...options,
+  });
 }

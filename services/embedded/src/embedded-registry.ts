@@ -8,10 +8,9 @@ import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
-import { withMirrorNamespace } from './mirror-namespace';
 import { createPullThrough } from './pull-through';
 import type { EventBus } from '@lading/events';
-import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
+import { authorizationFromConfig, createGateway, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
@@ -97,15 +96,10 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       version: ladingVersion(),
     });
     // `mirror`: un-prefixed pulls (dockerd's registry-mirrors) answered from a proxy namespace, local names first.
-    const mirrorNamespace = config.mirror.namespace;
-    const app =
-      mirrorNamespace === undefined
-        ? gateway
-        : withMirrorNamespace(gateway, {
-            namespace: mirrorNamespace,
-            isProxied: (repository) => pullThrough.covers(repository),
-            isLocal: async (repository) => (await findRepository(db, repository)) !== null,
-          });
+    const app = withConfiguredMirror(gateway, config, {
+      isProxied: (repository) => pullThrough.covers(repository),
+      isLocal: async (repository) => (await findRepository(db, repository)) !== null,
+    });
     if (config.gc.enabled) gc.start();
     started.push(() => gc.stop());
     const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;

@@ -1,14 +1,14 @@
 /**
- * The pull-through cache of the embedded registry, wired: one set of proxy rules (and so one client per upstream)
- * shared by the blob service, which fetches blob misses, and the manifest service, which fetches manifest misses
- * and, for the blobs a fetched manifest references, asks the blob service's pull-through in the same process.
+ * The pull-through cache of the embedded registry, wired from the same factories a distributed blob and manifest
+ * process use (`blobPullThroughOf`, `wireManifestPullThrough`, over `openProxyRules`): one set of proxy rules (and so
+ * one client per upstream) shared by the blob service, which fetches blob misses, and the manifest service, which
+ * fetches manifest misses and, for the blobs a fetched manifest references, asks the blob service's pull-through in
+ * the same process.
  */
-import { durationMs } from '@lading/config';
-import { type BlobPullThrough, createBlobPullThrough } from '@lading/blob';
-import { type ManifestPullThrough, type PullRecorder, PULL_FLUSH_INTERVAL_MS, createManifestPullThrough, createPullRecorder } from '@lading/manifest';
-import type { ServiceDeps } from '@lading/runtime';
+import { type BlobPullThrough, blobPullThroughOf } from '@lading/blob';
+import { type ManifestPullThrough, type PullRecorder, wireManifestPullThrough } from '@lading/manifest';
+import { type ServiceDeps, openProxyRules } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
-import { createProxyRules } from '@lading/upstream';
 
 /** Both halves of the pull-through cache (undefined when no proxies are configured) and a way to close them. */
 export interface WiredPullThrough {
@@ -23,35 +23,17 @@ export interface WiredPullThrough {
 
 /** Builds the pull-through cache from the blob and manifest services' dependencies; nothing when `proxies` is empty. */
 export function createPullThrough(blobDeps: ServiceDeps, manifestDeps: ServiceDeps, store: BlobStore): WiredPullThrough {
-  const { config } = blobDeps;
-  if (config.proxies.length === 0) return { blob: undefined, manifest: undefined, covers: () => false, pulls: undefined, close: async () => undefined };
-  const proxies = createProxyRules(config.proxies);
-  const reviewDelayMs = durationMs(config.gc.reviewDelay);
-  const blob = createBlobPullThrough({
-    writes: { db: blobDeps.db, store, events: blobDeps.events, reviewDelayMs },
-    proxies,
-    logger: blobDeps.logger,
-    onEventsCommitted: blobDeps.onEventsCommitted,
-    metrics: blobDeps.metrics,
-  });
-  const manifest = createManifestPullThrough({
-    writes: { db: manifestDeps.db, events: manifestDeps.events, reviewDelayMs },
-    proxies,
-    fetchBlob: (repository, digest, context) => blob.ensure(repository, digest, context),
-    maxBytes: config.registry.manifestMaxBytes,
-    logger: manifestDeps.logger,
-    onEventsCommitted: manifestDeps.onEventsCommitted,
-    metrics: manifestDeps.metrics,
-  });
-  const pulls = createPullRecorder({ db: manifestDeps.db, logger: manifestDeps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
-  pulls.start();
+  const proxies = openProxyRules(blobDeps.config);
+  if (!proxies) return { blob: undefined, manifest: undefined, covers: () => false, pulls: undefined, close: async () => undefined };
+  const blob = blobPullThroughOf(blobDeps, store, proxies);
+  const manifest = wireManifestPullThrough(manifestDeps, proxies, (repository, digest, context) => blob.ensure(repository, digest, context));
   return {
     blob,
-    manifest,
+    manifest: manifest.pullThrough,
     covers: (repository) => proxies.namespaceOf(repository) !== null,
-    pulls,
+    pulls: manifest.pulls,
     async close() {
-      await pulls.stop();
+      await manifest.close();
       await proxies.close();
     },
   };

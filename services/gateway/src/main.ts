@@ -2,11 +2,14 @@
 import { telemetry } from './telemetry';
 import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
-import { ladingVersion, runProcess, wireTelemetry } from '@lading/runtime';
+import { createServiceClient } from '@lading/http';
+import { ladingVersion, openProxyRules, runProcess, wireTelemetry } from '@lading/runtime';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
+import { withConfiguredMirror } from './mirror-namespace';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
+import { askRepositoryExists } from './repository-existence';
 
 runProcess('gateway', 'the gateway of the distributed mode: authorization, rate limits and the route table in front of the services.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
@@ -22,7 +25,7 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
     if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
     return keysFromJwks((await res.json()) as { keys: unknown[] });
   });
-  const app = createGateway({
+  const gateway = createGateway({
     authorize,
     dispatch: { blob: blob.handler, manifest: manifest.handler, auth: auth.handler },
     logger,
@@ -34,10 +37,17 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },
   });
+  // `mirror`: un-prefixed pulls answered from a proxy namespace, local names first (asked of the manifest service).
+  const proxies = openProxyRules(config);
+  const manifests = createServiceClient({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs });
+  const app = withConfiguredMirror(gateway, config, {
+    isProxied: (repository) => proxies?.namespaceOf(repository) != null,
+    isLocal: askRepositoryExists(manifests),
+  });
   return {
     app: wired.measured(app),
     async close() {
-      await Promise.all([blob.close(), manifest.close(), auth.close()]);
+      await Promise.all([blob.close(), manifest.close(), auth.close(), manifests.close(), proxies?.close()]);
       await wired.shutdown();
     },
   };

@@ -1,0 +1,35 @@
+/**
+ * Manifest pull-through as a manifest service is wired with it, in the embedded registry and in a distributed
+ * manifest process alike: the pull-through itself over the service's dependencies, and the recorder of last-pulled
+ * times (started here, flushed on close). Only `fetchBlob` differs between the modes: the blob service's
+ * pull-through in the same process (embedded), or the blob service asked over HTTP (`createBlobServiceFetch`).
+ */
+import { durationMs } from '@lading/config';
+import type { ServiceDeps } from '@lading/runtime';
+import type { ProxyRules } from '@lading/upstream';
+import { type ManifestPullThrough, type ManifestPullThroughDeps, createManifestPullThrough } from './manifest-pull-through';
+import { type PullRecorder, PULL_FLUSH_INTERVAL_MS, createPullRecorder } from './pull-recorder';
+
+/** Manifest pull-through and its pull recorder, running, and a way to stop them. */
+export interface WiredManifestPullThrough {
+  pullThrough: ManifestPullThrough;
+  /** The last-pulled times of proxied manifests, flushed periodically (and on close). */
+  pulls: PullRecorder;
+  close(): Promise<void>;
+}
+
+/** Wires manifest pull-through and starts its pull recorder. */
+export function wireManifestPullThrough(deps: ServiceDeps, proxies: ProxyRules, fetchBlob: ManifestPullThroughDeps['fetchBlob']): WiredManifestPullThrough {
+  const pullThrough = createManifestPullThrough({
+    writes: { db: deps.db, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) },
+    proxies,
+    fetchBlob,
+    maxBytes: deps.config.registry.manifestMaxBytes,
+    logger: deps.logger,
+    onEventsCommitted: deps.onEventsCommitted,
+    metrics: deps.metrics,
+  });
+  const pulls = createPullRecorder({ db: deps.db, logger: deps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
+  pulls.start();
+  return { pullThrough, pulls, close: () => pulls.stop() };
+}
