@@ -392,7 +392,7 @@ export const configObject = z
     /**
      * Docker's `registry-mirrors`: pulls of names in no proxy namespace that are no local repository
      * (`/v2/library/alpine/...`) are answered as `<mirror.namespace>/library/alpine`; the namespace must be one of
-     * `proxies`. Local repositories and every write keep the name as written (services/embedded/src/mirror-namespace.ts).
+     * `proxies`. Local repositories and every write keep the name as written (services/gateway/src/mirror-namespace.ts).
      */
     mirror: z
       .object({
