@@ -12,9 +12,9 @@
  *   or chunked framing is then incomplete, which every client treats as a failed download).
  * - A client that goes away does not stop the fetch: the cache still gets the blob.
  * - Single flight, in two layers: concurrent misses of one blob in this process share one fetch (a map of promises);
- *   across processes (blob replicas, or the manifest service's fetches) the fetch is done by whoever holds the
- *   blob's lease in the database (`takeFetchLease`); the others poll until the blob is stored, or until the lease
- *   is gone or expired (a failed fetch, or a holder that died), and then take it themselves.
+ *   across processes (blob replicas) the fetch is done by whoever holds the blob's lease in the database
+ *   (`createFetchLeases`); the others poll until the blob is stored, or until the lease is gone or expired (a
+ *   failed fetch, or a holder that died), and then take it themselves.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,7 +27,7 @@ import { type Digest, OciError, errors } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
-import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
+import { type ProxiedRepository, type ProxyRules, createFetchLeases, ociErrorOfUpstream } from '@lading/upstream';
 import { type BlobWriteDeps, type StoredBlob, recordBlob, storeWholeBody } from './blob-writes';
 
 /** What blob pull-through is built from. */
@@ -39,18 +39,11 @@ export interface BlobPullThroughDeps {
   onEventsCommitted?: () => void;
   /** Counts misses, waits and upstream failures, and the bytes fetched; none recorded without it. */
   metrics?: Pick<RegistryMetrics, 'proxyRequests' | 'proxyUpstreamBytes'>;
-  /** How long a fetch's lease lasts unless renewed (it is renewed every third of it while the fetch runs); tests shorten it. */
+  /** How long a fetch's lease lasts unless renewed (`FETCH_LEASE_MS`); tests shorten it. */
   leaseMs?: number;
-  /** The waits between looks at a lease another process holds: from `first`, growing by half, up to `max` (ms). */
+  /** The polling of a lease another process holds (`FETCH_POLL_MS`). */
   pollMs?: { first: number; max: number };
 }
-
-/** How long a fetch's lease lasts unless renewed: long enough that renewals rarely race it, short enough to take over. */
-export const FETCH_LEASE_MS = 10_000;
-
-const DEFAULT_POLL_MS = { first: 100, max: 1000 };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** One blob to bring into a proxied repository. */
 export interface BlobPull {
@@ -166,53 +159,23 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     }
   }
 
-  const leaseMs = deps.leaseMs ?? FETCH_LEASE_MS;
-  const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
-
-  /** Runs `fetch` holding the lease `holder` took, renewing it meanwhile, and releases it however the fetch ends. */
-  async function underLease<T>(key: string, holder: string, fetch: () => Promise<T>): Promise<T> {
-    const renewal = setInterval(() => {
-      meta.renewFetchLease(writes.db, key, holder, leaseMs).then(
-        (held) => {
-          if (!held) logger.warn({ key }, 'pull-through: a fetch outlived its lease; another process may be fetching the same blob');
-        },
-        (err: unknown) => logger.warn({ err, key }, 'pull-through: a fetch lease could not be renewed'),
-      );
-    }, Math.max(1, Math.floor(leaseMs / 3)));
-    renewal.unref();
-    try {
-      return await fetch();
-    } finally {
-      clearInterval(renewal);
-      await meta.releaseFetchLease(writes.db, key, holder).catch((err: unknown) => logger.warn({ err, key }, 'pull-through: a fetch lease could not be released; it expires'));
-    }
-  }
+  const leases = createFetchLeases({ db: writes.db, logger, leaseMs: deps.leaseMs, pollMs: deps.pollMs });
 
   /**
-   * Single flight across processes: fetches the blob holding its lease, or, while another process holds it, waits
-   * until the blob is stored (resolving with `waited`). The blob is looked up after the lease is taken, so a fetch
-   * that ended just before is never repeated. Counted as a wait once, when it first finds the lease held.
+   * Single flight across processes (`createFetchLeases`): fetches the blob under its lease, streaming to the client,
+   * or, while another process holds the lease, waits until the blob is stored and resolves with `waited`.
    */
   async function pullLeased(source: ProxiedRepository, job: BlobPull, key: string): Promise<StoredBlob & { waited?: boolean }> {
-    let delay = pollMs.first;
-    let waited = false;
-    for (;;) {
-      const holder = randomUUID();
-      const taken = await meta.takeFetchLease(writes.db, key, holder, leaseMs);
-      const stored = await meta.findRepositoryBlob(writes.db, job.repository, job.digest.value).catch(async (err: unknown) => {
-        if (taken) await meta.releaseFetchLease(writes.db, key, holder).catch(() => undefined);
-        throw err;
-      });
-      if (stored) {
-        if (taken) await meta.releaseFetchLease(writes.db, key, holder);
-        return { digest: stored.digest, size: Number(stored.size), waited: true };
-      }
-      if (taken) return underLease(key, holder, () => pull(source, job));
-      if (!waited) count(source.namespace, 'wait');
-      waited = true;
-      await sleep(delay);
-      delay = Math.min(pollMs.max, Math.ceil(delay * 1.5));
-    }
+    const { value, waited } = await leases.once<StoredBlob>({
+      key,
+      stored: async () => {
+        const row = await meta.findRepositoryBlob(writes.db, job.repository, job.digest.value);
+        return row && { digest: row.digest, size: Number(row.size) };
+      },
+      fetch: () => pull(source, job),
+      onWait: () => count(source.namespace, 'wait'),
+    });
+    return waited ? { ...value, waited } : value;
   }
 
   /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */

@@ -1,6 +1,6 @@
 /**
  * The pull-through cache in the distributed mode: the real processes (services/{blob,manifest,gateway}/src/main.ts),
- * two blob replicas and a manifest service over one real Postgres (a database of this test's own), MinIO and Kafka
+ * two blob replicas and two manifest replicas over one real Postgres (a database of this test's own), MinIO and Kafka
  * (tools/infra), with the gateway in front. The upstream is CNCF Distribution v3 behind a relay that counts its
  * requests and can hold a blob's body in the middle. Single flight holds across the replicas (one upstream GET
  * however many replicas miss at once), a replica that dies mid-fetch is taken over once its lease expires, and a
@@ -49,6 +49,7 @@ describe('pull-through cache in the distributed mode', () => {
   let upstream: RegistryClient;
   let env: Record<string, string>;
   let blobs: string[];
+  let manifests: string[];
   let gateway: string;
 
   /** Starts `services/<service>/src/main.ts` on `port` and resolves once `probe` answers 200. */
@@ -110,8 +111,9 @@ describe('pull-through cache in the distributed mode', () => {
     upstream = createRegistryClient({ url: distribution.url, timeoutMs: 20_000 });
     const configFile = path.join(dir, 'lading.yaml');
     await writeFile(configFile, [`proxies:`, `  - namespace: hub`, `    upstream: ${relay.url}`, `mirror:`, `  namespace: hub`, ''].join('\n'));
-    const [blob1, blob2, manifest, gw] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [blob1, blob2, manifest1, manifest2, gw] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     blobs = [`http://127.0.0.1:${blob1}`, `http://127.0.0.1:${blob2}`];
+    manifests = [`http://127.0.0.1:${manifest1}`, `http://127.0.0.1:${manifest2}`];
     const base: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LADING_') && value !== undefined) base[key] = value;
     env = {
@@ -124,13 +126,13 @@ describe('pull-through cache in the distributed mode', () => {
       LADING_LOG_ACCESS: 'false',
       LADING_GC_ENABLED: 'false',
       LADING_UPSTREAMS_BLOB: blobs.join(','),
-      LADING_UPSTREAMS_MANIFEST: `http://127.0.0.1:${manifest}`,
+      LADING_UPSTREAMS_MANIFEST: manifests.join(','),
       // Auth is off: the gateway never asks the auth service, but its route table needs somewhere to send /token.
       LADING_UPSTREAMS_AUTH: 'http://127.0.0.1:9',
     };
     // The first process migrates the fresh database alone; the others find it migrated.
-    await start('manifest', manifest);
-    await Promise.all([start('blob', blob1), start('blob', blob2)]);
+    await start('manifest', manifest1);
+    await Promise.all([start('manifest', manifest2), start('blob', blob1), start('blob', blob2)]);
     gateway = (await start('gateway', gw, '/v2/')).url;
   }, 240_000);
 
@@ -151,6 +153,21 @@ describe('pull-through cache in the distributed mode', () => {
     expect(answers).toEqual(Array.from({ length: 20 }, () => ({ status: 200, digest: layer.digest })));
     expect(upstreamGets('lib/one', layer.digest)).toBe(1);
     expect(await leaseOf(`hub/lib/one@${layer.digest}`)).toBeNull();
+  });
+
+  it('asks the upstream once for 20 concurrent GETs of one missing tag spread across both manifest replicas', async () => {
+    const layer = makeBlob(200_000);
+    const { manifest, config } = await pushUpstream('lib/tagged', 'v1', [layer]);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const res = await fetch(`${manifests[i % 2]}/v2/hub/lib/tagged/manifests/v1`, { headers: { Accept: manifest.mediaType } });
+        return { status: res.status, digest: sha256(Buffer.from(await res.arrayBuffer())) };
+      }),
+    );
+    expect(answers).toEqual(Array.from({ length: 20 }, () => ({ status: 200, digest: manifest.digest })));
+    expect(relay.requests.filter((r) => r === 'GET /v2/lib/tagged/manifests/v1')).toHaveLength(1);
+    for (const blob of [config, layer]) expect(upstreamGets('lib/tagged', blob.digest)).toBe(1);
+    expect(await leaseOf('hub/lib/tagged:v1')).toBeNull();
   });
 
   it('pulls an image by tag through the distributed gateway cold: the manifest, its config and layers, each fetched once', async () => {

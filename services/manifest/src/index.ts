@@ -3,3 +3,4 @@ export * from './manifest-pull-through';
 export * from './pull-recorder';
 export * from './manifest-pull-through-wiring';
 export * from './blob-service-fetch';
+export * from './manifest-fetch-leases';

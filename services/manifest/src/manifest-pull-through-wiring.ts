@@ -1,12 +1,14 @@
 /**
  * Manifest pull-through as a manifest service is wired with it, in the embedded registry and in a distributed
- * manifest process alike: the pull-through itself over the service's dependencies, and the recorder of last-pulled
- * times (started here, flushed on close). Only `fetchBlob` differs between the modes: the blob service's
- * pull-through in the same process (embedded), or the blob service asked over HTTP (`createBlobServiceFetch`).
+ * manifest process alike: the pull-through itself over the service's dependencies, its misses single-flighted
+ * across replicas (`withFetchLeases`), and the recorder of last-pulled times (started here, flushed on close).
+ * Only `fetchBlob` differs between the modes: the blob service's pull-through in the same process (embedded), or
+ * the blob service asked over HTTP (`createBlobServiceFetch`).
  */
 import { durationMs } from '@lading/config';
 import type { ServiceDeps } from '@lading/runtime';
-import type { ProxyRules } from '@lading/upstream';
+import { type ProxyRules, createFetchLeases } from '@lading/upstream';
+import { withFetchLeases } from './manifest-fetch-leases';
 import { type ManifestPullThrough, type ManifestPullThroughDeps, createManifestPullThrough } from './manifest-pull-through';
 import { type PullRecorder, PULL_FLUSH_INTERVAL_MS, createPullRecorder } from './pull-recorder';
 
@@ -20,7 +22,7 @@ export interface WiredManifestPullThrough {
 
 /** Wires manifest pull-through and starts its pull recorder. */
 export function wireManifestPullThrough(deps: ServiceDeps, proxies: ProxyRules, fetchBlob: ManifestPullThroughDeps['fetchBlob']): WiredManifestPullThrough {
-  const pullThrough = createManifestPullThrough({
+  const direct = createManifestPullThrough({
     writes: { db: deps.db, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) },
     proxies,
     fetchBlob,
@@ -29,6 +31,9 @@ export function wireManifestPullThrough(deps: ServiceDeps, proxies: ProxyRules, 
     onEventsCommitted: deps.onEventsCommitted,
     metrics: deps.metrics,
   });
+  // Misses are fetched once across manifest replicas: the one holding the reference's lease asks the upstream.
+  const leases = createFetchLeases({ db: deps.db, logger: deps.logger });
+  const pullThrough = withFetchLeases(direct, { db: deps.db, leases, proxies, metrics: deps.metrics });
   const pulls = createPullRecorder({ db: deps.db, logger: deps.logger, flushIntervalMs: PULL_FLUSH_INTERVAL_MS });
   pulls.start();
   return { pullThrough, pulls, close: () => pulls.stop() };
