@@ -39,10 +39,6 @@ export interface BlobPullThroughDeps {
   onEventsCommitted?: () => void;
   /** Counts misses, waits and upstream failures, and the bytes fetched; none recorded without it. */
   metrics?: Pick<RegistryMetrics, 'proxyRequests' | 'proxyUpstreamBytes'>;
-  /** How long a fetch's lease lasts unless renewed (`FETCH_LEASE_MS`); tests shorten it. */
-  leaseMs?: number;
-  /** The polling of a lease another process holds (`FETCH_POLL_MS`). */
-  pollMs?: { first: number; max: number };
 }
 
 /** One blob to bring into a proxied repository. */
@@ -159,7 +155,7 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     }
   }
 
-  const leases = createFetchLeases({ db: writes.db, logger, leaseMs: deps.leaseMs, pollMs: deps.pollMs });
+  const leases = createFetchLeases({ db: writes.db, logger });
 
   /**
    * Single flight across processes (`createFetchLeases`): fetches the blob under its lease, streaming to the client,
@@ -218,13 +214,12 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
  * Blob pull-through as a blob service is wired with it, in the embedded registry and in a distributed blob process
  * alike: over the service's dependencies and store, with the process's proxy rules (`openProxyRules`).
  */
-export function blobPullThroughOf(deps: ServiceDeps, store: BlobStore, proxies: ProxyRules, options: Pick<BlobPullThroughDeps, 'leaseMs' | 'pollMs'> = {}): BlobPullThrough {
+export function blobPullThroughOf(deps: ServiceDeps, store: BlobStore, proxies: ProxyRules): BlobPullThrough {
   return createBlobPullThrough({
     writes: { db: deps.db, store, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) },
     proxies,
     logger: deps.logger,
     onEventsCommitted: deps.onEventsCommitted,
     metrics: deps.metrics,
-    ...options,
   });
 }
