@@ -195,6 +195,9 @@ describe.each(DISTRIBUTED)('distributed: %s', (valuesFile) => {
       expect(behind.upstreams.secret).toBe(config.upstreams.secret);
     }
     expect(config.upstreams.secret?.length).toBeGreaterThanOrEqual(32);
+    // The manifest service reaches the blob service too (the blobs of a pull-through cache's manifests).
+    const manifest = configOf(environmentOf(podTemplate(find(objects, 'Deployment', `${FULLNAME}-manifest`)).spec.containers[0], objects, EXISTING_SECRET));
+    expect(manifest.upstreams.blob).toEqual(config.upstreams.blob);
   });
 
   test('each Service, PDB and HPA selects or targets exactly one workload', () => {
@@ -250,12 +253,13 @@ test('the ServiceMonitor scrapes the metrics port of the headless Service of eve
   expect(spec.endpoints[0].path).toBe('/metrics');
 });
 
-test('with network policies, blob, manifest and auth take API connections from the gateways alone', () => {
+test('with network policies, blob, manifest and auth take API connections from the gateways alone (blob also from manifest)', () => {
   const objects = render('distributed-full-values.yaml');
   type Rule = { ports: { port: string }[]; from?: { podSelector?: { matchLabels: Record<string, string> } }[] };
   const policies = ofKind(objects, 'NetworkPolicy');
   expect(policies.map((p) => p.metadata.name).sort()).toEqual(SERVICES.map((s) => `${FULLNAME}-${s}`).sort());
   const gatewayPods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-gateway`)).metadata.labels;
+  const manifestPods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-manifest`)).metadata.labels;
   for (const policy of policies) {
     const spec = policy.spec as unknown as { podSelector: { matchLabels: Record<string, string> }; ingress: Rule[] };
     const selected = ofKind(objects, 'Deployment').filter((d) => matches(spec.podSelector.matchLabels, podTemplate(d).metadata.labels));
@@ -264,7 +268,9 @@ test('with network policies, blob, manifest and auth take API connections from t
     const component = policy.metadata.name.slice(FULLNAME.length + 1);
     if (['blob', 'manifest', 'auth'].includes(component)) {
       expect(api).toHaveLength(1);
-      expect(api[0].from?.map((peer) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, gatewayPods))).toEqual([true]);
+      // The manifest service has the blob service fetch the blobs of a pull-through cache's manifests.
+      const peers = component === 'blob' ? [gatewayPods, manifestPods] : [gatewayPods];
+      expect(api[0].from?.map((peer) => peers.findIndex((pods) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, pods)))).toEqual(peers.map((_, i) => i));
     } else if (component === 'gateway') expect(api).toHaveLength(1);
     else expect(api).toEqual([]);
     expect(spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'metrics'))).toHaveLength(1);

@@ -16,6 +16,9 @@ runProcess('manifest', 'the manifest service of the distributed mode: manifests,
   const deps = parts.serviceDeps('manifest');
   // Pull-through: manifest misses are fetched here; the blobs they reference are fetched by the blob service.
   const proxies = openProxyRules(config);
+  if (proxies && config.upstreams.blob.length === 0) {
+    throw new Error('proxies need upstreams.blob (LADING_UPSTREAMS_BLOB) on the manifest service: it has the blob service fetch the blobs of the manifests it fetches');
+  }
   const blobs = proxies && createServiceClient({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs: Math.max(BLOB_FETCH_TIMEOUT_MS, durationMs(config.upstreams.timeout)) });
   const pullThrough = proxies && blobs && wireManifestPullThrough(deps, proxies, createBlobServiceFetch({ blobs, principalSecret: config.upstreams.secret }));
   const app = createManifestService({ ...deps, pullThrough: pullThrough?.pullThrough, pulls: pullThrough?.pulls });

@@ -330,6 +330,11 @@ as one more proxy; the gateway finds them through their Services (kube-proxy spr
 {{- else if has .component (list "blob" "manifest" "auth") }}
 - name: LADING_HTTP_TRUSTEDPROXIES
   value: {{ add1 $v.trustedProxies | quote }}
+{{- if eq .component "manifest" }}
+{{- /* The blobs of a pull-through cache's manifests are fetched by the blob service. */}}
+- name: LADING_UPSTREAMS_BLOB
+  value: {{ include "lading.serviceUrl" (dict "root" .root "component" "blob") | quote }}
+{{- end }}
 {{- else if and (eq .component "webhooks") $v.webhooks.allowList }}
 - name: LADING_WEBHOOKS_ALLOWLIST
   value: {{ $v.webhooks.allowList | quote }}
