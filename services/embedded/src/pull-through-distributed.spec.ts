@@ -35,6 +35,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** One process of the distributed mode, started from its main.ts. */
 interface Running {
   url: string;
+  /** Where it serves its Prometheus metrics. */
+  metricsUrl: string;
   child: ChildProcess;
 }
 
@@ -54,14 +56,15 @@ describe('pull-through cache in the distributed mode', () => {
 
   /** Starts `services/<service>/src/main.ts` on `port` and resolves once `probe` answers 200. */
   async function start(service: 'blob' | 'manifest' | 'gateway', port: number, probe = '/readyz'): Promise<Running> {
+    const metricsPort = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'services', service, 'src', 'main.ts')], {
       cwd: REPO_ROOT,
-      env: { ...env, LADING_HTTP_ADDR: `127.0.0.1:${port}` },
+      env: { ...env, LADING_HTTP_ADDR: `127.0.0.1:${port}`, LADING_TELEMETRY_METRICSADDR: `127.0.0.1:${metricsPort}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    const proc = { url: `http://127.0.0.1:${port}`, child };
+    const proc = { url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, child };
     running.push(proc);
     const deadline = Date.now() + 90_000;
     for (;;) {
@@ -95,6 +98,14 @@ describe('pull-through cache in the distributed mode', () => {
     const res = await fetch(`${base}/v2/${repository}/blobs/${digest}`);
     const body = Buffer.from(await res.arrayBuffer());
     return { status: res.status, digest: sha256(body) };
+  }
+
+  /** The blob pulls a blob replica counted with `result` in `lading_proxy_requests_total`. */
+  async function blobPulls(base: string, result: string): Promise<number> {
+    const proc = running.find((p) => p.url === base)!;
+    const text = await (await fetch(proc.metricsUrl)).text();
+    const line = text.split('\n').find((l) => l.startsWith('lading_proxy_requests_total{') && l.includes('kind="blob"') && l.includes(`result="${result}"`));
+    return line ? Number(line.split(' ').pop()) : 0;
   }
 
   const leaseOf = async (key: string) => (await sql.query<{ holder: string }>(`SELECT holder FROM proxy_fetch_leases WHERE key = $1`, [key])).rows[0] ?? null;
@@ -153,6 +164,10 @@ describe('pull-through cache in the distributed mode', () => {
     expect(answers).toEqual(Array.from({ length: 20 }, () => ({ status: 200, digest: layer.digest })));
     expect(upstreamGets('lib/one', layer.digest)).toBe(1);
     expect(await leaseOf(`hub/lib/one@${layer.digest}`)).toBeNull();
+    // One miss between the replicas; every other pull waited for it (or, arriving after it, was a hit).
+    const counted = async (result: string) => (await blobPulls(blobs[0], result)) + (await blobPulls(blobs[1], result));
+    expect(await counted('miss')).toBe(1);
+    expect((await counted('wait')) + (await counted('hit'))).toBe(19);
   });
 
   it('asks the upstream once for 20 concurrent GETs of one missing tag spread across both manifest replicas', async () => {
