@@ -1,10 +1,10 @@
 /**
- * The pull-through cache in the distributed mode: the real processes (services/{blob,manifest,gateway}/src/main.ts),
+ * The pull-through cache in the distributed mode: the real processes (services/{blob,manifest,gateway,gc}/src/main.ts),
  * two blob replicas and two manifest replicas over one real Postgres (a database of this test's own), MinIO and Kafka
  * (tools/infra), with the gateway in front. The upstream is CNCF Distribution v3 behind a relay that counts its
  * requests and can hold a blob's body in the middle. Single flight holds across the replicas (one upstream GET
- * however many replicas miss at once), a replica that dies mid-fetch is taken over once its lease expires, and a
- * cold pull by tag and the mirror work through the distributed gateway.
+ * however many replicas miss at once), a replica that dies mid-fetch is taken over once its lease expires, a cold
+ * pull by tag and the mirror work through the distributed gateway, and the gc process evicts after `evictAfter`.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,11 +55,11 @@ describe('pull-through cache in the distributed mode', () => {
   let gateway: string;
 
   /** Starts `services/<service>/src/main.ts` on `port` and resolves once `probe` answers 200. */
-  async function start(service: 'blob' | 'manifest' | 'gateway', port: number, probe = '/readyz'): Promise<Running> {
+  async function start(service: 'blob' | 'manifest' | 'gateway' | 'gc', port: number, probe = '/readyz', extra: Record<string, string> = {}): Promise<Running> {
     const metricsPort = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'services', service, 'src', 'main.ts')], {
       cwd: REPO_ROOT,
-      env: { ...env, LADING_HTTP_ADDR: `127.0.0.1:${port}`, LADING_TELEMETRY_METRICSADDR: `127.0.0.1:${metricsPort}` },
+      env: { ...env, ...extra, LADING_HTTP_ADDR: `127.0.0.1:${port}`, LADING_TELEMETRY_METRICSADDR: `127.0.0.1:${metricsPort}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (output += d));
@@ -121,7 +121,24 @@ describe('pull-through cache in the distributed mode', () => {
     relay = await startUpstreamRelay(distribution.url);
     upstream = createRegistryClient({ url: distribution.url, timeoutMs: 20_000 });
     const configFile = path.join(dir, 'lading.yaml');
-    await writeFile(configFile, [`proxies:`, `  - namespace: hub`, `    upstream: ${relay.url}`, `mirror:`, `  namespace: hub`, ''].join('\n'));
+    await writeFile(
+      configFile,
+      [
+        `proxies:`,
+        `  - namespace: hub`,
+        `    upstream: ${relay.url}`,
+        // A second cache of the same upstream whose content is evicted a second after its last pull.
+        `  - namespace: evicting`,
+        `    upstream: ${relay.url}`,
+        `    evictAfter: 1s`,
+        `mirror:`,
+        `  namespace: hub`,
+        `gc:`,
+        `  pollInterval: 1s`,
+        `  sweepInterval: 1s`,
+        '',
+      ].join('\n'),
+    );
     const [blob1, blob2, manifest1, manifest2, gw] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     blobs = [`http://127.0.0.1:${blob1}`, `http://127.0.0.1:${blob2}`];
     manifests = [`http://127.0.0.1:${manifest1}`, `http://127.0.0.1:${manifest2}`];
@@ -244,5 +261,25 @@ describe('pull-through cache in the distributed mode', () => {
     expect(upstreamGets('lib/orphan', layer.digest)).toBe(2);
     expect(await blobRows(layer.digest)).toBe(1);
     expect(await leaseOf(key)).toBeNull();
+  });
+
+  it("evicts a cache's image not pulled for evictAfter with the gc process of the distributed mode, and fetches it again on the next pull", async () => {
+    const { manifest } = await pushUpstream('lib/evicted', 'v1', [makeBlob(20_000)]);
+    const client = createRegistryClient({ url: gateway, timeoutMs: 20_000 });
+    try {
+      expect(sha256((await client.readManifest('evicting/lib/evicted', 'v1')).bytes)).toBe(manifest.digest);
+      const held = async () => Number((await sql.query<{ n: string }>(`SELECT count(*) AS n FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = 'evicting/lib/evicted'`)).rows[0].n);
+      expect(await held()).toBe(1);
+      await start('gc', await freePort(), '/readyz', { LADING_GC_ENABLED: 'true' });
+      const deadline = Date.now() + 60_000;
+      while ((await held()) > 0) {
+        if (Date.now() > deadline) throw new Error(`the gc process did not evict evicting/lib/evicted:\n${output}`);
+        await sleep(200);
+      }
+      expect(sha256((await client.readManifest('evicting/lib/evicted', 'v1')).bytes)).toBe(manifest.digest);
+      expect(relay.requests.filter((r) => r === 'GET /v2/lib/evicted/manifests/v1')).toHaveLength(2);
+    } finally {
+      await client.close();
+    }
   });
 });
