@@ -41,9 +41,10 @@ export function createBlobServiceFetch(deps: BlobServiceFetchDeps): (repository:
     }
     if (answer.status === 200) return;
     if (answer.status === 404) throw errors.blobUnknown(digest.value);
-    const retryAfter = answer.headers['retry-after'];
     if (answer.status === 429) {
-      throw new OciError('TOOMANYREQUESTS', `the upstream is rate-limiting the cache; retry later`, null, typeof retryAfter === 'string' ? { headers: { 'Retry-After': retryAfter } } : {});
+      const retryAfter = answer.headers['retry-after'];
+      const headers = typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : undefined;
+      throw new OciError('TOOMANYREQUESTS', 'the upstream is rate-limiting the cache; retry later', null, { headers });
     }
     throw errors.unavailable(`${digest.value} could not be fetched into ${repository}`);
   };

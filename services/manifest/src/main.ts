@@ -19,7 +19,8 @@ runProcess('manifest', 'the manifest service of the distributed mode: manifests,
   if (proxies && config.upstreams.blob.length === 0) {
     throw new Error('proxies need upstreams.blob (LADING_UPSTREAMS_BLOB) on the manifest service: it has the blob service fetch the blobs of the manifests it fetches');
   }
-  const blobs = proxies && createServiceClient({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs: Math.max(BLOB_FETCH_TIMEOUT_MS, durationMs(config.upstreams.timeout)) });
+  const headersTimeoutMs = Math.max(BLOB_FETCH_TIMEOUT_MS, durationMs(config.upstreams.timeout));
+  const blobs = proxies && createServiceClient({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs });
   const pullThrough = proxies && blobs && wireManifestPullThrough(deps, proxies, createBlobServiceFetch({ blobs, principalSecret: config.upstreams.secret }));
   const app = createManifestService({ ...deps, pullThrough: pullThrough?.pullThrough, pulls: pullThrough?.pulls });
   return {
