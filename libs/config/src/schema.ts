@@ -421,7 +421,7 @@ export const configObject = z
      * (`/v2/library/alpine/...`) are answered as `<mirror.namespace>/library/alpine`. The namespace names a proxy of
      * `proxies` or one stored through the admin API; it is checked at run time, not here (start-up warns when it names
      * no rule, and un-prefixed pulls are then served as written). Local repositories and every write keep the name as
-     * written (services/embedded/src/mirror-namespace.ts).
+     * written (services/gateway/src/mirror-namespace.ts).
      */
     mirror: z
       .object({

@@ -7,3 +7,4 @@ export * from './http-app';
 export * from './fast-path';
 export * from './dispatch-locals';
 export * from './storable-input';
+export * from './service-client';

@@ -7,3 +7,4 @@ export * from './migrations';
 export * from './tls-credentials';
 export * from './version';
 export * from './command-line';
+export * from './proxy-rules-source';

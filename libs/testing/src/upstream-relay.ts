@@ -19,6 +19,11 @@ export interface UpstreamRelay {
   corrupt(digest: string | null): void;
   /** Breaks off this blob's body after its first chunk (the upstream dying mid-blob) until `cut(null)`. */
   cut(digest: string | null): void;
+  /**
+   * Holds this blob's body after its first chunk (an upstream that is slow, so that a fetch is caught in the middle)
+   * until `stall(null)`, which lets the held bodies go on.
+   */
+  stall(digest: string | null): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +34,8 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
   let limitSeconds: number | null = null;
   let corrupted: string | null = null;
   let cutOff: string | null = null;
+  let stalled: string | null = null;
+  const held: Array<() => void> = [];
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     if (limitSeconds !== null) {
@@ -43,8 +50,13 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
       const isBlob = (digest: string | null) => digest !== null && req.method === 'GET' && req.url?.endsWith(`/blobs/${digest}`);
       const damage = isBlob(corrupted);
       const breakOff = isBlob(cutOff);
+      const hold = isBlob(stalled);
       let first = true;
       answer.on('data', (chunk: Buffer) => {
+        if (hold && !first && stalled !== null) {
+          answer.pause();
+          held.push(() => answer.resume());
+        }
         if (breakOff && !first) {
           answer.destroy();
           res.destroy();
@@ -71,6 +83,10 @@ export async function startUpstreamRelay(target: string): Promise<UpstreamRelay>
     rateLimit: (seconds) => void (limitSeconds = seconds),
     corrupt: (digest) => void (corrupted = digest),
     cut: (digest) => void (cutOff = digest),
+    stall: (digest) => {
+      stalled = digest;
+      if (digest === null) for (const resume of held.splice(0)) resume();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -11,16 +11,23 @@
  *   verified, and a mismatch or a broken upstream body destroys the client's connection instead (its Content-Length
  *   or chunked framing is then incomplete, which every client treats as a failed download).
  * - A client that goes away does not stop the fetch: the cache still gets the blob.
+ * - Single flight, in two layers: concurrent misses of one blob in this process share one fetch (a map of promises);
+ *   across processes (blob replicas) the fetch is done by whoever holds the blob's lease in the database
+ *   (`createFetchLeases`); the others poll until the blob is stored, or until the lease is gone or expired (a
+ *   failed fetch, or a holder that died), and then take it themselves.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { durationMs } from '@lading/config';
 import type { EventContext } from '@lading/events';
 import { writeHead } from '@lading/http';
 import * as meta from '@lading/metadata';
 import { type Digest, OciError, errors } from '@lading/oci';
+import type { ServiceDeps } from '@lading/runtime';
+import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
-import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
+import { type ProxiedRepository, type ProxyRules, createFetchLeases, ociErrorOfUpstream } from '@lading/upstream';
 import { type BlobWriteDeps, type StoredBlob, recordBlob, storeWholeBody } from './blob-writes';
 
 /** What blob pull-through is built from. */
@@ -49,12 +56,11 @@ export interface BlobPullThrough {
   match(repository: string): ProxiedRepository | null;
   /**
    * Brings a blob into a proxied repository from its upstream, streaming it to `client` when given (the answer is
-   * then sent, or the connection destroyed), unless the same blob is being fetched already: then it waits for that
-   * fetch and resolves with `waited` set, having sent nothing. Throws an OciError when the upstream cannot give it.
+   * then sent, or the connection destroyed), unless the same blob is being fetched already (here or by another
+   * process): then it waits for that fetch and resolves with `waited` set, having sent nothing. Throws an OciError
+   * when the upstream cannot give it.
    */
   pull(source: ProxiedRepository, pull: BlobPull): Promise<StoredBlob & { waited?: boolean }>;
-  /** Makes sure a proxied repository holds a blob (fetching it when it does not); for manifest pull-through. */
-  ensure(repository: string, digest: Digest, context: EventContext): Promise<void>;
 }
 
 /** Passes chunks on one behind, and the last one only when `release` is called (after verification). */
@@ -148,22 +154,41 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
     }
   }
 
-  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
-  const inFlight = new Map<string, Promise<StoredBlob>>();
+  const leases = createFetchLeases({ db: writes.db, logger });
 
   /**
-   * Single flight within this process: the first miss fetches (streaming to its client), later ones for the same
-   * blob wait for that fetch and then return, for the reader to answer from the cache. A failed fetch fails its
-   * waiters too (each gets the same OCI error); the next miss after it tries again.
+   * Single flight across processes (`createFetchLeases`): fetches the blob under its lease, streaming to the client,
+   * or, while another process holds the lease, waits until the blob is stored and resolves with `waited`.
    */
-  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob>; waited: boolean } {
+  async function pullLeased(source: ProxiedRepository, job: BlobPull, key: string): Promise<StoredBlob & { waited?: boolean }> {
+    const { value, waited } = await leases.once<StoredBlob>({
+      key,
+      stored: async () => {
+        const row = await meta.findRepositoryBlob(writes.db, job.repository, job.digest.value);
+        return row && { digest: row.digest, size: Number(row.size) };
+      },
+      fetch: () => pull(source, job),
+      onWait: () => count(source.namespace, 'wait'),
+    });
+    return waited ? { ...value, waited } : value;
+  }
+
+  /** The fetch in flight for each repository and digest: later misses wait for it instead of asking again. */
+  const inFlight = new Map<string, Promise<StoredBlob & { waited?: boolean }>>();
+
+  /**
+   * Single flight within this process: the first miss fetches (streaming to its client) or waits for another
+   * process's fetch, later ones for the same blob wait for it and then return, for the reader to answer from the
+   * cache. A failed fetch fails its waiters too (each gets the same OCI error); the next miss after it tries again.
+   */
+  function pullOnce(source: ProxiedRepository, job: BlobPull): { fetch: Promise<StoredBlob & { waited?: boolean }>; waited: boolean } {
     const key = `${job.repository}@${job.digest.value}`;
     const running = inFlight.get(key);
     if (running) {
       count(source.namespace, 'wait');
       return { fetch: running, waited: true };
     }
-    const fetch = pull(source, job).finally(() => inFlight.delete(key));
+    const fetch = pullLeased(source, job, key).finally(() => inFlight.delete(key));
     inFlight.set(key, fetch);
     return { fetch, waited: false };
   }
@@ -175,11 +200,19 @@ export function createBlobPullThrough(deps: BlobPullThroughDeps): BlobPullThroug
       // A waiter's client was not written to: its caller answers it from the cache.
       return waited ? fetch.then((blob) => ({ ...blob, waited: true })) : fetch;
     },
-    async ensure(repository, digest, context) {
-      const source = deps.proxies.match(repository);
-      if (!source) throw errors.blobUnknown(digest.value);
-      if (await meta.findRepositoryBlob(writes.db, repository, digest.value)) return;
-      await pullOnce(source, { repository, digest, context }).fetch;
-    },
   };
+}
+
+/**
+ * Blob pull-through as a blob service is wired with it, in the embedded registry and in a distributed blob process
+ * alike: over the service's dependencies and store, with the process's proxy rules (`openProxyRules`).
+ */
+export function blobPullThroughOf(deps: ServiceDeps, store: BlobStore, proxies: ProxyRules): BlobPullThrough {
+  return createBlobPullThrough({
+    writes: { db: deps.db, store, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) },
+    proxies,
+    logger: deps.logger,
+    onEventsCommitted: deps.onEventsCommitted,
+    metrics: deps.metrics,
+  });
 }

@@ -8,16 +8,15 @@ import { startSecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig, sealSigningKeys } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
-import { withMirrorNamespace } from './mirror-namespace';
 import { createPullThrough } from './pull-through';
-import { createStoredProxyRules, sealStoredProxyPasswords } from '@lading/upstream';
+import { sealStoredProxyPasswords } from '@lading/upstream';
 import type { EventBus } from '@lading/events';
-import { authorizationFromConfig, createGateway, rateLimiterFromConfig } from '@lading/gateway';
+import { authorizationFromConfig, createGateway, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
 import { type Database, findRepository } from '@lading/metadata';
-import { ladingVersion, openProcessParts } from '@lading/runtime';
+import { ladingVersion, openProcessParts, openProxyRules } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
@@ -69,7 +68,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     if (sealed > 0) logger.info({ sealed, keyId: secrets.keyId }, 'upstream passwords of stored proxy rules sealed under secrets.key');
     // The proxy rules in force: config ones and those stored through the admin API, polled and refreshed at once
     // when this process's admin API changes them.
-    const proxies = await createStoredProxyRules({ db, config, cipher: secrets, logger: logger.child({ service: 'lading-proxies' }) });
+    const proxies = await openProxyRules(config, { db, cipher: secrets, logger });
     started.push(() => proxies.close());
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
@@ -116,18 +115,15 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     const mirrorNamespace = config.mirror.namespace;
     // It may name a stored rule, so it is checked here rather than in the configuration; while it names no rule,
     // un-prefixed pulls are served as written.
-    if (mirrorNamespace !== undefined && proxies.namespaceOf(mirrorNamespace)?.namespace !== mirrorNamespace) {
+    const mirrorActive = () => mirrorNamespace !== undefined && proxies.namespaceOf(mirrorNamespace)?.namespace === mirrorNamespace;
+    if (mirrorNamespace !== undefined && !mirrorActive()) {
       logger.warn({ namespace: mirrorNamespace }, 'mirror.namespace names no proxy rule (config or stored): un-prefixed pulls are served as written until one is added');
     }
-    const app =
-      mirrorNamespace === undefined
-        ? gateway
-        : withMirrorNamespace(gateway, {
-            namespace: mirrorNamespace,
-            isProxied: (repository) => pullThrough.covers(repository),
-            isActive: () => proxies.namespaceOf(mirrorNamespace)?.namespace === mirrorNamespace,
-            isLocal: async (repository) => (await findRepository(db, repository)) !== null,
-          });
+    const app = withConfiguredMirror(gateway, config, {
+      isActive: mirrorActive,
+      isProxied: (repository) => pullThrough.covers(repository),
+      isLocal: async (repository) => (await findRepository(db, repository)) !== null,
+    });
     if (config.gc.enabled) gc.start();
     started.push(() => gc.stop());
     const webhooks = config.webhooks.enabled ? await startWebhookDelivery({ db, bus, config, logger: logger.child({ service: 'lading-webhooks' }), metrics, secrets }) : null;

@@ -2,3 +2,5 @@ export * from './gateway';
 export * from './authorization';
 export * from './rate-limiter';
 export * from './upstream-proxy';
+export * from './mirror-namespace';
+export * from './repository-existence';

@@ -2,11 +2,15 @@
 import { telemetry } from './telemetry';
 import { keysFromJwks } from '@lading/access';
 import { durationMs } from '@lading/config';
+import { createServiceClient } from '@lading/http';
 import { ladingVersion, runProcess, wireTelemetry } from '@lading/runtime';
+import { createProxyRules } from '@lading/upstream';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
+import { withConfiguredMirror } from './mirror-namespace';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
+import { askRepositoryExists } from './repository-existence';
 
 runProcess('gateway', 'the gateway of the distributed mode: authorization, rate limits and the route table in front of the services.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
@@ -22,7 +26,7 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
     if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
     return keysFromJwks((await res.json()) as { keys: unknown[] });
   });
-  const app = createGateway({
+  const gateway = createGateway({
     authorize,
     dispatch: { blob: blob.handler, manifest: manifest.handler, auth: auth.handler },
     logger,
@@ -34,10 +38,21 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },
   });
+  // `mirror`: un-prefixed pulls answered from a proxy namespace, local names first (asked of the manifest service).
+  // The gateway keeps no database, so it knows the configuration's proxy namespaces only: a name under a rule stored
+  // through the admin API is left alone when it holds content (it is then local), and the mirror namespace is
+  // trusted to name a rule (the manifest service answers NAME_UNKNOWN-like errors while it names none).
+  const configured = createProxyRules(config.proxies);
+  const manifests = createServiceClient({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs });
+  const app = withConfiguredMirror(gateway, config, {
+    isActive: () => true,
+    isProxied: (repository) => configured.namespaceOf(repository) !== null,
+    isLocal: askRepositoryExists(manifests),
+  });
   return {
     app: wired.measured(app),
     async close() {
-      await Promise.all([blob.close(), manifest.close(), auth.close()]);
+      await Promise.all([blob.close(), manifest.close(), auth.close(), manifests.close(), configured.close()]);
       await wired.shutdown();
     },
   };

@@ -1,15 +1,24 @@
 /** Starts the manifest service as its own process (distributed mode). */
 import { telemetry } from './telemetry';
-import { openProcessParts, runProcess, wireTelemetry } from '@lading/runtime';
+import { startSecretCipher } from '@lading/access';
+import { openProcessParts, openProxyRules, runProcess, wireTelemetry } from '@lading/runtime';
 import { createManifestService } from './manifest-service';
+import { wireManifestPullThrough } from './manifest-pull-through-wiring';
 
 runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
-  const app = createManifestService(parts.serviceDeps('manifest'));
+  const deps = parts.serviceDeps('manifest');
+  // Pull-through: manifest misses in proxy namespaces (config or stored rules) are fetched here, once across
+  // replicas; the blobs they reference are blob misses of the blob service when a client asks for them.
+  const proxies = await openProxyRules(config, { db: parts.db, cipher: startSecretCipher(config, logger), logger });
+  const pullThrough = wireManifestPullThrough(deps, proxies);
+  const app = createManifestService({ ...deps, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
   return {
     app: wired.measured(app),
     async close() {
+      await pullThrough.close();
+      await proxies.close();
       await parts.close();
       await wired.shutdown();
     },

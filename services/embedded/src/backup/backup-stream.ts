@@ -30,9 +30,10 @@ import { TAR_END, tarEntryBytes, tarHeader, tarPadding } from './tar';
 
 /**
  * Tables whose rows a backup leaves out: upload sessions in progress (their data is not copied), the pins of uploads
- * in flight, and the tombstones of objects already deleted from the metadata (not copied, so nothing to delete).
+ * in flight, the tombstones of objects already deleted from the metadata (not copied, so nothing to delete), and the
+ * leases of pull-through fetches in flight (no fetch survives a restore).
  */
-export const BACKUP_EXCLUDED_TABLES: readonly string[] = ['uploads', 'gc_blob_pins', 'gc_tombstones'];
+export const BACKUP_EXCLUDED_TABLES: readonly string[] = ['uploads', 'gc_blob_pins', 'gc_tombstones', 'proxy_fetch_leases'];
 
 /** Objects checked at a time before the archive starts. */
 const STAT_CONCURRENCY = 8;

@@ -13,6 +13,7 @@
  *   query parameter is ignored). Authorization is checked on the rewritten name, so pulling through the mirror
  *   needs `pull` on `<mirror.namespace>/...` like pulling through the namespace directly.
  */
+import type { LadingConfig } from '@lading/config';
 import { type HttpApp, pathOf, withFront } from '@lading/http';
 import { type RouteMatch, matchRoute } from '@lading/oci';
 
@@ -71,4 +72,13 @@ export function withMirrorNamespace(app: HttpApp, deps: MirrorNamespaceDeps): Ht
     );
     return true;
   });
+}
+
+/**
+ * `app` with the configured mirror (`mirror.namespace`) in front, or `app` itself when none is set: how the embedded
+ * registry and the distributed gateway both wire it (each with its own way of telling a local name).
+ */
+export function withConfiguredMirror(app: HttpApp, config: Pick<LadingConfig, 'mirror'>, deps: Omit<MirrorNamespaceDeps, 'namespace'>): HttpApp {
+  const namespace = config.mirror.namespace;
+  return namespace === undefined ? app : withMirrorNamespace(app, { namespace, ...deps });
 }
