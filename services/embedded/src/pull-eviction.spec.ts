@@ -179,4 +179,26 @@ describe('eviction of a pull-through cache (evictAfter)', () => {
     expect((await client.getBlob('hub/library/a', layerA.digest)).body.equals(layerA.data)).toBe(true);
     expect(await blobStored(layerA.digest)).toBe(true);
   });
+
+  it('keeps a manifest the cache fetched by digest alone through the untagged rule, until eviction ends it', async () => {
+    const configC = makeBlob('{"architecture":"amd64","os":"linux","variant":"c"}');
+    const layerC = makeBlob(4096 + 4);
+    const imageC = imageManifest(configC, [layerC]);
+    await push(upstream, 'library/c', 'v1', imageC, [configC, layerC]);
+    // Pulled by digest only (as Kubernetes pins images): stored untagged, with nothing listing it.
+    expect((await client.getManifest('hub/library/c', imageC.digest)).status).toBe(200);
+    expect((await client.getBlob('hub/library/c', layerC.digest)).body.equals(layerC.data)).toBe(true);
+    await registry.flushPulls();
+    await makeGcQueuesDue(registry.db);
+    await registry.gc.runUntilIdle();
+    expect(await lastPulled('hub/library/c', imageC.digest)).toHaveLength(1);
+    expect(await blobStored(layerC.digest)).toBe(true);
+
+    await sleep(EVICT_AFTER_MS + 300);
+    expect((await registry.gc.sweep()).manifestsEvicted).toBeGreaterThanOrEqual(1);
+    await makeGcQueuesDue(registry.db);
+    await registry.gc.runUntilIdle();
+    expect(await lastPulled('hub/library/c', imageC.digest)).toEqual([]);
+    expect(await blobStored(layerC.digest)).toBe(false);
+  });
 });

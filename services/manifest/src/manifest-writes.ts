@@ -128,7 +128,9 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
           data: { ...summary, artifactType: manifest.artifactType, subject: { mediaType: manifest.subject.mediaType, digest: manifest.subject.digest, size: manifest.subject.size } },
         });
       }
-      if (tags.length === 0) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
+      // An untagged push is reviewed (and, by default, collected). Not what a cache fetched by digest: a client pulled
+      // it by that digest (Kubernetes pins images so), and only eviction (`evictAfter`) ends what a cache holds.
+      if (tags.length === 0 && !ctx.proxy) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
     }
     for (const tag of tags) await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx });
   });
