@@ -3,39 +3,21 @@
  * registry-mirrors and containerd's hosts.toml send them) are answered from the mirror's proxy namespace, while
  * local repositories, pushes and names inside other namespaces are served as written.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
-import { parseConfig } from '@lading/config';
 import * as meta from '@lading/metadata';
-import { createLogger } from '@lading/telemetry';
 import { type RunningDistribution, type TestBlob, type TestManifest, imageManifest, makeBlob, startDistribution } from '@lading/testing';
-import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-
-const logger = createLogger({ service: 'test', level: 'silent' });
+import { type ServedRegistry, pushImage, readAll, serveEmbeddedRegistry } from '../test/served-registry';
+import type { EmbeddedRegistry } from './embedded-registry';
 
 async function push(client: RegistryClient, repository: string, reference: string, manifest: TestManifest, blobs: TestBlob[]): Promise<void> {
-  for (const blob of blobs) {
-    if ((await client.headBlob(repository, blob.digest)).status !== 200) await client.pushBlobStream(repository, blob.digest, blob.size, blob.data);
-  }
-  expect((await client.putManifest(repository, reference, { mediaType: manifest.mediaType, body: manifest.body })).status).toBe(201);
-}
-
-async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  expect(await pushImage(client, repository, reference, manifest, blobs)).toBe(201);
 }
 
 describe('mirror.namespace: un-prefixed pulls answered from a proxy namespace', () => {
   let distribution: RunningDistribution;
   let upstream: RegistryClient;
-  let dir: string;
+  let served: ServedRegistry;
   let registry: EmbeddedRegistry;
-  let server: Server;
   let url: string;
   let client: RegistryClient;
 
@@ -47,23 +29,14 @@ describe('mirror.namespace: un-prefixed pulls answered from a proxy namespace', 
     distribution = await startDistribution();
     upstream = createRegistryClient({ url: distribution.url });
     await push(upstream, 'library/app', 'v1', image, [config, layer]);
-    dir = await mkdtemp(path.join(tmpdir(), 'lading-mirror-'));
-    const settings = { proxies: [{ namespace: 'hub', upstream: distribution.url }], mirror: { namespace: 'hub' }, gc: { enabled: false } };
-    registry = await createEmbeddedRegistry(parseConfig({ ...settings, data: { dir }, log: { level: 'silent', access: false } }), logger);
-    server = registry.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({ url, timeoutMs: 20_000 });
+    served = await serveEmbeddedRegistry({ proxies: [{ namespace: 'hub', upstream: distribution.url }], mirror: { namespace: 'hub' }, gc: { enabled: false } });
+    ({ registry, url, client } = served);
   }, 15 * 60_000);
 
   afterAll(async () => {
-    await client?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
-    await registry?.close();
+    await served?.close();
     await upstream?.close();
     await distribution?.remove();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('answers /v2/library/app/... as hub/library/app, caching it there and creating no local library/app', async () => {
@@ -109,9 +82,7 @@ describe('mirror.namespace: un-prefixed pulls answered from a proxy namespace', 
 describe('mirror.namespace with token auth on', () => {
   const admin = { username: 'admin', password: 'mirror-admin-password' };
   let distribution: RunningDistribution;
-  let dir: string;
-  let registry: EmbeddedRegistry;
-  let server: Server;
+  let served: ServedRegistry;
   let url: string;
   const config = makeBlob('{"architecture":"amd64","os":"linux","auth":true}');
   const image = imageManifest(config, [config]);
@@ -124,26 +95,19 @@ describe('mirror.namespace with token auth on', () => {
     } finally {
       await upstream.close();
     }
-    dir = await mkdtemp(path.join(tmpdir(), 'lading-mirror-auth-'));
-    const settings = {
+    served = await serveEmbeddedRegistry({
       auth: { enabled: true },
       admin: { user: admin.username, password: admin.password },
       proxies: [{ namespace: 'hub', upstream: distribution.url }],
       mirror: { namespace: 'hub' },
       gc: { enabled: false },
-    };
-    registry = await createEmbeddedRegistry(parseConfig({ ...settings, data: { dir }, log: { level: 'silent', access: false } }), logger);
-    server = registry.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    url = served.url;
   }, 15 * 60_000);
 
   afterAll(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
-    await registry?.close();
+    await served?.close();
     await distribution?.remove();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('challenges for the proxied name, and a client with a token for it pulls the un-prefixed name', async () => {

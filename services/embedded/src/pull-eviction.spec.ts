@@ -6,15 +6,8 @@
  * the image again. Layers are fetched lazily: the collector keeps a manifest whose layers are not fetched yet, and
  * the layers fetched after it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
-import { parseConfig } from '@lading/config';
 import type { LadingEvent } from '@lading/events';
-import { createLogger } from '@lading/telemetry';
 import {
   type RunningDistribution,
   type TestBlob,
@@ -26,14 +19,13 @@ import {
   startDistribution,
   startUpstreamRelay,
 } from '@lading/testing';
-import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../test/served-registry';
+import type { EmbeddedRegistry } from './embedded-registry';
 
-const logger = createLogger({ service: 'test', level: 'silent' });
 const EVICT_AFTER_MS = 1500;
 
 async function push(client: RegistryClient, repository: string, reference: string, manifest: TestManifest, blobs: TestBlob[]): Promise<void> {
-  for (const blob of blobs) if ((await client.headBlob(repository, blob.digest)).status !== 200) await client.pushBlobStream(repository, blob.digest, blob.size, blob.data);
-  expect((await client.putManifest(repository, reference, { mediaType: manifest.mediaType, body: manifest.body })).status).toBe(201);
+  expect(await pushImage(client, repository, reference, manifest, blobs)).toBe(201);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,9 +34,8 @@ describe('eviction of a pull-through cache (evictAfter)', () => {
   let distribution: RunningDistribution;
   let relay: UpstreamRelay;
   let upstream: RegistryClient;
-  let dir: string;
+  let served: ServedRegistry;
   let registry: EmbeddedRegistry;
-  let server: Server;
   let client: RegistryClient;
   const events: LadingEvent[] = [];
 
@@ -74,31 +65,19 @@ describe('eviction of a pull-through cache (evictAfter)', () => {
     upstream = createRegistryClient({ url: distribution.url });
     await push(upstream, 'library/a', 'v1', imageA, [configA, layerA]);
     await push(upstream, 'library/b', 'v1', imageB, [configB, layerB]);
-    dir = await mkdtemp(path.join(tmpdir(), 'lading-evict-'));
-    registry = await createEmbeddedRegistry(
-      parseConfig({
-        data: { dir },
-        log: { level: 'silent', access: false },
-        proxies: [{ namespace: 'hub', upstream: relay.url, evictAfter: `${EVICT_AFTER_MS}ms` }],
-        gc: { enabled: false, reviewDelay: '0s', allowShortDelay: true },
-      }),
-      logger,
-    );
+    served = await serveEmbeddedRegistry({
+      proxies: [{ namespace: 'hub', upstream: relay.url, evictAfter: `${EVICT_AFTER_MS}ms` }],
+      gc: { enabled: false, reviewDelay: '0s', allowShortDelay: true },
+    });
+    ({ registry, client } = served);
     registry.bus.subscribe((event) => void events.push(event));
-    server = registry.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    client = createRegistryClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 20_000 });
   }, 15 * 60_000);
 
   afterAll(async () => {
-    await client?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
-    await registry?.close();
+    await served?.close();
     await upstream?.close();
     await relay?.close();
     await distribution?.remove();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('records pulls in the proxy namespace only after a flush, many pulls as one row update, ordinary pulls not at all', async () => {

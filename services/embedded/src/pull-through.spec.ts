@@ -3,54 +3,20 @@
  * requests and can rate-limit or corrupt a blob) and a second Lading with token auth on. Content is pushed into the
  * upstream, then pulled through the proxy namespace `hub` with the registry client, bytes and digests compared.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
-import { LadingConfigInput, parseConfig } from '@lading/config';
+import type { LadingConfigInput } from '@lading/config';
 import { type LadingEvent, createEventSchemaValidator } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { METRIC_NAMES, type RegistryMetrics, createLogger, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
+import { METRIC_NAMES, type RegistryMetrics, createRegistryMetrics, createTallyProducer } from '@lading/telemetry';
 import { type RunningDistribution, type TestBlob, type TestManifest, type UpstreamRelay, imageIndex, imageManifest, makeBlob, startDistribution, startUpstreamRelay } from '@lading/testing';
-import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+import { type ServedRegistry, pushImage, readAll, serveEmbeddedRegistry } from '../test/served-registry';
 
-const logger = createLogger({ service: 'test', level: 'silent' });
-
-/** An embedded registry listening on loopback, with a client of it. */
-interface Served {
-  /** Its data directory (blobs under `blobs/`, scratch uploads under `blobs/uploads/`). */
-  dir: string;
-  registry: EmbeddedRegistry;
-  client: RegistryClient;
-  url: string;
-  close(): Promise<void>;
-}
-
-async function serve(config: LadingConfigInput, metrics?: RegistryMetrics): Promise<Served> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'lading-proxy-'));
-  const registry = await createEmbeddedRegistry(parseConfig({ ...config, data: { dir }, log: { level: 'silent', access: false } }), logger, { metrics });
-  const server: Server = registry.app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = createRegistryClient({ url, timeoutMs: 20_000 });
-  return {
-    dir,
-    registry,
-    client,
-    url,
-    async close() {
-      await client.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await registry.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** An embedded registry with the proxies of a spec, its log silent. */
+const serve = (config: LadingConfigInput, metrics?: RegistryMetrics): Promise<ServedRegistry> => serveEmbeddedRegistry(config, { metrics });
 
 /** Uploads a blob unless held (POST then PUT: Distribution v3 has no single-request upload). */
 async function ensureBlob(client: RegistryClient, repository: string, blob: TestBlob): Promise<void> {
@@ -59,22 +25,14 @@ async function ensureBlob(client: RegistryClient, repository: string, blob: Test
 }
 
 async function push(client: RegistryClient, repository: string, reference: string, manifest: TestManifest, blobs: TestBlob[]): Promise<void> {
-  for (const blob of blobs) await ensureBlob(client, repository, blob);
-  const answer = await client.putManifest(repository, reference, { mediaType: manifest.mediaType, body: manifest.body });
-  expect(answer.status).toBe(201);
-}
-
-async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  expect(await pushImage(client, repository, reference, manifest, blobs)).toBe(201);
 }
 
 describe('pull-through cache of a CNCF Distribution upstream', () => {
   let distribution: RunningDistribution;
   let relay: UpstreamRelay;
   let upstream: RegistryClient;
-  let proxy: Served;
+  let proxy: ServedRegistry;
   const events: LadingEvent[] = [];
   const tallies = createTallyProducer();
   const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [tallies] });
@@ -388,9 +346,9 @@ describe('pull-through cache of a CNCF Distribution upstream', () => {
 
 describe('pull-through cache of a Lading upstream with token auth', () => {
   const admin = { username: 'admin', password: 'upstream-admin-password' };
-  let upstreamLading: Served;
-  let proxy: Served;
-  let anonymous: Served;
+  let upstreamLading: ServedRegistry;
+  let proxy: ServedRegistry;
+  let anonymous: ServedRegistry;
 
   beforeAll(async () => {
     upstreamLading = await serve({ auth: { enabled: true }, admin: { user: admin.username, password: admin.password }, gc: { enabled: false } });

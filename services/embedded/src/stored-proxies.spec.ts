@@ -3,36 +3,24 @@
  * Distribution v3 with Basic auth on loopback: no restart between the change and its effect. The upstream password
  * goes in through the API and is then only ever sealed in the database: never in an answer or a log line.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { SEALED_PREFIX, secretKeyId } from '@lading/access';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
-import { parseConfig } from '@lading/config';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
 import { type RunningDistribution, type TestBlob, imageManifest, makeBlob, startDistribution } from '@lading/testing';
-import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+import { type ServedRegistry, pushImage, readAll, serveEmbeddedRegistry } from '../test/served-registry';
+import type { EmbeddedRegistry } from './embedded-registry';
 
 const ROOT = { user: 'root', password: 'root-password-1' };
 const KEY = Buffer.alloc(32, 41);
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 describe('proxy rules managed through the admin API, live in the embedded registry', () => {
   let distribution: RunningDistribution;
   let upstream: RegistryClient;
-  let dir: string;
+  let served: ServedRegistry;
   let registry: EmbeddedRegistry;
-  let server: Server;
   let url: string;
   let client: RegistryClient;
   let password: string;
@@ -52,36 +40,22 @@ describe('proxy rules managed through the admin API, live in the embedded regist
     return { status: res.status, text, json: text ? JSON.parse(text) : undefined };
   }
 
-  async function pushImage(to: RegistryClient, repository: string, blobs: TestBlob[]): Promise<number> {
-    for (const blob of blobs) if ((await to.headBlob(repository, blob.digest)).status !== 200) await to.pushBlobStream(repository, blob.digest, blob.size, blob.data);
-    return (await to.putManifest(repository, 'v1', { mediaType: image.mediaType, body: image.body })).status;
-  }
+  const pushV1 = (to: RegistryClient, repository: string, blobs: TestBlob[]) => pushImage(to, repository, 'v1', image, blobs);
 
   beforeAll(async () => {
     distribution = await startDistribution({ basicAuth: true });
     password = distribution.credentials!.password;
     upstream = createRegistryClient({ url: distribution.url, credentials: distribution.credentials! });
-    expect(await pushImage(upstream, 'library/app', [config, layer])).toBe(201);
-    dir = await mkdtemp(path.join(tmpdir(), 'lading-stored-proxies-'));
+    expect(await pushV1(upstream, 'library/app', [config, layer])).toBe(201);
     const logger = createLogger({ service: 'test', level: 'debug', destination: new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }) });
-    registry = await createEmbeddedRegistry(
-      parseConfig({ data: { dir }, admin: ROOT, secrets: { key: KEY.toString('base64') }, mirror: { namespace: 'cache/dist' }, gc: { enabled: false }, log: { level: 'debug', access: true } }),
-      logger,
-    );
-    server = registry.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({ url, timeoutMs: 20_000 });
+    served = await serveEmbeddedRegistry({ admin: ROOT, secrets: { key: KEY.toString('base64') }, mirror: { namespace: 'cache/dist' }, gc: { enabled: false }, log: { level: 'debug', access: true } }, { logger });
+    ({ registry, url, client } = served);
   }, 15 * 60_000);
 
   afterAll(async () => {
-    await client?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
-    await registry?.close();
+    await served?.close();
     await upstream?.close();
     await distribution?.remove();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('serves a proxy added through the API from its upstream at once, and takes pushes into the namespace again once it is removed', async () => {
@@ -108,7 +82,7 @@ describe('proxy rules managed through the admin API, live in the embedded regist
     const kept = await client.getManifest('cache/dist/library/app', 'v1');
     expect(kept.status).toBe(200);
     expect(kept.body.equals(image.body)).toBe(true);
-    expect(await pushImage(client, 'cache/dist/mine', [config, layer])).toBe(201);
+    expect(await pushV1(client, 'cache/dist/mine', [config, layer])).toBe(201);
     expect((await client.getManifest('cache/dist/mine', 'v1')).status).toBe(200);
     // And the mirror is off again.
     expect((await client.getManifest('library/app', 'v1')).status).toBe(404);
