@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# skopeo, crane and the Docker client pulling through Lading's pull-through cache from a real upstream, in three
+# phases that share a state directory (the caller stops the upstream between `pull` and `cached`):
+#
+#   seed    builds two multi-arch indexes (mkoci.py) and a one-layer image of PULL_THROUGH_BIG_BYTES (default
+#           209715200, 200 MiB); pushes them into the upstream as library/multi:v1 (skopeo copy --all),
+#           library/cr:v1 (crane push) and library/big:v1 (skopeo copy), and checks that the upstream holds exactly
+#           the digests built;
+#   pull    through <lading>/<namespace>/library/..., cold: skopeo inspect and copy --all of multi (every platform,
+#           every blob), crane manifest, digest and pull (tarball, each platform) of cr, docker pull of big; then
+#           docker rmi and a warm docker pull of big;
+#   cached  the same with the upstream stopped (checked first: it must not answer), plus a HEAD and a GET of big's
+#           layer on Lading. Only what Lading stored can pass.
+#
+#   UPSTREAM_USERNAME=... UPSTREAM_PASSWORD=... DOCKER_HOST=unix://... \
+#     tools/clients/pull-through.sh seed|pull|cached <state-dir> <lading-host:port> <upstream-host:port> <namespace>
+#
+# The upstream's credentials (when it has auth on) are used only to seed it and to read it back in `seed`; every pull
+# through Lading is anonymous. Lading must run with `proxies: [{namespace, upstream: http://<upstream>, username,
+# password}]`. DOCKER_HOST names a daemon of tools/clients/dockerd.sh (`pull` and `cached`). Prints one line per
+# check and finally "clients: N passed, N failed".
+set -uo pipefail
+
+if [ "$#" -ne 5 ]; then echo "usage: $0 seed|pull|cached <state-dir> <lading-host:port> <upstream-host:port> <namespace>" >&2; exit 2; fi
+PHASE="$1" S="$2" LADING="$3" UPSTREAM="$4" NS="$5"
+case "$PHASE" in seed|pull|cached) ;; *) echo "pull-through.sh: unknown phase '$PHASE'" >&2; exit 2 ;; esac
+[ -d "$S" ] || { echo "pull-through.sh: no state directory $S" >&2; exit 2; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CLIENTS_BIN="${CLIENTS_BIN:-$HERE/.cache/bin}"
+export CLIENTS_BIN
+"$HERE/install.sh" -q || exit 2
+export PATH="$CLIENTS_BIN:$PATH"
+BIG_BYTES="${PULL_THROUGH_BIG_BYTES:-209715200}"
+
+T="$S/$PHASE"
+rm -rf "$T"
+mkdir -p "$T/docker"
+# Clients see no credentials but the upstream's, and those only where a command names them.
+echo '{"auths":{}}' >"$T/docker/config.json"
+export DOCKER_CONFIG="$T/docker" REGISTRY_AUTH_FILE="$T/docker/config.json"
+UPAUTH="$S/upstream-auth/config.json"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$T/policy.json"
+# shellcheck source=tools/clients/checks.sh
+. "$HERE/checks.sh"
+SK=(timeout 120 skopeo --policy "$T/policy.json")
+CR=(timeout 120 crane --insecure)
+P="$LADING/$NS/library"   # the cache's names; the upstream's are $UPSTREAM/library/...
+
+# every blob of layout $1 is in layout $2, byte for byte, named by its sha256
+same_blobs() {
+  local n=0 f h
+  for f in "$1"/blobs/sha256/*; do
+    h="$(basename "$f")"
+    cmp -s "$f" "$2/blobs/sha256/$h" || { echo "blob $h differs or is missing"; return 1; }
+    [ "$(sha256sum "$2/blobs/sha256/$h" | cut -d' ' -f1)" = "$h" ] || { echo "blob $h has another sha256"; return 1; }
+    n=$((n + 1))
+  done
+  echo "$n blobs identical"
+}
+# the digests of what a `crane pull` tarball holds, hashed from its bytes: "<config> <layer>..." in manifest order
+tarball_digests() {
+  python3 - "$1" <<'EOF'
+import hashlib, json, sys, tarfile
+with tarfile.open(sys.argv[1]) as tf:
+    read = lambda name: tf.extractfile(name).read()
+    (m,) = json.loads(read("manifest.json"))
+    print(*("sha256:" + hashlib.sha256(read(name)).hexdigest() for name in [m["Config"], *m["Layers"]]))
+EOF
+}
+# the digest a layout's index.json names as <ref>
+layout_ref() { json "$1/index.json" '[m["digest"] for m in d["manifests"] if m.get("annotations",{}).get("org.opencontainers.image.ref.name")=="'"$2"'"][0]'; }
+
+seed() {
+  mkdir -p "$S/upstream-auth"
+  if [ -n "${UPSTREAM_USERNAME:-}" ]; then
+    printf '{"auths":{"%s":{"auth":"%s"}}}' "$UPSTREAM" "$(printf '%s:%s' "$UPSTREAM_USERNAME" "${UPSTREAM_PASSWORD:-}" | base64 -w0)" >"$UPAUTH"
+  else
+    echo '{"auths":{}}' >"$UPAUTH"
+  fi
+  check "seed: build a multi-arch index (linux/amd64, linux/arm64) for skopeo" \
+    sh -c 'python3 "$1" "$2" v1 >"$3"' _ "$HERE/mkoci.py" "$S/multi" "$S/multi.json" || finish
+  MULTI="$(json "$S/multi.json" 'd["index"]')"
+  check "seed: skopeo copy --all it into the upstream as library/multi:v1" \
+    "${SK[@]}" copy --all --preserve-digests --retry-times 0 --dest-tls-verify=false --dest-authfile "$UPAUTH" \
+      "oci:$S/multi:v1" "docker://$UPSTREAM/library/multi:v1"
+  check "seed: build another multi-arch index for crane" \
+    sh -c 'python3 "$1" "$2" v1 >"$3"' _ "$HERE/mkoci.py" "$S/cr" "$S/cr.json" || finish
+  CRI="$(json "$S/cr.json" 'd["index"]')"
+  check "seed: crane push it into the upstream as library/cr:v1" \
+    env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" push "$S/cr" "$UPSTREAM/library/cr:v1"
+  check "seed: build an image of one $BIG_BYTES-byte layer (linux/$ARCH) for docker" \
+    sh -c 'python3 "$1" "$2" v1 --big "$3" --arch "$4" >"$5"' _ "$HERE/mkoci.py" "$S/big" "$BIG_BYTES" "$ARCH" "$S/big.json" || finish
+  check "seed: skopeo copy it into the upstream as library/big:v1" \
+    "${SK[@]}" copy --preserve-digests --retry-times 0 --dest-tls-verify=false --dest-authfile "$UPAUTH" \
+      "oci:$S/big:v1" "docker://$UPSTREAM/library/big:v1"
+  # The upstream holds what was built: from here on "the upstream's digest" and "the built digest" are one.
+  check "seed: the upstream's multi:v1 is the built index" "${SK[@]}" inspect --raw --tls-verify=false --authfile "$UPAUTH" "docker://$UPSTREAM/library/multi:v1" \
+    && { printf '%s' "$OUT" >"$T/multi.raw"; expect "seed: its digest" "$(sha "$T/multi.raw")" "$MULTI"; }
+  check "seed: the upstream's cr:v1 is the built index" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/cr:v1" \
+    && expect "seed: its digest" "$OUT" "$CRI"
+  check "seed: the upstream's big:v1 is the built image" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/big:v1" \
+    && expect "seed: its digest" "$OUT" "$(json "$S/big.json" 'd["manifest"]')"
+  if [ -n "${UPSTREAM_USERNAME:-}" ]; then
+    expect "seed: the upstream refuses an anonymous pull (so Lading's pulls below use its credentials)" \
+      "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$UPSTREAM/v2/library/multi/manifests/v1")" 401
+  fi
+  finish
+}
+
+skopeo_checks() { # label
+  check "skopeo ($1): inspect --raw $P/multi:v1" "${SK[@]}" inspect --raw --tls-verify=false "docker://$P/multi:v1" \
+    && { printf '%s' "$OUT" >"$T/multi.raw"; expect "skopeo ($1): the index's digest is the upstream's" "$(sha "$T/multi.raw")" "$MULTI"; }
+  for arch in amd64 arm64; do
+    expect "skopeo ($1): the index names the upstream's linux/$arch manifest" \
+      "$(json "$T/multi.raw" '[m["digest"] for m in d["manifests"] if m["platform"]["architecture"]=="'"$arch"'"][0]')" \
+      "$(json "$S/multi.json" 'd["manifests"]["'"$arch"'"]')"
+    check "skopeo ($1): inspect linux/$arch" "${SK[@]}" --override-os linux --override-arch "$arch" inspect --tls-verify=false "docker://$P/multi:v1" \
+      && expect "skopeo ($1): linux/$arch's layers are the upstream's" \
+        "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["Architecture"], *d["Layers"])')" \
+        "$(json "$S/multi.json" '" ".join(["'"$arch"'", *d["layers"]["'"$arch"'"]])')"
+  done
+  check "skopeo ($1): copy --all docker://$P/multi:v1 -> oci:" \
+    "${SK[@]}" copy --all --preserve-digests --retry-times 0 --src-tls-verify=false "docker://$P/multi:v1" "oci:$T/skopeo:v1" \
+    && expect "skopeo ($1): the copy's index is the upstream's" "$(layout_ref "$T/skopeo" v1)" "$MULTI" \
+    && check "skopeo ($1): every blob (index, 2 manifests, 2 configs, 3 layers) is the upstream's, byte for byte" same_blobs "$S/multi" "$T/skopeo"
+}
+
+crane_checks() { # label
+  check "crane ($1): manifest $P/cr:v1" sh -c '"$@" >"$0"' "$T/cr.raw" "${CR[@]}" manifest "$P/cr:v1" \
+    && expect "crane ($1): the index's bytes hash to the upstream's digest" "$(sha "$T/cr.raw")" "$CRI"
+  check "crane ($1): digest $P/cr:v1" "${CR[@]}" digest "$P/cr:v1" && expect "crane ($1): it is the upstream's" "$OUT" "$CRI"
+  for arch in amd64 arm64; do
+    check "crane ($1): digest --platform linux/$arch" "${CR[@]}" digest --platform "linux/$arch" "$P/cr:v1" \
+      && expect "crane ($1): it is the upstream's linux/$arch manifest" "$OUT" "$(json "$S/cr.json" 'd["manifests"]["'"$arch"'"]')"
+    check "crane ($1): pull --platform linux/$arch (tarball)" "${CR[@]}" pull --platform "linux/$arch" "$P/cr:v1" "$T/cr-$arch.tar" \
+      && expect "crane ($1): the tarball's config and layers hash to the upstream's linux/$arch digests" "$(tarball_digests "$T/cr-$arch.tar")" \
+        "$(json "$S/cr.json" '" ".join([d["configs"]["'"$arch"'"], *d["layers"]["'"$arch"'"]])')"
+  done
+}
+
+docker_checks() { # label
+  local image="$P/big:v1"
+  check "docker ($1): pull $image" "${D[@]}" pull "$image"
+  expect "docker ($1): the image id is the upstream's config digest" "$("$DOCKER" image inspect -f '{{.Id}}' "$image" 2>/dev/null)" "$(json "$S/big.json" 'd["config"]')"
+  expect "docker ($1): its layer's diff id is the upstream's" "$("$DOCKER" image inspect -f '{{json .RootFS.Layers}}' "$image" 2>/dev/null)" "[\"$(json "$S/big.json" 'd["diff_id"]')\"]"
+  expect "docker ($1): its repo digest is the upstream's manifest" "$("$DOCKER" image inspect -f '{{join .RepoDigests " "}}' "$image" 2>/dev/null)" "$P/big@$(json "$S/big.json" 'd["manifest"]')"
+}
+
+docker_rmi() { # label
+  check "docker ($1): rmi $P/big:v1; the image is gone locally" \
+    sh -c '"$@" && ! "$1" image inspect "$0" >/dev/null 2>&1' "$P/big:v1" "$DOCKER" rmi "$P/big:v1"
+}
+
+pull() {
+  skopeo_checks cold
+  crane_checks cold
+  docker_checks cold
+  docker_rmi warm
+  docker_checks warm
+  finish
+}
+
+cached() {
+  check "cached: the upstream is stopped (http://$UPSTREAM/v2/ does not answer)" sh -c '! curl -s -o /dev/null --max-time 5 "http://$0/v2/"' "$UPSTREAM" || finish
+  skopeo_checks "upstream stopped"
+  crane_checks "upstream stopped"
+  local layer size
+  layer="$(json "$S/big.json" 'd["layer"]')" size="$(json "$S/big.json" 'd["size"]')"
+  check "lading (upstream stopped): HEAD of big's layer" curl -sfI --max-time 30 "http://$LADING/v2/$NS/library/big/blobs/$layer" \
+    && expect "lading (upstream stopped): its Content-Length is the layer's size" "$(printf '%s' "$OUT" | tr -d '\r' | awk 'tolower($1)=="content-length:"{print $2}')" "$size"
+  check "crane (upstream stopped): blob $P/big@<layer> hashes to the layer's digest" \
+    sh -c '[ "sha256:$("$@" | sha256sum | cut -d" " -f1)" = "$0" ]' "$layer" "${CR[@]}" blob "$P/big@$layer"
+  docker_rmi "upstream stopped"
+  docker_checks "upstream stopped"
+  docker_rmi "upstream stopped"
+  finish
+}
+
+case "$(uname -m)" in x86_64) ARCH=amd64 ;; aarch64) ARCH=arm64 ;; *) ARCH="$(uname -m)" ;; esac
+if [ "$PHASE" != seed ]; then
+  [ -n "${DOCKER_HOST:-}" ] || { echo "pull-through.sh: DOCKER_HOST is not set; start a daemon with tools/clients/dockerd.sh start" >&2; exit 2; }
+  DOCKER="$(bash "$HERE/dockerd.sh" cli)"
+  D=(timeout 300 "$DOCKER")
+fi
+[ "$PHASE" = seed ] || [ -s "$S/big.json" ] || { echo "pull-through.sh: run the seed phase first" >&2; exit 2; }
+MULTI="$(json "$S/multi.json" 'd["index"]')" CRI="$(json "$S/cr.json" 'd["index"]')"
+"$PHASE"
