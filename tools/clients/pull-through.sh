@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# skopeo, crane and the Docker client pulling through Lading's pull-through cache from a real upstream, in three
-# phases that share a state directory (the caller stops the upstream between `pull` and `cached`):
+# skopeo, crane, the Docker client and containerd pulling through Lading's pull-through cache from a real upstream,
+# in three phases that share a state directory (the caller stops the upstream between `pull` and `cached`):
 #
-#   seed    builds two multi-arch indexes (mkoci.py) and a one-layer image of PULL_THROUGH_BIG_BYTES (default
+#   seed    builds three multi-arch indexes (mkoci.py) and a one-layer image of PULL_THROUGH_BIG_BYTES (default
 #           209715200, 200 MiB); pushes them into the upstream as library/multi:v1 (skopeo copy --all),
-#           library/cr:v1 (crane push) and library/big:v1 (skopeo copy), and checks that the upstream holds exactly
-#           the digests built;
+#           library/cr:v1 and library/ctr:v1 (crane push) and library/big:v1 (skopeo copy), and checks that the
+#           upstream holds exactly the digests built;
 #   pull    through <lading>/<namespace>/library/..., cold: skopeo inspect and copy --all of multi (every platform,
-#           every blob), crane manifest, digest and pull (tarball, each platform) of cr, docker pull of big; then
-#           docker rmi and a warm docker pull of big;
+#           every blob), crane manifest, digest and pull (tarball, each platform) of cr, docker pull of big, ctr pull
+#           (all platforms) of docker.io/library/ctr through a hosts.toml naming Lading as docker.io's mirror; then
+#           warm, after removing the local copies: docker pull of big, ctr pull of <lading>/<namespace>/library/ctr;
 #   cached  the same with the upstream stopped (checked first: it must not answer), plus a HEAD and a GET of big's
 #           layer on Lading. Only what Lading stored can pass.
 #
-#   UPSTREAM_USERNAME=... UPSTREAM_PASSWORD=... DOCKER_HOST=unix://... \
+#   UPSTREAM_USERNAME=... UPSTREAM_PASSWORD=... DOCKER_HOST=unix://... CONTAINERD_ADDRESS=/... \
 #     tools/clients/pull-through.sh seed|pull|cached <state-dir> <lading-host:port> <upstream-host:port> <namespace>
 #
 # The upstream's credentials (when it has auth on) are used only to seed it and to read it back in `seed`; every pull
 # through Lading is anonymous. Lading must run with `proxies: [{namespace, upstream: http://<upstream>, username,
-# password}]`. DOCKER_HOST names a daemon of tools/clients/dockerd.sh (`pull` and `cached`). Prints one line per
-# check and finally "clients: N passed, N failed".
+# password}]` and `mirror: {namespace}`. DOCKER_HOST names a daemon of tools/clients/dockerd.sh, CONTAINERD_ADDRESS
+# the socket of one of tools/clients/containerd.sh (`pull` and `cached`). Prints one line per check and finally
+# "clients: N passed, N failed".
 set -uo pipefail
 
 if [ "$#" -ne 5 ]; then echo "usage: $0 seed|pull|cached <state-dir> <lading-host:port> <upstream-host:port> <namespace>" >&2; exit 2; fi
@@ -88,6 +90,11 @@ seed() {
   CRI="$(json "$S/cr.json" 'd["index"]')"
   check "seed: crane push it into the upstream as library/cr:v1" \
     env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" push "$S/cr" "$UPSTREAM/library/cr:v1"
+  check "seed: build a third multi-arch index for containerd" \
+    sh -c 'python3 "$1" "$2" v1 >"$3"' _ "$HERE/mkoci.py" "$S/ctr" "$S/ctr.json" || finish
+  CTRI="$(json "$S/ctr.json" 'd["index"]')"
+  check "seed: crane push it into the upstream as library/ctr:v1" \
+    env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" push "$S/ctr" "$UPSTREAM/library/ctr:v1"
   check "seed: build an image of one $BIG_BYTES-byte layer (linux/$ARCH) for docker" \
     sh -c 'python3 "$1" "$2" v1 --big "$3" --arch "$4" >"$5"' _ "$HERE/mkoci.py" "$S/big" "$BIG_BYTES" "$ARCH" "$S/big.json" || finish
   check "seed: skopeo copy it into the upstream as library/big:v1" \
@@ -98,6 +105,8 @@ seed() {
     && { printf '%s' "$OUT" >"$T/multi.raw"; expect "seed: its digest" "$(sha "$T/multi.raw")" "$MULTI"; }
   check "seed: the upstream's cr:v1 is the built index" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/cr:v1" \
     && expect "seed: its digest" "$OUT" "$CRI"
+  check "seed: the upstream's ctr:v1 is the built index" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/ctr:v1" \
+    && expect "seed: its digest" "$OUT" "$CTRI"
   check "seed: the upstream's big:v1 is the built image" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/big:v1" \
     && expect "seed: its digest" "$OUT" "$(json "$S/big.json" 'd["manifest"]')"
   if [ -n "${UPSTREAM_USERNAME:-}" ]; then
@@ -151,12 +160,47 @@ docker_rmi() { # label
     sh -c '"$@" && ! "$1" image inspect "$0" >/dev/null 2>&1' "$P/big:v1" "$DOCKER" rmi "$P/big:v1"
 }
 
+# ctr: the image <ref> is the upstream's index, and the content store holds every blob of it
+ctr_holds() { # label ref
+  expect "ctr ($1): $2 is the upstream's index" "$("${CTR[@]}" images ls | awk -v ref="$2" '$1 == ref {print $3}')" "$CTRI"
+  check "ctr ($1): the content store holds every blob of it (index, 2 manifests, 2 configs, 3 layers)" sh -c \
+    'have="$("$@" content ls -q)" && for f in "$0"/blobs/sha256/*; do printf "%s\n" "$have" | grep -qx "sha256:${f##*/}" || { echo "missing sha256:${f##*/}"; exit 1; }; done' \
+    "$S/ctr" "${CTR[@]}"
+}
+
+# ctr: pull docker.io/library/ctr:v1 with a hosts.toml whose only reachable host is Lading, as docker.io's mirror
+ctr_mirror_pull() { # label
+  mkdir -p "$T/hosts/docker.io"
+  printf 'server = "https://registry-1.docker.io"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$LADING" >"$T/hosts/docker.io/hosts.toml"
+  check "ctr ($1): pull --all-platforms docker.io/library/ctr:v1, Lading as docker.io's mirror (hosts.toml)" \
+    "${CTR[@]}" images pull --hosts-dir "$T/hosts" --snapshotter native --all-platforms docker.io/library/ctr:v1
+  ctr_holds "$1" docker.io/library/ctr:v1
+}
+
+# ctr: pull <lading>/<namespace>/library/ctr:v1 by name
+ctr_name_pull() { # label
+  check "ctr ($1): pull --all-platforms --plain-http $P/ctr:v1" \
+    "${CTR[@]}" images pull --plain-http --snapshotter native --all-platforms "$P/ctr:v1"
+  ctr_holds "$1" "$P/ctr:v1"
+}
+
+# ctr: remove every image, and with them their content
+ctr_rmi() { # label
+  check "ctr ($1): images rm --sync; the index is gone from the content store" sh -c \
+    'refs="$("$@" images ls -q)" || exit 1; [ -z "$refs" ] || "$@" images rm --sync $refs >/dev/null || exit 1
+      have="$("$@" content ls -q)" || exit 1; ! printf "%s\n" "$have" | grep -qx "$0"' \
+    "$CTRI" "${CTR[@]}"
+}
+
 pull() {
   skopeo_checks cold
   crane_checks cold
   docker_checks cold
+  ctr_mirror_pull cold
   docker_rmi warm
   docker_checks warm
+  ctr_rmi warm
+  ctr_name_pull warm
   finish
 }
 
@@ -173,6 +217,10 @@ cached() {
   docker_rmi "upstream stopped"
   docker_checks "upstream stopped"
   docker_rmi "upstream stopped"
+  ctr_rmi "upstream stopped"
+  ctr_mirror_pull "upstream stopped"
+  ctr_rmi "upstream stopped"
+  ctr_name_pull "upstream stopped"
   finish
 }
 
@@ -181,7 +229,9 @@ if [ "$PHASE" != seed ]; then
   [ -n "${DOCKER_HOST:-}" ] || { echo "pull-through.sh: DOCKER_HOST is not set; start a daemon with tools/clients/dockerd.sh start" >&2; exit 2; }
   DOCKER="$(bash "$HERE/dockerd.sh" cli)"
   D=(timeout 300 "$DOCKER")
+  [ -n "${CONTAINERD_ADDRESS:-}" ] || { echo "pull-through.sh: CONTAINERD_ADDRESS is not set; start a daemon with tools/clients/containerd.sh start" >&2; exit 2; }
+  CTR=(timeout 120 ctr --address "$CONTAINERD_ADDRESS" --namespace lading)
 fi
 [ "$PHASE" = seed ] || [ -s "$S/big.json" ] || { echo "pull-through.sh: run the seed phase first" >&2; exit 2; }
-MULTI="$(json "$S/multi.json" 'd["index"]')" CRI="$(json "$S/cr.json" 'd["index"]')"
+MULTI="$(json "$S/multi.json" 'd["index"]')" CRI="$(json "$S/cr.json" 'd["index"]')" CTRI="$(json "$S/ctr.json" 'd["index"]')"
 "$PHASE"

@@ -1,7 +1,8 @@
 /**
- * Real clients through the pull-through cache: skopeo, crane and a private dockerd (tools/clients/dockerd.sh, root)
- * pull from an embedded Lading whose proxy namespace `hub` caches a CNCF Distribution v3 behind basic auth, Lading
- * holding the upstream's username and password. tools/clients/pull-through.sh seeds the upstream (two multi-arch
+ * Real clients through the pull-through cache: skopeo, crane, a private dockerd (tools/clients/dockerd.sh) and a
+ * private containerd (tools/clients/containerd.sh), both needing root, pull from an embedded Lading whose proxy
+ * namespace `hub` (also its Docker Hub mirror namespace) caches a CNCF Distribution v3 behind basic auth, Lading
+ * holding the upstream's username and password. tools/clients/pull-through.sh seeds the upstream (three multi-arch
  * indexes and an image with a 200 MiB layer), pulls everything through `hub` cold and warm, and, once the upstream is
  * stopped here, pulls it all again from what Lading stored; every digest is checked against the upstream's.
  */
@@ -20,9 +21,10 @@ import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-regist
 
 const execFileAsync = promisify(execFile);
 const DOCKERD = path.join(REPO_ROOT, 'tools', 'clients', 'dockerd.sh');
+const CONTAINERD = path.join(REPO_ROOT, 'tools', 'clients', 'containerd.sh');
 const SCRIPT = path.join(REPO_ROOT, 'tools', 'clients', 'pull-through.sh');
 
-describe('skopeo, crane and docker pull through the cache of a Distribution behind basic auth', () => {
+describe('skopeo, crane, docker and containerd pull through the cache of a Distribution behind basic auth', () => {
   let distribution: RunningDistribution;
   let credentials: { username: string; password: string };
   let dir: string;
@@ -31,12 +33,19 @@ describe('skopeo, crane and docker pull through the cache of a Distribution behi
   let server: Server;
   let lading: string;
   let daemon: { DOCKER_HOST: string; DOCKERD_DIR: string } | undefined;
+  let containerd: { CONTAINERD_ADDRESS: string; CONTAINERD_DIR: string } | undefined;
   const lines: string[] = [];
 
   /** One phase of pull-through.sh: its whole output (stdout and stderr), whatever its exit status. */
   async function phase(name: 'seed' | 'pull' | 'cached'): Promise<string> {
     const upstream = distribution.url.replace(/^https?:\/\//, '');
-    const env = { ...process.env, UPSTREAM_USERNAME: credentials.username, UPSTREAM_PASSWORD: credentials.password, DOCKER_HOST: daemon?.DOCKER_HOST ?? '' };
+    const env = {
+      ...process.env,
+      UPSTREAM_USERNAME: credentials.username,
+      UPSTREAM_PASSWORD: credentials.password,
+      DOCKER_HOST: daemon?.DOCKER_HOST ?? '',
+      CONTAINERD_ADDRESS: containerd?.CONTAINERD_ADDRESS ?? '',
+    };
     const answer = await execFileAsync(SCRIPT, [name, state, lading, upstream, 'hub'], { env, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 }).catch(
       (err: { stdout?: string; stderr?: string }) => ({ stdout: `${err.stdout ?? ''}${err.stderr ?? ''}`, stderr: '' }),
     );
@@ -54,7 +63,7 @@ describe('skopeo, crane and docker pull through the cache of a Distribution behi
         done();
       },
     });
-    const settings = { proxies: [{ namespace: 'hub', upstream: distribution.url, ...credentials }], gc: { enabled: false } };
+    const settings = { proxies: [{ namespace: 'hub', upstream: distribution.url, ...credentials }], mirror: { namespace: 'hub' }, gc: { enabled: false } };
     const logger = createLogger({ service: 'registry', level: 'debug', destination });
     registry = await createEmbeddedRegistry(parseConfig({ ...settings, data: { dir }, log: { level: 'debug', access: true } }), logger);
     server = registry.app.listen(0, '127.0.0.1');
@@ -62,10 +71,13 @@ describe('skopeo, crane and docker pull through the cache of a Distribution behi
     lading = `127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { stdout } = await execFileAsync(DOCKERD, ['start'], { timeout: 15 * 60_000 });
     daemon = Object.fromEntries(stdout.trim().split(/\s+/).map((pair) => pair.split('=', 2))) as typeof daemon;
+    const started = await execFileAsync(CONTAINERD, ['start'], { timeout: 15 * 60_000 });
+    containerd = Object.fromEntries(started.stdout.trim().split(/\s+/).map((pair) => pair.split('=', 2))) as typeof containerd;
   }, 20 * 60_000);
 
   afterAll(async () => {
     if (daemon) await execFileAsync(DOCKERD, ['stop', daemon.DOCKERD_DIR], { timeout: 60_000 }).catch(() => undefined);
+    if (containerd) await execFileAsync(CONTAINERD, ['stop', containerd.CONTAINERD_DIR], { timeout: 60_000 }).catch(() => undefined);
     if (server) {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -82,6 +94,7 @@ describe('skopeo, crane and docker pull through the cache of a Distribution behi
     expect(pulled).toMatch(/^clients: \d+ passed, 0 failed$/m);
     expect(pulled).not.toMatch(/^FAIL/m);
     expect(pulled).toMatch(/^ok +docker \(warm\): its layer's diff id is the upstream's$/m);
+    expect(pulled).toMatch(/^ok +ctr \(warm\): the content store holds every blob of it/m);
   }, 15 * 60_000);
 
   it('serves all of it again from the cache once the upstream is stopped', async () => {
@@ -90,6 +103,7 @@ describe('skopeo, crane and docker pull through the cache of a Distribution behi
     expect(cached).toMatch(/^clients: \d+ passed, 0 failed$/m);
     expect(cached).not.toMatch(/^FAIL/m);
     expect(cached).toMatch(/^ok +docker \(upstream stopped\): its layer's diff id is the upstream's$/m);
+    expect(cached).toMatch(/^ok +ctr \(upstream stopped\): the content store holds every blob of it/m);
   }, 15 * 60_000);
 
   it('never writes the upstream password, nor the Basic header carrying it, to the log', () => {
