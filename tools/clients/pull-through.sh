@@ -2,13 +2,14 @@
 # skopeo, crane, the Docker client and containerd pulling through Lading's pull-through cache from a real upstream,
 # in three phases that share a state directory (the caller stops the upstream between `pull` and `cached`):
 #
-#   seed    builds three multi-arch indexes (mkoci.py) and a one-layer image of PULL_THROUGH_BIG_BYTES (default
+#   seed    builds three multi-arch indexes (mkoci.py) and two one-layer images of PULL_THROUGH_BIG_BYTES (default
 #           209715200, 200 MiB); pushes them into the upstream as library/multi:v1 (skopeo copy --all),
-#           library/cr:v1 and library/ctr:v1 (crane push) and library/big:v1 (skopeo copy), and checks that the
-#           upstream holds exactly the digests built;
+#           library/cr:v1 and library/ctr:v1 (crane push), library/big:v1 and library/big-crane:v1 (skopeo copy),
+#           and checks that the upstream holds exactly the digests built;
 #   pull    through <lading>/<namespace>/library/..., cold: skopeo inspect and copy --all of multi (every platform,
-#           every blob), crane manifest, digest and pull (tarball, each platform) of cr, docker pull of big, ctr pull
-#           (all platforms) of docker.io/library/ctr through a hosts.toml naming Lading as docker.io's mirror; then
+#           every blob), crane manifest, digest and pull (tarball, each platform) of cr and pull of big-crane, docker
+#           pull of big, ctr pull (all platforms) of docker.io/library/ctr through a hosts.toml naming Lading as
+#           docker.io's mirror; then
 #           warm, after removing the local copies: docker pull of big, ctr pull of <lading>/<namespace>/library/ctr;
 #   cached  the same with the upstream stopped (checked first: it must not answer), plus a HEAD and a GET of big's
 #           layer on Lading. Only what Lading stored can pass.
@@ -63,10 +64,14 @@ same_blobs() {
 tarball_digests() {
   python3 - "$1" <<'EOF'
 import hashlib, json, sys, tarfile
+def sha256(f):
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+    return "sha256:" + h.hexdigest()
 with tarfile.open(sys.argv[1]) as tf:
-    read = lambda name: tf.extractfile(name).read()
-    (m,) = json.loads(read("manifest.json"))
-    print(*("sha256:" + hashlib.sha256(read(name)).hexdigest() for name in [m["Config"], *m["Layers"]]))
+    (m,) = json.load(tf.extractfile("manifest.json"))
+    print(*(sha256(tf.extractfile(name)) for name in [m["Config"], *m["Layers"]]))
 EOF
 }
 # the digest a layout's index.json names as <ref>
@@ -95,11 +100,15 @@ seed() {
   CTRI="$(json "$S/ctr.json" 'd["index"]')"
   check "seed: crane push it into the upstream as library/ctr:v1" \
     env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" push "$S/ctr" "$UPSTREAM/library/ctr:v1"
-  check "seed: build an image of one $BIG_BYTES-byte layer (linux/$ARCH) for docker" \
-    sh -c 'python3 "$1" "$2" v1 --big "$3" --arch "$4" >"$5"' _ "$HERE/mkoci.py" "$S/big" "$BIG_BYTES" "$ARCH" "$S/big.json" || finish
-  check "seed: skopeo copy it into the upstream as library/big:v1" \
-    "${SK[@]}" copy --preserve-digests --retry-times 0 --dest-tls-verify=false --dest-authfile "$UPAUTH" \
-      "oci:$S/big:v1" "docker://$UPSTREAM/library/big:v1"
+  for big in big big-crane; do
+    check "seed: build an image of one $BIG_BYTES-byte layer (linux/$ARCH)" \
+      sh -c 'python3 "$1" "$2" v1 --big "$3" --arch "$4" >"$5"' _ "$HERE/mkoci.py" "$S/$big" "$BIG_BYTES" "$ARCH" "$S/$big.json" || finish
+    check "seed: skopeo copy it into the upstream as library/$big:v1" \
+      "${SK[@]}" copy --preserve-digests --retry-times 0 --dest-tls-verify=false --dest-authfile "$UPAUTH" \
+        "oci:$S/$big:v1" "docker://$UPSTREAM/library/$big:v1"
+    check "seed: the upstream's $big:v1 is the built image" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/$big:v1" \
+      && expect "seed: its digest" "$OUT" "$(json "$S/$big.json" 'd["manifest"]')"
+  done
   # The upstream holds what was built: from here on "the upstream's digest" and "the built digest" are one.
   check "seed: the upstream's multi:v1 is the built index" "${SK[@]}" inspect --raw --tls-verify=false --authfile "$UPAUTH" "docker://$UPSTREAM/library/multi:v1" \
     && { printf '%s' "$OUT" >"$T/multi.raw"; expect "seed: its digest" "$(sha "$T/multi.raw")" "$MULTI"; }
@@ -107,8 +116,6 @@ seed() {
     && expect "seed: its digest" "$OUT" "$CRI"
   check "seed: the upstream's ctr:v1 is the built index" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/ctr:v1" \
     && expect "seed: its digest" "$OUT" "$CTRI"
-  check "seed: the upstream's big:v1 is the built image" env DOCKER_CONFIG="$S/upstream-auth" "${CR[@]}" digest "$UPSTREAM/library/big:v1" \
-    && expect "seed: its digest" "$OUT" "$(json "$S/big.json" 'd["manifest"]')"
   if [ -n "${UPSTREAM_USERNAME:-}" ]; then
     expect "seed: the upstream refuses an anonymous pull (so Lading's pulls below use its credentials)" \
       "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$UPSTREAM/v2/library/multi/manifests/v1")" 401
@@ -145,6 +152,10 @@ crane_checks() { # label
       && expect "crane ($1): the tarball's config and layers hash to the upstream's linux/$arch digests" "$(tarball_digests "$T/cr-$arch.tar")" \
         "$(json "$S/cr.json" '" ".join([d["configs"]["'"$arch"'"], *d["layers"]["'"$arch"'"]])')"
   done
+  check "crane ($1): pull $P/big-crane:v1 (tarball, a $BIG_BYTES-byte layer)" "${CR[@]}" pull "$P/big-crane:v1" "$T/big-crane.tar" \
+    && expect "crane ($1): the tarball's config and layer hash to the upstream's digests" "$(tarball_digests "$T/big-crane.tar")" \
+      "$(json "$S/big-crane.json" '" ".join([d["config"], d["layer"]])')"
+  rm -f "$T/big-crane.tar"
 }
 
 docker_checks() { # label

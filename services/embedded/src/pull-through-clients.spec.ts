@@ -3,8 +3,9 @@
  * private containerd (tools/clients/containerd.sh), both needing root, pull from an embedded Lading whose proxy
  * namespace `hub` (also its Docker Hub mirror namespace) caches a CNCF Distribution v3 behind basic auth, Lading
  * holding the upstream's username and password. tools/clients/pull-through.sh seeds the upstream (three multi-arch
- * indexes and an image with a 200 MiB layer), pulls everything through `hub` cold and warm, and, once the upstream is
- * stopped here, pulls it all again from what Lading stored; every digest is checked against the upstream's.
+ * indexes and two images with a 200 MiB layer, one for crane and one for docker), pulls everything through `hub`
+ * cold and warm, and, once the upstream is stopped here, pulls it all again from what Lading stored; every digest is
+ * checked against the upstream's.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
