@@ -43,6 +43,9 @@ run_stage lint "$results/lint.log" npm run -s lint
 echo "== CNCF Distribution v3, the pull-through specs' upstream (tools/distribution/install)"
 # Once per machine (go install, a few minutes cold); installed here so that two jest workers do not both build it.
 tools/distribution/install >/dev/null || echo "test: Distribution could not be installed; the pull-through specs will fail"
+echo "== the registry clients: skopeo (apt-get), crane and oras (go install) (tools/clients/install.sh)"
+# Also once per machine, before the jest stage's pull-through-clients spec and the e2e stages use them.
+bash tools/clients/install.sh >/dev/null || echo "test: the registry clients could not be installed; the client specs and stages will fail"
 echo "== unit and API tests (jest)"
 run_stage jest "$results/jest.log" env NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json"
 echo "== end to end: conformance suite and real clients against the embedded registry"
