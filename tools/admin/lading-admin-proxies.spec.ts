@@ -40,7 +40,7 @@ describe('lading-admin proxies', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
     await registry?.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -33,7 +33,7 @@ describe('lading-admin webhook', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
     await registry?.close();
     await receiver?.close();
     await rm(dir, { recursive: true, force: true });

@@ -43,7 +43,7 @@ describe('docker pulls through the mirror and the proxy namespace', () => {
   afterAll(async () => {
     if (daemon) await run(DOCKERD, ['stop', daemon.DOCKERD_DIR], { timeout: 60_000 }).catch(() => undefined);
     server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
     await registry?.close();
     await distribution?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });

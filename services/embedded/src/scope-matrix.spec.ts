@@ -198,7 +198,7 @@ describe('scope matrix', () => {
   }, SLOW_MACHINE_TIMEOUT_MS);
 
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
     await registry?.close();
     await rm(dir, { recursive: true, force: true });
   });

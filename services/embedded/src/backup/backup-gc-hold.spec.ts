@@ -36,7 +36,7 @@ describe('a backup holds the collector off the objects it copies', () => {
   });
   afterAll(async () => {
     await client?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
     await registry?.close();
     await rm(dir, { recursive: true, force: true });
   });
