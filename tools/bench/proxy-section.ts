@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createRegistryClient, expectAnswer } from '@lading/client';
 import { startUpstreamRelay } from '@lading/testing';
 import { makeImage, writeRandomFile } from './content';
-import { runWorker } from './load';
+import { cpuSeconds, runWorker } from './load';
 import type { WorkerJob, WorkerResult } from './client-worker';
 import { comparisonRow, failed, formatFigure, formatNumber, formatRatio, measured, singleFlightRow, warmPullRow, type Figure, type Row } from './report';
 import { startDistribution, startEmbedded, type RunningServer, type TargetContext } from './targets';
@@ -46,30 +46,49 @@ export interface ProxySectionDeps {
   attempt(label: string, measure: () => Promise<Figure>): Promise<Figure>;
 }
 
-/** The rounds of one measurement: each round's MB/s, and the whole (all bytes over all seconds). */
+/** The rounds of one measurement: each round's MB/s, and the whole (all bytes over all seconds), with server CPU. */
 class Turns {
   private bytes = 0;
   private seconds = 0;
+  private cpuMs = 0;
+  private pulls = 0;
   private readonly rates: number[] = [];
   private failure: Figure | undefined;
 
-  add(result: WorkerResult): Figure {
+  /**
+   * Adds a round; `cpuMs` is the CPU time the measured server spent meanwhile (NaN where not read) over `served`
+   * pulls (those timed, unless the job made more).
+   */
+  add(result: WorkerResult, cpuMs = NaN, served = result.operations): Figure {
     this.bytes += result.bytes;
     this.seconds += result.seconds;
+    this.cpuMs += cpuMs;
+    this.pulls += served;
     const rate = result.bytes / MB / result.seconds;
     this.rates.push(rate);
     return measured(rate);
+  }
+
+  /** The server's CPU time per pull (ms) over all rounds, or the first failure. */
+  cpuPerPull(): Figure {
+    if (this.failure) return this.failure;
+    return this.pulls ? measured(this.cpuMs / this.pulls) : failed('not measured');
   }
 
   fail(figure: Figure): void {
     this.failure ??= figure;
   }
 
-  /** All bytes over all seconds, each round's MB/s in the note; the first failure if any round failed. */
-  total(what: string): Figure {
+  /**
+   * All bytes over all seconds, each round's MB/s in the note (and, `withCpu`, the server CPU per pull); the first
+   * failure if any round failed.
+   */
+  total(what: string, withCpu = false): Figure {
     if (this.failure) return this.failure;
     if (!this.rates.length) return failed('not measured');
-    return measured(this.bytes / MB / this.seconds, `${what}; rounds ${this.rates.map(formatNumber).join(', ')}`);
+    const cpu = this.cpuPerPull();
+    const cpuNote = withCpu && cpu.ok ? `; server CPU ${formatNumber(cpu.value)} ms per pull` : '';
+    return measured(this.bytes / MB / this.seconds, `${what}; rounds ${this.rates.map(formatNumber).join(', ')}${cpuNote}`);
   }
 }
 
@@ -129,6 +148,15 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
     lading = await deps.start(() => startEmbedded(ctx, 'embedded-proxy', { LADING_CONFIG: configFile }));
     const proxyBase = lading.baseUrl;
     const worker = (job: WorkerJob) => runWorker(root, job);
+    /** Runs a job and adds it to `turns` with the CPU time `server` spent meanwhile. */
+    const measuredOn = async (turns: Turns, server: RunningServer, job: WorkerJob): Promise<Figure> => {
+      const before = server.pid === undefined ? NaN : cpuSeconds(server.pid);
+      const result = await worker(job);
+      // The download job makes one verified, untimed download before the timed ones: its CPU is in the reading.
+      const served = job.kind === 'download' ? result.operations + 1 : result.operations;
+      return turns.add(result, server.pid === undefined ? NaN : (cpuSeconds(server.pid) - before) * 1000, served);
+    };
+    const ladingServer = lading;
     const quickNote = quick ? ' (--quick: fewer rounds)' : '';
     const rows: Row[] = [];
 
@@ -152,11 +180,11 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
       const job = (base: string, path: string): WorkerJob => ({ kind: 'cold-download', base, repo: path, digest, size: shape.blobBytes, concurrency: 1 });
       await alternate(round, [
         async () => {
-          const f = await attempt(`cold pull through the proxy ${round + 1}/${shape.coldRounds}`, async () => coldProxy.add(await worker(job(proxyBase, `${HUB}/${repo}`))));
+          const f = await attempt(`cold pull through the proxy ${round + 1}/${shape.coldRounds}`, () => measuredOn(coldProxy, ladingServer, job(proxyBase, `${HUB}/${repo}`)));
           if (!f.ok) coldProxy.fail(f);
         },
         async () => {
-          const f = await attempt(`pull from Distribution ${round + 1}/${shape.coldRounds}`, async () => coldDirect.add(await worker(job(upstream.baseUrl, repo))));
+          const f = await attempt(`pull from Distribution ${round + 1}/${shape.coldRounds}`, () => measuredOn(coldDirect, upstream, job(upstream.baseUrl, repo)));
           if (!f.ok) coldDirect.fail(f);
         },
       ]);
@@ -166,6 +194,10 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
       embedded: coldProxy.total(`${rounds}, each a miss`),
       distribution: coldDirect.total(rounds),
     }, 0.8));
+    rows.push(comparisonRow(`pull-through: server CPU per cold ${mb(shape.blobBytes)} pull: Lading (proxy: receive, hash, store, send) vs v3 (direct) (ms)`, '', {
+      embedded: coldProxy.cpuPerPull(),
+      distribution: coldDirect.cpuPerPull(),
+    }, undefined, false));
 
     // 2. Warm pulls: the last cold round's blob, now cached, against a pushed blob of the same size in the same Lading.
     console.log(`  warm pulls: ${shape.warmRounds} round${shape.warmRounds === 1 ? '' : 's'} of 2 downloads each${quickNote}`);
@@ -185,17 +217,17 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
       const pushed = ordinaryDigest;
       await alternate(round, [
         async () => {
-          const f = await attempt(`warm pull through the proxy ${round + 1}/${shape.warmRounds}`, async () => warmProxy.add(await worker(job(`${HUB}/bench/proxied`, cached))));
+          const f = await attempt(`warm pull through the proxy ${round + 1}/${shape.warmRounds}`, () => measuredOn(warmProxy, ladingServer, job(`${HUB}/bench/proxied`, cached)));
           if (!f.ok) warmProxy.fail(f);
         },
         async () => {
-          const f = await attempt(`ordinary Lading pull ${round + 1}/${shape.warmRounds}`, async () => ordinary.add(await worker(job(ordinaryRepo, pushed))));
+          const f = await attempt(`ordinary Lading pull ${round + 1}/${shape.warmRounds}`, () => measuredOn(ordinary, ladingServer, job(ordinaryRepo, pushed)));
           if (!f.ok) ordinary.fail(f);
         },
       ]);
     }
     rows.push(warmPullRow(`pull-through: warm blob GET, ${mb(shape.blobBytes)} (cached), vs an ordinary Lading pull, ${shape.warmRounds} round${shape.warmRounds === 1 ? '' : 's'} of 2${quickNote} (MB/s)`,
-      warmProxy.total(`${2 * shape.warmRounds} downloads`), ordinary.total(`${2 * shape.warmRounds} downloads`)));
+      warmProxy.total(`${2 * shape.warmRounds} downloads`, true), ordinary.total(`${2 * shape.warmRounds} downloads`, true)));
 
     // 3. Single flight: N clients miss one blob at once through `counted`; the relay counts the GETs that reach
     // Distribution. One cold pull of another fresh blob of the same size, alone, through the same relay, is the baseline.
@@ -261,8 +293,8 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
     } else {
       viaRelay.fail(failed('no blob to pull'));
     }
-    const relayFigure = viaRelay.total('through the relay');
-    const straightFigure = straight.total('straight');
+    const relayFigure = viaRelay.total('1 pull');
+    const straightFigure = straight.total('1 pull');
     const relayRatio = relayFigure.ok && straightFigure.ok ? relayFigure.value / straightFigure.value : undefined;
     rows.push({
       metric: `counting relay's cost: ${mb(shape.blobBytes)} blob GET from Distribution through the relay vs straight (MB/s; the timed proxy rows do not pass it)`,
