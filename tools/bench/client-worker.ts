@@ -1,8 +1,9 @@
 /**
  * The benchmark's HTTP client as its own process, so that the load it generates never shares a process with a server
  * or with the runner: `node --import tsx tools/bench/client-worker.ts '<job JSON>'` prints one JSON result line.
- * Jobs: blob downloads, monolithic blob pushes from a file, whole-image pulls and pushes at a concurrency, and
- * pushes of a generated blob (monolithic or chunked) for the memory check.
+ * Jobs: blob downloads, monolithic blob pushes from a file, whole-image pulls and pushes at a concurrency, pushes
+ * of a generated blob (monolithic or chunked) for the memory check, and the pull-through cache's cold pulls: one
+ * blob by many clients at once, and one whole image.
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -16,7 +17,9 @@ export type WorkerJob =
   | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number }
   | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
   | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
-  | { kind: 'generated-push'; base: string; repo: string; size: number; chunkBytes?: number };
+  | { kind: 'generated-push'; base: string; repo: string; size: number; chunkBytes?: number }
+  | { kind: 'cold-download'; base: string; repo: string; digest: string; size: number; concurrency: number }
+  | { kind: 'image-pull-once'; base: string; repo: string; tag: string };
 
 /** What a job measured: bytes and operations over seconds, and per-operation latencies' p99 when it has them. */
 export interface WorkerResult {
@@ -75,15 +78,41 @@ async function forDuration(seconds: number, concurrency: number, operation: (loo
   return { seconds: (performance.now() - started) / 1000, bytes, operations: latencies.length, p99Ms: percentile(latencies, 99) };
 }
 
+/** Pulls an image as a client does: the manifest by tag, then its config and layers one after another; returns the bytes of the blobs. */
+async function pullImage(client: RegistryClient, repo: string, tag: string): Promise<number> {
+  const manifest = JSON.parse((await client.readManifest(repo, tag)).bytes.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+  const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+  let bytes = 0;
+  for (const digest of blobs) bytes += (await downloadBlob(client, repo, digest)).bytes;
+  return bytes;
+}
+
 async function imagePull(client: RegistryClient, job: Extract<WorkerJob, { kind: 'image-pull' }>): Promise<WorkerResult> {
-  const result = await forDuration(job.seconds, job.concurrency, async () => {
-    const manifest = JSON.parse((await client.readManifest(job.repo, job.tag)).bytes.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
-    const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
-    let bytes = 0;
-    for (const digest of blobs) bytes += (await downloadBlob(client, job.repo, digest)).bytes;
-    return bytes;
-  });
+  const result = await forDuration(job.seconds, job.concurrency, () => pullImage(client, job.repo, job.tag));
   return { ...result, note: `${job.concurrency} clients in one process: manifest by tag, then config + layers` };
+}
+
+/** One image pull, timed: through a pull-through cache that misses it, the first pull of it. */
+async function imagePullOnce(client: RegistryClient, job: Extract<WorkerJob, { kind: 'image-pull-once' }>): Promise<WorkerResult> {
+  const started = performance.now();
+  const bytes = await pullImage(client, job.repo, job.tag);
+  return { seconds: (performance.now() - started) / 1000, bytes, operations: 1 };
+}
+
+/**
+ * `concurrency` downloads of one blob started at once, timed from the start to the last byte of the last one; each
+ * must bring `size` bytes. Nothing is downloaded before (through a pull-through cache that misses the blob, these
+ * are its first pulls), and the client does not hash: the cache verifies the digest before the last chunk leaves.
+ * `p99Ms` is the slowest download.
+ */
+async function coldDownload(client: RegistryClient, job: Extract<WorkerJob, { kind: 'cold-download' }>): Promise<WorkerResult> {
+  const started = performance.now();
+  const latencies = await Promise.all(Array.from({ length: job.concurrency }, async () => {
+    const { bytes } = await downloadBlob(client, job.repo, job.digest);
+    if (bytes !== job.size) throw new Error(`read ${bytes} bytes of ${job.digest}, expected ${job.size}`);
+    return performance.now() - started;
+  }));
+  return { seconds: (performance.now() - started) / 1000, bytes: job.size * job.concurrency, operations: job.concurrency, p99Ms: Math.max(...latencies) };
 }
 
 async function imagePush(client: RegistryClient, job: Extract<WorkerJob, { kind: 'image-push' }>): Promise<WorkerResult> {
@@ -126,6 +155,8 @@ async function runJob(job: WorkerJob): Promise<WorkerResult> {
       case 'image-pull': return await imagePull(client, job);
       case 'image-push': return await imagePush(client, job);
       case 'generated-push': return await generatedPush(client, job);
+      case 'cold-download': return await coldDownload(client, job);
+      case 'image-pull-once': return await imagePullOnce(client, job);
     }
   } finally {
     await client.close();

@@ -1,4 +1,4 @@
-import { comparisonRow, failed, formatFigure, measured, percentile, renderMarkdown, renderText, thresholdVerdict, REASON_CHARS } from './report';
+import { comparisonRow, failed, formatFigure, measured, percentile, renderMarkdown, renderText, singleFlightRow, thresholdVerdict, warmPullRow, REASON_CHARS } from './report';
 
 describe('percentile', () => {
   it('takes the nearest rank, whatever the order of the values', () => {
@@ -97,5 +97,34 @@ describe('rendering', () => {
   it('aligns the text table columns', () => {
     const lines = renderText(rows).split('\n');
     expect(lines[0].indexOf('Lading embedded')).toBe(lines[2].indexOf('2.00'));
+  });
+});
+
+describe('pull-through cache rows', () => {
+  it('puts the warm pull beside an ordinary pull and judges their ratio against about 1.0×', () => {
+    const row = warmPullRow('warm pull (MB/s)', measured(950), measured(1000));
+    expect(row.cells.embedded).toBe('950 MB/s through the proxy; 1,000 MB/s ordinary pull');
+    expect(row.ratio).toBe('proxy/ordinary 0.95×');
+    expect(row.met).toBe('yes');
+    expect(warmPullRow('m', measured(800), measured(1000)).met).toBe('no');
+  });
+
+  it('says failed, not met, when either warm figure failed', () => {
+    const row = warmPullRow('m', failed('HTTP 500'), measured(1000));
+    expect(row.cells.embedded).toContain('FAILED: HTTP 500');
+    expect(row.ratio).toBe('—');
+    expect(row.met).toBe('failed');
+  });
+
+  it('counts the upstream GETs of concurrent cold pulls against 1 and prints their wall time beside one pull', () => {
+    const row = singleFlightRow('20 cold pulls', 20, measured(1), measured(6), measured(2));
+    expect(row.cells.embedded).toBe('1 upstream GET of the blob for 20 pulls; 20 pulls 6.00 s, one pull alone 2.00 s');
+    expect(row.ratio).toBe('20 pulls/one pull 3.00× the time');
+    expect(row.met).toBe('yes');
+    const twice = singleFlightRow('m', 20, measured(2), measured(6), failed('timeout'));
+    expect(twice.cells.embedded).toContain('2 upstream GETs');
+    expect(twice.ratio).toBe('—');
+    expect(twice.met).toBe('no');
+    expect(singleFlightRow('m', 20, failed('relay down'), measured(6), measured(2)).met).toBe('failed');
   });
 });

@@ -159,3 +159,37 @@ export function renderMarkdown(rows: readonly Row[]): string {
   const line = (cells: readonly string[]): string => `| ${cells.map(escapeMarkdown).join(' | ')} |`;
   return [line(COLUMNS), line(COLUMNS.map(() => '---')), ...rows.map((row) => line(cellsOf(row)))].join('\n');
 }
+
+/** What "about 1.0×" means for a warm pull through the pull-through cache against an ordinary Lading pull. */
+export const WARM_PULL_MIN_RATIO = 0.9;
+
+/**
+ * The pull-through cache's warm pull (the blob already cached) against an ordinary pull of a pushed blob of the same
+ * size from the same Lading: both in the Lading column, their ratio, judged against {@link WARM_PULL_MIN_RATIO}.
+ */
+export function warmPullRow(metric: string, warm: Figure, ordinary: Figure): Row {
+  const ratio = ratioOf(warm, ordinary);
+  return {
+    metric,
+    cells: { embedded: `${formatFigure(warm, 'MB/s')} through the proxy; ${formatFigure(ordinary, 'MB/s')} ordinary pull` },
+    ratio: ratio === undefined ? '—' : `proxy/ordinary ${formatRatio(ratio)}`,
+    target: `≈ 1.00× an ordinary Lading pull (≥ ${formatRatio(WARM_PULL_MIN_RATIO)})`,
+    met: thresholdVerdict(ratio, { min: WARM_PULL_MIN_RATIO }),
+  };
+}
+
+/**
+ * Concurrent cold pulls of one blob through the pull-through cache: how many GETs of it reached the upstream (the
+ * target is 1) and their wall time beside that of one cold pull alone (`together` and `alone` in seconds).
+ */
+export function singleFlightRow(metric: string, pulls: number, upstreamGets: Figure, together: Figure, alone: Figure): Row {
+  const slower = ratioOf(together, alone);
+  const gets = upstreamGets.ok ? `${upstreamGets.value} upstream GET${upstreamGets.value === 1 ? '' : 's'} of the blob` : formatFigure(upstreamGets);
+  return {
+    metric,
+    cells: { embedded: `${gets} for ${pulls} pulls; ${pulls} pulls ${formatFigure(together, 's')}, one pull alone ${formatFigure(alone, 's')}` },
+    ratio: slower === undefined ? '—' : `${pulls} pulls/one pull ${formatRatio(slower)} the time`,
+    target: '1 upstream GET',
+    met: upstreamGets.ok ? (upstreamGets.value === 1 ? 'yes' : 'no') : 'failed',
+  };
+}

@@ -182,10 +182,12 @@ function distributionConfig(port: number, storage: string[], secret?: string): s
  */
 const DISTRIBUTION_ENV = { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none' };
 
-/** Starts a CNCF Distribution release at its fastest (see distributionConfig) on the filesystem in a temp dir. */
-export async function startDistribution(ctx: TargetContext, release: DistributionRelease): Promise<RunningServer> {
+/**
+ * Starts a CNCF Distribution release at its fastest (see distributionConfig) on the filesystem in a temp dir; `name`
+ * (default: the release's target name) names its log, configuration and data directory.
+ */
+export async function startDistribution(ctx: TargetContext, release: DistributionRelease, name = release === 'v3' ? 'distribution' : 'distribution-2.8'): Promise<RunningServer> {
   const bin = await ensureDistribution(ctx, release);
-  const name = release === 'v3' ? 'distribution' : 'distribution-2.8';
   const port = await freePort();
   const config = join(ctx.workDir, `${name}.yml`);
   await writeFile(config, distributionConfig(port, filesystemStorage(join(ctx.workDir, name))));
