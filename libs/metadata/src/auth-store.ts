@@ -233,6 +233,22 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
   return r.rows;
 }
 
+/**
+ * The SQL condition "the principal may pull the repository named `nameSql`", for queries that list many
+ * repositories (search) and must filter by access in the query, not after it. It is the rule `repositoryActions` of
+ * the auth service applies to one repository, over the same tables: an admin user pulls everything; anyone else
+ * pulls in the namespaces covering the name that are public or where the principal holds any role (every role
+ * includes pull). `typeParam` and `nameParam` are the placeholders of the principal's type ('user', 'robot', or
+ * NULL for anonymous) and name.
+ */
+export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string): string {
+  return `(EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)
+    OR EXISTS (SELECT 1 FROM namespaces pn
+                WHERE (${nameSql} = pn.prefix OR left(${nameSql}, length(pn.prefix) + 1) = pn.prefix || '/')
+                  AND (pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
+                                              AND pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text))))`;
+}
+
 /** The signing keys still published (newest first); the first unretired one signs. */
 export async function activeSigningKeys(db: SqlExecutor): Promise<SigningKeyRow[]> {
   const r = await db.query<SigningKeyRow>(

@@ -11,6 +11,7 @@ export * from './gc-references';
 export * from './gc-tombstones';
 export * from './gc-retention';
 export * from './manifest-pulls';
+export * from './search';
 export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';
