@@ -6,7 +6,7 @@ import { createManifestService } from './manifest-service';
 runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
-  const app = createManifestService(parts.serviceDeps('manifest'));
+  const app = createManifestService({ ...parts.serviceDeps('manifest'), store: parts.store });
   return {
     app: wired.measured(app),
     async close() {
