@@ -240,11 +240,16 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
  * pulls in the namespaces covering the name that are public or where the principal holds any role (every role
  * includes pull). `typeParam` and `nameParam` are the placeholders of the principal's type ('user', 'robot', or
  * NULL for anonymous) and name.
+ *
+ * A namespace covers a name when it is one of the name's leading path prefixes (`a`, `a/b`, `a/b/c` for `a/b/c`),
+ * which is `grantsFor`'s "equal, or followed by a slash": looked up by those few prefixes (the unique index on
+ * `namespaces.prefix`), the cost per repository does not grow with the number of namespaces.
  */
 export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string): string {
   return `(EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)
-    OR EXISTS (SELECT 1 FROM namespaces pn
-                WHERE (${nameSql} = pn.prefix OR left(${nameSql}, length(pn.prefix) + 1) = pn.prefix || '/')
+    OR EXISTS (SELECT 1 FROM (SELECT string_to_array(${nameSql}, '/') AS parts) ps, generate_series(1, cardinality(ps.parts)) pk,
+                             namespaces pn
+                WHERE pn.prefix = array_to_string(ps.parts[1:pk], '/')
                   AND (pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
                                               AND pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text))))`;
 }

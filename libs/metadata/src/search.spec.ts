@@ -129,15 +129,15 @@ describe.each([
     await upsertNamespace(db, 'granted', false);
     await upsertNamespace(db, 'robots', false);
     await addGrant(db, 'granted', 'user', 'alice', 'pull');
-    await addGrant(db, 'robots', 'robot', 'ci', 'push');
+    await addGrant(db, 'robots', 'robot', 'robot$ci', 'push');
     await createUser(db, 'root', 'x', true);
     await createUser(db, 'alice', 'x', false);
     const as = (viewer: SearchViewer) => names('tool', { viewer });
     expect(await as({ kind: 'principal', type: null, name: null })).toEqual(['open/tool']);
     expect(await as({ kind: 'principal', type: 'user', name: 'alice' })).toEqual(['granted/tool', 'open/tool']);
     // A robot's grant is not a user's of the same name.
-    expect(await as({ kind: 'principal', type: 'user', name: 'ci' })).toEqual(['open/tool']);
-    expect(await as({ kind: 'principal', type: 'robot', name: 'ci' })).toEqual(['open/tool', 'robots/tool']);
+    expect(await as({ kind: 'principal', type: 'user', name: 'robot$ci' })).toEqual(['open/tool']);
+    expect(await as({ kind: 'principal', type: 'robot', name: 'robot$ci' })).toEqual(['open/tool', 'robots/tool']);
     expect(await as({ kind: 'principal', type: 'user', name: 'root' })).toEqual(['granted/tool', 'open/tool', 'robots/tool', 'secret/tool']);
     expect((await search('tool', { viewer: { kind: 'principal', type: null, name: null } })).total).toBe(1);
   });

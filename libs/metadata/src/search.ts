@@ -34,7 +34,10 @@ export async function recordImageMetadata(tx: SqlExecutor, repositoryId: number,
   );
 }
 
-/** Who is searching: everyone sees everything when auth is off; otherwise a principal (type null: anonymous). */
+/**
+ * Who is searching: everyone sees everything when auth is off; otherwise a principal (type null: anonymous) named by
+ * its token subject, as grants name it (a user's name; `robot$<name>` for a robot).
+ */
 export type SearchViewer = { kind: 'everyone' } | { kind: 'principal'; type: 'user' | 'robot' | null; name: string | null };
 
 /** Filters on what a repository holds: a repository passes when one of its manifests matches all of them. */
@@ -98,10 +101,13 @@ function likeLiteral(text: string): string {
 /**
  * Searches repositories by name, tag and image metadata, ranked: an exact name (or last path segment) first, then a
  * name or one of its segments starting with the term, then a name containing it, then a similar name (trigram word
- * similarity), then repositories found by a tag, then by their metadata; within a kind, by similarity, then by
- * name. Only repositories the viewer may pull are counted and listed.
+ * similarity), then repositories found by a tag (containing the term), then by their metadata (title, description
+ * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
+ * may pull are counted and listed.
  *
- * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql.
+ * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
+ * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
+ * 100,000 descriptions), where a substring is one index probe.
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -137,10 +143,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                 word_similarity($2, r.name) AS sim
            FROM repositories r WHERE r.name LIKE '%' || $3 || '%' OR $2 <% r.name
          UNION ALL
-         SELECT t.repository_id, 4, max(word_similarity($1, t.name)) FROM tags t WHERE t.name ILIKE '%' || $3 || '%' GROUP BY t.repository_id
+         SELECT DISTINCT t.repository_id, 4, 0::real FROM tags t WHERE t.name ILIKE '%' || $3 || '%'
          UNION ALL
-         SELECT m.repository_id, 5, max(word_similarity($1, m.search_text)) FROM image_metadata m
-          WHERE m.search_text ILIKE '%' || $3 || '%' OR $1 <% m.search_text GROUP BY m.repository_id`;
+         SELECT DISTINCT m.repository_id, 5, 0::real FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%'`;
   const r = await db.query<{
     repository: string;
     tier: number;

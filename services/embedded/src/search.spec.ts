@@ -64,6 +64,7 @@ describe('search with auth on', () => {
   let r: Awaited<ReturnType<typeof startRegistry>>;
   let rootBearer: string;
   let aliceBearer: string;
+  let robotBearer: string;
 
   async function token(user: string, password: string, scopes: string[] = []): Promise<string> {
     const q = new URLSearchParams({ service: 'lading' });
@@ -85,6 +86,8 @@ describe('search with auth on', () => {
     await admin('post', '/namespaces', { prefix: 'team' }).expect(201);
     await admin('post', '/namespaces', { prefix: 'secret' }).expect(201);
     await admin('post', '/grants', { prefix: 'team', principal: 'user:alice', role: 'pull' }).expect(201);
+    const robot = await admin('post', '/robots', { name: 'builder', expiresIn: '1h' }).expect(201);
+    await admin('post', '/grants', { prefix: 'secret', principal: 'robot:builder', role: 'push' }).expect(201);
     const repos = ['public/postgres', 'public/postgres-exporter', 'public/widget', 'public/multi', 'team/postgres-internal', 'secret/postgres'];
     const push = await token(ROOT.user, ROOT.password, repos.map((name) => `repository:${name}:pull,push`));
     await pushImage(r.url, push, 'public/postgres', '16', {
@@ -99,6 +102,7 @@ describe('search with auth on', () => {
     await pushImage(r.url, push, 'secret/postgres', 'v1');
     rootBearer = await token(ROOT.user, ROOT.password);
     aliceBearer = await token('alice', 'alice-password');
+    robotBearer = await token('robot$builder', robot.body.secret);
   });
   afterAll(async () => stopRegistry(r));
 
@@ -123,10 +127,11 @@ describe('search with auth on', () => {
     expect((await get('/v1/_ping').expect(200)).body).toEqual({});
   });
 
-  it('lists what a signed-in caller may pull: its grants and the public namespaces; an admin everything', async () => {
+  it('lists what a signed-in caller (a user, a robot) may pull: its grants and the public namespaces; an admin everything', async () => {
     const names = async (auth: string) => (await get('/v1/search?q=postgres', auth).expect(200)).body.results.map((x: { name: string }) => x.name);
     expect(await names(aliceBearer)).toEqual(['public/postgres', 'public/postgres-exporter', 'team/postgres-internal', 'public/widget']);
     expect(await names(rootBearer)).toEqual(['public/postgres', 'secret/postgres', 'public/postgres-exporter', 'team/postgres-internal', 'public/widget']);
+    expect(await names(robotBearer)).toEqual(['public/postgres', 'secret/postgres', 'public/postgres-exporter', 'public/widget']);
   });
 
   it('refuses a token that does not verify instead of treating it as anonymous', async () => {

@@ -133,8 +133,10 @@ export function parseConsoleSearch(query: Record<string, unknown>): SearchReques
 /** Who is searching (see the top of this file). */
 export function searchViewerOf(req: Request, config: Pick<LadingConfig, 'auth' | 'upstreams'>): SearchViewer {
   if (!config.auth.enabled) return { kind: 'everyone' };
-  const identity = identityOfSubject(principalOf(req, config.upstreams.secret));
-  return { kind: 'principal', type: identity.type === 'anonymous' ? null : identity.type, name: identity.name };
+  const subject = principalOf(req, config.upstreams.secret);
+  const identity = identityOfSubject(subject);
+  // Grants name a robot by its subject (`robot$<name>`), as the token service looks them up.
+  return identity.type === 'anonymous' ? { kind: 'principal', type: null, name: null } : { kind: 'principal', type: identity.type, name: subject };
 }
 
 const pages = (total: number, pageSize: number) => Math.ceil(total / pageSize);
