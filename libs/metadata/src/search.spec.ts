@@ -90,6 +90,7 @@ describe.each([
     const third = await search('postgres', { limit: 3, offset: 6 });
     const past = await search('postgres', { limit: 3, offset: 30 });
     expect([first.total, second.total, third.total, past.total]).toEqual([7, 7, 7, 7]);
+    expect([first.capped, past.capped]).toEqual([false, false]);
     expect([...first.hits, ...second.hits, ...third.hits].map((h) => h.repository)).toEqual(await names('postgres'));
     expect(past.hits).toEqual([]);
   });
@@ -147,5 +148,17 @@ describe.each([
     expect(await names('quokka')).toEqual(['gone/app']);
     await db.transaction(async (tx) => deleteManifest(tx, (await ensureRepository(tx, 'gone/app')).id, d));
     expect(await names('quokka')).toEqual([]);
+  });
+
+  it('reads at most the match limit of tags, says so, and still ranks the name matches first', async () => {
+    for (const n of [1, 2, 3]) await push(db, `capped/app${n}`, metadata(), ['quux-1', 'quux-2']);
+    await push(db, 'capped/quux');
+    const full = await search('quux');
+    expect(full).toMatchObject({ total: 4, capped: false });
+    const capped = await search('quux', { matchLimit: 2 });
+    expect(capped.capped).toBe(true);
+    expect(capped.hits[0]).toMatchObject({ repository: 'capped/quux', match: 'exact' });
+    expect(capped.total).toBeLessThan(4);
+    expect(capped.total).toBe(capped.hits.length);
   });
 });

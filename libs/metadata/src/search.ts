@@ -64,6 +64,8 @@ export interface SearchQuery {
   offset: number;
   /** Tags listed per result (the matching ones first, then the most recently moved). */
   tagsPerResult?: number;
+  /** `SEARCH_MATCH_LIMIT` unless given (specs make it small). */
+  matchLimit?: number;
 }
 
 /** How a repository matched, best first. */
@@ -90,8 +92,20 @@ export interface SearchHit {
 /** A page of results and how many there are in all. */
 export interface SearchPage {
   total: number;
+  /**
+   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT`: then `total` counts only the repositories
+   * found among the first matches, and a narrower term finds the others.
+   */
+  capped: boolean;
   hits: SearchHit[];
 }
+
+/**
+ * How many matching tags, and how many matching manifests' metadata, one search reads at most (name matches are
+ * not capped). A term as common as a word in every description would otherwise visit every row: capped, a search
+ * costs about the same whatever the term.
+ */
+export const SEARCH_MATCH_LIMIT = 1000;
 
 /** The term as a LIKE pattern's literal part (`\`, `%` and `_` escaped). */
 function likeLiteral(text: string): string {
@@ -107,7 +121,9 @@ function likeLiteral(text: string): string {
  *
  * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
  * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
- * 100,000 descriptions), where a substring is one index probe.
+ * 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are read up to
+ * `SEARCH_MATCH_LIMIT` each (the page says when: `capped`). Access and the namespace filter apply while matching,
+ * so a cap never hides what the viewer may see behind what it may not.
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -132,39 +148,51 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     q.offset, // $15
     q.tagsPerResult ?? 5, // $16
   ];
-  const candidates =
+  /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
+  const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6')})
+          AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
+  const sources =
     text === ''
-      ? `SELECT id, 0 AS tier, 0::real AS sim FROM repositories WHERE $2::text = ''`
-      : `SELECT r.id,
-                CASE WHEN r.name = $2 OR right(r.name, length($2) + 1) = '/' || $2 THEN 0
-                     WHEN r.name LIKE $3 || '%' OR r.name LIKE '%/' || $3 || '%' THEN 1
-                     WHEN r.name LIKE '%' || $3 || '%' THEN 2
-                     ELSE 3 END AS tier,
-                word_similarity($2, r.name) AS sim
-           FROM repositories r WHERE r.name LIKE '%' || $3 || '%' OR $2 <% r.name
-         UNION ALL
-         SELECT DISTINCT t.repository_id, 4, 0::real FROM tags t WHERE t.name ILIKE '%' || $3 || '%'
-         UNION ALL
-         SELECT DISTINCT m.repository_id, 5, 0::real FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%'`;
+      ? `named AS (SELECT r.id, 0 AS tier, 0::real AS sim FROM repositories r WHERE $2::text = '' AND ${admitted('r.name')}),
+         tagged AS (SELECT NULL::bigint AS id WHERE $17::int < 0 AND $3::text IS NULL),
+         described AS (SELECT NULL::bigint AS id WHERE false)`
+      : `named AS (
+           SELECT r.id,
+                  CASE WHEN r.name = $2 OR right(r.name, length($2) + 1) = '/' || $2 THEN 0
+                       WHEN r.name LIKE $3 || '%' OR r.name LIKE '%/' || $3 || '%' THEN 1
+                       WHEN r.name LIKE '%' || $3 || '%' THEN 2
+                       ELSE 3 END AS tier,
+                  word_similarity($2, r.name) AS sim
+             FROM repositories r WHERE (r.name LIKE '%' || $3 || '%' OR $2 <% r.name) AND ${admitted('r.name')}
+         ), tagged AS (
+           SELECT t.repository_id AS id FROM tags t JOIN repositories r ON r.id = t.repository_id
+            WHERE t.name ILIKE '%' || $3 || '%' AND ${admitted('r.name')} LIMIT $17
+         ), described AS (
+           SELECT m.repository_id AS id FROM image_metadata m JOIN repositories r ON r.id = m.repository_id
+            WHERE m.search_text ILIKE '%' || $3 || '%' AND ${admitted('r.name')} LIMIT $17
+         )`;
   const r = await db.query<{
     repository: string;
     tier: number;
     sim: number;
     total: number;
+    capped: boolean;
     title: string | null;
     description: string | null;
     source: string | null;
     pushedAt: Date | null;
     tags: string[] | null;
   }>(
-    `WITH hits AS (
-       SELECT id, min(tier) AS tier, max(sim) AS sim FROM (${candidates}) c GROUP BY id
+    `WITH ${sources}, hits AS (
+       SELECT id, min(tier) AS tier, max(sim) AS sim FROM (
+         SELECT id, tier, sim FROM named
+         UNION ALL SELECT id, 4, 0::real FROM tagged
+         UNION ALL SELECT id, 5, 0::real FROM described) c
+        GROUP BY id
      ), page AS (
        SELECT r.id, r.name, h.tier, h.sim, count(*) OVER () AS total
          FROM hits h JOIN repositories r ON r.id = h.id
-        WHERE ($4::boolean OR ${pullableRepositoryCondition('r.name', '$5', '$6')})
-          AND ($7::text IS NULL OR r.name = $7::text OR left(r.name, length($7::text) + 1) = $7::text || '/')
-          AND (NOT $8::boolean OR EXISTS (
+        WHERE (NOT $8::boolean OR EXISTS (
                 SELECT 1 FROM image_metadata f WHERE f.repository_id = r.id
                    AND ($9::text IS NULL OR f.media_type = $9::text)
                    AND ($10::text IS NULL OR f.artifact_type = $10::text)
@@ -175,6 +203,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
         LIMIT $14 OFFSET $15
      )
      SELECT p.name AS repository, p.tier, p.sim, p.total,
+            (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17 AS capped,
             d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
                    ORDER BY ($1 <> '' AND t.name ILIKE '%' || $3 || '%') DESC, t.updated_at DESC, t.name LIMIT $16) AS tags
@@ -183,11 +212,13 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
        LEFT JOIN LATERAL (SELECT title, description, source FROM image_metadata WHERE repository_id = p.id
                            ORDER BY description IS NULL, pushed_at DESC LIMIT 1) d ON true
       ORDER BY p.tier, p.sim DESC, p.name`,
-    params,
+    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT], // $17
   );
-  const total = r.rows.length > 0 ? Number(r.rows[0].total) : q.offset > 0 ? await countOnly(db, q) : 0;
+  if (r.rows.length === 0 && q.offset > 0) return { ...(await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 })), hits: [] };
+  const total = r.rows.length > 0 ? Number(r.rows[0].total) : 0;
   return {
     total,
+    capped: r.rows.length > 0 && Boolean(r.rows[0].capped),
     hits: r.rows.map((row) => ({
       repository: row.repository,
       match: MATCH_KINDS[row.tier],
@@ -199,10 +230,4 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
       tags: row.tags ?? [],
     })),
   };
-}
-
-/** The total of a search whose page lies past its end (the page query then returns no row to read it from). */
-async function countOnly(db: SqlExecutor, q: SearchQuery): Promise<number> {
-  const first = await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 });
-  return first.total;
 }

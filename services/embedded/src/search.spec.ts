@@ -147,7 +147,7 @@ describe('search with auth on', () => {
 
   it('answers the console\'s search with how each repository matched, its metadata and matching tags', async () => {
     const body = (await get('/api/v1/search?q=postgres').expect(200)).body;
-    expect(body).toMatchObject({ query: 'postgres', page: 1, pageSize: 25, total: 3, pages: 1 });
+    expect(body).toMatchObject({ query: 'postgres', page: 1, pageSize: 25, total: 3, pages: 1, capped: false });
     expect(body.results[0]).toMatchObject({ repository: 'public/postgres', namespace: 'public', match: 'exact', description: 'The PostgreSQL database', tags: ['16'] });
     expect(body.results[0].pushedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
     expect(body.results[2]).toMatchObject({ repository: 'public/widget', match: 'tag', tags: ['postgres-compat'] });

@@ -175,6 +175,8 @@ export function renderConsoleSearch(request: SearchRequest, found: SearchPage): 
     pageSize: request.pageSize,
     total: found.total,
     pages: pages(found.total, request.pageSize),
+    // True when a very common term matched more tags or descriptions than one search reads: narrow it.
+    capped: found.capped,
     results: found.hits.map(renderHit),
   };
 }
