@@ -105,7 +105,13 @@ export interface SearchPage {
  * not capped). A term as common as a word in every description would otherwise visit every row: capped, a search
  * costs about the same whatever the term.
  */
-export const SEARCH_MATCH_LIMIT = 1000;
+export const SEARCH_MATCH_LIMIT = 500;
+
+/**
+ * How many matching rows are read for each repository kept: matches are read first, on their own (so that the
+ * planner takes the trigram index, not a walk of the whole table in join order), then filtered by access.
+ */
+const SCAN_FACTOR = 4;
 
 /** The term as a LIKE pattern's literal part (`\`, `%` and `_` escaped). */
 function likeLiteral(text: string): string {
@@ -122,8 +128,8 @@ function likeLiteral(text: string): string {
  * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
  * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
  * 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are read up to
- * `SEARCH_MATCH_LIMIT` each (the page says when: `capped`). Access and the namespace filter apply while matching,
- * so a cap never hides what the viewer may see behind what it may not.
+ * `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`), out of at most four times as many matching
+ * rows; access and the namespace filter apply to those rows, before the repositories are counted.
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -154,7 +160,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
   const sources =
     text === ''
       ? `named AS (SELECT r.id, 0 AS tier, 0::real AS sim FROM repositories r WHERE $2::text = '' AND ${admitted('r.name')}),
-         tagged AS (SELECT NULL::bigint AS id WHERE $17::int < 0 AND $3::text IS NULL),
+         tag_rows AS (SELECT NULL::bigint AS id WHERE $17::int < 0 AND $3::text IS NULL),
+         tagged AS (SELECT NULL::bigint AS id WHERE false),
+         metadata_rows AS (SELECT NULL::bigint AS id WHERE false),
          described AS (SELECT NULL::bigint AS id WHERE false)`
       : `named AS (
            SELECT r.id,
@@ -164,12 +172,14 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                        ELSE 3 END AS tier,
                   word_similarity($2, r.name) AS sim
              FROM repositories r WHERE (r.name LIKE '%' || $3 || '%' OR $2 <% r.name) AND ${admitted('r.name')}
+         ), tag_rows AS MATERIALIZED (
+           SELECT t.repository_id AS id FROM tags t WHERE t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), tagged AS (
-           SELECT t.repository_id AS id FROM tags t JOIN repositories r ON r.id = t.repository_id
-            WHERE t.name ILIKE '%' || $3 || '%' AND ${admitted('r.name')} LIMIT $17
+           SELECT h.id FROM (SELECT DISTINCT id FROM tag_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+         ), metadata_rows AS MATERIALIZED (
+           SELECT m.repository_id AS id FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), described AS (
-           SELECT m.repository_id AS id FROM image_metadata m JOIN repositories r ON r.id = m.repository_id
-            WHERE m.search_text ILIKE '%' || $3 || '%' AND ${admitted('r.name')} LIMIT $17
+           SELECT h.id FROM (SELECT DISTINCT id FROM metadata_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
          )`;
   const r = await db.query<{
     repository: string;
@@ -203,7 +213,8 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
         LIMIT $14 OFFSET $15
      )
      SELECT p.name AS repository, p.tier, p.sim, p.total,
-            (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17 AS capped,
+            (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+              OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR} AS capped,
             d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
                    ORDER BY ($1 <> '' AND t.name ILIKE '%' || $3 || '%') DESC, t.updated_at DESC, t.name LIMIT $16) AS tags

@@ -6,7 +6,7 @@ import * as meta from '@lading/metadata';
 import { repositoryActions } from './access-policy';
 import type { Principal } from './principals';
 
-const REPOSITORIES = ['pub', 'pub/app', 'pub/deep/app', 'pubx/app', 'team', 'team/app', 'team/sub/app', 'teams/app', 'ci/app', 'none/app', 'top'];
+const REPOSITORIES = ['pub', 'pub/app', 'pub/deep/app', 'pubx/app', 'team', 'team/app', 'team/sub/app', 'teams/app', 'ci/app', 'none/app', 'top', 'a/b/c/d/e', 'a/b/c/d/f', 'a/b/c/x/y', 'a/b/c/dx'];
 
 describe('search and the token service agree on who may pull what', () => {
   let db: meta.Database;
@@ -24,9 +24,13 @@ describe('search and the token service agree on who may pull what', () => {
     await meta.upsertNamespace(db, 'team', false);
     await meta.upsertNamespace(db, 'team/sub', false);
     await meta.upsertNamespace(db, 'ci', false);
+    await meta.upsertNamespace(db, 'a/b/c/d', false);
+    await meta.upsertNamespace(db, 'a/b/c/d/f', false);
     await meta.addGrant(db, 'team', 'user', 'alice', 'pull');
     await meta.addGrant(db, 'team/sub', 'user', 'bob', 'delete');
     await meta.addGrant(db, 'ci', 'robot', 'robot$builder', 'push');
+    await meta.addGrant(db, 'a/b/c/d', 'user', 'alice', 'pull');
+    await meta.addGrant(db, 'a/b/c/d/f', 'user', 'bob', 'pull');
     await meta.createUser(db, 'root', 'x', true);
     await meta.createUser(db, 'alice', 'x', false);
     await meta.createUser(db, 'bob', 'x', false);
