@@ -101,9 +101,9 @@ export interface SearchPage {
 }
 
 /**
- * How many matching tags, and how many matching manifests' metadata, one search reads at most (name matches are
- * not capped). A term as common as a word in every description would otherwise visit every row: capped, a search
- * costs about the same whatever the term.
+ * How many repositories one search keeps from tag matches, and how many from metadata matches (name matches are not
+ * capped). A term as common as a word in every description would otherwise visit every row: capped, a search costs
+ * about the same whatever the term.
  */
 export const SEARCH_MATCH_LIMIT = 500;
 
@@ -159,7 +159,8 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
           AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
   const sources =
     text === ''
-      ? `named AS (SELECT r.id, 0 AS tier, 0::real AS sim FROM repositories r WHERE $2::text = '' AND ${admitted('r.name')}),
+      ? // Every parameter is referenced (and so typed) in this shape too, though the term's are not needed.
+        `named AS (SELECT r.id, 0 AS tier, 0::real AS sim FROM repositories r WHERE $2::text = '' AND ${admitted('r.name')}),
          tag_rows AS (SELECT NULL::bigint AS id WHERE $17::int < 0 AND $3::text IS NULL),
          tagged AS (SELECT NULL::bigint AS id WHERE false),
          metadata_rows AS (SELECT NULL::bigint AS id WHERE false),
