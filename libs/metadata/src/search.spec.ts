@@ -161,4 +161,13 @@ describe.each([
     expect(capped.total).toBeLessThan(4);
     expect(capped.total).toBe(capped.hits.length);
   });
+
+  it('counts at most four match limits of repositories without a term, and still pages through all of them by name', async () => {
+    const all = await names('');
+    const counted = await search('', { matchLimit: 2, limit: 5 });
+    expect(counted).toMatchObject({ total: 8, capped: true });
+    expect(counted.hits.map((h) => h.repository)).toEqual(all.slice(0, 5));
+    expect((await search('', { matchLimit: 2, limit: 5, offset: 10 })).hits.map((h) => h.repository)).toEqual(all.slice(10, 15));
+    expect(await search('', { limit: 1 })).toMatchObject({ total: all.length, capped: false });
+  });
 });

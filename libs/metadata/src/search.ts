@@ -113,6 +113,9 @@ export const SEARCH_MATCH_LIMIT = 500;
  */
 const SCAN_FACTOR = 4;
 
+/** Without a term, how many repositories are counted at most, in match limits (2,000): a page reads only its own. */
+const BROWSE_COUNT_FACTOR = 4;
+
 /** The term as a LIKE pattern's literal part (`\`, `%` and `_` escaped). */
 function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -157,14 +160,26 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
   /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
   const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6')})
           AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
-  const sources =
+  /** Whether the repository `id` holds a manifest that passes every manifest filter. */
+  const passesFilters = (id: string) => `(NOT $8::boolean OR EXISTS (
+                SELECT 1 FROM image_metadata f WHERE f.repository_id = ${id}
+                   AND ($9::text IS NULL OR f.media_type = $9::text)
+                   AND ($10::text IS NULL OR f.artifact_type = $10::text)
+                   AND ($11::text IS NULL OR f.platforms @> ARRAY[$11::text])
+                   AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
+                   AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
+  // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
+  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped.
+  const pageSql =
     text === ''
-      ? // Every parameter is referenced (and so typed) in this shape too, though the term's are not needed.
-        `named AS (SELECT r.id, 0 AS tier, 0::real AS sim FROM repositories r WHERE $2::text = '' AND ${admitted('r.name')}),
-         tag_rows AS (SELECT NULL::bigint AS id WHERE $17::int < 0 AND $3::text IS NULL),
-         tagged AS (SELECT NULL::bigint AS id WHERE false),
-         metadata_rows AS (SELECT NULL::bigint AS id WHERE false),
-         described AS (SELECT NULL::bigint AS id WHERE false)`
+      ? `page AS (
+           SELECT r.id, r.name, 0 AS tier, 0::real AS sim,
+                  (SELECT count(*) FROM (SELECT 1 FROM repositories c WHERE ${admitted('c.name')} AND ${passesFilters('c.id')}
+                                          LIMIT $17 * ${BROWSE_COUNT_FACTOR}) counted) AS total
+             FROM repositories r
+            WHERE $2::text = '' AND ${admitted('r.name')} AND ${passesFilters('r.id')}
+            ORDER BY r.name LIMIT $14 OFFSET $15
+         )`
       : `named AS (
            SELECT r.id,
                   CASE WHEN r.name = $2 OR right(r.name, length($2) + 1) = '/' || $2 THEN 0
@@ -181,7 +196,24 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
            SELECT m.repository_id AS id FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), described AS (
            SELECT h.id FROM (SELECT DISTINCT id FROM metadata_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+         ), hits AS (
+           SELECT id, min(tier) AS tier, max(sim) AS sim FROM (
+             SELECT id, tier, sim FROM named
+             UNION ALL SELECT id, 4, 0::real FROM tagged
+             UNION ALL SELECT id, 5, 0::real FROM described) c
+            GROUP BY id
+         ), page AS (
+           SELECT r.id, r.name, h.tier, h.sim, count(*) OVER () AS total
+             FROM hits h JOIN repositories r ON r.id = h.id
+            WHERE ${passesFilters('r.id')}
+            ORDER BY h.tier, h.sim DESC, r.name
+            LIMIT $14 OFFSET $15
          )`;
+  const cappedSql =
+    text === ''
+      ? `p.total >= $17 * ${BROWSE_COUNT_FACTOR}`
+      : `(SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+              OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR}`;
   const r = await db.query<{
     repository: string;
     tier: number;
@@ -194,28 +226,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     pushedAt: Date | null;
     tags: string[] | null;
   }>(
-    `WITH ${sources}, hits AS (
-       SELECT id, min(tier) AS tier, max(sim) AS sim FROM (
-         SELECT id, tier, sim FROM named
-         UNION ALL SELECT id, 4, 0::real FROM tagged
-         UNION ALL SELECT id, 5, 0::real FROM described) c
-        GROUP BY id
-     ), page AS (
-       SELECT r.id, r.name, h.tier, h.sim, count(*) OVER () AS total
-         FROM hits h JOIN repositories r ON r.id = h.id
-        WHERE (NOT $8::boolean OR EXISTS (
-                SELECT 1 FROM image_metadata f WHERE f.repository_id = r.id
-                   AND ($9::text IS NULL OR f.media_type = $9::text)
-                   AND ($10::text IS NULL OR f.artifact_type = $10::text)
-                   AND ($11::text IS NULL OR f.platforms @> ARRAY[$11::text])
-                   AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
-                   AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))
-        ORDER BY h.tier, h.sim DESC, r.name
-        LIMIT $14 OFFSET $15
-     )
+    `WITH ${pageSql}
      SELECT p.name AS repository, p.tier, p.sim, p.total,
-            (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
-              OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR} AS capped,
+            ${cappedSql} AS capped,
             d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
                    ORDER BY ($1 <> '' AND t.name ILIKE '%' || $3 || '%') DESC, t.updated_at DESC, t.name LIMIT $16) AS tags
