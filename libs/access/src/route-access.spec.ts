@@ -1,6 +1,6 @@
 import { ROUTES, RouteMatch, matchRoute } from '@lading/oci';
 import type { Access } from './scopes';
-import { requiredAccess } from './route-access';
+import { acceptsAnonymous, requiredAccess } from './route-access';
 
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const UUID = '0190f1c2-7b3a-7c00-8000-000000000001';
@@ -84,5 +84,14 @@ describe('requiredAccess', () => {
     expect(need('/token', 'POST')).toEqual([]);
     expect(need('/.well-known/jwks.json', 'GET')).toEqual([]);
     expect(need('/admin/v1/users', 'POST')).toEqual([]);
+  });
+});
+
+describe('acceptsAnonymous', () => {
+  it('lets only Docker\'s ping and the searches (which filter by their caller) be asked without a token', () => {
+    const open = ROUTES.filter((route) => acceptsAnonymous({ route, repository: '', param: '' })).map((route) => route.name);
+    expect(open.sort()).toEqual(['dockerPing', 'search', 'searchApi']);
+    expect(need('/v1/search', 'GET')).toEqual([]);
+    expect(need('/api/v1/search', 'GET')).toEqual([]);
   });
 });

@@ -32,5 +32,19 @@ export function requiredAccess(match: RouteMatch, method: string): Access[] {
     case 'jwks':
     case 'admin':
       return [];
+    case 'dockerPing':
+    case 'search':
+    case 'searchApi':
+      return [];
   }
+}
+
+/**
+ * Whether a route answers callers without a token, as anonymous (when auth is on, every other route needs one):
+ * Docker's ping before a search, and the searches, which list only what their caller may pull (anonymous: the public
+ * namespaces). `docker search` sends no credentials to a registry other than Docker Hub; a token, when sent, is
+ * still verified and its subject is the caller.
+ */
+export function acceptsAnonymous(match: RouteMatch): boolean {
+  return match.route.name === 'dockerPing' || match.route.name === 'search' || match.route.name === 'searchApi';
 }

@@ -233,6 +233,31 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
   return r.rows;
 }
 
+/**
+ * The SQL condition "the principal may pull the repository named `nameSql`", for queries that list many
+ * repositories (search) and must filter by access in the query, not after it. It is the rule `repositoryActions` of
+ * the auth service applies to one repository, over the same tables: an admin user pulls everything; anyone else
+ * pulls in the namespaces covering the name that are public or where the principal holds any role (every role
+ * includes pull). `typeParam` and `nameParam` are the placeholders of the principal's type ('user', 'robot', or
+ * NULL for anonymous) and name.
+ *
+ * A namespace covers a name when it is one of the name's leading path prefixes (`a`, `a/b`, `a/b/c` for `a/b/c`),
+ * which is `grantsFor`'s "equal, or followed by a slash". The viewer's namespaces are read once into a hashed set and
+ * the name's first three prefixes probed in it (a microsecond a repository, whatever the number of namespaces);
+ * prefixes deeper than three segments, rare, are looked up one by one.
+ */
+export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string): string {
+  const viewable = `SELECT pn.prefix FROM namespaces pn WHERE pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
+                     AND pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text)`;
+  const prefix = (segments: number) => `array_to_string((string_to_array(${nameSql}, '/'))[1:${segments}], '/')`;
+  return `(EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)
+    OR split_part(${nameSql}, '/', 1) IN (${viewable})
+    OR ${prefix(2)} IN (${viewable})
+    OR ${prefix(3)} IN (${viewable})
+    OR EXISTS (SELECT 1 FROM (SELECT string_to_array(${nameSql}, '/') AS parts) ps, generate_series(4, cardinality(ps.parts)) pk
+                WHERE array_to_string(ps.parts[1:pk], '/') IN (${viewable})))`;
+}
+
 /** The signing keys still published (newest first); the first unretired one signs. */
 export async function activeSigningKeys(db: SqlExecutor): Promise<SigningKeyRow[]> {
   const r = await db.query<SigningKeyRow>(

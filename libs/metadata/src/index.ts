@@ -12,6 +12,7 @@ export * from './gc-tombstones';
 export * from './gc-retention';
 export * from './manifest-pulls';
 export * from './proxy-fetch-leases';
+export * from './search';
 export * from './pg-adapter';
 export * from './open-database';
 export * from './auth-store';

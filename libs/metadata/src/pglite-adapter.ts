@@ -12,7 +12,7 @@
 import { execFile } from 'node:child_process';
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Mutex, PGlite, TransactionAbortedError, protocol, types } from '@electric-sql/pglite';
+import { type Extension, Mutex, PGlite, TransactionAbortedError, protocol, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, SqlExecutor } from './database';
 
 const wire = protocol.serialize;
@@ -250,14 +250,25 @@ function initialiseInChild(dataDir: string, params: string[]): Promise<void> {
   });
 }
 
+/**
+ * The Postgres extensions the schema uses, loaded into every PGlite instance the registry opens (a migration's
+ * `CREATE EXTENSION` finds them there): `pg_trgm` for search's trigram indexes. A real PostgreSQL ships them.
+ */
+const EXTENSIONS: Record<string, Extension> = {
+  // The package's types for its contrib entry points are ESM-only, its CommonJS build is there: required, typed here.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  pg_trgm: (require('@electric-sql/pglite/contrib/pg_trgm') as { pg_trgm: Extension }).pg_trgm,
+};
+
 /** Opens PGlite on `dataDir` (creating the database first when there is none), or in memory. */
 async function openPglite(dataDir: string | undefined): Promise<PGlite> {
-  const options = { startParams: startParams() };
+  const options = { startParams: startParams(), extensions: EXTENSIONS };
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
     if (!(await holdsDatabase(dataDir))) await initialiseInChild(dataDir, options.startParams);
   }
-  const db = new PGlite(dataDir, options);
+  // The options object form: `new PGlite(undefined, options)` (in memory) would drop the options.
+  const db = new PGlite({ dataDir, ...options });
   await db.waitReady;
   return db;
 }

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   RANGE_INVALID: { status: 416, message: 'invalid content range' },
+  SEARCH_INVALID: { status: 400, message: 'invalid search request' },
   NOT_FOUND: { status: 404, message: 'the requested API endpoint does not exist' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   UNKNOWN: { status: 500, message: 'unknown error' },

@@ -48,6 +48,9 @@ describe('matchRoute', () => {
       token: '/token',
       jwks: '/.well-known/jwks.json',
       admin: '/admin/v1/users',
+      dockerPing: '/v1/_ping',
+      search: '/v1/search',
+      searchApi: '/api/v1/search',
     };
     expect(ROUTES.map((r) => r.name).sort()).toEqual(Object.keys(paths).sort());
     for (const route of ROUTES) expect(matchRoute(paths[route.name])?.route.name).toBe(route.name);
@@ -162,6 +165,12 @@ describe('RouteKey', () => {
       'admin PUT': true,
       'admin PATCH': true,
       'admin DELETE': true,
+      'dockerPing GET': true,
+      'dockerPing HEAD': true,
+      'search GET': true,
+      'search HEAD': true,
+      'searchApi GET': true,
+      'searchApi HEAD': true,
     };
     expect(Object.keys(every).sort()).toEqual(ROUTES.flatMap((r) => r.methods.map((m) => `${r.name} ${m}`)).sort());
   });

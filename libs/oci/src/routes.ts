@@ -21,7 +21,10 @@ export type RouteName =
   | 'referrers'
   | 'token'
   | 'jwks'
-  | 'admin';
+  | 'admin'
+  | 'dockerPing'
+  | 'search'
+  | 'searchApi';
 
 /** The HTTP methods a route may accept. */
 export type RouteMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -50,6 +53,12 @@ const ROUTE_TABLE = [
   { name: 'token', owner: 'auth', methods: ['GET', 'POST'], pattern: /^\/token$/, hasRepository: false },
   { name: 'jwks', owner: 'auth', methods: ['GET', 'HEAD'], pattern: /^\/\.well-known\/jwks\.json$/, hasRepository: false },
   { name: 'admin', owner: 'auth', methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], pattern: /^\/admin\/v1(?:\/.*)?$/, hasRepository: false },
+  // Search: Docker's v1 search (what `docker search <registry>/<term>` calls, after pinging /v1/_ping) and the
+  // richer JSON search of the console's API, whose routes all live under /api/v1. The manifest service owns the
+  // repositories and tags they search.
+  { name: 'dockerPing', owner: 'gateway', methods: ['GET', 'HEAD'], pattern: /^\/v1\/_ping$/, hasRepository: false },
+  { name: 'search', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/v1\/search$/, hasRepository: false },
+  { name: 'searchApi', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/search$/, hasRepository: false },
 ] as const satisfies readonly RouteSpec[];
 
 /** The route table: order matters only between `uploadStart`/`upload` and `blob`. */

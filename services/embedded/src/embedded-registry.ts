@@ -73,7 +73,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
     const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies });
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus, proxyRules: proxies });

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { LruCache } from '@lading/cache';
 import type { LadingConfig } from '@lading/config';
-import { Access, TokenClaims, TokenError, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
+import { Access, TokenClaims, TokenError, acceptsAnonymous, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
 import { OciError, RouteMatch, assertRepositoryName } from '@lading/oci';
 import { PRINCIPAL_HEADER } from '@lading/http';
 
@@ -211,7 +211,11 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
     if (from !== null && from !== '') assertRepositoryName(from);
     const challenge: Access[] = from && from !== match.repository ? [...required, { type: 'repository', name: from, actions: ['pull'] }] : required;
     const header = req.headers.authorization;
-    if (!header || !/^bearer /i.test(header)) throw unauthorized(req, challenge);
+    if (!header || !/^bearer /i.test(header)) {
+      if (!acceptsAnonymous(match)) throw unauthorized(req, challenge);
+      req.headers[PRINCIPAL_HEADER] = '';
+      return;
+    }
     let claims: TokenClaims;
     try {
       claims = await options.verifier.verify(header.slice(7).trim());

@@ -22,11 +22,14 @@ import {
 import * as meta from '@lading/metadata';
 import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
+import type { BlobStore } from '@lading/storage';
 import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
+import { createConfigReader } from './image-metadata';
+import { SearchRequest, parseConsoleSearch, parseDockerSearch, renderConsoleSearch, renderDockerSearch, searchViewerOf } from './search-api';
 
 /** What the manifest service is built from. */
 export interface ManifestServiceDeps extends ServiceDeps {
@@ -41,6 +44,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pulls?: Pick<PullRecorder, 'note'>;
   /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
   proxies?: ProxyNamespaces;
+  /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
+  store?: BlobStore;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -75,7 +80,12 @@ function mediaTypeOf(header: string | undefined): string | undefined {
 export function createManifestService(deps: ManifestServiceDeps): HttpApp {
   const { db, config, events } = deps;
   const base = config.http.host;
-  const writes: ManifestWriteDeps = { db, events, reviewDelayMs: durationMs(config.gc.reviewDelay) };
+  const writes: ManifestWriteDeps = {
+    db,
+    events,
+    reviewDelayMs: durationMs(config.gc.reviewDelay),
+    configs: deps.store ? createConfigReader(deps.store, deps.logger) : undefined,
+  };
   const reader = createManifestReader({ db, config, metrics: deps.metrics });
   deps.invalidations
     ?.subscribe((event) => reader.onEvent(event))
@@ -166,6 +176,27 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     );
   }
 
+  /** Runs one search for the caller of `req` (see search-api.ts), a page of `request`. */
+  function search(req: Request, request: SearchRequest): Promise<meta.SearchPage> {
+    return meta.searchRepositories(db, {
+      text: request.text,
+      viewer: searchViewerOf(req, config),
+      filters: request.filters,
+      limit: request.pageSize,
+      offset: (request.page - 1) * request.pageSize,
+    });
+  }
+
+  async function dockerSearch(req: Request, res: Response): Promise<void> {
+    const request = parseDockerSearch(req.query);
+    sendJson(req, res, renderDockerSearch(request, await search(req, request)));
+  }
+
+  async function consoleSearch(req: Request, res: Response): Promise<void> {
+    const request = parseConsoleSearch(req.query);
+    sendJson(req, res, renderConsoleSearch(request, await search(req, request)));
+  }
+
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
 
   /**
@@ -192,6 +223,8 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'tags GET': listTags,
       'catalog GET': catalog,
       'referrers GET': referrers,
+      'search GET': dockerSearch,
+      'searchApi GET': consoleSearch,
     }),
   );
   return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);

@@ -11,6 +11,7 @@ import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
 import { Digest, digestOf, errors, validateManifest } from '@lading/oci';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
+import { type ConfigReader, describeManifest } from './image-metadata';
 
 /** What the manifest writes need: the database, the outbox's identity and the GC review delay. */
 export interface ManifestWriteDeps {
@@ -18,6 +19,8 @@ export interface ManifestWriteDeps {
   events: OutboxContext;
   /** How long an unlinked manifest or blob waits before the garbage collector reviews it. */
   reviewDelayMs: number;
+  /** Reads image configs for search's labels and platforms (image-metadata.ts); without it, annotations only. */
+  configs?: ConfigReader;
 }
 
 /** A manifest PUT, as the handler parsed it. */
@@ -74,6 +77,8 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
   const requiredBlobs = manifest.references.filter((r) => r.kind === 'blob' && r.mustExist).map((r) => r.descriptor.digest);
   const childDigests = manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.descriptor.digest);
   const summary: ManifestSummary = { digest, mediaType: manifest.mediaType, size: body.length };
+  // Search's metadata, read before the transaction (see image-metadata.ts); never throws.
+  const searchMetadata = await describeManifest(manifest, deps.configs);
 
   await deps.db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
@@ -106,6 +111,7 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       childDigests,
     });
     if (inserted) {
+      await meta.recordImageMetadata(tx, repo.id, digest, searchMetadata);
       await appendEvent(tx, events, {
         type: EVENT_TYPES.manifestPushed,
         repository,

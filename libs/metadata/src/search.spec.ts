@@ -1,0 +1,173 @@
+/** Search's read model and its ranked, access-filtered query, on PGlite (embedded) and a real PostgreSQL. */
+import { createThrowawayDatabase } from '@lading/testing';
+import { addGrant, createUser, upsertNamespace } from './auth-store';
+import type { Database, SqlExecutor } from './database';
+import { deleteManifest, insertManifest, upsertTag } from './manifests';
+import { migrate } from './migrate';
+import { createPgDatabase } from './pg-adapter';
+import { createPgliteDatabase } from './pglite-adapter';
+import { ensureRepository } from './repositories';
+import { ImageMetadata, SearchQuery, SearchViewer, recordImageMetadata, searchRepositories } from './search';
+
+const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+const EVERYONE: SearchViewer = { kind: 'everyone' };
+const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
+
+function metadata(extra: Partial<ImageMetadata> = {}): ImageMetadata {
+  return { mediaType: IMAGE, artifactType: 'application/vnd.oci.image.config.v1+json', title: null, description: null, source: null, labels: {}, platforms: [], ...extra };
+}
+
+let next = 1;
+/** Pushes manifest `n` into `repository` with its metadata and tags, as a push does (one transaction). */
+async function push(db: Database, repository: string, m: ImageMetadata = metadata(), tags: string[] = ['latest']): Promise<string> {
+  const d = digest(next++);
+  await db.transaction(async (tx: SqlExecutor) => {
+    const repo = await ensureRepository(tx, repository);
+    await insertManifest(tx, { repositoryId: repo.id, digest: d, mediaType: m.mediaType, artifactType: m.artifactType, payload: Buffer.from('{}'), subjectDigest: null, annotations: null, blobDigests: [], childDigests: [] });
+    await recordImageMetadata(tx, repo.id, d, m);
+    for (const tag of tags) await upsertTag(tx, repo.id, tag, d);
+  });
+  return d;
+}
+
+describe.each([
+  ['PGlite', async () => ({ db: (await createPgliteDatabase()) as Database, drop: async () => undefined })],
+  [
+    'PostgreSQL',
+    async () => {
+      const fresh = await createThrowawayDatabase('search');
+      return { db: await createPgDatabase({ url: fresh.url, poolSize: 4, statementTimeoutMs: 5000, connectTimeoutMs: 2000 }), drop: fresh.drop };
+    },
+  ],
+] as const)('search on %s', (_name, open) => {
+  let db: Database;
+  let drop: () => Promise<void>;
+  const search = async (text: string, extra: Partial<SearchQuery> = {}) => searchRepositories(db, { text, viewer: EVERYONE, limit: 50, offset: 0, ...extra });
+  const names = async (text: string, extra: Partial<SearchQuery> = {}) => (await search(text, extra)).hits.map((h) => h.repository);
+
+  beforeAll(async () => {
+    ({ db, drop } = await open());
+    await migrate(db);
+    // Ranking corpus: each repository matches "postgres" one way.
+    await push(db, 'postgres');
+    await push(db, 'library/postgres');
+    await push(db, 'db/postgres-exporter');
+    await push(db, 'ops/my-postgres-backup');
+    await push(db, 'ops/postgrse');
+    await push(db, 'apps/billing', metadata(), ['postgres-16']);
+    await push(db, 'apps/ledger', metadata({ title: 'Ledger', description: 'double-entry ledger stored in PostgreSQL', source: 'https://example.com/ledger' }));
+    await push(db, 'apps/unrelated');
+    await push(db, 'odd/a_b%c');
+    await push(db, 'odd/axbyc');
+  });
+  afterAll(async () => {
+    await db.close();
+    await drop();
+  });
+
+  it('ranks an exact name first, then a prefix, a substring, a similar name, a tag, then metadata', async () => {
+    const page = await search('postgres');
+    expect(page.hits.map((h) => [h.repository, h.match])).toEqual([
+      ['library/postgres', 'exact'],
+      ['postgres', 'exact'],
+      ['db/postgres-exporter', 'prefix'],
+      ['ops/my-postgres-backup', 'substring'],
+      ['ops/postgrse', 'similar'],
+      ['apps/billing', 'tag'],
+      ['apps/ledger', 'metadata'],
+    ]);
+    expect(page.total).toBe(7);
+    const ledger = page.hits.find((h) => h.repository === 'apps/ledger');
+    expect(ledger).toMatchObject({ title: 'Ledger', description: 'double-entry ledger stored in PostgreSQL', source: 'https://example.com/ledger', tags: ['latest'] });
+    expect(ledger?.pushedAt).toBeInstanceOf(Date);
+    // The matching tags come first.
+    expect(page.hits.find((h) => h.repository === 'apps/billing')?.tags).toEqual(['postgres-16']);
+  });
+
+  it('pages through the ranked results and counts them all on every page', async () => {
+    const first = await search('postgres', { limit: 3, offset: 0 });
+    const second = await search('postgres', { limit: 3, offset: 3 });
+    const third = await search('postgres', { limit: 3, offset: 6 });
+    const past = await search('postgres', { limit: 3, offset: 30 });
+    expect([first.total, second.total, third.total, past.total]).toEqual([7, 7, 7, 7]);
+    expect([first.capped, past.capped]).toEqual([false, false]);
+    expect([...first.hits, ...second.hits, ...third.hits].map((h) => h.repository)).toEqual(await names('postgres'));
+    expect(past.hits).toEqual([]);
+  });
+
+  it('takes LIKE wildcards in the term literally', async () => {
+    expect(await names('a_b%c')).toEqual(['odd/a_b%c']);
+  });
+
+  it('lists every repository by name for an empty term', async () => {
+    const all = await names('');
+    expect(all).toEqual([...all].sort());
+    expect(all).toHaveLength(10);
+  });
+
+  it('filters by namespace, platform, label, media and artifact type, and pushed time', async () => {
+    await push(db, 'team/web', metadata({ platforms: ['linux/amd64', 'linux/arm64'], labels: { tier: 'front', owner: 'web' } }));
+    await push(db, 'team/worker', metadata({ platforms: ['linux/amd64'], labels: { tier: 'back' } }));
+    await push(db, 'team/chart', metadata({ artifactType: 'application/vnd.cncf.helm.config.v1+json' }));
+    await push(db, 'teamwork/web');
+    expect(await names('', { filters: { namespace: 'team' } })).toEqual(['team/chart', 'team/web', 'team/worker']);
+    expect(await names('', { filters: { platform: 'linux/arm64' } })).toEqual(['team/web']);
+    expect(await names('', { filters: { platform: 'linux/amd64', labels: { tier: 'back' } } })).toEqual(['team/worker']);
+    expect(await names('', { filters: { labels: { tier: 'front', owner: 'web' } } })).toEqual(['team/web']);
+    expect(await names('', { filters: { artifactType: 'application/vnd.cncf.helm.config.v1+json' } })).toEqual(['team/chart']);
+    expect(await names('web', { filters: { mediaType: IMAGE, namespace: 'team' } })).toEqual(['team/web']);
+    expect(await names('', { filters: { pushedSince: new Date(Date.now() + 60_000) } })).toEqual([]);
+    expect(await names('', { filters: { namespace: 'team', pushedSince: new Date(Date.now() - 60_000) } })).toHaveLength(3);
+  });
+
+  it('lists only what the viewer may pull: public namespaces for anonymous, granted ones for a principal, all for an admin', async () => {
+    await push(db, 'open/tool');
+    await push(db, 'secret/tool');
+    await push(db, 'granted/tool');
+    await push(db, 'robots/tool');
+    await upsertNamespace(db, 'open', true);
+    await upsertNamespace(db, 'secret', false);
+    await upsertNamespace(db, 'granted', false);
+    await upsertNamespace(db, 'robots', false);
+    await addGrant(db, 'granted', 'user', 'alice', 'pull');
+    await addGrant(db, 'robots', 'robot', 'robot$ci', 'push');
+    await createUser(db, 'root', 'x', true);
+    await createUser(db, 'alice', 'x', false);
+    const as = (viewer: SearchViewer) => names('tool', { viewer });
+    expect(await as({ kind: 'principal', type: null, name: null })).toEqual(['open/tool']);
+    expect(await as({ kind: 'principal', type: 'user', name: 'alice' })).toEqual(['granted/tool', 'open/tool']);
+    // A robot's grant is not a user's of the same name.
+    expect(await as({ kind: 'principal', type: 'user', name: 'robot$ci' })).toEqual(['open/tool']);
+    expect(await as({ kind: 'principal', type: 'robot', name: 'robot$ci' })).toEqual(['open/tool', 'robots/tool']);
+    expect(await as({ kind: 'principal', type: 'user', name: 'root' })).toEqual(['granted/tool', 'open/tool', 'robots/tool', 'secret/tool']);
+    expect((await search('tool', { viewer: { kind: 'principal', type: null, name: null } })).total).toBe(1);
+  });
+
+  it('forgets a manifest\'s metadata with the manifest', async () => {
+    const d = await push(db, 'gone/app', metadata({ description: 'vanishing quokka' }));
+    expect(await names('quokka')).toEqual(['gone/app']);
+    await db.transaction(async (tx) => deleteManifest(tx, (await ensureRepository(tx, 'gone/app')).id, d));
+    expect(await names('quokka')).toEqual([]);
+  });
+
+  it('reads at most the match limit of tags, says so, and still ranks the name matches first', async () => {
+    for (const n of [1, 2, 3]) await push(db, `capped/app${n}`, metadata(), ['quux-1', 'quux-2']);
+    await push(db, 'capped/quux');
+    const full = await search('quux');
+    expect(full).toMatchObject({ total: 4, capped: false });
+    const capped = await search('quux', { matchLimit: 2 });
+    expect(capped.capped).toBe(true);
+    expect(capped.hits[0]).toMatchObject({ repository: 'capped/quux', match: 'exact' });
+    expect(capped.total).toBeLessThan(4);
+    expect(capped.total).toBe(capped.hits.length);
+  });
+
+  it('counts at most four match limits of repositories without a term, and still pages through all of them by name', async () => {
+    const all = await names('');
+    const counted = await search('', { matchLimit: 2, limit: 5 });
+    expect(counted).toMatchObject({ total: 8, capped: true });
+    expect(counted.hits.map((h) => h.repository)).toEqual(all.slice(0, 5));
+    expect((await search('', { matchLimit: 2, limit: 5, offset: 10 })).hits.map((h) => h.repository)).toEqual(all.slice(10, 15));
+    expect(await search('', { limit: 1 })).toMatchObject({ total: all.length, capped: false });
+  });
+});

@@ -1,0 +1,258 @@
+/**
+ * Search's read model: the metadata of each pushed manifest (written in the push's transaction) and the ranked,
+ * access-filtered search over repository names, tags and that metadata (migration 0010_search.sql).
+ *
+ * Invariants: a query never opens a manifest payload or a blob (everything it matches was extracted at push); the
+ * caller's access is a condition of the query itself (`pullableRepositoryCondition`), so a page is always full and
+ * `total` counts only what the caller may pull.
+ */
+import { pullableRepositoryCondition } from './auth-store';
+import type { SqlExecutor } from './database';
+
+/** What is recorded about one manifest for search. */
+export interface ImageMetadata {
+  mediaType: string;
+  artifactType: string | null;
+  title: string | null;
+  description: string | null;
+  source: string | null;
+  /** The image config's labels (string values). */
+  labels: Record<string, string>;
+  /** `os/architecture[/variant]` of the image, or of an index's children. */
+  platforms: string[];
+}
+
+/**
+ * Records a manifest's metadata in the caller's transaction (the push's): once per manifest, a second push of the
+ * same manifest changes nothing (the first one's pushed time stays).
+ */
+export async function recordImageMetadata(tx: SqlExecutor, repositoryId: number, digest: string, m: ImageMetadata): Promise<void> {
+  await tx.query(
+    `INSERT INTO image_metadata (repository_id, manifest_digest, media_type, artifact_type, title, description, source, labels, platforms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text[]) ON CONFLICT (repository_id, manifest_digest) DO NOTHING`,
+    [repositoryId, digest, m.mediaType, m.artifactType, m.title, m.description, m.source, JSON.stringify(m.labels), m.platforms],
+  );
+}
+
+/**
+ * Who is searching: everyone sees everything when auth is off; otherwise a principal (type null: anonymous) named by
+ * its token subject, as grants name it (a user's name; `robot$<name>` for a robot).
+ */
+export type SearchViewer = { kind: 'everyone' } | { kind: 'principal'; type: 'user' | 'robot' | null; name: string | null };
+
+/** Filters on what a repository holds: a repository passes when one of its manifests matches all of them. */
+export interface SearchFilters {
+  /** Repositories named `namespace` or under `namespace/`. */
+  namespace?: string;
+  mediaType?: string;
+  artifactType?: string;
+  /** `os/architecture[/variant]`. */
+  platform?: string;
+  /** Config labels that must all be present with these values. */
+  labels?: Record<string, string>;
+  /** Pushed at or after this time. */
+  pushedSince?: Date;
+}
+
+/** One search. */
+export interface SearchQuery {
+  /** The term; '' lists every repository the viewer may pull (by name). */
+  text: string;
+  viewer: SearchViewer;
+  filters?: SearchFilters;
+  limit: number;
+  offset: number;
+  /** Tags listed per result (the matching ones first, then the most recently moved). */
+  tagsPerResult?: number;
+  /** `SEARCH_MATCH_LIMIT` unless given (specs make it small). */
+  matchLimit?: number;
+}
+
+/** How a repository matched, best first. */
+export const MATCH_KINDS = ['exact', 'prefix', 'substring', 'similar', 'tag', 'metadata'] as const;
+
+/** How a repository matched: its name exactly, by prefix, as a substring, by similarity; or through a tag or metadata. */
+export type MatchKind = (typeof MATCH_KINDS)[number];
+
+/** One repository found. */
+export interface SearchHit {
+  repository: string;
+  match: MatchKind;
+  /** The trigram word similarity of the term to the best-matching text (0 to 1), the order within a kind. */
+  similarity: number;
+  /** From the most recently pushed manifest that has a description (else the most recent one). */
+  title: string | null;
+  description: string | null;
+  source: string | null;
+  /** When the repository's most recent manifest was pushed. */
+  pushedAt: Date | null;
+  tags: string[];
+}
+
+/** A page of results and how many there are in all. */
+export interface SearchPage {
+  total: number;
+  /**
+   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT`: then `total` counts only the repositories
+   * found among the first matches, and a narrower term finds the others.
+   */
+  capped: boolean;
+  hits: SearchHit[];
+}
+
+/**
+ * How many repositories one search keeps from tag matches, and how many from metadata matches (name matches are not
+ * capped). A term as common as a word in every description would otherwise visit every row: capped, a search costs
+ * about the same whatever the term.
+ */
+export const SEARCH_MATCH_LIMIT = 500;
+
+/**
+ * How many matching rows are read for each repository kept: matches are read first, on their own (so that the
+ * planner takes the trigram index, not a walk of the whole table in join order), then filtered by access.
+ */
+const SCAN_FACTOR = 4;
+
+/** Without a term, how many repositories are counted at most, in match limits (2,000): a page reads only its own. */
+const BROWSE_COUNT_FACTOR = 4;
+
+/** The term as a LIKE pattern's literal part (`\`, `%` and `_` escaped). */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Searches repositories by name, tag and image metadata, ranked: an exact name (or last path segment) first, then a
+ * name or one of its segments starting with the term, then a name containing it, then a similar name (trigram word
+ * similarity), then repositories found by a tag (containing the term), then by their metadata (title, description
+ * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
+ * may pull are counted and listed.
+ *
+ * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
+ * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
+ * 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are read up to
+ * `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`), out of at most four times as many matching
+ * rows; access and the namespace filter apply to those rows, before the repositories are counted.
+ */
+export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
+  const text = q.text;
+  const lower = text.toLowerCase();
+  const f = q.filters ?? {};
+  const manifestFilter = f.mediaType !== undefined || f.artifactType !== undefined || f.platform !== undefined || f.labels !== undefined || f.pushedSince !== undefined;
+  const params: unknown[] = [
+    text, // $1
+    lower, // $2
+    likeLiteral(lower), // $3
+    q.viewer.kind === 'everyone', // $4
+    q.viewer.kind === 'principal' ? q.viewer.type : null, // $5
+    q.viewer.kind === 'principal' ? q.viewer.name : null, // $6
+    f.namespace ?? null, // $7
+    manifestFilter, // $8
+    f.mediaType ?? null, // $9
+    f.artifactType ?? null, // $10
+    f.platform ?? null, // $11
+    f.labels ? JSON.stringify(f.labels) : null, // $12
+    f.pushedSince ?? null, // $13
+    q.limit, // $14
+    q.offset, // $15
+    q.tagsPerResult ?? 5, // $16
+  ];
+  /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
+  const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6')})
+          AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
+  /** Whether the repository `id` holds a manifest that passes every manifest filter. */
+  const passesFilters = (id: string) => `(NOT $8::boolean OR EXISTS (
+                SELECT 1 FROM image_metadata f WHERE f.repository_id = ${id}
+                   AND ($9::text IS NULL OR f.media_type = $9::text)
+                   AND ($10::text IS NULL OR f.artifact_type = $10::text)
+                   AND ($11::text IS NULL OR f.platforms @> ARRAY[$11::text])
+                   AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
+                   AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
+  // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
+  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped.
+  const pageSql =
+    text === ''
+      ? `page AS (
+           SELECT r.id, r.name, 0 AS tier, 0::real AS sim,
+                  (SELECT count(*) FROM (SELECT 1 FROM repositories c WHERE ${admitted('c.name')} AND ${passesFilters('c.id')}
+                                          LIMIT $17 * ${BROWSE_COUNT_FACTOR}) counted) AS total
+             FROM repositories r
+            WHERE $2::text = '' AND ${admitted('r.name')} AND ${passesFilters('r.id')}
+            ORDER BY r.name LIMIT $14 OFFSET $15
+         )`
+      : `named AS (
+           SELECT r.id,
+                  CASE WHEN r.name = $2 OR right(r.name, length($2) + 1) = '/' || $2 THEN 0
+                       WHEN r.name LIKE $3 || '%' OR r.name LIKE '%/' || $3 || '%' THEN 1
+                       WHEN r.name LIKE '%' || $3 || '%' THEN 2
+                       ELSE 3 END AS tier,
+                  word_similarity($2, r.name) AS sim
+             FROM repositories r WHERE (r.name LIKE '%' || $3 || '%' OR $2 <% r.name) AND ${admitted('r.name')}
+         ), tag_rows AS MATERIALIZED (
+           SELECT t.repository_id AS id FROM tags t WHERE t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+         ), tagged AS (
+           SELECT h.id FROM (SELECT DISTINCT id FROM tag_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+         ), metadata_rows AS MATERIALIZED (
+           SELECT m.repository_id AS id FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+         ), described AS (
+           SELECT h.id FROM (SELECT DISTINCT id FROM metadata_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+         ), hits AS (
+           SELECT id, min(tier) AS tier, max(sim) AS sim FROM (
+             SELECT id, tier, sim FROM named
+             UNION ALL SELECT id, 4, 0::real FROM tagged
+             UNION ALL SELECT id, 5, 0::real FROM described) c
+            GROUP BY id
+         ), page AS (
+           SELECT r.id, r.name, h.tier, h.sim, count(*) OVER () AS total
+             FROM hits h JOIN repositories r ON r.id = h.id
+            WHERE ${passesFilters('r.id')}
+            ORDER BY h.tier, h.sim DESC, r.name
+            LIMIT $14 OFFSET $15
+         )`;
+  const cappedSql =
+    text === ''
+      ? `p.total >= $17 * ${BROWSE_COUNT_FACTOR}`
+      : `(SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+              OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR}`;
+  const r = await db.query<{
+    repository: string;
+    tier: number;
+    sim: number;
+    total: number;
+    capped: boolean;
+    title: string | null;
+    description: string | null;
+    source: string | null;
+    pushedAt: Date | null;
+    tags: string[] | null;
+  }>(
+    `WITH ${pageSql}
+     SELECT p.name AS repository, p.tier, p.sim, p.total,
+            ${cappedSql} AS capped,
+            d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
+            ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
+                   ORDER BY ($1 <> '' AND t.name ILIKE '%' || $3 || '%') DESC, t.updated_at DESC, t.name LIMIT $16) AS tags
+       FROM page p
+       LEFT JOIN LATERAL (SELECT max(pushed_at) AS pushed_at FROM image_metadata WHERE repository_id = p.id) latest ON true
+       LEFT JOIN LATERAL (SELECT title, description, source FROM image_metadata WHERE repository_id = p.id
+                           ORDER BY description IS NULL, pushed_at DESC LIMIT 1) d ON true
+      ORDER BY p.tier, p.sim DESC, p.name`,
+    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT], // $17
+  );
+  if (r.rows.length === 0 && q.offset > 0) return { ...(await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 })), hits: [] };
+  const total = r.rows.length > 0 ? Number(r.rows[0].total) : 0;
+  return {
+    total,
+    capped: r.rows.length > 0 && Boolean(r.rows[0].capped),
+    hits: r.rows.map((row) => ({
+      repository: row.repository,
+      match: MATCH_KINDS[row.tier],
+      similarity: Number(row.sim),
+      title: row.title,
+      description: row.description,
+      source: row.source,
+      pushedAt: row.pushedAt ? new Date(row.pushedAt) : null,
+      tags: row.tags ?? [],
+    })),
+  };
+}
