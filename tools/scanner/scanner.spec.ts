@@ -191,7 +191,15 @@ describe('the example scanner on Kafka', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const [code] = (await once(child, 'exit')) as [number];
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
-    const tally = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, number>;
+    // The tally is the one line of stdout that is not a log line (the logger writes its lines asynchronously, so one
+    // may land after the tally).
+    const tallies = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => !('msg' in line));
+    expect(tallies).toHaveLength(1);
+    const tally = tallies[0];
     // The topic holds three pushes of images: team/app's, its duplicate from the test above, and team/other's.
     expect(tally).toMatchObject({ reported: 1, alreadyReported: 2, failed: 0 });
     await expectReportOf(client, 'team/other', second);
