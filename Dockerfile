@@ -1,7 +1,7 @@
 # One image for every Lading process: the source tree, the production dependencies and each service's bundle
 # (`npm run build`: dist/<name>/main.cjs, plain JavaScript that node runs without a TypeScript loader); the command
 # picks the process:
-#   node --wasm-tiering-budget=... --max-semi-space-size=4 dist/embedded/main.cjs   the embedded registry (the
+#   node --wasm-tiering-budget=... --max-semi-space-size=4 ... dist/embedded/main.cjs   the embedded registry (the
 #       default CMD, the same command and flags as `npm start`)
 #   node dist/<name>/main.cjs     one distributed service: gateway, blob, manifest, auth, gc, webhooks
 # The operator CLIs are bundled too and on the PATH, for `docker compose exec <service> ...` or `docker run`:
@@ -41,4 +41,4 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 5000
 # No ENTRYPOINT of our own: the node image's entrypoint execs the command, so compose's `command:` picks the process.
-CMD ["node", "--wasm-tiering-budget=2000000000", "--max-semi-space-size=4", "dist/embedded/main.cjs"]
+CMD ["node", "--wasm-tiering-budget=2000000000", "--max-semi-space-size=4", "--incremental-marking-soft-trigger=75", "--incremental-marking-hard-trigger=90", "dist/embedded/main.cjs"]

@@ -17,7 +17,12 @@
  * The embedded registry runs with two V8 settings that keep its memory down (see package.json's `start`):
  * `--wasm-tiering-budget` high enough that PGlite's Postgres stays on V8's baseline WebAssembly code (the optimising
  * tier's code for it cost ~80 MB) while hash-wasm's digest loops, which run far longer, are still optimised; and a
- * 4 MB young generation (`--max-semi-space-size`), enough for requests whose garbage is a few kilobytes.
+ * 4 MB young generation (`--max-semi-space-size`), enough for requests whose garbage is a few kilobytes. And with two
+ * that keep V8 from marking its heap over and over while bytes stream (`--incremental-marking-soft-trigger=75`,
+ * `--incremental-marking-hard-trigger=90`): by default, with a ~36 MB heap that grows slowly, V8 starts the next full
+ * collection's marking as soon as the last one ends, and a 256 MB pull-through miss ran 12–20 back-to-back
+ * mark-compacts (about half of its CPU); these start marking only once 75 % of the headroom to the same heap limit is
+ * used; the heap limit stays as it was (docs/benchmarks.md, pull-through cache).
  */
 import { build, type Plugin } from 'esbuild';
 import { execFileSync } from 'node:child_process';
