@@ -1,4 +1,4 @@
-import { createThrowawayDatabase } from '@lading/testing';
+import { databaseEngines } from '@lading/testing';
 import {
   LoginLimit,
   createAccessToken,
@@ -12,23 +12,12 @@ import {
 } from './auth-store';
 import type { Database } from './database';
 import { migrate } from './migrate';
-import { createPgDatabase } from './pg-adapter';
-import { createPgliteDatabase } from './pglite-adapter';
 
 const WINDOW_MS = 15 * 60_000;
 const inAnHour = () => new Date(Date.now() + 3_600_000);
 
 /** The same checks on PGlite (embedded) and on a real PostgreSQL with a pool of connections (replicas). */
-describe.each([
-  ['PGlite', async () => ({ db: (await createPgliteDatabase()) as Database, drop: async () => undefined })],
-  [
-    'PostgreSQL',
-    async () => {
-      const fresh = await createThrowawayDatabase('authstore');
-      return { db: await createPgDatabase({ url: fresh.url, poolSize: 8, statementTimeoutMs: 5000, connectTimeoutMs: 2000 }), drop: fresh.drop };
-    },
-  ],
-] as const)('auth store on %s', (_name, open) => {
+describe.each(databaseEngines('authstore'))('auth store on %s', (_name, open) => {
   let db: Database;
   let drop: () => Promise<void>;
 

@@ -1,23 +1,12 @@
-import { createThrowawayDatabase } from '@lading/testing';
+import { databaseEngines } from '@lading/testing';
 import type { Database } from './database';
 import { migrate } from './migrate';
-import { createPgDatabase } from './pg-adapter';
-import { createPgliteDatabase } from './pglite-adapter';
 import { releaseFetchLease, renewFetchLease, takeFetchLease } from './proxy-fetch-leases';
 
 const MINUTE = 60_000;
 
 /** The same checks on PGlite (embedded) and on a real PostgreSQL with a pool of connections (replicas). */
-describe.each([
-  ['PGlite', async () => ({ db: (await createPgliteDatabase()) as Database, drop: async () => undefined })],
-  [
-    'PostgreSQL',
-    async () => {
-      const fresh = await createThrowawayDatabase('fetchleases');
-      return { db: await createPgDatabase({ url: fresh.url, poolSize: 8, statementTimeoutMs: 5000, connectTimeoutMs: 2000 }), drop: fresh.drop };
-    },
-  ],
-] as const)('proxy fetch leases on %s', (_name, open) => {
+describe.each(databaseEngines('fetchleases'))('proxy fetch leases on %s', (_name, open) => {
   let db: Database;
   let drop: () => Promise<void>;
 

@@ -1,11 +1,9 @@
 /** Search's read model and its ranked, access-filtered query, on PGlite (embedded) and a real PostgreSQL. */
-import { createThrowawayDatabase } from '@lading/testing';
+import { databaseEngines } from '@lading/testing';
 import { addGrant, createUser, upsertNamespace } from './auth-store';
 import type { Database, SqlExecutor } from './database';
 import { deleteManifest, insertManifest, upsertTag } from './manifests';
 import { migrate } from './migrate';
-import { createPgDatabase } from './pg-adapter';
-import { createPgliteDatabase } from './pglite-adapter';
 import { ensureRepository } from './repositories';
 import { ImageMetadata, SearchQuery, SearchViewer, recordImageMetadata, searchRepositories } from './search';
 
@@ -30,16 +28,7 @@ async function push(db: Database, repository: string, m: ImageMetadata = metadat
   return d;
 }
 
-describe.each([
-  ['PGlite', async () => ({ db: (await createPgliteDatabase()) as Database, drop: async () => undefined })],
-  [
-    'PostgreSQL',
-    async () => {
-      const fresh = await createThrowawayDatabase('search');
-      return { db: await createPgDatabase({ url: fresh.url, poolSize: 4, statementTimeoutMs: 5000, connectTimeoutMs: 2000 }), drop: fresh.drop };
-    },
-  ],
-] as const)('search on %s', (_name, open) => {
+describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
   let db: Database;
   let drop: () => Promise<void>;
   const search = async (text: string, extra: Partial<SearchQuery> = {}) => searchRepositories(db, { text, viewer: EVERYONE, limit: 50, offset: 0, ...extra });

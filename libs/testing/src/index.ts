@@ -10,3 +10,4 @@ export * from './free-port';
 export * from './distribution';
 export * from './gc-clock';
 export * from './upstream-relay';
+export * from './database-engines';
