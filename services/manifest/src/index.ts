@@ -2,4 +2,3 @@ export * from './manifest-service';
 export * from './manifest-pull-through';
 export * from './pull-recorder';
 export * from './manifest-pull-through-wiring';
-export * from './manifest-fetch-leases';

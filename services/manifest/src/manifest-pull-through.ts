@@ -46,7 +46,7 @@ import type { EventContext } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { OciError, errors, looksLikeDigest, parseDigest, digestOf, isValidTag } from '@lading/oci';
 import type { Logger, ProxyRequestLabels, RegistryMetrics } from '@lading/telemetry';
-import { type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
+import { type FetchLeases, type ProxiedRepository, type ProxyRules, ociErrorOfUpstream } from '@lading/upstream';
 import { type ManifestWriteDeps, pushManifest } from './manifest-writes';
 
 /** What manifest pull-through is built from. */
@@ -62,6 +62,11 @@ export interface ManifestPullThroughDeps {
   onEventsCommitted?: () => void;
   /** Counts hits, misses, waits, stale tags and upstream failures; none recorded without it. */
   metrics?: Pick<RegistryMetrics, 'proxyRequests'>;
+  /**
+   * Single flight across processes (manifest replicas): a miss is fetched under its reference's lease, and a process
+   * that finds the lease held waits until another stored it. Without it, single flight holds within this process.
+   */
+  leases?: FetchLeases;
 }
 
 /** Makes what manifest reads in proxied repositories name present. */
@@ -109,6 +114,24 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
     return pushed.digest;
   }
 
+  /**
+   * Runs a miss's `fetch` once across processes (under the lease of `repository` and `reference`, when there are
+   * leases); resolves with true when another process stored the content meanwhile and this one fetched nothing.
+   */
+  async function fetchMiss(source: ProxiedRepository, repository: string, reference: string, isStored: () => Promise<boolean>, fetch: () => Promise<unknown>): Promise<boolean> {
+    if (!deps.leases) {
+      await fetch();
+      return false;
+    }
+    const { waited } = await deps.leases.once({
+      key: `${repository}:${reference}`,
+      stored: async () => ((await isStored()) ? true : null),
+      fetch: async () => (await fetch(), true),
+      onWait: () => count(source.namespace, 'wait'),
+    });
+    return waited;
+  }
+
   async function prepareTag(source: ProxiedRepository, repository: string, tag: string, context: () => EventContext): Promise<string[]> {
     const key = `${repository}:${tag}`;
     // Looked up first: a tag deleted here (evicted) is fetched again however recently it was checked.
@@ -134,7 +157,11 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
         return [];
       }
     } else {
-      await fetchManifest(source, repository, tag, [tag], context());
+      const stored = async () => (await meta.tagDigest(writes.db, repository, tag)) !== null;
+      const waited = await fetchMiss(source, repository, tag, stored, () => fetchManifest(source, repository, tag, [tag], context()));
+      tagCheckedAt.set(key, now());
+      if (!waited) count(source.namespace, 'miss');
+      return [tag];
     }
     tagCheckedAt.set(key, now());
     count(source.namespace, 'miss');
@@ -165,9 +192,9 @@ export function createManifestPullThrough(deps: ManifestPullThroughDeps): Manife
     try {
       if (looksLikeDigest(reference)) {
         const digest = parseDigest(reference);
-        const held = await meta.storedManifestExists(writes.db, repository, digest.value);
-        if (!held) await fetchManifest(source, repository, digest.value, [], context());
-        count(source.namespace, held ? 'hit' : 'miss');
+        const stored = () => meta.storedManifestExists(writes.db, repository, digest.value);
+        if (await stored()) count(source.namespace, 'hit');
+        else if (!(await fetchMiss(source, repository, digest.value, stored, () => fetchManifest(source, repository, digest.value, [], context())))) count(source.namespace, 'miss');
         return [];
       }
       if (!isValidTag(reference)) return [];
