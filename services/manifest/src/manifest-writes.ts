@@ -77,8 +77,12 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
   const requiredBlobs = manifest.references.filter((r) => r.kind === 'blob' && r.mustExist).map((r) => r.descriptor.digest);
   const childDigests = manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.descriptor.digest);
   const summary: ManifestSummary = { digest, mediaType: manifest.mediaType, size: body.length };
-  // Search's metadata, read before the transaction (see image-metadata.ts); never throws.
-  const searchMetadata = await describeManifest(manifest, deps.configs);
+  // Search's metadata, read before the transaction (see image-metadata.ts; never throws), and only for a manifest the
+  // repository does not hold: a re-push of the same manifest (a CI re-run, a re-tag) stores nothing new, and reading
+  // its config again would be a storage round trip for nothing. Stored after all (deleted meanwhile), it gets what
+  // its annotations say.
+  const known = deps.configs !== undefined && (await meta.storedManifestExists(deps.db, repository, digest));
+  const searchMetadata = known ? null : await describeManifest(manifest, deps.configs);
 
   await deps.db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
@@ -111,7 +115,7 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       childDigests,
     });
     if (inserted) {
-      await meta.recordImageMetadata(tx, repo.id, digest, searchMetadata);
+      await meta.recordImageMetadata(tx, repo.id, digest, searchMetadata ?? (await describeManifest(manifest, undefined)));
       await appendEvent(tx, events, {
         type: EVENT_TYPES.manifestPushed,
         repository,
