@@ -3,47 +3,28 @@
  * configuration file: stored proxies are set (the password from standard input), listed without a password,
  * replaced and removed; the configuration's proxy is listed but cannot be changed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { parseConfig } from '@lading/config';
-import { EmbeddedRegistry, createEmbeddedRegistry } from '@lading/embedded';
+import type { EmbeddedRegistry } from '@lading/embedded';
+import { type ServedRegistry, serveEmbeddedRegistry } from '@lading/embedded/test/served-registry';
 import * as meta from '@lading/metadata';
-import { createLogger } from '@lading/telemetry';
 import { ADMIN, cli, cliAll } from './lading-admin-testing';
 
 const UPSTREAM_PASSWORD = 'cli-upstream-pa55word';
 
 describe('lading-admin proxies', () => {
-  let dir: string;
+  let served: ServedRegistry;
   let registry: EmbeddedRegistry;
-  let server: Server;
   let url: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'lading-admin-proxies-'));
-    registry = await createEmbeddedRegistry(
-      parseConfig({
-        data: { dir },
-        auth: { enabled: true },
-        admin: ADMIN,
-        proxies: [{ namespace: 'hub', upstream: 'https://registry-1.docker.io' }],
-        gc: { enabled: false },
-        log: { level: 'silent', access: false },
-      }),
-      createLogger({ service: 'test', level: 'silent' }),
-    );
-    server = registry.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveEmbeddedRegistry({
+      auth: { enabled: true },
+      admin: ADMIN,
+      proxies: [{ namespace: 'hub', upstream: 'https://registry-1.docker.io' }],
+      gc: { enabled: false },
+    });
+    ({ registry, url } = served);
   });
-  afterAll(async () => {
-    if (server) await new Promise((resolve) => server.close(resolve));
-    await registry?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => served?.close());
 
   const ok = async (args: string[], options: Parameters<typeof cli>[1] = {}) => {
     const result = await cli(['--url', url, ...args], options);
