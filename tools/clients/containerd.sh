@@ -10,24 +10,14 @@
 # the CRI plugin off: only the content store, the image store and the native snapshotter are used (ctr pulls with
 # `--snapshotter native`, which unpacks by copying, so nothing is mounted).
 set -euo pipefail
+# shellcheck source=tools/clients/daemon-package.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-package.sh"
 
 die() { echo "containerd.sh: $*" >&2; exit 1; }
 
 ensure_containerd() {
   command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-    || die "containerd is missing; install the Debian package containerd (apt-get install -y containerd, as root)."
-  echo "containerd.sh: installing containerd with apt-get" >&2
-  # The package's scripts would start a system daemon; this test runs its own. policy-rc.d (exit 101) forbids
-  # service starts during the installation, unless the machine already has its own policy.
-  local policy=/usr/sbin/policy-rc.d ours=false
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=true; fi
-  local ok=true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null 2>&1; } \
-    || ok=false
-  [ "$ours" = true ] && rm -f "$policy"
-  [ "$ok" = true ] || die "containerd is missing and 'apt-get install -y containerd' failed; install the Debian package containerd."
+  install_daemon_package containerd.sh containerd
 }
 
 start() {

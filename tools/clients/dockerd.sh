@@ -12,25 +12,15 @@
 # plain HTTP), so the TLS round trip reaches the registry by that name, through loopback-relay.ts, as a secure
 # registry whose certificate dockerd verifies. Nothing outside the daemon sees the name.
 set -euo pipefail
+# shellcheck source=tools/clients/daemon-package.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-package.sh"
 
 DOCKER_TLS_NAME=registry.lading.test
 die() { echo "dockerd.sh: $*" >&2; exit 1; }
 
 ensure_dockerd() {
   command -v dockerd >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-    || die "dockerd is missing; install the Debian package docker.io (apt-get install -y docker.io, as root)."
-  echo "dockerd.sh: installing docker.io with apt-get" >&2
-  # The package's scripts would start a system daemon; this test runs its own. policy-rc.d (exit 101) forbids
-  # service starts during the installation, unless the machine already has its own policy.
-  local policy=/usr/sbin/policy-rc.d ours=false
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=true; fi
-  local ok=true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null 2>&1; } \
-    || ok=false
-  [ "$ours" = true ] && rm -f "$policy"
-  [ "$ok" = true ] || die "dockerd is missing and 'apt-get install -y docker.io' failed; install the Debian package docker.io."
+  install_daemon_package dockerd.sh docker.io
 }
 
 start() {
