@@ -8,7 +8,7 @@ export default [
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     plugins: { '@nx': nx },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
@@ -23,6 +23,8 @@ export default [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:service', 'type:adapter', 'type:domain', 'type:util'] },
             // A service never imports another service; it talks to them over HTTP or the bus.
             { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
+            // The web console runs in a browser: it talks to the registry over HTTP and imports no server code.
+            { sourceTag: 'type:ui', onlyDependOnLibsWithTags: [] },
             // Libs never import services.
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
@@ -41,17 +43,17 @@ export default [
   {
     // A service's test/ folder runs it inside a real registry (gateway, blob and manifest services, or the auth app
     // beside the delivery worker): like services/embedded it may compose services. Nothing under test/ ships.
-    files: ['services/*/test/**/*.ts'],
+    files: ['services/*/test/**/*.ts', 'services/*/test/**/*.tsx'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
   },
   {
-    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts', 'libs/*/test/**/*.ts', 'services/*/test/**/*.ts'],
+    files: ['libs/config/**/*.ts', 'tools/**/*.ts', '**/*.spec.ts', '**/*.spec.tsx', 'libs/*/test/**/*.ts', 'services/*/test/**/*.ts', 'services/*/test/**/*.tsx'],
     rules: { 'no-restricted-properties': 'off' },
   },
   // What ships (a project's src/, minus its specs) never imports test support: a project's test/ folder or @lading/testing.
   {
-    files: ['libs/*/src/**/*.ts', 'services/*/src/**/*.ts'],
-    ignores: ['**/*.spec.ts'],
+    files: ['libs/*/src/**/*.ts', 'services/*/src/**/*.ts', 'services/*/src/**/*.tsx'],
+    ignores: ['**/*.spec.ts', '**/*.spec.tsx'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -37,7 +37,7 @@ run_stage() { # name log-file command...
   stage_rc[$name]=$rc
 }
 echo "== typecheck"
-run_stage typecheck "$results/typecheck.log" npx tsc -p tsconfig.json --noEmit
+run_stage typecheck "$results/typecheck.log" npm run -s typecheck
 echo "== lint (includes module boundaries)"
 run_stage lint "$results/lint.log" npm run -s lint
 echo "== CNCF Distribution v3, the pull-through specs' upstream (tools/distribution/install)"

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, TOOL_ENTRIES, bundle, bundleNames, bundleRequest, isTestSupport, serviceBundle, serviceNames, startCommand } from './bundle';
 
@@ -22,7 +22,7 @@ describe('tools/build bundle', () => {
   });
 
   it('names the operator CLIs beside the services, each bundled from its entry file to dist/<name>/main.cjs', () => {
-    expect(bundleNames()).toEqual([...serviceNames(), 'lading-admin', 'garbage-collect']);
+    expect(bundleNames()).toEqual([...serviceNames(), 'lading-admin', 'garbage-collect', 'console']);
     expect(bundleRequest('lading-admin')).toEqual({
       entry: path.join(REPO_ROOT, 'tools/admin/lading-admin.ts'),
       outfile: path.join(REPO_ROOT, 'dist/lading-admin/main.cjs'),
@@ -43,6 +43,21 @@ describe('tools/build bundle', () => {
     await bundle({ entry: bundleRequest(name).entry, outfile });
     const help = execFileSync(process.execPath, [outfile, '--help'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH }, encoding: 'utf8' });
     expect(help).toMatch(new RegExp(`^usage: ${name}\\b`, 'm'));
+  });
+
+  it('builds the web console into index.html and hashed assets under /ui/, with no inline script or style', () => {
+    const outDir = path.join(dir, 'console');
+    // In a child process: Vite's bundler (rolldown) refuses objects made in jest's module sandbox.
+    const script = `require(${JSON.stringify(path.join(REPO_ROOT, 'tools/build/bundle.ts'))}).buildConsole(process.argv[1])`;
+    execFileSync(process.execPath, ['--import', 'tsx', '--eval', script, outDir], { cwd: REPO_ROOT, stdio: 'pipe' });
+    const html = readFileSync(path.join(outDir, 'index.html'), 'utf8');
+    const assets = readdirSync(path.join(outDir, 'assets'));
+    expect(assets.some((f) => /^index-[\w-]+\.js$/.test(f))).toBe(true);
+    expect(assets.some((f) => /^index-[\w-]+\.css$/.test(f))).toBe(true);
+    expect(html).toMatch(/<script type="module" crossorigin src="\/ui\/assets\/index-[\w-]+\.js"><\/script>/);
+    // The gateway's CSP allows scripts and styles from 'self' only: no inline code, no style attribute.
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.toMatch(/<style|\sstyle=/);
   });
 
   it("reads the command `npm start` runs from package.json: node on the embedded bundle", () => {

@@ -3,14 +3,16 @@
  * process runs plain JavaScript on `node` instead of loading tsx's TypeScript loader (its own thread and ~35 MB of
  * resident memory) and compiling the sources at every start. `npm start`, the container image, the cluster tool and
  * the end-to-end tests run these bundles. The operator CLIs the image ships (`TOOL_ENTRIES`: lading-admin,
- * garbage-collect) are bundled the same way, to `dist/<cli>/main.cjs`.
+ * garbage-collect) are bundled the same way, to `dist/<cli>/main.cjs`. The web console (`services/console`, a Preact
+ * app) is built by Vite into `dist/console/` (index.html and hashed assets), which the gateway serves under `/ui/`; its
+ * bundle name is `console`.
  *
  * The `@lading/*` workspace code is inlined; every npm package stays an ordinary `require` resolved from
  * `node_modules` at run time, which is what lets OpenTelemetry's instrumentations patch express, pg, kafkajs and
  * undici as they load. A source file's `__dirname` keeps meaning that file's own directory, so files found next to the
  * sources (SQL migrations, event schemas) are found from the bundle too, as long as `dist/` stays in the checkout.
  *
- *   npm run build                    every service and operator CLI
+ *   npm run build                    every service, operator CLI and the console
  *   npm run build -- embedded        only the named ones
  *   npm run -s build -- --start-command   prints the command `npm start` runs (for scripts that start it themselves)
  *
@@ -62,9 +64,21 @@ export const TOOL_ENTRIES: Readonly<Record<string, string>> = {
   'garbage-collect': 'tools/gc/garbage-collect.ts',
 };
 
-/** Every bundle `npm run build` makes: the services, then the operator CLIs. */
+/** The web console's bundle name: not a Node bundle but a browser app, built by Vite (`buildConsole`). */
+export const CONSOLE_BUNDLE = 'console';
+
+/** Every bundle `npm run build` makes: the services, the operator CLIs, then the console. */
 export function bundleNames(root = REPO_ROOT): string[] {
-  return [...serviceNames(root), ...Object.keys(TOOL_ENTRIES)];
+  return [...serviceNames(root), ...Object.keys(TOOL_ENTRIES), CONSOLE_BUNDLE];
+}
+
+/**
+ * Builds the web console with its Vite config (services/console/vite.config.mts): `index.html` and its hashed
+ * assets into `outDir` (`dist/console/`), which is emptied first.
+ */
+export async function buildConsole(outDir = path.join(REPO_ROOT, 'dist', CONSOLE_BUNDLE)): Promise<void> {
+  const vite = await import('vite');
+  await vite.build({ configFile: path.join(REPO_ROOT, 'services', CONSOLE_BUNDLE, 'vite.config.mts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
 }
 
 /** The bundle request for a service or an operator CLI by its bundle name; an unknown name is an error naming the known. */
@@ -154,8 +168,9 @@ async function main(argv: string[]): Promise<void> {
   if (unknown.length) throw new Error(`no such bundle: ${unknown.join(', ')} (bundles: ${known.join(', ')})`);
   const started = performance.now();
   const commit = checkoutCommit();
-  await Promise.all(names.map((name) => bundle(bundleRequest(name), commit)));
-  console.log(`built ${names.map((n) => `dist/${n}/main.cjs`).join(', ')} in ${Math.round(performance.now() - started)} ms`);
+  await Promise.all(names.map((name) => (name === CONSOLE_BUNDLE ? buildConsole() : bundle(bundleRequest(name), commit))));
+  const outputs = names.map((n) => (n === CONSOLE_BUNDLE ? `dist/${n}/` : `dist/${n}/main.cjs`));
+  console.log(`built ${outputs.join(', ')} in ${Math.round(performance.now() - started)} ms`);
 }
 
 if (require.main === module) {

@@ -1,0 +1,16 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { FEED_EVENT_TYPES, describeEventType } from './event-types';
+
+describe('the live feed event types', () => {
+  it('are exactly the types of the published event schemas (docs/events), so the feed misses none', () => {
+    const published = readdirSync(path.join(__dirname, '..', '..', '..', 'docs', 'events'))
+      .filter((file) => file.startsWith('io.lading.'))
+      .map((file) => file.replace(/\.schema\.json$/, ''));
+    expect([...FEED_EVENT_TYPES].sort()).toEqual(published.sort());
+  });
+
+  it('read as noun and verb', () => {
+    expect(describeEventType('io.lading.manifest.pushed')).toBe('manifest pushed');
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * The admin pages (users, robots, personal access tokens, namespaces and grants, webhooks, the outbox's parked rows,
+ * the collector), behind a section navigation. Only admins (or anyone with auth off) see them; the admin API
+ * (`/admin/v1`) refuses everyone else in any case.
+ */
+import { PageHeading } from '../../components/page-heading';
+import { ADMIN_SECTIONS, type AdminSection, href } from '../../router';
+import { isAdmin, useSession } from '../../session';
+import { CollectorSection } from './collector';
+import { NamespacesSection } from './namespaces';
+import { OutboxSection } from './outbox';
+import { RobotsSection } from './robots';
+import { TokensSection } from './tokens';
+import { UsersSection } from './users';
+import { WebhooksSection } from './webhooks';
+
+const TITLES: Record<AdminSection, string> = {
+  users: 'Users',
+  robots: 'Robot accounts',
+  tokens: 'Personal access tokens',
+  namespaces: 'Namespaces and grants',
+  webhooks: 'Webhooks',
+  outbox: 'Parked events',
+  collector: 'Garbage collector',
+};
+
+function Section({ section }: { section: AdminSection }) {
+  switch (section) {
+    case 'users':
+      return <UsersSection />;
+    case 'robots':
+      return <RobotsSection />;
+    case 'tokens':
+      return <TokensSection />;
+    case 'namespaces':
+      return <NamespacesSection />;
+    case 'webhooks':
+      return <WebhooksSection />;
+    case 'outbox':
+      return <OutboxSection />;
+    default:
+      return <CollectorSection />;
+  }
+}
+
+/** An admin page: the section navigation and the section. */
+export function AdminPage({ section }: { section: AdminSection }) {
+  const { session } = useSession();
+  if (!isAdmin(session)) {
+    return (
+      <>
+        <PageHeading>Admin</PageHeading>
+        <p>
+          Only administrators may use these pages.{' '}
+          {session?.user ? null : <a href={href.signIn(href.admin(section))}>Sign in as an administrator</a>}
+        </p>
+      </>
+    );
+  }
+  return (
+    <>
+      <PageHeading title={`Admin: ${TITLES[section]}`}>{TITLES[section]}</PageHeading>
+      <nav aria-label="Admin sections" class="subnav">
+        <ul>
+          {ADMIN_SECTIONS.map((s) => (
+            <li key={s}>
+              <a href={href.admin(s)} aria-current={s === section ? 'page' : undefined}>
+                {TITLES[s]}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <Section section={section} />
+    </>
+  );
+}

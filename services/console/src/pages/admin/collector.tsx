@@ -1,0 +1,90 @@
+/** The garbage collector: a dry run (what a collection would delete now, and why) and, after confirming, a run. */
+import { useState } from 'preact/hooks';
+import { ConfirmDialog } from '../../components/confirm-dialog';
+import { ErrorMessage, Loading } from '../../components/status';
+import { useLoad } from '../../components/use-load';
+import { formatBytes, formatTime } from '../../format';
+import { useSession } from '../../session';
+
+/** `GET /admin/v1/gc/dry-run`. */
+export interface GcPlan {
+  generatedAt: string;
+  items: Array<{ kind: string; action: string; target: string; size?: number; reason: string }>;
+  totals: { tags: number; manifests: number; blobs: number; bytes: number; uploads: number; kept: number; later: number };
+}
+
+/** The collector section. */
+export function CollectorSection() {
+  const { api } = useSession();
+  const [all, setAll] = useState(false);
+  const plan = useLoad((signal) => api.json<GcPlan>(`/admin/v1/gc/dry-run${all ? '?all=1' : ''}`, { signal }), [all]);
+  const [collecting, setCollecting] = useState(false);
+  const [result, setResult] = useState<string | null>(null);
+  return (
+    <>
+      <p role="status" class="notice">
+        {result}
+      </p>
+      <section aria-labelledby="plan-heading">
+        <h2 id="plan-heading">Dry run</h2>
+        <div class="field check">
+          <input id="gc-all" type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} />
+          <label for="gc-all">Include reviews that are not due yet</label>
+        </div>
+        {plan.error ? <ErrorMessage error={plan.error} /> : null}
+        {!plan.data && !plan.error ? <Loading what="the dry run" /> : null}
+        {plan.data ? (
+          <>
+            <p>
+              As of {formatTime(plan.data.generatedAt)}, a collection would delete {plan.data.totals.tags} tags, {plan.data.totals.manifests} manifests, {plan.data.totals.blobs} blobs (
+              {formatBytes(plan.data.totals.bytes)}) and {plan.data.totals.uploads} abandoned uploads; {plan.data.totals.later} wait for a later review.
+            </p>
+            {plan.data.items.length ? (
+              <div class="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">What</th>
+                      <th scope="col">Action</th>
+                      <th scope="col">Size</th>
+                      <th scope="col">Why</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {plan.data.items.slice(0, 500).map((item, i) => (
+                      <tr key={i}>
+                        <th scope="row">
+                          {item.kind} <code>{item.target}</code>
+                        </th>
+                        <td>{item.action}</td>
+                        <td>{item.size === undefined ? '—' : formatBytes(item.size)}</td>
+                        <td>{item.reason}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : null}
+            <button type="button" class="danger" onClick={() => setCollecting(true)}>
+              Collect now
+            </button>
+          </>
+        ) : null}
+      </section>
+      {collecting ? (
+        <ConfirmDialog
+          title="Collect garbage now?"
+          confirmLabel="Collect now"
+          onClose={() => setCollecting(false)}
+          onConfirm={async () => {
+            await api.request('/admin/v1/gc/collect', { method: 'POST' });
+            setResult('The collection finished.');
+            plan.reload();
+          }}
+        >
+          <p>What the dry run lists as "delete" is deleted for good.</p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,163 @@
+/** Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. */
+import { useState } from 'preact/hooks';
+import { ConfirmDialog } from '../../components/confirm-dialog';
+import { ErrorMessage, Loading } from '../../components/status';
+import { useLoad } from '../../components/use-load';
+import { useSession } from '../../session';
+
+/** The roles a grant may give (services/auth admin API). */
+export const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
+
+/** A namespace of `GET /admin/v1/namespaces`. */
+export interface Namespace {
+  prefix: string;
+  public: boolean;
+  grants: Array<{ principalType: string; principalName: string; role: string }>;
+}
+
+/** The principal of a grant as the admin API names it: `user:alice`, `robot:ci` (a robot without its `robot$`). */
+export function principalOf(grant: Namespace['grants'][number]): string {
+  return `${grant.principalType}:${grant.principalName.replace(/^robot\$/, '')}`;
+}
+
+/** The namespaces section. */
+export function NamespacesSection() {
+  const { api } = useSession();
+  const namespaces = useLoad((signal) => api.json<{ namespaces: Namespace[] }>('/admin/v1/namespaces', { signal }), []);
+  const [prefix, setPrefix] = useState('');
+  const [isPublic, setIsPublic] = useState(false);
+  const [grant, setGrant] = useState({ prefix: '', principal: '', role: 'pull' });
+  const [error, setError] = useState<string | null>(null);
+  const [deleting, setDeleting] = useState<string | null>(null);
+  const run = async (what: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await what();
+      namespaces.reload();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  const list = namespaces.data?.namespaces ?? [];
+  return (
+    <>
+      <ErrorMessage error={error} />
+      <section aria-labelledby="new-namespace-heading">
+        <h2 id="new-namespace-heading">New namespace</h2>
+        <form
+          class="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void run(async () => {
+              await api.request('/admin/v1/namespaces', { method: 'POST', json: { prefix, public: isPublic } });
+              setPrefix('');
+            });
+          }}
+        >
+          <div class="field">
+            <label for="namespace-prefix">Prefix</label>
+            <input id="namespace-prefix" required value={prefix} onInput={(e) => setPrefix(e.currentTarget.value)} />
+          </div>
+          <div class="field check">
+            <input id="namespace-public" type="checkbox" checked={isPublic} onChange={(e) => setIsPublic(e.currentTarget.checked)} />
+            <label for="namespace-public">Public: anyone may pull</label>
+          </div>
+          <button type="submit">Create or update namespace</button>
+        </form>
+      </section>
+      <section aria-labelledby="grant-heading">
+        <h2 id="grant-heading">Grant a role</h2>
+        <form
+          class="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void run(() => api.request('/admin/v1/grants', { method: 'POST', json: grant }));
+          }}
+        >
+          <div class="field">
+            <label for="grant-prefix">Namespace</label>
+            <select id="grant-prefix" required value={grant.prefix} onChange={(e) => setGrant({ ...grant, prefix: e.currentTarget.value })}>
+              <option value="">Choose a namespace</option>
+              {list.map((n) => (
+                <option key={n.prefix} value={n.prefix}>
+                  {n.prefix}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="field">
+            <label for="grant-principal">Principal</label>
+            <input
+              id="grant-principal"
+              required
+              placeholder="user:alice or robot:ci"
+              pattern="(user|robot):[a-z0-9][a-z0-9._\-]{0,63}"
+              value={grant.principal}
+              onInput={(e) => setGrant({ ...grant, principal: e.currentTarget.value })}
+            />
+          </div>
+          <div class="field">
+            <label for="grant-role">Role</label>
+            <select id="grant-role" value={grant.role} onChange={(e) => setGrant({ ...grant, role: e.currentTarget.value })}>
+              {ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="submit">Grant</button>
+        </form>
+      </section>
+      <section aria-labelledby="namespaces-heading">
+        <h2 id="namespaces-heading">Namespaces</h2>
+        {namespaces.error ? <ErrorMessage error={namespaces.error} /> : null}
+        {!namespaces.data && !namespaces.error ? <Loading what="the namespaces" /> : null}
+        {namespaces.data && list.length === 0 ? <p>No namespaces yet: only administrators can reach any repository.</p> : null}
+        <ul class="cards">
+          {list.map((n) => (
+            <li key={n.prefix} class="card">
+              <h3>
+                {n.prefix} <span class="badge">{n.public ? 'public' : 'private'}</span>
+              </h3>
+              {n.grants.length ? (
+                <ul class="plain rows">
+                  {n.grants.map((g) => (
+                    <li key={`${principalOf(g)}-${g.role}`}>
+                      <code>{principalOf(g)}</code> may {g.role}{' '}
+                      <button
+                        type="button"
+                        class="secondary small"
+                        onClick={() => run(() => api.request('/admin/v1/grants', { method: 'DELETE', json: { prefix: n.prefix, principal: principalOf(g), role: g.role } }))}
+                      >
+                        Remove<span class="visually-hidden"> the {g.role} grant of {principalOf(g)}</span>
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              ) : (
+                <p class="meta">No grants.</p>
+              )}
+              <button type="button" class="danger small" onClick={() => setDeleting(n.prefix)}>
+                Delete namespace<span class="visually-hidden"> {n.prefix}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      </section>
+      {deleting ? (
+        <ConfirmDialog
+          title={`Delete namespace ${deleting}?`}
+          confirmLabel="Delete namespace"
+          onClose={() => setDeleting(null)}
+          onConfirm={async () => {
+            await api.request(`/admin/v1/namespaces?prefix=${encodeURIComponent(deleting)}`, { method: 'DELETE' });
+            namespaces.reload();
+          }}
+        >
+          <p>The namespace and its grants go; who may reach its repositories changes at once.</p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

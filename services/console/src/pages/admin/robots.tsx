@@ -1,0 +1,117 @@
+/** Robot accounts: list, create (the secret shown once), revoke. */
+import { useState } from 'preact/hooks';
+import { ConfirmDialog } from '../../components/confirm-dialog';
+import { SecretOnce } from '../../components/secret-once';
+import { ErrorMessage, Loading } from '../../components/status';
+import { useLoad } from '../../components/use-load';
+import { formatTime } from '../../format';
+import { useSession } from '../../session';
+
+/** A robot of `GET /admin/v1/robots`. */
+export interface Robot {
+  name: string;
+  login: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  createdBy: string | null;
+}
+
+/** The robots section. */
+export function RobotsSection() {
+  const { api } = useSession();
+  const robots = useLoad((signal) => api.json<{ robots: Robot[] }>('/admin/v1/robots', { signal }), []);
+  const [name, setName] = useState('');
+  const [expiresIn, setExpiresIn] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<{ name: string; login: string; secret: string } | null>(null);
+  const [revoking, setRevoking] = useState<Robot | null>(null);
+  const create = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      const body = await api.json<{ name: string; login: string; secret: string }>('/admin/v1/robots', { method: 'POST', json: { name, ...(expiresIn ? { expiresIn } : {}) } });
+      setCreated(body);
+      setName('');
+      setExpiresIn('');
+      robots.reload();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <>
+      {created ? <SecretOnce title={`Robot ${created.name} created`} login={created.login} secret={created.secret} onDone={() => setCreated(null)} /> : null}
+      <section aria-labelledby="new-robot-heading">
+        <h2 id="new-robot-heading">New robot</h2>
+        <form class="form" onSubmit={create}>
+          <div class="field">
+            <label for="robot-name">Name</label>
+            <input id="robot-name" required pattern="[a-z0-9][a-z0-9._\-]{0,63}" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-describedby="robot-name-hint" />
+            <span class="hint" id="robot-name-hint">
+              Lowercase letters, digits, dots, dashes; it logs in as robot$name.
+            </span>
+          </div>
+          <div class="field">
+            <label for="robot-expires">Expires in (optional)</label>
+            <input id="robot-expires" placeholder="720h" value={expiresIn} onInput={(e) => setExpiresIn(e.currentTarget.value)} />
+          </div>
+          <ErrorMessage error={error} />
+          <button type="submit">Create robot</button>
+        </form>
+      </section>
+      <section aria-labelledby="robots-heading">
+        <h2 id="robots-heading">Robots</h2>
+        {robots.error ? <ErrorMessage error={robots.error} /> : null}
+        {!robots.data && !robots.error ? <Loading what="the robots" /> : null}
+        {robots.data?.robots.length === 0 ? <p>No robots yet.</p> : null}
+        {robots.data?.robots.length ? (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Login</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">Created by</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {robots.data.robots.map((r) => (
+                  <tr key={r.name}>
+                    <th scope="row">
+                      <code>{r.login}</code>
+                    </th>
+                    <td>{r.expiresAt ? formatTime(r.expiresAt) : 'never'}</td>
+                    <td>{r.createdBy ?? '—'}</td>
+                    <td>{r.revokedAt ? `revoked ${formatTime(r.revokedAt)}` : 'active'}</td>
+                    <td>
+                      {r.revokedAt ? null : (
+                        <button type="button" class="danger small" onClick={() => setRevoking(r)} aria-label={`Revoke robot ${r.name}`}>
+                          Revoke
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : null}
+      </section>
+      {revoking ? (
+        <ConfirmDialog
+          title={`Revoke robot ${revoking.name}?`}
+          confirmLabel="Revoke robot"
+          onClose={() => setRevoking(null)}
+          onConfirm={async () => {
+            await api.request(`/admin/v1/robots/${encodeURIComponent(revoking.name)}`, { method: 'DELETE' });
+            robots.reload();
+          }}
+        >
+          <p>Clients logging in as {revoking.login} will be refused from now on.</p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

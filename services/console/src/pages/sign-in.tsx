@@ -1,0 +1,51 @@
+/** Signing in with a username and a password or personal access token. */
+import { useState } from 'preact/hooks';
+import { PageHeading } from '../components/page-heading';
+import { ErrorMessage } from '../components/status';
+import { BASE, href, navigate } from '../router';
+import { useSession } from '../session';
+
+/** The sign-in form; after signing in it goes to `next` (a console path) or home. */
+export function SignInPage({ next }: { next: string | null }) {
+  const { session, signIn } = useSession();
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  if (session && !session.auth) {
+    return (
+      <>
+        <PageHeading>Sign in</PageHeading>
+        <p>Authentication is off on this registry: everyone may browse and change everything without signing in.</p>
+      </>
+    );
+  }
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await signIn(username, password);
+      navigate(next && next.startsWith(BASE) && !next.startsWith(href.signIn()) ? next : href.home(), { replace: true });
+    } catch (err) {
+      setError(err instanceof Error && 'status' in err && err.status === 401 ? 'The username or the password is wrong.' : err instanceof Error ? err.message : String(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <PageHeading>Sign in</PageHeading>
+      {session?.user ? <p>You are signed in as {session.user}. Signing in again replaces that session.</p> : null}
+      <form class="form narrow" onSubmit={submit}>
+        <label for="username">Username</label>
+        <input id="username" name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+        <label for="password">Password or personal access token</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        <ErrorMessage error={error} />
+        <button type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+    </>
+  );
+}

@@ -1,0 +1,73 @@
+/**
+ * The signed-in session, shared by every page: who is signed in, whether auth is on, and the API client that
+ * carries the session's CSRF token. Reloaded from `GET /ui/api/session` at start and after signing in or out.
+ */
+import { type ComponentChildren, createContext } from 'preact';
+import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/hooks';
+import { type Api, ApiError } from './api';
+import type { Session } from './types';
+
+/** What the pages read from the session context. */
+export interface SessionState {
+  api: Api;
+  /** Null while the first `GET /ui/api/session` is under way. */
+  session: Session | null;
+  /** The error of loading the session, when it failed. */
+  error: string | null;
+  /** Signs in with a password or a personal access token; rejects with the server's message. */
+  signIn(username: string, password: string): Promise<void>;
+  signOut(): Promise<void>;
+}
+
+/** Whether the session may change things (delete a tag): signed in, or auth off. */
+export function canWrite(session: Session | null): boolean {
+  return !!session && (!session.auth || session.user !== null);
+}
+
+/** Whether the session may use the admin pages: an admin, or auth off. */
+export function isAdmin(session: Session | null): boolean {
+  return !!session && (!session.auth || session.admin);
+}
+
+const SessionContext = createContext<SessionState | null>(null);
+
+/** The session of the page being rendered. */
+export function useSession(): SessionState {
+  const state = useContext(SessionContext);
+  if (!state) throw new Error('useSession outside a SessionProvider');
+  return state;
+}
+
+/** Loads the session and provides it (and the API client) to everything inside. */
+export function SessionProvider({ api, children }: { api: Api; children: ComponentChildren }) {
+  const [session, setSession] = useState<Session | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const adopt = useCallback(
+    (next: Session) => {
+      api.setCsrf(next.csrf);
+      setSession(next);
+    },
+    [api],
+  );
+  useEffect(() => {
+    api.json<Session>('/ui/api/session').then(adopt, (err: unknown) => setError(err instanceof Error ? err.message : String(err)));
+  }, [api, adopt]);
+  const signIn = useCallback(
+    async (username: string, password: string) => {
+      const body = await api.json<Omit<Session, 'auth'>>('/ui/api/session', { method: 'POST', json: { username, password } });
+      adopt({ user: body.user, admin: body.admin, csrf: body.csrf, auth: true });
+    },
+    [api, adopt],
+  );
+  const signOut = useCallback(async () => {
+    try {
+      await api.request('/ui/api/session', { method: 'DELETE' });
+    } catch (err) {
+      // Already signed out (the session expired): the outcome the user asked for.
+      if (!(err instanceof ApiError && err.status === 401)) throw err;
+    }
+    adopt({ user: null, admin: false, csrf: null, auth: session?.auth ?? true });
+  }, [api, adopt, session]);
+  const state = useMemo(() => ({ api, session, error, signIn, signOut }), [api, session, error, signIn, signOut]);
+  return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
+}

@@ -1,0 +1,17 @@
+/** Rendering a console page for a spec: inside the session of a fake server, at a console URL. */
+import { render } from '@testing-library/preact';
+import type { ComponentChildren } from 'preact';
+import { App } from '../src/app';
+import { SessionProvider } from '../src/session';
+import type { FakeServer } from './fake-server';
+
+/** Renders `children` (a page) inside the fake server's session. */
+export function renderWithSession(server: FakeServer, children: ComponentChildren) {
+  return render(<SessionProvider api={server.api}>{children}</SessionProvider>);
+}
+
+/** Renders the whole app at `url` (a console path such as `/ui/feed`). */
+export function renderApp(server: FakeServer, url: string) {
+  history.replaceState(null, '', url);
+  return renderWithSession(server, <App />);
+}
