@@ -3,7 +3,7 @@
  * main landmark. After a route change, focus moves to the new page's h1 (components/page-heading.tsx) so that
  * keyboard and screen-reader users land on the new page, as a full page load would put them.
  */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ErrorMessage, Loading } from './components/status';
 import { AdminPage } from './pages/admin/admin-page';
 import { BlobPage } from './pages/blob';
@@ -43,10 +43,16 @@ function Page({ route }: { route: Route }) {
 
 function Navigation({ route }: { route: Route }) {
   const { session, signOut } = useSession();
+  const [failed, setFailed] = useState<string | null>(null);
   const current = (page: Route['page']) => (route.page === page ? 'page' : undefined);
   const out = async () => {
-    await signOut();
-    navigate(href.home());
+    setFailed(null);
+    try {
+      await signOut();
+      navigate(href.home());
+    } catch (err) {
+      setFailed(`Signing out failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   };
   return (
     <nav aria-label="Main">
@@ -76,6 +82,11 @@ function Navigation({ route }: { route: Route }) {
             <button type="button" class="link" onClick={out}>
               Sign out
             </button>
+            {failed ? (
+              <span role="alert" class="error">
+                {failed}
+              </span>
+            ) : null}
           </li>
         ) : session?.auth ? (
           <li class="account">

@@ -58,7 +58,7 @@ const encodeName = (name: string) => name.split('/').map(encodeURIComponent).joi
 
 /** The console's links, one function per page. */
 export const href = {
-  home: (query?: URLSearchParams) => `${BASE}${query && query.size ? `?${query}` : ''}`,
+  home: (query?: URLSearchParams) => `${BASE}${query?.toString() ? `?${query.toString()}` : ''}`,
   signIn: (next?: string) => `${BASE}sign-in${next ? `?next=${encodeURIComponent(next)}` : ''}`,
   repository: (name: string) => `${BASE}repositories/${encodeName(name)}`,
   image: (name: string, reference: string) => `${BASE}repositories/${encodeName(name)}/-/manifests/${encodeURIComponent(reference)}`,

@@ -30,7 +30,7 @@ export interface FakeServer {
   api: Api;
   requests: SeenRequest[];
   routes: FakeRoutes;
-  /** The requests other than the session's load. */
+  /** The requests other than loading the session (`GET /ui/api/session`). */
   sent(method?: string): SeenRequest[];
 }
 
@@ -76,6 +76,6 @@ export function fakeServer(session: Session, routes: FakeRoutes = {}): FakeServe
     api: createApi(fetchImpl as typeof fetch),
     requests,
     routes: table,
-    sent: (method) => requests.filter((r) => r.path !== '/ui/api/session' && (!method || r.method === method)),
+    sent: (method) => requests.filter((r) => !(r.method === 'GET' && r.path === '/ui/api/session') && (!method || r.method === method)),
   };
 }

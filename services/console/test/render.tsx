@@ -12,6 +12,8 @@ export function renderWithSession(server: FakeServer, children: ComponentChildre
 
 /** Renders the whole app at `url` (a console path such as `/ui/feed`). */
 export function renderApp(server: FakeServer, url: string) {
+  // jsdom lays nothing out, so it has no scrolling; the app scrolls to the top after a route change.
+  window.scrollTo = () => undefined;
   history.replaceState(null, '', url);
   return renderWithSession(server, <App />);
 }
