@@ -17,9 +17,20 @@ export type FetchedManifest =
   | { kind: 'index'; digest: string; mediaType: string; body: ImageIndex }
   | { kind: 'image'; digest: string; mediaType: string; body: ImageManifest };
 
+/** A tag or a digest as the registry's routes match it (`sha256:…` with its colon as it is). */
+const REFERENCE = /^[A-Za-z0-9_][A-Za-z0-9._:+=-]*$/;
+
+/**
+ * The path of a registry API route for a repository: `/v2/<name>/<kind>/<reference>`. A tag or digest goes as it is
+ * (the registry's grammar does not decode `%3A`); anything else is encoded, for the registry to refuse.
+ */
+export function registryPath(name: string, kind: 'manifests' | 'blobs' | 'referrers', reference: string): string {
+  return `/v2/${repositoryPath(name)}/${kind}/${REFERENCE.test(reference) ? reference : encodeURIComponent(reference)}`;
+}
+
 /** Fetches a manifest by tag or digest. */
 export async function fetchManifest(api: Api, name: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
-  const response = await api.request(`/v2/${repositoryPath(name)}/manifests/${encodeURIComponent(reference)}`, {
+  const response = await api.request(registryPath(name, 'manifests', reference), {
     headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') },
     signal,
   });
@@ -32,18 +43,18 @@ export async function fetchManifest(api: Api, name: string, reference: string, s
 
 /** Fetches a blob's content as JSON (an image config, a JSON artifact). */
 export async function fetchJsonBlob<T>(api: Api, name: string, digest: string, signal?: AbortSignal): Promise<T> {
-  return api.json<T>(`/v2/${repositoryPath(name)}/blobs/${encodeURIComponent(digest)}`, { signal });
+  return api.json<T>(registryPath(name, 'blobs', digest), { signal });
 }
 
 /** The manifests that refer to `digest` (signatures, SBOMs, scan reports), from the referrers API. */
 export async function fetchReferrers(api: Api, name: string, digest: string, signal?: AbortSignal): Promise<Descriptor[]> {
-  const index = await api.json<ImageIndex>(`/v2/${repositoryPath(name)}/referrers/${encodeURIComponent(digest)}`, { signal });
+  const index = await api.json<ImageIndex>(registryPath(name, 'referrers', digest), { signal });
   return index.manifests ?? [];
 }
 
 /** Deletes a tag or a manifest by digest. */
 export async function deleteManifest(api: Api, name: string, reference: string): Promise<void> {
-  await api.request(`/v2/${repositoryPath(name)}/manifests/${encodeURIComponent(reference)}`, { method: 'DELETE' });
+  await api.request(registryPath(name, 'manifests', reference), { method: 'DELETE' });
 }
 
 /** A descriptor's platform as `os/architecture[/variant]`, or "unknown". */

@@ -102,6 +102,8 @@ export function interceptLinkClick(event: MouseEvent): void {
   if (!anchor || anchor.target || anchor.hasAttribute('download')) return;
   const url = new URL(anchor.href, location.href);
   if (url.origin !== location.origin || !url.pathname.startsWith(BASE)) return;
+  // A link within the page (the skip link's #main) is the browser's to follow.
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   event.preventDefault();
   navigate(url.pathname + url.search);
 }

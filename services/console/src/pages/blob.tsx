@@ -2,11 +2,11 @@
  * The viewer of a JSON artifact (an SBOM, a scan report, a signature's payload): the blob fetched through the
  * registry, pretty-printed, with a link to download it as it is. Larger blobs are cut, with a note saying so.
  */
-import { repositoryPath } from '../api';
 import { PageHeading } from '../components/page-heading';
 import { ErrorMessage, Loading } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes, shortDigest } from '../format';
+import { registryPath } from '../oci';
 import { href } from '../router';
 import { useSession } from '../session';
 
@@ -25,7 +25,7 @@ export function prettyJson(text: string): { text: string; json: boolean } {
 /** The blob viewer page. */
 export function BlobPage({ name, digest, mediaType }: { name: string; digest: string; mediaType: string | null }) {
   const { api } = useSession();
-  const url = `/v2/${repositoryPath(name)}/blobs/${encodeURIComponent(digest)}`;
+  const url = registryPath(name, 'blobs', digest);
   const blob = useLoad(
     async (signal) => {
       const response = await api.request(url, { signal });

@@ -41,7 +41,7 @@ describe('the live feed', () => {
     source.emit('io.lading.manifest.pushed', pushed(1));
     source.emit('io.lading.tag.deleted', { ...pushed(2), type: 'io.lading.tag.deleted' });
     const items = within(screen.getByRole('log')).getAllByRole('listitem');
-    expect(items.map((i) => i.textContent)).toEqual([expect.stringMatching(/^tag deleted team\/app:v2 .* by ci$/), expect.stringMatching(/^manifest pushed team\/app:v1/)]);
+    expect(items.map((i) => i.textContent)).toEqual([expect.stringMatching(/^tag deleted team\/app:v2 .* by robot\$ci$/), expect.stringMatching(/^manifest pushed team\/app:v1/)]);
     expect(within(items[1]).getByRole('link').getAttribute('href')).toContain('/ui/repositories/team/app/-/manifests/sha256');
     page.unmount();
     expect(source.closed).toBe(true);

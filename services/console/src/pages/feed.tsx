@@ -89,7 +89,7 @@ export function FeedPage({ connect = openEventSource }: { connect?: ConnectFeed 
             <span class="meta">
               {' '}
               {formatTime(e.time)}
-              {e.data.actor?.name ? ` by ${e.data.actor.name}` : ''}
+              {e.data.actor?.name ? ` by ${e.data.actor.type === 'robot' ? 'robot$' : ''}${e.data.actor.name}` : ''}
             </span>
           </li>
         ))}

@@ -44,7 +44,7 @@ describe('the image page', () => {
   it("lists an index's platforms, each linking to its manifest", async () => {
     const server = fakeServer(SIGNED_IN, {
       'GET /v2/team/app/manifests/v1': manifestRoute(INDEX, d('0')),
-      [`GET /v2/team/app/referrers/${encodeURIComponent(d('0'))}`]: { json: { schemaVersion: 2, manifests: [] } },
+      [`GET /v2/team/app/referrers/${d('0')}`]: { json: { schemaVersion: 2, manifests: [] } },
     });
     renderWithSession(server, <ImagePage name="team/app" reference="v1" />);
     const amd = await screen.findByRole('link', { name: 'linux/amd64' });
@@ -58,9 +58,9 @@ describe('the image page', () => {
 
   it("shows a manifest's layers with sizes, its config's entrypoint, environment, labels and history, and its referrers", async () => {
     const server = fakeServer(SIGNED_IN, {
-      [`GET /v2/team/app/manifests/${encodeURIComponent(d('1'))}`]: manifestRoute(MANIFEST, d('1')),
-      [`GET /v2/team/app/blobs/${encodeURIComponent(d('c'))}`]: { json: CONFIG },
-      [`GET /v2/team/app/referrers/${encodeURIComponent(d('1'))}`]: { json: { schemaVersion: 2, manifests: [SBOM] } },
+      [`GET /v2/team/app/manifests/${d('1')}`]: manifestRoute(MANIFEST, d('1')),
+      [`GET /v2/team/app/blobs/${d('c')}`]: { json: CONFIG },
+      [`GET /v2/team/app/referrers/${d('1')}`]: { json: { schemaVersion: 2, manifests: [SBOM] } },
     });
     renderWithSession(server, <ImagePage name="team/app" reference={d('1')} />);
     const layers = await screen.findByRole('region', { name: 'Layers' });
@@ -88,8 +88,8 @@ describe('the image page', () => {
       subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d('1'), size: 500 },
     };
     const server = fakeServer(ANONYMOUS, {
-      [`GET /v2/team/app/manifests/${encodeURIComponent(d('5'))}`]: manifestRoute(artifact, d('5')),
-      [`GET /v2/team/app/referrers/${encodeURIComponent(d('5'))}`]: { json: { schemaVersion: 2, manifests: [] } },
+      [`GET /v2/team/app/manifests/${d('5')}`]: manifestRoute(artifact, d('5')),
+      [`GET /v2/team/app/referrers/${d('5')}`]: { json: { schemaVersion: 2, manifests: [] } },
     });
     renderWithSession(server, <ImagePage name="team/app" reference={d('5')} />);
     const section = await screen.findByRole('region', { name: 'Artifact' });
