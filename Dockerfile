@@ -1,6 +1,7 @@
 # One image for every Lading process: the source tree, the production dependencies and each service's bundle
-# (`npm run build`: dist/<name>/main.cjs, plain JavaScript that node runs without a TypeScript loader); the command
-# picks the process:
+# (`npm run build`: dist/<name>/main.cjs, plain JavaScript that node runs without a TypeScript loader, and the web
+# console's files in dist/console/, which the gateway serves under /ui/: `console.assets`); the command picks the
+# process:
 #   node --wasm-tiering-budget=... --max-semi-space-size=4 ... dist/embedded/main.cjs   the embedded registry (the
 #       default CMD, the same command and flags as `npm start`)
 #   node dist/<name>/main.cjs     one distributed service: gateway, blob, manifest, auth, gc, webhooks
@@ -29,7 +30,8 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .
 # The bundles find their migrations and schemas next to the sources, which stay in the image beside dist/. With no
-# names, the build makes every bundle: each service's and each operator CLI's (tools/build/bundle.ts).
+# names, the build makes every bundle: each service's, each operator CLI's and the console's (tools/build/bundle.ts;
+# Vite, a production dependency of services/console for this step, builds the console into /app/dist/console).
 RUN npm run -s build
 # Each operator CLI under its own name: a two-line script that runs its bundle on plain node.
 RUN printf '#!/bin/sh\nexec node /app/dist/lading-admin/main.cjs "$@"\n' >/usr/local/bin/lading-admin \

@@ -48,6 +48,8 @@ echo "== the registry clients: skopeo (apt-get), crane and oras (go install) (to
 bash tools/clients/install.sh >/dev/null || echo "test: the registry clients could not be installed; the client specs and stages will fail"
 echo "== unit and API tests (jest)"
 run_stage jest "$results/jest.log" env NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results/jest.json"
+echo "== the web console in headless Chromium against the embedded registry, auth on and off (tools/console/browser.sh)"
+run_stage console "$results/console.log" bash tools/console/browser.sh
 echo "== end to end: conformance suite and real clients against the embedded registry"
 run_stage e2e "$results/e2e.log" bash tools/e2e.sh
 # The distributed stages run this checkout's cluster on a port layout that nothing else holds right now (another
@@ -65,7 +67,7 @@ run_stage helm "$results/helm.log" bash tools/helm/check
 
 echo "== summary"
 failed_stages=0
-for name in typecheck lint jest e2e e2e-distributed faults helm; do
+for name in typecheck lint jest console e2e e2e-distributed faults helm; do
   rc="${stage_rc[$name]}"
   if [ "$rc" -eq 0 ]; then echo "stage $name: ok"; continue; fi
   failed_stages=$((failed_stages + 1))
@@ -82,10 +84,10 @@ node -e '
   try { const j = JSON.parse(fs.readFileSync(jestFile, "utf8")); passed += j.numPassedTests; failed += j.numFailedTests; } catch { failed += 1; }
   for (const file of e2eFiles) {
     for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry|helm): (\d+) passed, (\d+) failed/.exec(line);
+      const m = /^(conformance \S+|clients|tls|faults|webhooks|scanner|telemetry|helm|console): (\d+) passed, (\d+) failed/.exec(line);
       if (m) { passed += Number(m[2]); failed += Number(m[3]); }
     }
   }
   console.log(`total: ${passed} passed, ${failed} failed`);
-' "$results/jest.json" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log" "$results/helm.log"
+' "$results/jest.json" "$results/console.log" "$results/e2e.log" "$results/e2e-distributed.log" "$results/faults.log" "$results/helm.log"
 [ "$failed_stages" -eq 0 ]

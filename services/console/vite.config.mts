@@ -8,6 +8,9 @@ import { defineConfig } from 'vite';
 
 const here = import.meta.dirname;
 
+/** The registry `vite` (the dev server) sends the console's API requests to; LADING_REGISTRY names another. */
+const registry = process.env.LADING_REGISTRY ?? 'http://127.0.0.1:5000';
+
 export default defineConfig({
   root: here,
   base: '/ui/',
@@ -20,5 +23,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     sourcemap: true,
   },
+  // `npx vite --config services/console/vite.config.mts`: the console with hot reload at http://localhost:5173/ui/,
+  // its API requests passed to a running registry (same origin for the browser, so the session cookie works).
+  server: { proxy: Object.fromEntries(['/ui/api', '/api', '/v2', '/admin', '/token'].map((prefix) => [prefix, { target: registry }])) },
   logLevel: 'warn',
 });
