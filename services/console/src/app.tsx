@@ -10,6 +10,7 @@ import { BlobPage } from './pages/blob';
 import { FeedPage } from './pages/feed';
 import { HomePage } from './pages/home';
 import { ImagePage } from './pages/image';
+import { InsightsPage } from './pages/insights';
 import { NotFoundPage } from './pages/not-found';
 import { RepositoryPage } from './pages/repository';
 import { SignInPage } from './pages/sign-in';
@@ -34,6 +35,8 @@ function Page({ route }: { route: Route }) {
       return <BlobPage name={route.name} digest={route.digest} mediaType={route.mediaType} />;
     case 'feed':
       return <FeedPage />;
+    case 'insights':
+      return <InsightsPage />;
     case 'admin':
       return <AdminPage section={route.section} />;
     default:
@@ -65,6 +68,11 @@ function Navigation({ route }: { route: Route }) {
         <li>
           <a href={href.feed()} aria-current={current('feed')}>
             Live feed
+          </a>
+        </li>
+        <li>
+          <a href={href.insights()} aria-current={current('insights')}>
+            Insights
           </a>
         </li>
         {isAdmin(session) ? (

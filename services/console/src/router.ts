@@ -22,6 +22,7 @@ export type Route =
   | { page: 'image'; name: string; reference: string }
   | { page: 'blob'; name: string; digest: string; mediaType: string | null }
   | { page: 'feed' }
+  | { page: 'insights' }
   | { page: 'admin'; section: AdminSection }
   | { page: 'not-found'; path: string };
 
@@ -41,6 +42,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (rest === '') return { page: 'home', query };
   if (rest === 'sign-in') return { page: 'sign-in', next: query.get('next') };
   if (rest === 'feed') return { page: 'feed' };
+  if (rest === 'insights') return { page: 'insights' };
   const parts = rest.split('/').map(decode);
   if (parts[0] === 'admin' && parts.length === 2 && (ADMIN_SECTIONS as readonly string[]).includes(parts[1])) return { page: 'admin', section: parts[1] as AdminSection };
   if (parts[0] === 'repositories' && parts.length >= 2) {
@@ -65,6 +67,7 @@ export const href = {
   blob: (name: string, digest: string, mediaType?: string) =>
     `${BASE}repositories/${encodeName(name)}/-/blobs/${encodeURIComponent(digest)}${mediaType ? `?mediaType=${encodeURIComponent(mediaType)}` : ''}`,
   feed: () => `${BASE}feed`,
+  insights: () => `${BASE}insights`,
   admin: (section: AdminSection) => `${BASE}admin/${section}`,
 };
 
