@@ -59,7 +59,9 @@ export function BarChart({ id, title, summary, bars, format, labelHeader, valueH
   } else {
     const height = 200;
     const base = height - 24;
-    const step = WIDTH / Math.max(1, bars.length);
+    // Room either side for the first and last day's label, centred under its bar.
+    const pad = 24;
+    const step = (WIDTH - 2 * pad) / Math.max(1, bars.length);
     svg = (
       <svg class="chart" viewBox={`0 0 ${WIDTH} ${height}`} role="img" aria-labelledby={titleId} aria-describedby={descId} preserveAspectRatio="xMinYMin meet">
         <line class="chart-axis" x1={0} x2={WIDTH} y1={base} y2={base} aria-hidden="true" />
@@ -67,9 +69,9 @@ export function BarChart({ id, title, summary, bars, format, labelHeader, valueH
           const h = (b.value / max) * (base - 16);
           return (
             <g key={b.label} aria-hidden="true">
-              <rect class="chart-bar" x={i * step + step * 0.15} y={base - h} width={step * 0.7} height={h} rx={2} />
+              <rect class="chart-bar" x={pad + i * step + step * 0.15} y={base - h} width={step * 0.7} height={h} rx={2} />
               {i % Math.ceil(bars.length / 8) === 0 ? (
-                <text class="chart-label" x={i * step + step / 2} y={height - 6} text-anchor="middle">
+                <text class="chart-label" x={pad + i * step + step / 2} y={height - 6} text-anchor="middle">
                   {b.label.slice(5)}
                 </text>
               ) : null}
