@@ -24,6 +24,16 @@ export function isSearch(query: URLSearchParams): boolean {
   return SEARCH_FIELDS.some((field) => (query.get(field) ?? '') !== '');
 }
 
+/** How a search hit matched (libs/metadata's MATCH_KINDS), in words. */
+const MATCH_WORDS: Record<string, string> = {
+  exact: 'its name',
+  prefix: 'the start of its name',
+  substring: 'part of its name',
+  similar: 'a name like it',
+  tag: 'a tag',
+  metadata: 'its description or labels',
+};
+
 function SearchForm({ query }: { query: URLSearchParams }) {
   const initial = Object.fromEntries(SEARCH_FIELDS.map((f) => [f, query.get(f) ?? ''])) as Record<(typeof SEARCH_FIELDS)[number], string>;
   const [values, setValues] = useState(initial);
@@ -95,7 +105,7 @@ function SearchResults({ query }: { query: URLSearchParams }) {
             </h3>
             {hit.title || hit.description ? <p>{hit.title ?? hit.description}</p> : null}
             <p class="meta">
-              Matched by {hit.match} · last pushed {formatTime(hit.pushedAt)}
+              Matched {MATCH_WORDS[hit.match] ?? hit.match} · last pushed {formatTime(hit.pushedAt)}
             </p>
             {hit.tags.length ? (
               <p class="tags">
