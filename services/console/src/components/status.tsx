@@ -1,5 +1,7 @@
 /** How a page says it is loading or that something failed: announced to screen readers as it changes. */
 import type { ComponentChildren } from 'preact';
+import { ApiError } from '../api';
+import { href } from '../router';
 
 /** A polite "Loading…" status. */
 export function Loading({ what }: { what: string }) {
@@ -10,13 +12,18 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
-/** An error message, announced at once (role=alert). */
+/** An error message, announced at once (role=alert); a refusal for want of credentials (401) links to signing in. */
 export function ErrorMessage({ error, children }: { error?: Error | string | null; children?: ComponentChildren }) {
   if (!error && !children) return null;
   return (
     <div class="error" role="alert">
       {children}
       {error ? <p>{typeof error === 'string' ? error : error.message}</p> : null}
+      {error instanceof ApiError && error.status === 401 ? (
+        <p>
+          <a href={href.signIn(location.pathname + location.search)}>Sign in</a> to see this.
+        </p>
+      ) : null}
     </div>
   );
 }

@@ -77,8 +77,15 @@ export function CollectorSection() {
           confirmLabel="Collect now"
           onClose={() => setCollecting(false)}
           onConfirm={async () => {
-            await api.request('/admin/v1/gc/collect', { method: 'POST' });
-            setResult('The collection finished.');
+            const done = await api.json<{ deleted?: Record<string, number>; bytesFreed?: number; storageErrors?: number }>('/admin/v1/gc/collect', { method: 'POST' });
+            const deleted = Object.entries(done.deleted ?? {})
+              .filter(([, n]) => n > 0)
+              .map(([what, n]) => `${n} ${what}`);
+            setResult(
+              `The collection finished: ${deleted.length ? `deleted ${deleted.join(', ')}` : 'nothing to delete'}, ${formatBytes(done.bytesFreed ?? 0)} freed` +
+                (done.storageErrors ? `; ${done.storageErrors} storage errors (see the registry's log)` : '') +
+                '.',
+            );
             plan.reload();
           }}
         >

@@ -16,8 +16,11 @@ export interface AccessToken {
 /** The tokens section. */
 export function TokensSection() {
   const { api, session } = useSession();
-  const [user, setUser] = useState(session?.user ?? '');
-  const [shownUser, setShownUser] = useState(session?.user ?? '');
+  // The signed-in admin's own tokens until another user is asked for (the session may still be loading).
+  const [typed, setTyped] = useState<string | null>(null);
+  const [chosen, setChosen] = useState<string | null>(null);
+  const user = typed ?? session?.user ?? '';
+  const shownUser = chosen ?? session?.user ?? '';
   const [name, setName] = useState('');
   const [expiresIn, setExpiresIn] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -39,12 +42,12 @@ export function TokensSection() {
         class="form inline-form"
         onSubmit={(e) => {
           e.preventDefault();
-          setShownUser(user.trim());
+          setChosen(user.trim());
         }}
       >
         <div class="field">
           <label for="tokens-user">User</label>
-          <input id="tokens-user" required value={user} onInput={(e) => setUser(e.currentTarget.value)} />
+          <input id="tokens-user" required value={user} onInput={(e) => setTyped(e.currentTarget.value)} />
         </div>
         <button type="submit" class="secondary">
           Show tokens
