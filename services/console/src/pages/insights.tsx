@@ -15,8 +15,9 @@ import { formatBytes } from '../format';
 import { useSession } from '../session';
 import type { RepositoryPage, TagPage, TagSummary } from '../types';
 
-/** How many repositories, and tags of each, the page reads at most. */
+/** How many repositories the page reads at most. */
 export const INSIGHTS_REPOSITORIES = 200;
+/** How many tags of each repository the page reads at most. */
 export const INSIGHTS_TAGS = 100;
 
 /** The days of the activity chart. */
