@@ -299,6 +299,11 @@ export const configObject = z
         pollInterval: duration.default('10s'),
         /** How often retention rules and the orphaned-referrer sweep run. */
         sweepInterval: duration.default('15m'),
+        /**
+         * How often namespace quota usage is counted afresh from the references (issue 23): pushes add to the counts,
+         * deletes do not subtract, so this bounds how long freed room waits to be seen (a refused push counts afresh).
+         */
+        quotaReconcileInterval: duration.default('5m'),
         /** The longest a collector transaction waits for a lock; it takes row locks NOWAIT and puts busy rows off. */
         lockTimeout: duration.default('200ms'),
         /** The longest one statement of a collector transaction may run. */

@@ -1,6 +1,7 @@
 /**
  * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
- * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts) and
+ * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage quotas and usage (`/admin/v1/quotas`,
+ * `/admin/v1/usage`, quota-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
  * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
@@ -18,6 +19,7 @@ import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
+import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -200,6 +202,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
+  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
+  router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 
