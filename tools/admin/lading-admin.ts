@@ -8,6 +8,7 @@
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
+import { formatBytes, parseByteSize } from './byte-size';
 import { BackupCommandError, checkBackupFile, describeSummary, restoreBackupFile, writeBackupFile } from './backup-commands';
 
 const PROG = 'lading-admin';
@@ -139,30 +140,6 @@ async function refusal(res: Response): Promise<string> {
 }
 
 const enc = encodeURIComponent;
-
-const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
-
-/** A size as people write it (`500MB`, `10GiB`, `1.5TB`, or plain bytes) in bytes. */
-export function parseByteSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = m ? BYTE_UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`${JSON.stringify(text)} is not a size: use bytes or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB`);
-  const bytes = Math.round(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${text} is too large`);
-  return bytes;
-}
-
-/** Bytes for people: binary units with up to one decimal (`1.5 GiB`). */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
-    value /= 1024;
-    i++;
-  }
-  return i === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 /** Prints rows as an aligned table (or a line saying there are none). */
 function table(out: (line: string) => void, headers: string[], rows: string[][], none: string): void {
@@ -642,7 +619,12 @@ const COMMANDS: Record<string, Command> = {
         summary: 'set a namespace\'s quota (e.g. 500MB, 10GiB, or bytes); pushes that would exceed it are refused with 403 DENIED',
         args: ['namespace', 'size'],
         async run({ api, out, args, options }) {
-          const quotaBytes = parseByteSize(args[1]);
+          let quotaBytes: number;
+          try {
+            quotaBytes = parseByteSize(args[1]);
+          } catch (err) {
+            throw new UsageError((err as Error).message);
+          }
           const body = (await api.call('PUT', `/quotas/${args[0].split('/').map(enc).join('/')}`, { quotaBytes })) as { namespace: string; quotaBytes: number; usedBytes: number };
           out(options.json ? JSON.stringify(body, null, 2) : `quota of ${body.namespace}: ${formatBytes(body.quotaBytes)} (${formatBytes(body.usedBytes)} used)`);
         },
