@@ -7,7 +7,7 @@
  *
  * --only takes target names (distribution = v3, distribution-x2, distribution-x2-s3, distribution-2.8, embedded,
  * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, tracing, memory, proxy: the pull-through
- * cache against v3 as its upstream). Every server it starts is stopped at the end, also on errors and Ctrl-C.
+ * cache against v3 as its upstream, quota: pushes with and without a namespace quota). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,10 +23,11 @@ import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMark
 import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startDistributionReplicas, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 import { measureProxy, type ProxyShape } from './proxy-section';
+import { measureQuota, type QuotaShape } from './quota-section';
 
 const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
-const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory', 'proxy'] as const;
+const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory', 'proxy', 'quota'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The run's settings, from the command line. */
@@ -47,6 +48,8 @@ interface Options {
   memoryBlobBytes: number;
   /** The pull-through cache section's rounds and sizes. */
   proxy: ProxyShape;
+  /** The quota section's rounds. */
+  quota: QuotaShape;
 }
 
 const MB = 1 << 20;
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options {
     layerBytes: 1 * MB,
     bigBlobBytes: 256 * MB,
     memoryBlobBytes: 2048 * MB,
+    quota: { rounds: quick ? 2 : 4, seconds: quick ? 3 : 6, layerBytes: 64 * 1024 },
     proxy: {
       coldRounds: quick ? 2 : mode === 'full' ? 6 : 4,
       blobBytes: 256 * MB,
@@ -627,6 +631,12 @@ async function main(): Promise<void> {
         console.log(`  pull-through cache: FAILED ${reason}`);
         extra.push({ metric: 'pull-through cache', cells: { embedded: formatFigure(failed(reason)) }, ratio: '—', target: '', met: 'failed' });
       }
+    }
+
+    // Storage quotas (issue 23): pushes into a namespace with a quota against one without, in one embedded Lading.
+    if (opts.sections.has('quota') && opts.targets.has('embedded')) {
+      console.log('\nquotas: image pushes at concurrency 16, a namespace with a quota vs one without');
+      extra.push(...await measureQuota({ ctx, start, stop, attempt }, opts.quota));
     }
 
     if (scaling) {
