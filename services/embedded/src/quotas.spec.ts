@@ -16,6 +16,7 @@ const basic = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('
 describe('storage quotas (embedded)', () => {
   let served: ServedRegistry;
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- admin answers of several shapes, checked field by field
   async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     const res = await fetch(`${served.url}/admin/v1${path}`, {
       method,
