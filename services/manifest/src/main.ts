@@ -13,7 +13,7 @@ runProcess('manifest', 'the manifest service of the distributed mode: manifests,
   // replicas; the blobs they reference are blob misses of the blob service when a client asks for them.
   const proxies = await openProxyRules(config, { db: parts.db, cipher: startSecretCipher(config, logger), logger });
   const pullThrough = wireManifestPullThrough(deps, proxies);
-  const app = createManifestService({ ...deps, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
+  const app = createManifestService({ ...deps, feed: parts.bus, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
   return {
     app: wired.measured(app),
     async close() {

@@ -1,0 +1,128 @@
+/**
+ * The console's live feed, `GET /api/v1/events`: the registry's events as Server-Sent Events, each sent only to the
+ * streams whose caller may pull its repository (anonymous: the public namespaces; auth off: everyone).
+ *
+ * The process hears the bus once, on its first stream, in a consumer group of its own (`lading-console-feed-<uuid>`),
+ * so that with Kafka every replica hears every event, not a share of them; embedded, the in-process bus. Each event
+ * is written as `id:` (the event id), `event:` (its type) and `data:` (the event's JSON), after a `retry:` hint;
+ * a comment every `console.heartbeat` keeps proxies from closing an idle stream. There is no replay: a stream sees
+ * what happens while it is open (`Last-Event-ID` is ignored). At most `console.maxEventStreams` streams at once per
+ * process; one more is answered 429.
+ *
+ * Invariant: a stream's events are written in the order the bus delivered them, whatever the time its access checks
+ * take (each stream keeps one chain of writes).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { type LadingConfig, durationMs } from '@lading/config';
+import type { EventBus, LadingEvent } from '@lading/events';
+import * as meta from '@lading/metadata';
+import type { Database, SearchViewer } from '@lading/metadata';
+import { OciError } from '@lading/oci';
+import type { Logger } from '@lading/telemetry';
+import { searchViewerOf } from './search-api';
+
+/** The reconnection delay suggested to browsers (`retry:`), in milliseconds. */
+export const FEED_RETRY_MS = 3000;
+
+/** How long one stream trusts its answer to "may I pull this repository?". */
+const ACCESS_CACHE_MS = 30_000;
+
+/** What the feed is built from. */
+export interface EventFeedDeps {
+  bus: Pick<EventBus, 'subscribe'>;
+  db: Database;
+  config: Pick<LadingConfig, 'auth' | 'upstreams' | 'console'>;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** The live feed of one process. */
+export interface EventFeed {
+  /** Serves one stream until the client goes away. */
+  serve(req: Request, res: Response): Promise<void>;
+  /** How many streams are open. */
+  readonly streams: number;
+}
+
+interface Stream {
+  viewer: SearchViewer;
+  res: Response;
+  /** Repository → whether the viewer may pull it, and until when that answer holds. */
+  access: Map<string, { allowed: boolean; until: number }>;
+  chain: Promise<void>;
+}
+
+/** Creates the live feed; it subscribes to the bus on its first stream. */
+export function createEventFeed(deps: EventFeedDeps): EventFeed {
+  const now = deps.now ?? Date.now;
+  const streams = new Set<Stream>();
+  const heartbeatMs = durationMs(deps.config.console.heartbeat);
+  let subscribed: Promise<unknown> | null = null;
+
+  async function mayPull(stream: Stream, repository: string): Promise<boolean> {
+    const known = stream.access.get(repository);
+    if (known && known.until > now()) return known.allowed;
+    const allowed = (await meta.pullableRepositories(deps.db, stream.viewer, [repository])).has(repository);
+    stream.access.set(repository, { allowed, until: now() + ACCESS_CACHE_MS });
+    return allowed;
+  }
+
+  function deliver(event: LadingEvent): void {
+    const repository = event.partitionkey;
+    const frame = `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    for (const stream of streams) {
+      stream.chain = stream.chain
+        .then(async () => {
+          if (streams.has(stream) && (await mayPull(stream, repository))) stream.res.write(frame);
+        })
+        .catch((err: unknown) => deps.logger.warn({ err, event: event.id }, 'live feed: an event could not be checked or sent'));
+    }
+  }
+
+  function subscribe(): Promise<unknown> {
+    subscribed ??= deps.bus.subscribe((event) => deliver(event), { group: `lading-console-feed-${randomUUID()}`, fromBeginning: false }).catch((err: unknown) => {
+      subscribed = null;
+      throw err;
+    });
+    return subscribed;
+  }
+
+  return {
+    get streams() {
+      return streams.size;
+    },
+    async serve(req, res) {
+      if (streams.size >= deps.config.console.maxEventStreams) {
+        throw new OciError('TOOMANYREQUESTS', 'too many live feed streams are open on this server; try again later', undefined, { headers: { 'Retry-After': '10' } });
+      }
+      const stream: Stream = { viewer: searchViewerOf(req, deps.config), res, access: new Map(), chain: Promise.resolve() };
+      streams.add(stream);
+      try {
+        await subscribe();
+      } catch (err) {
+        streams.delete(stream);
+        deps.logger.error({ err }, 'live feed: cannot subscribe to the event bus');
+        throw new OciError('UNAVAILABLE', 'the live feed cannot hear the event bus');
+      }
+      res.status(200);
+      res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-cache, no-transform');
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.flushHeaders();
+      res.write(`retry: ${FEED_RETRY_MS}\n\n`);
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+      heartbeat.unref();
+      await new Promise<void>((resolve) => {
+        const end = () => {
+          clearInterval(heartbeat);
+          streams.delete(stream);
+          resolve();
+        };
+        res.on('close', end);
+        req.on('aborted', end);
+      });
+      if (!res.writableEnded) res.end();
+    },
+  };
+}
