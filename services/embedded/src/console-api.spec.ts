@@ -6,7 +6,7 @@
 import http from 'node:http';
 import request from 'supertest';
 import { TestManifest, imageIndex, imageManifest, makeBlob } from '@lading/testing';
-import { type ServedRegistry, serveEmbeddedRegistry } from '../test/served-registry';
+import { type ServedRegistry, pushImage as pushThroughClient, serveEmbeddedRegistry } from '../test/served-registry';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
 const ALICE = { user: 'alice', password: 'alice-password' };
@@ -47,7 +47,7 @@ async function signIn(username: string, password: string): Promise<Session> {
 const admin = (path: string, body: object) => request(r.url).post(`/admin/v1${path}`).set('Authorization', basic(ROOT.user, ROOT.password)).send(body);
 
 beforeAll(async () => {
-  r = await serveEmbeddedRegistry({ auth: { enabled: true }, admin: ROOT, console: { maxEventStreams: 3, heartbeat: '300ms' } });
+  r = await serveEmbeddedRegistry({ auth: { enabled: true, loginFailureLimit: 3 }, admin: ROOT, console: { maxEventStreams: 3, heartbeat: '300ms' } });
   await admin('/users', { name: ALICE.user, password: ALICE.password }).expect(201);
   await admin('/namespaces', { prefix: 'public', public: true }).expect(201);
   await admin('/namespaces', { prefix: 'team' }).expect(201);
@@ -90,6 +90,15 @@ describe('console sessions', () => {
   it('refuses a wrong password with 401 in the JSON error envelope and sets no cookie', async () => {
     const res = await request(r.url).post('/ui/api/session').send({ username: ALICE.user, password: 'not-her-password' }).expect(401);
     expect(res.body.errors[0].code).toBe('UNAUTHORIZED');
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('limits sign-ins like the token endpoint: 429 with Retry-After once an account has failed too often from one address', async () => {
+    await admin('/users', { name: 'carol', password: 'carol-password' }).expect(201);
+    for (let i = 0; i < 3; i++) await request(r.url).post('/ui/api/session').send({ username: 'carol', password: 'wrong-password' }).expect(401);
+    const res = await request(r.url).post('/ui/api/session').send({ username: 'carol', password: 'carol-password' }).expect(429);
+    expect(res.body.errors[0].code).toBe('TOOMANYREQUESTS');
+    expect(res.headers['retry-after']).toMatch(/^\d+$/);
     expect(res.headers['set-cookie']).toBeUndefined();
   });
 
@@ -325,5 +334,37 @@ describe('the live feed', () => {
     feeds.pop()!.close();
     const freed = await openWhenFree();
     for (const feed of [...feeds, freed]) feed.close();
+  });
+});
+
+describe('the console with auth off', () => {
+  let open: ServedRegistry;
+
+  beforeAll(async () => {
+    open = await serveEmbeddedRegistry({ auth: { enabled: false } });
+    const config = makeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const layer = makeBlob(100);
+    expect(await pushThroughClient(open.client, 'team/app', 'v1', imageManifest(config, [layer]), [config, layer])).toBe(201);
+  }, 60_000);
+
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it('says that auth is off and nobody is signed in', async () => {
+    const res = await request(open.url).get('/ui/api/session').expect(200);
+    expect(res.body).toEqual({ user: null, admin: false, csrf: null, auth: false });
+  });
+
+  it('refuses a sign-in with 400: there is nothing to sign in to', async () => {
+    const res = await request(open.url).post('/ui/api/session').send({ username: 'someone', password: 'anything-at-all' }).expect(400);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('lists every repository and its tags to anyone', async () => {
+    const repositories = await request(open.url).get('/api/v1/repositories').expect(200);
+    expect(repositories.body.repositories.map((x: { name: string }) => x.name)).toEqual(['team/app']);
+    const tags = await request(open.url).get('/api/v1/repositories/team/app/tags').expect(200);
+    expect(tags.body.tags.map((t: { tag: string }) => t.tag)).toEqual(['v1']);
   });
 });
