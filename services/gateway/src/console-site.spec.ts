@@ -30,6 +30,18 @@ describe('the console site', () => {
     expect(res.headers.location).toBe('/ui/');
   });
 
+  it('redirects /ui to /ui/, where the app\'s relative links resolve', async () => {
+    const res = await request(app).get('/ui').expect(302);
+    expect(res.headers.location).toBe('/ui/');
+    expectConsoleHeaders(res);
+  });
+
+  it('answers HEAD like GET, without a body', async () => {
+    const res = await request(app).head('/ui/assets/app-3f2a1c.js').expect(200);
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(res.text ?? '').toBe('');
+  });
+
   it('serves index.html at /ui/ with no-cache and the strict CSP', async () => {
     const res = await request(app).get('/ui/').expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
@@ -72,6 +84,12 @@ describe('the console site', () => {
       if (res.status === 200) expect(res.text).toContain('Lading console (test fixture)');
     },
   );
+
+  it('serves nothing at / or /ui/ when the console is not configured', async () => {
+    const without = createGateway({ dispatch: { blob: () => undefined, manifest: () => undefined, auth: () => undefined }, logger });
+    await request(without).get('/').expect(404);
+    await request(without).get('/ui/').expect(404);
+  });
 
   it('passes /ui/api/ on to the route table', async () => {
     const res = await request(app).get('/ui/api/session').expect(200);
