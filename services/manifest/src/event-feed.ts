@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
+import { LruCache } from '@lading/cache';
 import { type LadingConfig, durationMs } from '@lading/config';
 import type { EventBus, LadingEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
@@ -25,7 +26,10 @@ import { searchViewerOf } from './search-api';
 /** The reconnection delay suggested to browsers (`retry:`), in milliseconds. */
 export const FEED_RETRY_MS = 3000;
 
-/** How long one stream trusts its answer to "may I pull this repository?". */
+/**
+ * How long the feed trusts an answer to "may this caller pull this repository?", shared by the streams of the same
+ * caller: a grant given or taken reaches open streams within this time.
+ */
 const ACCESS_CACHE_MS = 30_000;
 
 /** What the feed is built from. */
@@ -47,9 +51,9 @@ export interface EventFeed {
 
 interface Stream {
   viewer: SearchViewer;
+  /** The viewer as a key of the shared access answers. */
+  viewerKey: string;
   res: Response;
-  /** Repository → whether the viewer may pull it, and until when that answer holds. */
-  access: Map<string, { allowed: boolean; until: number }>;
   chain: Promise<void>;
 }
 
@@ -59,13 +63,19 @@ export function createEventFeed(deps: EventFeedDeps): EventFeed {
   const streams = new Set<Stream>();
   const heartbeatMs = durationMs(deps.config.console.heartbeat);
   let subscribed: Promise<unknown> | null = null;
+  // Caller and repository → whether it may pull: one query per pair however many of its streams are open (the
+  // promise is kept, so streams asking at once share one query).
+  const access = new LruCache<string, Promise<boolean>>({ maxEntries: 10_000, ttlMs: ACCESS_CACHE_MS, now });
 
-  async function mayPull(stream: Stream, repository: string): Promise<boolean> {
-    const known = stream.access.get(repository);
-    if (known && known.until > now()) return known.allowed;
-    const allowed = (await meta.pullableRepositories(deps.db, stream.viewer, [repository])).has(repository);
-    stream.access.set(repository, { allowed, until: now() + ACCESS_CACHE_MS });
-    return allowed;
+  function mayPull(stream: Stream, repository: string): Promise<boolean> {
+    const key = `${stream.viewerKey}\n${repository}`;
+    let answer = access.get(key);
+    if (!answer) {
+      answer = meta.pullableRepositories(deps.db, stream.viewer, [repository]).then((names) => names.has(repository));
+      answer.catch(() => access.delete(key));
+      access.set(key, answer);
+    }
+    return answer;
   }
 
   function deliver(event: LadingEvent): void {
@@ -96,7 +106,9 @@ export function createEventFeed(deps: EventFeedDeps): EventFeed {
       if (streams.size >= deps.config.console.maxEventStreams) {
         throw new OciError('TOOMANYREQUESTS', 'too many live feed streams are open on this server; try again later', undefined, { headers: { 'Retry-After': '10' } });
       }
-      const stream: Stream = { viewer: searchViewerOf(req, deps.config), res, access: new Map(), chain: Promise.resolve() };
+      const viewer = searchViewerOf(req, deps.config);
+      const viewerKey = viewer.kind === 'everyone' ? '*' : `${viewer.type ?? ''}:${viewer.name ?? ''}`;
+      const stream: Stream = { viewer, viewerKey, res, chain: Promise.resolve() };
       streams.add(stream);
       try {
         await subscribe();
