@@ -7,7 +7,7 @@
  * is written as `id:` (the event id), `event:` (its type) and `data:` (the event's JSON), after a `retry:` hint;
  * a comment every `console.heartbeat` keeps proxies from closing an idle stream. There is no replay: a stream sees
  * what happens while it is open (`Last-Event-ID` is ignored). At most `console.maxEventStreams` streams at once per
- * process; one more is answered 429.
+ * process; one more is answered 429. Streams end when the process shuts down (`stopping`).
  *
  * Invariant: a stream's events are written in the order the bus delivered them, whatever the time its access checks
  * take (each stream keeps one chain of writes).
@@ -38,6 +38,8 @@ export interface EventFeedDeps {
   db: Database;
   config: Pick<LadingConfig, 'auth' | 'upstreams' | 'console'>;
   logger: Logger;
+  /** Aborted when the process shuts down: every stream ends, and new ones are refused with 503. */
+  stopping?: AbortSignal;
   now?: () => number;
 }
 
@@ -103,6 +105,7 @@ export function createEventFeed(deps: EventFeedDeps): EventFeed {
       return streams.size;
     },
     async serve(req, res) {
+      if (deps.stopping?.aborted) throw new OciError('UNAVAILABLE', 'the server is shutting down');
       if (streams.size >= deps.config.console.maxEventStreams) {
         throw new OciError('TOOMANYREQUESTS', 'too many live feed streams are open on this server; try again later', undefined, { headers: { 'Retry-After': '10' } });
       }
@@ -121,6 +124,8 @@ export function createEventFeed(deps: EventFeedDeps): EventFeed {
       res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
       res.setHeader('Cache-Control', 'no-cache, no-transform');
       res.setHeader('X-Accel-Buffering', 'no');
+      // A stream's connection is not reused: once it ends (the client left, the server shuts down), it closes.
+      res.setHeader('Connection', 'close');
       res.flushHeaders();
       res.write(`retry: ${FEED_RETRY_MS}\n\n`);
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
@@ -129,10 +134,13 @@ export function createEventFeed(deps: EventFeedDeps): EventFeed {
         const end = () => {
           clearInterval(heartbeat);
           streams.delete(stream);
+          deps.stopping?.removeEventListener('abort', end);
           resolve();
         };
         res.on('close', end);
         req.on('aborted', end);
+        if (deps.stopping?.aborted) end();
+        else deps.stopping?.addEventListener('abort', end, { once: true });
       });
       if (!res.writableEnded) res.end();
     },

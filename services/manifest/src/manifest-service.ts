@@ -50,6 +50,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   store?: BlobStore;
   /** The bus the console's live feed (`/api/v1/events`) hears; the feed answers 503 without it. */
   feed?: Pick<EventBus, 'subscribe'>;
+  /** Aborted when the process shuts down: the live feed's streams end then (they never end by themselves). */
+  stopping?: AbortSignal;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -209,7 +211,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     sendJson(req, res, renderConsoleTags(match.repository, await consoleTags({ db, config }, req, match.repository)));
   }
 
-  const feed = deps.feed ? createEventFeed({ bus: deps.feed, db, config, logger: deps.logger }) : null;
+  const feed = deps.feed ? createEventFeed({ bus: deps.feed, db, config, logger: deps.logger, stopping: deps.stopping }) : null;
   async function liveFeed(req: Request, res: Response): Promise<void> {
     if (!feed) throw new OciError('UNAVAILABLE', 'this manifest service has no event bus for the live feed');
     await feed.serve(req, res);
