@@ -447,6 +447,29 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    console: z
+      .object({
+        /** Whether the gateway serves the web console under `/ui/` (and redirects `/` there). */
+        enabled: z.boolean().default(true),
+        /**
+         * The directory of the console's built files (`index.html`, `assets/`): relative paths are resolved against
+         * the process's working directory. When it is missing, `/ui/` answers 503 naming it.
+         */
+        assets: z.string().min(1).default('dist/console'),
+        /** How long a console session lasts from sign-in (not sliding: it ends then, whatever the activity). */
+        sessionTtl: duration.default('8h'),
+        /**
+         * Whether the session cookie is marked `Secure` (browsers accept it on https and on http://localhost). Only a
+         * console reached over plain http on another host needs false.
+         */
+        secureCookie: z.boolean().default(true),
+        /** Live-feed (`/api/v1/events`) streams each process serves at once; one more is answered 429. */
+        maxEventStreams: z.number().int().positive().max(100_000).default(100),
+        /** Seconds between the feed's heartbeat comments. */
+        heartbeat: duration.default('15s'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -21,3 +21,4 @@ export * from './schema-version';
 export * from './table-dump';
 export * from './proxy-rules';
 export * from './quotas';
+export * from './console-listings';
