@@ -1,12 +1,14 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
- * signing keys, webhook subscriptions and pull-through caches (proxies) through its admin API (/admin/v1); back up a running embedded registry and
+ * signing keys, webhook subscriptions, pull-through caches (proxies), storage quotas and usage reports through its admin API
+ * (/admin/v1); back up a running embedded registry and
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
+import { formatBytes, parseByteSize } from './byte-size';
 import { BackupCommandError, checkBackupFile, describeSummary, restoreBackupFile, writeBackupFile } from './backup-commands';
 
 const PROG = 'lading-admin';
@@ -596,6 +598,80 @@ const COMMANDS: Record<string, Command> = {
           await api.call('DELETE', `/proxies/${args[0].split('/').map(enc).join('/')}`);
           out(`removed proxy ${args[0]}; its cached content stays as ordinary content`);
         },
+      },
+    },
+  },
+  quotas: {
+    summary: 'set and list per-namespace storage quotas (bytes of the distinct blobs its manifests reference)',
+    subcommands: {
+      list: {
+        usage: 'quotas list',
+        summary: 'list the namespaces with a quota, with the usage as last counted',
+        args: [],
+        async run({ api, out, options }) {
+          const body = (await api.call('GET', '/quotas')) as { quotas: { namespace: string; quotaBytes: number; countedBytes: number | null }[] };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          table(out, ['NAMESPACE', 'QUOTA', 'USED'], body.quotas.map((q) => [q.namespace, formatBytes(q.quotaBytes), q.countedBytes === null ? '-' : formatBytes(q.countedBytes)]), 'no quotas');
+        },
+      },
+      set: {
+        usage: 'quotas set <namespace> <size>',
+        summary: 'set a namespace\'s quota (e.g. 500MB, 10GiB, or bytes); pushes that would exceed it are refused with 403 DENIED',
+        args: ['namespace', 'size'],
+        async run({ api, out, args, options }) {
+          let quotaBytes: number;
+          try {
+            quotaBytes = parseByteSize(args[1]);
+          } catch (err) {
+            throw new UsageError((err as Error).message);
+          }
+          const body = (await api.call('PUT', `/quotas/${args[0].split('/').map(enc).join('/')}`, { quotaBytes })) as { namespace: string; quotaBytes: number; usedBytes: number };
+          out(options.json ? JSON.stringify(body, null, 2) : `quota of ${body.namespace}: ${formatBytes(body.quotaBytes)} (${formatBytes(body.usedBytes)} used)`);
+        },
+      },
+      remove: {
+        usage: 'quotas remove <namespace>',
+        summary: 'remove a namespace\'s quota',
+        args: ['namespace'],
+        async run({ api, out, args }) {
+          await api.call('DELETE', `/quotas/${args[0].split('/').map(enc).join('/')}`);
+          out(`removed the quota of ${args[0]}`);
+        },
+      },
+    },
+  },
+  usage: {
+    summary: 'report storage usage per namespace, or per repository of one namespace',
+    action: {
+      usage: 'usage [--namespace NS]',
+      summary: 'what each namespace holds (bytes of distinct referenced blobs, blobs, manifests, tags), or with --namespace each of its repositories',
+      options: { namespace: { type: 'string', value: 'NS', help: 'report the repositories of this namespace' } },
+      args: [],
+      async run({ api, out, options }) {
+        type Usage = { prefix: string; quotaBytes: number | null; bytes: number; blobs: number; manifests: number; tags: number; repositories: number };
+        if (typeof options.namespace === 'string') {
+          const path = `/usage/${options.namespace.split('/').map(enc).join('/')}`;
+          const rows: { name: string; bytes: number; blobs: number; manifests: number; tags: number }[] = [];
+          let head: Usage | undefined;
+          let last: string | undefined;
+          do {
+            const page = (await api.call('GET', `${path}?n=1000${last ? `&last=${enc(last)}` : ''}`)) as Usage & { repositories: typeof rows; next?: string };
+            head ??= page;
+            rows.push(...page.repositories);
+            last = page.next;
+          } while (last);
+          if (options.json) return out(JSON.stringify({ ...head, repositories: rows }, null, 2));
+          out(`${head!.prefix}: ${formatBytes(head!.bytes)}${head!.quotaBytes === null ? '' : ` of ${formatBytes(head!.quotaBytes)}`} in ${head!.blobs} blobs`);
+          return table(out, ['REPOSITORY', 'BYTES', 'BLOBS', 'MANIFESTS', 'TAGS'], rows.map((r) => [r.name, formatBytes(r.bytes), String(r.blobs), String(r.manifests), String(r.tags)]), 'no repositories');
+        }
+        const body = (await api.call('GET', '/usage')) as { namespaces: Usage[] };
+        if (options.json) return out(JSON.stringify(body, null, 2));
+        table(
+          out,
+          ['NAMESPACE', 'BYTES', 'QUOTA', 'BLOBS', 'MANIFESTS', 'TAGS', 'REPOSITORIES'],
+          body.namespaces.map((n) => [n.prefix, formatBytes(n.bytes), n.quotaBytes === null ? '-' : formatBytes(n.quotaBytes), String(n.blobs), String(n.manifests), String(n.tags), String(n.repositories)]),
+          'no namespaces',
+        );
       },
     },
   },

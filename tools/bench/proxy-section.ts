@@ -14,7 +14,7 @@ import { makeImage, writeRandomFile } from './content';
 import { cpuSeconds, runWorker } from './load';
 import type { WorkerJob, WorkerResult } from './client-worker';
 import { comparisonRow, failed, formatFigure, formatNumber, formatRatio, measured, singleFlightRow, warmPullRow, type Figure, type Row } from './report';
-import { startDistribution, startEmbedded, type RunningServer, type TargetContext } from './targets';
+import { startDistribution, startDistributionProxy, startEmbedded, type RunningServer, type TargetContext } from './targets';
 
 const MB = 1 << 20;
 const HUB = 'hub';
@@ -142,7 +142,11 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
   const relay = await startUpstreamRelay(upstream.baseUrl);
   const relayServer = await deps.start(async () => ({ name: 'upstream-relay', baseUrl: relay.url, stop: () => relay.close() }));
   let lading: RunningServer | undefined;
+  let v3Proxy: RunningServer | undefined;
   try {
+    // The reference for the cold pulls: Distribution v3's own pull-through cache, over the same upstream.
+    v3Proxy = await deps.start(() => startDistributionProxy(ctx, upstream.baseUrl));
+    const v3ProxyServer = v3Proxy;
     const configFile = join(ctx.workDir, 'embedded-proxy.yaml');
     await writeFile(configFile, proxyConfig(upstream.baseUrl, relay.url));
     lading = await deps.start(() => startEmbedded(ctx, 'embedded-proxy', { LADING_CONFIG: configFile }));
@@ -164,6 +168,7 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
     console.log(`  cold pulls: ${shape.coldRounds} round${shape.coldRounds === 1 ? '' : 's'} of a fresh ${mb(shape.blobBytes)} blob${quickNote}`);
     const coldProxy = new Turns();
     const coldDirect = new Turns();
+    const coldV3Proxy = new Turns();
     let cachedDigest: string | undefined;
     for (let round = 0; round < shape.coldRounds; round++) {
       const repo = 'bench/proxied';
@@ -174,6 +179,7 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
       if (!pushed.ok) {
         coldProxy.fail(pushed);
         coldDirect.fail(pushed);
+        coldV3Proxy.fail(pushed);
         break;
       }
       const digest = cachedDigest!;
@@ -187,6 +193,10 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
           const f = await attempt(`pull from Distribution ${round + 1}/${shape.coldRounds}`, () => measuredOn(coldDirect, upstream, job(upstream.baseUrl, repo)));
           if (!f.ok) coldDirect.fail(f);
         },
+        async () => {
+          const f = await attempt(`cold pull through Distribution's own cache ${round + 1}/${shape.coldRounds}`, () => measuredOn(coldV3Proxy, v3ProxyServer, job(v3ProxyServer.baseUrl, repo)));
+          if (!f.ok) coldV3Proxy.fail(f);
+        },
       ]);
     }
     const rounds = `${shape.coldRounds} fresh blob${shape.coldRounds === 1 ? '' : 's'}`;
@@ -194,6 +204,13 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
       embedded: coldProxy.total(`${rounds}, each a miss`),
       distribution: coldDirect.total(rounds),
     }, 0.8));
+    const v3ProxyFigure = coldV3Proxy.total(`${rounds}, each a miss`, true);
+    const directFigure = coldDirect.total(rounds);
+    const v3OwnRatio = v3ProxyFigure.ok && directFigure.ok ? `; ${formatRatio(v3ProxyFigure.value / directFigure.value)} of the upstream direct` : '';
+    rows.push(comparisonRow(`pull-through: cold blob GET, ${mb(shape.blobBytes)}, through Lading's cache vs through Distribution v3's own pull-through cache (proxy.remoteurl) over the same upstream (MB/s)`, '', {
+      embedded: coldProxy.total(`${rounds}, each a miss`),
+      distribution: v3ProxyFigure.ok ? measured(v3ProxyFigure.value, `${v3ProxyFigure.note ?? ''}${v3OwnRatio}`) : v3ProxyFigure,
+    }));
     rows.push(comparisonRow(`pull-through: server CPU per cold ${mb(shape.blobBytes)} pull: Lading (proxy: receive, hash, store, send) vs v3 (direct) (ms)`, '', {
       embedded: coldProxy.cpuPerPull(),
       distribution: coldDirect.cpuPerPull(),
@@ -306,6 +323,7 @@ export async function measureProxy(deps: ProxySectionDeps, shape: ProxyShape, qu
     return rows;
   } finally {
     if (lading) await deps.stop(lading);
+    if (v3Proxy) await deps.stop(v3Proxy);
     await deps.stop(relayServer);
     await deps.stop(upstream);
   }

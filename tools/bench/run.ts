@@ -7,7 +7,7 @@
  *
  * --only takes target names (distribution = v3, distribution-x2, distribution-x2-s3, distribution-2.8, embedded,
  * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, tracing, memory, proxy: the pull-through
- * cache against v3 as its upstream). Every server it starts is stopped at the end, also on errors and Ctrl-C.
+ * cache against v3 as its upstream, quota: pushes with and without a namespace quota). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,10 +23,11 @@ import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMark
 import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startDistributionReplicas, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
 import { readFileSync } from 'node:fs';
 import { measureProxy, type ProxyShape } from './proxy-section';
+import { measureQuota, type QuotaShape } from './quota-section';
 
 const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
-const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory', 'proxy'] as const;
+const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory', 'proxy', 'quota'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The run's settings, from the command line. */
@@ -47,6 +48,8 @@ interface Options {
   memoryBlobBytes: number;
   /** The pull-through cache section's rounds and sizes. */
   proxy: ProxyShape;
+  /** The quota section's rounds. */
+  quota: QuotaShape;
 }
 
 const MB = 1 << 20;
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options {
     layerBytes: 1 * MB,
     bigBlobBytes: 256 * MB,
     memoryBlobBytes: 2048 * MB,
+    quota: { rounds: quick ? 2 : 4, seconds: quick ? 3 : 6, layerBytes: 64 * 1024 },
     proxy: {
       coldRounds: quick ? 2 : mode === 'full' ? 6 : 4,
       blobBytes: 256 * MB,
@@ -629,6 +633,12 @@ async function main(): Promise<void> {
       }
     }
 
+    // Storage quotas (issue 23): pushes into a namespace with a quota against one without, in one embedded Lading.
+    if (opts.sections.has('quota') && opts.targets.has('embedded')) {
+      console.log('\nquotas: image pushes at concurrency 16, a namespace with a quota vs one without');
+      extra.push(...await measureQuota({ ctx, start, stop, attempt }, opts.quota));
+    }
+
     if (scaling) {
       const { free, limited, direct } = scaling;
       const row = (metric: string, { one, two }: ScalingRuns, tail: string, target: string): Row => {
@@ -735,7 +745,7 @@ async function main(): Promise<void> {
       'Distribution v3 (`go install …/cmd/registry@v3.0.0`, tools/distribution/install), Debian\'s Distribution 2.8.2 and Lading embedded run side by side, both Distributions on the filesystem in a temp dir with no access log and the in-memory blob-descriptor cache (v3.0.0 traces every request and has no setting to stop it; `OTEL_TRACES_EXPORTER=none` keeps it from exporting); each metric is measured on one right after the other, so a busy neighbour weighs on all of them alike.',
       'Cluster: started afterwards under the cluster lock, beside 2 Distribution v3 replicas (v3 ×2) with one shared http.secret behind nginx with the cluster\'s settings (tools/cluster/nginx-conf), on one filesystem and on a bucket of their own on the cluster\'s MinIO (v3\'s s3 driver, forcepathstyle, blob GETs redirected to presigned URLs as the cluster\'s are), all measured metric by metric; the cluster is measured through nginx in front of 2 gateways, and its ratio is printed to each v3 ×2 and to the single v3 from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',
       'Server CPU per request: user + system time of the server process (from /proc/<pid>/stat) during the measured run over its 2xx answers (per download, push or image for the transfers); it depends little on what else the box runs, so it compares the servers even on a busy box (lower is better; the cluster, many processes, is not measured).',
-      `Pull-through cache (issue 21): Distribution v3 (its own instance, filesystem) as the upstream of an embedded Lading with two proxy namespaces, one straight to it (the timed pulls) and one through @lading/testing's relay, which counts the requests reaching v3. Cold: ${opts.proxy.coldRounds} rounds, each a fresh random ${opts.proxy.blobBytes / MB} MB blob pushed to v3 and pulled once through the proxy (a miss) and once from v3, taking turns, \`sync\` before each, no client-side hashing (the proxy verifies). Warm: that blob again through the proxy vs a pushed blob of the same size from the same Lading (download job: one verified pull, then 2 timed). Single flight: ${opts.proxy.concurrentPulls} pulls started at once of a fresh ${opts.proxy.concurrentBytes / MB} MB blob, the relay counting GETs of it, beside one cold pull of another fresh blob alone. Image: a fresh image per round pulled by tag (manifest, then config and layers in turn).`,
+      `Pull-through cache (issue 21): Distribution v3 (its own instance, filesystem) as the upstream of an embedded Lading with two proxy namespaces, one straight to it (the timed pulls) and one through @lading/testing's relay, which counts the requests reaching v3. Cold: ${opts.proxy.coldRounds} rounds, each a fresh random ${opts.proxy.blobBytes / MB} MB blob pushed to v3 and pulled once through the proxy (a miss), once from v3 and once through Distribution v3's own pull-through cache (\`proxy.remoteurl\`, a second v3 over the same upstream; also a miss), taking turns, \`sync\` before each, no client-side hashing (the proxy verifies). Warm: that blob again through the proxy vs a pushed blob of the same size from the same Lading (download job: one verified pull, then 2 timed). Single flight: ${opts.proxy.concurrentPulls} pulls started at once of a fresh ${opts.proxy.concurrentBytes / MB} MB blob, the relay counting GETs of it, beside one cold pull of another fresh blob alone. Image: a fresh image per round pulled by tag (manifest, then config and layers in turn).`,
       'Every figure\'s ratio is to Distribution v3; met? judges Lading embedded against v3 (one process each) on issue 25\'s targets; the cluster\'s and 2.8.2\'s ratios are printed beside it.',
     ];
     const table = renderText(rows);

@@ -155,7 +155,7 @@ function s3Storage(settings: S3Settings, bucket: string): string[] {
  * cache, deletes enabled; `secret` (http.secret) signs upload state, and replicas that share uploads need the same
  * one (without it each process makes up its own).
  */
-function distributionConfig(port: number, storage: string[], secret?: string): string {
+function distributionConfig(port: number, storage: string[], secret?: string, proxyOf?: string): string {
   return [
     'version: 0.1',
     'log:',
@@ -171,6 +171,7 @@ function distributionConfig(port: number, storage: string[], secret?: string): s
     'http:',
     `  addr: 127.0.0.1:${port}`,
     ...(secret ? [`  secret: ${secret}`] : []),
+    ...(proxyOf ? ['proxy:', `  remoteurl: ${proxyOf}`] : []),
     '',
   ].join('\n');
 }
@@ -269,6 +270,18 @@ export async function startEmbedded(ctx: TargetContext, name: string, env: Recor
 export async function startCeiling(ctx: TargetContext, path: string, manifestFile: string, mediaType: string, digest: string): Promise<RunningServer> {
   const port = await freePort();
   return startProcess(ctx, 'ceiling', process.execPath, ['--import', 'tsx', 'tools/bench/ceiling-server.ts', String(port), path, manifestFile, mediaType, digest], { PATH: process.env.PATH }, port);
+}
+
+/**
+ * Starts Distribution v3 as a pull-through cache of `upstream` (its whole-registry `proxy.remoteurl` mode, on a
+ * filesystem of its own): the reference the Lading cache's cold pulls are read against.
+ */
+export async function startDistributionProxy(ctx: TargetContext, upstream: string, name = 'distribution-proxy'): Promise<RunningServer> {
+  const bin = await ensureDistribution(ctx, 'v3');
+  const port = await freePort();
+  const config = join(ctx.workDir, `${name}.yml`);
+  await writeFile(config, distributionConfig(port, filesystemStorage(join(ctx.workDir, name)), undefined, upstream));
+  return startProcess(ctx, name, bin, ['serve', config], DISTRIBUTION_ENV, port);
 }
 
 /**

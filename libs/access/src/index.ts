@@ -5,3 +5,4 @@ export * from './password-pool';
 export * from './route-access';
 export * from './secret-cipher';
 export * from './subject';
+export * from './console-session';

@@ -84,13 +84,16 @@ describe('requiredAccess', () => {
     expect(need('/token', 'POST')).toEqual([]);
     expect(need('/.well-known/jwks.json', 'GET')).toEqual([]);
     expect(need('/admin/v1/users', 'POST')).toEqual([]);
+    expect(need('/ui/api/session', 'POST')).toEqual([]);
   });
 });
 
 describe('acceptsAnonymous', () => {
-  it('lets only Docker\'s ping and the searches (which filter by their caller) be asked without a token', () => {
+  it('lets only Docker\'s ping, the searches and the console\'s listings and feed (which filter by their caller) be asked without a token', () => {
     const open = ROUTES.filter((route) => acceptsAnonymous({ route, repository: '', param: '' })).map((route) => route.name);
-    expect(open.sort()).toEqual(['dockerPing', 'search', 'searchApi']);
+    expect(open.sort()).toEqual(['consoleRepositories', 'consoleTags', 'dockerPing', 'events', 'search', 'searchApi']);
+    expect(need('/api/v1/repositories/team/app/tags', 'GET')).toEqual([]);
+    expect(need('/api/v1/events', 'GET')).toEqual([]);
     expect(need('/v1/search', 'GET')).toEqual([]);
     expect(need('/api/v1/search', 'GET')).toEqual([]);
   });

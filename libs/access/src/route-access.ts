@@ -35,6 +35,12 @@ export function requiredAccess(match: RouteMatch, method: string): Access[] {
     case 'dockerPing':
     case 'search':
     case 'searchApi':
+    case 'consoleRepositories':
+    case 'consoleTags':
+    case 'events':
+      // Each lists only what its caller may pull (the manifest service checks in its queries).
+      return [];
+    case 'session':
       return [];
   }
 }
@@ -42,9 +48,12 @@ export function requiredAccess(match: RouteMatch, method: string): Access[] {
 /**
  * Whether a route answers callers without a token, as anonymous (when auth is on, every other route needs one):
  * Docker's ping before a search, and the searches, which list only what their caller may pull (anonymous: the public
- * namespaces). `docker search` sends no credentials to a registry other than Docker Hub; a token, when sent, is
+ * namespaces), and the console's repositories, tags and live feed, filtered the same way. `docker search` sends no credentials to a registry other than Docker Hub; a token, when sent, is
  * still verified and its subject is the caller.
  */
 export function acceptsAnonymous(match: RouteMatch): boolean {
-  return match.route.name === 'dockerPing' || match.route.name === 'search' || match.route.name === 'searchApi';
+  return ANONYMOUS_ROUTES.has(match.route.name);
 }
+
+/** The routes `acceptsAnonymous` lets through: those that answer each caller with only what it may pull. */
+const ANONYMOUS_ROUTES = new Set<RouteMatch['route']['name']>(['dockerPing', 'search', 'searchApi', 'consoleRepositories', 'consoleTags', 'events']);

@@ -87,6 +87,24 @@ describe('LADING_* environment variables', () => {
   });
 });
 
+describe('console', () => {
+  it('serves the console from dist/console with 8 h sessions and a Secure cookie by default', () => {
+    expect(loadConfig({}).console).toEqual({ enabled: true, assets: 'dist/console', sessionTtl: '8h', secureCookie: true, maxEventStreams: 100, heartbeat: '15s' });
+  });
+
+  it('takes every console key from its LADING_CONSOLE_* variable', () => {
+    const config = loadConfig({
+      LADING_CONSOLE_ENABLED: 'false',
+      LADING_CONSOLE_ASSETS: '/srv/console',
+      LADING_CONSOLE_SESSIONTTL: '1h',
+      LADING_CONSOLE_SECURECOOKIE: 'false',
+      LADING_CONSOLE_MAXEVENTSTREAMS: '5',
+      LADING_CONSOLE_HEARTBEAT: '30s',
+    });
+    expect(config.console).toEqual({ enabled: false, assets: '/srv/console', sessionTtl: '1h', secureCookie: false, maxEventStreams: 5, heartbeat: '30s' });
+  });
+});
+
 describe('configuration file named by LADING_CONFIG', () => {
   let dir: string;
   beforeAll(async () => {

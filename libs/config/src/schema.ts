@@ -299,6 +299,11 @@ export const configObject = z
         pollInterval: duration.default('10s'),
         /** How often retention rules and the orphaned-referrer sweep run. */
         sweepInterval: duration.default('15m'),
+        /**
+         * How often namespace quota usage is counted afresh from the references (issue 23): pushes add to the counts,
+         * deletes do not subtract, so this bounds how long freed room waits to be seen (a refused push counts afresh).
+         */
+        quotaReconcileInterval: duration.default('5m'),
         /** The longest a collector transaction waits for a lock; it takes row locks NOWAIT and puts busy rows off. */
         lockTimeout: duration.default('200ms'),
         /** The longest one statement of a collector transaction may run. */
@@ -439,6 +444,29 @@ export const configObject = z
           .string()
           .regex(/^(off|(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5})$/, 'host:port, e.g. 127.0.0.1:9464, or off')
           .default('127.0.0.1:9464'),
+      })
+      .strict()
+      .prefault({}),
+    console: z
+      .object({
+        /** Whether the gateway serves the web console under `/ui/` (and redirects `/` there). */
+        enabled: z.boolean().default(true),
+        /**
+         * The directory of the console's built files (`index.html`, `assets/`): relative paths are resolved against
+         * the process's working directory. When it is missing, `/ui/` answers 503 naming it.
+         */
+        assets: z.string().min(1).default('dist/console'),
+        /** How long a console session lasts from sign-in (not sliding: it ends then, whatever the activity). */
+        sessionTtl: duration.default('8h'),
+        /**
+         * Whether the session cookie is marked `Secure` (browsers accept it on https and on http://localhost). Only a
+         * console reached over plain http on another host needs false.
+         */
+        secureCookie: z.boolean().default(true),
+        /** Live-feed (`/api/v1/events`) streams each process serves at once; one more is answered 429. */
+        maxEventStreams: z.number().int().positive().max(100_000).default(100),
+        /** Seconds between the feed's heartbeat comments. */
+        heartbeat: duration.default('15s'),
       })
       .strict()
       .prefault({}),

@@ -328,6 +328,11 @@ export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, hol
   );
 }
 
+/** Revokes one refresh token (a console session signing out); false when there was no live one. */
+export async function revokeRefreshToken(db: SqlExecutor, tokenHash: string): Promise<boolean> {
+  return (await db.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, [tokenHash])).rowCount > 0;
+}
+
 /** What happened to a refresh token presented for use. */
 export type RefreshOutcome =
   /** Good: `rotated` says whether `nextHash` was stored as its successor (it is retired) or it stays as it is. */

@@ -20,3 +20,5 @@ export * from './signing-key-secrets';
 export * from './schema-version';
 export * from './table-dump';
 export * from './proxy-rules';
+export * from './quotas';
+export * from './console-listings';

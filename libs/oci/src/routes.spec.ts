@@ -35,6 +35,11 @@ describe('matchRoute', () => {
     expect(matched(path)).toEqual({ name, repository, param });
   });
 
+  it('captures the repository of the console tags route and refuses a name the grammar does not allow', () => {
+    expect(matched('/api/v1/repositories/team/app/tags')).toEqual({ name: 'consoleTags', repository: 'team/app', param: '' });
+    expect(() => matchRoute('/api/v1/repositories/Team/../tags')).toThrow(OciError);
+  });
+
   it('gives every route in the table a path that matches it', () => {
     const paths: Record<RouteName, string> = {
       base: '/v2/',
@@ -51,6 +56,10 @@ describe('matchRoute', () => {
       dockerPing: '/v1/_ping',
       search: '/v1/search',
       searchApi: '/api/v1/search',
+      session: '/ui/api/session',
+      consoleRepositories: '/api/v1/repositories',
+      consoleTags: '/api/v1/repositories/team/app/tags',
+      events: '/api/v1/events',
     };
     expect(ROUTES.map((r) => r.name).sort()).toEqual(Object.keys(paths).sort());
     for (const route of ROUTES) expect(matchRoute(paths[route.name])?.route.name).toBe(route.name);
@@ -171,6 +180,14 @@ describe('RouteKey', () => {
       'search HEAD': true,
       'searchApi GET': true,
       'searchApi HEAD': true,
+      'session GET': true,
+      'session POST': true,
+      'session DELETE': true,
+      'consoleRepositories GET': true,
+      'consoleRepositories HEAD': true,
+      'consoleTags GET': true,
+      'consoleTags HEAD': true,
+      'events GET': true,
     };
     expect(Object.keys(every).sort()).toEqual(ROUTES.flatMap((r) => r.methods.map((m) => `${r.name} ${m}`)).sort());
   });

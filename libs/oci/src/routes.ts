@@ -24,7 +24,11 @@ export type RouteName =
   | 'admin'
   | 'dockerPing'
   | 'search'
-  | 'searchApi';
+  | 'searchApi'
+  | 'session'
+  | 'consoleRepositories'
+  | 'consoleTags'
+  | 'events';
 
 /** The HTTP methods a route may accept. */
 export type RouteMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -59,6 +63,13 @@ const ROUTE_TABLE = [
   { name: 'dockerPing', owner: 'gateway', methods: ['GET', 'HEAD'], pattern: /^\/v1\/_ping$/, hasRepository: false },
   { name: 'search', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/v1\/search$/, hasRepository: false },
   { name: 'searchApi', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/search$/, hasRepository: false },
+  // The web console's own API: its session (signed in with the token service's credentials, owned by the auth
+  // service), the repositories and tags a caller may pull, and the live feed of events (the manifest service's).
+  { name: 'session', owner: 'auth', methods: ['GET', 'POST', 'DELETE'], pattern: /^\/ui\/api\/session$/, hasRepository: false },
+  { name: 'consoleRepositories', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories$/, hasRepository: false },
+  // The repository is captured here rather than after `/v2/`: `matchRoute` checks it against the grammar.
+  { name: 'consoleTags', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories\/(.+)\/tags$/, hasRepository: false },
+  { name: 'events', owner: 'manifest', methods: ['GET'], pattern: /^\/api\/v1\/events$/, hasRepository: false },
 ] as const satisfies readonly RouteSpec[];
 
 /** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
@@ -94,7 +105,12 @@ const REPOSITORY_ROUTE = /^\/v2\/(.+?)\/(tags\/list|manifests\/[^/]+|blobs\/uplo
  */
 export function matchRoute(path: string): RouteMatch | null {
   for (const route of ROUTES) {
-    if (!route.hasRepository && route.pattern.test(path)) return { route, repository: '', param: '' };
+    if (route.hasRepository) continue;
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    // A route outside /v2/ that names a repository (the console's tags) captures it as its one group.
+    if (m[1] !== undefined) assertRepositoryName(m[1]);
+    return { route, repository: m[1] ?? '', param: '' };
   }
   const m = REPOSITORY_ROUTE.exec(path);
   if (!m) return null;

@@ -104,7 +104,8 @@ export interface RunningApp {
 /**
  * Runs one Lading process: answers `--help` and `--version` (and refuses other arguments) before anything starts, loads
  * configuration, reads the TLS certificate and key when `http.tls` names them, builds the app with `start`, listens on
- * `http.addr` (HTTPS with TLS, reloading the pair when its files change), and closes everything on SIGTERM/SIGINT. A
+ * `http.addr` (HTTPS with TLS, reloading the pair when its files change), and closes everything on SIGTERM/SIGINT
+ * (first aborting the `stopping` signal `start` was given). A
  * failure to start exits non-zero with one line, not a stack; a TLS file that cannot be read or is bad
  * (`TlsFilesError`) and a data directory held by another process (`DataDirLockedError`) are refused that way before
  * anything is opened.
@@ -112,7 +113,7 @@ export interface RunningApp {
  * @param service the process is `lading-<service>`
  * @param about one sentence for `--help`: what the process is
  */
-export function runProcess(service: string, about: string, start: (config: LadingConfig, logger: Logger) => Promise<RunningApp>): void {
+export function runProcess(service: string, about: string, start: (config: LadingConfig, logger: Logger, stopping: AbortSignal) => Promise<RunningApp>): void {
   const { config, logger } = beginProcess(service, about);
   const startedAt = performance.now();
   const tlsFiles = tlsFilesOf(config);
@@ -122,7 +123,10 @@ export function runProcess(service: string, about: string, start: (config: Ladin
   } catch (err) {
     failedToStart(service, logger, err);
   }
-  start(config, logger)
+  // Aborted first thing at shutdown: answers that never end by themselves (the console's live feed) end on it, so
+  // that the server can close and `close` runs before the forced exit.
+  const stopping = new AbortController();
+  start(config, logger, stopping.signal)
     .then(({ app, close }) => {
       const { host, port } = parseListenAddress(config.http.addr);
       const server = tls ? createHttpServer(app, config.limits, tls.pair) : createHttpServer(app, config.limits);
@@ -132,6 +136,7 @@ export function runProcess(service: string, about: string, start: (config: Ladin
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
+        stopping.abort();
         void tlsWatcher?.stop();
         server.close(() => void close().finally(() => process.exit(0)));
         server.closeIdleConnections();

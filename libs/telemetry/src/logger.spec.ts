@@ -77,8 +77,9 @@ describe('createLogger', () => {
   it('never writes our own secrets by their shape, wherever they appear in text, nor short Basic credentials', () => {
     const { logger, raw } = capture();
     const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz';
-    const secrets = ['lpat_Zm9vYmFyYmF6cXV4', 'lrt_cmVmcmVzaC10b2tlbg', 'lrs_cm9ib3Qtc2VjcmV0', 'whsec_c2lnbmluZy1rZXk=', 'YTpi', 'eyJzdWIiOiJhbGljZSJ9', 'c2lnbmF0dXJlLWJ5dGVz', 'v1,c2lnbmF0dXJl'];
+    const secrets = ['lpat_Zm9vYmFyYmF6cXV4', 'lrt_cmVmcmVzaC10b2tlbg', 'lrs_cm9ib3Qtc2VjcmV0', 'whsec_c2lnbmluZy1rZXk=', 'YTpi', 'eyJzdWIiOiJhbGljZSJ9', 'c2lnbmF0dXJlLWJ5dGVz', 'v1,c2lnbmF0dXJl', 'lses_Y29uc29sZS1zZXNzaW9u'];
     logger.info(`login with lpat_Zm9vYmFyYmF6cXV4 then refresh lrt_cmVmcmVzaC10b2tlbg`);
+    logger.info(`console session lses_Y29uc29sZS1zZXNzaW9u signed out`);
     logger.warn({ err: new Error('robot lrs_cm9ib3Qtc2VjcmV0 refused; webhook whsec_c2lnbmluZy1rZXk= rotated') }, 'oops');
     logger.info({ note: `token ${jwt}`, headers: { 'webhook-signature': 'v1,c2lnbmF0dXJl' }, auth: 'Basic YTpi' }, 'shapes');
     logger.info({ challenge: 'Basic realm="lading-admin"' }, 'challenge');

@@ -74,6 +74,10 @@ export const METRIC_NAMES = {
   uploadsEnded: 'lading_upload_sessions_ended_total',
   /** Gauge: upload sessions open now (read from the database). */
   uploadsOpen: 'lading_upload_sessions_open',
+  /** Gauge `{namespace}`: bytes of the distinct blobs a namespace with a quota references, as last reconciled. */
+  namespaceUsageBytes: 'lading_namespace_usage_bytes',
+  /** Gauge `{namespace}`: a namespace's storage quota in bytes. */
+  namespaceQuotaBytes: 'lading_namespace_quota_bytes',
   /** Counter `{cache, result}`: cache lookups; result is `hit` or `miss` (hit ratio = hits / all). */
   cacheRequests: 'lading_cache_requests_total',
   /**

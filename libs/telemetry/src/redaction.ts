@@ -46,11 +46,11 @@ const SECRET_QUERY = /([?&](?:x-amz-signature|x-amz-credential|x-amz-security-to
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@"']+:[^/\s@"']+@/gi;
 /** `Bearer <token>` / `Basic <credentials>` wherever they appear in text, however short (not a challenge's `realm=`). */
 const AUTH_SCHEME = /\b(Bearer|Basic)\s+(?!realm=)[A-Za-z0-9._~+/=-]+/g;
-/** Our secrets by their prefixes: personal access tokens, refresh tokens, robot secrets, webhook secrets. */
-const PREFIXED_SECRET = /\b(lpat|lrt|lrs|whsec)_[A-Za-z0-9_+/=-]+/g;
+/** Our secrets by their prefixes: personal access tokens, refresh tokens, robot secrets, webhook secrets, console sessions. */
+const PREFIXED_SECRET = /\b(lpat|lrt|lrs|whsec|lses)_[A-Za-z0-9_+/=-]+/g;
 /** A JWT (header.claims.signature), whichever key signed it. */
 const JWT = /\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
-const MAYBE_SECRET = /[=@]|Bearer|Basic|lpat_|lrt_|lrs_|whsec_|eyJ/;
+const MAYBE_SECRET = /[=@]|Bearer|Basic|lpat_|lrt_|lrs_|whsec_|lses_|eyJ/;
 
 /** Removes secrets from a piece of text (URLs, messages). */
 export function redactText(text: string): string {

@@ -119,6 +119,15 @@ export interface RegistryMetrics {
   observeWebhookQueue(read: StatsReader<WebhookQueueStats>): StopObserving;
   /** Feeds `lading_upload_sessions_open` from `read`. */
   observeOpenUploads(read: StatsReader<number>): StopObserving;
+  /** Feeds `lading_namespace_usage_bytes{namespace}` and `lading_namespace_quota_bytes{namespace}` from `read`. */
+  observeQuotaUsage(read: StatsReader<readonly NamespaceQuotaFigure[]>): StopObserving;
+}
+
+/** One namespace's quota and usage, as the quota reconciliation last counted it. */
+export interface NamespaceQuotaFigure {
+  namespace: string;
+  quotaBytes: number;
+  usedBytes: number;
 }
 
 /**
@@ -150,6 +159,8 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
   const webhookPending = meter.createObservableGauge(METRIC_NAMES.webhookPending, { description: 'Webhook deliveries waiting for an attempt.' });
   const webhookDeadLetters = meter.createObservableGauge(METRIC_NAMES.webhookDeadLetters, { description: 'Webhook deliveries dead-lettered and not redelivered.' });
   const uploadsOpen = meter.createObservableGauge(METRIC_NAMES.uploadsOpen, { description: 'Upload sessions open now.' });
+  const namespaceUsage = meter.createObservableGauge(METRIC_NAMES.namespaceUsageBytes, { unit: 'By', description: 'Bytes of the distinct blobs a namespace with a quota references, as last reconciled.' });
+  const namespaceQuota = meter.createObservableGauge(METRIC_NAMES.namespaceQuotaBytes, { unit: 'By', description: 'A namespace\'s storage quota.' });
 
   /** Registers a batch callback for `gauges`; a failed read skips one sample instead of failing the collection. */
   function observe<T>(read: StatsReader<T>, report: (value: T, result: BatchObservableResult) => void, gauges: Observable[]): StopObserving {
@@ -244,6 +255,17 @@ export function createRegistryMetrics(meter: Meter, tallies: TallyProducer): Reg
         [webhookPending, webhookDeadLetters],
       ),
     observeOpenUploads: (read) => observe(read, (open, result) => result.observe(uploadsOpen, open), [uploadsOpen]),
+    observeQuotaUsage: (read) =>
+      observe(
+        read,
+        (figures, result) => {
+          for (const f of figures) {
+            result.observe(namespaceUsage, f.usedBytes, { namespace: f.namespace });
+            result.observe(namespaceQuota, f.quotaBytes, { namespace: f.namespace });
+          }
+        },
+        [namespaceUsage, namespaceQuota],
+      ),
   };
 }
 

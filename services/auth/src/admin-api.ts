@@ -1,9 +1,10 @@
 /**
  * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
- * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts) and
+ * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage quotas and usage (`/admin/v1/quotas`,
+ * `/admin/v1/usage`, quota-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
  * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
- * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
+ * Only admins may call it, with Basic credentials (password or personal access token) or the console's session. Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */
 import express, { Request, Router } from 'express';
@@ -18,6 +19,7 @@ import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter } from '@lading/webhooks';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
+import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
 import { PAT_PREFIX, Principal, ROBOT_PREFIX, newSecret, secretDigest } from './principals';
 import type { KeyRing } from './signing-keys';
 
@@ -37,6 +39,8 @@ export interface AdminApiDeps {
   secrets: SecretCipher;
   /** Puts a change of the stored proxy rules in force in this process at once (see proxy-admin.ts). */
   proxyRulesChanged?: () => Promise<void>;
+  /** The principal of the request's console session, if it carries a valid one (accepted in place of Basic). */
+  sessionPrincipal?: (req: Request) => Promise<Principal | null>;
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -83,11 +87,13 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use(async (req, res, next) => {
     const credentials = basicCredentials(req.headers.authorization);
-    if (!credentials) {
+    // The console signs in once; its session (its CSRF token checked by the gateway) stands for the credentials.
+    const session = credentials || req.headers.authorization ? null : await deps.sessionPrincipal?.(req);
+    if (!credentials && !session) {
       res.setHeader('WWW-Authenticate', 'Basic realm="lading-admin"');
       throw new OciError('UNAUTHORIZED', 'admin credentials required');
     }
-    const principal = await deps.login(req, credentials.username, credentials.password);
+    const principal = session ?? (await deps.login(req, credentials!.username, credentials!.password));
     if (!principal.isAdmin) throw new OciError('DENIED', 'only admins may use the admin API');
     res.locals.admin = principal.name;
     next();
@@ -200,6 +206,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
+  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
+  router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 

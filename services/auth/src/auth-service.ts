@@ -12,13 +12,14 @@ import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import ipaddr from 'ipaddr.js';
 import { LadingConfig, durationMs } from '@lading/config';
-import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, SecretCipher, createPasswordPool, inThreadPasswordHasher, parseScopes, secretCipherFromConfig, signToken } from '@lading/access';
+import { Access, PasswordHasher, sessionOf, PasswordPool, PasswordPoolBusyError, SecretCipher, createPasswordPool, inThreadPasswordHasher, parseScopes, secretCipherFromConfig, signToken } from '@lading/access';
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database, LoginLimit } from '@lading/metadata';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
+import { createConsoleSessions } from './console-sessions';
 import { createAdminRouter } from './admin-api';
 import { basicCredentials, checkCredentials } from './credentials';
 import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
@@ -49,6 +50,11 @@ export interface AuthServiceDeps {
 export interface AuthService {
   app: Express;
   keys: KeyRing;
+  /**
+   * A bearer token for a console session's principal, with what it holds of `access`; null when the session is not
+   * valid. An in-process gateway's session exchange; a distributed one uses the refresh_token grant of `/token`.
+   */
+  sessionToken(session: string, access: Access[]): Promise<string | null>;
 }
 
 export { basicCredentials } from './credentials';
@@ -257,6 +263,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
+  const sessions = createConsoleSessions({ db, config, now, login });
+  service.use(sessions.router);
+
   service.use('/admin/v1', createAdminRouter({
       db,
       config,
@@ -268,8 +277,19 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       routers: deps.adminRouters,
       secrets,
       proxyRulesChanged: deps.proxyRulesChanged,
+      sessionPrincipal: async (req) => {
+        const session = sessionOf(req.headers);
+        return session ? sessions.principalOf(session) : null;
+      },
     }));
-  return { app: finishServiceApp(service, deps.logger), keys };
+  return {
+    app: finishServiceApp(service, deps.logger),
+    keys,
+    async sessionToken(session, access) {
+      const principal = await sessions.principalOf(session);
+      return principal ? ((await issue(principal, access, undefined)).token as string) : null;
+    },
+  };
 }
 
 /** Creates the first admin from the configuration when no admin exists; says so either way. */

@@ -109,7 +109,7 @@ export async function recordBlob(
  */
 export async function storeWholeBody(
   deps: Pick<BlobWriteDeps, 'db' | 'store'>,
-  whole: { uploadId: string; digest: Digest; body: Readable; beforeCommit?: () => Promise<void> },
+  whole: { uploadId: string; digest: Digest; body: Readable; beforeCommit?: () => Promise<void>; quotaRepository?: string },
 ): Promise<{ size: number; pin: string }> {
   const { uploadId, digest } = whole;
   const digester = createNativeDigester(digest.algorithm);
@@ -120,6 +120,8 @@ export async function storeWholeBody(
     await deps.store.deleteUpload(uploadId);
     throw errors.digestInvalid(undefined, { expected: digest.value, actual });
   }
+  // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
+  if (whole.quotaRepository !== undefined) await meta.assertBlobFitsQuotas(deps.db, whole.quotaRepository, digest.value, written);
   await whole.beforeCommit?.();
   return { size: written, pin: await commitBlobObject(deps, uploadId, digest.value, written) };
 }
@@ -131,7 +133,7 @@ export async function storeWholeBody(
 export async function storeBlob(deps: BlobWriteDeps, blob: { repository: string; digest: Digest; body: Readable; context: EventContext }): Promise<StoredBlob> {
   const scratch = randomUUID();
   try {
-    const { size, pin } = await storeWholeBody(deps, { uploadId: scratch, digest: blob.digest, body: blob.body });
+    const { size, pin } = await storeWholeBody(deps, { uploadId: scratch, digest: blob.digest, body: blob.body, quotaRepository: blob.repository });
     await recordBlob(deps, { repository: blob.repository, digest: blob.digest.value, size, uploadId: null, pin, context: blob.context });
     return { digest: blob.digest.value, size };
   } catch (err) {

@@ -155,6 +155,7 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
         uploadId: scratch,
         digest,
         body: chunk.body,
+        quotaRepository: ref.repository,
         beforeCommit: async () => {
           claimed = (await meta.claimUpload(db, upload.id, 0, leaseMs)) !== null;
           if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
@@ -178,6 +179,8 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
     }
     // The commit holds the session's lease: a second PUT of the session (a client retrying after its answer was
     // lost) answers 416 until this one is done, instead of writing the same object at the same time.
+    // Refused before the session is taken: it stays as it was.
+    await meta.assertBlobFitsQuotas(db, ref.repository, digest.value, offset);
     if (!(await meta.claimUpload(db, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
     leased = true;
     try {

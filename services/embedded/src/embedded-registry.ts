@@ -11,7 +11,7 @@ import { createBlobService } from '@lading/blob';
 import { createPullThrough } from './pull-through';
 import { sealStoredProxyPasswords } from '@lading/upstream';
 import type { EventBus } from '@lading/events';
-import { authorizationFromConfig, createGateway, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
+import { authorizationFromConfig, consoleSiteFromConfig, createGateway, createSessionTokens, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
@@ -43,7 +43,7 @@ export interface EmbeddedRegistry {
 }
 
 /** Builds the embedded registry from its configuration. */
-export async function createEmbeddedRegistry(config: LadingConfig, logger: Logger, options: { metrics?: RegistryMetrics } = {}): Promise<EmbeddedRegistry> {
+export async function createEmbeddedRegistry(config: LadingConfig, logger: Logger, options: { metrics?: RegistryMetrics; stopping?: AbortSignal } = {}): Promise<EmbeddedRegistry> {
   const { metrics } = options;
   const parts = await openProcessParts(config, logger, { metrics });
   // What is started is stopped again when a later step fails (a wrong secrets key, say), so that a failed start lets
@@ -73,7 +73,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
     const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies });
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, feed: bus, stopping: options.stopping, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus, proxyRules: proxies });
@@ -110,6 +110,8 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       limiter: rateLimiterFromConfig(config),
       trustedProxies: config.http.trustedProxies,
       version: ladingVersion(),
+      console: consoleSiteFromConfig(config),
+      sessions: createSessionTokens((session, access) => auth.sessionToken(session, access)),
     });
     // `mirror`: un-prefixed pulls (dockerd's registry-mirrors) answered from a proxy namespace, local names first.
     const mirrorNamespace = config.mirror.namespace;

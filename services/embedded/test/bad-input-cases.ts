@@ -1044,7 +1044,7 @@ add({ name: 'catalog with n of 400 digits → 200, clamped to registry.maxPageSi
 // Routes: unknown paths and wrong methods.
 
 for (const [what, path] of [
-  ['a path outside /v2/', '/'],
+  ['a path outside /v2/ (`/` itself is the console\'s redirect)', '/nothing-here'],
   ['/v3/', '/v3/'],
   ['/V2/ in uppercase', '/V2/'],
   ['/v2/_catalogue', '/v2/_catalogue'],

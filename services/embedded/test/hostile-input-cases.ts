@@ -105,15 +105,20 @@ export function templateOf(route: RouteSpec): string {
     .replace(/^\^/, '')
     .replace(/\$$/, '')
     .replace('([^/]+)', '{param}')
+    .replace('(.+)', '{repository}')
     .replace('(?:\\/.*)?', '')
     .replace(/\\\/\?/g, '/')
     .replace(/\\(.)/g, '$1');
   return route.hasRepository ? `/v2/{repository}/${body}` : body;
 }
 
-/** Every route and method of the route table except the admin API's catch-all (its routes are listed apart). */
+/**
+ * Every route and method of the route table except the admin API's catch-all (its routes are listed apart) and the
+ * console's live feed: a stream that answers 200 and never ends, so it has no whole answer to check (its refusals
+ * and filtering are proved in console-api.spec.ts).
+ */
 export function doorRoutes(): DoorRoute[] {
-  return ROUTES.filter((r) => r.name !== 'admin').flatMap((r) => r.methods.map((method) => ({ name: r.name, method, template: templateOf(r) })));
+  return ROUTES.filter((r) => r.name !== 'admin' && r.name !== 'events').flatMap((r) => r.methods.map((method) => ({ name: r.name, method, template: templateOf(r) })));
 }
 
 /** One admin API route as its router declares it: a method and an express path (`/users/:name/tokens`). */

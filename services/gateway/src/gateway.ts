@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { csrfHolds, requiredAccess, sessionOf } from '@lading/access';
 import {
   HttpApp,
   PRINCIPAL_HEADER,
@@ -28,6 +29,7 @@ import { OciError, RouteMatch, assertMethodAllowed, matchRoute } from '@lading/o
 import type { Logger } from '@lading/telemetry';
 import type { Authorize } from './authorization';
 import type { RateLimiter } from './rate-limiter';
+import type { SessionTokens } from './session-tokens';
 
 /** The header every response carries, as Docker clients expect. */
 export const API_VERSION_HEADER = { name: 'Docker-Distribution-API-Version', value: 'registry/2.0' } as const;
@@ -65,6 +67,10 @@ export interface GatewayDeps {
    * there is no `/version`.
    */
   version?: { name: string; version: string; commit?: string };
+  /** The web console's files under `/ui/` (see console-site.ts); no console when omitted. */
+  console?: Router;
+  /** Turns the console's session cookie into the bearer tokens `authorize` checks; cookies are ignored when omitted. */
+  sessions?: SessionTokens;
 }
 
 /** The routes served on the fast path. */
@@ -117,8 +123,28 @@ export function createGateway(deps: GatewayDeps): HttpApp {
     limiter?.admitAddress(addr);
   }
 
+  /**
+   * A request with the console's session cookie and no Authorization header: one that changes something must carry
+   * the session's CSRF token (signing in excepted: it makes a new session, whatever cookie was left); then it is
+   * given the bearer token of the session's principal for the access its route needs. Requests with an
+   * Authorization header (docker, skopeo, scripts) never get here.
+   */
+  async function admitSession(req: IncomingMessage, match: RouteMatch, session: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const signIn = match.route.name === 'session' && method === 'POST';
+    if (method !== 'GET' && method !== 'HEAD' && !signIn && !csrfHolds(req.headers, session)) {
+      throw new OciError('DENIED', 'a request made with the console session must carry its X-CSRF-Token header');
+    }
+    if (match.route.name === 'session' && method === 'DELETE') deps.sessions?.forget(session);
+    if (!deps.authorize || !deps.sessions || match.route.owner === 'auth') return;
+    const token = await deps.sessions.tokenFor(session, requiredAccess(match, method));
+    if (token) req.headers.authorization = `Bearer ${token}`;
+  }
+
   /** Checks the token (when auth is on) and the principal's rate limit. */
   async function authorize(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void> {
+    const session = req.headers.authorization === undefined ? sessionOf(req.headers) : null;
+    if (session) await admitSession(req, match, session);
     if (!deps.authorize || match.route.owner === 'auth') return;
     await deps.authorize(req, res, match);
     const principal = req.headers[PRINCIPAL_HEADER];
@@ -143,6 +169,8 @@ export function createGateway(deps: GatewayDeps): HttpApp {
   // may ask (the version is no secret a scanner could not guess from the behaviour), and /v2/'s fast path stays lean.
   const { version } = deps;
   if (version) app.get('/version', (_req, res) => void res.json(version));
+  // The console's files, and `/` sent to them; its API goes through the route table below.
+  if (deps.console) app.use(deps.console);
   app.use(async (req, res, next) => {
     const match = matchRoute(req.path);
     if (!match) {

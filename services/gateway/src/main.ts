@@ -7,6 +7,8 @@ import { ladingVersion, runProcess, wireTelemetry } from '@lading/runtime';
 import { createProxyRules } from '@lading/upstream';
 import { authorizationFromConfig } from './authorization';
 import { createGateway } from './gateway';
+import { consoleSiteFromConfig } from './console-site';
+import { createSessionTokens, exchangeOverHttp } from './session-tokens';
 import { withConfiguredMirror } from './mirror-namespace';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
@@ -34,6 +36,8 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
     limiter: rateLimiterFromConfig(config),
     trustedProxies: config.http.trustedProxies,
     version: ladingVersion(),
+    console: consoleSiteFromConfig(config),
+    sessions: createSessionTokens(exchangeOverHttp(config.upstreams.auth, config.auth.service, headersTimeoutMs)),
     ready: async () => {
       await Promise.all([blob.ready(), manifest.ready(), auth.ready()]);
     },

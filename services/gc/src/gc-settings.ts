@@ -21,6 +21,8 @@ export interface GcSettings {
   statementTimeoutMs: number;
   pollIntervalMs: number;
   sweepIntervalMs: number;
+  /** How often namespace quota usage is reconciled with the references. */
+  quotaReconcileIntervalMs: number;
   workers: number;
   /** A due task waiting longer than this counts as overdue in the metrics. */
   overdueMs: number;
@@ -59,6 +61,7 @@ export function gcSettings(config: LadingConfig): GcSettings {
     statementTimeoutMs: durationMs(config.gc.statementTimeout),
     pollIntervalMs,
     sweepIntervalMs: durationMs(config.gc.sweepInterval),
+    quotaReconcileIntervalMs: durationMs(config.gc.quotaReconcileInterval),
     workers: config.gc.workers,
     overdueMs: Math.max(60_000, 2 * pollIntervalMs),
     maxBackoffMs: Math.min(60_000, Math.max(5_000, durationMs(config.gc.reviewDelay))),

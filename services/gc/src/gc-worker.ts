@@ -16,6 +16,7 @@ import { GcContext, GcHooks } from './gc-context';
 import { GcCounters, createCounters, gcCounterFigures, gcQueueFigures } from './gc-metrics';
 import { GcSettings, gcSettings, proxyEvictions } from './gc-settings';
 import { reviewNextManifest } from './manifest-review';
+import { createQuotaReconciliation } from './quota-reconciliation';
 import { deleteNextObject } from './object-deletion';
 import { sweep } from './retention';
 import { UPLOAD_PURGE_BATCH, purgeExpiredUploads } from './upload-purge';
@@ -47,6 +48,8 @@ export interface GcWorker {
   runUntilIdle(maxSteps?: number): Promise<number>;
   /** Runs the periodic sweep now (retention, eviction of pull-through caches, orphaned referrers, stale pins). */
   sweep(): ReturnType<typeof sweep>;
+  /** Reconciles every namespace quota's usage with the references now; resolves with how many counts were corrected. */
+  reconcileQuotas(): Promise<number>;
   /** Wakes sleeping loops. */
   wake(): void;
   /** The queues' figures. */
@@ -92,6 +95,10 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
   let nextUploadPurge = 0;
   let nextSweep = Date.now() + settings.sweepIntervalMs;
   let sweeping = false;
+  const quotas = createQuotaReconciliation({ db: deps.db, logger });
+  // Soon after start (a restart may follow deletes), then every interval.
+  let nextQuotaReconcile = 0;
+  let reconciling = false;
   let unsubscribe: (() => Promise<void>) | null = null;
   let wakeTimer: NodeJS.Timeout | null = null;
   let wakeWanted = 0;
@@ -106,6 +113,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
     const stops = [
       metrics.observeGcQueues(async () => gcQueueFigures(await meta.gcQueueStats(deps.db, settings.overdueMs))),
       metrics.observeGcCounters(() => gcCounterFigures(counters)),
+      metrics.observeQuotaUsage(() => quotas.figures()),
     ];
     return () => stops.forEach((stop) => stop());
   }
@@ -140,6 +148,15 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
       const purged = await purgeExpiredUploads(ctx);
       if (purged >= UPLOAD_PURGE_BATCH) nextUploadPurge = 0;
       did = purged > 0 || did;
+    }
+    if (Date.now() >= nextQuotaReconcile && !reconciling) {
+      reconciling = true;
+      try {
+        nextQuotaReconcile = Date.now() + settings.quotaReconcileIntervalMs;
+        await quotas.run();
+      } finally {
+        reconciling = false;
+      }
     }
     if (Date.now() >= nextSweep && !sweeping) {
       sweeping = true;
@@ -214,6 +231,7 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
       return n;
     },
     sweep: () => sweep(ctx),
+    reconcileQuotas: () => quotas.run(),
     wake: () => loop.wake(),
     queueStats: () => meta.gcQueueStats(deps.db, settings.overdueMs),
     holdObjectDeletions: () => ctx.deletionHold.take(),

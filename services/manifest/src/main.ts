@@ -5,7 +5,7 @@ import { openProcessParts, openProxyRules, runProcess, wireTelemetry } from '@la
 import { createManifestService } from './manifest-service';
 import { wireManifestPullThrough } from './manifest-pull-through-wiring';
 
-runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger) => {
+runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger, stopping) => {
   const wired = await wireTelemetry(telemetry, config, logger);
   const parts = await openProcessParts(config, logger, { metrics: wired.metrics });
   const deps = parts.serviceDeps('manifest');
@@ -13,7 +13,7 @@ runProcess('manifest', 'the manifest service of the distributed mode: manifests,
   // replicas; the blobs they reference are blob misses of the blob service when a client asks for them.
   const proxies = await openProxyRules(config, { db: parts.db, cipher: startSecretCipher(config, logger), logger });
   const pullThrough = wireManifestPullThrough(deps, proxies);
-  const app = createManifestService({ ...deps, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
+  const app = createManifestService({ ...deps, feed: parts.bus, stopping, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
   return {
     app: wired.measured(app),
     async close() {

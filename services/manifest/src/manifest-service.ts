@@ -29,6 +29,8 @@ import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 import { createConfigReader } from './image-metadata';
+import { consoleRepositories, consoleTags, renderConsoleRepositories, renderConsoleTags } from './console-api';
+import { createEventFeed } from './event-feed';
 import { SearchRequest, parseConsoleSearch, parseDockerSearch, renderConsoleSearch, renderDockerSearch, searchViewerOf } from './search-api';
 
 /** What the manifest service is built from. */
@@ -46,6 +48,10 @@ export interface ManifestServiceDeps extends ServiceDeps {
   proxies?: ProxyNamespaces;
   /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
   store?: BlobStore;
+  /** The bus the console's live feed (`/api/v1/events`) hears; the feed answers 503 without it. */
+  feed?: Pick<EventBus, 'subscribe'>;
+  /** Aborted when the process shuts down: the live feed's streams end then (they never end by themselves). */
+  stopping?: AbortSignal;
 }
 
 /** A manifest reference from the URL: a digest or a tag. */
@@ -197,6 +203,20 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
     sendJson(req, res, renderConsoleSearch(request, await search(req, request)));
   }
 
+  async function listConsoleRepositories(req: Request, res: Response): Promise<void> {
+    sendJson(req, res, renderConsoleRepositories(await consoleRepositories({ db, config }, req)));
+  }
+
+  async function listConsoleTags(req: Request, res: Response, match: RouteMatch): Promise<void> {
+    sendJson(req, res, renderConsoleTags(match.repository, await consoleTags({ db, config }, req, match.repository)));
+  }
+
+  const feed = deps.feed ? createEventFeed({ bus: deps.feed, db, config, logger: deps.logger, stopping: deps.stopping }) : null;
+  async function liveFeed(req: Request, res: Response): Promise<void> {
+    if (!feed) throw new OciError('UNAVAILABLE', 'this manifest service has no event bus for the live feed');
+    await feed.serve(req, res);
+  }
+
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
 
   /**
@@ -225,6 +245,9 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'referrers GET': referrers,
       'search GET': dockerSearch,
       'searchApi GET': consoleSearch,
+      'consoleRepositories GET': listConsoleRepositories,
+      'consoleTags GET': listConsoleTags,
+      'events GET': liveFeed,
     }),
   );
   return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);

@@ -65,6 +65,11 @@ interface ManifestSummary {
  * required here. Its references are recorded all the same (a reference may name a blob not stored:
  * 0011_lazy_references.sql), so a blob the cache fetches later is kept by it like any referenced blob.
  */
+/** The counter row a push adds its bytes to: any, so that concurrent pushes spread over them. */
+function quotaShard(): number {
+  return Math.floor(Math.random() * meta.USAGE_SHARDS);
+}
+
 export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush): Promise<PushedManifest> {
   const { repository, body, tags, context: ctx } = push;
   const { events, reviewDelayMs } = deps;
@@ -101,6 +106,8 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       await meta.lockBlobsIfPresent(tx, blobDigests.filter((d) => !requiredBlobs.includes(d)));
     }
     if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+    // Quotas: what the cache brings in is not refused (a pull must not fail on it); reconciliation counts it.
+    if (!ctx.proxy) await meta.chargeNamespaceQuotas(tx, repository, requiredBlobs, quotaShard());
     const inserted = await meta.insertManifest(tx, {
       repositoryId: repo.id,
       digest,

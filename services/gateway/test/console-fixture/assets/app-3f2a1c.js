@@ -1,0 +1,1 @@
+console.log("lading console fixture");
