@@ -1,0 +1,432 @@
+/**
+ * The web console in a real browser against the real embedded registry: Chromium (the system's, driven by
+ * playwright-core; never a downloaded browser) on the console that `npm run build -- console` left in dist/console/,
+ * served by the registry's gateway with its Content-Security-Policy.
+ *
+ * With auth on: an admin signs in, searches, opens an image (its layers, its config, a referrer, the referrer's JSON
+ * in the viewer), deletes a tag through the confirmation, creates a robot whose once-shown secret then pushes with
+ * skopeo (or, without skopeo, gets a token at /token), and sees that push arrive in the live feed; an anonymous
+ * visitor sees no private repository in the list, the search or the feed. With auth off: browsing and searching
+ * need no sign-in. No page may log an error (a CSP violation among them).
+ *
+ *   node --import tsx tools/console/browser.ts                              the checks (tools/console/browser.sh)
+ *   node --import tsx tools/console/browser.ts --screenshots docs/console   and the screenshots docs/console-ui.md shows
+ *
+ * Prints one line per check and `console: N passed, M failed` (the summary line tools/test.sh adds up).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type RegistryClient, createRegistryClient } from '@lading/client';
+import { type TestBlob, type TestManifest, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../../services/embedded/test/served-registry';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The system's Chromium (tools/console/install-chromium.sh puts it there); CHROMIUM names another. */
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const CONSOLE_ASSETS = path.join(REPO_ROOT, 'dist', 'console');
+const ADMIN = { user: 'root', password: randomBytes(12).toString('base64url') };
+const STEP_TIMEOUT_MS = 15_000;
+
+const args = process.argv.slice(2);
+const screenshotsAt = args[0] === '--screenshots' ? path.resolve(args[1] ?? path.join(REPO_ROOT, 'docs', 'console')) : null;
+
+// ---- the checks' bookkeeping -------------------------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+
+/** Runs one named check; a failure is printed and counted, and the next check runs. */
+async function check(name: string, body: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok    ${name} (${Math.round(performance.now() - started)} ms)`);
+  } catch (err) {
+    failed += 1;
+    console.log(`FAIL  ${name}: ${err instanceof Error ? err.message.split('\n').slice(0, 6).join('\n      ') : String(err)}`);
+  }
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+/** Saves a screenshot when asked for them (`--screenshots`). */
+async function screenshot(page: Page, name: string, options: { fullPage?: boolean; mask?: string[] } = {}): Promise<void> {
+  if (!screenshotsAt) return;
+  mkdirSync(screenshotsAt, { recursive: true });
+  await page.screenshot({ path: path.join(screenshotsAt, `${name}.png`), fullPage: options.fullPage, mask: (options.mask ?? []).map((s) => page.locator(s)), animations: 'disabled' });
+}
+
+/** The errors pages logged (a CSP violation is one), by page URL. */
+const pageErrors: string[] = [];
+function watch(page: Page): Page {
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource: the server responded with a status of 40[134]/.test(message.text())) pageErrors.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
+  return page;
+}
+
+// ---- content -----------------------------------------------------------------------------------------------------
+
+/** An image whose config has what the image page shows: history, environment, entrypoint, command, labels. */
+function testImage(tag: string): { manifest: TestManifest; blobs: TestBlob[] } {
+  const config = makeBlob(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2026-12-01T10:00:00Z',
+      config: { Env: ['PATH=/usr/local/bin:/usr/bin', `APP_VERSION=${tag}`], Entrypoint: ['/usr/local/bin/app'], Cmd: ['--serve'], Labels: { 'org.opencontainers.image.title': 'app' } },
+      rootfs: { type: 'layers', diff_ids: [] },
+      history: [{ created: '2026-12-01T10:00:00Z', created_by: 'ADD rootfs.tar.gz /' }, { created: '2026-12-01T10:00:01Z', created_by: 'COPY app /usr/local/bin/app' }],
+    }),
+  );
+  const layers = [makeBlob(40_000), makeBlob(3_000)];
+  return { manifest: imageManifest(config, layers), blobs: [config, ...layers] };
+}
+
+/** An SBOM artifact whose subject is `subject`: an empty config and one JSON file. */
+function sbomOf(subject: TestManifest): { manifest: TestManifest; blobs: TestBlob[] } {
+  const empty = makeBlob('{}');
+  const sbom = makeBlob(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'team/app', packages: [{ name: 'zlib', versionInfo: '1.3.1' }] }));
+  const manifest = makeManifest({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    artifactType: 'application/spdx+json',
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty.digest, size: empty.size },
+    layers: [{ mediaType: 'application/spdx+json', digest: sbom.digest, size: sbom.size, annotations: { 'org.opencontainers.image.title': 'sbom.spdx.json' } }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.body.length },
+    annotations: { 'org.opencontainers.image.created': '2026-12-01T10:05:00Z' },
+  });
+  return { manifest, blobs: [empty, sbom] };
+}
+
+async function push(client: RegistryClient, repository: string, reference: string, image: { manifest: TestManifest; blobs: TestBlob[] }): Promise<void> {
+  const status = await pushImage(client, repository, reference, image.manifest, image.blobs);
+  assert(status === 201, `pushing ${repository}:${reference} answered ${status}`);
+}
+
+async function adminApi(served: ServedRegistry, method: string, route: string, body: unknown): Promise<void> {
+  const response = await fetch(`${served.url}/admin/v1${route}`, {
+    method,
+    headers: { Authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert(response.ok, `${method} /admin/v1${route} answered ${response.status}: ${await response.text()}`);
+}
+
+function serve(auth: boolean): Promise<ServedRegistry> {
+  return serveEmbeddedRegistry({
+    auth: { enabled: auth },
+    ...(auth ? { admin: ADMIN } : {}),
+    // Plain http on 127.0.0.1: a Secure cookie would not come back.
+    console: { assets: CONSOLE_ASSETS, secureCookie: false },
+    gc: { enabled: false },
+  });
+}
+
+const hostOf = (served: ServedRegistry) => new URL(served.url).host;
+
+// ---- the scenario with auth on -----------------------------------------------------------------------------------
+
+async function withAuth(browser: Browser): Promise<void> {
+  const served = await serve(true);
+  const admin = createRegistryClient({ url: served.url, credentials: { username: ADMIN.user, password: ADMIN.password }, timeoutMs: 20_000 });
+  const contexts: BrowserContext[] = [];
+  const newPage = async (viewport = { width: 1280, height: 860 }) => {
+    const context = await browser.newContext({ baseURL: served.url, viewport });
+    contexts.push(context);
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
+    return watch(await context.newPage());
+  };
+  try {
+    const v1 = testImage('v1');
+    await adminApi(served, 'POST', '/namespaces', { prefix: 'public', public: true });
+    await adminApi(served, 'POST', '/namespaces', { prefix: 'team', public: false });
+    await push(admin, 'team/app', 'v1', v1);
+    await push(admin, 'team/app', 'v2', testImage('v2'));
+    const sbom = sbomOf(v1.manifest);
+    await push(admin, 'team/app', sbom.manifest.digest, sbom);
+    await push(admin, 'public/hello', 'latest', testImage('hello'));
+
+    const page = await newPage();
+    let robotSecret = '';
+
+    await check('signs in with a username and password', async () => {
+      await page.goto('/ui/');
+      await page.getByRole('link', { name: 'Sign in' }).click();
+      await page.getByLabel('Username').fill(ADMIN.user);
+      await page.getByLabel('Password or personal access token').fill(ADMIN.password);
+      await screenshot(page, 'sign-in');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText(`Signed in as ${ADMIN.user}`).waitFor();
+      assert(new URL(page.url()).pathname === '/ui/', `after signing in the page is ${page.url()}`);
+    });
+
+    await check('keyboard: the first Tab reaches the skip link, which leads to the main content', async () => {
+      await page.goto('/ui/');
+      await page.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
+      await page.keyboard.press('Tab');
+      assert((await page.evaluate('document.activeElement?.textContent')) === 'Skip to content', 'the first Tab did not reach the skip link');
+      await page.keyboard.press('Enter');
+      assert(new URL(page.url()).hash === '#main', 'the skip link did not lead to #main');
+    });
+
+    await check('searches for the image and finds its repository with its tags', async () => {
+      await page.goto('/ui/');
+      await page.getByLabel('Search repositories').fill('app');
+      await page.getByLabel('Search repositories').press('Enter');
+      await page.getByRole('heading', { name: /repositor(y|ies) match/ }).waitFor();
+      await page.getByRole('link', { name: 'team/app', exact: true }).waitFor();
+      await screenshot(page, 'search');
+    });
+
+    await check('opens the repository: tags with digest, size and platforms, and pull commands for this host', async () => {
+      await page.getByRole('link', { name: 'team/app', exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: 'team/app' }).waitFor();
+      await page.getByRole('rowheader', { name: 'v1' }).waitFor();
+      await page.getByRole('rowheader', { name: 'v2' }).waitFor();
+      await page.getByText('linux/amd64').first().waitFor();
+      await page.getByText(`docker pull ${hostOf(served)}/team/app:`).first().waitFor();
+      await page.getByText(`podman pull ${hostOf(served)}/team/app:`).first().waitFor();
+      await page.getByText(`crane pull ${hostOf(served)}/team/app:`).first().waitFor();
+      assert(await page.evaluate("document.activeElement?.id === 'page-heading'"), 'focus did not move to the new page heading');
+      await screenshot(page, 'repository');
+    });
+
+    await check("opens the image: its layers, its config's entrypoint, environment and history, and its referrer", async () => {
+      await page.getByRole('rowheader', { name: 'v1' }).getByRole('link').click();
+      await page.getByRole('region', { name: 'Layers' }).getByText('2 layers, 43 KB in all.').waitFor();
+      const config = page.getByRole('region', { name: 'Config' });
+      await config.getByText('["/usr/local/bin/app"]').waitFor();
+      await config.getByText('APP_VERSION=v1').waitFor();
+      await config.getByText('COPY app /usr/local/bin/app').waitFor();
+      await page.getByRole('region', { name: 'Referrers' }).getByRole('link', { name: 'application/spdx+json' }).waitFor();
+      await screenshot(page, 'image', { fullPage: true });
+    });
+
+    await check("opens the referrer and reads its JSON in the viewer", async () => {
+      await page.getByRole('region', { name: 'Referrers' }).getByRole('link', { name: 'application/spdx+json' }).click();
+      await page.getByRole('region', { name: 'Artifact' }).waitFor();
+      await page.getByRole('region', { name: 'Files' }).getByRole('link', { name: /view JSON/ }).click();
+      const content = page.getByLabel('Content');
+      await content.waitFor();
+      const text = (await content.textContent()) ?? '';
+      assert(text.includes('"spdxVersion": "SPDX-2.3"') && text.includes('"name": "zlib"'), `the viewer shows ${text.slice(0, 200)}`);
+      await screenshot(page, 'artifact-viewer');
+    });
+
+    await check('deletes a tag, only after the confirmation', async () => {
+      await page.goto('/ui/repositories/team/app');
+      await page.getByRole('button', { name: 'Delete tag v2' }).click();
+      const dialog = page.getByRole('alertdialog', { name: 'Delete tag v2?' });
+      await dialog.waitFor();
+      await page.waitForFunction("document.activeElement?.textContent === 'Cancel'", undefined, { timeout: 2_000 }).catch(() => {
+        throw new Error('the dialog did not start on Cancel');
+      });
+      await screenshot(page, 'delete-tag');
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      assert((await admin.getManifest('team/app', 'v2')).status === 200, 'Escape deleted the tag');
+      await page.getByRole('button', { name: 'Delete tag v2' }).click();
+      await dialog.getByRole('button', { name: 'Delete tag' }).click();
+      await page.getByText('Deleted tag v2.').waitFor();
+      await page.getByRole('rowheader', { name: 'v2' }).waitFor({ state: 'detached' });
+      assert((await admin.getManifest('team/app', 'v2')).status === 404, 'the tag is still there');
+      assert((await admin.getManifest('team/app', 'v1')).status === 200, 'another tag went too');
+    });
+
+    await check("creates a robot and shows its secret once, with a copy button and a warning", async () => {
+      await page.goto('/ui/admin/robots');
+      await page.getByLabel('Name').fill('ci');
+      await page.getByRole('button', { name: 'Create robot' }).click();
+      const panel = page.getByRole('region', { name: 'Robot ci created' });
+      await panel.waitFor();
+      await panel.getByText('shown only this once', { exact: false }).waitFor();
+      await panel.getByRole('button', { name: 'Copy the secret' }).waitFor();
+      robotSecret = ((await panel.locator('.secret-value').textContent()) ?? '').trim();
+      assert(robotSecret.startsWith('lrs_'), `the secret shown is ${robotSecret.slice(0, 8)}…`);
+      await screenshot(page, 'robot-secret', { mask: ['.secret-value'] });
+      await panel.getByRole('button', { name: /I have stored it/ }).click();
+      await panel.waitFor({ state: 'detached' });
+      assert(!((await page.content()).includes(robotSecret)), 'the secret is still in the page');
+      await page.getByRole('rowheader', { name: 'robot$ci' }).waitFor();
+    });
+
+    await check('grants the robot push on the team namespace', async () => {
+      await page.goto('/ui/admin/namespaces');
+      await page.getByLabel('Namespace', { exact: true }).selectOption('team');
+      await page.getByLabel('Principal').fill('robot:ci');
+      await page.getByLabel('Role', { exact: true }).selectOption('push');
+      await page.getByRole('button', { name: 'Grant' }).click();
+      await page.getByText('robot:ci', { exact: true }).waitFor();
+    });
+
+    const feed = await newPage();
+    await check('the live feed connects', async () => {
+      await feed.goto('/ui/');
+      await feed.getByRole('link', { name: 'Sign in' }).click();
+      await feed.getByLabel('Username').fill(ADMIN.user);
+      await feed.getByLabel('Password or personal access token').fill(ADMIN.password);
+      await feed.getByRole('button', { name: 'Sign in' }).click();
+      await feed.getByText(`Signed in as ${ADMIN.user}`).waitFor();
+      await feed.getByRole('link', { name: 'Live feed' }).click();
+      await feed.getByText('Connected', { exact: false }).waitFor();
+    });
+
+    await check("the robot's secret pushes an image (skopeo, or a token at /token without it)", async () => {
+      assert(robotSecret, 'no robot secret (the robot check failed)');
+      const skopeo = ['/usr/bin/skopeo', '/usr/local/bin/skopeo'].find((p) => existsSync(p));
+      if (skopeo) {
+        await promisify(execFile)(
+          skopeo,
+          [
+            'copy',
+            '--src-tls-verify=false',
+            '--dest-tls-verify=false',
+            '--src-creds',
+            `robot$ci:${robotSecret}`,
+            '--dest-creds',
+            `robot$ci:${robotSecret}`,
+            `docker://${hostOf(served)}/team/app:v1`,
+            `docker://${hostOf(served)}/team/app:from-robot`,
+          ],
+          { timeout: 60_000 },
+        );
+      } else {
+        const token = await fetch(`${served.url}/token?service=lading&scope=repository:team/app:pull,push`, {
+          headers: { Authorization: `Basic ${Buffer.from(`robot$ci:${robotSecret}`).toString('base64')}` },
+        });
+        assert(token.status === 200, `/token answered ${token.status}`);
+        const robot = createRegistryClient({ url: served.url, credentials: { username: 'robot$ci', password: robotSecret } });
+        try {
+          await push(robot, 'team/app', 'from-robot', testImage('robot'));
+        } finally {
+          await robot.close();
+        }
+      }
+      assert((await admin.getManifest('team/app', 'from-robot')).status === 200, 'the robot push left no tag');
+    });
+
+    await check('sees the push appear in the live feed', async () => {
+      // skopeo copies a manifest the repository holds already: the push is a tag's update.
+      const item = feed.getByRole('log').getByRole('listitem').filter({ hasText: 'team/app:from-robot' }).first();
+      await item.waitFor();
+      const text = (await item.textContent()) ?? '';
+      assert(/^(manifest pushed|tag updated) team\/app:from-robot .* by robot\$ci$/.test(text), `the feed says: ${text}`);
+      await screenshot(feed, 'live-feed');
+    });
+
+    const anonymous = await newPage();
+    await check('an anonymous visitor sees no private repository in the list or the search', async () => {
+      await anonymous.goto('/ui/');
+      await anonymous.getByRole('rowheader', { name: 'public/hello' }).waitFor();
+      assert((await anonymous.getByRole('rowheader', { name: 'team/app' }).count()) === 0, 'team/app is listed');
+      await anonymous.getByLabel('Search repositories').fill('app');
+      await anonymous.getByLabel('Search repositories').press('Enter');
+      await anonymous.getByRole('heading', { name: /match/ }).waitFor();
+      assert((await anonymous.getByRole('link', { name: 'team/app' }).count()) === 0, 'the search finds team/app');
+      await anonymous.goto('/ui/repositories/team/app');
+      await anonymous.getByRole('alert').waitFor();
+      assert((await anonymous.getByRole('rowheader', { name: 'v1' }).count()) === 0, 'the private tags are shown');
+      assert((await anonymous.getByRole('button', { name: /Delete/ }).count()) === 0, 'an anonymous visitor is offered a deletion');
+    });
+
+    await check("an anonymous visitor's live feed carries only public repositories", async () => {
+      await anonymous.goto('/ui/feed');
+      await anonymous.getByText('Connected', { exact: false }).waitFor();
+      await push(admin, 'team/app', 'secret', testImage('secret'));
+      await push(admin, 'public/hello', 'v2', testImage('hello-2'));
+      const log = anonymous.getByRole('log');
+      await log.getByText('public/hello:v2').first().waitFor();
+      // The feed keeps each repository's order, and the private push came first: it would be there by now.
+      await feed.getByRole('log').getByText('team/app:secret').first().waitFor();
+      assert((await log.getByText(/team\/app/).count()) === 0, 'the anonymous feed shows team/app');
+    });
+
+    await check('reads well on a phone: no sideways scrolling of the page', async () => {
+      const phone = await newPage({ width: 390, height: 844 });
+      await phone.goto('/ui/repositories/public/hello');
+      await phone.getByRole('rowheader', { name: 'latest' }).waitFor();
+      const overflow = Number(await phone.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+      assert(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+      await screenshot(phone, 'phone-repository', { fullPage: true });
+    });
+
+    await check('the admin pages render for an admin (users, namespaces)', async () => {
+      await page.goto('/ui/admin/users');
+      await page.getByRole('rowheader', { name: ADMIN.user }).waitFor();
+      await page.goto('/ui/admin/namespaces');
+      await page.getByRole('heading', { name: 'Namespaces', exact: true }).waitFor();
+      await screenshot(page, 'admin-namespaces', { fullPage: true });
+    });
+
+    await check('draws the insights charts as named images', async () => {
+      await page.goto('/ui/insights');
+      await page.getByRole('img', { name: 'Size of tagged images by namespace' }).waitFor();
+      await page.getByRole('img', { name: /Tags pushed per day/ }).waitFor();
+      await screenshot(page, 'insights', { fullPage: true });
+    });
+  } finally {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await admin.close();
+    await served.close();
+  }
+}
+
+// ---- the scenario with auth off ----------------------------------------------------------------------------------
+
+async function withoutAuth(browser: Browser): Promise<void> {
+  const served = await serve(false);
+  const context = await browser.newContext({ baseURL: served.url, viewport: { width: 1280, height: 860 } });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  try {
+    await push(served.client, 'team/app', 'v1', testImage('v1'));
+    const page = watch(await context.newPage());
+    await check('with auth off, browses and searches without signing in', async () => {
+      await page.goto('/ui/');
+      await page.getByRole('rowheader', { name: 'team/app' }).waitFor();
+      assert((await page.getByRole('link', { name: 'Sign in' }).count()) === 0, 'a sign-in link is offered with auth off');
+      await page.getByLabel('Search repositories').fill('app');
+      await page.getByLabel('Search repositories').press('Enter');
+      await page.getByRole('link', { name: 'team/app', exact: true }).click();
+      await page.getByRole('rowheader', { name: 'v1' }).waitFor();
+      await page.getByRole('button', { name: 'Delete tag v1' }).waitFor();
+    });
+  } finally {
+    await context.close();
+    await served.close();
+  }
+}
+
+async function main(): Promise<void> {
+  assert(existsSync(path.join(CONSOLE_ASSETS, 'index.html')), `no built console in ${CONSOLE_ASSETS}: run npm run build -- console`);
+  assert(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run tools/console/install-chromium.sh`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  try {
+    await withAuth(browser);
+    await withoutAuth(browser);
+    await check('no page logged an error (a Content-Security-Policy violation among them)', async () => {
+      assert(pageErrors.length === 0, pageErrors.slice(0, 5).join('\n'));
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
+const started = performance.now();
+main()
+  .catch((err: unknown) => {
+    failed += 1;
+    console.log(`FAIL  the scenario could not run: ${err instanceof Error ? err.stack : String(err)}`);
+  })
+  .finally(() => {
+    console.log(`console: ${passed} passed, ${failed} failed (${Math.round((performance.now() - started) / 1000)} s)`);
+    process.exitCode = failed === 0 ? 0 : 1;
+  });
