@@ -367,8 +367,9 @@ async function withAuth(browser: Browser): Promise<void> {
       await screenshot(page, 'admin-namespaces', { fullPage: true });
     });
 
-    await check('draws the insights charts as named images', async () => {
+    await check("draws the insights charts as named images, the namespaces' storage among them for an admin", async () => {
       await page.goto('/ui/insights');
+      await page.getByRole('img', { name: 'Storage per namespace' }).waitFor();
       await page.getByRole('img', { name: 'Size of tagged images by namespace' }).waitFor();
       await page.getByRole('img', { name: /Tags pushed per day/ }).waitFor();
       await screenshot(page, 'insights', { fullPage: true });
@@ -398,6 +399,10 @@ async function withoutAuth(browser: Browser): Promise<void> {
       await page.getByRole('link', { name: 'team/app', exact: true }).click();
       await page.getByRole('rowheader', { name: 'v1' }).waitFor();
       await page.getByRole('button', { name: 'Delete tag v1' }).waitFor();
+      // The admin API wants an administrator's credentials, which nobody can give with auth off.
+      assert((await page.getByRole('link', { name: 'Admin' }).count()) === 0, 'the admin pages are offered with auth off');
+      await page.goto('/ui/insights');
+      await page.getByRole('img', { name: 'Size of tagged images by namespace' }).waitFor();
     });
   } finally {
     await context.close();

@@ -2,7 +2,7 @@
  * @jest-environment jsdom
  */
 import { fireEvent, screen, waitFor, within } from '@testing-library/preact';
-import { ADMIN, ANONYMOUS, SIGNED_IN, fakeServer } from '../test/fake-server';
+import { ADMIN, ANONYMOUS, AUTH_OFF, SIGNED_IN, fakeServer } from '../test/fake-server';
 import { renderApp } from '../test/render';
 
 const routes = {
@@ -46,6 +46,12 @@ describe('the console shell', () => {
     renderApp(fakeServer(ADMIN, { 'GET /admin/v1/robots': { json: { robots: [] } } }), '/ui/admin/robots');
     expect(await screen.findByRole('heading', { level: 1, name: 'Robot accounts' })).toBeTruthy();
     expect(screen.getByRole('navigation', { name: 'Admin sections' })).toBeTruthy();
+  });
+
+  it('offers no admin pages with auth off, where the admin API has no administrator to act for', async () => {
+    renderApp(fakeServer(AUTH_OFF, routes), '/ui/admin/users');
+    expect(await screen.findByText(/Authentication is off/)).toBeTruthy();
+    expect(screen.queryByRole('link', { name: 'Admin' })).toBeNull();
   });
 
   it('offers an anonymous visitor a sign-in link back to the current page', async () => {

@@ -24,9 +24,12 @@ export function canWrite(session: Session | null): boolean {
   return !!session && (!session.auth || session.user !== null);
 }
 
-/** Whether the session may use the admin pages: an admin, or auth off. */
+/**
+ * Whether the session may use the admin pages: an admin signed in. With auth off nobody is: the admin API still
+ * wants an administrator's credentials, and there is no signing in to give them.
+ */
 export function isAdmin(session: Session | null): boolean {
-  return !!session && (!session.auth || session.admin);
+  return !!session && session.auth && session.admin;
 }
 
 const SessionContext = createContext<SessionState | null>(null);

@@ -2,10 +2,10 @@
  * @jest-environment jsdom
  */
 import { fireEvent, screen, within } from '@testing-library/preact';
-import { SIGNED_IN, fakeServer } from '../../test/fake-server';
+import { ADMIN, SIGNED_IN, fakeServer } from '../../test/fake-server';
 import { renderWithSession } from '../../test/render';
 import type { TagSummary } from '../types';
-import { InsightsPage, pushesPerDay, sizeByNamespace } from './insights';
+import { InsightsPage, pushesPerDay, quotaSummary, sizeByNamespace } from './insights';
 
 const tag = (name: string, size: number, pushedAt: string): TagSummary => ({ tag: name, digest: 'sha256:x', mediaType: 'm', size, platforms: [], pushedAt, lastPulledAt: null });
 const NOW = new Date('2026-12-07T12:00:00Z');
@@ -48,5 +48,25 @@ describe('the insights page', () => {
     const figure = sizes.closest('figure') as HTMLElement;
     fireEvent.click(within(figure).getByText('The numbers'));
     expect(within(figure).getByRole('rowheader', { name: 'team' }).closest('tr')?.textContent).toBe('team2.0 MB');
+  });
+
+  it("shows an admin what each namespace stores, against its quota", async () => {
+    const server = fakeServer(ADMIN, {
+      'GET /admin/v1/usage': { json: { namespaces: [{ prefix: 'small', quotaBytes: null, bytes: 1000 }, { prefix: 'team', quotaBytes: 10_000_000, bytes: 2_500_000 }] } },
+      'GET /api/v1/repositories?n=100': { json: { repositories: [] } },
+    });
+    renderWithSession(server, <InsightsPage now={() => NOW} />);
+    const chart = await screen.findByRole('img', { name: 'Storage per namespace' });
+    expect(document.getElementById(chart.getAttribute('aria-describedby') ?? '')?.textContent).toContain('team uses 25% of 10 MB');
+    const figure = chart.closest('figure') as HTMLElement;
+    expect(within(figure).getAllByRole('rowheader').map((r) => r.textContent)).toEqual(['team', 'small']);
+  });
+
+  it('asks no usage of a user who is not an admin', async () => {
+    const server = fakeServer(SIGNED_IN, { 'GET /api/v1/repositories?n=100': { json: { repositories: [] } } });
+    renderWithSession(server, <InsightsPage now={() => NOW} />);
+    await screen.findByText(/Over the 0 repositories/);
+    expect(server.sent().map((r) => r.path)).not.toContain('/admin/v1/usage');
+    expect(quotaSummary([{ prefix: 'a', quotaBytes: null, bytes: 1 }])).toBe('No namespace has a quota.');
   });
 });

@@ -4,7 +4,8 @@
  * listings (`/api/v1/repositories` and each repository's tags), bounded to `INSIGHTS_REPOSITORIES` repositories and
  * `INSIGHTS_TAGS` tags each; it says so when it stopped there. Sizes are of tagged manifests and their content as
  * the listing reports them, so content shared between tags counts once per tag: a measure of what is pushed, not
- * of the bytes stored.
+ * of the bytes stored. Admins also see what each namespace stores (`GET /admin/v1/usage`: the bytes of its distinct
+ * referenced blobs, the registry's own count, against its quota when it has one).
  */
 import { queryString, repositoryPath } from '../api';
 import { BarChart, type Bar } from '../components/bar-chart';
@@ -12,7 +13,7 @@ import { PageHeading } from '../components/page-heading';
 import { ErrorMessage, Loading } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes } from '../format';
-import { useSession } from '../session';
+import { isAdmin, useSession } from '../session';
 import type { RepositoryPage, TagPage, TagSummary } from '../types';
 
 /** How many repositories the page reads at most. */
@@ -60,9 +61,42 @@ export function pushesPerDay(sample: Sample, now: Date, days = ACTIVITY_DAYS): B
   return bars;
 }
 
+/** A namespace's row of `GET /admin/v1/usage`. */
+export interface NamespaceUsage {
+  prefix: string;
+  quotaBytes: number | null;
+  bytes: number;
+}
+
+/** The quota sentence of the storage chart: each namespace with a quota, how much of it is used. */
+export function quotaSummary(usage: NamespaceUsage[]): string {
+  const limited = usage.filter((u) => u.quotaBytes !== null);
+  if (!limited.length) return 'No namespace has a quota.';
+  return `Quotas: ${limited.map((u) => `${u.prefix} uses ${u.quotaBytes ? Math.round((100 * u.bytes) / u.quotaBytes) : 100}% of ${formatBytes(u.quotaBytes ?? 0)}`).join('; ')}.`;
+}
+
+function StorageChart() {
+  const { api } = useSession();
+  const usage = useLoad((signal) => api.json<{ namespaces: NamespaceUsage[] }>('/admin/v1/usage', { signal }), []);
+  if (usage.error) return <ErrorMessage error={usage.error}>The namespaces' storage could not be read.</ErrorMessage>;
+  if (!usage.data) return <Loading what="the namespaces' storage" />;
+  const namespaces = [...usage.data.namespaces].sort((a, b) => b.bytes - a.bytes || a.prefix.localeCompare(b.prefix));
+  return (
+    <BarChart
+      id="namespace-storage"
+      title="Storage per namespace"
+      summary={`What each namespace stores: the bytes of the distinct blobs its manifests refer to, each counted once. ${quotaSummary(namespaces)}`}
+      bars={namespaces.map((u) => ({ label: u.prefix, value: u.bytes }))}
+      format={formatBytes}
+      labelHeader="Namespace"
+      valueHeader="Stored"
+    />
+  );
+}
+
 /** The insights page. */
 export function InsightsPage({ now = () => new Date() }: { now?: () => Date }) {
-  const { api } = useSession();
+  const { api, session } = useSession();
   const sample = useLoad(async (signal): Promise<Sample> => {
     const names: string[] = [];
     let last: string | undefined;
@@ -88,6 +122,7 @@ export function InsightsPage({ now = () => new Date() }: { now?: () => Date }) {
   return (
     <>
       <PageHeading>Insights</PageHeading>
+      {isAdmin(session) ? <StorageChart /> : null}
       {sample.error ? <ErrorMessage error={sample.error} /> : null}
       {!sample.data && !sample.error ? <Loading what="the repositories and their tags" /> : null}
       {sample.data ? (

@@ -1,7 +1,7 @@
 /**
  * The admin pages (users, robots, personal access tokens, namespaces and grants, webhooks, the outbox's parked rows,
- * the collector), behind a section navigation. Only admins (or anyone with auth off) see them; the admin API
- * (`/admin/v1`) refuses everyone else in any case.
+ * the collector), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
+ * everyone else in any case, and with auth off it has no administrator to act for (use lading-admin there).
  */
 import { PageHeading } from '../../components/page-heading';
 import { ADMIN_SECTIONS, type AdminSection, href } from '../../router';
@@ -50,10 +50,17 @@ export function AdminPage({ section }: { section: AdminSection }) {
     return (
       <>
         <PageHeading>Admin</PageHeading>
-        <p>
-          Only administrators may use these pages.{' '}
-          {session?.user ? null : <a href={href.signIn(href.admin(section))}>Sign in as an administrator</a>}
-        </p>
+        {session?.auth ? (
+          <p>
+            Only administrators may use these pages.{' '}
+            {session.user ? null : <a href={href.signIn(href.admin(section))}>Sign in as an administrator</a>}
+          </p>
+        ) : (
+          <p>
+            Authentication is off on this registry, so there is no administrator to sign in as: the admin API answers only an administrator's credentials.
+            Use <code>lading-admin</code> with the admin's credentials once auth is on.
+          </p>
+        )}
       </>
     );
   }
