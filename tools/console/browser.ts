@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
-import { type TestBlob, type TestManifest, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../../services/embedded/test/served-registry';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -154,6 +154,11 @@ async function withAuth(browser: Browser): Promise<void> {
     const sbom = sbomOf(v1.manifest);
     await push(admin, 'team/app', sbom.manifest.digest, sbom);
     await push(admin, 'public/hello', 'latest', testImage('hello'));
+    const amd64 = testImage('amd64');
+    const arm64 = testImage('arm64');
+    await push(admin, 'team/app', amd64.manifest.digest, amd64);
+    await push(admin, 'team/app', arm64.manifest.digest, arm64);
+    await push(admin, 'team/app', 'multi', { manifest: imageIndex([amd64.manifest, arm64.manifest]), blobs: [] });
 
     const page = await newPage();
     let robotSecret = '';
@@ -209,6 +214,16 @@ async function withAuth(browser: Browser): Promise<void> {
       await config.getByText('COPY app /usr/local/bin/app').waitFor();
       await page.getByRole('region', { name: 'Referrers' }).getByRole('link', { name: 'application/spdx+json' }).waitFor();
       await screenshot(page, 'image', { fullPage: true });
+    });
+
+    await check("opens a multi-platform image: its platforms, and a platform's layers in place", async () => {
+      await page.goto('/ui/repositories/team/app/-/manifests/multi');
+      await page.getByRole('link', { name: 'linux/arm64' }).waitFor();
+      await page.getByText('Layers of linux/amd64').click();
+      await page.locator('details[open]').getByText('2 layers, 43 KB in all.').waitFor();
+      await screenshot(page, 'image-index', { fullPage: true });
+      await page.goBack();
+      await page.getByRole('region', { name: 'Referrers' }).getByRole('link', { name: 'application/spdx+json' }).waitFor();
     });
 
     await check("opens the referrer and reads its JSON in the viewer", async () => {

@@ -1,7 +1,7 @@
 /**
  * @jest-environment jsdom
  */
-import { screen, within } from '@testing-library/preact';
+import { fireEvent, screen, within } from '@testing-library/preact';
 import { ANONYMOUS, SIGNED_IN, fakeServer } from '../../test/fake-server';
 import { renderWithSession } from '../../test/render';
 import { ImagePage } from './image';
@@ -54,6 +54,22 @@ describe('the image page', () => {
     const accept = server.sent('GET').find((r) => r.path.startsWith('/v2/team/app/manifests/'))?.headers.Accept ?? '';
     expect(accept).toContain('application/vnd.oci.image.index.v1+json');
     expect(accept).toContain('application/vnd.docker.distribution.manifest.v2+json');
+  });
+
+  it("shows a platform's layers in the index's page when its disclosure is opened, fetching them only then", async () => {
+    const server = fakeServer(SIGNED_IN, {
+      'GET /v2/team/app/manifests/v1': manifestRoute(INDEX, d('0')),
+      [`GET /v2/team/app/referrers/${d('0')}`]: { json: { schemaVersion: 2, manifests: [] } },
+      [`GET /v2/team/app/manifests/${d('1')}`]: manifestRoute(MANIFEST, d('1')),
+    });
+    renderWithSession(server, <ImagePage name="team/app" reference="v1" />);
+    const summary = await screen.findByText('Layers of linux/amd64');
+    expect(server.sent().some((r) => r.path === `/v2/team/app/manifests/${d('1')}`)).toBe(false);
+    const details = summary.closest('details') as HTMLDetailsElement;
+    details.open = true;
+    fireEvent(details, new Event('toggle'));
+    expect(await within(details).findByText('2 layers, 3.0 MB in all.')).toBeTruthy();
+    expect(within(details).getByText('3.0 MB')).toBeTruthy();
   });
 
   it("shows a manifest's layers with sizes, its config's entrypoint, environment, labels and history, and its referrers", async () => {

@@ -45,7 +45,7 @@ function Platforms({ name, index }: { name: string; index: ImageIndex }) {
             <tr>
               <th scope="col">Platform</th>
               <th scope="col">Manifest</th>
-              <th scope="col">Size</th>
+              <th scope="col">Manifest size</th>
             </tr>
           </thead>
           <tbody>
@@ -63,54 +63,90 @@ function Platforms({ name, index }: { name: string; index: ImageIndex }) {
           </tbody>
         </table>
       </div>
+      {index.manifests.map((m) => (
+        <PlatformDetails key={m.digest} name={name} descriptor={m} />
+      ))}
     </section>
   );
 }
 
+function LayerTable({ name, layers }: { name: string; layers: Descriptor[] }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Digest</th>
+            <th scope="col">Media type</th>
+            <th scope="col">Size</th>
+          </tr>
+        </thead>
+        <tbody>
+          {layers.map((l, i) => (
+            <tr key={`${i}-${l.digest}`}>
+              <th scope="row">{i + 1}</th>
+              <td>
+                {isJsonMediaType(l.mediaType) ? (
+                  <a href={href.blob(name, l.digest, l.mediaType)} title={l.digest}>
+                    <code>{shortDigest(l.digest)}</code> <span class="visually-hidden">(view JSON)</span>
+                  </a>
+                ) : (
+                  <code title={l.digest}>{shortDigest(l.digest)}</code>
+                )}
+                {l.annotations?.['org.opencontainers.image.title'] ? <span class="meta"> {l.annotations['org.opencontainers.image.title']}</span> : null}
+              </td>
+              <td>
+                <code>{l.mediaType}</code>
+              </td>
+              <td>{formatBytes(l.size)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** "2 layers, 43 KB in all." */
+function layerSummary(layers: Descriptor[], artifact = false): string {
+  const total = layers.reduce((sum, l) => sum + l.size, 0);
+  const noun = artifact ? (layers.length === 1 ? 'file' : 'files') : layers.length === 1 ? 'layer' : 'layers';
+  return `${layers.length} ${noun}, ${formatBytes(total)} in all.`;
+}
+
 function Layers({ name, manifest, artifact }: { name: string; manifest: ImageManifest; artifact: boolean }) {
-  const total = manifest.layers.reduce((sum, l) => sum + l.size, 0);
   return (
     <section aria-labelledby="layers-heading">
       <h2 id="layers-heading">{artifact ? 'Files' : 'Layers'}</h2>
-      <p>
-        {manifest.layers.length} {manifest.layers.length === 1 ? (artifact ? 'file' : 'layer') : artifact ? 'files' : 'layers'}, {formatBytes(total)} in all.
-      </p>
-      {manifest.layers.length ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Digest</th>
-                <th scope="col">Media type</th>
-                <th scope="col">Size</th>
-              </tr>
-            </thead>
-            <tbody>
-              {manifest.layers.map((l, i) => (
-                <tr key={`${i}-${l.digest}`}>
-                  <th scope="row">{i + 1}</th>
-                  <td>
-                    {isJsonMediaType(l.mediaType) ? (
-                      <a href={href.blob(name, l.digest, l.mediaType)} title={l.digest}>
-                        <code>{shortDigest(l.digest)}</code> <span class="visually-hidden">(view JSON)</span>
-                      </a>
-                    ) : (
-                      <code title={l.digest}>{shortDigest(l.digest)}</code>
-                    )}
-                    {l.annotations?.['org.opencontainers.image.title'] ? <span class="meta"> {l.annotations['org.opencontainers.image.title']}</span> : null}
-                  </td>
-                  <td>
-                    <code>{l.mediaType}</code>
-                  </td>
-                  <td>{formatBytes(l.size)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <p>{layerSummary(manifest.layers, artifact)}</p>
+      {manifest.layers.length ? <LayerTable name={name} layers={manifest.layers} /> : null}
     </section>
+  );
+}
+
+/** One platform's layers, fetched when its disclosure is first opened. */
+function PlatformLayers({ name, descriptor }: { name: string; descriptor: Descriptor }) {
+  const { api } = useSession();
+  const manifest = useLoad((signal) => fetchManifest(api, name, descriptor.digest, signal), [name, descriptor.digest]);
+  if (manifest.error) return <ErrorMessage error={manifest.error} />;
+  if (!manifest.data) return <Loading what="the layers" />;
+  if (manifest.data.kind !== 'image') return <p>This is an index of its own: open it to see its platforms.</p>;
+  return (
+    <>
+      <p>{layerSummary(manifest.data.body.layers)}</p>
+      <LayerTable name={name} layers={manifest.data.body.layers} />
+    </>
+  );
+}
+
+function PlatformDetails({ name, descriptor }: { name: string; descriptor: Descriptor }) {
+  const [opened, setOpened] = useState(false);
+  return (
+    <details onToggle={(e) => (e.currentTarget as HTMLDetailsElement).open && setOpened(true)}>
+      <summary>Layers of {descriptor.artifactType ?? platformOf(descriptor)}</summary>
+      {opened ? <PlatformLayers name={name} descriptor={descriptor} /> : null}
+    </details>
   );
 }
 
@@ -316,7 +352,7 @@ export function ImagePage({ name, reference }: { name: string; reference: string
           </dl>
           <section aria-labelledby="pull-heading">
             <h2 id="pull-heading">Pull</h2>
-            <PullCommands name={name} reference={digest || reference} />
+            <PullCommands name={name} reference={byDigest ? digest || reference : reference} />
           </section>
           <Manifest name={name} reference={reference} fetched={manifest.data} />
           {digest ? <Referrers name={name} digest={digest} /> : null}
