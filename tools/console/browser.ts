@@ -63,9 +63,15 @@ async function screenshot(page: Page, name: string, options: { fullPage?: boolea
   await page.screenshot({ path: path.join(screenshotsAt, `${name}.png`), fullPage: options.fullPage, mask: (options.mask ?? []).map((s) => page.locator(s)), animations: 'disabled' });
 }
 
-/** The errors pages logged (a CSP violation is one), by page URL. */
+/** The errors pages logged (a CSP violation is one) and any request that left the registry's origin, by page URL. */
 const pageErrors: string[] = [];
 function watch(page: Page): Page {
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.protocol !== 'data:' && url.origin !== new URL(page.url() === 'about:blank' ? request.url() : page.url()).origin) {
+      pageErrors.push(`${page.url()}: a request to another origin: ${request.url()}`);
+    }
+  });
   page.on('console', (message) => {
     if (message.type() === 'error' && !/Failed to load resource: the server responded with a status of 40[134]/.test(message.text())) pageErrors.push(`${page.url()}: ${message.text()}`);
   });
@@ -432,7 +438,7 @@ async function main(): Promise<void> {
   try {
     await withAuth(browser);
     await withoutAuth(browser);
-    await check('no page logged an error (a Content-Security-Policy violation among them)', async () => {
+    await check('no page logged an error (a Content-Security-Policy violation among them) or asked another origin', async () => {
       assert(pageErrors.length === 0, pageErrors.slice(0, 5).join('\n'));
     });
   } finally {
