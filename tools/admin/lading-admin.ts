@@ -155,11 +155,11 @@ function table(out: (line: string) => void, headers: string[], rows: string[][],
 
 const when = (value: unknown) => (value ? String(value) : '-');
 
-/** `user:alice`, `robot:ci` or `robot$ci`, as the admin API names grant holders. */
+/** `user:alice`, `robot:ci`, `robot$ci` or `group:platform`, as the admin API names grant holders. */
 function principalArg(value: string): string {
   if (value.startsWith('robot$')) return `robot:${value.slice('robot$'.length)}`;
   if (value.startsWith('robot:robot$')) return `robot:${value.slice('robot:robot$'.length)}`;
-  if (!/^(user|robot):./.test(value)) throw new UsageError(`principal must be user:<name> or robot:<name>, not ${JSON.stringify(value)}`);
+  if (!/^(user|robot|group):./.test(value)) throw new UsageError(`principal must be user:<name> or robot:<name> or group:<name>, not ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -354,7 +354,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   grants: {
-    summary: 'grant roles on namespaces to users and robots',
+    summary: 'grant roles on namespaces to users, robots and directory groups',
     subcommands: {
       list: {
         usage: 'grants list [--prefix PREFIX]',
@@ -371,7 +371,7 @@ const COMMANDS: Record<string, Command> = {
         },
       },
       add: {
-        usage: `grants add <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        usage: `grants add <prefix> <user:NAME|robot:NAME|group:NAME> <${ROLES.join('|')}>`,
         summary: 'grant a role on a namespace (push implies pull; admin is everything)',
         args: ['prefix', 'principal', 'role'],
         async run({ api, out, args }) {
@@ -380,7 +380,7 @@ const COMMANDS: Record<string, Command> = {
         },
       },
       remove: {
-        usage: `grants remove <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        usage: `grants remove <prefix> <user:NAME|robot:NAME|group:NAME> <${ROLES.join('|')}>`,
         summary: 'remove a grant',
         args: ['prefix', 'principal', 'role'],
         async run({ api, out, args }) {
@@ -771,7 +771,8 @@ function eventsOption(value: string | boolean | undefined): string[] | undefined
 type NamespacesBody = { namespaces: Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }> };
 
 function holder(g: { principalType: string; principalName: string }): string {
-  return g.principalType === 'robot' ? `robot:${g.principalName.replace(/^robot\$/, '')}` : `user:${g.principalName}`;
+  if (g.principalType === 'robot') return `robot:${g.principalName.replace(/^robot\$/, '')}`;
+  return `${g.principalType === 'group' ? 'group' : 'user'}:${g.principalName}`;
 }
 
 function grantBody(args: string[]): { prefix: string; principal: string; role: string } {

@@ -28,6 +28,53 @@ const allowListEntry = z.string().superRefine((entry, ctx) => {
 /** A secrets key: the base64 of 32 random bytes (`openssl rand -base64 32`). */
 const secretsKey = z.string().refine((k) => /^[A-Za-z0-9+/]{43}=$/.test(k.trim()) && Buffer.from(k.trim(), 'base64').length === 32, 'the base64 of 32 bytes (openssl rand -base64 32)');
 
+/**
+ * An LDAP directory users sign in with (`auth.ldap`): the service account searches for the user, the user's DN is
+ * bound with the password sent, and the groups holding the user (nested ones too when `nestedGroups`) are read.
+ * The bind password comes from `bindPassword` or the file `bindPasswordFile`; it is never logged or stored.
+ */
+const ldapSettings = z
+  .object({
+    /** `ldap://host[:port]` or `ldaps://host[:port]`. */
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^ldaps?:$/.test(new URL(u).protocol), 'an ldap:// or ldaps:// URL'),
+    /** Upgrades an ldap:// connection with StartTLS before anything is sent (refused for ldaps://, already TLS). */
+    startTls: z.boolean().default(false),
+    /** A PEM file of the CA certificates that sign the directory's certificate (else the system's). */
+    caFile: z.string().min(1).optional(),
+    /** The service account that searches; anonymous search when unset. */
+    bindDn: z.string().min(1).optional(),
+    bindPassword: z.string().min(1).optional(),
+    /** A file holding the service account's password (surrounding white space trimmed), instead of `bindPassword`. */
+    bindPasswordFile: z.string().min(1).optional(),
+    /** Where users are searched (subtree). */
+    userBase: z.string().min(1),
+    /** The user search; `{username}` is replaced by the username, escaped as RFC 4515 says. */
+    userFilter: z.string().includes('{username}', { message: 'must contain {username}' }).default('(uid={username})'),
+    /** The attribute whose value becomes the Lading user name (the name sent must match it, case aside). */
+    usernameAttribute: z.string().min(1).default('uid'),
+    /** Where groups are searched (subtree); no groups are read when unset. */
+    groupBase: z.string().min(1).optional(),
+    /** The group search; `{dn}` is the member's DN and `{username}` the username, both escaped (RFC 4515). */
+    groupFilter: z.string().default('(member={dn})'),
+    /** The attribute whose value names a group in grants (`group:<name>`). */
+    groupNameAttribute: z.string().min(1).default('cn'),
+    /** Also the groups that hold the user's groups, and so on (at most `maxGroupDepth` levels; cycles are cut). */
+    nestedGroups: z.boolean().default(true),
+    maxGroupDepth: z.number().int().positive().max(32).default(8),
+    /** Longest a connect, bind or search may take before the directory counts as down. */
+    timeout: duration.default('5s'),
+    /** How long a successful directory sign-in is remembered (so pulls go on through a short outage); 0s: never. */
+    cacheTtl: duration.default('5m'),
+    /** How long a refused one is remembered (a wrong password is not sent to the directory again meanwhile). */
+    negativeCacheTtl: duration.default('30s'),
+  })
+  .strict()
+  .refine((l) => l.bindPassword === undefined || l.bindPasswordFile === undefined, { message: 'set bindPassword or bindPasswordFile, not both', path: ['bindPasswordFile'] })
+  .refine((l) => !(l.startTls && l.url.startsWith('ldaps:')), { message: 'startTls is for ldap:// URLs (ldaps:// is TLS already)', path: ['startTls'] });
+
 /** A repository-name prefix: path components of the OCI name grammar joined by `/` (what `namespaces` name too). */
 const NAMESPACE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
@@ -232,6 +279,8 @@ export const configObject = z
         hashWorkers: z.number().int().positive().max(64).optional(),
         /** Password checks that may wait for a worker; beyond that a login gets 429 with Retry-After at once. */
         hashQueue: z.number().int().nonnegative().max(10_000).default(32),
+        /** Sign-in with directory passwords (LDAP bind + search); off when unset. See docs/sign-in.md. */
+        ldap: ldapSettings.optional(),
       })
       .strict()
       .prefault({}),

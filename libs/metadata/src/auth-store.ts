@@ -10,7 +10,15 @@ export interface UserRow {
   passwordVersion: number;
   isAdmin: boolean;
   disabled: boolean;
+  /** Where the password is checked: `local` (passwordHash) or `ldap` (a bind to the directory; no usable hash). */
+  source: UserSource;
 }
+
+/** Where a user's password is checked. */
+export type UserSource = 'local' | 'ldap';
+
+/** The kinds of principal a grant may name: a user, a robot, or a group an identity provider reports. */
+export type GrantPrincipalType = 'user' | 'robot' | 'group';
 
 /** A robot account row. */
 export interface RobotRow {
@@ -40,7 +48,7 @@ export interface SigningKeyRow {
 export async function findUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
   const r = await db.query<UserRow>(
     `SELECT id::int AS id, name, password_hash AS "passwordHash", password_version AS "passwordVersion", is_admin AS "isAdmin",
-            disabled_at IS NOT NULL AS disabled FROM users WHERE name = $1`,
+            disabled_at IS NOT NULL AS disabled, source FROM users WHERE name = $1`,
     [name],
   );
   return r.rows[0] ?? null;
@@ -50,6 +58,16 @@ export async function findUser(db: SqlExecutor, name: string): Promise<UserRow |
 export async function createUser(db: SqlExecutor, name: string, passwordHash: string, isAdmin: boolean): Promise<boolean> {
   const r = await db.query(`INSERT INTO users (name, password_hash, is_admin) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, passwordHash, isAdmin]);
   return r.rowCount > 0;
+}
+
+/**
+ * Makes or refreshes the row of a user the directory has just signed in (source `ldap`, no usable password hash);
+ * null when the name belongs to a local user, whose row is never taken over. Returns the row as it now is.
+ */
+export async function upsertDirectoryUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
+  await db.query(`INSERT INTO users (name, password_hash, source) VALUES ($1, '!', 'ldap') ON CONFLICT (name) DO NOTHING`, [name]);
+  const user = await findUser(db, name);
+  return user && user.source === 'ldap' ? user : null;
 }
 
 /** Lists users (never their password hashes). */
@@ -202,7 +220,7 @@ export async function listNamespaces(db: SqlExecutor): Promise<Array<{ prefix: s
 }
 
 /** Grants a role on a namespace; false when it was already granted or the namespace is missing. */
-export async function addGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
+export async function addGrant(db: SqlExecutor, prefix: string, principalType: GrantPrincipalType, principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `INSERT INTO grants (namespace_id, principal_type, principal_name, role) SELECT id, $2, $3, $4 FROM namespaces WHERE prefix = $1 ON CONFLICT DO NOTHING`,
     [prefix, principalType, principalName, role],
@@ -211,7 +229,7 @@ export async function addGrant(db: SqlExecutor, prefix: string, principalType: '
 }
 
 /** Removes a grant; false when there was no such grant. */
-export async function removeGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
+export async function removeGrant(db: SqlExecutor, prefix: string, principalType: GrantPrincipalType, principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `DELETE FROM grants g USING namespaces n WHERE g.namespace_id = n.id AND n.prefix = $1 AND g.principal_type = $2 AND g.principal_name = $3 AND g.role = $4`,
     [prefix, principalType, principalName, role],
@@ -221,14 +239,15 @@ export async function removeGrant(db: SqlExecutor, prefix: string, principalType
 
 /**
  * The namespaces that cover a repository name, with the roles a principal holds there (a namespace `team` covers
- * `team` and `team/...`); public namespaces are listed even without a grant.
+ * `team` and `team/...`), its own grants and those of any of `groups`; public namespaces are listed even without a grant.
  */
-export async function grantsFor(db: SqlExecutor, repository: string, principalType: 'user' | 'robot' | null, principalName: string | null): Promise<GrantRow[]> {
+export async function grantsFor(db: SqlExecutor, repository: string, principalType: 'user' | 'robot' | null, principalName: string | null, groups: readonly string[] = []): Promise<GrantRow[]> {
   const r = await db.query<GrantRow>(
     `SELECT n.prefix, n.public, g.role FROM namespaces n
-       LEFT JOIN grants g ON g.namespace_id = n.id AND g.principal_type = $2 AND g.principal_name = $3
+       LEFT JOIN grants g ON g.namespace_id = n.id AND ((g.principal_type = $2 AND g.principal_name = $3)
+                          OR (g.principal_type = 'group' AND g.principal_name IN (SELECT jsonb_array_elements_text($4::jsonb))))
       WHERE $1 = n.prefix OR left($1, length(n.prefix) + 1) = n.prefix || '/'`,
-    [repository, principalType, principalName],
+    [repository, principalType, principalName, JSON.stringify(groups)],
   );
   return r.rows;
 }
@@ -304,14 +323,16 @@ export interface RefreshHolder {
    * stores and the daemon presents unchanged on every later command (it never keeps a rotated one).
    */
   rotating: boolean;
+  /** The groups the identity provider named at sign-in; they live as long as the token's family. */
+  groups?: string[];
 }
 
 /** Stores a refresh token (as a digest of its secret) in a family: a new id for a new login, else its parent's. */
 export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, holder: RefreshHolder, familyId: string, expiresAt: Date): Promise<void> {
   const c = holder.credential;
   await db.query(
-    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating, groups)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`,
     [
       tokenHash,
       holder.principalType,
@@ -324,6 +345,7 @@ export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, hol
       c.kind === 'pat' ? c.accessTokenId : null,
       c.kind === 'robot' ? c.robotId : null,
       holder.rotating,
+      JSON.stringify(holder.groups ?? []),
     ],
   );
 }
@@ -352,6 +374,7 @@ interface ClaimedRow {
   accessTokenId: number | null;
   robotId: number | null;
   rotating: boolean;
+  groups: string[] | string;
   credentialLive: boolean;
   isAdmin: boolean;
 }
@@ -370,7 +393,7 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
       `UPDATE refresh_tokens rt SET retired_at = CASE WHEN rt.rotating THEN now() END
         WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
        RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
-         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating,
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating, rt.groups,
          CASE rt.credential
            WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
@@ -400,7 +423,8 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
         : row.credential === 'pat'
           ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
           : { kind: 'robot', robotId: row.robotId! };
-    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating };
+    const groups = (typeof row.groups === 'string' ? JSON.parse(row.groups) : row.groups) as string[];
+    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating, ...(groups.length ? { groups } : {}) };
     if (row.rotating) await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
     return { status: 'valid', holder, isAdmin: row.isAdmin, rotated: row.rotating };
   });

@@ -30,6 +30,7 @@ export const SECRET_KEYS = new Set([
   'secretkey',
   'secret_key',
   'clientsecret',
+  'bindpassword',
   'client_secret',
   'webhooksecret',
   'signingsecret',

@@ -45,6 +45,11 @@ export interface AdminApiDeps {
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
+/**
+ * Who a grant names: `user:<name>`, `robot:<name>`, or `group:<name>`, a group as the identity provider names it
+ * (a directory's `cn`, an OIDC groups claim), matched exactly, case included.
+ */
+const GRANT_PRINCIPAL = /^(?:(?:user|robot):[a-z0-9][a-z0-9._-]{0,63}|group:[A-Za-z0-9][A-Za-z0-9 ._@-]{0,127})$/;
 
 function invalid(message: string): OciError {
   return new OciError('UNSUPPORTED', message, undefined, { status: 400 });
@@ -186,10 +191,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   function grantOf(body: Record<string, unknown>) {
     const prefix = stringField(body, 'prefix');
-    const principal = stringField(body, 'principal', /^(user|robot):[a-z0-9][a-z0-9._-]{0,63}$/);
+    const principal = stringField(body, 'principal', GRANT_PRINCIPAL);
     const role = stringField(body, 'role');
     if (!(ROLES as readonly string[]).includes(role)) throw invalid(`role must be one of ${ROLES.join(', ')}`);
-    const [type, name] = principal.split(':') as ['user' | 'robot', string];
+    const colon = principal.indexOf(':');
+    const type = principal.slice(0, colon) as meta.GrantPrincipalType;
+    const name = principal.slice(colon + 1);
     return { prefix, type, name: type === 'robot' ? `${ROBOT_PREFIX}${name}` : name, role: role as (typeof ROLES)[number] };
   }
   router.post('/grants', async (req, res) => {

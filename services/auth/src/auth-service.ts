@@ -19,6 +19,8 @@ import type { Database, LoginLimit } from '@lading/metadata';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
+import { cachedDirectory } from './cached-directory';
+import { type DirectoryClient, DirectoryUnavailableError, createLdapDirectory } from './directory';
 import { createConsoleSessions } from './console-sessions';
 import { createAdminRouter } from './admin-api';
 import { basicCredentials, checkCredentials } from './credentials';
@@ -44,6 +46,8 @@ export interface AuthServiceDeps {
   adminRouters?: Record<string, Router>;
   /** Puts a change of the stored proxy rules in force in this process at once (a process serving them passes it). */
   proxyRulesChanged?: () => Promise<void>;
+  /** The directory users sign in with; made from `auth.ldap` (with its cache) when omitted, none when that is unset. */
+  directory?: DirectoryClient;
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -104,6 +108,27 @@ function list(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }
 
+/**
+ * The directory of `auth.ldap`, behind its cache (see cached-directory.ts), saying in the log why it cannot answer
+ * when it cannot; undefined when `auth.ldap` is unset.
+ */
+export function directoryFromConfig(config: LadingConfig, logger: Logger, now: () => number): DirectoryClient | undefined {
+  const settings = config.auth.ldap;
+  if (!settings) return undefined;
+  const ldap = createLdapDirectory({ settings });
+  const logged: DirectoryClient = {
+    async authenticate(username, password) {
+      try {
+        return await ldap.authenticate(username, password);
+      } catch (error) {
+        if (error instanceof DirectoryUnavailableError) logger.warn({ url: settings.url, reason: error.message }, 'directory sign-in failed: the directory cannot answer');
+        throw error;
+      }
+    },
+  };
+  return cachedDirectory(logged, { cacheTtlMs: durationMs(settings.cacheTtl), negativeCacheTtlMs: durationMs(settings.negativeCacheTtl), now });
+}
+
 /** A full pool is the sender's cue to retry shortly, not a failure: 429 with Retry-After. */
 function whenPoolBusy(error: unknown): never {
   if (error instanceof PasswordPoolBusyError) {
@@ -123,7 +148,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     hash: (password) => hasher.hash(password).catch(whenPoolBusy),
     verify: (password, encoded) => hasher.verify(password, encoded).catch(whenPoolBusy),
   };
-  const authenticator = createAuthenticator(db, passwords, now);
+  const directory = deps.directory ?? directoryFromConfig(config, deps.logger, now);
+  const authenticator = createAuthenticator(db, passwords, now, directory);
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
@@ -206,7 +232,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   async function newRefreshToken(principal: Principal, rotating: boolean): Promise<string | undefined> {
     if (principal.type === 'anonymous' || !principal.credential) return undefined;
     const refresh = newSecret('lrt_');
-    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating };
+    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating, groups: principal.groups };
     await meta.insertRefreshToken(db, secretDigest(refresh), holder, randomUUID(), new Date(now() + refreshTtlMs));
     return refresh;
   }
@@ -251,7 +277,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
       if (outcome.status !== 'valid') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
       const { holder } = outcome;
-      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, groups: holder.groups };
       send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }

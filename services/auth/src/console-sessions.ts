@@ -42,7 +42,7 @@ export interface ConsoleSessions {
 async function startSession(deps: ConsoleSessionDeps, principal: Principal): Promise<string> {
   if (principal.type === 'anonymous' || !principal.credential) throw new OciError('UNAUTHORIZED', 'invalid username or password');
   const session = newSecret(SESSION_PREFIX);
-  const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating: false };
+  const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating: false, groups: principal.groups };
   await meta.insertRefreshToken(deps.db, secretDigest(session), holder, randomUUID(), new Date(deps.now() + durationMs(deps.config.console.sessionTtl)));
   return session;
 }
@@ -68,7 +68,7 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     const outcome = await meta.rotateRefreshToken(db, secretDigest(session), secretDigest(newSecret(SESSION_PREFIX)), new Date(deps.now()));
     if (outcome.status !== 'valid') return null;
     const { holder } = outcome;
-    return { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+    return { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, ...(holder.groups ? { groups: holder.groups } : {}) };
   }
 
   function send(res: Response, body: unknown): void {
