@@ -119,6 +119,20 @@ describe('lading-admin', () => {
     expect(await ok(['namespaces', 'list'])).toBe('no namespaces\n');
   });
 
+  it('grants a role to a directory group (group:NAME), lists it and removes it', async () => {
+    const ok = async (args: string[]) => {
+      const result = await cli(['--url', url, ...args]);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });
+      return result.stdout;
+    };
+    await ok(['namespaces', 'create', 'plat']);
+    expect(await ok(['grants', 'add', 'plat', 'group:platform', 'pull'])).toBe('granted pull on plat to group:platform\n');
+    expect(await ok(['grants', 'list', '--prefix', 'plat'])).toMatch(/^PREFIX +PRINCIPAL +ROLE\nplat +group:platform +pull\n$/);
+    await ok(['grants', 'remove', 'plat', 'group:platform', 'pull']);
+    expect(await ok(['grants', 'list', '--prefix', 'plat'])).toBe('no grants\n');
+    await ok(['namespaces', 'delete', 'plat']);
+  });
+
   it('fails with one clear line on standard error and a non-zero exit status', async () => {
     const base = ['--url', url];
     // A loopback port nobody listens on.

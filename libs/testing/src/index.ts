@@ -11,3 +11,4 @@ export * from './distribution';
 export * from './gc-clock';
 export * from './upstream-relay';
 export * from './database-engines';
+export * from './test-directory';

@@ -10,6 +10,7 @@
  * No password, the service account's included, is ever put into an error or a log line.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, SizeLimitExceededError } from 'ldapts';
 import { type LadingConfig, durationMs } from '@lading/config';
@@ -80,8 +81,9 @@ export function createLdapDirectory(deps: LdapDirectoryDeps): DirectoryClient {
   const timeoutMs = durationMs(settings.timeout);
 
   function tlsOptions(): ConnectionOptions {
-    const url = new URL(settings.url);
-    return { servername: url.hostname, ...(settings.caFile ? { ca: readFile(settings.caFile) } : {}) };
+    const host = new URL(settings.url).hostname.replace(/^\[|\]$/g, '');
+    // SNI names a host, never an address (RFC 6066); the certificate is checked against either all the same.
+    return { ...(isIP(host) ? {} : { servername: host }), ...(settings.caFile ? { ca: readFile(settings.caFile) } : {}) };
   }
 
   async function connect(): Promise<Client> {
