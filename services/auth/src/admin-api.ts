@@ -120,6 +120,10 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (password.length < 8) throw invalid('password must have at least 8 characters');
     // A password no login could send (a login with a control character is refused) is refused here too.
     checkCredentials({ username: '', password });
+    // A directory user's password is the directory's: a local one would never be checked, so none is set.
+    if ((await meta.findUser(db, req.params.name))?.source === 'ldap') {
+      throw new OciError('DENIED', `user ${req.params.name} signs in with the directory; change the password there`, undefined, { status: 409 });
+    }
     if (!(await meta.setUserPassword(db, req.params.name, await deps.passwords.hash(password)))) throw notFound('user');
     res.status(204).end();
   });

@@ -121,6 +121,10 @@ describe('LDAP sign-in', () => {
     const row = await meta.findUser(deps.db, 'alice');
     expect(row).toMatchObject({ name: 'alice', source: 'ldap', isAdmin: false, disabled: false });
     expect(row?.passwordHash).toBe('!');
+    // its password is the directory's: the admin API will not set a local one
+    const put = await request(app).put('/admin/v1/users/alice/password').set('Authorization', basic(ROOT.user, adminPat)).send({ password: 'a-local-password' });
+    expect(put.status).toBe(409);
+    expect(put.body.errors[0].message).toMatch(/signs in with the directory/);
   });
 
   it('gives a user in a nested group the grants of the outer group, and refuses push where only pull is granted', async () => {
