@@ -86,11 +86,10 @@ export function createLdapDirectory(deps: LdapDirectoryDeps): DirectoryClient {
     return { ...(isIP(host) ? {} : { servername: host }), ...(settings.caFile ? { ca: readFile(settings.caFile) } : {}) };
   }
 
-  async function connect(): Promise<Client> {
+  /** A client of the directory; it connects on its first operation. */
+  function clientOf(): Client {
     const secure = settings.url.startsWith('ldaps:');
-    const client = new Client({ url: settings.url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsOptions() } : {}) });
-    if (settings.startTls) await client.startTLS(tlsOptions());
-    return client;
+    return new Client({ url: settings.url, timeout: timeoutMs, connectTimeout: timeoutMs, ...(secure ? { tlsOptions: tlsOptions() } : {}) });
   }
 
   /** The names of the groups holding `dn`, and of the groups holding those when nestedGroups is on. */
@@ -126,8 +125,9 @@ export function createLdapDirectory(deps: LdapDirectoryDeps): DirectoryClient {
   async function authenticate(username: string, password: string): Promise<DirectoryIdentity | null> {
     // An empty password would be an unauthenticated bind, which most directories accept: never a sign-in.
     if (password === '' || username === '') return null;
-    const client = await connect();
+    const client = clientOf();
     try {
+      if (settings.startTls) await client.startTLS(tlsOptions());
       if (settings.bindDn) await client.bind(settings.bindDn, bindPassword(settings, readFile));
       let searchEntries;
       try {
