@@ -90,7 +90,7 @@ describe('lading-admin', () => {
       ['alice', false],
       ['root', true],
     ]);
-    expect(namespaces).toMatch(/^PREFIX +PUBLIC +GRANTS\nteam +no +robot:ci=pull, user:alice=push\n$/);
+    expect(namespaces).toMatch(/^PREFIX +PUBLIC +IMMUTABLE-TAGS +EXCEPT +GRANTS\nteam +no +- +- +robot:ci=pull, user:alice=push\n$/);
     expect(grants).toMatch(/^PREFIX +PRINCIPAL +ROLE\nteam +robot:ci +pull\nteam +user:alice +push\n$/);
     expect(robots).toMatch(/^NAME +LOGIN +EXPIRES +REVOKED +CREATED BY\nci +robot\$ci +\d{4}-\S+ +- +root\n$/);
     expect(tokens).toMatch(/^NAME +EXPIRES +REVOKED\nlaptop +- +-\n$/);

@@ -20,3 +20,4 @@ export * from './signing-key-secrets';
 export * from './schema-version';
 export * from './table-dump';
 export * from './proxy-rules';
+export * from './tag-rules';

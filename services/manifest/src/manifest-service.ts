@@ -76,8 +76,14 @@ function mediaTypeOf(header: string | undefined): string | undefined {
   return value ? value : undefined;
 }
 
+/** The manifest service's app, with a way to drop what its caches hold of a repository. */
+export interface ManifestServiceApp extends HttpApp {
+  /** Forgets the cached manifests and tags of a repository: called before a repository deletion is answered. */
+  forgetRepository(repository: string): void;
+}
+
 /** Creates the manifest service's app: express, with the pull fast path (manifest GET/HEAD) in front. */
-export function createManifestService(deps: ManifestServiceDeps): HttpApp {
+export function createManifestService(deps: ManifestServiceDeps): ManifestServiceApp {
   const { db, config, events } = deps;
   const base = config.http.host;
   const writes: ManifestWriteDeps = {
@@ -227,7 +233,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'searchApi GET': consoleSearch,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);
+  return Object.assign(withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger), { forgetRepository: reader.forgetRepository });
 }
 
 function sendJson(req: Request, res: Response, body: unknown, contentType = 'application/json'): void {
