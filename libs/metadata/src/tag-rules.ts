@@ -77,14 +77,14 @@ export function immutableTagRule(rules: readonly TagRules[], tag: string): Immut
 /**
  * The immutable-tag rules of the namespaces covering a repository (only those that have any), shortest prefix
  * first. Read inside a write's transaction, the rows stay locked `FOR SHARE` until it ends: a rule change
- * (`setTagRules`) waits for the write and binds every write after it.
+ * (`setTagRules`) waits for the write and binds every write after it. `lock: false` reads without locking (reports).
  */
-export async function tagRulesFor(tx: SqlExecutor, repository: string): Promise<TagRules[]> {
+export async function tagRulesFor(tx: SqlExecutor, repository: string, lock = true): Promise<TagRules[]> {
   const r = await tx.query<TagRules>(
     `SELECT prefix AS namespace, immutable_tags AS "immutableTags", immutable_tag_exceptions AS "immutableTagExceptions"
        FROM namespaces
       WHERE ($1 = prefix OR left($1, length(prefix) + 1) = prefix || '/') AND cardinality(immutable_tags) > 0
-      ORDER BY length(prefix), prefix FOR SHARE`,
+      ORDER BY length(prefix), prefix${lock ? ' FOR SHARE' : ''}`,
     [repository],
   );
   return r.rows;

@@ -205,13 +205,18 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
 
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
 
+  // Namespaces whose gc policy retains by pulls (`notPulledFor`): their pulls are noted like a cache's.
+  const retainedByPulls = config.gc.policies.filter((p) => p.notPulledFor !== undefined).map((p) => p.namespace.replace(/\/+$/, ''));
+  const notesPulls = (repository: string) => retainedByPulls.some((ns) => ns === '' || repository === ns || repository.startsWith(`${ns}/`));
+
   /**
    * Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present.
-   * Only pulls in proxied repositories are noted (their content is evicted by it); other pulls pay nothing.
+   * Only pulls in proxied repositories (their content is evicted by it) and in namespaces retained by pulls
+   * (`gc.policies[].notPulledFor`) are noted; other pulls pay nothing.
    */
   function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
     const pullThrough = deps.pullThrough;
-    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match);
+    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match, notePull && notesPulls(match.repository) ? notePull : undefined);
     return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
       for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
       return reader.serve(req, res, match, notePull);
