@@ -16,9 +16,14 @@ export async function findRepository(db: SqlExecutor, name: string): Promise<Rep
 /**
  * Returns the repository, creating it if needed; `created` says whether this call created it. Looks it up first:
  * almost every call finds it, in one statement.
+ *
+ * A found row stays locked `FOR KEY SHARE` for the caller's transaction (the lock its rows' foreign keys take anyway
+ * when they are written), so a repository deletion (`lockRepositoryForDeletion`, `FOR UPDATE`) cannot commit between
+ * this lookup and the write that follows: it waits for the write, or the write waits for it and then creates the
+ * repository afresh.
  */
 export async function ensureRepository(tx: SqlExecutor, name: string): Promise<RepositoryRow & { created: boolean }> {
-  const found = await findRepository(tx, name);
+  const found = (await tx.query<RepositoryRow>(`SELECT id, name FROM repositories WHERE name = $1 FOR KEY SHARE`, [name])).rows[0];
   if (found) return { ...found, created: false };
   const inserted = await tx.query<RepositoryRow>(
     `INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, name`,

@@ -67,8 +67,9 @@ export async function removeRepository(deps: Pick<ManifestWriteDeps, 'db' | 'eve
         return { repository, tags: contents.tags.length, manifests: contents.manifests, blobsQueued: contents.blobDigests.length, uploads: uploads.length };
       });
     } catch (err) {
-      // The repository row is locked first, but a manifest delete locks its manifest before the repository: the two
-      // can deadlock, and Postgres ends one of them. The deletion simply runs again.
+      // Every write takes the repository row before the rows this cascades to (ensureRepository, the tag changes,
+      // deleteManifest, removeBlob), so none should deadlock with it; should one still (a path taking a row first),
+      // Postgres ends one of the two, and if that is the deletion it simply runs again.
       if (meta.sqlState(err) !== meta.PG_ERRORS.deadlockDetected || attempt >= DEADLOCK_RETRIES) throw err;
     }
   }
