@@ -90,12 +90,15 @@ export async function tagRulesFor(tx: SqlExecutor, repository: string, lock = tr
   return r.rows;
 }
 
-/** Replaces a namespace's immutable-tag rules; false when there is no such namespace. */
-export async function setTagRules(db: SqlExecutor, prefix: string, immutableTags: readonly string[], immutableTagExceptions: readonly string[]): Promise<boolean> {
-  const r = await db.query(`UPDATE namespaces SET immutable_tags = $2::text[], immutable_tag_exceptions = $3::text[] WHERE prefix = $1`, [
-    prefix,
-    [...immutableTags],
-    [...immutableTagExceptions],
-  ]);
+/**
+ * Sets a namespace's immutable-tag rules: each list given replaces the stored one, a null leaves it (one statement,
+ * so two admins changing one list each both keep their change); false when there is no such namespace.
+ */
+export async function setTagRules(db: SqlExecutor, prefix: string, immutableTags: readonly string[] | null, immutableTagExceptions: readonly string[] | null): Promise<boolean> {
+  const r = await db.query(
+    `UPDATE namespaces SET immutable_tags = coalesce($2::text[], immutable_tags), immutable_tag_exceptions = coalesce($3::text[], immutable_tag_exceptions)
+      WHERE prefix = $1`,
+    [prefix, immutableTags ? [...immutableTags] : null, immutableTagExceptions ? [...immutableTagExceptions] : null],
+  );
   return r.rowCount > 0;
 }

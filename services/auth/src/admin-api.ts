@@ -186,9 +186,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const rules = tagRulesOf(body);
     await db.transaction(async (tx) => {
       await meta.upsertNamespace(tx, prefix, body.public === true);
-      if (rules.immutableTags || rules.immutableTagExceptions) {
-        await meta.setTagRules(tx, prefix, rules.immutableTags ?? [], rules.immutableTagExceptions ?? []);
-      }
+      await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null);
     });
     res.status(201).json(await namespaceView(prefix));
   });
@@ -200,19 +198,15 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (body.public !== undefined && typeof body.public !== 'boolean') throw invalid('public must be true or false');
     const rules = tagRulesOf(body);
     const found = await db.transaction(async (tx) => {
-      const current = (await meta.listNamespaces(tx)).find((n) => n.prefix === prefix);
-      if (!current) return false;
+      if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) return false;
       if (typeof body.public === 'boolean') await meta.upsertNamespace(tx, prefix, body.public);
-      if (rules.immutableTags || rules.immutableTagExceptions) {
-        await meta.setTagRules(tx, prefix, rules.immutableTags ?? current.immutableTags, rules.immutableTagExceptions ?? current.immutableTagExceptions);
-      }
       return true;
     });
     if (!found) throw notFound('namespace');
     res.json(await namespaceView(prefix));
   });
   async function namespaceView(prefix: string) {
-    const n = (await meta.listNamespaces(db)).find((row) => row.prefix === prefix);
+    const n = await meta.findNamespace(db, prefix);
     return { prefix, public: n?.public ?? false, immutableTags: n?.immutableTags ?? [], immutableTagExceptions: n?.immutableTagExceptions ?? [] };
   }
   router.delete('/namespaces', async (req, res) => {
