@@ -110,6 +110,16 @@ describe('retention by pulls', () => {
     expect(await tagged('pulled/preview/app', 'old')).toBe(m.digest);
   });
 
+  it('never removes an immutable tag, however long unpulled', async () => {
+    await request(served.url).post('/admin/v1/namespaces').set('Authorization', basic).send({ prefix: 'pulled/locked', immutableTags: ['v*'] }).expect(201);
+    const m = await push('pulled/locked/app', 'v1');
+    await age(m.digest, 300, 200);
+    const plan = (await request(served.url).get('/admin/v1/gc/dry-run').set('Authorization', basic).expect(200)).body as GcPlan;
+    expect(plan.items.find((i) => i.target === 'pulled/locked/app:v1')).toBeUndefined();
+    await request(served.url).post('/admin/v1/gc/collect').set('Authorization', basic).expect(200);
+    expect(await tagged('pulled/locked/app', 'v1')).toBe(m.digest);
+  });
+
   it('leaves a tag whose image is pulled between the listing and the deletion', async () => {
     const m = await push('pulled/saved', 'v1');
     await age(m.digest, 120, 100);
