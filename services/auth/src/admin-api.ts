@@ -1,8 +1,9 @@
 /**
- * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
- * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts) and
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces (with their immutable-tag
+ * rules: docs/governance.md), grants, key rotation, pull-through caches (`/admin/v1/proxies`, proxy-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
- * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
+ * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`, its repository deletion
+ * at `/admin/v1/repositories`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token). Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */

@@ -166,7 +166,7 @@ async function pointTag(
   const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
   if (!changed) return;
   // A pull-through cache follows its upstream's tags, whatever the rules: immutability governs what clients push.
-  if (previousDigest && !change.context.proxy) await refuseImmutableTag(tx, repository, tag, `move it from ${previousDigest}`);
+  if (previousDigest && !change.context.proxy) await refuseImmutableTags(tx, repository, [tag], `move it from ${previousDigest}`);
   await appendEvent(tx, deps.events, {
     type: EVENT_TYPES.tagUpdated,
     repository,
@@ -188,7 +188,7 @@ export async function removeTag(deps: ManifestWriteDeps, target: { repository: s
     if (!repo) throw errors.manifestUnknown(tag);
     const digest = await meta.deleteTag(tx, repo.id, tag);
     if (!digest) throw errors.manifestUnknown(tag);
-    await refuseImmutableTag(tx, repository, tag, 'delete it');
+    await refuseImmutableTags(tx, repository, [tag], 'delete it');
     await appendEvent(tx, deps.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: target.context, data: { tag, digest } });
     await meta.queueManifestReview(tx, repo.id, [digest], 'tag deleted', deps.reviewDelayMs);
     return { digest };
@@ -207,7 +207,7 @@ export async function removeManifest(deps: ManifestWriteDeps, target: { reposito
     if (!repo) throw errors.manifestUnknown(target.digest);
     const deleted = await meta.deleteManifest(tx, repo.id, target.digest);
     if (!deleted) throw errors.manifestUnknown(target.digest);
-    for (const tag of deleted.tags) await refuseImmutableTag(tx, repository, tag, `delete manifest ${target.digest}, which it points at`);
+    await refuseImmutableTags(tx, repository, deleted.tags, `delete manifest ${target.digest}, which it points at`);
     await appendManifestDeletion(tx, deps.events, repository, deleted, ctx);
     await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', deps.reviewDelayMs);
     await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', deps.reviewDelayMs);
@@ -216,15 +216,19 @@ export async function removeManifest(deps: ManifestWriteDeps, target: { reposito
 }
 
 /**
- * Throws DENIED, naming the rule, when an immutable-tag rule covers `tag` of `repository`; called in the transaction
- * of a change that would move or delete the tag (which the throw rolls back). `attempt` says what was refused.
+ * Throws DENIED, naming the rule, when an immutable-tag rule covers one of `tags` of `repository`; called in the
+ * transaction of a change that would move or delete them (which the throw rolls back). `attempt` says what was refused.
  */
-async function refuseImmutableTag(tx: SqlExecutor, repository: string, tag: string, attempt: string): Promise<void> {
-  const rule = meta.immutableTagRule(await meta.tagRulesFor(tx, repository), tag);
-  if (!rule) return;
-  throw new OciError(
-    'DENIED',
-    `tag ${tag} of ${repository} is immutable (rule '${rule.pattern}' of namespace '${rule.namespace}'): cannot ${attempt}`,
-    { repository, tag, namespace: rule.namespace, rule: rule.pattern },
-  );
+async function refuseImmutableTags(tx: SqlExecutor, repository: string, tags: readonly string[], attempt: string): Promise<void> {
+  if (tags.length === 0) return;
+  const rules = await meta.tagRulesFor(tx, repository);
+  for (const tag of tags) {
+    const rule = meta.immutableTagRule(rules, tag);
+    if (!rule) continue;
+    throw new OciError(
+      'DENIED',
+      `tag ${tag} of ${repository} is immutable (rule '${rule.pattern}' of namespace '${rule.namespace}'): cannot ${attempt}`,
+      { repository, tag, namespace: rule.namespace, rule: rule.pattern },
+    );
+  }
 }
