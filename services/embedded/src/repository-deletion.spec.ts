@@ -93,12 +93,16 @@ describe('deleting a repository', () => {
     expect((await request(served.url).get('/v2/locked/app/manifests/v1')).status).toBe(404);
   });
 
-  it('answers 404 NAME_UNKNOWN for no such repository and 400 for a bad name or force flag, changing nothing', async () => {
+  it('answers 404 NAME_UNKNOWN for no such repository, 400 for a bad name or force flag, 401/403 to non-admins, changing nothing', async () => {
     await push('bad/input', 'v1');
     expect((await admin('delete', '/repositories/no/such').expect(404)).body.errors[0].code).toBe('NAME_UNKNOWN');
     expect((await admin('delete', '/repositories/Bad..Name').expect(400)).body.errors[0].code).toBe('NAME_INVALID');
     expect((await admin('delete', '/repositories/bad/input?force=maybe').expect(400)).body.errors[0].code).toBe('UNSUPPORTED');
     expect((await request(served.url).delete('/admin/v1/repositories/bad/input')).status).toBe(401);
+    await admin('post', '/users').send({ name: 'alice', password: 'alice-password-1' }).expect(201);
+    const notAdmin = await request(served.url).delete('/admin/v1/repositories/bad/input').set('Authorization', `Basic ${Buffer.from('alice:alice-password-1').toString('base64')}`);
+    expect(notAdmin.status).toBe(403);
+    expect(notAdmin.body.errors[0].code).toBe('DENIED');
     expect((await request(served.url).get('/v2/bad/input/manifests/v1')).status).toBe(200);
     expect(await meta.findRepository(served.registry.db, 'bad/input')).not.toBeNull();
   });
