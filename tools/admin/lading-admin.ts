@@ -326,8 +326,14 @@ const COMMANDS: Record<string, Command> = {
           if (options.json) return out(JSON.stringify(body, null, 2));
           table(
             out,
-            ['PREFIX', 'PUBLIC', 'GRANTS'],
-            body.namespaces.map((n) => [n.prefix, n.public ? 'yes' : 'no', n.grants.map((g) => `${holder(g)}=${g.role}`).join(', ') || '-']),
+            ['PREFIX', 'PUBLIC', 'IMMUTABLE-TAGS', 'EXCEPT', 'GRANTS'],
+            body.namespaces.map((n) => [
+              n.prefix,
+              n.public ? 'yes' : 'no',
+              n.immutableTags.join(',') || '-',
+              n.immutableTagExceptions.join(',') || '-',
+              n.grants.map((g) => `${holder(g)}=${g.role}`).join(', ') || '-',
+            ]),
             'no namespaces',
           );
         },
@@ -342,6 +348,33 @@ const COMMANDS: Record<string, Command> = {
           out(`namespace ${args[0]} is ${options.public ? 'public' : 'private'}`);
         },
       },
+      update: {
+        usage: "namespaces update <prefix> [--public|--private] [--immutable-tags 'v*,release-*'] [--except latest]",
+        summary:
+          'change a namespace: whether it is public, and which tags are immutable (globs: * any run, ? one character) ' +
+          "with the exceptions to them; a tag that exists and is immutable never moves to another digest and is never deleted; '' clears a list",
+        options: {
+          public: { type: 'boolean', help: 'anyone, even anonymous, may pull from it' },
+          private: { type: 'boolean', help: 'only principals with a grant may pull' },
+          'immutable-tags': { type: 'string', value: 'GLOBS', help: "comma-separated tag globs that may not move or be deleted once pushed ('' = none)" },
+          except: { type: 'string', value: 'GLOBS', help: "comma-separated tag globs exempt from --immutable-tags ('' = none)" },
+        },
+        args: ['prefix'],
+        async run({ api, out, args, options }) {
+          if (options.public && options.private) throw new UsageError('namespaces update takes --public or --private, not both');
+          const changes: Record<string, unknown> = {};
+          if (options.public) changes.public = true;
+          if (options.private) changes.public = false;
+          const immutable = globList(options['immutable-tags'], '--immutable-tags');
+          const except = globList(options.except, '--except');
+          if (immutable) changes.immutableTags = immutable;
+          if (except) changes.immutableTagExceptions = except;
+          if (Object.keys(changes).length === 0) throw new UsageError('namespaces update needs --public, --private, --immutable-tags or --except');
+          const body = (await api.call('PATCH', `/namespaces?prefix=${enc(args[0])}`, changes)) as Namespace;
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`namespace ${body.prefix} is ${body.public ? 'public' : 'private'}; ${describeTagRules(body)}`);
+        },
+      },
       delete: {
         usage: 'namespaces delete <prefix>',
         summary: 'delete a namespace and its grants (not its repositories)',
@@ -349,6 +382,25 @@ const COMMANDS: Record<string, Command> = {
         async run({ api, out, args }) {
           await api.call('DELETE', `/namespaces?prefix=${enc(args[0])}`);
           out(`deleted namespace ${args[0]}`);
+        },
+      },
+    },
+  },
+  repositories: {
+    summary: 'delete repositories',
+    subcommands: {
+      delete: {
+        usage: 'repositories delete <name> [--force]',
+        summary:
+          'delete a repository: its tags, manifests, blob links and upload sessions, in one transaction (the collector then ' +
+          'reclaims the blobs nothing else references); one holding immutable tags needs --force',
+        options: { force: { type: 'boolean', help: 'delete it even though it holds immutable tags' } },
+        args: ['name'],
+        async run({ api, out, args, options }) {
+          const path = `/repositories/${args[0].split('/').map(enc).join('/')}${options.force ? '?force=true' : ''}`;
+          const body = (await api.call('DELETE', path)) as { repository: string; tags: number; manifests: number; blobsQueued: number; uploads: number };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`deleted repository ${body.repository}: ${body.tags} tags, ${body.manifests} manifests, ${body.uploads} upload sessions; ${body.blobsQueued} blobs queued for collection`);
         },
       },
     },
@@ -768,7 +820,22 @@ function eventsOption(value: string | boolean | undefined): string[] | undefined
   return value.split(',').map((t) => t.trim()).filter(Boolean);
 }
 
-type NamespacesBody = { namespaces: Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }> };
+type Namespace = { prefix: string; public: boolean; immutableTags: string[]; immutableTagExceptions: string[] };
+type NamespacesBody = { namespaces: Array<Namespace & { grants: Array<{ principalType: string; principalName: string; role: string }> }> };
+
+/** `--immutable-tags 'v*,release-*'` → the list ('' → none); undefined when the option is not given. */
+function globList(value: string | boolean | undefined, option: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new UsageError(`${option} takes a comma-separated list of tag globs`);
+  return value.split(',').map((g) => g.trim()).filter(Boolean);
+}
+
+/** A namespace's immutable-tag rules, in words. */
+function describeTagRules(n: Namespace): string {
+  if (n.immutableTags.length === 0) return 'no immutable tags';
+  const except = n.immutableTagExceptions.length ? ` except ${n.immutableTagExceptions.join(',')}` : '';
+  return `immutable tags ${n.immutableTags.join(',')}${except}`;
+}
 
 function holder(g: { principalType: string; principalName: string }): string {
   if (g.principalType === 'robot') return `robot:${g.principalName.replace(/^robot\$/, '')}`;

@@ -369,6 +369,12 @@ export const configObject = z
                 keepLast: z.number().int().nonnegative().optional(),
                 /** Retention: tags not pushed for this long may go (with keepLast: only those beyond the newest N). */
                 olderThan: duration.optional(),
+                /**
+                 * Retention by pulls: tags whose manifest has not been pulled for this long (counting from the tag's
+                 * last push when that is later, or never pulled) may go, and so may untagged manifests (counting from
+                 * their push when never pulled); with keepLast or olderThan, only what every rule lets go.
+                 */
+                notPulledFor: duration.optional(),
                 /** Retention applies only to tags matching this regular expression (all tags when unset). */
                 tagPattern: z
                   .string()

@@ -17,7 +17,7 @@ export const EVENT_TYPES = {
   blobMounted: 'io.lading.blob.mounted',
   blobDeleted: 'io.lading.blob.deleted',
   repositoryCreated: 'io.lading.repository.created',
-  /** Defined for consumers and in the schemas; emitted once the registry has a repository-delete path (it has none yet). */
+  /** An admin deleted a repository (`DELETE /admin/v1/repositories/<name>`): one event for everything it held. */
   repositoryDeleted: 'io.lading.repository.deleted',
   referrerAttached: 'io.lading.referrer.attached',
 } as const;
@@ -225,7 +225,8 @@ export const EVENT_CATALOGUE = {
     data: repositoryOnly,
   },
   [EVENT_TYPES.repositoryDeleted]: {
-    description: 'Reserved: a repository was deleted. Defined in the catalogue and here, not emitted yet (the registry has no repository-delete path).',
+    description:
+      "An admin deleted the repository with everything it held (`DELETE /admin/v1/repositories/<name>`): its tags, manifests, blob links and upload sessions. The one event of the deletion (no tag.deleted or manifest.deleted per item): a consumer drops all it knows of the repository. The repository's last event; a repository of the same name pushed later starts a new sequence with repository.created.",
     subject: 'repository',
     data: { ...repositoryOnly, proxy: none },
   },

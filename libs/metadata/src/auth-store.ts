@@ -208,13 +208,33 @@ export async function deleteNamespace(db: SqlExecutor, prefix: string): Promise<
   return (await db.query(`DELETE FROM namespaces WHERE prefix = $1`, [prefix])).rowCount > 0;
 }
 
-/** Lists namespaces with their grants. */
-export async function listNamespaces(db: SqlExecutor): Promise<Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }>> {
-  const r = await db.query<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> | null }>(
-    `SELECT n.prefix, n.public,
+/** A namespace as listed: whether it is public, its immutable-tag rules (tag-rules.ts) and its grants. */
+export interface NamespaceRow {
+  prefix: string;
+  public: boolean;
+  immutableTags: string[];
+  immutableTagExceptions: string[];
+  grants: Array<{ principalType: string; principalName: string; role: string }>;
+}
+
+/** Lists namespaces with their rules and grants. */
+export async function listNamespaces(db: SqlExecutor): Promise<NamespaceRow[]> {
+  return selectNamespaces(db, null);
+}
+
+/** Finds one namespace with its rules and grants; null when there is none. */
+export async function findNamespace(db: SqlExecutor, prefix: string): Promise<NamespaceRow | null> {
+  return (await selectNamespaces(db, prefix))[0] ?? null;
+}
+
+async function selectNamespaces(db: SqlExecutor, prefix: string | null): Promise<NamespaceRow[]> {
+  const r = await db.query<Omit<NamespaceRow, 'grants'> & { grants: NamespaceRow['grants'] | string | null }>(
+    `SELECT n.prefix, n.public, n.immutable_tags AS "immutableTags", n.immutable_tag_exceptions AS "immutableTagExceptions",
             coalesce(json_agg(json_build_object('principalType', g.principal_type, 'principalName', g.principal_name, 'role', g.role)
                      ORDER BY g.principal_type, g.principal_name, g.role) FILTER (WHERE g.role IS NOT NULL), '[]') AS grants
-       FROM namespaces n LEFT JOIN grants g ON g.namespace_id = n.id GROUP BY n.id ORDER BY n.prefix`,
+       FROM namespaces n LEFT JOIN grants g ON g.namespace_id = n.id
+      WHERE $1::text IS NULL OR n.prefix = $1 GROUP BY n.id ORDER BY n.prefix`,
+    [prefix],
   );
   return r.rows.map((row) => ({ ...row, grants: typeof row.grants === 'string' ? JSON.parse(row.grants) : (row.grants ?? []) }));
 }

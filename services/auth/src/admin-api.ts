@@ -1,9 +1,10 @@
 /**
- * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
- * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage quotas and usage (`/admin/v1/quotas`,
- * `/admin/v1/usage`, quota-admin.ts) and
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces (with their immutable-tag
+ * rules: docs/governance.md), grants, key rotation, pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage
+ * quotas and usage (`/admin/v1/quotas`, `/admin/v1/usage`, quota-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
- * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
+ * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`, its repository deletion
+ * at `/admin/v1/repositories`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token) or the console's session. Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */
@@ -76,6 +77,19 @@ function optionalExpiry(body: Record<string, unknown>, now: number): Date | null
   const ms = durationMs(body.expiresIn);
   if (!(ms > 0 && ms <= MAX_EXPIRES_IN_MS)) throw invalid(message);
   return new Date(now + ms);
+}
+
+/** The immutable-tag rules a namespace body sets, each list only when the body names it (validated: 400 otherwise). */
+function tagRulesOf(body: Record<string, unknown>): { immutableTags?: string[]; immutableTagExceptions?: string[] } {
+  const list = (key: 'immutableTags' | 'immutableTagExceptions'): string[] | undefined => {
+    const value = body[key];
+    if (value === undefined) return undefined;
+    const message = `${key} must be a list of at most ${meta.TAG_RULES_MAX_PATTERNS} tag globs (tag characters, '*' and '?', at most ${meta.TAG_GLOB_MAX_LENGTH} each)`;
+    if (!Array.isArray(value) || value.length > meta.TAG_RULES_MAX_PATTERNS) throw invalid(message);
+    for (const glob of value) if (typeof glob !== 'string' || !meta.isValidTagGlob(glob)) throw invalid(message);
+    return [...new Set(value as string[])];
+  };
+  return { immutableTags: list('immutableTags'), immutableTagExceptions: list('immutableTagExceptions') };
 }
 
 /** Creates the admin router. */
@@ -182,11 +196,35 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.json({ namespaces: await meta.listNamespaces(db) });
   });
   router.post('/namespaces', async (req, res) => {
-    const prefix = stringField(req.body ?? {}, 'prefix');
+    const body = req.body ?? {};
+    const prefix = stringField(body, 'prefix');
     if (!isValidRepositoryName(prefix)) throw invalid('prefix must be a valid repository name');
-    await meta.upsertNamespace(db, prefix, req.body.public === true);
-    res.status(201).json({ prefix, public: req.body.public === true });
+    const rules = tagRulesOf(body);
+    await db.transaction(async (tx) => {
+      await meta.upsertNamespace(tx, prefix, body.public === true);
+      await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null);
+    });
+    res.status(201).json(await namespaceView(prefix));
   });
+  // Changes what the body names and nothing else (`public`, `immutableTags`, `immutableTagExceptions`); the prefix is
+  // a query parameter, as for DELETE, because it may hold slashes.
+  router.patch('/namespaces', async (req, res) => {
+    const body = req.body ?? {};
+    const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
+    if (body.public !== undefined && typeof body.public !== 'boolean') throw invalid('public must be true or false');
+    const rules = tagRulesOf(body);
+    const found = await db.transaction(async (tx) => {
+      if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) return false;
+      if (typeof body.public === 'boolean') await meta.upsertNamespace(tx, prefix, body.public);
+      return true;
+    });
+    if (!found) throw notFound('namespace');
+    res.json(await namespaceView(prefix));
+  });
+  async function namespaceView(prefix: string) {
+    const n = await meta.findNamespace(db, prefix);
+    return { prefix, public: n?.public ?? false, immutableTags: n?.immutableTags ?? [], immutableTagExceptions: n?.immutableTagExceptions ?? [] };
+  }
   router.delete('/namespaces', async (req, res) => {
     const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
     if (!(await meta.deleteNamespace(db, prefix))) throw notFound('namespace');

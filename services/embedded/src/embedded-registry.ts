@@ -14,7 +14,7 @@ import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, consoleSiteFromConfig, createGateway, createSessionTokens, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
-import { createManifestService } from '@lading/manifest';
+import { createManifestService, createRepositoryAdminRouter } from '@lading/manifest';
 import { type Database, findRepository } from '@lading/metadata';
 import { ladingVersion, openProcessParts, openProxyRules } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
@@ -89,7 +89,15 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       logger: logger.child({ service: 'lading-backup' }),
       tmpDir: tmpdir(),
     });
-    const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup };
+    // Admins delete repositories at /admin/v1/repositories; this process's caches forget one before the answer.
+    const repositories = createRepositoryAdminRouter({
+      ...manifestDeps,
+      forgetRepository: (name) => {
+        manifest.forgetRepository(name);
+        blob.forgetRepository(name);
+      },
+    });
+    const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup, '/repositories': repositories };
     const auth = createAuthService({
       db,
       config,

@@ -82,8 +82,14 @@ function mediaTypeOf(header: string | undefined): string | undefined {
   return value ? value : undefined;
 }
 
+/** The manifest service's app, with a way to drop what its caches hold of a repository. */
+export interface ManifestServiceApp extends HttpApp {
+  /** Forgets the cached manifests and tags of a repository: called before a repository deletion is answered. */
+  forgetRepository(repository: string): void;
+}
+
 /** Creates the manifest service's app: express, with the pull fast path (manifest GET/HEAD) in front. */
-export function createManifestService(deps: ManifestServiceDeps): HttpApp {
+export function createManifestService(deps: ManifestServiceDeps): ManifestServiceApp {
   const { db, config, events } = deps;
   const base = config.http.host;
   const writes: ManifestWriteDeps = {
@@ -219,13 +225,18 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
 
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
 
+  // Namespaces whose gc policy retains by pulls (`notPulledFor`): their pulls are noted like a cache's.
+  const retainedByPulls = config.gc.policies.filter((p) => p.notPulledFor !== undefined).map((p) => p.namespace.replace(/\/+$/, ''));
+  const notesPulls = (repository: string) => retainedByPulls.some((ns) => ns === '' || repository === ns || repository.startsWith(`${ns}/`));
+
   /**
    * Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present.
-   * Only pulls in proxied repositories are noted (their content is evicted by it); other pulls pay nothing.
+   * Only pulls in proxied repositories (their content is evicted by it) and in namespaces retained by pulls
+   * (`gc.policies[].notPulledFor`) are noted; other pulls pay nothing.
    */
   function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
     const pullThrough = deps.pullThrough;
-    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match);
+    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match, notePull && notesPulls(match.repository) ? notePull : undefined);
     return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
       for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
       return reader.serve(req, res, match, notePull);
@@ -250,7 +261,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'events GET': liveFeed,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);
+  return Object.assign(withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger), { forgetRepository: reader.forgetRepository });
 }
 
 function sendJson(req: Request, res: Response, body: unknown, contentType = 'application/json'): void {
