@@ -7,7 +7,7 @@
  * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
  * that minted them; those of the password grant rotate on every use (see rotateRefreshToken in @lading/metadata).
  */
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import ipaddr from 'ipaddr.js';
@@ -16,10 +16,13 @@ import { Access, PasswordHasher, PasswordPool, PasswordPoolBusyError, SecretCiph
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database, LoginLimit } from '@lading/metadata';
+import { type OutboxContext, createUuidV7Generator } from '@lading/events';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
 import { createAdminRouter } from './admin-api';
+import { createAuthAudit } from './audit-trail';
+import { routesOf } from './admin-routes';
 import { basicCredentials, checkCredentials } from './credentials';
 import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
@@ -43,12 +46,18 @@ export interface AuthServiceDeps {
   adminRouters?: Record<string, Router>;
   /** Puts a change of the stored proxy rules in force in this process at once (a process serving them passes it). */
   proxyRulesChanged?: () => Promise<void>;
+  /** The outbox context of the audit events (logins, admin changes); one for `//<host>/lading/auth` when omitted. */
+  events?: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay of the process, if it runs one). */
+  onEventsCommitted?: () => void;
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
 export interface AuthService {
   app: Express;
   keys: KeyRing;
+  /** Every route of the admin API, `METHOD /admin/v1/...` (what the audit trail must record the changes of). */
+  adminRoutes: string[];
 }
 
 export { basicCredentials } from './credentials';
@@ -118,6 +127,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     verify: (password, encoded) => hasher.verify(password, encoded).catch(whenPoolBusy),
   };
   const authenticator = createAuthenticator(db, passwords, now);
+  const audit = createAuthAudit({
+    db,
+    config,
+    logger: deps.logger,
+    events: deps.events ?? { source: `//${config.http.host ? new URL(config.http.host).host : hostname()}/lading/auth`, ids: createUuidV7Generator(), now: () => new Date(now()) },
+    onEventsCommitted: deps.onEventsCommitted,
+  });
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
@@ -140,12 +156,22 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const all = [limits.pair, limits.address, limits.account];
     const counted = all.map((l) => l.key);
     const generated = username.startsWith(ROBOT_PREFIX) || password.startsWith(PAT_PREFIX);
+    const method = username.startsWith(ROBOT_PREFIX) ? 'robot' : password.startsWith(PAT_PREFIX) ? 'token' : 'password';
+    // A failed attempt names the account only when it is one: a name that is not may be a password in the wrong field.
+    const failed = async (reason: 'invalid' | 'limited') =>
+      audit.login(req, { subject: (await isAccount(username)) ? username : '', result: 'failure', reason, method });
     if (generated) {
       const wait = await meta.loginRefusal(db, all, windowMs);
-      if (wait !== null) throw tooMany(wait);
+      if (wait !== null) {
+        await failed('limited');
+        throw tooMany(wait);
+      }
     } else {
       const reservation = await meta.reserveLoginAttempt(db, all, windowMs);
-      if (!reservation.admitted) throw tooMany(reservation.retryAfterSeconds);
+      if (!reservation.admitted) {
+        await failed('limited');
+        throw tooMany(reservation.retryAfterSeconds);
+      }
     }
     let principal: Principal | null;
     try {
@@ -159,8 +185,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (generated) await meta.reserveLoginAttempt(db, all, windowMs);
       // The name is logged only when it is an account's: a name that is not may be a password in the wrong field.
       deps.logger.info({ ...((await isAccount(username)) ? { user: username } : { unknownAccount: true }), addr }, 'failed login');
+      await failed('invalid');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
+    await audit.login(req, { subject: principal.name, result: 'success', reason: null, method });
     if (!generated) {
       await meta.clearLoginFailures(db, [limits.pair.key]);
       await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
@@ -257,19 +285,21 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  service.use('/admin/v1', createAdminRouter({
+  const adminRouter = createAdminRouter({
       db,
       config,
       logger: deps.logger,
       keys,
       login,
+      audit,
       now,
       passwords,
       routers: deps.adminRouters,
       secrets,
       proxyRulesChanged: deps.proxyRulesChanged,
-    }));
-  return { app: finishServiceApp(service, deps.logger), keys };
+    });
+  service.use('/admin/v1', adminRouter);
+  return { app: finishServiceApp(service, deps.logger), keys, adminRoutes: routesOf(adminRouter, '/admin/v1') };
 }
 
 /** Creates the first admin from the configuration when no admin exists; says so either way. */

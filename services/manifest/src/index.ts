@@ -1,4 +1,5 @@
 export * from './manifest-service';
 export * from './manifest-pull-through';
 export * from './pull-recorder';
+export * from './pull-audit';
 export * from './manifest-pull-through-wiring';
