@@ -204,4 +204,18 @@ describe('the audit trail of the embedded registry', () => {
       await unsubscribe();
     }
   });
+
+  it('lists the trail at /admin/v1/audit, filtered and paged, to admins only, with a 400 in the OCI envelope for a bad parameter', async () => {
+    const page = await admin('GET', `/audit?type=${AUDIT_EVENT_TYPES.pulls}&repository=audit/app`);
+    expect(page.status).toBe(200);
+    expect((page.json?.entries as Array<{ actor: string; record: { count: number } }>).map((e) => [e.actor, e.record.count])).toEqual([[ROOT.user, 7]]);
+    const first = await admin('GET', '/audit?actor=root&n=2');
+    expect((first.json?.entries as unknown[]).length).toBe(2);
+    const second = await admin('GET', `/audit?actor=root&n=2&last=${String(first.json?.next)}`);
+    expect((second.json?.entries as Array<{ id: number }>)[0].id).toBeGreaterThan((first.json?.entries as Array<{ id: number }>)[1].id);
+    const bad = await admin('GET', '/audit?n=0');
+    expect(bad).toEqual({ status: 400, json: { errors: [expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringMatching(/^n must be/) })] } });
+    expect((await admin('POST', '/users', { name: 'carol', password: 'carol-password-1' })).status).toBe(201);
+    expect((await admin('GET', '/audit', undefined, basic('carol', 'carol-password-1'))).status).toBe(403);
+  });
 });
