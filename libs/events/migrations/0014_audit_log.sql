@@ -12,7 +12,7 @@
 CREATE SEQUENCE audit_event_seq;
 
 CREATE TABLE audit_log (
-  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id          bigserial PRIMARY KEY,
   event_id    uuid NOT NULL,
   at          timestamptz NOT NULL,
   type        text NOT NULL,
