@@ -23,6 +23,7 @@ import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { createHttpServer } from '@lading/runtime';
 import { MediaTypes, isStorableText } from '@lading/oci';
+import { AUDIT_PARTITION_KEY } from '@lading/events';
 import { snapshotState } from '@lading/testing';
 import { createLogger } from '@lading/telemetry';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
@@ -80,14 +81,15 @@ async function stop(running: Running | undefined): Promise<void> {
 
 /**
  * Everything the registry stores: every row of every table (the auth and webhook tables too, not only the
- * registry's, but not the failed-login counters, which count by design) and every file of blob storage.
+ * registry's, but not the failed-login counters and the audit trail, which count and record attempts by design) and
+ * every file of blob storage.
  */
 async function fingerprint(db: Database, dataDir: string): Promise<Record<string, unknown>> {
   const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`);
   const rows: Record<string, string> = {};
   for (const { tablename } of tables.rows) {
-    if (/login|attempt/.test(tablename)) continue;
-    const all = await db.query(`SELECT * FROM "${tablename}" ORDER BY 1`);
+    if (/login|attempt|audit/.test(tablename)) continue;
+    const all = await db.query(`SELECT * FROM "${tablename}" ${tablename === 'outbox' ? `WHERE repository <> '${AUDIT_PARTITION_KEY}'` : ''} ORDER BY 1`);
     rows[tablename] = createHash('sha256').update(JSON.stringify(all.rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).digest('hex');
   }
   return { rows, files: (await snapshotState(db, path.join(dataDir, 'blobs'))).files };
