@@ -337,6 +337,8 @@ export type EventFieldsOf<T extends EventType> = {
 // The audit trail (docs/audit.md): who logged in, which admin changed what, who pulled what. Not about one
 // repository, so these records have an envelope of their own: the same CloudEvents attributes, with the partition
 // key AUDIT_PARTITION_KEY (no repository can be named so) and a sequence of their own.
+// They travel the same outbox and bus as the repository events, whose handlers are typed `LadingEvent`: a consumer
+// must match on `type` (every one in the registry does) and can tell these by `isAuditEventType`.
 
 /** The audit event types: what the audit trail adds to the changes of content, which have their events anyway. */
 export const AUDIT_EVENT_TYPES = {
