@@ -369,7 +369,9 @@ export const auditLoginDataSchema = documented(
     }),
     result: z.enum(['success', 'failure']),
     reason: documented(z.enum(['invalid', 'limited']).nullable(), { description: 'failure: wrong credentials, or refused by the login limits (429); null on success.' }),
-    method: documented(z.enum(['password', 'token', 'robot']), { description: "What was presented: a user's password, a personal access token, or a robot's secret. Never the secret itself." }),
+    method: documented(z.enum(['password', 'token', 'robot', 'refresh']), {
+      description: "What was presented: a user's password, a personal access token, a robot's secret, or a refresh token (the OAuth2 refresh_token grant). Never the secret itself.",
+    }),
     request: auditRequestSchema,
   }),
   { description: 'A login attempt at the token endpoint or the admin API.' },

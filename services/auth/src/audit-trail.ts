@@ -28,7 +28,7 @@ export interface LoginAttempt {
   subject: string;
   result: 'success' | 'failure';
   reason: 'invalid' | 'limited' | null;
-  method: 'password' | 'token' | 'robot';
+  method: 'password' | 'token' | 'robot' | 'refresh';
 }
 
 /** Reads the state a change will alter, for its record's `before` (null when the route has no such state). */

@@ -271,9 +271,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const next = newSecret('lrt_');
       const outcome = await meta.rotateRefreshToken(db, secretDigest(form.refresh_token), secretDigest(next), new Date(now() + refreshTtlMs));
       if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
-      if (outcome.status !== 'valid') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      if (outcome.status !== 'valid') {
+        await audit.login(req, { subject: '', result: 'failure', reason: 'invalid', method: 'refresh' });
+        throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      }
       const { holder } = outcome;
       const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+      await audit.login(req, { subject: principal.name, result: 'success', reason: null, method: 'refresh' });
       send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }

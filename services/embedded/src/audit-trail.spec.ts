@@ -218,4 +218,38 @@ describe('the audit trail of the embedded registry', () => {
     expect((await admin('POST', '/users', { name: 'carol', password: 'carol-password-1' })).status).toBe(201);
     expect((await admin('GET', '/audit', undefined, basic('carol', 'carol-password-1'))).status).toBe(403);
   });
+
+  it('records a refresh-token login by its account, and a refresh token that is not one as an anonymous failure', async () => {
+    const before = (await auditRows(AUDIT_EVENT_TYPES.login)).length;
+    const token = (form: Record<string, string>) =>
+      fetch(`${served.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ service: 'lading', ...form }) });
+    const issued = await token({ grant_type: 'password', username: ROOT.user, password: ROOT.password, access_type: 'offline' });
+    expect(issued.status).toBe(200);
+    const refresh = ((await issued.json()) as { refresh_token: string }).refresh_token;
+    expect((await token({ grant_type: 'refresh_token', refresh_token: refresh })).status).toBe(200);
+    expect((await token({ grant_type: 'refresh_token', refresh_token: 'lrt_not-a-token' })).status).toBe(401);
+    const rows = (await auditRows(AUDIT_EVENT_TYPES.login)).slice(before);
+    expect(rows.map((r) => [r.actor, r.record.result, r.record.method])).toEqual([
+      [ROOT.user, 'success', 'password'],
+      [ROOT.user, 'success', 'refresh'],
+      [null, 'failure', 'refresh'],
+    ]);
+    expect(JSON.stringify(rows)).not.toContain(refresh);
+  });
+});
+
+describe('the embedded registry with audit.enabled false', () => {
+  it('records no login, admin change or pull, and writes nothing at the window', async () => {
+    const served = await serveEmbeddedRegistry({ admin: ROOT, auth: { enabled: true }, gc: { enabled: false }, webhooks: { enabled: false }, audit: { enabled: false } });
+    try {
+      const auth = { authorization: basic(ROOT.user, ROOT.password), 'content-type': 'application/json' };
+      expect((await fetch(`${served.url}/admin/v1/namespaces`, { method: 'POST', headers: auth, body: JSON.stringify({ prefix: 'quiet' }) })).status).toBe(201);
+      expect((await fetch(`${served.url}/v2/quiet/app/manifests/v1`, { headers: { authorization: basic(ROOT.user, ROOT.password) } })).status).toBe(401);
+      expect(await served.registry.flushPullAudit()).toBe(0);
+      const rows = await served.registry.db.query<{ n: string }>(`SELECT (SELECT count(*) FROM audit_log) + (SELECT count(*) FROM outbox WHERE repository = '_audit') AS n`);
+      expect(Number(rows.rows[0].n)).toBe(0);
+    } finally {
+      await served.close();
+    }
+  }, 60_000);
 });
