@@ -91,7 +91,7 @@ export function createAuthAudit(deps: AuthAuditDeps): AuthAudit {
               AUDIT_EVENT_TYPES.admin,
               {
                 actor: identityOfSubject(String(res.locals.admin ?? '')),
-                action: `${req.method} ${req.baseUrl}${route === '/' ? '' : route}`,
+                action: `${req.method} ${req.baseUrl}${route}`,
                 target: req.originalUrl.replace(/^\/admin\/v1\/?/, ''),
                 status: res.statusCode,
                 before: redactSecrets(beforeValue),

@@ -303,7 +303,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       proxyRulesChanged: deps.proxyRulesChanged,
     });
   service.use('/admin/v1', adminRouter);
-  return { app: finishServiceApp(service, deps.logger), keys, adminRoutes: routesOf(adminRouter, '/admin/v1') };
+  return { app: finishServiceApp(service, deps.logger), keys, adminRoutes: routesOf(adminRouter, '/admin/v1').map((r) => `${r.method} ${r.path}`) };
 }
 
 /** Creates the first admin from the configuration when no admin exists; says so either way. */

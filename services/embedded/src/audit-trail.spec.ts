@@ -84,7 +84,7 @@ describe('the audit trail of the embedded registry', () => {
     ['DELETE /admin/v1/grants', () => admin('DELETE', '/grants', { prefix: 'team', principal: 'user:bob', role: 'pull' })],
     ['DELETE /admin/v1/namespaces', () => admin('DELETE', '/namespaces?prefix=team')],
     [
-      'POST /admin/v1/webhooks',
+      'POST /admin/v1/webhooks/',
       async () => {
         const created = await admin('POST', '/webhooks', { name: 'scanner', namespace: 'team', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] });
         ids.webhook = String(created.json?.id);

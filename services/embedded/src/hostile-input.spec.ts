@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { AdminApiDeps, createAdminRouter } from '@lading/auth';
+import { AdminApiDeps, type RouterRoute, createAdminRouter, routesOf } from '@lading/auth';
 import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { createHttpServer } from '@lading/runtime';
@@ -31,7 +31,6 @@ import { WireRequest, WireResponse, send } from '../test/bad-input-client';
 import { Seed, seedMain } from '../test/bad-input-seed';
 import {
   ADMIN_BODY_FIELDS,
-  AdminRoute,
   DOOR_QUERY_PARAMETERS,
   DoorRoute,
   SHAPED_PARAMETERS,
@@ -39,7 +38,6 @@ import {
   doorRoutes,
   hostileJson,
   hostileString,
-  routerRoutes,
   templateOf,
   urlComponent,
 } from '../test/hostile-input-cases';
@@ -252,7 +250,7 @@ describe('hostile input: no 5xx, no HTML, nothing stored', () => {
   let guarded: Running | undefined;
   let seed: Seed;
   let adminAuthorization: string;
-  let adminRoutes: AdminRoute[];
+  let adminRoutes: RouterRoute[];
 
   beforeAll(async () => {
     [open, guarded] = await Promise.all([
@@ -268,7 +266,7 @@ describe('hostile input: no 5xx, no HTML, nothing stored', () => {
     // The first token makes the signing key: before any fingerprint.
     for (const target of [open, guarded]) expect((await send(target.port, { method: 'GET', path: '/token?service=lading' })).status).toBe(200);
     const deps = { db: guarded.registry.db, config: guarded.config } as unknown as AdminApiDeps;
-    adminRoutes = routerRoutes(createAdminRouter(deps));
+    adminRoutes = routesOf(createAdminRouter(deps));
   });
 
   afterAll(async () => {
