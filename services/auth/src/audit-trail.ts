@@ -6,7 +6,7 @@
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { identityOfSubject } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { AUDIT_EVENT_TYPES, type AuditDataOf, type OutboxContext, appendAuditEvent, redactSecrets } from '@lading/events';
+import { AUDIT_EVENT_TYPES, type AuditDataOf, type EventRequest, type OutboxContext, appendAuditEvent, redactSecrets } from '@lading/events';
 import { requestContext } from '@lading/http';
 import type { Database } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
@@ -73,40 +73,51 @@ export function createAuthAudit(deps: AuthAuditDeps): AuthAudit {
         if (!enabled || !CHANGES.has(req.method)) return next();
         const prior = before ? before(req).catch((err: unknown) => (deps.logger.warn({ err }, 'audit: the state before an admin change could not be read'), null)) : Promise.resolve(null);
         void prior.then((beforeValue) => {
-          let answer: unknown = null;
-          const json = res.json.bind(res);
-          res.json = (body: unknown) => {
-            answer = body;
-            return json(body);
-          };
-          const end = res.end.bind(res) as (...args: unknown[]) => Response;
-          let ending = false;
-          res.end = ((...args: unknown[]) => {
-            if (ending || res.statusCode >= 400) return end(...args);
-            ending = true;
+          holdAnswerForRecord(res, (answer) => {
             const context = requestContext(req, deps.config);
-            const route = (req.route as { path?: string } | undefined)?.path ?? req.path;
-            const after = redactSecrets({ request: req.body && Object.keys(req.body as object).length > 0 ? req.body : null, response: answer });
-            append(
-              AUDIT_EVENT_TYPES.admin,
-              {
-                actor: identityOfSubject(String(res.locals.admin ?? '')),
-                action: `${req.method} ${req.baseUrl}${route}`,
-                target: req.originalUrl.replace(/^\/admin\/v1\/?/, ''),
-                status: res.statusCode,
-                before: redactSecrets(beforeValue),
-                after,
-                request: context.request,
-              },
-              context.traceparent,
-            )
-              .catch((err: unknown) => deps.logger.error({ err, action: `${req.method} ${req.originalUrl}` }, 'audit: an admin change was made but its record could not be written'))
-              .finally(() => end(...args));
-            return res;
-          }) as Response['end'];
+            return append(AUDIT_EVENT_TYPES.admin, adminRecord(req, res, beforeValue, answer, context.request), context.traceparent).catch((err: unknown) =>
+              deps.logger.error({ err, action: `${req.method} ${req.baseUrl}${req.path}` }, 'audit: an admin change was made but its record could not be written'),
+            );
+          });
           next();
         }, next);
       };
     },
+  };
+}
+
+/**
+ * Makes a successful answer wait for `record` (given the JSON body the handler sent, if any): the response ends only
+ * once the record is written. Answers of 400 and above end at once (a refused request changed nothing).
+ */
+function holdAnswerForRecord(res: Response, record: (answer: unknown) => Promise<void>): void {
+  let answer: unknown = null;
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    answer = body;
+    return json(body);
+  };
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  let ending = false;
+  res.end = ((...args: unknown[]) => {
+    if (ending || res.statusCode >= 400) return end(...args);
+    ending = true;
+    void record(answer).finally(() => end(...args));
+    return res;
+  }) as Response['end'];
+}
+
+/** The record of an admin change: its route (as declared), target, status, and the values before and after, redacted. */
+function adminRecord(req: Request, res: Response, before: unknown, answer: unknown, request: EventRequest | null): AuditDataOf<typeof AUDIT_EVENT_TYPES.admin> {
+  const route = (req.route as { path?: string } | undefined)?.path ?? req.path;
+  const body = req.body && Object.keys(req.body as object).length > 0 ? (req.body as unknown) : null;
+  return {
+    actor: identityOfSubject(String(res.locals.admin ?? '')),
+    action: `${req.method} ${req.baseUrl}${route}`,
+    target: req.originalUrl.replace(/^\/admin\/v1\/?/, ''),
+    status: res.statusCode,
+    before: redactSecrets(before),
+    after: redactSecrets({ request: body, response: answer }),
+    request,
   };
 }
