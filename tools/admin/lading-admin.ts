@@ -1,7 +1,7 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
  * signing keys, webhook subscriptions, pull-through caches (proxies), storage quotas and usage reports through its admin API
- * (/admin/v1); back up a running embedded registry and
+ * (/admin/v1); read the audit trail (`audit`); back up a running embedded registry and
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
@@ -727,6 +727,40 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  audit: {
+    summary: 'list the audit trail: logins, admin changes and pulls, oldest first',
+    action: {
+      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--type TYPE] [--limit N] [--after CURSOR]',
+      summary:
+        'list audit log entries, oldest first (GET /admin/v1/audit); times are RFC 3339 or a duration back from now (30m, 24h, 7d); ' +
+        'a page that is not the last ends with the --after of the next',
+      options: {
+        since: { type: 'string', value: 'TIME', help: 'entries at or after this time (default: all the log keeps, audit.retention)' },
+        until: { type: 'string', value: 'TIME', help: 'entries before this time' },
+        actor: { type: 'string', value: 'NAME', help: "one principal's entries: a user's name or robot$<name>" },
+        repository: { type: 'string', value: 'REPO', help: "one repository's pulls" },
+        type: { type: 'string', value: 'TYPE', help: 'one type: login, admin, pulls (or the full io.lading.audit.<type>)' },
+        limit: { type: 'string', value: 'N', help: 'at most N entries (default 100, at most 1000)' },
+        after: { type: 'string', value: 'CURSOR', help: 'the next page: the cursor the previous page ended with' },
+      },
+      args: [],
+      async run({ api, out, options }) {
+        const query = new URLSearchParams({ n: String(options.limit ?? '100') });
+        for (const name of ['since', 'until', 'actor', 'repository'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
+        if (options.type !== undefined) query.set('type', String(options.type).includes('.') ? String(options.type) : `io.lading.audit.${String(options.type)}`);
+        if (options.after !== undefined) query.set('last', String(options.after));
+        const body = (await api.call('GET', `/audit?${query}`)) as { entries: AuditEntry[]; next: string | null };
+        if (options.json) return out(JSON.stringify(body, null, 2));
+        table(
+          out,
+          ['TIME', 'TYPE', 'ACTOR', 'REPOSITORY', 'WHAT'],
+          body.entries.map((e) => [e.time, shortType(e.type), e.actor ?? 'anonymous', e.repository ?? '-', auditSummary(e)]),
+          'no audit entries',
+        );
+        if (body.next) out(`more: --after ${body.next}`);
+      },
+    },
+  },
   backup: {
     summary: 'write an online backup of a running embedded registry to a file',
     action: {
@@ -808,6 +842,27 @@ function failed(err: unknown): never {
 }
 
 /** `io.lading.manifest.pushed` → `manifest.pushed`, for tables. */
+/** An entry of the audit log as the admin API lists it. */
+interface AuditEntry {
+  id: number;
+  eventId: string;
+  time: string;
+  type: string;
+  actor: string | null;
+  repository: string | null;
+  record: Record<string, unknown>;
+}
+
+/** The WHAT column of an audit entry: a login's result, an admin change's action and target, a pull count. */
+function auditSummary(e: AuditEntry): string {
+  const r = e.record;
+  const addr = (r.request as { addr?: string } | null)?.addr;
+  if (e.type.endsWith('.login')) return `${String(r.result)}${r.reason ? ` (${String(r.reason)})` : ''} by ${String(r.method)}${addr ? ` from ${addr}` : ''}`;
+  if (e.type.endsWith('.admin')) return `${String(r.action).split(' ')[0]} ${String(r.target)} -> ${String(r.status)}`;
+  if (e.type.endsWith('.pulls')) return `${String(r.count)} pulls from ${String(r.windowStart)}`;
+  return '';
+}
+
 function shortType(type: string): string {
   return type.replace(/^io\.lading\./, '');
 }

@@ -420,6 +420,20 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /**
+         * Whether the audit trail is kept: logins, admin changes and (aggregated) pulls become `io.lading.audit.*`
+         * events and rows of the queryable audit log (docs/audit.md). Changes of content have their events anyway.
+         */
+        enabled: z.boolean().default(true),
+        /** How long pulls are counted in memory, per principal and repository, before one batch is written. */
+        pullWindow: duration.default('10s'),
+        /** Audit log rows older than this are pruned (with the outbox, every `events.pruneInterval`). */
+        retention: duration.default('90d'),
+      })
+      .strict()
+      .prefault({}),
     webhooks: z
       .object({
         /** Whether this process runs the delivery worker (the webhooks service; the embedded registry runs one in-process). */

@@ -13,11 +13,12 @@ import { LadingConfig, durationMs } from '@lading/config';
 import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
-import { createOutboxAdminRouter } from '@lading/events';
+import { createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
 import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
-import { createWebhookAdminRouter } from '@lading/webhooks';
+import { createWebhookAdminRouter, findSubscription, withoutSecret } from '@lading/webhooks';
+import type { AuthAudit, BeforeReader } from './audit-trail';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
 import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
@@ -42,6 +43,8 @@ export interface AdminApiDeps {
   proxyRulesChanged?: () => Promise<void>;
   /** The principal of the request's console session, if it carries a valid one (accepted in place of Basic). */
   sessionPrincipal?: (req: Request) => Promise<Principal | null>;
+  /** Records every change made through this API (audit-trail.ts); nothing is recorded without it. */
+  audit?: AuthAudit;
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -92,6 +95,41 @@ function tagRulesOf(body: Record<string, unknown>): { immutableTags?: string[]; 
   return { immutableTags: list('immutableTags'), immutableTagExceptions: list('immutableTagExceptions') };
 }
 
+/**
+ * Reads what an admin change will alter, for its audit record's `before`: the user, robot, webhook subscription,
+ * stored proxy rule, namespace (with its grants) the path or body names. Null for the other routes (a key rotation,
+ * a collection) and for what does not exist yet. Secrets are redacted by the audit trail, hashes included.
+ */
+export function stateBeforeChange(db: Database): BeforeReader {
+  return async (req) => {
+    const [, kind, name] = /^\/(users|robots|webhooks|proxies|namespaces|grants)(?:\/([^/?]+))?/.exec(req.path) ?? [];
+    const id = name === undefined ? undefined : decodeURIComponent(name);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    switch (kind) {
+      case 'users':
+        return id === undefined ? null : (await meta.listUsers(db)).find((u) => u.name === id) ?? null;
+      case 'robots':
+        return id === undefined ? null : (await meta.listRobots(db)).find((r) => r.name === id) ?? null;
+      case 'webhooks': {
+        if (id === undefined || !/^[0-9a-f-]{36}$/i.test(id)) return null;
+        const found = await findSubscription(db, id);
+        return found ? withoutSecret(found) : null;
+      }
+      case 'proxies': {
+        const namespace = decodeURIComponent(req.path.slice('/proxies/'.length));
+        return (await meta.listStoredProxyRules(db)).find((r) => r.namespace === namespace) ?? null;
+      }
+      case 'namespaces':
+      case 'grants': {
+        const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : body.prefix;
+        return (await meta.listNamespaces(db)).find((n) => n.prefix === prefix) ?? null;
+      }
+      default:
+        return null;
+    }
+  };
+}
+
 /** Creates the admin router. */
 export function createAdminRouter(deps: AdminApiDeps): Router {
   const { db } = deps;
@@ -117,6 +155,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.locals.admin = principal.name;
     next();
   });
+  // Every change below is recorded (route, target, before and after, secrets redacted): a route added later is too.
+  if (deps.audit) router.use(deps.audit.adminChanges(stateBeforeChange(db)));
 
   router.get('/users', async (_req, res) => {
     res.json({ users: await meta.listUsers(db) });
@@ -257,6 +297,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.use('/outbox', createOutboxAdminRouter({ db }));
   router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
+  router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));
   router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 

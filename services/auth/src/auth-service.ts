@@ -7,7 +7,7 @@
  * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
  * that minted them; those of the password grant rotate on every use (see rotateRefreshToken in @lading/metadata).
  */
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import ipaddr from 'ipaddr.js';
@@ -16,6 +16,7 @@ import { Access, PasswordHasher, sessionOf, PasswordPool, PasswordPoolBusyError,
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database, LoginLimit } from '@lading/metadata';
+import { type OutboxContext, createUuidV7Generator } from '@lading/events';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
@@ -23,6 +24,8 @@ import { cachedDirectory } from './cached-directory';
 import { type DirectoryClient, DirectoryUnavailableError, createLdapDirectory } from './directory';
 import { createConsoleSessions } from './console-sessions';
 import { createAdminRouter } from './admin-api';
+import { createAuthAudit } from './audit-trail';
+import { routesOf } from './admin-routes';
 import { basicCredentials, checkCredentials } from './credentials';
 import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
@@ -48,6 +51,10 @@ export interface AuthServiceDeps {
   proxyRulesChanged?: () => Promise<void>;
   /** The directory users sign in with; made from `auth.ldap` (with its cache) when omitted, none when that is unset. */
   directory?: DirectoryClient;
+  /** The outbox context of the audit events (logins, admin changes); one for `//<host>/lading/auth` when omitted. */
+  events?: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay of the process, if it runs one). */
+  onEventsCommitted?: () => void;
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -59,6 +66,8 @@ export interface AuthService {
    * valid. An in-process gateway's session exchange; a distributed one uses the refresh_token grant of `/token`.
    */
   sessionToken(session: string, access: Access[]): Promise<string | null>;
+  /** Every route of the admin API, `METHOD /admin/v1/...` (what the audit trail must record the changes of). */
+  adminRoutes: string[];
 }
 
 export { basicCredentials } from './credentials';
@@ -150,6 +159,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   };
   const directory = deps.directory ?? directoryFromConfig(config, deps.logger, now);
   const authenticator = createAuthenticator(db, passwords, now, directory);
+  const audit = createAuthAudit({
+    db,
+    config,
+    logger: deps.logger,
+    events: deps.events ?? { source: `//${config.http.host ? new URL(config.http.host).host : hostname()}/lading/auth`, ids: createUuidV7Generator(), now: () => new Date(now()) },
+    onEventsCommitted: deps.onEventsCommitted,
+  });
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
@@ -172,12 +188,22 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const all = [limits.pair, limits.address, limits.account];
     const counted = all.map((l) => l.key);
     const generated = username.startsWith(ROBOT_PREFIX) || password.startsWith(PAT_PREFIX);
+    const method = username.startsWith(ROBOT_PREFIX) ? 'robot' : password.startsWith(PAT_PREFIX) ? 'token' : 'password';
+    // A failed attempt names the account only when it is one: a name that is not may be a password in the wrong field.
+    const failed = async (reason: 'invalid' | 'limited') =>
+      audit.login(req, { subject: (await isAccount(username)) ? username : '', result: 'failure', reason, method });
     if (generated) {
       const wait = await meta.loginRefusal(db, all, windowMs);
-      if (wait !== null) throw tooMany(wait);
+      if (wait !== null) {
+        await failed('limited');
+        throw tooMany(wait);
+      }
     } else {
       const reservation = await meta.reserveLoginAttempt(db, all, windowMs);
-      if (!reservation.admitted) throw tooMany(reservation.retryAfterSeconds);
+      if (!reservation.admitted) {
+        await failed('limited');
+        throw tooMany(reservation.retryAfterSeconds);
+      }
     }
     let principal: Principal | null;
     try {
@@ -191,8 +217,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (generated) await meta.reserveLoginAttempt(db, all, windowMs);
       // The name is logged only when it is an account's: a name that is not may be a password in the wrong field.
       deps.logger.info({ ...((await isAccount(username)) ? { user: username } : { unknownAccount: true }), addr }, 'failed login');
+      await failed('invalid');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
+    await audit.login(req, { subject: principal.name, result: 'success', reason: null, method });
     if (!generated) {
       await meta.clearLoginFailures(db, [limits.pair.key]);
       await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
@@ -275,9 +303,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const next = newSecret('lrt_');
       const outcome = await meta.rotateRefreshToken(db, secretDigest(form.refresh_token), secretDigest(next), new Date(now() + refreshTtlMs));
       if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
-      if (outcome.status !== 'valid') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      if (outcome.status !== 'valid') {
+        await audit.login(req, { subject: '', result: 'failure', reason: 'invalid', method: 'refresh' });
+        throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      }
       const { holder } = outcome;
       const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, groups: holder.groups };
+      await audit.login(req, { subject: principal.name, result: 'success', reason: null, method: 'refresh' });
       send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }
@@ -292,12 +324,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const sessions = createConsoleSessions({ db, config, now, login });
   service.use(sessions.router);
 
-  service.use('/admin/v1', createAdminRouter({
+  const adminRouter = createAdminRouter({
       db,
       config,
       logger: deps.logger,
       keys,
       login,
+      audit,
       now,
       passwords,
       routers: deps.adminRouters,
@@ -307,10 +340,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         const session = sessionOf(req.headers);
         return session ? sessions.principalOf(session) : null;
       },
-    }));
+    });
+  service.use('/admin/v1', adminRouter);
   return {
     app: finishServiceApp(service, deps.logger),
     keys,
+    adminRoutes: routesOf(adminRouter, '/admin/v1').map((r) => `${r.method} ${r.path}`),
     async sessionToken(session, access) {
       const principal = await sessions.principalOf(session);
       return principal ? ((await issue(principal, access, undefined)).token as string) : null;

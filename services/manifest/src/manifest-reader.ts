@@ -63,8 +63,8 @@ export interface ManifestReader {
   readonly confirmsExistence: boolean;
 }
 
-/** Hears that a manifest of a repository was served. */
-export type ServedListener = (repository: string, digest: string) => void;
+/** Hears that a manifest of a repository was served, and the request it answered (whose principal the audit counts). */
+export type ServedListener = (repository: string, digest: string, req: IncomingMessage) => void;
 
 /** The most distinct Accept headers whose verdicts are remembered (clients send a handful). */
 const ACCEPT_MEMO_LIMIT = 512;
@@ -201,7 +201,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
         mediaType: manifest.mediaType,
       });
     }
-    onServed?.(repository, manifest.digest);
+    onServed?.(repository, manifest.digest, req);
     if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
       writeHead(res, 304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
       res.end();

@@ -15,6 +15,7 @@ import {
   locationFor,
   nextPageLink,
   parsePageRequest,
+  principalOf,
   readBodyCapped,
   requestContext,
   withFastReads,
@@ -27,6 +28,8 @@ import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
+import type { PullAudit } from './pull-audit';
+import type { ServedListener } from './manifest-reader';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 import { createConfigReader } from './image-metadata';
 import { consoleRepositories, consoleTags, renderConsoleRepositories, renderConsoleTags } from './console-api';
@@ -44,6 +47,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pullThrough?: ManifestPullThrough;
   /** Notes pulls in proxied repositories, for their last-pulled times (eviction); none noted without it. */
   pulls?: Pick<PullRecorder, 'note'>;
+  /** Counts every pull per principal and repository for the audit trail (pull-audit.ts); none counted without it. */
+  pullAudit?: Pick<PullAudit, 'note'>;
   /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
   proxies?: ProxyNamespaces;
   /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
@@ -224,6 +229,17 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
   }
 
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
+  const pullAudit = deps.pullAudit;
+  const secret = config.upstreams.secret;
+  /** Counts a pull for the audit trail: a lookup and an increment, no I/O. */
+  const auditPull: ServedListener | undefined = pullAudit ? (repository, _digest, req) => pullAudit.note(principalOf(req, secret), repository) : undefined;
+  const noteProxiedPull: ServedListener | undefined =
+    notePull && auditPull
+      ? (repository, digest, req) => {
+          notePull(repository, digest);
+          auditPull(repository, digest, req);
+        }
+      : (notePull ?? auditPull);
 
   // Namespaces whose gc policy retains by pulls (`notPulledFor`): their pulls are noted like a cache's.
   const retainedByPulls = config.gc.policies.filter((p) => p.notPulledFor !== undefined).map((p) => p.namespace.replace(/\/+$/, ''));
@@ -232,14 +248,14 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
   /**
    * Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present.
    * Only pulls in proxied repositories (their content is evicted by it) and in namespaces retained by pulls
-   * (`gc.policies[].notPulledFor`) are noted; other pulls pay nothing.
+   * (`gc.policies[].notPulledFor`) are noted for their last-pulled times; the audit trail counts every pull, in memory.
    */
   function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
     const pullThrough = deps.pullThrough;
-    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match, notePull && notesPulls(match.repository) ? notePull : undefined);
+    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match, notePull && notesPulls(match.repository) ? noteProxiedPull : auditPull);
     return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
       for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
-      return reader.serve(req, res, match, notePull);
+      return reader.serve(req, res, match, noteProxiedPull);
     });
   }
 
