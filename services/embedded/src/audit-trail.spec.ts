@@ -82,6 +82,22 @@ describe('the audit trail of the embedded registry', () => {
     ['POST /admin/v1/namespaces', () => admin('POST', '/namespaces', { prefix: 'team' })],
     ['POST /admin/v1/grants', () => admin('POST', '/grants', { prefix: 'team', principal: 'user:bob', role: 'pull' })],
     ['DELETE /admin/v1/grants', () => admin('DELETE', '/grants', { prefix: 'team', principal: 'user:bob', role: 'pull' })],
+    ['PATCH /admin/v1/namespaces', () => admin('PATCH', '/namespaces?prefix=team', { immutableTags: ['v*'] })],
+    ['PUT /admin/v1/quotas/*namespace', () => admin('PUT', '/quotas/team', { quotaBytes: 1_000_000 })],
+    ['DELETE /admin/v1/quotas/*namespace', () => admin('DELETE', '/quotas/team')],
+    [
+      'DELETE /admin/v1/repositories/^\\/(.+)$/',
+      async () => {
+        const config = makeBlob('{"os":"linux","audited":true}');
+        const client = createRegistryClient({ url: served.url, credentials: { username: ROOT.user, password: ROOT.password } });
+        try {
+          expect(await pushImage(client, 'team/doomed', 'latest', imageManifest(config, []), [config])).toBe(201);
+        } finally {
+          await client.close();
+        }
+        return admin('DELETE', '/repositories/team/doomed');
+      },
+    ],
     ['DELETE /admin/v1/namespaces', () => admin('DELETE', '/namespaces?prefix=team')],
     [
       'POST /admin/v1/webhooks/',
