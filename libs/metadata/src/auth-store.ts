@@ -292,7 +292,9 @@ export async function lockSigningKeys(tx: SqlExecutor): Promise<void> {
 export type RefreshCredential =
   | { kind: 'password'; userId: number; passwordVersion: number }
   | { kind: 'pat'; userId: number; accessTokenId: number }
-  | { kind: 'robot'; robotId: number };
+  | { kind: 'robot'; robotId: number }
+  /** A sign-in through the OpenID Provider: good while the user is enabled and still linked to the provider. */
+  | { kind: 'oidc'; userId: number };
 
 /** Who a refresh token speaks for, as stored beside it. */
 export interface RefreshHolder {
@@ -304,14 +306,16 @@ export interface RefreshHolder {
    * stores and the daemon presents unchanged on every later command (it never keeps a rotated one).
    */
   rotating: boolean;
+  /** Groups the identity provider says the principal belongs to, as of its sign-in (OIDC sessions only). */
+  groups?: string[];
 }
 
 /** Stores a refresh token (as a digest of its secret) in a family: a new id for a new login, else its parent's. */
 export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, holder: RefreshHolder, familyId: string, expiresAt: Date): Promise<void> {
   const c = holder.credential;
   await db.query(
-    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating, groups)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       tokenHash,
       holder.principalType,
@@ -324,6 +328,7 @@ export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, hol
       c.kind === 'pat' ? c.accessTokenId : null,
       c.kind === 'robot' ? c.robotId : null,
       holder.rotating,
+      holder.groups === undefined ? null : JSON.stringify(holder.groups),
     ],
   );
 }
@@ -352,6 +357,7 @@ interface ClaimedRow {
   accessTokenId: number | null;
   robotId: number | null;
   rotating: boolean;
+  groups: string[] | string | null;
   credentialLive: boolean;
   isAdmin: boolean;
 }
@@ -370,12 +376,13 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
       `UPDATE refresh_tokens rt SET retired_at = CASE WHEN rt.rotating THEN now() END
         WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
        RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
-         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating,
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating, rt.groups,
          CASE rt.credential
            WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
                                     WHERE t.id = rt.access_token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL)
            WHEN 'robot' THEN EXISTS (SELECT 1 FROM robots r WHERE r.id = rt.robot_id AND r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now()))
+           WHEN 'oidc' THEN EXISTS (SELECT 1 FROM users u JOIN oidc_identities oi ON oi.user_id = u.id WHERE u.id = rt.user_id AND u.disabled_at IS NULL)
            ELSE false
          END AS "credentialLive",
          coalesce((SELECT u.is_admin FROM users u WHERE u.id = rt.user_id), false) AS "isAdmin"`,
@@ -399,8 +406,11 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
         ? { kind: 'password', userId: row.userId!, passwordVersion: row.passwordVersion! }
         : row.credential === 'pat'
           ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
-          : { kind: 'robot', robotId: row.robotId! };
-    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating };
+          : row.credential === 'oidc'
+            ? { kind: 'oidc', userId: row.userId! }
+            : { kind: 'robot', robotId: row.robotId! };
+    const groups = typeof row.groups === 'string' ? (JSON.parse(row.groups) as string[]) : row.groups;
+    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating, ...(groups ? { groups } : {}) };
     if (row.rotating) await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
     return { status: 'valid', holder, isAdmin: row.isAdmin, rotated: row.rotating };
   });

@@ -22,3 +22,4 @@ export * from './table-dump';
 export * from './proxy-rules';
 export * from './quotas';
 export * from './console-listings';
+export * from './oidc-identities';

@@ -20,6 +20,8 @@ export interface Principal {
   isAdmin: boolean;
   /** The credential it proved itself with (absent for anonymous): refresh tokens are bound to it. */
   credential?: RefreshCredential;
+  /** Groups the identity provider says the principal belongs to, as of its sign-in. */
+  groups?: string[];
 }
 
 /** The anonymous principal: may pull from public namespaces, nothing else. */
