@@ -94,8 +94,6 @@ const oidcSettings = z
     allowedDomains: z.array(z.string().min(1)).default([]),
     /** When non-empty, only users in at least one of these groups may sign in. */
     allowedGroups: z.array(z.string().min(1)).default([]),
-    /** Whether signing out of the console also sends the browser to the provider's end_session_endpoint. */
-    providerLogout: z.boolean().default(false),
   })
   .strict()
   .refine((o) => o.clientSecret === undefined || o.clientSecretFile === undefined, { message: 'set clientSecret or clientSecretFile, not both', path: ['clientSecretFile'] });
