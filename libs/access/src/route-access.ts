@@ -43,6 +43,7 @@ export function requiredAccess(match: RouteMatch, method: string): Access[] {
     case 'session':
     case 'oidcLogin':
     case 'oidcCallback':
+    case 'oidcCli':
       return [];
   }
 }

@@ -81,6 +81,11 @@ const oidcSettings = z
     /** The issuer (its discovery document is `<issuer>/.well-known/openid-configuration`). */
     issuer: issuerUrl,
     clientId: z.string().min(1),
+    /**
+     * A second, public client at the provider with the device authorization grant (RFC 8628), for
+     * `lading-admin login`; the CLI sign-in is off when unset.
+     */
+    cliClientId: z.string().min(1).optional(),
     clientSecret: z.string().min(1).optional(),
     clientSecretFile: z.string().min(1).optional(),
     /** Where the provider sends the browser back; defaults to `<http.host>/ui/api/oidc/callback`. */

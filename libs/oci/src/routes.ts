@@ -28,6 +28,7 @@ export type RouteName =
   | 'session'
   | 'oidcLogin'
   | 'oidcCallback'
+  | 'oidcCli'
   | 'consoleRepositories'
   | 'consoleTags'
   | 'events';
@@ -71,6 +72,8 @@ const ROUTE_TABLE = [
   // Company sign-in (OpenID Connect, code with PKCE): the redirect to the provider and its way back.
   { name: 'oidcLogin', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/login$/, hasRepository: false },
   { name: 'oidcCallback', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/callback$/, hasRepository: false },
+  // What `lading-admin login` needs to run the device grant against the provider (issuer, public client id).
+  { name: 'oidcCli', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/cli$/, hasRepository: false },
   { name: 'consoleRepositories', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories$/, hasRepository: false },
   // The repository is captured here rather than after `/v2/`: `matchRoute` checks it against the grammar.
   { name: 'consoleTags', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories\/(.+)\/tags$/, hasRepository: false },

@@ -11,3 +11,5 @@ export * from './distribution';
 export * from './gc-clock';
 export * from './upstream-relay';
 export * from './database-engines';
+export * from './openid-provider';
+export * from './loopback-issuer';

@@ -27,6 +27,7 @@ import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, ne
 import { KeyRing, createKeyRing } from './signing-keys';
 import { IssuerVerifier, OidcClient, OidcTransport, createIssuerVerifier, createOidcClient } from './oidc-client';
 import { createOidcSignIn } from './oidc-sign-in';
+import { PERSONAL_ACCESS_TOKEN_TYPE, createOidcCliLogin } from './oidc-cli-login';
 import { SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, createWorkloadIdentity } from './workload-identity';
 
 /** What the auth service is built from. */
@@ -309,6 +310,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (typeof form.subject_token_type !== 'string' || !SUBJECT_TOKEN_TYPES.includes(form.subject_token_type)) {
         throw new OciError('UNSUPPORTED', `subject_token_type must be one of ${SUBJECT_TOKEN_TYPES.join(', ')}`, undefined, { status: 400 });
       }
+      if (form.requested_token_type === PERSONAL_ACCESS_TOKEN_TYPE) {
+        // `lading-admin login`: an ID token of the CLI's client, from the device grant, for a personal access token.
+        if (!cliLogin) throw new OciError('UNSUPPORTED', 'sign-in from the CLI is not configured (auth.oidc.cliClientId)', undefined, { status: 400 });
+        send(res, await cliLogin.exchange(form.subject_token));
+        return;
+      }
       checkService(svc);
       const grantOf = await workloadIdentity.exchange(form.subject_token, scopes);
       const body = await sign(grantOf.subject, grantOf.access, grantOf.tokenTtlMs);
@@ -325,7 +332,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
   const sessions = createConsoleSessions({ db, config, now, login, oidc: oidcClient !== null });
   service.use(sessions.router);
-  if (oidcClient && config.auth.oidc) service.use(createOidcSignIn({ db, config, settings: config.auth.oidc, client: oidcClient, logger: deps.logger, now }));
+  const oidcDeps = oidcClient && config.auth.oidc ? { db, config, settings: config.auth.oidc, client: oidcClient, logger: deps.logger, now } : null;
+  if (oidcDeps) service.use(createOidcSignIn(oidcDeps));
+  const cliLogin = oidcDeps && oidcDeps.settings.cliClientId ? createOidcCliLogin({ ...oidcDeps, cliClientId: oidcDeps.settings.cliClientId }) : null;
+  if (cliLogin) service.use(cliLogin.router);
 
   service.use('/admin/v1', createAdminRouter({
       db,

@@ -49,6 +49,8 @@ export interface SignInRequest {
 export interface OidcClient {
   /** The issuer, exactly as configured. */
   readonly issuer: string;
+  /** The verifier of the provider's tokens (sharing its keys), e.g. for ID tokens a CLI obtained by the device grant. */
+  readonly verifier: IssuerVerifier;
   /** Fresh state, nonce and PKCE verifier for a sign-in. */
   newSignIn(): SignInRequest;
   /** Where to send the browser: the provider's authorization endpoint with the sign-in's parameters. */
@@ -206,6 +208,7 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
   const verifier = verifierOver(options.issuer, discovery, options);
   return {
     issuer: options.issuer,
+    verifier,
     newSignIn: () => ({ state: randomToken(), nonce: randomToken(), codeVerifier: randomToken() }),
     async authorizationUrl(signIn) {
       const doc = await discovery();

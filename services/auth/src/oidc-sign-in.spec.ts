@@ -5,8 +5,7 @@ import { hashPassword } from '@lading/access';
 import { parseConfig } from '@lading/config';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
-import { TestDeps, createTestDeps } from '@lading/testing';
-import { OpenIdProvider, startOpenIdProvider } from '../test/openid-provider';
+import { TestDeps, createTestDeps, OpenIdProvider, startOpenIdProvider } from '@lading/testing';
 import { createAuthService } from './auth-service';
 
 const HOST = 'http://lading.test';

@@ -92,9 +92,42 @@ export function admissionRefusal(settings: OidcConfig, claims: VerifiedClaims, g
   return null;
 }
 
+/**
+ * The principal verified claims of the provider sign in as: the allowed domains and groups applied, then the user
+ * linked to (issuer, sub) found or made just in time. Throws 403 (not allowed, disabled, unusable username) or 409
+ * (the username is another account's). The one admission of the browser callback and of `lading-admin login`.
+ */
+export async function admitIdentity(deps: Pick<OidcSignInDeps, 'db' | 'settings' | 'client' | 'logger'>, claims: VerifiedClaims): Promise<Principal> {
+  const { settings, client } = deps;
+  const groups = groupsOf(claims[settings.groupsClaim]);
+  const refusal = admissionRefusal(settings, claims, groups);
+  if (refusal) {
+    deps.logger.info({ issuer: client.issuer, subject: claims.sub, reason: refusal }, 'refused an OpenID Connect sign-in');
+    throw refused(refusal, 403);
+  }
+  const username = claims[settings.usernameClaim];
+  if (typeof username !== 'string' || !USERNAME.test(username)) {
+    throw refused(`the identity provider's ${settings.usernameClaim} claim is not a usable user name`, 403);
+  }
+  const outcome = await meta.signInOidcIdentity(deps.db, {
+    issuer: client.issuer,
+    subject: claims.sub,
+    username,
+    email: typeof claims.email === 'string' ? claims.email : null,
+  });
+  if (outcome.status === 'name-taken') {
+    deps.logger.warn({ issuer: client.issuer, subject: claims.sub, user: username }, 'an OpenID Connect sign-in names an existing user it is not linked to; refused');
+    throw new OciError('DENIED', `the user name ${username} belongs to another account on this registry; an admin must resolve it`, undefined, { status: 409 });
+  }
+  if (outcome.status === 'disabled') throw refused(`the user ${outcome.name} is disabled`, 403);
+  const { user } = outcome;
+  if (outcome.created) deps.logger.info({ user: user.name, issuer: client.issuer }, 'made a user on its first OpenID Connect sign-in');
+  return { type: 'user', name: user.name, isAdmin: user.isAdmin, credential: { kind: 'oidc', userId: user.id }, groups };
+}
+
 /** Creates `GET /ui/api/oidc/login` and `GET /ui/api/oidc/callback`. */
 export function createOidcSignIn(deps: OidcSignInDeps): Router {
-  const { db, config, settings, client } = deps;
+  const { db, config, client } = deps;
   const secure = config.console.secureCookie;
   const router = Router();
 
@@ -137,31 +170,9 @@ export function createOidcSignIn(deps: OidcSignInDeps): Router {
       deps.logger.warn({ issuer: client.issuer, reason: err.message }, 'refused an OpenID Connect sign-in');
       throw refused(`sign-in refused: ${err.message}`);
     }
-    const groups = groupsOf(claims[settings.groupsClaim]);
-    const refusal = admissionRefusal(settings, claims, groups);
-    if (refusal) {
-      deps.logger.info({ issuer: client.issuer, subject: claims.sub, reason: refusal }, 'refused an OpenID Connect sign-in');
-      throw refused(refusal, 403);
-    }
-    const username = claims[settings.usernameClaim];
-    if (typeof username !== 'string' || !USERNAME.test(username)) {
-      throw refused(`the identity provider's ${settings.usernameClaim} claim is not a usable user name`, 403);
-    }
-    const outcome = await meta.signInOidcIdentity(db, {
-      issuer: client.issuer,
-      subject: claims.sub,
-      username,
-      email: typeof claims.email === 'string' ? claims.email : null,
-    });
-    if (outcome.status === 'name-taken') {
-      deps.logger.warn({ issuer: client.issuer, subject: claims.sub, user: username }, 'an OpenID Connect sign-in names an existing user it is not linked to; refused');
-      throw new OciError('DENIED', `the user name ${username} belongs to another account on this registry; an admin must resolve it`, undefined, { status: 409 });
-    }
-    if (outcome.status === 'disabled') throw refused(`the user ${outcome.name} is disabled`, 403);
-    const { user } = outcome;
-    const principal: Principal = { type: 'user', name: user.name, isAdmin: user.isAdmin, credential: { kind: 'oidc', userId: user.id }, groups };
+    const principal = await admitIdentity(deps, claims);
     const session = await startSession({ db, config, now: deps.now }, principal);
-    deps.logger.info({ user: user.name, issuer: client.issuer, created: outcome.created, groups: groups.length }, 'signed in through the OpenID Provider');
+    deps.logger.info({ user: principal.name, issuer: client.issuer, groups: principal.groups?.length ?? 0 }, 'signed in through the OpenID Provider');
     res.setHeader('Set-Cookie', [stateCookie('', 0, secure), sessionCookie(session, { maxAgeSeconds: Math.floor(durationMs(config.console.sessionTtl) / 1000), secure })]);
     res.redirect(302, '/ui/');
   });

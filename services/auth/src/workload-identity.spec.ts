@@ -2,8 +2,7 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { keysFromJwks, verifyToken } from '@lading/access';
 import { parseConfig } from '@lading/config';
-import { TestDeps, createTestDeps } from '@lading/testing';
-import { LoopbackIssuer, startLoopbackIssuer } from '../test/loopback-issuer';
+import { TestDeps, createTestDeps, LoopbackIssuer, startLoopbackIssuer } from '@lading/testing';
 import { createAuthService } from './auth-service';
 import { claimMatches } from './workload-identity';
 

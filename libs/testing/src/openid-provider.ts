@@ -2,7 +2,8 @@
  * A real OpenID Provider for tests: the certified `oidc-provider` package, in-process on 127.0.0.1, with one
  * confidential client (code + PKCE) and accounts a test edits. Its signing keys can be rotated (the provider is
  * rebuilt on the same port with a new key first and the old one still published), and a browser's walk through it
- * (redirects, its login and consent forms, its cookies) is driven by {@link OpenIdProvider.authorize}.
+ * (redirects, its login and consent forms, its cookies) is driven by {@link OpenIdProvider.authorize}. A second,
+ * public client (`cliClientId`) has the device authorization grant (RFC 8628), confirmed by {@link OpenIdProvider.confirmDevice}.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -21,6 +22,8 @@ export interface OpenIdProvider {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** The public client with the device authorization grant. */
+  cliClientId: string;
   /** Accounts by subject; edit them between sign-ins. */
   accounts: Map<string, TestAccount>;
   /** Publishes a new signing key, signs with it from now on, keeps the old ones published. */
@@ -32,6 +35,8 @@ export interface OpenIdProvider {
    * redirect back to the client; returns that redirect's URL (with its code and state, or an error).
    */
   authorize(authorizationUrl: string, subject: string): Promise<URL>;
+  /** Walks a browser from a device grant's verification URL through confirming the code, signed in as `subject`. */
+  confirmDevice(verificationUrl: string, subject: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,7 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = 'lading-console';
   const clientSecret = `cs-${randomUUID()}-never-logged`;
+  const cliClientId = 'lading-cli';
   const accounts = new Map<string, TestAccount>();
   let keys = [newSigningKey()];
   let handler: http.RequestListener = () => undefined;
@@ -55,14 +61,17 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
 
   function build(): void {
     const provider = new Provider(issuer, {
-      clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'] }],
+      clients: [
+        { client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'] },
+        { client_id: cliClientId, token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], response_types: [], redirect_uris: [] },
+      ],
       jwks: { keys: keys as never },
       cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
       pkce: { required: () => true },
       claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'profile', 'email', 'groups'],
       conformIdTokenClaims: false,
-      features: { devInteractions: { enabled: true } },
+      features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
       async findAccount(_ctx: unknown, sub: string) {
         const account = accounts.get(sub);
         if (!account) return undefined;
@@ -73,10 +82,49 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
   }
   build();
 
+  /** Follows a browser from `start` through the provider's redirects and forms; returns the first URL off the provider, or the last page's. */
+  async function browse(start: string, subject: string): Promise<URL> {
+    const jar = new Map<string, string>();
+    const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    let url = new URL(start);
+    let init: RequestInit = { method: 'GET' };
+    for (let step = 0; step < 20; step++) {
+      if (url.origin !== issuer) return url;
+      const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: cookieHeader() } });
+      for (const line of res.headers.getSetCookie()) {
+        const [pair] = line.split(';');
+        const eq = pair.indexOf('=');
+        jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+      }
+      const location = res.headers.get('location');
+      if (location) {
+        url = new URL(location, url);
+        init = { method: 'GET' };
+        continue;
+      }
+      const html = await res.text();
+      const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(html);
+      if (!form) {
+        if (res.status >= 400) throw new Error(`the provider answered ${res.status}: ${html.slice(0, 300)}`);
+        return url;
+      }
+      const fields = new URLSearchParams();
+      for (const input of form[2].match(/<input[^>]*>/g) ?? []) {
+        const name = /name="([^"]+)"/.exec(input)?.[1];
+        if (!name) continue;
+        fields.set(name, name === 'login' ? subject : name === 'password' ? 'any' : (/value="([^"]*)"/.exec(input)?.[1] ?? ''));
+      }
+      url = new URL(form[1].replace(/&amp;/g, '&'), url);
+      init = { method: 'POST', body: fields.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+    }
+    throw new Error('the provider kept redirecting');
+  }
+
   return {
     issuer,
     clientId,
     clientSecret,
+    cliClientId,
     accounts,
     async rotateKeys() {
       keys = [newSigningKey(), ...keys];
@@ -84,36 +132,12 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
     },
     kids: () => keys.map((k) => String(k.kid)),
     async authorize(authorizationUrl, subject) {
-      const jar = new Map<string, string>();
-      const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-      const remember = (res: Response) => {
-        for (const line of res.headers.getSetCookie()) {
-          const [pair] = line.split(';');
-          const eq = pair.indexOf('=');
-          jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-        }
-      };
-      let url = new URL(authorizationUrl);
-      let init: RequestInit = { method: 'GET' };
-      for (let step = 0; step < 20; step++) {
-        if (url.origin !== issuer) return url;
-        const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: cookieHeader() } });
-        remember(res);
-        const location = res.headers.get('location');
-        if (location) {
-          url = new URL(location, url);
-          init = { method: 'GET' };
-          continue;
-        }
-        const html = await res.text();
-        const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-        const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
-        if (!action || !prompt) throw new Error(`the provider answered ${res.status} without a form: ${html.slice(0, 300)}`);
-        url = new URL(action.replace(/&amp;/g, '&'), url);
-        const form = new URLSearchParams({ prompt, ...(prompt === 'login' ? { login: subject, password: 'any' } : {}) });
-        init = { method: 'POST', body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
-      }
-      throw new Error('the provider kept redirecting');
+      const back = await browse(authorizationUrl, subject);
+      if (back.origin === issuer) throw new Error(`the provider stopped at ${back.pathname}`);
+      return back;
+    },
+    async confirmDevice(verificationUrl, subject) {
+      await browse(verificationUrl, subject);
     },
     async close() {
       server.closeAllConnections();
