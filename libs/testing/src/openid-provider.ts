@@ -62,7 +62,14 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
   function build(): void {
     const provider = new Provider(issuer, {
       clients: [
-        { client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'] },
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: [redirectUri],
+          post_logout_redirect_uris: [new URL('/ui/', redirectUri).toString()],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+        },
         { client_id: cliClientId, token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], response_types: [], redirect_uris: [] },
       ],
       jwks: { keys: keys as never },

@@ -330,7 +330,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  const sessions = createConsoleSessions({ db, config, now, login, oidc: oidcClient !== null });
+  const sessions = createConsoleSessions({ db, config, now, login, oidc: oidcClient !== null, providerLogoutUrl: oidcClient ? () => oidcClient.endSessionUrl() : undefined });
   service.use(sessions.router);
   const oidcDeps = oidcClient && config.auth.oidc ? { db, config, settings: config.auth.oidc, client: oidcClient, logger: deps.logger, now } : null;
   if (oidcDeps) service.use(createOidcSignIn(oidcDeps));

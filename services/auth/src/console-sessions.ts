@@ -30,6 +30,11 @@ export interface ConsoleSessionDeps {
   login(req: Request, username: string, password: string): Promise<Principal>;
   /** Whether company sign-in (`/ui/api/oidc/login`) is offered: `GET /ui/api/session` tells the console. */
   oidc?: boolean;
+  /**
+   * Where to send the browser after signing out of a session that signed in through the provider, so that the
+   * provider's own session ends too (its end_session_endpoint), or null when it has none.
+   */
+  providerLogoutUrl?: () => Promise<string | null>;
 }
 
 /** The console's sessions: their routes and the principal of a session. */
@@ -86,12 +91,16 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     const session = config.auth.enabled ? sessionOf(req.headers) : null;
     const principal = session ? await principalOf(session) : null;
     if (session && !principal) res.setHeader('Set-Cookie', clearedSessionCookie(secure));
+    const viaProvider = principal?.credential?.kind === 'oidc' && deps.providerLogoutUrl;
+    // A provider that cannot be reached just now costs the console its link to the provider's logout, nothing else.
+    const logoutUrl = viaProvider ? await deps.providerLogoutUrl!().catch(() => null) : null;
     send(res, {
       user: principal?.name ?? null,
       admin: principal?.isAdmin ?? false,
       csrf: principal && session ? csrfTokenOf(session) : null,
       auth: config.auth.enabled,
       oidc: config.auth.enabled && deps.oidc === true,
+      ...(logoutUrl ? { logoutUrl } : {}),
     });
   });
   router.post('/ui/api/session', express.json({ limit: '16kb' }), async (req, res) => {

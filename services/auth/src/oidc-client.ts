@@ -57,6 +57,11 @@ export interface OidcClient {
   authorizationUrl(signIn: SignInRequest): Promise<string>;
   /** Exchanges an authorization code (with its PKCE verifier) and returns the verified claims of the ID token. */
   finishSignIn(code: string, signIn: Omit<SignInRequest, 'state'>): Promise<VerifiedClaims>;
+  /**
+   * RP-initiated logout: the provider's end_session_endpoint, sending the browser back to the console (`/ui/` beside
+   * the redirect URL) afterwards; null when the provider has none.
+   */
+  endSessionUrl(): Promise<string | null>;
 }
 
 /** How clients reach providers; tests and processes pass the same defaults. */
@@ -86,6 +91,7 @@ interface Discovery {
   authorization_endpoint?: string;
   token_endpoint?: string;
   jwks_uri: string;
+  end_session_endpoint?: string;
   token_endpoint_auth_methods_supported?: string[];
   code_challenge_methods_supported?: string[];
 }
@@ -254,6 +260,14 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
         if (Array.isArray(claims.aud) && claims.aud.length > 1 && claims.azp !== options.clientId) throw new OidcError('the ID token was issued to another client (azp)');
         return claims;
       });
+    },
+    async endSessionUrl() {
+      const doc = await discovery();
+      if (!doc.end_session_endpoint) return null;
+      const url = new URL(doc.end_session_endpoint);
+      url.searchParams.set('client_id', options.clientId);
+      url.searchParams.set('post_logout_redirect_uri', new URL('/ui/', options.redirectUrl).toString());
+      return url.toString();
     },
   };
 }

@@ -96,6 +96,18 @@ describe('OpenID Connect sign-in to the console (code + PKCE, against a real oid
     expect(link.rows).toEqual([{ subject: 'sub-alice' }]);
   });
 
+  it('offers a session signed in through the provider its logout (RP-initiated), back to the console; never a password session', async () => {
+    const session = setCookie(await signIn('sub-alice'), 'lading_session')!;
+    const me = await request(app).get('/ui/api/session').set('Cookie', `lading_session=${session}`).expect(200);
+    expect(me.body.logoutUrl).toBe(`${op.issuer}/session/end?client_id=${op.clientId}&post_logout_redirect_uri=${encodeURIComponent(`${HOST}/ui/`)}`);
+    expect((await fetch(me.body.logoutUrl)).status).toBe(200);
+    await request(app).delete('/ui/api/session').set('Cookie', `lading_session=${session}`).expect(204);
+    const bob = await request(app).post('/ui/api/session').send({ username: 'bob', password: 'bob-password' }).expect(200);
+    const asBob = await request(app).get('/ui/api/session').set('Cookie', `lading_session=${setCookie(bob, 'lading_session')}`).expect(200);
+    expect(asBob.body).toMatchObject({ user: 'bob', oidc: true });
+    expect(asBob.body.logoutUrl).toBeUndefined();
+  });
+
   it('refreshes: the session mints bearer tokens through the refresh_token grant, as distributed gateways use it', async () => {
     const session = setCookie(await signIn('sub-alice'), 'lading_session')!;
     const token = await request(app).post('/token').type('form').send({ grant_type: 'refresh_token', refresh_token: session, service: 'lading' }).expect(200);
