@@ -99,7 +99,8 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
       admin: principal?.isAdmin ?? false,
       csrf: principal && session ? csrfTokenOf(session) : null,
       auth: config.auth.enabled,
-      oidc: config.auth.enabled && deps.oidc === true,
+      // Said only when offered, so the answer of a registry without company sign-in is as it was.
+      ...(config.auth.enabled && deps.oidc === true ? { oidc: true } : {}),
       ...(logoutUrl ? { logoutUrl } : {}),
     });
   });
