@@ -14,12 +14,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Request, Response, Router } from 'express';
-import type { OidcConfig } from '@lading/config';
-import { durationMs } from '@lading/config';
+import { type LadingConfig, type OidcConfig, durationMs } from '@lading/config';
 import { sessionCookie } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
-import type { LadingConfig } from '@lading/config';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { startSession } from './console-sessions';
