@@ -16,6 +16,8 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     deps = await createTestDeps();
     op = await startOpenIdProvider('http://lading.test/ui/api/oidc/callback');
     op.accounts.set('sub-dana', { preferred_username: 'dana', email: 'dana@corp.example', email_verified: true, groups: ['devs'] });
+    // Another person for the replay test: a provider signs the same claims in the same second into the same ID token.
+    op.accounts.set('sub-lee', { preferred_username: 'lee', email: 'lee@corp.example', email_verified: true, groups: ['devs'] });
     op.accounts.set('sub-zed', { preferred_username: 'zed', email: 'zed@corp.example', email_verified: true, groups: ['contractors'] });
     const config = parseConfig({
       ...deps.config,
@@ -81,7 +83,7 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
       return res;
     };
     let confirmed: Promise<void> = Promise.resolve();
-    await deviceLogin({ registry, fetch: recording, tell: (line) => void (confirmed = op.confirmDevice(/open (\S+) and confirm/.exec(line)![1], 'sub-dana')), sleep: () => confirmed });
+    await deviceLogin({ registry, fetch: recording, tell: (line) => void (confirmed = op.confirmDevice(/open (\S+) and confirm/.exec(line)![1], 'sub-lee')), sleep: () => confirmed });
     expect(idToken).toMatch(/^eyJ/);
     const exchange = (token: string) =>
       fetch(`${registry}/token`, {
@@ -94,6 +96,6 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     expect(((await again.json()) as { errors: Array<{ message: string }> }).errors[0].message).toContain('already been exchanged');
     const forged = await exchange('eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln');
     expect(forged.status).toBe(401);
-    expect((await meta.listAccessTokens(deps.db, 'dana')).length).toBe(2);
+    expect((await meta.listAccessTokens(deps.db, 'lee')).length).toBe(1);
   });
 });
