@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { formatBytes, parseByteSize } from './byte-size';
 import { BackupCommandError, checkBackupFile, describeSummary, restoreBackupFile, writeBackupFile } from './backup-commands';
+import { DeviceLoginError, deviceLogin } from './device-login';
 
 const PROG = 'lading-admin';
 
@@ -39,6 +40,8 @@ interface Context {
   userPassword: () => Promise<string>;
   /** The environment the CLI was given (the registry's configuration, for commands that open a data directory). */
   env: Record<string, string | undefined>;
+  /** The registry's base URL (`--url`). */
+  base: string;
 }
 
 interface Subcommand {
@@ -175,6 +178,26 @@ const WEBHOOK_FILTER_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const COMMANDS: Record<string, Command> = {
+  login: {
+    summary: 'sign in through the identity provider (device grant) and print a personal access token',
+    action: {
+      usage: 'login [--url URL]',
+      summary:
+        'Signs in through the registry\'s OpenID Provider with the device authorization grant (open the link it prints, on any device) and prints `export LADING_ADMIN_USER=... LADING_ADMIN_PASSWORD=<personal access token>` lines: eval "$(lading-admin login)". The token also serves docker login.',
+      args: [],
+      async run(ctx) {
+        try {
+          const result = await deviceLogin({ registry: ctx.base, tell: (line) => process.stderr.write(`${line}\n`) });
+          process.stderr.write(`Signed in as ${result.username}; personal access token ${result.tokenName} lasts ${Math.round(result.expiresInSeconds / 86400)} days.\n`);
+          ctx.out(`export LADING_ADMIN_USER='${result.username}'`);
+          ctx.out(`export LADING_ADMIN_PASSWORD='${result.token}'`);
+        } catch (err) {
+          if (err instanceof DeviceLoginError) throw new ApiError(err.message);
+          throw err;
+        }
+      },
+    },
+  },
   users: {
     summary: 'manage users',
     subcommands: {
@@ -1042,7 +1065,7 @@ async function runSubcommand(argv: string[], env: Record<string, string | undefi
     if (!password) throw new UsageError(`the new password is needed: --user-password, --user-password-stdin or LADING_USER_PASSWORD`);
     return password;
   };
-  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword, env });
+  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword, env, base });
   return 0;
 }
 

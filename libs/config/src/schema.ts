@@ -110,6 +110,68 @@ const proxyRule = z
   .strict()
   .refine((p) => (p.username === undefined) === (p.password === undefined), { message: 'username and password go together', path: ['password'] });
 
+/** An https URL, or http on a loopback host (tests, a provider on the same machine). */
+const issuerUrl = z
+  .string()
+  .url()
+  .refine((u) => {
+    const url = new URL(u);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+  }, 'an https:// URL (http:// only on a loopback host)');
+
+/**
+ * Browser sign-in with an OpenID Provider. The client secret comes from `clientSecret` or a file
+ * (`clientSecretFile`, e.g. a mounted Kubernetes secret), never both; a public client (PKCE alone) sets neither.
+ */
+const oidcSettings = z
+  .object({
+    /** The issuer (its discovery document is `<issuer>/.well-known/openid-configuration`). */
+    issuer: issuerUrl,
+    clientId: z.string().min(1),
+    /**
+     * A second, public client at the provider with the device authorization grant (RFC 8628), for
+     * `lading-admin login`; the CLI sign-in is off when unset.
+     */
+    cliClientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    clientSecretFile: z.string().min(1).optional(),
+    /** Where the provider sends the browser back; defaults to `<http.host>/ui/api/oidc/callback`. */
+    redirectUrl: z.string().url().optional(),
+    scopes: z.array(z.string().regex(/^[^\s"\\]+$/, 'a scope token')).default(['openid', 'profile', 'email']),
+    /** The ID token claim that names the user (a JIT user gets this name). */
+    usernameClaim: z.string().min(1).default('preferred_username'),
+    /** The ID token claim that lists the user's groups (a list of strings, or one string). */
+    groupsClaim: z.string().min(1).default('groups'),
+    /** When non-empty, only users whose verified e-mail is in one of these domains may sign in. */
+    allowedDomains: z.array(z.string().min(1)).default([]),
+    /** When non-empty, only users in at least one of these groups may sign in. */
+    allowedGroups: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .refine((o) => o.clientSecret === undefined || o.clientSecretFile === undefined, { message: 'set clientSecret or clientSecretFile, not both', path: ['clientSecretFile'] });
+
+/** One claim condition of a workload identity rule: an exact value, or a glob where `*` matches any run of characters. */
+const claimPattern = z.string().min(1);
+
+/**
+ * A workload identity trust rule: an ID token from `issuer` for `audience` whose claims match `claims` is exchanged
+ * for a registry token holding at most `grants`, for `tokenTtl`.
+ */
+const workloadIdentityRule = z
+  .object({
+    /** The rule's name: the token's subject is `wi$<name>`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" and "-"'),
+    issuer: issuerUrl,
+    audience: z.string().min(1),
+    /** Claims the token must carry, by name: each an exact value or a glob (`refs/heads/*`). */
+    claims: z.record(z.string(), claimPattern).default({}),
+    grants: z
+      .array(z.object({ namespace: z.string().regex(NAMESPACE, 'a repository-name prefix'), role: z.enum(['pull', 'push', 'delete', 'admin']) }).strict())
+      .min(1),
+    tokenTtl: duration.default('5m'),
+  })
+  .strict();
+
 /**
  * Why a proxy namespace cannot stand beside the namespaces already proxied, or null when it can: the same namespace
  * twice, or one nested in another (a repository would then lie in two caches). The one check of the config's
@@ -281,6 +343,17 @@ export const configObject = z
         hashQueue: z.number().int().nonnegative().max(10_000).default(32),
         /** Sign-in with directory passwords (LDAP bind + search); off when unset. See docs/sign-in.md. */
         ldap: ldapSettings.optional(),
+        /** Browser sign-in with an OpenID Provider (authorization code with PKCE); off when unset. See docs/oidc.md. */
+        oidc: oidcSettings.optional(),
+        /** CI systems' ID tokens exchanged at `/token` for short-lived registry tokens (YAML only). See docs/oidc.md. */
+        workloadIdentity: z
+          .array(workloadIdentityRule)
+          .default([])
+          .superRefine((rules, ctx) => {
+            rules.forEach((rule, i) => {
+              if (rules.slice(0, i).some((r) => r.name === rule.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `rule ${rule.name} is named twice` });
+            });
+          }),
       })
       .strict()
       .prefault({}),
@@ -582,5 +655,9 @@ export const configSchema = configObject
 export type LadingConfig = z.output<typeof configSchema>;
 /** One pull-through cache of the configuration (`proxies[]`). */
 export type ProxyConfig = LadingConfig['proxies'][number];
+/** The browser sign-in settings (`auth.oidc`). */
+export type OidcConfig = NonNullable<LadingConfig['auth']['oidc']>;
+/** One workload identity trust rule (`auth.workloadIdentity[]`). */
+export type WorkloadIdentityRule = LadingConfig['auth']['workloadIdentity'][number];
 /** Configuration as written in a file or a test: every key optional. */
 export type LadingConfigInput = z.input<typeof configObject>;

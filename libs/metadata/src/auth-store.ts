@@ -331,7 +331,9 @@ export async function lockSigningKeys(tx: SqlExecutor): Promise<void> {
 export type RefreshCredential =
   | { kind: 'password'; userId: number; passwordVersion: number }
   | { kind: 'pat'; userId: number; accessTokenId: number }
-  | { kind: 'robot'; robotId: number };
+  | { kind: 'robot'; robotId: number }
+  /** A sign-in through the OpenID Provider: good while the user is enabled and still linked to the provider. */
+  | { kind: 'oidc'; userId: number };
 
 /** Who a refresh token speaks for, as stored beside it. */
 export interface RefreshHolder {
@@ -343,7 +345,7 @@ export interface RefreshHolder {
    * stores and the daemon presents unchanged on every later command (it never keeps a rotated one).
    */
   rotating: boolean;
-  /** The groups the identity provider named at sign-in; they live as long as the token's family. */
+  /** Groups the identity provider says the principal belongs to, as of its sign-in (LDAP or OIDC); they live as long as the token's family. */
   groups?: string[];
 }
 
@@ -419,6 +421,7 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
                                     WHERE t.id = rt.access_token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL)
            WHEN 'robot' THEN EXISTS (SELECT 1 FROM robots r WHERE r.id = rt.robot_id AND r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now()))
+           WHEN 'oidc' THEN EXISTS (SELECT 1 FROM users u JOIN oidc_identities oi ON oi.user_id = u.id WHERE u.id = rt.user_id AND u.disabled_at IS NULL)
            ELSE false
          END AS "credentialLive",
          coalesce((SELECT u.is_admin FROM users u WHERE u.id = rt.user_id), false) AS "isAdmin"`,
@@ -442,7 +445,9 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
         ? { kind: 'password', userId: row.userId!, passwordVersion: row.passwordVersion! }
         : row.credential === 'pat'
           ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
-          : { kind: 'robot', robotId: row.robotId! };
+          : row.credential === 'oidc'
+            ? { kind: 'oidc', userId: row.userId! }
+            : { kind: 'robot', robotId: row.robotId! };
     const groups = (typeof row.groups === 'string' ? JSON.parse(row.groups) : row.groups) as string[];
     const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating, ...(groups.length ? { groups } : {}) };
     if (row.rotating) await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);

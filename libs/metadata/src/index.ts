@@ -23,3 +23,4 @@ export * from './proxy-rules';
 export * from './quotas';
 export * from './console-listings';
 export * from './tag-rules';
+export * from './oidc-identities';

@@ -12,3 +12,5 @@ export * from './gc-clock';
 export * from './upstream-relay';
 export * from './database-engines';
 export * from './test-directory';
+export * from './openid-provider';
+export * from './loopback-issuer';

@@ -7,6 +7,7 @@
  * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
  * that minted them; those of the password grant rotate on every use (see rotateRefreshToken in @lading/metadata).
  */
+import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
@@ -29,6 +30,10 @@ import { routesOf } from './admin-routes';
 import { basicCredentials, checkCredentials } from './credentials';
 import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
+import { IssuerVerifier, OidcClient, OidcTransport, createIssuerVerifier, createOidcClient } from './oidc-client';
+import { createOidcSignIn } from './oidc-sign-in';
+import { PERSONAL_ACCESS_TOKEN_TYPE, createOidcCliLogin } from './oidc-cli-login';
+import { SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, createWorkloadIdentity } from './workload-identity';
 
 /** What the auth service is built from. */
 export interface AuthServiceDeps {
@@ -55,6 +60,28 @@ export interface AuthServiceDeps {
   events?: OutboxContext;
   /** Called after a transaction that wrote events commits (wakes the outbox relay of the process, if it runs one). */
   onEventsCommitted?: () => void;
+  /** How OpenID Providers are reached (HTTP client, clock, JWKS refetch pace); the defaults suit a process. */
+  oidcTransport?: OidcTransport;
+}
+
+/**
+ * The relying party of `auth.oidc`, or null when it is unset. Its client secret is `clientSecret` or the content of
+ * `clientSecretFile` (trimmed); the redirect URL defaults to `<http.host>/ui/api/oidc/callback`.
+ */
+export function oidcClientFromConfig(config: LadingConfig, transport: OidcTransport = {}, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): OidcClient | null {
+  const settings = config.auth.oidc;
+  if (!settings) return null;
+  let clientSecret = settings.clientSecret;
+  if (settings.clientSecretFile !== undefined) {
+    try {
+      clientSecret = readFile(settings.clientSecretFile).trim();
+    } catch (err) {
+      throw new Error(`auth.oidc.clientSecretFile ${settings.clientSecretFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const redirectUrl = settings.redirectUrl ?? (config.http.host ? `${config.http.host.replace(/\/$/, '')}/ui/api/oidc/callback` : undefined);
+  if (!redirectUrl) throw new Error('auth.oidc needs auth.oidc.redirectUrl or http.host (the public URL the provider sends the browser back to)');
+  return createOidcClient({ ...transport, issuer: settings.issuer, clientId: settings.clientId, clientSecret, redirectUrl, scopes: settings.scopes });
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -169,6 +196,18 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
+  const oidcClient = oidcClientFromConfig(config, deps.oidcTransport);
+  const issuerVerifiers = new Map<string, IssuerVerifier>();
+  const workloadIdentity = createWorkloadIdentity({
+    db,
+    rules: config.auth.workloadIdentity,
+    logger: deps.logger,
+    verifierFor(issuer) {
+      let verifier = issuerVerifiers.get(issuer);
+      if (!verifier) issuerVerifiers.set(issuer, (verifier = createIssuerVerifier(issuer, deps.oidcTransport)));
+      return verifier;
+    },
+  });
 
   /** True when a name belongs to an account (so a failed login may name it in the log: it is not a password). */
   async function isAccount(username: string): Promise<boolean> {
@@ -228,17 +267,25 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     return principal;
   }
 
-  async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
+  function checkService(service: string | undefined): void {
     if (service !== undefined && service !== config.auth.service) {
       throw new OciError('UNAUTHORIZED', `tokens are issued for service ${config.auth.service}`, { service });
     }
-    const access = await allowedAccess(db, principal, requested);
+  }
+
+  async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
+    checkService(service);
+    return sign(principal.name, await allowedAccess(db, principal, requested), tokenTtlMs);
+  }
+
+  /** A registry token for a subject holding `access`, valid `ttlMs`. */
+  async function sign(subject: string, access: Access[], ttlMs: number): Promise<Record<string, unknown>> {
     const issuedAt = Math.floor(now() / 1000);
     const token = signToken(await keys.signingKey(), {
       iss: config.auth.issuer,
-      sub: principal.name,
+      sub: subject,
       aud: config.auth.service,
-      exp: issuedAt + Math.floor(tokenTtlMs / 1000),
+      exp: issuedAt + Math.floor(ttlMs / 1000),
       nbf: issuedAt,
       iat: issuedAt,
       jti: randomUUID(),
@@ -247,7 +294,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     return {
       token,
       access_token: token,
-      expires_in: Math.floor(tokenTtlMs / 1000),
+      expires_in: Math.floor(ttlMs / 1000),
       issued_at: new Date(issuedAt * 1000).toISOString(),
     };
   }
@@ -308,12 +355,32 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         throw new OciError('UNAUTHORIZED', 'invalid refresh token');
       }
       const { holder } = outcome;
-      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, groups: holder.groups };
+      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, ...(holder.groups ? { groups: holder.groups } : {}) };
       await audit.login(req, { subject: principal.name, result: 'success', reason: null, method: 'refresh' });
       send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }
-    throw new OciError('UNSUPPORTED', 'grant_type must be password or refresh_token', undefined, { status: 400 });
+    if (grant === TOKEN_EXCHANGE_GRANT) {
+      // RFC 8693: a CI job's ID token (workload identity) for a short-lived registry token; see workload-identity.ts.
+      if (typeof form.subject_token !== 'string' || form.subject_token === '' || form.subject_token.length > 16_384) {
+        throw new OciError('UNSUPPORTED', 'subject_token is required', undefined, { status: 400 });
+      }
+      if (typeof form.subject_token_type !== 'string' || !SUBJECT_TOKEN_TYPES.includes(form.subject_token_type)) {
+        throw new OciError('UNSUPPORTED', `subject_token_type must be one of ${SUBJECT_TOKEN_TYPES.join(', ')}`, undefined, { status: 400 });
+      }
+      if (form.requested_token_type === PERSONAL_ACCESS_TOKEN_TYPE) {
+        // `lading-admin login`: an ID token of the CLI's client, from the device grant, for a personal access token.
+        if (!cliLogin) throw new OciError('UNSUPPORTED', 'sign-in from the CLI is not configured (auth.oidc.cliClientId)', undefined, { status: 400 });
+        send(res, await cliLogin.exchange(form.subject_token));
+        return;
+      }
+      checkService(svc);
+      const grantOf = await workloadIdentity.exchange(form.subject_token, scopes);
+      const body = await sign(grantOf.subject, grantOf.access, grantOf.tokenTtlMs);
+      send(res, { ...body, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer' });
+      return;
+    }
+    throw new OciError('UNSUPPORTED', `grant_type must be password, refresh_token or ${TOKEN_EXCHANGE_GRANT}`, undefined, { status: 400 });
   });
 
   service.get('/.well-known/jwks.json', async (_req, res) => {
@@ -321,8 +388,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  const sessions = createConsoleSessions({ db, config, now, login });
+  const sessions = createConsoleSessions({ db, config, now, login, oidc: oidcClient !== null, providerLogoutUrl: oidcClient ? () => oidcClient.endSessionUrl() : undefined });
   service.use(sessions.router);
+  const oidcDeps = oidcClient && config.auth.oidc ? { db, config, settings: config.auth.oidc, client: oidcClient, logger: deps.logger, now } : null;
+  if (oidcDeps) service.use(createOidcSignIn(oidcDeps));
+  const cliLogin = oidcDeps && oidcDeps.settings.cliClientId ? createOidcCliLogin({ ...oidcDeps, cliClientId: oidcDeps.settings.cliClientId }) : null;
+  if (cliLogin) service.use(cliLogin.router);
 
   const adminRouter = createAdminRouter({
       db,
