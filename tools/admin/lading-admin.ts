@@ -864,7 +864,6 @@ function failed(err: unknown): never {
   throw err;
 }
 
-/** `io.lading.manifest.pushed` → `manifest.pushed`, for tables. */
 /** An entry of the audit log as the admin API lists it. */
 interface AuditEntry {
   id: number;
@@ -886,6 +885,7 @@ function auditSummary(e: AuditEntry): string {
   return '';
 }
 
+/** `io.lading.audit.login` → `audit.login`, for tables. */
 function shortType(type: string): string {
   return type.replace(/^io\.lading\./, '');
 }
