@@ -90,7 +90,7 @@ describe('lading-admin', () => {
       ['alice', false],
       ['root', true],
     ]);
-    expect(namespaces).toMatch(/^PREFIX +PUBLIC +GRANTS\nteam +no +robot:ci=pull, user:alice=push\n$/);
+    expect(namespaces).toMatch(/^PREFIX +PUBLIC +IMMUTABLE-TAGS +EXCEPT +GRANTS\nteam +no +- +- +robot:ci=pull, user:alice=push\n$/);
     expect(grants).toMatch(/^PREFIX +PRINCIPAL +ROLE\nteam +robot:ci +pull\nteam +user:alice +push\n$/);
     expect(robots).toMatch(/^NAME +LOGIN +EXPIRES +REVOKED +CREATED BY\nci +robot\$ci +\d{4}-\S+ +- +root\n$/);
     expect(tokens).toMatch(/^NAME +EXPIRES +REVOKED\nlaptop +- +-\n$/);
@@ -119,6 +119,20 @@ describe('lading-admin', () => {
     expect(await ok(['namespaces', 'list'])).toBe('no namespaces\n');
   });
 
+  it('grants a role to a directory group (group:NAME), lists it and removes it', async () => {
+    const ok = async (args: string[]) => {
+      const result = await cli(['--url', url, ...args]);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });
+      return result.stdout;
+    };
+    await ok(['namespaces', 'create', 'plat']);
+    expect(await ok(['grants', 'add', 'plat', 'group:platform', 'pull'])).toBe('granted pull on plat to group:platform\n');
+    expect(await ok(['grants', 'list', '--prefix', 'plat'])).toMatch(/^PREFIX +PRINCIPAL +ROLE\nplat +group:platform +pull\n$/);
+    await ok(['grants', 'remove', 'plat', 'group:platform', 'pull']);
+    expect(await ok(['grants', 'list', '--prefix', 'plat'])).toBe('no grants\n');
+    await ok(['namespaces', 'delete', 'plat']);
+  });
+
   it('fails with one clear line on standard error and a non-zero exit status', async () => {
     const base = ['--url', url];
     // A loopback port nobody listens on.
@@ -134,7 +148,7 @@ describe('lading-admin', () => {
       { args: ['--url', closed, 'users', 'list'], code: 1, error: new RegExp(`^lading-admin: cannot reach ${closed}: ECONNREFUSED\n$`) },
       { args: [...base, 'users', 'list'], env: { LADING_ADMIN_USER: '', LADING_ADMIN_PASSWORD: '' }, code: 2, error: /^lading-admin: admin credentials are needed/ },
       { args: [...base, 'users', 'create', 'bob'], code: 2, error: /^lading-admin: the new password is needed/ },
-      { args: ['frobnicate'], code: 2, error: /^lading-admin: unknown command "frobnicate"; commands: users, robots, tokens, namespaces, grants, webhook, keys, proxies, backup, restore\n$/ },
+      { args: ['frobnicate'], code: 2, error: /^lading-admin: unknown command "frobnicate"; commands: users, robots, tokens, namespaces, repositories, grants, webhook, keys, proxies, quotas, usage, audit, backup, restore\n$/ },
       { args: ['users', 'frob'], code: 2, error: /^lading-admin: unknown subcommand users "frob"/ },
       { args: ['users', 'delete'], code: 2, error: /^lading-admin: users delete takes <name>; usage: lading-admin users delete <name>\n$/ },
       { args: ['users', 'list', '--bogus'], code: 2, error: /^lading-admin: Unknown option '--bogus' \(see lading-admin users list --help\)\n$/ },

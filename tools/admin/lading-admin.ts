@@ -1,7 +1,7 @@
 /**
  * lading-admin: manage a Lading registry's users, robot accounts, personal access tokens, namespaces, grants,
  * signing keys, webhook subscriptions, pull-through caches (proxies), storage quotas and usage reports through its admin API
- * (/admin/v1); back up a running embedded registry and
+ * (/admin/v1); read the audit trail (`audit`); back up a running embedded registry and
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { formatBytes, parseByteSize } from './byte-size';
 import { BackupCommandError, checkBackupFile, describeSummary, restoreBackupFile, writeBackupFile } from './backup-commands';
+import { DeviceLoginError, deviceLogin } from './device-login';
 
 const PROG = 'lading-admin';
 
@@ -39,6 +40,8 @@ interface Context {
   userPassword: () => Promise<string>;
   /** The environment the CLI was given (the registry's configuration, for commands that open a data directory). */
   env: Record<string, string | undefined>;
+  /** The registry's base URL (`--url`). */
+  base: string;
 }
 
 interface Subcommand {
@@ -155,11 +158,11 @@ function table(out: (line: string) => void, headers: string[], rows: string[][],
 
 const when = (value: unknown) => (value ? String(value) : '-');
 
-/** `user:alice`, `robot:ci` or `robot$ci`, as the admin API names grant holders. */
+/** `user:alice`, `robot:ci`, `robot$ci` or `group:platform`, as the admin API names grant holders. */
 function principalArg(value: string): string {
   if (value.startsWith('robot$')) return `robot:${value.slice('robot$'.length)}`;
   if (value.startsWith('robot:robot$')) return `robot:${value.slice('robot:robot$'.length)}`;
-  if (!/^(user|robot):./.test(value)) throw new UsageError(`principal must be user:<name> or robot:<name>, not ${JSON.stringify(value)}`);
+  if (!/^(user|robot|group):./.test(value)) throw new UsageError(`principal must be user:<name> or robot:<name> or group:<name>, not ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -175,6 +178,26 @@ const WEBHOOK_FILTER_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const COMMANDS: Record<string, Command> = {
+  login: {
+    summary: 'sign in through the identity provider (device grant) and print a personal access token',
+    action: {
+      usage: 'login [--url URL]',
+      summary:
+        'Signs in through the registry\'s OpenID Provider with the device authorization grant (open the link it prints, on any device) and prints `export LADING_ADMIN_USER=... LADING_ADMIN_PASSWORD=<personal access token>` lines: eval "$(lading-admin login)". The token also serves docker login.',
+      args: [],
+      async run(ctx) {
+        try {
+          const result = await deviceLogin({ registry: ctx.base, tell: (line) => process.stderr.write(`${line}\n`) });
+          process.stderr.write(`Signed in as ${result.username}; personal access token ${result.tokenName} lasts ${Math.round(result.expiresInSeconds / 86400)} days.\n`);
+          ctx.out(`export LADING_ADMIN_USER='${result.username}'`);
+          ctx.out(`export LADING_ADMIN_PASSWORD='${result.token}'`);
+        } catch (err) {
+          if (err instanceof DeviceLoginError) throw new ApiError(err.message);
+          throw err;
+        }
+      },
+    },
+  },
   users: {
     summary: 'manage users',
     subcommands: {
@@ -326,8 +349,14 @@ const COMMANDS: Record<string, Command> = {
           if (options.json) return out(JSON.stringify(body, null, 2));
           table(
             out,
-            ['PREFIX', 'PUBLIC', 'GRANTS'],
-            body.namespaces.map((n) => [n.prefix, n.public ? 'yes' : 'no', n.grants.map((g) => `${holder(g)}=${g.role}`).join(', ') || '-']),
+            ['PREFIX', 'PUBLIC', 'IMMUTABLE-TAGS', 'EXCEPT', 'GRANTS'],
+            body.namespaces.map((n) => [
+              n.prefix,
+              n.public ? 'yes' : 'no',
+              n.immutableTags.join(',') || '-',
+              n.immutableTagExceptions.join(',') || '-',
+              n.grants.map((g) => `${holder(g)}=${g.role}`).join(', ') || '-',
+            ]),
             'no namespaces',
           );
         },
@@ -342,6 +371,33 @@ const COMMANDS: Record<string, Command> = {
           out(`namespace ${args[0]} is ${options.public ? 'public' : 'private'}`);
         },
       },
+      update: {
+        usage: "namespaces update <prefix> [--public|--private] [--immutable-tags 'v*,release-*'] [--except latest]",
+        summary:
+          'change a namespace: whether it is public, and which tags are immutable (globs: * any run, ? one character) ' +
+          "with the exceptions to them; a tag that exists and is immutable never moves to another digest and is never deleted; '' clears a list",
+        options: {
+          public: { type: 'boolean', help: 'anyone, even anonymous, may pull from it' },
+          private: { type: 'boolean', help: 'only principals with a grant may pull' },
+          'immutable-tags': { type: 'string', value: 'GLOBS', help: "comma-separated tag globs that may not move or be deleted once pushed ('' = none)" },
+          except: { type: 'string', value: 'GLOBS', help: "comma-separated tag globs exempt from --immutable-tags ('' = none)" },
+        },
+        args: ['prefix'],
+        async run({ api, out, args, options }) {
+          if (options.public && options.private) throw new UsageError('namespaces update takes --public or --private, not both');
+          const changes: Record<string, unknown> = {};
+          if (options.public) changes.public = true;
+          if (options.private) changes.public = false;
+          const immutable = globList(options['immutable-tags'], '--immutable-tags');
+          const except = globList(options.except, '--except');
+          if (immutable) changes.immutableTags = immutable;
+          if (except) changes.immutableTagExceptions = except;
+          if (Object.keys(changes).length === 0) throw new UsageError('namespaces update needs --public, --private, --immutable-tags or --except');
+          const body = (await api.call('PATCH', `/namespaces?prefix=${enc(args[0])}`, changes)) as Namespace;
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`namespace ${body.prefix} is ${body.public ? 'public' : 'private'}; ${describeTagRules(body)}`);
+        },
+      },
       delete: {
         usage: 'namespaces delete <prefix>',
         summary: 'delete a namespace and its grants (not its repositories)',
@@ -353,8 +409,27 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  repositories: {
+    summary: 'delete repositories',
+    subcommands: {
+      delete: {
+        usage: 'repositories delete <name> [--force]',
+        summary:
+          'delete a repository: its tags, manifests, blob links and upload sessions, in one transaction (the collector then ' +
+          'reclaims the blobs nothing else references); one holding immutable tags needs --force',
+        options: { force: { type: 'boolean', help: 'delete it even though it holds immutable tags' } },
+        args: ['name'],
+        async run({ api, out, args, options }) {
+          const path = `/repositories/${args[0].split('/').map(enc).join('/')}${options.force ? '?force=true' : ''}`;
+          const body = (await api.call('DELETE', path)) as { repository: string; tags: number; manifests: number; blobsQueued: number; uploads: number };
+          if (options.json) return out(JSON.stringify(body, null, 2));
+          out(`deleted repository ${body.repository}: ${body.tags} tags, ${body.manifests} manifests, ${body.uploads} upload sessions; ${body.blobsQueued} blobs queued for collection`);
+        },
+      },
+    },
+  },
   grants: {
-    summary: 'grant roles on namespaces to users and robots',
+    summary: 'grant roles on namespaces to users, robots and directory groups',
     subcommands: {
       list: {
         usage: 'grants list [--prefix PREFIX]',
@@ -371,7 +446,7 @@ const COMMANDS: Record<string, Command> = {
         },
       },
       add: {
-        usage: `grants add <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        usage: `grants add <prefix> <user:NAME|robot:NAME|group:NAME> <${ROLES.join('|')}>`,
         summary: 'grant a role on a namespace (push implies pull; admin is everything)',
         args: ['prefix', 'principal', 'role'],
         async run({ api, out, args }) {
@@ -380,7 +455,7 @@ const COMMANDS: Record<string, Command> = {
         },
       },
       remove: {
-        usage: `grants remove <prefix> <user:NAME|robot:NAME> <${ROLES.join('|')}>`,
+        usage: `grants remove <prefix> <user:NAME|robot:NAME|group:NAME> <${ROLES.join('|')}>`,
         summary: 'remove a grant',
         args: ['prefix', 'principal', 'role'],
         async run({ api, out, args }) {
@@ -675,6 +750,40 @@ const COMMANDS: Record<string, Command> = {
       },
     },
   },
+  audit: {
+    summary: 'list the audit trail: logins, admin changes and pulls, oldest first',
+    action: {
+      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--type TYPE] [--limit N] [--after CURSOR]',
+      summary:
+        'list audit log entries, oldest first (GET /admin/v1/audit); times are RFC 3339 or a duration back from now (30m, 24h, 7d); ' +
+        'a page that is not the last ends with the --after of the next',
+      options: {
+        since: { type: 'string', value: 'TIME', help: 'entries at or after this time (default: all the log keeps, audit.retention)' },
+        until: { type: 'string', value: 'TIME', help: 'entries before this time' },
+        actor: { type: 'string', value: 'NAME', help: "one principal's entries: a user's name or robot$<name>" },
+        repository: { type: 'string', value: 'REPO', help: "one repository's pulls" },
+        type: { type: 'string', value: 'TYPE', help: 'one type: login, admin, pulls (or the full io.lading.audit.<type>)' },
+        limit: { type: 'string', value: 'N', help: 'at most N entries (default 100, at most 1000)' },
+        after: { type: 'string', value: 'CURSOR', help: 'the next page: the cursor the previous page ended with' },
+      },
+      args: [],
+      async run({ api, out, options }) {
+        const query = new URLSearchParams({ n: String(options.limit ?? '100') });
+        for (const name of ['since', 'until', 'actor', 'repository'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
+        if (options.type !== undefined) query.set('type', String(options.type).includes('.') ? String(options.type) : `io.lading.audit.${String(options.type)}`);
+        if (options.after !== undefined) query.set('last', String(options.after));
+        const body = (await api.call('GET', `/audit?${query}`)) as { entries: AuditEntry[]; next: string | null };
+        if (options.json) return out(JSON.stringify(body, null, 2));
+        table(
+          out,
+          ['TIME', 'TYPE', 'ACTOR', 'REPOSITORY', 'WHAT'],
+          body.entries.map((e) => [e.time, shortType(e.type), e.actor ?? 'anonymous', e.repository ?? '-', auditSummary(e)]),
+          'no audit entries',
+        );
+        if (body.next) out(`more: --after ${body.next}`);
+      },
+    },
+  },
   backup: {
     summary: 'write an online backup of a running embedded registry to a file',
     action: {
@@ -755,7 +864,28 @@ function failed(err: unknown): never {
   throw err;
 }
 
-/** `io.lading.manifest.pushed` → `manifest.pushed`, for tables. */
+/** An entry of the audit log as the admin API lists it. */
+interface AuditEntry {
+  id: number;
+  eventId: string;
+  time: string;
+  type: string;
+  actor: string | null;
+  repository: string | null;
+  record: Record<string, unknown>;
+}
+
+/** The WHAT column of an audit entry: a login's result, an admin change's action and target, a pull count. */
+function auditSummary(e: AuditEntry): string {
+  const r = e.record;
+  const addr = (r.request as { addr?: string } | null)?.addr;
+  if (e.type.endsWith('.login')) return `${String(r.result)}${r.reason ? ` (${String(r.reason)})` : ''} by ${String(r.method)}${addr ? ` from ${addr}` : ''}`;
+  if (e.type.endsWith('.admin')) return `${String(r.action).split(' ')[0]} ${String(r.target)} -> ${String(r.status)}`;
+  if (e.type.endsWith('.pulls')) return `${String(r.count)} pulls from ${String(r.windowStart)}`;
+  return '';
+}
+
+/** `io.lading.audit.login` → `audit.login`, for tables. */
 function shortType(type: string): string {
   return type.replace(/^io\.lading\./, '');
 }
@@ -768,10 +898,26 @@ function eventsOption(value: string | boolean | undefined): string[] | undefined
   return value.split(',').map((t) => t.trim()).filter(Boolean);
 }
 
-type NamespacesBody = { namespaces: Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }> };
+type Namespace = { prefix: string; public: boolean; immutableTags: string[]; immutableTagExceptions: string[] };
+type NamespacesBody = { namespaces: Array<Namespace & { grants: Array<{ principalType: string; principalName: string; role: string }> }> };
+
+/** `--immutable-tags 'v*,release-*'` → the list ('' → none); undefined when the option is not given. */
+function globList(value: string | boolean | undefined, option: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new UsageError(`${option} takes a comma-separated list of tag globs`);
+  return value.split(',').map((g) => g.trim()).filter(Boolean);
+}
+
+/** A namespace's immutable-tag rules, in words. */
+function describeTagRules(n: Namespace): string {
+  if (n.immutableTags.length === 0) return 'no immutable tags';
+  const except = n.immutableTagExceptions.length ? ` except ${n.immutableTagExceptions.join(',')}` : '';
+  return `immutable tags ${n.immutableTags.join(',')}${except}`;
+}
 
 function holder(g: { principalType: string; principalName: string }): string {
-  return g.principalType === 'robot' ? `robot:${g.principalName.replace(/^robot\$/, '')}` : `user:${g.principalName}`;
+  if (g.principalType === 'robot') return `robot:${g.principalName.replace(/^robot\$/, '')}`;
+  return `${g.principalType === 'group' ? 'group' : 'user'}:${g.principalName}`;
 }
 
 function grantBody(args: string[]): { prefix: string; principal: string; role: string } {
@@ -919,7 +1065,7 @@ async function runSubcommand(argv: string[], env: Record<string, string | undefi
     if (!password) throw new UsageError(`the new password is needed: --user-password, --user-password-stdin or LADING_USER_PASSWORD`);
     return password;
   };
-  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword, env });
+  await sub.run({ args, options, api: new Api(base, credentials), out, userPassword, env, base });
   return 0;
 }
 

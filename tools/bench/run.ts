@@ -6,8 +6,9 @@
  *   node --import tsx tools/bench/run.ts [--quick | --full] [--only a,b] [--out FILE] [--connections N] [--keep]
  *
  * --only takes target names (distribution = v3, distribution-x2, distribution-x2-s3, distribution-2.8, embedded,
- * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, tracing, memory, proxy: the pull-through
- * cache against v3 as its upstream, quota: pushes with and without a namespace quota). Every server it starts is stopped at the end, also on errors and Ctrl-C.
+ * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, tracing, audit: manifest GETs with the
+ * audit trail on and off, memory, proxy: the pull-through cache against v3 as its upstream, quota: pushes with and
+ * without a namespace quota). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { measureQuota, type QuotaShape } from './quota-section';
 
 const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
-const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'memory', 'proxy', 'quota'] as const;
+const SECTIONS = ['v2', 'digest', 'tag', 'blob', 'push', 'image', 'ceiling', 'scaling', 'tracing', 'audit', 'memory', 'proxy', 'quota'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The run's settings, from the command line. */
@@ -539,6 +540,42 @@ async function main(): Promise<void> {
       await measureCeiling();
       for (const subject of subjects) await stop(subject.server);
       if (sink) await stop(sink);
+    }
+
+    // The audit trail's cost on pulls: two embedded processes of the same build, audit on and off, taking turns on
+    // manifest GET by digest (off, on, then on, off, ...), alone on the box.
+    if (opts.sections.has('audit') && opts.targets.has('embedded')) {
+      console.log('\naudit trail: embedded manifest GET by digest, audit on and off');
+      const servers: Partial<Record<'on' | 'off', RunningServer>> = {};
+      const sums = { on: 0, off: 0 };
+      let failure: Figure | undefined;
+      try {
+        for (const side of ['on', 'off'] as const) {
+          const server = await start(() => startEmbedded(ctx, `embedded-audit-${side}`, { LADING_AUDIT_ENABLED: String(side === 'on'), LADING_AUDIT_PULLWINDOW: '10s' }));
+          servers[side] = server;
+          await loadImage(server.baseUrl, image);
+        }
+        const rounds = opts.mode === 'quick' ? 1 : 2;
+        for (let round = 0; round < rounds && !failure; round++) {
+          for (const side of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+            const figure = await attempt(`digest rps, embedded audit ${side}`, rateOf(`${servers[side]!.baseUrl}${digestPath}`));
+            if (!figure.ok) failure = figure;
+            else sums[side] += figure.value / rounds;
+          }
+        }
+      } catch (error) {
+        failure = failed(error instanceof Error ? error.message : String(error));
+      } finally {
+        for (const server of Object.values(servers)) await stop(server);
+      }
+      const ratio = failure ? undefined : sums.on / sums.off;
+      extra.push({
+        metric: 'embedded manifest GET by digest: audit off → on (rps; pulls counted in memory, one batch per 10 s)',
+        cells: { embedded: failure ? formatFigure(failure) : `${formatNumber(sums.off)} → ${formatNumber(sums.on)} (${formatNumber(ratio ?? NaN)}×)` },
+        ratio: '—',
+        target: 'audit on ≥ 0.95× off (issue 23)',
+        met: thresholdVerdict(ratio, { min: 0.95 }),
+      });
     }
 
     // The cluster comes up after the others are stopped (under the cluster lock), beside what it is compared with: 2

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { EVENT_SCHEMAS_DIR, EVENT_TYPES, createEventSchemaValidator, eventJsonSchemas } from '@lading/events';
+import { AUDIT_EVENT_TYPES, EVENT_SCHEMAS_DIR, EVENT_TYPES, createEventSchemaValidator, eventJsonSchemas } from '@lading/events';
 import { staleSchemaFiles, writeSchemaFiles } from './write-schemas';
 
 describe('tools/events/write-schemas', () => {
@@ -15,10 +15,9 @@ describe('tools/events/write-schemas', () => {
     expect(staleSchemaFiles(EVENT_SCHEMAS_DIR)).toEqual([]);
   });
 
-  it('generates the envelope, the data record and one schema per event type', () => {
-    expect(Object.keys(eventJsonSchemas())).toEqual(
-      ['cloudevent.schema.json', 'data.schema.json', ...Object.values(EVENT_TYPES).map((type) => `${type}.schema.json`)].sort(),
-    );
+  it('generates the envelope, the data record, the audit envelope and one schema per event type', () => {
+    const types = [...Object.values(EVENT_TYPES), ...Object.values(AUDIT_EVENT_TYPES)];
+    expect(Object.keys(eventJsonSchemas())).toEqual(['audit.schema.json', 'cloudevent.schema.json', 'data.schema.json', ...types.map((type) => `${type}.schema.json`)].sort());
   });
 
   it('writes every schema into an empty directory, rewrites a changed one and deletes one the catalogue does not define', async () => {

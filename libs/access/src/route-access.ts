@@ -41,6 +41,9 @@ export function requiredAccess(match: RouteMatch, method: string): Access[] {
       // Each lists only what its caller may pull (the manifest service checks in its queries).
       return [];
     case 'session':
+    case 'oidcLogin':
+    case 'oidcCallback':
+    case 'oidcCli':
       return [];
   }
 }

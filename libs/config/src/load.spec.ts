@@ -105,6 +105,52 @@ describe('console', () => {
   });
 });
 
+describe('auth.ldap', () => {
+  it('is off by default and takes every key from its LADING_AUTH_LDAP_* variable, with defaults for the rest', () => {
+    expect(loadConfig({}).auth.ldap).toBeUndefined();
+    const config = loadConfig({
+      LADING_AUTH_LDAP_URL: 'ldaps://ldap.example.com',
+      LADING_AUTH_LDAP_BINDDN: 'cn=lading,ou=services,dc=example,dc=com',
+      LADING_AUTH_LDAP_BINDPASSWORDFILE: '/run/secrets/ldap',
+      LADING_AUTH_LDAP_USERBASE: 'ou=people,dc=example,dc=com',
+      LADING_AUTH_LDAP_GROUPBASE: 'ou=groups,dc=example,dc=com',
+      LADING_AUTH_LDAP_NESTEDGROUPS: 'false',
+      LADING_AUTH_LDAP_CACHETTL: '2m',
+    });
+    expect(config.auth.ldap).toEqual({
+      url: 'ldaps://ldap.example.com',
+      startTls: false,
+      bindDn: 'cn=lading,ou=services,dc=example,dc=com',
+      bindPasswordFile: '/run/secrets/ldap',
+      userBase: 'ou=people,dc=example,dc=com',
+      userFilter: '(uid={username})',
+      usernameAttribute: 'uid',
+      groupBase: 'ou=groups,dc=example,dc=com',
+      groupFilter: '(member={dn})',
+      groupNameAttribute: 'cn',
+      nestedGroups: false,
+      maxGroupDepth: 8,
+      timeout: '5s',
+      cacheTtl: '2m',
+      negativeCacheTtl: '30s',
+    });
+  });
+
+  it('refuses a URL that is not ldap:// or ldaps://, both password sources, StartTLS over ldaps, and a filter without {username}', () => {
+    const problems = configError(() =>
+      parseConfig({ auth: { ldap: { url: 'http://ldap.example.com', userBase: 'dc=x', userFilter: '(uid=alice)', bindPassword: 'p', bindPasswordFile: '/f' } } }),
+    ).problems;
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^invalid configuration at auth\.ldap\.url: an ldap:\/\/ or ldaps:\/\/ URL \(environment variable LADING_AUTH_LDAP_URL\)$/),
+        expect.stringMatching(/^invalid configuration at auth\.ldap\.userFilter: must contain \{username\}/),
+      ]),
+    );
+    expect(configError(() => parseConfig({ auth: { ldap: { url: 'ldap://l', userBase: 'dc=x', bindPassword: 'p', bindPasswordFile: '/f' } } })).message).toMatch(/auth\.ldap\.bindPasswordFile: set bindPassword or bindPasswordFile, not both/);
+    expect(configError(() => parseConfig({ auth: { ldap: { url: 'ldaps://l', userBase: 'dc=x', startTls: true } } })).message).toMatch(/auth\.ldap\.startTls: startTls is for ldap:\/\/ URLs/);
+  });
+});
+
 describe('configuration file named by LADING_CONFIG', () => {
   let dir: string;
   beforeAll(async () => {

@@ -28,6 +28,53 @@ const allowListEntry = z.string().superRefine((entry, ctx) => {
 /** A secrets key: the base64 of 32 random bytes (`openssl rand -base64 32`). */
 const secretsKey = z.string().refine((k) => /^[A-Za-z0-9+/]{43}=$/.test(k.trim()) && Buffer.from(k.trim(), 'base64').length === 32, 'the base64 of 32 bytes (openssl rand -base64 32)');
 
+/**
+ * An LDAP directory users sign in with (`auth.ldap`): the service account searches for the user, the user's DN is
+ * bound with the password sent, and the groups holding the user (nested ones too when `nestedGroups`) are read.
+ * The bind password comes from `bindPassword` or the file `bindPasswordFile`; it is never logged or stored.
+ */
+const ldapSettings = z
+  .object({
+    /** `ldap://host[:port]` or `ldaps://host[:port]`. */
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^ldaps?:$/.test(new URL(u).protocol), 'an ldap:// or ldaps:// URL'),
+    /** Upgrades an ldap:// connection with StartTLS before anything is sent (refused for ldaps://, already TLS). */
+    startTls: z.boolean().default(false),
+    /** A PEM file of the CA certificates that sign the directory's certificate (else the system's). */
+    caFile: z.string().min(1).optional(),
+    /** The service account that searches; anonymous search when unset. */
+    bindDn: z.string().min(1).optional(),
+    bindPassword: z.string().min(1).optional(),
+    /** A file holding the service account's password (surrounding white space trimmed), instead of `bindPassword`. */
+    bindPasswordFile: z.string().min(1).optional(),
+    /** Where users are searched (subtree). */
+    userBase: z.string().min(1),
+    /** The user search; `{username}` is replaced by the username, escaped as RFC 4515 says. */
+    userFilter: z.string().includes('{username}', { message: 'must contain {username}' }).default('(uid={username})'),
+    /** The attribute whose value becomes the Lading user name (the name sent must match it, case aside). */
+    usernameAttribute: z.string().min(1).default('uid'),
+    /** Where groups are searched (subtree); no groups are read when unset. */
+    groupBase: z.string().min(1).optional(),
+    /** The group search; `{dn}` is the member's DN and `{username}` the username, both escaped (RFC 4515). */
+    groupFilter: z.string().default('(member={dn})'),
+    /** The attribute whose value names a group in grants (`group:<name>`). */
+    groupNameAttribute: z.string().min(1).default('cn'),
+    /** Also the groups that hold the user's groups, and so on (at most `maxGroupDepth` levels; cycles are cut). */
+    nestedGroups: z.boolean().default(true),
+    maxGroupDepth: z.number().int().positive().max(32).default(8),
+    /** Longest a connect, bind or search may take before the directory counts as down. */
+    timeout: duration.default('5s'),
+    /** How long a successful directory sign-in is remembered (so pulls go on through a short outage); 0s: never. */
+    cacheTtl: duration.default('5m'),
+    /** How long a refused one is remembered (a wrong password is not sent to the directory again meanwhile). */
+    negativeCacheTtl: duration.default('30s'),
+  })
+  .strict()
+  .refine((l) => l.bindPassword === undefined || l.bindPasswordFile === undefined, { message: 'set bindPassword or bindPasswordFile, not both', path: ['bindPasswordFile'] })
+  .refine((l) => !(l.startTls && l.url.startsWith('ldaps:')), { message: 'startTls is for ldap:// URLs (ldaps:// is TLS already)', path: ['startTls'] });
+
 /** A repository-name prefix: path components of the OCI name grammar joined by `/` (what `namespaces` name too). */
 const NAMESPACE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
@@ -62,6 +109,68 @@ const proxyRule = z
   })
   .strict()
   .refine((p) => (p.username === undefined) === (p.password === undefined), { message: 'username and password go together', path: ['password'] });
+
+/** An https URL, or http on a loopback host (tests, a provider on the same machine). */
+const issuerUrl = z
+  .string()
+  .url()
+  .refine((u) => {
+    const url = new URL(u);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+  }, 'an https:// URL (http:// only on a loopback host)');
+
+/**
+ * Browser sign-in with an OpenID Provider. The client secret comes from `clientSecret` or a file
+ * (`clientSecretFile`, e.g. a mounted Kubernetes secret), never both; a public client (PKCE alone) sets neither.
+ */
+const oidcSettings = z
+  .object({
+    /** The issuer (its discovery document is `<issuer>/.well-known/openid-configuration`). */
+    issuer: issuerUrl,
+    clientId: z.string().min(1),
+    /**
+     * A second, public client at the provider with the device authorization grant (RFC 8628), for
+     * `lading-admin login`; the CLI sign-in is off when unset.
+     */
+    cliClientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    clientSecretFile: z.string().min(1).optional(),
+    /** Where the provider sends the browser back; defaults to `<http.host>/ui/api/oidc/callback`. */
+    redirectUrl: z.string().url().optional(),
+    scopes: z.array(z.string().regex(/^[^\s"\\]+$/, 'a scope token')).default(['openid', 'profile', 'email']),
+    /** The ID token claim that names the user (a JIT user gets this name). */
+    usernameClaim: z.string().min(1).default('preferred_username'),
+    /** The ID token claim that lists the user's groups (a list of strings, or one string). */
+    groupsClaim: z.string().min(1).default('groups'),
+    /** When non-empty, only users whose verified e-mail is in one of these domains may sign in. */
+    allowedDomains: z.array(z.string().min(1)).default([]),
+    /** When non-empty, only users in at least one of these groups may sign in. */
+    allowedGroups: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .refine((o) => o.clientSecret === undefined || o.clientSecretFile === undefined, { message: 'set clientSecret or clientSecretFile, not both', path: ['clientSecretFile'] });
+
+/** One claim condition of a workload identity rule: an exact value, or a glob where `*` matches any run of characters. */
+const claimPattern = z.string().min(1);
+
+/**
+ * A workload identity trust rule: an ID token from `issuer` for `audience` whose claims match `claims` is exchanged
+ * for a registry token holding at most `grants`, for `tokenTtl`.
+ */
+const workloadIdentityRule = z
+  .object({
+    /** The rule's name: the token's subject is `wi$<name>`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" and "-"'),
+    issuer: issuerUrl,
+    audience: z.string().min(1),
+    /** Claims the token must carry, by name: each an exact value or a glob (`refs/heads/*`). */
+    claims: z.record(z.string(), claimPattern).default({}),
+    grants: z
+      .array(z.object({ namespace: z.string().regex(NAMESPACE, 'a repository-name prefix'), role: z.enum(['pull', 'push', 'delete', 'admin']) }).strict())
+      .min(1),
+    tokenTtl: duration.default('5m'),
+  })
+  .strict();
 
 /**
  * Why a proxy namespace cannot stand beside the namespaces already proxied, or null when it can: the same namespace
@@ -232,6 +341,19 @@ export const configObject = z
         hashWorkers: z.number().int().positive().max(64).optional(),
         /** Password checks that may wait for a worker; beyond that a login gets 429 with Retry-After at once. */
         hashQueue: z.number().int().nonnegative().max(10_000).default(32),
+        /** Sign-in with directory passwords (LDAP bind + search); off when unset. See docs/sign-in.md. */
+        ldap: ldapSettings.optional(),
+        /** Browser sign-in with an OpenID Provider (authorization code with PKCE); off when unset. See docs/oidc.md. */
+        oidc: oidcSettings.optional(),
+        /** CI systems' ID tokens exchanged at `/token` for short-lived registry tokens (YAML only). See docs/oidc.md. */
+        workloadIdentity: z
+          .array(workloadIdentityRule)
+          .default([])
+          .superRefine((rules, ctx) => {
+            rules.forEach((rule, i) => {
+              if (rules.slice(0, i).some((r) => r.name === rule.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `rule ${rule.name} is named twice` });
+            });
+          }),
       })
       .strict()
       .prefault({}),
@@ -320,6 +442,12 @@ export const configObject = z
                 keepLast: z.number().int().nonnegative().optional(),
                 /** Retention: tags not pushed for this long may go (with keepLast: only those beyond the newest N). */
                 olderThan: duration.optional(),
+                /**
+                 * Retention by pulls: tags whose manifest has not been pulled for this long (counting from the tag's
+                 * last push when that is later, or never pulled) may go, and so may untagged manifests (counting from
+                 * their push when never pulled); with keepLast or olderThan, only what every rule lets go.
+                 */
+                notPulledFor: duration.optional(),
                 /** Retention applies only to tags matching this regular expression (all tags when unset). */
                 tagPattern: z
                   .string()
@@ -362,6 +490,20 @@ export const configObject = z
          * so a repository's events keep their order while several relays share the load.
          */
         relayPartitions: z.number().int().positive().max(256).default(8),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        /**
+         * Whether the audit trail is kept: logins, admin changes and (aggregated) pulls become `io.lading.audit.*`
+         * events and rows of the queryable audit log (docs/audit.md). Changes of content have their events anyway.
+         */
+        enabled: z.boolean().default(true),
+        /** How long pulls are counted in memory, per principal and repository, before one batch is written. */
+        pullWindow: duration.default('10s'),
+        /** Audit log rows older than this are pruned (with the outbox, every `events.pruneInterval`). */
+        retention: duration.default('90d'),
       })
       .strict()
       .prefault({}),
@@ -513,5 +655,9 @@ export const configSchema = configObject
 export type LadingConfig = z.output<typeof configSchema>;
 /** One pull-through cache of the configuration (`proxies[]`). */
 export type ProxyConfig = LadingConfig['proxies'][number];
+/** The browser sign-in settings (`auth.oidc`). */
+export type OidcConfig = NonNullable<LadingConfig['auth']['oidc']>;
+/** One workload identity trust rule (`auth.workloadIdentity[]`). */
+export type WorkloadIdentityRule = LadingConfig['auth']['workloadIdentity'][number];
 /** Configuration as written in a file or a test: every key optional. */
 export type LadingConfigInput = z.input<typeof configObject>;

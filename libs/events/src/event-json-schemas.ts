@@ -4,7 +4,7 @@
  * `tools/events/write-schemas.ts` writes them, and its spec fails when the committed files differ.
  */
 import { z } from 'zod';
-import { EVENT_SCHEMA_REGISTRY, EVENT_TYPES, eventTypeSchemaId } from './event-types';
+import { AUDIT_EVENT_TYPES, EVENT_SCHEMA_REGISTRY, EVENT_TYPES, eventTypeSchemaId } from './event-types';
 
 /** The base of every schema's `$id`. */
 export const EVENT_SCHEMA_BASE = 'https://schemas.lading.invalid/events/v1/';
@@ -13,6 +13,7 @@ export const EVENT_SCHEMA_BASE = 'https://schemas.lading.invalid/events/v1/';
 const DATA_DEFS = ['repository', 'digest', 'tag', 'mediaType', 'descriptor'];
 const DATA_FILE = 'data.schema.json';
 const ENVELOPE_FILE = 'cloudevent.schema.json';
+const AUDIT_FILE = 'audit.schema.json';
 
 /** The order in which a schema's keywords are written, so that the files read top-down; others follow. */
 const KEYWORD_ORDER = ['$schema', '$id', 'title', 'description', 'type', 'required', 'properties', 'additionalProperties'];
@@ -68,6 +69,8 @@ export function eventJsonSchemas(): Record<string, Record<string, unknown>> {
   const local = JSON.parse(JSON.stringify({ ...schemas[DATA_FILE], $defs: defs }).replaceAll(`"${DATA_FILE}#/$defs/`, '"#/$defs/'));
   file(DATA_FILE, local);
   for (const type of Object.values(EVENT_TYPES)) file(eventTypeSchemaId(type), schemas[eventTypeSchemaId(type)]);
+  file(AUDIT_FILE, schemas[AUDIT_FILE]);
+  for (const type of Object.values(AUDIT_EVENT_TYPES)) file(eventTypeSchemaId(type), schemas[eventTypeSchemaId(type)]);
   return Object.fromEntries(Object.keys(files).sort().map((name) => [name, files[name]]));
 }
 

@@ -17,7 +17,7 @@ export const EVENT_TYPES = {
   blobMounted: 'io.lading.blob.mounted',
   blobDeleted: 'io.lading.blob.deleted',
   repositoryCreated: 'io.lading.repository.created',
-  /** Defined for consumers and in the schemas; emitted once the registry has a repository-delete path (it has none yet). */
+  /** An admin deleted a repository (`DELETE /admin/v1/repositories/<name>`): one event for everything it held. */
   repositoryDeleted: 'io.lading.repository.deleted',
   referrerAttached: 'io.lading.referrer.attached',
 } as const;
@@ -225,7 +225,8 @@ export const EVENT_CATALOGUE = {
     data: repositoryOnly,
   },
   [EVENT_TYPES.repositoryDeleted]: {
-    description: 'Reserved: a repository was deleted. Defined in the catalogue and here, not emitted yet (the registry has no repository-delete path).',
+    description:
+      "An admin deleted the repository with everything it held (`DELETE /admin/v1/repositories/<name>`): its tags, manifests, blob links and upload sessions. The one event of the deletion (no tag.deleted or manifest.deleted per item): a consumer drops all it knows of the repository. The repository's last event; a repository of the same name pushed later starts a new sequence with repository.created.",
     subject: 'repository',
     data: { ...repositoryOnly, proxy: none },
   },
@@ -246,7 +247,7 @@ export const EVENT_CATALOGUE = {
 } as const satisfies Record<EventType, EventTypeDefinition>;
 
 /** The file name of an event type's schema in `docs/events/`. */
-export const eventTypeSchemaId = (type: EventType): string => `${type}.schema.json`;
+export const eventTypeSchemaId = (type: EventType | AuditEventType): string => `${type}.schema.json`;
 
 /**
  * What an event of one type adds to the envelope: its `type`, the form of its `subject`, and its `data` fields'
@@ -332,3 +333,126 @@ export type EventFieldsOf<T extends EventType> = {
 } & {
   [K in Exclude<keyof EventDataOf<T>, ContextFields> as Defaulted<EventDataOf<T>[K]> extends true ? K : never]?: EventDataOf<T>[K];
 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// The audit trail (docs/audit.md): who logged in, which admin changed what, who pulled what. Not about one
+// repository, so these records have an envelope of their own: the same CloudEvents attributes, with the partition
+// key AUDIT_PARTITION_KEY (no repository can be named so) and a sequence of their own.
+// They travel the same outbox and bus as the repository events, whose handlers are typed `LadingEvent`: a consumer
+// must match on `type` (every one in the registry does) and can tell these by `isAuditEventType`.
+
+/** The audit event types: what the audit trail adds to the changes of content, which have their events anyway. */
+export const AUDIT_EVENT_TYPES = {
+  login: 'io.lading.audit.login',
+  admin: 'io.lading.audit.admin',
+  pulls: 'io.lading.audit.pulls',
+} as const;
+
+/** One of the audit event types. */
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES];
+
+/** The partition key (and Kafka record key) of every audit event: not a repository name, so it never shares one's order. */
+export const AUDIT_PARTITION_KEY = '_audit';
+
+/** Whether an event's type is an audit type (consumers of repository events skip these). */
+export function isAuditEventType(type: string): type is AuditEventType {
+  return type === AUDIT_EVENT_TYPES.login || type === AUDIT_EVENT_TYPES.admin || type === AUDIT_EVENT_TYPES.pulls;
+}
+
+const auditRequestSchema = documented(eventRequestSchema.nullable(), { description: 'The HTTP request: its id, the client address (after http.trustedProxies), method and User-Agent.' });
+
+/** The data of `io.lading.audit.login`. */
+export const auditLoginDataSchema = documented(
+  z.strictObject({
+    actor: documented(eventActorSchema.clone(), {
+      description:
+        'Who logged in: the account on success; on failure the account named when it is one, else anonymous (a name that is no account may be a password typed into the wrong field).',
+    }),
+    result: z.enum(['success', 'failure']),
+    reason: documented(z.enum(['invalid', 'limited']).nullable(), { description: 'failure: wrong credentials, or refused by the login limits (429); null on success.' }),
+    method: documented(z.enum(['password', 'token', 'robot', 'refresh']), {
+      description: "What was presented: a user's password, a personal access token, a robot's secret, or a refresh token (the OAuth2 refresh_token grant). Never the secret itself.",
+    }),
+    request: auditRequestSchema,
+  }),
+  { description: 'A login attempt at the token endpoint or the admin API.' },
+);
+
+/** The data of `io.lading.audit.admin`. */
+export const auditAdminDataSchema = documented(
+  z.strictObject({
+    actor: documented(eventActorSchema.clone(), { description: 'The admin who made the change.' }),
+    action: documented(z.string().regex(/^(POST|PUT|PATCH|DELETE) \/admin\/v1\/\S*$/), { description: 'The method and route, e.g. `POST /admin/v1/users`.' }),
+    target: documented(z.string(), { description: 'What the change is about: the path below /admin/v1 (`users/alice`, `webhooks/<id>`, `proxies/hub`), with the query.' }),
+    status: documented(z.int().min(200).max(399), { description: "The answer's HTTP status: only changes that succeeded are recorded." }),
+    before: documented(z.unknown(), { description: 'The state before the change where the route reads one (null otherwise), with every secret replaced by "[redacted]".' }),
+    after: documented(z.unknown(), { description: 'What the change set: the request body and the answer, with every secret replaced by "[redacted]"; null for none.' }),
+    request: auditRequestSchema,
+  }),
+  { description: 'A change made through the admin API.' },
+);
+
+/** One counted (principal, repository) of a pull batch. */
+export const auditPullRowSchema = z.strictObject({
+  actor: eventActorSchema.clone(),
+  repository: repositorySchema.clone(),
+  count: documented(z.int().min(1), { description: 'Manifest GETs (and HEADs) answered 200 or 304 in the window.' }),
+});
+
+/** The data of `io.lading.audit.pulls`. */
+export const auditPullsDataSchema = documented(
+  z.strictObject({
+    windowStart: documented(z.string(), { format: 'date-time', description: 'The first pull counted (RFC 3339).' }),
+    windowEnd: documented(z.string(), { format: 'date-time', description: 'When the window was written (RFC 3339).' }),
+    pulls: z.array(auditPullRowSchema).min(1),
+  }),
+  { description: 'The manifest pulls one process served in a window of `audit.pullWindow`, counted per principal and repository.' },
+);
+
+const AUDIT_DATA = {
+  [AUDIT_EVENT_TYPES.login]: auditLoginDataSchema,
+  [AUDIT_EVENT_TYPES.admin]: auditAdminDataSchema,
+  [AUDIT_EVENT_TYPES.pulls]: auditPullsDataSchema,
+} as const;
+
+/** The `data` of an audit event of type `T`. */
+export type AuditDataOf<T extends AuditEventType> = z.infer<(typeof AUDIT_DATA)[T]>;
+
+function auditEnvelope<T extends AuditEventType>(type: T, description: string) {
+  return documented(
+    z.strictObject({
+      specversion: z.literal('1.0'),
+      id: z.string().regex(UUID_V7),
+      source: z.string().regex(/^\/\/[^/\s]+\/lading\/[a-z]+$/),
+      type: z.literal(type),
+      subject: documented(z.string().min(1), { description: 'The actor (`anonymous` for none), or `pulls` for a pull batch.' }),
+      time: z.string(),
+      datacontenttype: z.literal('application/json'),
+      partitionkey: z.literal(AUDIT_PARTITION_KEY),
+      sequence: documented(z.string().regex(/^[0-9]{20}$/), { description: 'The number of the audit event, increasing; may have gaps (a rolled-back change).' }),
+      traceparent: z.string().regex(TRACEPARENT_GRAMMAR).optional(),
+      data: AUDIT_DATA[type] as (typeof AUDIT_DATA)[T],
+    }),
+    { id: eventTypeSchemaId(type), title: type, description },
+  );
+}
+
+/** Every audit event type's schema (a complete record: envelope and data), in the order of `AUDIT_EVENT_TYPES`. */
+export const AUDIT_EVENT_SCHEMAS = {
+  [AUDIT_EVENT_TYPES.login]: auditEnvelope(AUDIT_EVENT_TYPES.login, 'A login attempt, successful or not, with its client address; never the secret.'),
+  [AUDIT_EVENT_TYPES.admin]: auditEnvelope(AUDIT_EVENT_TYPES.admin, 'A change through the admin API, with the values before and after it, secrets redacted.'),
+  [AUDIT_EVENT_TYPES.pulls]: auditEnvelope(AUDIT_EVENT_TYPES.pulls, 'A batch of manifest pulls, counted per principal and repository over a window.'),
+} as const;
+
+/** An audit event as a CloudEvents 1.0 record. */
+export const auditEventSchema = documented(z.discriminatedUnion('type', [AUDIT_EVENT_SCHEMAS[AUDIT_EVENT_TYPES.login], AUDIT_EVENT_SCHEMAS[AUDIT_EVENT_TYPES.admin], AUDIT_EVENT_SCHEMAS[AUDIT_EVENT_TYPES.pulls]]), {
+  id: 'audit.schema.json',
+  title: 'Lading audit event',
+  description:
+    'A Lading audit event (docs/audit.md): a CloudEvents 1.0 record in structured JSON form on the same topic as the other events, with the partition key `_audit`. Validate audit events with this schema, the others with cloudevent.schema.json.',
+});
+
+/** An audit event as a CloudEvents 1.0 record. */
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+/** An audit event of type `T`. */
+export type AuditEventOf<T extends AuditEventType> = Extract<AuditEvent, { type: T }>;

@@ -12,3 +12,7 @@ export * from './open-bus';
 export * from './event-schemas';
 export * from './event-json-schemas';
 export * from './migrations';
+export * from './audit';
+export * from './audit-log';
+export * from './audit-redaction';
+export * from './audit-admin';

@@ -1,11 +1,13 @@
 /**
- * The outbox pruner: deletes published outbox rows older than the retention, in small batches, when asked (a process
+ * The outbox pruner: deletes published outbox rows older than the retention (and audit log entries older than
+ * theirs, `audit.retention`), in small batches, when asked (a process
  * prunes on a schedule, `events.pruneInterval`, through `runOutboxPruner` in libs/runtime). The
  * bus keeps the history for replay; the outbox only has to hold what is not yet published. Any number of processes
  * may prune at once (rows another pruner is deleting are skipped, a row deleted twice is deleted once), and it
  * never touches an unpublished or a parked row.
  */
 import type { Database } from '@lading/metadata';
+import { pruneAuditLog } from './audit-log';
 
 /** What the pruner needs. */
 export interface OutboxPrunerDeps {
@@ -14,6 +16,8 @@ export interface OutboxPrunerDeps {
   retentionMs: number;
   /** Rows deleted per statement, so that one prune never holds many locks or a long transaction. */
   batchSize?: number;
+  /** Audit log entries older than this are deleted too (`audit.retention`); the audit log is not pruned without it. */
+  auditRetentionMs?: number;
 }
 
 /** An outbox pruner: one prune at a time, run by whoever asks. */
@@ -37,8 +41,10 @@ export function createOutboxPruner(deps: OutboxPrunerDeps): OutboxPruner {
         [deps.retentionMs, batchSize],
       );
       total += deleted.rowCount;
-      if (deleted.rowCount < batchSize) return total;
+      if (deleted.rowCount < batchSize) break;
     }
+    if (deps.auditRetentionMs !== undefined) total += await pruneAuditLog(deps.db, deps.auditRetentionMs, batchSize);
+    return total;
   }
 
   function pruneOnce(): Promise<number> {

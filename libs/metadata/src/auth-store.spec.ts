@@ -1,14 +1,18 @@
 import { databaseEngines } from '@lading/testing';
 import {
   LoginLimit,
+  addGrant,
   createAccessToken,
   createUser,
   findAccessToken,
   findUser,
+  grantsFor,
   insertRefreshToken,
   releaseLoginAttempt,
   reserveLoginAttempt,
   rotateRefreshToken,
+  upsertNamespace,
+  upsertDirectoryUser,
 } from './auth-store';
 import type { Database } from './database';
 import { migrate } from './migrate';
@@ -48,6 +52,34 @@ describe.each(databaseEngines('authstore'))('auth store on %s', (_name, open) =>
     ]);
     await releaseLoginAttempt(db, ['pair:race@1']);
     expect((await reserveLoginAttempt(db, limits, WINDOW_MS)).admitted).toBe(true);
+  });
+
+  it('counts the grants of any of the given groups, and none of a group not given', async () => {
+    await upsertNamespace(db, 'grp', false);
+    expect(await addGrant(db, 'grp', 'group', 'Platform Team', 'pull')).toBe(true);
+    expect(await addGrant(db, 'grp', 'group', 'writers', 'push')).toBe(true);
+    const roles = async (groups: string[]) => (await grantsFor(db, 'grp/app', 'user', 'gus', groups)).map((g) => g.role).filter(Boolean).sort();
+    expect(await roles([])).toEqual([]);
+    expect(await roles(['Platform Team'])).toEqual(['pull']);
+    expect(await roles(['platform team', 'nobody'])).toEqual([]);
+    expect(await roles(['Platform Team', 'writers'])).toEqual(['pull', 'push']);
+  });
+
+  it('makes a directory user row at first sign-in, and never takes over a local user of the same name', async () => {
+    const made = await upsertDirectoryUser(db, 'dora');
+    expect(made).toMatchObject({ name: 'dora', source: 'ldap', passwordHash: '!' });
+    expect(await upsertDirectoryUser(db, 'dora')).toEqual(made);
+    expect(await createUser(db, 'lou', 'local-hash', false)).toBe(true);
+    expect(await upsertDirectoryUser(db, 'lou')).toBeNull();
+    expect((await findUser(db, 'lou'))?.passwordHash).toBe('local-hash');
+  });
+
+  it('keeps the groups of a sign-in with its refresh token, and hands them to the successor', async () => {
+    const user = (await upsertDirectoryUser(db, 'gwen'))!;
+    const holder = { principalType: 'user' as const, principalName: 'gwen', credential: { kind: 'password' as const, userId: user.id, passwordVersion: user.passwordVersion }, rotating: true, groups: ['devs', 'platform'] };
+    await insertRefreshToken(db, 'g-first', holder, 'family-g', inAnHour());
+    expect(await rotateRefreshToken(db, 'g-first', 'g-second', inAnHour())).toEqual({ status: 'valid', holder, isAdmin: false, rotated: true });
+    expect(await rotateRefreshToken(db, 'g-second', 'g-third', inAnHour())).toEqual({ status: 'valid', holder, isAdmin: false, rotated: true });
   });
 
   it('uses a refresh token once: of concurrent uses exactly one rotates it, the others find it retired and revoke its family', async () => {

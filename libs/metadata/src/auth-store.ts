@@ -10,7 +10,15 @@ export interface UserRow {
   passwordVersion: number;
   isAdmin: boolean;
   disabled: boolean;
+  /** Where the password is checked: `local` (passwordHash) or `ldap` (a bind to the directory; no usable hash). */
+  source: UserSource;
 }
+
+/** Where a user's password is checked. */
+export type UserSource = 'local' | 'ldap';
+
+/** The kinds of principal a grant may name: a user, a robot, or a group an identity provider reports. */
+export type GrantPrincipalType = 'user' | 'robot' | 'group';
 
 /** A robot account row. */
 export interface RobotRow {
@@ -40,7 +48,7 @@ export interface SigningKeyRow {
 export async function findUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
   const r = await db.query<UserRow>(
     `SELECT id::int AS id, name, password_hash AS "passwordHash", password_version AS "passwordVersion", is_admin AS "isAdmin",
-            disabled_at IS NOT NULL AS disabled FROM users WHERE name = $1`,
+            disabled_at IS NOT NULL AS disabled, source FROM users WHERE name = $1`,
     [name],
   );
   return r.rows[0] ?? null;
@@ -50,6 +58,16 @@ export async function findUser(db: SqlExecutor, name: string): Promise<UserRow |
 export async function createUser(db: SqlExecutor, name: string, passwordHash: string, isAdmin: boolean): Promise<boolean> {
   const r = await db.query(`INSERT INTO users (name, password_hash, is_admin) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, passwordHash, isAdmin]);
   return r.rowCount > 0;
+}
+
+/**
+ * Makes or refreshes the row of a user the directory has just signed in (source `ldap`, no usable password hash);
+ * null when the name belongs to a local user, whose row is never taken over. Returns the row as it now is.
+ */
+export async function upsertDirectoryUser(db: SqlExecutor, name: string): Promise<UserRow | null> {
+  await db.query(`INSERT INTO users (name, password_hash, source) VALUES ($1, '!', 'ldap') ON CONFLICT (name) DO NOTHING`, [name]);
+  const user = await findUser(db, name);
+  return user && user.source === 'ldap' ? user : null;
 }
 
 /** Lists users (never their password hashes). */
@@ -190,19 +208,39 @@ export async function deleteNamespace(db: SqlExecutor, prefix: string): Promise<
   return (await db.query(`DELETE FROM namespaces WHERE prefix = $1`, [prefix])).rowCount > 0;
 }
 
-/** Lists namespaces with their grants. */
-export async function listNamespaces(db: SqlExecutor): Promise<Array<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> }>> {
-  const r = await db.query<{ prefix: string; public: boolean; grants: Array<{ principalType: string; principalName: string; role: string }> | null }>(
-    `SELECT n.prefix, n.public,
+/** A namespace as listed: whether it is public, its immutable-tag rules (tag-rules.ts) and its grants. */
+export interface NamespaceRow {
+  prefix: string;
+  public: boolean;
+  immutableTags: string[];
+  immutableTagExceptions: string[];
+  grants: Array<{ principalType: string; principalName: string; role: string }>;
+}
+
+/** Lists namespaces with their rules and grants. */
+export async function listNamespaces(db: SqlExecutor): Promise<NamespaceRow[]> {
+  return selectNamespaces(db, null);
+}
+
+/** Finds one namespace with its rules and grants; null when there is none. */
+export async function findNamespace(db: SqlExecutor, prefix: string): Promise<NamespaceRow | null> {
+  return (await selectNamespaces(db, prefix))[0] ?? null;
+}
+
+async function selectNamespaces(db: SqlExecutor, prefix: string | null): Promise<NamespaceRow[]> {
+  const r = await db.query<Omit<NamespaceRow, 'grants'> & { grants: NamespaceRow['grants'] | string | null }>(
+    `SELECT n.prefix, n.public, n.immutable_tags AS "immutableTags", n.immutable_tag_exceptions AS "immutableTagExceptions",
             coalesce(json_agg(json_build_object('principalType', g.principal_type, 'principalName', g.principal_name, 'role', g.role)
                      ORDER BY g.principal_type, g.principal_name, g.role) FILTER (WHERE g.role IS NOT NULL), '[]') AS grants
-       FROM namespaces n LEFT JOIN grants g ON g.namespace_id = n.id GROUP BY n.id ORDER BY n.prefix`,
+       FROM namespaces n LEFT JOIN grants g ON g.namespace_id = n.id
+      WHERE $1::text IS NULL OR n.prefix = $1 GROUP BY n.id ORDER BY n.prefix`,
+    [prefix],
   );
   return r.rows.map((row) => ({ ...row, grants: typeof row.grants === 'string' ? JSON.parse(row.grants) : (row.grants ?? []) }));
 }
 
 /** Grants a role on a namespace; false when it was already granted or the namespace is missing. */
-export async function addGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
+export async function addGrant(db: SqlExecutor, prefix: string, principalType: GrantPrincipalType, principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `INSERT INTO grants (namespace_id, principal_type, principal_name, role) SELECT id, $2, $3, $4 FROM namespaces WHERE prefix = $1 ON CONFLICT DO NOTHING`,
     [prefix, principalType, principalName, role],
@@ -211,7 +249,7 @@ export async function addGrant(db: SqlExecutor, prefix: string, principalType: '
 }
 
 /** Removes a grant; false when there was no such grant. */
-export async function removeGrant(db: SqlExecutor, prefix: string, principalType: 'user' | 'robot', principalName: string, role: GrantRow['role']): Promise<boolean> {
+export async function removeGrant(db: SqlExecutor, prefix: string, principalType: GrantPrincipalType, principalName: string, role: GrantRow['role']): Promise<boolean> {
   const r = await db.query(
     `DELETE FROM grants g USING namespaces n WHERE g.namespace_id = n.id AND n.prefix = $1 AND g.principal_type = $2 AND g.principal_name = $3 AND g.role = $4`,
     [prefix, principalType, principalName, role],
@@ -221,14 +259,15 @@ export async function removeGrant(db: SqlExecutor, prefix: string, principalType
 
 /**
  * The namespaces that cover a repository name, with the roles a principal holds there (a namespace `team` covers
- * `team` and `team/...`); public namespaces are listed even without a grant.
+ * `team` and `team/...`), its own grants and those of any of `groups`; public namespaces are listed even without a grant.
  */
-export async function grantsFor(db: SqlExecutor, repository: string, principalType: 'user' | 'robot' | null, principalName: string | null): Promise<GrantRow[]> {
+export async function grantsFor(db: SqlExecutor, repository: string, principalType: 'user' | 'robot' | null, principalName: string | null, groups: readonly string[] = []): Promise<GrantRow[]> {
   const r = await db.query<GrantRow>(
     `SELECT n.prefix, n.public, g.role FROM namespaces n
-       LEFT JOIN grants g ON g.namespace_id = n.id AND g.principal_type = $2 AND g.principal_name = $3
+       LEFT JOIN grants g ON g.namespace_id = n.id AND ((g.principal_type = $2 AND g.principal_name = $3)
+                          OR (g.principal_type = 'group' AND g.principal_name IN (SELECT jsonb_array_elements_text($4::jsonb))))
       WHERE $1 = n.prefix OR left($1, length(n.prefix) + 1) = n.prefix || '/'`,
-    [repository, principalType, principalName],
+    [repository, principalType, principalName, JSON.stringify(groups)],
   );
   return r.rows;
 }
@@ -292,7 +331,9 @@ export async function lockSigningKeys(tx: SqlExecutor): Promise<void> {
 export type RefreshCredential =
   | { kind: 'password'; userId: number; passwordVersion: number }
   | { kind: 'pat'; userId: number; accessTokenId: number }
-  | { kind: 'robot'; robotId: number };
+  | { kind: 'robot'; robotId: number }
+  /** A sign-in through the OpenID Provider: good while the user is enabled and still linked to the provider. */
+  | { kind: 'oidc'; userId: number };
 
 /** Who a refresh token speaks for, as stored beside it. */
 export interface RefreshHolder {
@@ -304,14 +345,16 @@ export interface RefreshHolder {
    * stores and the daemon presents unchanged on every later command (it never keeps a rotated one).
    */
   rotating: boolean;
+  /** Groups the identity provider says the principal belongs to, as of its sign-in (LDAP or OIDC); they live as long as the token's family. */
+  groups?: string[];
 }
 
 /** Stores a refresh token (as a digest of its secret) in a family: a new id for a new login, else its parent's. */
 export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, holder: RefreshHolder, familyId: string, expiresAt: Date): Promise<void> {
   const c = holder.credential;
   await db.query(
-    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, family_id, credential, user_id, password_version, access_token_id, robot_id, rotating, groups)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`,
     [
       tokenHash,
       holder.principalType,
@@ -324,6 +367,7 @@ export async function insertRefreshToken(db: SqlExecutor, tokenHash: string, hol
       c.kind === 'pat' ? c.accessTokenId : null,
       c.kind === 'robot' ? c.robotId : null,
       holder.rotating,
+      JSON.stringify(holder.groups ?? []),
     ],
   );
 }
@@ -352,6 +396,7 @@ interface ClaimedRow {
   accessTokenId: number | null;
   robotId: number | null;
   rotating: boolean;
+  groups: string[] | string;
   credentialLive: boolean;
   isAdmin: boolean;
 }
@@ -370,12 +415,13 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
       `UPDATE refresh_tokens rt SET retired_at = CASE WHEN rt.rotating THEN now() END
         WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
        RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
-         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating,
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating, rt.groups,
          CASE rt.credential
            WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id
                                     WHERE t.id = rt.access_token_id AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL)
            WHEN 'robot' THEN EXISTS (SELECT 1 FROM robots r WHERE r.id = rt.robot_id AND r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now()))
+           WHEN 'oidc' THEN EXISTS (SELECT 1 FROM users u JOIN oidc_identities oi ON oi.user_id = u.id WHERE u.id = rt.user_id AND u.disabled_at IS NULL)
            ELSE false
          END AS "credentialLive",
          coalesce((SELECT u.is_admin FROM users u WHERE u.id = rt.user_id), false) AS "isAdmin"`,
@@ -399,8 +445,11 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
         ? { kind: 'password', userId: row.userId!, passwordVersion: row.passwordVersion! }
         : row.credential === 'pat'
           ? { kind: 'pat', userId: row.userId!, accessTokenId: row.accessTokenId! }
-          : { kind: 'robot', robotId: row.robotId! };
-    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating };
+          : row.credential === 'oidc'
+            ? { kind: 'oidc', userId: row.userId! }
+            : { kind: 'robot', robotId: row.robotId! };
+    const groups = (typeof row.groups === 'string' ? JSON.parse(row.groups) : row.groups) as string[];
+    const holder: RefreshHolder = { principalType: row.principalType, principalName: row.principalName, credential, rotating: row.rotating, ...(groups.length ? { groups } : {}) };
     if (row.rotating) await insertRefreshToken(tx, nextHash, holder, row.familyId, expiresAt);
     return { status: 'valid', holder, isAdmin: row.isAdmin, rotated: row.rotating };
   });

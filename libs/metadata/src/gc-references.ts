@@ -48,6 +48,8 @@ export interface GcManifestRow {
   payload: Buffer;
   subjectDigest: string | null;
   createdAt: Date;
+  /** Its last recorded pull (retention by pulls), null if never. */
+  lastPulledAt: Date | null;
 }
 
 const lockClause = (lock: boolean, of?: string) => (lock ? ` FOR UPDATE${of ? ` OF ${of}` : ''} NOWAIT` : '');
@@ -112,7 +114,7 @@ export async function deleteBlobMetadata(tx: SqlExecutor, digest: string, size: 
 export async function readManifestForCollection(tx: SqlExecutor, repositoryId: number, digest: string, lock: boolean): Promise<GcManifestRow | null> {
   const r = await tx.query<GcManifestRow>(
     `SELECT m.repository_id AS "repositoryId", r.name AS repository, m.digest, m.media_type AS "mediaType", m.size, m.payload,
-            m.subject_digest AS "subjectDigest", m.created_at AS "createdAt"
+            m.subject_digest AS "subjectDigest", m.created_at AS "createdAt", m.last_pulled_at AS "lastPulledAt"
        FROM manifests m JOIN repositories r ON r.id = m.repository_id
       WHERE m.repository_id = $1 AND m.digest = $2${lockClause(lock, 'm')}`,
     [repositoryId, digest],

@@ -22,3 +22,5 @@ export * from './table-dump';
 export * from './proxy-rules';
 export * from './quotas';
 export * from './console-listings';
+export * from './tag-rules';
+export * from './oidc-identities';

@@ -144,14 +144,19 @@ export interface DeletedManifest {
   tags: string[];
 }
 
-/** Deletes a manifest with its tags and references; null when it did not exist. */
+/**
+ * Deletes a manifest with its tags and references; null when it did not exist. Takes the repository before the
+ * manifest row, like every tag change, and like a repository deletion (which cascades to the manifests under its
+ * repository lock): taking them the other way round deadlocked with it. (The collector takes a manifest first, but
+ * NOWAIT and then the repository within its lock timeout: at worst it gives up and reviews the manifest later.)
+ */
 export async function deleteManifest(tx: SqlExecutor, repositoryId: number, digest: string): Promise<DeletedManifest | null> {
+  await lockRepositoryForEvents(tx, repositoryId);
   const row = await tx.query<{ mediaType: string; size: number }>(
     `SELECT media_type AS "mediaType", size FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`,
     [repositoryId, digest],
   );
   if (!row.rows[0]) return null;
-  await lockRepositoryForEvents(tx, repositoryId);
   const blobs = await tx.query<{ d: string }>(
     `SELECT blob_digest AS d FROM manifest_blob_references WHERE repository_id = $1 AND manifest_digest = $2`,
     [repositoryId, digest],

@@ -16,9 +16,14 @@ export async function findRepository(db: SqlExecutor, name: string): Promise<Rep
 /**
  * Returns the repository, creating it if needed; `created` says whether this call created it. Looks it up first:
  * almost every call finds it, in one statement.
+ *
+ * A found row stays locked `FOR KEY SHARE` for the caller's transaction (the lock its rows' foreign keys take anyway
+ * when they are written), so a repository deletion (`lockRepositoryForDeletion`, `FOR UPDATE`) cannot commit between
+ * this lookup and the write that follows: it waits for the write, or the write waits for it and then creates the
+ * repository afresh.
  */
 export async function ensureRepository(tx: SqlExecutor, name: string): Promise<RepositoryRow & { created: boolean }> {
-  const found = await findRepository(tx, name);
+  const found = (await tx.query<RepositoryRow>(`SELECT id, name FROM repositories WHERE name = $1 FOR KEY SHARE`, [name])).rows[0];
   if (found) return { ...found, created: false };
   const inserted = await tx.query<RepositoryRow>(
     `INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, name`,
@@ -37,4 +42,64 @@ export async function listRepositories(db: SqlExecutor, last: string | null, lim
     [last, limit],
   );
   return r.rows.map((row) => row.name);
+}
+
+/** What a repository holds, as its deletion sees it: the caller checks `tags` against rules and queues `blobDigests`. */
+export interface RepositoryContents {
+  id: number;
+  name: string;
+  /** Its tags, in byte order. */
+  tags: string[];
+  manifests: number;
+  /** Every blob it links or its manifests reference: each may be unreferenced once the repository is gone. */
+  blobDigests: string[];
+}
+
+/**
+ * Locks a repository for its deletion and reads what it holds; null when there is no such repository. The row is
+ * locked `FOR UPDATE`: every write to the repository (a push, an upload, a mount, a tag change) holds it in a weaker
+ * mode for its transaction, so this waits for the writes in flight, and a write after the deletion commits finds
+ * no repository (and creates a new one).
+ */
+export async function lockRepositoryForDeletion(tx: SqlExecutor, name: string): Promise<RepositoryContents | null> {
+  const repo = await tx.query<RepositoryRow>(`SELECT id, name FROM repositories WHERE name = $1 FOR UPDATE`, [name]);
+  const row = repo.rows[0];
+  if (!row) return null;
+  const tags = await tx.query<{ name: string }>(`SELECT name FROM tags WHERE repository_id = $1 ORDER BY name`, [row.id]);
+  const manifests = await tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM manifests WHERE repository_id = $1`, [row.id]);
+  const blobs = await tx.query<{ d: string }>(
+    `SELECT blob_digest AS d FROM repository_blobs WHERE repository_id = $1
+     UNION SELECT blob_digest FROM manifest_blob_references WHERE repository_id = $1`,
+    [row.id],
+  );
+  return {
+    id: row.id,
+    name: row.name,
+    tags: tags.rows.map((t) => t.name),
+    manifests: Number(manifests.rows[0]?.n ?? 0),
+    blobDigests: blobs.rows.map((b) => b.d).sort(),
+  };
+}
+
+/**
+ * Deletes a repository (locked by `lockRepositoryForDeletion`) with everything that is its own: tags, manifests and
+ * their references, search metadata, blob links, upload sessions and queued manifest reviews (the foreign keys
+ * cascade), in the caller's transaction, with a tombstone for each upload session's stored data. Blob rows and
+ * objects stay: they may be another repository's too; the caller queues them for the collector. Resolves with the
+ * upload sessions' ids.
+ *
+ * One transaction holds every row of the repository: fine for thousands of tags and manifests, slow (and holding the
+ * repository's writers off) for millions.
+ */
+export async function deleteRepository(tx: SqlExecutor, repositoryId: number): Promise<string[]> {
+  const uploads = await tx.query<{ id: string }>(`DELETE FROM uploads WHERE repository_id = $1 RETURNING id::text AS id`, [repositoryId]);
+  const ids = uploads.rows.map((u) => u.id);
+  if (ids.length > 0) {
+    await tx.query(
+      `INSERT INTO gc_tombstones (key, kind, target) SELECT 'upload:' || id, 'upload', id FROM unnest($1::text[]) AS id ON CONFLICT (key) DO NOTHING`,
+      [ids],
+    );
+  }
+  await tx.query(`DELETE FROM repositories WHERE id = $1`, [repositoryId]);
+  return ids;
 }

@@ -26,6 +26,9 @@ export type RouteName =
   | 'search'
   | 'searchApi'
   | 'session'
+  | 'oidcLogin'
+  | 'oidcCallback'
+  | 'oidcCli'
   | 'consoleRepositories'
   | 'consoleTags'
   | 'events';
@@ -66,6 +69,11 @@ const ROUTE_TABLE = [
   // The web console's own API: its session (signed in with the token service's credentials, owned by the auth
   // service), the repositories and tags a caller may pull, and the live feed of events (the manifest service's).
   { name: 'session', owner: 'auth', methods: ['GET', 'POST', 'DELETE'], pattern: /^\/ui\/api\/session$/, hasRepository: false },
+  // Company sign-in (OpenID Connect, code with PKCE): the redirect to the provider and its way back.
+  { name: 'oidcLogin', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/login$/, hasRepository: false },
+  { name: 'oidcCallback', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/callback$/, hasRepository: false },
+  // What `lading-admin login` needs to run the device grant against the provider (issuer, public client id).
+  { name: 'oidcCli', owner: 'auth', methods: ['GET'], pattern: /^\/ui\/api\/oidc\/cli$/, hasRepository: false },
   { name: 'consoleRepositories', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories$/, hasRepository: false },
   // The repository is captured here rather than after `/v2/`: `matchRoute` checks it against the grammar.
   { name: 'consoleTags', owner: 'manifest', methods: ['GET', 'HEAD'], pattern: /^\/api\/v1\/repositories\/(.+)\/tags$/, hasRepository: false },

@@ -113,7 +113,7 @@ export interface ProcessParts {
   bus: EventBus;
   /** Publishes the outbox: every second and whenever kicked (`onEventsCommitted`). */
   relay: RunningOutboxRelay;
-  /** Deletes published outbox rows past `events.retention`, every `events.pruneInterval`. */
+  /** Deletes published outbox rows past `events.retention` (and audit log entries past `audit.retention`), every `events.pruneInterval`. */
   pruner: RunningOutboxPruner;
   /** The metrics the parts record into, to pass on to the services built on them. */
   metrics?: RegistryMetrics;
@@ -169,7 +169,7 @@ export async function openProcessParts(config: LadingConfig, logger: Logger, opt
   const observing: StopObserving[] = metrics
     ? [metrics.observeOutbox(() => readOutboxGauges(db)), metrics.observeRelay(() => relay.counters), metrics.observeOpenUploads(() => countOpenUploads(db))]
     : [];
-  const pruner = runOutboxPruner(createOutboxPruner({ db, retentionMs: durationMs(config.events.retention) }), {
+  const pruner = runOutboxPruner(createOutboxPruner({ db, retentionMs: durationMs(config.events.retention), auditRetentionMs: durationMs(config.audit.retention) }), {
     intervalMs: durationMs(config.events.pruneInterval),
     onError: (err) => logger.warn({ err }, 'outbox pruner failed; will retry'),
   });

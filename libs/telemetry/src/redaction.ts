@@ -30,6 +30,7 @@ export const SECRET_KEYS = new Set([
   'secretkey',
   'secret_key',
   'clientsecret',
+  'bindpassword',
   'client_secret',
   'webhooksecret',
   'signingsecret',
@@ -40,8 +41,8 @@ export const SECRET_KEYS = new Set([
   'x-hub-signature-256',
 ]);
 
-/** Query parameters whose values are secrets (matched case-insensitively). */
-const SECRET_QUERY = /([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|refresh_token|password|secret)=)[^&#\s"']*/gi;
+/** Query parameters whose values are secrets (matched case-insensitively); `code` is an OAuth authorization code. */
+const SECRET_QUERY = /([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|refresh_token|password|secret|code|subject_token)=)[^&#\s"']*/gi;
 /** `scheme://user:password@host` userinfo. */
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@"']+:[^/\s@"']+@/gi;
 /** `Bearer <token>` / `Basic <credentials>` wherever they appear in text, however short (not a challenge's `realm=`). */

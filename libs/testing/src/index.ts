@@ -11,3 +11,6 @@ export * from './distribution';
 export * from './gc-clock';
 export * from './upstream-relay';
 export * from './database-engines';
+export * from './test-directory';
+export * from './openid-provider';
+export * from './loopback-issuer';

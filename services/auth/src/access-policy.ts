@@ -18,7 +18,7 @@ export const ROLE_ACTIONS: Record<meta.GrantRow['role'], string[]> = {
 /** The actions a principal holds on one repository. */
 export async function repositoryActions(db: SqlExecutor, principal: Principal, repository: string): Promise<Set<string>> {
   if (principal.isAdmin) return new Set(ROLE_ACTIONS.admin);
-  const rows = await meta.grantsFor(db, repository, principal.type === 'anonymous' ? null : principal.type, principal.name || null);
+  const rows = await meta.grantsFor(db, repository, principal.type === 'anonymous' ? null : principal.type, principal.name || null, principal.groups);
   const actions = new Set<string>();
   for (const row of rows) {
     if (row.public) actions.add('pull');

@@ -1,9 +1,10 @@
 /**
- * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces, grants, key rotation,
- * pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage quotas and usage (`/admin/v1/quotas`,
- * `/admin/v1/usage`, quota-admin.ts) and
+ * The admin API (`/admin/v1`): users, robot accounts, personal access tokens, namespaces (with their immutable-tag
+ * rules: docs/governance.md), grants, key rotation, pull-through caches (`/admin/v1/proxies`, proxy-admin.ts), storage
+ * quotas and usage (`/admin/v1/quotas`, `/admin/v1/usage`, quota-admin.ts) and
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
- * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`) sit behind the same guard.
+ * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`, its repository deletion
+ * at `/admin/v1/repositories`) sit behind the same guard.
  * Only admins may call it, with Basic credentials (password or personal access token) or the console's session. Secrets (robot secrets,
  * tokens) are shown once, in the response that creates them.
  */
@@ -12,11 +13,12 @@ import { LadingConfig, durationMs } from '@lading/config';
 import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
-import { createOutboxAdminRouter } from '@lading/events';
+import { createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
 import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
-import { createWebhookAdminRouter } from '@lading/webhooks';
+import { createWebhookAdminRouter, findSubscription, withoutSecret } from '@lading/webhooks';
+import type { AuthAudit, BeforeReader } from './audit-trail';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
 import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
@@ -41,10 +43,17 @@ export interface AdminApiDeps {
   proxyRulesChanged?: () => Promise<void>;
   /** The principal of the request's console session, if it carries a valid one (accepted in place of Basic). */
   sessionPrincipal?: (req: Request) => Promise<Principal | null>;
+  /** Records every change made through this API (audit-trail.ts); nothing is recorded without it. */
+  audit?: AuthAudit;
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
+/**
+ * Who a grant names: `user:<name>`, `robot:<name>`, or `group:<name>`, a group as the identity provider names it
+ * (a directory's `cn`, an OIDC groups claim), matched exactly, case included.
+ */
+const GRANT_PRINCIPAL = /^(?:(?:user|robot):[a-z0-9][a-z0-9._-]{0,63}|group:[A-Za-z0-9][A-Za-z0-9 ._@-]{0,127})$/;
 
 function invalid(message: string): OciError {
   return new OciError('UNSUPPORTED', message, undefined, { status: 400 });
@@ -73,6 +82,54 @@ function optionalExpiry(body: Record<string, unknown>, now: number): Date | null
   return new Date(now + ms);
 }
 
+/** The immutable-tag rules a namespace body sets, each list only when the body names it (validated: 400 otherwise). */
+function tagRulesOf(body: Record<string, unknown>): { immutableTags?: string[]; immutableTagExceptions?: string[] } {
+  const list = (key: 'immutableTags' | 'immutableTagExceptions'): string[] | undefined => {
+    const value = body[key];
+    if (value === undefined) return undefined;
+    const message = `${key} must be a list of at most ${meta.TAG_RULES_MAX_PATTERNS} tag globs (tag characters, '*' and '?', at most ${meta.TAG_GLOB_MAX_LENGTH} each)`;
+    if (!Array.isArray(value) || value.length > meta.TAG_RULES_MAX_PATTERNS) throw invalid(message);
+    for (const glob of value) if (typeof glob !== 'string' || !meta.isValidTagGlob(glob)) throw invalid(message);
+    return [...new Set(value as string[])];
+  };
+  return { immutableTags: list('immutableTags'), immutableTagExceptions: list('immutableTagExceptions') };
+}
+
+/**
+ * Reads what an admin change will alter, for its audit record's `before`: the user, robot, webhook subscription,
+ * stored proxy rule, namespace (with its grants) the path or body names. Null for the other routes (a key rotation,
+ * a collection) and for what does not exist yet. Secrets are redacted by the audit trail, hashes included.
+ */
+export function stateBeforeChange(db: Database): BeforeReader {
+  return async (req) => {
+    const [, kind, name] = /^\/(users|robots|webhooks|proxies|namespaces|grants)(?:\/([^/?]+))?/.exec(req.path) ?? [];
+    const id = name === undefined ? undefined : decodeURIComponent(name);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    switch (kind) {
+      case 'users':
+        return id === undefined ? null : (await meta.listUsers(db)).find((u) => u.name === id) ?? null;
+      case 'robots':
+        return id === undefined ? null : (await meta.listRobots(db)).find((r) => r.name === id) ?? null;
+      case 'webhooks': {
+        if (id === undefined || !/^[0-9a-f-]{36}$/i.test(id)) return null;
+        const found = await findSubscription(db, id);
+        return found ? withoutSecret(found) : null;
+      }
+      case 'proxies': {
+        const namespace = decodeURIComponent(req.path.slice('/proxies/'.length));
+        return (await meta.listStoredProxyRules(db)).find((r) => r.namespace === namespace) ?? null;
+      }
+      case 'namespaces':
+      case 'grants': {
+        const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : body.prefix;
+        return (await meta.listNamespaces(db)).find((n) => n.prefix === prefix) ?? null;
+      }
+      default:
+        return null;
+    }
+  };
+}
+
 /** Creates the admin router. */
 export function createAdminRouter(deps: AdminApiDeps): Router {
   const { db } = deps;
@@ -98,6 +155,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.locals.admin = principal.name;
     next();
   });
+  // Every change below is recorded (route, target, before and after, secrets redacted): a route added later is too.
+  if (deps.audit) router.use(deps.audit.adminChanges(stateBeforeChange(db)));
 
   router.get('/users', async (_req, res) => {
     res.json({ users: await meta.listUsers(db) });
@@ -115,6 +174,10 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (password.length < 8) throw invalid('password must have at least 8 characters');
     // A password no login could send (a login with a control character is refused) is refused here too.
     checkCredentials({ username: '', password });
+    // A directory user's password is the directory's: a local one would never be checked, so none is set.
+    if ((await meta.findUser(db, req.params.name))?.source === 'ldap') {
+      throw new OciError('DENIED', `user ${req.params.name} signs in with the directory; change the password there`, undefined, { status: 409 });
+    }
     if (!(await meta.setUserPassword(db, req.params.name, await deps.passwords.hash(password)))) throw notFound('user');
     res.status(204).end();
   });
@@ -173,11 +236,35 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.json({ namespaces: await meta.listNamespaces(db) });
   });
   router.post('/namespaces', async (req, res) => {
-    const prefix = stringField(req.body ?? {}, 'prefix');
+    const body = req.body ?? {};
+    const prefix = stringField(body, 'prefix');
     if (!isValidRepositoryName(prefix)) throw invalid('prefix must be a valid repository name');
-    await meta.upsertNamespace(db, prefix, req.body.public === true);
-    res.status(201).json({ prefix, public: req.body.public === true });
+    const rules = tagRulesOf(body);
+    await db.transaction(async (tx) => {
+      await meta.upsertNamespace(tx, prefix, body.public === true);
+      await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null);
+    });
+    res.status(201).json(await namespaceView(prefix));
   });
+  // Changes what the body names and nothing else (`public`, `immutableTags`, `immutableTagExceptions`); the prefix is
+  // a query parameter, as for DELETE, because it may hold slashes.
+  router.patch('/namespaces', async (req, res) => {
+    const body = req.body ?? {};
+    const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
+    if (body.public !== undefined && typeof body.public !== 'boolean') throw invalid('public must be true or false');
+    const rules = tagRulesOf(body);
+    const found = await db.transaction(async (tx) => {
+      if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) return false;
+      if (typeof body.public === 'boolean') await meta.upsertNamespace(tx, prefix, body.public);
+      return true;
+    });
+    if (!found) throw notFound('namespace');
+    res.json(await namespaceView(prefix));
+  });
+  async function namespaceView(prefix: string) {
+    const n = await meta.findNamespace(db, prefix);
+    return { prefix, public: n?.public ?? false, immutableTags: n?.immutableTags ?? [], immutableTagExceptions: n?.immutableTagExceptions ?? [] };
+  }
   router.delete('/namespaces', async (req, res) => {
     const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
     if (!(await meta.deleteNamespace(db, prefix))) throw notFound('namespace');
@@ -186,10 +273,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   function grantOf(body: Record<string, unknown>) {
     const prefix = stringField(body, 'prefix');
-    const principal = stringField(body, 'principal', /^(user|robot):[a-z0-9][a-z0-9._-]{0,63}$/);
+    const principal = stringField(body, 'principal', GRANT_PRINCIPAL);
     const role = stringField(body, 'role');
     if (!(ROLES as readonly string[]).includes(role)) throw invalid(`role must be one of ${ROLES.join(', ')}`);
-    const [type, name] = principal.split(':') as ['user' | 'robot', string];
+    const colon = principal.indexOf(':');
+    const type = principal.slice(0, colon) as meta.GrantPrincipalType;
+    const name = principal.slice(colon + 1);
     return { prefix, type, name: type === 'robot' ? `${ROBOT_PREFIX}${name}` : name, role: role as (typeof ROLES)[number] };
   }
   router.post('/grants', async (req, res) => {
@@ -208,6 +297,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.use('/outbox', createOutboxAdminRouter({ db }));
   router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
+  router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));
   router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 

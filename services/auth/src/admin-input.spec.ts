@@ -94,3 +94,42 @@ describe('admin API input', () => {
     expect(res.body.errors[0].message).toMatch(/U\+0000 or unpaired/);
   });
 });
+
+describe('admin API grants to groups', () => {
+  let deps: TestDeps;
+  let app: Express;
+  let pat: string;
+
+  function admin(method: 'get' | 'post' | 'delete', path: string, body?: unknown) {
+    const req = request(app)[method](`/admin/v1${path}`).set('Authorization', basic(ROOT.user, pat));
+    return body === undefined ? req : req.send(body as object);
+  }
+
+  beforeAll(async () => {
+    deps = await createTestDeps({ auth: { enabled: true, loginFailureLimit: 1000 } });
+    app = createAuthService({ db: deps.db, config: deps.config, logger: deps.logger }).app;
+    await meta.createUser(deps.db, ROOT.user, await hashPassword(ROOT.password), true);
+    pat = (await request(app).post(`/admin/v1/users/${ROOT.user}/tokens`).set('Authorization', basic(ROOT.user, ROOT.password)).send({ name: 'cli' })).body.token;
+    await admin('post', '/namespaces', { prefix: 'plat' }).expect(201);
+  });
+  afterAll(async () => {
+    await deps?.close();
+  });
+
+  it('grants a role to group:<name> (a name as the directory spells it), lists it, and removes it', async () => {
+    const created = await admin('post', '/grants', { prefix: 'plat', principal: 'group:Platform Team', role: 'pull' }).expect(201);
+    expect(created.body).toEqual({ prefix: 'plat', principal: 'group:Platform Team', role: 'pull' });
+    const listed = await admin('get', '/namespaces').expect(200);
+    expect(listed.body.namespaces[0].grants).toEqual([{ principalType: 'group', principalName: 'Platform Team', role: 'pull' }]);
+    await admin('delete', '/grants', { prefix: 'plat', principal: 'group:Platform Team', role: 'pull' }).expect(204);
+    await admin('delete', '/grants', { prefix: 'plat', principal: 'group:Platform Team', role: 'pull' }).expect(404);
+  });
+
+  it.each(['group:', 'group: leading-space', 'group:a\nb', 'group:a,b', `group:${'g'.repeat(129)}`, 'team:platform'])('refuses the principal %j with 400 and changes nothing', async (principal) => {
+    const before = await snapshotState(deps.db, deps.storageRoot);
+    const res = await admin('post', '/grants', { prefix: 'plat', principal, role: 'pull' });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].code).toBe('UNSUPPORTED');
+    expect(await snapshotState(deps.db, deps.storageRoot)).toEqual(before);
+  });
+});

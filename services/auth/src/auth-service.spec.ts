@@ -441,6 +441,8 @@ describe('auth service', () => {
       expect(list.body.namespaces.find((n: { prefix: string }) => n.prefix === 'proj/sub')).toEqual({
         prefix: 'proj/sub',
         public: false,
+        immutableTags: [],
+        immutableTagExceptions: [],
         grants: [
           { principalType: 'robot', principalName: 'robot$ci', role: 'delete' },
           { principalType: 'user', principalName: 'alice', role: 'push' },

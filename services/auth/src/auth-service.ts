@@ -7,7 +7,8 @@
  * the event loop, and a login that finds the pool full gets 429 at once. Refresh tokens are bound to the credential
  * that minted them; those of the password grant rotate on every use (see rotateRefreshToken in @lading/metadata).
  */
-import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import express, { Express, Request, Response, Router } from 'express';
 import ipaddr from 'ipaddr.js';
@@ -16,14 +17,23 @@ import { Access, PasswordHasher, sessionOf, PasswordPool, PasswordPoolBusyError,
 import { clientAddress, createServiceApp, finishServiceApp } from '@lading/http';
 import * as meta from '@lading/metadata';
 import type { Database, LoginLimit } from '@lading/metadata';
+import { type OutboxContext, createUuidV7Generator } from '@lading/events';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { allowedAccess } from './access-policy';
+import { cachedDirectory } from './cached-directory';
+import { type DirectoryClient, DirectoryUnavailableError, createLdapDirectory } from './directory';
 import { createConsoleSessions } from './console-sessions';
 import { createAdminRouter } from './admin-api';
+import { createAuthAudit } from './audit-trail';
+import { routesOf } from './admin-routes';
 import { basicCredentials, checkCredentials } from './credentials';
 import { ANONYMOUS, PAT_PREFIX, Principal, ROBOT_PREFIX, createAuthenticator, newSecret, secretDigest } from './principals';
 import { KeyRing, createKeyRing } from './signing-keys';
+import { IssuerVerifier, OidcClient, OidcTransport, createIssuerVerifier, createOidcClient } from './oidc-client';
+import { createOidcSignIn } from './oidc-sign-in';
+import { PERSONAL_ACCESS_TOKEN_TYPE, createOidcCliLogin } from './oidc-cli-login';
+import { SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, createWorkloadIdentity } from './workload-identity';
 
 /** What the auth service is built from. */
 export interface AuthServiceDeps {
@@ -44,6 +54,34 @@ export interface AuthServiceDeps {
   adminRouters?: Record<string, Router>;
   /** Puts a change of the stored proxy rules in force in this process at once (a process serving them passes it). */
   proxyRulesChanged?: () => Promise<void>;
+  /** The directory users sign in with; made from `auth.ldap` (with its cache) when omitted, none when that is unset. */
+  directory?: DirectoryClient;
+  /** The outbox context of the audit events (logins, admin changes); one for `//<host>/lading/auth` when omitted. */
+  events?: OutboxContext;
+  /** Called after a transaction that wrote events commits (wakes the outbox relay of the process, if it runs one). */
+  onEventsCommitted?: () => void;
+  /** How OpenID Providers are reached (HTTP client, clock, JWKS refetch pace); the defaults suit a process. */
+  oidcTransport?: OidcTransport;
+}
+
+/**
+ * The relying party of `auth.oidc`, or null when it is unset. Its client secret is `clientSecret` or the content of
+ * `clientSecretFile` (trimmed); the redirect URL defaults to `<http.host>/ui/api/oidc/callback`.
+ */
+export function oidcClientFromConfig(config: LadingConfig, transport: OidcTransport = {}, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): OidcClient | null {
+  const settings = config.auth.oidc;
+  if (!settings) return null;
+  let clientSecret = settings.clientSecret;
+  if (settings.clientSecretFile !== undefined) {
+    try {
+      clientSecret = readFile(settings.clientSecretFile).trim();
+    } catch (err) {
+      throw new Error(`auth.oidc.clientSecretFile ${settings.clientSecretFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const redirectUrl = settings.redirectUrl ?? (config.http.host ? `${config.http.host.replace(/\/$/, '')}/ui/api/oidc/callback` : undefined);
+  if (!redirectUrl) throw new Error('auth.oidc needs auth.oidc.redirectUrl or http.host (the public URL the provider sends the browser back to)');
+  return createOidcClient({ ...transport, issuer: settings.issuer, clientId: settings.clientId, clientSecret, redirectUrl, scopes: settings.scopes });
 }
 
 /** The auth service's app and its key ring (an in-process gateway verifies with the same ring). */
@@ -55,6 +93,8 @@ export interface AuthService {
    * valid. An in-process gateway's session exchange; a distributed one uses the refresh_token grant of `/token`.
    */
   sessionToken(session: string, access: Access[]): Promise<string | null>;
+  /** Every route of the admin API, `METHOD /admin/v1/...` (what the audit trail must record the changes of). */
+  adminRoutes: string[];
 }
 
 export { basicCredentials } from './credentials';
@@ -104,6 +144,27 @@ function list(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }
 
+/**
+ * The directory of `auth.ldap`, behind its cache (see cached-directory.ts), saying in the log why it cannot answer
+ * when it cannot; undefined when `auth.ldap` is unset.
+ */
+export function directoryFromConfig(config: LadingConfig, logger: Logger, now: () => number): DirectoryClient | undefined {
+  const settings = config.auth.ldap;
+  if (!settings) return undefined;
+  const ldap = createLdapDirectory({ settings });
+  const logged: DirectoryClient = {
+    async authenticate(username, password) {
+      try {
+        return await ldap.authenticate(username, password);
+      } catch (error) {
+        if (error instanceof DirectoryUnavailableError) logger.warn({ url: settings.url, reason: error.message }, 'directory sign-in failed: the directory cannot answer');
+        throw error;
+      }
+    },
+  };
+  return cachedDirectory(logged, { cacheTtlMs: durationMs(settings.cacheTtl), negativeCacheTtlMs: durationMs(settings.negativeCacheTtl), now });
+}
+
 /** A full pool is the sender's cue to retry shortly, not a failure: 429 with Retry-After. */
 function whenPoolBusy(error: unknown): never {
   if (error instanceof PasswordPoolBusyError) {
@@ -123,10 +184,30 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     hash: (password) => hasher.hash(password).catch(whenPoolBusy),
     verify: (password, encoded) => hasher.verify(password, encoded).catch(whenPoolBusy),
   };
-  const authenticator = createAuthenticator(db, passwords, now);
+  const directory = deps.directory ?? directoryFromConfig(config, deps.logger, now);
+  const authenticator = createAuthenticator(db, passwords, now, directory);
+  const audit = createAuthAudit({
+    db,
+    config,
+    logger: deps.logger,
+    events: deps.events ?? { source: `//${config.http.host ? new URL(config.http.host).host : hostname()}/lading/auth`, ids: createUuidV7Generator(), now: () => new Date(now()) },
+    onEventsCommitted: deps.onEventsCommitted,
+  });
   const tokenTtlMs = durationMs(config.auth.tokenTtl);
   const refreshTtlMs = durationMs(config.auth.refreshTtl);
   const windowMs = durationMs(config.auth.loginWindow);
+  const oidcClient = oidcClientFromConfig(config, deps.oidcTransport);
+  const issuerVerifiers = new Map<string, IssuerVerifier>();
+  const workloadIdentity = createWorkloadIdentity({
+    db,
+    rules: config.auth.workloadIdentity,
+    logger: deps.logger,
+    verifierFor(issuer) {
+      let verifier = issuerVerifiers.get(issuer);
+      if (!verifier) issuerVerifiers.set(issuer, (verifier = createIssuerVerifier(issuer, deps.oidcTransport)));
+      return verifier;
+    },
+  });
 
   /** True when a name belongs to an account (so a failed login may name it in the log: it is not a password). */
   async function isAccount(username: string): Promise<boolean> {
@@ -146,12 +227,22 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const all = [limits.pair, limits.address, limits.account];
     const counted = all.map((l) => l.key);
     const generated = username.startsWith(ROBOT_PREFIX) || password.startsWith(PAT_PREFIX);
+    const method = username.startsWith(ROBOT_PREFIX) ? 'robot' : password.startsWith(PAT_PREFIX) ? 'token' : 'password';
+    // A failed attempt names the account only when it is one: a name that is not may be a password in the wrong field.
+    const failed = async (reason: 'invalid' | 'limited') =>
+      audit.login(req, { subject: (await isAccount(username)) ? username : '', result: 'failure', reason, method });
     if (generated) {
       const wait = await meta.loginRefusal(db, all, windowMs);
-      if (wait !== null) throw tooMany(wait);
+      if (wait !== null) {
+        await failed('limited');
+        throw tooMany(wait);
+      }
     } else {
       const reservation = await meta.reserveLoginAttempt(db, all, windowMs);
-      if (!reservation.admitted) throw tooMany(reservation.retryAfterSeconds);
+      if (!reservation.admitted) {
+        await failed('limited');
+        throw tooMany(reservation.retryAfterSeconds);
+      }
     }
     let principal: Principal | null;
     try {
@@ -165,8 +256,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (generated) await meta.reserveLoginAttempt(db, all, windowMs);
       // The name is logged only when it is an account's: a name that is not may be a password in the wrong field.
       deps.logger.info({ ...((await isAccount(username)) ? { user: username } : { unknownAccount: true }), addr }, 'failed login');
+      await failed('invalid');
       throw new OciError('UNAUTHORIZED', 'invalid username or password');
     }
+    await audit.login(req, { subject: principal.name, result: 'success', reason: null, method });
     if (!generated) {
       await meta.clearLoginFailures(db, [limits.pair.key]);
       await meta.releaseLoginAttempt(db, [limits.address.key, limits.account.key]);
@@ -174,17 +267,25 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     return principal;
   }
 
-  async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
+  function checkService(service: string | undefined): void {
     if (service !== undefined && service !== config.auth.service) {
       throw new OciError('UNAUTHORIZED', `tokens are issued for service ${config.auth.service}`, { service });
     }
-    const access = await allowedAccess(db, principal, requested);
+  }
+
+  async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
+    checkService(service);
+    return sign(principal.name, await allowedAccess(db, principal, requested), tokenTtlMs);
+  }
+
+  /** A registry token for a subject holding `access`, valid `ttlMs`. */
+  async function sign(subject: string, access: Access[], ttlMs: number): Promise<Record<string, unknown>> {
     const issuedAt = Math.floor(now() / 1000);
     const token = signToken(await keys.signingKey(), {
       iss: config.auth.issuer,
-      sub: principal.name,
+      sub: subject,
       aud: config.auth.service,
-      exp: issuedAt + Math.floor(tokenTtlMs / 1000),
+      exp: issuedAt + Math.floor(ttlMs / 1000),
       nbf: issuedAt,
       iat: issuedAt,
       jti: randomUUID(),
@@ -193,7 +294,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     return {
       token,
       access_token: token,
-      expires_in: Math.floor(tokenTtlMs / 1000),
+      expires_in: Math.floor(ttlMs / 1000),
       issued_at: new Date(issuedAt * 1000).toISOString(),
     };
   }
@@ -206,7 +307,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   async function newRefreshToken(principal: Principal, rotating: boolean): Promise<string | undefined> {
     if (principal.type === 'anonymous' || !principal.credential) return undefined;
     const refresh = newSecret('lrt_');
-    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating };
+    const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating, groups: principal.groups };
     await meta.insertRefreshToken(db, secretDigest(refresh), holder, randomUUID(), new Date(now() + refreshTtlMs));
     return refresh;
   }
@@ -249,13 +350,37 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const next = newSecret('lrt_');
       const outcome = await meta.rotateRefreshToken(db, secretDigest(form.refresh_token), secretDigest(next), new Date(now() + refreshTtlMs));
       if (outcome.status === 'replayed') deps.logger.warn('a retired refresh token was presented again; its family is revoked');
-      if (outcome.status !== 'valid') throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      if (outcome.status !== 'valid') {
+        await audit.login(req, { subject: '', result: 'failure', reason: 'invalid', method: 'refresh' });
+        throw new OciError('UNAUTHORIZED', 'invalid refresh token');
+      }
       const { holder } = outcome;
-      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+      const principal: Principal = { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, ...(holder.groups ? { groups: holder.groups } : {}) };
+      await audit.login(req, { subject: principal.name, result: 'success', reason: null, method: 'refresh' });
       send(res, { ...(await issue(principal, scopes, svc)), refresh_token: outcome.rotated ? next : form.refresh_token });
       return;
     }
-    throw new OciError('UNSUPPORTED', 'grant_type must be password or refresh_token', undefined, { status: 400 });
+    if (grant === TOKEN_EXCHANGE_GRANT) {
+      // RFC 8693: a CI job's ID token (workload identity) for a short-lived registry token; see workload-identity.ts.
+      if (typeof form.subject_token !== 'string' || form.subject_token === '' || form.subject_token.length > 16_384) {
+        throw new OciError('UNSUPPORTED', 'subject_token is required', undefined, { status: 400 });
+      }
+      if (typeof form.subject_token_type !== 'string' || !SUBJECT_TOKEN_TYPES.includes(form.subject_token_type)) {
+        throw new OciError('UNSUPPORTED', `subject_token_type must be one of ${SUBJECT_TOKEN_TYPES.join(', ')}`, undefined, { status: 400 });
+      }
+      if (form.requested_token_type === PERSONAL_ACCESS_TOKEN_TYPE) {
+        // `lading-admin login`: an ID token of the CLI's client, from the device grant, for a personal access token.
+        if (!cliLogin) throw new OciError('UNSUPPORTED', 'sign-in from the CLI is not configured (auth.oidc.cliClientId)', undefined, { status: 400 });
+        send(res, await cliLogin.exchange(form.subject_token));
+        return;
+      }
+      checkService(svc);
+      const grantOf = await workloadIdentity.exchange(form.subject_token, scopes);
+      const body = await sign(grantOf.subject, grantOf.access, grantOf.tokenTtlMs);
+      send(res, { ...body, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer' });
+      return;
+    }
+    throw new OciError('UNSUPPORTED', `grant_type must be password, refresh_token or ${TOKEN_EXCHANGE_GRANT}`, undefined, { status: 400 });
   });
 
   service.get('/.well-known/jwks.json', async (_req, res) => {
@@ -263,15 +388,20 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     res.json(await keys.jwks());
   });
 
-  const sessions = createConsoleSessions({ db, config, now, login });
+  const sessions = createConsoleSessions({ db, config, now, login, oidc: oidcClient !== null, providerLogoutUrl: oidcClient ? () => oidcClient.endSessionUrl() : undefined });
   service.use(sessions.router);
+  const oidcDeps = oidcClient && config.auth.oidc ? { db, config, settings: config.auth.oidc, client: oidcClient, logger: deps.logger, now } : null;
+  if (oidcDeps) service.use(createOidcSignIn(oidcDeps));
+  const cliLogin = oidcDeps && oidcDeps.settings.cliClientId ? createOidcCliLogin({ ...oidcDeps, cliClientId: oidcDeps.settings.cliClientId }) : null;
+  if (cliLogin) service.use(cliLogin.router);
 
-  service.use('/admin/v1', createAdminRouter({
+  const adminRouter = createAdminRouter({
       db,
       config,
       logger: deps.logger,
       keys,
       login,
+      audit,
       now,
       passwords,
       routers: deps.adminRouters,
@@ -281,10 +411,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         const session = sessionOf(req.headers);
         return session ? sessions.principalOf(session) : null;
       },
-    }));
+    });
+  service.use('/admin/v1', adminRouter);
   return {
     app: finishServiceApp(service, deps.logger),
     keys,
+    adminRoutes: routesOf(adminRouter, '/admin/v1').map((r) => `${r.method} ${r.path}`),
     async sessionToken(session, access) {
       const principal = await sessions.principalOf(session);
       return principal ? ((await issue(principal, access, undefined)).token as string) : null;

@@ -28,6 +28,13 @@ export interface ConsoleSessionDeps {
   now: () => number;
   /** The token endpoint's login, within its limits: the principal, or 401/429. */
   login(req: Request, username: string, password: string): Promise<Principal>;
+  /** Whether company sign-in (`/ui/api/oidc/login`) is offered: `GET /ui/api/session` tells the console. */
+  oidc?: boolean;
+  /**
+   * Where to send the browser after signing out of a session that signed in through the provider, so that the
+   * provider's own session ends too (its end_session_endpoint), or null when it has none.
+   */
+  providerLogoutUrl?: () => Promise<string | null>;
 }
 
 /** The console's sessions: their routes and the principal of a session. */
@@ -38,11 +45,14 @@ export interface ConsoleSessions {
   principalOf(session: string): Promise<Principal | null>;
 }
 
-/** Starts a session for a principal that has just signed in; returns its secret. */
-async function startSession(deps: ConsoleSessionDeps, principal: Principal): Promise<string> {
+/**
+ * Starts a session for a principal that has just signed in (with a password, or through the OpenID Provider);
+ * returns its secret. The principal's groups, if any, are stored with it.
+ */
+export async function startSession(deps: Pick<ConsoleSessionDeps, 'db' | 'config' | 'now'>, principal: Principal): Promise<string> {
   if (principal.type === 'anonymous' || !principal.credential) throw new OciError('UNAUTHORIZED', 'invalid username or password');
   const session = newSecret(SESSION_PREFIX);
-  const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating: false };
+  const holder = { principalType: principal.type, principalName: principal.name, credential: principal.credential, rotating: false, ...(principal.groups ? { groups: principal.groups } : {}) };
   await meta.insertRefreshToken(deps.db, secretDigest(session), holder, randomUUID(), new Date(deps.now() + durationMs(deps.config.console.sessionTtl)));
   return session;
 }
@@ -68,7 +78,7 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     const outcome = await meta.rotateRefreshToken(db, secretDigest(session), secretDigest(newSecret(SESSION_PREFIX)), new Date(deps.now()));
     if (outcome.status !== 'valid') return null;
     const { holder } = outcome;
-    return { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential };
+    return { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, ...(holder.groups ? { groups: holder.groups } : {}) };
   }
 
   function send(res: Response, body: unknown): void {
@@ -81,11 +91,17 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     const session = config.auth.enabled ? sessionOf(req.headers) : null;
     const principal = session ? await principalOf(session) : null;
     if (session && !principal) res.setHeader('Set-Cookie', clearedSessionCookie(secure));
+    const viaProvider = principal?.credential?.kind === 'oidc' && deps.providerLogoutUrl;
+    // A provider that cannot be reached just now costs the console its link to the provider's logout, nothing else.
+    const logoutUrl = viaProvider ? await deps.providerLogoutUrl!().catch(() => null) : null;
     send(res, {
       user: principal?.name ?? null,
       admin: principal?.isAdmin ?? false,
       csrf: principal && session ? csrfTokenOf(session) : null,
       auth: config.auth.enabled,
+      // Said only when offered, so the answer of a registry without company sign-in is as it was.
+      ...(config.auth.enabled && deps.oidc === true ? { oidc: true } : {}),
+      ...(logoutUrl ? { logoutUrl } : {}),
     });
   });
   router.post('/ui/api/session', express.json({ limit: '16kb' }), async (req, res) => {

@@ -3,3 +3,4 @@ export * from './principals';
 export * from './access-policy';
 export * from './signing-keys';
 export { createAdminRouter, type AdminApiDeps } from './admin-api';
+export { routesOf, type RouterRoute } from './admin-routes';

@@ -37,6 +37,8 @@ export interface BlobReader {
   serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<void>;
   /** Forgets a blob of a repository (it was unlinked or deleted). */
   forget(repository: string, digest: string): void;
+  /** Forgets every blob of a repository (it was deleted). */
+  forgetRepository(repository: string): void;
   /** Applies a registry event to the cache. */
   onEvent(event: LadingEvent): void;
 }
@@ -95,10 +97,17 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
     descriptors.delete(keyOf(repository, digest));
   }
 
+  function forgetRepository(repository: string): void {
+    epoch++;
+    descriptors.deleteWhere((key) => key.startsWith(`${repository}@`));
+  }
+
   return {
     forget,
+    forgetRepository,
     onEvent(event) {
       if (event.type === EVENT_TYPES.blobDeleted && event.data?.digest) forget(event.data.repository, event.data.digest);
+      else if (event.type === EVENT_TYPES.repositoryDeleted && event.data) forgetRepository(event.data.repository);
     },
     async serve(req, res, match) {
       const digest = parseDigest(match.param).value;

@@ -60,8 +60,14 @@ function chunkOf(req: Request): UploadChunk {
   return { body: req, contentRange: req.headers['content-range'], contentLength: contentLength !== undefined ? Number(contentLength) : undefined };
 }
 
+/** The blob service's app, with a way to drop what its caches hold of a repository. */
+export interface BlobServiceApp extends HttpApp {
+  /** Forgets the cached blob descriptors of a repository: called before a repository deletion is answered. */
+  forgetRepository(repository: string): void;
+}
+
 /** Creates the blob service's app: express, with the pull fast path (blob GET/HEAD) in front. */
-export function createBlobService(deps: BlobServiceDeps): HttpApp {
+export function createBlobService(deps: BlobServiceDeps): BlobServiceApp {
   const { db, store, config, events } = deps;
   const base = config.http.host;
   const writes: UploadDeps = { db, store, events, reviewDelayMs: durationMs(config.gc.reviewDelay), leaseMs: deps.uploadLeaseMs ?? 60_000 };
@@ -196,5 +202,5 @@ export function createBlobService(deps: BlobServiceDeps): HttpApp {
       'blob DELETE': deleteBlob,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['blob'], serveBlob, deps.logger);
+  return Object.assign(withFastReads(finishServiceApp(app, deps.logger), ['blob'], serveBlob, deps.logger), { forgetRepository: reader.forgetRepository });
 }

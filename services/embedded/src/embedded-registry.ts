@@ -14,7 +14,7 @@ import type { EventBus } from '@lading/events';
 import { authorizationFromConfig, consoleSiteFromConfig, createGateway, createSessionTokens, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
-import { createManifestService } from '@lading/manifest';
+import { createManifestService, createRepositoryAdminRouter, startPullAudit } from '@lading/manifest';
 import { type Database, findRepository } from '@lading/metadata';
 import { ladingVersion, openProcessParts, openProxyRules } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
@@ -35,10 +35,14 @@ export interface EmbeddedRegistry {
   gc: GcWorker;
   /** The in-process webhook delivery (null when `webhooks.enabled` is false). */
   webhooks: RunningWebhookDelivery | null;
+  /** Every route of the admin API, `METHOD /admin/v1/...`. */
+  adminRoutes: readonly string[];
   /** Publishes every pending outbox event now (tests use it to observe events deterministically). */
   flushEvents(): Promise<number>;
   /** Writes the pending last-pulled times of proxied manifests now (tests use it instead of waiting a flush). */
   flushPulls(): Promise<number>;
+  /** Writes the pulls the audit trail counted so far as one batch now (tests use it instead of waiting a window). */
+  flushPullAudit(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -73,7 +77,10 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
     const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies });
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, feed: bus, stopping: options.stopping, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, proxies });
+    // The audit trail counts every pull in memory and writes a batch per audit.pullWindow (none when audit is off).
+    const pullAudit = startPullAudit(manifestDeps);
+    started.push(async () => pullAudit?.stop());
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, feed: bus, stopping: options.stopping, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, pullAudit, proxies });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus, proxyRules: proxies });
@@ -89,7 +96,15 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       logger: logger.child({ service: 'lading-backup' }),
       tmpDir: tmpdir(),
     });
-    const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup };
+    // Admins delete repositories at /admin/v1/repositories; this process's caches forget one before the answer.
+    const repositories = createRepositoryAdminRouter({
+      ...manifestDeps,
+      forgetRepository: (name) => {
+        manifest.forgetRepository(name);
+        blob.forgetRepository(name);
+      },
+    });
+    const adminRouters = { '/gc': createGcAdminRouter({ db, worker: gc }), '/backup': backup, '/repositories': repositories };
     const auth = createAuthService({
       db,
       config,
@@ -98,6 +113,8 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       secrets,
       adminRouters,
       proxyRulesChanged: () => proxies.refresh(),
+      events: parts.eventsFor('auth'),
+      onEventsCommitted: () => relay.kick(),
     });
     await bootstrapAdmin(db, config, logger, passwords.hash);
     await sealSigningKeys(auth.keys, logger);
@@ -136,13 +153,16 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       bus,
       gc,
       webhooks,
+      adminRoutes: auth.adminRoutes,
       flushEvents: () => relay.drain(),
       flushPulls: async () => (pullThrough.pulls ? pullThrough.pulls.flush() : 0),
+      flushPullAudit: async () => (pullAudit ? pullAudit.flush() : 0),
       async close() {
         await gc.stop();
         await webhooks?.stop();
         await passwords.close();
         await pullThrough.close();
+        await pullAudit?.stop();
         await proxies.close();
         await parts.close();
       },

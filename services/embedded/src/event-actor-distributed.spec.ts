@@ -3,6 +3,7 @@
  * and manifest services, which publish through their outbox to the real Kafka broker (tools/infra) on a topic of
  * this test's own. A robot pushes through the gateway, and a plain Kafka consumer reads the event records: they name
  * the robot. A client that reaches a service directly and names itself in the principal header is anonymous there.
+ * The robot's logins reach the same topic as audit records.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { hashPassword } from '@lading/access';
 import { createAuthService } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import { parseConfig } from '@lading/config';
-import { createKafkaClient, type LadingEvent } from '@lading/events';
+import { AUDIT_EVENT_TYPES, AUDIT_PARTITION_KEY, type AuditEventOf, createEventSchemaValidator, createKafkaClient, type LadingEvent } from '@lading/events';
 import { authorizationFromConfig, createGateway, createUpstreamProxy, UpstreamProxy } from '@lading/gateway';
 import { PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, principalProof } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
@@ -44,6 +45,8 @@ describe('the actor of events behind the distributed gateway, read from Kafka', 
   let gatewayUrl: string;
   let blobUrl: string;
   const records: LadingEvent[] = [];
+  /** The Kafka record key of each record, by event id. */
+  const keys = new Map<string, string>();
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'lading-actor-kafka-'));
@@ -95,7 +98,9 @@ describe('the actor of events behind the distributed gateway, read from Kafka', 
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
-        records.push(JSON.parse(message.value!.toString()) as LadingEvent);
+        const record = JSON.parse(message.value!.toString()) as LadingEvent;
+        records.push(record);
+        keys.set(record.id, message.key?.toString() ?? '');
       },
     });
   }, 120_000);
@@ -159,5 +164,20 @@ describe('the actor of events behind the distributed gateway, read from Kafka', 
     });
     expect(res.status).toBe(201);
     expect((await recordOf('io.lading.blob.uploaded', 'team/direct')).data.actor).toEqual({ type: 'anonymous', name: null });
+  });
+
+  it('puts the login of the robot on Kafka as an audit record keyed _audit, valid against the audit schema, without its secret', async () => {
+    const validate = await createEventSchemaValidator();
+    const query = new URLSearchParams({ service: 'lading', scope: 'repository:team/app:pull' });
+    const tokenRes = await fetch(`${gatewayUrl}/token?${query}`, { headers: { authorization: `Basic ${Buffer.from('robot$ci-bot:robot-secret').toString('base64')}` } });
+    expect(tokenRes.status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    let login: LadingEvent | undefined;
+    while (!(login = records.find((e) => (e.type as string) === AUDIT_EVENT_TYPES.login)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const event = login as unknown as AuditEventOf<typeof AUDIT_EVENT_TYPES.login>;
+    expect(event.data).toMatchObject({ actor: { type: 'robot', name: 'ci-bot' }, result: 'success', method: 'robot' });
+    expect(keys.get(event.id)).toBe(AUDIT_PARTITION_KEY);
+    expect(validate(event)).toEqual([]);
+    expect(JSON.stringify(records.filter((e) => e.type.startsWith('io.lading.audit.')))).not.toContain('robot-secret');
   });
 });

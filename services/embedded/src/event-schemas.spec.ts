@@ -97,7 +97,7 @@ describe('event schemas', () => {
     expect(problems).toEqual([]);
     expect(delivered.flatMap((event) => validate(event))).toEqual([]);
 
-    // Every type the registry can emit today was exercised (repository.deleted has no emitting path yet).
+    // Every other type the registry emits was exercised (repository.deleted is checked in repository-deletion.spec.ts).
     const emitted = new Set(stored.map((e) => e.type));
     expect([...emitted].sort()).toEqual(Object.values(EVENT_TYPES).filter((t) => t !== EVENT_TYPES.repositoryDeleted).sort());
 

@@ -18,11 +18,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { AdminApiDeps, createAdminRouter } from '@lading/auth';
+import { AdminApiDeps, type RouterRoute, createAdminRouter, routesOf } from '@lading/auth';
 import { LadingConfig, LadingConfigInput, parseConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { createHttpServer } from '@lading/runtime';
 import { MediaTypes, isStorableText } from '@lading/oci';
+import { AUDIT_PARTITION_KEY } from '@lading/events';
 import { snapshotState } from '@lading/testing';
 import { createLogger } from '@lading/telemetry';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
@@ -30,7 +31,6 @@ import { WireRequest, WireResponse, send } from '../test/bad-input-client';
 import { Seed, seedMain } from '../test/bad-input-seed';
 import {
   ADMIN_BODY_FIELDS,
-  AdminRoute,
   DOOR_QUERY_PARAMETERS,
   DoorRoute,
   SHAPED_PARAMETERS,
@@ -38,7 +38,6 @@ import {
   doorRoutes,
   hostileJson,
   hostileString,
-  routerRoutes,
   templateOf,
   urlComponent,
 } from '../test/hostile-input-cases';
@@ -80,14 +79,15 @@ async function stop(running: Running | undefined): Promise<void> {
 
 /**
  * Everything the registry stores: every row of every table (the auth and webhook tables too, not only the
- * registry's, but not the failed-login counters, which count by design) and every file of blob storage.
+ * registry's, but not the failed-login counters and the audit trail, which count and record attempts by design) and
+ * every file of blob storage.
  */
 async function fingerprint(db: Database, dataDir: string): Promise<Record<string, unknown>> {
   const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`);
   const rows: Record<string, string> = {};
   for (const { tablename } of tables.rows) {
-    if (/login|attempt/.test(tablename)) continue;
-    const all = await db.query(`SELECT * FROM "${tablename}" ORDER BY 1`);
+    if (/login|attempt|audit/.test(tablename)) continue;
+    const all = await db.query(`SELECT * FROM "${tablename}" ${tablename === 'outbox' ? `WHERE repository <> '${AUDIT_PARTITION_KEY}'` : ''} ORDER BY 1`);
     rows[tablename] = createHash('sha256').update(JSON.stringify(all.rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).digest('hex');
   }
   return { rows, files: (await snapshotState(db, path.join(dataDir, 'blobs'))).files };
@@ -250,7 +250,7 @@ describe('hostile input: no 5xx, no HTML, nothing stored', () => {
   let guarded: Running | undefined;
   let seed: Seed;
   let adminAuthorization: string;
-  let adminRoutes: AdminRoute[];
+  let adminRoutes: RouterRoute[];
 
   beforeAll(async () => {
     [open, guarded] = await Promise.all([
@@ -266,7 +266,7 @@ describe('hostile input: no 5xx, no HTML, nothing stored', () => {
     // The first token makes the signing key: before any fingerprint.
     for (const target of [open, guarded]) expect((await send(target.port, { method: 'GET', path: '/token?service=lading' })).status).toBe(200);
     const deps = { db: guarded.registry.db, config: guarded.config } as unknown as AdminApiDeps;
-    adminRoutes = routerRoutes(createAdminRouter(deps));
+    adminRoutes = routesOf(createAdminRouter(deps));
   });
 
   afterAll(async () => {

@@ -3,7 +3,6 @@
  * routes derived from the route table (`ROUTES`) and the admin API's routes read off its express router, and how a
  * hostile value is written into a path segment, a query parameter or a JSON body.
  */
-import type { Router } from 'express';
 import fc from 'fast-check';
 import { ROUTES, RouteSpec } from '@lading/oci';
 
@@ -119,31 +118,6 @@ export function templateOf(route: RouteSpec): string {
  */
 export function doorRoutes(): DoorRoute[] {
   return ROUTES.filter((r) => r.name !== 'admin' && r.name !== 'events').flatMap((r) => r.methods.map((method) => ({ name: r.name, method, template: templateOf(r) })));
-}
-
-/** One admin API route as its router declares it: a method and an express path (`/users/:name/tokens`). */
-export interface AdminRoute {
-  method: string;
-  path: string;
-}
-
-interface RouterLayer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle?: { stack?: RouterLayer[] };
-  rawPath?: unknown;
-}
-
-/** Lists the routes of an express router, those of the routers mounted in it included (`/webhooks/:id`, ...). */
-export function routerRoutes(router: Router, prefix = ''): AdminRoute[] {
-  const out: AdminRoute[] = [];
-  for (const layer of (router as unknown as { stack: RouterLayer[] }).stack) {
-    if (layer.route) {
-      for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') out.push({ method: method.toUpperCase(), path: `${prefix}${layer.route.path}` });
-    } else if (layer.handle?.stack && typeof layer.rawPath === 'string' && layer.rawPath !== '/') {
-      out.push(...routerRoutes(layer.handle as unknown as Router, `${prefix}${layer.rawPath}`));
-    }
-  }
-  return out;
 }
 
 /** The JSON fields the admin API's handlers read (users, tokens, robots, namespaces, grants, webhooks). */

@@ -8,7 +8,7 @@ import * as meta from '@lading/metadata';
 import type { SqlExecutor } from '@lading/metadata';
 import { decideBlob, manifestKey } from './blob-review';
 import { decideManifest } from './manifest-review';
-import { retentionCandidates } from './retention';
+import { retentionCandidates, unpulledCandidates } from './retention';
 import type { GcSettings } from './gc-settings';
 
 /** One line of the plan. */
@@ -61,6 +61,11 @@ export async function planCollection(db: SqlExecutor, settings: GcSettings, opti
     queued: `${r.reason}, due ${r.reviewAfter.toISOString()}`,
     later: false,
   }));
+  // Retention by pulls: the untagged manifests its sweep would queue now, with the rule and the last pull as why.
+  for (const c of await unpulledCandidates(db, settings)) {
+    if (c.policy.dryRun) items.push({ kind: 'manifest', action: 'report', target: `${c.repository}@${c.digest}`, reason: c.reason });
+    else work.unshift({ repositoryId: c.repositoryId, digest: c.digest, queued: c.reason, later: false });
+  }
   const seen = new Set<string>();
   const blobCandidates = new Map<string, { queued?: string; later: boolean }>();
   while (work.length > 0) {

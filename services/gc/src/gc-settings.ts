@@ -7,6 +7,8 @@ export interface GcPolicy {
   deleteUntagged: boolean;
   keepLast: number | null;
   olderThanMs: number | null;
+  /** Retention by pulls (`notPulledFor`): tags and untagged manifests not pulled for this long go. */
+  notPulledForMs: number | null;
   tagPattern: RegExp | null;
   dryRun: boolean;
 }
@@ -45,7 +47,7 @@ export function proxyEvictions(proxies: readonly ProxyConfig[]): ProxyEviction[]
 }
 
 /** The rules of a repository that no configured policy covers. */
-export const DEFAULT_POLICY: GcPolicy = { namespace: '', deleteUntagged: true, keepLast: null, olderThanMs: null, tagPattern: null, dryRun: false };
+export const DEFAULT_POLICY: GcPolicy = { namespace: '', deleteUntagged: true, keepLast: null, olderThanMs: null, notPulledForMs: null, tagPattern: null, dryRun: false };
 
 /** How long a pin protects an object: far longer than any commit-to-record window of a live upload. */
 export const PIN_TTL_MS = 60 * 60_000;
@@ -70,6 +72,7 @@ export function gcSettings(config: LadingConfig): GcSettings {
       deleteUntagged: p.deleteUntagged,
       keepLast: p.keepLast ?? null,
       olderThanMs: p.olderThan ? durationMs(p.olderThan) : null,
+      notPulledForMs: p.notPulledFor ? durationMs(p.notPulledFor) : null,
       tagPattern: p.tagPattern ? new RegExp(p.tagPattern) : null,
       dryRun: p.dryRun,
     })),
@@ -89,11 +92,17 @@ export function policyFor(settings: GcSettings, repository: string): GcPolicy {
 
 /** True when a policy has a retention rule. */
 export function hasRetention(policy: GcPolicy): boolean {
-  return policy.keepLast !== null || policy.olderThanMs !== null;
+  return policy.keepLast !== null || policy.olderThanMs !== null || policy.notPulledForMs !== null;
 }
 
 /** A backoff for a task put off `attempts` times: 0.5 s doubling up to `capMs`, with ±50 % jitter. */
 export function backoffMs(attempts: number, capMs = 60_000, random: () => number = Math.random): number {
   const base = Math.min(capMs, 500 * 2 ** Math.min(attempts, 7));
   return Math.round(base * (0.5 + random()));
+}
+
+/** A duration in the configuration's words: `90d`, `12h`, `30m` or `45s`. */
+export function describeDuration(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
 }

@@ -5,7 +5,7 @@ import * as meta from '@lading/metadata';
 import { blobKey } from '@lading/storage';
 import { TestDeps, createTestDeps, makeBlob } from '@lading/testing';
 import { createGcWorker } from './gc-worker';
-import { backoffMs, gcSettings, policyFor } from './gc-settings';
+import { backoffMs, describeDuration, gcSettings, hasRetention, policyFor } from './gc-settings';
 
 describe('gc settings', () => {
   const settings = gcSettings(
@@ -35,6 +35,17 @@ describe('gc settings', () => {
     ];
     expect(gcSettings(parseConfig({ proxies })).evictions).toEqual([{ namespace: 'hub', afterMs: 30 * 86_400_000 }]);
     expect(gcSettings(parseConfig({})).evictions).toEqual([]);
+  });
+
+  it('reads notPulledFor as retention by pulls, and refuses one that is not a duration', () => {
+    const byPulls = gcSettings(parseConfig({ gc: { policies: [{ namespace: 'team', notPulledFor: '90d' }] } }));
+    expect(policyFor(byPulls, 'team/app')).toMatchObject({ notPulledForMs: 90 * 86_400_000, keepLast: null, olderThanMs: null });
+    expect(hasRetention(policyFor(byPulls, 'team/app'))).toBe(true);
+    expect(policyFor(byPulls, 'other/app').notPulledForMs).toBeNull();
+    expect(describeDuration(90 * 86_400_000)).toBe('90d');
+    expect(describeDuration(36 * 3_600_000)).toBe('36h');
+    expect(describeDuration(1500)).toBe('2s');
+    expect(() => parseConfig({ gc: { policies: [{ namespace: 'x', notPulledFor: 'ninety days' }] } })).toThrow(/notPulledFor/);
   });
 
   it('has production defaults: 24 h review delay and upload TTL', () => {

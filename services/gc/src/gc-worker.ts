@@ -70,6 +70,7 @@ const WAKING_EVENTS = new Set<string>([
   EVENT_TYPES.manifestPushed,
   EVENT_TYPES.blobUploaded,
   EVENT_TYPES.blobDeleted,
+  EVENT_TYPES.repositoryDeleted,
 ]);
 
 /** Creates a collector; call start() to run its loops. */

@@ -1,7 +1,8 @@
 /**
  * Manifest reviews. A manifest is deleted when no tag points at it, no index of its repository lists it, it is
  * not a referrer of a subject that exists (referrers of a live subject are kept with it; referrers whose subject
- * is gone go), its namespace's policy deletes untagged manifests (the default), and its payload parses (content
+ * is gone go), its namespace's policy deletes untagged manifests (the default; with `notPulledFor`, only once not
+ * pulled for that long), and its payload parses (content
  * the collector cannot read is kept). Deleting it queues, in the same transaction, reviews of its blobs, of its
  * children (an index) and of its referrers (a subject).
  */
@@ -11,7 +12,7 @@ import type { SqlExecutor } from '@lading/metadata';
 import { validateManifest } from '@lading/oci';
 import { manifestKey } from './blob-review';
 import { GC_EVENT_CONTEXT, GcContext, GcTarget, putReviewOff, reviewSpan } from './gc-context';
-import { GcSettings, backoffMs, policyFor } from './gc-settings';
+import { GcSettings, backoffMs, describeDuration, policyFor } from './gc-settings';
 
 /** What a manifest review decides. */
 export type ManifestDecision =
@@ -25,6 +26,8 @@ export interface ManifestLookOptions {
   settings: GcSettings;
   assumeDeleted?: ReadonlySet<string>;
   afterLock?: () => Promise<void>;
+  /** The clock, in epoch milliseconds (retention by pulls); `Date.now()` when omitted. */
+  now?: number;
 }
 
 /** Decides a manifest's fate from its tags, parent indexes, subject, policy and payload. */
@@ -45,6 +48,15 @@ export async function decideManifest(tx: SqlExecutor, repositoryId: number, dige
   }
   const policy = policyFor(options.settings, row.repository);
   if (!policy.deleteUntagged) return { action: 'keep', reason: `untagged, but namespace '${policy.namespace}' keeps untagged manifests`, row };
+  if (policy.notPulledForMs !== null) {
+    // Retention by pulls: an untagged manifest goes only once it has not been pulled (or, never pulled, not pushed)
+    // for notPulledFor; the sweep queues it again then (retention.ts).
+    const lastUse = row.lastPulledAt ?? row.createdAt;
+    if ((options.now ?? Date.now()) - lastUse.getTime() < policy.notPulledForMs) {
+      const when = row.lastPulledAt ? `pulled ${row.lastPulledAt.toISOString()}` : `pushed ${row.createdAt.toISOString()} and never pulled`;
+      return { action: 'keep', reason: `untagged, but ${when}, within notPulledFor ${describeDuration(policy.notPulledForMs)} of namespace '${policy.namespace}'`, row };
+    }
+  }
   let references;
   try {
     references = validateManifest(row.payload, row.mediaType).references;

@@ -4,6 +4,7 @@ import { startSecretCipher } from '@lading/access';
 import { openProcessParts, openProxyRules, runProcess, wireTelemetry } from '@lading/runtime';
 import { createManifestService } from './manifest-service';
 import { wireManifestPullThrough } from './manifest-pull-through-wiring';
+import { startPullAudit } from './pull-audit';
 
 runProcess('manifest', 'the manifest service of the distributed mode: manifests, tags, referrers and the catalog.', async (config, logger, stopping) => {
   const wired = await wireTelemetry(telemetry, config, logger);
@@ -13,11 +14,13 @@ runProcess('manifest', 'the manifest service of the distributed mode: manifests,
   // replicas; the blobs they reference are blob misses of the blob service when a client asks for them.
   const proxies = await openProxyRules(config, { db: parts.db, cipher: startSecretCipher(config, logger), logger });
   const pullThrough = wireManifestPullThrough(deps, proxies);
-  const app = createManifestService({ ...deps, feed: parts.bus, stopping, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, proxies });
+  const pullAudit = startPullAudit(deps);
+  const app = createManifestService({ ...deps, feed: parts.bus, stopping, store: parts.store, pullThrough: pullThrough.pullThrough, pulls: pullThrough.pulls, pullAudit, proxies });
   return {
     app: wired.measured(app),
     async close() {
       await pullThrough.close();
+      await pullAudit?.stop();
       await proxies.close();
       await parts.close();
       await wired.shutdown();

@@ -55,14 +55,16 @@ export interface ManifestReader {
   forgetManifest(repository: string, digest: string): void;
   /** Forgets a tag answer (the tag moved or was deleted). */
   forgetTag(repository: string, tag: string): void;
+  /** Forgets every manifest and tag of a repository (it was deleted). */
+  forgetRepository(repository: string): void;
   /** Applies a registry event to the caches (deletes and tag moves made elsewhere). */
   onEvent(event: LadingEvent): void;
   /** Whether existence is confirmed against the database per request (a shared database). */
   readonly confirmsExistence: boolean;
 }
 
-/** Hears that a manifest of a repository was served. */
-export type ServedListener = (repository: string, digest: string) => void;
+/** Hears that a manifest of a repository was served, and the request it answered (whose principal the audit counts). */
+export type ServedListener = (repository: string, digest: string, req: IncomingMessage) => void;
 
 /** The most distinct Accept headers whose verdicts are remembered (clients send a handful). */
 const ACCEPT_MEMO_LIMIT = 512;
@@ -177,6 +179,12 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     tags.delete(tagKey(repository, tag));
   }
 
+  function forgetRepository(repository: string): void {
+    epoch++;
+    manifests.deleteWhere((key) => key.startsWith(`${repository}@`));
+    tags.deleteWhere((key) => key.startsWith(`${repository}:`));
+  }
+
   /** Answers a manifest read with what the caches or the database found (throws what the error handler renders). */
   function answer(
     req: IncomingMessage,
@@ -193,7 +201,7 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
         mediaType: manifest.mediaType,
       });
     }
-    onServed?.(repository, manifest.digest);
+    onServed?.(repository, manifest.digest, req);
     if (matchesEtag(req.headers['if-none-match'], manifest.etag)) {
       writeHead(res, 304, { 'Docker-Content-Digest': manifest.digest, ETag: manifest.etag, 'Content-Type': manifest.mediaType });
       res.end();
@@ -208,11 +216,13 @@ export function createManifestReader(deps: ManifestReaderDeps): ManifestReader {
     confirmsExistence,
     forgetManifest,
     forgetTag,
+    forgetRepository,
     onEvent(event) {
       const data = event.data;
       if (!data) return;
       if ((event.type === EVENT_TYPES.tagUpdated || event.type === EVENT_TYPES.tagDeleted) && data.tag) forgetTag(data.repository, data.tag);
       else if (event.type === EVENT_TYPES.manifestDeleted && data.digest) forgetManifest(data.repository, data.digest);
+      else if (event.type === EVENT_TYPES.repositoryDeleted) forgetRepository(data.repository);
     },
     serve(req, res, match, onServed) {
       const reference = match.param;

@@ -15,6 +15,7 @@ import {
   locationFor,
   nextPageLink,
   parsePageRequest,
+  principalOf,
   readBodyCapped,
   requestContext,
   withFastReads,
@@ -27,6 +28,8 @@ import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
+import type { PullAudit } from './pull-audit';
+import type { ServedListener } from './manifest-reader';
 import { ManifestWriteDeps, pushManifest, removeManifest, removeTag } from './manifest-writes';
 import { createConfigReader } from './image-metadata';
 import { consoleRepositories, consoleTags, renderConsoleRepositories, renderConsoleTags } from './console-api';
@@ -44,6 +47,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pullThrough?: ManifestPullThrough;
   /** Notes pulls in proxied repositories, for their last-pulled times (eviction); none noted without it. */
   pulls?: Pick<PullRecorder, 'note'>;
+  /** Counts every pull per principal and repository for the audit trail (pull-audit.ts); none counted without it. */
+  pullAudit?: Pick<PullAudit, 'note'>;
   /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
   proxies?: ProxyNamespaces;
   /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
@@ -82,8 +87,14 @@ function mediaTypeOf(header: string | undefined): string | undefined {
   return value ? value : undefined;
 }
 
+/** The manifest service's app, with a way to drop what its caches hold of a repository. */
+export interface ManifestServiceApp extends HttpApp {
+  /** Forgets the cached manifests and tags of a repository: called before a repository deletion is answered. */
+  forgetRepository(repository: string): void;
+}
+
 /** Creates the manifest service's app: express, with the pull fast path (manifest GET/HEAD) in front. */
-export function createManifestService(deps: ManifestServiceDeps): HttpApp {
+export function createManifestService(deps: ManifestServiceDeps): ManifestServiceApp {
   const { db, config, events } = deps;
   const base = config.http.host;
   const writes: ManifestWriteDeps = {
@@ -218,17 +229,33 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
   }
 
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
+  const pullAudit = deps.pullAudit;
+  const secret = config.upstreams.secret;
+  /** Counts a pull for the audit trail: a lookup and an increment, no I/O. */
+  const auditPull: ServedListener | undefined = pullAudit ? (repository, _digest, req) => pullAudit.note(principalOf(req, secret), repository) : undefined;
+  const noteProxiedPull: ServedListener | undefined =
+    notePull && auditPull
+      ? (repository, digest, req) => {
+          notePull(repository, digest);
+          auditPull(repository, digest, req);
+        }
+      : (notePull ?? auditPull);
+
+  // Namespaces whose gc policy retains by pulls (`notPulledFor`): their pulls are noted like a cache's.
+  const retainedByPulls = config.gc.policies.filter((p) => p.notPulledFor !== undefined).map((p) => p.namespace.replace(/\/+$/, ''));
+  const notesPulls = (repository: string) => retainedByPulls.some((ns) => ns === '' || repository === ns || repository.startsWith(`${ns}/`));
 
   /**
    * Manifest GET/HEAD: the reader answers, after pull-through made what a proxied repository's read names present.
-   * Only pulls in proxied repositories are noted (their content is evicted by it); other pulls pay nothing.
+   * Only pulls in proxied repositories (their content is evicted by it) and in namespaces retained by pulls
+   * (`gc.policies[].notPulledFor`) are noted for their last-pulled times; the audit trail counts every pull, in memory.
    */
   function serveManifest(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void | Promise<void> {
     const pullThrough = deps.pullThrough;
-    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match);
+    if (!pullThrough?.covers(match.repository)) return reader.serve(req, res, match, notePull && notesPulls(match.repository) ? noteProxiedPull : auditPull);
     return pullThrough.prepare(match.repository, match.param, () => requestContext(req as Request, config)).then((stored) => {
       for (const tag of stored ?? []) reader.forgetTag(match.repository, tag);
-      return reader.serve(req, res, match, notePull);
+      return reader.serve(req, res, match, noteProxiedPull);
     });
   }
 
@@ -250,7 +277,7 @@ export function createManifestService(deps: ManifestServiceDeps): HttpApp {
       'events GET': liveFeed,
     }),
   );
-  return withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger);
+  return Object.assign(withFastReads(finishServiceApp(app, deps.logger), ['manifest'], serveManifest, deps.logger), { forgetRepository: reader.forgetRepository });
 }
 
 function sendJson(req: Request, res: Response, body: unknown, contentType = 'application/json'): void {

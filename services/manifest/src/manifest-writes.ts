@@ -5,11 +5,17 @@
  * Invariant (the outbox): every event of a change is appended with `appendEvent` inside the transaction that makes
  * the change, so an event exists exactly when its change committed; a refusal throws inside (or before) the
  * transaction and leaves neither rows nor events. The garbage collector's review queues are written the same way.
+ *
+ * Invariant (immutable tags, libs/metadata tag-rules.ts): a tag an immutable-tag rule covers, once it exists, never
+ * points at another digest and is never deleted. The check is made in the write's transaction after the tag row is
+ * changed under its lock (every tag change locks the repository row first, so tag changes of one repository run one
+ * at a time), and a refusal throws, rolling the whole write back: of two pushes racing to create the same tag with
+ * different digests, the second finds the first's row and is refused.
  */
 import { EVENT_TYPES, EventContext, OutboxContext, appendEvent, appendManifestDeletion } from '@lading/events';
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
-import { Digest, digestOf, errors, validateManifest } from '@lading/oci';
+import { Digest, OciError, digestOf, errors, validateManifest } from '@lading/oci';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import { type ConfigReader, describeManifest } from './image-metadata';
 
@@ -166,6 +172,8 @@ async function pointTag(
   const { repository, repositoryId, tag, manifest } = change;
   const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
   if (!changed) return;
+  // A pull-through cache follows its upstream's tags, whatever the rules: immutability governs what clients push.
+  if (previousDigest && !change.context.proxy) await refuseImmutableTags(tx, repository, [tag], `move it from ${previousDigest}`);
   await appendEvent(tx, deps.events, {
     type: EVENT_TYPES.tagUpdated,
     repository,
@@ -187,6 +195,7 @@ export async function removeTag(deps: ManifestWriteDeps, target: { repository: s
     if (!repo) throw errors.manifestUnknown(tag);
     const digest = await meta.deleteTag(tx, repo.id, tag);
     if (!digest) throw errors.manifestUnknown(tag);
+    await refuseImmutableTags(tx, repository, [tag], 'delete it');
     await appendEvent(tx, deps.events, { type: EVENT_TYPES.tagDeleted, repository, subject: `${repository}:${tag}`, context: target.context, data: { tag, digest } });
     await meta.queueManifestReview(tx, repo.id, [digest], 'tag deleted', deps.reviewDelayMs);
     return { digest };
@@ -205,9 +214,28 @@ export async function removeManifest(deps: ManifestWriteDeps, target: { reposito
     if (!repo) throw errors.manifestUnknown(target.digest);
     const deleted = await meta.deleteManifest(tx, repo.id, target.digest);
     if (!deleted) throw errors.manifestUnknown(target.digest);
+    await refuseImmutableTags(tx, repository, deleted.tags, `delete manifest ${target.digest}, which it points at`);
     await appendManifestDeletion(tx, deps.events, repository, deleted, ctx);
     await meta.queueBlobReview(tx, deleted.blobDigests, 'manifest deleted', deps.reviewDelayMs);
     await meta.queueManifestReview(tx, repo.id, deleted.childDigests, 'parent index deleted', deps.reviewDelayMs);
     return deleted;
   });
+}
+
+/**
+ * Throws DENIED, naming the rule, when an immutable-tag rule covers one of `tags` of `repository`; called in the
+ * transaction of a change that would move or delete them (which the throw rolls back). `attempt` says what was refused.
+ */
+async function refuseImmutableTags(tx: SqlExecutor, repository: string, tags: readonly string[], attempt: string): Promise<void> {
+  if (tags.length === 0) return;
+  const rules = await meta.tagRulesFor(tx, repository);
+  for (const tag of tags) {
+    const rule = meta.immutableTagRule(rules, tag);
+    if (!rule) continue;
+    throw new OciError(
+      'DENIED',
+      `tag ${tag} of ${repository} is immutable (rule '${rule.pattern}' of namespace '${rule.namespace}'): cannot ${attempt}`,
+      { repository, tag, namespace: rule.namespace, rule: rule.pattern },
+    );
+  }
 }

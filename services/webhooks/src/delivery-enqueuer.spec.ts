@@ -3,9 +3,9 @@
  * first joined are not skipped, and a message the broker delivers twice queues one delivery.
  */
 import { randomBytes } from 'node:crypto';
-import { EVENT_TYPES, LadingEvent, createKafkaBus, createUuidV7Generator } from '@lading/events';
+import { AUDIT_EVENT_TYPES, AUDIT_PARTITION_KEY, EVENT_TYPES, LadingEvent, createKafkaBus, createUuidV7Generator } from '@lading/events';
 import { infraSettings } from '@lading/testing';
-import { WEBHOOKS_CONSUMER_GROUP, subscribeEnqueuer } from './delivery-enqueuer';
+import { WEBHOOKS_CONSUMER_GROUP, enqueueEvent, subscribeEnqueuer } from './delivery-enqueuer';
 import { generateWebhookSecret, insertSubscription, listDeliveries } from '@lading/webhooks';
 import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
 
@@ -68,5 +68,18 @@ describe('the webhook enqueuer on Kafka', () => {
     } finally {
       await bus.close();
     }
+  });
+
+  it('queues no delivery for an audit event, even to a subscription of every type and repository', async () => {
+    const subscription = await insertSubscription(pg.db, {
+      id: ids(), name: 'all', namespace: '', url: 'https://93.184.216.34/all', format: 'cloudevents', eventTypes: [], secret: generateWebhookSecret(), enabled: true,
+    });
+    const login = {
+      specversion: '1.0', id: ids(), source: '//test/lading/auth', type: AUDIT_EVENT_TYPES.login, subject: 'alice', time: new Date().toISOString(),
+      datacontenttype: 'application/json', partitionkey: AUDIT_PARTITION_KEY, sequence: '00000000000000000001',
+      data: { actor: { type: 'user', name: 'alice' }, result: 'success', reason: null, method: 'password', request: null },
+    } as unknown as LadingEvent;
+    expect(await enqueueEvent({ db: pg.db, ids }, login)).toBe(0);
+    expect(await listDeliveries(pg.db, subscription.id, { limit: 10 })).toEqual([]);
   });
 });

@@ -1,10 +1,10 @@
 /**
  * The enqueuer: a bus subscriber (consumer group `lading-webhooks` on Kafka; a handler on the in-process bus) that
- * turns each event into one delivery row per matching enabled subscription. The bus delivers at least once, so the
- * insert is idempotent on (subscription, event id).
+ * turns each repository event (not the audit trail's) into one delivery row per matching enabled subscription. The
+ * bus delivers at least once, so the insert is idempotent on (subscription, event id).
  */
 import type { EventBus, LadingEvent } from '@lading/events';
-import { EVENT_TYPES, IdGenerator } from '@lading/events';
+import { EVENT_TYPES, IdGenerator, isAuditEventType } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import { distributionAction } from './delivery-body';
 import { hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from '@lading/webhooks';
@@ -28,6 +28,8 @@ export interface DeliveryEnqueuerDeps {
  * digest and tag) is already queued: Distribution sends one push per manifest PUT, carrying the tag.
  */
 export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEvent): Promise<number> {
+  // The audit trail shares the bus but is no repository's news: subscriptions never receive it.
+  if (isAuditEventType(event.type)) return 0;
   const repository = event.data?.repository ?? event.partitionkey ?? '';
   const eventJson = JSON.stringify(event);
   const queued = await deps.db.transaction(async (tx) => {

@@ -1,0 +1,2 @@
+/** `oidc-provider` ships no types; the tests use it through the narrow surface of openid-provider.ts. */
+declare module 'oidc-provider';

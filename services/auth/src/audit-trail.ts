@@ -1,0 +1,123 @@
+/**
+ * The auth service's part of the audit trail: every login attempt (token endpoint and admin API, success or
+ * failure, with the client address, never the secret) and every change made through the admin API (the route, its
+ * target, the values before and after it with secrets redacted). Each record is one small transaction of its own.
+ */
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import { identityOfSubject } from '@lading/access';
+import type { LadingConfig } from '@lading/config';
+import { AUDIT_EVENT_TYPES, type AuditDataOf, type EventRequest, type OutboxContext, appendAuditEvent, redactSecrets } from '@lading/events';
+import { requestContext } from '@lading/http';
+import type { Database } from '@lading/metadata';
+import type { Logger } from '@lading/telemetry';
+
+/** What the audit trail of the auth service needs. */
+export interface AuthAuditDeps {
+  db: Database;
+  config: LadingConfig;
+  logger: Logger;
+  /** The outbox context of the auth service's audit events. */
+  events: OutboxContext;
+  /** Called after an audit event committed (wakes the outbox relay of this process, if it has one). */
+  onEventsCommitted?: () => void;
+}
+
+/** A login attempt to record. */
+export interface LoginAttempt {
+  /** The token subject that logged in (`alice`, `robot$ci`) on success; on failure the name tried if it is an account's, else ''. */
+  subject: string;
+  result: 'success' | 'failure';
+  reason: 'invalid' | 'limited' | null;
+  method: 'password' | 'token' | 'robot' | 'refresh';
+}
+
+/** Reads the state a change will alter, for its record's `before` (null when the route has no such state). */
+export type BeforeReader = (req: Request) => Promise<unknown>;
+
+/** The auth service's audit trail; does nothing when `audit.enabled` is false. */
+export interface AuthAudit {
+  /** Records a login attempt (resolves once committed). */
+  login(req: Request, attempt: LoginAttempt): Promise<void>;
+  /**
+   * Middleware for the admin API, behind its guard: every POST, PUT, PATCH and DELETE that succeeds is recorded
+   * after the change and before its answer is sent (so a client that saw the answer finds the record).
+   * `before` reads the prior state of the routes it knows.
+   */
+  adminChanges(before?: BeforeReader): RequestHandler;
+}
+
+const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Creates the auth service's audit trail. */
+export function createAuthAudit(deps: AuthAuditDeps): AuthAudit {
+  const enabled = deps.config.audit.enabled;
+
+  async function append<T extends typeof AUDIT_EVENT_TYPES.login | typeof AUDIT_EVENT_TYPES.admin>(type: T, data: AuditDataOf<T>, traceparent?: string) {
+    await deps.db.transaction((tx) => appendAuditEvent(tx, deps.events, { type, data, traceparent }));
+    deps.onEventsCommitted?.();
+  }
+
+  return {
+    async login(req, attempt) {
+      if (!enabled) return;
+      const context = requestContext(req, deps.config);
+      await append(
+        AUDIT_EVENT_TYPES.login,
+        { actor: identityOfSubject(attempt.subject), result: attempt.result, reason: attempt.reason, method: attempt.method, request: context.request },
+        context.traceparent,
+      );
+    },
+
+    adminChanges(before) {
+      return (req: Request, res: Response, next: NextFunction) => {
+        if (!enabled || !CHANGES.has(req.method)) return next();
+        const prior = before ? before(req).catch((err: unknown) => (deps.logger.warn({ err }, 'audit: the state before an admin change could not be read'), null)) : Promise.resolve(null);
+        void prior.then((beforeValue) => {
+          holdAnswerForRecord(res, (answer) => {
+            const context = requestContext(req, deps.config);
+            return append(AUDIT_EVENT_TYPES.admin, adminRecord(req, res, beforeValue, answer, context.request), context.traceparent).catch((err: unknown) =>
+              deps.logger.error({ err, action: `${req.method} ${req.baseUrl}${req.path}` }, 'audit: an admin change was made but its record could not be written'),
+            );
+          });
+          next();
+        }, next);
+      };
+    },
+  };
+}
+
+/**
+ * Makes a successful answer wait for `record` (given the JSON body the handler sent, if any): the response ends only
+ * once the record is written. Answers of 400 and above end at once (a refused request changed nothing).
+ */
+function holdAnswerForRecord(res: Response, record: (answer: unknown) => Promise<void>): void {
+  let answer: unknown = null;
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    answer = body;
+    return json(body);
+  };
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  let ending = false;
+  res.end = ((...args: unknown[]) => {
+    if (ending || res.statusCode >= 400) return end(...args);
+    ending = true;
+    void record(answer).finally(() => end(...args));
+    return res;
+  }) as Response['end'];
+}
+
+/** The record of an admin change: its route (as declared), target, status, and the values before and after, redacted. */
+function adminRecord(req: Request, res: Response, before: unknown, answer: unknown, request: EventRequest | null): AuditDataOf<typeof AUDIT_EVENT_TYPES.admin> {
+  const route = (req.route as { path?: string } | undefined)?.path ?? req.path;
+  const body = req.body && Object.keys(req.body as object).length > 0 ? (req.body as unknown) : null;
+  return {
+    actor: identityOfSubject(String(res.locals.admin ?? '')),
+    action: `${req.method} ${req.baseUrl}${route}`,
+    target: req.originalUrl.replace(/^\/admin\/v1\/?/, ''),
+    status: res.statusCode,
+    before: redactSecrets(before),
+    after: redactSecrets({ request: body, response: answer }),
+    request,
+  };
+}
