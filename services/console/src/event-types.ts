@@ -1,6 +1,7 @@
 /**
  * The event types the live feed listens for (docs/events.md). The feed's server names each Server-Sent Event by its
- * type, and an EventSource only hands a named event to a listener of that name, so the console must know them all;
+ * type, and an EventSource only hands a named event to a listener of that name, so the console must know them all
+ * (the repository events; audit events, under the partition key _audit, are never in the feed);
  * event-types.spec.ts keeps this list equal to the published schemas (docs/events/, generated from libs/events).
  */
 export const FEED_EVENT_TYPES = [

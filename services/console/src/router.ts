@@ -61,6 +61,8 @@ const encodeName = (name: string) => name.split('/').map(encodeURIComponent).joi
 /** The console's links, one function per page. */
 export const href = {
   home: (query?: URLSearchParams) => `${BASE}${query?.toString() ? `?${query.toString()}` : ''}`,
+  /** Company sign-in: the server redirects to the OpenID Provider and back to /ui/. */
+  oidcSignIn: () => `${BASE}api/oidc/login`,
   signIn: (next?: string) => `${BASE}sign-in${next ? `?next=${encodeURIComponent(next)}` : ''}`,
   repository: (name: string) => `${BASE}repositories/${encodeName(name)}`,
   image: (name: string, reference: string) => `${BASE}repositories/${encodeName(name)}/-/manifests/${encodeURIComponent(reference)}`,
@@ -104,7 +106,8 @@ export function interceptLinkClick(event: MouseEvent): void {
   const anchor = (event.target as Element | null)?.closest?.('a');
   if (!anchor || anchor.target || anchor.hasAttribute('download')) return;
   const url = new URL(anchor.href, location.href);
-  if (url.origin !== location.origin || !url.pathname.startsWith(BASE)) return;
+  // The server's own routes under /ui/api/ (company sign-in's redirect to the provider) are real navigations.
+  if (url.origin !== location.origin || !url.pathname.startsWith(BASE) || url.pathname.startsWith(`${BASE}api/`)) return;
   // A link within the page (the skip link's #main) is the browser's to follow.
   if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   event.preventDefault();

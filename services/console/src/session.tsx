@@ -41,8 +41,13 @@ export function useSession(): SessionState {
   return state;
 }
 
+/** Sends the browser to another site (the provider's logout); a test gives a fake. */
+export type Leave = (url: string) => void;
+
+const leaveTo: Leave = (url) => location.assign(url);
+
 /** Loads the session and provides it (and the API client) to everything inside. */
-export function SessionProvider({ api, children }: { api: Api; children: ComponentChildren }) {
+export function SessionProvider({ api, children, leave = leaveTo }: { api: Api; children: ComponentChildren; leave?: Leave }) {
   const [session, setSession] = useState<Session | null>(null);
   const [error, setError] = useState<string | null>(null);
   const adopt = useCallback(
@@ -58,9 +63,9 @@ export function SessionProvider({ api, children }: { api: Api; children: Compone
   const signIn = useCallback(
     async (username: string, password: string) => {
       const body = await api.json<Omit<Session, 'auth'>>('/ui/api/session', { method: 'POST', json: { username, password } });
-      adopt({ user: body.user, admin: body.admin, csrf: body.csrf, auth: true });
+      adopt({ user: body.user, admin: body.admin, csrf: body.csrf, auth: true, ...(session?.oidc ? { oidc: true } : {}) });
     },
-    [api, adopt],
+    [api, adopt, session],
   );
   const signOut = useCallback(async () => {
     try {
@@ -69,8 +74,11 @@ export function SessionProvider({ api, children }: { api: Api; children: Compone
       // Already signed out (the session expired): the outcome the user asked for.
       if (!(err instanceof ApiError && err.status === 401)) throw err;
     }
-    adopt({ user: null, admin: false, csrf: null, auth: session?.auth ?? true });
-  }, [api, adopt, session]);
+    adopt({ user: null, admin: false, csrf: null, auth: session?.auth ?? true, ...(session?.oidc ? { oidc: true } : {}) });
+    // Signed in through the company's provider: end its session too (RP-initiated logout), or the next company
+    // sign-in would pass there without a prompt. It sends the browser back to /ui/.
+    if (session?.logoutUrl) leave(session.logoutUrl);
+  }, [api, adopt, session, leave]);
   const state = useMemo(() => ({ api, session, error, signIn, signOut }), [api, session, error, signIn, signOut]);
   return <SessionContext.Provider value={state}>{children}</SessionContext.Provider>;
 }

@@ -6,6 +6,10 @@ export interface Session {
   admin: boolean;
   csrf: string | null;
   auth: boolean;
+  /** Present (true) when company sign-in through an OpenID Provider is offered (`/ui/api/oidc/login`). */
+  oidc?: boolean;
+  /** For a session signed in through the provider: where to end the provider's session after signing out. */
+  logoutUrl?: string;
 }
 
 /** One repository of `GET /api/v1/repositories`. */

@@ -2,7 +2,7 @@
  * @jest-environment jsdom
  */
 import { fireEvent, screen, waitFor } from '@testing-library/preact';
-import { ANONYMOUS, AUTH_OFF, fakeServer } from '../../test/fake-server';
+import { ANONYMOUS, AUTH_OFF, SIGNED_IN, fakeServer } from '../../test/fake-server';
 import { renderApp } from '../../test/render';
 
 describe('signing in', () => {
@@ -42,6 +42,32 @@ describe('signing in', () => {
     fireEvent.input(screen.getByLabelText('Password or personal access token'), { target: { value: 'pw' } });
     fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     await waitFor(() => expect(location.pathname).toBe('/ui/'));
+  });
+
+  it('offers company sign-in when the registry has it, as a real navigation to the server', async () => {
+    renderApp(fakeServer({ ...ANONYMOUS, oidc: true }), '/ui/sign-in');
+    const link = await screen.findByRole('link', { name: 'Sign in with your company account' });
+    expect(link.getAttribute('href')).toBe('/ui/api/oidc/login');
+    // Not taken over by the console's router: the browser follows it (to the provider and back).
+    expect(fireEvent.click(link)).toBe(true);
+    expect(screen.getByLabelText('Username')).toBeTruthy();
+  });
+
+  it("ends the provider's session too after signing out of one signed in through it", async () => {
+    const leave = jest.fn();
+    const server = fakeServer(
+      { ...SIGNED_IN, oidc: true, logoutUrl: 'https://login.example.test/logout?client_id=lading' },
+      { 'DELETE /ui/api/session': { status: 204 }, 'GET /api/v1/repositories?n=25': { json: { repositories: [] } } },
+    );
+    renderApp(server, '/ui/', { leave });
+    fireEvent.click(await screen.findByRole('button', { name: 'Sign out' }));
+    await waitFor(() => expect(leave).toHaveBeenCalledWith('https://login.example.test/logout?client_id=lading'));
+  });
+
+  it('offers no company sign-in when the registry has none', async () => {
+    renderApp(fakeServer(ANONYMOUS), '/ui/sign-in');
+    await screen.findByLabelText('Username');
+    expect(screen.queryByRole('link', { name: /company account/ })).toBeNull();
   });
 
   it('offers no sign-in when auth is off', async () => {

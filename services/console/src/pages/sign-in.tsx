@@ -36,6 +36,16 @@ export function SignInPage({ next }: { next: string | null }) {
     <>
       <PageHeading>Sign in</PageHeading>
       {session?.user ? <p>You are signed in as {session.user}. Signing in again replaces that session.</p> : null}
+      {session?.oidc ? (
+        <>
+          <p>
+            <a class="button" href={href.oidcSignIn()}>
+              Sign in with your company account
+            </a>
+          </p>
+          <h2>Or with a Lading password or access token</h2>
+        </>
+      ) : null}
       <form class="form narrow" onSubmit={submit}>
         <label for="username">Username</label>
         <input id="username" name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
