@@ -160,6 +160,7 @@ async function withAuth(browser: Browser): Promise<void> {
     const sbom = sbomOf(v1.manifest);
     await push(admin, 'team/app', sbom.manifest.digest, sbom);
     await push(admin, 'public/hello', 'latest', testImage('hello'));
+    await push(admin, 'team/old', 'v1', testImage('old'));
     const amd64 = testImage('amd64');
     const arm64 = testImage('arm64');
     await push(admin, 'team/app', amd64.manifest.digest, amd64);
@@ -386,6 +387,16 @@ async function withAuth(browser: Browser): Promise<void> {
       await page.goto('/ui/admin/namespaces');
       await page.getByRole('heading', { name: 'Namespaces', exact: true }).waitFor();
       await screenshot(page, 'admin-namespaces', { fullPage: true });
+    });
+
+    await check('an admin deletes a whole repository through the dialog', async () => {
+      await page.goto('/ui/repositories/team/old');
+      await page.getByRole('button', { name: 'Delete repository' }).click();
+      const dialog = page.getByRole('alertdialog', { name: 'Delete the repository team/old?' });
+      await dialog.getByRole('button', { name: 'Delete repository' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
+      assert((await admin.getManifest('team/old', 'v1')).status === 404, 'team/old is still there');
+      assert((await page.getByRole('rowheader', { name: 'team/old' }).count()) === 0, 'team/old is still listed');
     });
 
     await check("draws the insights charts as named images, the namespaces' storage among them for an admin", async () => {

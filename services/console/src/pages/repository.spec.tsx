@@ -2,7 +2,7 @@
  * @jest-environment jsdom
  */
 import { fireEvent, screen, waitFor, within } from '@testing-library/preact';
-import { ANONYMOUS, AUTH_OFF, SIGNED_IN, fakeServer } from '../../test/fake-server';
+import { ADMIN, ANONYMOUS, AUTH_OFF, SIGNED_IN, fakeServer } from '../../test/fake-server';
 import { renderWithSession } from '../../test/render';
 import type { TagSummary } from '../types';
 import { RepositoryPage } from './repository';
@@ -90,5 +90,29 @@ describe('the repository page', () => {
     fireEvent.click(await screen.findByRole('button', { name: 'Next page' }));
     expect(await screen.findByRole('rowheader', { name: 'b' })).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'Next page' })).toBeNull();
+  });
+
+  it('lets an admin delete the whole repository after confirming, forcing past immutable tags only when asked', async () => {
+    const server = fakeServer(ADMIN, {
+      'GET /api/v1/repositories/team/app/tags?n=50': { json: { name: 'team/app', tags: [tag('v1')] } },
+      'DELETE /admin/v1/repositories/team/app': { status: 403, json: { errors: [{ code: 'DENIED', message: 'team/app holds the immutable tag v1' }] } },
+      'DELETE /admin/v1/repositories/team/app?force=true': { json: { repository: 'team/app', tags: 1, manifests: 1, blobsQueued: 3, uploads: 0 } },
+      'GET /api/v1/repositories?n=25': { json: { repositories: [] } },
+    });
+    renderWithSession(server, <RepositoryPage name="team/app" />);
+    fireEvent.click(await screen.findByRole('button', { name: 'Delete repository' }));
+    const dialog = screen.getByRole('alertdialog', { name: 'Delete the repository team/app?' });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Delete repository' }));
+    expect(await within(dialog).findByText('team/app holds the immutable tag v1')).toBeTruthy();
+    fireEvent.click(within(dialog).getByLabelText('Delete it even if it holds immutable tags'));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Delete repository' }));
+    await waitFor(() => expect(location.pathname).toBe('/ui/'));
+    expect(server.sent('DELETE').map((r) => r.path)).toEqual(['/admin/v1/repositories/team/app', '/admin/v1/repositories/team/app?force=true']);
+  });
+
+  it('offers deleting the repository to admins only', async () => {
+    renderWithSession(fakeServer(SIGNED_IN, { 'GET /api/v1/repositories/team/app/tags?n=50': { json: { name: 'team/app', tags: [tag('v1')] } } }), <RepositoryPage name="team/app" />);
+    await screen.findByRole('rowheader', { name: 'v1' });
+    expect(screen.queryByRole('button', { name: 'Delete repository' })).toBeNull();
   });
 });

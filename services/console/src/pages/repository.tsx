@@ -12,8 +12,8 @@ import { ErrorMessage, Loading } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes, formatTime, shortDigest } from '../format';
 import { deleteManifest } from '../oci';
-import { href } from '../router';
-import { canWrite, useSession } from '../session';
+import { href, navigate } from '../router';
+import { canWrite, isAdmin, useSession } from '../session';
 import type { TagPage, TagSummary } from '../types';
 
 /** How many tags a page shows. */
@@ -26,6 +26,8 @@ export function RepositoryPage({ name }: { name: string }) {
   const [deleting, setDeleting] = useState<TagSummary | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [pullTag, setPullTag] = useState<string | null>(null);
+  const [deletingRepository, setDeletingRepository] = useState(false);
+  const [force, setForce] = useState(false);
   const tags = useLoad((signal) => api.json<TagPage>(`/api/v1/repositories/${repositoryPath(name)}/tags${queryString({ n: TAG_PAGE_SIZE, last })}`, { signal }), [name, last]);
   const writable = canWrite(session);
   const list = tags.data?.tags ?? [];
@@ -114,6 +116,34 @@ export function RepositoryPage({ name }: { name: string }) {
           ) : null}
         </nav>
       </section>
+      {isAdmin(session) ? (
+        <section aria-labelledby="delete-repository-heading">
+          <h2 id="delete-repository-heading">Delete the repository</h2>
+          <p>Deletes every tag and manifest of {name} at once (administrators only); its blobs go at the collector's next review unless another repository uses them.</p>
+          <button type="button" class="danger" onClick={() => setDeletingRepository(true)}>
+            Delete repository
+          </button>
+        </section>
+      ) : null}
+      {deletingRepository ? (
+        <ConfirmDialog
+          title={`Delete the repository ${name}?`}
+          confirmLabel="Delete repository"
+          onClose={() => setDeletingRepository(false)}
+          onConfirm={async () => {
+            await api.request(`/admin/v1/repositories/${repositoryPath(name)}${force ? '?force=true' : ''}`, { method: 'DELETE' });
+            navigate(href.home());
+          }}
+        >
+          <p>
+            Every tag and manifest of <strong>{name}</strong> goes, and pulls of it fail from now on. This cannot be undone.
+          </p>
+          <div class="field check">
+            <input id="delete-force" type="checkbox" checked={force} onChange={(e) => setForce(e.currentTarget.checked)} />
+            <label for="delete-force">Delete it even if it holds immutable tags</label>
+          </div>
+        </ConfirmDialog>
+      ) : null}
       {deleting ? (
         <ConfirmDialog
           title={`Delete tag ${deleting.tag}?`}
