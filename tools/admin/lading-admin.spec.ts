@@ -148,7 +148,7 @@ describe('lading-admin', () => {
       { args: ['--url', closed, 'users', 'list'], code: 1, error: new RegExp(`^lading-admin: cannot reach ${closed}: ECONNREFUSED\n$`) },
       { args: [...base, 'users', 'list'], env: { LADING_ADMIN_USER: '', LADING_ADMIN_PASSWORD: '' }, code: 2, error: /^lading-admin: admin credentials are needed/ },
       { args: [...base, 'users', 'create', 'bob'], code: 2, error: /^lading-admin: the new password is needed/ },
-      { args: ['frobnicate'], code: 2, error: /^lading-admin: unknown command "frobnicate"; commands: users, robots, tokens, namespaces, repositories, grants, webhook, keys, proxies, quotas, usage, audit, backup, restore\n$/ },
+      { args: ['frobnicate'], code: 2, error: /^lading-admin: unknown command "frobnicate"; commands: login, users, robots, tokens, namespaces, repositories, grants, webhook, keys, proxies, quotas, usage, audit, backup, restore\n$/ },
       { args: ['users', 'frob'], code: 2, error: /^lading-admin: unknown subcommand users "frob"/ },
       { args: ['users', 'delete'], code: 2, error: /^lading-admin: users delete takes <name>; usage: lading-admin users delete <name>\n$/ },
       { args: ['users', 'list', '--bogus'], code: 2, error: /^lading-admin: Unknown option '--bogus' \(see lading-admin users list --help\)\n$/ },
