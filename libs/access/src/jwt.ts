@@ -37,6 +37,8 @@ export interface TokenClaims {
   iat: number;
   jti: string;
   access: Access[];
+  /** Groups the identity provider says the subject belongs to, as of its sign-in (absent when none). */
+  groups?: string[];
 }
 
 /**

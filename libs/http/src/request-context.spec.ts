@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import {
+  PRINCIPAL_GROUPS_HEADER,
   PRINCIPAL_HEADER,
   PRINCIPAL_PROOF_HEADER,
   REQUEST_ID_HEADER,
@@ -8,6 +9,8 @@ import {
   actorOf,
   admitPrincipal,
   clientAddress,
+  principalGroupsHeader,
+  principalGroupsOf,
   principalOf,
   principalProof,
   requestContext,
@@ -69,6 +72,29 @@ describe('the principal a service believes', () => {
     expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'admin', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('');
     expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'robot$ci', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r2' }), SECRET)).toBe('');
     expect(principalOf(overHttp({ [PRINCIPAL_HEADER]: 'robot$ci', [PRINCIPAL_PROOF_HEADER]: principalProof('x'.repeat(32), 'r1', 'robot$ci'), [REQUEST_ID_HEADER]: 'r1' }), SECRET)).toBe('');
+  });
+
+  it('drops groups the client sent when the gateway admits the request, and believes those its authorization set', () => {
+    const req = admitted({ [PRINCIPAL_GROUPS_HEADER]: principalGroupsHeader(['admins'])! });
+    expect(req.headers[PRINCIPAL_GROUPS_HEADER]).toBeUndefined();
+    req.headers[PRINCIPAL_HEADER] = 'alice';
+    req.headers[PRINCIPAL_GROUPS_HEADER] = principalGroupsHeader(['platform', 'dev ops'])!;
+    expect(principalGroupsOf(req, undefined)).toEqual(['platform', 'dev ops']);
+  });
+
+  it('over HTTP, believes groups only under the proof that covers them, and never without a principal', () => {
+    const groups = principalGroupsHeader(['platform'])!;
+    const proof = principalProof(SECRET, 'r1', 'alice', groups);
+    const headers = { [PRINCIPAL_HEADER]: 'alice', [PRINCIPAL_PROOF_HEADER]: proof, [REQUEST_ID_HEADER]: 'r1', [PRINCIPAL_GROUPS_HEADER]: groups };
+    expect(principalGroupsOf(overHttp(headers), SECRET)).toEqual(['platform']);
+    // Groups added or changed on the way void the proof: neither the principal nor the groups are believed.
+    const forged = { ...headers, [PRINCIPAL_GROUPS_HEADER]: principalGroupsHeader(['platform', 'admins'])! };
+    expect(principalOf(overHttp(forged), SECRET)).toBe('');
+    expect(principalGroupsOf(overHttp(forged), SECRET)).toEqual([]);
+    const added = { ...headers, [PRINCIPAL_PROOF_HEADER]: principalProof(SECRET, 'r1', 'alice'), [PRINCIPAL_GROUPS_HEADER]: groups };
+    expect(principalOf(overHttp(added), SECRET)).toBe('');
+    expect(principalGroupsOf(overHttp({ [PRINCIPAL_GROUPS_HEADER]: groups }), SECRET)).toEqual([]);
+    expect(principalGroupsOf(overHttp({ ...headers, [PRINCIPAL_GROUPS_HEADER]: '%7Bnot%20a%20list', [PRINCIPAL_PROOF_HEADER]: principalProof(SECRET, 'r1', 'alice', '%7Bnot%20a%20list') }), SECRET)).toEqual([]);
   });
 
   it('over HTTP without a shared secret, is nobody whatever the headers say', () => {

@@ -26,6 +26,12 @@ export const PRINCIPAL_HEADER = 'x-lading-principal';
 /** The gateway's proof of the principal header over HTTP (stripped from client requests); see `principalProof`. */
 export const PRINCIPAL_PROOF_HEADER = 'x-lading-principal-proof';
 
+/**
+ * The header the gateway passes the verified token's groups in (the identity provider's, as of the sign-in; a
+ * URI-encoded JSON array), covered by the principal's proof and stripped from client requests.
+ */
+export const PRINCIPAL_GROUPS_HEADER = 'x-lading-principal-groups';
+
 /** Marks a request object the gateway admitted in this process. */
 const ADMITTED = Symbol('lading.admittedByGateway');
 
@@ -56,16 +62,20 @@ export function clientAddress(req: IncomingMessage, trustedProxies: number): str
 export function admitPrincipal(req: IncomingMessage): void {
   if (req.headers[PRINCIPAL_HEADER] !== undefined) delete req.headers[PRINCIPAL_HEADER];
   if (req.headers[PRINCIPAL_PROOF_HEADER] !== undefined) delete req.headers[PRINCIPAL_PROOF_HEADER];
+  if (req.headers[PRINCIPAL_GROUPS_HEADER] !== undefined) delete req.headers[PRINCIPAL_GROUPS_HEADER];
   (req as IncomingMessage & { [ADMITTED]?: true })[ADMITTED] = true;
 }
 
-/** The gateway's proof that it verified `principal` for the request `requestId` (HMAC-SHA256 under `secret`). */
-export function principalProof(secret: string, requestId: string, principal: string): string {
-  return createHmac('sha256', secret).update(`lading-principal\n${requestId}\n${principal}`).digest('base64url');
+/**
+ * The gateway's proof that it verified `principal` (and its `groups` header, when it has one) for the request
+ * `requestId` (HMAC-SHA256 under `secret`).
+ */
+export function principalProof(secret: string, requestId: string, principal: string, groups = ''): string {
+  return createHmac('sha256', secret).update(`lading-principal\n${requestId}\n${principal}${groups ? `\n${groups}` : ''}`).digest('base64url');
 }
 
-function proofHolds(secret: string, requestId: string, principal: string, proof: string): boolean {
-  const expected = Buffer.from(principalProof(secret, requestId, principal));
+function proofHolds(secret: string, requestId: string, principal: string, proof: string, groups: string): boolean {
+  const expected = Buffer.from(principalProof(secret, requestId, principal, groups));
   const given = Buffer.from(proof);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
@@ -81,7 +91,27 @@ export function principalOf(req: IncomingMessage, secret: string | undefined): s
   const proof = header(req, PRINCIPAL_PROOF_HEADER);
   const requestId = header(req, REQUEST_ID_HEADER);
   if (!secret || !proof || !requestId) return '';
-  return proofHolds(secret, requestId, principal, proof) ? principal : '';
+  return proofHolds(secret, requestId, principal, proof, header(req, PRINCIPAL_GROUPS_HEADER) ?? '') ? principal : '';
+}
+
+/** The groups header's value for `groups` (none for an empty list). */
+export function principalGroupsHeader(groups: readonly string[]): string | undefined {
+  return groups.length ? encodeURIComponent(JSON.stringify(groups)) : undefined;
+}
+
+/**
+ * The groups the gateway verified with the principal of this request (its token's `groups`), believed only as the
+ * principal is (`principalOf`); empty when there are none or the header is not a list of names.
+ */
+export function principalGroupsOf(req: IncomingMessage, secret: string | undefined): string[] {
+  const raw = header(req, PRINCIPAL_GROUPS_HEADER);
+  if (!raw || !principalOf(req, secret)) return [];
+  try {
+    const groups: unknown = JSON.parse(decodeURIComponent(raw));
+    return Array.isArray(groups) && groups.every((g) => typeof g === 'string') ? (groups as string[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Who caused a change, from the verified token subject: a user, a robot (by its own name) or anonymous. */

@@ -278,16 +278,18 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
  * the auth service applies to one repository, over the same tables: an admin user pulls everything; anyone else
  * pulls in the namespaces covering the name that are public or where the principal holds any role (every role
  * includes pull). `typeParam` and `nameParam` are the placeholders of the principal's type ('user', 'robot', or
- * NULL for anonymous) and name.
+ * NULL for anonymous) and name; `groupsParam`, when given, of its identity provider's groups (a text array), whose
+ * grants count too.
  *
  * A namespace covers a name when it is one of the name's leading path prefixes (`a`, `a/b`, `a/b/c` for `a/b/c`),
  * which is `grantsFor`'s "equal, or followed by a slash". The viewer's namespaces are read once into a hashed set and
  * the name's first three prefixes probed in it (a microsecond a repository, whatever the number of namespaces);
  * prefixes deeper than three segments, rare, are looked up one by one.
  */
-export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string): string {
+export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string, groupsParam?: string): string {
+  const byGroup = groupsParam ? ` OR (pg.principal_type = 'group' AND pg.principal_name = ANY(${groupsParam}::text[]))` : '';
   const viewable = `SELECT pn.prefix FROM namespaces pn WHERE pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
-                     AND pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text)`;
+                     AND ((pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text)${byGroup}))`;
   const prefix = (segments: number) => `array_to_string((string_to_array(${nameSql}, '/'))[1:${segments}], '/')`;
   return `(EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)
     OR split_part(${nameSql}, '/', 1) IN (${viewable})

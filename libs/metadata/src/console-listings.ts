@@ -8,7 +8,7 @@
  */
 import { pullableRepositoryCondition } from './auth-store';
 import type { SqlExecutor } from './database';
-import type { SearchViewer } from './search';
+import { type SearchViewer, viewerGroups } from './search';
 
 /** One repository of the console's list. */
 export interface ConsoleRepository {
@@ -36,9 +36,9 @@ export interface ConsoleTag {
   lastPulledAt: Date | null;
 }
 
-/** The viewer's three query parameters: everyone?, principal type, principal name. */
-function viewerParams(viewer: SearchViewer): [boolean, string | null, string | null] {
-  return viewer.kind === 'everyone' ? [true, null, null] : [false, viewer.type, viewer.name];
+/** The viewer's four query parameters: everyone?, principal type, principal name, its groups. */
+function viewerParams(viewer: SearchViewer): [boolean, string | null, string | null, string[]] {
+  return viewer.kind === 'everyone' ? [true, null, null, []] : [false, viewer.type, viewer.name, viewerGroups(viewer)];
 }
 
 /** Up to `limit` repositories the viewer may pull, by name, after `last`. */
@@ -50,7 +50,7 @@ export async function listConsoleRepositories(db: SqlExecutor, viewer: SearchVie
                      (SELECT max(m.created_at) FROM manifests m WHERE m.repository_id = r.id)) AS "lastPushedAt"
        FROM repositories r
       WHERE ($1::text IS NULL OR r.name > $1::text)
-        AND ($3::boolean OR ${pullableRepositoryCondition('r.name', '$4', '$5')})
+        AND ($3::boolean OR ${pullableRepositoryCondition('r.name', '$4', '$5', '$6')})
       ORDER BY r.name
       LIMIT $2`,
     [last, limit, ...viewerParams(viewer)],
@@ -61,7 +61,7 @@ export async function listConsoleRepositories(db: SqlExecutor, viewer: SearchVie
 /** The id of a repository the viewer may pull, or null when there is none by that name or the viewer may not. */
 export async function pullableRepositoryId(db: SqlExecutor, viewer: SearchViewer, name: string): Promise<number | null> {
   const r = await db.query<{ id: string | number }>(
-    `SELECT r.id FROM repositories r WHERE r.name = $1 AND ($2::boolean OR ${pullableRepositoryCondition('r.name', '$3', '$4')})`,
+    `SELECT r.id FROM repositories r WHERE r.name = $1 AND ($2::boolean OR ${pullableRepositoryCondition('r.name', '$3', '$4', '$5')})`,
     [name, ...viewerParams(viewer)],
   );
   return r.rows[0] ? Number(r.rows[0].id) : null;
@@ -71,8 +71,8 @@ export async function pullableRepositoryId(db: SqlExecutor, viewer: SearchViewer
 export async function pullableRepositories(db: SqlExecutor, viewer: SearchViewer, names: string[]): Promise<Set<string>> {
   if (viewer.kind === 'everyone') return new Set(names);
   const r = await db.query<{ name: string }>(
-    `SELECT n.name FROM unnest($1::text[]) AS n(name) WHERE ${pullableRepositoryCondition('n.name', '$2', '$3')}`,
-    [names, viewer.type, viewer.name],
+    `SELECT n.name FROM unnest($1::text[]) AS n(name) WHERE ${pullableRepositoryCondition('n.name', '$2', '$3', '$4')}`,
+    [names, viewer.type, viewer.name, viewerGroups(viewer)],
   );
   return new Set(r.rows.map((row) => row.name));
 }

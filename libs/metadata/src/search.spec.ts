@@ -132,6 +132,18 @@ describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
     expect((await search('tool', { viewer: { kind: 'principal', type: null, name: null } })).total).toBe(1);
   });
 
+  it('counts the grants of the viewer\'s identity-provider groups, and only of those it names', async () => {
+    await push(db, 'teamed/tool');
+    await upsertNamespace(db, 'teamed', false);
+    await addGrant(db, 'teamed', 'group', 'platform', 'pull');
+    const as = (viewer: SearchViewer) => names('tool', { viewer });
+    expect(await as({ kind: 'principal', type: 'user', name: 'bob', groups: ['platform'] })).toContain('teamed/tool');
+    expect(await as({ kind: 'principal', type: 'user', name: 'bob', groups: ['devs'] })).not.toContain('teamed/tool');
+    expect(await as({ kind: 'principal', type: 'user', name: 'bob' })).not.toContain('teamed/tool');
+    // A user named like the group is not in it.
+    expect(await as({ kind: 'principal', type: 'user', name: 'platform' })).not.toContain('teamed/tool');
+  });
+
   it('forgets a manifest\'s metadata with the manifest', async () => {
     const d = await push(db, 'gone/app', metadata({ description: 'vanishing quokka' }));
     expect(await names('quokka')).toEqual(['gone/app']);

@@ -38,7 +38,7 @@ export async function recordImageMetadata(tx: SqlExecutor, repositoryId: number,
  * Who is searching: everyone sees everything when auth is off; otherwise a principal (type null: anonymous) named by
  * its token subject, as grants name it (a user's name; `robot$<name>` for a robot).
  */
-export type SearchViewer = { kind: 'everyone' } | { kind: 'principal'; type: 'user' | 'robot' | null; name: string | null };
+export type SearchViewer = { kind: 'everyone' } | { kind: 'principal'; type: 'user' | 'robot' | null; name: string | null; groups?: readonly string[] };
 
 /** Filters on what a repository holds: a repository passes when one of its manifests matches all of them. */
 export interface SearchFilters {
@@ -116,6 +116,11 @@ const SCAN_FACTOR = 4;
 /** Without a term, how many repositories are counted at most, in match limits (2,000): a page reads only its own. */
 const BROWSE_COUNT_FACTOR = 4;
 
+/** The viewer's identity-provider groups, whose grants count as its own (`pullableRepositoryCondition`). */
+export function viewerGroups(viewer: SearchViewer): string[] {
+  return viewer.kind === 'principal' && viewer.groups ? [...viewer.groups] : [];
+}
+
 /** The term as a LIKE pattern's literal part (`\`, `%` and `_` escaped). */
 function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -158,7 +163,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     q.tagsPerResult ?? 5, // $16
   ];
   /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
-  const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6')})
+  const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6', '$18')})
           AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
   /** Whether the repository `id` holds a manifest that passes every manifest filter. */
   const passesFilters = (id: string) => `(NOT $8::boolean OR EXISTS (
@@ -237,7 +242,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
        LEFT JOIN LATERAL (SELECT title, description, source FROM image_metadata WHERE repository_id = p.id
                            ORDER BY description IS NULL, pushed_at DESC LIMIT 1) d ON true
       ORDER BY p.tier, p.sim DESC, p.name`,
-    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT], // $17
+    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT, viewerGroups(q.viewer)], // $17, $18
   );
   if (r.rows.length === 0 && q.offset > 0) return { ...(await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 })), hits: [] };
   const total = r.rows.length > 0 ? Number(r.rows[0].total) : 0;

@@ -275,11 +275,14 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
   async function issue(principal: Principal, requested: Access[], service: string | undefined): Promise<Record<string, unknown>> {
     checkService(service);
-    return sign(principal.name, await allowedAccess(db, principal, requested), tokenTtlMs);
+    return sign(principal.name, await allowedAccess(db, principal, requested), tokenTtlMs, principal.groups);
   }
 
-  /** A registry token for a subject holding `access`, valid `ttlMs`. */
-  async function sign(subject: string, access: Access[], ttlMs: number): Promise<Record<string, unknown>> {
+  /**
+   * A registry token for a subject holding `access`, valid `ttlMs`; with the subject's `groups` (so that the services
+   * listing what it may pull count its group grants, as `access` already does).
+   */
+  async function sign(subject: string, access: Access[], ttlMs: number, groups?: readonly string[]): Promise<Record<string, unknown>> {
     const issuedAt = Math.floor(now() / 1000);
     const token = signToken(await keys.signingKey(), {
       iss: config.auth.issuer,
@@ -290,6 +293,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       iat: issuedAt,
       jti: randomUUID(),
       access,
+      ...(groups?.length ? { groups: [...groups] } : {}),
     });
     return {
       token,

@@ -57,6 +57,21 @@ describe('pulls by directory users', () => {
     expect(pushed.status).toBeLessThanOrEqual(403);
   });
 
+  it('lists a repository granted to its group in search and the console listing, to members only', async () => {
+    const listed = async (username: string, password: string) => {
+      const token = await fetch(`${served.url}/token`, {
+        headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` },
+      });
+      expect(token.status).toBe(200);
+      const bearer = { authorization: `Bearer ${((await token.json()) as { token: string }).token}` };
+      const search = (await (await fetch(`${served.url}/api/v1/search?q=app`, { headers: bearer })).json()) as { results: { repository: string }[] };
+      const repositories = (await (await fetch(`${served.url}/api/v1/repositories`, { headers: bearer })).json()) as { repositories: { name: string }[] };
+      return { search: search.results.map((r) => r.repository), repositories: repositories.repositories.map((r) => r.name) };
+    };
+    expect(await listed('alice', 'alice-directory-pw')).toEqual({ search: ['plat/app'], repositories: ['plat/app'] });
+    expect(await listed('bob', 'bob-directory-pw')).toEqual({ search: [], repositories: [] });
+  });
+
   it('refuses the pull to a directory user in no granted group, and to a wrong directory password', async () => {
     expect((await clientOf('bob', 'bob-directory-pw').getManifest('plat/app', 'v1')).status).toBeGreaterThanOrEqual(401);
     // the token endpoint itself refuses the wrong password, which the client reports as an error

@@ -10,7 +10,7 @@ import { LruCache } from '@lading/cache';
 import type { LadingConfig } from '@lading/config';
 import { Access, TokenClaims, TokenError, acceptsAnonymous, formatScope, grants, requiredAccess, verifyToken } from '@lading/access';
 import { OciError, RouteMatch, assertRepositoryName } from '@lading/oci';
-import { PRINCIPAL_HEADER } from '@lading/http';
+import { PRINCIPAL_GROUPS_HEADER, PRINCIPAL_HEADER, principalGroupsHeader } from '@lading/http';
 
 /** Verifies bearer tokens. */
 export interface TokenVerifier {
@@ -243,6 +243,9 @@ export function createAuthorization(options: AuthorizationOptions): Authorize {
       }
     }
     req.headers[PRINCIPAL_HEADER] = claims.sub;
+    // The identity provider's groups, for the services that list what the caller may pull (search, the console).
+    const groups = principalGroupsHeader(Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : []);
+    if (groups) req.headers[PRINCIPAL_GROUPS_HEADER] = groups;
   };
 }
 

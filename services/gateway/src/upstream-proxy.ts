@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Readable, finished } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { Pool } from 'undici';
-import { PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
+import { PRINCIPAL_GROUPS_HEADER, PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -63,7 +63,8 @@ function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | un
   const requestId = headers[REQUEST_ID_HEADER];
   delete out[PRINCIPAL_PROOF_HEADER];
   if (principalSecret && typeof principal === 'string' && principal !== '' && typeof requestId === 'string') {
-    out[PRINCIPAL_PROOF_HEADER] = principalProof(principalSecret, requestId, principal);
+    const groups = headers[PRINCIPAL_GROUPS_HEADER];
+    out[PRINCIPAL_PROOF_HEADER] = principalProof(principalSecret, requestId, principal, typeof groups === 'string' ? groups : '');
   }
   return out;
 }

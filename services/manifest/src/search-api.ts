@@ -10,7 +10,7 @@
 import type { Request } from 'express';
 import { identityOfSubject } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { principalOf } from '@lading/http';
+import { principalGroupsOf, principalOf } from '@lading/http';
 import type { SearchFilters, SearchHit, SearchPage, SearchViewer } from '@lading/metadata';
 import { MEDIA_TYPE_GRAMMAR, OciError, assertRepositoryName, errors, isStorableText, namespaceOf } from '@lading/oci';
 
@@ -136,7 +136,10 @@ export function searchViewerOf(req: Request, config: Pick<LadingConfig, 'auth' |
   const subject = principalOf(req, config.upstreams.secret);
   const identity = identityOfSubject(subject);
   // Grants name a robot by its subject (`robot$<name>`), as the token service looks them up.
-  return identity.type === 'anonymous' ? { kind: 'principal', type: null, name: null } : { kind: 'principal', type: identity.type, name: subject };
+  if (identity.type === 'anonymous') return { kind: 'principal', type: null, name: null };
+  // The identity provider's groups (LDAP, OIDC) ride on the token: their grants count here as they did for its access.
+  const groups = principalGroupsOf(req, config.upstreams.secret);
+  return { kind: 'principal', type: identity.type, name: subject, ...(groups.length ? { groups } : {}) };
 }
 
 const pages = (total: number, pageSize: number) => Math.ceil(total / pageSize);
