@@ -56,11 +56,6 @@ export async function quotasCovering(db: SqlExecutor, repository: string): Promi
   return r.rows.map((row) => ({ prefix: row.prefix, quotaBytes: Number(row.quota_bytes) }));
 }
 
-/** Whether any namespace has a quota (pushes skip the quota queries when none has). */
-export async function anyQuotaSet(db: SqlExecutor): Promise<boolean> {
-  return (await db.query(`SELECT 1 FROM namespaces WHERE quota_bytes IS NOT NULL LIMIT 1`)).rows.length > 0;
-}
-
 /** The blobs among `digests` that no manifest in the namespace references yet, with their sizes. */
 export async function blobsNewToNamespace(db: SqlExecutor, prefix: string, digests: readonly string[]): Promise<{ digest: string; size: number }[]> {
   if (digests.length === 0) return [];

@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { ApiError } from '../api';
 import { href } from '../router';
+import type { Loaded } from './use-load';
 
 /** A polite "Loading…" status. */
 export function Loading({ what }: { what: string }) {
@@ -26,4 +27,13 @@ export function ErrorMessage({ error, children }: { error?: Error | string | nul
       ) : null}
     </div>
   );
+}
+
+/**
+ * What a section shows while its data is not there: the load's error, or "Loading …" until it has data or fails
+ * (nothing once it has data).
+ */
+export function LoadStatus({ state, what }: { state: Pick<Loaded<unknown>, 'data' | 'error'>; what: string }) {
+  if (state.error) return <ErrorMessage error={state.error} />;
+  return state.data ? null : <Loading what={what} />;
 }

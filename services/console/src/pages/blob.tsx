@@ -3,7 +3,7 @@
  * registry, pretty-printed, with a link to download it as it is. Larger blobs are cut, with a note saying so.
  */
 import { PageHeading } from '../components/page-heading';
-import { ErrorMessage, Loading } from '../components/status';
+import { LoadStatus } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes, shortDigest } from '../format';
 import { registryPath } from '../oci';
@@ -49,8 +49,7 @@ export function BlobPage({ name, digest, mediaType }: { name: string; digest: st
           Download
         </a>
       </p>
-      {blob.error ? <ErrorMessage error={blob.error} /> : null}
-      {!blob.data && !blob.error ? <Loading what="the content" /> : null}
+      <LoadStatus state={blob} what="the content" />
       {blob.data ? (
         <>
           {blob.data.cut ? <p class="hint">Only the first {formatBytes(VIEWER_LIMIT)} are shown; download the rest.</p> : null}

@@ -9,7 +9,7 @@ import { ConfirmDialog } from '../components/confirm-dialog';
 import { CopyButton } from '../components/copy-button';
 import { PageHeading } from '../components/page-heading';
 import { PullCommands } from '../components/pull-commands';
-import { ErrorMessage, Loading } from '../components/status';
+import { ErrorMessage, LoadStatus, Loading } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes, formatTime, shortDigest } from '../format';
 import { type FetchedManifest, deleteManifest, fetchJsonBlob, fetchManifest, fetchReferrers, isJsonMediaType, platformOf } from '../oci';
@@ -236,8 +236,7 @@ export function Referrers({ name, digest }: { name: string; digest: string }) {
   return (
     <section aria-labelledby="referrers-heading">
       <h2 id="referrers-heading">Referrers</h2>
-      {referrers.error ? <ErrorMessage error={referrers.error} /> : null}
-      {!referrers.data && !referrers.error ? <Loading what="the referrers" /> : null}
+      <LoadStatus state={referrers} what="the referrers" />
       {referrers.data?.length === 0 ? <p>Nothing refers to this manifest: no signatures, SBOMs or reports.</p> : null}
       {referrers.data?.length ? (
         <div class="table-wrap">

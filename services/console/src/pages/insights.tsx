@@ -10,7 +10,7 @@
 import { queryString, repositoryPath } from '../api';
 import { BarChart, type Bar } from '../components/bar-chart';
 import { PageHeading } from '../components/page-heading';
-import { ErrorMessage, Loading } from '../components/status';
+import { ErrorMessage, LoadStatus, Loading } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes } from '../format';
 import { isAdmin, useSession } from '../session';
@@ -123,8 +123,7 @@ export function InsightsPage({ now = () => new Date() }: { now?: () => Date }) {
     <>
       <PageHeading>Insights</PageHeading>
       {isAdmin(session) ? <StorageChart /> : null}
-      {sample.error ? <ErrorMessage error={sample.error} /> : null}
-      {!sample.data && !sample.error ? <Loading what="the repositories and their tags" /> : null}
+      <LoadStatus state={sample} what="the repositories and their tags" />
       {sample.data ? (
         <>
           <p class="meta">

@@ -8,7 +8,7 @@ import { ConfirmDialog } from '../components/confirm-dialog';
 import { CopyButton } from '../components/copy-button';
 import { PageHeading } from '../components/page-heading';
 import { PullCommands } from '../components/pull-commands';
-import { ErrorMessage, Loading } from '../components/status';
+import { LoadStatus } from '../components/status';
 import { useLoad } from '../components/use-load';
 import { formatBytes, formatTime, shortDigest } from '../format';
 import { deleteManifest } from '../oci';
@@ -56,8 +56,7 @@ export function RepositoryPage({ name }: { name: string }) {
       ) : null}
       <section aria-labelledby="tags-heading">
         <h2 id="tags-heading">Tags</h2>
-        {tags.error ? <ErrorMessage error={tags.error} /> : null}
-        {!tags.data && !tags.error ? <Loading what="the tags" /> : null}
+        <LoadStatus state={tags} what="the tags" />
         {tags.data && list.length === 0 ? <p>This repository has no tags{last ? ' after this page' : ''}.</p> : null}
         {list.length ? (
           <div class="table-wrap">

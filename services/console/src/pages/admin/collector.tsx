@@ -1,7 +1,7 @@
 /** The garbage collector: a dry run (what a collection would delete now, and why) and, after confirming, a run. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
-import { ErrorMessage, Loading } from '../../components/status';
+import { LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatBytes, formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -31,8 +31,7 @@ export function CollectorSection() {
           <input id="gc-all" type="checkbox" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} />
           <label for="gc-all">Include reviews that are not due yet</label>
         </div>
-        {plan.error ? <ErrorMessage error={plan.error} /> : null}
-        {!plan.data && !plan.error ? <Loading what="the dry run" /> : null}
+        <LoadStatus state={plan} what="the dry run" />
         {plan.data ? (
           <>
             <p>

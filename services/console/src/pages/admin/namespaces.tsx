@@ -1,7 +1,7 @@
 /** Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { useSession } from '../../session';
 
@@ -111,8 +111,7 @@ export function NamespacesSection() {
       </section>
       <section aria-labelledby="namespaces-heading">
         <h2 id="namespaces-heading">Namespaces</h2>
-        {namespaces.error ? <ErrorMessage error={namespaces.error} /> : null}
-        {!namespaces.data && !namespaces.error ? <Loading what="the namespaces" /> : null}
+        <LoadStatus state={namespaces} what="the namespaces" />
         {namespaces.data && list.length === 0 ? <p>No namespaces yet: only administrators can reach any repository.</p> : null}
         <ul class="cards">
           {list.map((n) => (

@@ -1,6 +1,6 @@
 /** The outbox's parked rows: events the relay gave up publishing after many attempts, and requeueing one. */
 import { useState } from 'preact/hooks';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -35,8 +35,7 @@ export function OutboxSection() {
       <h2 id="parked-heading">Parked events</h2>
       <p>Events the relay could not publish after repeated attempts wait here, in order, until requeued; later events of the same repository wait behind them.</p>
       <ErrorMessage error={error} />
-      {parked.error ? <ErrorMessage error={parked.error} /> : null}
-      {!parked.data && !parked.error ? <Loading what="the parked events" /> : null}
+      <LoadStatus state={parked} what="the parked events" />
       {parked.data?.parked.length === 0 ? <p>Nothing is parked.</p> : null}
       {parked.data?.parked.length ? (
         <div class="table-wrap">

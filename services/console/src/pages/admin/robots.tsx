@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
 import { SecretOnce } from '../../components/secret-once';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -61,8 +61,7 @@ export function RobotsSection() {
       </section>
       <section aria-labelledby="robots-heading">
         <h2 id="robots-heading">Robots</h2>
-        {robots.error ? <ErrorMessage error={robots.error} /> : null}
-        {!robots.data && !robots.error ? <Loading what="the robots" /> : null}
+        <LoadStatus state={robots} what="the robots" />
         {robots.data?.robots.length === 0 ? <p>No robots yet.</p> : null}
         {robots.data?.robots.length ? (
           <div class="table-wrap">

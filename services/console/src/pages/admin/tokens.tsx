@@ -1,7 +1,7 @@
 /** Personal access tokens of a user (the signed-in admin's own by default): list, create (shown once), revoke. */
 import { useState } from 'preact/hooks';
 import { SecretOnce } from '../../components/secret-once';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -83,8 +83,7 @@ export function TokensSection() {
           </section>
           <section aria-labelledby="tokens-heading">
             <h2 id="tokens-heading">Tokens of {shownUser}</h2>
-            {tokens.error ? <ErrorMessage error={tokens.error} /> : null}
-            {!tokens.data && !tokens.error ? <Loading what="the tokens" /> : null}
+            <LoadStatus state={tokens} what="the tokens" />
             {tokens.data?.tokens.length === 0 ? <p>No tokens.</p> : null}
             {tokens.data?.tokens.length ? (
               <ul class="plain rows">

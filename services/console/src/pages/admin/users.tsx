@@ -1,7 +1,7 @@
 /** Users: list, create, disable or enable, delete. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -66,8 +66,7 @@ export function UsersSection() {
       </section>
       <section aria-labelledby="users-heading">
         <h2 id="users-heading">Users</h2>
-        {users.error ? <ErrorMessage error={users.error} /> : null}
-        {!users.data && !users.error ? <Loading what="the users" /> : null}
+        <LoadStatus state={users} what="the users" />
         {users.data ? (
           <div class="table-wrap">
             <table>

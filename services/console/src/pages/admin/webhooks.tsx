@@ -1,6 +1,6 @@
 /** Webhooks: the subscriptions, each one's deliveries (dead letters among them), and redelivering one. */
 import { useState } from 'preact/hooks';
-import { ErrorMessage, Loading } from '../../components/status';
+import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
 import { useSession } from '../../session';
@@ -61,8 +61,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
         </select>
       </div>
       <ErrorMessage error={error} />
-      {deliveries.error ? <ErrorMessage error={deliveries.error} /> : null}
-      {!deliveries.data && !deliveries.error ? <Loading what="the deliveries" /> : null}
+      <LoadStatus state={deliveries} what="the deliveries" />
       {deliveries.data?.deliveries.length === 0 ? <p>No deliveries.</p> : null}
       {deliveries.data?.deliveries.length ? (
         <div class="table-wrap">
@@ -114,8 +113,7 @@ export function WebhooksSection() {
     <>
       <section aria-labelledby="webhooks-heading">
         <h2 id="webhooks-heading">Subscriptions</h2>
-        {webhooks.error ? <ErrorMessage error={webhooks.error} /> : null}
-        {!webhooks.data && !webhooks.error ? <Loading what="the webhooks" /> : null}
+        <LoadStatus state={webhooks} what="the webhooks" />
         {webhooks.data?.webhooks.length === 0 ? <p>No webhooks. Create them with lading-admin or the admin API (docs/webhooks.md).</p> : null}
         <ul class="cards">
           {webhooks.data?.webhooks.map((w) => (
