@@ -24,6 +24,22 @@ async function onServer(serverUrl: string, sql: string): Promise<void> {
 }
 
 /**
+ * Drops a database with its connections. FORCE cannot end a backend of another role (an autovacuum worker that
+ * happens to be on it: "must be a member of the role whose process is being terminated"), so that refusal is retried
+ * a few times; such workers finish within moments.
+ */
+async function dropForcibly(serverUrl: string, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } catch (err) {
+      if (attempt >= 10 || (err as { code?: string }).code !== '42501') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+/**
  * Creates an empty database `lading_<label>_<random>` (or `name`, dropped first if it exists) on the server of
  * `serverUrl`, by default the tools/infra one. The caller migrates it if it needs the schema.
  */
@@ -34,13 +50,13 @@ export async function createThrowawayDatabase(
   const serverUrl = options.serverUrl ?? infraSettings().databaseUrl;
   const name = options.name ?? `lading_${label}_${randomBytes(5).toString('hex')}`;
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
-  if (options.name) await onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  if (options.name) await dropForcibly(serverUrl, name);
   await onServer(serverUrl, `CREATE DATABASE ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
     name,
     url: url.toString(),
-    drop: () => onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: () => dropForcibly(serverUrl, name),
   };
 }
