@@ -65,6 +65,38 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     expect((await meta.listAccessTokens(deps.db, 'dana')).map((t) => t.name)).toEqual([signedIn.tokenName]);
   });
 
+  it("carries the sign-in's groups on the personal access token, to its tokens and identity tokens, and drops them at their bound", async () => {
+    await meta.upsertNamespace(deps.db, 'devteam', false);
+    await meta.addGrant(deps.db, 'devteam', 'group', 'devs', 'pull');
+    const { result } = await loginAs('sub-dana');
+    const { token: pat } = await result;
+    const basic = { authorization: `Basic ${Buffer.from(`dana:${pat}`).toString('base64')}` };
+    const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as { groups?: string[]; access: Array<{ name: string; actions: string[] }> };
+    const pullToken = async (headers: Record<string, string>) => claimsOf(((await (await fetch(`${registry}/token?service=lading&scope=repository:devteam/app:pull`, { headers })).json()) as { token: string }).token);
+    const viaPat = await pullToken(basic);
+    expect(viaPat.groups).toEqual(['devs']);
+    expect(viaPat.access).toEqual([{ type: 'repository', name: 'devteam/app', actions: ['pull'] }]);
+    // docker login with the token: its identity token carries the groups too, read from the token at each use.
+    const identity = ((await (await fetch(`${registry}/token?service=lading&offline_token=true&client_id=docker`, { headers: basic })).json()) as { refresh_token: string }).refresh_token;
+    const refreshed = async () => {
+      const res = await fetch(`${registry}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: identity, service: 'lading', scope: 'repository:devteam/app:pull' }),
+      });
+      expect(res.status).toBe(200);
+      return claimsOf(((await res.json()) as { access_token: string }).access_token);
+    };
+    expect((await refreshed()).access[0].actions).toEqual(['pull']);
+    // The bound passes (the token lasts auth.refreshTtl, and so do its groups; here they are made to expire now):
+    // the token still signs in, with no groups, and the identity token made from it loses them as well.
+    await deps.db.query(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash LIKE 'pat-groups:%' AND principal_name = 'dana'`);
+    const after = await pullToken(basic);
+    expect(after.groups).toBeUndefined();
+    expect(after.access).toEqual([{ type: 'repository', name: 'devteam/app', actions: [] }]);
+    expect((await refreshed()).access[0].actions).toEqual([]);
+  });
+
   it('refuses, with the registry\'s reason, a user in none of allowedGroups', async () => {
     const { result } = await loginAs('sub-zed');
     await expect(result).rejects.toThrow(DeviceLoginError);

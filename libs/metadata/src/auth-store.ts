@@ -162,22 +162,57 @@ export async function createAccessToken(db: SqlExecutor, user: string, name: str
   return r.rowCount > 0;
 }
 
-/** A live personal access token: its id and its user. */
+/**
+ * The key of the row that holds the groups a personal access token carries: a `refresh_tokens` row (the table of
+ * what a sign-in produced, with its groups and expiry) that no secret can name, since every presented refresh token
+ * is looked up by a hex digest, and that no use can rotate (it has no family).
+ */
+function accessTokenGroupsKey(tokenIdSql: string): string {
+  return `'pat-groups:' || ${tokenIdSql}`;
+}
+
+/** The live groups of the personal access token whose id `tokenIdSql` is, as a jsonb array (empty when none or expired). */
+function accessTokenGroupsSql(tokenIdSql: string): string {
+  return `coalesce((SELECT g.groups FROM refresh_tokens g WHERE g.token_hash = ${accessTokenGroupsKey(tokenIdSql)} AND g.revoked_at IS NULL AND g.expires_at > now()), '[]'::jsonb)`;
+}
+
+/**
+ * Records the groups a user's personal access token carries until `expiresAt` (the bound of the sign-in that named
+ * them); after it, the token still works, with no groups. Disabling or deleting the user ends them
+ * ({@link revokeUserRefreshTokens}). False when there is no such token.
+ */
+export async function setAccessTokenGroups(db: SqlExecutor, user: string, name: string, groups: readonly string[], expiresAt: Date): Promise<boolean> {
+  const r = await db.query(
+    `INSERT INTO refresh_tokens (token_hash, principal_type, principal_name, expires_at, credential, user_id, access_token_id, rotating, groups)
+     SELECT ${accessTokenGroupsKey('t.id')}, 'user', u.name, $3, 'pat', u.id, t.id, false, $4::jsonb
+       FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE u.name = $1 AND t.name = $2
+     ON CONFLICT (token_hash) DO UPDATE SET groups = EXCLUDED.groups, expires_at = EXCLUDED.expires_at, revoked_at = NULL`,
+    [user, name, expiresAt, JSON.stringify(groups)],
+  );
+  return r.rowCount > 0;
+}
+
+/** A live personal access token: its id, its user, and the groups it carries now. */
 export interface AccessTokenOwner {
   tokenId: number;
   userId: number;
   userName: string;
   isAdmin: boolean;
+  /** The groups recorded with the token ({@link setAccessTokenGroups}) while they last; empty otherwise. */
+  groups: string[];
 }
 
 /** The live personal access token with this digest and its (enabled) user, or null. */
 export async function findAccessToken(db: SqlExecutor, tokenHash: string): Promise<AccessTokenOwner | null> {
-  const r = await db.query<AccessTokenOwner>(
-    `SELECT t.id::int AS "tokenId", u.id::int AS "userId", u.name AS "userName", u.is_admin AS "isAdmin" FROM access_tokens t JOIN users u ON u.id = t.user_id
+  const r = await db.query<Omit<AccessTokenOwner, 'groups'> & { groups: string[] | string }>(
+    `SELECT t.id::int AS "tokenId", u.id::int AS "userId", u.name AS "userName", u.is_admin AS "isAdmin", ${accessTokenGroupsSql('t.id')} AS groups
+       FROM access_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL`,
     [tokenHash],
   );
-  return r.rows[0] ?? null;
+  const row = r.rows[0];
+  if (!row) return null;
+  return { ...row, groups: (typeof row.groups === 'string' ? JSON.parse(row.groups) : row.groups) as string[] };
 }
 
 /** Lists a user's personal access tokens (never the secrets). */
@@ -417,7 +452,9 @@ export async function rotateRefreshToken(db: Database, tokenHash: string, nextHa
       `UPDATE refresh_tokens rt SET retired_at = CASE WHEN rt.rotating THEN now() END
         WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.revoked_at IS NULL AND rt.expires_at > now() AND rt.family_id IS NOT NULL
        RETURNING rt.family_id AS "familyId", rt.principal_type AS "principalType", rt.principal_name AS "principalName", rt.credential,
-         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating, rt.groups,
+         rt.user_id::int AS "userId", rt.password_version AS "passwordVersion", rt.access_token_id::int AS "accessTokenId", rt.robot_id::int AS "robotId", rt.rotating,
+         -- A personal access token's groups are read where the token keeps them, so that they never outlive its bound.
+         CASE WHEN rt.credential = 'pat' THEN ${accessTokenGroupsSql('rt.access_token_id')} ELSE rt.groups END AS groups,
          CASE rt.credential
            WHEN 'password' THEN EXISTS (SELECT 1 FROM users u WHERE u.id = rt.user_id AND u.disabled_at IS NULL AND u.password_version = rt.password_version)
            WHEN 'pat' THEN EXISTS (SELECT 1 FROM access_tokens t JOIN users u ON u.id = t.user_id

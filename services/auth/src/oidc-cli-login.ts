@@ -57,9 +57,15 @@ export function createOidcCliLogin(deps: OidcSignInDeps & { cliClientId: string 
       const ttlMs = durationMs(config.auth.refreshTtl);
       const token = newSecret(PAT_PREFIX);
       const name = `cli-${new Date(deps.now()).toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${randomBytes(3).toString('hex')}`;
-      if (!(await meta.createAccessToken(db, principal.name, name, secretDigest(token), new Date(deps.now() + ttlMs)))) {
-        throw new OciError('UNAVAILABLE', 'the personal access token could not be made; try again');
-      }
+      const expiresAt = new Date(deps.now() + ttlMs);
+      const made = await db.transaction(async (tx) => {
+        if (!(await meta.createAccessToken(tx, principal.name, name, secretDigest(token), expiresAt))) return false;
+        // The groups of this sign-in ride with the token for as long as it lasts (auth.refreshTtl), as they ride with
+        // a Docker identity token: a group taken away at the provider ends with the token at the latest.
+        if (principal.groups?.length) await meta.setAccessTokenGroups(tx, principal.name, name, principal.groups, expiresAt);
+        return true;
+      });
+      if (!made) throw new OciError('UNAVAILABLE', 'the personal access token could not be made; try again');
       deps.logger.info({ user: principal.name, issuer: client.issuer, token: name }, 'signed in to the CLI through the OpenID Provider');
       return { access_token: token, issued_token_type: PERSONAL_ACCESS_TOKEN_TYPE, token_type: 'N_A', username: principal.name, token_name: name, expires_in: Math.floor(ttlMs / 1000) };
     },

@@ -105,7 +105,7 @@ export function createAuthenticator(db: SqlExecutor, hasher: PasswordHasher, now
         // Looked up by digest whoever the user is, so a missing user costs what a present one does.
         const token = await meta.findAccessToken(db, secretDigest(password));
         if (!token || token.userName !== username) return null;
-        return { type: 'user', name: token.userName, isAdmin: token.isAdmin, credential: { kind: 'pat', userId: token.userId, accessTokenId: token.tokenId } };
+        return { type: 'user', name: token.userName, isAdmin: token.isAdmin, credential: { kind: 'pat', userId: token.userId, accessTokenId: token.tokenId }, ...(token.groups.length ? { groups: token.groups } : {}) };
       }
       const user = await meta.findUser(db, username);
       if (directory && (!user || user.source === 'ldap')) return directorySignIn(directory, username, password);
