@@ -196,6 +196,22 @@ describe('OpenID Connect sign-in to the console (code + PKCE, against a real oid
     expect((await signIn('sub-alice', restricted)).status).toBe(302);
   });
 
+  it("sends a refused person's browser back to the console's sign-in page with the reason; API clients keep the JSON", async () => {
+    const restricted = build({ allowedGroups: ['devs'] });
+    const { location, stateCookie } = await startSignIn(restricted);
+    const back = await op.authorize(location, 'sub-mallory');
+    const res = await request(restricted).get(back.pathname + back.search).set('Cookie', `lading_oidc=${stateCookie}`).set('Accept', 'text/html,application/xhtml+xml');
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('/ui/sign-in?refused=not-allowed');
+    expect(setCookie(res, 'lading_session')).toBeUndefined();
+    // The same callback again (its state spent) is a failed sign-in, worded as such.
+    const again = await request(restricted).get(back.pathname + back.search).set('Cookie', `lading_oidc=${stateCookie}`).set('Accept', 'text/html');
+    expect(again.headers.location).toBe('/ui/sign-in?refused=failed');
+    const json = await request(restricted).get(back.pathname + back.search).set('Cookie', `lading_oidc=${stateCookie}`);
+    expect(json.status).toBe(401);
+    expect(json.body.errors[0]).toMatchObject({ code: 'UNAUTHORIZED', detail: { reason: 'failed' } });
+  });
+
   it('refuses a provider whose discovery document names another issuer', async () => {
     const wrong = build({ issuer: `${op.issuer}/` });
     const res = await request(wrong).get('/ui/api/oidc/login');

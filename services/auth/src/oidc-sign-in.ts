@@ -64,8 +64,21 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function refused(message: string, status = 401): OciError {
-  return new OciError(status === 401 ? 'UNAUTHORIZED' : 'DENIED', message, undefined, { status });
+/**
+ * Why a company sign-in was refused, as the console names it: the callback sends a browser back to
+ * `/ui/sign-in?refused=<reason>`, and the console words each one (never a text of the URL's).
+ */
+export type SignInRefusalReason = 'not-allowed' | 'disabled' | 'username' | 'name-taken' | 'failed' | 'unavailable';
+
+function refused(message: string, status = 401, reason: SignInRefusalReason = 'failed'): OciError {
+  return new OciError(status === 401 ? 'UNAUTHORIZED' : 'DENIED', message, { reason }, { status });
+}
+
+/** The refusal reason of an error thrown by the callback. */
+function refusalReason(err: OciError): SignInRefusalReason {
+  const reason = (err.detail as { reason?: SignInRefusalReason } | null)?.reason;
+  if (reason) return reason;
+  return err.status === 503 ? 'unavailable' : 'failed';
 }
 
 /** The groups a claim lists: a list of strings, or one string; anything else lists none. */
@@ -101,11 +114,11 @@ export async function admitIdentity(deps: Pick<OidcSignInDeps, 'db' | 'settings'
   const refusal = admissionRefusal(settings, claims, groups);
   if (refusal) {
     deps.logger.info({ issuer: client.issuer, subject: claims.sub, reason: refusal }, 'refused an OpenID Connect sign-in');
-    throw refused(refusal, 403);
+    throw refused(refusal, 403, 'not-allowed');
   }
   const username = claims[settings.usernameClaim];
   if (typeof username !== 'string' || !USERNAME.test(username)) {
-    throw refused(`the identity provider's ${settings.usernameClaim} claim is not a usable user name`, 403);
+    throw refused(`the identity provider's ${settings.usernameClaim} claim is not a usable user name`, 403, 'username');
   }
   const outcome = await meta.signInOidcIdentity(deps.db, {
     issuer: client.issuer,
@@ -115,9 +128,9 @@ export async function admitIdentity(deps: Pick<OidcSignInDeps, 'db' | 'settings'
   });
   if (outcome.status === 'name-taken') {
     deps.logger.warn({ issuer: client.issuer, subject: claims.sub, user: username }, 'an OpenID Connect sign-in names an existing user it is not linked to; refused');
-    throw new OciError('DENIED', `the user name ${username} belongs to another account on this registry; an admin must resolve it`, undefined, { status: 409 });
+    throw new OciError('DENIED', `the user name ${username} belongs to another account on this registry; an admin must resolve it`, { reason: 'name-taken' }, { status: 409 });
   }
-  if (outcome.status === 'disabled') throw refused(`the user ${outcome.name} is disabled`, 403);
+  if (outcome.status === 'disabled') throw refused(`the user ${outcome.name} is disabled`, 403, 'disabled');
   const { user } = outcome;
   if (outcome.created) deps.logger.info({ user: user.name, issuer: client.issuer }, 'made a user on its first OpenID Connect sign-in');
   return { type: 'user', name: user.name, isAdmin: user.isAdmin, credential: { kind: 'oidc', userId: user.id }, groups };
@@ -146,6 +159,18 @@ export function createOidcSignIn(deps: OidcSignInDeps): Router {
   });
 
   router.get('/ui/api/oidc/callback', async (req: Request, res: Response) => {
+    try {
+      await callback(req, res);
+    } catch (err) {
+      // A person's browser lands here from the provider: it is sent back to the console, which says why in words,
+      // rather than shown an API's JSON. Other clients get the error as it is.
+      if (!(err instanceof OciError) || !(req.headers.accept ?? '').includes('text/html')) throw err;
+      res.setHeader('Cache-Control', 'no-store');
+      res.redirect(302, `/ui/sign-in?refused=${refusalReason(err)}`);
+    }
+  });
+
+  async function callback(req: Request, res: Response): Promise<void> {
     if (!config.auth.enabled) throw new OciError('UNSUPPORTED', 'auth is off on this registry: there is nothing to sign in to', undefined, { status: 400 });
     res.setHeader('Cache-Control', 'no-store');
     const { code, state, error } = req.query;
@@ -173,7 +198,7 @@ export function createOidcSignIn(deps: OidcSignInDeps): Router {
     deps.logger.info({ user: principal.name, issuer: client.issuer, groups: principal.groups?.length ?? 0 }, 'signed in through the OpenID Provider');
     res.setHeader('Set-Cookie', [stateCookie('', 0, secure), sessionCookie(session, { maxAgeSeconds: Math.floor(durationMs(config.console.sessionTtl) / 1000), secure })]);
     res.redirect(302, '/ui/');
-  });
+  }
 
   return router;
 }

@@ -26,7 +26,7 @@ function Page({ route }: { route: Route }) {
     case 'home':
       return <HomePage query={route.query} />;
     case 'sign-in':
-      return <SignInPage next={route.next} />;
+      return <SignInPage next={route.next} refused={route.refused} />;
     case 'repository':
       return <RepositoryPage name={route.name} />;
     case 'image':

@@ -17,7 +17,7 @@ export type AdminSection = (typeof ADMIN_SECTIONS)[number];
 /** A parsed location: which page, and what it shows. */
 export type Route =
   | { page: 'home'; query: URLSearchParams }
-  | { page: 'sign-in'; next: string | null }
+  | { page: 'sign-in'; next: string | null; refused: string | null }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; reference: string }
   | { page: 'blob'; name: string; digest: string; mediaType: string | null }
@@ -40,7 +40,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (!pathname.startsWith(BASE)) return pathname === BASE.slice(0, -1) ? { page: 'home', query } : { page: 'not-found', path: pathname };
   const rest = pathname.slice(BASE.length).replace(/\/+$/, '');
   if (rest === '') return { page: 'home', query };
-  if (rest === 'sign-in') return { page: 'sign-in', next: query.get('next') };
+  if (rest === 'sign-in') return { page: 'sign-in', next: query.get('next'), refused: query.get('refused') };
   if (rest === 'feed') return { page: 'feed' };
   if (rest === 'insights') return { page: 'insights' };
   const parts = rest.split('/').map(decode);

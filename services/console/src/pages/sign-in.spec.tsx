@@ -53,6 +53,18 @@ describe('signing in', () => {
     expect(screen.getByLabelText('Username')).toBeTruthy();
   });
 
+  it('says in words why a company sign-in was refused, and never shows text the link brings', async () => {
+    renderApp(fakeServer({ ...ANONYMOUS, oidc: true }), '/ui/sign-in?refused=not-allowed');
+    expect((await screen.findByRole('alert')).textContent).toContain('Company sign-in refused. Your company account may not sign in to this registry: it is in none of the groups');
+    expect(screen.getByRole('link', { name: 'Sign in with your company account' })).toBeTruthy();
+  });
+
+  it('words an unknown refusal reason as a failed sign-in', async () => {
+    renderApp(fakeServer({ ...ANONYMOUS, oidc: true }), '/ui/sign-in?refused=Call%20us%20at%20555');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toBe('Company sign-in refused. The company sign-in did not complete. Start it again.');
+  });
+
   it("ends the provider's session too after signing out of one signed in through it", async () => {
     const leave = jest.fn();
     const server = fakeServer(

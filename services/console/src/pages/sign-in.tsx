@@ -5,8 +5,21 @@ import { ErrorMessage } from '../components/status';
 import { BASE, href, navigate } from '../router';
 import { useSession } from '../session';
 
-/** The sign-in form; after signing in it goes to `next` (a console path) or home. */
-export function SignInPage({ next }: { next: string | null }) {
+/**
+ * Why a company sign-in came back refused (`?refused=` of the registry's callback), in words. Only these are shown:
+ * a link can name a reason, never put its own text on the page.
+ */
+const REFUSALS: Record<string, string> = {
+  'not-allowed': 'Your company account may not sign in to this registry: it is in none of the groups, or has no e-mail address in a domain, allowed here. Ask an administrator of the registry for access.',
+  disabled: 'Your account on this registry is disabled. Ask an administrator of the registry.',
+  username: 'Your company account has no user name this registry can use. Ask an administrator of the registry.',
+  'name-taken': 'The user name of your company account belongs to another account on this registry. Ask an administrator of the registry to resolve it.',
+  failed: 'The company sign-in did not complete. Start it again.',
+  unavailable: 'The company sign-in cannot be reached right now. Try again later.',
+};
+
+/** The sign-in form; after signing in it goes to `next` (a console path) or home. `refused` names why a company sign-in was refused. */
+export function SignInPage({ next, refused = null }: { next: string | null; refused?: string | null }) {
   const { session, signIn } = useSession();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -36,6 +49,7 @@ export function SignInPage({ next }: { next: string | null }) {
     <>
       <PageHeading>Sign in</PageHeading>
       {session?.user ? <p>You are signed in as {session.user}. Signing in again replaces that session.</p> : null}
+      {refused ? <ErrorMessage error={`Company sign-in refused. ${REFUSALS[refused] ?? REFUSALS.failed}`} /> : null}
       {session?.oidc ? (
         <>
           <p>
