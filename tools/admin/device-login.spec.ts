@@ -18,6 +18,8 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     op.accounts.set('sub-dana', { preferred_username: 'dana', email: 'dana@corp.example', email_verified: true, groups: ['devs'] });
     // Another person for the replay test: a provider signs the same claims in the same second into the same ID token.
     op.accounts.set('sub-lee', { preferred_username: 'lee', email: 'lee@corp.example', email_verified: true, groups: ['devs'] });
+    // Another for the groups test, for the same reason.
+    op.accounts.set('sub-kim', { preferred_username: 'kim', email: 'kim@corp.example', email_verified: true, groups: ['devs'] });
     op.accounts.set('sub-zed', { preferred_username: 'zed', email: 'zed@corp.example', email_verified: true, groups: ['contractors'] });
     const config = parseConfig({
       ...deps.config,
@@ -68,9 +70,9 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
   it("carries the sign-in's groups on the personal access token, to its tokens and identity tokens, and drops them at their bound", async () => {
     await meta.upsertNamespace(deps.db, 'devteam', false);
     await meta.addGrant(deps.db, 'devteam', 'group', 'devs', 'pull');
-    const { result } = await loginAs('sub-dana');
+    const { result } = await loginAs('sub-kim');
     const { token: pat } = await result;
-    const basic = { authorization: `Basic ${Buffer.from(`dana:${pat}`).toString('base64')}` };
+    const basic = { authorization: `Basic ${Buffer.from(`kim:${pat}`).toString('base64')}` };
     const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as { groups?: string[]; access: Array<{ name: string; actions: string[] }> };
     const pullToken = async (headers: Record<string, string>) => claimsOf(((await (await fetch(`${registry}/token?service=lading&scope=repository:devteam/app:pull`, { headers })).json()) as { token: string }).token);
     const viaPat = await pullToken(basic);
@@ -90,7 +92,7 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     expect((await refreshed()).access[0].actions).toEqual(['pull']);
     // The bound passes (the token lasts auth.refreshTtl, and so do its groups; here they are made to expire now):
     // the token still signs in, with no groups, and the identity token made from it loses them as well.
-    await deps.db.query(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash LIKE 'pat-groups:%' AND principal_name = 'dana'`);
+    await deps.db.query(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash LIKE 'pat-groups:%' AND principal_name = 'kim'`);
     const after = await pullToken(basic);
     expect(after.groups).toBeUndefined();
     expect(after.access).toEqual([{ type: 'repository', name: 'devteam/app', actions: [] }]);

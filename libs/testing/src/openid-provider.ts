@@ -4,13 +4,19 @@
  * rebuilt on the same port with a new key first and the old one still published), and a browser's walk through it
  * (redirects, its login and consent forms, its cookies) is driven by {@link OpenIdProvider.authorize}. A second,
  * public client (`cliClientId`) has the device authorization grant (RFC 8628), confirmed by {@link OpenIdProvider.confirmDevice}.
+ *
+ * Its login and consent pages are this helper's own (a company's login page, small): a username (the account's
+ * subject or its `preferred_username`) and a password, checked when the account has one (a wrong one stays on the
+ * page, saying so), then an "Allow" for the client's scopes. A real browser can walk them (tools/console/oidc-browser.ts).
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** What an account's ID token says. */
+/** What an account's ID token says, and its password at the provider. */
 export interface TestAccount {
+  /** The password its login page wants; without one, any non-empty password signs in (the specs' walks). */
+  password?: string;
   preferred_username?: string;
   email?: string;
   email_verified?: boolean;
@@ -38,6 +44,45 @@ export interface OpenIdProvider {
   /** Walks a browser from a device grant's verification URL through confirming the code, signed in as `subject`. */
   confirmDevice(verificationUrl: string, subject: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The little of an `oidc-provider` Provider the login and consent pages use. */
+interface ProviderSurface {
+  interactionDetails(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<{
+    prompt: { name: string; details: { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> } };
+    params: { client_id: string };
+    grantId?: string;
+    session?: { accountId: string };
+  }>;
+  interactionFinished(req: http.IncomingMessage, res: http.ServerResponse, result: Record<string, unknown>, options: { mergeWithLastSubmission: boolean }): Promise<void>;
+  Grant: {
+    new (init: { accountId?: string; clientId: string }): GrantSurface;
+    find(id: string): Promise<GrantSurface>;
+  };
+}
+interface GrantSurface {
+  addOIDCScope(scope: string): void;
+  addOIDCClaims(claims: string[]): void;
+  addResourceScope(indicator: string, scope: string): void;
+  save(): Promise<string>;
+}
+
+function htmlEscape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error('the form is too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function newSigningKey(): Record<string, unknown> {
@@ -78,14 +123,74 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
       claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'profile', 'email', 'groups'],
       conformIdTokenClaims: false,
-      features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
+      features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true } },
+      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
       async findAccount(_ctx: unknown, sub: string) {
         const account = accounts.get(sub);
         if (!account) return undefined;
-        return { accountId: sub, claims: async () => ({ sub, ...account }) };
+        const { password: _password, ...claims } = account;
+        return { accountId: sub, claims: async () => ({ sub, ...claims }) };
       },
     } as never);
-    handler = provider.callback() as http.RequestListener;
+    const callback = provider.callback() as http.RequestListener;
+    handler = (req, res) => {
+      if (!req.url?.startsWith('/interaction/')) return callback(req, res);
+      interaction(provider, req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(`the interaction failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    };
+  }
+
+  /** The subject a login page's username names: a subject, or an account's preferred_username. */
+  function subjectOf(login: string): string | undefined {
+    if (accounts.has(login)) return login;
+    return [...accounts].find(([, a]) => a.preferred_username === login)?.[0];
+  }
+
+  /** The login and consent pages: GET /interaction/:uid shows the prompt's page, POST …/login and …/consent answer it. */
+  async function interaction(provider: ProviderSurface, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const [, , uid, action] = new URL(req.url ?? '/', issuer).pathname.split('/');
+    const details = await provider.interactionDetails(req, res);
+    const page = (title: string, body: string, status = 200) => {
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`);
+    };
+    const loginForm = (error: string | null, login = '') =>
+      page(
+        'Corp sign-in',
+        `${error ? `<p role="alert">${htmlEscape(error)}</p>` : ''}<form method="post" action="/interaction/${uid}/login">` +
+          `<label for="login">Username</label><input id="login" name="login" value="${htmlEscape(login)}" autocomplete="username" required>` +
+          `<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>` +
+          `<button type="submit">Sign in</button></form>`,
+        error ? 401 : 200,
+      );
+    if (req.method === 'GET') {
+      if (details.prompt.name === 'login') return loginForm(null);
+      if (details.prompt.name === 'consent') {
+        const scopes = (details.prompt.details.missingOIDCScope ?? []).filter((s) => s !== 'openid').map(htmlEscape).join(', ');
+        return page('Corp sign-in', `<p>${htmlEscape(details.params.client_id)} asks for: ${scopes || 'your identity'}.</p><form method="post" action="/interaction/${uid}/consent"><button type="submit">Allow</button></form>`);
+      }
+      return page('Corp sign-in', `<p>Unexpected prompt ${htmlEscape(details.prompt.name)}.</p>`, 501);
+    }
+    const form = new URLSearchParams(await readBody(req));
+    if (action === 'login' && details.prompt.name === 'login') {
+      const login = form.get('login') ?? '';
+      const subject = subjectOf(login);
+      const wanted = subject === undefined ? undefined : accounts.get(subject)?.password;
+      const password = form.get('password') ?? '';
+      if (subject === undefined || password === '' || (wanted !== undefined && password !== wanted)) return loginForm('Invalid username or password.', login);
+      return provider.interactionFinished(req, res, { login: { accountId: subject } }, { mergeWithLastSubmission: false });
+    }
+    if (action === 'consent' && details.prompt.name === 'consent') {
+      const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = details.prompt.details;
+      const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: details.session?.accountId, clientId: details.params.client_id });
+      if (missingOIDCScope) grant.addOIDCScope(missingOIDCScope.join(' '));
+      if (missingOIDCClaims) grant.addOIDCClaims(missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+      return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+    }
+    return page('Corp sign-in', '<p>This step is not expected now.</p>', 400);
   }
   build();
 
