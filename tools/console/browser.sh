@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web console's browser test (a stage of `npm test`): installs Chromium when it is missing
 # (tools/console/install-chromium.sh), builds the console (dist/console/), then drives it in headless Chromium against
-# the embedded registry, with auth on and off (tools/console/browser.ts). Ends with `console: N passed, M failed`.
+# the embedded registry, with auth on and off (tools/console/browser.ts), then company sign-in through a real OpenID
+# Provider's login page (tools/console/oidc-browser.ts). Each ends with `console: N passed, M failed`.
 #   tools/console/browser.sh                              the checks
 #   tools/console/browser.sh --screenshots docs/console   and the screenshots of docs/console-ui.md
 set -euo pipefail
@@ -15,4 +16,7 @@ fi
 npm run -s build -- console
 # The robot check pushes with skopeo when it is installed (tools/clients/install.sh, which `npm test` runs before
 # this stage), and asks /token for a token otherwise.
-exec node --import tsx tools/console/browser.ts "$@"
+status=0
+node --import tsx tools/console/browser.ts "$@" || status=$?
+node --import tsx tools/console/oidc-browser.ts "$@" || status=$?
+exit "$status"

@@ -70,6 +70,12 @@ interface GrantSurface {
   save(): Promise<string>;
 }
 
+/** Enough of a look for a screenshot of a company's login page. */
+const PAGE_STYLE =
+  'body{font-family:sans-serif;background:#eef1f5;margin:0}main{max-width:22rem;margin:4rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 2px 8px #0002}' +
+  'h1{font-size:1.4rem;color:#7a2e8e}label,input,button{display:block;width:100%;box-sizing:border-box}input{margin:.25rem 0 1rem;padding:.5rem}' +
+  'button{padding:.6rem;background:#7a2e8e;color:#fff;border:0;border-radius:4px;font-size:1rem}[role=alert]{color:#b00020}';
+
 function htmlEscape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -123,13 +129,24 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
       claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'profile', 'email', 'groups'],
       conformIdTokenClaims: false,
-      features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true } },
+      features: {
+        devInteractions: { enabled: false },
+        deviceFlow: { enabled: true },
+        // Its own page (the package's asks a font of another origin): a heading, the form and one button.
+        rpInitiatedLogout: {
+          enabled: true,
+          async logoutSource(ctx: { body: string }, form: string) {
+            ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Corp sign-out</title><style>${PAGE_STYLE}</style></head><body><main><h1>Corp sign-out</h1>${form}<button type="submit" form="op.logoutForm" value="yes" name="logout">Sign out of Corp</button></main></body></html>`;
+          },
+        },
+      },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
       async findAccount(_ctx: unknown, sub: string) {
         const account = accounts.get(sub);
         if (!account) return undefined;
-        const { password: _password, ...claims } = account;
-        return { accountId: sub, claims: async () => ({ sub, ...claims }) };
+        const claims: Record<string, unknown> = { sub, ...account };
+        delete claims.password;
+        return { accountId: sub, claims: async () => claims };
       },
     } as never);
     const callback = provider.callback() as http.RequestListener;
@@ -154,7 +171,7 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
     const details = await provider.interactionDetails(req, res);
     const page = (title: string, body: string, status = 200) => {
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`);
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title><style>${PAGE_STYLE}</style></head><body><main><h1>${title}</h1>${body}</main></body></html>`);
     };
     const loginForm = (error: string | null, login = '') =>
       page(

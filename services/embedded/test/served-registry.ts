@@ -30,6 +30,8 @@ export interface ServeOptions {
   /** Silent when not given; the configuration's `log` is then silent too unless it says otherwise. */
   logger?: Logger;
   metrics?: RegistryMetrics;
+  /** The port on 127.0.0.1 (e.g. one that freePort of @lading/testing handed out, for a configuration that must name its own URL); any free one when not given. */
+  port?: number;
 }
 
 /** Starts an embedded registry with `config` (its data in a fresh temp directory) on 127.0.0.1. */
@@ -43,7 +45,7 @@ export async function serveEmbeddedRegistry(config: LadingConfigInput, options: 
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const server: Server = registry.app.listen(0, '127.0.0.1');
+  const server: Server = registry.app.listen(options.port ?? 0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = createRegistryClient({ url, timeoutMs: 20_000 });

@@ -55,7 +55,7 @@ describe('signing in', () => {
 
   it('says in words why a company sign-in was refused, and never shows text the link brings', async () => {
     renderApp(fakeServer({ ...ANONYMOUS, oidc: true }), '/ui/sign-in?refused=not-allowed');
-    expect((await screen.findByRole('alert')).textContent).toContain('Company sign-in refused. Your company account may not sign in to this registry: it is in none of the groups');
+    expect((await screen.findByRole('alert')).textContent).toContain('Company sign-in refused. Your company account may not sign in to this registry: it is in none of the groups allowed here');
     expect(screen.getByRole('link', { name: 'Sign in with your company account' })).toBeTruthy();
   });
 

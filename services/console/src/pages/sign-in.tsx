@@ -10,7 +10,7 @@ import { useSession } from '../session';
  * a link can name a reason, never put its own text on the page.
  */
 const REFUSALS: Record<string, string> = {
-  'not-allowed': 'Your company account may not sign in to this registry: it is in none of the groups, or has no e-mail address in a domain, allowed here. Ask an administrator of the registry for access.',
+  'not-allowed': 'Your company account may not sign in to this registry: it is in none of the groups allowed here, or its e-mail address is not in a domain allowed here. Ask an administrator of the registry for access.',
   disabled: 'Your account on this registry is disabled. Ask an administrator of the registry.',
   username: 'Your company account has no user name this registry can use. Ask an administrator of the registry.',
   'name-taken': 'The user name of your company account belongs to another account on this registry. Ask an administrator of the registry to resolve it.',
