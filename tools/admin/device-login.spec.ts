@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '@lading/config';
@@ -11,6 +12,7 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
   let op: OpenIdProvider;
   let server: http.Server;
   let registry: string;
+  let config: ReturnType<typeof parseConfig>;
 
   beforeAll(async () => {
     deps = await createTestDeps();
@@ -20,13 +22,17 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     op.accounts.set('sub-lee', { preferred_username: 'lee', email: 'lee@corp.example', email_verified: true, groups: ['devs'] });
     // Another for the groups test, for the same reason.
     op.accounts.set('sub-kim', { preferred_username: 'kim', email: 'kim@corp.example', email_verified: true, groups: ['devs'] });
+    op.accounts.set('sub-ana', { preferred_username: 'ana', email: 'ana@corp.example', email_verified: true, groups: ['devs'] });
+    op.accounts.set('sub-rot', { preferred_username: 'rot', email: 'rot@corp.example', email_verified: true, groups: ['devs'] });
+    op.accounts.set('sub-old', { preferred_username: 'old', email: 'old@corp.example', email_verified: true, groups: ['devs'] });
     op.accounts.set('sub-zed', { preferred_username: 'zed', email: 'zed@corp.example', email_verified: true, groups: ['contractors'] });
-    const config = parseConfig({
+    config = parseConfig({
       ...deps.config,
       http: { ...deps.config.http, host: 'http://lading.test' },
       auth: { ...deps.config.auth, enabled: true, oidc: { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, cliClientId: op.cliClientId, scopes: ['openid', 'profile', 'email', 'groups'], allowedGroups: ['devs'] } },
     } as never);
-    const { app } = createAuthService({ db: deps.db, config, logger: deps.logger });
+    // No cool-down between JWKS fetches, so that the rotation test sees the provider's new key at once.
+    const { app } = createAuthService({ db: deps.db, config, logger: deps.logger, oidcTransport: { jwksCooldownMs: 0 } });
     server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     registry = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -37,6 +43,14 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     await op.close();
     await deps.close();
   });
+
+  /** Asks /token to exchange an ID token for a personal access token, as the CLI does. */
+  const exchange = (token: string) =>
+    fetch(`${registry}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', requested_token_type: 'urn:lading:params:oauth:token-type:personal-access-token' }),
+    });
 
   /** Runs the CLI's login while a person confirms the printed code at the provider as `subject`. */
   async function loginAs(subject: string) {
@@ -119,17 +133,80 @@ describe('lading-admin login: the device authorization grant (RFC 8628) against 
     let confirmed: Promise<void> = Promise.resolve();
     await deviceLogin({ registry, fetch: recording, tell: (line) => void (confirmed = op.confirmDevice(/open (\S+) and confirm/.exec(line)![1], 'sub-lee')), sleep: () => confirmed });
     expect(idToken).toMatch(/^eyJ/);
-    const exchange = (token: string) =>
-      fetch(`${registry}/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', requested_token_type: 'urn:lading:params:oauth:token-type:personal-access-token' }),
-      });
     const again = await exchange(idToken);
     expect(again.status).toBe(401);
     expect(((await again.json()) as { errors: Array<{ message: string }> }).errors[0].message).toContain('already been exchanged');
     const forged = await exchange('eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln');
     expect(forged.status).toBe(401);
     expect((await meta.listAccessTokens(deps.db, 'lee')).length).toBe(1);
+  });
+
+  it("refuses an ID token the provider issued to the console's client (another audience) with 401, making nothing", async () => {
+    // The console's code flow with PKCE, as a browser and the registry's callback run it, for ana.
+    const verifier = randomBytes(32).toString('base64url');
+    const authorize = new URL(`${op.issuer}/auth`);
+    authorize.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: op.clientId,
+      redirect_uri: 'http://lading.test/ui/api/oidc/callback',
+      scope: 'openid profile email groups',
+      state: randomBytes(16).toString('base64url'),
+      nonce: randomBytes(16).toString('base64url'),
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    }).toString();
+    const back = await op.authorize(authorize.toString(), 'sub-ana');
+    const tokens = await fetch(`${op.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${op.clientId}:${op.clientSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, redirect_uri: 'http://lading.test/ui/api/oidc/callback', code_verifier: verifier }),
+    });
+    const { id_token: consoleIdToken } = (await tokens.json()) as { id_token: string };
+    expect(JSON.parse(Buffer.from(consoleIdToken.split('.')[1], 'base64url').toString('utf8')).aud).toBe(op.clientId);
+    const res = await exchange(consoleIdToken);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { errors: Array<{ message: string }> }).errors[0].message).toContain('another audience');
+    expect(await meta.findUser(deps.db, 'ana')).toBeNull();
+  });
+
+  it('signs in with an ID token signed after the provider rotated its keys (the JWKS is fetched again)', async () => {
+    const before = op.kids()[0];
+    await op.rotateKeys();
+    expect(op.kids()).toEqual([expect.any(String), before]);
+    const { result } = await loginAs('sub-rot');
+    await expect(result).resolves.toMatchObject({ username: 'rot', token: expect.stringMatching(/^lpat_/) });
+  });
+
+  it('refuses an ID token that has expired (beyond 60 s of skew) with 401, making nothing', async () => {
+    let idToken = '';
+    const recording: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (String(input).startsWith(op.issuer) && res.ok && init?.method === 'POST') {
+        const body = (await res.clone().json()) as { id_token?: string };
+        if (body.id_token) idToken = body.id_token;
+      }
+      return res;
+    };
+    // The CLI gets an ID token for old and exchanges it nowhere: its POST to the registry's /token never leaves.
+    const keepToken: typeof fetch = async (input, init) => (String(input) === `${registry}/token` ? new Response('{}', { status: 599 }) : recording(input, init));
+    let confirmed: Promise<void> = Promise.resolve();
+    await expect(deviceLogin({ registry, fetch: keepToken, tell: (line) => void (confirmed = op.confirmDevice(/open (\S+) and confirm/.exec(line)![1], 'sub-old')), sleep: () => confirmed })).rejects.toThrow(DeviceLoginError);
+    expect(idToken).toMatch(/^eyJ/);
+    // A registry whose clock is two hours on: the token's exp (the provider's default is one hour) has passed.
+    const later = http.createServer(createAuthService({ db: deps.db, config, logger: deps.logger, oidcTransport: { now: () => Date.now() + 2 * 3600_000 } }).app);
+    await new Promise<void>((resolve) => later.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(later.address() as AddressInfo).port}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: idToken, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', requested_token_type: 'urn:lading:params:oauth:token-type:personal-access-token' }),
+      });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { errors: Array<{ message: string }> }).errors[0].message).toContain('expired');
+      expect(await meta.findUser(deps.db, 'old')).toBeNull();
+    } finally {
+      later.closeAllConnections();
+      await new Promise((resolve) => later.close(resolve));
+    }
   });
 });
