@@ -11,6 +11,8 @@ import {
   releaseLoginAttempt,
   reserveLoginAttempt,
   rotateRefreshToken,
+  setAccessTokenGroups,
+  setUserDisabled,
   upsertNamespace,
   upsertDirectoryUser,
 } from './auth-store';
@@ -103,6 +105,31 @@ describe.each(databaseEngines('authstore'))('auth store on %s', (_name, open) =>
     expect(await rotateRefreshToken(db, 'by-pat', 'by-pat-2', inAnHour())).toMatchObject({ status: 'valid', holder, rotated: true });
     await db.query(`UPDATE access_tokens SET revoked_at = now() WHERE id = $1`, [pat.tokenId]);
     expect(await rotateRefreshToken(db, 'by-pat-2', 'by-pat-3', inAnHour())).toEqual({ status: 'invalid' });
+  });
+
+  it("keeps a personal access token's groups until their bound, and gives a refresh token bound to it the token's groups of the moment", async () => {
+    expect(await createUser(db, 'gus', 'hash', false)).toBe(true);
+    expect(await createAccessToken(db, 'gus', 'cli', 'pat-gus', inAnHour())).toBe(true);
+    expect((await findAccessToken(db, 'pat-gus'))!.groups).toEqual([]);
+    expect(await setAccessTokenGroups(db, 'gus', 'cli', ['devs', 'ops'], inAnHour())).toBe(true);
+    expect(await setAccessTokenGroups(db, 'gus', 'no-such-token', ['devs'], inAnHour())).toBe(false);
+    const pat = (await findAccessToken(db, 'pat-gus'))!;
+    expect(pat.groups).toEqual(['devs', 'ops']);
+    // A Docker identity token made with the token stored no groups of its own: it reads the token's at each use.
+    const holder = { principalType: 'user' as const, principalName: 'gus', credential: { kind: 'pat' as const, userId: pat.userId, accessTokenId: pat.tokenId }, rotating: false };
+    await insertRefreshToken(db, 'gus-identity', holder, 'family-gus', inAnHour());
+    expect(await rotateRefreshToken(db, 'gus-identity', 'unused', inAnHour())).toMatchObject({ status: 'valid', holder: { groups: ['devs', 'ops'] } });
+    // The row that keeps them is no refresh token anyone can present.
+    expect(await rotateRefreshToken(db, `pat-groups:${pat.tokenId}`, 'unused', inAnHour())).toEqual({ status: 'invalid' });
+    // Past their bound the token works with no groups, and so does what was made with it.
+    await setAccessTokenGroups(db, 'gus', 'cli', ['devs', 'ops'], new Date(Date.now() - 1000));
+    expect((await findAccessToken(db, 'pat-gus'))!.groups).toEqual([]);
+    expect((await rotateRefreshToken(db, 'gus-identity', 'unused', inAnHour())) as { holder: { groups?: string[] } }).toMatchObject({ status: 'valid', holder: expect.not.objectContaining({ groups: expect.anything() }) });
+    // Disabling the user drops them for good (a sign-in brings them back).
+    await setAccessTokenGroups(db, 'gus', 'cli', ['devs'], inAnHour());
+    await setUserDisabled(db, 'gus', true);
+    await setUserDisabled(db, 'gus', false);
+    expect((await findAccessToken(db, 'pat-gus'))!.groups).toEqual([]);
   });
 
   it("keeps a Docker identity token (not rotating) as it is on every use, until its credential dies", async () => {
