@@ -129,6 +129,8 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
       claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'profile', 'email', 'groups'],
       conformIdTokenClaims: false,
+      // Lifetimes said outright (the package's defaults, which it asks to be set): an ID token lasts an hour.
+      ttl: { AccessToken: 3600, AuthorizationCode: 60, DeviceCode: 600, Grant: 3600, IdToken: 3600, Interaction: 3600, Session: 3600 },
       features: {
         devInteractions: { enabled: false },
         deviceFlow: { enabled: true },
