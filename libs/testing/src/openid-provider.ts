@@ -178,7 +178,7 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
     const loginForm = (error: string | null, login = '') =>
       page(
         'Corp sign-in',
-        `${error ? `<p role="alert">${htmlEscape(error)}</p>` : ''}<form method="post" action="/interaction/${uid}/login">` +
+        `${error ? `<p role="alert">${htmlEscape(error)}</p>` : ''}<form method="post" action="/interaction/${htmlEscape(uid)}/login">` +
           `<label for="login">Username</label><input id="login" name="login" value="${htmlEscape(login)}" autocomplete="username" required>` +
           `<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>` +
           `<button type="submit">Sign in</button></form>`,
@@ -188,7 +188,7 @@ export async function startOpenIdProvider(redirectUri: string): Promise<OpenIdPr
       if (details.prompt.name === 'login') return loginForm(null);
       if (details.prompt.name === 'consent') {
         const scopes = (details.prompt.details.missingOIDCScope ?? []).filter((s) => s !== 'openid').map(htmlEscape).join(', ');
-        return page('Corp sign-in', `<p>${htmlEscape(details.params.client_id)} asks for: ${scopes || 'your identity'}.</p><form method="post" action="/interaction/${uid}/consent"><button type="submit">Allow</button></form>`);
+        return page('Corp sign-in', `<p>${htmlEscape(details.params.client_id)} asks for: ${scopes || 'your identity'}.</p><form method="post" action="/interaction/${htmlEscape(uid)}/consent"><button type="submit">Allow</button></form>`);
       }
       return page('Corp sign-in', `<p>Unexpected prompt ${htmlEscape(details.prompt.name)}.</p>`, 501);
     }
