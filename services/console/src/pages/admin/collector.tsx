@@ -1,6 +1,7 @@
 /** The garbage collector: a dry run (what a collection would delete now, and why) and, after confirming, a run. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
+import { DataTable } from '../../components/data-table';
 import { LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatBytes, formatTime } from '../../format';
@@ -38,32 +39,24 @@ export function CollectorSection() {
               As of {formatTime(plan.data.generatedAt)}, a collection would delete {plan.data.totals.tags} tags, {plan.data.totals.manifests} manifests, {plan.data.totals.blobs} blobs (
               {formatBytes(plan.data.totals.bytes)}) and {plan.data.totals.uploads} abandoned uploads; {plan.data.totals.later} wait for a later review.
             </p>
-            {plan.data.items.length ? (
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">What</th>
-                      <th scope="col">Action</th>
-                      <th scope="col">Size</th>
-                      <th scope="col">Why</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {plan.data.items.slice(0, 500).map((item, i) => (
-                      <tr key={i}>
-                        <th scope="row">
-                          {item.kind} <code>{item.target}</code>
-                        </th>
-                        <td>{item.action}</td>
-                        <td>{item.size === undefined ? '—' : formatBytes(item.size)}</td>
-                        <td>{item.reason}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            ) : null}
+            <DataTable
+              rows={plan.data.items.slice(0, 500)}
+              rowKey={(_item, i) => i}
+              empty="Nothing to collect."
+              columns={[
+                {
+                  header: 'What',
+                  cell: (item) => (
+                    <>
+                      {item.kind} <code>{item.target}</code>
+                    </>
+                  ),
+                },
+                { header: 'Action', cell: (item) => item.action },
+                { header: 'Size', cell: (item) => (item.size === undefined ? '—' : formatBytes(item.size)) },
+                { header: 'Why', cell: (item) => item.reason },
+              ]}
+            />
             <button type="button" class="danger" onClick={() => setCollecting(true)}>
               Collect now
             </button>
