@@ -1,11 +1,12 @@
 /**
  * The admin pages (users, robots, personal access tokens, namespaces and grants, webhooks, the outbox's parked rows,
- * the collector), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
+ * the collector, the audit log), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
  * everyone else in any case, and with auth off it has no administrator to act for (use lading-admin there).
  */
 import { PageHeading } from '../../components/page-heading';
 import { ADMIN_SECTIONS, type AdminSection, href } from '../../router';
 import { isAdmin, useSession } from '../../session';
+import { AuditSection } from './audit';
 import { CollectorSection } from './collector';
 import { NamespacesSection } from './namespaces';
 import { OutboxSection } from './outbox';
@@ -22,6 +23,7 @@ const TITLES: Record<AdminSection, string> = {
   webhooks: 'Webhooks',
   outbox: 'Parked events',
   collector: 'Garbage collector',
+  audit: 'Audit log',
 };
 
 function Section({ section }: { section: AdminSection }) {
@@ -38,6 +40,8 @@ function Section({ section }: { section: AdminSection }) {
       return <WebhooksSection />;
     case 'outbox':
       return <OutboxSection />;
+    case 'audit':
+      return <AuditSection />;
     default:
       return <CollectorSection />;
   }
