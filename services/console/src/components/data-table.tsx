@@ -9,7 +9,7 @@ import type { ComponentChildren } from 'preact';
 export interface Column<T> {
   header: string;
   cell(row: T): ComponentChildren;
-  /** A class for the column's cells (`actions` lays buttons out in a row). */
+  /** A class for the column's cells (`row-actions` spaces several buttons). */
   class?: string;
 }
 

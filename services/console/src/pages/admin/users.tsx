@@ -79,7 +79,7 @@ export function UsersSection() {
               { header: 'Created', cell: (u) => formatTime(u.createdAt) },
               {
                 header: 'Actions',
-                class: 'actions',
+                class: 'row-actions',
                 cell: (u) =>
                   u.name === session?.user ? null : (
                     <>

@@ -10,7 +10,7 @@ const ID = '0193a2c4-5e6f-7abc-8def-0123456789ab';
 const CI: Webhook = { id: ID, name: 'ci', namespace: 'team', url: 'https://ci.test/hook', format: 'cloudevents', eventTypes: [], enabled: true };
 
 describe('the webhooks admin section', () => {
-  it('creates a subscription with the chosen event types and shows its signing secret once', async () => {
+  it('creates a subscription with the chosen event types and shows its signing secret once, saying how it is kept', async () => {
     let webhooks: Webhook[] = [];
     const server = fakeServer(ADMIN, {
       'GET /admin/v1/webhooks': () => ({ json: { webhooks } }),
@@ -31,6 +31,8 @@ describe('the webhooks admin section', () => {
 
     const panel = await screen.findByRole('region', { name: 'Webhook deploys created: its signing secret' });
     expect(within(panel).getByText('whsec_shown-once')).toBeTruthy();
+    // Kept sealed to sign deliveries, not as a hash as a login's secret is: the warning says which.
+    expect(within(panel).getByText(/keeps it sealed/).textContent).not.toMatch(/hash/);
     await waitFor(() => expect(document.activeElement).toBe(within(panel).getByRole('heading')));
     expect(server.sent('POST')[0]).toMatchObject({
       body: { name: 'deploys', url: 'https://ci.test/hook', namespace: 'team', format: 'distribution', eventTypes: ['io.lading.manifest.pushed'], enabled: true },

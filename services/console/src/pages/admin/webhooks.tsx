@@ -203,7 +203,14 @@ export function WebhooksSection() {
   const path = (w: Webhook) => `/admin/v1/webhooks/${encodeURIComponent(w.id)}`;
   return (
     <>
-      {secret ? <SecretOnce title={secret.title} secret={secret.secret} onDone={() => setSecret(null)} /> : null}
+      {secret ? (
+        <SecretOnce
+          title={secret.title}
+          secret={secret.secret}
+          kept="Lading keeps it sealed, to sign each delivery (the receiver checks the signature with it), and never shows it again. If it is lost, rotate it."
+          onDone={() => setSecret(null)}
+        />
+      ) : null}
       <NewWebhookForm
         onCreated={(created) => {
           setSecret({ title: `Webhook ${created.name} created: its signing secret`, secret: created.secret });
@@ -227,7 +234,7 @@ export function WebhooksSection() {
               { header: 'State', cell: (w) => (w.enabled ? 'enabled' : 'disabled') },
               {
                 header: 'Actions',
-                class: 'actions',
+                class: 'row-actions',
                 cell: (w) => (
                   <>
                     <button type="button" class="secondary small" aria-pressed={w.id === chosen} onClick={() => setChosen(w.id)}>
@@ -257,7 +264,7 @@ export function WebhooksSection() {
             setSecret({ title: `New signing secret of ${rotating.name}`, secret: rotated.secret });
           }}
         >
-          <p>Deliveries are signed with the new secret from now on; the receiver refuses them until it has the new one.</p>
+          <p>Deliveries are signed with the new secret from their next attempt on. A receiver that accepts the old and the new secret for a while loses none; one that knows only the old refuses them.</p>
         </ConfirmDialog>
       ) : null}
       {deleting ? (
