@@ -5,9 +5,10 @@
  *
  * With auth on: an admin signs in, searches, opens an image (its layers, its config, a referrer, the referrer's JSON
  * in the viewer), deletes a tag through the confirmation, creates a robot whose once-shown secret then pushes with
- * skopeo (or, without skopeo, gets a token at /token), and sees that push arrive in the live feed; an anonymous
- * visitor sees no private repository in the list, the search or the feed. With auth off: browsing and searching
- * need no sign-in. No page may log an error (a CSP violation among them).
+ * skopeo (or, without skopeo, gets a token at /token), and sees that push arrive in the live feed; creates a webhook
+ * and rotates its secret (each shown once), collects garbage and finds the collection in the collector's status, and
+ * finds the webhook's creation in the audit log; an anonymous visitor sees no private repository in the list, the
+ * search or the feed. With auth off: browsing and searching need no sign-in, and Admin says how to administer. No page may log an error (a CSP violation among them).
  *
  *   node --import tsx tools/console/browser.ts                              the checks (tools/console/browser.sh)
  *   node --import tsx tools/console/browser.ts --screenshots docs/console   and the screenshots docs/console-ui.md shows
@@ -30,6 +31,8 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const CONSOLE_ASSETS = path.join(REPO_ROOT, 'dist', 'console');
 const ADMIN = { user: 'root', password: randomBytes(12).toString('base64url') };
 const STEP_TIMEOUT_MS = 15_000;
+/** A webhook's address: loopback, let through by the allow list below (nothing listens there; deliveries just fail). */
+const WEBHOOK_URL = 'http://127.0.0.1:9/hooks/lading';
 
 const args = process.argv.slice(2);
 const screenshotsAt = args[0] === '--screenshots' ? path.resolve(args[1] ?? path.join(REPO_ROOT, 'docs', 'console')) : null;
@@ -134,6 +137,7 @@ function serve(auth: boolean): Promise<ServedRegistry> {
     // Plain http on 127.0.0.1: a Secure cookie would not come back.
     console: { assets: CONSOLE_ASSETS, secureCookie: false },
     gc: { enabled: false },
+    webhooks: { allowList: ['127.0.0.1'] },
   });
 }
 
@@ -389,6 +393,81 @@ async function withAuth(browser: Browser): Promise<void> {
       await screenshot(page, 'admin-namespaces', { fullPage: true });
     });
 
+    await check("creates a webhook: its signing secret shown once, then rotated (a new one, shown once)", async () => {
+      await page.goto('/ui/admin/webhooks');
+      await page.getByText('No webhooks yet.').waitFor();
+      await page.getByLabel('Name', { exact: true }).fill('deploys');
+      await page.getByLabel('URL', { exact: true }).fill(WEBHOOK_URL);
+      await page.getByLabel('Namespace (optional)').fill('team');
+      await page.getByRole('group', { name: 'Event types' }).getByLabel('manifest pushed').check();
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      const panel = page.getByRole('region', { name: 'Webhook deploys created: its signing secret' });
+      await panel.waitFor();
+      const secret = ((await panel.locator('.secret-value').textContent()) ?? '').trim();
+      assert(secret.startsWith('whsec_'), `the secret shown is ${secret.slice(0, 8)}…`);
+      await page.getByRole('rowheader', { name: 'deploys' }).waitFor();
+      await screenshot(page, 'admin-webhooks', { fullPage: true, mask: ['.secret-value'] });
+      await panel.getByRole('button', { name: /I have stored it/ }).click();
+      await panel.waitFor({ state: 'detached' });
+      assert(!(await page.content()).includes(secret), 'the secret is still in the page');
+      await page.getByRole('button', { name: 'Rotate secret of deploys' }).click();
+      await page.getByRole('alertdialog', { name: 'Rotate the secret of deploys?' }).getByRole('button', { name: 'Rotate secret' }).click();
+      const rotated = page.getByRole('region', { name: 'New signing secret of deploys' });
+      await rotated.waitFor();
+      const next = ((await rotated.locator('.secret-value').textContent()) ?? '').trim();
+      assert(next.startsWith('whsec_') && next !== secret, 'the rotation showed no new secret');
+      await rotated.getByRole('button', { name: /I have stored it/ }).click();
+    });
+
+    await check("shows the collector's status, and a collection asked for in its list with who asked", async () => {
+      await page.goto('/ui/admin/collector');
+      await page.getByRole('table', { name: 'Queued reviews' }).waitFor();
+      await page.getByText('None since the registry started.').waitFor();
+      await page.getByRole('button', { name: 'Collect now' }).click();
+      await page.getByRole('alertdialog', { name: 'Collect garbage now?' }).getByRole('button', { name: 'Collect now' }).click();
+      await page.getByText('The collection finished', { exact: false }).waitFor();
+      const runs = page.getByRole('table', { name: 'Collections asked for, newest first' });
+      await runs.getByRole('cell', { name: ADMIN.user, exact: true }).waitFor();
+      await screenshot(page, 'admin-collector', { fullPage: true });
+    });
+
+    await check('reads the audit log: the webhook created above, by the admin, found by the type filter', async () => {
+      await page.goto('/ui/admin/audit');
+      await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+      await page.getByLabel('Type').selectOption('io.lading.audit.admin');
+      await page.getByLabel('Actor').fill(ADMIN.user);
+      await Promise.all([page.waitForResponse((r) => r.url().includes('type=io.lading.audit.admin')), page.getByRole('button', { name: 'Show entries' }).click()]);
+      // The page shown before stays until the filtered one is drawn.
+      await page.getByRole('cell', { name: 'login', exact: true }).first().waitFor({ state: 'detached' });
+      const created = page.getByRole('row').filter({ hasText: /POST \/admin\/v1\/webhooks\/? \(/ });
+      await created.first().waitFor();
+      assert((await page.getByRole('row').filter({ hasText: 'login' }).count()) === 0, 'the type filter let a login through');
+      await created.first().getByRole('button', { name: /Show/ }).click();
+      const record = page.getByRole('region', { name: /^The record of/ });
+      await record.waitFor();
+      assert(((await record.textContent()) ?? '').includes('[redacted]'), "the webhook's secret is not redacted in its record");
+      await screenshot(page, 'admin-audit', { fullPage: true });
+    });
+
+    await check('the new admin pages read well on a phone: no sideways scrolling of the page', async () => {
+      const phone = await newPage({ width: 390, height: 844 });
+      await phone.goto('/ui/sign-in');
+      await phone.getByLabel('Username').fill(ADMIN.user);
+      await phone.getByLabel('Password or personal access token').fill(ADMIN.password);
+      await phone.getByRole('button', { name: 'Sign in' }).click();
+      await phone.getByText(`Signed in as ${ADMIN.user}`).waitFor();
+      for (const [section, ready] of [
+        ['webhooks', 'Create webhook'],
+        ['audit', 'Show entries'],
+        ['collector', 'Refresh the status'],
+      ] as const) {
+        await phone.goto(`/ui/admin/${section}`);
+        await phone.getByRole('button', { name: ready }).waitFor();
+        const overflow = Number(await phone.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+        assert(overflow <= 1, `the ${section} page is ${overflow}px wider than the phone`);
+      }
+    });
+
     await check('an admin deletes a whole repository through the dialog', async () => {
       await page.goto('/ui/repositories/team/old');
       await page.getByRole('button', { name: 'Delete repository' }).click();
@@ -431,8 +510,11 @@ async function withoutAuth(browser: Browser): Promise<void> {
       await page.getByRole('link', { name: 'team/app', exact: true }).click();
       await page.getByRole('rowheader', { name: 'v1' }).waitFor();
       await page.getByRole('button', { name: 'Delete tag v1' }).waitFor();
-      // The admin API wants an administrator's credentials, which nobody can give with auth off.
-      assert((await page.getByRole('link', { name: 'Admin' }).count()) === 0, 'the admin pages are offered with auth off');
+      // The admin API wants an administrator's credentials, which the console cannot send with auth off: Admin says so.
+      await page.getByRole('link', { name: 'Admin' }).click();
+      await page.getByRole('heading', { name: 'Authentication is off on this registry' }).waitFor();
+      assert((await page.getByRole('navigation', { name: 'Admin sections' }).count()) === 0, 'the admin sections are offered with auth off');
+      await screenshot(page, 'admin-auth-off');
       await page.goto('/ui/insights');
       await page.getByRole('img', { name: 'Size of tagged images by namespace' }).waitFor();
     });

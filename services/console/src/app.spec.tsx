@@ -48,10 +48,14 @@ describe('the console shell', () => {
     expect(screen.getByRole('navigation', { name: 'Admin sections' })).toBeTruthy();
   });
 
-  it('offers no admin pages with auth off, where the admin API has no administrator to act for', async () => {
-    renderApp(fakeServer(AUTH_OFF, routes), '/ui/admin/users');
-    expect(await screen.findByText(/Authentication is off/)).toBeTruthy();
-    expect(screen.queryByRole('link', { name: 'Admin' })).toBeNull();
+  it("with auth off, leads from Admin to how to administer the registry, asking the admin API nothing", async () => {
+    const server = fakeServer(AUTH_OFF, routes);
+    renderApp(server, '/ui/admin/users');
+    expect(await screen.findByRole('heading', { name: 'Authentication is off on this registry' })).toBeTruthy();
+    expect(screen.getByText(/still answers only an administrator's credentials/)).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'Admin' }).getAttribute('aria-current')).toBe('page');
+    expect(screen.queryByRole('navigation', { name: 'Admin sections' })).toBeNull();
+    expect(server.sent().filter((r) => r.path.startsWith('/admin/'))).toEqual([]);
   });
 
   it('offers an anonymous visitor a sign-in link back to the current page', async () => {

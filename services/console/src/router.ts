@@ -9,7 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 export const BASE = '/ui/';
 
 /** The admin pages, by path segment. */
-export const ADMIN_SECTIONS = ['users', 'robots', 'tokens', 'namespaces', 'webhooks', 'outbox', 'collector'] as const;
+export const ADMIN_SECTIONS = ['users', 'robots', 'tokens', 'namespaces', 'webhooks', 'outbox', 'collector', 'audit'] as const;
 
 /** One admin page. */
 export type AdminSection = (typeof ADMIN_SECTIONS)[number];

@@ -341,7 +341,7 @@ describe('the console with auth off', () => {
   let open: ServedRegistry;
 
   beforeAll(async () => {
-    open = await serveEmbeddedRegistry({ auth: { enabled: false } });
+    open = await serveEmbeddedRegistry({ auth: { enabled: false }, admin: ROOT });
     const config = makeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
     const layer = makeBlob(100);
     expect(await pushThroughClient(open.client, 'team/app', 'v1', imageManifest(config, [layer]), [config, layer])).toBe(201);
@@ -359,6 +359,14 @@ describe('the console with auth off', () => {
   it('refuses a sign-in with 400: there is nothing to sign in to', async () => {
     const res = await request(open.url).post('/ui/api/session').send({ username: 'someone', password: 'anything-at-all' }).expect(400);
     expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it("keeps the admin API behind an administrator's credentials: auth off opens the registry, not its administration", async () => {
+    await request(open.url).get('/admin/v1/users').expect(401);
+    await request(open.url).get('/admin/v1/audit').expect(401);
+    await request(open.url).post('/admin/v1/users').send({ name: 'mallory', password: 'mallory-password' }).expect(401);
+    const users = await request(open.url).get('/admin/v1/users').set('Authorization', basic(ROOT.user, ROOT.password)).expect(200);
+    expect(users.body.users.map((u: { name: string }) => u.name)).toEqual([ROOT.user]);
   });
 
   it('lists every repository and its tags to anyone', async () => {

@@ -11,12 +11,17 @@ export interface SecretOnceProps {
   title: string;
   login?: string;
   secret: string;
+  /**
+   * How Lading keeps it and what to do when it is lost; by default that only a hash is kept (a login's secret). A
+   * webhook's signing secret is kept sealed instead, since deliveries are signed with it.
+   */
+  kept?: string;
   /** Called when the user says they have stored it; the parent then forgets the secret. */
   onDone(): void;
 }
 
 /** The panel that shows a new secret once. */
-export function SecretOnce({ title, login, secret, onDone }: SecretOnceProps) {
+export function SecretOnce({ title, login, secret, kept = 'Lading keeps only a hash of it and cannot show it again. If it is lost, create a new one.', onDone }: SecretOnceProps) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   return (
@@ -25,7 +30,7 @@ export function SecretOnce({ title, login, secret, onDone }: SecretOnceProps) {
         {title}
       </h2>
       <p class="warning">
-        <strong>Copy the secret now.</strong> It is shown only this once: Lading keeps only a hash of it and cannot show it again. If it is lost, create a new one.
+        <strong>Copy the secret now.</strong> It is shown only this once: {kept}
       </p>
       <dl class="pairs">
         {login ? (

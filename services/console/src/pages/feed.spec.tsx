@@ -47,6 +47,14 @@ describe('the live feed', () => {
     expect(source.closed).toBe(true);
   });
 
+  it("names a CI job's workload identity as one, not as a user called wi$…", () => {
+    render(<FeedPage connect={(url) => new FakeEventSource(url) as unknown as EventSource} />);
+    const source = FakeEventSource.last as FakeEventSource;
+    source.emit('io.lading.manifest.pushed', { ...pushed(1), data: { ...pushed(1).data, actor: { name: 'wi$deploy-main', type: 'user' } } });
+    const item = within(screen.getByRole('log')).getByRole('listitem');
+    expect(item.textContent).toMatch(/by wi\$deploy-main workload identity$/);
+  });
+
   it('holds events while paused and shows them on resume', () => {
     render(<FeedPage connect={(url) => new FakeEventSource(url) as unknown as EventSource} />);
     const source = FakeEventSource.last as FakeEventSource;

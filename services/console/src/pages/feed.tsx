@@ -5,8 +5,10 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { PageHeading } from '../components/page-heading';
+import { PrincipalName } from '../components/principal-name';
 import { FEED_EVENT_TYPES, describeEventType } from '../event-types';
 import { formatTime, shortDigest } from '../format';
+import { principalOfActor } from '../principal';
 import { href } from '../router';
 import type { FeedEvent } from '../types';
 
@@ -89,7 +91,12 @@ export function FeedPage({ connect = openEventSource }: { connect?: ConnectFeed 
             <span class="meta">
               {' '}
               {formatTime(e.time)}
-              {e.data.actor?.name ? ` by ${e.data.actor.type === 'robot' ? 'robot$' : ''}${e.data.actor.name}` : ''}
+              {principalOfActor(e.data.actor) ? (
+                <>
+                  {' by '}
+                  <PrincipalName name={principalOfActor(e.data.actor)} />
+                </>
+              ) : null}
             </span>
           </li>
         ))}

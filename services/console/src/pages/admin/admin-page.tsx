@@ -1,11 +1,12 @@
 /**
  * The admin pages (users, robots, personal access tokens, namespaces and grants, webhooks, the outbox's parked rows,
- * the collector), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
- * everyone else in any case, and with auth off it has no administrator to act for (use lading-admin there).
+ * the collector, the audit log), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
+ * everyone else in any case, auth off included (AuthOff says what to do then).
  */
 import { PageHeading } from '../../components/page-heading';
 import { ADMIN_SECTIONS, type AdminSection, href } from '../../router';
 import { isAdmin, useSession } from '../../session';
+import { AuditSection } from './audit';
 import { CollectorSection } from './collector';
 import { NamespacesSection } from './namespaces';
 import { OutboxSection } from './outbox';
@@ -22,6 +23,7 @@ const TITLES: Record<AdminSection, string> = {
   webhooks: 'Webhooks',
   outbox: 'Parked events',
   collector: 'Garbage collector',
+  audit: 'Audit log',
 };
 
 function Section({ section }: { section: AdminSection }) {
@@ -38,9 +40,37 @@ function Section({ section }: { section: AdminSection }) {
       return <WebhooksSection />;
     case 'outbox':
       return <OutboxSection />;
+    case 'audit':
+      return <AuditSection />;
     default:
       return <CollectorSection />;
   }
+}
+
+/**
+ * What the admin pages say with auth off. The admin API stays behind an administrator's credentials then (what it
+ * changes and shows, users, tokens, grants, webhooks, the audit log, matters most once auth is on, and opening it
+ * would hand them to anyone on the network), and the console has no sign-in to give them: so, where to go instead.
+ */
+function AuthOff() {
+  return (
+    <section aria-labelledby="auth-off-heading">
+      <h2 id="auth-off-heading">Authentication is off on this registry</h2>
+      <p>
+        Anyone who can reach it may push, pull and delete, and the console needs no sign-in for that. The admin API is the exception: it still answers only an administrator's
+        credentials, and with auth off the console has no sign-in to send them. To administer this registry:
+      </p>
+      <ul>
+        <li>
+          use <code>tools/admin/lading-admin</code> (or any HTTP client with Basic credentials) as an administrator; the first one is created at start from <code>LADING_ADMIN_USER</code> and{' '}
+          <code>LADING_ADMIN_PASSWORD</code>;
+        </li>
+        <li>
+          or turn auth on (<code>LADING_AUTH_ENABLED=true</code>), sign in here as that administrator and use these pages.
+        </li>
+      </ul>
+    </section>
+  );
 }
 
 /** An admin page: the section navigation and the section. */
@@ -56,10 +86,7 @@ export function AdminPage({ section }: { section: AdminSection }) {
             {session.user ? null : <a href={href.signIn(href.admin(section))}>Sign in as an administrator</a>}
           </p>
         ) : (
-          <p>
-            Authentication is off on this registry, so there is no administrator to sign in as: the admin API answers only an administrator's credentials.
-            Use <code>lading-admin</code> with the admin's credentials once auth is on.
-          </p>
+          <AuthOff />
         )}
       </>
     );

@@ -1,6 +1,7 @@
 /** Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
+import { DataTable } from '../../components/data-table';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { useSession } from '../../session';
@@ -119,11 +120,17 @@ export function NamespacesSection() {
               <h3>
                 {n.prefix} <span class="badge">{n.public ? 'public' : 'private'}</span>
               </h3>
-              {n.grants.length ? (
-                <ul class="plain rows">
-                  {n.grants.map((g) => (
-                    <li key={`${principalOf(g)}-${g.role}`}>
-                      <code>{principalOf(g)}</code> may {g.role}{' '}
+              <DataTable
+                label={`Grants on ${n.prefix}`}
+                rows={n.grants}
+                rowKey={(g) => `${principalOf(g)}-${g.role}`}
+                empty={<span class="meta">No grants.</span>}
+                columns={[
+                  { header: 'Principal', cell: (g) => <code>{principalOf(g)}</code> },
+                  { header: 'Role', cell: (g) => g.role },
+                  {
+                    header: 'Actions',
+                    cell: (g) => (
                       <button
                         type="button"
                         class="secondary small"
@@ -131,12 +138,10 @@ export function NamespacesSection() {
                       >
                         Remove<span class="visually-hidden"> the {g.role} grant of {principalOf(g)}</span>
                       </button>
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <p class="meta">No grants.</p>
-              )}
+                    ),
+                  },
+                ]}
+              />
               <button type="button" class="danger small" onClick={() => setDeleting(n.prefix)}>
                 Delete namespace<span class="visually-hidden"> {n.prefix}</span>
               </button>

@@ -1,5 +1,6 @@
 /** The outbox's parked rows: events the relay gave up publishing after many attempts, and requeueing one. */
 import { useState } from 'preact/hooks';
+import { DataTable } from '../../components/data-table';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
@@ -36,38 +37,33 @@ export function OutboxSection() {
       <p>Events the relay could not publish after repeated attempts wait here, in order, until requeued; later events of the same repository wait behind them.</p>
       <ErrorMessage error={error} />
       <LoadStatus state={parked} what="the parked events" />
-      {parked.data?.parked.length === 0 ? <p>Nothing is parked.</p> : null}
-      {parked.data?.parked.length ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Event</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last error</th>
-                <th scope="col">Parked</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {parked.data.parked.map((row) => (
-                <tr key={row.id}>
-                  <th scope="row">
-                    {row.type} <span class="meta">{row.repository} #{row.sequence}</span>
-                  </th>
-                  <td>{row.attempts}</td>
-                  <td>{row.lastError ?? '—'}</td>
-                  <td>{formatTime(row.parkedAt)}</td>
-                  <td>
-                    <button type="button" class="secondary small" onClick={() => requeue(row)}>
-                      Requeue<span class="visually-hidden"> {row.type} of {row.repository}</span>
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {parked.data ? (
+        <DataTable
+          rows={parked.data.parked}
+          rowKey={(row) => row.id}
+          empty="Nothing is parked."
+          columns={[
+            {
+              header: 'Event',
+              cell: (row) => (
+                <>
+                  {row.type} <span class="meta">{row.repository} #{row.sequence}</span>
+                </>
+              ),
+            },
+            { header: 'Attempts', cell: (row) => row.attempts },
+            { header: 'Last error', cell: (row) => row.lastError ?? '—' },
+            { header: 'Parked', cell: (row) => formatTime(row.parkedAt) },
+            {
+              header: 'Actions',
+              cell: (row) => (
+                <button type="button" class="secondary small" onClick={() => requeue(row)}>
+                  Requeue<span class="visually-hidden"> {row.type} of {row.repository}</span>
+                </button>
+              ),
+            },
+          ]}
+        />
       ) : null}
     </section>
   );

@@ -1,6 +1,8 @@
 /** Robot accounts: list, create (the secret shown once), revoke. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
+import { DataTable } from '../../components/data-table';
+import { PrincipalName } from '../../components/principal-name';
 import { SecretOnce } from '../../components/secret-once';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
@@ -62,40 +64,27 @@ export function RobotsSection() {
       <section aria-labelledby="robots-heading">
         <h2 id="robots-heading">Robots</h2>
         <LoadStatus state={robots} what="the robots" />
-        {robots.data?.robots.length === 0 ? <p>No robots yet.</p> : null}
-        {robots.data?.robots.length ? (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Login</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Created by</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {robots.data.robots.map((r) => (
-                  <tr key={r.name}>
-                    <th scope="row">
-                      <code>{r.login}</code>
-                    </th>
-                    <td>{r.expiresAt ? formatTime(r.expiresAt) : 'never'}</td>
-                    <td>{r.createdBy ?? '—'}</td>
-                    <td>{r.revokedAt ? `revoked ${formatTime(r.revokedAt)}` : 'active'}</td>
-                    <td>
-                      {r.revokedAt ? null : (
-                        <button type="button" class="danger small" onClick={() => setRevoking(r)} aria-label={`Revoke robot ${r.name}`}>
-                          Revoke
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+        {robots.data ? (
+          <DataTable
+            rows={robots.data.robots}
+            rowKey={(r) => r.name}
+            empty="No robots yet."
+            columns={[
+              { header: 'Login', cell: (r) => <code>{r.login}</code> },
+              { header: 'Expires', cell: (r) => (r.expiresAt ? formatTime(r.expiresAt) : 'never') },
+              { header: 'Created by', cell: (r) => <PrincipalName name={r.createdBy} /> },
+              { header: 'State', cell: (r) => (r.revokedAt ? `revoked ${formatTime(r.revokedAt)}` : 'active') },
+              {
+                header: 'Actions',
+                cell: (r) =>
+                  r.revokedAt ? null : (
+                    <button type="button" class="danger small" onClick={() => setRevoking(r)} aria-label={`Revoke robot ${r.name}`}>
+                      Revoke
+                    </button>
+                  ),
+              },
+            ]}
+          />
         ) : null}
       </section>
       {revoking ? (

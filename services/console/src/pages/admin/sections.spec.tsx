@@ -14,6 +14,17 @@ import { WebhooksSection } from './webhooks';
 const WEBHOOK_ID = '0193a2c4-5e6f-7abc-8def-0123456789ab';
 const DELIVERY_ID = '0193a2c4-5e6f-7abc-8def-0123456789ac';
 
+const RUN = { startedAt: '2026-12-07T10:00:00Z', finishedAt: '2026-12-07T10:01:00Z', requestedBy: 'root', outcome: 'done', deleted: { manifests: 0, blobs: 2 }, bytesFreed: 3_000_000 };
+const EMPTY_PLAN = { generatedAt: '2026-12-07T10:00:00Z', items: [], totals: { tags: 0, manifests: 0, blobs: 0, bytes: 0, uploads: 0, kept: 0, later: 0 } };
+const gcStatus = (over: Record<string, unknown> = {}) => ({
+  queues: { blobReviews: { size: 4, due: 2, overdue: 1 }, manifestReviews: { size: 0, due: 0, overdue: 0 }, tombstones: { blob: 1, upload: 0, failing: 0 }, pins: 0 },
+  counters: { deleted: { manifests: 3, blobs: 5, objects: 0, uploads: 0, tags: 0 }, bytesFreed: 12_000_000, storageErrors: 0, errors: 0 },
+  collecting: false,
+  collectionQueued: false,
+  runs: [],
+  ...over,
+});
+
 describe('the admin sections', () => {
   it("creates a user and disables another, but offers nothing against the admin's own account", async () => {
     const server = fakeServer(ADMIN, {
@@ -106,12 +117,35 @@ describe('the admin sections', () => {
     await waitFor(() => expect(server.sent('POST')).toHaveLength(1));
   });
 
-  it("shows the collector's dry run, and collects only after confirming, saying what it freed", async () => {
+  it("shows the collector's queues, what it deleted, and the collections asked for with who asked", async () => {
     const server = fakeServer(ADMIN, {
+      'GET /admin/v1/gc/status': { json: gcStatus({ collecting: true, runs: [RUN, { ...RUN, startedAt: '2026-12-07T09:00:00Z', requestedBy: 'wi$nightly', outcome: 'failed', error: 'the store is down', deleted: undefined, bytesFreed: undefined }] }) },
+      'GET /admin/v1/gc/dry-run': { json: EMPTY_PLAN },
+    });
+    renderWithSession(server, <CollectorSection />);
+    const queues = await screen.findByRole('table', { name: 'Queued reviews' });
+    expect(within(queues).getAllByRole('row')[1].textContent).toBe('Blob reviews' + '421');
+    expect(screen.getByText(/A collection is running\./)).toBeTruthy();
+    expect(screen.getByText(/deleted 3 manifests, 5 blobs and freed 12 MB/)).toBeTruthy();
+    const runs = within(screen.getByRole('table', { name: 'Collections asked for, newest first' })).getAllByRole('row');
+    expect(runs.map((r) => r.textContent)).toEqual([
+      'StartedAsked byOutcomeDeletedFreedFinished',
+      '2026-12-07 10:00 UTCrootdone2 blobs3.0 MB2026-12-07 10:01 UTC',
+      '2026-12-07 09:00 UTCwi$nightly workload identityfailed: the store is down——2026-12-07 10:01 UTC',
+    ]);
+  });
+
+  it("shows the collector's dry run, and collects only after confirming, saying what it freed", async () => {
+    let collected = false;
+    const server = fakeServer(ADMIN, {
+      'GET /admin/v1/gc/status': () => ({ json: gcStatus({ runs: collected ? [RUN] : [] }) }),
       'GET /admin/v1/gc/dry-run': {
         json: { generatedAt: '2026-12-07T10:00:00Z', items: [{ kind: 'blob', action: 'delete', target: 'sha256:abc', size: 2_000_000, reason: 'no manifest refers to it' }], totals: { tags: 0, manifests: 0, blobs: 1, bytes: 2_000_000, uploads: 0, kept: 0, later: 0 } },
       },
-      'POST /admin/v1/gc/collect': { json: { deleted: { blobs: 1, manifests: 0 }, bytesFreed: 2_000_000, storageErrors: 0 } },
+      'POST /admin/v1/gc/collect': () => {
+        collected = true;
+        return { json: { deleted: { blobs: 1, manifests: 0 }, bytesFreed: 2_000_000, storageErrors: 0 } };
+      },
     });
     renderWithSession(server, <CollectorSection />);
     expect(await screen.findByText('no manifest refers to it')).toBeTruthy();
@@ -119,5 +153,6 @@ describe('the admin sections', () => {
     expect(server.sent('POST')).toHaveLength(0);
     fireEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Collect now' }));
     expect(await screen.findByText('The collection finished: deleted 1 blobs, 2.0 MB freed.')).toBeTruthy();
+    expect(await screen.findByRole('rowheader', { name: '2026-12-07 10:00 UTC' })).toBeTruthy();
   });
 });

@@ -1,5 +1,6 @@
 /** Personal access tokens of a user (the signed-in admin's own by default): list, create (shown once), revoke. */
 import { useState } from 'preact/hooks';
+import { DataTable } from '../../components/data-table';
 import { SecretOnce } from '../../components/secret-once';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
@@ -84,20 +85,26 @@ export function TokensSection() {
           <section aria-labelledby="tokens-heading">
             <h2 id="tokens-heading">Tokens of {shownUser}</h2>
             <LoadStatus state={tokens} what="the tokens" />
-            {tokens.data?.tokens.length === 0 ? <p>No tokens.</p> : null}
-            {tokens.data?.tokens.length ? (
-              <ul class="plain rows">
-                {tokens.data.tokens.map((t) => (
-                  <li key={t.name}>
-                    <strong>{t.name}</strong> · expires {t.expiresAt ? formatTime(t.expiresAt) : 'never'} · {t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : 'active'}{' '}
-                    {t.revokedAt ? null : (
-                      <button type="button" class="danger small" onClick={() => run(async () => void (await api.request(`${base}/${encodeURIComponent(t.name)}`, { method: 'DELETE' })))}>
-                        Revoke<span class="visually-hidden"> token {t.name}</span>
-                      </button>
-                    )}
-                  </li>
-                ))}
-              </ul>
+            {tokens.data ? (
+              <DataTable
+                rows={tokens.data.tokens}
+                rowKey={(t) => t.name}
+                empty="No tokens."
+                columns={[
+                  { header: 'Name', cell: (t) => t.name },
+                  { header: 'Expires', cell: (t) => formatTime(t.expiresAt) },
+                  { header: 'State', cell: (t) => (t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : 'active') },
+                  {
+                    header: 'Actions',
+                    cell: (t) =>
+                      t.revokedAt ? null : (
+                        <button type="button" class="danger small" onClick={() => run(async () => void (await api.request(`${base}/${encodeURIComponent(t.name)}`, { method: 'DELETE' })))}>
+                          Revoke<span class="visually-hidden"> token {t.name}</span>
+                        </button>
+                      ),
+                  },
+                ]}
+              />
             ) : null}
           </section>
         </>

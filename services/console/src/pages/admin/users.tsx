@@ -1,6 +1,7 @@
 /** Users: list, create, disable or enable, delete. */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
+import { DataTable } from '../../components/data-table';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
@@ -68,46 +69,36 @@ export function UsersSection() {
         <h2 id="users-heading">Users</h2>
         <LoadStatus state={users} what="the users" />
         {users.data ? (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {users.data.users.map((u) => (
-                  <tr key={u.name}>
-                    <th scope="row">{u.name}</th>
-                    <td>{u.isAdmin ? 'administrator' : 'user'}</td>
-                    <td>{u.disabled ? 'disabled' : 'active'}</td>
-                    <td>{formatTime(u.createdAt)}</td>
-                    <td class="actions">
-                      {u.name === session?.user ? null : (
-                        <>
-                          <button
-                            type="button"
-                            class="secondary small"
-                            onClick={() => act(() => api.request(`${path(u.name)}/${u.disabled ? 'enable' : 'disable'}`, { method: 'POST' }), `${u.disabled ? 'Enabled' : 'Disabled'} ${u.name}.`)}
-                          >
-                            {u.disabled ? 'Enable' : 'Disable'}
-                            <span class="visually-hidden"> {u.name}</span>
-                          </button>
-                          <button type="button" class="danger small" onClick={() => setDeleting(u)}>
-                            Delete<span class="visually-hidden"> {u.name}</span>
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            rows={users.data.users}
+            rowKey={(u) => u.name}
+            columns={[
+              { header: 'Name', cell: (u) => u.name },
+              { header: 'Role', cell: (u) => (u.isAdmin ? 'administrator' : 'user') },
+              { header: 'State', cell: (u) => (u.disabled ? 'disabled' : 'active') },
+              { header: 'Created', cell: (u) => formatTime(u.createdAt) },
+              {
+                header: 'Actions',
+                class: 'row-actions',
+                cell: (u) =>
+                  u.name === session?.user ? null : (
+                    <>
+                      <button
+                        type="button"
+                        class="secondary small"
+                        onClick={() => act(() => api.request(`${path(u.name)}/${u.disabled ? 'enable' : 'disable'}`, { method: 'POST' }), `${u.disabled ? 'Enabled' : 'Disabled'} ${u.name}.`)}
+                      >
+                        {u.disabled ? 'Enable' : 'Disable'}
+                        <span class="visually-hidden"> {u.name}</span>
+                      </button>
+                      <button type="button" class="danger small" onClick={() => setDeleting(u)}>
+                        Delete<span class="visually-hidden"> {u.name}</span>
+                      </button>
+                    </>
+                  ),
+              },
+            ]}
+          />
         ) : null}
       </section>
       {deleting ? (

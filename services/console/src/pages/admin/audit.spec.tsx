@@ -1,0 +1,98 @@
+/**
+ * @jest-environment jsdom
+ */
+import { fireEvent, screen, waitFor, within } from '@testing-library/preact';
+import { ADMIN, fakeServer } from '../../../test/fake-server';
+import { renderWithSession } from '../../../test/render';
+import { type AuditEntry, AuditSection } from './audit';
+
+const request = { id: 'r1', addr: '203.0.113.9', method: 'POST', useragent: 'curl' };
+const LOGIN: AuditEntry = {
+  id: 1,
+  eventId: 'e1',
+  time: '2026-12-07T10:00:00Z',
+  type: 'io.lading.audit.login',
+  actor: 'alice',
+  repository: null,
+  record: { actor: { type: 'user', name: 'alice' }, result: 'failure', reason: 'invalid', method: 'password', request },
+};
+const CHANGE: AuditEntry = {
+  id: 2,
+  eventId: 'e2',
+  time: '2026-12-07T10:05:00Z',
+  type: 'io.lading.audit.admin',
+  actor: 'root',
+  repository: null,
+  record: { action: 'POST /admin/v1/webhooks', target: 'webhooks', status: 201, before: null, after: { request: { secret: '[redacted]' } }, request },
+};
+const PULLS: AuditEntry = {
+  id: 3,
+  eventId: 'e3',
+  time: '2026-12-07T11:00:00Z',
+  type: 'io.lading.audit.pulls',
+  actor: 'wi$deploy',
+  repository: 'team/app',
+  record: { windowStart: '2026-12-07T10:59:50Z', windowEnd: '2026-12-07T11:00:00Z', actor: { type: 'user', name: 'wi$deploy' }, repository: 'team/app', count: 4 },
+};
+
+describe('the audit log admin section', () => {
+  it('lists the last 24 hours by default: who, what and from where, a workload identity named as one', async () => {
+    const server = fakeServer(ADMIN, { 'GET /admin/v1/audit?since=24h&n=50': { json: { entries: [LOGIN, CHANGE, PULLS], next: null } } });
+    renderWithSession(server, <AuditSection />);
+    const rows = within(await screen.findByRole('table')).getAllByRole('row');
+    expect(rows.slice(1).map((r) => r.textContent)).toEqual([
+      expect.stringContaining('loginalice—failed with a password from 203.0.113.9'),
+      expect.stringContaining('admin changeroot—POST /admin/v1/webhooks (webhooks) answered 201 from 203.0.113.9'),
+      expect.stringContaining('pullswi$deploy workload identityteam/app4 manifest pulls between 2026-12-07 10:59 UTC and 2026-12-07 11:00 UTC'),
+    ]);
+    expect(screen.getByText('Entries 1 to 3, oldest first.')).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Next page' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('sends the filters the form holds, and only when it is submitted', async () => {
+    const server = fakeServer(ADMIN, {
+      'GET /admin/v1/audit?since=24h&n=50': { json: { entries: [], next: null } },
+      'GET /admin/v1/audit?since=7d&actor=robot%24ci&repository=team%2Fapp&type=io.lading.audit.pulls&n=50': { json: { entries: [PULLS], next: null } },
+    });
+    renderWithSession(server, <AuditSection />);
+    await screen.findByText('No entries match.');
+    fireEvent.change(screen.getByLabelText('Period'), { target: { value: '7d' } });
+    fireEvent.change(screen.getByLabelText('Type'), { target: { value: 'io.lading.audit.pulls' } });
+    fireEvent.input(screen.getByLabelText('Actor'), { target: { value: 'robot$ci ' } });
+    fireEvent.input(screen.getByLabelText('Repository'), { target: { value: 'team/app' } });
+    expect(server.sent()).toHaveLength(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Show entries' }));
+    expect(await screen.findByRole('rowheader', { name: '2026-12-07 11:00 UTC' })).toBeTruthy();
+  });
+
+  it('asks for a period between two times in UTC', async () => {
+    const server = fakeServer(ADMIN, { 'GET /admin/v1/audit?since=24h&n=50': { json: { entries: [], next: null } } });
+    renderWithSession(server, <AuditSection />);
+    fireEvent.change(await screen.findByLabelText('Period'), { target: { value: 'between' } });
+    fireEvent.input(screen.getByLabelText('From (your local time)'), { target: { value: '2026-12-01T00:00' } });
+    fireEvent.input(screen.getByLabelText('Until (your local time)'), { target: { value: '2026-12-02T00:00' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Show entries' }));
+    const since = new Date('2026-12-01T00:00').toISOString();
+    const until = new Date('2026-12-02T00:00').toISOString();
+    await waitFor(() => expect(server.sent().map((r) => new URLSearchParams(r.path.split('?')[1]).get('since'))).toContain(since));
+    expect(new URLSearchParams(server.sent()[1].path.split('?')[1]).get('until')).toBe(until);
+  });
+
+  it('pages forward with the cursor the server gave and back again, and opens an entry’s record', async () => {
+    const server = fakeServer(ADMIN, {
+      'GET /admin/v1/audit?since=24h&n=50': { json: { entries: [LOGIN], next: 'cursor-1' } },
+      'GET /admin/v1/audit?since=24h&n=50&last=cursor-1': { json: { entries: [CHANGE], next: null } },
+    });
+    renderWithSession(server, <AuditSection />);
+    await screen.findByText('Entries 1 to 1, oldest first.');
+    fireEvent.click(screen.getByRole('button', { name: 'Next page' }));
+    await screen.findByText('Entries 51 to 51, oldest first.');
+    const show = screen.getByRole('button', { name: 'Show the record of 2026-12-07 10:05 UTC' });
+    fireEvent.click(show);
+    expect(show.getAttribute('aria-expanded')).toBe('true');
+    expect(within(screen.getByRole('region', { name: 'The record of 2026-12-07 10:05 UTC' })).getByText(/"\[redacted\]"/)).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Previous page' }));
+    await screen.findByText('Entries 1 to 1, oldest first.');
+    expect(server.sent().map((r) => r.path)).toEqual(['/admin/v1/audit?since=24h&n=50', '/admin/v1/audit?since=24h&n=50&last=cursor-1', '/admin/v1/audit?since=24h&n=50']);
+  });
+});
