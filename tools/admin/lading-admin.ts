@@ -5,6 +5,9 @@
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
+ * A namespace admin (a grant of `admin` on a namespace) uses it with its own credentials for what it may do there:
+ * grants, robots of the namespace (`robots create <name> --namespace <prefix>`), webhooks, tag rules, audit.
+ *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
@@ -18,7 +21,7 @@ type OptionSpec = { type: 'string' | 'boolean'; short?: string; help: string; va
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'the registry (default: $LADING_URL, else http://127.0.0.1:5000)' },
-  user: { type: 'string', short: 'u', value: 'NAME', help: "an admin's name (default: $LADING_ADMIN_USER)" },
+  user: { type: 'string', short: 'u', value: 'NAME', help: "an admin's or a namespace admin's name (default: $LADING_ADMIN_USER)" },
   password: { type: 'string', short: 'p', value: 'SECRET', help: "that admin's password or personal access token (default: $LADING_ADMIN_PASSWORD)" },
   'password-stdin': { type: 'boolean', help: "read the admin's password from standard input" },
   json: { type: 'boolean', help: 'print the API response as JSON' },
@@ -269,21 +272,29 @@ const COMMANDS: Record<string, Command> = {
         args: [],
         async run({ api, out, options }) {
           const body = (await api.call('GET', '/robots')) as {
-            robots: Array<{ name: string; login: string; expiresAt: string | null; revokedAt: string | null; createdBy: string | null }>;
+            robots: Array<{ name: string; namespace?: string | null; login: string; expiresAt: string | null; revokedAt: string | null; createdBy: string | null }>;
           };
           if (options.json) return out(JSON.stringify(body, null, 2));
-          table(out, ['NAME', 'LOGIN', 'EXPIRES', 'REVOKED', 'CREATED BY'], body.robots.map((r) => [r.name, r.login, when(r.expiresAt), when(r.revokedAt), when(r.createdBy)]), 'no robots');
+          table(
+            out,
+            ['NAME', 'NAMESPACE', 'LOGIN', 'EXPIRES', 'REVOKED', 'CREATED BY'],
+            body.robots.map((r) => [r.name, r.namespace ?? '(global)', r.login, when(r.expiresAt), when(r.revokedAt), when(r.createdBy)]),
+            'no robots',
+          );
         },
       },
       create: {
-        usage: 'robots create <name> [--expires-in DURATION]',
-        summary: 'create a robot account and print its secret (shown only once)',
-        options: EXPIRES,
+        usage: 'robots create <name> [--namespace PREFIX] [--expires-in DURATION]',
+        summary: 'create a robot account and print its secret (shown only once); with --namespace it belongs to that namespace',
+        options: {
+          namespace: { type: 'string', value: 'PREFIX', help: 'the namespace that owns the robot: named <PREFIX>+<name>, granted there only (a namespace admin must give it)' },
+          ...EXPIRES,
+        },
         args: ['name'],
         async run({ api, out, args, options }) {
-          const body = (await api.call('POST', '/robots', { name: args[0], expiresIn: options['expires-in'] })) as { login: string; secret: string };
+          const body = (await api.call('POST', '/robots', { name: args[0], namespace: options.namespace, expiresIn: options['expires-in'] })) as { name: string; login: string; secret: string };
           if (options.json) return out(JSON.stringify(body, null, 2));
-          out(`created robot ${args[0]}`);
+          out(`created robot ${body.name}`);
           out(`login:  ${body.login}`);
           out(`secret: ${body.secret}`);
           out('(the secret is shown only this once; give the robot grants with `grants add`)');
