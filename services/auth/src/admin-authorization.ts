@@ -41,9 +41,9 @@ export async function adminScopeOf(db: Database, principal: Principal): Promise<
   return namespaces.length > 0 ? { global: false, namespaces } : null;
 }
 
-/** The scope the admin API's door put on a request (a global scope when none was: the admin API's own specs). */
+/** The scope the admin API's door put on a request; none (nothing administered) when the door did not run. */
 export function adminScope(res: Response): AdminScope {
-  return (res.locals.adminScope as AdminScope | undefined) ?? { global: true, namespaces: [] };
+  return (res.locals.adminScope as AdminScope | undefined) ?? { global: false, namespaces: [] };
 }
 
 /** The namespaces a namespace-scoped route acts on, read from the request; an undefined one is never administered. */
