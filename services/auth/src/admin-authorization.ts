@@ -130,7 +130,15 @@ export const ADMIN_ROUTE_RULES: Readonly<Record<string, AdminRouteRule>> = {
   'DELETE /quotas/*namespace': GLOBAL,
   'GET /usage/': GLOBAL,
   'GET /usage/*namespace': GLOBAL,
-  'GET /audit/': { access: 'namespace', from: 'query `repository` (one repository of the namespace)', namespaces: async (req) => [text(req.query.repository)] },
+  'GET /audit/': {
+    access: 'namespace',
+    from: 'query `namespace` or `repository` (both, when both are given)',
+    namespaces: async (req) => {
+      // A parameter given in any other form than one string counts as one the caller does not administer.
+      const given = (['namespace', 'repository'] as const).filter((key) => req.query[key] !== undefined).map((key) => text(req.query[key]));
+      return given.length > 0 ? given : [undefined];
+    },
+  },
   'GET /proxies/': GLOBAL,
   'PUT /proxies/*namespace': GLOBAL,
   'DELETE /proxies/*namespace': GLOBAL,

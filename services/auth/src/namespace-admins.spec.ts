@@ -140,8 +140,14 @@ describe('namespace admins', () => {
     expect((await root('get', '/webhooks').expect(200)).body.webhooks).toHaveLength(2);
   });
 
-  it('reads the audit of a repository of its namespace, and nothing registry-wide', async () => {
+  it('reads the audit of its namespace and of a repository of it, and nothing registry-wide', async () => {
     await as('tess', 'get', '/audit?repository=team/app').expect(200);
+    await as('tess', 'get', '/audit?namespace=team').expect(200);
+    await as('tess', 'get', '/audit?namespace=team/sub&repository=team/sub/app').expect(200);
+    await as('tess', 'get', '/audit?namespace=other').expect(403);
+    await as('tess', 'get', '/audit?namespace=team&repository=other/app').expect(403);
+    await as('tess', 'get', '/audit?namespace=team&namespace=other').expect(403);
+    await as('tess', 'get', '/audit?namespace[x]=team').expect(403);
     await as('tess', 'get', '/audit').expect(403);
     await as('tess', 'get', '/audit?repository=other/app').expect(403);
     for (const path of ['/users', '/quotas', '/usage', '/proxies', '/outbox/parked']) await as('tess', 'get', path).expect(403);

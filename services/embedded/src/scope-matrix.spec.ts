@@ -200,7 +200,7 @@ describe('scope matrix', () => {
       'DELETE /quotas/*namespace': () => ({ method: 'DELETE', path: '/quotas/team', ok: [204] }),
       'GET /usage/': () => ({ method: 'GET', path: '/usage', ok: [200] }),
       'GET /usage/*namespace': () => ({ method: 'GET', path: '/usage/team', ok: [200] }),
-      'GET /audit/': () => ({ method: 'GET', path: '/audit?repository=team/app', ok: [200] }),
+      'GET /audit/': () => ({ method: 'GET', path: '/audit?namespace=team', ok: [200] }),
       'GET /proxies/': () => ({ method: 'GET', path: '/proxies', ok: [200] }),
       'PUT /proxies/*namespace': () => ({ method: 'PUT', path: `/proxies/mirror${i}`, body: { upstream: 'https://ghcr.io' }, ok: [201] }),
       'DELETE /proxies/*namespace': () => ({ method: 'DELETE', path: `/proxies/mirror${i}`, ok: [204] }),
