@@ -78,7 +78,7 @@ describe('audit log', () => {
   });
 
   it("filters by namespace: the namespace's own name and the repositories beneath it, not those it merely starts", async () => {
-    const pulls = ['team', 'team/app', 'team/sub/x', 'teammates/app', 'other/team'].map((repository) => ({ actor: { type: 'user', name: 'alice' }, repository, count: 1 }));
+    const pulls = ['team', 'team/app', 'team/sub/x', 'teammates/app', 'other/team'].map((repository) => ({ actor: { type: 'user' as const, name: 'alice' }, repository, count: 1 }));
     await db.transaction((tx) => appendAuditEvent(tx, ctx, { type: AUDIT_EVENT_TYPES.pulls, data: { windowStart: new Date(T0).toISOString(), windowEnd: new Date(T0).toISOString(), pulls } }));
     const inTeam = await queryAuditLog(db, { limit: 10, namespace: 'team' });
     expect(inTeam.entries.map((e) => e.repository).sort()).toEqual(['team', 'team/app', 'team/sub/x']);
