@@ -71,16 +71,14 @@ const GLOBAL: AdminRouteRule = { access: 'global' };
 const LISTING: AdminRouteRule = { access: 'listing' };
 const bodyPrefix: AdminRouteRule = { access: 'namespace', from: 'body `prefix`', namespaces: async (req) => [text(bodyOf(req).prefix)] };
 const queryPrefix: AdminRouteRule = { access: 'namespace', from: 'query `prefix`', namespaces: async (req) => [text(req.query.prefix)] };
+/** The namespace filter of the webhook subscription the path names; undefined when there is none. */
+async function webhookNamespace(req: Request, db: Database): Promise<string | undefined> {
+  const id = text(req.params.id) ?? '';
+  const found = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? await findSubscription(db, id) : null;
+  return found?.namespace;
+}
 /** A webhook route: the namespace of the subscription the path names. */
-const webhook: AdminRouteRule = {
-  access: 'namespace',
-  from: "the webhook's `namespace`",
-  namespaces: async (req, db) => {
-    const id = text(req.params.id) ?? '';
-    const found = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? await findSubscription(db, id) : null;
-    return [found?.namespace];
-  },
-};
+const webhook: AdminRouteRule = { access: 'namespace', from: "the webhook's `namespace`", namespaces: async (req, db) => [await webhookNamespace(req, db)] };
 
 /**
  * Every admin route (`METHOD path` under `/admin/v1`, as routesOf reads them off the router) and who may call it.
@@ -112,7 +110,7 @@ export const ADMIN_ROUTE_RULES: Readonly<Record<string, AdminRouteRule>> = {
     access: 'namespace',
     from: "the webhook's `namespace`, and the body's when it changes it",
     namespaces: async (req, db) => {
-      const [stored] = await (webhook as { namespaces: NamespacesOf }).namespaces(req, db);
+      const stored = await webhookNamespace(req, db);
       const body = bodyOf(req);
       return 'namespace' in body ? [stored, text(body.namespace)] : [stored];
     },
