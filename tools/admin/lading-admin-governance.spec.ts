@@ -1,7 +1,8 @@
 /**
  * `lading-admin namespaces update` (immutable tags) and `lading-admin repositories delete`, run as a real process
  * against a served embedded registry: rules are set and listed, an immutable tag holds a repository until --force,
- * and refusals are one clear line with a non-zero exit status.
+ * and refusals are one clear line with a non-zero exit status. A namespace admin runs it with its own credentials
+ * for its namespace (issue 24).
  */
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '@lading/embedded/test/served-registry';
 import * as meta from '@lading/metadata';
@@ -53,5 +54,32 @@ describe('lading-admin governance', () => {
     const missing = await run(['repositories', 'delete', 'no/such']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/NAME_UNKNOWN/);
+  });
+
+  it("works for a namespace admin: its namespace's robots, grants and tag rules, and a clear refusal beyond it", async () => {
+    await ok(['namespaces', 'create', 'crew']);
+    await ok(['namespaces', 'create', 'elsewhere']);
+    await ok(['users', 'create', 'nadia', '--user-password', 'nadia-password']);
+    await ok(['grants', 'add', 'crew', 'user:nadia', 'admin']);
+    const nadia = (args: string[]) => cli(['--url', served.url, ...args], { env: { LADING_ADMIN_USER: 'nadia', LADING_ADMIN_PASSWORD: 'nadia-password' } });
+    const asNadia = async (args: string[]) => {
+      const result = await nadia(args);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });
+      return result.stdout;
+    };
+
+    expect(await asNadia(['robots', 'create', 'ci', '--namespace', 'crew'])).toMatch(/^created robot crew\+ci\nlogin: +robot\$crew\+ci\n/);
+    expect(await asNadia(['grants', 'add', 'crew', 'robot$crew+ci', 'push'])).toBe('granted push on crew to robot$crew+ci\n');
+    expect(await asNadia(['namespaces', 'update', 'crew', '--immutable-tags', 'v*'])).toBe('namespace crew is private; immutable tags v*\n');
+    expect(await asNadia(['robots', 'list'])).toMatch(/^NAME +NAMESPACE +LOGIN .*\ncrew\+ci +crew +robot\$crew\+ci /);
+    expect(await asNadia(['grants', 'list'])).toMatch(/^PREFIX +PRINCIPAL +ROLE\n(crew .*\n)+$/);
+
+    const beyond = await nadia(['grants', 'add', 'elsewhere', 'user:nadia', 'push']);
+    expect(beyond.code).toBe(1);
+    expect(beyond.stderr).toMatch(/^lading-admin: .*namespace.*\(403 DENIED\)\n$/);
+    const users = await nadia(['users', 'list']);
+    expect(users.code).toBe(1);
+    expect(users.stderr).toMatch(/\(403 DENIED\)\n$/);
+    expect((await meta.findNamespace(served.registry.db, 'elsewhere'))!.grants).toEqual([]);
   });
 });

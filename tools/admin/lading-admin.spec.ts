@@ -92,7 +92,7 @@ describe('lading-admin', () => {
     ]);
     expect(namespaces).toMatch(/^PREFIX +PUBLIC +IMMUTABLE-TAGS +EXCEPT +GRANTS\nteam +no +- +- +robot:ci=pull, user:alice=push\n$/);
     expect(grants).toMatch(/^PREFIX +PRINCIPAL +ROLE\nteam +robot:ci +pull\nteam +user:alice +push\n$/);
-    expect(robots).toMatch(/^NAME +LOGIN +EXPIRES +REVOKED +CREATED BY\nci +robot\$ci +\d{4}-\S+ +- +root\n$/);
+    expect(robots).toMatch(/^NAME +NAMESPACE +LOGIN +EXPIRES +REVOKED +CREATED BY\nci +\(global\) +robot\$ci +\d{4}-\S+ +- +root\n$/);
     expect(tokens).toMatch(/^NAME +EXPIRES +REVOKED\nlaptop +- +-\n$/);
     expect((await tokenStatus('alice', 'alice-password')).status).toBe(401);
     expect((await tokenStatus('alice', 'alice-password-2')).status).toBe(200);

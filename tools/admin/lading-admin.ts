@@ -5,6 +5,9 @@
  * restore a backup into a data directory (backup-commands.ts). Run it as `tools/admin/lading-admin` or
  * `node --import tsx tools/admin/lading-admin.ts`; `--help` works on every command and subcommand.
  *
+ * A namespace admin (a grant of `admin` on a namespace) uses it with its own credentials for what it may do there:
+ * grants, robots of the namespace (`robots create <name> --namespace <prefix>`), webhooks, tag rules, audit.
+ *
  * Exit status: 0 done, 1 the registry refused or failed the request (or could not be reached), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
@@ -18,7 +21,7 @@ type OptionSpec = { type: 'string' | 'boolean'; short?: string; help: string; va
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'the registry (default: $LADING_URL, else http://127.0.0.1:5000)' },
-  user: { type: 'string', short: 'u', value: 'NAME', help: "an admin's name (default: $LADING_ADMIN_USER)" },
+  user: { type: 'string', short: 'u', value: 'NAME', help: "an admin's or a namespace admin's name (default: $LADING_ADMIN_USER)" },
   password: { type: 'string', short: 'p', value: 'SECRET', help: "that admin's password or personal access token (default: $LADING_ADMIN_PASSWORD)" },
   'password-stdin': { type: 'boolean', help: "read the admin's password from standard input" },
   json: { type: 'boolean', help: 'print the API response as JSON' },
@@ -269,21 +272,29 @@ const COMMANDS: Record<string, Command> = {
         args: [],
         async run({ api, out, options }) {
           const body = (await api.call('GET', '/robots')) as {
-            robots: Array<{ name: string; login: string; expiresAt: string | null; revokedAt: string | null; createdBy: string | null }>;
+            robots: Array<{ name: string; namespace?: string | null; login: string; expiresAt: string | null; revokedAt: string | null; createdBy: string | null }>;
           };
           if (options.json) return out(JSON.stringify(body, null, 2));
-          table(out, ['NAME', 'LOGIN', 'EXPIRES', 'REVOKED', 'CREATED BY'], body.robots.map((r) => [r.name, r.login, when(r.expiresAt), when(r.revokedAt), when(r.createdBy)]), 'no robots');
+          table(
+            out,
+            ['NAME', 'NAMESPACE', 'LOGIN', 'EXPIRES', 'REVOKED', 'CREATED BY'],
+            body.robots.map((r) => [r.name, r.namespace ?? '(global)', r.login, when(r.expiresAt), when(r.revokedAt), when(r.createdBy)]),
+            'no robots',
+          );
         },
       },
       create: {
-        usage: 'robots create <name> [--expires-in DURATION]',
-        summary: 'create a robot account and print its secret (shown only once)',
-        options: EXPIRES,
+        usage: 'robots create <name> [--namespace PREFIX] [--expires-in DURATION]',
+        summary: 'create a robot account and print its secret (shown only once); with --namespace it belongs to that namespace',
+        options: {
+          namespace: { type: 'string', value: 'PREFIX', help: 'the namespace that owns the robot: named <PREFIX>+<name>, granted there only (a namespace admin must give it)' },
+          ...EXPIRES,
+        },
         args: ['name'],
         async run({ api, out, args, options }) {
-          const body = (await api.call('POST', '/robots', { name: args[0], expiresIn: options['expires-in'] })) as { login: string; secret: string };
+          const body = (await api.call('POST', '/robots', { name: args[0], namespace: options.namespace, expiresIn: options['expires-in'] })) as { name: string; login: string; secret: string };
           if (options.json) return out(JSON.stringify(body, null, 2));
-          out(`created robot ${args[0]}`);
+          out(`created robot ${body.name}`);
           out(`login:  ${body.login}`);
           out(`secret: ${body.secret}`);
           out('(the secret is shown only this once; give the robot grants with `grants add`)');
@@ -753,7 +764,7 @@ const COMMANDS: Record<string, Command> = {
   audit: {
     summary: 'list the audit trail: logins, admin changes and pulls, oldest first',
     action: {
-      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--type TYPE] [--limit N] [--after CURSOR]',
+      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--namespace PREFIX] [--type TYPE] [--limit N] [--after CURSOR]',
       summary:
         'list audit log entries, oldest first (GET /admin/v1/audit); times are RFC 3339 or a duration back from now (30m, 24h, 7d); ' +
         'a page that is not the last ends with the --after of the next',
@@ -762,6 +773,7 @@ const COMMANDS: Record<string, Command> = {
         until: { type: 'string', value: 'TIME', help: 'entries before this time' },
         actor: { type: 'string', value: 'NAME', help: "one principal's entries: a user's name or robot$<name>" },
         repository: { type: 'string', value: 'REPO', help: "one repository's pulls" },
+        namespace: { type: 'string', value: 'PREFIX', help: "the pulls of a namespace's repositories (what a namespace admin may read)" },
         type: { type: 'string', value: 'TYPE', help: 'one type: login, admin, pulls (or the full io.lading.audit.<type>)' },
         limit: { type: 'string', value: 'N', help: 'at most N entries (default 100, at most 1000)' },
         after: { type: 'string', value: 'CURSOR', help: 'the next page: the cursor the previous page ended with' },
@@ -769,7 +781,7 @@ const COMMANDS: Record<string, Command> = {
       args: [],
       async run({ api, out, options }) {
         const query = new URLSearchParams({ n: String(options.limit ?? '100') });
-        for (const name of ['since', 'until', 'actor', 'repository'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
+        for (const name of ['since', 'until', 'actor', 'repository', 'namespace'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
         if (options.type !== undefined) query.set('type', String(options.type).includes('.') ? String(options.type) : `io.lading.audit.${String(options.type)}`);
         if (options.after !== undefined) query.set('last', String(options.after));
         const body = (await api.call('GET', `/audit?${query}`)) as { entries: AuditEntry[]; next: string | null };

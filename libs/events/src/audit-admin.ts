@@ -1,6 +1,7 @@
 /**
  * The admin view of the audit log (an express router the admin API mounts under `/admin/v1/audit`):
- * `GET /?since=&until=&actor=&repository=&type=&n=&last=`, a page of entries oldest first, keyset by (time, id).
+ * `GET /?since=&until=&actor=&repository=&namespace=&type=&n=&last=`, a page of entries oldest first, keyset by
+ * (time, id); `namespace` keeps the entries of the repositories of a namespace (the name, or beneath it).
  * A bad parameter is a 400 naming it.
  */
 import express, { Router } from 'express';
@@ -59,7 +60,7 @@ function decodeCursor(value: string): AuditCursor {
 
 /** Parses the query of `GET /admin/v1/audit`; throws a 400 OciError naming a bad parameter. */
 export function parseAuditQuery(query: Record<string, unknown>, now: number): AuditLogQuery {
-  const known = new Set(['since', 'until', 'actor', 'repository', 'type', 'n', 'last']);
+  const known = new Set(['since', 'until', 'actor', 'repository', 'namespace', 'type', 'n', 'last']);
   for (const name of Object.keys(query)) if (!known.has(name)) throw badParameter(name.slice(0, 64), `one of ${[...known].join(', ')} (unknown parameter)`);
   const n = single(query, 'n');
   const limit = n === undefined ? DEFAULT_PAGE : Number(n);
@@ -73,8 +74,10 @@ export function parseAuditQuery(query: Record<string, unknown>, now: number): Au
   const repository = single(query, 'repository');
   if (actor !== undefined && actor.length > 256) throw badParameter('actor', 'at most 256 characters');
   if (repository !== undefined && repository.length > 256) throw badParameter('repository', 'at most 256 characters');
+  const namespace = single(query, 'namespace');
+  if (namespace !== undefined && namespace.length > 256) throw badParameter('namespace', 'at most 256 characters');
   const last = single(query, 'last');
-  return { since, until, actor, repository, type, limit, after: last === undefined ? undefined : decodeCursor(last) };
+  return { since, until, actor, repository, namespace, type, limit, after: last === undefined ? undefined : decodeCursor(last) };
 }
 
 /** Creates the router: `GET /` lists a page of the audit log, `{entries, next}` (`next` is the `last=` of the next page). */

@@ -77,6 +77,14 @@ describe('audit log', () => {
     expect(window.entries.map((e) => e.time)).toEqual([new Date(T0 + MINUTE), new Date(T0 + 2 * MINUTE), new Date(T0 + 2 * MINUTE)].map((d) => d.toISOString()));
   });
 
+  it("filters by namespace: the namespace's own name and the repositories beneath it, not those it merely starts", async () => {
+    const pulls = ['team', 'team/app', 'team/sub/x', 'teammates/app', 'other/team'].map((repository) => ({ actor: { type: 'user' as const, name: 'alice' }, repository, count: 1 }));
+    await db.transaction((tx) => appendAuditEvent(tx, ctx, { type: AUDIT_EVENT_TYPES.pulls, data: { windowStart: new Date(T0).toISOString(), windowEnd: new Date(T0).toISOString(), pulls } }));
+    const inTeam = await queryAuditLog(db, { limit: 10, namespace: 'team' });
+    expect(inTeam.entries.map((e) => e.repository).sort()).toEqual(['team', 'team/app', 'team/sub/x']);
+    expect((await queryAuditLog(db, { limit: 10, namespace: 'team/sub' })).entries.map((e) => e.repository)).toEqual(['team/sub/x']);
+  });
+
   it('prunes entries past the retention in bounded batches, and the outbox pruner does it with audit.retention', async () => {
     const now = Date.now();
     for (let i = 0; i < 7; i++) await login('old', now - 100 * 86_400_000 + i);

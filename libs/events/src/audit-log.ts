@@ -33,6 +33,8 @@ export interface AuditLogQuery {
   /** A user's name or `robot$<name>`. */
   actor?: string;
   repository?: string;
+  /** Entries of the repositories of a namespace: the name itself, or beneath it (`team` covers `team/app`). */
+  namespace?: string;
   type?: string;
   after?: AuditCursor;
   limit: number;
@@ -56,6 +58,10 @@ export async function queryAuditLog(db: SqlExecutor, q: AuditLogQuery): Promise<
   if (q.until) where.push(`at < ${param(q.until.toISOString())}::timestamptz`);
   if (q.actor !== undefined) where.push(`actor = ${param(q.actor)}`);
   if (q.repository !== undefined) where.push(`repository = ${param(q.repository)}`);
+  if (q.namespace !== undefined) {
+    const ns = param(q.namespace);
+    where.push(`(repository = ${ns} OR left(repository, length(${ns}) + 1) = ${ns} || '/')`);
+  }
   if (q.type !== undefined) where.push(`type = ${param(q.type)}`);
   if (q.after) where.push(`(at, id) > (${param(q.after.time)}::timestamptz, ${param(q.after.id)}::bigint)`);
   const r = await db.query<{ id: string; event_id: string; at: Date | string; type: string; actor: string | null; repository: string | null; record: unknown }>(

@@ -129,23 +129,41 @@ export async function findRobot(db: SqlExecutor, name: string): Promise<RobotRow
   return r.rows[0] ?? null;
 }
 
-/** Creates a robot account; false when the name is taken. */
-export async function createRobot(db: SqlExecutor, name: string, secretHash: string, expiresAt: Date | null, createdBy: string): Promise<boolean> {
-  const r = await db.query(`INSERT INTO robots (name, secret_hash, expires_at, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`, [
+/**
+ * Creates a robot account; false when the name is taken. A robot of a `namespace` (migration 0020) is named
+ * `<namespace>+<name>` by its caller; a global robot has none.
+ */
+export async function createRobot(db: SqlExecutor, name: string, secretHash: string, expiresAt: Date | null, createdBy: string, namespace: string | null = null): Promise<boolean> {
+  const r = await db.query(`INSERT INTO robots (name, secret_hash, expires_at, created_by, namespace) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`, [
     name,
     secretHash,
     expiresAt,
     createdBy,
+    namespace,
   ]);
   return r.rowCount > 0;
 }
 
+/** A robot account as listed: never its secret; `namespace` is null for a global robot. */
+export interface RobotListing {
+  name: string;
+  namespace: string | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  createdBy: string | null;
+}
+
 /** Lists robot accounts (never their secrets). */
-export async function listRobots(db: SqlExecutor): Promise<Array<{ name: string; expiresAt: Date | null; revokedAt: Date | null; createdBy: string | null }>> {
-  const r = await db.query<{ name: string; expiresAt: Date | null; revokedAt: Date | null; createdBy: string | null }>(
-    `SELECT name, expires_at AS "expiresAt", revoked_at AS "revokedAt", created_by AS "createdBy" FROM robots ORDER BY name`,
+export async function listRobots(db: SqlExecutor): Promise<RobotListing[]> {
+  const r = await db.query<RobotListing>(
+    `SELECT name, namespace, expires_at AS "expiresAt", revoked_at AS "revokedAt", created_by AS "createdBy" FROM robots ORDER BY name`,
   );
   return r.rows;
+}
+
+/** Revokes the robots that belong to a namespace (when it is deleted); how many were revoked. */
+export async function revokeNamespaceRobots(db: SqlExecutor, namespace: string): Promise<number> {
+  return (await db.query(`UPDATE robots SET revoked_at = now() WHERE namespace = $1 AND revoked_at IS NULL`, [namespace])).rowCount;
 }
 
 /** Revokes a robot account; false when there is no such robot. */
@@ -272,6 +290,21 @@ async function selectNamespaces(db: SqlExecutor, prefix: string | null): Promise
     [prefix],
   );
   return r.rows.map((row) => ({ ...row, grants: typeof row.grants === 'string' ? JSON.parse(row.grants) : (row.grants ?? []) }));
+}
+
+/**
+ * The namespaces where a user, directly or through one of `groups`, holds the `admin` role: those it administers
+ * through the admin API (namespace admins, issue 24).
+ */
+export async function adminNamespaces(db: SqlExecutor, userName: string, groups: readonly string[] = []): Promise<string[]> {
+  const r = await db.query<{ prefix: string }>(
+    `SELECT DISTINCT n.prefix FROM grants g JOIN namespaces n ON n.id = g.namespace_id
+      WHERE g.role = 'admin' AND ((g.principal_type = 'user' AND g.principal_name = $1)
+                                  OR (g.principal_type = 'group' AND g.principal_name IN (SELECT jsonb_array_elements_text($2::jsonb))))
+      ORDER BY n.prefix`,
+    [userName, JSON.stringify(groups)],
+  );
+  return r.rows.map((row) => row.prefix);
 }
 
 /** Grants a role on a namespace; false when it was already granted or the namespace is missing. */

@@ -3,7 +3,7 @@
  * create, list, show, update, delete, rotate the secret, list deliveries, redeliver one, and queue a ping. Secrets are
  * shown twice only: in the responses that create and rotate them.
  */
-import express, { Router } from 'express';
+import express, { Response, Router } from 'express';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import { IdGenerator, createUuidV7Generator } from '@lading/events';
@@ -27,6 +27,11 @@ export interface WebhookAdminDeps {
   ids?: IdGenerator;
   /** Called after a delivery was queued here (a ping, a redelivery): wakes an in-process worker. */
   onQueued?: () => void;
+  /**
+   * Which subscriptions the caller of a request may see in the list, by their namespace filter ('' is every
+   * repository); all when omitted. The admin API shows a namespace admin the subscriptions of its namespaces only.
+   */
+  visibleTo?: (res: Response) => (namespace: string) => boolean;
 }
 
 /** The type of the test event `POST /:id/ping` queues. */
@@ -62,7 +67,8 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   }
 
   router.get('/', async (_req, res) => {
-    res.json({ webhooks: (await store.listSubscriptions(db)).map(store.withoutSecret) });
+    const visible = deps.visibleTo?.(res) ?? (() => true);
+    res.json({ webhooks: (await store.listSubscriptions(db)).filter((s) => visible(s.namespace)).map(store.withoutSecret) });
   });
 
   router.post('/', async (req, res) => {

@@ -5,8 +5,9 @@
  * webhook subscriptions (`/admin/v1/webhooks`, the router of @lading/webhooks) and parked outbox rows (`/admin/v1/outbox`);
  * routers the process adds (`routers`: the embedded registry's collector at `/admin/v1/gc`, its repository deletion
  * at `/admin/v1/repositories`) sit behind the same guard.
- * Only admins may call it, with Basic credentials (password or personal access token) or the console's session. Secrets (robot secrets,
- * tokens) are shown once, in the response that creates them.
+ * Admins may call it, with Basic credentials (password or personal access token) or the console's session; so may
+ * namespace admins (a grant of `admin` on a namespace), on the routes admin-authorization.ts opens to them and inside
+ * their namespaces only. Secrets (robot secrets, tokens) are shown once, in the response that creates them.
  */
 import express, { Request, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
@@ -18,6 +19,7 @@ import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter, findSubscription, withoutSecret } from '@lading/webhooks';
+import { administers, adminScope, adminScopeOf, createRouteAuthorization, robotNamespace } from './admin-authorization';
 import type { AuthAudit, BeforeReader } from './audit-trail';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
@@ -48,12 +50,14 @@ export interface AdminApiDeps {
 }
 
 const PRINCIPAL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A robot's name: a global robot's, or a namespace robot's `<namespace>+<name>` (a repository name has no `+`). */
+const ROBOT_NAME = '(?:[a-z0-9][a-z0-9._/-]{0,254}\\+)?[a-z0-9][a-z0-9._-]{0,63}';
 const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
 /**
  * Who a grant names: `user:<name>`, `robot:<name>`, or `group:<name>`, a group as the identity provider names it
  * (a directory's `cn`, an OIDC groups claim), matched exactly, case included.
  */
-const GRANT_PRINCIPAL = /^(?:(?:user|robot):[a-z0-9][a-z0-9._-]{0,63}|group:[A-Za-z0-9][A-Za-z0-9 ._@-]{0,127})$/;
+const GRANT_PRINCIPAL = new RegExp(`^(?:user:[a-z0-9][a-z0-9._-]{0,63}|robot:${ROBOT_NAME}|group:[A-Za-z0-9][A-Za-z0-9 ._@-]{0,127})$`);
 
 function invalid(message: string): OciError {
   return new OciError('UNSUPPORTED', message, undefined, { status: 400 });
@@ -151,10 +155,15 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
       throw new OciError('UNAUTHORIZED', 'admin credentials required');
     }
     const principal = session ?? (await deps.login(req, credentials!.username, credentials!.password));
-    if (!principal.isAdmin) throw new OciError('DENIED', 'only admins may use the admin API');
+    const scope = await adminScopeOf(db, principal);
+    if (!scope) throw new OciError('DENIED', 'only admins and namespace admins may use the admin API');
     res.locals.admin = principal.name;
+    res.locals.adminScope = scope;
     next();
   });
+  // Which routes a namespace admin may call, and on what (admin-authorization.ts): before the audit trail, so that
+  // a refused request records nothing.
+  router.use(createRouteAuthorization(db));
   // Every change below is recorded (route, target, before and after, secrets redacted): a route added later is too.
   if (deps.audit) router.use(deps.audit.adminChanges(stateBeforeChange(db)));
 
@@ -216,24 +225,34 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.status(204).end();
   });
 
+  // A namespace admin sees the robots of its namespaces only.
   router.get('/robots', async (_req, res) => {
-    res.json({ robots: (await meta.listRobots(db)).map((r) => ({ ...r, login: `${ROBOT_PREFIX}${r.name}` })) });
+    const scope = adminScope(res);
+    const robots = (await meta.listRobots(db)).filter((r) => scope.global || (r.namespace !== null && administers(scope, r.namespace)));
+    res.json({ robots: robots.map((r) => ({ ...r, login: `${ROBOT_PREFIX}${r.name}` })) });
   });
+  // With a `namespace`, the robot belongs to it and is named `<namespace>+<name>`; without, a global robot.
   router.post('/robots', async (req, res) => {
-    const name = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
+    const body = req.body ?? {};
+    const short = stringField(body, 'name', PRINCIPAL_NAME);
+    const namespace = body.namespace === undefined || body.namespace === null ? null : stringField(body, 'namespace');
+    if (namespace !== null && !(await meta.findNamespace(db, namespace))) throw notFound('namespace');
+    const name = namespace === null ? short : `${namespace}+${short}`;
     const secret = newSecret('lrs_');
-    if (!(await meta.createRobot(db, name, await deps.passwords.hash(secret), optionalExpiry(req.body ?? {}, deps.now()), res.locals.admin))) {
+    if (!(await meta.createRobot(db, name, await deps.passwords.hash(secret), optionalExpiry(body, deps.now()), res.locals.admin, namespace))) {
       throw new OciError('DENIED', `robot ${name} exists`, undefined, { status: 409 });
     }
-    res.status(201).json({ name, login: `${ROBOT_PREFIX}${name}`, secret });
+    res.status(201).json({ name, namespace, login: `${ROBOT_PREFIX}${name}`, secret });
   });
   router.delete('/robots/:name', async (req, res) => {
     if (!(await meta.revokeRobot(db, req.params.name))) throw notFound('robot');
     res.status(204).end();
   });
 
+  // A namespace admin sees the namespaces it administers only.
   router.get('/namespaces', async (_req, res) => {
-    res.json({ namespaces: await meta.listNamespaces(db) });
+    const scope = adminScope(res);
+    res.json({ namespaces: (await meta.listNamespaces(db)).filter((n) => administers(scope, n.prefix)) });
   });
   router.post('/namespaces', async (req, res) => {
     const body = req.body ?? {};
@@ -252,6 +271,8 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const body = req.body ?? {};
     const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
     if (body.public !== undefined && typeof body.public !== 'boolean') throw invalid('public must be true or false');
+    // Who may pull a namespace unauthenticated is the registry's say: a namespace admin changes its tag rules only.
+    if (body.public !== undefined && !adminScope(res).global) throw new OciError('DENIED', 'only global admins change whether a namespace is public');
     const rules = tagRulesOf(body);
     const found = await db.transaction(async (tx) => {
       if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) return false;
@@ -267,7 +288,13 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   }
   router.delete('/namespaces', async (req, res) => {
     const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
-    if (!(await meta.deleteNamespace(db, prefix))) throw notFound('namespace');
+    // Its robots go with it (revoked), so that a namespace made again later under that prefix does not inherit them.
+    const deleted = await db.transaction(async (tx) => {
+      if (!(await meta.deleteNamespace(tx, prefix))) return false;
+      await meta.revokeNamespaceRobots(tx, prefix);
+      return true;
+    });
+    if (!deleted) throw notFound('namespace');
     res.status(204).end();
   });
 
@@ -281,9 +308,15 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const name = principal.slice(colon + 1);
     return { prefix, type, name: type === 'robot' ? `${ROBOT_PREFIX}${name}` : name, role: role as (typeof ROLES)[number] };
   }
+  // A namespace admin grants on its namespaces only (the route authorization checks `prefix`), any role, `admin`
+  // included: it may make co-owners of what it owns, never more.
   router.post('/grants', async (req, res) => {
     const g = grantOf(req.body ?? {});
     if (!(await meta.listNamespaces(db)).some((n) => n.prefix === g.prefix)) throw notFound('namespace');
+    const home = g.type === 'robot' ? robotNamespace(g.name.slice(ROBOT_PREFIX.length)) : undefined;
+    if (home !== undefined && !administers({ global: false, namespaces: [home] }, g.prefix)) {
+      throw invalid(`robot ${g.name.slice(ROBOT_PREFIX.length)} belongs to namespace ${home}: it may be granted roles there and beneath it only`);
+    }
     await meta.addGrant(db, g.prefix, g.type, g.name, g.role);
     res.status(201).json({ prefix: g.prefix, principal: `${g.type}:${g.name}`, role: g.role });
   });
@@ -293,7 +326,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.status(204).end();
   });
 
-  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config }));
+  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace) }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
   router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));

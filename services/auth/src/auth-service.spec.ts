@@ -397,11 +397,11 @@ describe('auth service', () => {
 
     it('manages robots: the secret is shown once, in the response that creates it', async () => {
       const created = await admin('post', '/robots', { name: 'builder', expiresIn: '720h' }).expect(201);
-      expect(created.body).toEqual({ name: 'builder', login: 'robot$builder', secret: expect.stringMatching(/^lrs_/) });
+      expect(created.body).toEqual({ name: 'builder', namespace: null, login: 'robot$builder', secret: expect.stringMatching(/^lrs_/) });
       await admin('post', '/robots', { name: 'builder' }).expect(409);
       const list = await admin('get', '/robots').expect(200);
       const builder = list.body.robots.find((r: { name: string }) => r.name === 'builder');
-      expect(builder).toEqual({ name: 'builder', login: 'robot$builder', expiresAt: expect.any(String), revokedAt: null, createdBy: ROOT.user });
+      expect(builder).toEqual({ name: 'builder', namespace: null, login: 'robot$builder', expiresAt: expect.any(String), revokedAt: null, createdBy: ROOT.user });
       expect(JSON.stringify(list.body)).not.toContain(created.body.secret);
       expect(JSON.stringify(list.body)).not.toMatch(/argon2/);
       const expiresIn = new Date(builder.expiresAt).getTime() - Date.now();

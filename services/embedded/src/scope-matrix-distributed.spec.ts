@@ -3,6 +3,10 @@
  * main.ts) proxying over HTTP to the auth, blob and manifest services, which run here on loopback over one PGlite.
  * A mount whose source the token does not grant must become a plain upload there too, where the request the
  * services see is the one the proxy forwards, not the one the gateway rewrote in memory.
+ *
+ * And the admin API through that gateway (issue 24): every route of the auth service's admin route table, sent by
+ * each caller the admin policy (scope-matrix-policy.ts) refuses there, is refused; a namespace admin's own requests
+ * get through.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
@@ -16,6 +20,7 @@ import { createManifestService } from '@lading/manifest';
 import * as meta from '@lading/metadata';
 import { TestBlob, TestDeps, createTestDeps, freePort, makeBlob } from '@lading/testing';
 import { parseChallenge } from '../test/scope-matrix-client';
+import { ADMIN_ROUTE_ACCESS, AdminPrincipalSpec, expectedAdminOutcome } from '../test/scope-matrix-policy';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -32,13 +37,16 @@ describe('scope matrix behind the distributed gateway', () => {
   let gateway: ChildProcess;
   let gatewayUrl: string;
   let gatewayLog = '';
+  let adminRoutes: string[] = [];
   const secretBlob: TestBlob = makeBlob('only in secret/app');
   const publicBlob: TestBlob = makeBlob('in public/src, readable by all');
 
   beforeAll(async () => {
     deps = await createTestDeps({ auth: { enabled: true } });
     const logger = deps.logger;
-    const auth = await listen(createAuthService({ db: deps.db, config: deps.config, logger }).app);
+    const authService = createAuthService({ db: deps.db, config: deps.config, logger });
+    adminRoutes = authService.adminRoutes.map((r) => r.replace(' /admin/v1/', ' /'));
+    const auth = await listen(authService.app);
     const blob = await listen(createBlobService({ db: deps.db, store: deps.store, config: deps.config, logger, events: deps.events }));
     const manifest = await listen(createManifestService({ db: deps.db, config: deps.config, logger, events: deps.events }));
     servers.push(auth.server, blob.server, manifest.server);
@@ -48,6 +56,10 @@ describe('scope matrix behind the distributed gateway', () => {
     await meta.upsertNamespace(deps.db, 'secret', false);
     await meta.upsertNamespace(deps.db, 'public', true);
     await meta.addGrant(deps.db, 'team', 'user', 'pusher', 'push');
+    // Namespace admins: tina of team, sam of secret.
+    for (const name of ['tina', 'sam']) await meta.createUser(deps.db, name, await hashPassword(`${name}-password`), false);
+    await meta.addGrant(deps.db, 'team', 'user', 'tina', 'admin');
+    await meta.addGrant(deps.db, 'secret', 'user', 'sam', 'admin');
     // Content put straight into the blob service, behind the gateway's back.
     for (const [repo, b] of [['secret/app', secretBlob], ['public/src', publicBlob]] as const) {
       const res = await fetch(`${blob.url}/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data, headers: { 'content-type': 'application/octet-stream' } });
@@ -124,5 +136,61 @@ describe('scope matrix behind the distributed gateway', () => {
     const res = await asPusher('POST', `/v2/team/app/blobs/uploads/?mount=${publicBlob.digest}&from=public/src`);
     expect(res.status).toBe(201);
     expect(await meta.findRepositoryBlob(deps.db, 'team/app', publicBlob.digest)).not.toBeNull();
+  });
+
+  describe('the admin API behind the distributed gateway', () => {
+    const callers: Array<AdminPrincipalSpec & { password?: string }> = [
+      { name: 'team-admin', kind: 'team-admin', auth: { kind: 'basic', user: 'tina', password: 'tina-password' } },
+      { name: 'other-admin', kind: 'other-admin', auth: { kind: 'basic', user: 'sam', password: 'sam-password' } },
+      { name: 'user', kind: 'user', auth: { kind: 'basic', user: 'pusher', password: 'pusher-password' } },
+      { name: 'anonymous', kind: 'anonymous', auth: { kind: 'none' } },
+    ];
+    const headersOf = (caller: AdminPrincipalSpec): Record<string, string> =>
+      caller.auth.kind === 'basic' ? { authorization: `Basic ${Buffer.from(`${caller.auth.user}:${caller.auth.password}`).toString('base64')}` } : {};
+
+    /** A request to a route, about `team`: its path parameters filled in, the namespace in its query and body. */
+    function requestFor(route: string): { method: string; url: string; body: string } {
+      const [method, template] = route.split(' ');
+      const path = template
+        .replace(':name', 'team+bot')
+        .replace(/:id|:deliveryId/g, '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b')
+        .replace(':token', 't')
+        .replace('*namespace', 'team');
+      const body = { prefix: 'team', namespace: 'team', name: 'made', principal: 'user:pusher', role: 'pull', url: 'https://hooks.example.com/x', password: 'long-enough-password' };
+      return { method, url: `/admin/v1${path}?prefix=team&repository=team/app`, body: JSON.stringify(body) };
+    }
+
+    it('refuses every admin route to every caller the policy refuses it to: no unexpected allow', async () => {
+      expect(adminRoutes.filter((r) => !(r in ADMIN_ROUTE_ACCESS))).toEqual([]);
+      const allows: string[] = [];
+      let refused = 0;
+      for (const caller of callers) {
+        for (const route of adminRoutes) {
+          if (expectedAdminOutcome(caller, ADMIN_ROUTE_ACCESS[route]) !== 'deny') continue;
+          const { method, url, body } = requestFor(route);
+          const res = await fetch(`${gatewayUrl}${url}`, { method, headers: { ...headersOf(caller), 'content-type': 'application/json' }, body: method === 'GET' ? undefined : body });
+          const code = ((await res.json().catch(() => ({}))) as { errors?: Array<{ code: string }> }).errors?.[0]?.code;
+          if ((res.status === 401 && code === 'UNAUTHORIZED') || (res.status === 403 && code === 'DENIED')) refused++;
+          else allows.push(`${caller.name} × ${route}: ${res.status} ${code ?? ''}`);
+        }
+      }
+      expect(allows).toEqual([]);
+      expect(refused).toBeGreaterThan(adminRoutes.length * 3);
+    });
+
+    it("lets a namespace admin manage its namespace's grants and robots, and see only its namespaces", async () => {
+      const tina = headersOf(callers[0]);
+      const json = { ...tina, 'content-type': 'application/json' };
+      const listed = await fetch(`${gatewayUrl}/admin/v1/namespaces`, { headers: tina });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { namespaces: Array<{ prefix: string }> }).namespaces.map((n) => n.prefix)).toEqual(['team']);
+      const granted = await fetch(`${gatewayUrl}/admin/v1/grants`, { method: 'POST', headers: json, body: JSON.stringify({ prefix: 'team', principal: 'user:sam', role: 'pull' }) });
+      expect(granted.status).toBe(201);
+      const robot = await fetch(`${gatewayUrl}/admin/v1/robots`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'ci', namespace: 'team' }) });
+      expect(robot.status).toBe(201);
+      expect(((await robot.json()) as { login: string }).login).toBe('robot$team+ci');
+      const beyond = await fetch(`${gatewayUrl}/admin/v1/grants`, { method: 'POST', headers: json, body: JSON.stringify({ prefix: 'secret', principal: 'user:tina', role: 'pull' }) });
+      expect(beyond.status).toBe(403);
+    });
   });
 });

@@ -3,6 +3,10 @@
  * /v2 route and method, on a private and a public repository, through the real token endpoint and the real gateway
  * of one embedded registry. Each cell is compared with the policy table in scope-matrix-policy.ts; the matrix is
  * printed, and every unexpected allow, unexpected deny or unexpected answer is reported.
+ *
+ * The admin API has its half (issue 24): every route of its route table (a route without a case fails the spec)
+ * for global admins, namespace admins of `team` and of another namespace, a plain user, a robot and anonymous, with
+ * Basic credentials and console sessions, compared with ADMIN_ROUTE_ACCESS.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -16,7 +20,20 @@ import { createLogger } from '@lading/telemetry';
 import { TestBlob, TestManifest, binaryParser, imageManifest, makeBlob } from '@lading/testing';
 import { EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 import { Challenge, TokenClient, parseChallenge } from '../test/scope-matrix-client';
-import { COLUMNS, Column, Outcome, PRINCIPALS, PrincipalSpec, Repo, expectedOutcome } from '../test/scope-matrix-policy';
+import {
+  ADMIN_PRINCIPALS,
+  ADMIN_ROUTE_ACCESS,
+  AdminOutcome,
+  AdminPrincipalSpec,
+  COLUMNS,
+  Column,
+  Outcome,
+  PRINCIPALS,
+  PrincipalSpec,
+  Repo,
+  expectedAdminOutcome,
+  expectedOutcome,
+} from '../test/scope-matrix-policy';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
 const REPOS: Repo[] = ['team/app', 'public/app'];
@@ -30,6 +47,19 @@ interface Probe {
   path: string;
   body?: Buffer;
   contentType?: string;
+}
+
+/**
+ * An admin request of the matrix: what to send, the statuses its handler answers when the caller is let through
+ * (some are a 404 or 409 of the handler: past the guard all the same), and, for a listing, whether the answer shows
+ * anything of `team`.
+ */
+interface AdminProbe {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  body?: object;
+  ok: number[];
+  showsTeam?: (body: Record<string, unknown[]>) => boolean;
 }
 
 /** What a cell came to: an outcome, or null for an answer that is neither an allow nor a proper deny. */
@@ -65,7 +95,7 @@ describe('scope matrix', () => {
   const publicSource = makeBlob('a blob in public/src, readable by everyone');
   const fixtures = new Map<string, RowFixture>();
 
-  function admin(method: 'get' | 'post' | 'put' | 'delete', url: string, body?: object) {
+  function admin(method: 'get' | 'post' | 'put' | 'patch' | 'delete', url: string, body?: object) {
     const req = request(app)[method](`/admin/v1${url}`).set('Authorization', basic(ROOT.user, rootPat));
     return body ? req.send(body) : req;
   }
@@ -106,6 +136,95 @@ describe('scope matrix', () => {
     return { kid: row.kid, privateKeyPem: row.pem, publicJwk: (typeof row.jwk === 'string' ? JSON.parse(row.jwk) : row.jwk) as SigningKey['publicJwk'] };
   }
 
+  /** Per admin row: what its mutating requests act on (so that each allowed one finds its own target). */
+  const adminFixtures = { webhook: '', delivery: '', rowWebhooks: [] as string[] };
+  const HOOK = 'http://127.0.0.1:9/hook';
+
+  async function seedAdminMatrix() {
+    for (const [i] of ADMIN_PRINCIPALS.entries()) {
+      await admin('post', '/users', { name: `victim${i}`, password: 'victim-password' }).expect(201);
+      await admin('post', '/users', { name: `holder${i}`, password: 'holder-password' }).expect(201);
+      await admin('post', `/users/holder${i}/tokens`, { name: `t${i}` }).expect(201);
+      await admin('post', '/robots', { name: `bot${i}`, namespace: 'team' }).expect(201);
+      await admin('post', '/grants', { prefix: 'team', principal: `user:gone${i}`, role: 'pull' }).expect(201);
+      await admin('post', '/namespaces', { prefix: `team/ns${i}` }).expect(201);
+      adminFixtures.rowWebhooks.push((await admin('post', '/webhooks', { name: `row ${i}`, namespace: 'team', url: HOOK }).expect(201)).body.id);
+    }
+    adminFixtures.webhook = (await admin('post', '/webhooks', { name: 'team', namespace: 'team', url: HOOK }).expect(201)).body.id;
+    adminFixtures.delivery = (await admin('post', `/webhooks/${adminFixtures.webhook}/ping`).expect(202)).body.deliveryId;
+    // Something of another namespace in every listing, which a `team` admin must not see either.
+    await admin('post', '/robots', { name: 'spy', namespace: 'secret' }).expect(201);
+    await admin('post', '/webhooks', { name: 'secret', namespace: 'secret', url: HOOK }).expect(201);
+  }
+
+  /** The request of one admin route for row `i`: always about `team` (or about nothing in particular). */
+  function adminProbe(route: string, i: number): AdminProbe {
+    const hook = `/webhooks/${adminFixtures.webhook}`;
+    const some = (key: string, test: (item: Record<string, unknown>) => boolean) => (body: Record<string, unknown[]>) =>
+      (body[key] as Array<Record<string, unknown>>).some(test);
+    const probes: Record<string, () => AdminProbe> = {
+      'GET /users': () => ({ method: 'GET', path: '/users', ok: [200] }),
+      'POST /users': () => ({ method: 'POST', path: '/users', body: { name: `made${i}`, password: 'made-password' }, ok: [201] }),
+      'PUT /users/:name/password': () => ({ method: 'PUT', path: `/users/victim${i}/password`, body: { password: 'changed-password' }, ok: [204] }),
+      'POST /users/:name/disable': () => ({ method: 'POST', path: `/users/victim${i}/disable`, ok: [204] }),
+      'POST /users/:name/enable': () => ({ method: 'POST', path: `/users/victim${i}/enable`, ok: [204] }),
+      'DELETE /users/:name': () => ({ method: 'DELETE', path: `/users/victim${i}`, ok: [204] }),
+      'GET /users/:name/tokens': () => ({ method: 'GET', path: `/users/holder${i}/tokens`, ok: [200] }),
+      'POST /users/:name/tokens': () => ({ method: 'POST', path: `/users/holder${i}/tokens`, body: { name: `new${i}` }, ok: [201] }),
+      'DELETE /users/:name/tokens/:token': () => ({ method: 'DELETE', path: `/users/holder${i}/tokens/t${i}`, ok: [204] }),
+      'GET /robots': () => ({ method: 'GET', path: '/robots', ok: [200], showsTeam: some('robots', (r) => String(r.name).startsWith('team+')) }),
+      'POST /robots': () => ({ method: 'POST', path: '/robots', body: { name: `made${i}`, namespace: 'team' }, ok: [201] }),
+      'DELETE /robots/:name': () => ({ method: 'DELETE', path: `/robots/team+bot${i}`, ok: [204] }),
+      'GET /namespaces': () => ({ method: 'GET', path: '/namespaces', ok: [200], showsTeam: some('namespaces', (n) => n.prefix === 'team') }),
+      'POST /namespaces': () => ({ method: 'POST', path: '/namespaces', body: { prefix: `made${i}` }, ok: [201] }),
+      'PATCH /namespaces': () => ({ method: 'PATCH', path: '/namespaces?prefix=team', body: { immutableTags: [`keep-${i}-*`] }, ok: [200] }),
+      'DELETE /namespaces': () => ({ method: 'DELETE', path: `/namespaces?prefix=team/ns${i}`, ok: [204] }),
+      'POST /grants': () => ({ method: 'POST', path: '/grants', body: { prefix: 'team', principal: `user:grantee${i}`, role: 'pull' }, ok: [201] }),
+      'DELETE /grants': () => ({ method: 'DELETE', path: '/grants', body: { prefix: 'team', principal: `user:gone${i}`, role: 'pull' }, ok: [204] }),
+      'GET /webhooks/': () => ({ method: 'GET', path: '/webhooks', ok: [200], showsTeam: some('webhooks', (w) => w.namespace === 'team') }),
+      'POST /webhooks/': () => ({ method: 'POST', path: '/webhooks', body: { name: `made ${i}`, namespace: 'team', url: HOOK }, ok: [201] }),
+      'GET /webhooks/:id': () => ({ method: 'GET', path: hook, ok: [200] }),
+      'PATCH /webhooks/:id': () => ({ method: 'PATCH', path: hook, body: { name: `renamed ${i}` }, ok: [200] }),
+      'DELETE /webhooks/:id': () => ({ method: 'DELETE', path: `/webhooks/${adminFixtures.rowWebhooks[i]}`, ok: [204] }),
+      'POST /webhooks/:id/rotate': () => ({ method: 'POST', path: `${hook}/rotate`, ok: [200] }),
+      'GET /webhooks/:id/deliveries': () => ({ method: 'GET', path: `${hook}/deliveries`, ok: [200] }),
+      'GET /webhooks/:id/deliveries/:deliveryId': () => ({ method: 'GET', path: `${hook}/deliveries/${adminFixtures.delivery}`, ok: [200] }),
+      // The ping's delivery is still pending (no delivery worker here): the handler's 409.
+      'POST /webhooks/:id/deliveries/:deliveryId/redeliver': () => ({ method: 'POST', path: `${hook}/deliveries/${adminFixtures.delivery}/redeliver`, ok: [202, 409] }),
+      'POST /webhooks/:id/ping': () => ({ method: 'POST', path: `${hook}/ping`, ok: [202] }),
+      'GET /outbox/parked': () => ({ method: 'GET', path: '/outbox/parked', ok: [200] }),
+      // Nothing is parked: the handler's 404.
+      'POST /outbox/parked/:id/requeue': () => ({ method: 'POST', path: '/outbox/parked/00000000-0000-7000-8000-000000000000/requeue', ok: [404] }),
+      'GET /quotas/': () => ({ method: 'GET', path: '/quotas', ok: [200] }),
+      'PUT /quotas/*namespace': () => ({ method: 'PUT', path: '/quotas/team', body: { quotaBytes: 1_000_000_000 }, ok: [200] }),
+      'DELETE /quotas/*namespace': () => ({ method: 'DELETE', path: '/quotas/team', ok: [204] }),
+      'GET /usage/': () => ({ method: 'GET', path: '/usage', ok: [200] }),
+      'GET /usage/*namespace': () => ({ method: 'GET', path: '/usage/team', ok: [200] }),
+      'GET /audit/': () => ({ method: 'GET', path: '/audit?namespace=team', ok: [200] }),
+      'GET /proxies/': () => ({ method: 'GET', path: '/proxies', ok: [200] }),
+      'PUT /proxies/*namespace': () => ({ method: 'PUT', path: `/proxies/mirror${i}`, body: { upstream: 'https://ghcr.io' }, ok: [201] }),
+      'DELETE /proxies/*namespace': () => ({ method: 'DELETE', path: `/proxies/mirror${i}`, ok: [204] }),
+      'GET /gc/dry-run': () => ({ method: 'GET', path: '/gc/dry-run', ok: [200] }),
+      'POST /gc/collect': () => ({ method: 'POST', path: '/gc/collect', ok: [200] }),
+      'GET /backup/': () => ({ method: 'GET', path: '/backup', ok: [200] }),
+      // No such repository: the handler's 404.
+      'DELETE /repositories/^\\/(.+)$/': () => ({ method: 'DELETE', path: `/repositories/team/none${i}`, ok: [404] }),
+      'POST /keys/rotate': () => ({ method: 'POST', path: '/keys/rotate', ok: [201] }),
+    };
+    const probe = probes[route];
+    if (!probe) throw new Error(`the admin matrix has no request for ${route}: add one, and its expectation to ADMIN_ROUTE_ACCESS`);
+    return probe();
+  }
+
+  /** How a row of the admin matrix authenticates: Basic credentials, or a console session (cookie and CSRF token). */
+  async function adminAuth(principal: AdminPrincipalSpec): Promise<Record<string, string>> {
+    const auth = principal.auth;
+    if (auth.kind === 'none') return {};
+    if (auth.kind === 'basic') return { Authorization: basic(auth.user, auth.password ?? secrets.get(auth.secret!)!) };
+    const res = await request(app).post('/ui/api/session').send({ username: auth.user, password: auth.password }).expect(200);
+    return { Cookie: (res.headers['set-cookie'] as unknown as string[])[0].split(';')[0], 'X-CSRF-Token': res.body.csrf };
+  }
+
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'lading-matrix-'));
     const config = parseConfig({
@@ -114,6 +233,8 @@ describe('scope matrix', () => {
       auth: { enabled: true, loginFailureLimit: 100_000, loginAddressLimit: 100_000, loginAccountLimit: 100_000 },
       admin: ROOT,
       log: { level: 'silent', access: false },
+      // The admin matrix's webhooks point at a closed port of this host.
+      webhooks: { allowList: ['127.0.0.1'] },
     });
     registry = await createEmbeddedRegistry(config, createLogger({ service: 'test', level: 'silent' }));
     // One listening server for the whole matrix (supertest would otherwise start one per request).
@@ -125,7 +246,7 @@ describe('scope matrix', () => {
     const pat = await request(app).post(`/admin/v1/users/${ROOT.user}/tokens`).set('Authorization', basic(ROOT.user, ROOT.password)).send({ name: 'seed' });
     expect(pat.status).toBe(201);
     rootPat = pat.body.token;
-    for (const [name, isAdmin] of [['reader', false], ['pusher', false], ['deleter', false], ['boss', true], ['dora', false], ['olga', false]] as const) {
+    for (const [name, isAdmin] of [['reader', false], ['pusher', false], ['deleter', false], ['boss', true], ['dora', false], ['olga', false], ['tina', false], ['sam', false]] as const) {
       await admin('post', '/users', { name, password: `${name}-password`, admin: isAdmin }).expect(201);
     }
     await admin('post', '/namespaces', { prefix: 'team' }).expect(201);
@@ -147,6 +268,9 @@ describe('scope matrix', () => {
       ['team', 'robot:ci', 'push'],
       ['team', 'robot:gone', 'push'],
       ['team', 'robot:old', 'push'],
+      // Namespace admins: tina of team, sam of secret.
+      ['team', 'user:tina', 'admin'],
+      ['secret', 'user:sam', 'admin'],
     ];
     for (const [prefix, principal, role] of grants) await admin('post', '/grants', { prefix, principal, role }).expect(201);
 
@@ -194,6 +318,7 @@ describe('scope matrix', () => {
         });
       }
     }
+    await seedAdminMatrix();
     client = new TokenClient({ target: app, secrets, registryKey, admin: { user: 'boss', password: 'boss-password' } });
   }, SLOW_MACHINE_TIMEOUT_MS);
 
@@ -387,6 +512,51 @@ describe('scope matrix', () => {
     process.stdout.write(`\n${lines.join('\n')}\n\n`);
 
     expect(PRINCIPALS.length).toBeGreaterThanOrEqual(14);
+    expect(mismatches).toEqual([]);
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('allows and denies exactly what the admin policy says, for every admin route and every kind of caller', async () => {
+    const routes = registry.adminRoutes.map((r) => r.replace(' /admin/v1/', ' /'));
+    // Every route of the table has its expectation, and every expectation its route (a renamed route fails here).
+    expect(routes.filter((r) => !(r in ADMIN_ROUTE_ACCESS))).toEqual([]);
+    expect(Object.keys(ADMIN_ROUTE_ACCESS).filter((r) => !routes.includes(r))).toEqual([]);
+
+    const cells: Array<{ principal: AdminPrincipalSpec; route: string; expected: AdminOutcome; observed: AdminOutcome | null; detail: string }> = [];
+    for (const [i, principal] of ADMIN_PRINCIPALS.entries()) {
+      const headers = await adminAuth(principal);
+      for (const route of routes) {
+        const probe = adminProbe(route, i);
+        let req = request(app)[probe.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'](`/admin/v1${probe.path}`);
+        for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
+        const res = await (probe.body ? req.send(probe.body) : req);
+        const code = (res.body as { errors?: Array<{ code: string }> } | undefined)?.errors?.[0]?.code;
+        let observed: AdminOutcome | null = null;
+        if ((res.status === 401 && code === 'UNAUTHORIZED') || (res.status === 403 && code === 'DENIED')) observed = 'deny';
+        else if (probe.ok.includes(res.status)) observed = probe.showsTeam && !probe.showsTeam(res.body) ? 'filtered' : 'allow';
+        cells.push({ principal, route, expected: expectedAdminOutcome(principal, ADMIN_ROUTE_ACCESS[route]), observed, detail: `${res.status} ${code ?? ''}`.trim() });
+      }
+    }
+
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    const width = Math.max(...routes.map((r) => r.length)) + 2;
+    const mark = (o: AdminOutcome | null) => (o === null ? '?' : { allow: 'A', filtered: 'f', deny: '·' }[o]);
+    const lines = [
+      `Admin scope matrix: ${ADMIN_PRINCIPALS.length} callers × ${routes.length} routes = ${cells.length} cells`,
+      '  A allowed  f allowed, showing nothing of team  · denied (401 UNAUTHORIZED, 403 DENIED)  ? another answer  ! mismatch',
+      `  callers: ${ADMIN_PRINCIPALS.map((p, i) => `${letters[i]}=${p.name}`).join(' ')}`,
+      `${'route'.padEnd(width)}${ADMIN_PRINCIPALS.map((_, i) => ` ${letters[i]}`).join('')}`,
+    ];
+    for (const route of routes) {
+      lines.push(`${route.padEnd(width)}${cells.filter((c) => c.route === route).map((c) => `${c.observed === c.expected ? ' ' : '!'}${mark(c.observed)}`).join('')}`);
+    }
+    const allows = cells.filter((c) => c.observed !== null && c.observed !== 'deny' && (c.expected === 'deny' || (c.expected === 'filtered' && c.observed === 'allow')));
+    const mismatches = cells.filter((c) => c.observed !== c.expected).map((c) => `${c.principal.name} × ${c.route}: expected ${c.expected}, observed ${c.detail}`);
+    lines.push(`unexpected allows: ${allows.length}, mismatches: ${mismatches.length}`);
+    if (mismatches.length > 0) lines.push('', 'Mismatches:', ...mismatches.map((m) => `  ${m}`));
+    process.stdout.write(`\n${lines.join('\n')}\n\n`);
+
+    expect(ADMIN_PRINCIPALS.map((p) => p.kind)).toEqual(expect.arrayContaining(['global-admin', 'team-admin', 'other-admin', 'user', 'robot', 'anonymous']));
+    expect(allows).toEqual([]);
     expect(mismatches).toEqual([]);
   }, SLOW_MACHINE_TIMEOUT_MS);
 

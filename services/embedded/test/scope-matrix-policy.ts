@@ -59,6 +59,9 @@ export const PRINCIPALS: PrincipalSpec[] = [
   { name: 'pusher-pat', source: { kind: 'basic', user: 'pusher', secret: 'pusher-pat' }, holds: { team: ['pull', 'push'], public: ['pull', 'push'] } },
   { name: 'deleter', source: { kind: 'basic', user: 'deleter', password: 'deleter-password' }, holds: { team: ['pull', 'delete'], public: ['pull'] } },
   { name: 'admin', source: { kind: 'basic', user: 'boss', password: 'boss-password' }, holds: ADMIN },
+  // Namespace admins (issue 24): `admin` on a namespace is every action there, and no catalog.
+  { name: 'team-admin', source: { kind: 'basic', user: 'tina', password: 'tina-password' }, holds: { team: ALL, public: ['pull'] } },
+  { name: 'other-admin', source: { kind: 'basic', user: 'sam', password: 'sam-password' }, holds: { secret: ALL, public: ['pull'] } },
   { name: 'robot', source: { kind: 'basic', user: 'robot$ci', secret: 'robot$ci' }, holds: { team: ['pull', 'push'], public: ['pull'] } },
   { name: 'robot-revoked', source: { kind: 'basic', user: 'robot$gone', secret: 'robot$gone' }, holds: null },
   { name: 'robot-expired', source: { kind: 'basic', user: 'robot$old', secret: 'robot$old' }, holds: null },
@@ -196,5 +199,100 @@ export function expectedOutcome(principal: PrincipalSpec, column: Column): Outco
       if (!ns || !has(ns, 'push')) return 'deny';
       // Without `from` the registry cannot check that the source is readable: it is a plain upload for everyone.
       return need.from && has(need.from, 'pull') ? 'mounted' : 'upload';
+  }
+}
+
+/**
+ * The admin API's half of the matrix (issue 24): who may call each admin route, written out by hand from the issue
+ * (global admins everything; a namespace admin its namespace's grants, robots, webhooks, tag rules and repository
+ * audit; everything else global only), not read from admin-authorization.ts. Keys are `METHOD path` under
+ * /admin/v1, as the route table names them: the spec fails on a route of the table that is missing here.
+ *  - `global`: global admins only;
+ *  - `namespace`: also the admins of the namespace the request acts on (the matrix's requests act on `team`);
+ *  - `listing`: also any namespace admin, who is shown only what it administers.
+ */
+export type AdminAccess = 'global' | 'namespace' | 'listing';
+
+export const ADMIN_ROUTE_ACCESS: Record<string, AdminAccess> = {
+  'GET /users': 'global',
+  'POST /users': 'global',
+  'PUT /users/:name/password': 'global',
+  'POST /users/:name/disable': 'global',
+  'POST /users/:name/enable': 'global',
+  'DELETE /users/:name': 'global',
+  'GET /users/:name/tokens': 'global',
+  'POST /users/:name/tokens': 'global',
+  'DELETE /users/:name/tokens/:token': 'global',
+  'GET /robots': 'listing',
+  'POST /robots': 'namespace',
+  'DELETE /robots/:name': 'namespace',
+  'GET /namespaces': 'listing',
+  'POST /namespaces': 'global',
+  'PATCH /namespaces': 'namespace',
+  'DELETE /namespaces': 'global',
+  'POST /grants': 'namespace',
+  'DELETE /grants': 'namespace',
+  'GET /webhooks/': 'listing',
+  'POST /webhooks/': 'namespace',
+  'GET /webhooks/:id': 'namespace',
+  'PATCH /webhooks/:id': 'namespace',
+  'DELETE /webhooks/:id': 'namespace',
+  'POST /webhooks/:id/rotate': 'namespace',
+  'GET /webhooks/:id/deliveries': 'namespace',
+  'GET /webhooks/:id/deliveries/:deliveryId': 'namespace',
+  'POST /webhooks/:id/deliveries/:deliveryId/redeliver': 'namespace',
+  'POST /webhooks/:id/ping': 'namespace',
+  'GET /outbox/parked': 'global',
+  'POST /outbox/parked/:id/requeue': 'global',
+  'GET /quotas/': 'global',
+  'PUT /quotas/*namespace': 'global',
+  'DELETE /quotas/*namespace': 'global',
+  'GET /usage/': 'global',
+  'GET /usage/*namespace': 'global',
+  'GET /audit/': 'namespace',
+  'GET /proxies/': 'global',
+  'PUT /proxies/*namespace': 'global',
+  'DELETE /proxies/*namespace': 'global',
+  'GET /gc/dry-run': 'global',
+  'POST /gc/collect': 'global',
+  'GET /backup/': 'global',
+  'DELETE /repositories/^\\/(.+)$/': 'global',
+  'POST /keys/rotate': 'global',
+};
+
+/** What an admin cell can come to: allowed, allowed but showing nothing of `team` (a listing), or refused. */
+export type AdminOutcome = 'allow' | 'filtered' | 'deny';
+
+/** The rows of the admin matrix: what kind of caller, and how it signs in. */
+export interface AdminPrincipalSpec {
+  name: string;
+  kind: 'global-admin' | 'team-admin' | 'other-admin' | 'user' | 'robot' | 'anonymous';
+  /** Basic credentials (`secret` names one made while seeding), the console session of a user, or nothing. */
+  auth: { kind: 'basic'; user: string; password?: string; secret?: string } | { kind: 'session'; user: string; password: string } | { kind: 'none' };
+}
+
+export const ADMIN_PRINCIPALS: AdminPrincipalSpec[] = [
+  { name: 'global-admin', kind: 'global-admin', auth: { kind: 'basic', user: 'boss', password: 'boss-password' } },
+  { name: 'global-admin-session', kind: 'global-admin', auth: { kind: 'session', user: 'boss', password: 'boss-password' } },
+  { name: 'team-admin', kind: 'team-admin', auth: { kind: 'basic', user: 'tina', password: 'tina-password' } },
+  { name: 'team-admin-session', kind: 'team-admin', auth: { kind: 'session', user: 'tina', password: 'tina-password' } },
+  { name: 'other-admin', kind: 'other-admin', auth: { kind: 'basic', user: 'sam', password: 'sam-password' } },
+  { name: 'user', kind: 'user', auth: { kind: 'basic', user: 'pusher', password: 'pusher-password' } },
+  { name: 'user-session', kind: 'user', auth: { kind: 'session', user: 'pusher', password: 'pusher-password' } },
+  { name: 'robot', kind: 'robot', auth: { kind: 'basic', user: 'robot$ci', secret: 'robot$ci' } },
+  { name: 'anonymous', kind: 'anonymous', auth: { kind: 'none' } },
+];
+
+/** The expected outcome of one admin cell (every request acts on `team`, or on nothing in particular). */
+export function expectedAdminOutcome(principal: AdminPrincipalSpec, access: AdminAccess): AdminOutcome {
+  switch (principal.kind) {
+    case 'global-admin':
+      return 'allow';
+    case 'team-admin':
+      return access === 'global' ? 'deny' : 'allow';
+    case 'other-admin':
+      return access === 'listing' ? 'filtered' : 'deny';
+    default:
+      return 'deny';
   }
 }
