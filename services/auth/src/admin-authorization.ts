@@ -140,6 +140,7 @@ export const ADMIN_ROUTE_RULES: Readonly<Record<string, AdminRouteRule>> = {
   'GET /proxies/': GLOBAL,
   'PUT /proxies/*namespace': GLOBAL,
   'DELETE /proxies/*namespace': GLOBAL,
+  'GET /gc/status': GLOBAL,
   'GET /gc/dry-run': GLOBAL,
   'POST /gc/collect': GLOBAL,
   'GET /backup/': GLOBAL,

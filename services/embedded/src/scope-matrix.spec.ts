@@ -205,6 +205,7 @@ describe('scope matrix', () => {
       'PUT /proxies/*namespace': () => ({ method: 'PUT', path: `/proxies/mirror${i}`, body: { upstream: 'https://ghcr.io' }, ok: [201] }),
       'DELETE /proxies/*namespace': () => ({ method: 'DELETE', path: `/proxies/mirror${i}`, ok: [204] }),
       'GET /gc/dry-run': () => ({ method: 'GET', path: '/gc/dry-run', ok: [200] }),
+      'GET /gc/status': () => ({ method: 'GET', path: '/gc/status', ok: [200] }),
       'POST /gc/collect': () => ({ method: 'POST', path: '/gc/collect', ok: [200] }),
       'GET /backup/': () => ({ method: 'GET', path: '/backup', ok: [200] }),
       // No such repository: the handler's 404.

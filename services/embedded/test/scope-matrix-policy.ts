@@ -253,6 +253,7 @@ export const ADMIN_ROUTE_ACCESS: Record<string, AdminAccess> = {
   'GET /proxies/': 'global',
   'PUT /proxies/*namespace': 'global',
   'DELETE /proxies/*namespace': 'global',
+  'GET /gc/status': 'global',
   'GET /gc/dry-run': 'global',
   'POST /gc/collect': 'global',
   'GET /backup/': 'global',
