@@ -4,3 +4,4 @@ export * from './access-policy';
 export * from './signing-keys';
 export { createAdminRouter, type AdminApiDeps } from './admin-api';
 export { routesOf, type RouterRoute } from './admin-routes';
+export { createRepositoryForwardingRouter, type RepositoryForwardingDeps } from './repository-forwarding';

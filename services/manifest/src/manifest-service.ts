@@ -21,11 +21,12 @@ import {
   withFastReads,
 } from '@lading/http';
 import * as meta from '@lading/metadata';
-import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
+import { Digest, INTERNAL_REPOSITORY_ADMIN_PATH, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
+import { adminCallGuard, createRepositoryAdminRouter } from './repository-admin';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
 import type { PullAudit } from './pull-audit';
@@ -262,6 +263,8 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
   const app = createServiceApp(async () => {
     await meta.pingDatabase(db);
   });
+  // Repository deletions the distributed admin API (the auth service) forwards on an admin's behalf.
+  app.use(INTERNAL_REPOSITORY_ADMIN_PATH, adminCallGuard(config.upstreams.secret), createRepositoryAdminRouter({ ...deps, forgetRepository: reader.forgetRepository }));
   app.use(
     dispatchRoutes<'manifest'>({
       'manifest GET': async (req, res, match) => serveManifest(req, res, match),
