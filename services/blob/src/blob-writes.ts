@@ -182,8 +182,9 @@ export async function removeBlob(deps: BlobWriteDeps, target: { repository: stri
   await deps.db.transaction(async (tx) => {
     const repo = await meta.findRepository(tx, repository);
     // The repository before the link, as a repository deletion takes them (its cascade deletes the links).
-    if (repo) await meta.lockRepositoriesForEvents(tx, [repo.id]);
-    if (!repo || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
+    // A repository a deletion took out of sight since it was found is gone for this request too.
+    const live = repo ? (await meta.lockRepositoriesForEvents(tx, [repo.id])).has(repo.id) : false;
+    if (!repo || !live || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
     await appendEvent(tx, deps.events, { type: EVENT_TYPES.blobDeleted, repository, subject: `${repository}@${digest}`, context: target.context, data: { digest } });
     await meta.queueBlobReview(tx, [digest], 'unlinked from repository', deps.reviewDelayMs);
   });

@@ -5,6 +5,8 @@
  * in one transaction, its `repository.deleted` event is in the outbox, the catalog and searches of both replicas stop
  * listing it, the collector reclaims what only it held, the manifest service's internal route believes no one but
  * the auth service, and pulls racing the deletion through both replicas are answered in full or 404, never a 5xx.
+ * A large repository goes in bounded batches: the request answers `202` after its own, the repository is out of
+ * sight at once, a push of its name makes a new repository, and a collector started afresh (a restart) finishes it.
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { EVENT_TYPES, type LadingEvent, createEventSchemaValidator } from '@lading/events';
@@ -166,3 +168,64 @@ describe('deleting a repository in the distributed mode', () => {
     expect(outcomes.some((o) => o.includes('5'))).toBe(false);
   });
 });
+
+describe('deleting a large repository in the distributed mode', () => {
+  let registry: DistributedRegistry;
+
+  beforeAll(async () => {
+    // Two manifests per batch, one batch in the request: five manifests leave the rest to the collector.
+    const gc = { enabled: false, reviewDelay: '1ms', allowShortDelay: true, repositoryDeletionBatch: 2, repositoryDeletionInlineBatches: 1 };
+    registry = await serveDistributedRegistry('repo_deletion_batches', ROOT, { gc });
+  }, 60_000);
+  afterAll(async () => registry?.close());
+
+  it('answers 202 after its first batch, is out of sight at once, takes a re-push as a new repository, and a collector started after a restart finishes it', async () => {
+    const images: Array<{ manifest: TestManifest; blobs: TestBlob[] }> = [];
+    for (let i = 0; i < 5; i++) {
+      const config = makeBlob(`{"architecture":"amd64","os":"linux","n":${Math.random()}}`);
+      const layer = makeBlob(2048);
+      const manifest = imageManifest(config, [layer]);
+      expect(await pushImage(registry.client, 'team/big', `t${i}`, manifest, [config, layer])).toBe(201);
+      images.push({ manifest, blobs: [config, layer] });
+    }
+
+    const res = await fetch(`${registry.url}/admin/v1/repositories/team/big`, { method: 'DELETE', headers: { authorization: basic } });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ repository: 'team/big', tags: 5, manifests: 5, blobsQueued: 4, uploads: 0, pending: true });
+    expect(await meta.listRepositoryDeletions(registry.db)).toMatchObject([{ repository: 'team/big', manifests: 5, manifestsDeleted: 2, batches: 1 }]);
+
+    // Out of sight at once, on every replica, though three manifests are still stored.
+    for (const base of [registry.url, ...registry.manifestUrls]) {
+      for (const [i, image] of images.entries()) {
+        expect((await fetch(`${base}/v2/team/big/manifests/t${i}`)).status).toBe(404);
+        expect((await fetch(`${base}/v2/team/big/manifests/${image.manifest.digest}`)).status).toBe(404);
+      }
+      expect(((await (await fetch(`${base}/v2/_catalog`)).json()) as { repositories: string[] }).repositories).toEqual([]);
+      expect(((await (await fetch(`${base}/api/v1/search?q=big`)).json()) as { results: unknown[] }).results).toEqual([]);
+      expect(((await (await fetch(`${base}/api/v1/repositories`)).json()) as { repositories: unknown[] }).repositories).toEqual([]);
+    }
+
+    // A push of the name meanwhile makes a new repository.
+    const config = makeBlob(`{"architecture":"amd64","os":"linux","again":${Math.random()}}`);
+    const layer = makeBlob(1024);
+    const again = imageManifest(config, [layer]);
+    expect(await pushImage(registry.client, 'team/big', 'again', again, [config, layer])).toBe(201);
+    expect(((await (await fetch(`${registry.url}/v2/team/big/tags/list`)).json()) as { tags: string[] }).tags).toEqual(['again']);
+
+    // The process that answered stops; a collector started afterwards (its own pool, no state) finishes the job.
+    const collector = await registry.newCollector();
+    await collector.runUntilIdle();
+    expect(await meta.listRepositoryDeletions(registry.db)).toEqual([]);
+    expect(Number((await registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM repositories WHERE name LIKE '~%'`)).rows[0].n)).toBe(0);
+    for (const image of images) for (const blob of image.blobs) expect(await stored(blob.digest)).toBe(false);
+    for (const blob of [config, layer]) expect(await stored(blob.digest)).toBe(true);
+    expect((await registry.client.readManifest('team/big', 'again')).bytes.equals(again.body)).toBe(true);
+    // One repository.deleted event for the whole deletion, none per batch.
+    const types = (await registry.db.query<{ type: string }>(`SELECT type FROM outbox WHERE repository = 'team/big' ORDER BY id`)).rows.map((r) => r.type);
+    expect(types.filter((t) => t === EVENT_TYPES.repositoryDeleted)).toHaveLength(1);
+    expect(types.filter((t) => t === EVENT_TYPES.manifestDeleted || t === EVENT_TYPES.tagDeleted)).toEqual([]);
+  });
+
+  const stored = async (digest: string) => (await registry.store.stat(blobKey(digest))) !== null;
+});
+

@@ -39,6 +39,8 @@ export interface DistributedRegistry {
   config: LadingConfig;
   /** The collector, not started: the spec runs it (`runUntilIdle`). */
   gc: GcWorker;
+  /** Starts another collector with its own connection pool, as a gc process started now would (not started either). */
+  newCollector(): Promise<GcWorker>;
   close(): Promise<void>;
 }
 
@@ -102,7 +104,13 @@ export async function serveDistributedRegistry(label: string, admin: { user: str
     logger,
   });
   const url = await listen(gateway as http.RequestListener);
-  const gc = createGcWorker({ db: await open(), config, logger, events: events('gc'), store });
+  const collectors: GcWorker[] = [];
+  const newCollector = async () => {
+    const worker = createGcWorker({ db: await open(), config, logger, events: events('gc', `gc-${collectors.length}`), store });
+    collectors.push(worker);
+    return worker;
+  };
+  const gc = await newCollector();
   const client = createRegistryClient({ url, timeoutMs: 20_000 });
   return {
     url,
@@ -112,8 +120,9 @@ export async function serveDistributedRegistry(label: string, admin: { user: str
     store,
     config,
     gc,
+    newCollector,
     async close() {
-      await gc.stop();
+      for (const worker of collectors) await worker.stop();
       await client.close();
       for (const server of servers) server.closeAllConnections();
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));

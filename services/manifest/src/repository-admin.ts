@@ -1,6 +1,6 @@
 /**
  * The repository admin routes: `DELETE <mount>/<name>[?force=true]` deletes a repository (repository-deletion.ts) and
- * answers what it removed. The name is matched by the repository grammar, not a path param, because it contains
+ * answers what it removed: `200` when done, `202` with `pending: true` when the collector finishes a large one. The name is matched by the repository grammar, not a path param, because it contains
  * slashes. One router serves both modes:
  * - embedded: mounted under the admin API's guard at `/admin/v1/repositories` (admins only);
  * - distributed: the manifest service mounts it at `INTERNAL_REPOSITORY_ADMIN_PATH` behind `adminCallGuard`, and the
@@ -50,15 +50,17 @@ export function adminCallGuard(secret: string | undefined): RequestHandler {
 export function createRepositoryAdminRouter(deps: RepositoryAdminDeps): Router {
   const router = express.Router();
   const writes = { db: deps.db, events: deps.events, reviewDelayMs: durationMs(deps.config.gc.reviewDelay) };
+  const batches = { batchSize: deps.config.gc.repositoryDeletionBatch, inline: deps.config.gc.repositoryDeletionInlineBatches };
   router.delete(/^\/(.+)$/, async (req, res) => {
     const repository = req.path.slice(1);
     if (!isValidRepositoryName(repository)) throw errors.nameInvalid('not a valid repository name', { name: repository.slice(0, 300) });
     const force = forceFlag(req.query.force);
     const context: EventContext = { ...requestContext(req, deps.config), actor: { name: String(res.locals.admin), type: 'user' } };
-    const deleted = await removeRepository(writes, { repository, force, context });
+    const deleted = await removeRepository(writes, { repository, force, context }, batches);
     deps.forgetRepository?.(repository);
     deps.onEventsCommitted?.();
-    res.json(deleted);
+    // 202: gone from every read and listing, and the collector deletes what the request's batches left.
+    res.status(deleted.pending ? 202 : 200).json(deleted);
   });
   return router;
 }
