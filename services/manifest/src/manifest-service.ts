@@ -52,6 +52,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pullAudit?: Pick<PullAudit, 'note'>;
   /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
   proxies?: ProxyNamespaces;
+  /** Which namespaces have a quota (kept current by the process): pushes no quota covers skip the check. */
+  quotas?: meta.QuotaCoverage;
   /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
   store?: BlobStore;
   /** The bus the console's live feed (`/api/v1/events`) hears; the feed answers 503 without it. */
@@ -102,6 +104,7 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
     db,
     events,
     reviewDelayMs: durationMs(config.gc.reviewDelay),
+    quotas: deps.quotas,
     configs: deps.store ? createConfigReader(deps.store, deps.logger) : undefined,
   };
   const reader = createManifestReader({ db, config, metrics: deps.metrics });
