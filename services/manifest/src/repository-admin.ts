@@ -56,9 +56,11 @@ export function createRepositoryAdminRouter(deps: RepositoryAdminDeps): Router {
     if (!isValidRepositoryName(repository)) throw errors.nameInvalid('not a valid repository name', { name: repository.slice(0, 300) });
     const force = forceFlag(req.query.force);
     const context: EventContext = { ...requestContext(req, deps.config), actor: { name: String(res.locals.admin), type: 'user' } };
-    const deleted = await removeRepository(writes, { repository, force, context }, batches);
-    deps.forgetRepository?.(repository);
-    deps.onEventsCommitted?.();
+    // Once out of sight: this process's caches forget it, and the relay publishes the event, before the batches run.
+    const deleted = await removeRepository(writes, { repository, force, context }, batches, () => {
+      deps.forgetRepository?.(repository);
+      deps.onEventsCommitted?.();
+    });
     // 202: gone from every read and listing, and the collector deletes what the request's batches left.
     res.status(deleted.pending ? 202 : 200).json(deleted);
   });

@@ -61,8 +61,11 @@ export async function removeRepository(
   deps: Pick<ManifestWriteDeps, 'db' | 'events' | 'reviewDelayMs'>,
   deletion: RepositoryDeletion,
   batches: RepositoryDeletionBatches,
+  /** Told when the first transaction committed (the repository is out of sight), before any batch runs. */
+  onDetached?: () => void,
 ): Promise<DeletedRepositorySummary> {
   const detached = await detach(deps, deletion);
+  onDetached?.();
   const summary: DeletedRepositorySummary = { repository: deletion.repository, tags: detached.tags, manifests: detached.manifests, blobsQueued: 0, uploads: detached.uploads };
   for (let n = 0; n < batches.inline; n++) {
     const progress = await meta.continueRepositoryDeletion(deps.db, { repositoryId: detached.id, batchSize: batches.batchSize, reviewDelayMs: deps.reviewDelayMs });
