@@ -143,10 +143,16 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
 
   async function step(): Promise<boolean> {
     let did = false;
-    // Repository deletions left by an admin's request (large ones, or a process that stopped): a batch at a time.
-    const deletion = await meta.continueRepositoryDeletion(deps.db, { batchSize: deps.config.gc.repositoryDeletionBatch, reviewDelayMs: settings.reviewDelayMs });
-    if (deletion?.finished) logger.info({ repository: deletion.repository, manifests: deletion.manifestsDeleted, blobsQueued: deletion.blobsQueued, batches: deletion.batches }, 'gc: repository deletion finished');
-    did = deletion !== null || did;
+    // Repository deletions left by an admin's request (large ones, or a process that stopped): a batch at a time. A
+    // failing batch (rolled back whole) is retried at the next step and does not hold the other kinds of work up.
+    try {
+      const deletion = await meta.continueRepositoryDeletion(deps.db, { batchSize: deps.config.gc.repositoryDeletionBatch, reviewDelayMs: settings.reviewDelayMs });
+      if (deletion?.finished) logger.info({ repository: deletion.repository, manifests: deletion.manifestsDeleted, blobsQueued: deletion.blobsQueued, batches: deletion.batches }, 'gc: repository deletion finished');
+      did = deletion !== null || did;
+    } catch (err) {
+      counters.errors++;
+      logger.warn({ err }, 'gc: a repository deletion batch failed; retrying');
+    }
     did = (await deleteNextObject(ctx)) || did;
     did = (await reviewNextManifest(ctx)) || did;
     did = (await reviewNextBlob(ctx)) || did;
