@@ -2,9 +2,11 @@
  * `lading-admin namespaces update` (immutable tags) and `lading-admin repositories delete`, run as a real process
  * against a served embedded registry: rules are set and listed, an immutable tag holds a repository until --force,
  * and refusals are one clear line with a non-zero exit status. A namespace admin runs it with its own credentials
- * for its namespace (issue 24).
+ * for its namespace (issue 24). `repositories delete` works the same against a distributed registry (gateway, auth
+ * service, manifest replicas over PostgreSQL).
  */
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '@lading/embedded/test/served-registry';
+import { serveDistributedRegistry } from '@lading/embedded/test/distributed-registry';
 import * as meta from '@lading/metadata';
 import { imageManifest, makeBlob } from '@lading/testing';
 import { ADMIN, cli } from './lading-admin-testing';
@@ -81,5 +83,22 @@ describe('lading-admin governance', () => {
     expect(users.code).toBe(1);
     expect(users.stderr).toMatch(/\(403 DENIED\)\n$/);
     expect((await meta.findNamespace(served.registry.db, 'elsewhere'))!.grants).toEqual([]);
+  });
+
+  it('deletes a repository of a distributed registry the same way', async () => {
+    const distributed = await serveDistributedRegistry('admin_cli_delete', ADMIN);
+    try {
+      const config = makeBlob('{"architecture":"amd64","os":"linux","distributed":true}');
+      const layer = makeBlob(512);
+      expect(await pushImage(distributed.client, 'team/app', 'v1', imageManifest(config, [layer]), [config, layer])).toBe(201);
+      const result = await cli(['--url', distributed.url, 'repositories', 'delete', 'team/app']);
+      expect(result).toEqual({ code: 0, stdout: 'deleted repository team/app: 1 tags, 1 manifests, 0 upload sessions; 2 blobs queued for collection\n', stderr: '' });
+      expect(await meta.findRepository(distributed.db, 'team/app')).toBeNull();
+      const missing = await cli(['--url', distributed.url, 'repositories', 'delete', 'team/app']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/NAME_UNKNOWN/);
+    } finally {
+      await distributed.close();
+    }
   });
 });

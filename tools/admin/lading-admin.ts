@@ -426,14 +426,19 @@ const COMMANDS: Record<string, Command> = {
       delete: {
         usage: 'repositories delete <name> [--force]',
         summary:
-          'delete a repository: its tags, manifests, blob links and upload sessions, in one transaction (the collector then ' +
-          'reclaims the blobs nothing else references); one holding immutable tags needs --force',
+          'delete a repository: its tags, manifests, blob links and upload sessions (gone from every read at once; a large ' +
+          'one in batches the collector finishes; the collector then reclaims the blobs nothing else references); one ' +
+          'holding immutable tags needs --force',
         options: { force: { type: 'boolean', help: 'delete it even though it holds immutable tags' } },
         args: ['name'],
         async run({ api, out, args, options }) {
           const path = `/repositories/${args[0].split('/').map(enc).join('/')}${options.force ? '?force=true' : ''}`;
-          const body = (await api.call('DELETE', path)) as { repository: string; tags: number; manifests: number; blobsQueued: number; uploads: number };
+          const body = (await api.call('DELETE', path)) as { repository: string; tags: number; manifests: number; blobsQueued: number; uploads: number; pending?: boolean };
           if (options.json) return out(JSON.stringify(body, null, 2));
+          if (body.pending) {
+            out(`deleting repository ${body.repository}: ${body.tags} tags, ${body.manifests} manifests, ${body.uploads} upload sessions; gone from every read now, the collector deletes the rest in batches (${body.blobsQueued} blobs queued so far)`);
+            return;
+          }
           out(`deleted repository ${body.repository}: ${body.tags} tags, ${body.manifests} manifests, ${body.uploads} upload sessions; ${body.blobsQueued} blobs queued for collection`);
         },
       },

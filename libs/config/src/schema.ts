@@ -426,6 +426,16 @@ export const configObject = z
          * deletes do not subtract, so this bounds how long freed room waits to be seen (a refused push counts afresh).
          */
         quotaReconcileInterval: duration.default('5m'),
+        /**
+         * A repository deletion deletes at most this many manifests (then blob links) per transaction, so that a
+         * large repository never holds one giant transaction (docs/governance.md).
+         */
+        repositoryDeletionBatch: z.number().int().positive().max(100_000).default(1000),
+        /**
+         * How many of those batches the admin's request runs itself before it answers `202` and leaves the rest to
+         * the collector (which also finishes any deletion a restart interrupted).
+         */
+        repositoryDeletionInlineBatches: z.number().int().nonnegative().max(10_000).default(10),
         /** The longest a collector transaction waits for a lock; it takes row locks NOWAIT and puts busy rows off. */
         lockTimeout: duration.default('200ms'),
         /** The longest one statement of a collector transaction may run. */

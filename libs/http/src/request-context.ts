@@ -32,6 +32,15 @@ export const PRINCIPAL_PROOF_HEADER = 'x-lading-principal-proof';
  */
 export const PRINCIPAL_GROUPS_HEADER = 'x-lading-principal-groups';
 
+/**
+ * The header a service calling another on an admin's behalf names the admin in (the auth service asking the manifest
+ * service to delete a repository), with `ADMIN_CALL_PROOF_HEADER`; stripped from client requests at the gateway.
+ */
+export const ADMIN_CALL_HEADER = 'x-lading-admin';
+
+/** The calling service's proof of `ADMIN_CALL_HEADER`; see `adminCallProof`. */
+export const ADMIN_CALL_PROOF_HEADER = 'x-lading-admin-proof';
+
 /** Marks a request object the gateway admitted in this process. */
 const ADMITTED = Symbol('lading.admittedByGateway');
 
@@ -63,6 +72,8 @@ export function admitPrincipal(req: IncomingMessage): void {
   if (req.headers[PRINCIPAL_HEADER] !== undefined) delete req.headers[PRINCIPAL_HEADER];
   if (req.headers[PRINCIPAL_PROOF_HEADER] !== undefined) delete req.headers[PRINCIPAL_PROOF_HEADER];
   if (req.headers[PRINCIPAL_GROUPS_HEADER] !== undefined) delete req.headers[PRINCIPAL_GROUPS_HEADER];
+  if (req.headers[ADMIN_CALL_HEADER] !== undefined) delete req.headers[ADMIN_CALL_HEADER];
+  if (req.headers[ADMIN_CALL_PROOF_HEADER] !== undefined) delete req.headers[ADMIN_CALL_PROOF_HEADER];
   (req as IncomingMessage & { [ADMITTED]?: true })[ADMITTED] = true;
 }
 
@@ -92,6 +103,30 @@ export function principalOf(req: IncomingMessage, secret: string | undefined): s
   const requestId = header(req, REQUEST_ID_HEADER);
   if (!secret || !proof || !requestId) return '';
   return proofHolds(secret, requestId, principal, proof, header(req, PRINCIPAL_GROUPS_HEADER) ?? '') ? principal : '';
+}
+
+/**
+ * A service's proof that the admin `admin` asked for `method path` (the path with its query) in the request
+ * `requestId` (HMAC-SHA256 under `upstreams.secret`). Bound to the method and path, so that it cannot be replayed onto
+ * another call, and distinct from the gateway's principal proof, so that no proof the gateway makes for a client's
+ * request stands for an admin call.
+ */
+export function adminCallProof(secret: string, requestId: string, method: string, path: string, admin: string): string {
+  return createHmac('sha256', secret).update(`lading-admin-call\n${requestId}\n${method} ${path}\n${admin}`).digest('base64url');
+}
+
+/**
+ * The admin a service-to-service admin call was made for ('' when the call carries no valid proof, or there is no
+ * shared secret): see `adminCallProof`. `path` is the request's path with its query, as the caller sent it.
+ */
+export function adminOfCall(req: IncomingMessage, path: string, secret: string | undefined): string {
+  const admin = header(req, ADMIN_CALL_HEADER);
+  const proof = header(req, ADMIN_CALL_PROOF_HEADER);
+  const requestId = header(req, REQUEST_ID_HEADER);
+  if (!admin || !proof || !requestId || !secret) return '';
+  const expected = Buffer.from(adminCallProof(secret, requestId, req.method ?? '', path, admin));
+  const given = Buffer.from(proof);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? admin : '';
 }
 
 /** The groups header's value for `groups` (none for an empty list). */

@@ -8,6 +8,7 @@
  */
 import { pullableRepositoryCondition } from './auth-store';
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 import { type SearchViewer, viewerGroups } from './search';
 
 /** One repository of the console's list. */
@@ -49,7 +50,7 @@ export async function listConsoleRepositories(db: SqlExecutor, viewer: SearchVie
             greatest((SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = r.id),
                      (SELECT max(m.created_at) FROM manifests m WHERE m.repository_id = r.id)) AS "lastPushedAt"
        FROM repositories r
-      WHERE ($1::text IS NULL OR r.name > $1::text)
+      WHERE ($1::text IS NULL OR r.name > $1::text) AND ${listedRepository('r.name')}
         AND ($3::boolean OR ${pullableRepositoryCondition('r.name', '$4', '$5', '$6')})
       ORDER BY r.name
       LIMIT $2`,

@@ -14,6 +14,7 @@
  * keeps it as any reference does; nothing here reads a reference as "the blob exists".
  */
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 
 /** A blob row as the collector sees it. */
 export interface GcBlobRow {
@@ -90,10 +91,17 @@ export async function blobLinks(tx: SqlExecutor, digest: string, graceMs: number
  * again and again. No push waits for the collector while holding a repository the collector is about to wait
  * for: the rows a push could want from it (the candidate, its review task) it takes before its repository, or
  * it finds them still referenced and the collector keeps them without taking the repository.
+ *
+ * Resolves with the ids among them that are still repositories in sight: a repository a deletion took out of sight
+ * (repository-deletions.ts) is the deletion's batches' to empty, and no event can name it, so callers leave it alone.
  */
-export async function lockRepositoriesForEvents(tx: SqlExecutor, repositoryIds: number[]): Promise<void> {
-  if (repositoryIds.length === 0) return;
-  await tx.query(`SELECT id FROM repositories WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE`, [[...new Set(repositoryIds)]]);
+export async function lockRepositoriesForEvents(tx: SqlExecutor, repositoryIds: number[]): Promise<Set<number>> {
+  if (repositoryIds.length === 0) return new Set();
+  const r = await tx.query<{ id: string | number }>(
+    `SELECT id FROM repositories WHERE id = ANY($1::bigint[]) AND ${listedRepository('name')} ORDER BY id FOR NO KEY UPDATE`,
+    [[...new Set(repositoryIds)]],
+  );
+  return new Set(r.rows.map((row) => Number(row.id)));
 }
 
 /**

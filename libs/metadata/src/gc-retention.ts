@@ -1,5 +1,6 @@
 /** Queries of the garbage collector's retention rules: the repositories of a namespace and their tags by age. */
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 
 /** A tag with its age, as a retention rule sees it. */
 export interface AgedTag {
@@ -15,7 +16,7 @@ export interface AgedTag {
 /** Repositories in a namespace (`team` covers `team` and `team/...`; '' covers every repository), in name order. */
 export async function repositoriesInNamespace(db: SqlExecutor, namespace: string): Promise<Array<{ id: number; name: string }>> {
   const r = await db.query<{ id: number; name: string }>(
-    `SELECT id, name FROM repositories WHERE $1 = '' OR name = $1 OR starts_with(name, $1 || '/') ORDER BY name`,
+    `SELECT id, name FROM repositories WHERE ($1 = '' OR name = $1 OR starts_with(name, $1 || '/')) AND ${listedRepository('name')} ORDER BY name`,
     [namespace],
   );
   return r.rows;
@@ -67,7 +68,7 @@ export async function untaggedManifestsNotPulledSince(db: SqlExecutor, namespace
   const r = await db.query<UnpulledManifest>(
     `SELECT r.id AS "repositoryId", r.name AS repository, m.digest, m.last_pulled_at AS "lastPulledAt", m.created_at AS "createdAt"
        FROM manifests m JOIN repositories r ON r.id = m.repository_id
-      WHERE ($1 = '' OR r.name = $1 OR starts_with(r.name, $1 || '/'))
+      WHERE ($1 = '' OR r.name = $1 OR starts_with(r.name, $1 || '/')) AND ${listedRepository('r.name')}
         AND COALESCE(m.last_pulled_at, m.created_at) < to_timestamp($2::float8 / 1000.0)
         AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)
         AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.repository_id = m.repository_id AND c.child_digest = m.digest)

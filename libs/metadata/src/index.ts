@@ -2,6 +2,7 @@ export * from './database';
 export * from './pglite-adapter';
 export * from './migrate';
 export * from './repositories';
+export * from './repository-deletions';
 export * from './blobs';
 export * from './manifests';
 export * from './uploads';

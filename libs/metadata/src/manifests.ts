@@ -1,5 +1,6 @@
 /** Typed queries on manifests, their references, tags and referrers. */
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 
 /** A stored manifest. */
 export interface ManifestRow {
@@ -40,8 +41,12 @@ const MANIFEST_COLUMNS = `m.digest, m.media_type AS "mediaType", m.size, m.paylo
  * tags takes its repository before any tag row, so a push that has already written its event (holding the
  * repository) and a tag change or delete (about to write one) wait for each other in one order, never in a cycle.
  */
-async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<void> {
-  await tx.query(`SELECT 1 FROM repositories WHERE id = $1 FOR NO KEY UPDATE`, [repositoryId]);
+async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<boolean> {
+  // False once a deletion took the repository out of sight (repository-deletions.ts): its event could not name it, and
+  // its rows are the deletion's batches' to delete. After waiting for the lock, Postgres checks the name again on the
+  // row as the deletion left it, so a write that found the repository before the deletion committed sees this too.
+  const r = await tx.query(`SELECT 1 FROM repositories WHERE id = $1 AND ${listedRepository('name')} FOR NO KEY UPDATE`, [repositoryId]);
+  return r.rows.length > 0;
 }
 
 function toBuffer(row: ManifestRow): ManifestRow {
@@ -151,7 +156,7 @@ export interface DeletedManifest {
  * NOWAIT and then the repository within its lock timeout: at worst it gives up and reviews the manifest later.)
  */
 export async function deleteManifest(tx: SqlExecutor, repositoryId: number, digest: string): Promise<DeletedManifest | null> {
-  await lockRepositoryForEvents(tx, repositoryId);
+  if (!(await lockRepositoryForEvents(tx, repositoryId))) return null;
   const row = await tx.query<{ mediaType: string; size: number }>(
     `SELECT media_type AS "mediaType", size FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`,
     [repositoryId, digest],
@@ -181,7 +186,8 @@ export async function deleteManifest(tx: SqlExecutor, repositoryId: number, dige
 
 /** Points a tag at a manifest; resolves with the digest it pointed at before (null if new or unchanged). */
 export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: string, digest: string): Promise<{ previousDigest: string | null; changed: boolean }> {
-  await lockRepositoryForEvents(tx, repositoryId);
+  // A push holds its repository (ensureRepository) from before it writes a tag, so a deletion cannot come between.
+  if (!(await lockRepositoryForEvents(tx, repositoryId))) throw new Error(`repository ${repositoryId} is being deleted`);
   const before = await tx.query<{ d: string }>(
     `SELECT manifest_digest AS d FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE`,
     [repositoryId, tag],
@@ -198,7 +204,7 @@ export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: stri
 
 /** Deletes a tag; resolves with the digest it pointed at, or null when there was no such tag. */
 export async function deleteTag(tx: SqlExecutor, repositoryId: number, tag: string): Promise<string | null> {
-  await lockRepositoryForEvents(tx, repositoryId);
+  if (!(await lockRepositoryForEvents(tx, repositoryId))) return null;
   const r = await tx.query<{ d: string }>(
     `DELETE FROM tags WHERE repository_id = $1 AND name = $2 RETURNING manifest_digest AS d`,
     [repositoryId, tag],

@@ -45,6 +45,38 @@ export async function setNamespaceQuota(db: SqlExecutor, prefix: string, quotaBy
   return (await db.query(`UPDATE namespaces SET quota_bytes = $2 WHERE prefix = $1`, [prefix, quotaBytes])).rowCount > 0;
 }
 
+/**
+ * What a process knows of which namespaces have a quota, so that a write into a repository no quota covers skips the
+ * quota query (libs/runtime quota-coverage-source.ts keeps one current). It only ever says "maybe": when it does, the
+ * write reads the quotas in its transaction, so a changed or removed quota is always seen; a quota on a namespace the
+ * coverage does not know yet is enforced once it does (the source's refresh bound).
+ */
+export interface QuotaCoverage {
+  /** False only when no namespace with a quota covered `repository` as of the last refresh. */
+  mayCover(repository: string): boolean;
+}
+
+/** The coverage of the namespaces `prefixes` (those with a quota). */
+export function quotaCoverageOf(prefixes: readonly string[]): QuotaCoverage {
+  const exact = new Set(prefixes);
+  return {
+    mayCover(repository) {
+      if (exact.size === 0) return false;
+      // `team/ml/app` is covered by `team/ml/app`, `team/ml` or `team`.
+      for (let end = repository.length; end > 0; end = repository.lastIndexOf('/', end - 1)) {
+        if (exact.has(repository.slice(0, end))) return true;
+      }
+      return false;
+    },
+  };
+}
+
+/** The namespaces that have a quota, in byte order. */
+export async function namespacePrefixesWithQuota(db: SqlExecutor): Promise<string[]> {
+  const r = await db.query<{ prefix: string }>(`SELECT prefix FROM namespaces WHERE quota_bytes IS NOT NULL ORDER BY prefix`);
+  return r.rows.map((row) => row.prefix);
+}
+
 /** The namespaces with a quota that cover `repository` (`team` covers `team` and `team/...`), outermost first. */
 export async function quotasCovering(db: SqlExecutor, repository: string): Promise<NamespaceQuota[]> {
   const r = await db.query<{ prefix: string; quota_bytes: string }>(
@@ -193,7 +225,8 @@ export class QuotaExceededError extends OciError {
  * count says "over" is counted afresh first (deletes since the last reconciliation free room). Concurrent pushes read
  * each other's counts only once committed: each may add up to what it brings beyond the quota (the overshoot bound).
  */
-export async function chargeNamespaceQuotas(tx: SqlExecutor, repository: string, blobDigests: readonly string[], shard: number): Promise<void> {
+export async function chargeNamespaceQuotas(tx: SqlExecutor, repository: string, blobDigests: readonly string[], shard: number, coverage?: QuotaCoverage): Promise<void> {
+  if (coverage && !coverage.mayCover(repository)) return;
   for (const quota of await quotasCovering(tx, repository)) {
     const adding = (await blobsNewToNamespace(tx, quota.prefix, blobDigests)).reduce((sum, b) => sum + b.size, 0);
     if (adding === 0) continue;
@@ -208,7 +241,8 @@ export async function chargeNamespaceQuotas(tx: SqlExecutor, repository: string,
  * Checks that a blob about to be committed into `repository` fits the quotas covering it (nothing is charged: a blob
  * counts once a manifest references it); throws QuotaExceededError when a namespace it is new to would go over.
  */
-export async function assertBlobFitsQuotas(db: SqlExecutor, repository: string, digest: string, size: number): Promise<void> {
+export async function assertBlobFitsQuotas(db: SqlExecutor, repository: string, digest: string, size: number, coverage?: QuotaCoverage): Promise<void> {
+  if (coverage && !coverage.mayCover(repository)) return;
   for (const quota of await quotasCovering(db, repository)) {
     if (await blobReferencedInNamespace(db, quota.prefix, digest)) continue;
     const used = (await countedNamespaceUsage(db, quota.prefix)) ?? (await measureNamespaceUsage(db, quota.prefix)).bytes;

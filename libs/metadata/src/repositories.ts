@@ -1,5 +1,6 @@
 /** Typed queries on repositories. */
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 
 /** A repository row. */
 export interface RepositoryRow {
@@ -38,28 +39,26 @@ export async function ensureRepository(tx: SqlExecutor, name: string): Promise<R
 /** Lists repository names in byte order after `last`, at most `limit` of them. */
 export async function listRepositories(db: SqlExecutor, last: string | null, limit: number): Promise<string[]> {
   const r = await db.query<{ name: string }>(
-    `SELECT name FROM repositories WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`,
+    `SELECT name FROM repositories WHERE ($1::text IS NULL OR name > $1) AND ${listedRepository('name')} ORDER BY name LIMIT $2`,
     [last, limit],
   );
   return r.rows.map((row) => row.name);
 }
 
-/** What a repository holds, as its deletion sees it: the caller checks `tags` against rules and queues `blobDigests`. */
+/** What a repository holds, as its deletion sees it: the caller checks `tags` against the immutable-tag rules. */
 export interface RepositoryContents {
   id: number;
   name: string;
   /** Its tags, in byte order. */
   tags: string[];
   manifests: number;
-  /** Every blob it links or its manifests reference: each may be unreferenced once the repository is gone. */
-  blobDigests: string[];
 }
 
 /**
  * Locks a repository for its deletion and reads what it holds; null when there is no such repository. The row is
  * locked `FOR UPDATE`: every write to the repository (a push, an upload, a mount, a tag change) holds it in a weaker
  * mode for its transaction, so this waits for the writes in flight, and a write after the deletion commits finds
- * no repository (and creates a new one).
+ * no repository (and creates a new one). The deletion itself is repository-deletions.ts.
  */
 export async function lockRepositoryForDeletion(tx: SqlExecutor, name: string): Promise<RepositoryContents | null> {
   const repo = await tx.query<RepositoryRow>(`SELECT id, name FROM repositories WHERE name = $1 FOR UPDATE`, [name]);
@@ -67,39 +66,5 @@ export async function lockRepositoryForDeletion(tx: SqlExecutor, name: string): 
   if (!row) return null;
   const tags = await tx.query<{ name: string }>(`SELECT name FROM tags WHERE repository_id = $1 ORDER BY name`, [row.id]);
   const manifests = await tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM manifests WHERE repository_id = $1`, [row.id]);
-  const blobs = await tx.query<{ d: string }>(
-    `SELECT blob_digest AS d FROM repository_blobs WHERE repository_id = $1
-     UNION SELECT blob_digest FROM manifest_blob_references WHERE repository_id = $1`,
-    [row.id],
-  );
-  return {
-    id: row.id,
-    name: row.name,
-    tags: tags.rows.map((t) => t.name),
-    manifests: Number(manifests.rows[0]?.n ?? 0),
-    blobDigests: blobs.rows.map((b) => b.d).sort(),
-  };
-}
-
-/**
- * Deletes a repository (locked by `lockRepositoryForDeletion`) with everything that is its own: tags, manifests and
- * their references, search metadata, blob links, upload sessions and queued manifest reviews (the foreign keys
- * cascade), in the caller's transaction, with a tombstone for each upload session's stored data. Blob rows and
- * objects stay: they may be another repository's too; the caller queues them for the collector. Resolves with the
- * upload sessions' ids.
- *
- * One transaction holds every row of the repository: fine for thousands of tags and manifests, slow (and holding the
- * repository's writers off) for millions.
- */
-export async function deleteRepository(tx: SqlExecutor, repositoryId: number): Promise<string[]> {
-  const uploads = await tx.query<{ id: string }>(`DELETE FROM uploads WHERE repository_id = $1 RETURNING id::text AS id`, [repositoryId]);
-  const ids = uploads.rows.map((u) => u.id);
-  if (ids.length > 0) {
-    await tx.query(
-      `INSERT INTO gc_tombstones (key, kind, target) SELECT 'upload:' || id, 'upload', id FROM unnest($1::text[]) AS id ON CONFLICT (key) DO NOTHING`,
-      [ids],
-    );
-  }
-  await tx.query(`DELETE FROM repositories WHERE id = $1`, [repositoryId]);
-  return ids;
+  return { id: row.id, name: row.name, tags: tags.rows.map((t) => t.name), manifests: Number(manifests.rows[0]?.n ?? 0) };
 }

@@ -8,6 +8,7 @@
  */
 import { pullableRepositoryCondition } from './auth-store';
 import type { SqlExecutor } from './database';
+import { listedRepository } from './repository-deletions';
 
 /** What is recorded about one manifest for search. */
 export interface ImageMetadata {
@@ -163,7 +164,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     q.tagsPerResult ?? 5, // $16
   ];
   /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
-  const admitted = (name: string) => `($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6', '$18')})
+  const admitted = (name: string) => `${listedRepository(name)} AND ($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6', '$18')})
           AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
   /** Whether the repository `id` holds a manifest that passes every manifest filter. */
   const passesFilters = (id: string) => `(NOT $8::boolean OR EXISTS (

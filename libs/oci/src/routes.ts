@@ -80,6 +80,13 @@ const ROUTE_TABLE = [
   { name: 'events', owner: 'manifest', methods: ['GET'], pattern: /^\/api\/v1\/events$/, hasRepository: false },
 ] as const satisfies readonly RouteSpec[];
 
+/**
+ * Where the manifest service takes repository deletions from the admin API of the distributed mode (the auth service,
+ * on an admin's behalf, with the admin call's proof): `DELETE <path>/<name>[?force=true]`. Not in the route table:
+ * the gateway never routes a client here.
+ */
+export const INTERNAL_REPOSITORY_ADMIN_PATH = '/internal/v1/repositories';
+
 /** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
 export const ROUTES: readonly RouteSpec[] = ROUTE_TABLE;
 

@@ -8,3 +8,4 @@ export * from './tls-credentials';
 export * from './version';
 export * from './command-line';
 export * from './proxy-rules-source';
+export * from './quota-coverage-source';

@@ -14,3 +14,4 @@ export * from './database-engines';
 export * from './test-directory';
 export * from './openid-provider';
 export * from './loopback-issuer';
+export * from './manual-sleep';

@@ -6,7 +6,7 @@
 import { SEALED_PREFIX, createSecretCipher, secretKeyId } from '@lading/access';
 import * as meta from '@lading/metadata';
 import { createLogger } from '@lading/telemetry';
-import { TestDeps, createTestDeps } from '@lading/testing';
+import { TestDeps, createTestDeps, manualSleep } from '@lading/testing';
 import { type UpstreamFactory, createProxyRules } from './proxy-rules';
 import { type LiveProxyRules, ProxyRuleError, createStoredProxyRules, putProxyRule, removeProxyRule, sealStoredProxyPasswords } from './stored-proxy-rules';
 import { createUpstreamRegistry } from './upstream-registry';
@@ -29,28 +29,6 @@ function countingFactory(): { makeUpstream: UpstreamFactory; made: Array<{ url: 
           await client.close();
         },
       };
-    },
-  };
-}
-
-/** A poll sleep released by hand: `next()` resolves once the loop sleeps again (its step finished). */
-function manualSleep() {
-  let wake: (() => void) | null = null;
-  let asleep: () => void = () => undefined;
-  let sleeping = new Promise<void>((resolve) => (asleep = resolve));
-  return {
-    sleep: (_ms: number, signal: AbortSignal) =>
-      new Promise<void>((resolve) => {
-        wake = resolve;
-        signal.addEventListener('abort', () => resolve());
-        asleep();
-      }),
-    /** Ends the current sleep and resolves once the step that follows has run and the loop sleeps again. */
-    async step() {
-      await sleeping;
-      sleeping = new Promise<void>((resolve) => (asleep = resolve));
-      wake?.();
-      await sleeping;
     },
   };
 }

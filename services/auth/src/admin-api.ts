@@ -43,6 +43,8 @@ export interface AdminApiDeps {
   secrets: SecretCipher;
   /** Puts a change of the stored proxy rules in force in this process at once (see proxy-admin.ts). */
   proxyRulesChanged?: () => Promise<void>;
+  /** Puts a quota change in force in this process's quota checks at once (see quota-admin.ts). */
+  quotasChanged?: () => Promise<void>;
   /** The principal of the request's console session, if it carries a valid one (accepted in place of Basic). */
   sessionPrincipal?: (req: Request) => Promise<Principal | null>;
   /** Records every change made through this API (audit-trail.ts); nothing is recorded without it. */
@@ -328,7 +330,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace) }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
-  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger }));
+  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));
   router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));

@@ -54,6 +54,8 @@ export interface AuthServiceDeps {
   adminRouters?: Record<string, Router>;
   /** Puts a change of the stored proxy rules in force in this process at once (a process serving them passes it). */
   proxyRulesChanged?: () => Promise<void>;
+  /** Puts a quota change in force in this process's quota checks at once (a process that checks quotas passes it). */
+  quotasChanged?: () => Promise<void>;
   /** The directory users sign in with; made from `auth.ldap` (with its cache) when omitted, none when that is unset. */
   directory?: DirectoryClient;
   /** The outbox context of the audit events (logins, admin changes); one for `//<host>/lading/auth` when omitted. */
@@ -411,6 +413,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       routers: deps.adminRouters,
       secrets,
       proxyRulesChanged: deps.proxyRulesChanged,
+      quotasChanged: deps.quotasChanged,
       sessionPrincipal: async (req) => {
         const session = sessionOf(req.headers);
         return session ? sessions.principalOf(session) : null;

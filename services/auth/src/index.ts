@@ -5,3 +5,4 @@ export * from './signing-keys';
 export { createAdminRouter, type AdminApiDeps } from './admin-api';
 export { routesOf, type RouterRoute } from './admin-routes';
 export { ADMIN_ROUTE_RULES, administers, type AdminRouteRule, type AdminScope } from './admin-authorization';
+export { createRepositoryForwardingRouter, type RepositoryForwardingDeps } from './repository-forwarding';

@@ -5,6 +5,9 @@ import { openMigratedDatabase, runProcess, wireTelemetry } from '@lading/runtime
 import { bootstrapAdmin, createAuthService, passwordPoolFromConfig } from './auth-service';
 import { sealSigningKeys } from './signing-keys';
 import { sealStoredProxyPasswords } from '@lading/upstream';
+import { durationMs } from '@lading/config';
+import { createServiceClient } from '@lading/http';
+import { createRepositoryForwardingRouter } from './repository-forwarding';
 
 runProcess('auth', 'the auth service of the distributed mode: the token endpoint, the JWKS and the admin API.', async (config, logger) => {
   const wired = await wireTelemetry(telemetry, config, logger);
@@ -12,7 +15,10 @@ runProcess('auth', 'the auth service of the distributed mode: the token endpoint
   const passwords = passwordPoolFromConfig(config);
   await bootstrapAdmin(db, config, logger, passwords.hash);
   const secrets = startSecretCipher(config, logger);
-  const { app, keys } = createAuthService({ db, config, logger, passwords, secrets });
+  // Repository deletions are the manifest service's: the admin API forwards them there on the admin's behalf.
+  const manifests = config.upstreams.manifest.length > 0 ? createServiceClient({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs: durationMs(config.upstreams.timeout) }) : null;
+  const repositories = createRepositoryForwardingRouter({ manifests, secret: config.upstreams.secret, logger });
+  const { app, keys } = createAuthService({ db, config, logger, passwords, secrets, adminRouters: { '/repositories': repositories } });
   await sealSigningKeys(keys, logger);
   // The admin API stores upstream passwords of proxy rules: those stored plain or under a previous key are sealed now.
   const sealed = await sealStoredProxyPasswords(db, secrets);
@@ -21,6 +27,7 @@ runProcess('auth', 'the auth service of the distributed mode: the token endpoint
     app: wired.measured(app),
     async close() {
       await passwords.close();
+      await manifests?.close();
       await db.close();
       await wired.shutdown();
     },

@@ -14,6 +14,11 @@ import type { Logger } from '@lading/telemetry';
 export interface QuotaAdminDeps {
   db: Database;
   logger: Logger;
+  /**
+   * Puts a quota change in force in this process's quota checks before the admin is answered (the embedded
+   * registry's coverage refresh); other processes see it within their poll (libs/runtime quota-coverage-source.ts).
+   */
+  quotasChanged?: () => Promise<void>;
 }
 
 /** The most a quota may be: 1 EiB (a bigint Postgres and JSON both hold exactly). */
@@ -68,6 +73,7 @@ export function createQuotaAdminRouter(deps: QuotaAdminDeps): Router {
       return quotaBytes === null ? null : (await meta.reconcileNamespaceUsage(tx, namespace)).bytes;
     });
     if (quotaBytes === null) await meta.dropUnusedUsageCounters(db);
+    await deps.quotasChanged?.();
     deps.logger.info({ namespace, quotaBytes, admin: res.locals.admin }, quotaBytes === null ? 'quota removed' : 'quota set');
     res.json({ namespace, quotaBytes, usedBytes });
   });
@@ -75,6 +81,7 @@ export function createQuotaAdminRouter(deps: QuotaAdminDeps): Router {
     const namespace = namespaceOf(req);
     if (!(await meta.setNamespaceQuota(db, namespace, null))) throw new OciError('NOT_FOUND', `namespace ${namespace} not found`);
     await meta.dropUnusedUsageCounters(db);
+    await deps.quotasChanged?.();
     deps.logger.info({ namespace, admin: res.locals.admin }, 'quota removed');
     res.status(204).end();
   });

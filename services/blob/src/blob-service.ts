@@ -8,7 +8,7 @@ import type { Request, Response } from 'express';
 import { durationMs } from '@lading/config';
 import type { EventBus } from '@lading/events';
 import { HttpApp, PRINCIPAL_HEADER, createServiceApp, dispatchRoutes, finishServiceApp, locationFor, requestContext, withFastReads } from '@lading/http';
-import { pingDatabase } from '@lading/metadata';
+import { type QuotaCoverage, pingDatabase } from '@lading/metadata';
 import { OciError, RouteMatch, assertRepositoryName, errors, parseDigest } from '@lading/oci';
 import type { BlobStore } from '@lading/storage';
 import type { ServiceDeps } from '@lading/runtime';
@@ -21,6 +21,8 @@ import { UploadChunk, UploadDeps, UploadRef, appendToUpload, discardUpload, find
 /** What the blob service is built from. */
 export interface BlobServiceDeps extends ServiceDeps {
   store: BlobStore;
+  /** Which namespaces have a quota (kept current by the process): commits no quota covers skip the check. */
+  quotas?: QuotaCoverage;
   /** How long a writer holds an upload session before another may take it over. */
   uploadLeaseMs?: number;
   /** Where blob deletes made by others (the garbage collector) are heard, to drop cached descriptors; the bus. */
@@ -70,7 +72,7 @@ export interface BlobServiceApp extends HttpApp {
 export function createBlobService(deps: BlobServiceDeps): BlobServiceApp {
   const { db, store, config, events } = deps;
   const base = config.http.host;
-  const writes: UploadDeps = { db, store, events, reviewDelayMs: durationMs(config.gc.reviewDelay), leaseMs: deps.uploadLeaseMs ?? 60_000 };
+  const writes: UploadDeps = { db, store, events, reviewDelayMs: durationMs(config.gc.reviewDelay), leaseMs: deps.uploadLeaseMs ?? 60_000, quotas: deps.quotas };
   const reader = createBlobReader({ db, store, config, logger: deps.logger, metrics: deps.metrics });
   deps.invalidations
     ?.subscribe((event) => reader.onEvent(event))

@@ -23,6 +23,8 @@ export interface BlobWriteDeps {
   events: OutboxContext;
   /** How long an unreferenced blob waits before the garbage collector reviews it. */
   reviewDelayMs: number;
+  /** Which namespaces have a quota (libs/runtime quota-coverage-source.ts): commits no quota covers skip the check. */
+  quotas?: meta.QuotaCoverage;
 }
 
 /** A blob's bytes stored under its digest. */
@@ -108,7 +110,7 @@ export async function recordBlob(
  * Throws DIGEST_INVALID (and deletes the scratch bytes) when the bytes do not match `digest`.
  */
 export async function storeWholeBody(
-  deps: Pick<BlobWriteDeps, 'db' | 'store'>,
+  deps: Pick<BlobWriteDeps, 'db' | 'store' | 'quotas'>,
   whole: { uploadId: string; digest: Digest; body: Readable; beforeCommit?: () => Promise<void>; quotaRepository?: string },
 ): Promise<{ size: number; pin: string }> {
   const { uploadId, digest } = whole;
@@ -121,7 +123,7 @@ export async function storeWholeBody(
     throw errors.digestInvalid(undefined, { expected: digest.value, actual });
   }
   // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
-  if (whole.quotaRepository !== undefined) await meta.assertBlobFitsQuotas(deps.db, whole.quotaRepository, digest.value, written);
+  if (whole.quotaRepository !== undefined) await meta.assertBlobFitsQuotas(deps.db, whole.quotaRepository, digest.value, written, deps.quotas);
   await whole.beforeCommit?.();
   return { size: written, pin: await commitBlobObject(deps, uploadId, digest.value, written) };
 }
@@ -182,8 +184,9 @@ export async function removeBlob(deps: BlobWriteDeps, target: { repository: stri
   await deps.db.transaction(async (tx) => {
     const repo = await meta.findRepository(tx, repository);
     // The repository before the link, as a repository deletion takes them (its cascade deletes the links).
-    if (repo) await meta.lockRepositoriesForEvents(tx, [repo.id]);
-    if (!repo || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
+    // A repository a deletion took out of sight since it was found is gone for this request too.
+    const live = repo ? (await meta.lockRepositoriesForEvents(tx, [repo.id])).has(repo.id) : false;
+    if (!repo || !live || !(await meta.unlinkBlob(tx, repo.id, digest))) throw errors.blobUnknown(digest);
     await appendEvent(tx, deps.events, { type: EVENT_TYPES.blobDeleted, repository, subject: `${repository}@${digest}`, context: target.context, data: { digest } });
     await meta.queueBlobReview(tx, [digest], 'unlinked from repository', deps.reviewDelayMs);
   });

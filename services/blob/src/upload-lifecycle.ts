@@ -180,7 +180,7 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
     // The commit holds the session's lease: a second PUT of the session (a client retrying after its answer was
     // lost) answers 416 until this one is done, instead of writing the same object at the same time.
     // Refused before the session is taken: it stays as it was.
-    await meta.assertBlobFitsQuotas(db, ref.repository, digest.value, offset);
+    await meta.assertBlobFitsQuotas(db, ref.repository, digest.value, offset, deps.quotas);
     if (!(await meta.claimUpload(db, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
     leased = true;
     try {

@@ -16,7 +16,7 @@ import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService, createRepositoryAdminRouter, startPullAudit } from '@lading/manifest';
 import { type Database, findRepository } from '@lading/metadata';
-import { ladingVersion, openProcessParts, openProxyRules } from '@lading/runtime';
+import { ladingVersion, openProcessParts, openProxyRules, openQuotaCoverage } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
@@ -76,11 +76,15 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
     started.push(() => proxies.close());
     const pullThrough = createPullThrough(blobDeps, manifestDeps, store, proxies);
     started.push(() => pullThrough.close());
-    const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies });
+    // Which namespaces have a quota: pushes and blob commits no quota covers skip the quota query; the admin API
+    // refreshes it when it changes a quota, before answering.
+    const quotas = await openQuotaCoverage({ db, logger });
+    started.push(() => quotas.close());
+    const blob = createBlobService({ ...blobDeps, store, invalidations: bus, pullThrough: pullThrough.blob, proxies, quotas });
     // The audit trail counts every pull in memory and writes a batch per audit.pullWindow (none when audit is off).
     const pullAudit = startPullAudit(manifestDeps);
     started.push(async () => pullAudit?.stop());
-    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, feed: bus, stopping: options.stopping, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, pullAudit, proxies });
+    const manifest = createManifestService({ ...manifestDeps, invalidations: bus, feed: bus, stopping: options.stopping, store, pullThrough: pullThrough.manifest, pulls: pullThrough.pulls, pullAudit, proxies, quotas });
     // The collector also answers admins at /admin/v1/gc (mounted in the admin API below): a collection asked for runs
     // here, in the process that holds the data.
     const gc = createGcWorker({ ...parts.serviceDeps('gc', logger.child({ service: 'lading-gc' })), store, bus, proxyRules: proxies });
@@ -113,6 +117,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       secrets,
       adminRouters,
       proxyRulesChanged: () => proxies.refresh(),
+      quotasChanged: () => quotas.refresh(),
       events: parts.eventsFor('auth'),
       onEventsCommitted: () => relay.kick(),
     });
@@ -164,6 +169,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
         await pullThrough.close();
         await pullAudit?.stop();
         await proxies.close();
+        await quotas.close();
         await parts.close();
       },
     };

@@ -3,6 +3,8 @@
  * one of two blob and two manifest service replicas (each replica its own connection pool) over one real PostgreSQL
  * and one store. The namespace ends within its quota plus the documented overshoot (what the other pushes in flight
  * bring), every refusal is a 403 DENIED quota error, and the count equals the usage measured from the references.
+ * A replica that caches which namespaces have a quota (its coverage) binds a quota another process sets once its
+ * coverage has polled: the documented bound.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,10 +17,10 @@ import { parseConfig } from '@lading/config';
 import { createUuidV7Generator } from '@lading/events';
 import { createManifestService } from '@lading/manifest';
 import * as meta from '@lading/metadata';
-import { REGISTRY_MIGRATIONS } from '@lading/runtime';
+import { REGISTRY_MIGRATIONS, openQuotaCoverage } from '@lading/runtime';
 import { createFilesystemBlobStore } from '@lading/storage';
 import { createLogger } from '@lading/telemetry';
-import { createThrowawayDatabase, imageManifest, makeBlob } from '@lading/testing';
+import { createThrowawayDatabase, imageManifest, makeBlob, manualSleep } from '@lading/testing';
 
 const PUSHERS = 16;
 const LAYER = 10_000;
@@ -30,6 +32,7 @@ describe('quotas across two blob and two manifest replicas over one PostgreSQL',
   let dropDatabase: () => Promise<void>;
   let root: string;
   let probe: meta.Database;
+  let openReplica: (quotas: meta.QuotaCoverage) => Promise<RegistryClient>;
 
   async function listen(app: http.RequestListener): Promise<string> {
     const server = http.createServer(app);
@@ -53,6 +56,13 @@ describe('quotas across two blob and two manifest replicas over one PostgreSQL',
     probe = await open();
     await meta.migrate(probe, REGISTRY_MIGRATIONS);
     await meta.upsertNamespace(probe, 'team', false);
+    openReplica = async (quotas) => {
+      const db = await open();
+      const events = { source: '//test/lading/manifest', ids: createUuidV7Generator(), now: () => new Date() };
+      const client = createRegistryClient({ url: await listen(createManifestService({ db, config, logger, events, quotas }) as http.RequestListener), timeoutMs: 20_000 });
+      clients.push(client);
+      return client;
+    };
     for (let replica = 0; replica < 2; replica++) {
       const db = await open();
       const events = { source: `//test/replica-${replica}`, ids: createUuidV7Generator(), now: () => new Date() };
@@ -123,5 +133,40 @@ describe('quotas across two blob and two manifest replicas over one PostgreSQL',
     // No refused push left a manifest behind.
     const manifests = await probe.query<{ n: string }>(`SELECT count(*) AS n FROM manifests`);
     expect(Number(manifests.rows[0].n)).toBe(accepted);
+  });
+
+  it("binds a quota another process sets once the replica's coverage has polled, and skips nothing covered before", async () => {
+    await meta.upsertNamespace(probe, 'late', false);
+    const polls = manualSleep();
+    const coverage = await openQuotaCoverage({ db: probe, logger: createLogger({ service: 'test', level: 'silent' }), sleep: polls.sleep });
+    try {
+      const manifests = await openReplica(coverage);
+      // Every image's blobs are uploaded first (the blob replicas here check quotas on every commit).
+      const images = new Map<string, ReturnType<typeof imageManifest>>();
+      for (const tag of ['v1', 'v2', 'v3', 'v4']) {
+        const config = makeBlob(`{"os":"linux","late":${Math.random()}}`);
+        const layer = makeBlob(LAYER);
+        for (const blob of [config, layer]) expect((await clients[0].uploadBlob('late/app', blob)).status).toBe(201);
+        images.set(tag, imageManifest(config, [layer]));
+      }
+      const push = async (tag: string) => {
+        const m = images.get(tag)!;
+        return (await manifests.putManifest('late/app', tag, { mediaType: m.mediaType, body: m.body })).status;
+      };
+      expect(await push('v1')).toBe(201);
+      // Another process (the auth service) sets a quota the namespace is already over.
+      await meta.setNamespaceQuota(probe, 'late', 1);
+      await probe.transaction((tx) => meta.reconcileNamespaceUsage(tx, 'late'));
+      // Within the bound the replica has not heard of it: the push is not checked (reconciliation counts it).
+      expect(await push('v2')).toBe(201);
+      // One poll later it is in force on this replica.
+      await polls.step();
+      expect(await push('v3')).toBe(403);
+      // Removed: the replica's coverage still says "maybe", and the push reads no quota in its transaction.
+      await meta.setNamespaceQuota(probe, 'late', null);
+      expect(await push('v4')).toBe(201);
+    } finally {
+      await coverage.close();
+    }
   });
 });

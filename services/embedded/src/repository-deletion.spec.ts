@@ -3,9 +3,19 @@
  * everything of the repository goes in one transaction, the catalog and both searches stop listing it, its
  * `repository.deleted` event conforms to the published schema, the collector then reclaims the blobs nothing else
  * references, immutable tags hold it unless forced, bad input changes nothing, and pulls racing the deletion are
- * answered in full or 404, never 5xx or a cut body.
+ * answered in full or 404, never 5xx or a cut body. A large repository's deletion left pending (`202`) survives a
+ * restart of the registry: the collector of the restarted process finishes it.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import request from 'supertest';
+import { hashPassword } from '@lading/access';
+import { createRegistryClient } from '@lading/client';
+import { parseConfig } from '@lading/config';
+import { createLogger } from '@lading/telemetry';
+import { createEmbeddedRegistry } from './embedded-registry';
 import { EVENT_TYPES, type LadingEvent, createEventSchemaValidator } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { blobKey } from '@lading/storage';
@@ -137,3 +147,59 @@ describe('deleting a repository', () => {
     expect(outcomes).toContain('404');
   });
 });
+
+describe('a large repository deletion across a restart of the embedded registry', () => {
+  it('answers 202 after its first batch, and the restarted process finishes the job', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lading-deletion-restart-'));
+    const config = parseConfig({
+      log: { level: 'silent', access: false },
+      data: { dir },
+      // Two manifests per batch, one in the request: the rest is the collector's (run by hand here).
+      gc: { enabled: false, reviewDelay: '1ms', allowShortDelay: true, repositoryDeletionBatch: 2, repositoryDeletionInlineBatches: 1 },
+    });
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    try {
+      const before = await createEmbeddedRegistry(config, logger);
+      const images: TestBlob[][] = [];
+      try {
+        await meta.createUser(before.db, ROOT.user, await hashPassword(ROOT.password), true);
+        const server = before.app.listen(0, '127.0.0.1');
+        await new Promise((resolve) => server.once('listening', resolve));
+        const client = createRegistryClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 20_000 });
+        try {
+          for (let i = 0; i < 5; i++) {
+            const configBlob = makeBlob(`{"architecture":"amd64","os":"linux","n":${Math.random()}}`);
+            const layer = makeBlob(1024);
+            expect(await pushImage(client, 'team/big', `t${i}`, imageManifest(configBlob, [layer]), [configBlob, layer])).toBe(201);
+            images.push([configBlob, layer]);
+          }
+        } finally {
+          await client.close();
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        }
+        const res = await request(before.app).delete('/admin/v1/repositories/team/big').set('Authorization', basic).expect(202);
+        expect(res.body).toEqual({ repository: 'team/big', tags: 5, manifests: 5, blobsQueued: 4, uploads: 0, pending: true });
+        expect((await request(before.app).get('/v2/team/big/manifests/t4')).status).toBe(404);
+        expect((await request(before.app).get('/v2/_catalog').expect(200)).body.repositories).toEqual([]);
+      } finally {
+        await before.close();
+      }
+
+      // The restarted process finds the job in its database, and its collector finishes it.
+      const after = await createEmbeddedRegistry(config, logger);
+      try {
+        expect(await meta.listRepositoryDeletions(after.db)).toMatchObject([{ repository: 'team/big', manifestsDeleted: 2 }]);
+        await after.gc.runUntilIdle();
+        expect(await meta.listRepositoryDeletions(after.db)).toEqual([]);
+        expect(Number((await after.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM manifests`)).rows[0].n)).toBe(0);
+        for (const blob of images.flat()) expect(await after.store.stat(blobKey(blob.digest))).toBeNull();
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -135,12 +135,24 @@ export function createGcWorker(deps: GcWorkerDeps): GcWorker {
 
   function onEvent(event: LadingEvent): void {
     if (!loop.running || !WAKING_EVENTS.has(event.type)) return;
+    // A deletion the admin's request left pending (`202`) goes on at once rather than at the next poll.
+    if (event.type === EVENT_TYPES.repositoryDeleted) loop.wake();
     // A review queued now falls due after the delay (plus up to its jitter); the poll covers longer delays.
     if (settings.reviewDelayMs * 1.1 <= settings.pollIntervalMs) wakeAt(Date.now() + Math.ceil(settings.reviewDelayMs * 1.1) + 50);
   }
 
   async function step(): Promise<boolean> {
     let did = false;
+    // Repository deletions left by an admin's request (large ones, or a process that stopped): a batch at a time. A
+    // failing batch (rolled back whole) is retried at the next step and does not hold the other kinds of work up.
+    try {
+      const deletion = await meta.continueRepositoryDeletion(deps.db, { batchSize: deps.config.gc.repositoryDeletionBatch, reviewDelayMs: settings.reviewDelayMs });
+      if (deletion?.finished) logger.info({ repository: deletion.repository, manifests: deletion.manifestsDeleted, blobsQueued: deletion.blobsQueued, batches: deletion.batches }, 'gc: repository deletion finished');
+      did = deletion !== null || did;
+    } catch (err) {
+      counters.errors++;
+      logger.warn({ err }, 'gc: a repository deletion batch failed; retrying');
+    }
     did = (await deleteNextObject(ctx)) || did;
     did = (await reviewNextManifest(ctx)) || did;
     did = (await reviewNextBlob(ctx)) || did;

@@ -89,9 +89,10 @@ export async function reviewNextManifest(ctx: GcContext): Promise<boolean> {
           settings,
           afterLock: ctx.hooks.afterLock ? () => ctx.hooks.afterLock!(target) : undefined,
         });
-        if (decision.action === 'delete') {
+        // A repository a deletion took out of sight is its batches' to empty: the review has nothing left to do.
+        const deleting = decision.action === 'delete' && !(await meta.lockRepositoriesForEvents(tx, [decision.row.repositoryId])).has(decision.row.repositoryId);
+        if (decision.action === 'delete' && !deleting) {
           const { row } = decision;
-          await meta.lockRepositoriesForEvents(tx, [row.repositoryId]);
           const referrers = await meta.referrersOf(tx, row.repositoryId, row.digest);
           const deleted = await meta.deleteManifest(tx, row.repositoryId, row.digest);
           if (!deleted) throw new Error(`manifest ${row.repository}@${row.digest} vanished while locked`);
@@ -117,7 +118,7 @@ export async function reviewNextManifest(ctx: GcContext): Promise<boolean> {
             counters.unparseable++;
             ctx.logger.warn({ repository: decision.row.repository, digest: task.digest, reason: decision.reason }, 'gc: kept a manifest it cannot parse');
           }
-          counters.reviews.manifest[decision.action === 'gone' ? 'gone' : 'kept']++;
+          counters.reviews.manifest[decision.action === 'gone' || deleting ? 'gone' : 'kept']++;
         }
       } catch (err) {
         await putReviewOff(tx, ctx, 'manifest', target, err, () => meta.rescheduleManifestReview(tx, task.repositoryId, task.digest, backoffMs(task.attempts, settings.maxBackoffMs), true));

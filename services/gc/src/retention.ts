@@ -125,7 +125,8 @@ export async function applyRetention(ctx: GcContext): Promise<number> {
     try {
       const done = await ctx.db.transaction(async (tx) => {
         await meta.setGcTimeouts(tx, settings.lockTimeoutMs, settings.statementTimeoutMs);
-        await meta.lockRepositoriesForEvents(tx, [c.repositoryId]);
+        // A repository being deleted is left to its deletion's batches.
+        if (!(await meta.lockRepositoriesForEvents(tx, [c.repositoryId])).has(c.repositoryId)) return false;
         const notPulledSince = c.policy.notPulledForMs === null ? null : Date.now() - c.policy.notPulledForMs;
         if (!(await meta.deleteTagIfUnchanged(tx, c.repositoryId, c.tag, notPulledSince))) return false;
         await appendEvent(tx, ctx.events, {

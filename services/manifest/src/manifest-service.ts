@@ -21,11 +21,12 @@ import {
   withFastReads,
 } from '@lading/http';
 import * as meta from '@lading/metadata';
-import { Digest, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
+import { Digest, INTERNAL_REPOSITORY_ADMIN_PATH, MEDIA_TYPE_GRAMMAR, MediaTypes, OciError, RouteMatch, errors, isValidTag, looksLikeDigest, parseDigest } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
+import { adminCallGuard, createRepositoryAdminRouter } from './repository-admin';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
 import type { PullAudit } from './pull-audit';
@@ -51,6 +52,8 @@ export interface ManifestServiceDeps extends ServiceDeps {
   pullAudit?: Pick<PullAudit, 'note'>;
   /** The proxy namespaces in force, whose writes are refused (the live rules); `config.proxies` when omitted. */
   proxies?: ProxyNamespaces;
+  /** Which namespaces have a quota (kept current by the process): pushes no quota covers skip the check. */
+  quotas?: meta.QuotaCoverage;
   /** Where pushed images' configs are read for search's labels and platforms; annotations only without it. */
   store?: BlobStore;
   /** The bus the console's live feed (`/api/v1/events`) hears; the feed answers 503 without it. */
@@ -101,6 +104,7 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
     db,
     events,
     reviewDelayMs: durationMs(config.gc.reviewDelay),
+    quotas: deps.quotas,
     configs: deps.store ? createConfigReader(deps.store, deps.logger) : undefined,
   };
   const reader = createManifestReader({ db, config, metrics: deps.metrics });
@@ -262,6 +266,8 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
   const app = createServiceApp(async () => {
     await meta.pingDatabase(db);
   });
+  // Repository deletions the distributed admin API (the auth service) forwards on an admin's behalf.
+  app.use(INTERNAL_REPOSITORY_ADMIN_PATH, adminCallGuard(config.upstreams.secret), createRepositoryAdminRouter({ ...deps, forgetRepository: reader.forgetRepository }));
   app.use(
     dispatchRoutes<'manifest'>({
       'manifest GET': async (req, res, match) => serveManifest(req, res, match),

@@ -27,6 +27,8 @@ export interface ManifestWriteDeps {
   reviewDelayMs: number;
   /** Reads image configs for search's labels and platforms (image-metadata.ts); without it, annotations only. */
   configs?: ConfigReader;
+  /** Which namespaces have a quota (libs/runtime quota-coverage-source.ts): pushes no quota covers skip the check. */
+  quotas?: meta.QuotaCoverage;
 }
 
 /** A manifest PUT, as the handler parsed it. */
@@ -113,7 +115,7 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
     }
     if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
     // Quotas: what the cache brings in is not refused (a pull must not fail on it); reconciliation counts it.
-    if (!ctx.proxy) await meta.chargeNamespaceQuotas(tx, repository, requiredBlobs, quotaShard());
+    if (!ctx.proxy) await meta.chargeNamespaceQuotas(tx, repository, requiredBlobs, quotaShard(), deps.quotas);
     const inserted = await meta.insertManifest(tx, {
       repositoryId: repo.id,
       digest,
