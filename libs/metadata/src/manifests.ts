@@ -39,8 +39,6 @@ const MANIFEST_COLUMNS = `m.digest, m.media_type AS "mediaType", m.size, m.paylo
  * Locks a repository row the way appending its event will (`FOR NO KEY UPDATE`). Every transaction that changes
  * tags takes its repository before any tag row, so a push that has already written its event (holding the
  * repository) and a tag change or delete (about to write one) wait for each other in one order, never in a cycle.
- * Search's document triggers (0018_search_documents.sql) take the same lock after a tag write: taken first, theirs
- * is already held.
  */
 async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<void> {
   await tx.query(`SELECT 1 FROM repositories WHERE id = $1 FOR NO KEY UPDATE`, [repositoryId]);
