@@ -74,5 +74,7 @@ CREATE TRIGGER search_documents_metadata_recorded AFTER INSERT ON image_metadata
 CREATE TRIGGER search_documents_metadata_deleted AFTER DELETE ON image_metadata
   REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION search_documents_after_write();
 
--- Every repository already there gets its document.
+-- Every repository already there gets its document, and the planner its statistics (PGlite runs no autovacuum:
+-- without them, it may read the whole table for a term that matches nothing).
 SELECT refresh_search_documents(ARRAY(SELECT id FROM repositories));
+ANALYZE search_documents;
