@@ -93,8 +93,9 @@ export interface SearchHit {
 export interface SearchPage {
   total: number;
   /**
-   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT`: then `total` counts only the repositories
-   * found among the first matches, and a narrower term finds the others.
+   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
+   * cap): then `total` is a lower bound, counting only the repositories found among the first matches, and a
+   * narrower term finds the others. Otherwise `total` is exact.
    */
   capped: boolean;
   hits: SearchHit[];
@@ -133,11 +134,14 @@ function likeLiteral(text: string): string {
  * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
  * may pull are counted and listed.
  *
- * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
- * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
- * 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are read up to
- * `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`), out of at most four times as many matching
- * rows; access and the namespace filter apply to those rows, before the repositories are counted.
+ * Every match is an index scan: ILIKE and `<%` use trigram GIN indexes, on the tags (0010_search.sql) and on each
+ * repository's search document (its name, and its images' texts and labels: 0018_search_documents.sql). Fuzzy
+ * matching is for names only: word similarity over every tag and description costs a computation per row (a
+ * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are
+ * read up to `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`, and `total` is then a lower
+ * bound), out of at most four times as many matching rows; access and the namespace filter apply to those rows,
+ * before the repositories are counted. Access is one array overlap per repository: the document's covering
+ * namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
