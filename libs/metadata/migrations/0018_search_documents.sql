@@ -26,6 +26,11 @@ CREATE INDEX search_documents_name_trgm_idx ON search_documents USING gin (name 
 -- Browsing without a term reads pages in name order.
 CREATE INDEX search_documents_name_idx ON search_documents (name);
 
+-- Search reads the images' texts from the documents now: the per-manifest index of 0010 only cost every push.
+-- (image_metadata.search_text stays, for whoever reads it; repositories_name_trgm_idx stays for name lookups
+-- other than search's.)
+DROP INDEX IF EXISTS image_metadata_text_trgm_idx;
+
 -- Rewrites the documents of the repositories `ids` from their names and image metadata (a repository that no longer
 -- exists gets none). The repositories are locked first (FOR NO KEY UPDATE, in id order, as a push's event takes its
 -- repository), and the document is read in a statement of its own, after the lock: a concurrent writer of the same
