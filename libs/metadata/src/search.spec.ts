@@ -166,6 +166,19 @@ describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
     expect(capped.total).toBe(capped.hits.length);
   });
 
+  it('reads at most the match limit of metadata matches, and then counts them as a lower bound', async () => {
+    for (const n of [1, 2, 3]) await push(db, `described/app${n}`, metadata({ description: 'a wallaby of a service' }));
+    await push(db, 'described/wallaby');
+    expect(await search('wallaby')).toMatchObject({ total: 4, capped: false });
+    const capped = await search('wallaby', { matchLimit: 2 });
+    expect(capped.capped).toBe(true);
+    expect(capped.hits[0]).toMatchObject({ repository: 'described/wallaby', match: 'exact' });
+    // What was read is listed and counted: never more than there is, never fewer than the page shows.
+    expect(capped.total).toBe(capped.hits.length);
+    expect(capped.total).toBeLessThan(4);
+    expect(capped.hits.slice(1).every((h) => h.match === 'metadata')).toBe(true);
+  });
+
   it('counts at most four match limits of repositories without a term, and still pages through all of them by name', async () => {
     const all = await names('');
     const counted = await search('', { matchLimit: 2, limit: 5 });
