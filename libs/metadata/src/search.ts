@@ -1,10 +1,11 @@
 /**
  * Search's read model: the metadata of each pushed manifest (written in the push's transaction) and the ranked,
- * access-filtered search over repository names, tags and that metadata (migration 0010_search.sql).
+ * access-filtered search over repository names, tags and that metadata (migrations 0010_search.sql and
+ * 0018_search_documents.sql: one search document per repository, kept by triggers).
  *
  * Invariants: a query never opens a manifest payload or a blob (everything it matches was extracted at push); the
- * caller's access is a condition of the query itself (`pullableNamespacesCondition` over each repository's search document), so a page is always full and
- * `total` counts only what the caller may pull.
+ * caller's access is a condition of the query itself (`pullableNamespacesCondition` over each repository's search
+ * document), so a page is always full and `total` counts only what the caller may pull.
  */
 import { pullableNamespacesCondition } from './auth-store';
 import type { SqlExecutor } from './database';
@@ -179,7 +180,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                    AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
   // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
   // times the match limit; with one, every name match is ranked and tag and metadata matches are capped. Every
-  // repository has its search document (0018_search_documents.sql): its name, namespaces, tag and metadata text.
+  // repository has its search document (0018_search_documents.sql): its name, namespaces and metadata text.
   const pageSql =
     text === ''
       ? `page AS (
