@@ -101,8 +101,8 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
     query_timeout: options.statementTimeoutMs + 1000,
     idle_in_transaction_session_timeout: options.statementTimeoutMs * 2,
     // No JIT compilation: the registry's statements are short, and a plan the planner costs high (search's access
-    // check, about 100,000 in cost units at 100,000 repositories) had seconds of LLVM compilation added to a
-    // milliseconds-long execution (docs/benchmarks.md, search at issue 22's scale).
+    // check at 100,000 repositories, costed at 1.3 million where jit_above_cost is 100,000) had 3.6 s of LLVM
+    // compilation added to a 150 ms execution (docs/benchmarks.md, search at issue 22's scale).
     options: '-c jit=off',
     types: typeParsers,
   });
