@@ -70,7 +70,7 @@ export async function seedSearchCorpus(db: SqlExecutor, size: CorpusSize): Promi
        FROM manifests m, generate_series(1, $2::int) n`,
     [words, perRepository],
   );
-  for (const table of ['namespaces', 'repositories', 'manifests', 'image_metadata', 'tags']) await db.query(`ANALYZE ${table}`);
+  for (const table of ['namespaces', 'repositories', 'manifests', 'image_metadata', 'tags', 'search_documents']) await db.query(`ANALYZE ${table}`);
 }
 
 /** Latency percentiles of one kind of search, in milliseconds. */

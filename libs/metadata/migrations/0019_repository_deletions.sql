@@ -19,3 +19,4 @@ CREATE TABLE repository_deletions (
   batches            bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX repository_deletions_requested_idx ON repository_deletions (requested_at);
+

@@ -355,16 +355,36 @@ export async function grantsFor(db: SqlExecutor, repository: string, principalTy
  * prefixes deeper than three segments, rare, are looked up one by one.
  */
 export function pullableRepositoryCondition(nameSql: string, typeParam: string, nameParam: string, groupsParam?: string): string {
-  const byGroup = groupsParam ? ` OR (pg.principal_type = 'group' AND pg.principal_name = ANY(${groupsParam}::text[]))` : '';
-  const viewable = `SELECT pn.prefix FROM namespaces pn WHERE pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
-                     AND ((pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text)${byGroup}))`;
+  const viewable = viewableNamespaces(typeParam, nameParam, groupsParam);
   const prefix = (segments: number) => `array_to_string((string_to_array(${nameSql}, '/'))[1:${segments}], '/')`;
-  return `(EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)
+  return `(${isAdmin(typeParam, nameParam)}
     OR split_part(${nameSql}, '/', 1) IN (${viewable})
     OR ${prefix(2)} IN (${viewable})
     OR ${prefix(3)} IN (${viewable})
     OR EXISTS (SELECT 1 FROM (SELECT string_to_array(${nameSql}, '/') AS parts) ps, generate_series(4, cardinality(ps.parts)) pk
                 WHERE array_to_string(ps.parts[1:pk], '/') IN (${viewable})))`;
+}
+
+/**
+ * The same rule as `pullableRepositoryCondition`, for a repository whose covering namespaces (its name's leading
+ * path prefixes, the name itself included: `a`, `a/b`, `a/b/c`) are at hand as a text array, `namespacesSql` (search's
+ * documents keep it, 0018_search_documents.sql): the viewer's namespaces are read once into an array, and each
+ * repository costs one array overlap.
+ */
+export function pullableNamespacesCondition(namespacesSql: string, typeParam: string, nameParam: string, groupsParam?: string): string {
+  return `(${isAdmin(typeParam, nameParam)} OR ${namespacesSql} && ARRAY(${viewableNamespaces(typeParam, nameParam, groupsParam)}))`;
+}
+
+/** "The principal is an admin user." */
+function isAdmin(typeParam: string, nameParam: string): string {
+  return `EXISTS (SELECT 1 FROM users pu WHERE ${typeParam}::text = 'user' AND pu.name = ${nameParam}::text AND pu.is_admin)`;
+}
+
+/** The prefixes of the namespaces the principal may pull in: the public ones and those it (or a group of it) holds a role in. */
+function viewableNamespaces(typeParam: string, nameParam: string, groupsParam?: string): string {
+  const byGroup = groupsParam ? ` OR (pg.principal_type = 'group' AND pg.principal_name = ANY(${groupsParam}::text[]))` : '';
+  return `SELECT pn.prefix FROM namespaces pn WHERE pn.public OR EXISTS (SELECT 1 FROM grants pg WHERE pg.namespace_id = pn.id
+                     AND ((pg.principal_type = ${typeParam}::text AND pg.principal_name = ${nameParam}::text)${byGroup}))`;
 }
 
 /** The signing keys still published (newest first); the first unretired one signs. */

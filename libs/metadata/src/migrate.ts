@@ -133,13 +133,28 @@ export async function verifySchema(db: Database, sets: readonly MigrationSet[]):
   return status;
 }
 
-/** Splits a migration script into statements (our migrations use no dollar-quoted bodies). */
+/**
+ * Splits a migration script into statements at each `;` outside a dollar-quoted body (`$$ ... $$`, `$fn$ ... $fn$`:
+ * a function's statements stay in it). Whole-line `--` comments are dropped first; single-quoted literals must not
+ * hold a `;`.
+ */
 function splitStatements(sql: string): string[] {
-  return sql
+  const text = sql
     .split('\n')
     .filter((line) => !line.trim().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter(Boolean);
+    .join('\n');
+  const statements: string[] = [];
+  let quote: string | null = null;
+  let start = 0;
+  for (const token of text.matchAll(/\$[A-Za-z_]*\$|;/g)) {
+    if (token[0] !== ';') {
+      if (quote === null) quote = token[0];
+      else if (quote === token[0]) quote = null;
+    } else if (quote === null) {
+      statements.push(text.slice(start, token.index));
+      start = token.index + 1;
+    }
+  }
+  statements.push(text.slice(start));
+  return statements.map((s) => s.trim()).filter(Boolean);
 }

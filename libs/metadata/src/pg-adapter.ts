@@ -100,6 +100,10 @@ export async function createPgDatabase(options: PgDatabaseOptions): Promise<Data
     statement_timeout: options.statementTimeoutMs,
     query_timeout: options.statementTimeoutMs + 1000,
     idle_in_transaction_session_timeout: options.statementTimeoutMs * 2,
+    // No JIT compilation: the registry's statements are short, and a plan the planner costs high (search's access
+    // check at 100,000 repositories, costed at 1.3 million where jit_above_cost is 100,000) had 3.6 s of LLVM
+    // compilation added to a 150 ms execution (docs/benchmarks.md, search at issue 22's scale).
+    options: '-c jit=off',
     types: typeParsers,
   });
   pool.on('error', (err) => options.onIdleError?.(err));

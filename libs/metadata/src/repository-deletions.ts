@@ -64,6 +64,9 @@ export async function detachRepositoryForDeletion(
   // A review of one of its manifests would delete it under the tombstone's name; the batches delete them all anyway.
   await tx.query(`DELETE FROM gc_manifest_review_queue WHERE repository_id = $1`, [repository.id]);
   await tx.query(`UPDATE repositories SET name = $2 || id::text WHERE id = $1`, [repository.id, DELETING_REPOSITORY_PREFIX]);
+  // Its search document (0018) follows the rename, or a search would still find it by its old name. (Not a trigger
+  // on the rename: every event's sequence number updates the row too, and would rewrite the document each time.)
+  await tx.query(`SELECT refresh_search_documents(ARRAY[$1::bigint])`, [repository.id]);
   await tx.query(`INSERT INTO repository_deletions (repository_id, name, tags, manifests, uploads) VALUES ($1, $2, $3, $4, $5)`, [
     repository.id,
     repository.name,

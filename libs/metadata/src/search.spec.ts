@@ -1,10 +1,14 @@
 /** Search's read model and its ranked, access-filtered query, on PGlite (embedded) and a real PostgreSQL. */
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { databaseEngines } from '@lading/testing';
 import { addGrant, createUser, upsertNamespace } from './auth-store';
 import type { Database, SqlExecutor } from './database';
-import { deleteManifest, insertManifest, upsertTag } from './manifests';
-import { migrate } from './migrate';
-import { ensureRepository } from './repositories';
+import { deleteManifest, deleteTag, insertManifest, upsertTag } from './manifests';
+import { MIGRATIONS_DIR, migrate } from './migrate';
+import { ensureRepository, lockRepositoryForDeletion } from './repositories';
+import { continueRepositoryDeletion, detachRepositoryForDeletion } from './repository-deletions';
 import { ImageMetadata, SearchQuery, SearchViewer, recordImageMetadata, searchRepositories } from './search';
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
@@ -163,6 +167,19 @@ describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
     expect(capped.total).toBe(capped.hits.length);
   });
 
+  it('reads at most the match limit of metadata matches, and then counts them as a lower bound', async () => {
+    for (const n of [1, 2, 3]) await push(db, `described/app${n}`, metadata({ description: 'a wallaby of a service' }));
+    await push(db, 'described/wallaby');
+    expect(await search('wallaby')).toMatchObject({ total: 4, capped: false });
+    const capped = await search('wallaby', { matchLimit: 2 });
+    expect(capped.capped).toBe(true);
+    expect(capped.hits[0]).toMatchObject({ repository: 'described/wallaby', match: 'exact' });
+    // What was read is listed and counted: never more than there is, never fewer than the page shows.
+    expect(capped.total).toBe(capped.hits.length);
+    expect(capped.total).toBeLessThan(4);
+    expect(capped.hits.slice(1).every((h) => h.match === 'metadata')).toBe(true);
+  });
+
   it('counts at most four match limits of repositories without a term, and still pages through all of them by name', async () => {
     const all = await names('');
     const counted = await search('', { matchLimit: 2, limit: 5 });
@@ -170,5 +187,119 @@ describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
     expect(counted.hits.map((h) => h.repository)).toEqual(all.slice(0, 5));
     expect((await search('', { matchLimit: 2, limit: 5, offset: 10 })).hits.map((h) => h.repository)).toEqual(all.slice(10, 15));
     expect(await search('', { limit: 1 })).toMatchObject({ total: all.length, capped: false });
+  });
+});
+
+/** A repository's search document as stored (0018_search_documents.sql), or null when it has none. */
+async function documentOf(db: SqlExecutor, repository: string): Promise<{ namespaces: string[]; metadataText: string } | null> {
+  const r = await db.query<{ namespaces: string[]; metadataText: string }>(
+    `SELECT namespaces, metadata_text AS "metadataText" FROM search_documents WHERE name = $1`,
+    [repository],
+  );
+  return r.rows[0] ?? null;
+}
+
+describe.each(databaseEngines('searchdocs', 4))('search documents on %s', (_name, open) => {
+  let db: Database;
+  let drop: () => Promise<void>;
+  const names = async (text: string, viewer: SearchViewer = EVERYONE) =>
+    (await searchRepositories(db, { text, viewer, limit: 50, offset: 0 })).hits.map((h) => [h.repository, h.match]);
+
+  let applied: string[];
+
+  beforeAll(async () => {
+    ({ db, drop } = await open());
+    // The schema before 0018, with a repository pushed into it; then the rest of the migrations.
+    const before = await mkdtemp(path.join(tmpdir(), 'lading-migrations-'));
+    try {
+      for (const file of await readdir(MIGRATIONS_DIR)) {
+        if (Number(file.slice(0, 4)) < 18) await copyFile(path.join(MIGRATIONS_DIR, file), path.join(before, file));
+      }
+      await migrate(db, [{ owner: 'metadata', dir: before }]);
+    } finally {
+      await rm(before, { recursive: true, force: true });
+    }
+    await db.transaction(async (tx) => {
+      const repo = await ensureRepository(tx, 'legacy/team/app');
+      await insertManifest(tx, { repositoryId: repo.id, digest: digest(9001), mediaType: IMAGE, artifactType: null, payload: Buffer.from('{}'), subjectDigest: null, annotations: null, blobDigests: [], childDigests: [] });
+      await recordImageMetadata(tx, repo.id, digest(9001), metadata({ title: 'Legacy', description: 'a wombat from before', labels: { team: 'marsupials' } }));
+    });
+    applied = await migrate(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    await drop();
+  });
+
+  it('backfills a document for every repository already there when migration 0018 runs', async () => {
+    expect(applied[0]).toBe('0018_search_documents.sql');
+    expect(await documentOf(db, 'legacy/team/app')).toEqual({
+      namespaces: ['legacy', 'legacy/team', 'legacy/team/app'],
+      metadataText: 'Legacy\na wombat from before\nteam=marsupials',
+    });
+    expect(await names('wombat')).toEqual([['legacy/team/app', 'metadata']]);
+  });
+
+  it('gives a repository its document when it is created, before anything is pushed into it', async () => {
+    await db.transaction(async (tx) => ensureRepository(tx, 'empty/newcomer'));
+    expect(await documentOf(db, 'empty/newcomer')).toEqual({ namespaces: ['empty', 'empty/newcomer'], metadataText: '' });
+    expect(await names('newcomer')).toEqual([['empty/newcomer', 'exact']]);
+  });
+
+  it('keeps each distinct image text once, with its labels, and drops a manifest\'s text with its last manifest', async () => {
+    const first = await push(db, 'docs/app', metadata({ description: 'platypus service', labels: { owner: 'echidna', tier: 'back' } }), ['v1']);
+    await push(db, 'docs/app', metadata({ description: 'platypus service', labels: { owner: 'echidna', tier: 'back' } }), ['v2']);
+    const third = await push(db, 'docs/app', metadata({ description: 'numbat edition' }), ['v3']);
+    expect((await documentOf(db, 'docs/app'))?.metadataText).toBe('numbat edition\nplatypus service\nowner=echidna\ntier=back');
+    // A label's value is found, as metadata.
+    expect(await names('echidna')).toEqual([['docs/app', 'metadata']]);
+    const repositoryId = async (tx: SqlExecutor) => (await ensureRepository(tx, 'docs/app')).id;
+    await db.transaction(async (tx) => deleteManifest(tx, await repositoryId(tx), third));
+    expect(await names('numbat')).toEqual([]);
+    await db.transaction(async (tx) => deleteManifest(tx, await repositoryId(tx), first));
+    // The second manifest still says it.
+    expect(await names('platypus')).toEqual([['docs/app', 'metadata']]);
+  });
+
+  it('finds a tag as soon as it is pushed and forgets it when it is deleted, in the same transaction', async () => {
+    await push(db, 'docs/tagged', metadata(), ['kookaburra-1']);
+    expect(await names('kookaburra')).toEqual([['docs/tagged', 'tag']]);
+    await db.transaction(async (tx) => {
+      await deleteTag(tx, (await ensureRepository(tx, 'docs/tagged')).id, 'kookaburra-1');
+      // Inside the deleting transaction the tag is already gone from search.
+      expect((await searchRepositories(tx, { text: 'kookaburra', viewer: EVERYONE, limit: 5, offset: 0 })).hits).toEqual([]);
+    });
+    expect(await names('kookaburra')).toEqual([]);
+  });
+
+  it('loses a repository from search as soon as its deletion begins, and its document with its last batch', async () => {
+    await push(db, 'doomed/app', metadata({ description: 'quoll tracker' }));
+    expect(await names('quoll')).toEqual([['doomed/app', 'metadata']]);
+    const id = await db.transaction(async (tx) => {
+      const locked = (await lockRepositoryForDeletion(tx, 'doomed/app'))!;
+      await detachRepositoryForDeletion(tx, { id: locked.id, name: locked.name, tags: locked.tags.length, manifests: locked.manifests });
+      return locked.id;
+    });
+    // Detached: the rename carried the document along, so neither the old name nor the text finds it.
+    expect(await documentOf(db, 'doomed/app')).toBeNull();
+    expect(await names('quoll')).toEqual([]);
+    expect(await names('doomed')).toEqual([]);
+    let progress = await continueRepositoryDeletion(db, { repositoryId: id, batchSize: 10, reviewDelayMs: 0 });
+    while (progress && !progress.finished) progress = await continueRepositoryDeletion(db, { repositoryId: id, batchSize: 10, reviewDelayMs: 0 });
+    expect((await db.query(`SELECT count(*)::int AS n FROM search_documents WHERE repository_id = $1`, [id])).rows[0]).toEqual({ n: 0 });
+  });
+
+  it('checks access by the namespaces that cover a deep name, as pulls do', async () => {
+    await push(db, 'deep/a/b/c/tool', metadata({ description: 'bilby' }));
+    await upsertNamespace(db, 'deep', false);
+    await upsertNamespace(db, 'deep/a/b/c', true);
+    const anonymous: SearchViewer = { kind: 'principal', type: null, name: null };
+    expect(await names('bilby', anonymous)).toEqual([['deep/a/b/c/tool', 'metadata']]);
+    await upsertNamespace(db, 'deep/a/b/c', false);
+    expect(await names('bilby', anonymous)).toEqual([]);
+    await upsertNamespace(db, 'deep/a', false);
+    await addGrant(db, 'deep/a', 'user', 'carol', 'pull');
+    expect(await names('bilby', { kind: 'principal', type: 'user', name: 'carol' })).toEqual([['deep/a/b/c/tool', 'metadata']]);
+    expect(await names('bilby', { kind: 'principal', type: 'user', name: 'dave' })).toEqual([]);
   });
 });

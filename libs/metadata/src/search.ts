@@ -1,12 +1,13 @@
 /**
  * Search's read model: the metadata of each pushed manifest (written in the push's transaction) and the ranked,
- * access-filtered search over repository names, tags and that metadata (migration 0010_search.sql).
+ * access-filtered search over repository names, tags and that metadata (migrations 0010_search.sql and
+ * 0018_search_documents.sql: one search document per repository, kept by triggers).
  *
  * Invariants: a query never opens a manifest payload or a blob (everything it matches was extracted at push); the
- * caller's access is a condition of the query itself (`pullableRepositoryCondition`), so a page is always full and
- * `total` counts only what the caller may pull.
+ * caller's access is a condition of the query itself (`pullableNamespacesCondition` over each repository's search
+ * document), so a page is always full and `total` counts only what the caller may pull.
  */
-import { pullableRepositoryCondition } from './auth-store';
+import { pullableNamespacesCondition } from './auth-store';
 import type { SqlExecutor } from './database';
 import { listedRepository } from './repository-deletions';
 
@@ -94,8 +95,9 @@ export interface SearchHit {
 export interface SearchPage {
   total: number;
   /**
-   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT`: then `total` counts only the repositories
-   * found among the first matches, and a narrower term finds the others.
+   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
+   * cap): then `total` is a lower bound, counting only the repositories found among the first matches, and a
+   * narrower term finds the others. Otherwise `total` is exact.
    */
   capped: boolean;
   hits: SearchHit[];
@@ -117,7 +119,7 @@ const SCAN_FACTOR = 4;
 /** Without a term, how many repositories are counted at most, in match limits (2,000): a page reads only its own. */
 const BROWSE_COUNT_FACTOR = 4;
 
-/** The viewer's identity-provider groups, whose grants count as its own (`pullableRepositoryCondition`). */
+/** The viewer's identity-provider groups, whose grants count as its own (`pullableNamespacesCondition`). */
 export function viewerGroups(viewer: SearchViewer): string[] {
   return viewer.kind === 'principal' && viewer.groups ? [...viewer.groups] : [];
 }
@@ -134,11 +136,14 @@ function likeLiteral(text: string): string {
  * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
  * may pull are counted and listed.
  *
- * Every match is an index scan: ILIKE and `<%` use the trigram GIN indexes of 0010_search.sql. Fuzzy matching is for
- * names only: word similarity over every tag and description costs a computation per row (a seconds-long scan at
- * 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are read up to
- * `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`), out of at most four times as many matching
- * rows; access and the namespace filter apply to those rows, before the repositories are counted.
+ * Every match is an index scan: ILIKE and `<%` use trigram GIN indexes, on the tags (0010_search.sql) and on each
+ * repository's search document (its name, and its images' texts and labels: 0018_search_documents.sql). Fuzzy
+ * matching is for names only: word similarity over every tag and description costs a computation per row (a
+ * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are
+ * read up to `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`, and `total` is then a lower
+ * bound), out of at most four times as many matching rows; access and the namespace filter apply to those rows,
+ * before the repositories are counted. Access is one array overlap per repository: the document's covering
+ * namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -163,9 +168,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     q.offset, // $15
     q.tagsPerResult ?? 5, // $16
   ];
-  /** Whether the viewer may pull the repository `name`, and it is in the namespace filter. */
-  const admitted = (name: string) => `${listedRepository(name)} AND ($4::boolean OR ${pullableRepositoryCondition(name, '$5', '$6', '$18')})
-          AND ($7::text IS NULL OR ${name} = $7::text OR left(${name}, length($7::text) + 1) = $7::text || '/')`;
+  /** Whether the viewer may pull the repository of search document `d`, listed (not being deleted), and it is in the namespace filter. */
+  const admitted = (d: string) => `${listedRepository(`${d}.name`)} AND ($4::boolean OR ${pullableNamespacesCondition(`${d}.namespaces`, '$5', '$6', '$18')})
+          AND ($7::text IS NULL OR $7::text = ANY(${d}.namespaces))`;
   /** Whether the repository `id` holds a manifest that passes every manifest filter. */
   const passesFilters = (id: string) => `(NOT $8::boolean OR EXISTS (
                 SELECT 1 FROM image_metadata f WHERE f.repository_id = ${id}
@@ -175,44 +180,47 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                    AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
                    AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
   // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
-  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped.
+  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped. Every
+  // repository has its search document (0018_search_documents.sql): its name, namespaces and metadata text.
   const pageSql =
     text === ''
       ? `page AS (
-           SELECT r.id, r.name, 0 AS tier, 0::real AS sim,
-                  (SELECT count(*) FROM (SELECT 1 FROM repositories c WHERE ${admitted('c.name')} AND ${passesFilters('c.id')}
+           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS sim,
+                  (SELECT count(*) FROM (SELECT 1 FROM search_documents c WHERE ${admitted('c')} AND ${passesFilters('c.repository_id')}
                                           LIMIT $17 * ${BROWSE_COUNT_FACTOR}) counted) AS total
-             FROM repositories r
-            WHERE $2::text = '' AND ${admitted('r.name')} AND ${passesFilters('r.id')}
-            ORDER BY r.name LIMIT $14 OFFSET $15
+             FROM search_documents d
+            WHERE $2::text = '' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY d.name LIMIT $14 OFFSET $15
          )`
       : `named AS (
-           SELECT r.id,
-                  CASE WHEN r.name = $2 OR right(r.name, length($2) + 1) = '/' || $2 THEN 0
-                       WHEN r.name LIKE $3 || '%' OR r.name LIKE '%/' || $3 || '%' THEN 1
-                       WHEN r.name LIKE '%' || $3 || '%' THEN 2
+           SELECT d.repository_id AS id, d.name,
+                  CASE WHEN d.name = $2 OR right(d.name, length($2) + 1) = '/' || $2 THEN 0
+                       WHEN d.name LIKE $3 || '%' OR d.name LIKE '%/' || $3 || '%' THEN 1
+                       WHEN d.name LIKE '%' || $3 || '%' THEN 2
                        ELSE 3 END AS tier,
-                  word_similarity($2, r.name) AS sim
-             FROM repositories r WHERE (r.name LIKE '%' || $3 || '%' OR $2 <% r.name) AND ${admitted('r.name')}
+                  word_similarity($2, d.name) AS sim
+             FROM search_documents d WHERE (d.name LIKE '%' || $3 || '%' OR $2 <% d.name) AND ${admitted('d')}
          ), tag_rows AS MATERIALIZED (
            SELECT t.repository_id AS id FROM tags t WHERE t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
-         ), tagged AS (
-           SELECT h.id FROM (SELECT DISTINCT id FROM tag_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+         ), tagged AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 4 AS tier FROM search_documents d
+            WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND ${admitted('d')} LIMIT $17
          ), metadata_rows AS MATERIALIZED (
-           SELECT m.repository_id AS id FROM image_metadata m WHERE m.search_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
-         ), described AS (
-           SELECT h.id FROM (SELECT DISTINCT id FROM metadata_rows) h JOIN repositories r ON r.id = h.id WHERE ${admitted('r.name')} LIMIT $17
+           SELECT d.repository_id, d.name, d.namespaces FROM search_documents d
+            WHERE d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+         ), described AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 5 AS tier FROM metadata_rows d WHERE ${admitted('d')} LIMIT $17
          ), hits AS (
-           SELECT id, min(tier) AS tier, max(sim) AS sim FROM (
-             SELECT id, tier, sim FROM named
-             UNION ALL SELECT id, 4, 0::real FROM tagged
-             UNION ALL SELECT id, 5, 0::real FROM described) c
+           SELECT id, min(name) AS name, min(tier) AS tier, max(sim) AS sim FROM (
+             SELECT id, name, tier, sim FROM named
+             UNION ALL SELECT id, name, tier, 0::real FROM tagged
+             UNION ALL SELECT id, name, tier, 0::real FROM described) c
             GROUP BY id
          ), page AS (
-           SELECT r.id, r.name, h.tier, h.sim, count(*) OVER () AS total
-             FROM hits h JOIN repositories r ON r.id = h.id
-            WHERE ${passesFilters('r.id')}
-            ORDER BY h.tier, h.sim DESC, r.name
+           SELECT h.id, h.name, h.tier, h.sim, count(*) OVER () AS total
+             FROM hits h
+            WHERE ${passesFilters('h.id')}
+            ORDER BY h.tier, h.sim DESC, h.name
             LIMIT $14 OFFSET $15
          )`;
   const cappedSql =
