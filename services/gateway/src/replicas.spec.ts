@@ -14,6 +14,7 @@ import { createLogger } from '@lading/telemetry';
 import { freePort, infraSettings } from '@lading/testing';
 import { createGateway } from './gateway';
 import { UpstreamProxy, createUpstreamProxy } from './upstream-proxy';
+import { createManifestReads } from './manifest-reads';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -70,7 +71,7 @@ describe('caches across two gateway replicas over one Postgres', () => {
       res.statusCode = 404;
       res.end();
     };
-    const server = http.createServer(createGateway({ dispatch: { manifest: manifest.handler, blob: blob.handler, auth: noAuth }, logger }));
+    const server = http.createServer(createGateway({ dispatch: { manifest: createManifestReads({ upstream: manifest, maxBytes: 1 << 20 }), blob: blob.handler, auth: noAuth }, logger }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.push(server);
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
