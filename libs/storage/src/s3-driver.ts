@@ -3,7 +3,7 @@
  * upload's chunks are stored as one object per chunk, named by the offset where it starts, and joined on commit:
  * server-side (compose) when the chunks are large enough, streamed otherwise.
  */
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { markUnavailable } from '@lading/oci';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
@@ -16,7 +16,10 @@ export interface S3BlobStoreOptions {
   secretKey: string;
   bucket: string;
   region: string;
-  /** Multipart part size for streamed writes: the most a single write holds in memory. */
+  /**
+   * Multipart part size for streamed writes (16 MiB by default). A write holds up to `PARTS_IN_FLIGHT` + 1 parts in
+   * memory: the ones being sent and the one being read.
+   */
   partSize?: number;
   /** Where call durations are recorded (`registry_storage_action_seconds`); spans are made either way, inside traces. */
   metrics?: StorageMetrics;
@@ -29,6 +32,8 @@ export interface RedirectingBlobStore extends BlobStore {
 }
 
 const MIN_COMPOSE_PART = 5 * 1024 * 1024;
+/** Parts of one streamed write sent to the store at once while the next part is read. */
+const PARTS_IN_FLIGHT = 3;
 const OFFSET_WIDTH = 16;
 
 interface Part {
@@ -71,14 +76,6 @@ function classifyingErrors<T extends object>(store: T): T {
   return store;
 }
 
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err: Error | null, data: Buffer) => void): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-}
-
 /** Where an S3-compatible store is and how to sign in to it: the storage settings a MinIO client needs. */
 export interface MinioClientSettings {
   endpoint: string;
@@ -116,7 +113,98 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     });
   }
 
+  const partSize = options.partSize ?? 16 * 1024 * 1024;
+  const region = options.region;
+  // The bodies of writes are sent unsigned (`UNSIGNED-PAYLOAD`, as minio-js does over HTTPS anyway): signing them
+  // over plain HTTP makes minio-js hash every byte with SHA-256 and MD5 and the store hash it again to check; the
+  // registry has already hashed the bytes (their digest is checked before a blob is committed).
+  const bodies = createMinioClient({ ...options, partSize });
+  bodies.enableSHA256 = false;
   const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
+
+  /** PUTs one body (an object, or a part of a multipart upload with `query`); resolves with its ETag. */
+  async function putBody(objectName: string, body: Buffer, query?: string): Promise<string> {
+    const res = await bodies.makeRequestStreamAsync(
+      { method: 'PUT', bucketName: bucket, objectName, query, headers: { 'Content-Length': String(body.length) } },
+      body,
+      '',
+      [200],
+      region,
+    );
+    res.resume();
+    await new Promise<void>((resolve, reject) => res.once('end', resolve).once('error', reject));
+    return String(res.headers.etag ?? '').replace(/^"|"$/g, '');
+  }
+
+  /**
+   * Stores what `next` yields as the object `objectName` and resolves with its size: one PUT when it fits in a part,
+   * else a multipart upload whose parts are sent `PARTS_IN_FLIGHT` at a time while the next one is read. Rejects as
+   * soon as the source or a part fails, and then stores nothing (the multipart upload is aborted).
+   */
+  async function putParts(objectName: string, next: () => Promise<Buffer | null>): Promise<number> {
+    /** Reads up to a part's worth (the source's chunks are small); null at the end. */
+    let carry: Buffer | null = null;
+    let ended = false;
+    async function readPart(): Promise<Buffer | null> {
+      const chunks: Buffer[] = carry ? [carry] : [];
+      let bytes = carry?.length ?? 0;
+      carry = null;
+      while (bytes < partSize && !ended) {
+        const chunk = await next();
+        if (chunk === null) ended = true;
+        else {
+          chunks.push(chunk);
+          bytes += chunk.length;
+        }
+      }
+      if (bytes === 0) return null;
+      const whole = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
+      if (whole.length <= partSize) return whole;
+      carry = whole.subarray(partSize);
+      return whole.subarray(0, partSize);
+    }
+
+    const first = await readPart();
+    if (!first) return 0;
+    if (ended && !carry) {
+      await putBody(objectName, first);
+      return first.length;
+    }
+    const uploadId = await bodies.initiateNewMultipartUpload(bucket, objectName, {});
+    const etags: Array<{ part: number; etag: string }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    let total = 0;
+    const send = (part: number, body: Buffer) => {
+      total += body.length;
+      const sent: Promise<void> = putBody(objectName, body, `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`).then(
+        (etag) => void etags.push({ part, etag }),
+        (err: unknown) => void (failure ??= err),
+      );
+      inFlight.add(sent);
+      void sent.finally(() => inFlight.delete(sent));
+    };
+    try {
+      send(1, first);
+      for (let part = 2; ; part++) {
+        if (failure) throw failure;
+        const body = await readPart();
+        if (!body) break;
+        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure) throw failure;
+        send(part, body);
+      }
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      etags.sort((a, b) => a.part - b.part);
+      await bodies.completeMultipartUpload(bucket, objectName, uploadId, etags);
+      return total;
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await bodies.abortMultipartUpload(bucket, objectName, uploadId).catch(() => undefined);
+      throw err;
+    }
+  }
 
   async function listParts(uploadId: string): Promise<Part[]> {
     const parts: Part[] = [];
@@ -187,20 +275,12 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
       await removeAll(parts.filter((p) => p.offset >= offset).map((p) => p.name));
       // An empty chunk stores nothing (S3 refuses a multipart upload with no parts).
-      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      const first = await iterator.next();
-      if (first.done) return 0;
-      const body = Readable.from(
-        (async function* () {
-          yield first.value;
-          for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
-        })(),
-        { objectMode: false },
-      );
-      const counter = new ByteCounter();
-      body.on('error', (err) => counter.destroy(err));
-      await putStream(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, body.pipe(counter));
-      return counter.bytes;
+      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+      return putParts(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, async () => {
+        const next = await iterator.next();
+        if (next.done) return null;
+        return typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      });
     },
 
     async commitUpload(uploadId: string, key: string, size: number): Promise<void> {
