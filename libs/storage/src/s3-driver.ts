@@ -36,6 +36,12 @@ const MIN_COMPOSE_PART = 5 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 3;
 const OFFSET_WIDTH = 16;
 
+/** A body to send, as the chunks it was read in. */
+interface BodyChunks {
+  chunks: Buffer[];
+  bytes: number;
+}
+
 interface Part {
   name: string;
   offset: number;
@@ -122,11 +128,14 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
   bodies.enableSHA256 = false;
   const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
 
-  /** PUTs one body (an object, or a part of a multipart upload with `query`); resolves with its ETag. */
-  async function putBody(objectName: string, body: Buffer, query?: string): Promise<string> {
+  /**
+   * PUTs one body, given as the source's chunks (an object, or a part of a multipart upload with `query`); resolves
+   * with its ETag. The chunks are sent as they are, never joined into one buffer (a copy of every byte).
+   */
+  async function putBody(objectName: string, body: BodyChunks, query?: string): Promise<string> {
     const res = await bodies.makeRequestStreamAsync(
-      { method: 'PUT', bucketName: bucket, objectName, query, headers: { 'Content-Length': String(body.length) } },
-      body,
+      { method: 'PUT', bucketName: bucket, objectName, query, headers: { 'Content-Length': String(body.bytes) } },
+      body.chunks.length === 1 ? body.chunks[0] : Readable.from(body.chunks, { objectMode: false }),
       '',
       [200],
       region,
@@ -142,41 +151,46 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
    * soon as the source or a part fails, and then stores nothing (the multipart upload is aborted).
    */
   async function putParts(objectName: string, next: () => Promise<Buffer | null>): Promise<number> {
-    /** Reads up to a part's worth (the source's chunks are small); null at the end. */
+    /** What the last part read took of a chunk that went past its end. */
     let carry: Buffer | null = null;
     let ended = false;
-    async function readPart(): Promise<Buffer | null> {
+    /** Reads up to a part's worth of chunks (the source's are small); null at the end. */
+    async function readPart(): Promise<BodyChunks | null> {
       const chunks: Buffer[] = carry ? [carry] : [];
       let bytes = carry?.length ?? 0;
       carry = null;
       while (bytes < partSize && !ended) {
         const chunk = await next();
         if (chunk === null) ended = true;
-        else {
+        else if (chunk.length > 0) {
           chunks.push(chunk);
           bytes += chunk.length;
         }
       }
       if (bytes === 0) return null;
-      const whole = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
-      if (whole.length <= partSize) return whole;
-      carry = whole.subarray(partSize);
-      return whole.subarray(0, partSize);
+      if (bytes > partSize) {
+        const last = chunks.pop()!;
+        const kept = last.length - (bytes - partSize);
+        chunks.push(last.subarray(0, kept));
+        carry = last.subarray(kept);
+        bytes = partSize;
+      }
+      return { chunks, bytes };
     }
 
     const first = await readPart();
     if (!first) return 0;
     if (ended && !carry) {
       await putBody(objectName, first);
-      return first.length;
+      return first.bytes;
     }
     const uploadId = await bodies.initiateNewMultipartUpload(bucket, objectName, {});
     const etags: Array<{ part: number; etag: string }> = [];
     const inFlight = new Set<Promise<void>>();
     let failure: unknown = null;
     let total = 0;
-    const send = (part: number, body: Buffer) => {
-      total += body.length;
+    const send = (part: number, body: BodyChunks) => {
+      total += body.bytes;
       const sent: Promise<void> = putBody(objectName, body, `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`).then(
         (etag) => void etags.push({ part, etag }),
         (err: unknown) => void (failure ??= err),
