@@ -17,8 +17,9 @@ export interface S3BlobStoreOptions {
   bucket: string;
   region: string;
   /**
-   * Multipart part size for streamed writes (16 MiB by default). A write holds up to `PARTS_IN_FLIGHT` + 1 parts in
-   * memory: the ones being sent and the one being read.
+   * Multipart part size for streamed writes (8 MiB by default; it doubles every 1000 parts, so that a write stays
+   * within S3's 10 000 parts). A write holds up to `PARTS_IN_FLIGHT` + 1 parts in memory: the ones being sent and the
+   * one being read.
    */
   partSize?: number;
   /** Where call durations are recorded (`registry_storage_action_seconds`); spans are made either way, inside traces. */
@@ -119,7 +120,9 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     });
   }
 
-  const partSize = options.partSize ?? 16 * 1024 * 1024;
+  const partSize = options.partSize ?? 8 * 1024 * 1024;
+  /** The size of part `n` (from 1): `partSize`, doubled every 1000 parts. */
+  const partSizeOf = (n: number) => partSize * 2 ** Math.floor((n - 1) / 1000);
   const region = options.region;
   // The bodies of writes are sent unsigned (`UNSIGNED-PAYLOAD`, as minio-js does over HTTPS anyway): signing them
   // over plain HTTP makes minio-js hash every byte with SHA-256 and MD5 and the store hash it again to check; the
@@ -155,11 +158,13 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     let carry: Buffer | null = null;
     let ended = false;
     /** Reads up to a part's worth of chunks (the source's are small); null at the end. */
+    let partsRead = 0;
     async function readPart(): Promise<BodyChunks | null> {
+      const size = partSizeOf(++partsRead);
       const chunks: Buffer[] = carry ? [carry] : [];
       let bytes = carry?.length ?? 0;
       carry = null;
-      while (bytes < partSize && !ended) {
+      while (bytes < size && !ended) {
         const chunk = await next();
         if (chunk === null) ended = true;
         else if (chunk.length > 0) {
@@ -168,12 +173,12 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
         }
       }
       if (bytes === 0) return null;
-      if (bytes > partSize) {
+      if (bytes > size) {
         const last = chunks.pop()!;
-        const kept = last.length - (bytes - partSize);
+        const kept = last.length - (bytes - size);
         chunks.push(last.subarray(0, kept));
         carry = last.subarray(kept);
-        bytes = partSize;
+        bytes = size;
       }
       return { chunks, bytes };
     }
