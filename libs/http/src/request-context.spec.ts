@@ -4,6 +4,7 @@ import {
   PRINCIPAL_GROUPS_HEADER,
   PRINCIPAL_HEADER,
   PRINCIPAL_PROOF_HEADER,
+  PULLS_HEADER,
   REQUEST_ID_HEADER,
   RequestContextConfig,
   actorOf,
@@ -13,6 +14,7 @@ import {
   principalGroupsOf,
   principalOf,
   principalProof,
+  pullsOf,
   requestContext,
 } from './request-context';
 
@@ -55,6 +57,19 @@ describe('the principal a service believes', () => {
     const req = admitted({});
     req.headers[PRINCIPAL_HEADER] = 'alice';
     expect(principalOf(req, undefined)).toBe('alice');
+  });
+
+  it('drops a pull count the client sent when the gateway admits the request (one pull then)', () => {
+    const req = admitted({ [PULLS_HEADER]: '5000' });
+    expect(req.headers[PULLS_HEADER]).toBeUndefined();
+    expect(pullsOf(req)).toBe(1);
+  });
+
+  it('counts the pulls a read from the gateway stands for: its header, 1 without one or when malformed', () => {
+    expect(pullsOf(overHttp({ [PULLS_HEADER]: '17' }))).toBe(17);
+    expect(pullsOf(overHttp({ [PULLS_HEADER]: '0' }))).toBe(0);
+    expect(pullsOf(overHttp({}))).toBe(1);
+    for (const bad of ['-3', '1e3', 'many', '9999999']) expect(pullsOf(overHttp({ [PULLS_HEADER]: bad }))).toBe(1);
   });
 
   it('drops a principal and a proof the client sent when the gateway admits the request', () => {

@@ -41,6 +41,24 @@ export const ADMIN_CALL_HEADER = 'x-lading-admin';
 /** The calling service's proof of `ADMIN_CALL_HEADER`; see `adminCallProof`. */
 export const ADMIN_CALL_PROOF_HEADER = 'x-lading-admin-proof';
 
+/**
+ * How many clients' pulls one manifest read stands for: the gateway answers concurrent reads of one manifest with a
+ * single read of the manifest service (services/gateway/src/manifest-reads.ts) and tells the service how many it
+ * answers, for the pull audit (`pullsOf`); `0` for a read that counts no pull. Stripped from client requests.
+ */
+export const PULLS_HEADER = 'x-lading-pulls';
+
+/** The most pulls one read may stand for (a larger or malformed header counts as one). */
+const MAX_PULLS_PER_READ = 100_000;
+
+/** The pulls a manifest read stands for: its `PULLS_HEADER` (set only by the gateway), 1 without one. */
+export function pullsOf(req: IncomingMessage): number {
+  const value = req.headers[PULLS_HEADER];
+  if (value === undefined) return 1;
+  const count = typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  return count >= 0 && count <= MAX_PULLS_PER_READ ? count : 1;
+}
+
 /** Marks a request object the gateway admitted in this process. */
 const ADMITTED = Symbol('lading.admittedByGateway');
 
@@ -74,6 +92,7 @@ export function admitPrincipal(req: IncomingMessage): void {
   if (req.headers[PRINCIPAL_GROUPS_HEADER] !== undefined) delete req.headers[PRINCIPAL_GROUPS_HEADER];
   if (req.headers[ADMIN_CALL_HEADER] !== undefined) delete req.headers[ADMIN_CALL_HEADER];
   if (req.headers[ADMIN_CALL_PROOF_HEADER] !== undefined) delete req.headers[ADMIN_CALL_PROOF_HEADER];
+  if (req.headers[PULLS_HEADER] !== undefined) delete req.headers[PULLS_HEADER];
   (req as IncomingMessage & { [ADMITTED]?: true })[ADMITTED] = true;
 }
 

@@ -55,6 +55,33 @@ describe('s3 driver', () => {
     }
   });
 
+  it('writes a chunk of many parts, sent several at a time, byte for byte in order', async () => {
+    const store = await createS3BlobStore({ ...settings, bucket, partSize: 5 * 1024 * 1024 });
+    // Uneven source chunks, so that parts are cut inside them: 23 MiB and a bit, 5 parts.
+    const chunks = Array.from({ length: 31 }, (_, i) => randomBytes(700 * 1024 + i * 1013));
+    const whole = Buffer.concat(chunks);
+    expect(await store.writeUpload('many-parts', 0, Readable.from(chunks))).toBe(whole.length);
+    const key = blobKey(`sha256:${createHash('sha256').update(whole).digest('hex')}`);
+    await store.commitUpload('many-parts', key, whole.length);
+    const read: Buffer[] = [];
+    for await (const c of await store.read(key)) read.push(c as Buffer);
+    expect(Buffer.concat(read).equals(whole)).toBe(true);
+  });
+
+  it('stores nothing of a chunk whose source fails after some parts were sent', async () => {
+    const store = await createS3BlobStore({ ...settings, bucket, partSize: 5 * 1024 * 1024 });
+    async function* failing(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 12; i++) yield randomBytes(1024 * 1024);
+      throw new Error('client went away');
+    }
+    await expect(store.writeUpload('failed-parts', 0, Readable.from(failing()))).rejects.toThrow('client went away');
+    // Nothing was stored: the next chunk must start at 0.
+    await expect(store.writeUpload('failed-parts', 1, Readable.from([Buffer.from('x')]))).rejects.toThrow();
+    const names: string[] = [];
+    for await (const item of adminClient().listObjectsV2(bucket, 'uploads/failed-parts/', true) as AsyncIterable<Minio.BucketItem>) if (item.name) names.push(item.name);
+    expect(names).toEqual([]);
+  });
+
   it('presigns GET URLs that serve the object and honour Range', async () => {
     const store = await createS3BlobStore({ ...settings, bucket });
     const data = randomBytes(4096);

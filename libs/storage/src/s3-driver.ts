@@ -3,7 +3,7 @@
  * upload's chunks are stored as one object per chunk, named by the offset where it starts, and joined on commit:
  * server-side (compose) when the chunks are large enough, streamed otherwise.
  */
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { markUnavailable } from '@lading/oci';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
@@ -16,7 +16,11 @@ export interface S3BlobStoreOptions {
   secretKey: string;
   bucket: string;
   region: string;
-  /** Multipart part size for streamed writes: the most a single write holds in memory. */
+  /**
+   * Multipart part size for streamed writes (8 MiB by default; it doubles every 1000 parts, so that a write stays
+   * within S3's 10 000 parts). A write holds up to `PARTS_IN_FLIGHT` + 1 parts in memory: the ones being sent and the
+   * one being read.
+   */
   partSize?: number;
   /** Where call durations are recorded (`registry_storage_action_seconds`); spans are made either way, inside traces. */
   metrics?: StorageMetrics;
@@ -29,7 +33,15 @@ export interface RedirectingBlobStore extends BlobStore {
 }
 
 const MIN_COMPOSE_PART = 5 * 1024 * 1024;
+/** Parts of one streamed write sent to the store at once while the next part is read. */
+const PARTS_IN_FLIGHT = 3;
 const OFFSET_WIDTH = 16;
+
+/** A body to send, as the chunks it was read in. */
+interface BodyChunks {
+  chunks: Buffer[];
+  bytes: number;
+}
 
 interface Part {
   name: string;
@@ -71,14 +83,6 @@ function classifyingErrors<T extends object>(store: T): T {
   return store;
 }
 
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err: Error | null, data: Buffer) => void): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-}
-
 /** Where an S3-compatible store is and how to sign in to it: the storage settings a MinIO client needs. */
 export interface MinioClientSettings {
   endpoint: string;
@@ -116,7 +120,110 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     });
   }
 
+  const partSize = options.partSize ?? 8 * 1024 * 1024;
+  /** The size of part `n` (from 1): `partSize`, doubled every 1000 parts. */
+  const partSizeOf = (n: number) => partSize * 2 ** Math.floor((n - 1) / 1000);
+  const region = options.region;
+  // The bodies of writes are sent unsigned (`UNSIGNED-PAYLOAD`, as minio-js does over HTTPS anyway): signing them
+  // over plain HTTP makes minio-js hash every byte with SHA-256 and MD5 and the store hash it again to check; the
+  // registry has already hashed the bytes (their digest is checked before a blob is committed).
+  const bodies = createMinioClient({ ...options, partSize });
+  bodies.enableSHA256 = false;
   const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
+
+  /**
+   * PUTs one body, given as the source's chunks (an object, or a part of a multipart upload with `query`); resolves
+   * with its ETag. The chunks are sent as they are, never joined into one buffer (a copy of every byte).
+   */
+  async function putBody(objectName: string, body: BodyChunks, query?: string): Promise<string> {
+    const res = await bodies.makeRequestStreamAsync(
+      { method: 'PUT', bucketName: bucket, objectName, query, headers: { 'Content-Length': String(body.bytes) } },
+      body.chunks.length === 1 ? body.chunks[0] : Readable.from(body.chunks, { objectMode: false }),
+      '',
+      [200],
+      region,
+    );
+    res.resume();
+    await new Promise<void>((resolve, reject) => res.once('end', resolve).once('error', reject));
+    return String(res.headers.etag ?? '').replace(/^"|"$/g, '');
+  }
+
+  /**
+   * Stores what `next` yields as the object `objectName` and resolves with its size: one PUT when it fits in a part,
+   * else a multipart upload whose parts are sent `PARTS_IN_FLIGHT` at a time while the next one is read. Rejects as
+   * soon as the source or a part fails, and then stores nothing (the multipart upload is aborted).
+   */
+  async function putParts(objectName: string, next: () => Promise<Buffer | null>): Promise<number> {
+    /** What the last part read took of a chunk that went past its end. */
+    let carry: Buffer | null = null;
+    let ended = false;
+    /** Reads up to a part's worth of chunks (the source's are small); null at the end. */
+    let partsRead = 0;
+    async function readPart(): Promise<BodyChunks | null> {
+      const size = partSizeOf(++partsRead);
+      const chunks: Buffer[] = carry ? [carry] : [];
+      let bytes = carry?.length ?? 0;
+      carry = null;
+      while (bytes < size && !ended) {
+        const chunk = await next();
+        if (chunk === null) ended = true;
+        else if (chunk.length > 0) {
+          chunks.push(chunk);
+          bytes += chunk.length;
+        }
+      }
+      if (bytes === 0) return null;
+      if (bytes > size) {
+        const last = chunks.pop()!;
+        const kept = last.length - (bytes - size);
+        chunks.push(last.subarray(0, kept));
+        carry = last.subarray(kept);
+        bytes = size;
+      }
+      return { chunks, bytes };
+    }
+
+    const first = await readPart();
+    if (!first) return 0;
+    if (ended && !carry) {
+      await putBody(objectName, first);
+      return first.bytes;
+    }
+    const uploadId = await bodies.initiateNewMultipartUpload(bucket, objectName, {});
+    const etags: Array<{ part: number; etag: string }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    let total = 0;
+    const send = (part: number, body: BodyChunks) => {
+      total += body.bytes;
+      const sent: Promise<void> = putBody(objectName, body, `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`).then(
+        (etag) => void etags.push({ part, etag }),
+        (err: unknown) => void (failure ??= err),
+      );
+      inFlight.add(sent);
+      void sent.finally(() => inFlight.delete(sent));
+    };
+    try {
+      send(1, first);
+      for (let part = 2; ; part++) {
+        if (failure) throw failure;
+        const body = await readPart();
+        if (!body) break;
+        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure) throw failure;
+        send(part, body);
+      }
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      etags.sort((a, b) => a.part - b.part);
+      await bodies.completeMultipartUpload(bucket, objectName, uploadId, etags);
+      return total;
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await bodies.abortMultipartUpload(bucket, objectName, uploadId).catch(() => undefined);
+      throw err;
+    }
+  }
 
   async function listParts(uploadId: string): Promise<Part[]> {
     const parts: Part[] = [];
@@ -187,26 +294,21 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
       await removeAll(parts.filter((p) => p.offset >= offset).map((p) => p.name));
       // An empty chunk stores nothing (S3 refuses a multipart upload with no parts).
-      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      const first = await iterator.next();
-      if (first.done) return 0;
-      const body = Readable.from(
-        (async function* () {
-          yield first.value;
-          for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
-        })(),
-        { objectMode: false },
-      );
-      const counter = new ByteCounter();
-      body.on('error', (err) => counter.destroy(err));
-      await putStream(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, body.pipe(counter));
-      return counter.bytes;
+      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+      return putParts(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, async () => {
+        const next = await iterator.next();
+        if (next.done) return null;
+        return typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      });
     },
 
     async commitUpload(uploadId: string, key: string, size: number): Promise<void> {
-      const parts = (await listParts(uploadId)).filter((p) => p.offset < size || (size === 0 && p.offset === 0));
-      if (await exists(key)) {
-        await removeAll(parts.map((p) => p.name));
+      // One listing, asked beside the existence check, serves the checks below and the clean-up at the end (a commit
+      // of a small blob was otherwise 6 round trips to the store in a row).
+      const [listed, present] = await Promise.all([listParts(uploadId), exists(key)]);
+      const parts = listed.filter((p) => p.offset < size || (size === 0 && p.offset === 0));
+      if (present) {
+        await removeAll(listed.map((p) => p.name));
         return;
       }
       let expected = 0;
@@ -229,7 +331,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
         // With its size known, an object up to the part size is one PUT rather than a multipart upload.
         await putStream(key, concatenate(parts, size), size);
       }
-      await removeAll((await listParts(uploadId)).map((p) => p.name));
+      await removeAll(listed.map((p) => p.name));
     },
 
     async deleteUpload(uploadId: string): Promise<void> {

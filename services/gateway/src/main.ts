@@ -12,6 +12,7 @@ import { createSessionTokens, exchangeOverHttp } from './session-tokens';
 import { withConfiguredMirror } from './mirror-namespace';
 import { rateLimiterFromConfig } from './rate-limiter';
 import { createUpstreamProxy } from './upstream-proxy';
+import { createManifestReads } from './manifest-reads';
 import { askRepositoryExists } from './repository-existence';
 
 runProcess('gateway', 'the gateway of the distributed mode: authorization, rate limits and the route table in front of the services.', async (config, logger) => {
@@ -30,7 +31,8 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
   });
   const gateway = createGateway({
     authorize,
-    dispatch: { blob: blob.handler, manifest: manifest.handler, auth: auth.handler },
+    // Concurrent reads of one manifest share one read of the service; manifest bytes are kept here, by digest.
+    dispatch: { blob: blob.handler, manifest: createManifestReads({ upstream: manifest, maxBytes: config.limits.manifestCacheBytes }), auth: auth.handler },
     logger,
     accessLog: config.log.access,
     limiter: rateLimiterFromConfig(config),

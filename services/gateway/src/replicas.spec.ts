@@ -1,7 +1,9 @@
 /**
  * Caches across replicas (distributed mode): two gateways, each in front of its own manifest and blob service
  * process, over one real Postgres, MinIO and Kafka (tools/infra). What gateway 1's replicas cached must not outlive a
- * delete or a tag move made through gateway 2: GET via 1 (cached), DELETE via 2, GET via 1 → 404.
+ * delete or a tag move made through gateway 2: GET via 1 (cached), DELETE via 2, GET via 1 → 404. The gateways
+ * share concurrent manifest reads (manifest-reads.ts): fewer reads of the service than clients, each client
+ * answered and counted as a pull.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,11 +11,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { RawHandler } from '@lading/http';
+import { PULLS_HEADER, RawHandler } from '@lading/http';
 import { createLogger } from '@lading/telemetry';
 import { freePort, infraSettings } from '@lading/testing';
 import { createGateway } from './gateway';
 import { UpstreamProxy, createUpstreamProxy } from './upstream-proxy';
+import { createManifestReads } from './manifest-reads';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -62,15 +65,26 @@ describe('caches across two gateway replicas over one Postgres', () => {
     }
   }
 
+  /** The reads gateway 1 made of its manifest service: method and the pulls each stood for. */
+  const exchanges: Array<{ method: string; pulls: number }> = [];
+
   async function startGateway(manifestUrl: string, blobUrl: string): Promise<string> {
-    const manifest = createUpstreamProxy({ service: 'manifest', urls: [manifestUrl], headersTimeoutMs: 10_000, logger });
+    const proxy = createUpstreamProxy({ service: 'manifest', urls: [manifestUrl], headersTimeoutMs: 10_000, logger });
+    const first = servers.length === 0;
+    const manifest: Pick<UpstreamProxy, 'handler' | 'exchange'> = {
+      handler: proxy.handler,
+      exchange: (req, method, target, extra) => {
+        if (first) exchanges.push({ method, pulls: Number(extra?.[PULLS_HEADER] ?? 1) });
+        return proxy.exchange(req, method, target, extra);
+      },
+    };
     const blob = createUpstreamProxy({ service: 'blob', urls: [blobUrl], headersTimeoutMs: 10_000, logger });
-    proxies.push(manifest, blob);
+    proxies.push(proxy, blob);
     const noAuth: RawHandler = (_req, res) => {
       res.statusCode = 404;
       res.end();
     };
-    const server = http.createServer(createGateway({ dispatch: { manifest: manifest.handler, blob: blob.handler, auth: noAuth }, logger }));
+    const server = http.createServer(createGateway({ dispatch: { manifest: createManifestReads({ upstream: manifest, maxBytes: 1 << 20 }), blob: blob.handler, auth: noAuth }, logger }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.push(server);
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -158,6 +172,53 @@ describe('caches across two gateway replicas over one Postgres', () => {
     expect((await getManifest(one, 'replicas/tags', 'latest')).headers.get('docker-content-digest')).toBe(second.digest);
     expect((await fetch(`${two}/v2/replicas/tags/manifests/latest`, { method: 'DELETE' })).status).toBe(202);
     expect((await getManifest(one, 'replicas/tags', 'latest')).status).toBe(404);
+  });
+
+  it('answers 40 concurrent GETs of one manifest via replica 1 from fewer reads of its service, counting 40 pulls', async () => {
+    const [one, two] = gateways;
+    const image = await pushImage(two, 'replicas/shared', 'v1');
+    for (const reference of [image.digest, 'v1']) {
+      exchanges.length = 0;
+      const answers = await Promise.all(Array.from({ length: 40 }, () => getManifest(one, 'replicas/shared', reference)));
+      const ids = new Set<string | null>();
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+        expect(res.headers.get('content-type')).toBe(OCI_MANIFEST);
+        expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(image.digest);
+        ids.add(res.headers.get('x-request-id'));
+      }
+      // Each answer carries its own request id, not the one of the request the shared read was made for.
+      expect(ids.size).toBe(40);
+      expect(exchanges.length).toBeGreaterThanOrEqual(1);
+      expect(exchanges.length).toBeLessThan(40);
+      expect(exchanges.reduce((sum, e) => sum + e.pulls, 0)).toBe(40);
+    }
+  });
+
+  it('reads a manifest whose bytes replica 1 holds with a HEAD of its service, and answers HEADs without a body', async () => {
+    const [one, two] = gateways;
+    const image = await pushImage(two, 'replicas/head', 'v1');
+    expect((await getManifest(one, 'replicas/head', 'v1')).status).toBe(200);
+    exchanges.length = 0;
+    for (const reference of ['v1', image.digest]) {
+      const again = await getManifest(one, 'replicas/head', reference);
+      expect(sha256(Buffer.from(await again.arrayBuffer()))).toBe(image.digest);
+    }
+    expect(exchanges.map((e) => e.method)).toEqual(['HEAD', 'HEAD']);
+    const head = await fetch(`${one}/v2/replicas/head/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  it("passes the service's own error through via replica 1 when the Accept header does not admit the manifest", async () => {
+    const [one, two] = gateways;
+    await pushImage(two, 'replicas/accept', 'v1');
+    const res = await fetch(`${one}/v2/replicas/accept/manifests/v1`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { errors: Array<{ code: string }> }).errors[0].code).toBe('MANIFEST_UNKNOWN');
+    expect((await getManifest(one, 'replicas/accept', 'v1')).status).toBe(200);
   });
 
   it('answers 404 via replica 1 for a blob replica 2 deleted after replica 1 served it', async () => {

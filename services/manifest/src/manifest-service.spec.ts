@@ -43,6 +43,21 @@ describe('manifest service', () => {
     expect(head.headers['content-length']).toBe(String(m.body.length));
   });
 
+  it('counts a read the gateway made for several clients as that many pulls in the audit', async () => {
+    const counted: Array<{ repository: string; count: number | undefined }> = [];
+    const audited = createManifestService({ ...deps, pullAudit: { note: (_principal, repository, count) => void counted.push({ repository, count }) } });
+    const m = await image('team/audited');
+    expect((await request(audited).put('/v2/team/audited/manifests/v1').set('Content-Type', m.mediaType).send(m.body.toString())).status).toBe(201);
+    expect((await request(audited).head('/v2/team/audited/manifests/v1').set('X-Lading-Pulls', '12')).status).toBe(200);
+    expect((await request(audited).get(`/v2/team/audited/manifests/${m.digest}`).set('X-Lading-Pulls', '0')).status).toBe(200);
+    expect((await request(audited).get('/v2/team/audited/manifests/v1')).status).toBe(200);
+    expect(counted).toEqual([
+      { repository: 'team/audited', count: 12 },
+      { repository: 'team/audited', count: 0 },
+      { repository: 'team/audited', count: 1 },
+    ]);
+  });
+
   it('answers If-None-Match with the digest by 304', async () => {
     const m = await image('etag');
     await put('etag', 'latest', m).expect(201);

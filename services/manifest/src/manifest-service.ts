@@ -16,6 +16,7 @@ import {
   nextPageLink,
   parsePageRequest,
   principalOf,
+  pullsOf,
   readBodyCapped,
   requestContext,
   withFastReads,
@@ -235,8 +236,11 @@ export function createManifestService(deps: ManifestServiceDeps): ManifestServic
   const notePull = deps.pulls ? deps.pulls.note.bind(deps.pulls) : undefined;
   const pullAudit = deps.pullAudit;
   const secret = config.upstreams.secret;
-  /** Counts a pull for the audit trail: a lookup and an increment, no I/O. */
-  const auditPull: ServedListener | undefined = pullAudit ? (repository, _digest, req) => pullAudit.note(principalOf(req, secret), repository) : undefined;
+  /**
+   * Counts a pull for the audit trail: a lookup and an increment, no I/O. A read the gateway made for several clients
+   * at once counts as many pulls as it says it answers (`pullsOf`).
+   */
+  const auditPull: ServedListener | undefined = pullAudit ? (repository, _digest, req) => pullAudit.note(principalOf(req, secret), repository, pullsOf(req)) : undefined;
   const noteProxiedPull: ServedListener | undefined =
     notePull && auditPull
       ? (repository, digest, req) => {

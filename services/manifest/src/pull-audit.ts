@@ -35,8 +35,8 @@ export interface PullAuditDeps {
 
 /** Counts pulls and writes them a window at a time. */
 export interface PullAudit {
-  /** Counts one pull of `repository` by `principal` (the token subject, '' for anonymous). */
-  note(principal: string, repository: string): void;
+  /** Counts `count` (default 1) pulls of `repository` by `principal` (the token subject, '' for anonymous). */
+  note(principal: string, repository: string, count?: number): void;
   /** Writes the pulls counted so far as one batch (nothing when there are none); resolves with the pairs written. */
   flush(): Promise<number>;
   /** Starts the periodic writes. */
@@ -119,8 +119,9 @@ export function createPullAudit(deps: PullAuditDeps): PullAudit {
   });
 
   return {
-    note(principal, repository) {
-      add(principal, repository, 1, pairs === 0 ? now() : windowStart);
+    note(principal, repository, count = 1) {
+      if (count <= 0) return;
+      add(principal, repository, count, pairs === 0 ? now() : windowStart);
     },
     flush,
     start: () => loop.start(),
