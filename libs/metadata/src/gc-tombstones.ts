@@ -119,7 +119,9 @@ export async function unpinBlobObject(db: SqlExecutor, pinId: string): Promise<v
  */
 export async function recordBlobObject(tx: SqlExecutor, digest: string, size: number, pinId: string | null): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    await insertBlob(tx, digest, size);
+    // A row this transaction inserted is its own until commit: nobody else can delete it, so only a row that was
+    // already there needs the shared lock (one statement fewer for a new blob, nearly every push).
+    if (await insertBlob(tx, digest, size)) break;
     if (await lockBlob(tx, digest)) break;
     if (attempt >= 5) throw new Error(`blob ${digest} keeps vanishing while it is recorded`);
   }
