@@ -38,6 +38,11 @@ export interface EventBus {
   publish(events: LadingEvent[]): Promise<void>;
   /** Registers a handler; resolves, once it is consuming, with a function that unsubscribes it. */
   subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<() => Promise<void>>;
+  /**
+   * Resolves once every event published so far has been handed to every handler. Only the in-process bus has such
+   * a point (a broker delivers whenever its consumers poll); tests of the embedded registry wait on it.
+   */
+  settled?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +96,7 @@ export function createInProcessBus(onHandlerError: HandlerErrorReporter = () => 
         handlers.delete(handler);
       };
     },
+    settled: () => chain,
     async close() {
       await chain;
       handlers.clear();

@@ -28,9 +28,10 @@ export async function lockBlob(tx: SqlExecutor, digest: string): Promise<BlobRow
   return r.rows[0] ?? null;
 }
 
-/** Records a stored blob (no-op if it is already recorded). */
-export async function insertBlob(tx: SqlExecutor, digest: string, size: number): Promise<void> {
-  await tx.query(`INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`, [digest, size]);
+/** Records a stored blob (no-op if it is already recorded); true when this call inserted the row. */
+export async function insertBlob(tx: SqlExecutor, digest: string, size: number): Promise<boolean> {
+  const r = await tx.query(`INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`, [digest, size]);
+  return r.rowCount > 0;
 }
 
 /** Links a blob to a repository; true when the link is new. */

@@ -81,18 +81,29 @@ export async function retryTombstoneLater(db: SqlExecutor, key: string, afterMs:
 
 /**
  * Pins a digest before an upload commits its object: waits for a deletion of that object in progress, then
- * records the pin, in one statement that commits on its own (`db` is not a transaction: the pin must be visible to
- * the collector before the object is committed). Resolves with the pin's id, for `recordBlobObject`.
+ * records the pin, committed on its own (`db` is not a transaction: the pin must be visible to the collector before
+ * the object is committed). `prepare`, when given, runs first in the pin's transaction (the upload's claim, its
+ * quota check): the checks and the pin commit together, in one commit instead of one each, and a check that throws
+ * leaves no pin. Resolves with the pin's id, for `recordBlobObject`.
  */
-export async function pinBlobObject(db: Database, digest: string): Promise<string> {
+export async function pinBlobObject(db: Database, digest: string, prepare?: (tx: SqlExecutor) => Promise<void>): Promise<string> {
   const id = randomUUID();
   // Counting the tombstone rows makes the statement take their lock (FOR SHARE) before it inserts the pin, and hold
   // it until the pin commits, as a transaction of the two statements would.
-  await db.query(
-    `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE)
-     INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited`,
-    [blobTombstoneKey(digest), id, digest],
-  );
+  const pin = (executor: SqlExecutor) =>
+    executor.query(
+      `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE)
+       INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited`,
+      [blobTombstoneKey(digest), id, digest],
+    );
+  if (prepare) {
+    await db.transaction(async (tx) => {
+      await prepare(tx);
+      await pin(tx);
+    });
+  } else {
+    await pin(db);
+  }
   return id;
 }
 
@@ -108,7 +119,9 @@ export async function unpinBlobObject(db: SqlExecutor, pinId: string): Promise<v
  */
 export async function recordBlobObject(tx: SqlExecutor, digest: string, size: number, pinId: string | null): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    await insertBlob(tx, digest, size);
+    // A row this transaction inserted is its own until commit: nobody else can delete it, so only a row that was
+    // already there needs the shared lock (one statement fewer for a new blob, nearly every push).
+    if (await insertBlob(tx, digest, size)) break;
     if (await lockBlob(tx, digest)) break;
     if (attempt >= 5) throw new Error(`blob ${digest} keeps vanishing while it is recorded`);
   }

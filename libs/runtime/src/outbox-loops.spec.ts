@@ -98,6 +98,26 @@ describe('the outbox loops', () => {
     await bus.close();
   });
 
+  it('with a kick delay, drains once for the kicks that come within it, and carries all their events', async () => {
+    const { bus, delivered } = await testBus();
+    const inner = createOutboxRelay({ db, bus });
+    let drains = 0;
+    const counting = { drain: () => (drains++, inner.drain()), get counters() { return inner.counters; } };
+    const relay = runOutboxRelay(counting, { intervalMs: 3_600_000, kickDelayMs: 50 });
+    // The loop's first drain, at start, finds nothing.
+    while (drains === 0) await new Promise((r) => setTimeout(r, 5));
+    const ids = [await appendOne(), await appendOne(), await appendOne()];
+    relay.kick();
+    relay.kick();
+    relay.kick();
+    const until = Date.now() + 10_000;
+    while (delivered.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await relay.stop();
+    expect(delivered.map((e) => e.id)).toEqual(ids);
+    expect(drains).toBe(2);
+    await bus.close();
+  });
+
   it('prunes on its schedule once started, and stops', async () => {
     const id = await appendOne();
     await db.query(`UPDATE outbox SET published_at = now() - interval '5 hours' WHERE id = $1`, [id]);

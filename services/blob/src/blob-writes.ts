@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { type Readable, finished } from 'node:stream';
 import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
-import type { Database } from '@lading/metadata';
+import type { Database, SqlExecutor } from '@lading/metadata';
 import { Digest, errors } from '@lading/oci';
 import { BlobStore, blobKey } from '@lading/storage';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
@@ -58,12 +58,24 @@ export function digestSpan<T>(algorithm: string, bytes: number, digest: () => T)
 /**
  * Commits an upload's bytes as the blob's object, pinning the digest first: the garbage collector then cannot
  * delete an object that this commit found already stored before recordBlob records it (gc-tombstones.ts).
- * Resolves with the pin, which recordBlob drops.
+ * `prepare` (a claim, a quota check) runs in the pin's transaction, so that it commits with the pin, before the
+ * object moves, and a `prepare` that throws leaves nothing. Resolves with the pin, which recordBlob drops.
  */
-export async function commitBlobObject(deps: Pick<BlobWriteDeps, 'db' | 'store'>, uploadId: string, digest: string, size: number): Promise<string> {
-  const pin = await meta.pinBlobObject(deps.db, digest);
+export async function commitBlobObject(
+  deps: Pick<BlobWriteDeps, 'db' | 'store'>,
+  object: {
+    uploadId: string;
+    digest: string;
+    size: number;
+    prepare?: (tx: SqlExecutor) => Promise<void>;
+    /** Called once `prepare` and the pin committed (what `prepare` took, a claim, holds from then on). */
+    prepared?: () => void;
+  },
+): Promise<string> {
+  const pin = await meta.pinBlobObject(deps.db, object.digest, object.prepare);
+  object.prepared?.();
   try {
-    await deps.store.commitUpload(uploadId, blobKey(digest), size);
+    await deps.store.commitUpload(object.uploadId, blobKey(object.digest), object.size);
   } catch (err) {
     await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
     throw err;
@@ -105,13 +117,22 @@ export async function recordBlob(
 }
 
 /**
- * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, then runs `beforeCommit`
- * (once the digest is known to match), then commits it as the blob's object; resolves with its size and pin.
- * Throws DIGEST_INVALID (and deletes the scratch bytes) when the bytes do not match `digest`.
+ * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, then, once the digest is
+ * known to match, checks the quota and runs `beforeCommit` in the transaction that pins the blob (so the checks
+ * cost one commit, not one each), then commits it as the blob's object; resolves with its size and pin. `prepared`
+ * is called once that transaction committed. Throws DIGEST_INVALID (and deletes the scratch bytes) when the bytes do
+ * not match `digest`.
  */
 export async function storeWholeBody(
   deps: Pick<BlobWriteDeps, 'db' | 'store' | 'quotas'>,
-  whole: { uploadId: string; digest: Digest; body: Readable; beforeCommit?: () => Promise<void>; quotaRepository?: string },
+  whole: {
+    uploadId: string;
+    digest: Digest;
+    body: Readable;
+    beforeCommit?: (tx: SqlExecutor) => Promise<void>;
+    prepared?: () => void;
+    quotaRepository?: string;
+  },
 ): Promise<{ size: number; pin: string }> {
   const { uploadId, digest } = whole;
   const digester = createNativeDigester(digest.algorithm);
@@ -122,10 +143,17 @@ export async function storeWholeBody(
     await deps.store.deleteUpload(uploadId);
     throw errors.digestInvalid(undefined, { expected: digest.value, actual });
   }
-  // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
-  if (whole.quotaRepository !== undefined) await meta.assertBlobFitsQuotas(deps.db, whole.quotaRepository, digest.value, written, deps.quotas);
-  await whole.beforeCommit?.();
-  return { size: written, pin: await commitBlobObject(deps, uploadId, digest.value, written) };
+  const { quotaRepository, beforeCommit } = whole;
+  const prepare =
+    quotaRepository === undefined && beforeCommit === undefined
+      ? undefined
+      : async (tx: SqlExecutor) => {
+          // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
+          if (quotaRepository !== undefined) await meta.assertBlobFitsQuotas(tx, quotaRepository, digest.value, written, deps.quotas);
+          await beforeCommit?.(tx);
+        };
+  const pin = await commitBlobObject(deps, { uploadId, digest: digest.value, size: written, prepare, prepared: whole.prepared });
+  return { size: written, pin };
 }
 
 /**

@@ -156,9 +156,12 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
         digest,
         body: chunk.body,
         quotaRepository: ref.repository,
-        beforeCommit: async () => {
-          claimed = (await meta.claimUpload(db, upload.id, 0, leaseMs)) !== null;
-          if (!claimed) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
+        beforeCommit: async (tx) => {
+          if (!(await meta.claimUpload(tx, upload.id, 0, leaseMs))) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
+        },
+        // The claim holds once its transaction committed (a rolled-back one took nothing to release).
+        prepared: () => {
+          claimed = true;
         },
       });
     } catch (err) {
@@ -179,14 +182,23 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
     }
     // The commit holds the session's lease: a second PUT of the session (a client retrying after its answer was
     // lost) answers 416 until this one is done, instead of writing the same object at the same time.
-    // Refused before the session is taken: it stays as it was.
-    await meta.assertBlobFitsQuotas(db, ref.repository, digest.value, offset, deps.quotas);
-    if (!(await meta.claimUpload(db, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
-    leased = true;
+    // The quota check and the claim commit with the blob's pin; refused, the session stays as it was.
     try {
-      committed = { size: offset, pin: await commitBlobObject(deps, upload.id, digest.value, offset) };
+      const pin = await commitBlobObject(deps, {
+        uploadId: upload.id,
+        digest: digest.value,
+        size: offset,
+        prepare: async (tx) => {
+          await meta.assertBlobFitsQuotas(tx, ref.repository, digest.value, offset, deps.quotas);
+          if (!(await meta.claimUpload(tx, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
+        },
+        prepared: () => {
+          leased = true;
+        },
+      });
+      committed = { size: offset, pin };
     } catch (err) {
-      await meta.releaseUpload(db, upload.id).catch(() => undefined);
+      if (leased) await meta.releaseUpload(db, upload.id).catch(() => undefined);
       throw err;
     }
   }

@@ -281,11 +281,13 @@ describe('the live feed', () => {
       await anonymous.waitFor((t) => t.includes(': heartbeat\n\n'));
 
       const pushed = await pushImage('team/app', 'live');
-      // A public push after the private one: once the anonymous stream has it, it has had every earlier event.
+      // A public push beside the private one. The two repositories' events may come in either order (the relay
+      // publishes slice by slice, and gathers kicks), but once Alice's stream has both, the feed has handed both to
+      // every stream: the anonymous one has had its chance to receive the private push.
       const later = await pushImage('public/app', 'live');
       await r.registry.flushEvents();
 
-      await alice.waitFor((t) => t.includes(later.manifest.digest));
+      await alice.waitFor((t) => t.includes(later.manifest.digest) && t.includes(pushed.manifest.digest));
       const frame = alice
         .text()
         .split('\n\n')

@@ -37,7 +37,10 @@ export interface EmbeddedRegistry {
   webhooks: RunningWebhookDelivery | null;
   /** Every route of the admin API, `METHOD /admin/v1/...`. */
   adminRoutes: readonly string[];
-  /** Publishes every pending outbox event now (tests use it to observe events deterministically). */
+  /**
+   * Publishes every pending outbox event now and, on the in-process bus, waits until every handler has had them
+   * (tests use it to observe events deterministically: the relay may be gathering kicks when it is called).
+   */
   flushEvents(): Promise<number>;
   /** Writes the pending last-pulled times of proxied manifests now (tests use it instead of waiting a flush). */
   flushPulls(): Promise<number>;
@@ -159,7 +162,11 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       gc,
       webhooks,
       adminRoutes: auth.adminRoutes,
-      flushEvents: () => relay.drain(),
+      async flushEvents() {
+        const published = await relay.drain();
+        await bus.settled?.();
+        return published;
+      },
       flushPulls: async () => (pullThrough.pulls ? pullThrough.pulls.flush() : 0),
       flushPullAudit: async () => (pullAudit ? pullAudit.flush() : 0),
       async close() {

@@ -31,10 +31,13 @@ export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEven
   // The audit trail shares the bus but is no repository's news: subscriptions never receive it.
   if (isAuditEventType(event.type)) return 0;
   const repository = event.data?.repository ?? event.partitionkey ?? '';
+  const time = Number.isNaN(Date.parse(event.time)) ? new Date().toISOString() : event.time;
+  // Most events match no subscription: one statement says so, without a transaction (its BEGIN and COMMIT cost
+  // more than the statement). When some match, the transaction reads them again and queues their deliveries.
+  if ((await matchingSubscriptions(deps.db, repository, event.type, time)).length === 0) return 0;
   const eventJson = JSON.stringify(event);
   const queued = await deps.db.transaction(async (tx) => {
     let count = 0;
-    const time = Number.isNaN(Date.parse(event.time)) ? new Date().toISOString() : event.time;
     for (const subscription of await matchingSubscriptions(tx, repository, event.type, time)) {
       if (subscription.format === 'distribution') {
         if (!distributionAction(event.type)) continue;
