@@ -157,9 +157,28 @@ export function startCommand(root = REPO_ROOT): string[] {
   return command;
 }
 
+/**
+ * The node flags a distributed service runs with (the container image, compose, the Helm chart, tools/cluster): the
+ * V8 marking triggers of `npm start`, which kept the gateway and the blob service from spending a third of their CPU
+ * in the collector while streaming a blob (docs/benchmarks.md). Not PGlite's memory flags, which only the embedded
+ * registry needs.
+ */
+export function serviceNodeFlags(root = REPO_ROOT): string[] {
+  return startCommand(root).filter((arg) => arg.startsWith('--incremental-marking-'));
+}
+
+/** The command that runs a distributed service's bundle, as argv with a path relative to the repository root. */
+export function serviceCommand(name: string, root = REPO_ROOT): string[] {
+  return ['node', ...serviceNodeFlags(root), path.relative(root, serviceBundle(name, root).outfile)];
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--start-command') {
     console.log(startCommand().join(' '));
+    return;
+  }
+  if (argv[0] === '--service-flags') {
+    console.log(serviceNodeFlags().join(' '));
     return;
   }
   const known = bundleNames();

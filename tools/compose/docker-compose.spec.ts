@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { LadingConfig, applyEnv, parseConfig } from '@lading/config';
-import { TOOL_ENTRIES, bundleNames, serviceBundle, serviceNames as bundledServices, startCommand } from '../build/bundle';
+import { TOOL_ENTRIES, bundleNames, serviceCommand, serviceNames as bundledServices, startCommand } from '../build/bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -22,8 +22,8 @@ const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 const LAUNCHERS: Readonly<Record<string, string>> = { ...Object.fromEntries(Object.keys(TOOL_ENTRIES).map((name) => [name, name])), 'lading-migrate': 'migrate' };
 /** The image every Lading service runs, built from ./Dockerfile. */
 const LADING_IMAGE = 'lading:local';
-/** How the image runs a distributed service: plain node on the bundle `npm run build` made of its entry file. */
-const serviceCommand = (name: string) => ['node', path.relative(ROOT, serviceBundle(name, ROOT).outfile)];
+/** How the image runs a distributed service: node with the services' flags on the bundle `npm run build` made of its entry file. */
+const serviceCommandOf = (name: string) => serviceCommand(name, ROOT);
 /** How it runs the embedded registry: exactly as `npm start` does, with the same node flags. */
 const START = startCommand(ROOT);
 /** Third-party images whose default command already runs the server the stack needs (set up by env or mounts). */
@@ -274,13 +274,14 @@ describe('docker-compose.yml', () => {
       expect(typeof build === 'object' ? (build.dockerfile ?? 'Dockerfile') : 'Dockerfile').toBe('Dockerfile');
     });
 
-    it.each(ladingNames)('%s runs the bundle of an entry file that exists in the repo on plain node (the embedded registry as `npm start` does)', (name) => {
+    it.each(ladingNames)('%s runs the bundle of an entry file that exists in the repo on node with the services\' flags (the embedded registry as `npm start` does)', (name) => {
       const command = argv(services[name].command);
       expect(entryOf(services[name])).toMatch(/^services\/[a-z]+\/src\/main\.ts$/);
       expect(existsSync(path.join(ROOT, entryOf(services[name])))).toBe(true);
       const service = entryOf(services[name]).split('/')[1];
       expect(bundledServices(ROOT)).toContain(service);
-      expect(command).toEqual(service === 'embedded' ? START : serviceCommand(service));
+      // The schema step is a one-shot, on plain node; the servers run with the services' node flags.
+      expect(command).toEqual(service === 'embedded' ? START : service === 'migrate' ? ['node', 'dist/migrate/main.cjs'] : serviceCommandOf(service));
       expect(services[name].entrypoint).toBeUndefined();
     });
 

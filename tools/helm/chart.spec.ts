@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parseDocument } from 'yaml';
 import { CONFIG_FILE_ENV, LadingConfig, applyEnv, parseConfig } from '@lading/config';
-import { serviceBundle, serviceNames, startCommand } from '../build/bundle';
+import { serviceCommand, serviceNames, startCommand } from '../build/bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHART = path.join(ROOT, 'infra', 'helm', 'lading');
@@ -143,7 +143,7 @@ describe.each(DISTRIBUTED)('distributed: %s', (valuesFile) => {
     expect(ofKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual(SERVICES.map((s) => `${FULLNAME}-${s}`).sort());
     for (const service of SERVICES) {
       const [container] = podTemplate(find(objects, 'Deployment', `${FULLNAME}-${service}`)).spec.containers;
-      expect(container.command).toEqual(['node', path.relative(ROOT, serviceBundle(service, ROOT).outfile)]);
+      expect(container.command).toEqual(serviceCommand(service, ROOT));
     }
     expect(ofKind(objects, 'StatefulSet')).toEqual([]);
   });
