@@ -229,3 +229,47 @@ export function createPollingLoop(options: PollingLoopOptions): PollingLoop {
     },
   };
 }
+
+/** A value a process keeps read from the database (see openPolledState). */
+export interface PolledState {
+  /** Reads it now and puts it in force; reads run one at a time, so an older read never replaces a newer one. */
+  refresh(): Promise<void>;
+  /** Stops polling; resolves once the read in flight has finished. */
+  close(): Promise<void>;
+}
+
+/** What a polled state is read with. */
+export interface PolledStateOptions {
+  /** Reads the state and puts it in force. */
+  load: () => Promise<void>;
+  /** The poll interval: the bound on a change made by another process reaching this one. */
+  pollIntervalMs: number;
+  /** Told about a failed poll (the state in force stays, and the poll is retried with backoff). */
+  onError: (err: unknown, retryInMs: number) => void;
+  /** The poll's sleep, for tests to drive (see createPollingLoop). */
+  sleep?: InterruptibleSleep;
+}
+
+/**
+ * Starts keeping a state read from the database, as the stored proxy rules and the quota coverage are kept: resolves
+ * once the first read succeeded (rejecting with its error), then reads again every poll interval until close(), and
+ * at once on refresh() (the process that changed the state calls it before answering).
+ */
+export async function openPolledState(options: PolledStateOptions): Promise<PolledState> {
+  let chain: Promise<void> = Promise.resolve();
+  function refresh(): Promise<void> {
+    const run = chain.then(options.load);
+    chain = run.catch(() => undefined);
+    return run;
+  }
+  await refresh();
+  const loop = createPollingLoop({ step: () => refresh(), idleMs: options.pollIntervalMs, delayFirstStep: true, sleep: options.sleep, onError: options.onError });
+  loop.start();
+  return {
+    refresh,
+    async close() {
+      await loop.stop();
+      await chain;
+    },
+  };
+}

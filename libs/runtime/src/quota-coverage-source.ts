@@ -14,7 +14,7 @@
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
-import { type InterruptibleSleep, createPollingLoop } from './polling-loop';
+import { type InterruptibleSleep, openPolledState } from './polling-loop';
 
 /** How often a process reads which namespaces have a quota: the bound on a new quota reaching another process. */
 export const QUOTA_COVERAGE_POLL_MS = 5_000;
@@ -43,37 +43,21 @@ export interface QuotaCoverageSourceDeps {
 export async function openQuotaCoverage(deps: QuotaCoverageSourceDeps): Promise<LiveQuotaCoverage> {
   let coverage = meta.quotaCoverageOf([]);
   let inForce = '';
-  let chain: Promise<void> = Promise.resolve();
-
-  async function load(): Promise<void> {
-    const prefixes = await meta.namespacePrefixesWithQuota(deps.db);
-    const text = prefixes.join('\n');
-    coverage = meta.quotaCoverageOf(prefixes);
-    if (text !== inForce) deps.logger.debug({ namespaces: prefixes }, 'namespaces with a quota changed');
-    inForce = text;
-  }
-
-  function refresh(): Promise<void> {
-    const run = chain.then(load);
-    chain = run.catch(() => undefined);
-    return run;
-  }
-
-  await refresh();
-  const loop = createPollingLoop({
-    step: () => refresh(),
-    idleMs: deps.pollIntervalMs ?? QUOTA_COVERAGE_POLL_MS,
-    delayFirstStep: true,
+  const state = await openPolledState({
+    async load() {
+      const prefixes = await meta.namespacePrefixesWithQuota(deps.db);
+      const text = prefixes.join('\n');
+      coverage = meta.quotaCoverageOf(prefixes);
+      if (text !== inForce) deps.logger.debug({ namespaces: prefixes }, 'namespaces with a quota changed');
+      inForce = text;
+    },
+    pollIntervalMs: deps.pollIntervalMs ?? QUOTA_COVERAGE_POLL_MS,
     sleep: deps.sleep,
     onError: (err, retryInMs) => deps.logger.error({ err, retryInMs }, 'cannot read which namespaces have a quota; the coverage in force stays'),
   });
-  loop.start();
   return {
     mayCover: (repository) => coverage.mayCover(repository),
-    refresh,
-    async close() {
-      await loop.stop();
-      await chain.catch(() => undefined);
-    },
+    refresh: () => state.refresh(),
+    close: () => state.close(),
   };
 }

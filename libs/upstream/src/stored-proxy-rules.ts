@@ -17,7 +17,7 @@ import { type SecretCipher, resealed } from '@lading/access';
 import { type LadingConfig, type ProxyConfig, checkProxyRule } from '@lading/config';
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
-import { type InterruptibleSleep, createPollingLoop } from '@lading/runtime';
+import { type InterruptibleSleep, openPolledState } from '@lading/runtime';
 import type { Logger } from '@lading/telemetry';
 import { type UpdatableProxyRules, type UpstreamFactory, type ProxyRules, createProxyRules } from './proxy-rules';
 import { createUpstreamRegistry } from './upstream-registry';
@@ -188,40 +188,26 @@ async function combinedRules(deps: StoredProxyRulesDeps): Promise<ProxyConfig[]>
 export async function createStoredProxyRules(deps: StoredProxyRulesDeps): Promise<LiveProxyRules> {
   const rules: UpdatableProxyRules = createProxyRules(deps.config.proxies, deps.makeUpstream ?? createUpstreamRegistry);
   let inForce = JSON.stringify(deps.config.proxies);
-  let chain: Promise<void> = Promise.resolve();
-
-  async function load(): Promise<void> {
-    const next = await combinedRules(deps);
-    const text = JSON.stringify(next);
-    if (text === inForce) return;
-    inForce = text;
-    await rules.update(next);
-    deps.logger.info({ proxies: next.map((r) => r.namespace) }, 'proxy rules changed');
-  }
-
-  function refresh(): Promise<void> {
-    const run = chain.then(load);
-    chain = run.catch(() => undefined);
-    return run;
-  }
-
-  await refresh();
-  const loop = createPollingLoop({
-    step: () => refresh(),
-    idleMs: deps.pollIntervalMs ?? PROXY_RULES_POLL_MS,
-    delayFirstStep: true,
+  const state = await openPolledState({
+    async load() {
+      const next = await combinedRules(deps);
+      const text = JSON.stringify(next);
+      if (text === inForce) return;
+      inForce = text;
+      await rules.update(next);
+      deps.logger.info({ proxies: next.map((r) => r.namespace) }, 'proxy rules changed');
+    },
+    pollIntervalMs: deps.pollIntervalMs ?? PROXY_RULES_POLL_MS,
     sleep: deps.sleep,
     onError: (err, retryInMs) => deps.logger.error({ err, retryInMs }, 'cannot read the stored proxy rules; the rules in force stay'),
   });
-  loop.start();
   return {
     match: (repository) => rules.match(repository),
     namespaceOf: (repository) => rules.namespaceOf(repository),
     rules: () => rules.rules(),
-    refresh,
+    refresh: () => state.refresh(),
     async close() {
-      await loop.stop();
-      await chain;
+      await state.close();
       await rules.close();
     },
   };
