@@ -104,17 +104,23 @@ export function describeAudit(entry: AuditEntry): string {
 export function AuditSection() {
   const { api, session } = useSession();
   const mine = isAdmin(session) ? [] : adminNamespacesOf(session);
-  const initial: Filters = mine.length > 0 ? { ...INITIAL, namespace: mine[0] } : INITIAL;
-  const [form, setForm] = useState<Filters>(initial);
-  const [filters, setFilters] = useState<Filters>(initial);
+  // A namespace admin's filters always name one of its namespaces (the first until it picks another).
+  const own = (f: Filters): Filters => (mine.length > 0 && !mine.includes(f.namespace) ? { ...f, namespace: mine[0] } : f);
+  const [formState, setForm] = useState<Filters>(INITIAL);
+  const [chosenFilters, setFilters] = useState<Filters>(INITIAL);
+  const form = own(formState);
+  const filters = own(chosenFilters);
   // The cursors of the pages before the one shown (null: the first page), so that "Previous" goes back.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const last = cursors[cursors.length - 1];
   const index = cursors.length - 1;
+  const query = auditQuery(filters, last);
   // The page's number travels with its entries: the previous page stays on screen while the next one loads.
   const page = useLoad(
-    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${auditQuery(filters, last)}`, { signal })) }),
-    [filters, last],
+    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${query}`, { signal })) }),
+    // The chosen filters (a new object on every submit, which reloads) and the query: a namespace admin's filters
+    // are made afresh on every render, so they cannot be a dependency themselves.
+    [chosenFilters, last, query],
   );
   const [open, setOpen] = useState<number | null>(null);
   const set = (key: keyof Filters) => (e: { currentTarget: HTMLInputElement | HTMLSelectElement }) => setForm({ ...form, [key]: e.currentTarget.value });

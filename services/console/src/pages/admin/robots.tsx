@@ -30,7 +30,8 @@ export function RobotsSection() {
   const robots = useLoad((signal) => api.json<{ robots: Robot[] }>('/admin/v1/robots', { signal }), []);
   const [name, setName] = useState('');
   // A global admin's robot is global unless it names a namespace; a namespace admin's belongs to one of its.
-  const [namespace, setNamespace] = useState(global ? '' : (mine[0] ?? ''));
+  const [typed, setNamespace] = useState('');
+  const namespace = global || mine.includes(typed) ? typed : (mine[0] ?? '');
   const [expiresIn, setExpiresIn] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ name: string; login: string; secret: string } | null>(null);

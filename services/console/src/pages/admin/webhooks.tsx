@@ -125,8 +125,8 @@ function NewWebhookForm({ onCreated }: { onCreated(webhook: Webhook & { secret: 
   const { api, session } = useSession();
   // A namespace admin's webhooks are confined to one of its namespaces: it picks one, and cannot leave it empty.
   const mine = adminNamespacesOf(session);
-  const empty: NewWebhook = isAdmin(session) ? EMPTY : { ...EMPTY, namespace: mine[0] ?? '' };
-  const [form, setForm] = useState<NewWebhook>(empty);
+  const [typed, setForm] = useState<NewWebhook>(EMPTY);
+  const form = isAdmin(session) || mine.includes(typed.namespace) ? typed : { ...typed, namespace: mine[0] ?? '' };
   const [error, setError] = useState<string | null>(null);
   const toggle = (type: string, on: boolean) => setForm({ ...form, eventTypes: on ? [...form.eventTypes, type] : form.eventTypes.filter((t) => t !== type) });
   const create = async (event: Event) => {
@@ -134,7 +134,7 @@ function NewWebhookForm({ onCreated }: { onCreated(webhook: Webhook & { secret: 
     setError(null);
     try {
       onCreated(await api.json<Webhook & { secret: string }>('/admin/v1/webhooks', { method: 'POST', json: form }));
-      setForm(empty);
+      setForm(EMPTY);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
