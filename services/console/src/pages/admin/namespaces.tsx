@@ -49,29 +49,29 @@ export function NamespacesSection() {
     <>
       <ErrorMessage error={error} />
       {global ? (
-      <section aria-labelledby="new-namespace-heading">
-        <h2 id="new-namespace-heading">New namespace</h2>
-        <form
-          class="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void run(async () => {
-              await api.request('/admin/v1/namespaces', { method: 'POST', json: { prefix, public: isPublic } });
-              setPrefix('');
-            });
-          }}
-        >
-          <div class="field">
-            <label for="namespace-prefix">Prefix</label>
-            <input id="namespace-prefix" required value={prefix} onInput={(e) => setPrefix(e.currentTarget.value)} />
-          </div>
-          <div class="field check">
-            <input id="namespace-public" type="checkbox" checked={isPublic} onChange={(e) => setIsPublic(e.currentTarget.checked)} />
-            <label for="namespace-public">Public: anyone may pull</label>
-          </div>
-          <button type="submit">Create or update namespace</button>
-        </form>
-      </section>
+        <section aria-labelledby="new-namespace-heading">
+          <h2 id="new-namespace-heading">New namespace</h2>
+          <form
+            class="form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void run(async () => {
+                await api.request('/admin/v1/namespaces', { method: 'POST', json: { prefix, public: isPublic } });
+                setPrefix('');
+              });
+            }}
+          >
+            <div class="field">
+              <label for="namespace-prefix">Prefix</label>
+              <input id="namespace-prefix" required value={prefix} onInput={(e) => setPrefix(e.currentTarget.value)} />
+            </div>
+            <div class="field check">
+              <input id="namespace-public" type="checkbox" checked={isPublic} onChange={(e) => setIsPublic(e.currentTarget.checked)} />
+              <label for="namespace-public">Public: anyone may pull</label>
+            </div>
+            <button type="submit">Create or update namespace</button>
+          </form>
+        </section>
       ) : null}
       <section aria-labelledby="grant-heading">
         <h2 id="grant-heading">Grant a role</h2>
