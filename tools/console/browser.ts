@@ -270,7 +270,7 @@ async function withAuth(browser: Browser): Promise<void> {
 
     await check("creates a robot and shows its secret once, with a copy button and a warning", async () => {
       await page.goto('/ui/admin/robots');
-      await page.getByLabel('Name').fill('ci');
+      await page.getByLabel('Name', { exact: true }).fill('ci');
       await page.getByRole('button', { name: 'Create robot' }).click();
       const panel = page.getByRole('region', { name: 'Robot ci created' });
       await panel.waitFor();
@@ -484,6 +484,32 @@ async function withAuth(browser: Browser): Promise<void> {
       await page.getByRole('img', { name: 'Size of tagged images by namespace' }).waitFor();
       await page.getByRole('img', { name: /Tags pushed per day/ }).waitFor();
       await screenshot(page, 'insights', { fullPage: true });
+    });
+
+    await check("a namespace admin signs in and sees only its namespace's admin pages", async () => {
+      await adminApi(served, 'POST', '/users', { name: 'tess', password: 'tess-password-1' });
+      await adminApi(served, 'POST', '/grants', { prefix: 'team', principal: 'user:tess', role: 'admin' });
+      const tess = await newPage();
+      await tess.goto('/ui/sign-in');
+      await tess.getByLabel('Username').fill('tess');
+      await tess.getByLabel('Password or personal access token').fill('tess-password-1');
+      await tess.getByRole('button', { name: 'Sign in' }).click();
+      await tess.getByText('Signed in as tess').waitFor();
+      await tess.getByRole('link', { name: 'Admin' }).click();
+      const sections = tess.getByRole('navigation', { name: 'Admin sections' });
+      await tess.getByRole('heading', { name: /^team / }).waitFor();
+      const links = await sections.getByRole('link').allTextContents();
+      assert(JSON.stringify(links) === JSON.stringify(['Namespaces and grants', 'Robot accounts', 'Webhooks', 'Audit log']), `the admin sections are ${links.join(', ')}`);
+      assert((await tess.getByRole('heading', { name: /^public / }).count()) === 0, 'another namespace is listed');
+      assert((await tess.getByRole('heading', { name: 'New namespace' }).count()) === 0, 'creating a namespace is offered');
+      await tess.goto('/ui/admin/robots');
+      await tess.getByLabel('Name', { exact: true }).fill('builder');
+      await tess.getByRole('button', { name: 'Create robot' }).click();
+      await tess.getByRole('region', { name: 'Robot team+builder created' }).getByText('robot$team+builder').waitFor();
+      await tess.getByRole('button', { name: /I have stored it/ }).click();
+      await tess.goto('/ui/admin/users');
+      await tess.getByText(/This page is for global administrators/).waitFor();
+      await screenshot(tess, 'admin-namespace-admin', { fullPage: true });
     });
   } finally {
     for (const context of contexts) await context.close().catch(() => undefined);

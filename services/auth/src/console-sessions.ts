@@ -18,6 +18,7 @@ import { SESSION_PREFIX, clearedSessionCookie, csrfTokenOf, sessionCookie, sessi
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
+import { adminScopeOf } from './admin-authorization';
 import { checkCredentials } from './credentials';
 import { Principal, newSecret, secretDigest } from './principals';
 
@@ -81,6 +82,17 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     return { type: holder.principalType, name: holder.principalName, isAdmin: outcome.isAdmin, credential: holder.credential, ...(holder.groups ? { groups: holder.groups } : {}) };
   }
 
+  /**
+   * The namespaces a signed-in non-admin user administers (its groups' grants included), as the admin API's door
+   * reckons them (adminScopeOf): the console shows such a user the admin pages it may use. Empty for a global admin
+   * (`admin` says it all), robots, and anybody else.
+   */
+  async function adminOf(principal: Principal | null): Promise<string[]> {
+    if (!principal || principal.isAdmin) return [];
+    const scope = await adminScopeOf(db, principal);
+    return scope ? [...scope.namespaces].sort() : [];
+  }
+
   function send(res: Response, body: unknown): void {
     res.setHeader('Cache-Control', 'no-store');
     res.json(body);
@@ -97,6 +109,7 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     send(res, {
       user: principal?.name ?? null,
       admin: principal?.isAdmin ?? false,
+      adminOf: await adminOf(principal),
       csrf: principal && session ? csrfTokenOf(session) : null,
       auth: config.auth.enabled,
       // Said only when offered, so the answer of a registry without company sign-in is as it was.
@@ -110,7 +123,7 @@ export function createConsoleSessions(deps: ConsoleSessionDeps): ConsoleSessions
     const principal = await deps.login(req, credentials.username, credentials.password);
     const session = await startSession(deps, principal);
     res.setHeader('Set-Cookie', sessionCookie(session, { maxAgeSeconds, secure }));
-    send(res, { user: principal.name, admin: principal.isAdmin, csrf: csrfTokenOf(session) });
+    send(res, { user: principal.name, admin: principal.isAdmin, adminOf: await adminOf(principal), csrf: csrfTokenOf(session) });
   });
   router.delete('/ui/api/session', async (req, res) => {
     const session = sessionOf(req.headers);

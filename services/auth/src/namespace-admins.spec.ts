@@ -191,4 +191,21 @@ describe('namespace admins', () => {
     }
     expect(await state()).toBe(before);
   });
+  it('tells the console which namespaces a user administers, group grants included, at sign-in and after', async () => {
+    const signIn = (user: string, password: string) => request(app).post('/ui/api/session').send({ username: user, password }).expect(200);
+    const tess = await signIn('tess', 'tess-password');
+    expect(tess.body).toMatchObject({ user: 'tess', admin: false, adminOf: ['team'] });
+    const cookie = String(tess.headers['set-cookie']).split(';')[0];
+    expect((await request(app).get('/ui/api/session').set('Cookie', cookie).expect(200)).body).toMatchObject({ user: 'tess', admin: false, adminOf: ['team'] });
+    expect((await signIn('pete', 'pete-password')).body).toMatchObject({ admin: false, adminOf: [] });
+    // A global admin administers everything: `admin` says so, and the list stays empty.
+    expect((await signIn(ROOT.user, ROOT.password)).body).toMatchObject({ admin: true, adminOf: [] });
+
+    const gina = (await meta.findUser(deps.db, 'gina'))!;
+    const credential = { kind: 'password' as const, userId: gina.id, passwordVersion: gina.passwordVersion };
+    const inGroup = await startSession({ db: deps.db, config: deps.config, now: Date.now }, { type: 'user', name: 'gina', isAdmin: false, credential, groups: ['platform'] });
+    expect((await request(app).get('/ui/api/session').set('Cookie', `lading_session=${inGroup}`).expect(200)).body).toMatchObject({ user: 'gina', adminOf: ['team'] });
+    // Nobody signed in administers nothing.
+    expect((await request(app).get('/ui/api/session').expect(200)).body).toMatchObject({ user: null, admin: false, adminOf: [] });
+  });
 });

@@ -15,7 +15,7 @@ import { NotFoundPage } from './pages/not-found';
 import { RepositoryPage } from './pages/repository';
 import { SignInPage } from './pages/sign-in';
 import { type Route, href, interceptLinkClick, navigate, useRoute } from './router';
-import { isAdmin, useSession } from './session';
+import { adminSectionsOf, useSession } from './session';
 
 function routeKey(route: Route): string {
   return JSON.stringify(route, (_key, value: unknown) => (value instanceof URLSearchParams ? value.toString() : value));
@@ -75,10 +75,11 @@ function Navigation({ route }: { route: Route }) {
             Insights
           </a>
         </li>
-        {/* With auth off the link leads to how to administer such a registry (admin-page.tsx). */}
-        {isAdmin(session) || session?.auth === false ? (
+        {/* With auth off the link leads to how to administer such a registry (admin-page.tsx); a namespace admin's
+            to the first page it may use. */}
+        {adminSectionsOf(session).length > 0 || session?.auth === false ? (
           <li>
-            <a href={href.admin('users')} aria-current={current('admin')}>
+            <a href={href.admin(adminSectionsOf(session)[0] ?? 'users')} aria-current={current('admin')}>
               Admin
             </a>
           </li>

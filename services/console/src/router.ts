@@ -11,6 +11,12 @@ export const BASE = '/ui/';
 /** The admin pages, by path segment. */
 export const ADMIN_SECTIONS = ['users', 'robots', 'tokens', 'namespaces', 'webhooks', 'outbox', 'collector', 'audit'] as const;
 
+/**
+ * The admin pages a namespace admin may use (the routes services/auth admin-authorization.ts opens to it): the
+ * grants of its namespaces, their robots, their webhooks, their audit. The first is where its Admin link leads.
+ */
+export const NAMESPACE_ADMIN_SECTIONS = ['namespaces', 'robots', 'webhooks', 'audit'] as const satisfies readonly AdminSection[];
+
 /** One admin page. */
 export type AdminSection = (typeof ADMIN_SECTIONS)[number];
 

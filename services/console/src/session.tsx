@@ -5,6 +5,7 @@
 import { type ComponentChildren, createContext } from 'preact';
 import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, ApiError } from './api';
+import { ADMIN_SECTIONS, type AdminSection, NAMESPACE_ADMIN_SECTIONS } from './router';
 import type { Session } from './types';
 
 /** What the pages read from the session context. */
@@ -30,6 +31,23 @@ export function canWrite(session: Session | null): boolean {
  */
 export function isAdmin(session: Session | null): boolean {
   return !!session && session.auth && session.admin;
+}
+
+/**
+ * The namespaces the session administers as a namespace admin (not a global one): signed in, auth on, and an
+ * `admin` grant on them. Empty for everybody else, global admins included (isAdmin covers them).
+ */
+export function adminNamespacesOf(session: Session | null): string[] {
+  return !!session && session.auth && !session.admin && session.user !== null ? (session.adminOf ?? []) : [];
+}
+
+/**
+ * The admin pages a session may use: every one for a global admin, those the admin API opens to namespace admins
+ * for a namespace admin, none otherwise. Hiding a page is a convenience: the admin API is the authority.
+ */
+export function adminSectionsOf(session: Session | null): readonly AdminSection[] {
+  if (isAdmin(session)) return ADMIN_SECTIONS;
+  return adminNamespacesOf(session).length > 0 ? NAMESPACE_ADMIN_SECTIONS : [];
 }
 
 const SessionContext = createContext<SessionState | null>(null);
@@ -63,7 +81,7 @@ export function SessionProvider({ api, children, leave = leaveTo }: { api: Api; 
   const signIn = useCallback(
     async (username: string, password: string) => {
       const body = await api.json<Omit<Session, 'auth'>>('/ui/api/session', { method: 'POST', json: { username, password } });
-      adopt({ user: body.user, admin: body.admin, csrf: body.csrf, auth: true, ...(session?.oidc ? { oidc: true } : {}) });
+      adopt({ user: body.user, admin: body.admin, adminOf: body.adminOf ?? [], csrf: body.csrf, auth: true, ...(session?.oidc ? { oidc: true } : {}) });
     },
     [api, adopt, session],
   );
@@ -74,7 +92,7 @@ export function SessionProvider({ api, children, leave = leaveTo }: { api: Api; 
       // Already signed out (the session expired): the outcome the user asked for.
       if (!(err instanceof ApiError && err.status === 401)) throw err;
     }
-    adopt({ user: null, admin: false, csrf: null, auth: session?.auth ?? true, ...(session?.oidc ? { oidc: true } : {}) });
+    adopt({ user: null, admin: false, adminOf: [], csrf: null, auth: session?.auth ?? true, ...(session?.oidc ? { oidc: true } : {}) });
     // Signed in through the company's provider: end its session too (RP-initiated logout), or the next company
     // sign-in would pass there without a prompt. It sends the browser back to /ui/.
     if (session?.logoutUrl) leave(session.logoutUrl);

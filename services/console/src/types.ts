@@ -4,6 +4,11 @@
 export interface Session {
   user: string | null;
   admin: boolean;
+  /**
+   * The namespaces a signed-in user who is not a global admin administers (an `admin` grant, directly or through a
+   * group): such a namespace admin may use the admin pages of NAMESPACE_ADMIN_SECTIONS for them. Empty otherwise.
+   */
+  adminOf?: string[];
   csrf: string | null;
   auth: boolean;
   /** Present (true) when company sign-in through an OpenID Provider is offered (`/ui/api/oidc/login`). */

@@ -38,6 +38,8 @@ export interface FakeServer {
 export const SIGNED_IN: Session = { user: 'alice', admin: false, csrf: 'csrf-alice', auth: true };
 /** An admin's session. */
 export const ADMIN: Session = { user: 'root', admin: true, csrf: 'csrf-root', auth: true };
+/** A namespace admin's session: `admin` on the namespaces `team` and `web` (issue 24), not a global admin. */
+export const NAMESPACE_ADMIN: Session = { user: 'tess', admin: false, adminOf: ['team', 'web'], csrf: 'csrf-tess', auth: true };
 /** Nobody signed in, auth on. */
 export const ANONYMOUS: Session = { user: null, admin: false, csrf: null, auth: true };
 /** Auth off: everything allowed, nobody signs in. */

@@ -74,7 +74,7 @@ afterAll(async () => {
 describe('console sessions', () => {
   it('signs in with a password: user, admin flag, CSRF token and an HttpOnly, SameSite=Strict, Secure cookie on /', async () => {
     const res = await request(r.url).post('/ui/api/session').send({ username: ALICE.user, password: ALICE.password }).expect(200);
-    expect(res.body).toEqual({ user: 'alice', admin: false, csrf: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(res.body).toEqual({ user: 'alice', admin: false, adminOf: [], csrf: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     const cookie = (res.headers['set-cookie'] as unknown as string[])[0];
     expect(cookie).toMatch(/^lading_session=lses_[A-Za-z0-9_-]+;/);
     for (const attribute of ['HttpOnly', 'SameSite=Strict', 'Path=/', 'Secure']) expect(cookie.split('; ')).toContain(attribute);
@@ -110,9 +110,9 @@ describe('console sessions', () => {
   it('says who the session is, and that nobody is signed in without one', async () => {
     const session = await signIn(ROOT.user, ROOT.password);
     const mine = await request(r.url).get('/ui/api/session').set('Cookie', session.cookie).expect(200);
-    expect(mine.body).toEqual({ user: 'root', admin: true, csrf: session.csrf, auth: true });
+    expect(mine.body).toEqual({ user: 'root', admin: true, adminOf: [], csrf: session.csrf, auth: true });
     const nobody = await request(r.url).get('/ui/api/session').expect(200);
-    expect(nobody.body).toEqual({ user: null, admin: false, csrf: null, auth: true });
+    expect(nobody.body).toEqual({ user: null, admin: false, adminOf: [], csrf: null, auth: true });
   });
 
   it('authorizes pulls of a private repository with the cookie alone', async () => {
@@ -355,7 +355,7 @@ describe('the console with auth off', () => {
 
   it('says that auth is off and nobody is signed in', async () => {
     const res = await request(open.url).get('/ui/api/session').expect(200);
-    expect(res.body).toEqual({ user: null, admin: false, csrf: null, auth: false });
+    expect(res.body).toEqual({ user: null, admin: false, adminOf: [], csrf: null, auth: false });
   });
 
   it('refuses a sign-in with 400: there is nothing to sign in to', async () => {

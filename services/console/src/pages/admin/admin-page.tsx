@@ -1,11 +1,13 @@
 /**
  * The admin pages (users, robots, personal access tokens, namespaces and grants, webhooks, the outbox's parked rows,
- * the collector, the audit log), behind a section navigation. Only a signed-in admin sees them; the admin API (`/admin/v1`) refuses
- * everyone else in any case, auth off included (AuthOff says what to do then).
+ * the collector, the audit log), behind a section navigation. A signed-in global admin sees them all; a namespace
+ * admin (session `adminOf`) sees those the admin API opens to it (NAMESPACE_ADMIN_SECTIONS), each confined to its
+ * namespaces. The admin API (`/admin/v1`) is the authority: it refuses everyone else in any case, auth off included
+ * (AuthOff says what to do then).
  */
 import { PageHeading } from '../../components/page-heading';
-import { ADMIN_SECTIONS, type AdminSection, href } from '../../router';
-import { isAdmin, useSession } from '../../session';
+import { type AdminSection, href } from '../../router';
+import { adminSectionsOf, useSession } from '../../session';
 import { AuditSection } from './audit';
 import { CollectorSection } from './collector';
 import { NamespacesSection } from './namespaces';
@@ -76,7 +78,8 @@ function AuthOff() {
 /** An admin page: the section navigation and the section. */
 export function AdminPage({ section }: { section: AdminSection }) {
   const { session } = useSession();
-  if (!isAdmin(session)) {
+  const sections = adminSectionsOf(session);
+  if (sections.length === 0) {
     return (
       <>
         <PageHeading>Admin</PageHeading>
@@ -96,7 +99,7 @@ export function AdminPage({ section }: { section: AdminSection }) {
       <PageHeading title={`Admin: ${TITLES[section]}`}>{TITLES[section]}</PageHeading>
       <nav aria-label="Admin sections" class="subnav">
         <ul>
-          {ADMIN_SECTIONS.map((s) => (
+          {sections.map((s) => (
             <li key={s}>
               <a href={href.admin(s)} aria-current={s === section ? 'page' : undefined}>
                 {TITLES[s]}
@@ -105,7 +108,11 @@ export function AdminPage({ section }: { section: AdminSection }) {
           ))}
         </ul>
       </nav>
-      <Section section={section} />
+      {sections.includes(section) ? (
+        <Section section={section} />
+      ) : (
+        <p>This page is for global administrators. As an administrator of your namespaces, use the pages above.</p>
+      )}
     </>
   );
 }

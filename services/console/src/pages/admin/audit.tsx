@@ -1,7 +1,8 @@
 /**
  * The audit log (`GET /admin/v1/audit`, docs/audit.md): logins, admin changes and pull counts, filtered by period,
  * actor, repository and type, a page at a time, oldest first within the period (the API's order), with each
- * entry's record a click away.
+ * entry's record a click away. A namespace admin reads the audit of its namespaces only: it picks one of its
+ * (session `adminOf`), and every query names it (`namespace=`), as the API requires of it.
  */
 import { useState } from 'preact/hooks';
 import { queryString } from '../../api';
@@ -10,7 +11,7 @@ import { PrincipalName } from '../../components/principal-name';
 import { LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
-import { useSession } from '../../session';
+import { adminNamespacesOf, isAdmin, useSession } from '../../session';
 
 /** An entry of `GET /admin/v1/audit`. */
 export interface AuditEntry {
@@ -52,9 +53,11 @@ interface Filters {
   actor: string;
   repository: string;
   type: string;
+  /** The namespace (a namespace admin's filter); '' for none. */
+  namespace: string;
 }
 
-const INITIAL: Filters = { period: '24h', from: '', to: '', actor: '', repository: '', type: '' };
+const INITIAL: Filters = { period: '24h', from: '', to: '', actor: '', repository: '', type: '', namespace: '' };
 
 /** A datetime-local value (the browser's local time) as RFC 3339 in UTC, for the API; '' stays ''. */
 function utc(local: string): string {
@@ -72,6 +75,7 @@ export function auditQuery(f: Filters, last: string | null): string {
     actor: f.actor.trim(),
     repository: f.repository.trim(),
     type: f.type,
+    namespace: f.namespace,
     n: AUDIT_PAGE,
     last,
   });
@@ -98,17 +102,25 @@ export function describeAudit(entry: AuditEntry): string {
 
 /** The audit section. */
 export function AuditSection() {
-  const { api } = useSession();
-  const [form, setForm] = useState<Filters>(INITIAL);
-  const [filters, setFilters] = useState<Filters>(INITIAL);
+  const { api, session } = useSession();
+  const mine = isAdmin(session) ? [] : adminNamespacesOf(session);
+  // A namespace admin's filters always name one of its namespaces (the first until it picks another).
+  const own = (f: Filters): Filters => (mine.length > 0 && !mine.includes(f.namespace) ? { ...f, namespace: mine[0] } : f);
+  const [formState, setForm] = useState<Filters>(INITIAL);
+  const [chosenFilters, setFilters] = useState<Filters>(INITIAL);
+  const form = own(formState);
+  const filters = own(chosenFilters);
   // The cursors of the pages before the one shown (null: the first page), so that "Previous" goes back.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const last = cursors[cursors.length - 1];
   const index = cursors.length - 1;
+  const query = auditQuery(filters, last);
   // The page's number travels with its entries: the previous page stays on screen while the next one loads.
   const page = useLoad(
-    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${auditQuery(filters, last)}`, { signal })) }),
-    [filters, last],
+    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${query}`, { signal })) }),
+    // The chosen filters (a new object on every submit, which reloads) and the query: a namespace admin's filters
+    // are made afresh on every render, so they cannot be a dependency themselves.
+    [chosenFilters, last, query],
   );
   const [open, setOpen] = useState<number | null>(null);
   const set = (key: keyof Filters) => (e: { currentTarget: HTMLInputElement | HTMLSelectElement }) => setForm({ ...form, [key]: e.currentTarget.value });
@@ -168,6 +180,18 @@ export function AuditSection() {
                 Exactly as the log names it: a user, robot$name or wi$rule.
               </span>
             </div>
+            {mine.length > 0 ? (
+              <div class="field">
+                <label for="audit-namespace">Namespace</label>
+                <select id="audit-namespace" required value={form.namespace} onChange={set('namespace')}>
+                  {mine.map((n) => (
+                    <option key={n} value={n}>
+                      {n}
+                    </option>
+                  ))}
+                </select>
+              </div>
+            ) : null}
             <div class="field">
               <label for="audit-repository">Repository</label>
               <input id="audit-repository" value={form.repository} onInput={set('repository')} placeholder="team/app" />

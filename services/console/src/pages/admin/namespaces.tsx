@@ -1,10 +1,14 @@
-/** Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. */
+/**
+ * Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. A namespace admin
+ * sees its namespaces only (the API lists no others) and may grant and remove grants on them, but creating and
+ * deleting namespaces is for global admins: those forms are not shown to it.
+ */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
 import { DataTable } from '../../components/data-table';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
-import { useSession } from '../../session';
+import { isAdmin, useSession } from '../../session';
 
 /** The roles a grant may give (services/auth admin API). */
 export const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
@@ -23,7 +27,8 @@ export function principalOf(grant: Namespace['grants'][number]): string {
 
 /** The namespaces section. */
 export function NamespacesSection() {
-  const { api } = useSession();
+  const { api, session } = useSession();
+  const global = isAdmin(session);
   const namespaces = useLoad((signal) => api.json<{ namespaces: Namespace[] }>('/admin/v1/namespaces', { signal }), []);
   const [prefix, setPrefix] = useState('');
   const [isPublic, setIsPublic] = useState(false);
@@ -43,29 +48,31 @@ export function NamespacesSection() {
   return (
     <>
       <ErrorMessage error={error} />
-      <section aria-labelledby="new-namespace-heading">
-        <h2 id="new-namespace-heading">New namespace</h2>
-        <form
-          class="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void run(async () => {
-              await api.request('/admin/v1/namespaces', { method: 'POST', json: { prefix, public: isPublic } });
-              setPrefix('');
-            });
-          }}
-        >
-          <div class="field">
-            <label for="namespace-prefix">Prefix</label>
-            <input id="namespace-prefix" required value={prefix} onInput={(e) => setPrefix(e.currentTarget.value)} />
-          </div>
-          <div class="field check">
-            <input id="namespace-public" type="checkbox" checked={isPublic} onChange={(e) => setIsPublic(e.currentTarget.checked)} />
-            <label for="namespace-public">Public: anyone may pull</label>
-          </div>
-          <button type="submit">Create or update namespace</button>
-        </form>
-      </section>
+      {global ? (
+        <section aria-labelledby="new-namespace-heading">
+          <h2 id="new-namespace-heading">New namespace</h2>
+          <form
+            class="form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void run(async () => {
+                await api.request('/admin/v1/namespaces', { method: 'POST', json: { prefix, public: isPublic } });
+                setPrefix('');
+              });
+            }}
+          >
+            <div class="field">
+              <label for="namespace-prefix">Prefix</label>
+              <input id="namespace-prefix" required value={prefix} onInput={(e) => setPrefix(e.currentTarget.value)} />
+            </div>
+            <div class="field check">
+              <input id="namespace-public" type="checkbox" checked={isPublic} onChange={(e) => setIsPublic(e.currentTarget.checked)} />
+              <label for="namespace-public">Public: anyone may pull</label>
+            </div>
+            <button type="submit">Create or update namespace</button>
+          </form>
+        </section>
+      ) : null}
       <section aria-labelledby="grant-heading">
         <h2 id="grant-heading">Grant a role</h2>
         <form
@@ -113,7 +120,7 @@ export function NamespacesSection() {
       <section aria-labelledby="namespaces-heading">
         <h2 id="namespaces-heading">Namespaces</h2>
         <LoadStatus state={namespaces} what="the namespaces" />
-        {namespaces.data && list.length === 0 ? <p>No namespaces yet: only administrators can reach any repository.</p> : null}
+        {namespaces.data && list.length === 0 ? <p>{global ? 'No namespaces yet: only administrators can reach any repository.' : 'None of your namespaces is left.'}</p> : null}
         <ul class="cards">
           {list.map((n) => (
             <li key={n.prefix} class="card">
@@ -142,9 +149,11 @@ export function NamespacesSection() {
                   },
                 ]}
               />
-              <button type="button" class="danger small" onClick={() => setDeleting(n.prefix)}>
-                Delete namespace<span class="visually-hidden"> {n.prefix}</span>
-              </button>
+              {global ? (
+                <button type="button" class="danger small" onClick={() => setDeleting(n.prefix)}>
+                  Delete namespace<span class="visually-hidden"> {n.prefix}</span>
+                </button>
+              ) : null}
             </li>
           ))}
         </ul>

@@ -1,4 +1,8 @@
-/** Robot accounts: list, create (the secret shown once), revoke. */
+/**
+ * Robot accounts: list, create (the secret shown once), revoke. A robot of a namespace is named
+ * `<namespace>+<name>` and logs in as `robot$<namespace>+<name>`; a namespace admin creates only those, in a
+ * namespace of its (chosen from the session's `adminOf`), and sees only those (the API lists no others).
+ */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
 import { DataTable } from '../../components/data-table';
@@ -7,7 +11,7 @@ import { SecretOnce } from '../../components/secret-once';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
-import { useSession } from '../../session';
+import { adminNamespacesOf, isAdmin, useSession } from '../../session';
 
 /** A robot of `GET /admin/v1/robots`. */
 export interface Robot {
@@ -20,9 +24,14 @@ export interface Robot {
 
 /** The robots section. */
 export function RobotsSection() {
-  const { api } = useSession();
+  const { api, session } = useSession();
+  const global = isAdmin(session);
+  const mine = adminNamespacesOf(session);
   const robots = useLoad((signal) => api.json<{ robots: Robot[] }>('/admin/v1/robots', { signal }), []);
   const [name, setName] = useState('');
+  // A global admin's robot is global unless it names a namespace; a namespace admin's belongs to one of its.
+  const [typed, setNamespace] = useState('');
+  const namespace = global || mine.includes(typed) ? typed : (mine[0] ?? '');
   const [expiresIn, setExpiresIn] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ name: string; login: string; secret: string } | null>(null);
@@ -31,7 +40,7 @@ export function RobotsSection() {
     event.preventDefault();
     setError(null);
     try {
-      const body = await api.json<{ name: string; login: string; secret: string }>('/admin/v1/robots', { method: 'POST', json: { name, ...(expiresIn ? { expiresIn } : {}) } });
+      const body = await api.json<{ name: string; login: string; secret: string }>('/admin/v1/robots', { method: 'POST', json: { name, ...(namespace ? { namespace } : {}), ...(expiresIn ? { expiresIn } : {}) } });
       setCreated(body);
       setName('');
       setExpiresIn('');
@@ -50,7 +59,24 @@ export function RobotsSection() {
             <label for="robot-name">Name</label>
             <input id="robot-name" required pattern="[a-z0-9][a-z0-9._\-]{0,63}" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-describedby="robot-name-hint" />
             <span class="hint" id="robot-name-hint">
-              Lowercase letters, digits, dots, dashes; it logs in as robot$name.
+              Lowercase letters, digits, dots, dashes; without a namespace it logs in as robot$name.
+            </span>
+          </div>
+          <div class="field">
+            <label for="robot-namespace">{global ? 'Namespace (optional)' : 'Namespace'}</label>
+            {global ? (
+              <input id="robot-namespace" value={namespace} onInput={(e) => setNamespace(e.currentTarget.value)} aria-describedby="robot-namespace-hint" />
+            ) : (
+              <select id="robot-namespace" required value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)} aria-describedby="robot-namespace-hint">
+                {mine.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            )}
+            <span class="hint" id="robot-namespace-hint">
+              A robot of a namespace is named namespace+name and logs in as robot$namespace+name{global ? '; empty for a global robot' : ''}.
             </span>
           </div>
           <div class="field">

@@ -10,7 +10,7 @@ import { ErrorMessage, LoadStatus } from '../../components/status';
 import { FEED_EVENT_TYPES, describeEventType } from '../../event-types';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
-import { useSession } from '../../session';
+import { adminNamespacesOf, isAdmin, useSession } from '../../session';
 
 /** A subscription of `GET /admin/v1/webhooks`. */
 export interface Webhook {
@@ -122,8 +122,11 @@ interface NewWebhook {
 const EMPTY: NewWebhook = { name: '', namespace: '', url: '', format: 'cloudevents', eventTypes: [], enabled: true };
 
 function NewWebhookForm({ onCreated }: { onCreated(webhook: Webhook & { secret: string }): void }) {
-  const { api } = useSession();
-  const [form, setForm] = useState<NewWebhook>(EMPTY);
+  const { api, session } = useSession();
+  // A namespace admin's webhooks are confined to one of its namespaces: it picks one, and cannot leave it empty.
+  const mine = adminNamespacesOf(session);
+  const [typed, setForm] = useState<NewWebhook>(EMPTY);
+  const form = isAdmin(session) || mine.includes(typed.namespace) ? typed : { ...typed, namespace: mine[0] ?? '' };
   const [error, setError] = useState<string | null>(null);
   const toggle = (type: string, on: boolean) => setForm({ ...form, eventTypes: on ? [...form.eventTypes, type] : form.eventTypes.filter((t) => t !== type) });
   const create = async (event: Event) => {
@@ -151,13 +154,29 @@ function NewWebhookForm({ onCreated }: { onCreated(webhook: Webhook & { secret: 
             A private or loopback address is refused unless the registry's webhooks.allowList names it.
           </span>
         </div>
-        <div class="field">
-          <label for="webhook-namespace">Namespace (optional)</label>
-          <input id="webhook-namespace" value={form.namespace} onInput={(e) => setForm({ ...form, namespace: e.currentTarget.value })} aria-describedby="webhook-namespace-hint" />
-          <span class="hint" id="webhook-namespace-hint">
-            Only repositories under this prefix; empty for every repository.
-          </span>
-        </div>
+        {isAdmin(session) ? (
+          <div class="field">
+            <label for="webhook-namespace">Namespace (optional)</label>
+            <input id="webhook-namespace" value={form.namespace} onInput={(e) => setForm({ ...form, namespace: e.currentTarget.value })} aria-describedby="webhook-namespace-hint" />
+            <span class="hint" id="webhook-namespace-hint">
+              Only repositories under this prefix; empty for every repository.
+            </span>
+          </div>
+        ) : (
+          <div class="field">
+            <label for="webhook-namespace">Namespace</label>
+            <select id="webhook-namespace" required value={form.namespace} onChange={(e) => setForm({ ...form, namespace: e.currentTarget.value })} aria-describedby="webhook-namespace-hint">
+              {mine.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+            <span class="hint" id="webhook-namespace-hint">
+              Only repositories under this namespace of yours.
+            </span>
+          </div>
+        )}
         <div class="field">
           <label for="webhook-format">Format</label>
           <select id="webhook-format" value={form.format} onChange={(e) => setForm({ ...form, format: e.currentTarget.value })}>
