@@ -17,54 +17,23 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
+import { CONSOLE_ASSETS, assert, createBrowserChecks } from './browser-checks';
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../../services/embedded/test/served-registry';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-/** The system's Chromium (tools/console/install-chromium.sh puts it there); CHROMIUM names another. */
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CONSOLE_ASSETS = path.join(REPO_ROOT, 'dist', 'console');
 const ADMIN = { user: 'root', password: randomBytes(12).toString('base64url') };
 const STEP_TIMEOUT_MS = 15_000;
 /** A webhook's address: loopback, let through by the allow list below (nothing listens there; deliveries just fail). */
 const WEBHOOK_URL = 'http://127.0.0.1:9/hooks/lading';
 
-const args = process.argv.slice(2);
-const screenshotsAt = args[0] === '--screenshots' ? path.resolve(args[1] ?? path.join(REPO_ROOT, 'docs', 'console')) : null;
 
 // ---- the checks' bookkeeping -------------------------------------------------------------------------------------
 
-let passed = 0;
-let failed = 0;
-
-/** Runs one named check; a failure is printed and counted, and the next check runs. */
-async function check(name: string, body: () => Promise<void>): Promise<void> {
-  const started = performance.now();
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok    ${name} (${Math.round(performance.now() - started)} ms)`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL  ${name}: ${err instanceof Error ? err.message.split('\n').slice(0, 6).join('\n      ') : String(err)}`);
-  }
-}
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-/** Saves a screenshot when asked for them (`--screenshots`). */
-async function screenshot(page: Page, name: string, options: { fullPage?: boolean; mask?: string[] } = {}): Promise<void> {
-  if (!screenshotsAt) return;
-  mkdirSync(screenshotsAt, { recursive: true });
-  await page.screenshot({ path: path.join(screenshotsAt, `${name}.png`), fullPage: options.fullPage, mask: (options.mask ?? []).map((s) => page.locator(s)), animations: 'disabled' });
-}
+const { check, screenshot, run } = createBrowserChecks(process.argv.slice(2));
 
 /** The errors pages logged (a CSP violation is one) and any request that left the registry's origin, by page URL. */
 const pageErrors: string[] = [];
@@ -550,28 +519,10 @@ async function withoutAuth(browser: Browser): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  assert(existsSync(path.join(CONSOLE_ASSETS, 'index.html')), `no built console in ${CONSOLE_ASSETS}: run npm run build -- console`);
-  assert(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run tools/console/install-chromium.sh`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
-  try {
-    await withAuth(browser);
-    await withoutAuth(browser);
-    await check('no page logged an error (a Content-Security-Policy violation among them) or asked another origin', async () => {
-      assert(pageErrors.length === 0, pageErrors.slice(0, 5).join('\n'));
-    });
-  } finally {
-    await browser.close();
-  }
-}
-
-const started = performance.now();
-main()
-  .catch((err: unknown) => {
-    failed += 1;
-    console.log(`FAIL  the scenario could not run: ${err instanceof Error ? err.stack : String(err)}`);
-  })
-  .finally(() => {
-    console.log(`console: ${passed} passed, ${failed} failed (${Math.round((performance.now() - started) / 1000)} s)`);
-    process.exitCode = failed === 0 ? 0 : 1;
+void run('the scenario', async (browser) => {
+  await withAuth(browser);
+  await withoutAuth(browser);
+  await check('no page logged an error (a Content-Security-Policy violation among them) or asked another origin', async () => {
+    assert(pageErrors.length === 0, pageErrors.slice(0, 5).join('\n'));
   });
+});
