@@ -235,6 +235,52 @@ describe('the audit trail of the embedded registry', () => {
     expect((await admin('GET', '/audit', undefined, basic('carol', 'carol-password-1'))).status).toBe(403);
   });
 
+  it('rolls an admin change back with its record when the record cannot be written: an error answer, nothing changed, nothing recorded', async () => {
+    expect((await admin('POST', '/namespaces', { prefix: 'kept' })).status).toBe(201);
+    expect((await admin('POST', '/users', { name: 'dora', password: 'dora-password-1' })).status).toBe(201);
+    expect((await admin('POST', '/robots', { name: 'keeper' })).status).toBe(201);
+    expect((await admin('POST', '/users/dora/tokens', { name: 'kept' })).status).toBe(201);
+    expect((await admin('POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' })).status).toBe(201);
+    const state = async () => ({
+      users: (await admin('GET', '/users')).json,
+      robots: (await admin('GET', '/robots')).json,
+      namespaces: (await admin('GET', '/namespaces')).json,
+      tokens: (await admin('GET', '/users/dora/tokens')).json,
+      grants: (await served.registry.db.query(`SELECT * FROM grants ORDER BY 1, 2, 3, 4`)).rows,
+      outbox: (await served.registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM outbox WHERE type = $1`, [AUDIT_EVENT_TYPES.admin])).rows[0].n,
+      audit: (await auditRows(AUDIT_EVENT_TYPES.admin)).length,
+    });
+    const unchanged = await state();
+    // The outbox insert of an admin record now fails, as a full disk or a lost connection would make it.
+    await served.registry.db.query(`ALTER TABLE outbox ADD CONSTRAINT audit_spec_refuses CHECK (type <> '${AUDIT_EVENT_TYPES.admin}') NOT VALID`);
+    try {
+      const calls: Array<[string, string, unknown?]> = [
+        ['POST', '/users', { name: 'ursula', password: 'ursula-password-1' }],
+        ['PUT', '/users/dora/password', { password: 'dora-password-2' }],
+        ['POST', '/users/dora/disable'],
+        ['DELETE', '/users/dora'],
+        ['POST', '/users/dora/tokens', { name: 'ci' }],
+        ['DELETE', '/users/dora/tokens/kept'],
+        ['POST', '/robots', { name: 'halfway' }],
+        ['DELETE', '/robots/keeper'],
+        ['POST', '/namespaces', { prefix: 'halfway' }],
+        ['PATCH', '/namespaces?prefix=kept', { immutableTags: ['v*'] }],
+        ['DELETE', '/namespaces?prefix=kept'],
+        ['POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'push' }],
+        ['DELETE', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' }],
+      ];
+      for (const [method, route, body] of calls) {
+        const answer = await admin(method, route, body);
+        expect({ method, route, status: answer.status, oci: Array.isArray(answer.json?.errors) }).toEqual({ method, route, status: 500, oci: true });
+      }
+      expect(await state()).toEqual(unchanged);
+      // dora's password is the one she had.
+      expect((await admin('GET', '/users', undefined, basic('dora', 'dora-password-2'))).status).toBe(401);
+    } finally {
+      await served.registry.db.query(`ALTER TABLE outbox DROP CONSTRAINT audit_spec_refuses`);
+    }
+  }, 120_000);
+
   it('records a refresh-token login by its account, and a refresh token that is not one as an anonymous failure', async () => {
     const before = (await auditRows(AUDIT_EVENT_TYPES.login)).length;
     const token = (form: Record<string, string>) =>
