@@ -9,7 +9,7 @@
  * namespace admins (a grant of `admin` on a namespace), on the routes admin-authorization.ts opens to them and inside
  * their namespaces only. Secrets (robot secrets, tokens) are shown once, in the response that creates them.
  */
-import express, { Request, Response, Router } from 'express';
+import express, { Request, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
 import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
@@ -20,7 +20,7 @@ import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter, findSubscription, withoutSecret } from '@lading/webhooks';
 import { administers, adminScope, adminScopeOf, createRouteAuthorization, robotNamespace } from './admin-authorization';
-import type { AuthAudit, BeforeReader } from './audit-trail';
+import type { AdminChange, AuthAudit, BeforeReader } from './audit-trail';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
 import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
@@ -172,8 +172,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
    * Makes a change and its audit record in one transaction (audit-trail.ts): `work` changes through `tx` only and
    * returns the answer; a throw (a 404, a failed record) rolls both back.
    */
-  const change = <T>(req: Request, res: Response, status: number, work: (tx: SqlExecutor) => Promise<T>): Promise<T> =>
-    deps.audit ? deps.audit.change(req, res, status, work) : db.transaction(work);
+  const change: AdminChange = (req, res, status, work) => (deps.audit ? deps.audit.change(req, res, status, work) : db.transaction(work));
 
   router.get('/users', async (_req, res) => {
     res.json({ users: await meta.listUsers(db) });
@@ -366,10 +365,10 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace) }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
-  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged }));
+  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged, change }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));
-  router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
+  router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged, change }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 
   router.post('/keys/rotate', async (_req, res) => {

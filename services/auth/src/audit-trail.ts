@@ -48,13 +48,19 @@ export interface AuthAudit {
   adminChanges(before?: BeforeReader): RequestHandler;
   /**
    * Runs an admin change and writes its record in one transaction: `work` makes the change on `tx` and returns the
-   * answer to send (null for none), `status` is the answer's status. When `work` throws, or the record cannot be
+   * answer to send (null for none), `status` is the answer's status (or reads it from `work`'s result). When `work` throws, or the record cannot be
    * written, the transaction rolls back: nothing changed and nothing recorded (the error answers the request).
    * Without the audit trail (off, or no `adminChanges` in front) it is `work` in a transaction of its own.
    * A request whose change went through here is not recorded again when its answer is sent.
    */
-  change<T>(req: Request, res: Response, status: number, work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  change: AdminChange;
 }
+
+/**
+ * Makes an admin change and its audit record in one transaction (see `AuthAudit.change`); the routers of the admin
+ * API take one so that their changes are recorded the same way.
+ */
+export type AdminChange = <T>(req: Request, res: Response, status: number | ((result: T) => number), work: (tx: SqlExecutor) => Promise<T>) => Promise<T>;
 
 /** What `adminChanges` leaves in `res.locals` for `change`: the state before the change, and whether it was recorded. */
 interface PendingChange {
@@ -111,7 +117,7 @@ export function createAuthAudit(deps: AuthAuditDeps): AuthAudit {
       const context = requestContext(req, deps.config);
       const answer = await deps.db.transaction(async (tx) => {
         const result = await work(tx);
-        const data = adminRecord(req, res, status, beforeValue, result ?? null, context.request);
+        const data = adminRecord(req, res, typeof status === 'number' ? status : status(result), beforeValue, result ?? null, context.request);
         await appendAuditEvent(tx, deps.events, { type: AUDIT_EVENT_TYPES.admin, data, traceparent: context.traceparent });
         return result;
       });

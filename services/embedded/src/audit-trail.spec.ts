@@ -241,11 +241,15 @@ describe('the audit trail of the embedded registry', () => {
     expect((await admin('POST', '/robots', { name: 'keeper' })).status).toBe(201);
     expect((await admin('POST', '/users/dora/tokens', { name: 'kept' })).status).toBe(201);
     expect((await admin('POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' })).status).toBe(201);
+    expect((await admin('PUT', '/quotas/kept', { quotaBytes: 1_000_000 })).status).toBe(200);
+    expect((await admin('PUT', '/proxies/cache/kept', { upstream: 'https://ghcr.io' })).status).toBe(201);
     const state = async () => ({
       users: (await admin('GET', '/users')).json,
       robots: (await admin('GET', '/robots')).json,
       namespaces: (await admin('GET', '/namespaces')).json,
       tokens: (await admin('GET', '/users/dora/tokens')).json,
+      quotas: (await admin('GET', '/quotas')).json,
+      proxies: (await admin('GET', '/proxies')).json,
       grants: (await served.registry.db.query(`SELECT * FROM grants ORDER BY 1, 2, 3, 4`)).rows,
       outbox: (await served.registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM outbox WHERE type = $1`, [AUDIT_EVENT_TYPES.admin])).rows[0].n,
       audit: (await auditRows(AUDIT_EVENT_TYPES.admin)).length,
@@ -268,6 +272,11 @@ describe('the audit trail of the embedded registry', () => {
         ['DELETE', '/namespaces?prefix=kept'],
         ['POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'push' }],
         ['DELETE', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' }],
+        ['PUT', '/quotas/kept', { quotaBytes: 2_000_000 }],
+        ['DELETE', '/quotas/kept'],
+        ['PUT', '/proxies/cache/halfway', { upstream: 'https://ghcr.io' }],
+        ['PUT', '/proxies/cache/kept', { upstream: 'https://quay.io' }],
+        ['DELETE', '/proxies/cache/kept'],
       ];
       for (const [method, route, body] of calls) {
         const answer = await admin(method, route, body);
