@@ -363,7 +363,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     res.status(204).end();
   });
 
-  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace) }));
+  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace), change }));
   router.use('/outbox', createOutboxAdminRouter({ db }));
   router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged, change }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));

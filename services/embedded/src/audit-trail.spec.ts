@@ -243,6 +243,9 @@ describe('the audit trail of the embedded registry', () => {
     expect((await admin('POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' })).status).toBe(201);
     expect((await admin('PUT', '/quotas/kept', { quotaBytes: 1_000_000 })).status).toBe(200);
     expect((await admin('PUT', '/proxies/cache/kept', { upstream: 'https://ghcr.io' })).status).toBe(201);
+    const hook = String((await admin('POST', '/webhooks', { name: 'kept', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] })).json?.id);
+    const delivery = String((await admin('POST', `/webhooks/${hook}/ping`)).json?.deliveryId);
+    await served.registry.db.query(`UPDATE webhook_deliveries SET status = 'dead' WHERE id = $1`, [delivery]);
     const state = async () => ({
       users: (await admin('GET', '/users')).json,
       robots: (await admin('GET', '/robots')).json,
@@ -251,6 +254,8 @@ describe('the audit trail of the embedded registry', () => {
       quotas: (await admin('GET', '/quotas')).json,
       proxies: (await admin('GET', '/proxies')).json,
       grants: (await served.registry.db.query(`SELECT * FROM grants ORDER BY 1, 2, 3, 4`)).rows,
+      webhooks: (await served.registry.db.query(`SELECT * FROM webhook_subscriptions ORDER BY id`)).rows,
+      deliveries: (await served.registry.db.query(`SELECT * FROM webhook_deliveries ORDER BY id`)).rows,
       outbox: (await served.registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM outbox WHERE type = $1`, [AUDIT_EVENT_TYPES.admin])).rows[0].n,
       audit: (await auditRows(AUDIT_EVENT_TYPES.admin)).length,
     });
@@ -277,6 +282,12 @@ describe('the audit trail of the embedded registry', () => {
         ['PUT', '/proxies/cache/halfway', { upstream: 'https://ghcr.io' }],
         ['PUT', '/proxies/cache/kept', { upstream: 'https://quay.io' }],
         ['DELETE', '/proxies/cache/kept'],
+        ['POST', '/webhooks', { name: 'halfway', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] }],
+        ['PATCH', `/webhooks/${hook}`, { enabled: false }],
+        ['POST', `/webhooks/${hook}/rotate`],
+        ['POST', `/webhooks/${hook}/ping`],
+        ['POST', `/webhooks/${hook}/deliveries/${delivery}/redeliver`],
+        ['DELETE', `/webhooks/${hook}`],
       ];
       for (const [method, route, body] of calls) {
         const answer = await admin(method, route, body);
