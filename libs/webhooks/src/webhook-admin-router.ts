@@ -3,12 +3,12 @@
  * create, list, show, update, delete, rotate the secret, list deliveries, redeliver one, and queue a ping. Secrets are
  * shown twice only: in the responses that create and rotate them.
  */
-import express, { Request, Response, Router } from 'express';
+import express, { Response, Router } from 'express';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { IdGenerator, createUuidV7Generator } from '@lading/events';
+import { type AdminChange, IdGenerator, createUuidV7Generator } from '@lading/events';
 import { nextPageLink, parsePageRequest } from '@lading/http';
-import type { Database, SqlExecutor } from '@lading/metadata';
+import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
 import { Resolver, parseAllowList, systemResolver } from './address-guard';
 import { generateWebhookSecret } from './signature';
@@ -32,15 +32,9 @@ export interface WebhookAdminDeps {
    * repository); all when omitted. The admin API shows a namespace admin the subscriptions of its namespaces only.
    */
   visibleTo?: (res: Response) => (namespace: string) => boolean;
-  /**
-   * Runs a change in one transaction with what must commit with it (the admin API's audit record); `work` changes
-   * through `tx` only and returns the answer sent with `status`. A plain transaction when omitted.
-   */
-  change?: WebhookAdminChange;
+  /** Runs a change with its audit record in one transaction (the admin API's); a plain transaction when omitted. */
+  change?: AdminChange;
 }
-
-/** How the router runs a change (see `WebhookAdminDeps.change`). */
-export type WebhookAdminChange = <T>(req: Request, res: Response, status: number, work: (tx: SqlExecutor) => Promise<T>) => Promise<T>;
 
 /** The type of the test event `POST /:id/ping` queues. */
 export const WEBHOOK_PING_TYPE = 'io.lading.webhook.ping';
@@ -65,7 +59,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   const resolver = deps.resolver ?? systemResolver;
   const ids = deps.ids ?? createUuidV7Generator();
   const secrets = deps.secrets ?? secretCipherFromConfig(deps.config.secrets);
-  const change: WebhookAdminChange = deps.change ?? ((_req, _res, _status, work) => db.transaction(work));
+  const change: AdminChange = deps.change ?? ((_req, _res, _status, work) => db.transaction(work));
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
 

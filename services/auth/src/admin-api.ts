@@ -14,13 +14,13 @@ import { LadingConfig, durationMs } from '@lading/config';
 import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
-import { createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
+import { type AdminChange, createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
 import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 import { createWebhookAdminRouter, findSubscription, withoutSecret } from '@lading/webhooks';
 import { administers, adminScope, adminScopeOf, createRouteAuthorization, robotNamespace } from './admin-authorization';
-import type { AdminChange, AuthAudit, BeforeReader } from './audit-trail';
+import type { AuthAudit, BeforeReader } from './audit-trail';
 import { basicCredentials, checkCredentials } from './credentials';
 import { createProxyAdminRouter } from './proxy-admin';
 import { createQuotaAdminRouter, createUsageAdminRouter } from './quota-admin';
@@ -364,7 +364,7 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   });
 
   router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace), change }));
-  router.use('/outbox', createOutboxAdminRouter({ db }));
+  router.use('/outbox', createOutboxAdminRouter({ db, change }));
   router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged, change }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));

@@ -8,9 +8,9 @@
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { identityOfSubject } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { AUDIT_EVENT_TYPES, type AuditDataOf, type EventRequest, type OutboxContext, appendAuditEvent, redactSecrets } from '@lading/events';
+import { AUDIT_EVENT_TYPES, type AdminChange, type AuditDataOf, type EventRequest, type OutboxContext, appendAuditEvent, redactSecrets } from '@lading/events';
 import { requestContext } from '@lading/http';
-import type { Database, SqlExecutor } from '@lading/metadata';
+import type { Database } from '@lading/metadata';
 import type { Logger } from '@lading/telemetry';
 
 /** What the audit trail of the auth service needs. */
@@ -56,11 +56,6 @@ export interface AuthAudit {
   change: AdminChange;
 }
 
-/**
- * Makes an admin change and its audit record in one transaction (see `AuthAudit.change`); the routers of the admin
- * API take one so that their changes are recorded the same way.
- */
-export type AdminChange = <T>(req: Request, res: Response, status: number | ((result: T) => number), work: (tx: SqlExecutor) => Promise<T>) => Promise<T>;
 
 /** What `adminChanges` leaves in `res.locals` for `change`: the state before the change, and whether it was recorded. */
 interface PendingChange {

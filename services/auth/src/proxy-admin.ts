@@ -9,9 +9,9 @@ import type { SecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
+import type { AdminChange } from '@lading/events';
 import type { Logger } from '@lading/telemetry';
 import { ProxyRuleError, listProxyRuleViews, putProxyRuleIn, removeProxyRuleIn } from '@lading/upstream';
-import type { AdminChange } from './audit-trail';
 
 /** What the proxies' admin routes need. */
 export interface ProxyAdminDeps {

@@ -8,8 +8,8 @@ import express, { Request, Router } from 'express';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, isValidRepositoryName } from '@lading/oci';
+import type { AdminChange } from '@lading/events';
 import type { Logger } from '@lading/telemetry';
-import type { AdminChange } from './audit-trail';
 
 /** What the quota routes need. */
 export interface QuotaAdminDeps {

@@ -246,6 +246,7 @@ describe('the audit trail of the embedded registry', () => {
     const hook = String((await admin('POST', '/webhooks', { name: 'kept', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] })).json?.id);
     const delivery = String((await admin('POST', `/webhooks/${hook}/ping`)).json?.deliveryId);
     await served.registry.db.query(`UPDATE webhook_deliveries SET status = 'dead' WHERE id = $1`, [delivery]);
+    const parked = (await served.registry.db.query<{ id: string }>(`UPDATE outbox SET parked_at = now() WHERE id = (SELECT id FROM outbox LIMIT 1) RETURNING id::text AS id`)).rows[0].id;
     const state = async () => ({
       users: (await admin('GET', '/users')).json,
       robots: (await admin('GET', '/robots')).json,
@@ -256,6 +257,7 @@ describe('the audit trail of the embedded registry', () => {
       grants: (await served.registry.db.query(`SELECT * FROM grants ORDER BY 1, 2, 3, 4`)).rows,
       webhooks: (await served.registry.db.query(`SELECT * FROM webhook_subscriptions ORDER BY id`)).rows,
       deliveries: (await served.registry.db.query(`SELECT * FROM webhook_deliveries ORDER BY id`)).rows,
+      parked: (await served.registry.db.query(`SELECT id FROM outbox WHERE parked_at IS NOT NULL ORDER BY id`)).rows,
       outbox: (await served.registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM outbox WHERE type = $1`, [AUDIT_EVENT_TYPES.admin])).rows[0].n,
       audit: (await auditRows(AUDIT_EVENT_TYPES.admin)).length,
     });
@@ -288,6 +290,7 @@ describe('the audit trail of the embedded registry', () => {
         ['POST', `/webhooks/${hook}/ping`],
         ['POST', `/webhooks/${hook}/deliveries/${delivery}/redeliver`],
         ['DELETE', `/webhooks/${hook}`],
+        ['POST', `/outbox/parked/${parked}/requeue`],
       ];
       for (const [method, route, body] of calls) {
         const answer = await admin(method, route, body);
@@ -299,6 +302,7 @@ describe('the audit trail of the embedded registry', () => {
     } finally {
       await served.registry.db.query(`ALTER TABLE outbox DROP CONSTRAINT audit_spec_refuses`);
     }
+    expect((await admin('POST', `/outbox/parked/${parked}/requeue`)).status).toBe(200);
   }, 120_000);
 
   it('records a refresh-token login by its account, and a refresh token that is not one as an anonymous failure', async () => {
