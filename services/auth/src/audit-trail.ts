@@ -41,21 +41,22 @@ export interface AuthAudit {
   /** Records a login attempt (resolves once committed). */
   login(req: Request, attempt: LoginAttempt): Promise<void>;
   /**
-   * Middleware for the admin API, behind its guard: every POST, PUT, PATCH and DELETE that succeeds is recorded
-   * after the change and before its answer is sent (so a client that saw the answer finds the record).
-   * `before` reads the prior state of the routes it knows.
+   * Middleware for the admin API, behind its guard: every POST, PUT, PATCH and DELETE that succeeds is recorded.
+   * A route that makes its change through `change` is recorded in the change's transaction; any other (a key
+   * rotation, a collection) after its change and before its answer is sent (so a client that saw the answer finds
+   * the record). `before` reads the prior state of the routes it knows, ahead of the change.
    */
   adminChanges(before?: BeforeReader): RequestHandler;
   /**
    * Runs an admin change and writes its record in one transaction: `work` makes the change on `tx` and returns the
-   * answer to send (null for none), `status` is the answer's status (or reads it from `work`'s result). When `work` throws, or the record cannot be
-   * written, the transaction rolls back: nothing changed and nothing recorded (the error answers the request).
+   * answer to send (null for none), `status` is the answer's status (or reads it from `work`'s result). When `work`
+   * throws, or the record cannot be written, the transaction rolls back: nothing changed and nothing recorded (the
+   * error answers the request).
    * Without the audit trail (off, or no `adminChanges` in front) it is `work` in a transaction of its own.
    * A request whose change went through here is not recorded again when its answer is sent.
    */
   change: AdminChange;
 }
-
 
 /** What `adminChanges` leaves in `res.locals` for `change`: the state before the change, and whether it was recorded. */
 interface PendingChange {
