@@ -2,6 +2,7 @@
  * The audit trail's writer: an audit event goes to the outbox (published to the bus like every event, with the
  * partition key `_audit`) and to the queryable audit log, in the caller's transaction, so the two never disagree.
  */
+import type { Request, Response } from 'express';
 import type { SqlExecutor } from '@lading/metadata';
 import { AUDIT_EVENT_TYPES, AUDIT_PARTITION_KEY } from './event-types';
 import type { AuditDataOf, AuditEventOf, AuditEventType, EventActor } from './event-types';
@@ -75,3 +76,11 @@ export async function appendAuditEvent<T extends AuditEventType>(tx: SqlExecutor
   );
   return record;
 }
+
+/**
+ * Runs an admin change in one transaction with its audit record (the auth service's `AuthAudit.change`): `work`
+ * changes through `tx` only and returns the answer, sent with `status` (a number, or read from `work`'s result).
+ * When `work` throws or the record cannot be written, both roll back. The admin API passes one to the routers it
+ * mounts; a router given none runs `work` in a plain transaction.
+ */
+export type AdminChange = <T>(req: Request, res: Response, status: number | ((result: T) => number), work: (tx: SqlExecutor) => Promise<T>) => Promise<T>;

@@ -6,12 +6,15 @@
 import express, { Router } from 'express';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
+import type { AdminChange } from './audit';
 
 /** What the outbox admin router needs. */
 export interface OutboxAdminDeps {
   db: Database;
   /** Called after a row was requeued (wakes the relay). */
   onRequeued?: () => void;
+  /** Runs the requeue with its audit record in one transaction (the admin API's); a plain transaction when omitted. */
+  change?: AdminChange;
 }
 
 /** A parked row as the admin API shows it. */
@@ -32,6 +35,7 @@ const MAX_LIST = 1000;
 
 /** Creates the router: `GET /parked[?limit=n]` and `POST /parked/:id/requeue`. */
 export function createOutboxAdminRouter(deps: OutboxAdminDeps): Router {
+  const change: AdminChange = deps.change ?? ((_req, _res, _status, work) => deps.db.transaction(work));
   const router = express.Router();
 
   router.get('/parked', async (req, res) => {
@@ -71,13 +75,16 @@ export function createOutboxAdminRouter(deps: OutboxAdminDeps): Router {
     const id = String(req.params.id);
     const notParked = () => new OciError('NOT_FOUND', 'no parked outbox row with that id', { id: id.slice(0, 64) });
     if (!UUID.test(id)) throw notParked();
-    const r = await deps.db.query<{ id: string }>(
-      `UPDATE outbox SET parked_at = NULL, attempts = 0, last_error = NULL WHERE id = $1 AND parked_at IS NOT NULL RETURNING id::text AS id`,
-      [id],
-    );
-    if (r.rows.length === 0) throw notParked();
+    const answer = await change(req, res, 200, async (tx) => {
+      const r = await tx.query<{ id: string }>(
+        `UPDATE outbox SET parked_at = NULL, attempts = 0, last_error = NULL WHERE id = $1 AND parked_at IS NOT NULL RETURNING id::text AS id`,
+        [id],
+      );
+      if (r.rows.length === 0) throw notParked();
+      return { id: r.rows[0].id, requeued: true };
+    });
     deps.onRequeued?.();
-    res.json({ id: r.rows[0].id, requeued: true });
+    res.json(answer);
   });
 
   return router;

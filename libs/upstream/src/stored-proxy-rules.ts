@@ -96,37 +96,42 @@ function refuseConfigRule(config: LadingConfig, namespace: string): void {
  * refuses and a config rule's namespace. A replacement is the whole rule: a password not sent is no password.
  */
 export async function putProxyRule(db: Database, deps: { config: LadingConfig; cipher: SecretCipher }, namespace: string, input: unknown): Promise<{ created: boolean; rule: ProxyRuleView }> {
+  return db.transaction((tx) => putProxyRuleIn(tx, deps, namespace, input));
+}
+
+/** `putProxyRule` on an open transaction (the admin API's, which records the change in it too). */
+export async function putProxyRuleIn(tx: SqlExecutor, deps: { config: LadingConfig; cipher: SecretCipher }, namespace: string, input: unknown): Promise<{ created: boolean; rule: ProxyRuleView }> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ProxyRuleError('invalid', 'the body must be a JSON object: upstream, and optionally username, password, tagTtl, evictAfter');
   const body = input as Record<string, unknown>;
   if (body.namespace !== undefined && body.namespace !== namespace) throw new ProxyRuleError('invalid', 'namespace: the body names another namespace than the path');
   refuseConfigRule(deps.config, namespace);
-  return db.transaction(async (tx) => {
-    await meta.lockStoredProxyRules(tx);
-    const stored = await meta.listStoredProxyRules(tx);
-    const others = [...deps.config.proxies.map((p) => p.namespace), ...stored.map((r) => r.namespace).filter((n) => n !== namespace)];
-    const check = checkProxyRule({ ...body, namespace }, others);
-    if (!check.ok) throw new ProxyRuleError('invalid', check.problems.join('; '));
-    const { rule } = check;
-    const saved = await meta.putStoredProxyRule(tx, {
-      namespace,
-      upstream: rule.upstream,
-      username: rule.username ?? null,
-      storedPassword: rule.password === undefined ? null : deps.cipher.seal(rule.password, contextOf(namespace)),
-      tagTtl: rule.tagTtl,
-      evictAfter: rule.evictAfter ?? null,
-    });
-    return { created: saved.created, rule: storedView(saved.rule) };
+  await meta.lockStoredProxyRules(tx);
+  const stored = await meta.listStoredProxyRules(tx);
+  const others = [...deps.config.proxies.map((p) => p.namespace), ...stored.map((r) => r.namespace).filter((n) => n !== namespace)];
+  const check = checkProxyRule({ ...body, namespace }, others);
+  if (!check.ok) throw new ProxyRuleError('invalid', check.problems.join('; '));
+  const { rule } = check;
+  const saved = await meta.putStoredProxyRule(tx, {
+    namespace,
+    upstream: rule.upstream,
+    username: rule.username ?? null,
+    storedPassword: rule.password === undefined ? null : deps.cipher.seal(rule.password, contextOf(namespace)),
+    tagTtl: rule.tagTtl,
+    evictAfter: rule.evictAfter ?? null,
   });
+  return { created: saved.created, rule: storedView(saved.rule) };
 }
 
 /** Deletes the stored rule of `namespace` (its cached content stays as ordinary content); refuses a config rule's. */
 export async function removeProxyRule(db: Database, config: LadingConfig, namespace: string): Promise<void> {
+  await db.transaction((tx) => removeProxyRuleIn(tx, config, namespace));
+}
+
+/** `removeProxyRule` on an open transaction (the admin API's, which records the change in it too). */
+export async function removeProxyRuleIn(tx: SqlExecutor, config: LadingConfig, namespace: string): Promise<void> {
   refuseConfigRule(config, namespace);
-  const deleted = await db.transaction(async (tx) => {
-    await meta.lockStoredProxyRules(tx);
-    return meta.deleteStoredProxyRule(tx, namespace);
-  });
-  if (!deleted) throw new ProxyRuleError('not-found', `no stored proxy ${namespace}`);
+  await meta.lockStoredProxyRules(tx);
+  if (!(await meta.deleteStoredProxyRule(tx, namespace))) throw new ProxyRuleError('not-found', `no stored proxy ${namespace}`);
 }
 
 /**

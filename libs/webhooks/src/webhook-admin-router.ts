@@ -6,7 +6,7 @@
 import express, { Response, Router } from 'express';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
-import { IdGenerator, createUuidV7Generator } from '@lading/events';
+import { type AdminChange, IdGenerator, createUuidV7Generator } from '@lading/events';
 import { nextPageLink, parsePageRequest } from '@lading/http';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
@@ -32,6 +32,8 @@ export interface WebhookAdminDeps {
    * repository); all when omitted. The admin API shows a namespace admin the subscriptions of its namespaces only.
    */
   visibleTo?: (res: Response) => (namespace: string) => boolean;
+  /** Runs a change with its audit record in one transaction (the admin API's); a plain transaction when omitted. */
+  change?: AdminChange;
 }
 
 /** The type of the test event `POST /:id/ping` queues. */
@@ -57,6 +59,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
   const resolver = deps.resolver ?? systemResolver;
   const ids = deps.ids ?? createUuidV7Generator();
   const secrets = deps.secrets ?? secretCipherFromConfig(deps.config.secrets);
+  const change: AdminChange = deps.change ?? ((_req, _res, _status, work) => db.transaction(work));
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
 
@@ -75,7 +78,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
     const body = bodyOf(req.body);
     const secret = generateWebhookSecret();
     const id = ids();
-    const created = await store.insertSubscription(db, {
+    const subscription: store.NewSubscription = {
       id,
       name: validateName(body.name),
       namespace: validateNamespace(body.namespace),
@@ -84,8 +87,9 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
       eventTypes: validateEventTypes(body.eventTypes),
       enabled: validateBoolean(body.enabled, 'enabled', true),
       secret: sealWebhookSecret(secrets, id, secret),
-    });
-    res.status(201).json({ ...store.withoutSecret(created), secret });
+    };
+    const answer = await change(req, res, 201, async (tx) => ({ ...store.withoutSecret(await store.insertSubscription(tx, subscription)), secret }));
+    res.status(201).json(answer);
   });
 
   router.get('/:id', async (req, res) => {
@@ -106,23 +110,33 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
       eventTypes: body.eventTypes === undefined ? undefined : validateEventTypes(body.eventTypes),
       enabled: body.enabled === undefined ? undefined : validateBoolean(body.enabled, 'enabled', true),
     };
-    const updated = await store.updateSubscription(db, req.params.id, changes);
-    if (!updated) throw notFound('webhook');
+    const answer = await change(req, res, 200, async (tx) => {
+      const updated = await store.updateSubscription(tx, req.params.id, changes);
+      if (!updated) throw notFound('webhook');
+      return store.withoutSecret(updated);
+    });
     if (changes.enabled) deps.onQueued?.();
-    res.json(store.withoutSecret(updated));
+    res.json(answer);
   });
 
   router.delete('/:id', async (req, res) => {
-    if (!UUID.test(req.params.id) || !(await store.deleteSubscription(db, req.params.id))) throw notFound('webhook');
+    if (!UUID.test(req.params.id)) throw notFound('webhook');
+    await change(req, res, 204, async (tx) => {
+      if (!(await store.deleteSubscription(tx, req.params.id))) throw notFound('webhook');
+      return null;
+    });
     res.status(204).end();
   });
 
   router.post('/:id/rotate', async (req, res) => {
     await subscriptionOr404(req.params.id);
     const secret = generateWebhookSecret();
-    const updated = await store.updateSubscription(db, req.params.id, { secret: sealWebhookSecret(secrets, req.params.id, secret) });
-    if (!updated) throw notFound('webhook');
-    res.json({ id: updated.id, secret });
+    const answer = await change(req, res, 200, async (tx) => {
+      const updated = await store.updateSubscription(tx, req.params.id, { secret: sealWebhookSecret(secrets, req.params.id, secret) });
+      if (!updated) throw notFound('webhook');
+      return { id: updated.id, secret };
+    });
+    res.json(answer);
   });
 
   router.get('/:id/deliveries', async (req, res) => {
@@ -154,7 +168,7 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
     const before = UUID.test(req.params.deliveryId) ? await store.findDelivery(db, req.params.id, req.params.deliveryId) : null;
     if (!before) throw notFound('delivery');
     if (before.status === 'pending') throw new OciError('DENIED', 'the delivery is still pending; only a delivered or dead delivery can be redelivered', { status: 'pending' }, { status: 409 });
-    const after = await store.requeueDelivery(db, req.params.id, req.params.deliveryId);
+    const after = await change(req, res, 202, (tx) => store.requeueDelivery(tx, req.params.id, req.params.deliveryId));
     deps.onQueued?.();
     res.status(202).json(after);
   });
@@ -174,9 +188,12 @@ export function createWebhookAdminRouter(deps: WebhookAdminDeps): Router {
       data: { webhook: { id: subscription.id, name: subscription.name }, admin: typeof res.locals.admin === 'string' ? res.locals.admin : null },
     };
     const deliveryId = ids();
-    await store.insertDelivery(db, { id: deliveryId, subscriptionId: subscription.id, eventId, eventType: WEBHOOK_PING_TYPE, repository: '', event: JSON.stringify(event) });
+    const answer = await change(req, res, 202, async (tx) => {
+      await store.insertDelivery(tx, { id: deliveryId, subscriptionId: subscription.id, eventId, eventType: WEBHOOK_PING_TYPE, repository: '', event: JSON.stringify(event) });
+      return { deliveryId, eventId };
+    });
     deps.onQueued?.();
-    res.status(202).json({ deliveryId, eventId });
+    res.status(202).json(answer);
   });
 
   return router;

@@ -13,8 +13,8 @@ import express, { Request, Router } from 'express';
 import { LadingConfig, durationMs } from '@lading/config';
 import type { PasswordHasher, SecretCipher } from '@lading/access';
 import * as meta from '@lading/metadata';
-import type { Database } from '@lading/metadata';
-import { createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
+import type { Database, SqlExecutor } from '@lading/metadata';
+import { type AdminChange, createAuditAdminRouter, createOutboxAdminRouter } from '@lading/events';
 import { assertStorableInput } from '@lading/http';
 import { OciError, isValidRepositoryName } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
@@ -168,6 +168,11 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.use(createRouteAuthorization(db));
   // Every change below is recorded (route, target, before and after, secrets redacted): a route added later is too.
   if (deps.audit) router.use(deps.audit.adminChanges(stateBeforeChange(db)));
+  /**
+   * Makes a change and its audit record in one transaction (audit-trail.ts): `work` changes through `tx` only and
+   * returns the answer; a throw (a 404, a failed record) rolls both back.
+   */
+  const change: AdminChange = (req, res, status, work) => (deps.audit ? deps.audit.change(req, res, status, work) : db.transaction(work));
 
   router.get('/users', async (_req, res) => {
     res.json({ users: await meta.listUsers(db) });
@@ -177,8 +182,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const password = stringField(req.body ?? {}, 'password');
     if (password.length < 8) throw invalid('password must have at least 8 characters');
     checkCredentials({ username: name, password });
-    if (!(await meta.createUser(db, name, await deps.passwords.hash(password), req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
-    res.status(201).json({ name, admin: req.body.admin === true });
+    const hash = await deps.passwords.hash(password);
+    const answer = await change(req, res, 201, async (tx) => {
+      if (!(await meta.createUser(tx, name, hash, req.body.admin === true))) throw new OciError('DENIED', `user ${name} exists`, undefined, { status: 409 });
+      return { name, admin: req.body.admin === true };
+    });
+    res.status(201).json(answer);
   });
   router.put('/users/:name/password', async (req, res) => {
     const password = stringField(req.body ?? {}, 'password');
@@ -189,25 +198,31 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if ((await meta.findUser(db, req.params.name))?.source === 'ldap') {
       throw new OciError('DENIED', `user ${req.params.name} signs in with the directory; change the password there`, undefined, { status: 409 });
     }
-    if (!(await meta.setUserPassword(db, req.params.name, await deps.passwords.hash(password)))) throw notFound('user');
+    const hash = await deps.passwords.hash(password);
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.setUserPassword(tx, req.params.name, hash))) throw notFound('user');
+      return null;
+    });
     res.status(204).end();
   });
   for (const state of ['disable', 'enable'] as const) {
     router.post(`/users/:name/${state}`, async (req, res) => {
-      if (!(await meta.setUserDisabled(db, req.params.name, state === 'disable'))) throw notFound('user');
+      await change(req, res, 204, async (tx) => {
+        if (!(await meta.setUserDisabled(tx, req.params.name, state === 'disable'))) throw notFound('user');
+        return null;
+      });
       res.status(204).end();
     });
   }
   router.delete('/users/:name', async (req, res) => {
     // Grants and refresh tokens name the user rather than reference its row: they go with it, so that a later user
     // of the same name inherits neither.
-    const deleted = await db.transaction(async (tx) => {
-      if (!(await meta.deleteUser(tx, req.params.name))) return false;
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.deleteUser(tx, req.params.name))) throw notFound('user');
       await meta.deleteUserGrants(tx, req.params.name);
       await meta.revokeUserRefreshTokens(tx, req.params.name);
-      return true;
+      return null;
     });
-    if (!deleted) throw notFound('user');
     res.status(204).end();
   });
 
@@ -217,13 +232,20 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
   router.post('/users/:name/tokens', async (req, res) => {
     const tokenName = stringField(req.body ?? {}, 'name', PRINCIPAL_NAME);
     const token = newSecret(PAT_PREFIX);
-    if (!(await meta.createAccessToken(db, req.params.name, tokenName, secretDigest(token), optionalExpiry(req.body ?? {}, deps.now())))) {
-      throw new OciError('DENIED', 'no such user, or a token of that name exists', undefined, { status: 409 });
-    }
-    res.status(201).json({ name: tokenName, token });
+    const expiresAt = optionalExpiry(req.body ?? {}, deps.now());
+    const answer = await change(req, res, 201, async (tx) => {
+      if (!(await meta.createAccessToken(tx, req.params.name, tokenName, secretDigest(token), expiresAt))) {
+        throw new OciError('DENIED', 'no such user, or a token of that name exists', undefined, { status: 409 });
+      }
+      return { name: tokenName, token };
+    });
+    res.status(201).json(answer);
   });
   router.delete('/users/:name/tokens/:token', async (req, res) => {
-    if (!(await meta.revokeAccessToken(db, req.params.name, req.params.token))) throw notFound('token');
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.revokeAccessToken(tx, req.params.name, req.params.token))) throw notFound('token');
+      return null;
+    });
     res.status(204).end();
   });
 
@@ -241,13 +263,21 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (namespace !== null && !(await meta.findNamespace(db, namespace))) throw notFound('namespace');
     const name = namespace === null ? short : `${namespace}+${short}`;
     const secret = newSecret('lrs_');
-    if (!(await meta.createRobot(db, name, await deps.passwords.hash(secret), optionalExpiry(body, deps.now()), res.locals.admin, namespace))) {
-      throw new OciError('DENIED', `robot ${name} exists`, undefined, { status: 409 });
-    }
-    res.status(201).json({ name, namespace, login: `${ROBOT_PREFIX}${name}`, secret });
+    const expiresAt = optionalExpiry(body, deps.now());
+    const hash = await deps.passwords.hash(secret);
+    const answer = await change(req, res, 201, async (tx) => {
+      if (!(await meta.createRobot(tx, name, hash, expiresAt, res.locals.admin, namespace))) {
+        throw new OciError('DENIED', `robot ${name} exists`, undefined, { status: 409 });
+      }
+      return { name, namespace, login: `${ROBOT_PREFIX}${name}`, secret };
+    });
+    res.status(201).json(answer);
   });
   router.delete('/robots/:name', async (req, res) => {
-    if (!(await meta.revokeRobot(db, req.params.name))) throw notFound('robot');
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.revokeRobot(tx, req.params.name))) throw notFound('robot');
+      return null;
+    });
     res.status(204).end();
   });
 
@@ -261,11 +291,12 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     const prefix = stringField(body, 'prefix');
     if (!isValidRepositoryName(prefix)) throw invalid('prefix must be a valid repository name');
     const rules = tagRulesOf(body);
-    await db.transaction(async (tx) => {
+    const answer = await change(req, res, 201, async (tx) => {
       await meta.upsertNamespace(tx, prefix, body.public === true);
       await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null);
+      return namespaceView(tx, prefix);
     });
-    res.status(201).json(await namespaceView(prefix));
+    res.status(201).json(answer);
   });
   // Changes what the body names and nothing else (`public`, `immutableTags`, `immutableTagExceptions`); the prefix is
   // a query parameter, as for DELETE, because it may hold slashes.
@@ -276,27 +307,25 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     // Who may pull a namespace unauthenticated is the registry's say: a namespace admin changes its tag rules only.
     if (body.public !== undefined && !adminScope(res).global) throw new OciError('DENIED', 'only global admins change whether a namespace is public');
     const rules = tagRulesOf(body);
-    const found = await db.transaction(async (tx) => {
-      if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) return false;
+    const answer = await change(req, res, 200, async (tx) => {
+      if (!(await meta.setTagRules(tx, prefix, rules.immutableTags ?? null, rules.immutableTagExceptions ?? null))) throw notFound('namespace');
       if (typeof body.public === 'boolean') await meta.upsertNamespace(tx, prefix, body.public);
-      return true;
+      return namespaceView(tx, prefix);
     });
-    if (!found) throw notFound('namespace');
-    res.json(await namespaceView(prefix));
+    res.json(answer);
   });
-  async function namespaceView(prefix: string) {
-    const n = await meta.findNamespace(db, prefix);
+  async function namespaceView(tx: SqlExecutor, prefix: string) {
+    const n = await meta.findNamespace(tx, prefix);
     return { prefix, public: n?.public ?? false, immutableTags: n?.immutableTags ?? [], immutableTagExceptions: n?.immutableTagExceptions ?? [] };
   }
   router.delete('/namespaces', async (req, res) => {
     const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
     // Its robots go with it (revoked), so that a namespace made again later under that prefix does not inherit them.
-    const deleted = await db.transaction(async (tx) => {
-      if (!(await meta.deleteNamespace(tx, prefix))) return false;
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.deleteNamespace(tx, prefix))) throw notFound('namespace');
       await meta.revokeNamespaceRobots(tx, prefix);
-      return true;
+      return null;
     });
-    if (!deleted) throw notFound('namespace');
     res.status(204).end();
   });
 
@@ -319,21 +348,27 @@ export function createAdminRouter(deps: AdminApiDeps): Router {
     if (home !== undefined && !administers({ global: false, namespaces: [home] }, g.prefix)) {
       throw invalid(`robot ${g.name.slice(ROBOT_PREFIX.length)} belongs to namespace ${home}: it may be granted roles there and beneath it only`);
     }
-    await meta.addGrant(db, g.prefix, g.type, g.name, g.role);
-    res.status(201).json({ prefix: g.prefix, principal: `${g.type}:${g.name}`, role: g.role });
+    const answer = await change(req, res, 201, async (tx) => {
+      await meta.addGrant(tx, g.prefix, g.type, g.name, g.role);
+      return { prefix: g.prefix, principal: `${g.type}:${g.name}`, role: g.role };
+    });
+    res.status(201).json(answer);
   });
   router.delete('/grants', async (req, res) => {
     const g = grantOf(req.body ?? {});
-    if (!(await meta.removeGrant(db, g.prefix, g.type, g.name, g.role))) throw notFound('grant');
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.removeGrant(tx, g.prefix, g.type, g.name, g.role))) throw notFound('grant');
+      return null;
+    });
     res.status(204).end();
   });
 
-  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace) }));
-  router.use('/outbox', createOutboxAdminRouter({ db }));
-  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged }));
+  router.use('/webhooks', createWebhookAdminRouter({ db, config: deps.config, visibleTo: (res) => (namespace) => administers(adminScope(res), namespace), change }));
+  router.use('/outbox', createOutboxAdminRouter({ db, change }));
+  router.use('/quotas', createQuotaAdminRouter({ db, logger: deps.logger, quotasChanged: deps.quotasChanged, change }));
   router.use('/usage', createUsageAdminRouter({ db, logger: deps.logger }));
   router.use('/audit', createAuditAdminRouter({ db, now: deps.now }));
-  router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged }));
+  router.use('/proxies', createProxyAdminRouter({ db, config: deps.config, logger: deps.logger, secrets: deps.secrets, proxyRulesChanged: deps.proxyRulesChanged, change }));
   for (const [mount, extra] of Object.entries(deps.routers ?? {})) router.use(mount, extra);
 
   router.post('/keys/rotate', async (_req, res) => {

@@ -9,8 +9,9 @@ import type { SecretCipher } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
+import type { AdminChange } from '@lading/events';
 import type { Logger } from '@lading/telemetry';
-import { ProxyRuleError, listProxyRuleViews, putProxyRule, removeProxyRule } from '@lading/upstream';
+import { ProxyRuleError, listProxyRuleViews, putProxyRuleIn, removeProxyRuleIn } from '@lading/upstream';
 
 /** What the proxies' admin routes need. */
 export interface ProxyAdminDeps {
@@ -21,6 +22,8 @@ export interface ProxyAdminDeps {
   secrets: SecretCipher;
   /** Puts a change in force in this process at once (its live rules' refresh); others see it on their next poll. */
   proxyRulesChanged?: () => Promise<void>;
+  /** Makes a change with its audit record in one transaction (admin-api.ts); without it, a plain transaction. */
+  change?: AdminChange;
 }
 
 /** A refused change as the admin API answers it: 400 bad input, 409 a config rule, 404 no such stored rule. */
@@ -40,6 +43,7 @@ function namespaceOf(req: Request): string {
 /** Creates the router mounted at `/admin/v1/proxies` (behind the admin guard). */
 export function createProxyAdminRouter(deps: ProxyAdminDeps): Router {
   const router = express.Router();
+  const change: AdminChange = deps.change ?? ((_req, _res, _status, work) => deps.db.transaction(work));
   const changed = async () => {
     // The change is committed: a failed refresh here is caught up by the next poll, and is no client's mistake.
     await deps.proxyRulesChanged?.().catch((err: unknown) => deps.logger.error({ err }, 'the proxy rules of this process were not refreshed; the next poll will'));
@@ -50,17 +54,30 @@ export function createProxyAdminRouter(deps: ProxyAdminDeps): Router {
   });
   router.put('/*namespace', async (req, res) => {
     const namespace = namespaceOf(req);
-    const { created, rule } = await putProxyRule(deps.db, { config: deps.config, cipher: deps.secrets }, namespace, req.body).catch((err: unknown) => {
-      throw toOciError(err);
-    });
+    let created = false;
+    const rule = await change(
+      req,
+      res,
+      () => (created ? 201 : 200),
+      async (tx) => {
+        const put = await putProxyRuleIn(tx, { config: deps.config, cipher: deps.secrets }, namespace, req.body).catch((err: unknown) => {
+          throw toOciError(err);
+        });
+        created = put.created;
+        return put.rule;
+      },
+    );
     await changed();
     deps.logger.info({ namespace, upstream: rule.upstream, admin: res.locals.admin }, created ? 'proxy rule created' : 'proxy rule replaced');
     res.status(created ? 201 : 200).json(rule);
   });
   router.delete('/*namespace', async (req, res) => {
     const namespace = namespaceOf(req);
-    await removeProxyRule(deps.db, deps.config, namespace).catch((err: unknown) => {
-      throw toOciError(err);
+    await change(req, res, 204, async (tx) => {
+      await removeProxyRuleIn(tx, deps.config, namespace).catch((err: unknown) => {
+        throw toOciError(err);
+      });
+      return null;
     });
     await changed();
     deps.logger.info({ namespace, admin: res.locals.admin }, 'proxy rule deleted; its cached content stays as ordinary content');

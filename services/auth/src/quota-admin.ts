@@ -8,6 +8,7 @@ import express, { Request, Router } from 'express';
 import * as meta from '@lading/metadata';
 import type { Database } from '@lading/metadata';
 import { OciError, isValidRepositoryName } from '@lading/oci';
+import type { AdminChange } from '@lading/events';
 import type { Logger } from '@lading/telemetry';
 
 /** What the quota routes need. */
@@ -19,6 +20,8 @@ export interface QuotaAdminDeps {
    * registry's coverage refresh); other processes see it within their poll (libs/runtime quota-coverage-source.ts).
    */
   quotasChanged?: () => Promise<void>;
+  /** Makes a change with its audit record in one transaction (admin-api.ts); without it, a plain transaction. */
+  change?: AdminChange;
 }
 
 /** The most a quota may be: 1 EiB (a bigint Postgres and JSON both hold exactly). */
@@ -57,6 +60,7 @@ function pageSize(value: unknown): number {
 /** Creates the router mounted at `/admin/v1/quotas` (behind the admin guard). */
 export function createQuotaAdminRouter(deps: QuotaAdminDeps): Router {
   const { db } = deps;
+  const change: AdminChange = deps.change ?? ((_req, _res, _status, work) => db.transaction(work));
   const router = express.Router();
   router.get('/', async (_req, res) => {
     const quotas = await meta.namespacesWithQuota(db);
@@ -67,19 +71,23 @@ export function createQuotaAdminRouter(deps: QuotaAdminDeps): Router {
   router.put('/*namespace', async (req, res) => {
     const namespace = namespaceOf(req);
     const quotaBytes = quotaOf(req.body);
-    const usedBytes = await db.transaction(async (tx) => {
+    const answer = await change(req, res, 200, async (tx) => {
       if (!(await meta.setNamespaceQuota(tx, namespace, quotaBytes))) throw new OciError('NOT_FOUND', `namespace ${namespace} not found`);
       // Counted at once, so that the next push is checked against the true figure.
-      return quotaBytes === null ? null : (await meta.reconcileNamespaceUsage(tx, namespace)).bytes;
+      const usedBytes = quotaBytes === null ? null : (await meta.reconcileNamespaceUsage(tx, namespace)).bytes;
+      return { namespace, quotaBytes, usedBytes };
     });
     if (quotaBytes === null) await meta.dropUnusedUsageCounters(db);
     await deps.quotasChanged?.();
     deps.logger.info({ namespace, quotaBytes, admin: res.locals.admin }, quotaBytes === null ? 'quota removed' : 'quota set');
-    res.json({ namespace, quotaBytes, usedBytes });
+    res.json(answer);
   });
   router.delete('/*namespace', async (req, res) => {
     const namespace = namespaceOf(req);
-    if (!(await meta.setNamespaceQuota(db, namespace, null))) throw new OciError('NOT_FOUND', `namespace ${namespace} not found`);
+    await change(req, res, 204, async (tx) => {
+      if (!(await meta.setNamespaceQuota(tx, namespace, null))) throw new OciError('NOT_FOUND', `namespace ${namespace} not found`);
+      return null;
+    });
     await meta.dropUnusedUsageCounters(db);
     await deps.quotasChanged?.();
     deps.logger.info({ namespace, admin: res.locals.admin }, 'quota removed');

@@ -235,6 +235,76 @@ describe('the audit trail of the embedded registry', () => {
     expect((await admin('GET', '/audit', undefined, basic('carol', 'carol-password-1'))).status).toBe(403);
   });
 
+  it('rolls an admin change back with its record when the record cannot be written: an error answer, nothing changed, nothing recorded', async () => {
+    expect((await admin('POST', '/namespaces', { prefix: 'kept' })).status).toBe(201);
+    expect((await admin('POST', '/users', { name: 'dora', password: 'dora-password-1' })).status).toBe(201);
+    expect((await admin('POST', '/robots', { name: 'keeper' })).status).toBe(201);
+    expect((await admin('POST', '/users/dora/tokens', { name: 'kept' })).status).toBe(201);
+    expect((await admin('POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' })).status).toBe(201);
+    expect((await admin('PUT', '/quotas/kept', { quotaBytes: 1_000_000 })).status).toBe(200);
+    expect((await admin('PUT', '/proxies/cache/kept', { upstream: 'https://ghcr.io' })).status).toBe(201);
+    const hook = String((await admin('POST', '/webhooks', { name: 'kept', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] })).json?.id);
+    const delivery = String((await admin('POST', `/webhooks/${hook}/ping`)).json?.deliveryId);
+    await served.registry.db.query(`UPDATE webhook_deliveries SET status = 'dead' WHERE id = $1`, [delivery]);
+    const parked = (await served.registry.db.query<{ id: string }>(`UPDATE outbox SET parked_at = now() WHERE id = (SELECT id FROM outbox LIMIT 1) RETURNING id::text AS id`)).rows[0].id;
+    const state = async () => ({
+      users: (await admin('GET', '/users')).json,
+      robots: (await admin('GET', '/robots')).json,
+      namespaces: (await admin('GET', '/namespaces')).json,
+      tokens: (await admin('GET', '/users/dora/tokens')).json,
+      quotas: (await admin('GET', '/quotas')).json,
+      proxies: (await admin('GET', '/proxies')).json,
+      grants: (await served.registry.db.query(`SELECT * FROM grants ORDER BY 1, 2, 3, 4`)).rows,
+      webhooks: (await served.registry.db.query(`SELECT * FROM webhook_subscriptions ORDER BY id`)).rows,
+      deliveries: (await served.registry.db.query(`SELECT * FROM webhook_deliveries ORDER BY id`)).rows,
+      parked: (await served.registry.db.query(`SELECT id FROM outbox WHERE parked_at IS NOT NULL ORDER BY id`)).rows,
+      outbox: (await served.registry.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM outbox WHERE type = $1`, [AUDIT_EVENT_TYPES.admin])).rows[0].n,
+      audit: (await auditRows(AUDIT_EVENT_TYPES.admin)).length,
+    });
+    const unchanged = await state();
+    // The outbox insert of an admin record now fails, as a full disk or a lost connection would make it.
+    await served.registry.db.query(`ALTER TABLE outbox ADD CONSTRAINT audit_spec_refuses CHECK (type <> '${AUDIT_EVENT_TYPES.admin}') NOT VALID`);
+    try {
+      const calls: Array<[string, string, unknown?]> = [
+        ['POST', '/users', { name: 'ursula', password: 'ursula-password-1' }],
+        ['PUT', '/users/dora/password', { password: 'dora-password-2' }],
+        ['POST', '/users/dora/disable'],
+        ['DELETE', '/users/dora'],
+        ['POST', '/users/dora/tokens', { name: 'ci' }],
+        ['DELETE', '/users/dora/tokens/kept'],
+        ['POST', '/robots', { name: 'halfway' }],
+        ['DELETE', '/robots/keeper'],
+        ['POST', '/namespaces', { prefix: 'halfway' }],
+        ['PATCH', '/namespaces?prefix=kept', { immutableTags: ['v*'] }],
+        ['DELETE', '/namespaces?prefix=kept'],
+        ['POST', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'push' }],
+        ['DELETE', '/grants', { prefix: 'kept', principal: 'user:dora', role: 'pull' }],
+        ['PUT', '/quotas/kept', { quotaBytes: 2_000_000 }],
+        ['DELETE', '/quotas/kept'],
+        ['PUT', '/proxies/cache/halfway', { upstream: 'https://ghcr.io' }],
+        ['PUT', '/proxies/cache/kept', { upstream: 'https://quay.io' }],
+        ['DELETE', '/proxies/cache/kept'],
+        ['POST', '/webhooks', { name: 'halfway', url: 'https://93.184.216.34/hooks', eventTypes: ['manifest.pushed'] }],
+        ['PATCH', `/webhooks/${hook}`, { enabled: false }],
+        ['POST', `/webhooks/${hook}/rotate`],
+        ['POST', `/webhooks/${hook}/ping`],
+        ['POST', `/webhooks/${hook}/deliveries/${delivery}/redeliver`],
+        ['DELETE', `/webhooks/${hook}`],
+        ['POST', `/outbox/parked/${parked}/requeue`],
+      ];
+      for (const [method, route, body] of calls) {
+        const answer = await admin(method, route, body);
+        expect({ method, route, status: answer.status, oci: Array.isArray(answer.json?.errors) }).toEqual({ method, route, status: 500, oci: true });
+      }
+      expect(await state()).toEqual(unchanged);
+      // dora's password is the one she had.
+      expect((await admin('GET', '/users', undefined, basic('dora', 'dora-password-2'))).status).toBe(401);
+    } finally {
+      await served.registry.db.query(`ALTER TABLE outbox DROP CONSTRAINT audit_spec_refuses`);
+    }
+    expect((await admin('POST', `/outbox/parked/${parked}/requeue`)).status).toBe(200);
+  }, 120_000);
+
   it('records a refresh-token login by its account, and a refresh token that is not one as an anonymous failure', async () => {
     const before = (await auditRows(AUDIT_EVENT_TYPES.login)).length;
     const token = (form: Record<string, string>) =>
