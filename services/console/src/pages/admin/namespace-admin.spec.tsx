@@ -9,7 +9,7 @@
 import { fireEvent, screen, waitFor, within } from '@testing-library/preact';
 import { NAMESPACE_ADMIN, fakeServer } from '../../../test/fake-server';
 import { renderApp, renderWithSession } from '../../../test/render';
-import { NamespacesSection } from './namespaces';
+import { GRANT_PRINCIPAL_PATTERN, NamespacesSection } from './namespaces';
 import { RobotsSection } from './robots';
 import { type Webhook, WebhooksSection } from './webhooks';
 
@@ -55,6 +55,31 @@ describe('the admin pages of a namespace admin', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Grant' }));
     await waitFor(() => expect(server.sent('POST')).toHaveLength(1));
     expect(server.sent('POST')[0]).toMatchObject({ path: '/admin/v1/grants', body: { prefix: 'team', principal: 'user:gina', role: 'pull' }, headers: { 'X-CSRF-Token': 'csrf-tess' } });
+  });
+
+  it("grants to a namespace robot and to a provider group, and the form refuses what the admin API would", async () => {
+    // As a browser compiles the pattern attribute: anchored, with the v flag.
+    const accepts = (value: string) => new RegExp(`^(?:${GRANT_PRINCIPAL_PATTERN})$`, 'v').test(value);
+    for (const ok of ['user:gina', 'robot:ci', 'robot:team+ci', 'robot:team/sub+ci', 'group:platform', 'group:Platform Team@corp']) expect([ok, accepts(ok)]).toEqual([ok, true]);
+    for (const bad of ['gina', 'user:Gina', 'robot:team+', 'robot:+ci', 'group:', 'group: lead', 'team:ci', 'user:gina\n']) expect([bad, accepts(bad)]).toEqual([bad, false]);
+
+    const server = fakeServer(NAMESPACE_ADMIN, {
+      'GET /admin/v1/namespaces': { json: { namespaces: [TEAM] } },
+      'POST /admin/v1/grants': { status: 201, json: {} },
+    });
+    renderWithSession(server, <NamespacesSection />);
+    await screen.findByRole('heading', { name: 'team private' });
+    const principal = screen.getByLabelText('Principal') as HTMLInputElement;
+    fireEvent.input(principal, { target: { value: 'robot:team+builder' } });
+    expect(principal.validity.patternMismatch).toBe(false);
+    fireEvent.input(principal, { target: { value: 'robot:team+' } });
+    expect(principal.validity.patternMismatch).toBe(true);
+    fireEvent.change(screen.getByLabelText('Namespace'), { target: { value: 'team' } });
+    fireEvent.input(principal, { target: { value: 'group:platform' } });
+    expect(principal.validity.patternMismatch).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Grant' }));
+    await waitFor(() => expect(server.sent('POST')).toHaveLength(1));
+    expect(server.sent('POST')[0]).toMatchObject({ path: '/admin/v1/grants', body: { prefix: 'team', principal: 'group:platform', role: 'pull' } });
   });
 
   it('creates a robot in a namespace chosen from its own, and revokes one by its <namespace>+<name>', async () => {

@@ -20,6 +20,14 @@ export interface Namespace {
   grants: Array<{ principalType: string; principalName: string; role: string }>;
 }
 
+/**
+ * What the grant form accepts as its principal, as the admin API does (`GRANT_PRINCIPAL` in
+ * services/auth/src/admin-api.ts): a user, a robot (global, or a namespace's `<namespace>+<name>`), or an identity
+ * provider's group. Written for the `pattern` attribute, which browsers compile with the `v` flag.
+ */
+export const GRANT_PRINCIPAL_PATTERN =
+  'user:[a-z0-9][a-z0-9._\\-]{0,63}|robot:([a-z0-9][a-z0-9._\\/\\-]{0,254}\\+)?[a-z0-9][a-z0-9._\\-]{0,63}|group:[A-Za-z0-9][A-Za-z0-9 ._@\\-]{0,127}';
+
 /** The principal of a grant as the admin API names it: `user:alice`, `robot:ci` (a robot without its `robot$`). */
 export function principalOf(grant: Namespace['grants'][number]): string {
   return `${grant.principalType}:${grant.principalName.replace(/^robot\$/, '')}`;
@@ -98,8 +106,8 @@ export function NamespacesSection() {
             <input
               id="grant-principal"
               required
-              placeholder="user:alice or robot:ci"
-              pattern="(user|robot):[a-z0-9][a-z0-9._\-]{0,63}"
+              placeholder="user:alice, robot:team+ci or group:platform"
+              pattern={GRANT_PRINCIPAL_PATTERN}
               value={grant.principal}
               onInput={(e) => setGrant({ ...grant, principal: e.currentTarget.value })}
             />
