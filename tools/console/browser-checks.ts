@@ -20,6 +20,16 @@ export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
+/** Calls the registry's admin API at `baseUrl` with `admin`'s Basic credentials; throws unless it answers 2xx. */
+export async function callAdminApi(baseUrl: string, admin: { user: string; password: string }, method: string, route: string, body: unknown): Promise<void> {
+  const response = await fetch(`${baseUrl}/admin/v1${route}`, {
+    method,
+    headers: { Authorization: `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert(response.ok, `${method} /admin/v1${route} answered ${response.status}: ${await response.text()}`);
+}
+
 /** A script's checks: each named, counted, and printed as it ends. */
 export interface BrowserChecks {
   /** Runs one named check; a failure is printed and counted, and the next check runs. */

@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { type TestBlob, type TestManifest, imageIndex, imageManifest, makeBlob, makeManifest } from '@lading/testing';
-import { CONSOLE_ASSETS, assert, createBrowserChecks } from './browser-checks';
+import { CONSOLE_ASSETS, assert, callAdminApi, createBrowserChecks } from './browser-checks';
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../../services/embedded/test/served-registry';
 
 const ADMIN = { user: 'root', password: randomBytes(12).toString('base64url') };
@@ -90,14 +90,7 @@ async function push(client: RegistryClient, repository: string, reference: strin
   assert(status === 201, `pushing ${repository}:${reference} answered ${status}`);
 }
 
-async function adminApi(served: ServedRegistry, method: string, route: string, body: unknown): Promise<void> {
-  const response = await fetch(`${served.url}/admin/v1${route}`, {
-    method,
-    headers: { Authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert(response.ok, `${method} /admin/v1${route} answered ${response.status}: ${await response.text()}`);
-}
+const adminApi = (served: ServedRegistry, method: string, route: string, body: unknown) => callAdminApi(served.url, ADMIN, method, route, body);
 
 function serve(auth: boolean): Promise<ServedRegistry> {
   return serveEmbeddedRegistry({

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createRegistryClient } from '@lading/client';
 import { type OpenIdProvider, freePort, imageManifest, makeBlob, startOpenIdProvider } from '@lading/testing';
-import { CONSOLE_ASSETS, assert, createBrowserChecks } from './browser-checks';
+import { CONSOLE_ASSETS, assert, callAdminApi, createBrowserChecks } from './browser-checks';
 import { type ServedRegistry, pushImage, serveEmbeddedRegistry } from '../../services/embedded/test/served-registry';
 
 const ADMIN = { user: 'root', password: randomBytes(12).toString('base64url') };
@@ -41,14 +41,7 @@ function watch(page: Page, consoleOrigin: string): Page {
   return page;
 }
 
-async function adminApi(served: ServedRegistry, method: string, route: string, body: unknown): Promise<void> {
-  const response = await fetch(`${served.url}/admin/v1${route}`, {
-    method,
-    headers: { Authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert(response.ok, `${method} /admin/v1${route} answered ${response.status}: ${await response.text()}`);
-}
+const adminApi = (served: ServedRegistry, method: string, route: string, body: unknown) => callAdminApi(served.url, ADMIN, method, route, body);
 
 /** From the console's sign-in page to the provider's login page. */
 async function toProviderLogin(page: Page, provider: OpenIdProvider): Promise<void> {
