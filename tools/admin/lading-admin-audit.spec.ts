@@ -41,6 +41,24 @@ describe('lading-admin audit', () => {
     expect(await ok(['audit', '--type', 'login', '--limit', '1'])).toMatch(/\nmore: --after \S+\n$/);
   });
 
+  it('lists newest first with --order newest, and its next page continues newest first', async () => {
+    const oldest = JSON.parse(await ok(['audit', '--type', 'login', '--json'])) as { entries: Array<{ id: number }> };
+    const newest = JSON.parse(await ok(['audit', '--type', 'login', '--order', 'newest', '--json'])) as { entries: Array<{ id: number }> };
+    // Each call logs in too: the second list may hold logins the first did not, at its top.
+    const ids = newest.entries.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    expect(ids).toEqual(expect.arrayContaining(oldest.entries.map((e) => e.id)));
+    const text = await ok(['audit', '--type', 'login', '--order', 'newest', '--limit', '1']);
+    const next = /\nmore: --order newest --after (\S+)\n$/.exec(text);
+    expect(next).not.toBeNull();
+    const first = JSON.parse(await ok(['audit', '--type', 'login', '--order', 'newest', '--limit', '2', '--json'])) as { entries: Array<{ id: number }> };
+    const second = JSON.parse(await ok(['audit', '--type', 'login', '--order', 'newest', '--limit', '1', '--after', next![1], '--json'])) as { entries: Array<{ id: number }> };
+    expect(second.entries[0].id).toBeLessThan(first.entries[0].id);
+    const bad = await cli(['--url', url, 'audit', '--order', 'sideways']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/order must be oldest or newest/);
+  });
+
   it('exits 1 with the registry\'s message for a bad --since', async () => {
     const result = await cli(['--url', url, 'audit', '--since', 'yesterday']);
     expect(result.code).toBe(1);

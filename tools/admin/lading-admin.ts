@@ -767,12 +767,12 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   audit: {
-    summary: 'list the audit trail: logins, admin changes and pulls, oldest first',
+    summary: 'list the audit trail: logins, admin changes and pulls, oldest first (or newest first)',
     action: {
-      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--namespace PREFIX] [--type TYPE] [--limit N] [--after CURSOR]',
+      usage: 'audit [--since 1h] [--until TIME] [--actor NAME] [--repository REPO] [--namespace PREFIX] [--type TYPE] [--order oldest|newest] [--limit N] [--after CURSOR]',
       summary:
-        'list audit log entries, oldest first (GET /admin/v1/audit); times are RFC 3339 or a duration back from now (30m, 24h, 7d); ' +
-        'a page that is not the last ends with the --after of the next',
+        'list audit log entries, oldest first unless --order newest (GET /admin/v1/audit); times are RFC 3339 or a duration back from now (30m, 24h, 7d); ' +
+        'a page that is not the last ends with the --after (and --order) of the next',
       options: {
         since: { type: 'string', value: 'TIME', help: 'entries at or after this time (default: all the log keeps, audit.retention)' },
         until: { type: 'string', value: 'TIME', help: 'entries before this time' },
@@ -780,13 +780,14 @@ const COMMANDS: Record<string, Command> = {
         repository: { type: 'string', value: 'REPO', help: "one repository's pulls" },
         namespace: { type: 'string', value: 'PREFIX', help: "the pulls of a namespace's repositories (what a namespace admin may read)" },
         type: { type: 'string', value: 'TYPE', help: 'one type: login, admin, pulls (or the full io.lading.audit.<type>)' },
+        order: { type: 'string', value: 'ORDER', help: 'oldest (the default) or newest: which entries come first' },
         limit: { type: 'string', value: 'N', help: 'at most N entries (default 100, at most 1000)' },
         after: { type: 'string', value: 'CURSOR', help: 'the next page: the cursor the previous page ended with' },
       },
       args: [],
       async run({ api, out, options }) {
         const query = new URLSearchParams({ n: String(options.limit ?? '100') });
-        for (const name of ['since', 'until', 'actor', 'repository', 'namespace'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
+        for (const name of ['since', 'until', 'actor', 'repository', 'namespace', 'order'] as const) if (options[name] !== undefined) query.set(name, String(options[name]));
         if (options.type !== undefined) query.set('type', String(options.type).includes('.') ? String(options.type) : `io.lading.audit.${String(options.type)}`);
         if (options.after !== undefined) query.set('last', String(options.after));
         const body = (await api.call('GET', `/audit?${query}`)) as { entries: AuditEntry[]; next: string | null };
@@ -797,7 +798,8 @@ const COMMANDS: Record<string, Command> = {
           body.entries.map((e) => [e.time, shortType(e.type), e.actor ?? 'anonymous', e.repository ?? '-', auditSummary(e)]),
           'no audit entries',
         );
-        if (body.next) out(`more: --after ${body.next}`);
+        // The next page continues in the same order: the cursor is a place, the order a direction.
+        if (body.next) out(`more: ${options.order === 'newest' ? '--order newest ' : ''}--after ${body.next}`);
       },
     },
   },

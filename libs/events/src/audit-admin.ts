@@ -1,13 +1,13 @@
 /**
  * The admin view of the audit log (an express router the admin API mounts under `/admin/v1/audit`):
- * `GET /?since=&until=&actor=&repository=&namespace=&type=&n=&last=`, a page of entries oldest first, keyset by
- * (time, id); `namespace` keeps the entries of the repositories of a namespace (the name, or beneath it).
+ * `GET /?since=&until=&actor=&repository=&namespace=&type=&order=&n=&last=`, a page of entries oldest first
+ * (`order=newest`: newest first), keyset by (time, id); `namespace` keeps the entries of the repositories of a namespace (the name, or beneath it).
  * A bad parameter is a 400 naming it.
  */
 import express, { Router } from 'express';
 import type { Database } from '@lading/metadata';
 import { OciError } from '@lading/oci';
-import { AuditCursor, AuditLogQuery, queryAuditLog } from './audit-log';
+import { AUDIT_ORDERS, AuditCursor, AuditLogQuery, AuditOrder, queryAuditLog } from './audit-log';
 
 /** What the audit admin router needs. */
 export interface AuditAdminDeps {
@@ -60,7 +60,7 @@ function decodeCursor(value: string): AuditCursor {
 
 /** Parses the query of `GET /admin/v1/audit`; throws a 400 OciError naming a bad parameter. */
 export function parseAuditQuery(query: Record<string, unknown>, now: number): AuditLogQuery {
-  const known = new Set(['since', 'until', 'actor', 'repository', 'namespace', 'type', 'n', 'last']);
+  const known = new Set(['since', 'until', 'actor', 'repository', 'namespace', 'type', 'order', 'n', 'last']);
   for (const name of Object.keys(query)) if (!known.has(name)) throw badParameter(name.slice(0, 64), `one of ${[...known].join(', ')} (unknown parameter)`);
   const n = single(query, 'n');
   const limit = n === undefined ? DEFAULT_PAGE : Number(n);
@@ -76,8 +76,10 @@ export function parseAuditQuery(query: Record<string, unknown>, now: number): Au
   if (repository !== undefined && repository.length > 256) throw badParameter('repository', 'at most 256 characters');
   const namespace = single(query, 'namespace');
   if (namespace !== undefined && namespace.length > 256) throw badParameter('namespace', 'at most 256 characters');
+  const order = single(query, 'order') ?? 'oldest';
+  if (!(AUDIT_ORDERS as readonly string[]).includes(order)) throw badParameter('order', AUDIT_ORDERS.join(' or '));
   const last = single(query, 'last');
-  return { since, until, actor, repository, namespace, type, limit, after: last === undefined ? undefined : decodeCursor(last) };
+  return { since, until, actor, repository, namespace, type, limit, order: order as AuditOrder, after: last === undefined ? undefined : decodeCursor(last) };
 }
 
 /** Creates the router: `GET /` lists a page of the audit log, `{entries, next}` (`next` is the `last=` of the next page). */

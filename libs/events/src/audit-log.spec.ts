@@ -77,6 +77,45 @@ describe('audit log', () => {
     expect(window.entries.map((e) => e.time)).toEqual([new Date(T0 + MINUTE), new Date(T0 + 2 * MINUTE), new Date(T0 + 2 * MINUTE)].map((d) => d.toISOString()));
   });
 
+  it('pages newest first by (time, id) descending, ties by id, the filters unchanged', async () => {
+    for (let i = 0; i < 5; i++) await login(i % 2 === 0 ? 'alice' : 'bob', T0 + i * MINUTE);
+    // Two entries in the same millisecond: the id orders them, both ways.
+    await login('carol', T0 + 4 * MINUTE);
+    const all = (await queryAuditLog(db, { limit: 10 })).entries;
+    const page1 = await queryAuditLog(db, { limit: 4, order: 'newest' });
+    expect(page1.entries.map((e) => e.actor)).toEqual(['carol', 'alice', 'bob', 'alice']);
+    const page2 = await queryAuditLog(db, { limit: 4, order: 'newest', after: page1.next! });
+    expect(page2.entries.map((e) => e.actor)).toEqual(['bob', 'alice']);
+    expect(page2.next).toBeNull();
+    expect([...page1.entries, ...page2.entries].map((e) => e.id)).toEqual(all.map((e) => e.id).reverse());
+    expect((await queryAuditLog(db, { limit: 10, order: 'newest', actor: 'alice' })).entries.map((e) => e.time)).toEqual(
+      [4, 2, 0].map((i) => new Date(T0 + i * MINUTE).toISOString()),
+    );
+  });
+
+  it('keeps cursor paging stable in both orders while entries are written: none is listed twice or skipped', async () => {
+    for (let i = 0; i < 6; i++) await login(`u${i}`, T0 + i * MINUTE);
+    for (const order of ['oldest', 'newest'] as const) {
+      const seen: string[] = [];
+      let page = await queryAuditLog(db, { limit: 2, order });
+      seen.push(...page.entries.map((e) => e.actor!));
+      // Written between pages: later than everything (newest first it belongs to a new first page, not this walk)
+      // and, for the oldest-first walk, at the very end where the walk will reach it.
+      await login(`late-${order}`, T0 + 10 * MINUTE);
+      while (page.next) {
+        page = await queryAuditLog(db, { limit: 2, order, after: page.next });
+        seen.push(...page.entries.map((e) => e.actor!));
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      if (order === 'oldest') expect(seen).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'late-oldest']);
+      else expect(seen).toEqual(['late-oldest', 'u5', 'u4', 'u3', 'u2', 'u1', 'u0']);
+    }
+    // The cursor of one order, read in the other, continues from the same place the other way.
+    const newest = await queryAuditLog(db, { limit: 3, order: 'newest' });
+    const back = await queryAuditLog(db, { limit: 10, order: 'oldest', after: newest.next! });
+    expect(back.entries.map((e) => e.actor)).toEqual(['late-oldest', 'late-newest']);
+  });
+
   it("filters by namespace: the namespace's own name and the repositories beneath it, not those it merely starts", async () => {
     const pulls = ['team', 'team/app', 'team/sub/x', 'teammates/app', 'other/team'].map((repository) => ({ actor: { type: 'user' as const, name: 'alice' }, repository, count: 1 }));
     await db.transaction((tx) => appendAuditEvent(tx, ctx, { type: AUDIT_EVENT_TYPES.pulls, data: { windowStart: new Date(T0).toISOString(), windowEnd: new Date(T0).toISOString(), pulls } }));
@@ -118,9 +157,12 @@ describe('the audit query parameters', () => {
       repository: 'team/app',
       type: 'io.lading.audit.pulls',
       limit: 5,
+      order: 'oldest',
       after: { time: '2026-12-07T11:00:00.000Z', id: 42 },
     });
     expect(parseAuditQuery({}, now).limit).toBe(100);
+    expect(parseAuditQuery({}, now).order).toBe('oldest');
+    expect(parseAuditQuery({ order: 'newest' }, now).order).toBe('newest');
   });
 
   it.each([
@@ -135,6 +177,8 @@ describe('the audit query parameters', () => {
     [{ since: '1h', until: '2h' }, 'until'],
     [{ actor: '' }, 'actor'],
     [{ colour: 'red' }, 'colour'],
+    [{ order: 'desc' }, 'order'],
+    [{ order: ['newest', 'oldest'] }, 'order'],
   ])('answers 400 naming the parameter for %j', (query, name) => {
     expect(status(query)).toMatch(new RegExp(`^400 ${name} `));
   });

@@ -18,7 +18,10 @@ export interface AuditLogEntry {
   record: unknown;
 }
 
-/** Where a page starts: after the entry at `time` with `id` (the last of the previous page). */
+/**
+ * Where a page starts: past the entry at `time` with `id` (the last of the previous page), in the page's order. The
+ * same cursor works in either order: it names a place in the (time, id) keyset, not a direction.
+ */
 export interface AuditCursor {
   time: string;
   id: number;
@@ -38,15 +41,27 @@ export interface AuditLogQuery {
   type?: string;
   after?: AuditCursor;
   limit: number;
+  /** `oldest` (the default) lists by (time, id) ascending, `newest` descending. */
+  order?: AuditOrder;
 }
 
-/** A page of the audit log, oldest first, with the cursor of the next page (null on the last). */
+/** The orders the audit log is listed in. */
+export const AUDIT_ORDERS = ['oldest', 'newest'] as const;
+
+/** Which entries come first: the oldest, or the newest. */
+export type AuditOrder = (typeof AUDIT_ORDERS)[number];
+
+/** A page of the audit log in the order asked for, with the cursor of the next page (null on the last). */
 export interface AuditLogPage {
   entries: AuditLogEntry[];
   next: AuditCursor | null;
 }
 
-/** Lists a page of the audit log, oldest first. */
+/**
+ * Lists a page of the audit log, oldest first unless `order` is `newest`. Keyset paging by (time, id), which is
+ * unique: entries written while a client pages never shift a page already seen, and none is listed twice. Newest
+ * first, entries written after the first page appear only on a new first page, never in the middle.
+ */
 export async function queryAuditLog(db: SqlExecutor, q: AuditLogQuery): Promise<AuditLogPage> {
   const where: string[] = [];
   const params: unknown[] = [];
@@ -63,10 +78,11 @@ export async function queryAuditLog(db: SqlExecutor, q: AuditLogQuery): Promise<
     where.push(`(repository = ${ns} OR left(repository, length(${ns}) + 1) = ${ns} || '/')`);
   }
   if (q.type !== undefined) where.push(`type = ${param(q.type)}`);
-  if (q.after) where.push(`(at, id) > (${param(q.after.time)}::timestamptz, ${param(q.after.id)}::bigint)`);
+  const newest = q.order === 'newest';
+  if (q.after) where.push(`(at, id) ${newest ? '<' : '>'} (${param(q.after.time)}::timestamptz, ${param(q.after.id)}::bigint)`);
   const r = await db.query<{ id: string; event_id: string; at: Date | string; type: string; actor: string | null; repository: string | null; record: unknown }>(
     `SELECT id::text AS id, event_id::text AS event_id, at, type, actor, repository, record FROM audit_log
-      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at, id LIMIT ${param(q.limit + 1)}`,
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${newest ? 'at DESC, id DESC' : 'at, id'} LIMIT ${param(q.limit + 1)}`,
     params,
   );
   const entries = r.rows.slice(0, q.limit).map((row) => ({
