@@ -411,6 +411,35 @@ async function withAuth(browser: Browser): Promise<void> {
       await screenshot(page, 'admin-audit', { fullPage: true });
     });
 
+    await check('the audit log lists newest first and keeps its filters in the URL: a reload shows them, back returns', async () => {
+      // The page the check above left: the admin changes by the admin.
+      const url = new URL(page.url());
+      assert(url.searchParams.get('type') === 'io.lading.audit.admin' && url.searchParams.get('actor') === ADMIN.user, `the filters are not in the URL: ${url.search}`);
+      const actions = async () => (await page.getByRole('row').allTextContents()).slice(1);
+      const order = (rows: string[]) => [rows.findIndex((r) => r.includes('gc/collect')), rows.findIndex((r) => /POST \/admin\/v1\/webhooks\/? \(/.test(r))];
+      // The collection was asked for after the webhook was created: newest first, it comes first.
+      const [collect, webhook] = order(await actions());
+      assert(collect >= 0 && webhook > collect, `newest first, the collection (row ${collect}) is not above the webhook's creation (row ${webhook})`);
+      await page.reload();
+      await page.getByRole('row').filter({ hasText: /POST \/admin\/v1\/webhooks\/? \(/ }).first().waitFor();
+      assert((await page.getByLabel('Type').inputValue()) === 'io.lading.audit.admin', 'the reload lost the type filter');
+      assert((await page.getByLabel('Actor').inputValue()) === ADMIN.user, 'the reload lost the actor filter');
+      assert((await page.getByRole('row').filter({ hasText: 'login' }).count()) === 0, 'the reload shows logins');
+      await page.getByLabel('Order').selectOption('oldest');
+      await Promise.all([page.waitForResponse((r) => r.url().includes('order=oldest')), page.getByRole('button', { name: 'Show entries' }).click()]);
+      await page.getByText(/oldest first\.$/).waitFor();
+      const [collectOldest, webhookOldest] = order(await actions());
+      assert(webhookOldest >= 0 && collectOldest > webhookOldest, 'oldest first, the webhook is not above the collection');
+      await page.goBack();
+      await page.getByText(/newest first\.$/).waitFor();
+      assert((await page.getByLabel('Order').inputValue()) === 'newest', 'back did not return to newest first');
+      assert((await page.getByLabel('Type').inputValue()) === 'io.lading.audit.admin', 'back lost the type filter');
+      await page.goBack();
+      await page.waitForURL((u) => u.pathname === '/ui/admin/audit' && u.search === '');
+      await page.getByRole('cell', { name: 'login', exact: true }).first().waitFor();
+      assert((await page.getByLabel('Type').inputValue()) === '', 'back to the unfiltered log kept the type filter');
+    });
+
     await check('the new admin pages read well on a phone: no sideways scrolling of the page', async () => {
       const phone = await newPage({ width: 390, height: 844 });
       await phone.goto('/ui/sign-in');

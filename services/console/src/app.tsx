@@ -14,12 +14,8 @@ import { InsightsPage } from './pages/insights';
 import { NotFoundPage } from './pages/not-found';
 import { RepositoryPage } from './pages/repository';
 import { SignInPage } from './pages/sign-in';
-import { type Route, href, interceptLinkClick, navigate, useRoute } from './router';
+import { type Route, href, interceptLinkClick, navigate, pageKey, useRoute } from './router';
 import { adminSectionsOf, useSession } from './session';
-
-function routeKey(route: Route): string {
-  return JSON.stringify(route, (_key, value: unknown) => (value instanceof URLSearchParams ? value.toString() : value));
-}
 
 function Page({ route }: { route: Route }) {
   switch (route.page) {
@@ -38,7 +34,7 @@ function Page({ route }: { route: Route }) {
     case 'insights':
       return <InsightsPage />;
     case 'admin':
-      return <AdminPage section={route.section} />;
+      return <AdminPage section={route.section} query={route.query} />;
     default:
       return <NotFoundPage path={route.path} />;
   }
@@ -114,7 +110,7 @@ function Navigation({ route }: { route: Route }) {
 export function App() {
   const route = useRoute();
   const { session, error } = useSession();
-  const key = routeKey(route);
+  const key = pageKey(route);
   const first = useRef(true);
   useEffect(() => {
     document.addEventListener('click', interceptLinkClick);

@@ -29,7 +29,8 @@ export type Route =
   | { page: 'blob'; name: string; digest: string; mediaType: string | null }
   | { page: 'feed' }
   | { page: 'insights' }
-  | { page: 'admin'; section: AdminSection }
+  /** `query`: what the section shows (the audit log's filters); a change of it is no new page (see `pageKey`). */
+  | { page: 'admin'; section: AdminSection; query: URLSearchParams }
   | { page: 'not-found'; path: string };
 
 const decode = (text: string) => {
@@ -50,7 +51,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (rest === 'feed') return { page: 'feed' };
   if (rest === 'insights') return { page: 'insights' };
   const parts = rest.split('/').map(decode);
-  if (parts[0] === 'admin' && parts.length === 2 && (ADMIN_SECTIONS as readonly string[]).includes(parts[1])) return { page: 'admin', section: parts[1] as AdminSection };
+  if (parts[0] === 'admin' && parts.length === 2 && (ADMIN_SECTIONS as readonly string[]).includes(parts[1])) return { page: 'admin', section: parts[1] as AdminSection, query };
   if (parts[0] === 'repositories' && parts.length >= 2) {
     const dash = parts.indexOf('-');
     if (dash < 0) return { page: 'repository', name: parts.slice(1).join('/') };
@@ -76,8 +77,18 @@ export const href = {
     `${BASE}repositories/${encodeName(name)}/-/blobs/${encodeURIComponent(digest)}${mediaType ? `?mediaType=${encodeURIComponent(mediaType)}` : ''}`,
   feed: () => `${BASE}feed`,
   insights: () => `${BASE}insights`,
-  admin: (section: AdminSection) => `${BASE}admin/${section}`,
+  /** `search`: a query string (`?…`) of what the section shows, as the section makes it. */
+  admin: (section: AdminSection, search = '') => `${BASE}admin/${section}${search}`,
 };
+
+/**
+ * What tells one page from another: a change of it is a new page (mounted afresh, focus on its heading); a change
+ * of the rest (an admin section's query: its filters) is the same page showing something else.
+ */
+export function pageKey(route: Route): string {
+  const page = route.page === 'admin' ? { page: route.page, section: route.section } : route;
+  return JSON.stringify(page, (_key, value: unknown) => (value instanceof URLSearchParams ? value.toString() : value));
+}
 
 const NAVIGATE = 'lading:navigate';
 

@@ -28,7 +28,7 @@ const TITLES: Record<AdminSection, string> = {
   audit: 'Audit log',
 };
 
-function Section({ section }: { section: AdminSection }) {
+function Section({ section, query }: { section: AdminSection; query: URLSearchParams }) {
   switch (section) {
     case 'users':
       return <UsersSection />;
@@ -43,7 +43,7 @@ function Section({ section }: { section: AdminSection }) {
     case 'outbox':
       return <OutboxSection />;
     case 'audit':
-      return <AuditSection />;
+      return <AuditSection query={query} />;
     default:
       return <CollectorSection />;
   }
@@ -75,8 +75,8 @@ function AuthOff() {
   );
 }
 
-/** An admin page: the section navigation and the section. */
-export function AdminPage({ section }: { section: AdminSection }) {
+/** An admin page: the section navigation and the section (`query`: what it shows, from the URL). */
+export function AdminPage({ section, query }: { section: AdminSection; query: URLSearchParams }) {
   const { session } = useSession();
   const sections = adminSectionsOf(session);
   if (sections.length === 0) {
@@ -109,7 +109,7 @@ export function AdminPage({ section }: { section: AdminSection }) {
         </ul>
       </nav>
       {sections.includes(section) ? (
-        <Section section={section} />
+        <Section section={section} query={query} />
       ) : (
         <p>This page is for global administrators. As an administrator of your namespaces, use the pages above.</p>
       )}

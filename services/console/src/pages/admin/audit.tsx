@@ -1,17 +1,20 @@
 /**
  * The audit log (`GET /admin/v1/audit`, docs/audit.md): logins, admin changes and pull counts, filtered by period,
- * actor, repository and type, a page at a time, oldest first within the period (the API's order), with each
- * entry's record a click away. A namespace admin reads the audit of its namespaces only: it picks one of its
- * (session `adminOf`), and every query names it (`namespace=`), as the API requires of it.
+ * actor, repository and type, a page at a time, newest first unless asked otherwise, with each entry's record a
+ * click away. The filters chosen live in the URL (audit-filters.ts): showing entries pushes a history entry, so a
+ * reload or a shared link shows the same entries and back and forward step through the filters. A namespace admin
+ * reads the audit of its namespaces only: it picks one of its (session `adminOf`), and every query names it
+ * (`namespace=`), as the API requires of it.
  */
 import { useState } from 'preact/hooks';
-import { queryString } from '../../api';
 import { DataTable } from '../../components/data-table';
 import { PrincipalName } from '../../components/principal-name';
 import { LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { formatTime } from '../../format';
+import { href, navigate } from '../../router';
 import { adminNamespacesOf, isAdmin, useSession } from '../../session';
+import { AUDIT_ORDERS, AUDIT_PAGE, AUDIT_PERIODS, AUDIT_TYPES, type AuditFilters, auditFiltersOf, auditQuery, auditSearchOf } from './audit-filters';
 
 /** An entry of `GET /admin/v1/audit`. */
 export interface AuditEntry {
@@ -23,62 +26,6 @@ export interface AuditEntry {
   actor: string | null;
   repository: string | null;
   record: Record<string, unknown>;
-}
-
-/** The audit types, as the type filter offers them. */
-export const AUDIT_TYPES = [
-  ['io.lading.audit.login', 'Logins'],
-  ['io.lading.audit.admin', 'Admin changes'],
-  ['io.lading.audit.pulls', 'Pulls'],
-] as const;
-
-/** The periods the filter offers: a duration back from now, as the API takes it (`since=24h`), or everything kept. */
-const PERIODS = [
-  ['1h', 'the last hour'],
-  ['24h', 'the last 24 hours'],
-  ['7d', 'the last 7 days'],
-  ['30d', 'the last 30 days'],
-  ['', 'everything kept'],
-  ['between', 'between two times…'],
-] as const;
-
-/** The page size. */
-export const AUDIT_PAGE = 50;
-
-/** The filters, as the form holds them. */
-interface Filters {
-  period: string;
-  from: string;
-  to: string;
-  actor: string;
-  repository: string;
-  type: string;
-  /** The namespace (a namespace admin's filter); '' for none. */
-  namespace: string;
-}
-
-const INITIAL: Filters = { period: '24h', from: '', to: '', actor: '', repository: '', type: '', namespace: '' };
-
-/** A datetime-local value (the browser's local time) as RFC 3339 in UTC, for the API; '' stays ''. */
-function utc(local: string): string {
-  if (!local) return '';
-  const at = new Date(local);
-  return Number.isNaN(at.getTime()) ? '' : at.toISOString();
-}
-
-/** The query of the audit API for the filters and a page cursor. */
-export function auditQuery(f: Filters, last: string | null): string {
-  const between = f.period === 'between';
-  return queryString({
-    since: between ? utc(f.from) : f.period,
-    until: between ? utc(f.to) : '',
-    actor: f.actor.trim(),
-    repository: f.repository.trim(),
-    type: f.type,
-    namespace: f.namespace,
-    n: AUDIT_PAGE,
-    last,
-  });
 }
 
 const TYPE_LABELS: Record<string, string> = { 'io.lading.audit.login': 'login', 'io.lading.audit.admin': 'admin change', 'io.lading.audit.pulls': 'pulls' };
@@ -100,30 +47,36 @@ export function describeAudit(entry: AuditEntry): string {
   }
 }
 
-/** The audit section. */
-export function AuditSection() {
+/** The audit section; `query` is the page URL's, which holds the filters. */
+export function AuditSection({ query: urlQuery }: { query: URLSearchParams }) {
   const { api, session } = useSession();
   const mine = isAdmin(session) ? [] : adminNamespacesOf(session);
   // A namespace admin's filters always name one of its namespaces (the first until it picks another).
-  const own = (f: Filters): Filters => (mine.length > 0 && !mine.includes(f.namespace) ? { ...f, namespace: mine[0] } : f);
-  const [formState, setForm] = useState<Filters>(INITIAL);
-  const [chosenFilters, setFilters] = useState<Filters>(INITIAL);
-  const form = own(formState);
-  const filters = own(chosenFilters);
+  const own = (f: AuditFilters): AuditFilters => (mine.length > 0 && !mine.includes(f.namespace) ? { ...f, namespace: mine[0] } : f);
+  const search = urlQuery.toString();
+  const filters = own(auditFiltersOf(urlQuery));
+  // The form's edits, the pages walked and the record open belong to the filters of one URL: other filters in it
+  // (a link followed, back or forward) start afresh from what the URL holds, on their first page.
+  const [edited, setEdited] = useState<{ search: string; form: AuditFilters } | null>(null);
+  const form = own(edited?.search === search ? edited.form : filters);
   // The cursors of the pages before the one shown (null: the first page), so that "Previous" goes back.
-  const [cursors, setCursors] = useState<Array<string | null>>([null]);
+  const [walked, setWalked] = useState<{ search: string; cursors: Array<string | null> }>({ search, cursors: [null] });
+  const cursors = walked.search === search ? walked.cursors : [null];
+  const setCursors = (next: Array<string | null>) => setWalked({ search, cursors: next });
+  // Bumped by showing the entries of the filters already shown: they are asked for afresh.
+  const [asked, setAsked] = useState(0);
+  const [opened, setOpened] = useState<{ search: string; id: number } | null>(null);
+  const open = opened?.search === search ? opened.id : null;
+  const setOpen = (id: number | null) => setOpened(id === null ? null : { search, id });
   const last = cursors[cursors.length - 1];
   const index = cursors.length - 1;
-  const query = auditQuery(filters, last);
+  const apiQuery = auditQuery(filters, last);
   // The page's number travels with its entries: the previous page stays on screen while the next one loads.
   const page = useLoad(
-    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${query}`, { signal })) }),
-    // The chosen filters (a new object on every submit, which reloads) and the query: a namespace admin's filters
-    // are made afresh on every render, so they cannot be a dependency themselves.
-    [chosenFilters, last, query],
+    async (signal) => ({ index, ...(await api.json<{ entries: AuditEntry[]; next: string | null }>(`/admin/v1/audit${apiQuery}`, { signal })) }),
+    [apiQuery, asked],
   );
-  const [open, setOpen] = useState<number | null>(null);
-  const set = (key: keyof Filters) => (e: { currentTarget: HTMLInputElement | HTMLSelectElement }) => setForm({ ...form, [key]: e.currentTarget.value });
+  const set = (key: keyof AuditFilters) => (e: { currentTarget: HTMLInputElement | HTMLSelectElement }) => setEdited({ search, form: { ...form, [key]: e.currentTarget.value } });
   const first = (page.data?.index ?? 0) * AUDIT_PAGE + 1;
   const entries = page.data?.entries ?? [];
   return (
@@ -134,16 +87,21 @@ export function AuditSection() {
           class="form"
           onSubmit={(e) => {
             e.preventDefault();
-            setFilters(form);
-            setCursors([null]);
-            setOpen(null);
+            const to = auditSearchOf(form);
+            // Shown, the form's edits are the URL's filters: coming back to this URL shows what it holds.
+            setEdited(null);
+            if (to === auditSearchOf(filters)) {
+              setCursors([null]);
+              setOpen(null);
+              setAsked(asked + 1);
+            } else navigate(href.admin('audit', to));
           }}
         >
           <div class="filters">
             <div class="field">
               <label for="audit-period">Period</label>
               <select id="audit-period" value={form.period} onChange={set('period')}>
-                {PERIODS.map(([value, label]) => (
+                {AUDIT_PERIODS.map(([value, label]) => (
                   <option key={value} value={value}>
                     {label}
                   </option>
@@ -196,6 +154,16 @@ export function AuditSection() {
               <label for="audit-repository">Repository</label>
               <input id="audit-repository" value={form.repository} onInput={set('repository')} placeholder="team/app" />
             </div>
+            <div class="field">
+              <label for="audit-order">Order</label>
+              <select id="audit-order" value={form.order} onChange={set('order')}>
+                {AUDIT_ORDERS.map(([value, label]) => (
+                  <option key={value} value={value}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+            </div>
           </div>
           <button type="submit">Show entries</button>
         </form>
@@ -207,7 +175,7 @@ export function AuditSection() {
           <>
             {entries.length ? (
               <p class="meta" role="status">
-                Entries {first} to {first + entries.length - 1}, oldest first.
+                Entries {first} to {first + entries.length - 1}, {filters.order === 'oldest' ? 'oldest' : 'newest'} first.
               </p>
             ) : null}
             <DataTable

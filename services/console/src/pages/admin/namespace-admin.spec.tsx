@@ -133,15 +133,16 @@ describe('the admin pages of a namespace admin', () => {
 
   it('reads the audit of one of its namespaces: every query names it', async () => {
     const server = fakeServer(NAMESPACE_ADMIN, {
-      'GET /admin/v1/audit?since=24h&namespace=team&n=50': { json: { entries: [], next: null } },
-      'GET /admin/v1/audit?since=24h&namespace=web&n=50': { json: { entries: [], next: null } },
+      'GET /admin/v1/audit?since=24h&namespace=team&order=newest&n=50': { json: { entries: [], next: null } },
+      'GET /admin/v1/audit?since=24h&namespace=web&order=newest&n=50': { json: { entries: [], next: null } },
     });
     // The whole app, which renders a page once the session is in: so the very first query is the namespace's.
     renderApp(server, '/ui/admin/audit');
-    await waitFor(() => expect(server.sent('GET').map((r) => r.path)).toEqual(['/admin/v1/audit?since=24h&namespace=team&n=50']));
+    await waitFor(() => expect(server.sent('GET').map((r) => r.path)).toEqual(['/admin/v1/audit?since=24h&namespace=team&order=newest&n=50']));
     fireEvent.change(screen.getByLabelText('Namespace'), { target: { value: 'web' } });
     fireEvent.click(screen.getByRole('button', { name: 'Show entries' }));
-    await waitFor(() => expect(server.sent('GET').map((r) => r.path)).toContain('/admin/v1/audit?since=24h&namespace=web&n=50'));
+    await waitFor(() => expect(server.sent('GET').map((r) => r.path)).toContain('/admin/v1/audit?since=24h&namespace=web&order=newest&n=50'));
     expect(server.sent('GET').every((r) => r.path.includes('namespace='))).toBe(true);
+    expect(location.search).toBe('?namespace=web');
   });
 });
