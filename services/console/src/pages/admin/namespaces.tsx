@@ -1,7 +1,8 @@
 /**
- * Namespaces (public or not) and the grants on them: list, create, delete, grant, remove a grant. A namespace admin
- * sees its namespaces only (the API lists no others) and may grant and remove grants on them, but creating and
- * deleting namespaces is for global admins: those forms are not shown to it.
+ * Namespaces (public or not), the grants on them and their immutable-tag rules (tag-rules.tsx): list, create,
+ * delete, grant, remove a grant, add and remove tag rules. A namespace admin sees its namespaces only (the API lists
+ * no others) and may grant, remove grants and change tag rules on them, but creating and deleting namespaces is for
+ * global admins: those forms are not shown to it.
  */
 import { useState } from 'preact/hooks';
 import { ConfirmDialog } from '../../components/confirm-dialog';
@@ -9,6 +10,7 @@ import { DataTable } from '../../components/data-table';
 import { ErrorMessage, LoadStatus } from '../../components/status';
 import { useLoad } from '../../components/use-load';
 import { isAdmin, useSession } from '../../session';
+import { TagRules } from './tag-rules';
 
 /** The roles a grant may give (services/auth admin API). */
 export const ROLES = ['pull', 'push', 'delete', 'admin'] as const;
@@ -18,6 +20,9 @@ export interface Namespace {
   prefix: string;
   public: boolean;
   grants: Array<{ principalType: string; principalName: string; role: string }>;
+  /** Tag globs that may not move or be deleted once pushed, and the exceptions to them. */
+  immutableTags?: string[];
+  immutableTagExceptions?: string[];
 }
 
 /**
@@ -157,6 +162,7 @@ export function NamespacesSection() {
                   },
                 ]}
               />
+              <TagRules namespace={n} onChanged={namespaces.reload} />
               {global ? (
                 <button type="button" class="danger small" onClick={() => setDeleting(n.prefix)}>
                   Delete namespace<span class="visually-hidden"> {n.prefix}</span>
