@@ -303,6 +303,8 @@ export const configObject = z
         manifest: z.array(z.string().url()).default([]),
         /** Base URLs of the auth service's replicas (distributed gateway). */
         auth: z.array(z.string().url()).default([]),
+        /** Base URLs of the gc service's replicas (the distributed auth service: the admin API's `/admin/v1/gc`). */
+        gc: z.array(z.string().url()).default([]),
         /** Longest the gateway waits for a service's response headers. */
         timeout: duration.default('30s'),
         /**

@@ -8,3 +8,4 @@ export * from './fast-path';
 export * from './dispatch-locals';
 export * from './storable-input';
 export * from './service-client';
+export * from './admin-call-guard';

@@ -87,6 +87,14 @@ const ROUTE_TABLE = [
  */
 export const INTERNAL_REPOSITORY_ADMIN_PATH = '/internal/v1/repositories';
 
+/**
+ * Where the gc service takes the collector's admin calls from the admin API of the distributed mode (the auth
+ * service, on an admin's behalf, with the admin call's proof): `GET <path>/status`, `GET <path>/dry-run`,
+ * `POST <path>/collect`, what `/admin/v1/gc/...` answers. Not in the route table: the gateway routes `/admin/v1/gc`
+ * to the admin API like every admin path, and never a client here.
+ */
+export const INTERNAL_GC_ADMIN_PATH = '/internal/v1/gc';
+
 /** The route table: order matters only between `uploadStart`/`upload` and `blob`. */
 export const ROUTES: readonly RouteSpec[] = ROUTE_TABLE;
 

@@ -7,6 +7,7 @@ import { sealSigningKeys } from './signing-keys';
 import { sealStoredProxyPasswords } from '@lading/upstream';
 import { durationMs } from '@lading/config';
 import { createServiceClient } from '@lading/http';
+import { createGcForwardingRouter } from './gc-forwarding';
 import { createRepositoryForwardingRouter } from './repository-forwarding';
 
 runProcess('auth', 'the auth service of the distributed mode: the token endpoint, the JWKS and the admin API.', async (config, logger) => {
@@ -16,9 +17,13 @@ runProcess('auth', 'the auth service of the distributed mode: the token endpoint
   await bootstrapAdmin(db, config, logger, passwords.hash);
   const secrets = startSecretCipher(config, logger);
   // Repository deletions are the manifest service's: the admin API forwards them there on the admin's behalf.
-  const manifests = config.upstreams.manifest.length > 0 ? createServiceClient({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs: durationMs(config.upstreams.timeout) }) : null;
+  const headersTimeoutMs = durationMs(config.upstreams.timeout);
+  const manifests = config.upstreams.manifest.length > 0 ? createServiceClient({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs }) : null;
   const repositories = createRepositoryForwardingRouter({ manifests, secret: config.upstreams.secret, logger });
-  const { app, keys } = createAuthService({ db, config, logger, passwords, secrets, adminRouters: { '/repositories': repositories } });
+  // So are the collector's routes the gc service's: its status, a dry run, a collection now.
+  const collectors = config.upstreams.gc.length > 0 ? createServiceClient({ service: 'gc', urls: config.upstreams.gc, headersTimeoutMs }) : null;
+  const gc = createGcForwardingRouter({ collectors, secret: config.upstreams.secret, logger });
+  const { app, keys } = createAuthService({ db, config, logger, passwords, secrets, adminRouters: { '/repositories': repositories, '/gc': gc } });
   await sealSigningKeys(keys, logger);
   // The admin API stores upstream passwords of proxy rules: those stored plain or under a previous key are sealed now.
   const sealed = await sealStoredProxyPasswords(db, secrets);
@@ -28,6 +33,7 @@ runProcess('auth', 'the auth service of the distributed mode: the token endpoint
     async close() {
       await passwords.close();
       await manifests?.close();
+      await collectors?.close();
       await db.close();
       await wired.shutdown();
     },

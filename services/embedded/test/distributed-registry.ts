@@ -2,7 +2,8 @@
  * A distributed-mode registry on loopback for specs: a gateway in front of one blob service, two manifest service
  * replicas and the auth service, each its own HTTP server with its own connection pool over one throwaway
  * PostgreSQL database, wired as their main.ts files wire them (the principal and admin calls signed with a shared
- * `upstreams.secret`), plus a collector the spec runs by hand. One filesystem store stands in for MinIO.
+ * `upstreams.secret`), plus a collector the spec runs by hand, behind the gc service's HTTP face (the admin API's
+ * `/admin/v1/gc` goes there). One filesystem store stands in for MinIO.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,13 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hashPassword } from '@lading/access';
-import { createAuthService, createRepositoryForwardingRouter } from '@lading/auth';
+import { createAuthService, createGcForwardingRouter, createRepositoryForwardingRouter } from '@lading/auth';
 import { createBlobService } from '@lading/blob';
 import { type RegistryClient, createRegistryClient } from '@lading/client';
 import { type LadingConfig, type LadingConfigInput, parseConfig } from '@lading/config';
 import { createUuidV7Generator } from '@lading/events';
 import { authorizationFromConfig, createGateway, createUpstreamProxy, type UpstreamProxy } from '@lading/gateway';
-import { type GcWorker, createGcWorker } from '@lading/gc';
+import { type GcWorker, createGcService, createGcWorker } from '@lading/gc';
 import { createServiceClient } from '@lading/http';
 import { createManifestService } from '@lading/manifest';
 import * as meta from '@lading/metadata';
@@ -32,6 +33,8 @@ export interface DistributedRegistry {
   url: string;
   /** Each manifest replica's own URL (reached directly, past the gateway). */
   manifestUrls: string[];
+  /** The gc service's own URL (reached directly, past the gateway and the admin API). */
+  gcUrl: string;
   client: RegistryClient;
   /** A connection pool of the spec's own, for looking at the rows. */
   db: meta.Database;
@@ -82,14 +85,29 @@ export async function serveDistributedRegistry(label: string, admin: { user: str
   for (let replica = 0; replica < 2; replica++) {
     manifestUrls.push(await listen(createManifestService({ db: await open(), config, logger, events: events('manifest', `replica-${replica}`), store }) as http.RequestListener));
   }
-  // As services/auth/src/main.ts wires it: repository deletions forwarded to the manifest replicas.
+  const collectors: GcWorker[] = [];
+  const newCollector = async () => {
+    const worker = createGcWorker({ db: await open(), config, logger, events: events('gc', `gc-${collectors.length}`), store });
+    collectors.push(worker);
+    return worker;
+  };
+  const gc = await newCollector();
+  // As services/gc/src/main.ts wires it: the first collector behind the gc service's HTTP face.
+  const gcUrl = await listen(createGcService({ db: await open(), store, worker: gc, logger, adminSecret: secret }) as http.RequestListener);
+  // As services/auth/src/main.ts wires it: repository deletions forwarded to the manifest replicas, the collector's
+  // routes to the gc service.
   const manifests = createServiceClient({ service: 'manifest', urls: manifestUrls, headersTimeoutMs: 20_000 });
   closers.push(() => manifests.close());
+  const collectorClient = createServiceClient({ service: 'gc', urls: [gcUrl], headersTimeoutMs: 20_000 });
+  closers.push(() => collectorClient.close());
   const auth = createAuthService({
     db: await open(),
     config,
     logger,
-    adminRouters: { '/repositories': createRepositoryForwardingRouter({ manifests, secret, logger }) },
+    adminRouters: {
+      '/repositories': createRepositoryForwardingRouter({ manifests, secret, logger }),
+      '/gc': createGcForwardingRouter({ collectors: collectorClient, secret, logger }),
+    },
   });
   const authUrl = await listen(auth.app as http.RequestListener);
   const proxies: UpstreamProxy[] = [];
@@ -104,17 +122,11 @@ export async function serveDistributedRegistry(label: string, admin: { user: str
     logger,
   });
   const url = await listen(gateway as http.RequestListener);
-  const collectors: GcWorker[] = [];
-  const newCollector = async () => {
-    const worker = createGcWorker({ db: await open(), config, logger, events: events('gc', `gc-${collectors.length}`), store });
-    collectors.push(worker);
-    return worker;
-  };
-  const gc = await newCollector();
   const client = createRegistryClient({ url, timeoutMs: 20_000 });
   return {
     url,
     manifestUrls,
+    gcUrl,
     client,
     db,
     store,

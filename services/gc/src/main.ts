@@ -13,7 +13,7 @@ runProcess('gc', 'the garbage collector of the distributed mode: its loops and i
   const worker = createGcWorker({ ...parts.serviceDeps('gc'), store: parts.store, bus: parts.bus, proxyRules });
   if (config.gc.enabled) worker.start();
   else logger.warn('gc.enabled is false: this gc process only reports');
-  const app = createGcService({ db: parts.db, store: parts.store, worker, logger });
+  const app = createGcService({ db: parts.db, store: parts.store, worker, logger, adminSecret: config.upstreams.secret });
   return {
     app: wired.measured(app),
     async close() {

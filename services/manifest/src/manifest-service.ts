@@ -9,6 +9,7 @@ import { durationMs } from '@lading/config';
 import type { EventBus } from '@lading/events';
 import {
   HttpApp,
+  adminCallGuard,
   createServiceApp,
   dispatchRoutes,
   finishServiceApp,
@@ -27,7 +28,7 @@ import type { ServiceDeps } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import { type ProxyNamespaces, refuseProxyWrite } from '@lading/upstream';
 import { createManifestReader } from './manifest-reader';
-import { adminCallGuard, createRepositoryAdminRouter } from './repository-admin';
+import { createRepositoryAdminRouter } from './repository-admin';
 import type { ManifestPullThrough } from './manifest-pull-through';
 import type { PullRecorder } from './pull-recorder';
 import type { PullAudit } from './pull-audit';

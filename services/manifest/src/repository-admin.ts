@@ -3,14 +3,14 @@
  * answers what it removed: `200` when done, `202` with `pending: true` when the collector finishes a large one. The name is matched by the repository grammar, not a path param, because it contains
  * slashes. One router serves both modes:
  * - embedded: mounted under the admin API's guard at `/admin/v1/repositories` (admins only);
- * - distributed: the manifest service mounts it at `INTERNAL_REPOSITORY_ADMIN_PATH` behind `adminCallGuard`, and the
+ * - distributed: the manifest service mounts it at `INTERNAL_REPOSITORY_ADMIN_PATH` behind `adminCallGuard` (@lading/http), and the
  *   auth service's admin API forwards `/admin/v1/repositories/...` there once it has checked the admin
  *   (services/auth/src/repository-forwarding.ts).
  */
-import express, { RequestHandler, Router } from 'express';
+import express, { Router } from 'express';
 import { durationMs } from '@lading/config';
 import type { EventContext } from '@lading/events';
-import { adminOfCall, requestContext } from '@lading/http';
+import { requestContext } from '@lading/http';
 import { OciError, errors, isValidRepositoryName } from '@lading/oci';
 import type { ServiceDeps } from '@lading/runtime';
 import { removeRepository } from './repository-deletion';
@@ -28,22 +28,6 @@ function forceFlag(value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value === 'string' && Object.hasOwn(FLAGS, value)) return FLAGS[value];
   throw new OciError('UNSUPPORTED', 'force must be 1, true, 0 or false', undefined, { status: 400 });
-}
-
-/**
- * Admits only admin calls proven under `upstreams.secret` (`adminOfCall`), naming the admin in `res.locals.admin`;
- * anything else is `401 UNAUTHORIZED` (a client reaching the service port directly, or no shared secret configured).
- */
-export function adminCallGuard(secret: string | undefined): RequestHandler {
-  return (req, res, next) => {
-    const admin = adminOfCall(req, req.originalUrl, secret);
-    if (!admin) {
-      const why = secret ? 'an admin call without a valid proof' : 'admin calls need upstreams.secret, shared with the auth service';
-      throw new OciError('UNAUTHORIZED', why);
-    }
-    res.locals.admin = admin;
-    next();
-  };
 }
 
 /** Creates the repository admin router (authentication is the mounting admin API's; `res.locals.admin` names the admin). */
