@@ -197,6 +197,17 @@ describe.each(DISTRIBUTED)('distributed: %s', (valuesFile) => {
     expect(config.upstreams.secret?.length).toBeGreaterThanOrEqual(32);
   });
 
+  test("the auth service reaches the gc service through a Service that selects its pods, for the collector's admin routes", () => {
+    const auth = configOf(environmentOf(podTemplate(find(objects, 'Deployment', `${FULLNAME}-auth`)).spec.containers[0], objects, EXISTING_SECRET));
+    const [url] = auth.upstreams.gc;
+    const { hostname, port } = new URL(url);
+    const service = find(objects, 'Service', hostname);
+    expect(service.spec?.ports).toContainEqual(expect.objectContaining({ port: Number(port), targetPort: 'http' }));
+    const gc = podTemplate(find(objects, 'Deployment', `${FULLNAME}-gc`));
+    expect(matches(service.spec?.selector as Record<string, string>, gc.metadata.labels)).toBe(true);
+    expect(configOf(environmentOf(gc.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
+  });
+
   test('each Service, PDB and HPA selects or targets exactly one workload', () => {
     const workloads = ofKind(objects, 'Deployment');
     for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
@@ -250,12 +261,13 @@ test('the ServiceMonitor scrapes the metrics port of the headless Service of eve
   expect(spec.endpoints[0].path).toBe('/metrics');
 });
 
-test('with network policies, blob, manifest and auth take API connections from the gateways alone', () => {
+test('with network policies, blob, manifest and auth take API connections from the gateways alone, gc from the auth service alone', () => {
   const objects = render('distributed-full-values.yaml');
   type Rule = { ports: { port: string }[]; from?: { podSelector?: { matchLabels: Record<string, string> } }[] };
   const policies = ofKind(objects, 'NetworkPolicy');
   expect(policies.map((p) => p.metadata.name).sort()).toEqual(SERVICES.map((s) => `${FULLNAME}-${s}`).sort());
   const gatewayPods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-gateway`)).metadata.labels;
+  const authPods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-auth`)).metadata.labels;
   for (const policy of policies) {
     const spec = policy.spec as unknown as { podSelector: { matchLabels: Record<string, string> }; ingress: Rule[] };
     const selected = ofKind(objects, 'Deployment').filter((d) => matches(spec.podSelector.matchLabels, podTemplate(d).metadata.labels));
@@ -265,6 +277,9 @@ test('with network policies, blob, manifest and auth take API connections from t
     if (['blob', 'manifest', 'auth'].includes(component)) {
       expect(api).toHaveLength(1);
       expect(api[0].from?.map((peer) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, gatewayPods))).toEqual([true]);
+    } else if (component === 'gc') {
+      expect(api).toHaveLength(1);
+      expect(api[0].from?.map((peer) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, authPods))).toEqual([true]);
     } else if (component === 'gateway') expect(api).toHaveLength(1);
     else expect(api).toEqual([]);
     expect(spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'metrics'))).toHaveLength(1);

@@ -314,7 +314,8 @@ read back from the Secret of an earlier install when it exists, so an upgrade ke
 
 {{/*
 What one component of the distributed mode adds to the shared environment. The services behind the gateway count it
-as one more proxy; the gateway finds them through their Services (kube-proxy spreads its keep-alive connections).
+as one more proxy; the gateway finds them through their Services (kube-proxy spreads its keep-alive connections), and
+so does the auth service the gc service.
 */}}
 {{- define "lading.componentEnv" -}}
 {{- $v := .root.Values }}
@@ -333,6 +334,11 @@ as one more proxy; the gateway finds them through their Services (kube-proxy spr
 {{- else if has .component (list "blob" "manifest" "auth") }}
 - name: LADING_HTTP_TRUSTEDPROXIES
   value: {{ add1 $v.trustedProxies | quote }}
+{{- if eq .component "auth" }}
+{{- /* The admin API forwards the collector's routes (/admin/v1/gc/...) to the gc service. */}}
+- name: LADING_UPSTREAMS_GC
+  value: {{ include "lading.serviceUrl" (dict "root" .root "component" "gc") | quote }}
+{{- end }}
 {{- else if and (eq .component "webhooks") $v.webhooks.allowList }}
 - name: LADING_WEBHOOKS_ALLOWLIST
   value: {{ $v.webhooks.allowList | quote }}
