@@ -364,6 +364,18 @@ describe('docker-compose.yml', () => {
       }
     });
 
+    it("the auth service's admin API reaches the manifest service (repository deletions) and the gc service (collector routes)", () => {
+      const { upstreams } = configOf(services.auth);
+      for (const kind of ['manifest', 'gc'] as const) {
+        expect(upstreams[kind].length).toBeGreaterThan(0);
+        for (const raw of upstreams[kind]) {
+          const url = new URL(raw);
+          expect(entryOf(services[url.hostname])).toBe(`services/${kind}/src/main.ts`);
+          expect(Number(url.port)).toBe(listenPortOf(url.hostname));
+        }
+      }
+    });
+
     it.each(ladingNames)('%s: LADING_HTTP_HOST is the URL the registry is published on', (name) => {
       const config = configOf(services[name]);
       const host = new URL(config.http.host!);
@@ -388,7 +400,7 @@ describe('docker-compose.yml', () => {
     /** The processes that seal secrets at rest: auth (signing keys), webhooks (webhook secrets) and the embedded registry (both). */
     const SEALERS = ['auth', 'webhooks', 'registry'];
     /** The gateway signs the principal it passes to blob and manifest, which believe only a signed one. */
-    const SIGNED = ['gateway', 'blob', 'manifest'];
+    const SIGNED = ['gateway', 'blob', 'manifest', 'auth', 'gc'];
 
     it('runs with token auth off and no admin without a .env: there is no default password', () => {
       for (const name of ladingNames) {

@@ -208,6 +208,17 @@ describe.each(DISTRIBUTED)('distributed: %s', (valuesFile) => {
     expect(configOf(environmentOf(gc.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
   });
 
+  test('the auth service reaches the manifest service through a Service that selects its pods, for repository deletions', () => {
+    const auth = configOf(environmentOf(podTemplate(find(objects, 'Deployment', `${FULLNAME}-auth`)).spec.containers[0], objects, EXISTING_SECRET));
+    const [url] = auth.upstreams.manifest;
+    const { hostname, port } = new URL(url);
+    const service = find(objects, 'Service', hostname);
+    expect(service.spec?.ports).toContainEqual(expect.objectContaining({ port: Number(port), targetPort: 'http' }));
+    const manifest = podTemplate(find(objects, 'Deployment', `${FULLNAME}-manifest`));
+    expect(matches(service.spec?.selector as Record<string, string>, manifest.metadata.labels)).toBe(true);
+    expect(configOf(environmentOf(manifest.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
+  });
+
   test('each Service, PDB and HPA selects or targets exactly one workload', () => {
     const workloads = ofKind(objects, 'Deployment');
     for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
@@ -261,7 +272,7 @@ test('the ServiceMonitor scrapes the metrics port of the headless Service of eve
   expect(spec.endpoints[0].path).toBe('/metrics');
 });
 
-test('with network policies, blob, manifest and auth take API connections from the gateways alone, gc from the auth service alone', () => {
+test('with network policies, blob and auth take API connections from the gateways alone, manifest from the gateways and auth, gc from auth alone', () => {
   const objects = render('distributed-full-values.yaml');
   type Rule = { ports: { port: string }[]; from?: { podSelector?: { matchLabels: Record<string, string> } }[] };
   const policies = ofKind(objects, 'NetworkPolicy');
@@ -274,7 +285,11 @@ test('with network policies, blob, manifest and auth take API connections from t
     expect(selected.map((d) => d.metadata.name)).toEqual([policy.metadata.name]);
     const api = spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'http'));
     const component = policy.metadata.name.slice(FULLNAME.length + 1);
-    if (['blob', 'manifest', 'auth'].includes(component)) {
+    if (component === 'manifest') {
+      expect(api).toHaveLength(1);
+      const peers = api[0].from?.map((peer) => peer.podSelector?.matchLabels ?? { none: 'none' }) ?? [];
+      expect(peers.map((labels) => [matches(labels, gatewayPods), matches(labels, authPods)])).toEqual([[true, false], [false, true]]);
+    } else if (['blob', 'auth'].includes(component)) {
       expect(api).toHaveLength(1);
       expect(api[0].from?.map((peer) => matches(peer.podSelector?.matchLabels ?? { none: 'none' }, gatewayPods))).toEqual([true]);
     } else if (component === 'gc') {

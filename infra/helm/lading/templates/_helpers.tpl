@@ -315,7 +315,7 @@ read back from the Secret of an earlier install when it exists, so an upgrade ke
 {{/*
 What one component of the distributed mode adds to the shared environment. The services behind the gateway count it
 as one more proxy; the gateway finds them through their Services (kube-proxy spreads its keep-alive connections), and
-so does the auth service the gc service.
+so does the auth service the gc and manifest services.
 */}}
 {{- define "lading.componentEnv" -}}
 {{- $v := .root.Values }}
@@ -335,9 +335,12 @@ so does the auth service the gc service.
 - name: LADING_HTTP_TRUSTEDPROXIES
   value: {{ add1 $v.trustedProxies | quote }}
 {{- if eq .component "auth" }}
-{{- /* The admin API forwards the collector's routes (/admin/v1/gc/...) to the gc service. */}}
+{{- /* The admin API forwards the collector's routes (/admin/v1/gc/...) to the gc service and repository deletions
+(DELETE /admin/v1/repositories/...) to the manifest service. */}}
 - name: LADING_UPSTREAMS_GC
   value: {{ include "lading.serviceUrl" (dict "root" .root "component" "gc") | quote }}
+- name: LADING_UPSTREAMS_MANIFEST
+  value: {{ include "lading.serviceUrl" (dict "root" .root "component" "manifest") | quote }}
 {{- end }}
 {{- else if and (eq .component "webhooks") $v.webhooks.allowList }}
 - name: LADING_WEBHOOKS_ALLOWLIST
