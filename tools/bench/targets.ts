@@ -250,7 +250,11 @@ export async function startDistributionReplicas(ctx: TargetContext, storage: Rep
   }
 }
 
-/** Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh data directory; `env` adds settings. */
+/**
+ * Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh
+ * data directory; `env` adds settings. `LADING_STORAGE_FSYNC` passes through from the bench's own environment, so
+ * `LADING_STORAGE_FSYNC=false npm run bench …` measures what the flushes cost.
+ */
 export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}): Promise<RunningServer> {
   const port = await freePort();
   await bundle(serviceBundle('embedded', ctx.root));
@@ -262,6 +266,7 @@ export async function startEmbedded(ctx: TargetContext, name: string, env: Recor
     LADING_DATA_DIR: join(ctx.workDir, name),
     LADING_LOG_ACCESS: 'false',
     LADING_LOG_LEVEL: 'warn',
+    ...(process.env.LADING_STORAGE_FSYNC ? { LADING_STORAGE_FSYNC: process.env.LADING_STORAGE_FSYNC } : {}),
     ...env,
   }, port);
 }

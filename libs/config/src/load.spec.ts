@@ -20,6 +20,7 @@ describe('loadConfig defaults', () => {
       mode: 'embedded',
       http: { addr: '0.0.0.0:5000' },
       data: { dir: './data' },
+      storage: { fsync: true },
       registry: { deleteEnabled: true, manifestMaxBytes: 4194304, maxPageSize: 1000 },
       gc: { reviewDelay: '24h', allowShortDelay: false },
       log: { level: 'info', access: true },
@@ -38,6 +39,7 @@ describe('LADING_* environment variables', () => {
   it('matches segments to camelCase keys case-insensitively and coerces booleans', () => {
     expect(loadConfig({ LADING_REGISTRY_DELETEENABLED: 'false' }).registry.deleteEnabled).toBe(false);
     expect(loadConfig({ LADING_LOG_ACCESS: '0' }).log.access).toBe(false);
+    expect(loadConfig({ LADING_STORAGE_FSYNC: 'false' }).storage.fsync).toBe(false);
     expect(loadConfig({ LADING_GC_ALLOWSHORTDELAY: 'yes', LADING_GC_REVIEWDELAY: '5s' }).gc).toMatchObject({ allowShortDelay: true, reviewDelay: '5s' });
   });
 

@@ -260,6 +260,13 @@ export const configObject = z
         redirect: z.boolean().optional(),
         /** How long a presigned URL stays valid. */
         presignTtl: duration.default('5m'),
+        /**
+         * Flush to disk what the embedded registry acknowledges (default true): a pushed blob's file and directory
+         * (filesystem driver) and each committed transaction of the PGlite database. Off, a power loss can lose or
+         * corrupt acknowledged pushes and the database: for throwaway registries only (CI, scratch). S3 and
+         * PostgreSQL keep their own durability and ignore it.
+         */
+        fsync: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

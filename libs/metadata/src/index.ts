@@ -1,5 +1,6 @@
 export * from './database';
 export * from './pglite-adapter';
+export type { FsyncFd, PgliteDurabilityOptions } from './pglite-durability';
 export * from './migrate';
 export * from './repositories';
 export * from './repository-deletions';

@@ -16,5 +16,5 @@ export async function openDatabase(config: LadingConfig, onIdleError?: (err: Err
       onIdleError,
     });
   }
-  return createPgliteDatabase(config.database.path ?? path.join(path.resolve(config.data.dir), 'metadata'));
+  return createPgliteDatabase(config.database.path ?? path.join(path.resolve(config.data.dir), 'metadata'), { fsync: config.storage.fsync });
 }

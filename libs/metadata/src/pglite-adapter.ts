@@ -14,6 +14,7 @@ import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type Extension, Mutex, PGlite, TransactionAbortedError, protocol, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, SqlExecutor } from './database';
+import { createPgliteFilesystem, durabilityStartParams, type PgliteDurabilityOptions, syncCreatedTree } from './pglite-durability';
 
 const wire = protocol.serialize;
 
@@ -208,9 +209,10 @@ class StatementRunner {
   }
 }
 
-/** The start-up parameters: PGlite's defaults plus START_SETTINGS. */
-function startParams(): string[] {
-  return [...PGlite.defaultStartParams, ...Object.entries(START_SETTINGS).flatMap(([key, value]) => ['-c', `${key}=${value}`])];
+/** The start-up parameters: PGlite's defaults, fsync on or off (pglite-durability), plus START_SETTINGS. */
+function startParams(fsync: boolean): string[] {
+  const settings = Object.entries(START_SETTINGS).flatMap(([key, value]) => ['-c', `${key}=${value}`]);
+  return [...durabilityStartParams(PGlite.defaultStartParams, fsync), ...settings];
 }
 
 /** Whether `dataDir` holds a database already (PGlite's own test: Postgres' `PG_VERSION` file). */
@@ -261,11 +263,19 @@ const EXTENSIONS: Record<string, Extension> = {
 };
 
 /** Opens PGlite on `dataDir` (creating the database first when there is none), or in memory. */
-async function openPglite(dataDir: string | undefined): Promise<PGlite> {
-  const options = { startParams: startParams(), extensions: EXTENSIONS };
+async function openPglite(dataDir: string | undefined, durability: PgliteDurabilityOptions): Promise<PGlite> {
+  // In memory there is nothing to flush.
+  const fsync = dataDir !== undefined && durability.fsync !== false;
+  const options = { startParams: startParams(fsync), extensions: EXTENSIONS };
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
-    if (!(await holdsDatabase(dataDir))) await initialiseInChild(dataDir, options.startParams);
+    if (!(await holdsDatabase(dataDir))) {
+      await initialiseInChild(dataDir, options.startParams);
+      if (fsync) syncCreatedTree(dataDir, durability.fsyncFd);
+    }
+    const db = new PGlite({ fs: createPgliteFilesystem(dataDir, { ...durability, fsync }), ...options });
+    await db.waitReady;
+    return db;
   }
   // The options object form: `new PGlite(undefined, options)` (in memory) would drop the options.
   const db = new PGlite({ dataDir, ...options });
@@ -273,9 +283,12 @@ async function openPglite(dataDir: string | undefined): Promise<PGlite> {
   return db;
 }
 
-/** Opens (creating if needed) a PGlite database in `dataDir`, or in memory when `dataDir` is undefined. */
-export async function createPgliteDatabase(dataDir?: string): Promise<Database> {
-  const db = await openPglite(dataDir);
+/**
+ * Opens (creating if needed) a PGlite database in `dataDir`, or in memory when `dataDir` is undefined. On disk, each
+ * committed transaction is flushed before COMMIT returns unless `durability.fsync` is false (pglite-durability).
+ */
+export async function createPgliteDatabase(dataDir?: string, durability: PgliteDurabilityOptions = {}): Promise<Database> {
+  const db = await openPglite(dataDir, durability);
   const runner = new StatementRunner(db);
   const lock = new Mutex();
   const ensureOpen = () => {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError } from './blob-store';
 import { createBufferPool, FileRangeStream } from './file-stream';
+import { createFileSyncer, type FileSyncer } from './file-sync';
 
 const IO_CHUNK = 1024 * 1024;
 /** Read buffers kept between blob GETs: enough for a few concurrent large downloads, a few MiB at most. */
@@ -20,8 +21,44 @@ async function removeFile(file: string): Promise<void> {
   await unlink(file).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
 }
 
-/** Creates a filesystem BlobStore rooted at `root` (created if missing). */
-export async function createFilesystemBlobStore(root: string): Promise<BlobStore> {
+/** How a filesystem store treats durability. */
+export interface FilesystemBlobStoreOptions {
+  /**
+   * Flush what the store acknowledges to stable storage (default true): an upload's bytes before `writeUpload`
+   * resolves, a committed object's data before its rename and its directory after. Off, a power loss can lose or
+   * truncate objects the registry already acknowledged: for throwaway data only (CI, benchmarks of other things).
+   */
+  fsync?: boolean;
+  /** Where the flushes go; the operating system's fsync unless a spec watches them. */
+  syncer?: FileSyncer;
+}
+
+/**
+ * The directories whose entries a commit into `target` changed: the target's own and, when `firstCreated` (the first
+ * directory `mkdir -p` made) is set, each created directory's parent. When the directory was missing but another
+ * commit created it first (`firstCreated` undefined), its parent too: that commit may not have flushed it yet.
+ */
+function changedDirectories(target: string, madeDirectory: boolean, firstCreated: string | undefined): string[] {
+  const dir = path.dirname(target);
+  if (!madeDirectory) return [dir];
+  const last = path.dirname(firstCreated ?? dir);
+  const dirs = [dir];
+  for (let d = dir; d !== last && path.dirname(d) !== d; ) {
+    d = path.dirname(d);
+    dirs.push(d);
+  }
+  return dirs;
+}
+
+/**
+ * Creates a filesystem BlobStore rooted at `root` (created if missing).
+ *
+ * Invariant (fsync on): an upload's bytes are on disk when `writeUpload` resolves, so `commitUpload` flushes the file
+ * again only when it changed it (cut it to size, or created it empty); then it renames, then flushes the directories
+ * the rename and any `mkdir` changed. Nothing is acknowledged that a power loss could take back.
+ */
+export async function createFilesystemBlobStore(root: string, options: FilesystemBlobStoreOptions = {}): Promise<BlobStore> {
+  const syncer = options.fsync === false ? undefined : (options.syncer ?? createFileSyncer());
   const absoluteRoot = path.resolve(root);
   await mkdir(path.join(absoluteRoot, 'uploads'), { recursive: true });
   const pathOf = (key: string): string => {
@@ -45,6 +82,7 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
       }
       const sink = createWriteStream(file, { flags: offset === 0 ? 'w' : 'r+', start: offset, highWaterMark: IO_CHUNK });
       await pipeline(source, sink);
+      await syncer?.syncFile(file);
       return sink.bytesWritten;
     },
 
@@ -63,14 +101,19 @@ export async function createFilesystemBlobStore(root: string): Promise<BlobStore
       );
       if (stored === null) await (await open(source, 'w')).close();
       else if (stored !== size) await truncate(source, size);
+      if (stored !== size) await syncer?.syncFile(source);
+      let madeDirectory = false;
+      let firstCreated: string | undefined;
       try {
         await rename(source, target);
       } catch (err) {
         if (!isNotFound(err)) throw err;
         // The object's directory (one per digest prefix) does not exist yet.
-        await mkdir(path.dirname(target), { recursive: true });
+        madeDirectory = true;
+        firstCreated = await mkdir(path.dirname(target), { recursive: true });
         await rename(source, target);
       }
+      if (syncer) for (const dir of changedDirectories(target, madeDirectory, firstCreated)) await syncer.syncDirectory(dir);
     },
 
     async deleteUpload(uploadId: string): Promise<void> {

@@ -34,7 +34,7 @@ export async function openBlobStore(config: LadingConfig, options: OpenBlobStore
     });
   }
   const root = config.storage.root ?? path.join(path.resolve(config.data.dir), 'blobs');
-  return instrumentBlobStore(await createFilesystemBlobStore(root), { bucket: root, metrics: options.metrics });
+  return instrumentBlobStore(await createFilesystemBlobStore(root, { fsync: config.storage.fsync }), { bucket: root, metrics: options.metrics });
 }
 
 /** True when a store can presign URLs for redirects. */
