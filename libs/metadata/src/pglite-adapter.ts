@@ -95,7 +95,14 @@ class StatementRunner {
   private readonly statements = new Map<string, PreparedStatement>();
   private nextName = 0;
 
-  constructor(private readonly db: PGlite) {}
+  /**
+   * @param begin the simple-protocol text that opens a transaction (with group commit, it also makes the
+   *   transaction's COMMIT asynchronous: the adapter waits for a shared flush instead).
+   */
+  constructor(
+    private readonly db: PGlite,
+    private readonly begin = 'BEGIN',
+  ) {}
 
   private parserOf(typeId: number): PreparedStatement['fields'][number]['parse'] {
     if (typeId === types.INT8) return (text) => Number(text);
@@ -163,7 +170,7 @@ class StatementRunner {
     const values = (params ?? []).map((value, i) => this.serialize(value, statement.paramTypes[i]));
     let messages: BackendMessage[];
     try {
-      const begin = place === 'first-in-transaction' ? [wire.query('BEGIN')] : [];
+      const begin = place === 'first-in-transaction' ? [wire.query(this.begin)] : [];
       ({ messages } = await this.db.execProtocol(concat([...begin, wire.bind({ statement: statement.name, values }), wire.execute({}), wire.sync()]), {
         // A statement on its own ends with the sync to the filesystem that PGlite does after each query; a
         // transaction's statements leave it to COMMIT.
@@ -283,17 +290,93 @@ async function openPglite(dataDir: string | undefined, durability: PgliteDurabil
   return db;
 }
 
+/** Flushes the WAL written so far to disk in one statement (Postgres 17+: a non-transactional message with flush). */
+const FLUSH_WAL_SQL = `SELECT pg_logical_emit_message(false, 'lading.flush', '', true)`;
+/** Whether the open transaction wrote anything (only a transaction that wrote has an xid). */
+const WROTE_SQL = `SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote`;
+
 /**
- * Opens (creating if needed) a PGlite database in `dataDir`, or in memory when `dataDir` is undefined. On disk, each
- * committed transaction is flushed before COMMIT returns unless `durability.fsync` is false (pglite-durability).
+ * Group commit for the one-connection embedded database. Each fsync blocks the event loop (PGlite runs Postgres on
+ * it) and holds the database's lock, so a flush per COMMIT (~3 ms here, ~20 per pushed image) bounds the whole
+ * registry's writes. Instead, transactions commit asynchronously (`synchronous_commit` off for the transaction), are
+ * numbered in commit order, and wait for a flush that ran after their COMMIT: one flush covers every transaction
+ * committed before it, however many wait. A transaction's caller still hears of it only once it is on disk.
+ */
+class GroupCommit {
+  private committed = 0;
+  private flushedUpTo = 0;
+  private waiting: Array<{ seq: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private flushing = false;
+
+  /** @param flushAll runs the flush under the database's lock, calling `mark` first (inside the lock). */
+  constructor(private readonly flushAll: (mark: () => void) => Promise<void>) {}
+
+  /** Numbers a COMMIT that just returned (call inside the database's lock). */
+  recordCommit(): number {
+    return ++this.committed;
+  }
+
+  /** Resolves once a flush that started after COMMIT number `seq` has reached the disk. */
+  durable(seq: number): Promise<void> {
+    if (seq <= this.flushedUpTo) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ seq, resolve, reject });
+      if (!this.flushing) void this.flushWhileWaited();
+    });
+  }
+
+  private async flushWhileWaited(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length > 0) {
+        let covers = 0;
+        try {
+          await this.flushAll(() => {
+            covers = this.committed;
+          });
+        } catch (err) {
+          const failed = this.waiting;
+          this.waiting = [];
+          for (const waiter of failed) waiter.reject(err);
+          continue;
+        }
+        this.flushedUpTo = Math.max(this.flushedUpTo, covers);
+        const still: typeof this.waiting = [];
+        for (const waiter of this.waiting) {
+          if (waiter.seq <= this.flushedUpTo) waiter.resolve();
+          else still.push(waiter);
+        }
+        this.waiting = still;
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) a PGlite database in `dataDir`, or in memory when `dataDir` is undefined. On disk, a
+ * statement on its own is flushed before it returns and a transaction that wrote before `transaction` resolves (by
+ * group commit: one flush for all transactions committed meanwhile), unless `durability.fsync` is false
+ * (pglite-durability).
  */
 export async function createPgliteDatabase(dataDir?: string, durability: PgliteDurabilityOptions = {}): Promise<Database> {
   const db = await openPglite(dataDir, durability);
-  const runner = new StatementRunner(db);
+  const durable = dataDir !== undefined && durability.fsync !== false;
+  const runner = new StatementRunner(db, durable ? 'BEGIN; SET LOCAL synchronous_commit TO off' : 'BEGIN');
   const lock = new Mutex();
   const ensureOpen = () => {
     if (db.closed) throw new Error('the PGlite database is closed');
   };
+  const groupCommit = durable
+    ? new GroupCommit((mark) =>
+        lock.runExclusive(async () => {
+          ensureOpen();
+          mark();
+          await runner.query(FLUSH_WAL_SQL, undefined, 'alone');
+        }),
+      )
+    : undefined;
 
   return {
     driverName: 'pglite',
@@ -302,8 +385,8 @@ export async function createPgliteDatabase(dataDir?: string, durability: PgliteD
         ensureOpen();
         return runner.query<R>(sql, params, 'alone');
       }),
-    transaction: (work) =>
-      lock.runExclusive(async () => {
+    transaction: async (work) => {
+      const { result, commitSeq } = await lock.runExclusive(async () => {
         ensureOpen();
         let open = true;
         // BEGIN goes with the first statement; from then on (even if that statement fails) there is a transaction.
@@ -333,11 +416,16 @@ export async function createPgliteDatabase(dataDir?: string, durability: PgliteD
           throw err;
         }
         open = false;
-        if (!begun) return result;
+        if (!begun) return { result, commitSeq: undefined };
+        // Only a transaction that wrote needs a flush; in an aborted one the question fails and COMMIT rolls back.
+        const wrote = groupCommit ? await runner.query<{ wrote: boolean }>(WROTE_SQL, undefined, 'transaction').then((r) => r.rows[0]?.wrote === true, () => false) : false;
         // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
         if ((await runner.command('COMMIT', true)) === 'ROLLBACK') throw new TransactionAbortedError();
-        return result;
-      }),
+        return { result, commitSeq: wrote ? groupCommit?.recordCommit() : undefined };
+      });
+      if (commitSeq !== undefined) await groupCommit?.durable(commitSeq);
+      return result;
+    },
     exec: (sql) =>
       lock.runExclusive(async () => {
         ensureOpen();

@@ -78,4 +78,53 @@ describe('PGlite durability on a data directory', () => {
     db = await createPgliteDatabase(dataDir);
     expect((await db.query(`SELECT v FROM kept ORDER BY v`)).rows).toEqual([{ v: 'durable' }, { v: 'throwaway' }]);
   });
+
+  it('answers a transaction that wrote only after a flush that followed its COMMIT, and a read-only one with none', async () => {
+    const fsync = countingFsync();
+    db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
+    await db.exec(`CREATE TABLE kept (v int)`);
+    let atLastStatement = -1;
+    await db.transaction(async (tx) => {
+      await tx.query(`INSERT INTO kept VALUES (1)`);
+      atLastStatement = fsync.count();
+    });
+    expect(fsync.count()).toBeGreaterThan(atLastStatement);
+
+    const beforeRead = fsync.count();
+    await db.transaction(async (tx) => tx.query(`SELECT count(*) FROM kept`));
+    expect(fsync.count()).toBe(beforeRead);
+    // Outside transactions commits stay synchronous; inside, the adapter's shared flush stands in for COMMIT's own.
+    const inside = await db.transaction(async (tx) => (await tx.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s);
+    const outside = (await db.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s;
+    expect([inside, outside]).toEqual(['off', 'on']);
+  });
+
+  it('lets concurrent transactions share flushes (group commit) and loses none of them', async () => {
+    const fsync = countingFsync();
+    db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
+    await db.exec(`CREATE TABLE kept (v int)`);
+    const open = db;
+    const before = fsync.count();
+    const writers = 40;
+    await Promise.all(Array.from({ length: writers }, (_, i) => open.transaction(async (tx) => tx.query(`INSERT INTO kept VALUES ($1)`, [i]))));
+    const flushes = fsync.count() - before;
+    expect(flushes).toBeGreaterThan(0);
+    expect(flushes).toBeLessThan(writers / 2);
+    await db.close();
+    db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
+    expect((await db.query(`SELECT count(*)::int AS n FROM kept`)).rows).toEqual([{ n: writers }]);
+  });
+
+  it('refuses a transaction whose flush failed, so no caller is told a write is safe when it may not be', async () => {
+    let failing = false;
+    db = await createPgliteDatabase(path.join(dir, 'metadata'), {
+      fsyncFd: (fd) => {
+        if (failing) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5 });
+        fsyncSync(fd);
+      },
+    });
+    await db.exec(`CREATE TABLE kept (v int)`);
+    failing = true;
+    await expect(db.transaction(async (tx) => tx.query(`INSERT INTO kept VALUES (1)`))).rejects.toThrow();
+  });
 });
