@@ -180,54 +180,89 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                    AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
                    AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
   // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
-  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped. Every
+  // times the match limit. With one, the kinds of match are read tier by tier, best first, each only while the
+  // repositories found so far are fewer than `enough` ($19: the page's end plus one, or the match limit if larger),
+  // and each at most `enough` (tags and metadata: the match limit): a common term stops after the first tiers. Every
   // repository has its search document (0018_search_documents.sql): its name, namespaces and metadata text.
+  const lastSegment = (d: string) => `split_part(${d}.name, '/', -1)`;
+  /** The exact tier: the name, or its last path segment (or, for a term with a `/`, its trailing segments). */
+  const exact = (d: string) => `(${d}.name = $2 OR ${lastSegment(d)} = $2 OR (strpos($2, '/') > 0 AND ${d}.name LIKE '%/' || $3))`;
+  /** The prefix tier (exact ones aside): the last path segment, or else the name, starts with the term. */
+  const prefixed = (d: string) => `(${lastSegment(d)} LIKE $3 || '%' OR ${d}.name LIKE $3 || '%')`;
+  /** Every name tier: the name contains the term or is similar to it. */
+  const named = (d: string) => `(${d}.name LIKE '%' || $3 || '%' OR $2 <% ${d}.name)`;
+  /** Whether fewer than `enough` repositories were found in the tiers `ctes`: the gate of the next tier. */
+  const open = (...ctes: string[]) => `(${ctes.map((c) => `(SELECT count(*) FROM ${c})`).join(' + ')}) < $19`;
   const pageSql =
     text === ''
       ? `page AS (
-           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS sim,
+           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key,
                   (SELECT count(*) FROM (SELECT 1 FROM search_documents c WHERE ${admitted('c')} AND ${passesFilters('c.repository_id')}
                                           LIMIT $17 * ${BROWSE_COUNT_FACTOR}) counted) AS total
              FROM search_documents d
             WHERE $2::text = '' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
             ORDER BY d.name LIMIT $14 OFFSET $15
          )`
-      : `named AS (
-           SELECT d.repository_id AS id, d.name,
-                  CASE WHEN d.name = $2 OR right(d.name, length($2) + 1) = '/' || $2 THEN 0
-                       WHEN d.name LIKE $3 || '%' OR d.name LIKE '%/' || $3 || '%' THEN 1
-                       WHEN d.name LIKE '%' || $3 || '%' THEN 2
-                       ELSE 3 END AS tier,
-                  word_similarity($2, d.name) AS sim
-             FROM search_documents d WHERE (d.name LIKE '%' || $3 || '%' OR $2 <% d.name) AND ${admitted('d')}
+      : `exact_names AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
+             FROM search_documents d WHERE ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY d.name LIMIT $19
+         ), segment_prefixed AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 1 AS tier, 1::real AS rank, ${lastSegment('d')} AS key
+             FROM search_documents d
+            WHERE ${open('exact_names')} AND ${lastSegment('d')} LIKE $3 || '%' AND NOT ${exact('d')}
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY ${lastSegment('d')}, d.name LIMIT $19
+         ), name_prefixed AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 1 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
+             FROM search_documents d
+            WHERE ${open('exact_names', 'segment_prefixed')} AND d.name LIKE $3 || '%' AND NOT ${lastSegment('d')} LIKE $3 || '%'
+              AND NOT ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY d.name LIMIT $19
+         ), containing_rows AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name FROM search_documents d
+            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed')} AND d.name LIKE '%' || $3 || '%'
+              AND NOT ${exact('d')} AND NOT ${prefixed('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+         ), containing AS MATERIALIZED (
+           SELECT c.id, c.name, 2 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
+             FROM (SELECT * FROM containing_rows LIMIT $19) c
+         ), similar_rows AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name FROM search_documents d
+            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing')} AND $2 <% d.name
+              AND d.name NOT LIKE '%' || $3 || '%' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+         ), similar_names AS MATERIALIZED (
+           SELECT c.id, c.name, 3 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
+             FROM (SELECT * FROM similar_rows LIMIT $19) c
          ), tag_rows AS MATERIALIZED (
-           SELECT t.repository_id AS id FROM tags t WHERE t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+           SELECT t.repository_id AS id FROM tags t
+            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing', 'similar_names')}
+              AND t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), tagged AS MATERIALIZED (
-           SELECT d.repository_id AS id, d.name, 4 AS tier FROM search_documents d
-            WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND ${admitted('d')} LIMIT $17
+           SELECT d.repository_id AS id, d.name, 4 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM search_documents d
+            WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND NOT ${named('d')}
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
          ), metadata_rows AS MATERIALIZED (
            SELECT d.repository_id, d.name, d.namespaces FROM search_documents d
-            WHERE d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing', 'similar_names', 'tagged')}
+              AND d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), described AS MATERIALIZED (
-           SELECT d.repository_id AS id, d.name, 5 AS tier FROM metadata_rows d WHERE ${admitted('d')} LIMIT $17
+           SELECT d.repository_id AS id, d.name, 5 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM metadata_rows d
+            WHERE NOT ${named('d')} AND NOT d.repository_id = ANY(ARRAY(SELECT id FROM tagged))
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
          ), hits AS (
-           SELECT id, min(name) AS name, min(tier) AS tier, max(sim) AS sim FROM (
-             SELECT id, name, tier, sim FROM named
-             UNION ALL SELECT id, name, tier, 0::real FROM tagged
-             UNION ALL SELECT id, name, tier, 0::real FROM described) c
-            GROUP BY id
+           SELECT * FROM exact_names UNION ALL SELECT * FROM segment_prefixed UNION ALL SELECT * FROM name_prefixed
+           UNION ALL SELECT * FROM containing UNION ALL SELECT * FROM similar_names UNION ALL SELECT * FROM tagged
+           UNION ALL SELECT * FROM described
          ), page AS (
-           SELECT h.id, h.name, h.tier, h.sim, count(*) OVER () AS total
-             FROM hits h
-            WHERE ${passesFilters('h.id')}
-            ORDER BY h.tier, h.sim DESC, h.name
-            LIMIT $14 OFFSET $15
+           SELECT h.id, h.name, h.tier, h.rank, h.key, (SELECT count(*) FROM hits) AS total
+             FROM hits h ORDER BY h.tier, h.rank DESC, h.key, h.name LIMIT $14 OFFSET $15
          )`;
   const cappedSql =
     text === ''
       ? `p.total >= $17 * ${BROWSE_COUNT_FACTOR}`
-      : `(SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+      : `p.total >= $19 OR (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
               OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR}`;
+  const matchLimit = q.matchLimit ?? SEARCH_MATCH_LIMIT;
   const r = await db.query<{
     repository: string;
     tier: number;
@@ -241,7 +276,8 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     tags: string[] | null;
   }>(
     `WITH ${pageSql}
-     SELECT p.name AS repository, p.tier, p.sim, p.total,
+     SELECT p.name AS repository, p.tier,
+            CASE WHEN $1 <> '' AND p.tier < 4 THEN word_similarity($2, p.name) ELSE 0 END AS sim, p.total,
             ${cappedSql} AS capped,
             d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
@@ -250,8 +286,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
        LEFT JOIN LATERAL (SELECT max(pushed_at) AS pushed_at FROM image_metadata WHERE repository_id = p.id) latest ON true
        LEFT JOIN LATERAL (SELECT title, description, source FROM image_metadata WHERE repository_id = p.id
                            ORDER BY description IS NULL, pushed_at DESC LIMIT 1) d ON true
-      ORDER BY p.tier, p.sim DESC, p.name`,
-    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT, viewerGroups(q.viewer)], // $17, $18
+      ORDER BY p.tier, p.rank DESC, p.key, p.name`,
+    // $17, $18, and with a term $19 (`enough`)
+    [...params, matchLimit, viewerGroups(q.viewer), ...(text === '' ? [] : [Math.max(q.offset + q.limit + 1, matchLimit)])],
   );
   if (r.rows.length === 0 && q.offset > 0) return { ...(await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 })), hits: [] };
   const total = r.rows.length > 0 ? Number(r.rows[0].total) : 0;
