@@ -80,7 +80,10 @@ export type MatchKind = (typeof MATCH_KINDS)[number];
 export interface SearchHit {
   repository: string;
   match: MatchKind;
-  /** The trigram word similarity of the term to the best-matching text (0 to 1), the order within a kind. */
+  /**
+   * The trigram word similarity of the term to the name (0 to 1; 0 for tag and metadata matches): the order within
+   * the substring and similar kinds.
+   */
   similarity: number;
   /** From the most recently pushed manifest that has a description (else the most recent one). */
   title: string | null;
@@ -95,18 +98,21 @@ export interface SearchHit {
 export interface SearchPage {
   total: number;
   /**
-   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
-   * cap): then `total` is a lower bound, counting only the repositories found among the first matches, and a
-   * narrower term finds the others. Otherwise `total` is exact.
+   * Whether the search stopped reading before it had every match: the matches found reached the page's end plus one
+   * or `SEARCH_MATCH_LIMIT`, whichever is larger (the later kinds of match were then not read), or the substring,
+   * similar, tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its cap). Then `total`
+   * is a lower bound, counting the repositories found, still past the page when there is a next one; a narrower term
+   * finds the others. Otherwise `total` is exact.
    */
   capped: boolean;
   hits: SearchHit[];
 }
 
 /**
- * How many repositories one search keeps from tag matches, and how many from metadata matches (name matches are not
- * capped). A term as common as a word in every description would otherwise visit every row: capped, a search costs
- * about the same whatever the term.
+ * How many repositories one search keeps from each of the substring, similar, tag and metadata kinds of match; and
+ * how many matches it reads at least before it stops (when the page ends further, up to the page's end plus one). A term as common as
+ * a word in every description or name would otherwise visit every row: capped, a search costs about the same
+ * whatever the term.
  */
 export const SEARCH_MATCH_LIMIT = 500;
 
@@ -130,20 +136,28 @@ function likeLiteral(text: string): string {
 }
 
 /**
- * Searches repositories by name, tag and image metadata, ranked: an exact name (or last path segment) first, then a
- * name or one of its segments starting with the term, then a name containing it, then a similar name (trigram word
- * similarity), then repositories found by a tag (containing the term), then by their metadata (title, description
- * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
- * may pull are counted and listed.
+ * Searches repositories by name, tag and image metadata, ranked in tiers: an exact name (or last path segment)
+ * first, by name; then a last path segment starting with the term, by that segment then name, then a name starting
+ * with it, by name; then a name containing it, then a similar name (trigram word similarity), each by similarity then
+ * name; then repositories found by a tag (containing the term), then by their metadata (title, description, source
+ * or a label containing it), by name. Only repositories the viewer may pull (and that pass the filters) are counted
+ * and listed.
+ *
+ * Each tier is read only while the repositories found so far are fewer than `enough`: the page's end plus one, or
+ * `SEARCH_MATCH_LIMIT` if larger. The exact and prefix tiers are read in index order (the name index, and migration
+ * 0021's index on the last path segment) and stop at `enough`; the substring and similar tiers read up to
+ * `SEARCH_MATCH_LIMIT` repositories off the name's trigram index (in the heap's order, stable while the table is)
+ * and rank those; tag and metadata matches are read up to `SEARCH_MATCH_LIMIT` repositories each, out of at most four
+ * times as many matching rows. Each tier's set is a prefix of a fixed order or a fixed set, and a later tier ranks
+ * after it whether or not it was read, so page n + 1 continues page n. Past `enough` (or a tag or metadata cap) `total`
+ * is a lower bound and `capped` says so; a common term costs the first tiers' index reads, not every match.
  *
  * Every match is an index scan: ILIKE and `<%` use trigram GIN indexes, on the tags (0010_search.sql) and on each
  * repository's search document (its name, and its images' texts and labels: 0018_search_documents.sql). Fuzzy
  * matching is for names only: word similarity over every tag and description costs a computation per row (a
- * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are
- * read up to `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`, and `total` is then a lower
- * bound), out of at most four times as many matching rows; access and the namespace filter apply to those rows,
- * before the repositories are counted. Access is one array overlap per repository: the document's covering
- * namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
+ * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Access and the namespace filter
+ * apply to the rows of each tier as they are read. Access is one array overlap per repository: the document's
+ * covering namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -181,9 +195,12 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                    AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
   // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
   // times the match limit. With one, the kinds of match are read tier by tier, best first, each only while the
-  // repositories found so far are fewer than `enough` ($19: the page's end plus one, or the match limit if larger),
-  // and each at most `enough` (tags and metadata: the match limit): a common term stops after the first tiers. Every
-  // repository has its search document (0018_search_documents.sql): its name, namespaces and metadata text.
+  // repositories found so far are fewer than `enough` ($19: the page's end plus one, or the match limit if larger);
+  // the exact and prefix tiers in index order up to `enough`, the others up to the match limit. The rows of the
+  // substring and similar tiers are read in CTEs of their own, which are planned for every row (a bitmap scan of the
+  // trigram index) and read only as far as the LIMIT over them asks: with the LIMIT in the same query, the planner
+  // takes a sequential scan that computes word similarity row after row. Every repository has its search document
+  // (0018_search_documents.sql): its name, namespaces and metadata text.
   const lastSegment = (d: string) => `split_part(${d}.name, '/', -1)`;
   /** The exact tier: the name, or its last path segment (or, for a term with a `/`, its trailing segments). */
   const exact = (d: string) => `(${d}.name = $2 OR ${lastSegment(d)} = $2 OR (strpos($2, '/') > 0 AND ${d}.name LIKE '%/' || $3))`;
@@ -225,14 +242,14 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
               AND NOT ${exact('d')} AND NOT ${prefixed('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
          ), containing AS MATERIALIZED (
            SELECT c.id, c.name, 2 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
-             FROM (SELECT * FROM containing_rows LIMIT $19) c
+             FROM (SELECT * FROM containing_rows LIMIT $17) c
          ), similar_rows AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name FROM search_documents d
             WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing')} AND $2 <% d.name
               AND d.name NOT LIKE '%' || $3 || '%' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
          ), similar_names AS MATERIALIZED (
            SELECT c.id, c.name, 3 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
-             FROM (SELECT * FROM similar_rows LIMIT $19) c
+             FROM (SELECT * FROM similar_rows LIMIT $17) c
          ), tag_rows AS MATERIALIZED (
            SELECT t.repository_id AS id FROM tags t
             WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing', 'similar_names')}
@@ -260,7 +277,8 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
   const cappedSql =
     text === ''
       ? `p.total >= $17 * ${BROWSE_COUNT_FACTOR}`
-      : `p.total >= $19 OR (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+      : `p.total >= $19 OR (SELECT count(*) FROM containing) >= $17 OR (SELECT count(*) FROM similar_names) >= $17
+              OR (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
               OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR}`;
   const matchLimit = q.matchLimit ?? SEARCH_MATCH_LIMIT;
   const r = await db.query<{
