@@ -208,8 +208,11 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
   const prefixed = (d: string) => `(${lastSegment(d)} LIKE $3 || '%' OR ${d}.name LIKE $3 || '%')`;
   /** Every name tier: the name contains the term or is similar to it. */
   const named = (d: string) => `(${d}.name LIKE '%' || $3 || '%' OR $2 <% ${d}.name)`;
-  /** Whether fewer than `enough` repositories were found in the tiers `ctes`: the gate of the next tier. */
-  const open = (...ctes: string[]) => `(${ctes.map((c) => `(SELECT count(*) FROM ${c})`).join(' + ')}) < $19`;
+  /** Whether fewer than `enough` repositories were found up to the tier `tier` (its running count): the next one's gate. */
+  const open = (tier: string) => `(SELECT n FROM ${tier}_found) < $19`;
+  /** The running count after the tier `tier`, from the one after the tier before it (none for the first). */
+  const found = (tier: string, before?: string) =>
+    `${tier}_found AS MATERIALIZED (SELECT ${before ? `(SELECT n FROM ${before}_found) + ` : ''}(SELECT count(*) FROM ${tier}) AS n)`;
   const pageSql =
     text === ''
       ? `page AS (
@@ -224,54 +227,54 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
            SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
              FROM search_documents d WHERE ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
             ORDER BY d.name LIMIT $19
-         ), segment_prefixed AS MATERIALIZED (
+         ), ${found('exact_names')}, segment_prefixed AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name, 1 AS tier, 1::real AS rank, ${lastSegment('d')} AS key
              FROM search_documents d
             WHERE ${open('exact_names')} AND ${lastSegment('d')} LIKE $3 || '%' AND NOT ${exact('d')}
               AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
             ORDER BY ${lastSegment('d')}, d.name LIMIT $19
-         ), name_prefixed AS MATERIALIZED (
+         ), ${found('segment_prefixed', 'exact_names')}, name_prefixed AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name, 1 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
              FROM search_documents d
-            WHERE ${open('exact_names', 'segment_prefixed')} AND d.name LIKE $3 || '%' AND NOT ${lastSegment('d')} LIKE $3 || '%'
+            WHERE ${open('segment_prefixed')} AND d.name LIKE $3 || '%' AND NOT ${lastSegment('d')} LIKE $3 || '%'
               AND NOT ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
             ORDER BY d.name LIMIT $19
-         ), containing_rows AS MATERIALIZED (
+         ), ${found('name_prefixed', 'segment_prefixed')}, containing_rows AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name FROM search_documents d
-            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed')} AND d.name LIKE '%' || $3 || '%'
+            WHERE ${open('name_prefixed')} AND d.name LIKE '%' || $3 || '%'
               AND NOT ${exact('d')} AND NOT ${prefixed('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
          ), containing AS MATERIALIZED (
            SELECT c.id, c.name, 2 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
              FROM (SELECT * FROM containing_rows LIMIT $17) c
-         ), similar_rows AS MATERIALIZED (
+         ), ${found('containing', 'name_prefixed')}, similar_rows AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name FROM search_documents d
-            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing')} AND $2 <% d.name
+            WHERE ${open('containing')} AND $2 <% d.name
               AND d.name NOT LIKE '%' || $3 || '%' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
          ), similar_names AS MATERIALIZED (
            SELECT c.id, c.name, 3 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
              FROM (SELECT * FROM similar_rows LIMIT $17) c
-         ), tag_rows AS MATERIALIZED (
+         ), ${found('similar_names', 'containing')}, tag_rows AS MATERIALIZED (
            SELECT t.repository_id AS id FROM tags t
-            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing', 'similar_names')}
+            WHERE ${open('similar_names')}
               AND t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), tagged AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name, 4 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM search_documents d
             WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND NOT ${named('d')}
               AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
-         ), metadata_rows AS MATERIALIZED (
+         ), ${found('tagged', 'similar_names')}, metadata_rows AS MATERIALIZED (
            SELECT d.repository_id, d.name, d.namespaces FROM search_documents d
-            WHERE ${open('exact_names', 'segment_prefixed', 'name_prefixed', 'containing', 'similar_names', 'tagged')}
+            WHERE ${open('tagged')}
               AND d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), described AS MATERIALIZED (
            SELECT d.repository_id AS id, d.name, 5 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM metadata_rows d
             WHERE NOT ${named('d')} AND NOT d.repository_id = ANY(ARRAY(SELECT id FROM tagged))
               AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
-         ), hits AS (
+         ), ${found('described', 'tagged')}, hits AS (
            SELECT * FROM exact_names UNION ALL SELECT * FROM segment_prefixed UNION ALL SELECT * FROM name_prefixed
            UNION ALL SELECT * FROM containing UNION ALL SELECT * FROM similar_names UNION ALL SELECT * FROM tagged
            UNION ALL SELECT * FROM described
          ), page AS (
-           SELECT h.id, h.name, h.tier, h.rank, h.key, (SELECT count(*) FROM hits) AS total
+           SELECT h.id, h.name, h.tier, h.rank, h.key, (SELECT n FROM described_found) AS total
              FROM hits h ORDER BY h.tier, h.rank DESC, h.key, h.name LIMIT $14 OFFSET $15
          )`;
   const cappedSql =
