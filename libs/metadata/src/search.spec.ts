@@ -247,7 +247,7 @@ describe.each(databaseEngines('searchtiers', 4))('name match tiers on %s', (_nam
     for (const limit of [2, 3, 4]) {
       const walked = await pages('pelican', limit);
       expect(walked.flatMap((p) => p.hits.map((h) => [h.repository, h.match]))).toEqual(RANKED);
-      // Read only as far as each page needs: the count is then a lower bound (capped), that still says a next page exists.
+      // Read only as far as each page needs: the count is then a lower bound (capped) that says a next page exists.
       for (const [i, page] of walked.entries()) {
         if (i < walked.length - 1) expect(page.total).toBeGreaterThan((i + 1) * limit);
         if (!page.capped) expect(page.total).toBe(RANKED.length);

@@ -100,9 +100,9 @@ export interface SearchPage {
   /**
    * Whether the search stopped reading before it had every match: the matches found reached the page's end plus one
    * or `SEARCH_MATCH_LIMIT`, whichever is larger (the later kinds of match were then not read), or the substring,
-   * similar, tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its cap). Then `total`
-   * is a lower bound, counting the repositories found, still past the page when there is a next one; a narrower term
-   * finds the others. Otherwise `total` is exact.
+   * similar, tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
+   * cap). Then `total` is a lower bound, counting the repositories found, still past the page when there is a next
+   * one; a narrower term finds the others. Otherwise `total` is exact.
    */
   capped: boolean;
   hits: SearchHit[];
@@ -110,9 +110,9 @@ export interface SearchPage {
 
 /**
  * How many repositories one search keeps from each of the substring, similar, tag and metadata kinds of match; and
- * how many matches it reads at least before it stops (when the page ends further, up to the page's end plus one). A term as common as
- * a word in every description or name would otherwise visit every row: capped, a search costs about the same
- * whatever the term.
+ * how many matches it reads at least before it stops (when the page ends further, up to the page's end plus one). A
+ * term as common as a word in every description or name would otherwise visit every row: capped, a search costs
+ * about the same whatever the term.
  */
 export const SEARCH_MATCH_LIMIT = 500;
 
@@ -157,7 +157,7 @@ function likeLiteral(text: string): string {
  * matching is for names only: word similarity over every tag and description costs a computation per row (a
  * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Access and the namespace filter
  * apply to the rows of each tier as they are read. Access is one array overlap per repository: the document's
- * covering namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
+ * covering namespaces against the viewer's, read once per tier (`pullableNamespacesCondition`).
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -213,7 +213,7 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
    */
   const named = (d: string, also = '') =>
     `(${d}.name LIKE '%' || $3 || '%' OR ${d}.repository_id = ANY(ARRAY(SELECT id FROM similar_names${also})))`;
-  /** Whether fewer than `enough` repositories were found up to the tier `tier` (its running count): the next one's gate. */
+  /** Whether fewer than `enough` repositories were found up to tier `tier` (its running count): the next gate. */
   const open = (tier: string) => `(SELECT n FROM ${tier}_found) < $19`;
   /** The running count after the tier `tier`, from the one after the tier before it (none for the first). */
   const found = (tier: string, before?: string) =>
