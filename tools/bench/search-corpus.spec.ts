@@ -30,8 +30,9 @@ describe('search corpus', () => {
     expect(anonymous.hits.every((h) => /^ns[02]\//.test(h.repository))).toBe(true);
   });
 
-  it('reports latency percentiles per viewer', async () => {
+  it('reports latency percentiles per viewer, over all terms and per term', async () => {
     const timings = await measureSearch(db, { terms: ['postgres', 'v1.2'], runs: 2, viewers: { everyone: { kind: 'everyone' } } });
-    expect(timings).toEqual([{ label: 'everyone', runs: 4, p50: expect.any(Number), p95: expect.any(Number), max: expect.any(Number) }]);
+    const percentiles = { p50: expect.any(Number), p95: expect.any(Number), max: expect.any(Number) };
+    expect(timings).toEqual([{ label: 'everyone', runs: 4, ...percentiles, terms: { postgres: percentiles, 'v1.2': percentiles } }]);
   });
 });

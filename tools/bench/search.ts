@@ -6,8 +6,10 @@
  *   node --import tsx tools/bench/search.ts [--driver pglite|postgres] [--repositories N] [--tags N] [--runs N] [--keep]
  *
  * --keep leaves the PostgreSQL database (`lading_searchbench`, dropped first if it exists) for EXPLAIN ANALYZE.
- * Prints one JSON document: the sizes, the seeding time and the latency percentiles per viewer.
+ * Prints one JSON document: the sizes, the seeding time, the load average at the start and the end, and the latency
+ * percentiles per viewer (over all terms, and per term).
  */
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type Database, applyMigrations, createPgDatabase, createPgliteDatabase } from '@lading/metadata';
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
   }
   try {
     await applyMigrations(db, REGISTRY_MIGRATIONS);
+    const loadAtStart = loadavg()[0];
     const started = performance.now();
     await seedSearchCorpus(db, size);
     const seedMs = Math.round(performance.now() - started);
@@ -47,7 +50,9 @@ async function main(): Promise<void> {
       runs: Number(values.runs),
       viewers: { everyone: { kind: 'everyone' }, anonymous: { kind: 'principal', type: null, name: null } },
     });
-    process.stdout.write(`${JSON.stringify({ driver: values.driver, size, seedMs, terms: TERMS, timings }, null, 2)}\n`);
+    // The 1-minute load average before seeding and after the searches: the box may be shared.
+    const load = { start: Math.round(loadAtStart * 100) / 100, end: Math.round(loadavg()[0] * 100) / 100 };
+    process.stdout.write(`${JSON.stringify({ driver: values.driver, size, seedMs, load, terms: TERMS, timings }, null, 2)}\n`);
   } finally {
     await db.close();
     await drop();

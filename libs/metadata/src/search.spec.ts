@@ -190,6 +190,93 @@ describe.each(databaseEngines('search', 4))('search on %s', (_name, open) => {
   });
 });
 
+describe.each(databaseEngines('searchtiers', 4))('name match tiers on %s', (_name, open) => {
+  let db: Database;
+  let drop: () => Promise<void>;
+  const ANONYMOUS: SearchViewer = { kind: 'principal', type: null, name: null };
+  const search = async (text: string, extra: Partial<SearchQuery> = {}) => searchRepositories(db, { text, viewer: EVERYONE, limit: 50, offset: 0, ...extra });
+  /** Every page of `limit` in turn, each search reading little more than its page needs (a match limit of 2). */
+  const pages = async (text: string, limit: number, viewer: SearchViewer = EVERYONE) => {
+    const all = [];
+    for (let offset = 0; ; offset += limit) {
+      const page = await search(text, { limit, offset, viewer, matchLimit: 2 });
+      all.push(page);
+      if (page.hits.length < limit) return all;
+    }
+  };
+  // Each kind of match, in the order a search for "pelican" lists them.
+  const RANKED: Array<[string, string]> = [
+    ['birds/pelican', 'exact'],
+    ['pelican', 'exact'],
+    ['birds/pelican-brown', 'prefix'],
+    ['zoo/pelican-white', 'prefix'],
+    ['pelican2', 'prefix'],
+    ['pelican-team/app', 'prefix'],
+    ['birds/great-pelican', 'substring'],
+    ['zoo/old-pelican-x', 'substring'],
+    ['birds/pelicna', 'similar'],
+    ['birds/heron', 'tag'],
+    ['zoo/stork', 'metadata'],
+  ];
+
+  beforeAll(async () => {
+    ({ db, drop } = await open());
+    await migrate(db);
+    // Pushed in an order of their own, so that no order of insertion can pass for the ranking.
+    for (const name of ['zoo/old-pelican-x', 'pelican2', 'birds/pelicna', 'birds/great-pelican', 'pelican-team/app', 'zoo/pelican-white', 'pelican', 'birds/pelican-brown', 'birds/pelican']) {
+      await push(db, name);
+    }
+    await push(db, 'birds/heron', metadata(), ['pelican-1']);
+    await push(db, 'zoo/stork', metadata({ description: 'eats like a pelican' }));
+    await push(db, 'birds/gull');
+    await upsertNamespace(db, 'birds', true);
+    await upsertNamespace(db, 'zoo', false);
+  });
+  afterAll(async () => {
+    await db.close();
+    await drop();
+  });
+
+  it('lists an exact name before a prefix match, a prefix match before a substring, and a substring before a similar name', async () => {
+    const page = await search('pelican');
+    expect(page.hits.map((h) => [h.repository, h.match])).toEqual(RANKED);
+    expect(page).toMatchObject({ total: RANKED.length, capped: false });
+  });
+
+  it('continues page 1 on page 2 across every tier boundary, without a repository twice or one left out', async () => {
+    for (const limit of [2, 3, 4]) {
+      const walked = await pages('pelican', limit);
+      expect(walked.flatMap((p) => p.hits.map((h) => [h.repository, h.match]))).toEqual(RANKED);
+      // Read only as far as each page needs: the count is then a lower bound (capped) that says a next page exists.
+      for (const [i, page] of walked.entries()) {
+        if (i < walked.length - 1) expect(page.total).toBeGreaterThan((i + 1) * limit);
+        if (!page.capped) expect(page.total).toBe(RANKED.length);
+        expect(page.total).toBeLessThanOrEqual(RANKED.length);
+      }
+      expect(walked[0]).toMatchObject({ capped: true, total: expect.any(Number) });
+      expect(walked[0].total).toBeLessThan(RANKED.length);
+    }
+  });
+
+  it('stops at the first tiers when they fill the page, and says the count is a lower bound', async () => {
+    const page = await search('pelican', { limit: 1, matchLimit: 1 });
+    expect(page.hits.map((h) => [h.repository, h.match])).toEqual([['birds/pelican', 'exact']]);
+    // The two exact names are enough for this page and to say there is a next one: nothing past them was read.
+    expect(page).toMatchObject({ total: 2, capped: true });
+  });
+
+  it('ranks and pages an anonymous caller\'s matches among the public repositories only', async () => {
+    const visible = RANKED.filter(([name]) => name.startsWith('birds/'));
+    expect((await search('pelican', { viewer: ANONYMOUS })).hits.map((h) => [h.repository, h.match])).toEqual(visible);
+    for (const limit of [1, 2]) {
+      const walked = await pages('pelican', limit, ANONYMOUS);
+      expect(walked.flatMap((p) => p.hits.map((h) => [h.repository, h.match]))).toEqual(visible);
+      // Every page but the last is full of what the caller may pull, whatever the tiers read past it.
+      expect(walked.slice(0, -1).every((p) => p.hits.length === limit)).toBe(true);
+    }
+  });
+});
+
 /** A repository's search document as stored (0018_search_documents.sql), or null when it has none. */
 async function documentOf(db: SqlExecutor, repository: string): Promise<{ namespaces: string[]; metadataText: string } | null> {
   const r = await db.query<{ namespaces: string[]; metadataText: string }>(

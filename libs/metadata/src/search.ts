@@ -80,7 +80,10 @@ export type MatchKind = (typeof MATCH_KINDS)[number];
 export interface SearchHit {
   repository: string;
   match: MatchKind;
-  /** The trigram word similarity of the term to the best-matching text (0 to 1), the order within a kind. */
+  /**
+   * The trigram word similarity of the term to the name (0 to 1; 0 for tag and metadata matches): the order within
+   * the substring and similar kinds.
+   */
   similarity: number;
   /** From the most recently pushed manifest that has a description (else the most recent one). */
   title: string | null;
@@ -95,17 +98,20 @@ export interface SearchHit {
 export interface SearchPage {
   total: number;
   /**
-   * Whether the tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
-   * cap): then `total` is a lower bound, counting only the repositories found among the first matches, and a
-   * narrower term finds the others. Otherwise `total` is exact.
+   * Whether the search stopped reading before it had every match: the matches found reached the page's end plus one
+   * or `SEARCH_MATCH_LIMIT`, whichever is larger (the later kinds of match were then not read), or the substring,
+   * similar, tag or metadata matches reached `SEARCH_MATCH_LIMIT` (without a term: whether the count reached its
+   * cap). Then `total` is a lower bound, counting the repositories found, still past the page when there is a next
+   * one; a narrower term finds the others. Otherwise `total` is exact.
    */
   capped: boolean;
   hits: SearchHit[];
 }
 
 /**
- * How many repositories one search keeps from tag matches, and how many from metadata matches (name matches are not
- * capped). A term as common as a word in every description would otherwise visit every row: capped, a search costs
+ * How many repositories one search keeps from each of the substring, similar, tag and metadata kinds of match; and
+ * how many matches it reads at least before it stops (when the page ends further, up to the page's end plus one). A
+ * term as common as a word in every description or name would otherwise visit every row: capped, a search costs
  * about the same whatever the term.
  */
 export const SEARCH_MATCH_LIMIT = 500;
@@ -130,20 +136,28 @@ function likeLiteral(text: string): string {
 }
 
 /**
- * Searches repositories by name, tag and image metadata, ranked: an exact name (or last path segment) first, then a
- * name or one of its segments starting with the term, then a name containing it, then a similar name (trigram word
- * similarity), then repositories found by a tag (containing the term), then by their metadata (title, description
- * or source containing it); within a kind, by similarity (names only), then by name. Only repositories the viewer
- * may pull are counted and listed.
+ * Searches repositories by name, tag and image metadata, ranked in tiers: an exact name (or last path segment)
+ * first, by name; then a last path segment starting with the term, by that segment then name, then a name starting
+ * with it, by name; then a name containing it, then a similar name (trigram word similarity), each by similarity then
+ * name; then repositories found by a tag (containing the term), then by their metadata (title, description, source
+ * or a label containing it), by name. Only repositories the viewer may pull (and that pass the filters) are counted
+ * and listed.
+ *
+ * Each tier is read only while the repositories found so far are fewer than `enough`: the page's end plus one, or
+ * `SEARCH_MATCH_LIMIT` if larger. The exact and prefix tiers are read in index order (the name index, and migration
+ * 0021's index on the last path segment) and stop at `enough`; the substring and similar tiers read up to
+ * `SEARCH_MATCH_LIMIT` repositories off the name's trigram index (in the heap's order, stable while the table is)
+ * and rank those; tag and metadata matches are read up to `SEARCH_MATCH_LIMIT` repositories each, out of at most four
+ * times as many matching rows. Each tier's set is a prefix of a fixed order or a fixed set, and a later tier ranks
+ * after it whether or not it was read, so page n + 1 continues page n. Past `enough` (or a tag or metadata cap) `total`
+ * is a lower bound and `capped` says so; a common term costs the first tiers' index reads, not every match.
  *
  * Every match is an index scan: ILIKE and `<%` use trigram GIN indexes, on the tags (0010_search.sql) and on each
  * repository's search document (its name, and its images' texts and labels: 0018_search_documents.sql). Fuzzy
  * matching is for names only: word similarity over every tag and description costs a computation per row (a
- * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Tag and metadata matches are
- * read up to `SEARCH_MATCH_LIMIT` repositories each (the page says when: `capped`, and `total` is then a lower
- * bound), out of at most four times as many matching rows; access and the namespace filter apply to those rows,
- * before the repositories are counted. Access is one array overlap per repository: the document's covering
- * namespaces against the viewer's, read once per search (`pullableNamespacesCondition`).
+ * seconds-long scan at 100,000 descriptions), where a substring is one index probe. Access and the namespace filter
+ * apply to the rows of each tier as they are read. Access is one array overlap per repository: the document's
+ * covering namespaces against the viewer's, read once per tier (`pullableNamespacesCondition`).
  */
 export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promise<SearchPage> {
   const text = q.text;
@@ -180,54 +194,101 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
                    AND ($12::jsonb IS NULL OR f.labels @> $12::jsonb)
                    AND ($13::timestamptz IS NULL OR f.pushed_at >= $13::timestamptz)))`;
   // Without a term, a page is read in name order off the name index and the count stops at BROWSE_COUNT_FACTOR
-  // times the match limit; with one, every name match is ranked and tag and metadata matches are capped. Every
-  // repository has its search document (0018_search_documents.sql): its name, namespaces and metadata text.
+  // times the match limit. With one, the kinds of match are read tier by tier, best first, each only while the
+  // repositories found so far are fewer than `enough` ($19: the page's end plus one, or the match limit if larger);
+  // the exact and prefix tiers in index order up to `enough`, the others up to the match limit. The rows of the
+  // substring and similar tiers are read in CTEs of their own, which are planned for every row (a bitmap scan of the
+  // trigram index) and read only as far as the LIMIT over them asks: with the LIMIT in the same query, the planner
+  // takes a sequential scan that computes word similarity row after row. Every repository has its search document
+  // (0018_search_documents.sql): its name, namespaces and metadata text.
+  const lastSegment = (d: string) => `split_part(${d}.name, '/', -1)`;
+  /** The exact tier: the name, or its last path segment (or, for a term with a `/`, its trailing segments). */
+  const exact = (d: string) => `(${d}.name = $2 OR ${lastSegment(d)} = $2 OR (strpos($2, '/') > 0 AND ${d}.name LIKE '%/' || $3))`;
+  /** The prefix tier (exact ones aside): the last path segment, or else the name, starts with the term. */
+  const prefixed = (d: string) => `(${lastSegment(d)} LIKE $3 || '%' OR ${d}.name LIKE $3 || '%')`;
+  /**
+   * Whether the repository was found by name (so not by tag or metadata): its name contains the term, or it is among
+   * the similar names read (word similarity again for each tag or metadata row cost 8 ms over the 2,000 rows a
+   * common metadata term reads, on PGlite on a loaded box).
+   */
+  const named = (d: string, also = '') =>
+    `(${d}.name LIKE '%' || $3 || '%' OR ${d}.repository_id = ANY(ARRAY(SELECT id FROM similar_names${also})))`;
+  /** Whether fewer than `enough` repositories were found up to tier `tier` (its running count): the next gate. */
+  const open = (tier: string) => `(SELECT n FROM ${tier}_found) < $19`;
+  /** The running count after the tier `tier`, from the one after the tier before it (none for the first). */
+  const found = (tier: string, before?: string) =>
+    `${tier}_found AS MATERIALIZED (SELECT ${before ? `(SELECT n FROM ${before}_found) + ` : ''}(SELECT count(*) FROM ${tier}) AS n)`;
   const pageSql =
     text === ''
       ? `page AS (
-           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS sim,
+           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key,
                   (SELECT count(*) FROM (SELECT 1 FROM search_documents c WHERE ${admitted('c')} AND ${passesFilters('c.repository_id')}
                                           LIMIT $17 * ${BROWSE_COUNT_FACTOR}) counted) AS total
              FROM search_documents d
             WHERE $2::text = '' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
             ORDER BY d.name LIMIT $14 OFFSET $15
          )`
-      : `named AS (
-           SELECT d.repository_id AS id, d.name,
-                  CASE WHEN d.name = $2 OR right(d.name, length($2) + 1) = '/' || $2 THEN 0
-                       WHEN d.name LIKE $3 || '%' OR d.name LIKE '%/' || $3 || '%' THEN 1
-                       WHEN d.name LIKE '%' || $3 || '%' THEN 2
-                       ELSE 3 END AS tier,
-                  word_similarity($2, d.name) AS sim
-             FROM search_documents d WHERE (d.name LIKE '%' || $3 || '%' OR $2 <% d.name) AND ${admitted('d')}
-         ), tag_rows AS MATERIALIZED (
-           SELECT t.repository_id AS id FROM tags t WHERE t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+      : `exact_names AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 0 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
+             FROM search_documents d WHERE ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY d.name LIMIT $19
+         ), ${found('exact_names')}, segment_prefixed AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 1 AS tier, 1::real AS rank, ${lastSegment('d')} AS key
+             FROM search_documents d
+            WHERE ${open('exact_names')} AND ${lastSegment('d')} LIKE $3 || '%' AND NOT ${exact('d')}
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY ${lastSegment('d')}, d.name LIMIT $19
+         ), ${found('segment_prefixed', 'exact_names')}, name_prefixed AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 1 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key
+             FROM search_documents d
+            WHERE ${open('segment_prefixed')} AND d.name LIKE $3 || '%' AND NOT ${lastSegment('d')} LIKE $3 || '%'
+              AND NOT ${exact('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+            ORDER BY d.name LIMIT $19
+         ), ${found('name_prefixed', 'segment_prefixed')}, containing_rows AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name FROM search_documents d
+            WHERE ${open('name_prefixed')} AND d.name LIKE '%' || $3 || '%'
+              AND NOT ${exact('d')} AND NOT ${prefixed('d')} AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+         ), containing AS MATERIALIZED (
+           SELECT c.id, c.name, 2 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
+             FROM (SELECT * FROM containing_rows LIMIT $17) c
+         ), ${found('containing', 'name_prefixed')}, similar_rows AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name FROM search_documents d
+            WHERE ${open('containing')} AND $2 <% d.name
+              AND d.name NOT LIKE '%' || $3 || '%' AND ${admitted('d')} AND ${passesFilters('d.repository_id')}
+         ), similar_names AS MATERIALIZED (
+           SELECT c.id, c.name, 3 AS tier, word_similarity($2, c.name) AS rank, ''::text COLLATE "C" AS key
+             FROM (SELECT * FROM similar_rows LIMIT $17) c
+         ), ${found('similar_names', 'containing')}, tag_rows AS MATERIALIZED (
+           SELECT t.repository_id AS id FROM tags t
+            WHERE ${open('similar_names')}
+              AND t.name ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), tagged AS MATERIALIZED (
-           SELECT d.repository_id AS id, d.name, 4 AS tier FROM search_documents d
-            WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND ${admitted('d')} LIMIT $17
-         ), metadata_rows AS MATERIALIZED (
+           SELECT d.repository_id AS id, d.name, 4 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM search_documents d
+            WHERE d.repository_id = ANY(ARRAY(SELECT DISTINCT id FROM tag_rows)) AND NOT ${named('d')}
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
+         ), ${found('tagged', 'similar_names')}, metadata_rows AS MATERIALIZED (
            SELECT d.repository_id, d.name, d.namespaces FROM search_documents d
-            WHERE d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
+            WHERE ${open('tagged')}
+              AND d.metadata_text ILIKE '%' || $3 || '%' LIMIT $17 * ${SCAN_FACTOR}
          ), described AS MATERIALIZED (
-           SELECT d.repository_id AS id, d.name, 5 AS tier FROM metadata_rows d WHERE ${admitted('d')} LIMIT $17
-         ), hits AS (
-           SELECT id, min(name) AS name, min(tier) AS tier, max(sim) AS sim FROM (
-             SELECT id, name, tier, sim FROM named
-             UNION ALL SELECT id, name, tier, 0::real FROM tagged
-             UNION ALL SELECT id, name, tier, 0::real FROM described) c
-            GROUP BY id
+           SELECT d.repository_id AS id, d.name, 5 AS tier, 0::real AS rank, ''::text COLLATE "C" AS key FROM metadata_rows d
+            WHERE NOT ${named('d', ' UNION ALL SELECT id FROM tagged')}
+              AND ${admitted('d')} AND ${passesFilters('d.repository_id')} LIMIT $17
+         ), ${found('described', 'tagged')}, hits AS (
+           SELECT * FROM exact_names UNION ALL SELECT * FROM segment_prefixed UNION ALL SELECT * FROM name_prefixed
+           UNION ALL SELECT * FROM containing UNION ALL SELECT * FROM similar_names UNION ALL SELECT * FROM tagged
+           UNION ALL SELECT * FROM described
          ), page AS (
-           SELECT h.id, h.name, h.tier, h.sim, count(*) OVER () AS total
-             FROM hits h
-            WHERE ${passesFilters('h.id')}
-            ORDER BY h.tier, h.sim DESC, h.name
-            LIMIT $14 OFFSET $15
+           SELECT h.id, h.name, h.tier, h.rank, h.key, (SELECT n FROM described_found) AS total
+             FROM hits h ORDER BY h.tier, h.rank DESC, h.key, h.name LIMIT $14 OFFSET $15
          )`;
   const cappedSql =
     text === ''
       ? `p.total >= $17 * ${BROWSE_COUNT_FACTOR}`
-      : `(SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
+      : `p.total >= $19 OR (SELECT count(*) FROM containing) >= $17 OR (SELECT count(*) FROM similar_names) >= $17
+              OR (SELECT count(*) FROM tagged) >= $17 OR (SELECT count(*) FROM described) >= $17
               OR (SELECT count(*) FROM tag_rows) >= $17 * ${SCAN_FACTOR} OR (SELECT count(*) FROM metadata_rows) >= $17 * ${SCAN_FACTOR}`;
+  const matchLimit = q.matchLimit ?? SEARCH_MATCH_LIMIT;
   const r = await db.query<{
     repository: string;
     tier: number;
@@ -241,7 +302,8 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
     tags: string[] | null;
   }>(
     `WITH ${pageSql}
-     SELECT p.name AS repository, p.tier, p.sim, p.total,
+     SELECT p.name AS repository, p.tier,
+            CASE WHEN $1 <> '' AND p.tier < 4 THEN word_similarity($2, p.name) ELSE 0 END AS sim, p.total,
             ${cappedSql} AS capped,
             d.title, d.description, d.source, latest.pushed_at AS "pushedAt",
             ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = p.id
@@ -250,8 +312,9 @@ export async function searchRepositories(db: SqlExecutor, q: SearchQuery): Promi
        LEFT JOIN LATERAL (SELECT max(pushed_at) AS pushed_at FROM image_metadata WHERE repository_id = p.id) latest ON true
        LEFT JOIN LATERAL (SELECT title, description, source FROM image_metadata WHERE repository_id = p.id
                            ORDER BY description IS NULL, pushed_at DESC LIMIT 1) d ON true
-      ORDER BY p.tier, p.sim DESC, p.name`,
-    [...params, q.matchLimit ?? SEARCH_MATCH_LIMIT, viewerGroups(q.viewer)], // $17, $18
+      ORDER BY p.tier, p.rank DESC, p.key, p.name`,
+    // $17, $18, and with a term $19 (`enough`)
+    [...params, matchLimit, viewerGroups(q.viewer), ...(text === '' ? [] : [Math.max(q.offset + q.limit + 1, matchLimit)])],
   );
   if (r.rows.length === 0 && q.offset > 0) return { ...(await searchRepositories(db, { ...q, offset: 0, limit: 1, tagsPerResult: 0 })), hits: [] };
   const total = r.rows.length > 0 ? Number(r.rows[0].total) : 0;
