@@ -235,7 +235,7 @@ describe('blob service with deletes disabled', () => {
   });
 });
 
-describe('blob service on S3 with redirects on (distributed mode)', () => {
+describe('blob service on S3 (distributed mode)', () => {
   it('answers a full GET with a 307 to a presigned URL serving the bytes, and serves Range requests itself', async () => {
     const infra = infraSettings();
     const deps = await createTestDeps({ storage: { redirect: true } });
@@ -253,6 +253,30 @@ describe('blob service on S3 with redirects on (distributed mode)', () => {
     const ranged = await request(app).get(`/v2/redirected/blobs/${blob.digest}`).set('Range', 'bytes=0-99').buffer(true).parse(binaryParser);
     expect(ranged.status).toBe(206);
     expect((ranged.body as Buffer).equals(blob.data.subarray(0, 100))).toBe(true);
+    await store.delete(blobKey(blob.digest));
+    await deps.close();
+  });
+
+  it('stores a whole-body PUT at the blob key only when its digest matches, and a wrong one leaves no object and the session usable', async () => {
+    const infra = infraSettings();
+    const deps = await createTestDeps();
+    const bucket = `lading-test-${randomBytes(5).toString('hex')}`;
+    const store = await createS3BlobStore({ ...infra.storage, bucket, partSize: 5 * 1024 * 1024 });
+    const app = createBlobService({ ...deps, store });
+    const blob = makeBlob(12 * 1024 * 1024); // three parts of a multipart upload
+    const wrong = makeBlob(16);
+    const started = await request(app).post('/v2/direct/blobs/uploads/').expect(202);
+    const refused = await request(app).put(`${started.headers.location}${started.headers.location.includes('?') ? '&' : '?'}digest=${wrong.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0].code).toBe('DIGEST_INVALID');
+    expect(await store.stat(blobKey(wrong.digest))).toBeNull();
+    expect(await store.stat(blobKey(blob.digest))).toBeNull();
+    const put = await request(app).put(`${started.headers.location}${started.headers.location.includes('?') ? '&' : '?'}digest=${blob.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data);
+    expect(put.status).toBe(201);
+    expect(await store.stat(blobKey(blob.digest))).toEqual({ size: blob.size });
+    const read: Buffer[] = [];
+    for await (const chunk of await store.read(blobKey(blob.digest))) read.push(chunk as Buffer);
+    expect(Buffer.concat(read).equals(blob.data)).toBe(true);
     await store.delete(blobKey(blob.digest));
     await deps.close();
   });
