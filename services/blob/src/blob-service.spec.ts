@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
-import type { HttpApp } from '@lading/http';
+import { type HttpApp, OBJECT_FETCH_HEADER } from '@lading/http';
 import { blobKey, createS3BlobStore } from '@lading/storage';
 import { TestDeps, binaryParser, createTestDeps, infraSettings, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
@@ -277,6 +277,29 @@ describe('blob service on S3 (distributed mode)', () => {
     const read: Buffer[] = [];
     for await (const chunk of await store.read(blobKey(blob.digest))) read.push(chunk as Buffer);
     expect(Buffer.concat(read).equals(blob.data)).toBe(true);
+    await store.delete(blobKey(blob.digest));
+    await deps.close();
+  });
+
+  it("with redirects off, streams a GET itself and answers a gateway's offer to fetch with a presigned URL and the blob's headers", async () => {
+    const infra = infraSettings();
+    const deps = await createTestDeps({ storage: { redirect: false } });
+    const store = await createS3BlobStore({ ...infra.storage, bucket: `lading-test-${randomBytes(5).toString('hex')}` });
+    const app = createBlobService({ ...deps, store });
+    const blob = makeBlob(10_000);
+    await request(app).post(`/v2/fetched/blobs/uploads/?digest=${blob.digest}`).send(blob.data).expect(201);
+    const streamed = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).redirects(0).buffer(true).parse(binaryParser);
+    expect(streamed.status).toBe(200);
+    expect((streamed.body as Buffer).equals(blob.data)).toBe(true);
+    const offered = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).set(OBJECT_FETCH_HEADER, '1').redirects(0);
+    expect(offered.status).toBe(307);
+    expect(offered.headers[OBJECT_FETCH_HEADER]).toBe('1');
+    expect(offered.headers['docker-content-digest']).toBe(blob.digest);
+    const fetched = await fetch(offered.headers.location);
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(blob.data)).toBe(true);
+    // A range is served by the replica itself, offer or not.
+    const ranged = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).set(OBJECT_FETCH_HEADER, '1').set('Range', 'bytes=0-99').buffer(true).parse(binaryParser);
+    expect(ranged.status).toBe(206);
     await store.delete(blobKey(blob.digest));
     await deps.close();
   });
