@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { bundle, serviceBundle, startCommand } from '../build/bundle';
 import { clusterPorts } from '../cluster/ports';
 import { infraAnswers, infraSettings } from './infra-env';
-import { clusterS3Settings, createScratchBucket, type S3Settings } from './scratch-bucket';
+import { clusterS3Settings, createScratchBucket, type S3Settings, type ScratchBucket } from './scratch-bucket';
 
 const run = promisify(execFile);
 
@@ -355,15 +355,27 @@ export function clusterAddress(ctx: TargetContext, name: string): string {
   return `http://127.0.0.1:${port}`;
 }
 
-/** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
+/**
+ * Brings the distributed cluster up under the cluster lock, on a bucket of its own on the shared MinIO (every push
+ * stores a new 256 MB blob, which nothing would collect for a day); stop() brings it down, removes the bucket and
+ * releases the lock.
+ */
 export async function startCluster(ctx: TargetContext, logLine: (line: string) => void): Promise<RunningServer> {
   if (!(await infraRunning(ctx))) throw new Error('infrastructure is not running (tools/infra/infra status, nor answering where .infra/env says)');
   const lock = await takeClusterLock(600);
   const cluster = join(ctx.root, 'tools/cluster/cluster');
-  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn' };
+  let bucket: ScratchBucket | undefined;
+  try {
+    bucket = await createScratchBucket(clusterS3Settings(ctx.root));
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn', LADING_STORAGE_BUCKET: bucket.name };
   const down = async () => {
     try {
       await run(cluster, ['down'], { cwd: ctx.root, env });
+      await bucket?.remove();
     } finally {
       await lock.release();
     }
