@@ -61,8 +61,11 @@ function isNotFound(err: unknown): boolean {
   return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
 }
 
-/** S3 error codes (and resolver errors) that mean the store cannot serve right now, not that the request is wrong. */
-const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * S3 error codes (and resolver errors) that mean the store cannot serve right now, not that the request is wrong
+ * (MinIO's `XMinioStorageFull`: its drives are below their free-space floor, which frees up when objects go).
+ */
+const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'XMinioStorageFull', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
  * Marks a failure meaning "the object store cannot serve right now" with STORAGE_UNAVAILABLE and as unavailable (the

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { type HttpApp, OBJECT_FETCH_HEADER } from '@lading/http';
-import { blobKey, createS3BlobStore } from '@lading/storage';
+import { blobKey, createMinioClient, createS3BlobStore } from '@lading/storage';
 import { TestDeps, binaryParser, createTestDeps, infraSettings, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
 
@@ -278,13 +278,15 @@ describe('blob service on S3 (distributed mode)', () => {
     for await (const chunk of await store.read(blobKey(blob.digest))) read.push(chunk as Buffer);
     expect(Buffer.concat(read).equals(blob.data)).toBe(true);
     await store.delete(blobKey(blob.digest));
+    await createMinioClient(infra.storage).removeBucket(bucket);
     await deps.close();
   });
 
   it("with redirects off, streams a GET itself and answers a gateway's offer to fetch with a presigned URL and the blob's headers", async () => {
     const infra = infraSettings();
     const deps = await createTestDeps({ storage: { redirect: false } });
-    const store = await createS3BlobStore({ ...infra.storage, bucket: `lading-test-${randomBytes(5).toString('hex')}` });
+    const bucket = `lading-test-${randomBytes(5).toString('hex')}`;
+    const store = await createS3BlobStore({ ...infra.storage, bucket });
     const app = createBlobService({ ...deps, store });
     const blob = makeBlob(10_000);
     await request(app).post(`/v2/fetched/blobs/uploads/?digest=${blob.digest}`).send(blob.data).expect(201);
@@ -301,6 +303,7 @@ describe('blob service on S3 (distributed mode)', () => {
     const ranged = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).set(OBJECT_FETCH_HEADER, '1').set('Range', 'bytes=0-99').buffer(true).parse(binaryParser);
     expect(ranged.status).toBe(206);
     await store.delete(blobKey(blob.digest));
+    await createMinioClient(infra.storage).removeBucket(bucket);
     await deps.close();
   });
 });
