@@ -5,6 +5,7 @@
  * of a generated blob (monolithic or chunked) for the memory check, and the pull-through cache's cold pulls: one
  * blob by many clients at once, and one whole image.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { type RegistryClient, createRegistryClient, expectAnswer } from '@lading/client';
@@ -14,7 +15,7 @@ import { percentile } from './report';
 /** A job for the worker. */
 export type WorkerJob =
   | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number }
-  | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number }
+  | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number; fresh?: boolean }
   | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
   | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
   | { kind: 'generated-push'; base: string; repo: string; size: number; chunkBytes?: number }
@@ -55,9 +56,30 @@ async function download(client: RegistryClient, job: Extract<WorkerJob, { kind: 
   return { seconds, bytes, operations: job.count, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
 }
 
+/** Bytes of the file replaced by random ones when a push must store a blob never stored before. */
+const FRESH_HEAD_BYTES = 32;
+
+/**
+ * Pushes the file as one blob (POST, then one PUT). With `fresh`, its first bytes are replaced by random ones, so the
+ * blob is new to the registry and the push pays for storing it (a registry skips the commit of a blob it holds);
+ * the digest of that variant is computed before the clock starts.
+ */
 async function pushBlob(client: RegistryClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
+  let digest = job.digest;
+  let body = () => createReadStream(job.file, { highWaterMark: 1 << 20 }) as Readable;
+  if (job.fresh) {
+    const head = randomBytes(FRESH_HEAD_BYTES);
+    const rest = () => createReadStream(job.file, { start: FRESH_HEAD_BYTES, highWaterMark: 1 << 20 });
+    const hash = createHash('sha256').update(head);
+    for await (const chunk of rest()) hash.update(chunk as Buffer);
+    digest = `sha256:${hash.digest('hex')}`;
+    body = () => Readable.from((async function* () {
+      yield head;
+      yield* rest();
+    })(), { objectMode: false });
+  }
   const started = performance.now();
-  await client.pushBlobStream(job.repo, job.digest, job.size, () => createReadStream(job.file, { highWaterMark: 1 << 20 }));
+  await client.pushBlobStream(job.repo, digest, job.size, body);
   return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
 }
 

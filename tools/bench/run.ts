@@ -315,29 +315,51 @@ async function inTurns(label: string, subjects: readonly Subject[], rounds: numb
 
 /**
  * Blob GETs of the big blob: `opts.downloadRounds` turns per registry of 2 concurrent downloads each, plus, per turn,
- * one download hashed against the digest first (untimed, but in the server CPU per download).
+ * one download hashed against the digest first (untimed, but in the server CPU per download). When a registry
+ * redirects blob GETs to presigned URLs (the cluster, v3 ×2 on MinIO), the turns are run again with redirects off
+ * in every registry that has them (`blob-direct`: the registry streams the bytes itself), beside the ones that never
+ * redirect, and then redirects are turned back on.
  */
 async function measureDownloads(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
-  const totals = await inTurns('blob GET', subjects, opts.downloadRounds, true, async (subject) => {
-    const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'download', base: subject.server.baseUrl, repo: REPO_BIG, digest: big.digest, count: 2, concurrency: 2 }));
-    return { bytes: r.bytes, seconds: r.seconds, cpuMs, served: r.operations + 1 };
-  });
-  for (const [name, total] of totals) {
-    put(figures, 'blob', name, total.failure ?? measured(total.bytes / MB / total.seconds, `${total.served - opts.downloadRounds} downloads in ${opts.downloadRounds} turn${opts.downloadRounds === 1 ? '' : 's'}`));
-    if (!readsCpu(subjects, name)) continue;
-    const cpu = Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read');
-    put(figures, 'blob-cpu', name, total.failure ?? cpu);
+  const turns = (label: string, key: string, cpuKey: string) => async () => {
+    const totals = await inTurns(label, subjects, opts.downloadRounds, true, async (subject) => {
+      const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'download', base: subject.server.baseUrl, repo: REPO_BIG, digest: big.digest, count: 2, concurrency: 2 }));
+      return { bytes: r.bytes, seconds: r.seconds, cpuMs, served: r.operations + 1 };
+    });
+    for (const [name, total] of totals) {
+      put(figures, key, name, total.failure ?? measured(total.bytes / MB / total.seconds, `${total.served - opts.downloadRounds} downloads in ${opts.downloadRounds} turn${opts.downloadRounds === 1 ? '' : 's'}`));
+      if (!readsCpu(subjects, name)) continue;
+      const cpu = Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read');
+      put(figures, cpuKey, name, total.failure ?? cpu);
+    }
+  };
+  await turns('blob GET', 'blob', 'blob-cpu')();
+  const turnable = subjects.filter((s) => s.server.redirects);
+  if (turnable.length === 0) return;
+  const turnAll = async (on: boolean) => {
+    for (const subject of turnable) {
+      const turned = await attempt(`${subject.name}: redirects ${on ? 'on' : 'off'}`, async () => { await subject.server.redirects!(on); return measured(1, 'ok'); });
+      if (!turned.ok) put(figures, 'blob-direct', subject.name, turned);
+    }
+  };
+  await turnAll(false);
+  try {
+    await turns('blob GET, redirects off', 'blob-direct', 'blob-direct-cpu')();
+  } finally {
+    await turnAll(true);
   }
 }
 
 /**
- * Monolithic pushes of the big blob, `opts.pushes` per registry, each into a new repository, with the box's dirty
- * pages written out (`sync`) before every push so that no push pays for the writeback of the one before it.
+ * Monolithic pushes of the big blob, `opts.pushes` per registry, each into a new repository and each of a blob new
+ * to the registry (the file with its first bytes made random: a registry skips the commit of a blob it holds, and a
+ * real push stores new layers), with the box's dirty pages written out (`sync`) before every push so that no push
+ * pays for the writeback of the one before it.
  */
 async function measurePushes(opts: Options, subjects: readonly Subject[], big: BigBlob, figures: Figures): Promise<void> {
   const totals = await inTurns('monolithic push', subjects, opts.pushes, false, async (subject) => {
     const repo = `bench/push-${Date.now()}`;
-    const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repo, file: big.file, digest: big.digest, size: big.size }));
+    const { result: r, cpuMs } = await withServerCpu(subject, () => runWorker(ROOT, { kind: 'push-blob', base: subject.server.baseUrl, repo, file: big.file, digest: big.digest, size: big.size, fresh: true }));
     return { bytes: r.bytes, seconds: r.seconds, cpuMs, served: 1 };
   }, () => execFileSync('sync'));
   for (const [name, total] of totals) {
@@ -766,6 +788,7 @@ async function main(): Promise<void> {
     add('tag-cpu', 'manifest GET by tag, server CPU per request (µs)', '', 0.4, false);
     add('blob', `blob GET, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.2);
     add('blob-cpu', `blob GET, server CPU per ${opts.bigBlobBytes / MB} MB download (ms)`, '', undefined, false);
+    add('blob-direct', `blob GET, ${opts.bigBlobBytes / MB} MB blob, redirects off (MB/s; the registry streams the bytes)`, '', 1.2);
     add('push', `monolithic push, ${opts.bigBlobBytes / MB} MB blob (MB/s)`, '', 1.5);
     add('push-cpu', `monolithic push, server CPU per ${opts.bigBlobBytes / MB} MB push (ms)`, '', undefined, false);
     add('pull', `image pull, ${imageShape} (pulls/s)`, '', 2);
@@ -776,8 +799,8 @@ async function main(): Promise<void> {
 
     const notes = [
       `Rates: autocannon ${opts.shape.connections} connections in its own process, ${opts.shape.warmupSeconds} s warm-up then ${opts.shape.seconds} s, same for every target; rps counts 2xx answers only and a run with more than 0.1 % failed requests is FAILED.`,
-      `Blob GET: ${2 * opts.downloadRounds} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time in ${opts.downloadRounds} turns per registry (the registries taking turns as for pushes), in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows.`,
-      `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file, ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another's disk writeback; MB/s is all bytes over all push time.`,
+      `Blob GET: ${2 * opts.downloadRounds} full downloads of a ${opts.bigBlobBytes / MB} MB random blob, 2 at a time in ${opts.downloadRounds} turns per registry (the registries taking turns as for pushes), in a separate client process, bytes counted and digest verified once; the cluster answers with a redirect to a presigned MinIO URL, which the client follows. "Redirects off": the same again with the cluster's blob services and v3 ×2 on MinIO restarted with redirects off (\`storage.redirect: false\`; v3's \`storage.redirect.disable: true\`), so that the registry streams the bytes itself; v3 ×2 on the filesystem never redirects and is measured again beside them.`,
+      `Monolithic push: POST then one PUT streaming the ${opts.bigBlobBytes / MB} MB file with its first 32 bytes made random (a blob new to the registry each time, digest computed before the clock starts), ${opts.pushes} pushes into each registry (new repository each time), one at a time, the registries taking turns (A B, B A, …) with \`sync\` before each push so none pays for another's disk writeback; MB/s is all bytes over all push time.`,
       'Image pull/push: a pool of 10 concurrent clients in one separate process (undici); a push uploads new random layers each time (POST + PUT per blob, then PUT manifest by tag).',
       'Distribution v3 (`go install …/cmd/registry@v3.0.0`, tools/distribution/install), Debian\'s Distribution 2.8.2 and Lading embedded run side by side, both Distributions on the filesystem in a temp dir with no access log and the in-memory blob-descriptor cache (v3.0.0 traces every request and has no setting to stop it; `OTEL_TRACES_EXPORTER=none` keeps it from exporting); each metric is measured on one right after the other, so a busy neighbour weighs on all of them alike.',
       'Cluster: started afterwards under the cluster lock, beside 2 Distribution v3 replicas (v3 ×2) with one shared http.secret behind nginx with the cluster\'s settings (tools/cluster/nginx-conf), on one filesystem and on a bucket of their own on the cluster\'s MinIO (v3\'s s3 driver, forcepathstyle, blob GETs redirected to presigned URLs as the cluster\'s are), all measured metric by metric; the cluster is measured through nginx in front of 2 gateways, and its ratio is printed to each v3 ×2 and to the single v3 from earlier in the run. The scaling row loads nginx over both gateways, then nginx with gateway-2 killed (1 replica), then both again with gateway-2 restarted (the 2-replica figure is the mean of the two), then the same three runs with each gateway held to a CPU budget of its own (a cgroup CPU quota, as a Kubernetes CPU limit; needs root), then gateway-1 without nginx (the cost of the proxy hop); "box CPU busy" is the share of all cores in use during a run. Everything shares this box\'s cores.',

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { bundle, serviceBundle, startCommand } from '../build/bundle';
 import { clusterPorts } from '../cluster/ports';
 import { infraAnswers, infraSettings } from './infra-env';
-import { clusterS3Settings, createScratchBucket, type S3Settings } from './scratch-bucket';
+import { clusterS3Settings, createScratchBucket, type S3Settings, type ScratchBucket } from './scratch-bucket';
 
 const run = promisify(execFile);
 
@@ -24,6 +24,11 @@ export interface RunningServer {
   baseUrl: string;
   pid?: number;
   stop(): Promise<void>;
+  /**
+   * Turns blob GETs' redirects to presigned URLs on or off (restarting what serves them), for a registry that
+   * redirects by default (the cluster, v3 ×2 on MinIO); absent where there is nothing to turn.
+   */
+  redirects?(on: boolean): Promise<void>;
 }
 
 /** Where the servers' files go and which repository checkout they run from. */
@@ -155,7 +160,7 @@ function s3Storage(settings: S3Settings, bucket: string): string[] {
  * cache, deletes enabled; `secret` (http.secret) signs upload state, and replicas that share uploads need the same
  * one (without it each process makes up its own).
  */
-function distributionConfig(port: number, storage: string[], secret?: string, proxyOf?: string): string {
+function distributionConfig(port: number, storage: string[], secret?: string, proxyOf?: string, redirect = true): string {
   return [
     'version: 0.1',
     'log:',
@@ -164,6 +169,7 @@ function distributionConfig(port: number, storage: string[], secret?: string, pr
     '    disabled: true',
     'storage:',
     ...storage,
+    ...(redirect ? [] : ['  redirect:', '    disable: true']),
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
@@ -224,26 +230,43 @@ export async function startDistributionReplicas(ctx: TargetContext, storage: Rep
     } else {
       driver = filesystemStorage(join(ctx.workDir, name));
     }
-    const replicas: RunningServer[] = [];
+    // The replicas, started again (same ports, nginx untouched) when redirects are turned.
+    const replicas: { name: string; port: number; server?: RunningServer }[] = [];
+    const startReplicas = async (redirect: boolean) => {
+      for (const replica of replicas) {
+        const config = join(ctx.workDir, `${replica.name}.yml`);
+        await writeFile(config, distributionConfig(replica.port, driver, secret, undefined, redirect));
+        replica.server = await startProcess(ctx, replica.name, bin, ['serve', config], DISTRIBUTION_ENV, replica.port);
+      }
+    };
+    const stopReplicas = async () => {
+      for (const replica of replicas) await replica.server?.stop();
+    };
     for (const replica of [`${name}-1`, `${name}-2`]) {
-      const port = await freePort();
-      const config = join(ctx.workDir, `${replica}.yml`);
-      await writeFile(config, distributionConfig(port, driver, secret));
-      const server = await startProcess(ctx, replica, bin, ['serve', config], DISTRIBUTION_ENV, port);
-      stops.push(() => server.stop());
-      replicas.push(server);
+      let port: number;
+      do port = await freePort(); while (replicas.some((r) => r.port === port));
+      replicas.push({ name: replica, port });
     }
+    stops.push(stopReplicas);
+    await startReplicas(true);
     const port = await freePort();
     const prefix = join(ctx.workDir, `${name}-nginx`);
     await mkdir(join(prefix, 'logs'), { recursive: true });
     await mkdir(join(prefix, 'tmp'), { recursive: true });
     const { stdout: conf } = await run(join(ctx.root, 'tools/cluster/nginx-conf'), [
-      prefix, join(ctx.workDir, `${name}-nginx.log`), `listen 127.0.0.1:${port};`, ...replicas.map((s) => new URL(s.baseUrl).host),
+      prefix, join(ctx.workDir, `${name}-nginx.log`), `listen 127.0.0.1:${port};`, ...replicas.map((r) => `127.0.0.1:${r.port}`),
     ]);
     await writeFile(join(prefix, 'nginx.conf'), conf);
     const lb = await startProcess(ctx, `${name}-nginx`, nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { PATH: process.env.PATH }, port);
     stops.push(() => lb.stop());
-    return { name, baseUrl: lb.baseUrl, stop: stopAll };
+    // On the filesystem v3 has no redirects to turn.
+    const redirects = storage === 's3'
+      ? async (on: boolean) => {
+          await stopReplicas();
+          await startReplicas(on);
+        }
+      : undefined;
+    return { name, baseUrl: lb.baseUrl, stop: stopAll, ...(redirects ? { redirects } : {}) };
   } catch (error) {
     await stopAll();
     throw error;
@@ -337,15 +360,27 @@ export function clusterAddress(ctx: TargetContext, name: string): string {
   return `http://127.0.0.1:${port}`;
 }
 
-/** Brings the distributed cluster up under the cluster lock; stop() brings it down and releases the lock. */
+/**
+ * Brings the distributed cluster up under the cluster lock, on a bucket of its own on the shared MinIO (every push
+ * stores a new 256 MB blob, which nothing would collect for a day); stop() brings it down, removes the bucket and
+ * releases the lock.
+ */
 export async function startCluster(ctx: TargetContext, logLine: (line: string) => void): Promise<RunningServer> {
   if (!(await infraRunning(ctx))) throw new Error('infrastructure is not running (tools/infra/infra status, nor answering where .infra/env says)');
   const lock = await takeClusterLock(600);
   const cluster = join(ctx.root, 'tools/cluster/cluster');
-  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn' };
+  let bucket: ScratchBucket | undefined;
+  try {
+    bucket = await createScratchBucket(clusterS3Settings(ctx.root));
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const env = { ...process.env, LADING_LOG_ACCESS: 'false', LADING_LOG_LEVEL: 'warn', LADING_STORAGE_BUCKET: bucket.name };
   const down = async () => {
     try {
       await run(cluster, ['down'], { cwd: ctx.root, env });
+      await bucket?.remove();
     } finally {
       await lock.release();
     }
@@ -355,7 +390,14 @@ export async function startCluster(ctx: TargetContext, logLine: (line: string) =
     const url = /LADING_URL=(\S+)/.exec(stdout)?.[1];
     if (!url) throw new Error(`cluster up printed no LADING_URL: ${stdout.slice(-300)}`);
     logLine(stdout.trim().split('\n').slice(-2, -1)[0] ?? '');
-    return { name: 'cluster', baseUrl: url, stop: down };
+    // Blob GETs are answered by the blob services: restarted with storage.redirect set, they redirect or stream.
+    const redirects = async (on: boolean) => {
+      for (const name of ['blob-1', 'blob-2']) {
+        await killClusterProcess(ctx, name);
+        await run(cluster, ['start', name], { cwd: ctx.root, env: { ...env, LADING_STORAGE_REDIRECT: String(on) } });
+      }
+    };
+    return { name: 'cluster', baseUrl: url, stop: down, redirects };
   } catch (error) {
     await down();
     throw error;

@@ -42,6 +42,13 @@ export const ADMIN_CALL_HEADER = 'x-lading-admin';
 export const ADMIN_CALL_PROOF_HEADER = 'x-lading-admin-proof';
 
 /**
+ * Sent by a gateway on a blob GET it can fetch from the object store itself: a blob service that does not redirect
+ * clients (`storage.redirect` off) answers such a full GET with a 307 to a presigned URL that carries this header too,
+ * and the gateway streams the object to the client, its bytes crossing one process fewer. Set only by the gateway.
+ */
+export const OBJECT_FETCH_HEADER = 'x-lading-object-fetch';
+
+/**
  * How many clients' pulls one manifest read stands for: the gateway answers concurrent reads of one manifest with a
  * single read of the manifest service (services/gateway/src/manifest-reads.ts) and tells the service how many it
  * answers, for the pull audit (`pullsOf`); `0` for a read that counts no pull. Stripped from client requests.

@@ -40,6 +40,37 @@ export interface BlobStore {
 }
 
 /**
+ * An object written straight to its key that stays out of sight until `commit` (`DirectWriteStore.writeObject`):
+ * the bytes of a blob whose digest is still being checked.
+ */
+export interface PendingObject {
+  /** The number of bytes written. */
+  readonly size: number;
+  /**
+   * Makes the object visible at its key. Idempotent as `commitUpload`: an object already at the key is kept and what
+   * was written is dropped.
+   */
+  commit(): Promise<void>;
+  /** Drops what was written, leaving the key as it was; succeeds when there is nothing left to drop. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A driver that can write a blob whose key is known before its bytes (a monolithic push names its digest) straight
+ * to that key, with nothing copied or moved at commit. Optional: where it is missing, callers write an upload and
+ * commit it (`writeUpload`, `commitUpload`).
+ */
+export interface DirectWriteStore extends BlobStore {
+  /** Writes `source` as the object `key`, out of sight until the result's `commit`. */
+  writeObject(key: string, source: Readable): Promise<PendingObject>;
+}
+
+/** True when a store can write objects straight to their key (`DirectWriteStore`). */
+export function canWriteDirect(store: BlobStore): store is DirectWriteStore {
+  return typeof (store as Partial<DirectWriteStore>).writeObject === 'function';
+}
+
+/**
  * The code given to errors that mean "the object store cannot serve right now"; they are also marked unavailable
  * (`markUnavailable`, answered as 503 and retried later).
  */

@@ -19,7 +19,7 @@ export interface StorageInstrumentation {
   metrics?: StorageMetrics;
 }
 
-const ACTIONS = ['writeUpload', 'commitUpload', 'deleteUpload', 'stat', 'read', 'delete', 'ping', 'presignGet'] as const;
+const ACTIONS = ['writeUpload', 'commitUpload', 'deleteUpload', 'stat', 'read', 'delete', 'ping', 'presignGet', 'writeObject'] as const;
 
 /** The coarse part of a key, safe as an attribute: `uploads`, `blobs/sha256`. */
 export function keyPrefix(key: string): string {
@@ -41,6 +41,7 @@ function argumentAttributes(action: string, args: unknown[]): Record<string, str
     }
     case 'stat':
     case 'delete':
+    case 'writeObject':
     case 'presignGet':
       return { 'storage.key_prefix': keyPrefix(String(args[0])) };
     default:
@@ -51,6 +52,7 @@ function argumentAttributes(action: string, args: unknown[]): Record<string, str
 /** Attributes known from the call's result. */
 function resultAttributes(action: string, result: unknown): Record<string, number> {
   if (action === 'writeUpload' && typeof result === 'number') return { 'storage.bytes': result };
+  if (action === 'writeObject' && result && typeof (result as { size?: unknown }).size === 'number') return { 'storage.bytes': (result as { size: number }).size };
   if (action === 'stat' && result && typeof (result as { size?: unknown }).size === 'number') return { 'storage.bytes': (result as { size: number }).size };
   return {};
 }

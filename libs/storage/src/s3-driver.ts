@@ -6,7 +6,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { markUnavailable } from '@lading/oci';
-import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
+import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, DirectWriteStore, InvalidOffsetError, PendingObject, STORAGE_UNAVAILABLE } from './blob-store';
 import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
 
 /** Settings of the S3 driver. */
@@ -43,6 +43,13 @@ interface BodyChunks {
   bytes: number;
 }
 
+/** An object written but not yet visible at its key (see stageParts). */
+interface StagedObject {
+  size: number;
+  complete(): Promise<void>;
+  abort(): Promise<void>;
+}
+
 interface Part {
   name: string;
   offset: number;
@@ -54,8 +61,11 @@ function isNotFound(err: unknown): boolean {
   return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
 }
 
-/** S3 error codes (and resolver errors) that mean the store cannot serve right now, not that the request is wrong. */
-const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * S3 error codes (and resolver errors) that mean the store cannot serve right now, not that the request is wrong
+ * (MinIO's `XMinioStorageFull`: its drives are below their free-space floor, which frees up when objects go).
+ */
+const UNAVAILABLE_CODES = new Set(['XMinioServerNotInitialized', 'XMinioStorageFull', 'ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
  * Marks a failure meaning "the object store cannot serve right now" with STORAGE_UNAVAILABLE and as unavailable (the
@@ -110,8 +120,11 @@ export function createMinioClient(settings: MinioClientSettings): Minio.Client {
   });
 }
 
+/** The S3 driver's store: presigned URLs for redirects, and writes straight to a blob's key. */
+export type S3BlobStore = RedirectingBlobStore & DirectWriteStore;
+
 /** Creates an S3 BlobStore, creating the bucket if it does not exist; every call is traced and timed. */
-export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
+export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<S3BlobStore> {
   const client = createMinioClient({ ...options, partSize: options.partSize ?? 16 * 1024 * 1024 });
   const bucket = options.bucket;
   if (!(await client.bucketExists(bucket))) {
@@ -149,11 +162,13 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
   }
 
   /**
-   * Stores what `next` yields as the object `objectName` and resolves with its size: one PUT when it fits in a part,
-   * else a multipart upload whose parts are sent `PARTS_IN_FLIGHT` at a time while the next one is read. Rejects as
-   * soon as the source or a part fails, and then stores nothing (the multipart upload is aborted).
+   * Writes what `next` yields as the object `objectName`, out of sight until the result's `complete`: a body that fits
+   * in one part is held and PUT on completion, a larger one is a multipart upload whose parts are sent
+   * `PARTS_IN_FLIGHT` at a time while the next one is read, completed on completion (S3 shows nothing of a multipart
+   * upload before that). Rejects as soon as the source or a part fails, and then stores nothing (the multipart upload
+   * is aborted).
    */
-  async function putParts(objectName: string, next: () => Promise<Buffer | null>): Promise<number> {
+  async function stageParts(objectName: string, next: () => Promise<Buffer | null>): Promise<StagedObject> {
     /** What the last part read took of a chunk that went past its end. */
     let carry: Buffer | null = null;
     let ended = false;
@@ -184,12 +199,10 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     }
 
     const first = await readPart();
-    if (!first) return 0;
-    if (ended && !carry) {
-      await putBody(objectName, first);
-      return first.bytes;
-    }
+    if (!first) return { size: 0, complete: () => putBody(objectName, { chunks: [], bytes: 0 }).then(() => undefined), abort: async () => undefined };
+    if (ended && !carry) return { size: first.bytes, complete: () => putBody(objectName, first).then(() => undefined), abort: async () => undefined };
     const uploadId = await bodies.initiateNewMultipartUpload(bucket, objectName, {});
+    const abort = () => bodies.abortMultipartUpload(bucket, objectName, uploadId).catch(() => undefined);
     const etags: Array<{ part: number; etag: string }> = [];
     const inFlight = new Set<Promise<void>>();
     let failure: unknown = null;
@@ -215,14 +228,29 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       }
       await Promise.all(inFlight);
       if (failure) throw failure;
-      etags.sort((a, b) => a.part - b.part);
-      await bodies.completeMultipartUpload(bucket, objectName, uploadId, etags);
-      return total;
     } catch (err) {
       await Promise.allSettled(inFlight);
-      await bodies.abortMultipartUpload(bucket, objectName, uploadId).catch(() => undefined);
+      await abort();
       throw err;
     }
+    etags.sort((a, b) => a.part - b.part);
+    return {
+      size: total,
+      complete: async () => {
+        await bodies.completeMultipartUpload(bucket, objectName, uploadId, etags);
+      },
+      abort,
+    };
+  }
+
+  /** The chunks of a stream as `stageParts` reads them. */
+  function chunksOf(source: Readable): () => Promise<Buffer | null> {
+    const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+    return async () => {
+      const next = await iterator.next();
+      if (next.done) return null;
+      return typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    };
   }
 
   async function listParts(uploadId: string): Promise<Part[]> {
@@ -284,7 +312,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
     return out;
   }
 
-  const store = classifyingErrors<RedirectingBlobStore>({
+  const store = classifyingErrors<S3BlobStore>({
     driverName: 's3',
 
     async writeUpload(uploadId: string, offset: number, source: Readable): Promise<number> {
@@ -294,12 +322,46 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Re
       if (offset > stored) throw new InvalidOffsetError(uploadId, offset, stored);
       await removeAll(parts.filter((p) => p.offset >= offset).map((p) => p.name));
       // An empty chunk stores nothing (S3 refuses a multipart upload with no parts).
-      const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-      return putParts(`${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`, async () => {
-        const next = await iterator.next();
-        if (next.done) return null;
-        return typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-      });
+      const name = `${uploadPrefix(uploadId)}${String(offset).padStart(OFFSET_WIDTH, '0')}`;
+      const read = chunksOf(source);
+      const staged = await stageParts(name, read);
+      if (staged.size === 0) return 0;
+      try {
+        await staged.complete();
+      } catch (err) {
+        await staged.abort();
+        throw err;
+      }
+      return staged.size;
+    },
+
+    async writeObject(key: string, source: Readable): Promise<PendingObject> {
+      // Straight to the blob's key: a commit then copies nothing (an upload's object is copied to the key by the
+      // store, which for 256 MB took MinIO seconds). Until `commit` the bytes are a multipart upload S3 lists under
+      // no key, or a part held here; one abandoned by a process that died is dropped by the store's expiry of stale
+      // multipart uploads (MinIO's default: after 24 hours).
+      const staged = await stageParts(key, chunksOf(source));
+      let settled = false;
+      return {
+        size: staged.size,
+        commit: async () => {
+          if (settled) return;
+          settled = true;
+          try {
+            // An object already at the key is kept, as commitUpload keeps it: a reader may be streaming it.
+            if (await exists(key)) await staged.abort();
+            else await staged.complete();
+          } catch (err) {
+            await staged.abort();
+            throw classify(err);
+          }
+        },
+        abort: async () => {
+          if (settled) return;
+          settled = true;
+          await staged.abort();
+        },
+      };
     },
 
     async commitUpload(uploadId: string, key: string, size: number): Promise<void> {

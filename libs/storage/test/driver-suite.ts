@@ -5,7 +5,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { digestOf } from '@lading/oci';
-import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey } from '../src/blob-store';
+import { BlobNotFoundError, BlobStore, InvalidOffsetError, blobKey, canWriteDirect } from '../src/blob-store';
 
 /** A driver under test and how to dispose of what it created. */
 export interface DriverUnderTest {
@@ -135,6 +135,47 @@ export function describeBlobStoreDriver(name: string, makeDriver: () => Promise<
       const check = createHash('sha256');
       for await (const chunk of await store.read(key)) check.update(chunk as Buffer);
       expect(`sha256:${check.digest('hex')}`).toBe(`sha256:${key.split('/').pop()}`);
+    });
+
+    // Optional capability (DirectWriteStore): a driver without writeObject has nothing to prove here.
+    it('writes an object straight to its key, out of sight until committed, small or of many parts', async () => {
+      if (!canWriteDirect(store)) return;
+      const piece = randomBytes(1024 * 1024);
+      for (const pieces of [1, 20]) {
+        const data = Buffer.concat(Array.from({ length: pieces }, (_, i) => (i === pieces - 1 ? randomBytes(1000) : piece)));
+        const key = blobKey(sha256(data));
+        const pending = await store.writeObject(key, Readable.from(Array.from({ length: pieces }, (_, i) => (i === pieces - 1 ? data.subarray(i * piece.length) : piece))));
+        expect(pending.size).toBe(data.length);
+        expect(await store.stat(key)).toBeNull();
+        await expect(store.read(key)).rejects.toBeInstanceOf(BlobNotFoundError);
+        await pending.commit();
+        expect(await store.stat(key)).toEqual({ size: data.length });
+        expect((await readAll(await store.read(key))).equals(data)).toBe(true);
+      }
+    });
+
+    it('leaves the key as it was when a direct write is aborted, and keeps an object already there on commit', async () => {
+      if (!canWriteDirect(store)) return;
+      const data = randomBytes(10 * 1024 * 1024);
+      const key = blobKey(sha256(data));
+      await (await store.writeObject(key, Readable.from([data]))).abort();
+      expect(await store.stat(key)).toBeNull();
+      const first = await store.writeObject(key, Readable.from([data]));
+      const second = await store.writeObject(key, Readable.from([data.subarray(0, 1000)]));
+      await first.commit();
+      await second.commit(); // the same key again: what is there stays
+      expect((await readAll(await store.read(key))).equals(data)).toBe(true);
+    });
+
+    it('stores nothing when the source of a direct write fails midway', async () => {
+      if (!canWriteDirect(store)) return;
+      const key = blobKey(sha256(randomBytes(16)));
+      async function* broken(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 10; i++) yield randomBytes(1024 * 1024);
+        throw new Error('client went away');
+      }
+      await expect(store.writeObject(key, Readable.from(broken()))).rejects.toThrow('client went away');
+      expect(await store.stat(key)).toBeNull();
     });
 
     it('answers ping while the backing store is reachable', async () => {

@@ -17,7 +17,7 @@ import type { Database } from '@lading/metadata';
 import { OciError, RouteMatch, errors, parseDigest } from '@lading/oci';
 import { BlobNotFoundError, BlobStore, blobKey, canCopyTo, canRedirect } from '@lading/storage';
 import { type Logger, type RegistryMetrics, cacheLookupCounter } from '@lading/telemetry';
-import { matchesEtag, writeHead } from '@lading/http';
+import { OBJECT_FETCH_HEADER, matchesEtag, writeHead } from '@lading/http';
 import { parseRangeHeader } from './byte-range';
 
 /** What the reader is built from. */
@@ -72,6 +72,8 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
   const confirmsExistence = db.driverName !== 'pglite';
   const descriptors = new LruCache<string, Descriptor>({ maxBytes: config.limits.blobCacheBytes });
   const redirectStore = config.storage.redirect && canRedirect(store) ? store : null;
+  // Redirects off, a gateway may still fetch the object itself (OBJECT_FETCH_HEADER): the client never sees the URL.
+  const fetchStore = !redirectStore && canRedirect(store) ? store : null;
   const presignTtlSeconds = Math.max(1, Math.floor(durationMs(config.storage.presignTtl) / 1000));
   let epoch = 0;
   const keyOf = (repository: string, digest: string) => `${repository}@${digest}`;
@@ -128,6 +130,17 @@ export function createBlobReader(deps: BlobReaderDeps): BlobReader {
           'Docker-Content-Digest': digest,
           Location: await redirectStore.presignGet(blobKey(digest), presignTtlSeconds),
           'Cache-Control': 'no-store',
+          'Content-Length': '0',
+        });
+        res.end();
+        return;
+      }
+      if (fetchStore && req.method === 'GET' && range.kind === 'full' && req.headers[OBJECT_FETCH_HEADER] === '1') {
+        // The blob's headers for the gateway to answer with, but the bytes from the store: they cross one process fewer.
+        writeHead(res, 307, {
+          ...blob.headers,
+          [OBJECT_FETCH_HEADER]: '1',
+          Location: await fetchStore.presignGet(blobKey(digest), presignTtlSeconds),
           'Content-Length': '0',
         });
         res.end();

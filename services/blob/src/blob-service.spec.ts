@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
-import type { HttpApp } from '@lading/http';
-import { blobKey, createS3BlobStore } from '@lading/storage';
+import { type HttpApp, OBJECT_FETCH_HEADER } from '@lading/http';
+import { blobKey, createMinioClient, createS3BlobStore } from '@lading/storage';
 import { TestDeps, binaryParser, createTestDeps, infraSettings, makeBlob } from '@lading/testing';
 import { createBlobService } from './blob-service';
 
@@ -235,7 +235,7 @@ describe('blob service with deletes disabled', () => {
   });
 });
 
-describe('blob service on S3 with redirects on (distributed mode)', () => {
+describe('blob service on S3 (distributed mode)', () => {
   it('answers a full GET with a 307 to a presigned URL serving the bytes, and serves Range requests itself', async () => {
     const infra = infraSettings();
     const deps = await createTestDeps({ storage: { redirect: true } });
@@ -254,6 +254,56 @@ describe('blob service on S3 with redirects on (distributed mode)', () => {
     expect(ranged.status).toBe(206);
     expect((ranged.body as Buffer).equals(blob.data.subarray(0, 100))).toBe(true);
     await store.delete(blobKey(blob.digest));
+    await deps.close();
+  });
+
+  it('stores a whole-body PUT at the blob key only when its digest matches, and a wrong one leaves no object and the session usable', async () => {
+    const infra = infraSettings();
+    const deps = await createTestDeps();
+    const bucket = `lading-test-${randomBytes(5).toString('hex')}`;
+    const store = await createS3BlobStore({ ...infra.storage, bucket, partSize: 5 * 1024 * 1024 });
+    const app = createBlobService({ ...deps, store });
+    const blob = makeBlob(12 * 1024 * 1024); // three parts of a multipart upload
+    const wrong = makeBlob(16);
+    const started = await request(app).post('/v2/direct/blobs/uploads/').expect(202);
+    const refused = await request(app).put(`${started.headers.location}${started.headers.location.includes('?') ? '&' : '?'}digest=${wrong.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0].code).toBe('DIGEST_INVALID');
+    expect(await store.stat(blobKey(wrong.digest))).toBeNull();
+    expect(await store.stat(blobKey(blob.digest))).toBeNull();
+    const put = await request(app).put(`${started.headers.location}${started.headers.location.includes('?') ? '&' : '?'}digest=${blob.digest}`).set('Content-Type', 'application/octet-stream').send(blob.data);
+    expect(put.status).toBe(201);
+    expect(await store.stat(blobKey(blob.digest))).toEqual({ size: blob.size });
+    const read: Buffer[] = [];
+    for await (const chunk of await store.read(blobKey(blob.digest))) read.push(chunk as Buffer);
+    expect(Buffer.concat(read).equals(blob.data)).toBe(true);
+    await store.delete(blobKey(blob.digest));
+    await createMinioClient(infra.storage).removeBucket(bucket);
+    await deps.close();
+  });
+
+  it("with redirects off, streams a GET itself and answers a gateway's offer to fetch with a presigned URL and the blob's headers", async () => {
+    const infra = infraSettings();
+    const deps = await createTestDeps({ storage: { redirect: false } });
+    const bucket = `lading-test-${randomBytes(5).toString('hex')}`;
+    const store = await createS3BlobStore({ ...infra.storage, bucket });
+    const app = createBlobService({ ...deps, store });
+    const blob = makeBlob(10_000);
+    await request(app).post(`/v2/fetched/blobs/uploads/?digest=${blob.digest}`).send(blob.data).expect(201);
+    const streamed = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).redirects(0).buffer(true).parse(binaryParser);
+    expect(streamed.status).toBe(200);
+    expect((streamed.body as Buffer).equals(blob.data)).toBe(true);
+    const offered = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).set(OBJECT_FETCH_HEADER, '1').redirects(0);
+    expect(offered.status).toBe(307);
+    expect(offered.headers[OBJECT_FETCH_HEADER]).toBe('1');
+    expect(offered.headers['docker-content-digest']).toBe(blob.digest);
+    const fetched = await fetch(offered.headers.location);
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(blob.data)).toBe(true);
+    // A range is served by the replica itself, offer or not.
+    const ranged = await request(app).get(`/v2/fetched/blobs/${blob.digest}`).set(OBJECT_FETCH_HEADER, '1').set('Range', 'bytes=0-99').buffer(true).parse(binaryParser);
+    expect(ranged.status).toBe(206);
+    await store.delete(blobKey(blob.digest));
+    await createMinioClient(infra.storage).removeBucket(bucket);
     await deps.close();
   });
 });

@@ -12,7 +12,7 @@ import { EVENT_TYPES, EventContext, OutboxContext, appendEvent } from '@lading/e
 import * as meta from '@lading/metadata';
 import type { Database, SqlExecutor } from '@lading/metadata';
 import { Digest, errors } from '@lading/oci';
-import { BlobStore, blobKey } from '@lading/storage';
+import { BlobStore, PendingObject, blobKey, canWriteDirect } from '@lading/storage';
 import { SPAN_NAMES, withSpan } from '@lading/telemetry';
 import { DigestingStream, createNativeDigester } from './digester';
 
@@ -60,6 +60,8 @@ export function digestSpan<T>(algorithm: string, bytes: number, digest: () => T)
  * delete an object that this commit found already stored before recordBlob records it (gc-tombstones.ts).
  * `prepare` (a claim, a quota check) runs in the pin's transaction, so that it commits with the pin, before the
  * object moves, and a `prepare` that throws leaves nothing. Resolves with the pin, which recordBlob drops.
+ * `object.pending`, the bytes written straight to the blob's key (`DirectWriteStore.writeObject`), is committed in
+ * place of the upload's.
  */
 export async function commitBlobObject(
   deps: Pick<BlobWriteDeps, 'db' | 'store'>,
@@ -67,6 +69,7 @@ export async function commitBlobObject(
     uploadId: string;
     digest: string;
     size: number;
+    pending?: PendingObject;
     prepare?: (tx: SqlExecutor) => Promise<void>;
     /** Called once `prepare` and the pin committed (what `prepare` took, a claim, holds from then on). */
     prepared?: () => void;
@@ -75,7 +78,8 @@ export async function commitBlobObject(
   const pin = await meta.pinBlobObject(deps.db, object.digest, object.prepare);
   object.prepared?.();
   try {
-    await deps.store.commitUpload(object.uploadId, blobKey(object.digest), object.size);
+    if (object.pending) await object.pending.commit();
+    else await deps.store.commitUpload(object.uploadId, blobKey(object.digest), object.size);
   } catch (err) {
     await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
     throw err;
@@ -117,11 +121,12 @@ export async function recordBlob(
 }
 
 /**
- * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, then, once the digest is
- * known to match, checks the quota and runs `beforeCommit` in the transaction that pins the blob (so the checks
- * cost one commit, not one each), then commits it as the blob's object; resolves with its size and pin. `prepared`
- * is called once that transaction committed. Throws DIGEST_INVALID (and deletes the scratch bytes) when the bytes do
- * not match `digest`.
+ * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, or, on a store that can
+ * (`canWriteDirect`), straight to the blob's key, out of sight until committed; then, once the digest is known to
+ * match, checks the quota and runs `beforeCommit` in the transaction that pins the blob (so the checks cost one
+ * commit, not one each), then commits it as the blob's object; resolves with its size and pin. `prepared` is called
+ * once that transaction committed. Throws DIGEST_INVALID (and drops the bytes written) when the bytes do not match
+ * `digest`.
  */
 export async function storeWholeBody(
   deps: Pick<BlobWriteDeps, 'db' | 'store' | 'quotas'>,
@@ -137,23 +142,31 @@ export async function storeWholeBody(
   const { uploadId, digest } = whole;
   const digester = createNativeDigester(digest.algorithm);
   const counter = new DigestingStream(digester);
-  const written = await deps.store.writeUpload(uploadId, 0, bodyThrough(whole.body, counter));
-  const actual = await digestSpan(digest.algorithm, written, () => digester.digest());
-  if (actual !== digest.value) {
-    await deps.store.deleteUpload(uploadId);
-    throw errors.digestInvalid(undefined, { expected: digest.value, actual });
+  const { store } = deps;
+  // The digest is known before the bytes: on S3 they go to the blob's key, and the commit copies nothing.
+  const pending = canWriteDirect(store) ? await store.writeObject(blobKey(digest.value), bodyThrough(whole.body, counter)) : undefined;
+  try {
+    const written = pending ? pending.size : await store.writeUpload(uploadId, 0, bodyThrough(whole.body, counter));
+    const actual = await digestSpan(digest.algorithm, written, () => digester.digest());
+    if (actual !== digest.value) {
+      if (!pending) await store.deleteUpload(uploadId);
+      throw errors.digestInvalid(undefined, { expected: digest.value, actual });
+    }
+    const { quotaRepository, beforeCommit } = whole;
+    const prepare =
+      quotaRepository === undefined && beforeCommit === undefined
+        ? undefined
+        : async (tx: SqlExecutor) => {
+            // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
+            if (quotaRepository !== undefined) await meta.assertBlobFitsQuotas(tx, quotaRepository, digest.value, written, deps.quotas);
+            await beforeCommit?.(tx);
+          };
+    const pin = await commitBlobObject(deps, { uploadId, digest: digest.value, size: written, pending, prepare, prepared: whole.prepared });
+    return { size: written, pin };
+  } finally {
+    // Committed, this drops nothing; refused or failed, what was written goes.
+    await pending?.abort().catch(() => undefined);
   }
-  const { quotaRepository, beforeCommit } = whole;
-  const prepare =
-    quotaRepository === undefined && beforeCommit === undefined
-      ? undefined
-      : async (tx: SqlExecutor) => {
-          // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
-          if (quotaRepository !== undefined) await meta.assertBlobFitsQuotas(tx, quotaRepository, digest.value, written, deps.quotas);
-          await beforeCommit?.(tx);
-        };
-  const pin = await commitBlobObject(deps, { uploadId, digest: digest.value, size: written, prepare, prepared: whole.prepared });
-  return { size: written, pin };
 }
 
 /**

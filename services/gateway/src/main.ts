@@ -20,7 +20,7 @@ runProcess('gateway', 'the gateway of the distributed mode: authorization, rate 
   const headersTimeoutMs = durationMs(config.upstreams.timeout);
   const principalSecret = config.upstreams.secret;
   if (config.auth.enabled && !principalSecret) logger.warn('upstreams.secret is not set: the services cannot tell who made a change, and events name no actor');
-  const blob = createUpstreamProxy({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs, logger, principalSecret });
+  const blob = createUpstreamProxy({ service: 'blob', urls: config.upstreams.blob, headersTimeoutMs, logger, principalSecret, fetchObjects: true });
   const manifest = createUpstreamProxy({ service: 'manifest', urls: config.upstreams.manifest, headersTimeoutMs, logger, principalSecret });
   const auth = createUpstreamProxy({ service: 'auth', urls: config.upstreams.auth, headersTimeoutMs, logger });
   const jwksUrl = config.auth.jwksUrl ?? `${config.upstreams.auth[0]?.replace(/\/$/, '')}/.well-known/jwks.json`;

@@ -1,7 +1,10 @@
-import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
-import { relayBody } from './upstream-proxy';
+import { OBJECT_FETCH_HEADER } from '@lading/http';
+import { createLogger } from '@lading/telemetry';
+import { createUpstreamProxy, relayBody } from './upstream-proxy';
 
 /** A server whose one response is handed to `answer`; resolves to its URL. */
 async function serve(answer: (res: ServerResponse) => void): Promise<{ url: string; server: Server }> {
@@ -80,5 +83,92 @@ describe('relayBody', () => {
     });
     await expect(relayed).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
     expect(body.destroyed).toBe(true);
+  });
+});
+
+describe('blob GETs fetched from the store by the gateway (fetchObjects)', () => {
+  const servers: Server[] = [];
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  });
+
+  async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** A blob replica that offers the object at `location` when asked to, and streams `blob` itself otherwise. */
+  async function replica(blob: Buffer, location: string, offers: string[]): Promise<string> {
+    return listen((req, res) => {
+      const offered = String(req.headers[OBJECT_FETCH_HEADER] ?? '');
+      offers.push(offered);
+      const headers = { 'Docker-Content-Digest': 'sha256:abc', ETag: '"sha256:abc"', 'Content-Type': 'application/octet-stream' };
+      if (offered === '1') {
+        res.writeHead(307, { ...headers, [OBJECT_FETCH_HEADER]: '1', Location: location, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { ...headers, 'Content-Length': String(blob.length) });
+      res.end(blob);
+    });
+  }
+
+  async function gatewayOver(replicaUrl: string): Promise<{ url: string; close: () => Promise<void> }> {
+    const proxy = createUpstreamProxy({ service: 'blob', urls: [replicaUrl], headersTimeoutMs: 5_000, logger, fetchObjects: true });
+    const url = await listen((req, res) => void proxy.handler(req, res, (err) => {
+      res.statusCode = 599;
+      res.end(String(err));
+    }));
+    return { url, close: () => proxy.close() };
+  }
+
+  function fetchAll(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { headers: { [OBJECT_FETCH_HEADER]: '0' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it("answers with the store's bytes under the replica's headers, the presigned URL never reaching the client", async () => {
+    const blob = randomBytes(3 << 20);
+    const store = await listen((req, res) => {
+      res.writeHead(req.url === '/bucket/key?X-Amz-Signature=s' ? 200 : 403, { 'Content-Length': String(blob.length) });
+      res.end(blob);
+    });
+    const offers: string[] = [];
+    const gateway = await gatewayOver(await replica(blob, `${store}/bucket/key?X-Amz-Signature=s`, offers));
+    const got = await fetchAll(`${gateway.url}/v2/r/blobs/sha256:abc`);
+    await gateway.close();
+    expect(offers).toEqual(['1']); // the client's own header was replaced by the gateway's offer
+    expect(got.status).toBe(200);
+    expect(got.body.equals(blob)).toBe(true);
+    expect(got.headers['docker-content-digest']).toBe('sha256:abc');
+    expect(got.headers['content-length']).toBe(String(blob.length));
+    expect(got.headers.location).toBeUndefined();
+    expect(got.headers[OBJECT_FETCH_HEADER]).toBeUndefined();
+  });
+
+  it('asks the replica again without the offer when the store cannot be reached, and makes no offer for a while', async () => {
+    const blob = randomBytes(1000);
+    const closed = await listen(() => undefined);
+    await new Promise((r) => servers.pop()!.close(r)); // a port nothing listens on any more
+    const offers: string[] = [];
+    const gateway = await gatewayOver(await replica(blob, `${closed}/bucket/key`, offers));
+    const first = await fetchAll(`${gateway.url}/v2/r/blobs/sha256:abc`);
+    const second = await fetchAll(`${gateway.url}/v2/r/blobs/sha256:abc`);
+    await gateway.close();
+    expect(offers).toEqual(['1', '', '']);
+    for (const got of [first, second]) {
+      expect(got.status).toBe(200);
+      expect(got.body.equals(blob)).toBe(true);
+    }
   });
 });

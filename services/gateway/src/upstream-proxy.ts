@@ -8,8 +8,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, finished } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
-import { Pool } from 'undici';
-import { PRINCIPAL_GROUPS_HEADER, PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
+import { Agent, Pool } from 'undici';
+import { OBJECT_FETCH_HEADER, PRINCIPAL_GROUPS_HEADER, PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
 
@@ -26,7 +26,17 @@ export interface UpstreamProxyOptions {
    * (see `principalProof`), without which a service takes the request as anonymous.
    */
   principalSecret?: string;
+  /**
+   * Blob GETs: offer the replica to fetch the object from the store here (OBJECT_FETCH_HEADER). A replica that does
+   * not redirect clients then answers with a presigned URL, and the object's bytes go from the store through this
+   * process to the client, not through the replica too. When the store cannot be reached from here (or refuses), the
+   * replica is asked again without the offer and streams the blob itself; no offer is made for a minute after.
+   */
+  fetchObjects?: boolean;
 }
+
+/** How long the gateway stops offering to fetch objects after a fetch from the store failed. */
+const OBJECT_FETCH_BACKOFF_MS = 60_000;
 
 /** A replica's whole answer to a request without a body (`UpstreamProxy.exchange`). */
 export interface UpstreamAnswer {
@@ -78,6 +88,7 @@ function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | un
   const principal = headers[PRINCIPAL_HEADER];
   const requestId = headers[REQUEST_ID_HEADER];
   delete out[PRINCIPAL_PROOF_HEADER];
+  delete out[OBJECT_FETCH_HEADER];
   if (principalSecret && typeof principal === 'string' && principal !== '' && typeof requestId === 'string') {
     const groups = headers[PRINCIPAL_GROUPS_HEADER];
     out[PRINCIPAL_PROOF_HEADER] = principalProof(principalSecret, requestId, principal, typeof groups === 'string' ? groups : '');
@@ -164,12 +175,52 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
       }),
   );
   let next = 0;
+  /** Where objects are fetched from the store (`fetchObjects`): keep-alive connections to any origin a URL names. */
+  const objects = options.fetchObjects
+    ? new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 30_000, headersTimeout: options.headersTimeoutMs, bodyTimeout: 0, connectTimeout: 2_000 })
+    : null;
+  let objectFetchOffUntil = 0;
+
+  /**
+   * Answers the client with the object at `location` (a presigned URL) under the replica's headers for it; false,
+   * having sent nothing, when the store does not serve it from here.
+   */
+  async function relayObject(location: string, answer: Record<string, string | string[] | undefined>, res: ServerResponse): Promise<boolean> {
+    let object: Awaited<ReturnType<Agent['request']>>;
+    try {
+      const url = new URL(location);
+      object = await objects!.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET' });
+    } catch (err) {
+      objectFetchOffUntil = Date.now() + OBJECT_FETCH_BACKOFF_MS;
+      options.logger.warn({ err, service: options.service }, 'the object store cannot be reached from the gateway; blob replicas stream blobs for a minute');
+      return false;
+    }
+    if (object.statusCode !== 200) {
+      await object.body.dump().catch(() => undefined);
+      objectFetchOffUntil = Date.now() + OBJECT_FETCH_BACKOFF_MS;
+      options.logger.warn({ status: object.statusCode, service: options.service }, 'the object store refused a presigned GET from the gateway; blob replicas stream blobs for a minute');
+      return false;
+    }
+    res.statusCode = 200;
+    const head = headOf(res);
+    if (head) for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
+    for (const [name, value] of Object.entries(answer)) {
+      if (value === undefined || HOP_BY_HOP.has(name) || name === 'location' || name === 'content-length' || name === OBJECT_FETCH_HEADER) continue;
+      res.setHeader(name, value);
+    }
+    const length = object.headers['content-length'];
+    if (length !== undefined) res.setHeader('content-length', length);
+    await relayBody(object.body, res);
+    return true;
+  }
 
   const handler: RawHandler = async (req, res, nextHandler) => {
     // The URL as the client sent it (express may have rewritten req.url for a mounted router; the gateway rewrites both).
     const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const replayable = req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress, options.principalSecret);
+    let fetching = objects !== null && req.method === 'GET' && Date.now() >= objectFetchOffUntil;
+    if (fetching) headers[OBJECT_FETCH_HEADER] = '1';
     const start = next++ % pools.length;
     let lastError: unknown;
     let body: RequestBody | undefined;
@@ -184,6 +235,16 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
           body,
           reset: false,
         });
+        if (fetching && upstream.statusCode === 307 && upstream.headers[OBJECT_FETCH_HEADER] === '1' && typeof upstream.headers.location === 'string') {
+          await upstream.body.dump();
+          if (replayable) req.resume();
+          if (await relayObject(upstream.headers.location, upstream.headers, res)) return;
+          // The store does not serve it from here: the same replica again, without the offer, streams the blob itself.
+          fetching = false;
+          delete headers[OBJECT_FETCH_HEADER];
+          attempt--;
+          continue;
+        }
         res.statusCode = upstream.statusCode;
         const head = headOf(res);
         if (head) for (let i = 0; i < head.length; i += 2) res.setHeader(head[i], head[i + 1]);
@@ -252,7 +313,7 @@ export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProx
       if (!results.some((r) => r.status === 'fulfilled')) throw new Error(`no replica of the ${options.service} service is ready`);
     },
     async close() {
-      await Promise.all(pools.map((pool) => pool.close()));
+      await Promise.all([...pools.map((pool) => pool.close()), objects?.close()]);
     },
   };
 }
