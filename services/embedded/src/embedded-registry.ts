@@ -42,6 +42,10 @@ export interface EmbeddedRegistry {
    * gateway reaches its services (read-workers.ts); they authorize nothing themselves.
    */
   services: ServiceDispatch;
+  /** Whether pull-through caching covers a repository (config or stored rules). */
+  isProxied(repository: string): boolean;
+  /** Counts pulls served elsewhere in the process (the read workers' caches) in the audit trail; none when audit is off. */
+  notePulls(principal: string, repository: string, count: number): void;
   /**
    * Publishes every pending outbox event now and, on the in-process bus, waits until every handler has had them
    * (tests use it to observe events deterministically: the relay may be gathering kicks when it is called).
@@ -168,6 +172,8 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       webhooks,
       adminRoutes: auth.adminRoutes,
       services: { blob, manifest, auth: auth.app },
+      isProxied: (repository) => pullThrough.covers(repository),
+      notePulls: (principal, repository, count) => pullAudit?.note(principal, repository, count),
       async flushEvents() {
         const published = await relay.drain();
         await bus.settled?.();

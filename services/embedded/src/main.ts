@@ -5,6 +5,7 @@ import { parseListenAddress, runProcess, wireTelemetry } from '@lading/runtime';
 import { createEmbeddedRegistry } from './embedded-registry';
 import { READ_WORKER_MARK, runReadWorker } from './read-worker';
 import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { createWriteEpoch } from './write-epoch';
 
 if (!isMainThread && (workerData as Record<string, unknown> | null)?.[READ_WORKER_MARK]) {
   // A read worker of this process (read-workers.ts): the bundle is its source too.
@@ -23,8 +24,10 @@ if (!isMainThread && (workerData as Record<string, unknown> | null)?.[READ_WORKE
       logger.warn('authentication is OFF (LADING_AUTH_ENABLED=false): anyone who can reach this port can push, pull and delete');
     }
     let workers: ReadWorkers | null = null;
+    // With read workers, what may change a read bumps the epoch their caches are checked against.
+    const epoch = createWriteEpoch();
     return {
-      app: wired.measured(registry.app),
+      app: wired.measured(plan.count > 0 ? epoch.watch(registry.app) : registry.app),
       reusePort: plan.count > 0,
       async listening({ port }) {
         if (plan.count === 0) return;
@@ -33,7 +36,8 @@ if (!isMainThread && (workerData as Record<string, unknown> | null)?.[READ_WORKE
         workers = await startReadWorkers({
           config,
           logger,
-          services: registry.services,
+          registry,
+          epoch,
           count: plan.count,
           host: parseListenAddress(config.http.addr).host,
           port,

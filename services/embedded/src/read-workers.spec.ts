@@ -15,6 +15,7 @@ import { createLogger } from '@lading/telemetry';
 import { type TestBlob, imageManifest, makeBlob } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
 import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { createWriteEpoch } from './write-epoch';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -103,14 +104,16 @@ describe('read workers of the embedded process', () => {
     service = config.auth.service;
     const logger = createLogger({ service: 'test', level: 'silent' });
     registry = await createEmbeddedRegistry(config, logger);
-    server = createHttpServer(registry.app, config.limits);
+    const epoch = createWriteEpoch();
+    server = createHttpServer(epoch.watch(registry.app), config.limits);
     server.on('request', () => mainServed++);
     await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
     port = (server.address() as AddressInfo).port;
     workers = await startReadWorkers({
       config,
       logger,
-      services: registry.services,
+      registry,
+      epoch,
       count: 1,
       host: '127.0.0.1',
       port,
@@ -196,6 +199,7 @@ describe('read workers of the embedded process', () => {
     const reader = { authorization: `Bearer ${await token('repository:team/counted:pull')}`, accept: 'application/vnd.oci.image.manifest.v1+json' };
     const run = await spread(READS, 'GET', `/v2/team/counted/manifests/${digest}`, reader);
     expect(run.byWorker).toBeGreaterThan(0);
+    await workers.flushPulls();
     await registry.flushPullAudit();
     const rows = await registry.db.query<{ record: unknown }>(`SELECT record FROM audit_log WHERE type = $1 AND repository = 'team/counted'`, [AUDIT_EVENT_TYPES.pulls]);
     const counts = rows.rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record) as { count: number });

@@ -25,9 +25,11 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LadingConfig } from '@lading/config';
-import type { ServiceDispatch } from '@lading/gateway';
+import type { HttpApp } from '@lading/http';
 import { createHttpServer } from '@lading/runtime';
 import type { Logger } from '@lading/telemetry';
+import type { EmbeddedRegistry } from './embedded-registry';
+import type { WriteEpoch } from './write-epoch';
 import { READ_WORKER_MARK, type ReadWorkerData, type ReadWorkerMessage, WORKER_KEY_HEADER } from './read-worker';
 
 /**
@@ -77,6 +79,8 @@ export interface ReadWorkers {
   threads(): readonly Worker[];
   /** How many requests each running worker has served. */
   served(): Promise<number[]>;
+  /** Hands the pulls the workers answered from their caches so far to the registry's `notePulls` now. */
+  flushPulls(): Promise<void>;
   /** Stops the workers (each finishes what it serves), then the loopback listeners. */
   close(): Promise<void>;
 }
@@ -86,9 +90,15 @@ export interface ReadWorkersOptions {
   /** The process's configuration, with `upstreams.secret` set (`withPrincipalSecret`). */
   config: LadingConfig;
   logger: Logger;
-  /** The registry's services (`EmbeddedRegistry.services`). */
-  services: ServiceDispatch;
+  /**
+   * The registry: its services (served to the workers on loopback), its bus (every event bumps the epoch: the garbage
+   * collector's deletes reach the workers' caches this way), whether pull-through covers a repository (the workers
+   * keep no answer of one: its pulls are noted) and its audit trail (the pulls the workers answered from their caches).
+   */
+  registry: Pick<EmbeddedRegistry, 'services' | 'bus' | 'isProxied' | 'notePulls'>;
   count: number;
+  /** The write epoch: the process's public app must be wrapped in its `watch` (the loopback listeners are here). */
+  epoch: WriteEpoch;
   /** Where the process listens: the workers listen there too. */
   host: string;
   port: number;
@@ -161,11 +171,14 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
   if (!config.upstreams.secret) throw new Error('read workers need upstreams.secret (withPrincipalSecret)');
   const keyText = randomBytes(32).toString('base64url');
   const key = digestOf(keyText);
+  const { epoch } = options;
+  const watched = (app: unknown) => epoch.watch(app as HttpApp) as RequestListener;
   const loopback = {
-    blob: createHttpServer(guarded(options.services.blob as RequestListener, key, false), config.limits),
-    manifest: createHttpServer(guarded(options.services.manifest as RequestListener, key, false), config.limits),
-    auth: createHttpServer(guarded(options.services.auth as RequestListener, key, true), config.limits),
+    blob: createHttpServer(guarded(watched(options.registry.services.blob), key, false), config.limits),
+    manifest: createHttpServer(guarded(watched(options.registry.services.manifest), key, false), config.limits),
+    auth: createHttpServer(guarded(watched(options.registry.services.auth), key, true), config.limits),
   };
+  const unsubscribe = await options.registry.bus.subscribe(async () => epoch.bump());
   const upstreams = {
     blob: await listenLoopback(loopback.blob),
     manifest: await listenLoopback(loopback.manifest),
@@ -178,13 +191,17 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
   let nextRequest = 0;
 
   function spawn(index: number): Promise<Worker> {
-    const workerData: ReadWorkerData = { [READ_WORKER_MARK]: true, config, index, host: options.host, port: options.port, upstreams, key: keyText };
+    const workerData: ReadWorkerData = { [READ_WORKER_MARK]: true, config, index, host: options.host, port: options.port, upstreams, key: keyText, epoch: epoch.buffer };
     const worker = new Worker(entry, { workerData, stdout: false, stderr: false });
     running[index] = worker;
     return new Promise((resolve, reject) => {
       let listening = false;
       worker.on('message', (message: ReadWorkerMessage) => {
-        if (message.type === 'listening') {
+        if (message.type === 'pulls') {
+          for (const [principal, repository, count] of message.counts) options.registry.notePulls(principal, repository, count);
+        } else if (message.type === 'proxied') {
+          worker.postMessage({ type: 'proxiedAnswer', id: message.id, proxied: options.registry.isProxied(message.repository) } satisfies ReadWorkerMessage);
+        } else if (message.type === 'listening') {
           listening = true;
           resolve(worker);
         } else if (message.type === 'failed') reject(new Error(`read worker ${index} failed to start: ${message.message}`));
@@ -225,6 +242,28 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
 
   async function closeLoopback(): Promise<void> {
     await Promise.all([closeServer(loopback.blob), closeServer(loopback.manifest), closeServer(loopback.auth)]);
+    await unsubscribe();
+  }
+
+  /** Sends `message(id)` to every running worker and resolves with each one's answer to it. */
+  function ask(message: (id: number) => ReadWorkerMessage, answered: (m: ReadWorkerMessage, id: number) => number | null): Promise<number[]> {
+    const workers = running.filter((w): w is Worker => w !== null);
+    return Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<number>((resolve) => {
+            const id = nextRequest++;
+            const onMessage = (m: ReadWorkerMessage) => {
+              const value = answered(m, id);
+              if (value === null) return;
+              worker.off('message', onMessage);
+              resolve(value);
+            };
+            worker.on('message', onMessage);
+            worker.postMessage(message(id));
+          }),
+      ),
+    );
   }
 
   try {
@@ -239,23 +278,9 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
 
   return {
     threads: () => running.filter((w): w is Worker => w !== null),
-    async served() {
-      const workers = running.filter((w): w is Worker => w !== null);
-      return Promise.all(
-        workers.map(
-          (worker) =>
-            new Promise<number>((resolve) => {
-              const id = nextRequest++;
-              const onMessage = (message: ReadWorkerMessage) => {
-                if (message.type !== 'served' || message.id !== id) return;
-                worker.off('message', onMessage);
-                resolve(message.count);
-              };
-              worker.on('message', onMessage);
-              worker.postMessage({ type: 'count', id } satisfies ReadWorkerMessage);
-            }),
-        ),
-      );
+    served: () => ask((id) => ({ type: 'count', id }), (m, id) => (m.type === 'served' && m.id === id ? m.count : null)),
+    async flushPulls() {
+      await ask((id) => ({ type: 'flush', id }), (m, id) => (m.type === 'flushed' && m.id === id ? 0 : null));
     },
     async close() {
       closing = true;
