@@ -10,12 +10,14 @@
  * apps authorize nothing, so the blob and manifest ones answer only requests carrying this process's random key, and
  * the principal a worker verified travels with its proof under `upstreams.secret` (a random one when unset).
  *
- * What stays exact: every manifest read a worker answers was read from the manifest service after the client's
- * request arrived (the gateway's shared reads), so a tag pushed or a manifest deleted through any connection is seen
- * by the next read on any other; pulls are counted by the manifest service (a shared read counts as many pulls as it
- * answers). What differs from the main thread: a worker verifies tokens with the JWKS it fetched (refreshed as the
- * distributed gateway refreshes it, every 30 s and on an unknown key), and its requests are not in the process's
- * request metrics (they are in the access log, and in the services' own figures).
+ * What stays exact: a worker answers a manifest GET/HEAD by digest and a blob's descriptor from its own cache only
+ * while the write epoch (write-epoch.ts) is what it was before the answer was read from the main thread, and the
+ * main thread bumps it when anything that may change a read arrives and again before that is answered, so a tag
+ * pushed or a manifest deleted through any connection is seen by the next read on every other (tags are never kept:
+ * they go through the gateway's shared reads, one read of the manifest service per batch); pulls a worker answers
+ * from its cache are handed to the audit trail (every 200 ms, and at close). What differs from the main thread: a
+ * worker verifies tokens with the JWKS it fetched (refreshed as the distributed gateway refreshes it, every 30 s and
+ * on an unknown key), and its requests are not in the process's request metrics (they are in the access log).
  *
  * A worker that exits unexpectedly is logged and started again; one that cannot start, or that crashes more than
  * `MAX_RESTARTS` times in a minute, stops the process (exit 1), as a failed start does.
