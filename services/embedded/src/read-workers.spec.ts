@@ -234,3 +234,25 @@ describe('read workers of the embedded process', () => {
     expect(run.answers.map((a) => a.status)).toEqual(Array(8).fill(200));
   }, SLOW_MACHINE_TIMEOUT_MS);
 });
+
+describe('planReadWorkers', () => {
+  const base = { data: { dir: '/tmp/unused' }, server: { readWorkers: 2 } };
+
+  it('runs none by default, and as many as server.readWorkers says', () => {
+    expect(planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' } }))).toEqual({ count: 0 });
+    expect(planReadWorkers(parseConfig(base))).toEqual({ count: 2 });
+  });
+
+  it('runs none, saying why, where one thread must keep the state: TLS, rate limits, a mirror namespace', () => {
+    const refused = [
+      parseConfig({ ...base, http: { tls: { certificate: '/tmp/c.pem', key: '/tmp/k.pem' } } }),
+      parseConfig({ ...base, limits: { addressRate: 10 } }),
+      parseConfig({ ...base, mirror: { namespace: 'hub' } }),
+    ];
+    for (const config of refused) {
+      const plan = planReadWorkers(config);
+      expect(plan.count).toBe(0);
+      expect(plan.reason).toEqual(expect.any(String));
+    }
+  });
+});
