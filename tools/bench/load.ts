@@ -42,11 +42,14 @@ function clockTicks(): number {
   }
 }
 
-/** CPU seconds (user + system, its threads included) process `pid` has used; NaN when it is gone. */
-export function cpuSeconds(pid: number, ticks = clockTicks()): number {
+/**
+ * CPU seconds (user + system, its threads included) process `pid` has used; NaN when it is gone. With `thread`, those
+ * of that one thread of it (the main thread's id is the process's).
+ */
+export function cpuSeconds(pid: number, ticks = clockTicks(), thread?: number): number {
   try {
     // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / ticks;
   } catch {

@@ -275,14 +275,16 @@ export async function startDistributionReplicas(ctx: TargetContext, storage: Rep
 
 /**
  * Starts Lading embedded (one process, run as `npm start` runs it, the bundle rebuilt first) on a free port with a fresh
- * data directory; `env` adds settings. `LADING_STORAGE_FSYNC` passes through from the bench's own environment, so
- * `LADING_STORAGE_FSYNC=false npm run bench …` measures what the flushes cost.
+ * data directory; `env` adds settings, `cpus` pins it (taskset's list). `LADING_STORAGE_FSYNC` passes through from the
+ * bench's own environment, so `LADING_STORAGE_FSYNC=false npm run bench …` measures what the flushes cost.
  */
-export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}): Promise<RunningServer> {
+export async function startEmbedded(ctx: TargetContext, name: string, env: Record<string, string> = {}, cpus?: string): Promise<RunningServer> {
   const port = await freePort();
   await bundle(serviceBundle('embedded', ctx.root));
   const [, ...args] = startCommand(ctx.root);
-  return startProcess(ctx, name, process.execPath, args, {
+  // Pinned to `cpus` (taskset's list, e.g. "0" or "0,1"), its threads included, when given.
+  const [command, commandArgs] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, args];
+  return startProcess(ctx, name, command, commandArgs, {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LADING_HTTP_ADDR: `127.0.0.1:${port}`,

@@ -238,6 +238,18 @@ export const configObject = z
       })
       .strict()
       .prefault({}),
+    server: z
+      .object({
+        /**
+         * Worker threads of the embedded process that serve pulls on `http.addr` beside the main thread (each
+         * listens on the same port, the kernel spreading connections over them), so that pull throughput grows with
+         * the cores; the main thread keeps the database and every write. 0 (the default) runs none: each worker
+         * costs ~55 MB of resident memory. Ignored by the distributed services.
+         */
+        readWorkers: z.number().int().min(0).max(64).default(0),
+      })
+      .strict()
+      .prefault({}),
     data: z
       .object({
         /** Where the embedded mode keeps its PGlite database and filesystem blobs. */

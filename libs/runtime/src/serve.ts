@@ -99,6 +99,16 @@ function beginProcess(service: string, about: string, runs?: string): { config: 
 export interface RunningApp {
   app: HttpApp;
   close(): Promise<void>;
+  /**
+   * Whether other listeners (the embedded mode's read workers) share the port: it is then opened with `reusePort`
+   * (Linux spreads the connections over every listener of the port).
+   */
+  reusePort?: boolean;
+  /**
+   * Called once the server listens, with the port it got (the configured one, or the one the system chose for port
+   * 0); a rejection fails the start (exit 1), as one from `start` does.
+   */
+  listening?(address: { host: string; port: number }): Promise<void>;
 }
 
 /**
@@ -127,12 +137,14 @@ export function runProcess(service: string, about: string, start: (config: Ladin
   // that the server can close and `close` runs before the forced exit.
   const stopping = new AbortController();
   start(config, logger, stopping.signal)
-    .then(({ app, close }) => {
+    .then(({ app, close, reusePort, listening }) => {
       const { host, port } = parseListenAddress(config.http.addr);
       const server = tls ? createHttpServer(app, config.limits, tls.pair) : createHttpServer(app, config.limits);
       const tlsWatcher = tls ? watchTlsFiles(server as HttpsServer, tls.files, tls.pair, logger) : null;
-      server.listen(port, host, () => {
+      server.listen({ port, host, reusePort: reusePort === true }, () => {
         logger.info({ addr: config.http.addr, mode: config.mode, scheme: tls ? 'https' : 'http', startMs: Math.round(performance.now() - startedAt) }, `lading-${service} is listening`);
+        const bound = server.address();
+        listening?.({ host, port: typeof bound === 'object' && bound ? bound.port : port }).catch((err: unknown) => failedToStart(service, logger, err));
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');

@@ -11,7 +11,7 @@ import { createBlobService } from '@lading/blob';
 import { createPullThrough } from './pull-through';
 import { sealStoredProxyPasswords } from '@lading/upstream';
 import type { EventBus } from '@lading/events';
-import { authorizationFromConfig, consoleSiteFromConfig, createGateway, createSessionTokens, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
+import { type ServiceDispatch, authorizationFromConfig, consoleSiteFromConfig, createGateway, createSessionTokens, rateLimiterFromConfig, withConfiguredMirror } from '@lading/gateway';
 import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService, createRepositoryAdminRouter, startPullAudit } from '@lading/manifest';
@@ -37,6 +37,15 @@ export interface EmbeddedRegistry {
   webhooks: RunningWebhookDelivery | null;
   /** Every route of the admin API, `METHOD /admin/v1/...`. */
   adminRoutes: readonly string[];
+  /**
+   * The services' own apps behind the gateway, which the read workers reach over loopback as the distributed
+   * gateway reaches its services (read-workers.ts); they authorize nothing themselves.
+   */
+  services: ServiceDispatch;
+  /** Whether pull-through caching covers a repository (config or stored rules). */
+  isProxied(repository: string): boolean;
+  /** Counts pulls served elsewhere in the process (the read workers' caches) in the audit trail; none when audit is off. */
+  notePulls(principal: string, repository: string, count: number): void;
   /**
    * Publishes every pending outbox event now and, on the in-process bus, waits until every handler has had them
    * (tests use it to observe events deterministically: the relay may be gathering kicks when it is called).
@@ -162,6 +171,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       gc,
       webhooks,
       adminRoutes: auth.adminRoutes,
+      services: { blob, manifest, auth: auth.app },
+      isProxied: (repository) => pullThrough.covers(repository),
+      notePulls: (principal, repository, count) => pullAudit?.note(principal, repository, count),
       async flushEvents() {
         const published = await relay.drain();
         await bus.settled?.();

@@ -6,3 +6,4 @@ export * from './mirror-namespace';
 export * from './repository-existence';
 export * from './console-site';
 export * from './session-tokens';
+export * from './manifest-reads';

@@ -1,0 +1,258 @@
+/**
+ * Read workers (read-workers.ts): one worker thread beside the main thread of a real embedded registry (PGlite, the
+ * filesystem store, auth on), both listening on one port with `reusePort`. Every read goes out on a connection of
+ * its own, so the kernel spreads them over both threads; each check asserts that the worker served some of them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type IncomingHttpHeaders, type Server, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AUDIT_EVENT_TYPES } from '@lading/events';
+import { parseConfig } from '@lading/config';
+import { createHttpServer } from '@lading/runtime';
+import { createLogger } from '@lading/telemetry';
+import { type TestBlob, imageManifest, makeBlob } from '@lading/testing';
+import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
+import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { createWriteEpoch } from './write-epoch';
+
+const ROOT = { user: 'root', password: 'root-password-0' };
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+/** Reads per check: with two listeners, all of them landing on one thread has odds of 2^-(READS-1). */
+const READS = 24;
+const SLOW_MACHINE_TIMEOUT_MS = 120_000;
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+describe('read workers of the embedded process', () => {
+  let dir: string;
+  let registry: EmbeddedRegistry;
+  let server: Server;
+  let workers: ReadWorkers;
+  let port: number;
+  /** The token service (`auth.service`). */
+  let service: string;
+  /** Requests the main thread's own listener served. */
+  let mainServed = 0;
+  const restarted: number[] = [];
+  const fatal: Error[] = [];
+
+  /** One request on a connection of its own (closed after), so that the kernel picks a listener for it. */
+  function send(method: string, target: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path: target, headers: { ...headers, connection: 'close', ...(body ? { 'content-length': String(body.length) } : {}) }, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async function workerServed(): Promise<number> {
+    return (await workers.served()).reduce((a, b) => a + b, 0);
+  }
+
+  /** `count` times the same request, each on its own connection; resolves with the answers and the worker's share. */
+  async function spread(count: number, method: string, target: string, headers: Record<string, string> = {}): Promise<{ answers: Answer[]; byWorker: number; byMain: number }> {
+    const [workerBefore, mainBefore] = [await workerServed(), mainServed];
+    const answers: Answer[] = [];
+    for (let i = 0; i < count; i++) answers.push(await send(method, target, headers));
+    return { answers, byWorker: (await workerServed()) - workerBefore, byMain: mainServed - mainBefore };
+  }
+
+  async function token(scope: string, user = ROOT.user, password = ROOT.password): Promise<string> {
+    const answer = await send('GET', `/token?service=${encodeURIComponent(service)}&scope=${encodeURIComponent(scope)}`, { authorization: basic(user, password) });
+    expect(answer.status).toBe(200);
+    return (JSON.parse(answer.body.toString()) as { token: string }).token;
+  }
+
+  async function push(repository: string, tag: string, seed: string): Promise<{ digest: string; layer: TestBlob }> {
+    const config = makeBlob(`{"seed":"${seed}","config":true}`);
+    const layer = makeBlob(`layer ${seed} `.repeat(2000));
+    const manifest = imageManifest(config, [layer]);
+    const bearer = { authorization: `Bearer ${await token(`repository:${repository}:pull,push`)}` };
+    for (const blob of [config, layer]) {
+      const put = await send('POST', `/v2/${repository}/blobs/uploads/?digest=${blob.digest}`, { ...bearer, 'content-type': 'application/octet-stream' }, blob.data);
+      expect([put.status, put.body.toString()]).toEqual([201, '']);
+    }
+    const put = await send('PUT', `/v2/${repository}/manifests/${tag}`, { ...bearer, 'content-type': manifest.mediaType }, manifest.body);
+    expect(put.status).toBe(201);
+    return { digest: manifest.digest, layer };
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lading-read-workers-'));
+    const config = withPrincipalSecret(
+      parseConfig({
+        data: { dir },
+        auth: { enabled: true },
+        admin: ROOT,
+        audit: { enabled: true, pullWindow: '1h' },
+        server: { readWorkers: 1 },
+        log: { level: 'silent', access: false },
+      }),
+    );
+    expect(planReadWorkers(config)).toEqual({ count: 1 });
+    service = config.auth.service;
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    registry = await createEmbeddedRegistry(config, logger);
+    const epoch = createWriteEpoch();
+    server = createHttpServer(epoch.watch(registry.app), config.limits);
+    server.on('request', () => mainServed++);
+    await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
+    port = (server.address() as AddressInfo).port;
+    workers = await startReadWorkers({
+      config,
+      logger,
+      registry,
+      epoch,
+      count: 1,
+      host: '127.0.0.1',
+      port,
+      onRestarted: (index) => restarted.push(index),
+      onFatal: (err) => fatal.push(err),
+    });
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await workers?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await registry?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves reads on the shared port from both threads: each answers /v2/ and manifest and blob GETs', async () => {
+    const { digest, layer } = await push('team/app', 'v1', 'both');
+    const bearer = { authorization: `Bearer ${await token('repository:team/app:pull')}` };
+    const base = await spread(READS, 'GET', '/v2/', bearer);
+    const manifests = await spread(READS, 'GET', `/v2/team/app/manifests/${digest}`, { ...bearer, accept: 'application/vnd.oci.image.manifest.v1+json' });
+    const blobs = await spread(READS, 'GET', `/v2/team/app/blobs/${layer.digest}`, bearer);
+    for (const run of [base, manifests, blobs]) {
+      expect(run.answers.filter((a) => a.status !== 200).map((a) => a.body.toString())).toEqual([]);
+      expect(run.byWorker).toBeGreaterThan(0);
+      expect(run.byMain).toBeGreaterThan(0);
+      expect(run.byWorker + run.byMain).toBe(READS);
+    }
+    expect(new Set(manifests.answers.map((a) => a.headers['docker-content-digest']))).toEqual(new Set([digest]));
+    expect(blobs.answers.every((a) => a.body.equals(layer.data))).toBe(true);
+    expect(new Set(blobs.answers.map((a) => JSON.stringify([a.headers['content-length'], a.headers['docker-content-digest'], a.headers.etag, a.headers['content-type']])))).toEqual(
+      new Set([JSON.stringify([String(layer.size), layer.digest, `"${layer.digest}"`, 'application/octet-stream'])]),
+    );
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('reads a tag pushed on one connection as the new digest on every other, whichever thread serves them', async () => {
+    const bearer = { authorization: `Bearer ${await token('repository:team/moving:pull')}` };
+    const first = await push('team/moving', 'latest', 'first');
+    const before = await spread(READS, 'GET', '/v2/team/moving/manifests/latest', { ...bearer, accept: 'application/vnd.oci.image.manifest.v1+json' });
+    expect(new Set(before.answers.map((a) => a.headers['docker-content-digest']))).toEqual(new Set([first.digest]));
+    const second = await push('team/moving', 'latest', 'second');
+    const after = await spread(READS, 'GET', '/v2/team/moving/manifests/latest', { ...bearer, accept: 'application/vnd.oci.image.manifest.v1+json' });
+    expect(after.byWorker).toBeGreaterThan(0);
+    expect(new Set(after.answers.map((a) => a.headers['docker-content-digest']))).toEqual(new Set([second.digest]));
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('never serves a deleted manifest from a worker, though the worker held its bytes', async () => {
+    const { digest } = await push('team/gone', 'v1', 'gone');
+    const reader = { authorization: `Bearer ${await token('repository:team/gone:pull')}`, accept: 'application/vnd.oci.image.manifest.v1+json' };
+    const warm = await spread(READS, 'GET', `/v2/team/gone/manifests/${digest}`, reader);
+    expect(warm.byWorker).toBeGreaterThan(0);
+    const deleted = await send('DELETE', `/v2/team/gone/manifests/${digest}`, { authorization: `Bearer ${await token('repository:team/gone:delete')}` });
+    expect(deleted.status).toBe(202);
+    for (const method of ['GET', 'HEAD']) {
+      const after = await spread(READS, method, `/v2/team/gone/manifests/${digest}`, reader);
+      expect(after.byWorker).toBeGreaterThan(0);
+      expect(after.answers.map((a) => a.status)).toEqual(Array(READS).fill(404));
+    }
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('refuses as the main thread does: the same status, challenge and body from either thread', async () => {
+    const { digest } = await push('team/private', 'v1', 'private');
+    const cases: Array<[string, Record<string, string>]> = [
+      ['/v2/', {}],
+      [`/v2/team/private/manifests/${digest}`, {}],
+      [`/v2/team/private/manifests/${digest}`, { authorization: 'Bearer not.a.token' }],
+      [`/v2/team/private/manifests/${digest}`, { authorization: `Bearer ${await token('repository:other/app:pull')}` }],
+      [`/v2/team/private/blobs/${digest}`, { authorization: basic(ROOT.user, 'wrong-password') }],
+    ];
+    for (const [target, headers] of cases) {
+      const run = await spread(READS, 'GET', target, headers);
+      expect(run.byWorker).toBeGreaterThan(0);
+      expect(run.byMain).toBeGreaterThan(0);
+      const seen = new Set(run.answers.map((a) => JSON.stringify([a.status, a.headers['www-authenticate'], a.headers['content-type'], a.body.toString()])));
+      expect({ target, answers: seen.size }).toEqual({ target, answers: 1 });
+      expect(run.answers[0].status).toBe(401);
+    }
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('counts every pull a worker answers in the audit trail, exactly', async () => {
+    const { digest } = await push('team/counted', 'v1', 'counted');
+    await registry.flushPullAudit();
+    const reader = { authorization: `Bearer ${await token('repository:team/counted:pull')}`, accept: 'application/vnd.oci.image.manifest.v1+json' };
+    const run = await spread(READS, 'GET', `/v2/team/counted/manifests/${digest}`, reader);
+    expect(run.byWorker).toBeGreaterThan(0);
+    await workers.flushPulls();
+    await registry.flushPullAudit();
+    const rows = await registry.db.query<{ record: unknown }>(`SELECT record FROM audit_log WHERE type = $1 AND repository = 'team/counted'`, [AUDIT_EVENT_TYPES.pulls]);
+    const counts = rows.rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record) as { count: number });
+    expect(counts.reduce((sum, r) => sum + r.count, 0)).toBe(READS);
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('starts a worker that crashed again, which then serves', async () => {
+    const [crashed] = workers.threads();
+    const back = new Promise<void>((resolve) => {
+      const poll = () => (restarted.length > 0 ? resolve() : setTimeout(poll, 20));
+      poll();
+    });
+    await crashed.terminate();
+    await back;
+    expect(restarted).toEqual([0]);
+    expect(fatal).toEqual([]);
+    expect(workers.threads()).toHaveLength(1);
+    expect(workers.threads()[0]).not.toBe(crashed);
+    const run = await spread(READS, 'GET', '/v2/', { authorization: `Bearer ${await token('repository:team/app:pull')}` });
+    expect(run.byWorker).toBeGreaterThan(0);
+    expect(run.answers.map((a) => a.status)).toEqual(Array(READS).fill(200));
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('stops every worker thread on close, leaving the port to the main thread alone', async () => {
+    const threads = [...workers.threads()];
+    const exits = threads.map((t) => new Promise<number>((resolve) => t.once('exit', resolve)));
+    await workers.close();
+    await Promise.all(exits);
+    expect(workers.threads()).toEqual([]);
+    const run = await spread(8, 'GET', '/v2/', { authorization: `Bearer ${await token('repository:team/app:pull')}` });
+    expect(run.byMain).toBe(8);
+    expect(run.answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+  }, SLOW_MACHINE_TIMEOUT_MS);
+});
+
+describe('planReadWorkers', () => {
+  const base = { data: { dir: '/tmp/unused' }, server: { readWorkers: 2 } };
+
+  it('runs none by default, and as many as server.readWorkers says', () => {
+    expect(planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' } }))).toEqual({ count: 0 });
+    expect(planReadWorkers(parseConfig(base))).toEqual({ count: 2 });
+  });
+
+  it('runs none, saying why, where one thread must keep the state: TLS, rate limits, a mirror namespace', () => {
+    const refused = [
+      parseConfig({ ...base, http: { tls: { certificate: '/tmp/c.pem', key: '/tmp/k.pem' } } }),
+      parseConfig({ ...base, limits: { addressRate: 10 } }),
+      parseConfig({ ...base, mirror: { namespace: 'hub' } }),
+    ];
+    for (const config of refused) {
+      const plan = planReadWorkers(config);
+      expect(plan.count).toBe(0);
+      expect(plan.reason).toEqual(expect.any(String));
+    }
+  });
+});
