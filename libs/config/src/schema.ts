@@ -301,6 +301,11 @@ export const configObject = z
          * own (a Helm hook, a compose one-shot). Either way a schema newer than the release is refused.
          */
         migrations: z.enum(['auto', 'verify']).default('auto'),
+        /**
+         * How often the embedded registry vacuums and analyzes the PGlite tables that need it (PGlite has no
+         * autovacuum); `0s` turns it off. The postgres driver ignores it: its server's autovacuum does this.
+         */
+        maintenanceInterval: duration.default('5m'),
       })
       .strict()
       .prefault({}),

@@ -26,3 +26,4 @@ export * from './quotas';
 export * from './console-listings';
 export * from './tag-rules';
 export * from './oidc-identities';
+export * from './pglite-maintenance';

@@ -9,3 +9,4 @@ export * from './version';
 export * from './command-line';
 export * from './proxy-rules-source';
 export * from './quota-coverage-source';
+export * from './database-maintenance';

@@ -47,6 +47,19 @@ describe('embedded registry', () => {
     }
   });
 
+  it('starts the PGlite maintenance loop (PGlite has no autovacuum) and stops it on close', async () => {
+    const registry = await open(dir);
+    try {
+      expect(registry.db.driverName).toBe('pglite');
+      expect(registry.maintenance).not.toBeNull();
+      // A fresh registry has nothing due (what a run picks is specified in libs/metadata's pglite-maintenance.spec.ts).
+      expect(await registry.maintenance!.runNow()).toMatchObject({ tables: [], skippedByStop: 0 });
+    } finally {
+      await registry.close();
+    }
+    expect(await registry.maintenance!.runNow()).toEqual({ tables: [], skippedByStop: 0, ms: 0 });
+  });
+
   it('keeps pushed images across a restart on the same data directory', async () => {
     const config = makeBlob('{"os":"linux"}');
     const layer = makeBlob(4096);

@@ -16,7 +16,7 @@ import { GcWorker, createGcAdminRouter, createGcWorker } from '@lading/gc';
 import type { HttpApp } from '@lading/http';
 import { createManifestService, createRepositoryAdminRouter, startPullAudit } from '@lading/manifest';
 import { type Database, findRepository } from '@lading/metadata';
-import { ladingVersion, openProcessParts, openProxyRules, openQuotaCoverage } from '@lading/runtime';
+import { type RunningDatabaseMaintenance, ladingVersion, openProcessParts, openProxyRules, openQuotaCoverage, startDatabaseMaintenance } from '@lading/runtime';
 import type { BlobStore } from '@lading/storage';
 import type { Logger, RegistryMetrics } from '@lading/telemetry';
 import { RunningWebhookDelivery, startWebhookDelivery } from '@lading/webhooks-service';
@@ -35,6 +35,8 @@ export interface EmbeddedRegistry {
   gc: GcWorker;
   /** The in-process webhook delivery (null when `webhooks.enabled` is false). */
   webhooks: RunningWebhookDelivery | null;
+  /** The PGlite database's vacuum-and-analyze loop (null on PostgreSQL, or when `database.maintenanceInterval` is 0s). */
+  maintenance: RunningDatabaseMaintenance | null;
   /** Every route of the admin API, `METHOD /admin/v1/...`. */
   adminRoutes: readonly string[];
   /**
@@ -74,6 +76,9 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
 
   async function assemble(): Promise<EmbeddedRegistry> {
     const { db, store, bus, relay } = parts;
+    // PGlite has no autovacuum: this process vacuums and analyzes its tables, one at a time between requests.
+    const maintenance = startDatabaseMaintenance(db, { config, logger: logger.child({ service: 'lading-db-maintenance' }) });
+    started.push(async () => maintenance?.stop());
     // The caches hear deletes made by the garbage collector on the bus (API deletes invalidate synchronously).
     const blobDeps = parts.serviceDeps('blob', logger.child({ service: 'lading-blob' }));
     const manifestDeps = parts.serviceDeps('manifest', logger.child({ service: 'lading-manifest' }));
@@ -170,6 +175,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
       bus,
       gc,
       webhooks,
+      maintenance,
       adminRoutes: auth.adminRoutes,
       services: { blob, manifest, auth: auth.app },
       isProxied: (repository) => pullThrough.covers(repository),
@@ -189,6 +195,7 @@ export async function createEmbeddedRegistry(config: LadingConfig, logger: Logge
         await pullAudit?.stop();
         await proxies.close();
         await quotas.close();
+        await maintenance?.stop();
         await parts.close();
       },
     };
