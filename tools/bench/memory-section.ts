@@ -27,8 +27,6 @@ export interface MemorySectionDeps {
   /** Starts a server the runner stops at the end (also on errors and Ctrl-C). */
   start(starter: () => Promise<RunningServer>): Promise<RunningServer>;
   stop(server: RunningServer): Promise<void>;
-  /** Runs a measurement, turning an error into a failed figure. */
-  attempt(label: string, measure: () => Promise<Figure>): Promise<Figure>;
 }
 
 /** The shape of the section: how large a blob each push sends, and which targets take them. */
@@ -81,20 +79,28 @@ async function push(ctx: TargetContext, base: string, repo: string, size: number
   return r.bytes / MB / r.seconds;
 }
 
-/** Each push's peaks over `pids` as figures, one per push, with the push's rate as note. */
+/**
+ * Each push's peaks over `pids` as figures, one per push and process, with the push's rate as note; a failed push
+ * fails its figures, with the peaks seen until it failed in the reason (a full disk under MinIO, say, is not a
+ * memory figure).
+ */
 async function measurePushes(deps: MemorySectionDeps, base: string, label: string, names: readonly string[], pids: readonly number[], size: number): Promise<Record<string, Figure[]>> {
   const peaks: Record<string, Figure[]> = {};
   for (const [kind, chunkBytes] of PUSHES) {
-    let rates = '';
-    let values: number[] = [];
-    const whole = await deps.attempt(`peak RSS, ${label}, ${kind}`, async () => {
-      values = await peaksDuring(pids, async () => {
-        rates = `${formatNumber(await push(deps.ctx, base, `bench/memory-${label}-${kind}`, size, chunkBytes))} MB/s`;
-      });
-      console.log(`  ${label}, ${kind} (${rates}): ${names.map((n, i) => `${n} ${formatNumber(values[i])} MB`).join(', ')}`);
-      return measured(Math.max(...values), rates);
+    let rate = '';
+    let failure: string | undefined;
+    const started = performance.now();
+    const values = await peaksDuring(pids, async () => {
+      try {
+        rate = `${formatNumber(await push(deps.ctx, base, `bench/memory-${label}-${kind}`, size, chunkBytes))} MB/s`;
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      }
     });
-    peaks[kind] = whole.ok ? values.map((v) => measured(v, rates)) : names.map(() => whole);
+    const seen = names.map((n, i) => `${n} ${formatNumber(values[i])} MB`).join(', ');
+    const took = `[${((performance.now() - started) / 1000).toFixed(1)} s]`;
+    console.log(`  peak RSS, ${label}, ${kind}: ${failure ? `FAILED ${failure}; peaks until then: ` : `${rate}: `}${seen} ${took}`);
+    peaks[kind] = values.map((v) => (failure ? failed(`${formatNumber(v)} MB until the push failed: ${failure}`) : measured(v, rate)));
   }
   return peaks;
 }
@@ -159,7 +165,8 @@ async function clusterRows(deps: MemorySectionDeps, shape: MemoryShape): Promise
   } finally {
     await deps.stop(cluster);
   }
-  const cell = CLUSTER_PROCESSES.map((name, i) => `${name} ${formatFigure(peaks.monolithic[i], 'MB')} / ${formatFigure(peaks.chunked[i], 'MB')} (idle ${formatNumber(idle[i])} MB)`).join('; ');
+  const mb = (f: Figure) => (f.ok ? `${formatNumber(f.value)} MB` : formatFigure(f));
+  const cell = CLUSTER_PROCESSES.map((name, i) => `${name} ${mb(peaks.monolithic[i])} / ${mb(peaks.chunked[i])} (idle ${formatNumber(idle[i])} MB)`).join('; ');
   const rates = [peaks.monolithic[0], peaks.chunked[0]].map((f) => (f.ok ? f.note : 'failed')).join(' / ');
   return [{
     metric,

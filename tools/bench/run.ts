@@ -698,7 +698,7 @@ async function main(): Promise<void> {
     }
 
     if (opts.sections.has('memory')) {
-      extra.push(...await measureMemory({ ctx, start, stop, attempt }, { blobBytes: opts.memoryBlobBytes, embedded: opts.targets.has('embedded'), cluster: opts.targets.has('cluster') }));
+      extra.push(...await measureMemory({ ctx, start, stop }, { blobBytes: opts.memoryBlobBytes, embedded: opts.targets.has('embedded'), cluster: opts.targets.has('cluster') }));
     }
 
     const rows: Row[] = [];
