@@ -7,7 +7,9 @@
  *
  * --only takes target names (distribution = v3, distribution-x2, distribution-x2-s3, distribution-2.8, embedded,
  * cluster) and/or sections (v2, digest, tag, blob, push, image, ceiling, scaling, workers: embedded's read workers,
- * manifest and blob GETs pinned to 1 core and to 2, tracing, audit: manifest GETs with the audit trail on and off, memory, proxy: the pull-through cache against v3 as its upstream, quota: pushes with and
+ * manifest and blob GETs pinned to 1 core and to 2, tracing, audit: manifest GETs with the audit trail on and off,
+ * memory: 2 GB pushes into embedded and through the cluster with the peak RSS of each process they cross
+ * (tools/bench/memory-section.ts), proxy: the pull-through cache against v3 as its upstream, quota: pushes with and
  * without a namespace quota). Every server it starts is stopped at the end, also on errors and Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, kill
 import { existsSync, readFileSync } from 'node:fs';
 import { measureProxy, type ProxyShape } from './proxy-section';
 import { measureQuota, type QuotaShape } from './quota-section';
+import { measureMemory } from './memory-section';
 
 const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
@@ -367,30 +370,6 @@ async function measurePushes(opts: Options, subjects: readonly Subject[], big: B
     if (!readsCpu(subjects, name)) continue;
     put(figures, 'push-cpu', name, total.failure ?? (Number.isFinite(total.cpuMs) ? measured(total.cpuMs / total.served) : failed('no process id to read')));
   }
-}
-
-/** The resident set (VmRSS, MB) of process `pid` now, from /proc; 0 when the process is gone. */
-function rssMb(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0; // the process is gone; the push will fail and say so
-  }
-}
-
-/** Peak VmRSS (MB) of `pid` while `during` runs, sampled every 100 ms. */
-async function peakRss(pid: number, during: () => Promise<unknown>): Promise<number> {
-  let peak = 0;
-  const sample = () => { peak = Math.max(peak, rssMb(pid)); };
-  sample();
-  const timer = setInterval(sample, 100);
-  try {
-    await during();
-  } finally {
-    clearInterval(timer);
-    sample();
-  }
-  return peak;
 }
 
 /** How busy the box was in the 1- and 2-gateway runs, from their notes: ` (box CPU 97 % busy → 98 % busy)`. */
@@ -867,34 +846,7 @@ async function main(): Promise<void> {
     }
 
     if (opts.sections.has('memory')) {
-      console.log('\nmemory: 2 GB pushes into embedded');
-      const server = await start(() => startEmbedded(ctx, 'embedded-memory'));
-      const peaks: Record<string, Figure> = {};
-      await new Promise((resolve) => setTimeout(resolve, 3000)); // let start-up settle
-      const idle = rssMb(server.pid ?? -1);
-      console.log(`  RSS when idle: ${formatNumber(idle)} MB`);
-      try {
-        for (const [label, chunkBytes] of [['monolithic', undefined], ['chunked', 64 * MB]] as const) {
-          peaks[label] = await attempt(`peak RSS, ${label}`, async () => {
-            let mbps = 0;
-            const peak = await peakRss(server.pid ?? -1, async () => {
-              const r = await runWorker(ROOT, { kind: 'generated-push', base: server.baseUrl, repo: `bench/memory-${label}`, size: opts.memoryBlobBytes, chunkBytes });
-              mbps = r.bytes / MB / r.seconds;
-            });
-            return measured(peak, `${formatNumber(mbps)} MB/s`);
-          });
-        }
-      } finally {
-        await stop(server);
-      }
-      const worst = Object.values(peaks).every((f) => f.ok) ? Math.max(...Object.values(peaks).map((f) => (f.ok ? f.value : 0))) : undefined;
-      extra.push({
-        metric: 'embedded peak RSS pushing 2 GB: monolithic / chunked (64 MB PATCHes)',
-        cells: { embedded: `${formatFigure(peaks.monolithic, 'MB')} / ${formatFigure(peaks.chunked, 'MB')}; ${formatNumber(idle)} MB before the pushes` },
-        ratio: '—',
-        target: '< 256 MB',
-        met: thresholdVerdict(worst, { max: 256 }),
-      });
+      extra.push(...await measureMemory({ ctx, start, stop }, { blobBytes: opts.memoryBlobBytes, embedded: opts.targets.has('embedded'), cluster: opts.targets.has('cluster') }));
     }
 
     const rows: Row[] = [];

@@ -3,8 +3,8 @@
  * `content-type: application/cloudevents+json`), keyed by repository so that a repository's events share a
  * partition and keep their order. Any Kafka client can read the topic without Lading's code.
  */
-import { Partitioners, Producer, logLevel } from 'kafkajs';
-import { createKafkaClient } from './kafka-client';
+import type { Producer } from 'kafkajs';
+import { createKafkaClient, loadKafkajs } from './kafka-client';
 import { EventBus, EventHandler, EventsRefusedError, SubscribeOptions, handleTraced } from './bus';
 import type { LadingEvent } from './event-types';
 
@@ -58,6 +58,7 @@ export function classifyKafkaError(err: unknown): unknown {
  * is down; the outbox keeps the events until the broker is back.
  */
 export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus> {
+  const { Partitioners, logLevel } = loadKafkajs();
   const kafka = createKafkaClient({
     clientId: options.clientId,
     brokers: options.brokers,

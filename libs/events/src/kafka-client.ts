@@ -10,7 +10,15 @@
  * already ended) or when a throttle is still running; with nothing waiting, the next push or response checks the
  * queue anyway.
  */
-import { Kafka, type KafkaConfig } from 'kafkajs';
+import type { Kafka, KafkaConfig } from 'kafkajs';
+
+/**
+ * kafkajs, loaded on first use: a process on the in-process bus (the embedded default) never needs its ~140 modules.
+ * `require` rather than `import()`, so that OpenTelemetry's kafkajs instrumentation, which hooks `require`, still
+ * patches it as it loads.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const loadKafkajs = (): typeof import('kafkajs') => require('kafkajs') as typeof import('kafkajs');
 
 /** The version whose request queue this module mends; another version is left alone. */
 export const MENDED_KAFKAJS_VERSION = '2.2.4';
@@ -62,5 +70,5 @@ export function mendKafkajsRequestQueue(): boolean {
 /** Returns a kafkajs client for `config`, its request queue mended (see the top of this file). */
 export function createKafkaClient(config: KafkaConfig): Kafka {
   mendKafkajsRequestQueue();
-  return new Kafka(config);
+  return new (loadKafkajs().Kafka)(config);
 }

@@ -1,5 +1,5 @@
 /** The `pg` adapter: a pool of connections to a real PostgreSQL server, for the distributed mode. */
-import pg from 'pg';
+import type pg from 'pg';
 import { markUnavailable } from '@lading/oci';
 import { DATABASE_UNAVAILABLE, Database, QueryResult, SqlExecutor, isConnectionFailure } from './database';
 
@@ -13,12 +13,19 @@ export interface PgDatabaseOptions {
   onIdleError?: (err: Error) => void;
 }
 
+/**
+ * The `pg` driver, loaded when a pool is opened: PGlite (the embedded default) never needs it. `require` rather than
+ * `import()`, so that OpenTelemetry's pg instrumentation, which hooks `require`, still patches it as it loads.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadPg = (): typeof pg => require('pg') as typeof pg;
+
 const INT8_OID = 20;
 
 /** Parses int8 as a JS number (sizes and offsets stay far below 2^53), everything else as pg does by default. */
 const typeParsers = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === INT8_OID ? (value: string) => Number(value) : loadPg().types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -93,7 +100,7 @@ function executor(target: pg.Pool | pg.PoolClient, names: StatementNames, inTran
 
 /** Opens a connection pool to PostgreSQL. */
 export async function createPgDatabase(options: PgDatabaseOptions): Promise<Database> {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: options.url,
     max: options.poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs,

@@ -4,7 +4,8 @@ import type { LadingConfig } from '@lading/config';
 import type { BlobStore } from './blob-store';
 import { createFilesystemBlobStore } from './filesystem-driver';
 import { StorageMetrics, instrumentBlobStore } from './instrumented-blob-store';
-import type { RedirectingBlobStore, S3BlobStoreOptions } from './s3-driver';
+import type { Client as MinioClient } from 'minio';
+import type { MinioClientSettings, RedirectingBlobStore, S3BlobStoreOptions } from './s3-driver';
 
 /** The S3 driver, loaded only when configured: the MinIO client is megabytes of modules the filesystem never needs. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -19,6 +20,14 @@ export interface OpenBlobStoreOptions {
 /** Creates an S3/MinIO store (the driver, and the MinIO client with it, is loaded on first use). */
 export function createS3BlobStore(options: S3BlobStoreOptions): Promise<RedirectingBlobStore> {
   return loadS3Driver().createS3BlobStore(options);
+}
+
+/**
+ * A MinIO client for an endpoint URL, path-style (see the S3 driver's `createMinioClient`), for the operator tools
+ * that read the bucket directly; the driver and the MinIO client are loaded on the first call.
+ */
+export function createMinioClient(settings: MinioClientSettings): MinioClient {
+  return loadS3Driver().createMinioClient(settings);
 }
 
 /** Opens the configured blob store, instrumented (`storage.<action>` spans, call durations) whatever the driver. */
