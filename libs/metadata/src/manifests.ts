@@ -111,32 +111,27 @@ export async function missingManifests(db: SqlExecutor, repositoryId: number, di
  * collector deletes the existing row meanwhile, the manifest is inserted afresh.
  */
 export async function insertManifest(tx: SqlExecutor, m: NewManifest): Promise<boolean> {
+  const values = [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null];
+  const blobDigests = [...new Set(m.blobDigests)];
+  const childDigests = [...new Set(m.childDigests)];
   for (let attempt = 0; ; attempt++) {
+    // The manifest row and its references in one statement (a reference's foreign key is checked at its end, when
+    // the row is there); nothing is referenced when the row was there already.
     const inserted = await tx.query(
-      `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING`,
-      [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null],
+      `WITH inserted AS (INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING repository_id, digest),
+            blob_refs AS (INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
+                          SELECT i.repository_id, i.digest, d FROM inserted i, unnest($9::text[]) AS d ON CONFLICT DO NOTHING),
+            child_refs AS (INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
+                           SELECT i.repository_id, i.digest, d FROM inserted i, unnest($10::text[]) AS d ON CONFLICT DO NOTHING)
+       SELECT 1 FROM inserted`,
+      [...values, blobDigests, childDigests],
     );
-    if (inserted.rowCount > 0) break;
+    if (inserted.rows.length > 0) return true;
     const held = await tx.query(`SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE`, [m.repositoryId, m.digest]);
     if (held.rows.length > 0) return false;
     if (attempt >= 5) throw new Error(`manifest ${m.digest} keeps vanishing while it is pushed`);
   }
-  if (m.blobDigests.length > 0) {
-    await tx.query(
-      `INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
-       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
-      [m.repositoryId, m.digest, [...new Set(m.blobDigests)]],
-    );
-  }
-  if (m.childDigests.length > 0) {
-    await tx.query(
-      `INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
-       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
-      [m.repositoryId, m.digest, [...new Set(m.childDigests)]],
-    );
-  }
-  return true;
 }
 
 /** What deleting a manifest unlinked: the caller queues these for garbage-collection review. */
