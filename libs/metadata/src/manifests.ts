@@ -179,22 +179,35 @@ export async function deleteManifest(tx: SqlExecutor, repositoryId: number, dige
   };
 }
 
-/** Points a tag at a manifest; resolves with the digest it pointed at before (null if new or unchanged). */
-export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: string, digest: string): Promise<{ previousDigest: string | null; changed: boolean }> {
+/**
+ * Points a tag at a manifest; `changed` is false (and nothing written) when it already pointed there, and
+ * `previousDigest` is what it pointed at before (null for a new tag). Takes the repository first
+ * (`lockRepositoryForEvents`), unless `repositoryLocked` says this transaction holds it already (it appended an event
+ * of the repository, whose sequence update takes the same lock). Every transaction that changes tags holds its
+ * repository first, so the tag read below, in a statement after the lock was taken, is the latest, and the read and
+ * the write are one statement.
+ */
+export async function upsertTag(
+  tx: SqlExecutor,
+  repositoryId: number,
+  tag: string,
+  digest: string,
+  options: { repositoryLocked?: boolean } = {},
+): Promise<{ previousDigest: string | null; changed: boolean }> {
   // A push holds its repository (ensureRepository) from before it writes a tag, so a deletion cannot come between.
-  if (!(await lockRepositoryForEvents(tx, repositoryId))) throw new Error(`repository ${repositoryId} is being deleted`);
-  const before = await tx.query<{ d: string }>(
-    `SELECT manifest_digest AS d FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE`,
-    [repositoryId, tag],
-  );
-  const previous = before.rows[0]?.d ?? null;
-  if (previous === digest) return { previousDigest: null, changed: false };
-  await tx.query(
-    `INSERT INTO tags (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
-     ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
+  if (!options.repositoryLocked && !(await lockRepositoryForEvents(tx, repositoryId))) throw new Error(`repository ${repositoryId} is being deleted`);
+  // The upsert locks the tag row it finds (also when it leaves it as it is), as a FOR UPDATE read would.
+  const r = await tx.query<{ previous: string | null; changed: boolean }>(
+    `WITH before AS (SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2),
+          written AS (INSERT INTO tags (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
+                      ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()
+                        WHERE tags.manifest_digest IS DISTINCT FROM EXCLUDED.manifest_digest
+                      RETURNING 1)
+     SELECT (SELECT manifest_digest FROM before) AS previous, EXISTS (SELECT 1 FROM written) AS changed`,
     [repositoryId, tag, digest],
   );
-  return { previousDigest: previous, changed: true };
+  const { previous, changed } = r.rows[0];
+  return changed ? { previousDigest: previous, changed: true } : { previousDigest: null, changed: false };
 }
 
 /** Deletes a tag; resolves with the digest it pointed at, or null when there was no such tag. */
