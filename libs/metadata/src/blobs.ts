@@ -58,11 +58,15 @@ export async function unlinkBlob(tx: SqlExecutor, repositoryId: number, digest: 
  */
 export async function missingRepositoryBlobs(db: SqlExecutor, repositoryId: number, digests: string[]): Promise<string[]> {
   if (digests.length === 0) return [];
+  // Joins rather than NOT IN / NOT EXISTS: so written, the prepared statement keeps a generic plan (planned once per
+  // connection); the other forms are planned again on every push.
   const r = await db.query<{ digest: string }>(
     `WITH locked AS (SELECT digest FROM blobs WHERE digest = ANY($3::text[]) ORDER BY digest FOR SHARE)
-     SELECT d AS digest FROM unnest($2::text[]) AS d
-      WHERE d NOT IN (SELECT digest FROM locked)
-         OR NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND blob_digest = d)`,
+     SELECT u.d AS digest FROM unnest($2::text[]) WITH ORDINALITY AS u(d, n)
+       LEFT JOIN locked l ON l.digest = u.d
+       LEFT JOIN repository_blobs rb ON rb.repository_id = $1 AND rb.blob_digest = u.d
+      WHERE l.digest IS NULL OR rb.blob_digest IS NULL
+      ORDER BY u.n`,
     [repositoryId, digests, [...new Set(digests)]],
   );
   return r.rows.map((row) => row.digest);
