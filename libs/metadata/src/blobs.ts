@@ -51,16 +51,23 @@ export async function unlinkBlob(tx: SqlExecutor, repositoryId: number, digest: 
 
 /**
  * The digests among `digests` that are not linked to the repository. The blob rows are locked (`FOR SHARE`, as
- * lockBlob) before the links are read and stay locked for the transaction, so that the garbage collector cannot
- * delete a blob and its links between this check and the references the caller is about to insert.
+ * lockBlob) and stay locked for the transaction, so that the garbage collector cannot delete a blob and its links
+ * between this check and the references the caller is about to insert. One statement: a blob whose row it could not
+ * lock (the collector deleted it while the statement waited for the row) counts as missing, whatever links the
+ * statement's snapshot still shows, as a second statement after the lock would have found its links gone.
  */
 export async function missingRepositoryBlobs(db: SqlExecutor, repositoryId: number, digests: string[]): Promise<string[]> {
   if (digests.length === 0) return [];
-  await db.query(`SELECT digest FROM blobs WHERE digest = ANY($1::text[]) ORDER BY digest FOR SHARE`, [[...new Set(digests)]]);
+  // Joins rather than NOT IN / NOT EXISTS: so written, the prepared statement keeps a generic plan (planned once per
+  // connection); the other forms are planned again on every push.
   const r = await db.query<{ digest: string }>(
-    `SELECT d AS digest FROM unnest($2::text[]) AS d
-      WHERE NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND blob_digest = d)`,
-    [repositoryId, digests],
+    `WITH locked AS (SELECT digest FROM blobs WHERE digest = ANY($3::text[]) ORDER BY digest FOR SHARE)
+     SELECT u.d AS digest FROM unnest($2::text[]) WITH ORDINALITY AS u(d, n)
+       LEFT JOIN locked l ON l.digest = u.d
+       LEFT JOIN repository_blobs rb ON rb.repository_id = $1 AND rb.blob_digest = u.d
+      WHERE l.digest IS NULL OR rb.blob_digest IS NULL
+      ORDER BY u.n`,
+    [repositoryId, digests, [...new Set(digests)]],
   );
   return r.rows.map((row) => row.digest);
 }

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, SqlExecutor } from './database';
 import { insertBlob, lockBlob } from './blobs';
+import { REVIEW_JITTER, blobReviewUpsert } from './gc-queue';
 
 /** A stored object waiting to be deleted. */
 export interface Tombstone {
@@ -79,32 +80,55 @@ export async function retryTombstoneLater(db: SqlExecutor, key: string, afterMs:
   );
 }
 
+/** An upload session's write lease, taken in the statement that pins its blob (see `claimUpload`). */
+export interface PinClaim {
+  uploadId: string;
+  /** The offset the session must be at. */
+  offset: number;
+  leaseMs: number;
+}
+
 /**
  * Pins a digest before an upload commits its object: waits for a deletion of that object in progress, then
  * records the pin, committed on its own (`db` is not a transaction: the pin must be visible to the collector before
- * the object is committed). `prepare`, when given, runs first in the pin's transaction (the upload's claim, its
- * quota check): the checks and the pin commit together, in one commit instead of one each, and a check that throws
- * leaves no pin. Resolves with the pin's id, for `recordBlobObject`.
+ * the object is committed). `claim`, when given, takes the upload session's write lease in the same statement: the
+ * pin is written only when the lease is taken, and the result is null (nothing written) when it is not. `prepare`,
+ * when given, runs first in the pin's transaction (a quota check): the checks and the pin commit together, in one
+ * commit instead of one each, and a check that throws leaves no pin. Without `prepare` the pin (with its claim) is
+ * one autocommitted statement. Resolves with the pin's id, for `recordBlobObject`.
  */
-export async function pinBlobObject(db: Database, digest: string, prepare?: (tx: SqlExecutor) => Promise<void>): Promise<string> {
+export async function pinBlobObject(
+  db: Database,
+  digest: string,
+  options: { claim?: PinClaim; prepare?: (tx: SqlExecutor) => Promise<void> } = {},
+): Promise<string | null> {
   const id = randomUUID();
+  const { claim, prepare } = options;
   // Counting the tombstone rows makes the statement take their lock (FOR SHARE) before it inserts the pin, and hold
-  // it until the pin commits, as a transaction of the two statements would.
-  const pin = (executor: SqlExecutor) =>
-    executor.query(
-      `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE)
-       INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited`,
-      [blobTombstoneKey(digest), id, digest],
-    );
-  if (prepare) {
-    await db.transaction(async (tx) => {
-      await prepare(tx);
-      await pin(tx);
-    });
-  } else {
-    await pin(db);
-  }
-  return id;
+  // it until the pin commits, as a transaction of the two statements would. The claim is claimUpload's UPDATE.
+  const pin = async (executor: SqlExecutor) => {
+    const r = claim
+      ? await executor.query(
+          `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE),
+                claimed AS (UPDATE uploads u SET lease_until = now() + make_interval(secs => $6::double precision / 1000), updated_at = now()
+                             WHERE u.id = $4 AND u.byte_offset = $5 AND (u.lease_until IS NULL OR u.lease_until < now()) RETURNING u.id)
+           INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited WHERE EXISTS (SELECT 1 FROM claimed)`,
+          [blobTombstoneKey(digest), id, digest, claim.uploadId, claim.offset, claim.leaseMs],
+        )
+      : await executor.query(
+          `WITH deletion AS (SELECT 1 FROM gc_tombstones WHERE key = $1 FOR SHARE)
+           INSERT INTO gc_blob_pins (id, digest) SELECT $2, $3 FROM (SELECT count(*) FROM deletion) AS waited`,
+          [blobTombstoneKey(digest), id, digest],
+        );
+    return r.rowCount > 0;
+  };
+  const pinned = prepare
+    ? await db.transaction(async (tx) => {
+        await prepare(tx);
+        return pin(tx);
+      })
+    : await pin(db);
+  return pinned ? id : null;
 }
 
 /** Removes a pin outside a recording transaction (the commit failed). */
@@ -126,6 +150,47 @@ export async function recordBlobObject(tx: SqlExecutor, digest: string, size: nu
     if (attempt >= 5) throw new Error(`blob ${digest} keeps vanishing while it is recorded`);
   }
   if (pinId) await tx.query(`DELETE FROM gc_blob_pins WHERE id = $1`, [pinId]);
+}
+
+/** What `recordUploadedBlob` did, for the caller to finish what it could not. */
+export interface RecordedUpload {
+  /** The repository's id, or null when there is no such repository (nothing was linked). */
+  repositoryId: number | null;
+  /** False when the blob row was neither inserted nor found to lock (the collector deleted it): nothing was linked. */
+  blobHeld: boolean;
+  /** True when the link to the repository is new. */
+  linked: boolean;
+}
+
+/**
+ * Records an uploaded blob in ONE statement, in the caller's transaction: locks the repository `FOR KEY SHARE` (as
+ * ensureRepository), inserts the blob row or, when it is there already, holds it `FOR SHARE` (as recordBlobObject),
+ * drops the pin, links the blob to the repository, deletes the upload session `uploadId` (if any) and queues the blob
+ * for review after `reviewDelayMs` (as queueBlobReview with `reason`). The link is made only when the repository
+ * exists and the blob row is held; otherwise the caller creates the repository or records the row again
+ * (recordBlobObject), then links. The same rows as those functions' statements, one trip into the database.
+ */
+export async function recordUploadedBlob(
+  tx: SqlExecutor,
+  blob: { repository: string; digest: string; size: number; pinId: string; uploadId: string | null; reviewDelayMs: number; reason: string },
+): Promise<RecordedUpload> {
+  const r = await tx.query<RecordedUpload>(
+    `WITH repo AS (SELECT id FROM repositories WHERE name = $1::text FOR KEY SHARE),
+          inserted AS (INSERT INTO blobs (digest, size) VALUES ($2::text, $3::bigint) ON CONFLICT (digest) DO NOTHING RETURNING digest),
+          held AS (SELECT digest FROM blobs WHERE digest = $2::text AND NOT EXISTS (SELECT 1 FROM inserted) FOR SHARE),
+          unpinned AS (DELETE FROM gc_blob_pins WHERE id = $4::uuid),
+          linked AS (INSERT INTO repository_blobs (repository_id, blob_digest)
+                       SELECT repo.id, $2::text FROM repo WHERE EXISTS (SELECT 1 FROM inserted UNION ALL SELECT 1 FROM held)
+                       ON CONFLICT DO NOTHING RETURNING 1),
+          closed AS (DELETE FROM uploads WHERE id = $5::uuid),
+          queued AS (${blobReviewUpsert('ARRAY[$2::text]', '$6', '$7::text', '$8')})
+     SELECT (SELECT id FROM repo) AS "repositoryId",
+            EXISTS (SELECT 1 FROM inserted UNION ALL SELECT 1 FROM held) AS "blobHeld",
+            EXISTS (SELECT 1 FROM linked) AS linked`,
+    [blob.repository, blob.digest, blob.size, blob.pinId, blob.uploadId, blob.reviewDelayMs, blob.reason, REVIEW_JITTER],
+  );
+  const row = r.rows[0];
+  return { repositoryId: row.repositoryId === null ? null : Number(row.repositoryId), blobHeld: row.blobHeld, linked: row.linked };
 }
 
 /** Deletes pins older than `ttlMs` (their uploads died between commit and record); resolves with how many. */

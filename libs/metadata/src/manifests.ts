@@ -111,32 +111,27 @@ export async function missingManifests(db: SqlExecutor, repositoryId: number, di
  * collector deletes the existing row meanwhile, the manifest is inserted afresh.
  */
 export async function insertManifest(tx: SqlExecutor, m: NewManifest): Promise<boolean> {
+  const values = [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null];
+  const blobDigests = [...new Set(m.blobDigests)];
+  const childDigests = [...new Set(m.childDigests)];
   for (let attempt = 0; ; attempt++) {
+    // The manifest row and its references in one statement (a reference's foreign key is checked at its end, when
+    // the row is there); nothing is referenced when the row was there already.
     const inserted = await tx.query(
-      `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING`,
-      [m.repositoryId, m.digest, m.mediaType, m.artifactType, m.payload.length, m.payload, m.subjectDigest, m.annotations ? JSON.stringify(m.annotations) : null],
+      `WITH inserted AS (INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, payload, subject_digest, annotations)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING repository_id, digest),
+            blob_refs AS (INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
+                          SELECT i.repository_id, i.digest, d FROM inserted i, unnest($9::text[]) AS d ON CONFLICT DO NOTHING),
+            child_refs AS (INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
+                           SELECT i.repository_id, i.digest, d FROM inserted i, unnest($10::text[]) AS d ON CONFLICT DO NOTHING)
+       SELECT 1 FROM inserted`,
+      [...values, blobDigests, childDigests],
     );
-    if (inserted.rowCount > 0) break;
+    if (inserted.rows.length > 0) return true;
     const held = await tx.query(`SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE`, [m.repositoryId, m.digest]);
     if (held.rows.length > 0) return false;
     if (attempt >= 5) throw new Error(`manifest ${m.digest} keeps vanishing while it is pushed`);
   }
-  if (m.blobDigests.length > 0) {
-    await tx.query(
-      `INSERT INTO manifest_blob_references (repository_id, manifest_digest, blob_digest)
-       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
-      [m.repositoryId, m.digest, [...new Set(m.blobDigests)]],
-    );
-  }
-  if (m.childDigests.length > 0) {
-    await tx.query(
-      `INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
-       SELECT $1, $2, d FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING`,
-      [m.repositoryId, m.digest, [...new Set(m.childDigests)]],
-    );
-  }
-  return true;
 }
 
 /** What deleting a manifest unlinked: the caller queues these for garbage-collection review. */
@@ -184,22 +179,35 @@ export async function deleteManifest(tx: SqlExecutor, repositoryId: number, dige
   };
 }
 
-/** Points a tag at a manifest; resolves with the digest it pointed at before (null if new or unchanged). */
-export async function upsertTag(tx: SqlExecutor, repositoryId: number, tag: string, digest: string): Promise<{ previousDigest: string | null; changed: boolean }> {
+/**
+ * Points a tag at a manifest; `changed` is false (and nothing written) when it already pointed there, and
+ * `previousDigest` is what it pointed at before (null for a new tag). Takes the repository first
+ * (`lockRepositoryForEvents`), unless `repositoryLocked` says this transaction holds it already (it appended an event
+ * of the repository, whose sequence update takes the same lock). Every transaction that changes tags holds its
+ * repository first, so the tag read below, in a statement after the lock was taken, is the latest, and the read and
+ * the write are one statement.
+ */
+export async function upsertTag(
+  tx: SqlExecutor,
+  repositoryId: number,
+  tag: string,
+  digest: string,
+  options: { repositoryLocked?: boolean } = {},
+): Promise<{ previousDigest: string | null; changed: boolean }> {
   // A push holds its repository (ensureRepository) from before it writes a tag, so a deletion cannot come between.
-  if (!(await lockRepositoryForEvents(tx, repositoryId))) throw new Error(`repository ${repositoryId} is being deleted`);
-  const before = await tx.query<{ d: string }>(
-    `SELECT manifest_digest AS d FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE`,
-    [repositoryId, tag],
-  );
-  const previous = before.rows[0]?.d ?? null;
-  if (previous === digest) return { previousDigest: null, changed: false };
-  await tx.query(
-    `INSERT INTO tags (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
-     ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
+  if (!options.repositoryLocked && !(await lockRepositoryForEvents(tx, repositoryId))) throw new Error(`repository ${repositoryId} is being deleted`);
+  // The upsert locks the tag row it finds (also when it leaves it as it is), as a FOR UPDATE read would.
+  const r = await tx.query<{ previous: string | null; changed: boolean }>(
+    `WITH before AS (SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2),
+          written AS (INSERT INTO tags (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
+                      ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()
+                        WHERE tags.manifest_digest IS DISTINCT FROM EXCLUDED.manifest_digest
+                      RETURNING 1)
+     SELECT (SELECT manifest_digest FROM before) AS previous, EXISTS (SELECT 1 FROM written) AS changed`,
     [repositoryId, tag, digest],
   );
-  return { previousDigest: previous, changed: true };
+  const { previous, changed } = r.rows[0];
+  return changed ? { previousDigest: previous, changed: true } : { previousDigest: null, changed: false };
 }
 
 /** Deletes a tag; resolves with the digest it pointed at, or null when there was no such tag. */

@@ -55,13 +55,19 @@ export function digestSpan<T>(algorithm: string, bytes: number, digest: () => T)
   return withSpan(SPAN_NAMES.digestCompute, { 'lading.digest.algorithm': algorithm, 'lading.digest.bytes': bytes }, digest);
 }
 
+/** An upload session's write lease, taken with the blob's pin; `refused` is the error when another writer holds it. */
+export interface CommitClaim extends meta.PinClaim {
+  refused: () => Error;
+}
+
 /**
  * Commits an upload's bytes as the blob's object, pinning the digest first: the garbage collector then cannot
  * delete an object that this commit found already stored before recordBlob records it (gc-tombstones.ts).
- * `prepare` (a claim, a quota check) runs in the pin's transaction, so that it commits with the pin, before the
- * object moves, and a `prepare` that throws leaves nothing. Resolves with the pin, which recordBlob drops.
- * `object.pending`, the bytes written straight to the blob's key (`DirectWriteStore.writeObject`), is committed in
- * place of the upload's.
+ * `claim` (the upload session's write lease) is taken in the pin's statement, and `prepare` (a quota check) runs in
+ * the pin's transaction, so that both commit with the pin, before the object moves; a refused claim or a `prepare`
+ * that throws leaves nothing. Without `prepare` the claim and the pin are one autocommitted statement. Resolves
+ * with the pin, which recordBlob drops. `object.pending`, the bytes written straight to the blob's key
+ * (`DirectWriteStore.writeObject`), is committed in place of the upload's.
  */
 export async function commitBlobObject(
   deps: Pick<BlobWriteDeps, 'db' | 'store'>,
@@ -70,12 +76,15 @@ export async function commitBlobObject(
     digest: string;
     size: number;
     pending?: PendingObject;
+    claim?: CommitClaim;
     prepare?: (tx: SqlExecutor) => Promise<void>;
-    /** Called once `prepare` and the pin committed (what `prepare` took, a claim, holds from then on). */
+    /** Called once the claim, `prepare` and the pin committed (the claim holds from then on). */
     prepared?: () => void;
   },
 ): Promise<string> {
-  const pin = await meta.pinBlobObject(deps.db, object.digest, object.prepare);
+  const { claim } = object;
+  const pin = await meta.pinBlobObject(deps.db, object.digest, { claim, prepare: object.prepare });
+  if (pin === null) throw claim ? claim.refused() : new Error('the blob pin was not written');
   object.prepared?.();
   try {
     if (object.pending) await object.pending.commit();
@@ -85,6 +94,16 @@ export async function commitBlobObject(
     throw err;
   }
   return pin;
+}
+
+/**
+ * The quota check of a blob new to `repository`'s namespaces, to run in its pin's transaction; undefined when no
+ * quota covers the repository (as of the coverage's last refresh), so that the pin needs no transaction.
+ */
+export function quotaCheck(deps: Pick<BlobWriteDeps, 'quotas'>, repository: string, digest: string, size: number): ((tx: SqlExecutor) => Promise<void>) | undefined {
+  if (deps.quotas && !deps.quotas.mayCover(repository)) return undefined;
+  // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
+  return (tx) => meta.assertBlobFitsQuotas(tx, repository, digest, size, deps.quotas);
 }
 
 /**
@@ -99,11 +118,16 @@ export async function recordBlob(
   const { repository, digest, size, uploadId, pin, context: ctx } = blob;
   await deps.db
     .transaction(async (tx) => {
-      const repo = await meta.ensureRepository(tx, repository);
-      if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
-      await meta.recordBlobObject(tx, digest, size, pin);
-      await meta.linkBlob(tx, repo.id, digest);
-      if (uploadId) await meta.deleteUpload(tx, uploadId);
+      // One statement records, links, unpins, closes the session and queues the review (a blob that no manifest
+      // references yet is reviewed later; a manifest push in between keeps it). A new repository, or a blob row
+      // the collector took in between, is finished here: rare, and in the same transaction.
+      const recorded = await meta.recordUploadedBlob(tx, { repository, digest, size, pinId: pin, uploadId, reviewDelayMs: deps.reviewDelayMs, reason: 'upload completed' });
+      if (recorded.repositoryId === null || !recorded.blobHeld) {
+        const repo = await meta.ensureRepository(tx, repository);
+        if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
+        if (!recorded.blobHeld) await meta.recordBlobObject(tx, digest, size, null);
+        await meta.linkBlob(tx, repo.id, digest);
+      }
       await appendEvent(tx, deps.events, {
         type: EVENT_TYPES.blobUploaded,
         repository,
@@ -111,8 +135,6 @@ export async function recordBlob(
         context: ctx,
         data: { digest, size, mediaType: 'application/octet-stream' },
       });
-      // A blob that no manifest references yet is reviewed later; a manifest push in between keeps it.
-      await meta.queueBlobReview(tx, [digest], 'upload completed', deps.reviewDelayMs);
     })
     .catch(async (err) => {
       await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
@@ -121,12 +143,13 @@ export async function recordBlob(
 }
 
 /**
+/**
  * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, or, on a store that can
  * (`canWriteDirect`), straight to the blob's key, out of sight until committed; then, once the digest is known to
- * match, checks the quota and runs `beforeCommit` in the transaction that pins the blob (so the checks cost one
- * commit, not one each), then commits it as the blob's object; resolves with its size and pin. `prepared` is called
- * once that transaction committed. Throws DIGEST_INVALID (and drops the bytes written) when the bytes do not match
- * `digest`.
+ * match, checks the quota and takes `claim` with the blob's pin (commitBlobObject: one statement when no quota
+ * covers the repository), then commits it as the blob's object; resolves with its size and pin. `prepared` is called
+ * once the pin committed. Throws DIGEST_INVALID (and drops the bytes written) when the bytes do not match `digest`,
+ * and `claim.refused()` when the claim is refused.
  */
 export async function storeWholeBody(
   deps: Pick<BlobWriteDeps, 'db' | 'store' | 'quotas'>,
@@ -134,7 +157,7 @@ export async function storeWholeBody(
     uploadId: string;
     digest: Digest;
     body: Readable;
-    beforeCommit?: (tx: SqlExecutor) => Promise<void>;
+    claim?: CommitClaim;
     prepared?: () => void;
     quotaRepository?: string;
   },
@@ -152,16 +175,9 @@ export async function storeWholeBody(
       if (!pending) await store.deleteUpload(uploadId);
       throw errors.digestInvalid(undefined, { expected: digest.value, actual });
     }
-    const { quotaRepository, beforeCommit } = whole;
-    const prepare =
-      quotaRepository === undefined && beforeCommit === undefined
-        ? undefined
-        : async (tx: SqlExecutor) => {
-            // A blob new to a namespace with a quota must fit it (it is charged once a manifest references it).
-            if (quotaRepository !== undefined) await meta.assertBlobFitsQuotas(tx, quotaRepository, digest.value, written, deps.quotas);
-            await beforeCommit?.(tx);
-          };
-    const pin = await commitBlobObject(deps, { uploadId, digest: digest.value, size: written, pending, prepare, prepared: whole.prepared });
+    const { quotaRepository } = whole;
+    const prepare = quotaRepository === undefined ? undefined : quotaCheck(deps, quotaRepository, digest.value, written);
+    const pin = await commitBlobObject(deps, { uploadId, digest: digest.value, size: written, pending, claim: whole.claim, prepare, prepared: whole.prepared });
     return { size: written, pin };
   } finally {
     // Committed, this drops nothing; refused or failed, what was written goes.

@@ -13,7 +13,7 @@ import { EVENT_TYPES, EventContext, appendEvent } from '@lading/events';
 import * as meta from '@lading/metadata';
 import { DIGEST_ALGORITHMS, Digest, DigestAlgorithm, errors } from '@lading/oci';
 import { InvalidOffsetError } from '@lading/storage';
-import { BlobWriteDeps, StoredBlob, bodyThrough, commitBlobObject, digestSpan, recordBlob, storeWholeBody } from './blob-writes';
+import { BlobWriteDeps, StoredBlob, bodyThrough, commitBlobObject, digestSpan, quotaCheck, recordBlob, storeWholeBody } from './blob-writes';
 import { parseContentRange } from './byte-range';
 import { DigestingStream, MultiDigester } from './digester';
 
@@ -156,10 +156,8 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
         digest,
         body: chunk.body,
         quotaRepository: ref.repository,
-        beforeCommit: async (tx) => {
-          if (!(await meta.claimUpload(tx, upload.id, 0, leaseMs))) throw errors.rangeInvalid('another chunk of this upload is being written', 0);
-        },
-        // The claim holds once its transaction committed (a rolled-back one took nothing to release).
+        claim: { uploadId: upload.id, offset: 0, leaseMs, refused: () => errors.rangeInvalid('another chunk of this upload is being written', 0) },
+        // The claim holds once it committed with the pin (a refused or rolled-back one took nothing to release).
         prepared: () => {
           claimed = true;
         },
@@ -188,10 +186,8 @@ export async function finishUpload(deps: UploadDeps, finish: { ref: UploadRef; d
         uploadId: upload.id,
         digest: digest.value,
         size: offset,
-        prepare: async (tx) => {
-          await meta.assertBlobFitsQuotas(tx, ref.repository, digest.value, offset, deps.quotas);
-          if (!(await meta.claimUpload(tx, upload.id, offset, leaseMs))) throw errors.rangeInvalid('another request is completing this upload', offset);
-        },
+        claim: { uploadId: upload.id, offset, leaseMs, refused: () => errors.rangeInvalid('another request is completing this upload', offset) },
+        prepare: quotaCheck(deps, ref.repository, digest.value, offset),
         prepared: () => {
           leased = true;
         },

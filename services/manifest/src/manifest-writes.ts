@@ -157,7 +157,12 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       // it by that digest (Kubernetes pins images so), and only eviction (`evictAfter`) ends what a cache holds.
       if (tags.length === 0 && !ctx.proxy) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
     }
-    for (const tag of tags) await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx });
+    // An event appended above holds the repository (its sequence update); the first tag takes it otherwise.
+    let repositoryLocked = repo.created || inserted;
+    for (const tag of tags) {
+      await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx, repositoryLocked });
+      repositoryLocked = true;
+    }
   });
   return { digest, subjectDigest: manifest.subject?.digest ?? null, tags };
 }
@@ -169,10 +174,10 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
 async function pointTag(
   tx: SqlExecutor,
   deps: Pick<ManifestWriteDeps, 'events' | 'reviewDelayMs'>,
-  change: { repository: string; repositoryId: number; tag: string; manifest: ManifestSummary; context: EventContext },
+  change: { repository: string; repositoryId: number; tag: string; manifest: ManifestSummary; context: EventContext; repositoryLocked: boolean },
 ): Promise<void> {
   const { repository, repositoryId, tag, manifest } = change;
-  const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest);
+  const { previousDigest, changed } = await meta.upsertTag(tx, repositoryId, tag, manifest.digest, { repositoryLocked: change.repositoryLocked });
   if (!changed) return;
   // A pull-through cache follows its upstream's tags, whatever the rules: immutability governs what clients push.
   if (previousDigest && !change.context.proxy) await refuseImmutableTags(tx, repository, [tag], `move it from ${previousDigest}`);
