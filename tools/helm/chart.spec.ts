@@ -197,26 +197,18 @@ describe.each(DISTRIBUTED)('distributed: %s', (valuesFile) => {
     expect(config.upstreams.secret?.length).toBeGreaterThanOrEqual(32);
   });
 
-  test("the auth service reaches the gc service through a Service that selects its pods, for the collector's admin routes", () => {
+  test.each([
+    ['gc', "the collector's admin routes"],
+    ['manifest', 'repository deletions'],
+  ] as const)('the auth service reaches the %s service through a Service that selects its pods, for %s', (upstream, _purpose) => {
     const auth = configOf(environmentOf(podTemplate(find(objects, 'Deployment', `${FULLNAME}-auth`)).spec.containers[0], objects, EXISTING_SECRET));
-    const [url] = auth.upstreams.gc;
+    const [url] = auth.upstreams[upstream];
     const { hostname, port } = new URL(url);
     const service = find(objects, 'Service', hostname);
     expect(service.spec?.ports).toContainEqual(expect.objectContaining({ port: Number(port), targetPort: 'http' }));
-    const gc = podTemplate(find(objects, 'Deployment', `${FULLNAME}-gc`));
-    expect(matches(service.spec?.selector as Record<string, string>, gc.metadata.labels)).toBe(true);
-    expect(configOf(environmentOf(gc.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
-  });
-
-  test('the auth service reaches the manifest service through a Service that selects its pods, for repository deletions', () => {
-    const auth = configOf(environmentOf(podTemplate(find(objects, 'Deployment', `${FULLNAME}-auth`)).spec.containers[0], objects, EXISTING_SECRET));
-    const [url] = auth.upstreams.manifest;
-    const { hostname, port } = new URL(url);
-    const service = find(objects, 'Service', hostname);
-    expect(service.spec?.ports).toContainEqual(expect.objectContaining({ port: Number(port), targetPort: 'http' }));
-    const manifest = podTemplate(find(objects, 'Deployment', `${FULLNAME}-manifest`));
-    expect(matches(service.spec?.selector as Record<string, string>, manifest.metadata.labels)).toBe(true);
-    expect(configOf(environmentOf(manifest.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
+    const pods = podTemplate(find(objects, 'Deployment', `${FULLNAME}-${upstream}`));
+    expect(matches(service.spec?.selector as Record<string, string>, pods.metadata.labels)).toBe(true);
+    expect(configOf(environmentOf(pods.spec.containers[0], objects, EXISTING_SECRET)).upstreams.secret).toBe(auth.upstreams.secret);
   });
 
   test('each Service, PDB and HPA selects or targets exactly one workload', () => {
