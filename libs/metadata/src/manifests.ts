@@ -37,16 +37,26 @@ export interface NewManifest {
 const MANIFEST_COLUMNS = `m.digest, m.media_type AS "mediaType", m.size, m.payload`;
 
 /**
- * Locks a repository row the way appending its event will (`FOR NO KEY UPDATE`). Every transaction that changes
- * tags takes its repository before any tag row, so a push that has already written its event (holding the
- * repository) and a tag change or delete (about to write one) wait for each other in one order, never in a cycle.
+ * Locks a repository row the way appending its event will (`FOR NO KEY UPDATE`); false once a deletion took the
+ * repository out of sight. Every transaction that changes tags or manifests takes its repository before any tag or
+ * manifest row, so a push (which locks existing manifest rows: a re-pushed manifest, an index's children) and a tag
+ * change or a manifest deletion wait for each other in one order, never in a cycle.
  */
-async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<boolean> {
+export async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: number): Promise<boolean> {
   // False once a deletion took the repository out of sight (repository-deletions.ts): its event could not name it, and
   // its rows are the deletion's batches' to delete. After waiting for the lock, Postgres checks the name again on the
   // row as the deletion left it, so a write that found the repository before the deletion committed sees this too.
   const r = await tx.query(`SELECT 1 FROM repositories WHERE id = $1 AND ${listedRepository('name')} FOR NO KEY UPDATE`, [repositoryId]);
   return r.rows.length > 0;
+}
+
+/**
+ * lockRepositoryForEvents by name, for a transaction that does not know the id yet: the repository's id, or null when
+ * there is none (a new repository's row is then the transaction's own once it inserts it).
+ */
+export async function lockRepositoryNamedForEvents(tx: SqlExecutor, name: string): Promise<number | null> {
+  const r = await tx.query<{ id: number }>(`SELECT id FROM repositories WHERE name = $1 FOR NO KEY UPDATE`, [name]);
+  return r.rows[0]?.id ?? null;
 }
 
 function toBuffer(row: ManifestRow): ManifestRow {

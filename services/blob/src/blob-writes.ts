@@ -118,6 +118,9 @@ export async function recordBlob(
   const { repository, digest, size, uploadId, pin, context: ctx } = blob;
   await deps.db
     .transaction(async (tx) => {
+      // The repository first, as its event will take it: a manifest push or deletion holds it before it queues a
+      // review of the same blob, and the other order deadlocked with them.
+      await meta.lockRepositoryNamedForEvents(tx, repository);
       // One statement records, links, unpins, closes the session and queues the review (a blob that no manifest
       // references yet is reviewed later; a manifest push in between keeps it). A new repository, or a blob row
       // the collector took in between, is finished here: rare, and in the same transaction.

@@ -99,6 +99,9 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
 
   await deps.db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
+    // The repository before any manifest row (an existing one re-pushed, an index's children), as a manifest
+    // deletion takes them: the other order deadlocked with it. A new repository's row is this transaction's already.
+    if (!repo.created && !(await meta.lockRepositoryForEvents(tx, repo.id))) throw new Error(`repository ${repository} is being deleted`);
     if (ctx.proxy) {
       // Through the cache: whichever referenced blobs are stored are locked as foreign layers are (below), so the
       // collector does not delete them under the new references; the others are fetched when asked for.
@@ -157,12 +160,7 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       // it by that digest (Kubernetes pins images so), and only eviction (`evictAfter`) ends what a cache holds.
       if (tags.length === 0 && !ctx.proxy) await meta.queueManifestReview(tx, repo.id, [digest], 'pushed untagged', reviewDelayMs);
     }
-    // An event appended above holds the repository (its sequence update); the first tag takes it otherwise.
-    let repositoryLocked = repo.created || inserted;
-    for (const tag of tags) {
-      await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx, repositoryLocked });
-      repositoryLocked = true;
-    }
+    for (const tag of tags) await pointTag(tx, deps, { repository, repositoryId: repo.id, tag, manifest: summary, context: ctx, repositoryLocked: true });
   });
   return { digest, subjectDigest: manifest.subject?.digest ?? null, tags };
 }
