@@ -11,8 +11,7 @@ export const REVIEW_JITTER = 0.1;
 
 /**
  * The upsert that queues the blobs `digests` (an SQL expression of a text array) for review after `delayMs` plus
- * jitter (expressions of milliseconds and of the jitter fraction), for `reason`: queueBlobReview's statement, and a
- * part of statements that do more (`recordUploadedBlob`).
+ * jitter (expressions of milliseconds and of the jitter fraction), for `reason`: queueBlobReview's statement.
  */
 export function blobReviewUpsert(digests: string, delayMs: string, reason: string, jitter: string): string {
   return `INSERT INTO gc_blob_review_queue (digest, review_after, reason)

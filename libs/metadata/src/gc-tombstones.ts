@@ -14,7 +14,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, SqlExecutor } from './database';
 import { insertBlob, lockBlob } from './blobs';
-import { REVIEW_JITTER, blobReviewUpsert } from './gc-queue';
 
 /** A stored object waiting to be deleted. */
 export interface Tombstone {
@@ -165,14 +164,15 @@ export interface RecordedUpload {
 /**
  * Records an uploaded blob in ONE statement, in the caller's transaction: locks the repository `FOR KEY SHARE` (as
  * ensureRepository), inserts the blob row or, when it is there already, holds it `FOR SHARE` (as recordBlobObject),
- * drops the pin, links the blob to the repository, deletes the upload session `uploadId` (if any) and queues the blob
- * for review after `reviewDelayMs` (as queueBlobReview with `reason`). The link is made only when the repository
+ * drops the pin, links the blob to the repository and deletes the upload session `uploadId` (if any). The caller
+ * queues the blob's review after its event (queueBlobReview): the review row after the repository, as a manifest push
+ * or deletion takes them (the other order deadlocked with them). The link is made only when the repository
  * exists and the blob row is held; otherwise the caller creates the repository or records the row again
  * (recordBlobObject), then links. The same rows as those functions' statements, one trip into the database.
  */
 export async function recordUploadedBlob(
   tx: SqlExecutor,
-  blob: { repository: string; digest: string; size: number; pinId: string; uploadId: string | null; reviewDelayMs: number; reason: string },
+  blob: { repository: string; digest: string; size: number; pinId: string; uploadId: string | null },
 ): Promise<RecordedUpload> {
   const r = await tx.query<RecordedUpload>(
     `WITH repo AS (SELECT id FROM repositories WHERE name = $1::text FOR KEY SHARE),
@@ -182,12 +182,11 @@ export async function recordUploadedBlob(
           linked AS (INSERT INTO repository_blobs (repository_id, blob_digest)
                        SELECT repo.id, $2::text FROM repo WHERE EXISTS (SELECT 1 FROM inserted UNION ALL SELECT 1 FROM held)
                        ON CONFLICT DO NOTHING RETURNING 1),
-          closed AS (DELETE FROM uploads WHERE id = $5::uuid),
-          queued AS (${blobReviewUpsert('ARRAY[$2::text]', '$6', '$7::text', '$8')})
+          closed AS (DELETE FROM uploads WHERE id = $5::uuid)
      SELECT (SELECT id FROM repo) AS "repositoryId",
             EXISTS (SELECT 1 FROM inserted UNION ALL SELECT 1 FROM held) AS "blobHeld",
             EXISTS (SELECT 1 FROM linked) AS linked`,
-    [blob.repository, blob.digest, blob.size, blob.pinId, blob.uploadId, blob.reviewDelayMs, blob.reason, REVIEW_JITTER],
+    [blob.repository, blob.digest, blob.size, blob.pinId, blob.uploadId],
   );
   const row = r.rows[0];
   return { repositoryId: row.repositoryId === null ? null : Number(row.repositoryId), blobHeld: row.blobHeld, linked: row.linked };

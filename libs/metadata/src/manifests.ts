@@ -50,15 +50,6 @@ export async function lockRepositoryForEvents(tx: SqlExecutor, repositoryId: num
   return r.rows.length > 0;
 }
 
-/**
- * lockRepositoryForEvents by name, for a transaction that does not know the id yet: the repository's id, or null when
- * there is none (a new repository's row is then the transaction's own once it inserts it).
- */
-export async function lockRepositoryNamedForEvents(tx: SqlExecutor, name: string): Promise<number | null> {
-  const r = await tx.query<{ id: number }>(`SELECT id FROM repositories WHERE name = $1 FOR NO KEY UPDATE`, [name]);
-  return r.rows[0]?.id ?? null;
-}
-
 function toBuffer(row: ManifestRow): ManifestRow {
   return { ...row, payload: Buffer.isBuffer(row.payload) ? row.payload : Buffer.from(row.payload as Uint8Array) };
 }

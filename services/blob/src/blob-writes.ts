@@ -118,13 +118,9 @@ export async function recordBlob(
   const { repository, digest, size, uploadId, pin, context: ctx } = blob;
   await deps.db
     .transaction(async (tx) => {
-      // The repository first, as its event will take it: a manifest push or deletion holds it before it queues a
-      // review of the same blob, and the other order deadlocked with them.
-      await meta.lockRepositoryNamedForEvents(tx, repository);
-      // One statement records, links, unpins, closes the session and queues the review (a blob that no manifest
-      // references yet is reviewed later; a manifest push in between keeps it). A new repository, or a blob row
-      // the collector took in between, is finished here: rare, and in the same transaction.
-      const recorded = await meta.recordUploadedBlob(tx, { repository, digest, size, pinId: pin, uploadId, reviewDelayMs: deps.reviewDelayMs, reason: 'upload completed' });
+      // One statement records, links, unpins and closes the session. A new repository, or a blob row the collector
+      // took in between, is finished here: rare, and in the same transaction.
+      const recorded = await meta.recordUploadedBlob(tx, { repository, digest, size, pinId: pin, uploadId });
       if (recorded.repositoryId === null || !recorded.blobHeld) {
         const repo = await meta.ensureRepository(tx, repository);
         if (repo.created) await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
@@ -138,6 +134,10 @@ export async function recordBlob(
         context: ctx,
         data: { digest, size, mediaType: 'application/octet-stream' },
       });
+      // A blob that no manifest references yet is reviewed later; a manifest push in between keeps it. Queued after
+      // the event took the repository: a manifest push or deletion holds the repository when it queues a review of
+      // the same blob, and queueing first deadlocked with them.
+      await meta.queueBlobReview(tx, [digest], 'upload completed', deps.reviewDelayMs);
     })
     .catch(async (err) => {
       await meta.unpinBlobObject(deps.db, pin).catch(() => undefined);
@@ -145,7 +145,6 @@ export async function recordBlob(
     });
 }
 
-/**
 /**
  * Writes a whole blob (hashed natively as it streams) into the scratch upload `uploadId`, or, on a store that can
  * (`canWriteDirect`), straight to the blob's key, out of sight until committed; then, once the digest is known to

@@ -99,9 +99,6 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
 
   await deps.db.transaction(async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
-    // The repository before any manifest row (an existing one re-pushed, an index's children), as a manifest
-    // deletion takes them: the other order deadlocked with it. A new repository's row is this transaction's already.
-    if (!repo.created && !(await meta.lockRepositoryForEvents(tx, repo.id))) throw new Error(`repository ${repository} is being deleted`);
     if (ctx.proxy) {
       // Through the cache: whichever referenced blobs are stored are locked as foreign layers are (below), so the
       // collector does not delete them under the new references; the others are fetched when asked for.
@@ -116,6 +113,11 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
       // layers referenced by URL, are locked too if the registry happens to hold them.
       await meta.lockBlobsIfPresent(tx, blobDigests.filter((d) => !requiredBlobs.includes(d)));
     }
+    // The candidates the collector could be deleting (blobs, an index's children) are held above, before the
+    // repository, as gc-references.ts expects; the repository now, before the manifest row itself (a re-pushed
+    // manifest is locked by insertManifest), as a manifest deletion takes them: the other order deadlocked with it.
+    // A new repository's row is this transaction's already.
+    if (!repo.created && !(await meta.lockRepositoryForEvents(tx, repo.id))) throw new Error(`repository ${repository} is being deleted`);
     if (repo.created) await appendEvent(tx, events, { type: EVENT_TYPES.repositoryCreated, repository, subject: repository, context: ctx });
     // Quotas: what the cache brings in is not refused (a pull must not fail on it); reconciliation counts it.
     if (!ctx.proxy) await meta.chargeNamespaceQuotas(tx, repository, requiredBlobs, quotaShard(), deps.quotas);
