@@ -164,8 +164,9 @@ async function main(): Promise<void> {
     const storage = spans.filter((s) => s.service === 'lading-blob' && s.name.startsWith(SPAN_NAMES.storagePrefix));
     const storageNames = new Set(storage.map((s) => s.name));
     check(
-      'MinIO storage spans from lading-blob: storage.writeUpload and storage.commitUpload (driver s3)',
-      storageNames.has('storage.writeUpload') && storageNames.has('storage.commitUpload') && storage.every((s) => s.attributes['storage.driver'] === 's3'),
+      'MinIO storage spans from lading-blob: the upload written and committed (writeUpload + commitUpload, or writeObject + commitObject for a whole body), driver s3',
+      ((storageNames.has('storage.writeUpload') && storageNames.has('storage.commitUpload')) || (storageNames.has('storage.writeObject') && storageNames.has('storage.commitObject'))) &&
+        storage.every((s) => s.attributes['storage.driver'] === 's3'),
       [...storageNames].join(', '),
     );
     const ownSpan = (service: string, name: string) => spans.some((s) => s.service === service && s.name === name);

@@ -6,7 +6,7 @@
 import { SpanKind, context, trace } from '@opentelemetry/api';
 import { TRACER_NAME, recordFailure } from '@lading/telemetry';
 import type { RegistryMetrics } from '@lading/telemetry';
-import type { BlobStore } from './blob-store';
+import type { BlobStore, PendingObject } from './blob-store';
 
 /** The metrics a storage decorator records into. */
 export type StorageMetrics = Pick<RegistryMetrics, 'storageActionSeconds'>;
@@ -42,6 +42,7 @@ function argumentAttributes(action: string, args: unknown[]): Record<string, str
     case 'stat':
     case 'delete':
     case 'writeObject':
+    case 'commitObject':
     case 'presignGet':
       return { 'storage.key_prefix': keyPrefix(String(args[0])) };
     default:
@@ -57,36 +58,45 @@ function resultAttributes(action: string, result: unknown): Record<string, numbe
   return {};
 }
 
-/** Wraps every method of `store` with a span (inside traces only) and a duration measurement. */
+/**
+ * Wraps every method of `store` with a span (inside traces only) and a duration measurement; an object written
+ * straight to its key (`writeObject`) has its commit measured too, as `commitObject`.
+ */
 export function instrumentBlobStore<T extends BlobStore>(store: T, options: StorageInstrumentation = {}): T {
   const driver = store.driverName;
   const tracer = trace.getTracer(TRACER_NAME);
+  const measured = async <R>(action: string, args: unknown[], call: () => Promise<R>): Promise<R> => {
+    const started = performance.now();
+    const active = context.active();
+    // Health probes and loops outside any trace would each start a trace of their own; they only get timed.
+    const span = trace.getSpan(active)?.isRecording()
+      ? tracer.startSpan(
+          `storage.${action}`,
+          { kind: SpanKind.CLIENT, attributes: { 'storage.driver': driver, ...(options.bucket ? { 'storage.bucket': options.bucket } : {}), ...argumentAttributes(action, args) } },
+          active,
+        )
+      : undefined;
+    try {
+      const result = await (span ? context.with(trace.setSpan(active, span), call) : call());
+      span?.setAttributes(resultAttributes(action, result));
+      return result;
+    } catch (err) {
+      if (span) recordFailure(span, err);
+      throw err;
+    } finally {
+      span?.end();
+      options.metrics?.storageActionSeconds.record((performance.now() - started) / 1000, { driver, action });
+    }
+  };
   const wrapped: Record<string, unknown> = Object.create(store) as Record<string, unknown>;
   for (const action of ACTIONS) {
     const method = (store as unknown as Record<string, unknown>)[action];
     if (typeof method !== 'function') continue;
     wrapped[action] = async (...args: unknown[]) => {
-      const started = performance.now();
-      const active = context.active();
-      // Health probes and loops outside any trace would each start a trace of their own; they only get timed.
-      const span = trace.getSpan(active)?.isRecording()
-        ? tracer.startSpan(
-            `storage.${action}`,
-            { kind: SpanKind.CLIENT, attributes: { 'storage.driver': driver, ...(options.bucket ? { 'storage.bucket': options.bucket } : {}), ...argumentAttributes(action, args) } },
-            active,
-          )
-        : undefined;
-      try {
-        const result = await (span ? context.with(trace.setSpan(active, span), () => method.apply(store, args)) : method.apply(store, args));
-        span?.setAttributes(resultAttributes(action, result));
-        return result;
-      } catch (err) {
-        if (span) recordFailure(span, err);
-        throw err;
-      } finally {
-        span?.end();
-        options.metrics?.storageActionSeconds.record((performance.now() - started) / 1000, { driver, action });
-      }
+      const result: unknown = await measured(action, args, () => method.apply(store, args) as Promise<unknown>);
+      if (action !== 'writeObject') return result;
+      const pending = result as PendingObject;
+      return { size: pending.size, commit: () => measured('commitObject', args, () => pending.commit()), abort: () => pending.abort() };
     };
   }
   return wrapped as unknown as T;

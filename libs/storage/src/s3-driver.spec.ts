@@ -5,7 +5,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { withSpan } from '@lading/telemetry';
 import { TestTracing, startTestTracing } from '@lading/telemetry/testing';
 import { infraSettings } from '@lading/testing';
-import { blobKey } from './blob-store';
+import { blobKey, canWriteDirect } from './blob-store';
 import { describeBlobStoreDriver } from '../test/driver-suite';
 import type { StorageMetrics } from './instrumented-blob-store';
 import { createS3BlobStore } from './s3-driver';
@@ -137,5 +137,27 @@ describe('s3 driver telemetry', () => {
     expect(storageSpans[3].status.code).toBe(SpanStatusCode.ERROR);
     expect(timings.map((t) => `${t.driver} ${t.action}`)).toEqual(['s3 writeUpload', 's3 commitUpload', 's3 stat', 's3 read', 's3 ping']);
     expect(timings.every((t) => t.seconds > 0 && t.seconds < 30)).toBe(true);
+  });
+
+  it('spans an object written straight to its key twice: its write (storage.writeObject) and its commit (storage.commitObject)', async () => {
+    const store = await createS3BlobStore({ ...settings, bucket });
+    const content = randomBytes(2000);
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    const before = tracing.spans().length;
+    await withSpan('direct push', {}, async () => {
+      if (!canWriteDirect(store)) throw new Error('the S3 driver writes straight to a key');
+      const pending = await store.writeObject(blobKey(digest), Readable.from([content]));
+      expect(pending.size).toBe(2000);
+      await pending.commit();
+    });
+    const [push] = tracing.spans().slice(before).filter((s) => s.name === 'direct push');
+    const storageSpans = tracing.spans().slice(before).filter((s) => s.name.startsWith('storage.'));
+    expect(storageSpans.map((s) => s.name)).toEqual(['storage.writeObject', 'storage.commitObject']);
+    for (const span of storageSpans) {
+      expect(span.parentSpanContext?.spanId).toBe(push.spanContext().spanId);
+      expect(span.attributes).toMatchObject({ 'storage.driver': 's3', 'storage.key_prefix': 'blobs/sha256' });
+    }
+    expect(storageSpans[0].attributes).toMatchObject({ 'storage.bytes': 2000 });
+    expect((await store.stat(blobKey(digest)))?.size).toBe(2000);
   });
 });
