@@ -9,21 +9,16 @@ import type { SqlExecutor } from './database';
 /** The largest random extra added to a review delay, as a fraction of it. */
 export const REVIEW_JITTER = 0.1;
 
-/**
- * The upsert that queues the blobs `digests` (an SQL expression of a text array) for review after `delayMs` plus
- * jitter (expressions of milliseconds and of the jitter fraction), for `reason`: queueBlobReview's statement.
- */
-export function blobReviewUpsert(digests: string, delayMs: string, reason: string, jitter: string): string {
-  return `INSERT INTO gc_blob_review_queue (digest, review_after, reason)
-     SELECT d, now() + make_interval(secs => ${delayMs}::double precision * (1 + random() * ${jitter}) / 1000), ${reason} FROM unnest(${digests}::text[]) AS d
-     ON CONFLICT (digest) DO UPDATE
-       SET review_after = GREATEST(gc_blob_review_queue.review_after, EXCLUDED.review_after), reason = EXCLUDED.reason, attempts = 0`;
-}
-
 /** Queues blobs for review after `delayMs` (plus jitter). */
 export async function queueBlobReview(tx: SqlExecutor, digests: string[], reason: string, delayMs: number): Promise<void> {
   if (digests.length === 0) return;
-  await tx.query(blobReviewUpsert('$1', '$2', '$3', '$4'), [[...new Set(digests)].sort(), delayMs, reason, REVIEW_JITTER]);
+  await tx.query(
+    `INSERT INTO gc_blob_review_queue (digest, review_after, reason)
+     SELECT d, now() + make_interval(secs => $2::double precision * (1 + random() * $4) / 1000), $3 FROM unnest($1::text[]) AS d
+     ON CONFLICT (digest) DO UPDATE
+       SET review_after = GREATEST(gc_blob_review_queue.review_after, EXCLUDED.review_after), reason = EXCLUDED.reason, attempts = 0`,
+    [[...new Set(digests)].sort(), delayMs, reason, REVIEW_JITTER],
+  );
 }
 
 /** Queues manifests of a repository for review after `delayMs` (plus jitter). */
