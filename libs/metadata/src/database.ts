@@ -44,6 +44,27 @@ export function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** How many times `transactionRetryingDeadlocks` runs a transaction again after Postgres chose it as a deadlock's victim. */
+export const DEADLOCK_RETRIES = 3;
+
+/**
+ * Runs `work` in one transaction, and again (up to `retries` times) when Postgres ends it as the victim of a deadlock.
+ * The writes that change tags, manifests and repositories take their rows in one order, but a few pairs cannot (an
+ * index push holds its children before its repository, as the collector requires, while a deletion of one of those
+ * children holds the repository first): Postgres breaks such a cycle by failing one transaction, which then simply
+ * runs again once the other has committed, instead of answering the client with an error. `work` must do nothing
+ * but statements on `tx` (a rolled-back attempt leaves no trace).
+ */
+export async function transactionRetryingDeadlocks<T>(db: Database, work: (tx: SqlExecutor) => Promise<T>, retries = DEADLOCK_RETRIES): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.transaction(work);
+    } catch (err) {
+      if (sqlState(err) !== PG_ERRORS.deadlockDetected || attempt >= retries) throw err;
+    }
+  }
+}
+
 /**
  * The code given to errors that mean "the database cannot be reached right now"; the pg adapter also marks them
  * unavailable (`markUnavailable`, answered as 503 and retried later).

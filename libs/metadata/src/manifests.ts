@@ -150,6 +150,8 @@ export interface DeletedManifest {
  * manifest row, like every tag change, and like a repository deletion (which cascades to the manifests under its
  * repository lock): taking them the other way round deadlocked with it. (The collector takes a manifest first, but
  * NOWAIT and then the repository within its lock timeout: at worst it gives up and reviews the manifest later.)
+ * One cycle is left: an index push holds its children before its repository, so deleting one of those children while
+ * it runs deadlocks; the manifest service runs both in `transactionRetryingDeadlocks`, so the victim runs again.
  */
 export async function deleteManifest(tx: SqlExecutor, repositoryId: number, digest: string): Promise<DeletedManifest | null> {
   if (!(await lockRepositoryForEvents(tx, repositoryId))) return null;

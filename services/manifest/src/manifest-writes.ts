@@ -97,7 +97,7 @@ export async function pushManifest(deps: ManifestWriteDeps, push: ManifestPush):
   const known = deps.configs !== undefined && (await meta.storedManifestExists(deps.db, repository, digest));
   const searchMetadata = known ? null : await describeManifest(manifest, deps.configs);
 
-  await deps.db.transaction(async (tx) => {
+  await meta.transactionRetryingDeadlocks(deps.db, async (tx) => {
     const repo = await meta.ensureRepository(tx, repository);
     if (ctx.proxy) {
       // Through the cache: whichever referenced blobs are stored are locked as foreign layers are (below), so the
@@ -197,7 +197,7 @@ async function pointTag(
  */
 export async function removeTag(deps: ManifestWriteDeps, target: { repository: string; tag: string; context: EventContext }): Promise<{ digest: string }> {
   const { repository, tag } = target;
-  return deps.db.transaction(async (tx) => {
+  return meta.transactionRetryingDeadlocks(deps.db, async (tx) => {
     const repo = await meta.findRepository(tx, repository);
     if (!repo) throw errors.manifestUnknown(tag);
     const digest = await meta.deleteTag(tx, repo.id, tag);
@@ -216,7 +216,7 @@ export async function removeTag(deps: ManifestWriteDeps, target: { repository: s
  */
 export async function removeManifest(deps: ManifestWriteDeps, target: { repository: string; digest: string; context: EventContext }): Promise<meta.DeletedManifest> {
   const { repository, context: ctx } = target;
-  return deps.db.transaction(async (tx) => {
+  return meta.transactionRetryingDeadlocks(deps.db, async (tx) => {
     const repo = await meta.findRepository(tx, repository);
     if (!repo) throw errors.manifestUnknown(target.digest);
     const deleted = await meta.deleteManifest(tx, repo.id, target.digest);

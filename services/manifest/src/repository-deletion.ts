@@ -49,9 +49,6 @@ export interface RepositoryDeletionBatches {
   inline: number;
 }
 
-/** How many times a deletion that deadlocked with a concurrent write is tried again before the error is answered. */
-const DEADLOCK_RETRIES = 3;
-
 /**
  * Deletes a repository with everything that is its own (see the top of this file). Throws NAME_UNKNOWN when there is
  * no such repository, and DENIED (naming the rule) when it holds an immutable tag and `force` is not set; then
@@ -80,34 +77,28 @@ export async function removeRepository(
 /** The first transaction of a deletion: checks, the event, the uploads, and the tombstone with its job row. */
 async function detach(deps: Pick<ManifestWriteDeps, 'db' | 'events'>, deletion: RepositoryDeletion): Promise<{ id: number; tags: number; manifests: number; uploads: number }> {
   const { repository } = deletion;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await deps.db.transaction(async (tx) => {
-        const contents = await meta.lockRepositoryForDeletion(tx, repository);
-        if (!contents) throw errors.nameUnknown(repository);
-        if (!deletion.force) {
-          const rules = await meta.tagRulesFor(tx, repository);
-          for (const tag of contents.tags) {
-            const rule = meta.immutableTagRule(rules, tag);
-            if (rule) {
-              throw new OciError(
-                'DENIED',
-                `repository ${repository} holds immutable tag ${tag} (rule '${rule.pattern}' of namespace '${rule.namespace}'): delete it with force=true`,
-                { repository, tag, namespace: rule.namespace, rule: rule.pattern },
-              );
-            }
-          }
+  // Every write takes the repository row before the rows this cascades to (ensureRepository, the tag changes,
+  // deleteManifest, removeBlob), so none should deadlock with it; should one still (a path taking a row first),
+  // Postgres ends one of the two, and if that is the deletion it simply runs again.
+  return meta.transactionRetryingDeadlocks(deps.db, async (tx) => {
+    const contents = await meta.lockRepositoryForDeletion(tx, repository);
+    if (!contents) throw errors.nameUnknown(repository);
+    if (!deletion.force) {
+      const rules = await meta.tagRulesFor(tx, repository);
+      for (const tag of contents.tags) {
+        const rule = meta.immutableTagRule(rules, tag);
+        if (rule) {
+          throw new OciError(
+            'DENIED',
+            `repository ${repository} holds immutable tag ${tag} (rule '${rule.pattern}' of namespace '${rule.namespace}'): delete it with force=true`,
+            { repository, tag, namespace: rule.namespace, rule: rule.pattern },
+          );
         }
-        // The event first: it takes the repository's next sequence number from the row, found by its name.
-        await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryDeleted, repository, subject: repository, context: deletion.context });
-        const uploads = await meta.detachRepositoryForDeletion(tx, { id: contents.id, name: repository, tags: contents.tags.length, manifests: contents.manifests });
-        return { id: contents.id, tags: contents.tags.length, manifests: contents.manifests, uploads: uploads.length };
-      });
-    } catch (err) {
-      // Every write takes the repository row before the rows this cascades to (ensureRepository, the tag changes,
-      // deleteManifest, removeBlob), so none should deadlock with it; should one still (a path taking a row first),
-      // Postgres ends one of the two, and if that is the deletion it simply runs again.
-      if (meta.sqlState(err) !== meta.PG_ERRORS.deadlockDetected || attempt >= DEADLOCK_RETRIES) throw err;
+      }
     }
-  }
+    // The event first: it takes the repository's next sequence number from the row, found by its name.
+    await appendEvent(tx, deps.events, { type: EVENT_TYPES.repositoryDeleted, repository, subject: repository, context: deletion.context });
+    const uploads = await meta.detachRepositoryForDeletion(tx, { id: contents.id, name: repository, tags: contents.tags.length, manifests: contents.manifests });
+    return { id: contents.id, tags: contents.tags.length, manifests: contents.manifests, uploads: uploads.length };
+  });
 }
