@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger } from './logger';
+import { createLogDestination, createLogger } from './logger';
 import { withSpan } from './spans';
 import { TestTracing, startTestTracing } from '../test/test-tracing';
 
@@ -86,5 +90,46 @@ describe('createLogger', () => {
     const text = raw.join('');
     for (const secret of secrets) expect(text).not.toContain(secret);
     expect(text).toContain('Basic realm=\\"lading-admin\\"');
+  });
+});
+
+describe('createLogDestination', () => {
+  it('keeps the process running and counts dropped lines when its file cannot be written (ENOSPC)', async () => {
+    // /dev/full fails every write with ENOSPC, as a log file on a full disk does.
+    const fd = openSync('/dev/full', 'w');
+    const destination = createLogDestination(fd);
+    const logger = createLogger({ service: 'test', level: 'info', destination });
+    const line = 'x'.repeat(1024);
+    for (let i = 0; i < 6000; i++) logger.info({ i }, line);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // 6,000 lines of ~1.1 KB are past the 4 MB backlog: the rest were dropped, not kept in memory.
+    expect(destination.dropped).toBeGreaterThan(1000);
+    closeSync(fd);
+  });
+
+  it('lets the process exit while its file cannot be written (ENOSPC)', () => {
+    // pino flushes its destination on exit, and that flush retried a failing write forever.
+    const script = [
+      `const { openSync } = require('node:fs');`,
+      `const { createLogDestination, createLogger } = require(${JSON.stringify(join(__dirname, 'logger.ts'))});`,
+      `const logger = createLogger({ service: 'test', level: 'info', destination: createLogDestination(openSync('/dev/full', 'w')) });`,
+      `for (let i = 0; i < 100; i++) logger.info('line');`,
+      `setTimeout(() => { logger.info('last'); }, 100);`,
+    ].join('\n');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect({ signal: child.signal, status: child.status, stderr: child.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+  });
+
+  it('writes lines to its file descriptor', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    const logger = createLogger({ service: 'test', level: 'info', destination: createLogDestination(fd) });
+    logger.info('hello');
+    logger.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(JSON.parse(readFileSync(file, 'utf8').trim())).toMatchObject({ msg: 'hello', service: 'lading-test' });
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
