@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -157,4 +158,15 @@ describe('PGlite adapter on a data directory', () => {
     }
   });
 
+  it('names the cause when the database cannot be created: a full disk reads ENOSPC, not [object Object]', async () => {
+    // A 2 MB tmpfs is a real full disk for initdb (needs root, as CI on this project's machines runs).
+    const dir = await mkdtemp(path.join(tmpdir(), 'lading-pglite-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+    try {
+      await expect(createPgliteDatabase(path.join(dir, 'metadata'))).rejects.toThrow(/creating the PGlite database in .* failed: ENOSPC: no space left on device/);
+    } finally {
+      execFileSync('umount', [dir]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -236,11 +236,18 @@ async function holdsDatabase(dataDir: string): Promise<boolean> {
 const INITIALISE_SCRIPT = `
 const [moduleId, dataDir, startParams] = process.argv.slice(1);
 const { PGlite } = require(moduleId);
+// PGlite's file system fails with WASI error numbers, in a plain object that String() prints as [object Object].
+const WASI_ERRNO = { 2: 'EACCES', 44: 'ENOENT', 51: 'ENOSPC: no space left on device', 54: 'ENOTDIR', 63: 'EPERM', 69: 'EROFS: read-only file system' };
 (async () => {
   const db = new PGlite(dataDir, { startParams: JSON.parse(startParams) });
   await db.waitReady;
   await db.close();
-})().catch((err) => { console.error(err && err.stack || String(err)); process.exit(1); });
+})().catch((err) => {
+  if (err instanceof Error) console.error(err.stack);
+  else if (err && typeof err.errno === 'number') console.error(WASI_ERRNO[err.errno] || 'file system error ' + err.errno);
+  else console.error(require('node:util').inspect(err, { depth: 4 }));
+  process.exit(1);
+});
 `;
 
 /**
