@@ -49,6 +49,24 @@ describe('createInProcessBus', () => {
     expect(b).toEqual(['1', '2', '3']);
   });
 
+  it('hands each published batch whole to a batch handler, after the event handlers, and reports a failed batch once', async () => {
+    const errors: Array<[string, string]> = [];
+    const bus = createInProcessBus((err, e) => errors.push([(err as Error).message, e.id]));
+    const order: string[] = [];
+    await bus.subscribe((e) => {
+      order.push(`event ${e.id}`);
+    });
+    await bus.subscribeBatches!((events) => {
+      order.push(`batch ${events.map((e) => e.id).join(',')}`);
+      if (events.length === 1) throw new Error('refused');
+    });
+    await bus.publish([event('1'), event('2')]);
+    await bus.publish([event('3')]);
+    await bus.close();
+    expect(order).toEqual(['event 1', 'event 2', 'batch 1,2', 'event 3', 'batch 3']);
+    expect(errors).toEqual([['refused', '3']]);
+  });
+
   it('reports a handler error and still delivers that event and later ones to the other handlers', async () => {
     const reported: Array<[string, string]> = [];
     const bus = createInProcessBus((err, e) => reported.push([(err as Error).message, e.id]));

@@ -146,23 +146,27 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   let again = false;
   let nextSlice = 0;
 
-  /** Claims the slice's next pending rows: a repository whose head row was refused before offers only that row. */
-  function claim(tx: SqlExecutor, slice: number) {
+  /**
+   * Takes the slice's lock and claims its next pending rows, in one statement: the lock is an InitPlan, evaluated
+   * once before any row is read, and when another relay holds the slice the statement reads and locks nothing. A
+   * repository whose head row was refused before offers only that row.
+   */
+  function lockAndClaim(tx: SqlExecutor, slice: number) {
     return tx.query<ClaimedRow>(
       `SELECT o.id::text AS id, o.repository, o.sequence, o.attempts, o.event FROM outbox o
-        WHERE o.published_at IS NULL AND o.parked_at IS NULL AND ${outboxSliceSql('$1', 'o')} = $2
+        WHERE (SELECT pg_try_advisory_xact_lock($4, $2))
+          AND o.published_at IS NULL AND o.parked_at IS NULL AND ${outboxSliceSql('$1', 'o')} = $2
           AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.repository = o.repository AND b.published_at IS NULL
                             AND b.parked_at IS NULL AND b.attempts > 0 AND b.sequence < o.sequence)
         ORDER BY o.repository, o.sequence LIMIT $3 FOR UPDATE OF o`,
-      [partitions, slice, batchSize],
+      [partitions, slice, batchSize, RELAY_LOCK_KEY],
     );
   }
 
   async function publishSlice(slice: number): Promise<SliceOutcome> {
     return deps.db.transaction(async (tx): Promise<SliceOutcome> => {
-      const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1, $2) AS ok`, [RELAY_LOCK_KEY, slice]);
-      if (!lock.rows[0]?.ok) return { claimed: 0, published: [], parked: 0 };
-      const rows = (await claim(tx, slice)).rows;
+      // No rows: the slice is empty, or another relay holds it (and publishes them).
+      const rows = (await lockAndClaim(tx, slice)).rows;
       if (rows.length === 0) return { claimed: 0, published: [], parked: 0 };
       const events = new Map(rows.map((r) => [r.id, eventOf(r)]));
       const published: string[] = [];
@@ -222,7 +226,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         }
       }
       return { claimed: rows.length, published: published.map((id) => events.get(id) as LadingEvent), parked, failure };
-    });
+      // The marks need not wait for the disk: one lost in a crash is an event published again (at least once).
+    }, { awaitDurable: false });
   }
 
   /**

@@ -11,12 +11,23 @@ export interface SqlExecutor {
   query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
 }
 
+/** How a transaction is run. */
+export interface TransactionOptions {
+  /**
+   * False: the transaction may resolve once committed, before its commit is on disk (PGlite's group commit skips its
+   * wait; the next flush, which any later durable transaction makes, covers it). Only for a transaction whose loss
+   * in a crash costs a repeat and nothing else, e.g. the outbox relay's marks (a lost mark is an event published
+   * again, which at-least-once delivery allows). Default true; PostgreSQL commits every transaction durably.
+   */
+  awaitDurable?: boolean;
+}
+
 /** A Postgres database (PGlite or a real server). */
 export interface Database extends SqlExecutor {
   /** The adapter's name, for logs. */
   readonly driverName: string;
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs a script of several statements (migrations). */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;

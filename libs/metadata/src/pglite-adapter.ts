@@ -209,6 +209,35 @@ class StatementRunner {
     return complete?.text ?? '';
   }
 
+  /**
+   * Commits the open transaction, asking `question` (a statement with no parameters and one boolean column, e.g.
+   * whether the transaction wrote) first, in the same trip into the backend; resolves with COMMIT's command tag and
+   * the answer. When the question fails (the transaction was aborted) the answer is false, and COMMIT rolls back.
+   */
+  async commitAsking(question: string): Promise<{ tag: string; answer: boolean }> {
+    let statement: PreparedStatement;
+    try {
+      statement = this.statements.get(question) ?? (await this.prepare(question));
+    } catch {
+      return { tag: await this.command('COMMIT', true), answer: false };
+    }
+    const { messages } = await this.db.execProtocol(concat([wire.bind({ statement: statement.name, values: [] }), wire.execute({}), wire.sync(), wire.query('COMMIT')]), {
+      syncToFs: true,
+      throwOnError: false,
+    });
+    let answer = false;
+    let tag = '';
+    // The question's messages come before the first ReadyForQuery, COMMIT's before the second.
+    let ready = 0;
+    for (const message of messages as BackendMessage[]) {
+      if (message.name === 'readyForQuery') ready++;
+      else if (ready === 0 && message.name === 'dataRow') answer = (message as DataRow).fields[0] === 't';
+      else if (ready === 1 && message.name === 'commandComplete') tag = (message as CommandComplete).text;
+      else if (ready === 1 && message.name === 'error') throw message;
+    }
+    return { tag, answer };
+  }
+
   /** Forgets every prepared statement (after a script that may have changed the schema). */
   async reset(): Promise<void> {
     this.statements.clear();
@@ -392,7 +421,7 @@ export async function createPgliteDatabase(dataDir?: string, durability: PgliteD
         ensureOpen();
         return runner.query<R>(sql, params, 'alone');
       }),
-    transaction: async (work) => {
+    transaction: async (work, options) => {
       const { result, commitSeq } = await lock.runExclusive(async () => {
         ensureOpen();
         let open = true;
@@ -425,12 +454,13 @@ export async function createPgliteDatabase(dataDir?: string, durability: PgliteD
         open = false;
         if (!begun) return { result, commitSeq: undefined };
         // Only a transaction that wrote needs a flush; in an aborted one the question fails and COMMIT rolls back.
-        const wrote = groupCommit ? await runner.query<{ wrote: boolean }>(WROTE_SQL, undefined, 'transaction').then((r) => r.rows[0]?.wrote === true, () => false) : false;
+        // The question and COMMIT go in one trip.
+        const { tag, answer: wrote } = groupCommit ? await runner.commitAsking(WROTE_SQL) : { tag: await runner.command('COMMIT', true), answer: false };
         // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
-        if ((await runner.command('COMMIT', true)) === 'ROLLBACK') throw new TransactionAbortedError();
+        if (tag === 'ROLLBACK') throw new TransactionAbortedError();
         return { result, commitSeq: wrote ? groupCommit?.recordCommit() : undefined };
       });
-      if (commitSeq !== undefined) await groupCommit?.durable(commitSeq);
+      if (commitSeq !== undefined && options?.awaitDurable !== false) await groupCommit?.durable(commitSeq);
       return result;
     },
     exec: (sql) =>

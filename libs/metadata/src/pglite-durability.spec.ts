@@ -99,6 +99,26 @@ describe('PGlite durability on a data directory', () => {
     expect([inside, outside]).toEqual(['off', 'on']);
   });
 
+  it('commits with the question whether the transaction wrote in the same trip: an aborted one and a COMMIT that fails keep nothing', async () => {
+    db = await createPgliteDatabase(path.join(dir, 'metadata'));
+    await db.exec(`CREATE TABLE kept (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)`);
+    await db.transaction(async (tx) => tx.query(`INSERT INTO kept VALUES (1)`));
+    // A statement failed: the question fails too, and COMMIT rolls back.
+    const aborted = await db
+      .transaction(async (tx) => {
+        await tx.query(`INSERT INTO kept VALUES (2)`);
+        await tx.query(`SELECT 1/0`).catch(() => undefined);
+      })
+      .catch((e: unknown) => e);
+    expect(aborted).toBeInstanceOf(Error);
+    // The deferred unique check fails at COMMIT itself: its error reaches the caller.
+    const atCommit = await db.transaction(async (tx) => tx.query(`INSERT INTO kept VALUES (3), (1)`)).catch((e: unknown) => e);
+    expect((atCommit as { code?: string }).code).toBe('23505');
+    // The connection is usable after both, and only the first transaction's row is there.
+    await db.transaction(async (tx) => tx.query(`INSERT INTO kept VALUES (4)`));
+    expect((await db.query<{ v: number }>(`SELECT v FROM kept ORDER BY v`)).rows.map((r) => r.v)).toEqual([1, 4]);
+  });
+
   it('lets concurrent transactions share flushes (group commit) and loses none of them', async () => {
     const fsync = countingFsync();
     db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });

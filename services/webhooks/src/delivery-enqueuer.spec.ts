@@ -3,9 +3,10 @@
  * first joined are not skipped, and a message the broker delivers twice queues one delivery.
  */
 import { randomBytes } from 'node:crypto';
-import { AUDIT_EVENT_TYPES, AUDIT_PARTITION_KEY, EVENT_TYPES, LadingEvent, createKafkaBus, createUuidV7Generator } from '@lading/events';
+import { AUDIT_EVENT_TYPES, AUDIT_PARTITION_KEY, EVENT_TYPES, LadingEvent, createInProcessBus, createKafkaBus, createUuidV7Generator } from '@lading/events';
+import type { Database } from '@lading/metadata';
 import { infraSettings } from '@lading/testing';
-import { WEBHOOKS_CONSUMER_GROUP, enqueueEvent, subscribeEnqueuer } from './delivery-enqueuer';
+import { WEBHOOKS_CONSUMER_GROUP, enqueueEvent, enqueueEvents, subscribeEnqueuer } from './delivery-enqueuer';
 import { generateWebhookSecret, insertSubscription, listDeliveries } from '@lading/webhooks';
 import { FreshPostgres, freshPostgres } from '@lading/webhooks/test/fresh-postgres';
 
@@ -81,5 +82,46 @@ describe('the webhook enqueuer on Kafka', () => {
     } as unknown as LadingEvent;
     expect(await enqueueEvent({ db: pg.db, ids }, login)).toBe(0);
     expect(await listDeliveries(pg.db, subscription.id, { limit: 10 })).toEqual([]);
+  });
+
+  it('matches a batch in one statement, and queues only the events a subscription matches, in order', async () => {
+    // The subscriptions of every repository above would match everything.
+    await pg.db.query(`UPDATE webhook_subscriptions SET enabled = false`);
+    const subscription = await insertSubscription(pg.db, {
+      id: ids(), name: 'ns', namespace: 'batch-ns', url: 'https://93.184.216.34/ns', format: 'cloudevents', eventTypes: [EVENT_TYPES.manifestPushed], secret: generateWebhookSecret(), enabled: true,
+    });
+    const statements: string[] = [];
+    const counted: Database = {
+      ...pg.db,
+      query: (sql, params) => {
+        statements.push(sql);
+        return pg.db.query(sql, params);
+      },
+    };
+    const other = [makeEvent('elsewhere/a'), { ...makeEvent('batch-ns/a'), type: EVENT_TYPES.blobUploaded }, makeEvent('elsewhere/b')];
+    expect(await enqueueEvents({ db: counted, ids }, other)).toBe(0);
+    expect(statements).toHaveLength(1);
+    const first = makeEvent('batch-ns/a');
+    const second = makeEvent('batch-ns/b');
+    expect(await enqueueEvents({ db: pg.db, ids }, [makeEvent('elsewhere/c'), first, ...other, second])).toBe(2);
+    const rows = await listDeliveries(pg.db, subscription.id, { limit: 10 });
+    expect(rows.map((d) => d.eventId).sort()).toEqual([first.id, second.id].sort());
+  });
+
+  it('queues deliveries from the in-process bus a published batch at a time', async () => {
+    const subscription = await insertSubscription(pg.db, {
+      id: ids(), name: 'in-process', namespace: 'inproc', url: 'https://93.184.216.34/ip', format: 'cloudevents', eventTypes: [], secret: generateWebhookSecret(), enabled: true,
+    });
+    const bus = createInProcessBus();
+    let calls = 0;
+    const unsubscribe = await subscribeEnqueuer(bus, { db: pg.db, ids, onQueued: () => calls++ });
+    const events = [makeEvent('inproc/a'), makeEvent('other/a'), makeEvent('inproc/b')];
+    await bus.publish(events);
+    await bus.settled?.();
+    await unsubscribe();
+    await bus.close();
+    expect(calls).toBe(1);
+    const rows = await listDeliveries(pg.db, subscription.id, { limit: 10 });
+    expect(rows.map((d) => d.eventId).sort()).toEqual([events[0].id, events[2].id].sort());
   });
 });

@@ -7,7 +7,7 @@ import type { EventBus, LadingEvent } from '@lading/events';
 import { EVENT_TYPES, IdGenerator, isAuditEventType } from '@lading/events';
 import type { Database } from '@lading/metadata';
 import { distributionAction } from './delivery-body';
-import { hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from '@lading/webhooks';
+import { eventsWithSubscriptions, hasPushDeliveryFor, insertDelivery, matchingSubscriptions } from '@lading/webhooks';
 
 /** The consumer group of the webhooks enqueuer on Kafka. */
 export const WEBHOOKS_CONSUMER_GROUP = 'lading-webhooks';
@@ -22,21 +22,57 @@ export interface DeliveryEnqueuerDeps {
   group?: string;
 }
 
+/** The repository and time an event is matched with (a time that does not parse counts as now). */
+function matchOf(event: LadingEvent) {
+  return {
+    repository: event.data?.repository ?? event.partitionkey ?? '',
+    eventType: event.type,
+    eventTime: Number.isNaN(Date.parse(event.time)) ? new Date().toISOString() : event.time,
+  };
+}
+
 /**
  * Queues the deliveries of one event; resolves with how many were new. For Distribution-format subscriptions,
  * events without a Distribution form are skipped, and so is a `tag.updated` whose `manifest.pushed` (same request,
  * digest and tag) is already queued: Distribution sends one push per manifest PUT, carrying the tag.
  */
 export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEvent): Promise<number> {
+  return enqueueEvents(deps, [event]);
+}
+
+/**
+ * Queues the deliveries of a batch of events, in order; resolves with how many were new. One statement finds which
+ * events any subscription matches (most batches: none, and that is all they cost); each of those is queued in a
+ * transaction of its own, as `enqueueEvent` describes. When one of them fails, the others are still queued and the
+ * call rejects with the first error.
+ */
+export async function enqueueEvents(deps: DeliveryEnqueuerDeps, events: readonly LadingEvent[]): Promise<number> {
   // The audit trail shares the bus but is no repository's news: subscriptions never receive it.
-  if (isAuditEventType(event.type)) return 0;
-  const repository = event.data?.repository ?? event.partitionkey ?? '';
-  const time = Number.isNaN(Date.parse(event.time)) ? new Date().toISOString() : event.time;
-  // Most events match no subscription: one statement says so, without a transaction (its BEGIN and COMMIT cost
-  // more than the statement). When some match, the transaction reads them again and queues their deliveries.
-  if ((await matchingSubscriptions(deps.db, repository, event.type, time)).length === 0) return 0;
+  const repositoryEvents = events.filter((event) => !isAuditEventType(event.type));
+  const matches = repositoryEvents.map(matchOf);
+  const matched = await eventsWithSubscriptions(deps.db, matches);
+  let queued = 0;
+  let failure: { err: unknown } | undefined;
+  for (let i = 0; i < repositoryEvents.length; i++) {
+    if (!matched.has(i)) continue;
+    // One event's failure does not keep the later ones from their deliveries; the batch still fails (redelivered,
+    // where the bus redelivers: inserts are idempotent on subscription and event id).
+    try {
+      queued += await queueMatched(deps, repositoryEvents[i], matches[i]);
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  if (queued > 0) deps.onQueued?.(queued);
+  if (failure) throw failure.err;
+  return queued;
+}
+
+/** Queues one event's deliveries in a transaction that reads its matching subscriptions again. */
+async function queueMatched(deps: DeliveryEnqueuerDeps, event: LadingEvent, match: ReturnType<typeof matchOf>): Promise<number> {
+  const { repository, eventTime: time } = match;
   const eventJson = JSON.stringify(event);
-  const queued = await deps.db.transaction(async (tx) => {
+  return deps.db.transaction(async (tx) => {
     let count = 0;
     for (const subscription of await matchingSubscriptions(tx, repository, event.type, time)) {
       if (subscription.format === 'distribution') {
@@ -67,15 +103,16 @@ export async function enqueueEvent(deps: DeliveryEnqueuerDeps, event: LadingEven
     }
     return count;
   });
-  if (queued > 0) deps.onQueued?.(queued);
-  return queued;
 }
 
 /**
- * Subscribes the enqueuer to the bus; resolves with a function that unsubscribes it. A new consumer group starts
+ * Subscribes the enqueuer to the bus (a batch at a time where the bus offers it); resolves with a function that unsubscribes it. A new consumer group starts
  * from the oldest event, so that events published while the group first forms are not skipped; subscriptions only
  * get events newer than themselves, and the group's committed offsets make later starts resume where they left.
  */
 export function subscribeEnqueuer(bus: EventBus, deps: DeliveryEnqueuerDeps): Promise<() => Promise<void>> {
-  return bus.subscribe((event) => enqueueEvent(deps, event).then(() => undefined), { group: deps.group ?? WEBHOOKS_CONSUMER_GROUP, fromBeginning: true });
+  const options = { group: deps.group ?? WEBHOOKS_CONSUMER_GROUP, fromBeginning: true };
+  // A bus that hands over batches (the in-process one) gets one subscription statement per batch, not per event.
+  if (bus.subscribeBatches) return bus.subscribeBatches((events) => enqueueEvents(deps, events).then(() => undefined), options);
+  return bus.subscribe((event) => enqueueEvent(deps, event).then(() => undefined), options);
 }
