@@ -68,6 +68,24 @@ describe('s3 driver', () => {
     expect(Buffer.concat(read).equals(whole)).toBe(true);
   });
 
+  it('reuses part buffers between parts and writes without mixing their bytes: writes at once, in a row, chunks larger than a part', async () => {
+    const store = await createS3BlobStore({ ...settings, bucket, partSize: 5 * 1024 * 1024 });
+    const MiB = 1024 * 1024;
+    // One 17 MiB chunk (cut across four parts), and many small uneven ones; two written at once, then both again.
+    const sources = [[randomBytes(17 * MiB)], Array.from({ length: 40 }, (_, i) => randomBytes(400 * 1024 + i * 997))];
+    async function writeAndRead(id: string, chunks: Buffer[]): Promise<void> {
+      const whole = Buffer.concat(chunks);
+      expect(await store.writeUpload(id, 0, Readable.from(chunks))).toBe(whole.length);
+      const key = blobKey(`sha256:${createHash('sha256').update(whole).digest('hex')}`);
+      await store.commitUpload(id, key, whole.length);
+      const read: Buffer[] = [];
+      for await (const c of await store.read(key)) read.push(c as Buffer);
+      expect(Buffer.concat(read).equals(whole)).toBe(true);
+    }
+    await Promise.all(sources.map((chunks, i) => writeAndRead(`pooled-${i}`, chunks)));
+    for (const [i, chunks] of sources.entries()) await writeAndRead(`pooled-again-${i}`, chunks.map((c) => Buffer.from(c).reverse()));
+  });
+
   it('stores nothing of a chunk whose source fails after some parts were sent', async () => {
     const store = await createS3BlobStore({ ...settings, bucket, partSize: 5 * 1024 * 1024 });
     async function* failing(): AsyncGenerator<Buffer> {

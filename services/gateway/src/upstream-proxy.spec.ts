@@ -172,3 +172,49 @@ describe('blob GETs fetched from the store by the gateway (fetchObjects)', () =>
     }
   });
 });
+
+describe('request bodies forwarded to a replica', () => {
+  const logger = createLogger({ service: 'test', level: 'silent' });
+
+  it("forwards an upload sent with Expect: 100-continue (curl's large uploads) byte for byte, not a 503", async () => {
+    const received: Array<{ expect: unknown; bytes: Buffer }> = [];
+    const upstream = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ expect: req.headers.expect, bytes: Buffer.concat(chunks) });
+        res.writeHead(201, { 'Content-Length': '0' });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const proxy = createUpstreamProxy({ service: 'blob', urls: [`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`], headersTimeoutMs: 5_000, logger });
+    const gateway = createServer((req, res) => void proxy.handler(req, res, (err) => {
+      res.statusCode = 599;
+      res.end(String(err));
+    }));
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    try {
+      const body = randomBytes(3 * 1024 * 1024 + 17);
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}/v2/a/blobs/uploads/x`, {
+          method: 'PUT',
+          headers: { Expect: '100-continue', 'Content-Length': String(body.length) },
+        }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('continue', () => req.end(body));
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+      expect(status).toBe(201);
+      expect(received).toHaveLength(1);
+      expect(received[0].expect).toBeUndefined();
+      expect(received[0].bytes.equals(body)).toBe(true);
+    } finally {
+      await proxy.close();
+      await Promise.all([gateway, upstream].map((s) => new Promise((r) => s.close(r))));
+    }
+  });
+});

@@ -61,7 +61,12 @@ export interface UpstreamProxy {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+/**
+ * Headers not forwarded to a replica. `expect`: node's server has already answered a client's `Expect: 100-continue`
+ * (curl sends it with every large upload), and undici refuses a request that carries it, so a push sent straight to a
+ * gateway failed with 503 (nginx answers it itself and never forwarded it).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
 /** Failures before a replica took any of the request (it could not be reached at all). */
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH']);
@@ -96,6 +101,9 @@ function forwardHeaders(headers: IncomingHttpHeaders, remoteAddress: string | un
   return out;
 }
 
+/** How much of a client's request body the gateway reads ahead of the replica taking it. */
+const REQUEST_BODY_AHEAD = 1024 * 1024;
+
 /**
  * The client's request body as undici gets it: a stream of its own that starts reading the request only when undici
  * first pulls (once connected). A failed attempt destroys this stream, never the request itself, which stays
@@ -106,7 +114,9 @@ class RequestBody extends Readable {
   started = false;
 
   constructor(private readonly req: IncomingMessage) {
-    super();
+    // A megabyte ahead (nginx forwards bodies in 1 MiB writes): with the default 64 KiB, one chunk filled it, so the
+    // client's socket was paused and resumed (a pair of epoll changes) for every chunk of a push.
+    super({ highWaterMark: REQUEST_BODY_AHEAD });
   }
 
   private readonly onData = (chunk: Buffer) => {
