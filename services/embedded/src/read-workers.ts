@@ -194,7 +194,8 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
 
   function spawn(index: number): Promise<Worker> {
     const workerData: ReadWorkerData = { [READ_WORKER_MARK]: true, config, index, host: options.host, port: options.port, upstreams, key: keyText, epoch: epoch.buffer };
-    const worker = new Worker(entry, { workerData, stdout: false, stderr: false });
+    // Named, so that its thread shows as read-worker-<n> in /proc and top (the bench reads its CPU by that name).
+    const worker = new Worker(entry, { workerData, stdout: false, stderr: false, name: `read-worker-${index}` });
     running[index] = worker;
     return new Promise((resolve, reject) => {
       let listening = false;
