@@ -70,11 +70,9 @@ export const SERVICE_WORKER_ENTRIES: Readonly<Record<string, Readonly<Record<str
 /** The bundle request for one service: `services/<name>/src/main.ts` → `dist/<name>/main.cjs`, with its worker entries. */
 export function serviceBundle(name: string, root = REPO_ROOT): BundleRequest {
   const workers = Object.entries(SERVICE_WORKER_ENTRIES[name] ?? {});
-  return {
-    entry: path.join(root, 'services', name, 'src', 'main.ts'),
-    outfile: path.join(root, 'dist', name, 'main.cjs'),
-    also: workers.map(([file, entry]) => ({ entry: path.join(root, entry), outfile: path.join(root, 'dist', name, `${file}.cjs`), pure: true })),
-  };
+  const request: BundleRequest = { entry: path.join(root, 'services', name, 'src', 'main.ts'), outfile: path.join(root, 'dist', name, 'main.cjs') };
+  if (workers.length > 0) request.also = workers.map(([file, entry]) => ({ entry: path.join(root, entry), outfile: path.join(root, 'dist', name, `${file}.cjs`), pure: true }));
+  return request;
 }
 
 /**

@@ -1,16 +1,8 @@
 /** The one configuration schema every Lading process reads: defaults, types and limits in one place. */
 import { z } from 'zod';
 import { parseAllowListEntry } from './allow-list-entry';
+import { DURATION, durationMs } from './duration';
 
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-
-/** Converts a duration such as `500ms`, `30s`, `5m`, `24h` or `30d` to milliseconds. */
-export function durationMs(value: string): number {
-  const m = DURATION.exec(value);
-  if (!m) throw new Error(`not a duration: ${value}`);
-  return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
-}
 
 const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 24h or 30d');
 
