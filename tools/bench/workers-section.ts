@@ -21,13 +21,20 @@ import { measureRate, type LoadShape } from './load';
 import { failed, formatFigure, formatNumber, measured, thresholdVerdict, type Figure, type Row } from './report';
 import { startEmbedded, type RunningServer, type TargetContext } from './targets';
 
-/** The setups measured: read workers × the cores the process is pinned to. */
+/**
+ * The setups measured: read workers × the cores the process is pinned to; `auto` (the default) starts with none and
+ * is warmed up long enough (`AUTO_WARMUP_S`) for its scaling to start one.
+ */
 const SETUPS = [
-  { key: 'none-1', workers: 0, cpus: '0', label: 'none, 1 core' },
-  { key: 'one-2', workers: 1, cpus: '0,1', label: '1 worker, 2 cores' },
-  { key: 'none-2', workers: 0, cpus: '0,1', label: 'none, 2 cores' },
-  { key: 'one-1', workers: 1, cpus: '0', label: '1 worker, 1 core' },
+  { key: 'none-1', workers: '0', cpus: '0', label: 'none, 1 core' },
+  { key: 'one-2', workers: '1', cpus: '0,1', label: '1 worker, 2 cores' },
+  { key: 'none-2', workers: '0', cpus: '0,1', label: 'none, 2 cores' },
+  { key: 'one-1', workers: '1', cpus: '0', label: '1 worker, 1 core' },
+  { key: 'auto-2', workers: 'auto', cpus: '0,1', label: 'auto, 2 cores' },
 ] as const;
+
+/** Seconds of load before an `auto` setup is measured: 3 busy seconds start a worker, which then takes connections. */
+const AUTO_WARMUP_S = 6;
 
 type SetupKey = (typeof SETUPS)[number]['key'];
 
@@ -67,6 +74,8 @@ interface RunFigures {
   loaderCores: number;
   /** Share of the box's CPU that was busy. */
   boxBusy: number;
+  /** Read worker threads running at the end of the run. */
+  workerThreads: number;
 }
 
 const run = (file: string, args: string[], timeoutMs: number) =>
@@ -132,6 +141,7 @@ async function wrk(bin: string, url: string, connections: number, seconds: numbe
 
 /** Measures one setup on one path: a warm-up, then the measured run with the server's CPU per thread around it. */
 async function measureOne(wrkBin: string | undefined, server: RunningServer, path: string, headers: Record<string, string>, shape: LoadShape): Promise<RunFigures> {
+  // Cores are the CPU a setup got: /proc's clock ticks are 100 a second on Linux.
   const url = `${server.baseUrl}${path}`;
   const pid = server.pid!;
   if (!wrkBin) {
@@ -172,6 +182,7 @@ function figuresOf(pid: number, before: Map<string, { comm: string; seconds: num
     threadUs,
     loaderCores: loaderCpu / (elapsedMs / 1000),
     boxBusy: (boxAfter.busy - box.busy) / Math.max(1, boxAfter.total - box.total),
+    workerThreads: [...after.values()].filter((t) => t.comm.startsWith('read-worker')).length,
   };
 }
 
@@ -222,7 +233,7 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
       const name = `embedded-workers-${setup.key}`;
       const server = await deps.start(() => startEmbedded(deps.ctx, name, { LADING_SERVER_READWORKERS: String(setup.workers), LADING_LOG_LEVEL: 'info' }, setup.cpus));
       servers[setup.key] = server;
-      if (setup.workers > 0) await readWorkersListening(deps.ctx, name);
+      if (setup.workers !== '0') await readWorkersListening(deps.ctx, name);
       await sleep(2000);
       idleMb[setup.key] = residentMb(server.pid);
       await deps.load(server.baseUrl);
@@ -233,9 +244,10 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
         for (const setup of order) {
           const server = servers[setup.key]!;
           const figure = await deps.attempt(`${metric.name}, ${setup.label} (cpus ${setup.cpus})`, async () => {
-            const f = await measureOne(wrkBin, server, metric.path, metric.headers, deps.shape);
+            const shape = setup.workers === 'auto' ? { ...deps.shape, warmupSeconds: Math.max(deps.shape.warmupSeconds, AUTO_WARMUP_S) } : deps.shape;
+            const f = await measureOne(wrkBin, server, metric.path, metric.headers, shape);
             (results[m][setup.key] ??= []).push(f);
-            return measured(f.rps, `rps; server ${formatNumber(f.serverCores)} cores, ${formatNumber(f.serverUs)} µs CPU per request (${threadLine(f)}); load generator ${formatNumber(f.loaderCores)} cores; box ${(100 * f.boxBusy).toFixed(0)} % busy; load average ${loadavg()[0].toFixed(2)}`);
+            return measured(f.rps, `rps; ${f.workerThreads} read worker thread(s); server ${formatNumber(f.serverCores)} cores, ${formatNumber(f.serverUs)} µs CPU per request (${threadLine(f)}); load generator ${formatNumber(f.loaderCores)} cores; box ${(100 * f.boxBusy).toFixed(0)} % busy; load average ${loadavg()[0].toFixed(2)}`);
           });
           if (!figure.ok) failure = figure;
         }
@@ -251,7 +263,8 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
     const r = results[m];
     const avg = (key: SetupKey, pick: (f: RunFigures) => number) => mean((r[key] ?? []).map(pick));
     const ratio = failure ? undefined : avg('one-2', (f) => f.rps) / avg('none-1', (f) => f.rps);
-    const cell = (key: SetupKey) => `${formatNumber(avg(key, (f) => f.rps))} rps at ${formatNumber(avg(key, (f) => f.serverCores))} cores, ${formatNumber(avg(key, (f) => f.serverUs))} µs/req`;
+    const cell = (key: SetupKey) =>
+      `${formatNumber(avg(key, (f) => f.rps))} rps at ${formatNumber(avg(key, (f) => f.serverCores))} cores, ${formatNumber(avg(key, (f) => f.serverUs))} µs/req${key === 'auto-2' ? ` (${formatNumber(avg(key, (f) => f.workerThreads))} worker)` : ''}`;
     rows.push({
       metric: `embedded ${metric.name}: none on 1 core → 1 read worker on 2 cores (pinned; ${wrkBin ? 'wrk' : 'autocannon'}, load generator ${formatNumber(avg('one-2', (f) => f.loaderCores))} cores)`,
       cells: { embedded: failure ? formatFigure(failure) : `${cell('none-1')} → ${cell('one-2')} (${formatNumber(ratio ?? NaN)}×)` },
@@ -260,12 +273,29 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
       met: thresholdVerdict(ratio, { min: 1.3 }),
     });
     rows.push({
-      metric: `  the same, none on 2 cores; 1 worker on 1 core`,
-      cells: { embedded: failure ? formatFigure(failure) : `${cell('none-2')}; ${cell('one-1')}` },
+      metric: `  the same, none on 2 cores; 1 worker on 1 core; auto (the default) on 2 cores after ${AUTO_WARMUP_S} s of load`,
+      cells: { embedded: failure ? formatFigure(failure) : `${cell('none-2')}; ${cell('one-1')}; ${cell('auto-2')}` },
       ratio: '—',
       target: '',
       met: '',
     });
+    if (!failure) {
+      // What the CPU per request allows whatever the box's other load: N cores over the process's CPU per request,
+      // and no more than one core for its busiest thread (its main thread, or one worker).
+      const ceiling = (key: SetupKey, cores: number, workers: number) => {
+        const us = avg(key, (f) => f.serverUs);
+        const busiest = Math.max(avg(key, (f) => f.threadUs.main ?? 0), workers > 0 ? avg(key, (f) => f.threadUs['read workers'] ?? 0) / workers : 0);
+        return Math.min((cores * 1e6) / us, 1e6 / busiest);
+      };
+      const [one, two] = [ceiling('none-1', 1, 0), ceiling('one-2', 2, 1)];
+      rows.push({
+        metric: `  the CPU-bound ceiling (rps): min(cores ÷ CPU per request, 1 core ÷ the busiest thread's), none on 1 core → 1 worker on 2`,
+        cells: { embedded: `${formatNumber(one)} → ${formatNumber(two)} (${formatNumber(two / one)}×)` },
+        ratio: '—',
+        target: '',
+        met: '',
+      });
+    }
     if (!failure) {
       const groups = (key: SetupKey) => {
         const sums: Record<string, number> = {};
@@ -283,8 +313,8 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
   }
   const perWorker = mean([idleMb['one-2']! - idleMb['none-2']!, idleMb['one-1']! - idleMb['none-1']!]);
   rows.push({
-    metric: 'embedded resident memory at start: none → 1 read worker (MB; 2 cores, 1 core)',
-    cells: { embedded: `${formatNumber(idleMb['none-2'] ?? NaN)} → ${formatNumber(idleMb['one-2'] ?? NaN)}; ${formatNumber(idleMb['none-1'] ?? NaN)} → ${formatNumber(idleMb['one-1'] ?? NaN)} (a worker ~${formatNumber(perWorker)} MB)` },
+    metric: 'embedded resident memory at start: none → 1 read worker (MB; 2 cores, 1 core); auto, idle',
+    cells: { embedded: `${formatNumber(idleMb['none-2'] ?? NaN)} → ${formatNumber(idleMb['one-2'] ?? NaN)}; ${formatNumber(idleMb['none-1'] ?? NaN)} → ${formatNumber(idleMb['one-1'] ?? NaN)} (a worker ~${formatNumber(perWorker)} MB); auto ${formatNumber(idleMb['auto-2'] ?? NaN)}` },
     ratio: '—',
     target: '',
     met: '',
