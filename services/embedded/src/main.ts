@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseListenAddress, runProcess, wireTelemetry } from '@lading/runtime';
 import { createEmbeddedRegistry } from './embedded-registry';
 import { createReadWorkerScaling } from './read-worker-scaling';
-import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { type ReadWorkers, ensurePortFree, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
 import { createWriteEpoch } from './write-epoch';
 
 runProcess('registry', 'the embedded registry: every service in one process, on PGlite and a data directory by default.', async (config, logger, stopping) => {
@@ -16,7 +16,12 @@ runProcess('registry', 'the embedded registry: every service in one process, on 
     else logger.info({ reason: plan.reason }, 'no read workers');
   }
   const withWorkers = plan.max > 0;
-  if (withWorkers) withPrincipalSecret(config);
+  const { host, port } = parseListenAddress(config.http.addr);
+  if (withWorkers) {
+    // The port is opened with reusePort: one another process holds must still be refused.
+    await ensurePortFree(host, port);
+    withPrincipalSecret(config);
+  }
   const registry = await createEmbeddedRegistry(config, logger, { metrics: wired.metrics, stopping });
   if (!config.auth.enabled) {
     logger.warn('authentication is OFF (LADING_AUTH_ENABLED=false): anyone who can reach this port can push, pull and delete');
@@ -31,7 +36,7 @@ runProcess('registry', 'the embedded registry: every service in one process, on 
   return {
     app: wired.measured(scaling ? scaling.watch(publicApp) : publicApp),
     reusePort: withWorkers,
-    async listening({ port }) {
+    async listening({ port: bound }) {
       if (!withWorkers) return;
       // The bundle (dist/embedded/main.cjs) starts its workers from the read path's own bundle beside it
       // (read-worker.cjs: no services, no OpenTelemetry SDK); tsx from read-worker-thread.cjs.
@@ -42,8 +47,8 @@ runProcess('registry', 'the embedded registry: every service in one process, on 
         registry,
         epoch,
         count: plan.count,
-        host: parseListenAddress(config.http.addr).host,
-        port,
+        host,
+        port: bound,
         entry,
         onFatal: () => process.exit(1),
       });

@@ -14,7 +14,7 @@ import { createHttpServer } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
 import { type TestBlob, imageManifest, makeBlob } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { type ReadWorkers, ensurePortFree, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
 import { createWriteEpoch } from './write-epoch';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
@@ -315,5 +315,17 @@ describe('planReadWorkers with auto (the default)', () => {
   it('runs none where one thread must keep the state, as with a number', () => {
     const plan = planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' }, limits: { principalRate: 5 } }), 8);
     expect(plan).toEqual({ count: 0, max: 0, reason: expect.stringMatching(/rate limits/) });
+  });
+});
+
+describe('ensurePortFree', () => {
+  it('refuses a port another listener holds, even one opened with reusePort, and lets a free one be', async () => {
+    const holder = createHttpServer((_req, res) => res.end(), parseConfig({ data: { dir: '/tmp/unused' } }).limits);
+    await new Promise<void>((resolve) => holder.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
+    const held = (holder.address() as AddressInfo).port;
+    await expect(ensurePortFree('127.0.0.1', held)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await new Promise((resolve) => holder.close(resolve));
+    await expect(ensurePortFree('127.0.0.1', held)).resolves.toBeUndefined();
+    await expect(ensurePortFree('127.0.0.1', 0)).resolves.toBeUndefined();
   });
 });

@@ -24,6 +24,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -75,6 +76,21 @@ export function planReadWorkers(config: LadingConfig, cores = availableParalleli
   if (config.mirror.namespace !== undefined) return none('mirror.namespace is set: un-prefixed pulls are resolved by the main thread');
   if (auto) return cores > 1 ? { count: 0, max: Math.min(cores - 1, 64) } : none('one core: no read workers');
   return { count: asked, max: asked };
+}
+
+/**
+ * Resolves when nothing listens on `host:port`, rejects (`EADDRINUSE`) when something does. A process with read
+ * workers opens its port with `reusePort`, which would let it share the port with another process of the same user
+ * that opened it so too (another registry with workers): checked first with a listener that shares nothing, so that
+ * a registry started on a port in use fails as it does without workers. Port 0 (any free port) is always free.
+ */
+export function ensurePortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /**
