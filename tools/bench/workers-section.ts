@@ -17,6 +17,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig } from '@lading/config';
+import { startCommand } from '../build/bundle';
 import { measureRate, type LoadShape } from './load';
 import { failed, formatFigure, formatNumber, measured, thresholdVerdict, type Figure, type Row } from './report';
 import { startEmbedded, type RunningServer, type TargetContext } from './targets';
@@ -206,6 +208,46 @@ function residentMb(pid: number | undefined): number {
   }
 }
 
+/** Workers the memory probe starts, one after the other. */
+const PROBE_WORKERS = 4;
+
+/**
+ * The memory probe: a plain node process (no tsx, whose loader would follow into the workers), with the V8 flags
+ * `npm start` runs, that starts `PROBE_WORKERS` read workers of the read path's bundle against upstreams that do not
+ * answer (they listen and idle: no request reaches them) and prints its resident memory before and 3 s after, and
+ * each worker's V8 heap.
+ */
+const MEMORY_PROBE = `
+const { Worker } = require('node:worker_threads');
+const [entry, count, configJson] = process.argv.slice(1);
+const rss = () => process.memoryUsage().rss / 2 ** 20;
+(async () => {
+  await new Promise((r) => setTimeout(r, 500));
+  const before = rss();
+  const config = JSON.parse(configJson);
+  const workers = [];
+  for (let index = 0; index < Number(count); index++) {
+    const dead = 'http://127.0.0.1:9';
+    const w = new Worker(entry, { workerData: { ladingReadWorker: true, config, index, host: '127.0.0.1', port: 0, upstreams: { blob: dead, manifest: dead, auth: dead }, key: 'probe', epoch: new SharedArrayBuffer(4) } });
+    await new Promise((resolve, reject) => { w.on('message', (m) => (m.type === 'listening' ? resolve() : m.type === 'failed' && reject(new Error(m.message)))); w.once('error', reject); });
+    workers.push(w);
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  const heaps = await Promise.all(workers.map((w) => w.getHeapStatistics()));
+  console.log(JSON.stringify({ before, after: rss(), heapMb: heaps.reduce((s, h) => s + h.used_heap_size, 0) / heaps.length / 2 ** 20 }));
+  process.exit(0);
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`;
+
+/** Resident memory per read worker (MB) and each one's V8 heap in use, from the memory probe. */
+export async function probeWorkerMemory(ctx: TargetContext): Promise<{ perWorkerMb: number; heapMb: number }> {
+  const flags = startCommand(ctx.root).filter((a) => a.startsWith('--'));
+  const config = parseConfig({ data: { dir: join(ctx.workDir, 'memory-probe') }, upstreams: { secret: 'probe'.repeat(9) }, log: { level: 'silent', access: false } });
+  const { stdout } = await run(process.execPath, [...flags, '-e', MEMORY_PROBE, join(ctx.root, 'dist', 'embedded', 'read-worker.cjs'), String(PROBE_WORKERS), JSON.stringify(config)], 60_000);
+  const probe = JSON.parse(stdout) as { before: number; after: number; heapMb: number };
+  return { perWorkerMb: (probe.after - probe.before) / PROBE_WORKERS, heapMb: probe.heapMb };
+}
+
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 function threadLine(f: RunFigures): string {
@@ -228,6 +270,7 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
   const idleMb: Partial<Record<SetupKey, number>> = {};
   const results = deps.metrics.map(() => ({} as Partial<Record<SetupKey, RunFigures[]>>));
   let failure: Figure | undefined;
+  let probe: { perWorkerMb: number; heapMb: number } | undefined;
   try {
     for (const setup of SETUPS) {
       const name = `embedded-workers-${setup.key}`;
@@ -238,6 +281,10 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
       idleMb[setup.key] = residentMb(server.pid);
       await deps.load(server.baseUrl);
     }
+    await deps.attempt(`resident memory per read worker (${PROBE_WORKERS} of dist/embedded/read-worker.cjs, idle)`, async () => {
+      probe = await probeWorkerMemory(deps.ctx);
+      return measured(probe.perWorkerMb, `MB per worker; V8 heap in use ${formatNumber(probe.heapMb)} MB each`);
+    });
     for (const [m, metric] of deps.metrics.entries()) {
       for (let round = 0; round < deps.rounds && !failure; round++) {
         const order = round % 2 === 0 ? SETUPS : [...SETUPS].reverse();
@@ -318,6 +365,13 @@ export async function measureReadWorkers(deps: WorkersSectionDeps): Promise<Row[
     ratio: '—',
     target: '',
     met: '',
+  });
+  rows.push({
+    metric: `resident memory per read worker: ${PROBE_WORKERS} of dist/embedded/read-worker.cjs in a bare node process, idle (MB)`,
+    cells: { embedded: probe ? `${formatNumber(probe.perWorkerMb)} (V8 heap in use ${formatNumber(probe.heapMb)} each)` : 'failed' },
+    ratio: '—',
+    target: 'far less than the 55 MB of a worker that loaded the whole process (issue 25)',
+    met: thresholdVerdict(probe?.perWorkerMb, { max: 40 }),
   });
   return rows;
 }
