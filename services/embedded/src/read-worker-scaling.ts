@@ -11,8 +11,11 @@
  *
  * A worker listens beside the main thread (`reusePort`), and the kernel spreads only new connections over the
  * listeners: clients that keep their connections alive would stay on the busy main thread. So for `nudgeTicks`
- * seconds after a worker starts, one in `nudgeEvery` of the reads the main thread answers carries `Connection: close`,
- * and the client's next connection may land on the worker.
+ * seconds after a worker starts, one in `nudgeEvery` of the reads the main thread answers on a connection it had
+ * before the worker started carries `Connection: close`, and the client's next connection may land on the worker.
+ * Only those: a connection opened since is where the kernel put it, and closing it again would drain the main thread
+ * (the first version did: every reconnection that landed on the main thread was closed again, until all were on the
+ * worker).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
@@ -142,6 +145,9 @@ export function createReadWorkerScaling(options: ReadWorkerScalingOptions): Read
   let mainLast: EventLoopUtilization = performance.eventLoopUtilization();
   const workerLast = new WeakMap<Worker, EventLoopUtilization>();
   let acting = false;
+  /** Which start of a worker each connection the main thread served was first seen before (0: before any). */
+  const generationOf = new WeakMap<object, number>();
+  let generation = 0;
 
   const utilizationOf = (worker: Worker): number => {
     const last = workerLast.get(worker);
@@ -166,6 +172,7 @@ export function createReadWorkerScaling(options: ReadWorkerScalingOptions): Read
     try {
       if (step === 'grow') {
         await workers.add();
+        generation++;
         logger.info({ readWorkers: workers.threads().length, utilization: Number(main.toFixed(2)) }, 'pulls keep the main thread busy: started a read worker');
       } else {
         await workers.remove();
@@ -190,9 +197,12 @@ export function createReadWorkerScaling(options: ReadWorkerScalingOptions): Read
     watch(app) {
       return withFront(app, (req: IncomingMessage, res: ServerResponse) => {
         requests++;
+        const socket = req.socket;
+        let seen = generationOf.get(socket);
+        if (seen === undefined) generationOf.set(socket, (seen = generation));
         if (!isRead(req.method)) return false;
         reads++;
-        if (state.nudging > 0 && reads % policy.nudgeEvery === 0) res.setHeader('Connection', 'close');
+        if (state.nudging > 0 && seen < generation && reads % policy.nudgeEvery === 0) res.setHeader('Connection', 'close');
         return false;
       });
     },
