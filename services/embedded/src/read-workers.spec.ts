@@ -14,7 +14,7 @@ import { createHttpServer } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
 import { type TestBlob, imageManifest, makeBlob } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { type ReadWorkers, ensurePortFree, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { type ReadWorkers, ensurePortFree, planReadWorkers, startReadWorkers, usableCores, withPrincipalSecret } from './read-workers';
 import { createWriteEpoch } from './write-epoch';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
@@ -327,5 +327,15 @@ describe('ensurePortFree', () => {
     await new Promise((resolve) => holder.close(resolve));
     await expect(ensurePortFree('127.0.0.1', held)).resolves.toBeUndefined();
     await expect(ensurePortFree('127.0.0.1', 0)).resolves.toBeUndefined();
+  });
+});
+
+describe('usableCores', () => {
+  it('counts the CPUs the process may run on, fewer under a cgroup CPU quota (a container limit), rounded up', () => {
+    expect(usableCores(8, undefined)).toBe(8);
+    expect(usableCores(8, 'max 100000\n')).toBe(8);
+    expect(usableCores(8, '150000 100000\n')).toBe(2);
+    expect(usableCores(8, '50000 100000\n')).toBe(1);
+    expect(usableCores(2, '400000 100000\n')).toBe(2);
   });
 });

@@ -23,6 +23,7 @@
  * `MAX_RESTARTS` times in a minute, stops the process (exit 1), as a failed start does.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -59,13 +60,32 @@ export interface ReadWorkersPlan {
 }
 
 /**
+ * The cores this process may use: the CPUs it may run on (`availableParallelism()`), fewer when a cgroup v2 CPU
+ * quota (`cpu.max`, a container's CPU limit) allows less, rounded up. `cpuMax` is the file's text (read from
+ * /sys/fs/cgroup/cpu.max by default; none outside a cgroup v2 with a quota).
+ */
+export function usableCores(parallelism = availableParallelism(), cpuMax = readCpuMax()): number {
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const limit = Number(quota) / Number(period);
+  return Number.isFinite(limit) && limit > 0 ? Math.max(1, Math.min(parallelism, Math.ceil(limit))) : parallelism;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The read workers this process runs: `server.readWorkers`, a number, or `auto` (the default): none at start and up
- * to the cores but one (`cores`, `availableParallelism()` by default), started while pulls keep the main thread busy
+ * to the cores but one (`cores`, `usableCores()` by default: a container's CPU limit counts), started while pulls keep the main thread busy
  * (see docs/benchmarks.md for what one costs and brings). None while the process serves HTTPS (the workers would need
  * the certificate and its reloads), has rate limits (their buckets are per thread) or a mirror namespace (answered
  * with the database's stored rules): those keep one thread; with `auto` that is said only at debug level.
  */
-export function planReadWorkers(config: LadingConfig, cores = availableParallelism()): ReadWorkersPlan {
+export function planReadWorkers(config: LadingConfig, cores = usableCores()): ReadWorkersPlan {
   const asked = config.server.readWorkers;
   const auto = asked === 'auto';
   const none = (reason: string): ReadWorkersPlan => ({ count: 0, max: 0, reason });
