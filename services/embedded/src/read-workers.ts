@@ -156,8 +156,8 @@ export interface ReadWorkersOptions {
   host: string;
   port: number;
   /**
-   * The file a worker thread runs: the process's bundle (dist/embedded/main.cjs, which starts a read worker when its
-   * `workerData` says so) or, by default, the tsx shim.
+   * The file a worker thread runs: the read path's bundle (dist/embedded/read-worker.cjs, beside the process's) or,
+   * by default, the tsx shim.
    */
   entry?: string;
   /** Called when the workers cannot be kept running (too many crashes): the process should exit non-zero. */
