@@ -24,10 +24,11 @@ import type { WorkerJob } from './client-worker';
 import { MANIFEST_ACCEPT, createRegistryClient, expectAnswer } from '@lading/client';
 import { comparisonRow, failed, formatFigure, formatNumber, measured, renderMarkdown, renderText, thresholdVerdict, type Figure, type Row, type TargetFigures } from './report';
 import { clusterAddress, clusterPid, distributionVersion, createCpuLimiter, killClusterProcess, startCeiling, startClusterProcess, startCluster, startDistribution, startDistributionReplicas, startEmbedded, startOtlpSink, type RunningServer, type TargetContext } from './targets';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { measureProxy, type ProxyShape } from './proxy-section';
 import { measureQuota, type QuotaShape } from './quota-section';
 import { measureMemory } from './memory-section';
+import { measureReadWorkers } from './workers-section';
 
 const TARGETS = ['distribution', 'distribution-x2', 'distribution-x2-s3', 'distribution-2.8', 'embedded', 'cluster'] as const;
 type TargetName = (typeof TARGETS)[number];
@@ -393,125 +394,6 @@ function machineLines(distribution: string[]): string[] {
   ];
 }
 
-/** The four embedded setups of the read-workers rows: read workers × cores it is pinned to. */
-const WORKER_SETUPS = [
-  { key: 'none-1', workers: 0, cpus: '0' },
-  { key: 'one-1', workers: 1, cpus: '0' },
-  { key: 'none-2', workers: 0, cpus: '0,1' },
-  { key: 'one-2', workers: 1, cpus: '0,1' },
-] as const;
-
-/** Resident memory of a process, in MB (NaN when it cannot be read). */
-function residentMb(pid: number | undefined): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-    return line ? Number(line.replace(/\D+/g, '')) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Waits until a started embedded process logs that its read workers listen (its log is `<workDir>/<name>.log`). */
-async function readWorkersListening(ctx: TargetContext, name: string): Promise<void> {
-  const file = join(ctx.workDir, `${name}.log`);
-  for (let i = 0; i < 600; i++) {
-    if (existsSync(file) && readFileSync(file, 'utf8').includes('read workers are listening')) return;
-    await sleep(100);
-  }
-  throw new Error(`${name}: its read workers did not listen within 60 s`);
-}
-
-/**
- * The read-workers rows: embedded with no read worker and with one, pinned to 1 core and to 2, measured in turns
- * (rounds alternate the order) on manifest GET by digest and GET of the image's 1 MB layer.
- */
-async function measureReadWorkers(
-  opts: Options,
-  ctx: TargetContext,
-  image: BenchImage,
-  tools: { start(starter: () => Promise<RunningServer>): Promise<RunningServer>; stop(server: RunningServer): Promise<void>; attempt(label: string, measure: () => Promise<Figure>): Promise<Figure> },
-): Promise<Row[]> {
-  console.log('\nread workers: embedded, none and 1, pinned to 1 core and to 2 (taskset), metric by metric');
-  const servers: Partial<Record<(typeof WORKER_SETUPS)[number]['key'], RunningServer>> = {};
-  const idleMb: Record<string, number> = {};
-  const metrics = [
-    { name: 'manifest GET by digest', path: `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, sums: {} as Record<string, number>, mainUs: {} as Record<string, number> },
-    { name: `GET of a ${formatNumber(image.layers[0].size / MB)} MB blob`, path: `/v2/${REPO_IMAGE}/blobs/${image.layers[0].digest}`, sums: {} as Record<string, number>, mainUs: {} as Record<string, number> },
-  ];
-  let failure: Figure | undefined;
-  try {
-    for (const setup of WORKER_SETUPS) {
-      const name = `embedded-workers-${setup.key}`;
-      const server = await tools.start(() => startEmbedded(ctx, name, { LADING_SERVER_READWORKERS: String(setup.workers), LADING_LOG_LEVEL: 'info' }, setup.cpus));
-      servers[setup.key] = server;
-      if (setup.workers > 0) await readWorkersListening(ctx, name);
-      await sleep(2000);
-      idleMb[setup.key] = residentMb(server.pid);
-      await loadImage(server.baseUrl, image);
-    }
-    const rounds = opts.mode === 'quick' ? 1 : 2;
-    for (const metric of metrics) {
-      for (let round = 0; round < rounds && !failure; round++) {
-        const order = round % 2 === 0 ? WORKER_SETUPS : [...WORKER_SETUPS].reverse();
-        for (const setup of order) {
-          const server = servers[setup.key]!;
-          let mainUs = NaN;
-          const figure = await tools.attempt(`${metric.name} rps, ${setup.workers} read worker(s), cpus ${setup.cpus}`, async () => {
-            // The main thread's CPU per request the process answered: what bounds the process while it has one loop.
-            const mainBefore = cpuSeconds(server.pid!, undefined, server.pid);
-            const r = await measureRate(`${server.baseUrl}${metric.path}`, opts.shape, { accept: MANIFEST_ACCEPT }, server.pid);
-            const mainCpu = cpuSeconds(server.pid!, undefined, server.pid) - mainBefore;
-            // The warm-up's requests are in mainCpu too: per second of the measured run, as the process's figure is.
-            mainUs = (mainCpu / (opts.shape.seconds + opts.shape.warmupSeconds) / r.rps) * 1e6;
-            const cores = r.cpuUsPerRequest === undefined ? NaN : (r.cpuUsPerRequest * r.rps) / 1e6;
-            return measured(r.rps, `server ${formatNumber(cores)} cores, ${formatNumber(r.cpuUsPerRequest ?? NaN)} µs CPU per request, main thread ~${formatNumber(mainUs)} µs; box CPU ${(100 * (r.boxBusyShare ?? NaN)).toFixed(0)} % busy`);
-          });
-          if (!figure.ok) failure = figure;
-          else {
-            metric.sums[setup.key] = (metric.sums[setup.key] ?? 0) + figure.value / rounds;
-            metric.mainUs[setup.key] = (metric.mainUs[setup.key] ?? 0) + mainUs / rounds;
-          }
-        }
-      }
-    }
-  } catch (error) {
-    failure = failed(error instanceof Error ? error.message : String(error));
-  } finally {
-    for (const server of Object.values(servers)) await tools.stop(server);
-  }
-  const rows: Row[] = metrics.flatMap((metric) => {
-    const s = metric.sums;
-    const m = metric.mainUs;
-    const ratio = failure ? undefined : s['one-2'] / s['none-1'];
-    const relief = failure ? undefined : m['none-2'] / m['one-2'];
-    return [{
-      metric: `embedded ${metric.name}, read workers: none on 1 core → 1 on 2 cores (rps)`,
-      cells: {
-        embedded: failure
-          ? formatFigure(failure)
-          : `${formatNumber(s['none-1'])} → ${formatNumber(s['one-2'])} (${formatNumber(ratio ?? NaN)}×); none on 2 cores ${formatNumber(s['none-2'])}, 1 on 1 core ${formatNumber(s['one-1'])}`,
-      },
-      ratio: '—',
-      target: `grows with the cores (issue 25; this box: ${availableParallelism()} cores, the load generator on them too)`,
-      met: thresholdVerdict(ratio, { min: 1.2 }),
-    }, {
-      metric: `  the same, the main thread's CPU per request the process answered, 2 cores: none → 1 read worker (µs)`,
-      cells: { embedded: failure ? formatFigure(failure) : `${formatNumber(m['none-2'])} → ${formatNumber(m['one-2'])} (÷${formatNumber(relief ?? NaN)}); on 1 core ${formatNumber(m['none-1'])} → ${formatNumber(m['one-1'])}` },
-      ratio: '—',
-      target: 'the main thread no longer bounds the process: ÷ ≥ 1.5 with 1 worker',
-      met: thresholdVerdict(relief, { min: 1.5 }),
-    }];
-  });
-  rows.push({
-    metric: 'embedded resident memory at start, read workers: none → 1 (MB)',
-    cells: { embedded: `${formatNumber(idleMb['none-2'])} → ${formatNumber(idleMb['one-2'])}` },
-    ratio: '—',
-    target: '',
-    met: '',
-  });
-  return rows;
-}
-
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const workDir = mkdtempSync(join(tmpdir(), 'lading-bench-'));
@@ -698,10 +580,22 @@ async function main(): Promise<void> {
       });
     }
 
-    // Read workers (server.readWorkers): embedded with none and with one, each pinned to core 0 and to cores 0-1
-    // (taskset), taking turns on manifest GET by digest and GET of a 1 MB blob; the load generator is not pinned.
+    // Read workers (server.readWorkers): embedded pinned to 1 core with none and to 2 cores with one (and the other
+    // two), taking turns on manifest GET by digest and GET of a 1 MB blob under wrk (workers-section.ts).
     if (opts.sections.has('workers') && opts.targets.has('embedded')) {
-      extra.push(...await measureReadWorkers(opts, ctx, image, { start, stop, attempt }));
+      extra.push(...await measureReadWorkers({
+        ctx,
+        shape: opts.shape,
+        rounds: opts.mode === 'quick' ? 1 : 2,
+        metrics: [
+          { name: 'manifest GET by digest', path: `/v2/${REPO_IMAGE}/manifests/${image.manifest.digest}`, headers: { accept: MANIFEST_ACCEPT } },
+          { name: `GET of a ${formatNumber(image.layers[0].size / MB)} MB blob`, path: `/v2/${REPO_IMAGE}/blobs/${image.layers[0].digest}`, headers: {} },
+        ],
+        load: (baseUrl) => loadImage(baseUrl, image),
+        start,
+        stop,
+        attempt,
+      }));
     }
 
     // The cluster comes up after the others are stopped (under the cluster lock), beside what it is compared with: 2

@@ -21,6 +21,19 @@ describe('tools/build bundle', () => {
     });
   });
 
+  it("bundles the embedded registry's read workers apart, with only the read path: no PGlite, zod nor OpenTelemetry SDK", async () => {
+    const request = serviceBundle('embedded');
+    expect(request.also).toEqual([{ entry: path.join(REPO_ROOT, 'services/embedded/src/read-worker-main.ts'), outfile: path.join(REPO_ROOT, 'dist/embedded/read-worker.cjs'), pure: true }]);
+    const outfile = path.join(dir, 'embedded', 'read-worker.cjs');
+    await bundle({ ...request.also![0], outfile });
+    const required = new Set([...readFileSync(outfile, 'utf8').matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]));
+    expect(required).toContain('undici');
+    for (const heavy of ['@electric-sql/pglite', 'zod', '@opentelemetry/sdk-node', 'kafkajs', 'pg', 'minio', 'ldapts', 'hash-wasm']) expect([heavy, required.has(heavy)]).toEqual([heavy, false]);
+    // Run on its own (not as a worker of the registry), it says what it is and exits 1.
+    const alone = spawnSync(process.execPath, [outfile], { cwd: REPO_ROOT, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect([alone.status, alone.stderr]).toEqual([1, expect.stringMatching(/is a read worker of the embedded registry/)]);
+  });
+
   it('names the operator CLIs beside the services, each bundled from its entry file to dist/<name>/main.cjs', () => {
     expect(bundleNames()).toEqual([...serviceNames(), 'lading-admin', 'garbage-collect', 'console']);
     expect(bundleRequest('lading-admin')).toEqual({

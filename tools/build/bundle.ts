@@ -41,6 +41,14 @@ export interface BundleRequest {
   entry: string;
   /** The output file (`.cjs`). */
   outfile: string;
+  /** Bundles built with it, beside it (a service's worker-thread entries: `SERVICE_WORKER_ENTRIES`). */
+  also?: BundleRequest[];
+  /**
+   * Whether workspace modules are taken as free of side effects, so that what the entry does not use is left out with
+   * the packages only it requires (a barrel's other modules: PGlite behind `@lading/runtime`, ...). For worker entries,
+   * whose read path has no import for its side effects.
+   */
+  pure?: boolean;
 }
 
 /** The services that have an entry file: every `services/<name>/src/main.ts`. */
@@ -50,9 +58,21 @@ export function serviceNames(root = REPO_ROOT): string[] {
     .sort();
 }
 
-/** The bundle request for one service: `services/<name>/src/main.ts` → `dist/<name>/main.cjs`. */
+/**
+ * Worker-thread entries a service's bundle starts beside its `main.cjs`, by service → bundle file name → entry file
+ * relative to the repository root: `dist/<service>/<name>.cjs`. The embedded registry's read workers load only the
+ * read path from theirs, not the whole process (services/embedded/src/read-worker-main.ts).
+ */
+export const SERVICE_WORKER_ENTRIES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  embedded: { 'read-worker': 'services/embedded/src/read-worker-main.ts' },
+};
+
+/** The bundle request for one service: `services/<name>/src/main.ts` → `dist/<name>/main.cjs`, with its worker entries. */
 export function serviceBundle(name: string, root = REPO_ROOT): BundleRequest {
-  return { entry: path.join(root, 'services', name, 'src', 'main.ts'), outfile: path.join(root, 'dist', name, 'main.cjs') };
+  const workers = Object.entries(SERVICE_WORKER_ENTRIES[name] ?? {});
+  const request: BundleRequest = { entry: path.join(root, 'services', name, 'src', 'main.ts'), outfile: path.join(root, 'dist', name, 'main.cjs') };
+  if (workers.length > 0) request.also = workers.map(([file, entry]) => ({ entry: path.join(root, entry), outfile: path.join(root, 'dist', name, `${file}.cjs`), pure: true }));
+  return request;
 }
 
 /**
@@ -104,11 +124,18 @@ export function isTestSupport(file: string, root = REPO_ROOT): boolean {
  * in workspace sources to that source's own directory, expressed relative to the bundle's, so the bundle can move
  * with the checkout.
  */
-function workspaceOnly(outdir: string): Plugin {
+function workspaceOnly(outdir: string, pure = false): Plugin {
   return {
     name: 'lading-workspace-only',
     setup(b) {
       b.onResolve({ filter: BARE_IMPORT }, (args) => (args.path.startsWith('@lading/') ? undefined : { path: args.path, external: true }));
+      if (pure) {
+        b.onResolve({ filter: /.*/ }, async (args) => {
+          if (args.pluginData === 'pure' || args.kind === 'entry-point') return undefined;
+          const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'pure' });
+          return resolved.errors.length > 0 ? { errors: resolved.errors } : { ...resolved, sideEffects: false };
+        });
+      }
       b.onLoad({ filter: /\.ts$/ }, async (args) => {
         if (isTestSupport(args.path)) return { errors: [{ text: `test support must not ship: ${path.relative(REPO_ROOT, args.path)}` }] };
         const source = await readFile(args.path, 'utf8');
@@ -131,6 +158,7 @@ export function checkoutCommit(root = REPO_ROOT): string | undefined {
 
 /** Compiles one entry file and everything it imports from the workspace into one CommonJS file with a source map. */
 export async function bundle(request: BundleRequest, commit = checkoutCommit()): Promise<void> {
+  await Promise.all((request.also ?? []).map((also) => bundle(also, commit)));
   await build({
     // libs/runtime/src/version.ts reports it; left undeclared (no commit) when there is none.
     define: commit ? { __LADING_COMMIT__: JSON.stringify(commit) } : {},
@@ -142,7 +170,7 @@ export async function bundle(request: BundleRequest, commit = checkoutCommit()):
     target: 'node24',
     sourcemap: true,
     logLevel: 'warning',
-    plugins: [workspaceOnly(path.dirname(request.outfile))],
+    plugins: [workspaceOnly(path.dirname(request.outfile), request.pure)],
   });
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, applyEnv, loadConfig, parseConfig } from './load';
-import { durationMs } from './schema';
+import { durationMs } from './duration';
 
 function configError(fn: () => unknown): ConfigError {
   try {

@@ -1,16 +1,8 @@
 /** The one configuration schema every Lading process reads: defaults, types and limits in one place. */
 import { z } from 'zod';
 import { parseAllowListEntry } from './allow-list-entry';
+import { DURATION, durationMs } from './duration';
 
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-
-/** Converts a duration such as `500ms`, `30s`, `5m`, `24h` or `30d` to milliseconds. */
-export function durationMs(value: string): number {
-  const m = DURATION.exec(value);
-  if (!m) throw new Error(`not a duration: ${value}`);
-  return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
-}
 
 const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 24h or 30d');
 
@@ -243,10 +235,13 @@ export const configObject = z
         /**
          * Worker threads of the embedded process that serve pulls on `http.addr` beside the main thread (each
          * listens on the same port, the kernel spreading connections over them), so that pull throughput grows with
-         * the cores; the main thread keeps the database and every write. 0 (the default) runs none: each worker
-         * costs ~55 MB of resident memory. Ignored by the distributed services.
+         * the cores; the main thread keeps the database and every write. `auto` (the default) starts them while pulls
+         * keep the main thread busy, up to the cores but one, and stops them after a quiet minute; a number runs that
+         * many from the start; 0 none. Each costs ~35 MB of resident memory. Ignored by the distributed services.
          */
-        readWorkers: z.number().int().min(0).max(64).default(0),
+        readWorkers: z
+          .preprocess((v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v), z.union([z.literal('auto'), z.number().int().min(0).max(64)], { error: 'auto, or a whole number from 0 to 64' }))
+          .default('auto'),
       })
       .strict()
       .prefault({}),

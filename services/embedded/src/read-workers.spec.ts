@@ -14,7 +14,7 @@ import { createHttpServer } from '@lading/runtime';
 import { createLogger } from '@lading/telemetry';
 import { type TestBlob, imageManifest, makeBlob } from '@lading/testing';
 import { type EmbeddedRegistry, createEmbeddedRegistry } from './embedded-registry';
-import { type ReadWorkers, planReadWorkers, startReadWorkers, withPrincipalSecret } from './read-workers';
+import { type ReadWorkers, ensurePortFree, planReadWorkers, startReadWorkers, usableCores, withPrincipalSecret } from './read-workers';
 import { createWriteEpoch } from './write-epoch';
 
 const ROOT = { user: 'root', password: 'root-password-0' };
@@ -100,7 +100,7 @@ describe('read workers of the embedded process', () => {
         log: { level: 'silent', access: false },
       }),
     );
-    expect(planReadWorkers(config)).toEqual({ count: 1 });
+    expect(planReadWorkers(config)).toEqual({ count: 1, max: 1 });
     service = config.auth.service;
     const logger = createLogger({ service: 'test', level: 'silent' });
     registry = await createEmbeddedRegistry(config, logger);
@@ -223,6 +223,52 @@ describe('read workers of the embedded process', () => {
     expect(run.answers.map((a) => a.status)).toEqual(Array(READS).fill(200));
   }, SLOW_MACHINE_TIMEOUT_MS);
 
+  it('adds a worker on demand, which serves, and removes it without counting its exit as a crash', async () => {
+    const restartsBefore = restarted.length;
+    await workers.add();
+    expect(workers.threads()).toHaveLength(2);
+    const bearer = { authorization: `Bearer ${await token('repository:team/app:pull')}` };
+    const byThread = async () => (await workers.served()).map((n) => n);
+    const before = await byThread();
+    const run = await spread(READS, 'GET', '/v2/', bearer);
+    const after = await byThread();
+    expect(run.answers.map((a) => a.status)).toEqual(Array(READS).fill(200));
+    // The added worker (the second) got some of the new connections.
+    expect(after[1] - before[1]).toBeGreaterThan(0);
+    const removed = workers.threads()[1];
+    const exited = new Promise<number>((resolve) => removed.once('exit', resolve));
+    await workers.remove();
+    await exited;
+    expect(workers.threads()).toHaveLength(1);
+    expect(workers.threads()).not.toContain(removed);
+    expect(restarted.length).toBe(restartsBefore);
+    expect(fatal).toEqual([]);
+    const alone = await spread(READS, 'GET', '/v2/', bearer);
+    expect(alone.answers.map((a) => a.status)).toEqual(Array(READS).fill(200));
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
+  it('gives up after more than 5 unexpected exits in a minute: onFatal, and no worker is started again', async () => {
+    // The restart check's crash came before (within the minute, unless this machine is very slow); each terminate()
+    // here is one more, restarted until the sixth in the minute.
+    const restartedBefore = restarted.length;
+    let exits = 0;
+    for (; fatal.length === 0 && exits < 10; exits++) {
+      const restartsBefore = restarted.length;
+      const [thread] = workers.threads();
+      await thread.terminate();
+      const settled = () => restarted.length > restartsBefore || fatal.length > 0;
+      await new Promise<void>((resolve) => {
+        const poll = () => (settled() ? resolve() : setTimeout(poll, 20));
+        poll();
+      });
+    }
+    expect(fatal.map((e) => e.message)).toEqual(['read workers exited 6 times in a minute']);
+    // Every exit but the last was followed by a restart; the last by none.
+    expect(restarted.length - restartedBefore).toBe(exits - 1);
+    expect(exits).toBeGreaterThanOrEqual(5);
+    expect(workers.threads()).toEqual([]);
+  }, SLOW_MACHINE_TIMEOUT_MS);
+
   it('stops every worker thread on close, leaving the port to the main thread alone', async () => {
     const threads = [...workers.threads()];
     const exits = threads.map((t) => new Promise<number>((resolve) => t.once('exit', resolve)));
@@ -238,9 +284,9 @@ describe('read workers of the embedded process', () => {
 describe('planReadWorkers', () => {
   const base = { data: { dir: '/tmp/unused' }, server: { readWorkers: 2 } };
 
-  it('runs none by default, and as many as server.readWorkers says', () => {
-    expect(planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' } }))).toEqual({ count: 0 });
-    expect(planReadWorkers(parseConfig(base))).toEqual({ count: 2 });
+  it('runs as many as server.readWorkers says from the start, and none for 0', () => {
+    expect(planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' }, server: { readWorkers: 0 } }))).toEqual({ count: 0, max: 0 });
+    expect(planReadWorkers(parseConfig(base))).toEqual({ count: 2, max: 2 });
   });
 
   it('runs none, saying why, where one thread must keep the state: TLS, rate limits, a mirror namespace', () => {
@@ -254,5 +300,42 @@ describe('planReadWorkers', () => {
       expect(plan.count).toBe(0);
       expect(plan.reason).toEqual(expect.any(String));
     }
+  });
+});
+
+describe('planReadWorkers with auto (the default)', () => {
+  it('starts none and may run up to the cores but one; on one core, none', () => {
+    const config = parseConfig({ data: { dir: '/tmp/unused' } });
+    expect(config.server.readWorkers).toBe('auto');
+    expect(planReadWorkers(config, 4)).toEqual({ count: 0, max: 3 });
+    expect(planReadWorkers(config, 2)).toEqual({ count: 0, max: 1 });
+    expect(planReadWorkers(config, 1)).toEqual({ count: 0, max: 0, reason: expect.any(String) });
+  });
+
+  it('runs none where one thread must keep the state, as with a number', () => {
+    const plan = planReadWorkers(parseConfig({ data: { dir: '/tmp/unused' }, limits: { principalRate: 5 } }), 8);
+    expect(plan).toEqual({ count: 0, max: 0, reason: expect.stringMatching(/rate limits/) });
+  });
+});
+
+describe('ensurePortFree', () => {
+  it('refuses a port another listener holds, even one opened with reusePort, and lets a free one be', async () => {
+    const holder = createHttpServer((_req, res) => res.end(), parseConfig({ data: { dir: '/tmp/unused' } }).limits);
+    await new Promise<void>((resolve) => holder.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
+    const held = (holder.address() as AddressInfo).port;
+    await expect(ensurePortFree('127.0.0.1', held)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await new Promise((resolve) => holder.close(resolve));
+    await expect(ensurePortFree('127.0.0.1', held)).resolves.toBeUndefined();
+    await expect(ensurePortFree('127.0.0.1', 0)).resolves.toBeUndefined();
+  });
+});
+
+describe('usableCores', () => {
+  it('counts the CPUs the process may run on, fewer under a cgroup CPU quota (a container limit), rounded up', () => {
+    expect(usableCores(8, undefined)).toBe(8);
+    expect(usableCores(8, 'max 100000\n')).toBe(8);
+    expect(usableCores(8, '150000 100000\n')).toBe(2);
+    expect(usableCores(8, '50000 100000\n')).toBe(1);
+    expect(usableCores(2, '400000 100000\n')).toBe(2);
   });
 });

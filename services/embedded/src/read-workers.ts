@@ -23,7 +23,10 @@
  * `MAX_RESTARTS` times in a minute, stops the process (exit 1), as a failed start does.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LadingConfig } from '@lading/config';
@@ -45,25 +48,69 @@ export const MAX_RESTARTS = 5;
 
 /** How many read workers the configuration asks for, or why none run. */
 export interface ReadWorkersPlan {
+  /** Workers started with the process. */
   count: number;
-  /** Why there are none although the machine has cores for them (logged at start). */
+  /**
+   * The most that may run: `count` for a number, the cores but one for `auto` (started on demand,
+   * read-worker-scaling.ts). 0: the process runs without them (no shared port, no loopback listeners).
+   */
+  max: number;
+  /** Why there are none although they were asked for (logged at start). */
   reason?: string;
 }
 
 /**
- * The read workers this process runs: `server.readWorkers` (0 by default: see docs/benchmarks.md for what one costs
- * and brings). None while
- * the process serves HTTPS (the workers would need the certificate and its reloads), has rate limits (their buckets
- * are per thread) or a mirror namespace (answered with the database's stored rules): those keep one thread.
+ * The cores this process may use: the CPUs it may run on (`availableParallelism()`), fewer when a cgroup v2 CPU
+ * quota (`cpu.max`, a container's CPU limit) allows less, rounded up. `cpuMax` is the file's text (read from
+ * /sys/fs/cgroup/cpu.max by default; none outside a cgroup v2 with a quota).
  */
-export function planReadWorkers(config: LadingConfig): ReadWorkersPlan {
-  const count = config.server.readWorkers;
-  if (count === 0) return { count };
-  if (config.mode !== 'embedded') return { count: 0, reason: 'read workers are for the embedded mode' };
-  if (config.http.tls.certificate !== undefined) return { count: 0, reason: 'http.tls is set: read workers serve plain HTTP only' };
-  if (config.limits.addressRate > 0 || config.limits.principalRate > 0) return { count: 0, reason: 'limits.addressRate or limits.principalRate is set: rate limits are kept by one thread' };
-  if (config.mirror.namespace !== undefined) return { count: 0, reason: 'mirror.namespace is set: un-prefixed pulls are resolved by the main thread' };
-  return { count };
+export function usableCores(parallelism = availableParallelism(), cpuMax = readCpuMax()): number {
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const limit = Number(quota) / Number(period);
+  return Number.isFinite(limit) && limit > 0 ? Math.max(1, Math.min(parallelism, Math.ceil(limit))) : parallelism;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The read workers this process runs: `server.readWorkers`, a number, or `auto` (the default): none at start and up
+ * to the cores but one (`cores`, `usableCores()` by default: a container's CPU limit counts), started while pulls keep the main thread busy
+ * (see docs/benchmarks.md for what one costs and brings). None while the process serves HTTPS (the workers would need
+ * the certificate and its reloads), has rate limits (their buckets are per thread) or a mirror namespace (answered
+ * with the database's stored rules): those keep one thread; with `auto` that is said only at debug level.
+ */
+export function planReadWorkers(config: LadingConfig, cores = usableCores()): ReadWorkersPlan {
+  const asked = config.server.readWorkers;
+  const auto = asked === 'auto';
+  const none = (reason: string): ReadWorkersPlan => ({ count: 0, max: 0, reason });
+  if (asked === 0) return { count: 0, max: 0 };
+  if (config.mode !== 'embedded') return none('read workers are for the embedded mode');
+  if (config.http.tls.certificate !== undefined) return none('http.tls is set: read workers serve plain HTTP only');
+  if (config.limits.addressRate > 0 || config.limits.principalRate > 0) return none('limits.addressRate or limits.principalRate is set: rate limits are kept by one thread');
+  if (config.mirror.namespace !== undefined) return none('mirror.namespace is set: un-prefixed pulls are resolved by the main thread');
+  if (auto) return cores > 1 ? { count: 0, max: Math.min(cores - 1, 64) } : none('one core: no read workers');
+  return { count: asked, max: asked };
+}
+
+/**
+ * Resolves when nothing listens on `host:port`, rejects (`EADDRINUSE`) when something does. A process with read
+ * workers opens its port with `reusePort`, which would let it share the port with another process of the same user
+ * that opened it so too (another registry with workers): checked first with a listener that shares nothing, so that
+ * a registry started on a port in use fails as it does without workers. Port 0 (any free port) is always free.
+ */
+export function ensurePortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /**
@@ -79,6 +126,10 @@ export function withPrincipalSecret(config: LadingConfig): LadingConfig {
 export interface ReadWorkers {
   /** The worker threads running now (a restarted worker is a new one). */
   threads(): readonly Worker[];
+  /** Starts one more worker; resolves once it listens. */
+  add(): Promise<void>;
+  /** Stops the last worker started (it finishes what it serves); not counted as a crash. */
+  remove(): Promise<void>;
   /** How many requests each running worker has served. */
   served(): Promise<number[]>;
   /** Hands the pulls the workers answered from their caches so far to the registry's `notePulls` now. */
@@ -105,8 +156,8 @@ export interface ReadWorkersOptions {
   host: string;
   port: number;
   /**
-   * The file a worker thread runs: the process's bundle (dist/embedded/main.cjs, which starts a read worker when its
-   * `workerData` says so) or, by default, the tsx shim.
+   * The file a worker thread runs: the read path's bundle (dist/embedded/read-worker.cjs, beside the process's) or,
+   * by default, the tsx shim.
    */
   entry?: string;
   /** Called when the workers cannot be kept running (too many crashes): the process should exit non-zero. */
@@ -189,12 +240,15 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
   const entry = options.entry ?? READ_WORKER_SHIM;
   const running: Array<Worker | null> = [];
   const crashes: number[] = [];
+  /** Workers stopped on purpose (`remove`): their exit is not a crash. */
+  const stopped = new WeakSet<Worker>();
   let closing = false;
   let nextRequest = 0;
 
   function spawn(index: number): Promise<Worker> {
     const workerData: ReadWorkerData = { [READ_WORKER_MARK]: true, config, index, host: options.host, port: options.port, upstreams, key: keyText, epoch: epoch.buffer };
-    const worker = new Worker(entry, { workerData, stdout: false, stderr: false });
+    // Named, so that its thread shows as read-worker-<n> in /proc and top (the bench reads its CPU by that name).
+    const worker = new Worker(entry, { workerData, stdout: false, stderr: false, name: `read-worker-${index}` });
     running[index] = worker;
     return new Promise((resolve, reject) => {
       let listening = false;
@@ -215,7 +269,7 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
       worker.on('exit', (code) => {
         if (running[index] === worker) running[index] = null;
         if (!listening) return reject(new Error(`read worker ${index} exited (${code}) before it listened`));
-        if (closing) return;
+        if (closing || stopped.has(worker)) return;
         const now = Date.now();
         crashes.push(now);
         while (crashes.length > 0 && crashes[0] < now - 60_000) crashes.shift();
@@ -234,6 +288,7 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
   }
 
   async function stop(worker: Worker): Promise<void> {
+    stopped.add(worker);
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage({ type: 'close' } satisfies ReadWorkerMessage);
     // What a worker still serves after this is cut: shutdown has its own 10 s bound (runProcess).
@@ -280,6 +335,18 @@ export async function startReadWorkers(options: ReadWorkersOptions): Promise<Rea
 
   return {
     threads: () => running.filter((w): w is Worker => w !== null),
+    async add() {
+      if (closing) throw new Error('the read workers are closing');
+      const free = running.indexOf(null);
+      await spawn(free === -1 ? running.length : free);
+    },
+    async remove() {
+      const index = running.findLastIndex((w) => w !== null);
+      if (index === -1) return;
+      const worker = running[index]!;
+      running[index] = null;
+      await stop(worker);
+    },
     served: () => ask((id) => ({ type: 'count', id }), (m, id) => (m.type === 'served' && m.id === id ? m.count : null)),
     async flushPulls() {
       await ask((id) => ({ type: 'flush', id }), (m, id) => (m.type === 'flushed' && m.id === id ? 0 : null));
