@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { type RegistryClient, createRegistryClient, expectAnswer } from '@lading/client';
 import { GeneratedBlob, makeImage, BLOCK_BYTES } from './content';
@@ -14,7 +15,7 @@ import { percentile } from './report';
 
 /** A job for the worker. */
 export type WorkerJob =
-  | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number }
+  | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number; client?: 'lean' | 'registry' }
   | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number; fresh?: boolean }
   | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
   | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
@@ -29,6 +30,82 @@ export interface WorkerResult {
   operations: number;
   p99Ms?: number;
   note?: string;
+  /** The client's own CPU time (user + system, ms) over the measured part, where the job reads it. */
+  clientCpuMs?: number;
+}
+
+/** CPU milliseconds (user + system) this process has used. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** The one buffer every lean download reads into: the kernel copies each socket read into it, nothing is allocated. */
+const LEAN_READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
+/**
+ * One GET of `url` on a connection of its own (HTTP/1.1, no TLS, no auth), counting the body's bytes as they are read
+ * into one reused buffer: a client that costs next to nothing per byte, so that a download measures the server and
+ * not the client (the registry client allocates, and hands on, a Buffer per socket read). Redirects are followed.
+ * Resolves with the body's length; throws on any other status than 200 or a body shorter than its Content-Length.
+ */
+function leanGet(url: string, redirectsLeft = 5): Promise<number> {
+  const target = new URL(url);
+  return new Promise<number>((resolve, reject) => {
+    let head = '';
+    let headDone = false;
+    let length = -1;
+    let bytes = 0;
+    let settled = false;
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      outcome();
+    };
+    const socket = connect({
+      host: target.hostname,
+      port: Number(target.port || 80),
+      onread: {
+        buffer: LEAN_READ_BUFFER,
+        callback: (read: number, buffer: Uint8Array) => {
+          if (settled) return false;
+          let body = read;
+          if (!headDone) {
+            head += Buffer.from(buffer.buffer, buffer.byteOffset, read).toString('latin1');
+            const end = head.indexOf('\r\n\r\n');
+            if (end < 0) return true;
+            headDone = true;
+            body = head.length - (end + 4);
+            const lines = head.slice(0, end).split('\r\n');
+            const status = Number(lines[0].split(' ')[1]);
+            const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+            const location = header('location');
+            if (REDIRECT_STATUSES.has(status) && location && redirectsLeft > 0) {
+              finish(() => leanGet(new URL(location, target).href, redirectsLeft - 1).then(resolve, reject));
+              return false;
+            }
+            if (status !== 200) {
+              finish(() => reject(new Error(`GET ${target.pathname} answered ${status}`)));
+              return false;
+            }
+            length = Number(header('content-length') ?? -1);
+            if (!(length >= 0)) {
+              finish(() => reject(new Error(`GET ${target.pathname}: no Content-Length`)));
+              return false;
+            }
+          }
+          bytes += body;
+          if (bytes >= length) finish(() => resolve(bytes));
+          return true;
+        },
+      },
+    });
+    socket.once('connect', () => socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\n\r\n`));
+    socket.once('error', (err) => finish(() => reject(err)));
+    socket.once('close', () => finish(() => reject(new Error(`GET ${target.pathname}: connection closed after ${bytes} of ${length} bytes`))));
+  });
 }
 
 /** Downloads a blob to nowhere and counts its bytes; with `verify`, the client checks the digest as they pass. */
@@ -39,21 +116,26 @@ async function downloadBlob(client: RegistryClient, repo: string, digest: string
 }
 
 async function download(client: RegistryClient, job: Extract<WorkerJob, { kind: 'download' }>): Promise<WorkerResult> {
-  // One download verified by digest first (not timed), then `count` timed downloads, `concurrency` at a time.
+  // One download through the registry client, verified by digest first (not timed), then `count` timed downloads,
+  // `concurrency` at a time, through the lean client (the same for every registry; see leanGet) unless the job asks for
+  // the registry client.
   const verified = await downloadBlob(client, job.repo, job.digest, true);
+  const url = `${job.base.replace(/\/$/, '')}/v2/${job.repo}/blobs/${job.digest}`;
   let next = 0;
   let bytes = 0;
+  const cpuBefore = cpuMs();
   const started = performance.now();
   await Promise.all(Array.from({ length: job.concurrency }, async () => {
     while (next < job.count) {
       next++;
-      const got = await downloadBlob(client, job.repo, job.digest);
-      bytes += got.bytes;
+      const got = job.client === 'registry' ? (await downloadBlob(client, job.repo, job.digest)).bytes : await leanGet(url);
+      bytes += got;
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  const clientCpuMs = cpuMs() - cpuBefore;
   if (bytes !== job.count * verified.bytes) throw new Error(`read ${bytes} bytes, expected ${job.count} x ${verified.bytes}`);
-  return { seconds, bytes, operations: job.count, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
+  return { seconds, bytes, operations: job.count, clientCpuMs, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
 }
 
 /** Bytes of the file replaced by random ones when a push must store a blob never stored before. */
