@@ -5,7 +5,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
-import type { ByteSink, CopyableBody, CopyOutcome } from './blob-stream';
+import { releaseChunk, type ByteSink, type CopyableBody, type CopyOutcome } from './blob-stream';
 
 /** A bounded free list of equally sized buffers, shared by the copies of one store. */
 export interface BufferPool {
@@ -194,15 +194,21 @@ export class FileRangeStream extends Readable implements CopyableBody {
 export class FileWriteSink extends Writable {
   readonly #handle: FileHandle;
   readonly #onWritten: ((bytes: number) => void) | undefined;
+  readonly #releaseWritten: boolean;
   #position: number;
   /** The bytes written into the file so far. */
   bytesWritten = 0;
 
-  constructor(handle: FileHandle, start: number, options: { highWaterMark: number; onWritten?: (bytes: number) => void }) {
+  /**
+   * With `releaseWritten` (the source's chunks are disposable, see `markChunksDisposable`), each chunk's memory is
+   * released once it is written.
+   */
+  constructor(handle: FileHandle, start: number, options: { highWaterMark: number; onWritten?: (bytes: number) => void; releaseWritten?: boolean }) {
     super({ highWaterMark: options.highWaterMark });
     this.#handle = handle;
     this.#position = start;
     this.#onWritten = options.onWritten;
+    this.#releaseWritten = options.releaseWritten === true;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -234,6 +240,7 @@ export class FileWriteSink extends Writable {
       }
       pending = rest;
     }
+    if (this.#releaseWritten) for (const buffer of buffers) releaseChunk(buffer);
     this.#onWritten?.(this.bytesWritten);
   }
 }

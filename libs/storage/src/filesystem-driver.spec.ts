@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { digestOf, isUnavailable } from '@lading/oci';
 import { describeBlobStoreDriver } from '../test/driver-suite';
 import { blobKey, STORAGE_UNAVAILABLE, type BlobStore } from './blob-store';
+import { markChunksDisposable } from './blob-stream';
 import { createFileSyncer, type FileSyncer } from './file-sync';
 import { createFilesystemBlobStore } from './filesystem-driver';
 
@@ -184,6 +185,22 @@ describe('filesystem driver', () => {
       await expect(store.writeUpload('cut', first.length, broken)).rejects.toThrow('the client went away');
       expect((await readFile(path.join(root, 'uploads/cut'))).equals(first)).toBe(true);
     });
+  });
+
+  it("frees each chunk of a source marked disposable once written, and leaves an unmarked source's chunks alone", async () => {
+    const store = await createFilesystemBlobStore(root);
+    const pieces = Array.from({ length: 8 }, () => Buffer.from(randomBytes(64 * 1024)));
+    const copies = pieces.map((p) => Buffer.from(p));
+    const marked = Readable.from(pieces);
+    markChunksDisposable(marked);
+    expect(await store.writeUpload('freed', 0, marked)).toBe(8 * 64 * 1024);
+    expect((await readFile(path.join(root, 'uploads/freed'))).equals(Buffer.concat(copies))).toBe(true);
+    // Detached: the memory went back without a garbage collection.
+    expect(pieces.every((p) => p.byteLength === 0)).toBe(true);
+
+    const kept = Array.from({ length: 4 }, () => Buffer.from(randomBytes(64 * 1024)));
+    await store.writeUpload('kept', 0, Readable.from(kept));
+    expect(kept.every((p) => p.byteLength === 64 * 1024)).toBe(true);
   });
 
   it('never flushes when fsync is off', async () => {

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { markUnavailable } from '@lading/oci';
 import { BlobNotFoundError, BlobStat, BlobStore, ByteRange, InvalidOffsetError, STORAGE_UNAVAILABLE } from './blob-store';
+import { chunksAreDisposable } from './blob-stream';
 import { createBufferPool, FileRangeStream, FileWriteSink } from './file-stream';
 import { createFileSyncer, flushWhileWriting, type FileSyncer } from './file-sync';
 
@@ -110,7 +111,11 @@ export async function createFilesystemBlobStore(root: string, options: Filesyste
     const handle = await open(file, offset === 0 ? 'w' : 'r+');
     const flusher = syncer && flushEveryBytes > 0 ? flushWhileWriting(syncer, file, handle, flushEveryBytes) : undefined;
     try {
-      const sink = new FileWriteSink(handle, offset, { highWaterMark: IO_CHUNK, onWritten: flusher && ((bytes) => flusher.written(bytes)) });
+      const sink = new FileWriteSink(handle, offset, {
+        highWaterMark: IO_CHUNK,
+        onWritten: flusher && ((bytes) => flusher.written(bytes)),
+        releaseWritten: chunksAreDisposable(source),
+      });
       try {
         await pipeline(source, sink);
       } finally {
