@@ -7,6 +7,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { type RegistryClient, createRegistryClient, expectAnswer } from '@lading/client';
 import { GeneratedBlob, makeImage, BLOCK_BYTES } from './content';
@@ -14,7 +16,7 @@ import { percentile } from './report';
 
 /** A job for the worker. */
 export type WorkerJob =
-  | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number }
+  | { kind: 'download'; base: string; repo: string; digest: string; count: number; concurrency: number; client?: 'lean' | 'registry' }
   | { kind: 'push-blob'; base: string; repo: string; file: string; digest: string; size: number; fresh?: boolean }
   | { kind: 'image-pull'; base: string; repo: string; tag: string; seconds: number; concurrency: number }
   | { kind: 'image-push'; base: string; repo: string; seconds: number; concurrency: number; layerBytes: number }
@@ -29,6 +31,82 @@ export interface WorkerResult {
   operations: number;
   p99Ms?: number;
   note?: string;
+  /** The client's own CPU time (user + system, ms) over the measured part, where the job reads it. */
+  clientCpuMs?: number;
+}
+
+/** CPU milliseconds (user + system) this process has used. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** The one buffer every lean download reads into: the kernel copies each socket read into it, nothing is allocated. */
+const LEAN_READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
+/**
+ * One GET of `url` on a connection of its own (HTTP/1.1, no TLS, no auth), counting the body's bytes as they are read
+ * into one reused buffer: a client that costs next to nothing per byte, so that a download measures the server and
+ * not the client (the registry client allocates, and hands on, a Buffer per socket read). Redirects are followed.
+ * Resolves with the body's length; throws on any other status than 200 or a body shorter than its Content-Length.
+ */
+function leanGet(url: string, redirectsLeft = 5): Promise<number> {
+  const target = new URL(url);
+  return new Promise<number>((resolve, reject) => {
+    let head = '';
+    let headDone = false;
+    let length = -1;
+    let bytes = 0;
+    let settled = false;
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      outcome();
+    };
+    const socket = connect({
+      host: target.hostname,
+      port: Number(target.port || 80),
+      onread: {
+        buffer: LEAN_READ_BUFFER,
+        callback: (read: number, buffer: Uint8Array) => {
+          if (settled) return false;
+          let body = read;
+          if (!headDone) {
+            head += Buffer.from(buffer.buffer, buffer.byteOffset, read).toString('latin1');
+            const end = head.indexOf('\r\n\r\n');
+            if (end < 0) return true;
+            headDone = true;
+            body = head.length - (end + 4);
+            const lines = head.slice(0, end).split('\r\n');
+            const status = Number(lines[0].split(' ')[1]);
+            const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+            const location = header('location');
+            if (REDIRECT_STATUSES.has(status) && location && redirectsLeft > 0) {
+              finish(() => leanGet(new URL(location, target).href, redirectsLeft - 1).then(resolve, reject));
+              return false;
+            }
+            if (status !== 200) {
+              finish(() => reject(new Error(`GET ${target.pathname} answered ${status}`)));
+              return false;
+            }
+            length = Number(header('content-length') ?? -1);
+            if (!(length >= 0)) {
+              finish(() => reject(new Error(`GET ${target.pathname}: no Content-Length`)));
+              return false;
+            }
+          }
+          bytes += body;
+          if (bytes >= length) finish(() => resolve(bytes));
+          return true;
+        },
+      },
+    });
+    socket.once('connect', () => socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\n\r\n`));
+    socket.once('error', (err) => finish(() => reject(err)));
+    socket.once('close', () => finish(() => reject(new Error(`GET ${target.pathname}: connection closed after ${bytes} of ${length} bytes`))));
+  });
 }
 
 /** Downloads a blob to nowhere and counts its bytes; with `verify`, the client checks the digest as they pass. */
@@ -39,48 +117,112 @@ async function downloadBlob(client: RegistryClient, repo: string, digest: string
 }
 
 async function download(client: RegistryClient, job: Extract<WorkerJob, { kind: 'download' }>): Promise<WorkerResult> {
-  // One download verified by digest first (not timed), then `count` timed downloads, `concurrency` at a time.
+  // One download through the registry client, verified by digest first (not timed), then `count` timed downloads,
+  // `concurrency` at a time, through the lean client (the same for every registry; see leanGet) unless the job asks for
+  // the registry client.
   const verified = await downloadBlob(client, job.repo, job.digest, true);
+  const url = `${job.base.replace(/\/$/, '')}/v2/${job.repo}/blobs/${job.digest}`;
   let next = 0;
   let bytes = 0;
+  const cpuBefore = cpuMs();
   const started = performance.now();
   await Promise.all(Array.from({ length: job.concurrency }, async () => {
     while (next < job.count) {
       next++;
-      const got = await downloadBlob(client, job.repo, job.digest);
-      bytes += got.bytes;
+      const got = job.client === 'registry' ? (await downloadBlob(client, job.repo, job.digest)).bytes : await leanGet(url);
+      bytes += got;
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  const clientCpuMs = cpuMs() - cpuBefore;
   if (bytes !== job.count * verified.bytes) throw new Error(`read ${bytes} bytes, expected ${job.count} x ${verified.bytes}`);
-  return { seconds, bytes, operations: job.count, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
+  return { seconds, bytes, operations: job.count, clientCpuMs, note: `${job.count} downloads, ${job.concurrency} at a time, digest verified` };
 }
 
 /** Bytes of the file replaced by random ones when a push must store a blob never stored before. */
 const FRESH_HEAD_BYTES = 32;
 
+/** Bytes read from the file per write of a lean push; two such buffers take turns. */
+const LEAN_PUSH_CHUNK = 1 << 20;
+
 /**
- * Pushes the file as one blob (POST, then one PUT). With `fresh`, its first bytes are replaced by random ones, so the
- * blob is new to the registry and the push pays for storing it (a registry skips the commit of a blob it holds);
- * the digest of that variant is computed before the clock starts.
+ * The PUT that finishes an upload, sent by hand on a connection of its own (HTTP/1.1, no TLS, no auth): `head` (when
+ * given) in place of the file's first bytes, then the file up to `size`, read into two reused buffers that take turns
+ * (the next read runs while the previous chunk is written). Like leanGet, a client that costs little per byte, so
+ * that a push measures the server. Resolves with the answer's status once its head arrived.
  */
-async function pushBlob(client: RegistryClient, job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
-  let digest = job.digest;
-  let body = () => createReadStream(job.file, { highWaterMark: 1 << 20 }) as Readable;
-  if (job.fresh) {
-    const head = randomBytes(FRESH_HEAD_BYTES);
-    const rest = () => createReadStream(job.file, { start: FRESH_HEAD_BYTES, highWaterMark: 1 << 20 });
-    const hash = createHash('sha256').update(head);
-    for await (const chunk of rest()) hash.update(chunk as Buffer);
-    digest = `sha256:${hash.digest('hex')}`;
-    body = () => Readable.from((async function* () {
-      yield head;
-      yield* rest();
-    })(), { objectMode: false });
+async function leanPut(url: string, file: string, size: number, head: Buffer | undefined): Promise<number> {
+  const target = new URL(url);
+  const handle = await open(file, 'r');
+  const socket = connect({ host: target.hostname, port: Number(target.port || 80) });
+  try {
+    let answer = '';
+    const status = new Promise<number>((resolve, reject) => {
+      socket.on('data', (data: Buffer) => {
+        answer += data.toString('latin1');
+        if (answer.includes('\r\n\r\n')) resolve(Number(answer.split(' ')[1]));
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`PUT ${target.pathname}: connection closed before an answer`)));
+    });
+    status.catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => socket.write(chunk, (err) => (err ? reject(err) : resolve())));
+    await write(Buffer.from(`PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`, 'latin1'));
+    let position = 0;
+    let writing: Promise<void> = Promise.resolve();
+    if (head) {
+      writing = write(head);
+      position = head.length;
+    }
+    const buffers = [Buffer.allocUnsafe(LEAN_PUSH_CHUNK), Buffer.allocUnsafe(LEAN_PUSH_CHUNK)];
+    for (let turn = 0; position < size; turn ^= 1) {
+      const buffer = buffers[turn];
+      // This buffer's last write was awaited before the other buffer's write began.
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
+      if (bytesRead === 0) throw new Error(`${file} ended at ${position} of ${size} bytes`);
+      await writing;
+      writing = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+    await writing;
+    return await status;
+  } finally {
+    socket.destroy();
+    await handle.close();
   }
+}
+
+/**
+ * Pushes the file as one blob: POST (through fetch), then one PUT carrying it (leanPut), the same for every registry.
+ * With `fresh`, its first bytes are replaced by random ones, so the blob is new to the registry and the push pays for
+ * storing it (a registry skips the commit of a blob it holds); the digest of that variant is computed before the
+ * clock starts.
+ */
+async function pushBlob(job: Extract<WorkerJob, { kind: 'push-blob' }>): Promise<WorkerResult> {
+  let digest = job.digest;
+  let head: Buffer | undefined;
+  if (job.fresh) {
+    head = randomBytes(FRESH_HEAD_BYTES);
+    const hash = createHash('sha256').update(head);
+    for await (const chunk of createReadStream(job.file, { start: FRESH_HEAD_BYTES, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    digest = `sha256:${hash.digest('hex')}`;
+  }
+  const base = job.base.replace(/\/$/, '');
+  const cpuBefore = cpuMs();
   const started = performance.now();
-  await client.pushBlobStream(job.repo, digest, job.size, body);
-  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
+  const posted = await fetch(`${base}/v2/${job.repo}/blobs/uploads/`, { method: 'POST' });
+  await posted.arrayBuffer();
+  const location = posted.headers.get('location');
+  if (posted.status !== 202 || !location) throw new Error(`POST blob upload answered ${posted.status}`);
+  const url = new URL(location, `${base}/`);
+  url.searchParams.set('digest', digest);
+  const status = await leanPut(url.href, job.file, job.size, head);
+  if (status !== 201) throw new Error(`PUT blob ${digest} answered ${status}`);
+  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1, clientCpuMs: cpuMs() - cpuBefore };
 }
 
 /** Runs `operation` on `concurrency` loops until `seconds` have passed; counts operations and their latencies. */
@@ -150,6 +292,7 @@ async function imagePush(client: RegistryClient, job: Extract<WorkerJob, { kind:
 async function generatedPush(client: RegistryClient, job: Extract<WorkerJob, { kind: 'generated-push' }>): Promise<WorkerResult> {
   const blob = new GeneratedBlob(job.size);
   const digest = await blob.digest();
+  const cpuBefore = cpuMs();
   const started = performance.now();
   const chunkBytes = job.chunkBytes;
   if (chunkBytes === undefined) {
@@ -165,7 +308,7 @@ async function generatedPush(client: RegistryClient, job: Extract<WorkerJob, { k
     }
     await client.pushBlobChunks(job.repo, digest, chunks());
   }
-  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1 };
+  return { seconds: (performance.now() - started) / 1000, bytes: job.size, operations: 1, clientCpuMs: cpuMs() - cpuBefore };
 }
 
 async function runJob(job: WorkerJob): Promise<WorkerResult> {
@@ -173,7 +316,7 @@ async function runJob(job: WorkerJob): Promise<WorkerResult> {
   try {
     switch (job.kind) {
       case 'download': return await download(client, job);
-      case 'push-blob': return await pushBlob(client, job);
+      case 'push-blob': return await pushBlob(job);
       case 'image-pull': return await imagePull(client, job);
       case 'image-push': return await imagePush(client, job);
       case 'generated-push': return await generatedPush(client, job);

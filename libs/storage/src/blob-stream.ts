@@ -36,3 +36,33 @@ export interface CopyableBody {
 export function canCopyTo(body: Readable): body is Readable & CopyableBody {
   return typeof (body as Partial<CopyableBody>).copyTo === 'function';
 }
+
+/** Registered (`Symbol.for`), so that two copies of this module in one process agree on it. */
+const DISPOSABLE_CHUNKS = Symbol.for('lading.disposableChunks');
+
+/**
+ * Marks `stream` as emitting chunks that are nobody else's (an HTTP request body's pieces, each in a buffer of its
+ * own, passed on once hashed): whoever consumes them may release their memory once done with them (`releaseChunk`).
+ * Each piece node:http hands over is memory outside V8's heap, freed only by a garbage collection; a 256 MB push
+ * allocates 256 MB of them and starts a major GC of the whole heap every 64 MB. Released as soon as written, they
+ * start none (docs/benchmarks.md, "The filesystem's blob bytes").
+ */
+export function markChunksDisposable(stream: Readable): void {
+  (stream as Readable & { [DISPOSABLE_CHUNKS]?: true })[DISPOSABLE_CHUNKS] = true;
+}
+
+/** Whether `stream` was marked by `markChunksDisposable`. */
+export function chunksAreDisposable(stream: Readable): boolean {
+  return (stream as Readable & { [DISPOSABLE_CHUNKS]?: true })[DISPOSABLE_CHUNKS] === true;
+}
+
+/**
+ * Frees a disposable chunk's memory now, when the chunk is the whole of its ArrayBuffer (a view into a larger or
+ * shared one is left alone): the buffer is detached, and any reference left to it sees zero bytes.
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  const memory = chunk.buffer;
+  if (!(memory instanceof ArrayBuffer) || chunk.byteOffset !== 0 || memory.byteLength !== chunk.byteLength || chunk.byteLength === 0) return;
+  // ES2024's ArrayBuffer.prototype.transfer (Node 21+); the compiler's lib predates it.
+  (memory as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+}

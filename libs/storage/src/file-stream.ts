@@ -1,10 +1,11 @@
 /**
  * Reading a byte range of an open file: as an ordinary Readable (fresh buffers, safe for any consumer), or copied
  * straight into a sink through two reused buffers, the next read running while the previous chunk is written.
+ * Writing a stream into an open file from a position on (`FileWriteSink`).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { ByteSink, CopyableBody, CopyOutcome } from './blob-stream';
+import { Readable, Writable } from 'node:stream';
+import { releaseChunk, type ByteSink, type CopyableBody, type CopyOutcome } from './blob-stream';
 
 /** A bounded free list of equally sized buffers, shared by the copies of one store. */
 export interface BufferPool {
@@ -182,5 +183,64 @@ export class FileRangeStream extends Readable implements CopyableBody {
       await this.#closeHandle().catch(() => undefined);
       this.destroy();
     }
+  }
+}
+
+/**
+ * A stream written into an open file from `start` on, which it does not own (the caller closes the handle). What
+ * queues up while a write runs goes in one `pwritev`, as with `fs.createWriteStream`; after each write `onWritten` is
+ * told the bytes written so far (the driver flushes large uploads while they arrive).
+ */
+export class FileWriteSink extends Writable {
+  readonly #handle: FileHandle;
+  readonly #onWritten: ((bytes: number) => void) | undefined;
+  readonly #releaseWritten: boolean;
+  #position: number;
+  /** The bytes written into the file so far. */
+  bytesWritten = 0;
+
+  /**
+   * With `releaseWritten` (the source's chunks are disposable, see `markChunksDisposable`), each chunk's memory is
+   * released once it is written.
+   */
+  constructor(handle: FileHandle, start: number, options: { highWaterMark: number; onWritten?: (bytes: number) => void; releaseWritten?: boolean }) {
+    super({ highWaterMark: options.highWaterMark });
+    this.#handle = handle;
+    this.#position = start;
+    this.#onWritten = options.onWritten;
+    this.#releaseWritten = options.releaseWritten === true;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeAll([chunk]).then(() => callback(), callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.#writeAll(chunks.map((c) => c.chunk)).then(() => callback(), callback);
+  }
+
+  /** Writes every byte of `buffers` in order, going on after a short write. */
+  async #writeAll(buffers: Buffer[]): Promise<void> {
+    let pending = buffers;
+    while (pending.length > 0) {
+      const { bytesWritten } = pending.length === 1
+        ? await this.#handle.write(pending[0], 0, pending[0].length, this.#position)
+        : await this.#handle.writev(pending, this.#position);
+      if (bytesWritten === 0) throw new Error('a write into the file made no progress');
+      this.#position += bytesWritten;
+      this.bytesWritten += bytesWritten;
+      let skip = bytesWritten;
+      const rest: Buffer[] = [];
+      for (const buffer of pending) {
+        if (skip >= buffer.length) skip -= buffer.length;
+        else {
+          rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+          skip = 0;
+        }
+      }
+      pending = rest;
+    }
+    if (this.#releaseWritten) for (const buffer of buffers) releaseChunk(buffer);
+    this.#onWritten?.(this.bytesWritten);
   }
 }

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { digestOf } from '@lading/oci';
+import { digestOf, isUnavailable } from '@lading/oci';
 import { describeBlobStoreDriver } from '../test/driver-suite';
-import { blobKey, type BlobStore } from './blob-store';
+import { blobKey, STORAGE_UNAVAILABLE, type BlobStore } from './blob-store';
+import { markChunksDisposable } from './blob-stream';
 import { createFileSyncer, type FileSyncer } from './file-sync';
 import { createFilesystemBlobStore } from './filesystem-driver';
 
@@ -22,7 +23,7 @@ describeBlobStoreDriver('filesystem, fsync off', async () => {
 
 /** One flush the driver asked for, and whether the committed object existed under its key at that moment. */
 interface SyncCall {
-  kind: 'file' | 'directory';
+  kind: 'file' | 'directory' | 'written';
   path: string;
   targetExisted: boolean;
 }
@@ -35,13 +36,17 @@ function recordingSyncer(root: string, target: () => string): { syncer: FileSync
   return {
     calls,
     syncer: {
-      async syncFile(file) {
+      async syncFile(file, handle) {
         record('file', file);
-        await real.syncFile(file);
+        await real.syncFile(file, handle);
       },
       async syncDirectory(dir) {
         record('directory', dir);
         await real.syncDirectory(dir);
+      },
+      async syncWritten(file, handle) {
+        record('written', file);
+        await real.syncWritten(file, handle);
       },
     },
   };
@@ -124,6 +129,19 @@ describe('filesystem driver', () => {
       expect(calls.slice(1).every((c) => c.kind === 'directory' && c.targetExisted)).toBe(true);
     });
 
+    it('flushes a large upload while it arrives, and once more in full before acknowledging it', async () => {
+      const flushing = recordingSyncer(root, () => 'none');
+      const small = await createFilesystemBlobStore(root, { syncer: flushing.syncer, flushEveryBytes: 64 * 1024 });
+      const pieces = Array.from({ length: 40 }, () => randomBytes(16 * 1024));
+      expect(await small.writeUpload('big', 0, Readable.from(pieces))).toBe(40 * 16 * 1024);
+      const kinds = flushing.calls.map((c) => `${c.kind} ${c.path}`);
+      // At least one flush ran while the bytes arrived; the full flush came last, after every one of them settled.
+      expect(kinds.length).toBeGreaterThan(1);
+      expect(kinds.slice(0, -1).every((k) => k === 'written uploads/big')).toBe(true);
+      expect(kinds.at(-1)).toBe('file uploads/big');
+      expect((await readFile(path.join(root, 'uploads/big'))).equals(Buffer.concat(pieces))).toBe(true);
+    });
+
     it('flushes nothing at commit when the object is already stored', async () => {
       const first = randomBytes(10);
       key = blobKey(digestOf(first));
@@ -135,6 +153,54 @@ describe('filesystem driver', () => {
       await store.commitUpload('g', key, first.length);
       expect(calls).toEqual([{ kind: 'file', path: 'uploads/g', targetExisted: true }]);
     });
+  });
+
+  describe('a write that fails', () => {
+    it('on a full disk (a real ENOSPC, through /dev/full) rejects as the store being unavailable and leaves no upload behind', async () => {
+      // /dev/full answers every write with ENOSPC; the upload's file is made a link to it. No mount, no root needed.
+      expect(existsSync('/dev/full')).toBe(true);
+      const store = await createFilesystemBlobStore(root);
+      await symlink('/dev/full', path.join(root, 'uploads/full'));
+      const failure = await store.writeUpload('full', 0, Readable.from([randomBytes(256 * 1024)])).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failure).toMatchObject({ code: STORAGE_UNAVAILABLE, fsCode: 'ENOSPC' });
+      expect(isUnavailable(failure)).toBe(true);
+      expect(existsSync(path.join(root, 'uploads/full'))).toBe(false);
+      // With room again the same upload starts afresh.
+      const data = randomBytes(1000);
+      expect(await store.writeUpload('full', 0, Readable.from([data]))).toBe(1000);
+      expect((await readFile(path.join(root, 'uploads/full'))).equals(data)).toBe(true);
+    });
+
+    it('mid-chunk is cut back to the offset it started at, keeping the chunks before it', async () => {
+      const store = await createFilesystemBlobStore(root);
+      const first = randomBytes(3000);
+      await store.writeUpload('cut', 0, Readable.from([first]));
+      const broken = Readable.from((async function* () {
+        yield randomBytes(5000);
+        throw new Error('the client went away');
+      })());
+      await expect(store.writeUpload('cut', first.length, broken)).rejects.toThrow('the client went away');
+      expect((await readFile(path.join(root, 'uploads/cut'))).equals(first)).toBe(true);
+    });
+  });
+
+  it("frees each chunk of a source marked disposable once written, and leaves an unmarked source's chunks alone", async () => {
+    const store = await createFilesystemBlobStore(root);
+    const pieces = Array.from({ length: 8 }, () => Buffer.from(randomBytes(64 * 1024)));
+    const copies = pieces.map((p) => Buffer.from(p));
+    const marked = Readable.from(pieces);
+    markChunksDisposable(marked);
+    expect(await store.writeUpload('freed', 0, marked)).toBe(8 * 64 * 1024);
+    expect((await readFile(path.join(root, 'uploads/freed'))).equals(Buffer.concat(copies))).toBe(true);
+    // Detached: the memory went back without a garbage collection.
+    expect(pieces.every((p) => p.byteLength === 0)).toBe(true);
+
+    const kept = Array.from({ length: 4 }, () => Buffer.from(randomBytes(64 * 1024)));
+    await store.writeUpload('kept', 0, Readable.from(kept));
+    expect(kept.every((p) => p.byteLength === 64 * 1024)).toBe(true);
   });
 
   it('never flushes when fsync is off', async () => {

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { DigestAlgorithm } from '@lading/oci';
+import { chunksAreDisposable } from '@lading/storage';
 import { DigestingStream, MultiDigester, createNativeDigester, createResumableDigester } from './digester';
 
 const content = randomBytes(200_003);
@@ -89,5 +91,32 @@ describe('DigestingStream', () => {
     expect(Buffer.concat(out).equals(content)).toBe(true);
     expect(stream.bytes).toBe(content.length);
     expect(digester.digest()).toBe(expected('sha256'));
+  });
+});
+
+describe('DigestingStream and disposable chunks', () => {
+  it('marks its chunks disposable when piped from an HTTP request body, and not when piped from any other stream', async () => {
+    const seen: boolean[] = [];
+    const server = createServer((req, res) => {
+      const counter = new DigestingStream(createNativeDigester('sha256'));
+      req.pipe(counter).resume();
+      seen.push(chunksAreDisposable(counter));
+      counter.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'POST' }, (res) => res.resume().on('end', resolve));
+        req.on('error', reject);
+        req.end(content);
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const other = new DigestingStream(createNativeDigester('sha256'));
+    Readable.from(chunks).pipe(other).resume();
+    expect(seen).toEqual([true]);
+    expect(chunksAreDisposable(other)).toBe(false);
   });
 });

@@ -4,7 +4,9 @@
  * faster) for bodies that are a whole blob in one request, where no state needs to survive the request.
  */
 import { createHash, Hash } from 'node:crypto';
-import { Transform, TransformCallback } from 'node:stream';
+import { IncomingMessage } from 'node:http';
+import { Readable, Transform, TransformCallback } from 'node:stream';
+import { markChunksDisposable } from '@lading/storage';
 import { createSHA256, createSHA512, IHasher } from 'hash-wasm';
 import type { DigestAlgorithm } from '@lading/oci';
 
@@ -90,11 +92,18 @@ export class MultiDigester {
   }
 }
 
-/** A pass-through stream that feeds every chunk to a digester and counts bytes. */
+/**
+ * A pass-through stream that feeds every chunk to a digester and counts bytes. Piped from an HTTP request body, it
+ * passes on pieces nobody else holds, and says so (`markChunksDisposable`): the filesystem driver frees each one's
+ * memory once written.
+ */
 export class DigestingStream extends Transform {
   bytes = 0;
   constructor(private readonly digester: Pick<Digester, 'update'>) {
     super({ highWaterMark: 1024 * 1024 });
+    this.once('pipe', (source: Readable) => {
+      if (source instanceof IncomingMessage) markChunksDisposable(this);
+    });
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.digester.update(chunk);
