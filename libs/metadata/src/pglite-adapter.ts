@@ -326,14 +326,6 @@ async function openPglite(dataDir: string | undefined, durability: PgliteDurabil
   return db;
 }
 
-/** A data-changing statement: INSERT, UPDATE, DELETE or MERGE, first or inside a WITH query. */
-const WRITE_STATEMENT = /^\s*(?:INSERT|UPDATE|DELETE|MERGE)\b|\b(?:INSERT\s+INTO|DELETE\s+FROM|MERGE\s+INTO)\b|\bUPDATE\s+\w+(?:\s+(?:AS\s+)?\w+)?\s+SET\b/i;
-
-/** Whether a statement changes data (`WRITE_STATEMENT`); a read that only mentions such words is taken for a write. */
-function looksLikeWrite(sql: string): boolean {
-  return WRITE_STATEMENT.test(sql);
-}
-
 /** Flushes the WAL written so far to disk in one statement (Postgres 17+: a non-transactional message with flush). */
 const FLUSH_WAL_SQL = `SELECT pg_logical_emit_message(false, 'lading.flush', '', true)`;
 /** Whether the open transaction wrote anything (only a transaction that wrote has an xid). */
@@ -422,75 +414,55 @@ export async function createPgliteDatabase(dataDir?: string, durability: PgliteD
       )
     : undefined;
 
-  const transaction: Database['transaction'] = async (work, options) => {
-    const { result, commitSeq } = await lock.runExclusive(async () => {
-      ensureOpen();
-      let open = true;
-      // BEGIN goes with the first statement; from then on (even if that statement fails) there is a transaction.
-      // Statements run one after the other in the order they were asked for, even when asked for together.
-      let begun = false;
-      let previous: Promise<unknown> = Promise.resolve();
-      const tx: SqlExecutor = {
-        query: <R>(sql: string, params?: unknown[]) => {
-          if (!open) return Promise.reject(new Error('the transaction is closed'));
-          const next = previous.then(() => {
-            const place = begun ? 'transaction' : 'first-in-transaction';
-            begun = true;
-            return runner.query<R>(sql, params, place);
-          });
-          previous = next.catch(() => undefined);
-          return next;
-        },
-      };
-      let result;
-      try {
-        result = await work(tx);
-        await previous;
-      } catch (err) {
-        await previous;
-        open = false;
-        if (begun) await runner.command('ROLLBACK', true).catch(() => undefined);
-        throw err;
-      }
-      open = false;
-      if (!begun) return { result, commitSeq: undefined };
-      // Only a transaction that wrote needs a flush; in an aborted one the question fails and COMMIT rolls back.
-      // The question and COMMIT go in one trip.
-      const { tag, answer: wrote } = groupCommit ? await runner.commitAsking(WROTE_SQL) : { tag: await runner.command('COMMIT', true), answer: false };
-      // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
-      if (tag === 'ROLLBACK') throw new TransactionAbortedError();
-      return { result, commitSeq: wrote ? groupCommit?.recordCommit() : undefined };
-    });
-    if (commitSeq !== undefined && options?.awaitDurable !== false) await groupCommit?.durable(commitSeq);
-    return result;
-  };
-
-  /**
-   * A write on its own (an upload session opened, a blob pinned) would commit synchronously: a flush of its own on
-   * the event loop, under the database's lock, 10 per pushed image. On a durable database it runs as a one-statement
-   * transaction instead, so group commit covers it with the others. Statements that do not look like writes keep the
-   * synchronous commit, so one this misses is still durable (and a read it mistakes for a write costs one more trip).
-   */
-  const writeAlone = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-    try {
-      return await transaction((tx) => tx.query<R>(sql, params));
-    } catch (err) {
-      // Alone, a statement whose prepared form the schema outdated runs again; in a transaction that error stands.
-      if (!STALE_STATEMENT.has(String((err as { code?: unknown }).code))) throw err;
-      return transaction((tx) => tx.query<R>(sql, params));
-    }
-  };
-
   return {
     driverName: 'pglite',
     query: <R>(sql: string, params?: unknown[]) =>
-      groupCommit && looksLikeWrite(sql)
-        ? writeAlone<R>(sql, params)
-        : lock.runExclusive(() => {
-            ensureOpen();
-            return runner.query<R>(sql, params, 'alone');
-          }),
-    transaction,
+      lock.runExclusive(() => {
+        ensureOpen();
+        return runner.query<R>(sql, params, 'alone');
+      }),
+    transaction: async (work, options) => {
+      const { result, commitSeq } = await lock.runExclusive(async () => {
+        ensureOpen();
+        let open = true;
+        // BEGIN goes with the first statement; from then on (even if that statement fails) there is a transaction.
+        // Statements run one after the other in the order they were asked for, even when asked for together.
+        let begun = false;
+        let previous: Promise<unknown> = Promise.resolve();
+        const tx: SqlExecutor = {
+          query: <R>(sql: string, params?: unknown[]) => {
+            if (!open) return Promise.reject(new Error('the transaction is closed'));
+            const next = previous.then(() => {
+              const place = begun ? 'transaction' : 'first-in-transaction';
+              begun = true;
+              return runner.query<R>(sql, params, place);
+            });
+            previous = next.catch(() => undefined);
+            return next;
+          },
+        };
+        let result;
+        try {
+          result = await work(tx);
+          await previous;
+        } catch (err) {
+          await previous;
+          open = false;
+          if (begun) await runner.command('ROLLBACK', true).catch(() => undefined);
+          throw err;
+        }
+        open = false;
+        if (!begun) return { result, commitSeq: undefined };
+        // Only a transaction that wrote needs a flush; in an aborted one the question fails and COMMIT rolls back.
+        // The question and COMMIT go in one trip.
+        const { tag, answer: wrote } = groupCommit ? await runner.commitAsking(WROTE_SQL) : { tag: await runner.command('COMMIT', true), answer: false };
+        // COMMIT of a transaction that a failed statement aborted rolls it back instead (its tag says so).
+        if (tag === 'ROLLBACK') throw new TransactionAbortedError();
+        return { result, commitSeq: wrote ? groupCommit?.recordCommit() : undefined };
+      });
+      if (commitSeq !== undefined && options?.awaitDurable !== false) await groupCommit?.durable(commitSeq);
+      return result;
+    },
     exec: (sql) =>
       lock.runExclusive(async () => {
         ensureOpen();

@@ -2,7 +2,7 @@ import { fsyncSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PG_ERRORS, type Database } from './database';
+import type { Database } from './database';
 import { createPgliteDatabase } from './pglite-adapter';
 
 /** An fsync that really flushes and counts its calls. */
@@ -133,30 +133,6 @@ describe('PGlite durability on a data directory', () => {
     await db.close();
     db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
     expect((await db.query(`SELECT count(*)::int AS n FROM kept`)).rows).toEqual([{ n: writers }]);
-  });
-
-  it('lets concurrent writes on their own share flushes too, each answered only once flushed, and loses none', async () => {
-    const fsync = countingFsync();
-    db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
-    await db.exec(`CREATE TABLE kept (v int PRIMARY KEY, n int NOT NULL DEFAULT 0)`);
-    const open = db;
-    const writers = 40;
-    const before = fsync.count();
-    // The shapes the registry sends alone: a plain INSERT, an UPDATE, and a WITH query that writes.
-    await Promise.all(Array.from({ length: writers }, (_, i) => open.query(`INSERT INTO kept (v) VALUES ($1)`, [i])));
-    await Promise.all(Array.from({ length: writers }, (_, i) => open.query(`UPDATE kept SET n = n + 1 WHERE v = $1`, [i])));
-    const written = await Promise.all(
-      Array.from({ length: writers }, (_, i) => open.query(`WITH found AS (SELECT v FROM kept WHERE v = $1 FOR UPDATE) UPDATE kept k SET n = n + 1 FROM found WHERE k.v = found.v`, [i])),
-    );
-    expect(written.map((r) => r.rowCount)).toEqual(Array(writers).fill(1));
-    const flushes = fsync.count() - before;
-    expect(flushes).toBeGreaterThan(0);
-    expect(flushes).toBeLessThan((3 * writers) / 2);
-    // A statement that fails changes nothing and says why, as on its own.
-    await expect(open.query(`INSERT INTO kept (v) VALUES (1)`)).rejects.toMatchObject({ code: PG_ERRORS.uniqueViolation });
-    await db.close();
-    db = await createPgliteDatabase(path.join(dir, 'metadata'), { fsyncFd: fsync.fsyncFd });
-    expect((await db.query(`SELECT count(*)::int AS rows, sum(n)::int AS n FROM kept`)).rows).toEqual([{ rows: writers, n: 2 * writers }]);
   });
 
   it('refuses a transaction whose flush failed, so no caller is told a write is safe when it may not be', async () => {
