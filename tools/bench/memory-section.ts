@@ -2,7 +2,9 @@
  * The benchmark's memory section (issue 25: idle RSS of the embedded process ≤ 150 MB, a 2 GB push peaks ≤ 256 MB in
  * every process it crosses): 2 GB pushes, monolithic and chunked (64 MB PATCHes), into Lading embedded and through the
  * cluster (nginx → gateway → blob service → MinIO), with the resident set of each process the push crosses: before the
- * pushes (idle) and its peak during each push. The peak is the kernel's own high-water mark (VmHWM, reset before
+ * pushes (idle) and its peak during each push. The embedded process's idle figure is read twice, 3 s after it answers
+ * and again after `IDLE_SETTLE_MS` with no request: its background loops (collector, outbox relay, maintenance) run
+ * meanwhile, and a target met at 3 s by a process that grows at rest is not met. The peak is the kernel's own high-water mark (VmHWM, reset before
  * each push through /proc/<pid>/clear_refs), or, where it cannot be reset, the highest VmRSS sampled every 100 ms.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,8 @@ const MB = 1 << 20;
 const PEAK_TARGET_MB = 256;
 /** The target of issue 25 for the embedded process at rest (MB). */
 const IDLE_TARGET_MB = 150;
+/** How long after start-up the embedded process's idle RSS is read the second time (ms). */
+const IDLE_SETTLE_MS = 120_000;
 /** The cluster's processes a blob push crosses (nginx spreads the requests of a push over both gateways). */
 const CLUSTER_PROCESSES = ['gateway-1', 'gateway-2', 'blob-1', 'blob-2'] as const;
 /** The pushes each target takes: monolithic (POST + one PUT), and chunked in 64 MB PATCHes. */
@@ -116,21 +120,26 @@ async function embeddedRows(deps: MemorySectionDeps, shape: MemoryShape): Promis
   const server = await deps.start(() => startEmbedded(deps.ctx, 'embedded-memory'));
   let peaks: Record<string, Figure[]>;
   let idle: number;
+  let settled: number;
   try {
+    const started = performance.now();
     await sleep(3000); // let start-up settle
     idle = statusMb(server.pid ?? -1, 'VmRSS');
-    console.log(`  RSS when idle: ${formatNumber(idle)} MB`);
+    console.log(`  RSS when idle, 3 s after start-up: ${formatNumber(idle)} MB`);
+    await sleep(Math.max(0, IDLE_SETTLE_MS - (performance.now() - started)));
+    settled = statusMb(server.pid ?? -1, 'VmRSS');
+    console.log(`  RSS when idle, ${IDLE_SETTLE_MS / 60_000} min after start-up: ${formatNumber(settled)} MB`);
     peaks = await measurePushes(deps, server.baseUrl, 'embedded', ['embedded'], [server.pid ?? -1], shape.blobBytes);
   } finally {
     await deps.stop(server);
   }
   return [
     {
-      metric: 'embedded RSS when idle (after start-up, before any push)',
-      cells: { embedded: `${formatNumber(idle)} MB` },
+      metric: `embedded RSS when idle, 3 s / ${IDLE_SETTLE_MS / 60_000} min after start-up (no request yet)`,
+      cells: { embedded: `${formatNumber(idle)} MB / ${formatNumber(settled)} MB` },
       ratio: '—',
       target: `≤ ${IDLE_TARGET_MB} MB`,
-      met: thresholdVerdict(idle, { max: IDLE_TARGET_MB }),
+      met: thresholdVerdict(Math.max(idle, settled), { max: IDLE_TARGET_MB }),
     },
     {
       metric: `embedded peak RSS pushing ${shape.blobBytes / MB / 1024} GB: monolithic / chunked (64 MB PATCHes)`,

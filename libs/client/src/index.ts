@@ -1,2 +1,3 @@
 export * from './challenge';
 export * from './registry-client';
+export * from './undici';

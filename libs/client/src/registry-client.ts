@@ -11,9 +11,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type Descriptor, MANIFEST_KINDS } from '@lading/oci';
 import { basicAuthorization, parseChallenge } from './challenge';
+import { loadUndici } from './undici';
 
 /** The Accept header of a manifest GET: every manifest media type the registry serves. */
 export const MANIFEST_ACCEPT = Object.keys(MANIFEST_KINDS).join(', ');
@@ -188,6 +189,7 @@ async function answerOf(res: OpenAnswer): Promise<Answer> {
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 60_000;
+  const { Agent, request } = loadUndici();
   const dispatcher = new Agent({ connections: options.connections ?? 16, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const fixedHeaders: Record<string, string> = { ...options.headers, ...(options.userAgent ? { 'user-agent': options.userAgent } : {}) };
   /** The Authorization header that last worked, by repository ('' for paths about no repository). */

@@ -5,7 +5,8 @@
  * `call` also reads a bounded body. Replicas are taken in turn, and one that cannot be reached is skipped (for a
  * write, only one that provably never received it).
  */
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from '@lading/client';
 
 /** Settings of a client of one service. */
 export interface ServiceClientOptions {
@@ -50,6 +51,7 @@ const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHO
 /** Creates a client of a service's replicas (keep-alive pools, one per replica). */
 export function createServiceClient(options: ServiceClientOptions): ServiceClient {
   if (options.urls.length === 0) throw new Error(`no URLs configured for the ${options.service} service`);
+  const { Pool } = loadUndici();
   const pools = options.urls.map((url) => new Pool(url, { connections: 16, keepAliveTimeout: 30_000, headersTimeout: options.headersTimeoutMs, connectTimeout: 2_000 }));
   let next = 0;
   /** Sends to the replicas in turn, from the next one, until one takes the request; `read` reads its answer. */

@@ -81,16 +81,20 @@ export async function rescheduleManifestReview(tx: SqlExecutor, repositoryId: nu
   );
 }
 
-/** Milliseconds until the next review or object deletion falls due (0 when one is due now, null when none waits). */
+/**
+ * Milliseconds until the next review or object deletion falls due (0 when one is due now, null when none waits).
+ * Clamped here, not with SQL's GREATEST, which skips NULLs: `GREATEST(0, NULL)` is 0, and an idle collector read
+ * "due now" and polled every 50–100 ms (docs/benchmarks.md, memory of the embedded process at rest).
+ */
 export async function msUntilNextGcTask(db: SqlExecutor): Promise<number | null> {
   const r = await db.query<{ ms: number | null }>(
-    `SELECT GREATEST(0, EXTRACT(EPOCH FROM (LEAST(
+    `SELECT (EXTRACT(EPOCH FROM (LEAST(
               (SELECT min(review_after) FROM gc_blob_review_queue),
               (SELECT min(review_after) FROM gc_manifest_review_queue),
               (SELECT min(retry_after) FROM gc_tombstones)) - now())) * 1000)::float8 AS ms`,
   );
   const ms = r.rows[0]?.ms;
-  return ms === null || ms === undefined ? null : Number(ms);
+  return ms === null || ms === undefined ? null : Math.max(0, Number(ms));
 }
 
 /** The queues as an operator sees them. */

@@ -149,7 +149,7 @@ describe('PGlite adapter on a data directory', () => {
       const second = await createPgliteDatabase(dataDir);
       try {
         expect((await second.query(`SELECT v FROM kept`)).rows).toEqual([{ v: 'still here' }]);
-        expect((await second.query<{ setting: string }>(`SELECT current_setting('shared_buffers') AS setting`)).rows[0].setting).toBe('16MB');
+        expect((await second.query<{ setting: string }>(`SELECT current_setting('shared_buffers') AS setting`)).rows[0].setting).toBe('4MB');
       } finally {
         await second.close();
       }

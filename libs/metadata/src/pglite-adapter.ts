@@ -21,10 +21,13 @@ const wire = protocol.serialize;
 /** Postgres settings for the embedded database, which holds metadata only (kilobytes per image). */
 const START_SETTINGS: Record<string, string> = {
   /**
-   * Postgres' default (128 MB) is most of the process's memory once touched; the metadata's working set is a few
-   * megabytes, and the operating system's page cache still holds the data files.
+   * Postgres' default (128 MB) is most of the process's memory once touched, and PGlite touches all of it at start
+   * (each megabyte here is a megabyte of resident memory at rest); the metadata's working set is a few megabytes,
+   * the operating system's page cache still holds the data files, and a block read from it is one pread. 4 MB (512
+   * buffers) idles 12 MB lower than 16 MB with the same push and pull rates (docs/benchmarks.md, memory of the
+   * embedded process at rest). WAL buffers follow it (1/32, the minimum of 64 kB).
    */
-  shared_buffers: '16MB',
+  shared_buffers: '4MB',
 };
 
 /** How many distinct SQL texts stay prepared; the registry has a few hundred, so this only bounds the unexpected. */

@@ -12,8 +12,8 @@
  * The credentials go to the upstream's origin and its token realm only, and never into an error message.
  */
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, errors as undiciErrors, request } from 'undici';
-import { basicAuthorization, parseChallenge } from '@lading/client';
+import type { Dispatcher } from 'undici';
+import { basicAuthorization, loadUndici, parseChallenge } from '@lading/client';
 import { MANIFEST_KINDS } from '@lading/oci';
 import { SPAN_ATTRIBUTES, SPAN_NAMES, withSpan } from '@lading/telemetry';
 import { UpstreamError, UpstreamNotFoundError, UpstreamRateLimitedError, UpstreamUnauthorizedError, UpstreamUnavailableError } from './upstream-errors';
@@ -100,6 +100,7 @@ export function createUpstreamRegistry(deps: UpstreamRegistryDeps): UpstreamRegi
   const origin = new URL(base).origin;
   const now = deps.now ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? 30_000;
+  const { Agent, errors: undiciErrors, request } = loadUndici();
   const dispatcher = new Agent({ connections: 32, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const fixedHeaders: Record<string, string> = { 'user-agent': deps.userAgent ?? 'lading-pull-through' };
   const credentials = deps.username !== undefined && deps.password !== undefined ? basicAuthorization(deps.username, deps.password) : null;

@@ -8,7 +8,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, finished } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
-import { Agent, Pool } from 'undici';
+import type { Agent } from 'undici';
+import { loadUndici } from '@lading/client';
 import { OBJECT_FETCH_HEADER, PRINCIPAL_GROUPS_HEADER, PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER, REQUEST_ID_HEADER, type RawHandler, headOf, principalProof } from '@lading/http';
 import { OciError } from '@lading/oci';
 import type { Logger } from '@lading/telemetry';
@@ -173,6 +174,7 @@ export function relayBody(body: Readable, res: ServerResponse): Promise<void> {
 /** Creates a proxy to one service's replicas. */
 export function createUpstreamProxy(options: UpstreamProxyOptions): UpstreamProxy {
   if (options.urls.length === 0) throw new Error(`no upstream URLs configured for the ${options.service} service`);
+  const { Agent, Pool } = loadUndici();
   const pools = options.urls.map(
     (url) =>
       new Pool(url, {

@@ -8,7 +8,8 @@
  * of @lading/runtime.
  */
 import { randomUUID } from 'node:crypto';
-import { Agent, buildConnector, request } from 'undici';
+import type { Agent, buildConnector } from 'undici';
+import { loadUndici } from '@lading/client';
 import { SecretCipher, secretCipherFromConfig } from '@lading/access';
 import type { LadingConfig } from '@lading/config';
 import type { Database } from '@lading/metadata';
@@ -106,17 +107,20 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
     let connector = connectors.get(port);
     if (!connector) {
-      connector = buildConnector({ lookup: guardedLookup(allowList, resolver, port) as never, timeout: settings.timeoutMs });
+      connector = loadUndici().buildConnector({ lookup: guardedLookup(allowList, resolver, port) as never, timeout: settings.timeoutMs });
       connectors.set(port, connector);
     }
     return connector(options, callback);
   };
-  const agent = new Agent({
-    connect,
-    headersTimeout: settings.timeoutMs,
-    bodyTimeout: settings.timeoutMs,
-    keepAliveTimeout: 4_000,
-  });
+  // Made with the first delivery: a registry without webhook subscriptions never loads undici (loadUndici).
+  let agent: Agent | undefined;
+  const dispatcher = (): Agent =>
+    (agent ??= new (loadUndici().Agent)({
+      connect,
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      keepAliveTimeout: 4_000,
+    }));
   const baseUrl = deps.config.http.host;
 
   const inFlight = new Set<Promise<void>>();
@@ -131,9 +135,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     // No undici client span (its attributes would carry the subscriber's URL, which may hold a secret) and no trace
     // headers to a third party: the `webhook.deliver` span around this call is the trace's record of it.
     const response = await context.with(suppressTracing(context.active()), () =>
-      request(url, {
+      loadUndici().request(url, {
         method: 'POST',
-        dispatcher: agent,
+        dispatcher: dispatcher(),
         headers: { 'content-type': contentType, 'user-agent': USER_AGENT, ...signature },
         body,
         signal: AbortSignal.timeout(settings.timeoutMs),
@@ -277,7 +281,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     async stop() {
       await loop.stop();
       await Promise.allSettled([...inFlight]);
-      await agent.close().catch(() => undefined);
+      await agent?.close().catch(() => undefined);
     },
     wake: () => loop.wake(),
     async runUntilIdle(maxAttempts = 10_000) {
